@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Installs the local test control plane (etcd, kube-apiserver, kube-controller-manager) the way
+# setup-envtest lays it out, plus PostgreSQL 15 and openssl. Idempotent and cached: a second run
+# with the binaries present does nothing. Honours KUBEBUILDER_ASSETS (use those binaries as they are).
+set -euo pipefail
+
+K8S_VERSION=1.20.2
+ASSETS_DEFAULT="${HOME}/.local/share/kubebuilder-envtest/k8s/${K8S_VERSION}-linux-amd64"
+ASSETS="${KUBEBUILDER_ASSETS:-$ASSETS_DEFAULT}"
+CACHE="${CONTROLPLANE_BUILD_CACHE:-${HOME}/.cache/controlplane-build}"
+MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+
+log() { printf '[install-control-plane] %s\n' "$*" >&2; }
+
+have_all() {
+  [ -x "$ASSETS/etcd" ] && [ -x "$ASSETS/kube-apiserver" ] && [ -x "$ASSETS/kube-controller-manager" ]
+}
+
+apt_updated=""
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ -z "$apt_updated" ]; then apt-get update -qq; apt_updated=1; fi
+  log "apt-get install ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# PostgreSQL server and tools the tests and `make up` start on their own.
+apt_install postgresql-15 openssl
+if have_all; then
+  log "control plane binaries present in $ASSETS"
+  exit 0
+fi
+if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ "$ASSETS" != "$ASSETS_DEFAULT" ]; then
+  log "KUBEBUILDER_ASSETS=$ASSETS lacks etcd/kube-apiserver/kube-controller-manager"; exit 1
+fi
+
+apt_install etcd-server make rsync ca-certificates dpkg-dev xz-utils
+mkdir -p "$ASSETS" "$CACHE"
+
+# A private apt configuration so the machine's own sources stay as they were.
+APTDIR="$CACHE/apt"
+mkdir -p "$APTDIR/lists/partial" "$APTDIR/archives/partial"
+cat > "$APTDIR/sources.list" <<SRC
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR bookworm main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR bullseye main
+SRC
+APTOPTS=(-o Dir::Etc::SourceList="$APTDIR/sources.list" -o Dir::Etc::SourceParts=/dev/null
+         -o Dir::State::Lists="$APTDIR/lists" -o Dir::Cache::Archives="$APTDIR/archives"
+         -o APT::Architecture=amd64 -o Debug::NoLocking=1)
+
+GOROOT_DIR="$CACHE/go1.15"
+if [ ! -x "$GOROOT_DIR/usr/lib/go-1.15/bin/go" ]; then
+  log "fetching Go 1.15 (bullseye) into $GOROOT_DIR"
+  apt-get "${APTOPTS[@]}" update -qq
+  (cd "$CACHE" && apt-get "${APTOPTS[@]}" download golang-1.15-go golang-1.15-src >/dev/null)
+  mkdir -p "$GOROOT_DIR"
+  for deb in "$CACHE"/golang-1.15-go_*.deb "$CACHE"/golang-1.15-src_*.deb; do dpkg -x "$deb" "$GOROOT_DIR"; done
+fi
+export GOROOT="$GOROOT_DIR/usr/lib/go-1.15"
+export PATH="$GOROOT/bin:$PATH"
+export GOPATH="$CACHE/gopath" GOCACHE="$CACHE/gocache" GOFLAGS=-mod=vendor GO111MODULE=on
+
+SRC_DIR="$CACHE/kubernetes-src"
+if [ ! -d "$SRC_DIR/cmd/kube-apiserver" ]; then
+  log "fetching Debian's kubernetes source package"
+  [ -f "$APTDIR/lists/lock" ] || apt-get "${APTOPTS[@]}" update -qq
+  ls "$APTDIR/lists/" | grep -q Sources || apt-get "${APTOPTS[@]}" update -qq
+  mkdir -p "$CACHE/srcpkg"
+  (cd "$CACHE/srcpkg" && apt-get "${APTOPTS[@]}" source --download-only kubernetes >/dev/null)
+  orig=$(ls "$CACHE"/srcpkg/kubernetes_*.orig.tar.* | head -n1)
+  rm -rf "$SRC_DIR.tmp" && mkdir -p "$SRC_DIR.tmp"
+  tar -xf "$orig" -C "$SRC_DIR.tmp" --strip-components=1
+  mv "$SRC_DIR.tmp" "$SRC_DIR"
+fi
+
+if [ ! -x "$SRC_DIR/_output/bin/kube-apiserver" ] || [ ! -x "$SRC_DIR/_output/bin/kube-controller-manager" ]; then
+  log "building kube-apiserver and kube-controller-manager with $(go version) (about 4 minutes)"
+  (cd "$SRC_DIR" && make WHAT="cmd/kube-apiserver cmd/kube-controller-manager" >"$CACHE/build.log" 2>&1) \
+    || { tail -n 40 "$CACHE/build.log" >&2; exit 1; }
+fi
+install -m 0755 "$SRC_DIR/_output/bin/kube-apiserver" "$ASSETS/kube-apiserver"
+install -m 0755 "$SRC_DIR/_output/bin/kube-controller-manager" "$ASSETS/kube-controller-manager"
+install -m 0755 "$(command -v etcd || echo /usr/bin/etcd)" "$ASSETS/etcd"
+command -v etcdctl >/dev/null && install -m 0755 "$(command -v etcdctl)" "$ASSETS/etcdctl" || true
+log "installed into $ASSETS"

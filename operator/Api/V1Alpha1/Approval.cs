@@ -1,0 +1,45 @@
+using k8s.Models;
+
+namespace ControlPlane.Operator.Api.V1Alpha1;
+
+[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "Approval", PluralName = "approvals")]
+[EntityScope(EntityScope.Namespaced), ShortName("apr")]
+[PrinterColumn("Target-Kind", ".spec.target.kind")]
+[PrinterColumn("Target", ".spec.target.name")]
+[PrinterColumn("Decision", ".spec.decision")]
+[PrinterColumn("Approver", ".spec.approver")]
+[PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
+[PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
+public sealed class Approval : CustomResource<ApprovalSpec, ApprovalStatus>
+{
+    public Approval() => Kind = "Approval";
+}
+
+public sealed class ApprovalSpec
+{
+    [Required]
+    public ApprovalTarget Target { get; set; } = new();
+
+    [Required, Enum("approve", "reject")]
+    public string Decision { get; set; } = "approve";
+
+    [Length(0, 4096)]
+    public string? Comment { get; set; }
+
+    [Description("Set by the admission webhook from the requester's identity; a user-supplied value is overwritten.")]
+    public string? Approver { get; set; }
+
+    [Description("Set by the admission webhook: the target's generation approved.")]
+    public long? TargetGeneration { get; set; }
+}
+
+public sealed class ApprovalTarget
+{
+    [Required, Enum("Exposure", "DeploymentIntent", "Restore")]
+    public string Kind { get; set; } = "";
+
+    [Required, Length(1, 253)]
+    public string Name { get; set; } = "";
+}
+
+public sealed class ApprovalStatus : StatusBase;

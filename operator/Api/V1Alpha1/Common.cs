@@ -1,0 +1,97 @@
+using System.Text.Json.Serialization;
+using k8s;
+using k8s.Models;
+
+namespace ControlPlane.Operator.Api.V1Alpha1;
+
+public static class ApiGroup
+{
+    public const string Group = "controlplane.io";
+    public const string Version = "v1alpha1";
+    public const string ApiVersion = Group + "/" + Version;
+    public const string Finalizer = "controlplane.io/finalizer";
+    public const string CreatedByAnnotation = "controlplane.io/created-by";
+}
+
+/// <summary>Duration as users write it: 30s, 10m, 1h, 7d, or combinations such as 1h30m.</summary>
+public static class Patterns
+{
+    public const string Duration = "^([0-9]+(ms|s|m|h|d))+$";
+    public const string DnsLabel = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+    public const string Cidr = @"^([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}$|^[0-9a-fA-F:]+/[0-9]{1,3}$";
+    public const string Cron = @"^(\S+\s+){4}\S+$";
+    public const string Sha256 = "^[a-f0-9]{64}$";
+}
+
+/// <summary>Every ControlPlane status: observedGeneration and metav1.Condition-shaped conditions.</summary>
+public abstract class StatusBase
+{
+    public long? ObservedGeneration { get; set; }
+
+    [Description("Standard metav1.Condition list; every kind has Ready.")]
+    public List<V1Condition>? Conditions { get; set; }
+}
+
+/// <summary>Base of every custom resource: apiVersion, kind, metadata, spec and status.</summary>
+public abstract class CustomResource<TSpec, TStatus> : IKubernetesObject<V1ObjectMeta>
+    where TSpec : new()
+    where TStatus : StatusBase, new()
+{
+    [JsonPropertyName("apiVersion")]
+    public string ApiVersion { get; set; } = ApiGroup.ApiVersion;
+
+    [JsonPropertyName("kind")]
+    public string Kind { get; set; } = "";
+
+    [JsonPropertyName("metadata")]
+    public V1ObjectMeta Metadata { get; set; } = new();
+
+    [JsonPropertyName("spec")]
+    public TSpec Spec { get; set; } = new();
+
+    [JsonPropertyName("status")]
+    public TStatus? Status { get; set; }
+}
+
+public sealed class Subject
+{
+    [Required, Enum("User", "Group")]
+    public string Kind { get; set; } = "User";
+
+    [Required, Length(1)]
+    public string Name { get; set; } = "";
+}
+
+public sealed class LocalObjectReference
+{
+    [Required, Length(1)]
+    public string Name { get; set; } = "";
+}
+
+public sealed class SecretKeyReference
+{
+    [Required, Length(1)]
+    public string Name { get; set; } = "";
+
+    [Required, Length(1)]
+    public string Key { get; set; } = "";
+}
+
+/// <summary>A label selector (metav1.LabelSelector).</summary>
+public sealed class LabelSelector
+{
+    public Dictionary<string, string>? MatchLabels { get; set; }
+
+    public List<LabelSelectorRequirement>? MatchExpressions { get; set; }
+}
+
+public sealed class LabelSelectorRequirement
+{
+    [Required]
+    public string Key { get; set; } = "";
+
+    [Required, Enum("In", "NotIn", "Exists", "DoesNotExist")]
+    public string Operator { get; set; } = "In";
+
+    public List<string>? Values { get; set; }
+}

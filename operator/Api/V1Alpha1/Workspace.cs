@@ -1,0 +1,128 @@
+using k8s.Models;
+
+namespace ControlPlane.Operator.Api.V1Alpha1;
+
+[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "Workspace", PluralName = "workspaces")]
+[EntityScope(EntityScope.Cluster), ShortName("ws")]
+[PrinterColumn("Tenant", ".spec.tenant")]
+[PrinterColumn("Environment", ".spec.environment")]
+[PrinterColumn("Phase", ".status.phase")]
+[PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
+[PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
+public sealed class Workspace : CustomResource<WorkspaceSpec, WorkspaceStatus>
+{
+    public Workspace() => Kind = "Workspace";
+}
+
+public sealed class WorkspaceSpec
+{
+    [Required, Pattern(Patterns.DnsLabel), Length(1, 63)]
+    [Description("The owning Tenant. Immutable.")]
+    public string Tenant { get; set; } = "";
+
+    [Enum("dev", "test", "prod"), Default("dev")]
+    [Description("prod turns on the two-person rule.")]
+    public string Environment { get; set; } = "dev";
+
+    [Pattern(Patterns.DnsLabel)]
+    [Description("Defaults to the tenant's region and must equal it. Immutable.")]
+    public string? Region { get; set; }
+
+    [Enum("metadataOnly", "full")]
+    [Description("Defaults to the tenant's data mode.")]
+    public string? DataMode { get; set; }
+
+    public List<WorkspaceMember>? Members { get; set; }
+
+    public WorkspaceQuota? Quota { get; set; }
+
+    public WorkspaceDatabase? Database { get; set; }
+
+    [Description("Bring-your-own LLM keys, stored encrypted, never in status or logs.")]
+    public List<ProviderKey>? ProviderKeys { get; set; }
+}
+
+public sealed class WorkspaceMember
+{
+    [Required, Enum("User", "Group", "ServiceAccount")]
+    public string Kind { get; set; } = "User";
+
+    [Required, Length(1)]
+    [Description("User or group name; for a ServiceAccount \"namespace/name\".")]
+    public string Name { get; set; } = "";
+
+    [Required, Enum("WorkspaceAdmin", "Operator", "Approver", "Auditor", "IntegrationAdmin")]
+    public string Role { get; set; } = "";
+}
+
+public sealed class WorkspaceQuota
+{
+    public ResourceQuantity? Cpu { get; set; }
+
+    public ResourceQuantity? Memory { get; set; }
+
+    public ResourceQuantity? Storage { get; set; }
+
+    [Range(0, 100000)]
+    public int? Pods { get; set; }
+}
+
+public sealed class WorkspaceDatabase
+{
+    [Default(true)]
+    public bool Enabled { get; set; } = true;
+
+    [ListSet]
+    public List<string>? Extensions { get; set; }
+
+    [Enum("Retain", "Delete"), Default("Retain")]
+    [Description("What happens to the database and role when the workspace is deleted.")]
+    public string DeletionPolicy { get; set; } = "Retain";
+}
+
+public sealed class ProviderKey
+{
+    [Required, Enum("openai", "azure-openai", "anthropic")]
+    public string Provider { get; set; } = "";
+
+    [Required]
+    public SecretKeyReference SecretRef { get; set; } = new();
+
+    [Description("Required for azure-openai.")]
+    public string? Endpoint { get; set; }
+}
+
+public sealed class WorkspaceStatus : StatusBase
+{
+    [Enum("Creating", "Ready", "Failed", "Terminating")]
+    public string? Phase { get; set; }
+
+    public string? Namespace { get; set; }
+
+    public WorkspaceDatabaseStatus? Database { get; set; }
+
+    public List<ProviderKeyStatus>? ProviderKeys { get; set; }
+}
+
+public sealed class WorkspaceDatabaseStatus
+{
+    public string? Host { get; set; }
+
+    public string? Name { get; set; }
+
+    public string? SecretName { get; set; }
+}
+
+public sealed class ProviderKeyStatus
+{
+    [Required]
+    public string Provider { get; set; } = "";
+
+    public string? Fingerprint { get; set; }
+
+    [DateTimeFormat]
+    public DateTime? ValidatedAt { get; set; }
+
+    [DateTimeFormat]
+    public DateTime? RotatedAt { get; set; }
+}

@@ -1,0 +1,225 @@
+using System.Diagnostics;
+using k8s;
+using k8s.Models;
+using Microsoft.Extensions.Logging;
+
+namespace ControlPlane.Operator.Runtime;
+
+/// <summary>What a reconcile asks of the runtime next.</summary>
+public abstract record ReconcileResult
+{
+    public static readonly ReconcileResult Done = new DoneResult();
+
+    public static ReconcileResult RequeueAfter(TimeSpan delay) => new RequeueAfterResult(delay);
+
+    /// <summary>Transient: retry with the key's rate-limited backoff (no exception to log).</summary>
+    public static ReconcileResult Retry(string reason) => new RetryResult(reason);
+
+    /// <summary>Nothing will change until the spec does: no retry. The reconciler has set a condition.</summary>
+    public static ReconcileResult Terminal(string reason) => new TerminalResult(reason);
+
+    public sealed record DoneResult : ReconcileResult;
+    public sealed record RequeueAfterResult(TimeSpan Delay) : ReconcileResult;
+    public sealed record RetryResult(string Reason) : ReconcileResult;
+    public sealed record TerminalResult(string Reason) : ReconcileResult;
+}
+
+public interface IReconciler<in T>
+{
+    Task<ReconcileResult> ReconcileAsync(T obj, CancellationToken ct);
+}
+
+public sealed record ControllerOptions
+{
+    public int Workers { get; init; } = 2;
+    /// <summary>Every object is reconciled again this often, changed or not (drift safety net).</summary>
+    public TimeSpan ResyncPeriod { get; init; } = TimeSpan.FromMinutes(10);
+}
+
+public interface IController
+{
+    string Name { get; }
+    Task RunAsync(CancellationToken ct);
+}
+
+/// <summary>
+/// One controller per kind: a work queue fed by the primary informer and by mapped watches of
+/// secondary kinds, and workers that reconcile the cached object for each key.
+/// </summary>
+public sealed class Controller<T> : IController where T : class, IKubernetesObject<V1ObjectMeta>
+{
+    readonly Informer<T> primary;
+    readonly IReconciler<T> reconciler;
+    readonly OperatorMetrics metrics;
+    readonly ILogger logger;
+    readonly ControllerOptions options;
+    readonly List<IInformer> sources = [];
+
+    public Controller(string name, Informer<T> primary, IReconciler<T> reconciler, OperatorMetrics metrics, ILogger logger,
+        ControllerOptions? options = null, TimeProvider? time = null)
+    {
+        Name = name;
+        this.primary = primary;
+        this.reconciler = reconciler;
+        this.metrics = metrics;
+        this.logger = logger;
+        this.options = options ?? new ControllerOptions();
+        Queue = new WorkQueue<string>(time, metrics: new QueueMetrics(metrics, name));
+        sources.Add(primary);
+        primary.AddHandler(e =>
+        {
+            if (e.Type == InformerEventType.Deleted) return;
+            if (e.Type == InformerEventType.Modified && !SpecOrMetadataChanged(e.Old!, e.Object)) return;
+            Queue.Add(Informer<T>.KeyOf(e.Object));
+        });
+    }
+
+    public string Name { get; }
+
+    public WorkQueue<string> Queue { get; }
+
+    /// <summary>Watch a secondary kind; each event is mapped to the keys of the primary objects to reconcile.</summary>
+    public Controller<T> Watches<TOther>(Informer<TOther> informer, Func<TOther, IEnumerable<string>> map)
+        where TOther : class, IKubernetesObject<V1ObjectMeta>
+    {
+        sources.Add(informer);
+        informer.AddHandler(e =>
+        {
+            foreach (var key in map(e.Object)) Queue.Add(key);
+            if (e.Old is not null)
+            {
+                foreach (var key in map(e.Old)) Queue.Add(key);
+            }
+        });
+        return this;
+    }
+
+    // Our own status writes change only status and resourceVersion: no reconcile for those.
+    static bool SpecOrMetadataChanged(T old, T now) =>
+        old.Metadata.Generation != now.Metadata.Generation
+        || old.Metadata.DeletionTimestamp != now.Metadata.DeletionTimestamp
+        || !SameSet(old.Metadata.Finalizers, now.Metadata.Finalizers)
+        || !SameMap(old.Metadata.Labels, now.Metadata.Labels)
+        || !SameMap(old.Metadata.Annotations, now.Metadata.Annotations);
+
+    static bool SameSet(IList<string>? a, IList<string>? b) => (a ?? []).OrderBy(x => x).SequenceEqual((b ?? []).OrderBy(x => x));
+
+    static bool SameMap(IDictionary<string, string>? a, IDictionary<string, string>? b) =>
+        (a?.Count ?? 0) == (b?.Count ?? 0) && (a ?? new Dictionary<string, string>()).All(kv => b!.TryGetValue(kv.Key, out var v) && v == kv.Value);
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        foreach (var source in sources) await source.WaitForSyncAsync(ct).ConfigureAwait(false);
+        logger.LogInformation("controller {Controller} started with {Workers} workers", Name, options.Workers);
+        metrics.MaxConcurrentReconciles.WithLabels(Name).Set(options.Workers);
+        foreach (var key in primary.Keys) Queue.Add(key);
+        using var stop = ct.Register(Queue.ShutDown);
+        var workers = Enumerable.Range(0, options.Workers).Select(_ => Task.Run(() => WorkerAsync(ct), CancellationToken.None)).ToList();
+        workers.Add(ResyncAsync(ct));
+        await Task.WhenAll(workers).ConfigureAwait(false);
+        logger.LogInformation("controller {Controller} stopped", Name);
+    }
+
+    async Task ResyncAsync(CancellationToken ct)
+    {
+        try
+        {
+            using var timer = new PeriodicTimer(options.ResyncPeriod);
+            while (await timer.WaitForNextTickAsync(ct).ConfigureAwait(false))
+            {
+                foreach (var key in primary.Keys) Queue.Add(key);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    async Task WorkerAsync(CancellationToken ct)
+    {
+        while (true)
+        {
+            (bool ok, string key) next;
+            try
+            {
+                next = await Queue.GetAsync(ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            if (!next.ok) return;
+            try
+            {
+                await ProcessAsync(next.key, ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                Queue.Done(next.key);
+            }
+        }
+    }
+
+    internal async Task ProcessAsync(string key, CancellationToken ct)
+    {
+        var obj = primary.Get(key);
+        if (obj is null)
+        {
+            Queue.Forget(key); // gone: finalizers ran while it still existed
+            return;
+        }
+
+        var correlationId = Guid.NewGuid().ToString("N")[..12];
+        using var scope = logger.BeginScope(new Dictionary<string, object> { ["controller"] = Name, ["key"] = key, ["correlationId"] = correlationId });
+        metrics.ActiveWorkers.WithLabels(Name).Inc();
+        var watch = Stopwatch.StartNew();
+        string result;
+        try
+        {
+            var outcome = await reconciler.ReconcileAsync(obj, ct).ConfigureAwait(false);
+            switch (outcome)
+            {
+                case ReconcileResult.RequeueAfterResult r:
+                    Queue.Forget(key);
+                    Queue.AddAfter(key, r.Delay);
+                    result = "requeue_after";
+                    break;
+                case ReconcileResult.RetryResult r:
+                    var delay = Queue.AddRateLimited(key);
+                    logger.LogInformation("reconcile of {Key} will retry in {Delay} ms: {Reason}", key, (int)delay.TotalMilliseconds, r.Reason);
+                    result = "requeue";
+                    break;
+                case ReconcileResult.TerminalResult r:
+                    Queue.Forget(key);
+                    logger.LogWarning("reconcile of {Key} stopped until its spec changes: {Reason}", key, r.Reason);
+                    result = "terminal";
+                    break;
+                default:
+                    Queue.Forget(key);
+                    result = "success";
+                    break;
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            result = "canceled";
+        }
+        catch (Exception e)
+        {
+            metrics.ReconcileErrors.WithLabels(Name).Inc();
+            var delay = Queue.AddRateLimited(key);
+            // Exceptions carry API statuses and Postgres errors, never request bodies or secrets.
+            logger.LogError("reconcile of {Key} failed ({Type}: {Error}); retry in {Delay} ms", key, e.GetType().Name, e.Message, (int)delay.TotalMilliseconds);
+            result = "error";
+        }
+        finally
+        {
+            metrics.ActiveWorkers.WithLabels(Name).Dec();
+        }
+
+        metrics.ReconcileTotal.WithLabels(Name, result).Inc();
+        metrics.ReconcileTime.WithLabels(Name).Observe(watch.Elapsed.TotalSeconds);
+        new QueueMetrics(metrics, Name).Worked(watch.Elapsed);
+    }
+}

@@ -1,0 +1,249 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using k8s;
+using k8s.Models;
+using Microsoft.Extensions.Logging;
+
+namespace ControlPlane.Operator.Runtime;
+
+public enum InformerEventType { Added, Modified, Deleted }
+
+/// <summary>What an informer tells its handlers: the event, the object before (for updates) and after.</summary>
+public sealed record InformerEvent<T>(InformerEventType Type, T? Old, T Object);
+
+public sealed record InformerOptions
+{
+    public int PageSize { get; init; } = 500;
+    /// <summary>Watches ask the server to end them after a random time in this range, as client-go does.</summary>
+    public int MinWatchTimeoutSeconds { get; init; } = 300;
+    public int MaxWatchTimeoutSeconds { get; init; } = 600;
+    /// <summary>A watch that delivers nothing (no event, no bookmark) for this long past its timeout is restarted.</summary>
+    public TimeSpan WatchdogGrace { get; init; } = TimeSpan.FromSeconds(60);
+    public TimeSpan InitialBackoff { get; init; } = TimeSpan.FromMilliseconds(200);
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
+}
+
+public interface IInformer
+{
+    ResourceType Type { get; }
+    bool HasSynced { get; }
+    Task WaitForSyncAsync(CancellationToken ct);
+    Task RunAsync(CancellationToken ct);
+    IEnumerable<string> Keys { get; }
+}
+
+/// <summary>
+/// Reflector plus store: a paginated LIST, then a WATCH from the list's resourceVersion with
+/// bookmarks and a randomised server timeout. The resourceVersion advances on every event and
+/// bookmark; a 410 Gone re-lists and emits deletes for objects that vanished meanwhile; errors back
+/// off with jitter; a watchdog restarts a watch that went silent. Readers use the cache, never GET.
+/// </summary>
+public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V1ObjectMeta>
+{
+    readonly KubeApi api;
+    readonly ILogger logger;
+    readonly OperatorMetrics metrics;
+    readonly InformerOptions options;
+    readonly ConcurrentDictionary<string, T> store = new();
+    readonly List<Action<InformerEvent<T>>> handlers = [];
+    readonly TaskCompletionSource synced = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    string? resourceVersion;
+
+    public Informer(KubeApi api, ResourceType type, OperatorMetrics metrics, ILogger logger, InformerOptions? options = null)
+    {
+        this.api = api;
+        Type = type;
+        this.metrics = metrics;
+        this.logger = logger;
+        this.options = options ?? new InformerOptions();
+    }
+
+    public ResourceType Type { get; }
+
+    public bool HasSynced => synced.Task.IsCompleted;
+
+    /// <summary>The last resourceVersion seen (list, event or bookmark).</summary>
+    public string? ResourceVersion => Volatile.Read(ref resourceVersion);
+
+    public IEnumerable<string> Keys => store.Keys;
+
+    public IEnumerable<T> List() => store.Values;
+
+    public T? Get(string key) => store.TryGetValue(key, out var value) ? value : null;
+
+    public static string KeyOf(T obj) =>
+        string.IsNullOrEmpty(obj.Metadata.NamespaceProperty) ? obj.Metadata.Name : $"{obj.Metadata.NamespaceProperty}/{obj.Metadata.Name}";
+
+    /// <summary>Handlers run on the informer's loop: keep them to enqueueing keys.</summary>
+    public void AddHandler(Action<InformerEvent<T>> handler)
+    {
+        lock (handlers) handlers.Add(handler);
+    }
+
+    public Task WaitForSyncAsync(CancellationToken ct) => synced.Task.WaitAsync(ct);
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        var backoff = options.InitialBackoff;
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                if (resourceVersion is null) await ListAndReplaceAsync(ct).ConfigureAwait(false);
+                var reason = await WatchOnceAsync(ct).ConfigureAwait(false);
+                metrics.WatchRestarts.WithLabels(Type.Plural, reason).Inc();
+                backoff = options.InitialBackoff;
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (KubeApiException e) when (e.IsGone)
+            {
+                logger.LogInformation("watch of {Resource} expired at resourceVersion {ResourceVersion}; re-listing", Type.Plural, resourceVersion);
+                metrics.WatchRestarts.WithLabels(Type.Plural, "gone").Inc();
+                resourceVersion = null;
+            }
+            catch (Exception e) when (e is HttpRequestException or KubeApiException or IOException or JsonException or OperationCanceledException)
+            {
+                metrics.WatchRestarts.WithLabels(Type.Plural, "error").Inc();
+                var wait = Jitter(backoff);
+                logger.LogWarning("list/watch of {Resource} failed ({Error}); retrying in {Delay} ms", Type.Plural, e.Message, (int)wait.TotalMilliseconds);
+                try
+                {
+                    await Task.Delay(wait, ct).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, options.MaxBackoff.Ticks));
+            }
+        }
+    }
+
+    static TimeSpan Jitter(TimeSpan d) => d + TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * d.TotalMilliseconds);
+
+    async Task ListAndReplaceAsync(CancellationToken ct)
+    {
+        var fresh = new Dictionary<string, T>();
+        string? continueToken = null;
+        string listVersion;
+        do
+        {
+            var page = await api.ListAsync<T>(Type, null, null, options.PageSize, continueToken, ct).ConfigureAwait(false);
+            foreach (var item in page.Items) fresh[KeyOf(item)] = item;
+            continueToken = page.Continue;
+            listVersion = page.ResourceVersion;
+        }
+        while (continueToken is not null);
+
+        metrics.Relists.WithLabels(Type.Plural).Inc();
+        foreach (var (key, item) in fresh)
+        {
+            if (store.TryGetValue(key, out var old))
+            {
+                store[key] = item;
+                if (old.Metadata.ResourceVersion != item.Metadata.ResourceVersion) Notify(new(InformerEventType.Modified, old, item));
+            }
+            else
+            {
+                store[key] = item;
+                Notify(new(InformerEventType.Added, default, item));
+            }
+        }
+
+        // Objects deleted while we were not watching: their delete events were never seen.
+        foreach (var key in store.Keys.Where(k => !fresh.ContainsKey(k)).ToList())
+        {
+            if (store.TryRemove(key, out var gone)) Notify(new(InformerEventType.Deleted, gone, gone));
+        }
+
+        Volatile.Write(ref resourceVersion, listVersion);
+        synced.TrySetResult();
+    }
+
+    /// <summary>Runs one watch until the server ends it; returns why it ended.</summary>
+    async Task<string> WatchOnceAsync(CancellationToken ct)
+    {
+        var timeout = Random.Shared.Next(options.MinWatchTimeoutSeconds, options.MaxWatchTimeoutSeconds + 1);
+        var silence = TimeSpan.FromSeconds(timeout) + options.WatchdogGrace;
+        using var watchdog = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        watchdog.CancelAfter(silence);
+        try
+        {
+            using var response = await api.WatchAsync(Type, null, resourceVersion!, timeout, watchdog.Token).ConfigureAwait(false);
+            await using var stream = await response.Content.ReadAsStreamAsync(watchdog.Token).ConfigureAwait(false);
+            using var reader = new StreamReader(stream);
+            while (await reader.ReadLineAsync(watchdog.Token).ConfigureAwait(false) is { } line)
+            {
+                watchdog.CancelAfter(silence);
+                if (line.Length == 0) continue;
+                HandleLine(line);
+            }
+
+            return "timeout";
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested && watchdog.IsCancellationRequested)
+        {
+            logger.LogWarning("watch of {Resource} silent for {Seconds} s; restarting", Type.Plural, (int)silence.TotalSeconds);
+            return "watchdog";
+        }
+    }
+
+    void HandleLine(string line)
+    {
+        using var doc = JsonDocument.Parse(line);
+        var type = doc.RootElement.GetProperty("type").GetString();
+        var objectJson = doc.RootElement.GetProperty("object");
+        switch (type)
+        {
+            case "ERROR":
+                var status = KubernetesJson.Deserialize<V1Status>(objectJson.GetRawText());
+                throw new KubeApiException((System.Net.HttpStatusCode)(status.Code ?? 500), status.Reason ?? "WatchError", status.Message ?? "");
+            case "BOOKMARK":
+                if (objectJson.TryGetProperty("metadata", out var meta) && meta.TryGetProperty("resourceVersion", out var rv))
+                {
+                    Volatile.Write(ref resourceVersion, rv.GetString());
+                }
+
+                return;
+        }
+
+        var obj = KubernetesJson.Deserialize<T>(objectJson.GetRawText());
+        var key = KeyOf(obj);
+        switch (type)
+        {
+            case "ADDED":
+            case "MODIFIED":
+                store.TryGetValue(key, out var old);
+                store[key] = obj;
+                Notify(new(old is null ? InformerEventType.Added : InformerEventType.Modified, old, obj));
+                break;
+            case "DELETED":
+                store.TryRemove(key, out _);
+                Notify(new(InformerEventType.Deleted, obj, obj));
+                break;
+        }
+
+        Volatile.Write(ref resourceVersion, obj.Metadata.ResourceVersion);
+    }
+
+    void Notify(InformerEvent<T> e)
+    {
+        Action<InformerEvent<T>>[] snapshot;
+        lock (handlers) snapshot = [.. handlers];
+        foreach (var handler in snapshot)
+        {
+            try
+            {
+                handler(e);
+            }
+            catch (Exception ex)
+            {
+                logger.LogError(ex, "informer handler for {Resource} failed", Type.Plural);
+            }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using k8s;
+using k8s.Models;
+
+namespace ControlPlane.Operator.Runtime;
+
+/// <summary>
+/// The thin layer that writes a reconciler's results: status through the status subresource only
+/// when it changed, and finalizers by a merge patch guarded by resourceVersion. It never touches spec.
+/// </summary>
+public sealed class ObjectWriter(KubeApi api)
+{
+    /// <summary>Replaces status when the new one differs; returns the object as the server has it.</summary>
+    public async Task<T> UpdateStatusAsync<T>(ResourceType type, T current, object? newStatus, CancellationToken ct)
+        where T : class, IKubernetesObject<V1ObjectMeta>
+    {
+        var currentNode = JsonNode.Parse(KubernetesJson.Serialize(current))!.AsObject();
+        var newStatusNode = newStatus is null ? null : JsonNode.Parse(KubernetesJson.Serialize(newStatus));
+        if (JsonNode.DeepEquals(currentNode["status"], newStatusNode)) return current;
+        currentNode["status"] = newStatusNode;
+        var body = currentNode.ToJsonString();
+        var text = await api.SendAsync(HttpMethod.Put, type.ItemPath(current.Metadata.NamespaceProperty, current.Metadata.Name, "status"),
+            body, "application/json", ct).ConfigureAwait(false);
+        return KubernetesJson.Deserialize<T>(text);
+    }
+
+    public static bool HasFinalizer(IKubernetesObject<V1ObjectMeta> obj, string finalizer) =>
+        obj.Metadata.Finalizers?.Contains(finalizer) == true;
+
+    public Task<T> AddFinalizerAsync<T>(ResourceType type, T obj, string finalizer, CancellationToken ct)
+        where T : class, IKubernetesObject<V1ObjectMeta>
+    {
+        if (HasFinalizer(obj, finalizer)) return Task.FromResult(obj);
+        return PatchFinalizersAsync(type, obj, [.. obj.Metadata.Finalizers ?? [], finalizer], ct);
+    }
+
+    public Task<T> RemoveFinalizerAsync<T>(ResourceType type, T obj, string finalizer, CancellationToken ct)
+        where T : class, IKubernetesObject<V1ObjectMeta>
+    {
+        if (!HasFinalizer(obj, finalizer)) return Task.FromResult(obj);
+        return PatchFinalizersAsync(type, obj, obj.Metadata.Finalizers!.Where(f => f != finalizer).ToList(), ct);
+    }
+
+    async Task<T> PatchFinalizersAsync<T>(ResourceType type, T obj, List<string> finalizers, CancellationToken ct)
+        where T : class, IKubernetesObject<V1ObjectMeta>
+    {
+        var patch = JsonSerializer.Serialize(new
+        {
+            metadata = new { resourceVersion = obj.Metadata.ResourceVersion, finalizers },
+        });
+        return await api.PatchAsync<T>(type, obj.Metadata.NamespaceProperty, obj.Metadata.Name, patch, PatchTypes.Merge, ct).ConfigureAwait(false);
+    }
+}
