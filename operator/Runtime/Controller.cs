@@ -34,6 +34,8 @@ public sealed record ControllerOptions
     public int Workers { get; init; } = 2;
     /// <summary>Every object is reconciled again this often, changed or not (drift safety net).</summary>
     public TimeSpan ResyncPeriod { get; init; } = TimeSpan.FromMinutes(10);
+    /// <summary>Cap on the backoff of <see cref="ReconcileResult.Retry"/> (a dependency that is down).</summary>
+    public TimeSpan MaxTransientRetryDelay { get; init; } = TimeSpan.FromSeconds(30);
 }
 
 public interface IController
@@ -171,7 +173,7 @@ public sealed class Controller<T> : IController where T : class, IKubernetesObje
         }
 
         var correlationId = Guid.NewGuid().ToString("N")[..12];
-        using var scope = logger.BeginScope(new Dictionary<string, object> { ["controller"] = Name, ["key"] = key, ["correlationId"] = correlationId });
+        using var scope = logger.BeginScope(new ReconcileScope(Name, key, correlationId));
         metrics.ActiveWorkers.WithLabels(Name).Inc();
         var watch = Stopwatch.StartNew();
         string result;
@@ -186,7 +188,7 @@ public sealed class Controller<T> : IController where T : class, IKubernetesObje
                     result = "requeue_after";
                     break;
                 case ReconcileResult.RetryResult r:
-                    var delay = Queue.AddRateLimited(key);
+                    var delay = Queue.AddRateLimited(key, options.MaxTransientRetryDelay);
                     logger.LogInformation("reconcile of {Key} will retry in {Delay} ms: {Reason}", key, (int)delay.TotalMilliseconds, r.Reason);
                     result = "requeue";
                     break;
@@ -222,4 +224,20 @@ public sealed class Controller<T> : IController where T : class, IKubernetesObje
         metrics.ReconcileTime.WithLabels(Name).Observe(watch.Elapsed.TotalSeconds);
         new QueueMetrics(metrics, Name).Worked(watch.Elapsed);
     }
+}
+
+/// <summary>Structured log scope of one reconcile: the object key and a correlation id.</summary>
+public sealed record ReconcileScope(string Controller, string Key, string CorrelationId) : IReadOnlyList<KeyValuePair<string, object>>
+{
+    KeyValuePair<string, object>[] Pairs => [new("controller", Controller), new("key", Key), new("correlationId", CorrelationId)];
+
+    public KeyValuePair<string, object> this[int index] => Pairs[index];
+
+    public int Count => 3;
+
+    public IEnumerator<KeyValuePair<string, object>> GetEnumerator() => ((IEnumerable<KeyValuePair<string, object>>)Pairs).GetEnumerator();
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+    public override string ToString() => $"controller={Controller} key={Key} correlationId={CorrelationId}";
 }

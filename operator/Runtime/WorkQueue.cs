@@ -100,7 +100,7 @@ public sealed class WorkQueue<T> : IDisposable where T : notnull
     }
 
     /// <summary>Re-adds after this key's next backoff step; see <see cref="Forget"/>.</summary>
-    public TimeSpan AddRateLimited(T item)
+    public TimeSpan AddRateLimited(T item, TimeSpan? cap = null)
     {
         TimeSpan delay;
         lock (gate)
@@ -108,6 +108,7 @@ public sealed class WorkQueue<T> : IDisposable where T : notnull
             var n = failures.GetValueOrDefault(item);
             failures[item] = n + 1;
             delay = Backoff(n);
+            if (cap is { } c && delay > c) delay = c;
         }
 
         metrics?.Retried();

@@ -1,0 +1,46 @@
+namespace ControlPlane.Operator.Configuration;
+
+/// <summary>The "ControlPlane" configuration section (appsettings.json, then environment: ControlPlane__Key).</summary>
+public sealed class ControlPlaneOptions
+{
+    public const string Section = "ControlPlane";
+
+    /// <summary>Connection string of the system of record. Never logged.</summary>
+    public string? SystemDatabase { get; set; }
+
+    /// <summary>The configured regions; the only valid spec.region values.</summary>
+    public Dictionary<string, RegionOptions> Regions { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    public LeaderElectionSettings LeaderElection { get; set; } = new();
+
+    /// <summary>Concurrent reconciles per controller.</summary>
+    public int Workers { get; set; } = 4;
+
+    public TimeSpan ResyncPeriod { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Cap on the backoff of a transient dependency failure (Postgres down), so recovery is prompt.</summary>
+    public TimeSpan MaxTransientRetryDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Where /healthz, /readyz and /metrics listen.</summary>
+    public string HealthUrls { get; set; } = "http://0.0.0.0:8081";
+
+    /// <summary>Path to a kubeconfig; empty: KUBECONFIG, ~/.kube/config, then in-cluster.</summary>
+    public string? Kubeconfig { get; set; }
+}
+
+public sealed class RegionOptions
+{
+    /// <summary>Connection string of the server where this region's workspace databases go. Never logged.</summary>
+    public string? Database { get; set; }
+}
+
+public sealed class LeaderElectionSettings
+{
+    public bool Enabled { get; set; } = true;
+    public string Namespace { get; set; } = "controlplane-system";
+    public string LeaseName { get; set; } = "controlplane-operator";
+    public string? Identity { get; set; }
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(15);
+    public TimeSpan RenewDeadline { get; set; } = TimeSpan.FromSeconds(10);
+    public TimeSpan RetryPeriod { get; set; } = TimeSpan.FromSeconds(2);
+}

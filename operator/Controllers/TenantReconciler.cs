@@ -1,0 +1,210 @@
+using System.Text.Json.Nodes;
+using ControlPlane.Operator.Api.V1Alpha1;
+using ControlPlane.Operator.Configuration;
+using ControlPlane.Operator.Runtime;
+using ControlPlane.Operator.Store;
+using k8s.Models;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace ControlPlane.Operator.Controllers;
+
+public static class TenantConditions
+{
+    public const string Ready = "Ready";
+    public const string RecordSynced = "RecordSynced";
+}
+
+/// <summary>
+/// Converges a Tenant into the system of record: validates its region against the configured
+/// ones, upserts its row (audited) when the spec changed, and reports phase, workspace count and
+/// usage. Its finalizer holds deletion while workspaces remain, then marks the row deleted.
+/// </summary>
+public sealed class TenantReconciler(
+    Informer<Workspace> workspaces,
+    SystemDatabase database,
+    ObjectWriter writer,
+    EventRecorder events,
+    ControlPlaneOptions options,
+    TimeProvider time,
+    ILogger<TenantReconciler> logger) : IReconciler<Tenant>
+{
+    public static readonly ResourceType Type = ResourceType.For<Tenant>(namespaced: false);
+    const string Actor = "controlplane-operator";
+
+    public static IEnumerable<string> TenantOfWorkspace(Workspace ws) =>
+        string.IsNullOrEmpty(ws.Spec.Tenant) ? [] : [ws.Spec.Tenant];
+
+    public async Task<ReconcileResult> ReconcileAsync(Tenant tenant, CancellationToken ct)
+    {
+        var owned = workspaces.List().Where(w => w.Spec.Tenant == tenant.Metadata.Name).Select(w => w.Metadata.Name).OrderBy(n => n).ToList();
+        if (tenant.Metadata.DeletionTimestamp is not null) return await FinalizeAsync(tenant, owned, ct).ConfigureAwait(false);
+
+        tenant = await writer.AddFinalizerAsync(Type, tenant, ApiGroup.Finalizer, ct).ConfigureAwait(false);
+        var now = time.GetUtcNow().UtcDateTime;
+        var status = NewStatus(tenant, owned);
+        var conditions = new ConditionSet(tenant.Status?.Conditions, tenant.Metadata.Generation, now);
+
+        if (!options.Regions.ContainsKey(tenant.Spec.Region))
+        {
+            var message = $"spec.region: \"{tenant.Spec.Region}\" is not a configured region (configured: {string.Join(", ", options.Regions.Keys.Order())})";
+            conditions.Set(TenantConditions.RecordSynced, false, "InvalidRegion", message).Set(TenantConditions.Ready, false, "InvalidRegion", message);
+            status.Phase = "Failed";
+            status.Conditions = conditions.ToList();
+            if (await WriteStatusAsync(tenant, status, ct).ConfigureAwait(false))
+            {
+                await events.WarningAsync(tenant, "InvalidRegion", message, ct).ConfigureAwait(false);
+            }
+
+            return ReconcileResult.Terminal(message);
+        }
+
+        try
+        {
+            var (recordId, change) = await SyncRecordAsync(tenant, ct).ConfigureAwait(false);
+            status.RecordId = recordId.ToString();
+            conditions.Set(TenantConditions.RecordSynced, true, "Synced", "The tenant row in the system of record matches the spec.");
+            if (change is not null) await events.NormalAsync(tenant, change, $"Tenant record {recordId} {(change == "RecordCreated" ? "created" : "updated")}", ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            var message = $"System of record unreachable: {e.Message}";
+            status.RecordId = tenant.Status?.RecordId;
+            conditions.Set(TenantConditions.RecordSynced, false, "DatabaseUnavailable", message)
+                .Set(TenantConditions.Ready, false, "DatabaseUnavailable", message);
+            status.Phase = tenant.Status?.Phase ?? "Pending";
+            status.Conditions = conditions.ToList();
+            if (await WriteStatusAsync(tenant, status, ct).ConfigureAwait(false))
+            {
+                await events.WarningAsync(tenant, "RecordSyncFailed", message, ct).ConfigureAwait(false);
+            }
+
+            return ReconcileResult.Retry(message);
+        }
+
+        status.Phase = tenant.Spec.Suspended ? "Suspended" : "Ready";
+        conditions.Set(TenantConditions.Ready, true, tenant.Spec.Suspended ? "Suspended" : "Ready",
+            tenant.Spec.Suspended ? "Tenant is suspended: no new workspaces, rollouts or publications." : "Tenant is ready.");
+        status.Conditions = conditions.ToList();
+        await WriteStatusAsync(tenant, status, ct).ConfigureAwait(false);
+        return ReconcileResult.Done;
+    }
+
+    TenantStatus NewStatus(Tenant tenant, IReadOnlyCollection<string> owned) => new()
+    {
+        ObservedGeneration = tenant.Metadata.Generation,
+        Workspaces = owned.Count,
+        Usage = Usage(tenant.Metadata.Name),
+        RecordId = tenant.Status?.RecordId,
+    };
+
+    TenantUsage? Usage(string tenantName)
+    {
+        decimal cpu = 0, memory = 0, storage = 0;
+        var any = false;
+        foreach (var ws in workspaces.List().Where(w => w.Spec.Tenant == tenantName && w.Spec.Quota is not null))
+        {
+            any = true;
+            cpu += ws.Spec.Quota!.Cpu?.ToDecimal() ?? 0;
+            memory += ws.Spec.Quota.Memory?.ToDecimal() ?? 0;
+            storage += ws.Spec.Quota.Storage?.ToDecimal() ?? 0;
+        }
+
+        if (!any) return null;
+        return new TenantUsage
+        {
+            Cpu = new ResourceQuantity(cpu, 0, ResourceQuantity.SuffixFormat.DecimalSI),
+            Memory = new ResourceQuantity(memory, 0, ResourceQuantity.SuffixFormat.BinarySI),
+            Storage = new ResourceQuantity(storage, 0, ResourceQuantity.SuffixFormat.BinarySI),
+        };
+    }
+
+    async Task<bool> WriteStatusAsync(Tenant tenant, TenantStatus status, CancellationToken ct)
+    {
+        var updated = await writer.UpdateStatusAsync(Type, tenant, status, ct).ConfigureAwait(false);
+        return !ReferenceEquals(updated, tenant);
+    }
+
+    /// <summary>The row as the spec wants it; in metadataOnly mode free text is kept only as a hash.</summary>
+    internal static TenantRecord DesiredRecord(Tenant tenant, Guid id)
+    {
+        var metadataOnly = tenant.Spec.DataMode != "full";
+        var spec = JsonNode.Parse(k8s.KubernetesJson.Serialize(tenant.Spec))!.AsObject();
+        if (metadataOnly && spec["displayName"] is { } shown)
+        {
+            spec["displayName"] = "sha256:" + SystemDatabase.Sha256Hex(shown.GetValue<string>());
+        }
+
+        var specJson = SystemDatabase.Canonical(spec);
+        return new TenantRecord(id, tenant.Metadata.Name, tenant.Spec.Region, tenant.Spec.DataMode,
+            metadataOnly ? null : tenant.Spec.DisplayName, tenant.Spec.Suspended, specJson, SystemDatabase.Sha256Hex(specJson), null);
+    }
+
+    /// <summary>Writes only when the row differs from the spec: an unchanged tenant costs one SELECT.</summary>
+    async Task<(Guid Id, string? Change)> SyncRecordAsync(Tenant tenant, CancellationToken ct)
+    {
+        var existing = await database.GetTenantAsync(tenant.Metadata.Name, ct).ConfigureAwait(false);
+        var desired = DesiredRecord(tenant, existing?.Id ?? Guid.NewGuid());
+        if (existing is not null && existing.DeletedAt is null && existing.SpecHash == desired.SpecHash) return (existing.Id, null);
+
+        var created = existing is null || existing.DeletedAt is not null;
+        var details = new JsonObject
+        {
+            ["generation"] = tenant.Metadata.Generation,
+            ["specHash"] = desired.SpecHash,
+            ["region"] = desired.Region,
+            ["dataMode"] = desired.DataMode,
+        };
+        if (!created && existing!.DataMode != desired.DataMode)
+        {
+            details["dataModeChanged"] = new JsonObject { ["from"] = existing.DataMode, ["to"] = desired.DataMode };
+        }
+
+        var action = created ? "tenant.created" : existing!.DataMode != desired.DataMode ? "tenant.dataModeChanged" : "tenant.updated";
+        var id = await database.UpsertTenantAsync(desired, tenant.Metadata.Uid ?? "",
+            new AuditEntry(CreatedBy(tenant), action, "Tenant", tenant.Metadata.Name, tenant.Metadata.Name, details), ct).ConfigureAwait(false);
+        logger.LogInformation("tenant {Tenant} record {Action} ({RecordId})", tenant.Metadata.Name, action, id);
+        return (id, created ? "RecordCreated" : "RecordUpdated");
+    }
+
+    static string CreatedBy(Tenant tenant) =>
+        tenant.Metadata.Annotations?.TryGetValue(ApiGroup.CreatedByAnnotation, out var who) == true ? who : Actor;
+
+    async Task<ReconcileResult> FinalizeAsync(Tenant tenant, IReadOnlyList<string> owned, CancellationToken ct)
+    {
+        if (!ObjectWriter.HasFinalizer(tenant, ApiGroup.Finalizer)) return ReconcileResult.Done;
+        var now = time.GetUtcNow().UtcDateTime;
+        var conditions = new ConditionSet(tenant.Status?.Conditions, tenant.Metadata.Generation, now);
+        var status = NewStatus(tenant, owned);
+        status.Phase = tenant.Status?.Phase;
+        if (owned.Count > 0)
+        {
+            var message = $"Deletion held: tenant still has {owned.Count} workspace(s): {string.Join(", ", owned.Take(10))}{(owned.Count > 10 ? ", ..." : "")}. Delete them first.";
+            status.Conditions = conditions.Set(TenantConditions.Ready, false, "DeletionBlocked", message).ToList();
+            if (await WriteStatusAsync(tenant, status, ct).ConfigureAwait(false))
+            {
+                await events.WarningAsync(tenant, "DeletionBlocked", message, ct).ConfigureAwait(false);
+            }
+
+            return ReconcileResult.Done; // a workspace event re-triggers us
+        }
+
+        try
+        {
+            await database.MarkTenantDeletedAsync(tenant.Metadata.Name,
+                new AuditEntry(Actor, "tenant.deleted", "Tenant", tenant.Metadata.Name, tenant.Metadata.Name,
+                    new JsonObject { ["recordId"] = tenant.Status?.RecordId, ["generation"] = tenant.Metadata.Generation }), ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            var message = $"Deletion waits for the system of record: {e.Message}";
+            status.Conditions = conditions.Set(TenantConditions.RecordSynced, false, "DatabaseUnavailable", message).ToList();
+            await WriteStatusAsync(tenant, status, ct).ConfigureAwait(false);
+            return ReconcileResult.Retry(message);
+        }
+
+        await events.NormalAsync(tenant, "RecordDeleted", "Tenant record marked deleted; finalizer removed", ct).ConfigureAwait(false);
+        await writer.RemoveFinalizerAsync(Type, tenant, ApiGroup.Finalizer, ct).ConfigureAwait(false);
+        return ReconcileResult.Done;
+    }
+}

@@ -1,0 +1,44 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+
+namespace ControlPlane.LocalEnv;
+
+/// <summary>A CA and a serving certificate for 127.0.0.1/localhost, and the service-account key pair, as PEM files.</summary>
+static class Certificates
+{
+    public sealed record Paths(string CaCert, string ServingCert, string ServingKey, string ServiceAccountKey, string ServiceAccountPub);
+
+    public static Paths Write(string dir)
+    {
+        Directory.CreateDirectory(dir);
+        using var caKey = RSA.Create(2048);
+        var caRequest = new CertificateRequest("CN=controlplane-local-ca", caKey, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        caRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(caRequest.PublicKey, false));
+        using var ca = caRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddYears(1));
+
+        using var servingKey = RSA.Create(2048);
+        var req = new CertificateRequest("CN=kube-apiserver", servingKey, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddIpAddress(IPAddress.Loopback);
+        san.AddDnsName("localhost");
+        san.AddDnsName("kubernetes.default.svc");
+        req.CertificateExtensions.Add(san.Build());
+        req.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        req.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
+        req.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
+        using var serving = req.Create(ca, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddMonths(6), RandomNumberGenerator.GetBytes(16));
+
+        using var saKey = RSA.Create(2048);
+        var paths = new Paths(Path.Combine(dir, "ca.crt"), Path.Combine(dir, "apiserver.crt"), Path.Combine(dir, "apiserver.key"),
+            Path.Combine(dir, "sa.key"), Path.Combine(dir, "sa.pub"));
+        File.WriteAllText(paths.CaCert, ca.ExportCertificatePem());
+        File.WriteAllText(paths.ServingCert, serving.ExportCertificatePem());
+        File.WriteAllText(paths.ServingKey, servingKey.ExportRSAPrivateKeyPem());
+        File.WriteAllText(paths.ServiceAccountKey, saKey.ExportRSAPrivateKeyPem());
+        File.WriteAllText(paths.ServiceAccountPub, saKey.ExportSubjectPublicKeyInfoPem());
+        return paths;
+    }
+}

@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using ControlPlane.Operator.Api.V1Alpha1;
+using ControlPlane.Operator.Runtime;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+
+namespace ControlPlane.LocalEnv;
+
+/// <summary>
+/// `make up`: the embedded local default. Starts etcd, kube-apiserver, kube-controller-manager and
+/// Postgres on loopback, installs the CRDs and cluster roles, runs the operator, applies samples/,
+/// prints the tenants once Ready and the KUBECONFIG to use; Ctrl-C stops everything.
+/// </summary>
+public static class Program
+{
+    public static async Task<int> Main(string[] args)
+    {
+        var once = args.Contains("--once");
+        var repo = FindRepoRoot();
+        var root = Path.Combine(repo, ".local", "up");
+        if (Directory.Exists(root)) Directory.Delete(root, recursive: true);
+        Directory.CreateDirectory(root);
+
+        using var stop = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            e.Cancel = true;
+            stop.Cancel();
+        };
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
+        {
+            c.Cancel = true;
+            stop.Cancel();
+        });
+
+        Say("starting etcd, kube-apiserver, kube-controller-manager");
+        await using var plane = await LocalControlPlane.StartAsync(Path.Combine(root, "k8s"));
+        Say("starting PostgreSQL 15");
+        await using var pg = await LocalPostgres.StartAsync(root);
+        Say("installing CRDs and cluster roles");
+        await plane.InstallCrdsAsync(stop.Token);
+        await plane.EnsureNamespaceAsync("controlplane-system", stop.Token);
+        var rbac = Path.Combine(repo, "config", "rbac");
+        if (Directory.Exists(rbac)) await Kubectl(plane, "apply", "-f", rbac);
+
+        var healthPort = Net.FreePort();
+        var app = ControlPlane.Operator.Program.BuildApp([], config => config.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ControlPlane:Kubeconfig"] = plane.KubeconfigPath,
+            ["ControlPlane:SystemDatabase"] = pg.ConnectionString(),
+            ["ControlPlane:Regions:eu:Database"] = pg.ConnectionString(),
+            ["ControlPlane:Regions:us:Database"] = pg.ConnectionString(),
+            ["ControlPlane:HealthUrls"] = $"http://127.0.0.1:{healthPort}",
+            ["Logging:LogLevel:Default"] = "Warning",
+            ["Logging:LogLevel:ControlPlane"] = "Information",
+        }));
+        Say($"running the operator (health and metrics on http://127.0.0.1:{healthPort})");
+        await app.StartAsync(stop.Token);
+        try
+        {
+            var samples = Path.Combine(repo, "samples");
+            await Kubectl(plane, "apply", "-f", samples);
+            using var api = plane.NewApi();
+            var expected = Directory.GetFiles(samples, "*.yaml").SelectMany(f => File.ReadAllLines(f))
+                .Count(l => l.Trim() == "kind: Tenant");
+            await Net.WaitUntilAsync(async () =>
+            {
+                var page = await api.ListAsync<Tenant>(ResourceType.For<Tenant>(false), null, null, 500, null, stop.Token);
+                return page.Items.Count >= expected && page.Items.All(t => t.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true);
+            }, TimeSpan.FromSeconds(60), "sample tenants Ready", stop.Token);
+            await Kubectl(plane, "get", "tenants");
+
+            Console.WriteLine();
+            Console.WriteLine("The local control plane is up. From another terminal:");
+            Console.WriteLine($"  export KUBECONFIG={plane.KubeconfigPath}");
+            Console.WriteLine("  kubectl get tenants,workspaces");
+            Console.WriteLine($"  curl -s http://127.0.0.1:{healthPort}/metrics | grep controller_runtime_reconcile_total");
+            Console.WriteLine("Press Ctrl-C to stop everything.");
+            if (!once) await Task.Delay(Timeout.Infinite, stop.Token);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            Say("stopping");
+            await app.StopAsync(CancellationToken.None);
+        }
+
+        return 0;
+    }
+
+    static void Say(string text) => Console.WriteLine($"==> {text}");
+
+    static async Task Kubectl(LocalControlPlane plane, params string[] args)
+    {
+        var info = new ProcessStartInfo("kubectl") { UseShellExecute = false };
+        foreach (var a in args) info.ArgumentList.Add(a);
+        info.Environment["KUBECONFIG"] = plane.KubeconfigPath;
+        using var p = Process.Start(info)!;
+        await p.WaitForExitAsync();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"kubectl {string.Join(' ', args)} failed with {p.ExitCode}");
+    }
+
+    public static string FindRepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "ControlPlane.sln"))) return dir.FullName;
+        }
+
+        return Directory.GetCurrentDirectory();
+    }
+}
