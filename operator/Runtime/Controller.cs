@@ -42,6 +42,10 @@ public interface IController
 {
     string Name { get; }
     Task RunAsync(CancellationToken ct);
+    /// <summary>Queues every cached object, as a periodic resync does.</summary>
+    void ResyncNow();
+    /// <summary>Nothing queued and nothing being reconciled (items waiting for a later time aside).</summary>
+    bool IsIdle { get; }
 }
 
 /// <summary>
@@ -80,6 +84,13 @@ public sealed class Controller<T> : IController where T : class, IKubernetesObje
 
     public WorkQueue<string> Queue { get; }
 
+    public void ResyncNow()
+    {
+        foreach (var key in primary.Keys) Queue.Add(key);
+    }
+
+    public bool IsIdle => Queue.Count == 0 && Queue.ProcessingCount == 0;
+
     /// <summary>Watch a secondary kind; each event is mapped to the keys of the primary objects to reconcile.</summary>
     public Controller<T> Watches<TOther>(Informer<TOther> informer, Func<TOther, IEnumerable<string>> map)
         where TOther : class, IKubernetesObject<V1ObjectMeta>
@@ -114,7 +125,7 @@ public sealed class Controller<T> : IController where T : class, IKubernetesObje
         foreach (var source in sources) await source.WaitForSyncAsync(ct).ConfigureAwait(false);
         logger.LogInformation("controller {Controller} started with {Workers} workers", Name, options.Workers);
         metrics.MaxConcurrentReconciles.WithLabels(Name).Set(options.Workers);
-        foreach (var key in primary.Keys) Queue.Add(key);
+        ResyncNow();
         using var stop = ct.Register(Queue.ShutDown);
         var workers = Enumerable.Range(0, options.Workers).Select(_ => Task.Run(() => WorkerAsync(ct), CancellationToken.None)).ToList();
         workers.Add(ResyncAsync(ct));
@@ -127,10 +138,7 @@ public sealed class Controller<T> : IController where T : class, IKubernetesObje
         try
         {
             using var timer = new PeriodicTimer(options.ResyncPeriod);
-            while (await timer.WaitForNextTickAsync(ct).ConfigureAwait(false))
-            {
-                foreach (var key in primary.Keys) Queue.Add(key);
-            }
+            while (await timer.WaitForNextTickAsync(ct).ConfigureAwait(false)) ResyncNow();
         }
         catch (OperationCanceledException)
         {

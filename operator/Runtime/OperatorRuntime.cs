@@ -21,6 +21,7 @@ public sealed class OperatorRuntime : IAsyncDisposable
     readonly TimeProvider time;
     readonly NpgsqlDataSource dataSource;
     readonly List<IInformer> informers = [];
+    readonly List<IController> controllers = [];
     volatile bool leading;
 
     public OperatorRuntime(ControlPlaneOptions options, KubernetesClientConfiguration kubeConfig, ILoggerFactory loggers, TimeProvider? time = null)
@@ -56,6 +57,20 @@ public sealed class OperatorRuntime : IAsyncDisposable
 
     public event Action<bool>? LeadershipChanged;
 
+    /// <summary>The informers of the current term (empty while following).</summary>
+    public IReadOnlyList<IInformer> Informers => informers;
+
+    public IReadOnlyList<IController> Controllers => controllers;
+
+    public Informer<T>? InformerOf<T>() where T : class, IKubernetesObject<V1ObjectMeta> => informers.OfType<Informer<T>>().FirstOrDefault();
+
+    public void ResyncAll()
+    {
+        foreach (var c in controllers) c.ResyncNow();
+    }
+
+    public bool IsIdle => controllers.Count > 0 && controllers.All(c => c.IsIdle);
+
     public async Task RunAsync(CancellationToken ct)
     {
         var le = options.LeaderElection;
@@ -82,6 +97,7 @@ public sealed class OperatorRuntime : IAsyncDisposable
         leading = true;
         LeadershipChanged?.Invoke(true);
         informers.Clear();
+        controllers.Clear();
         try
         {
             var tasks = new List<Task> { MigrateUntilDoneAsync(ct) };
@@ -103,8 +119,9 @@ public sealed class OperatorRuntime : IAsyncDisposable
                     Metrics, loggers.CreateLogger("controller.tenant"), controllerOptions, time)
                 .Watches(workspaces, TenantReconciler.TenantOfWorkspace);
 
+            controllers.Add(tenantController);
             tasks.AddRange(informers.Select(i => i.RunAsync(ct)));
-            tasks.Add(tenantController.RunAsync(ct));
+            tasks.AddRange(controllers.Select(c => c.RunAsync(ct)));
             await Task.WhenAll(tasks).ConfigureAwait(false);
         }
         finally

@@ -45,6 +45,15 @@ public sealed class WorkQueue<T> : IDisposable where T : notnull
         }
     }
 
+    /// <summary>Items handed to a worker and not yet Done.</summary>
+    public int ProcessingCount
+    {
+        get
+        {
+            lock (gate) return processing.Count;
+        }
+    }
+
     /// <summary>Items waiting for a due time.</summary>
     public int WaitingCount
     {

@@ -23,7 +23,12 @@ public sealed class SystemDatabase(NpgsqlDataSource dataSource, ILogger logger)
     const long MigrationLockKey = 0x436f6e74726f6c; // "Control"
     const long AuditLockKey = 0x4175646974;        // "Audit"
 
+    long writes;
+
     public NpgsqlDataSource DataSource => dataSource;
+
+    /// <summary>Write transactions committed by this instance (what a no-op reconcile must not add to).</summary>
+    public long Writes => Interlocked.Read(ref writes);
 
     /// <summary>Applies pending migrations under an advisory lock, so concurrent starts are safe.</summary>
     public async Task<int> MigrateAsync(CancellationToken ct)
@@ -56,6 +61,7 @@ public sealed class SystemDatabase(NpgsqlDataSource dataSource, ILogger logger)
         }
 
         await tx.CommitAsync(ct).ConfigureAwait(false);
+        if (count > 0) Interlocked.Increment(ref writes);
         return count;
     }
 
@@ -102,6 +108,7 @@ public sealed class SystemDatabase(NpgsqlDataSource dataSource, ILogger logger)
         var id = (Guid)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
         await AppendAuditAsync(conn, tx, audit, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
+        Interlocked.Increment(ref writes);
         return id;
     }
 
@@ -115,6 +122,7 @@ public sealed class SystemDatabase(NpgsqlDataSource dataSource, ILogger logger)
         await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         await AppendAuditAsync(conn, tx, audit, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
+        Interlocked.Increment(ref writes);
     }
 
     public async Task AppendAuditAsync(AuditEntry entry, CancellationToken ct)
@@ -123,6 +131,7 @@ public sealed class SystemDatabase(NpgsqlDataSource dataSource, ILogger logger)
         await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
         await AppendAuditAsync(conn, tx, entry, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
+        Interlocked.Increment(ref writes);
     }
 
     /// <summary>

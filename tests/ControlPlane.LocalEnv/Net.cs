@@ -4,7 +4,7 @@ using System.Net.Sockets;
 
 namespace ControlPlane.LocalEnv;
 
-static class Net
+public static class Net
 {
     public static int FreePort()
     {

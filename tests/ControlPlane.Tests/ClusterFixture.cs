@@ -1,0 +1,192 @@
+using ControlPlane.LocalEnv;
+using ControlPlane.Operator.Api.V1Alpha1;
+using ControlPlane.Operator.Configuration;
+using ControlPlane.Operator.Runtime;
+using k8s.Models;
+using Microsoft.Extensions.Logging;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace ControlPlane.Tests;
+
+[CollectionDefinition(Name)]
+public sealed class ClusterCollection : ICollectionFixture<ClusterFixture>
+{
+    public const string Name = "cluster";
+}
+
+/// <summary>
+/// One real control plane (etcd, kube-apiserver, kube-controller-manager) and one real PostgreSQL
+/// for all integration tests, started by the tests themselves. Tests in the collection run one at
+/// a time, since some stop and start the servers.
+/// </summary>
+public sealed class ClusterFixture : IAsyncLifetime
+{
+    readonly string root = Path.Combine(Path.GetTempPath(), "controlplane-tests-" + Guid.NewGuid().ToString("N")[..8]);
+
+    public LocalControlPlane Plane { get; private set; } = null!;
+    public LocalPostgres Postgres { get; private set; } = null!;
+    public KubeApi Api { get; private set; } = null!;
+
+    public static readonly ResourceType Tenants = ResourceType.For<Tenant>(false);
+    public static readonly ResourceType Workspaces = ResourceType.For<Workspace>(false);
+
+    public async Task InitializeAsync()
+    {
+        Plane = await LocalControlPlane.StartAsync(Path.Combine(root, "k8s"));
+        Postgres = await LocalPostgres.StartAsync(root);
+        await Plane.InstallCrdsAsync();
+        await Plane.EnsureNamespaceAsync("controlplane-system");
+        Api = Plane.NewApi();
+    }
+
+    public async Task DisposeAsync()
+    {
+        Api.Dispose();
+        await Postgres.DisposeAsync();
+        await Plane.DisposeAsync();
+        try
+        {
+            Directory.Delete(root, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    public ControlPlaneOptions OperatorOptions(string lease) => new()
+    {
+        SystemDatabase = Postgres.ConnectionString(),
+        Regions = new(StringComparer.OrdinalIgnoreCase)
+        {
+            ["eu"] = new RegionOptions { Database = Postgres.ConnectionString() },
+            ["us"] = new RegionOptions { Database = Postgres.ConnectionString() },
+        },
+        Workers = 2,
+        MaxTransientRetryDelay = TimeSpan.FromSeconds(1),
+        LeaderElection = new LeaderElectionSettings
+        {
+            LeaseName = lease,
+            LeaseDuration = TimeSpan.FromSeconds(4),
+            RenewDeadline = TimeSpan.FromSeconds(3),
+            RetryPeriod = TimeSpan.FromMilliseconds(500),
+        },
+    };
+
+    public async Task<Tenant> CreateTenantAsync(string name, string region = "eu", Action<TenantSpec>? edit = null)
+    {
+        var tenant = new Tenant { Metadata = new V1ObjectMeta { Name = name } };
+        tenant.Spec.Region = region;
+        tenant.Spec.DisplayName = $"Tenant {name}";
+        edit?.Invoke(tenant.Spec);
+        return await Api.CreateAsync(Tenants, null, tenant, CancellationToken.None);
+    }
+
+    public Task<Tenant?> GetTenantAsync(string name) => Api.TryGetAsync<Tenant>(Tenants, null, name, CancellationToken.None);
+
+    public async Task<Tenant> WaitForTenantAsync(string name, Func<Tenant, bool> condition, string what, TimeSpan? timeout = null)
+    {
+        Tenant? last = null;
+        try
+        {
+            await Net.WaitUntilAsync(async () =>
+            {
+                last = await GetTenantAsync(name);
+                return last is not null && condition(last);
+            }, timeout ?? TimeSpan.FromSeconds(30), $"tenant {name}: {what}");
+        }
+        catch (TimeoutException e)
+        {
+            var conditions = string.Join("; ", last?.Status?.Conditions?.Select(c => $"{c.Type}={c.Status} {c.Reason}: {c.Message}") ?? []);
+            throw new TimeoutException($"{e.Message} (phase {last?.Status?.Phase}, conditions: {conditions})");
+        }
+
+        return last!;
+    }
+
+    public static bool IsReady(Tenant t) =>
+        t.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True" && c.ObservedGeneration == t.Metadata.Generation) == true;
+
+    public static V1Condition? Condition(Tenant t, string type) => t.Status?.Conditions?.FirstOrDefault(c => c.Type == type);
+}
+
+/// <summary>An operator instance running in the test process against the fixture's servers.</summary>
+public sealed class TestOperator : IAsyncDisposable
+{
+    readonly CancellationTokenSource stop = new();
+    readonly ILoggerFactory loggers;
+    Task? run;
+
+    TestOperator(OperatorRuntime runtime, ILoggerFactory loggers)
+    {
+        Runtime = runtime;
+        this.loggers = loggers;
+    }
+
+    public OperatorRuntime Runtime { get; }
+
+    public RequestMetricsHandler Requests => Runtime.Requests;
+
+    public static TestOperator Start(ClusterFixture fixture, string lease, ITestOutputHelper output, Action<ControlPlaneOptions>? tweak = null)
+    {
+        var options = fixture.OperatorOptions(lease);
+        tweak?.Invoke(options);
+        var loggers = LoggerFactory.Create(b => b.AddProvider(new TestOutputLoggerProvider(output)).SetMinimumLevel(LogLevel.Information));
+        var op = new TestOperator(new OperatorRuntime(options, fixture.Plane.ClientConfig(), loggers), loggers);
+        op.run = Task.Run(() => op.Runtime.RunAsync(op.stop.Token));
+        return op;
+    }
+
+    public Task WaitUntilLeaderAndSyncedAsync(TimeSpan? timeout = null) =>
+        Net.WaitUntilAsync(() => Task.FromResult(Runtime.IsLeader && Runtime.Informers.Count > 0 && Runtime.Informers.All(i => i.HasSynced)),
+            timeout ?? TimeSpan.FromSeconds(30), "operator leading with synced caches");
+
+    public Task WaitUntilIdleAsync() => Net.WaitUntilAsync(() => Task.FromResult(Runtime.IsIdle), TimeSpan.FromSeconds(30), "operator idle");
+
+    public async Task StopAsync()
+    {
+        if (run is null) return;
+        await stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(30));
+        run = null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        await Runtime.DisposeAsync();
+        loggers.Dispose();
+        stop.Dispose();
+    }
+}
+
+sealed class TestOutputLoggerProvider(ITestOutputHelper output) : ILoggerProvider
+{
+    public ILogger CreateLogger(string categoryName) => new TestOutputLogger(output, categoryName);
+
+    public void Dispose()
+    {
+    }
+
+    sealed class TestOutputLogger(ITestOutputHelper output, string category) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            try
+            {
+                output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {logLevel} {category.Split('.').Last()}: {formatter(state, exception)}");
+            }
+            catch (InvalidOperationException)
+            {
+                // the test has finished; its output is closed
+            }
+        }
+    }
+}
