@@ -17,10 +17,10 @@ build: ## Build the solution (warnings are errors)
 	$(DOTNET) build ControlPlane.sln -c $(CONFIGURATION)
 
 manifests: ## Regenerate crds/ from the C# API types
-	$(DOTNET) run --project operator -c $(CONFIGURATION) -- generate-crds $(CURDIR)/crds
+	$(DOTNET) run --project operator -c $(CONFIGURATION) -- generate-manifests $(CURDIR)
 
 verify-manifests: manifests ## Fail when crds/ drifts from the C# types
-	git diff --exit-code -- crds/
+	git diff --exit-code -- crds/ config/rbac/workspace-roles.yaml
 
 test: tools ## Install what is missing, then run every test (unit and integration on a real control plane and Postgres)
 	bash hack/test.sh

@@ -15,12 +15,16 @@ public static class Program
 {
     public static async Task<int> Main(string[] args)
     {
-        if (args.Length >= 1 && args[0] == "generate-crds")
+        if (args.Length >= 1 && args[0] == "generate-manifests")
         {
-            var dir = args.Length >= 2 ? args[1] : "crds";
-            Directory.CreateDirectory(dir);
-            foreach (var (file, yaml) in CrdGenerator.RenderAll()) await File.WriteAllTextAsync(Path.Combine(dir, file), yaml);
-            Console.WriteLine($"wrote {CrdGenerator.RenderAll().Count} CRDs to {dir}");
+            // Everything generated from the C# types: crds/ and the workspace ClusterRoles.
+            var root = args.Length >= 2 ? args[1] : ".";
+            var crds = Path.Combine(root, "crds");
+            Directory.CreateDirectory(crds);
+            foreach (var (file, yaml) in CrdGenerator.RenderAll()) await File.WriteAllTextAsync(Path.Combine(crds, file), yaml);
+            Directory.CreateDirectory(Path.Combine(root, "config", "rbac"));
+            await File.WriteAllTextAsync(Path.Combine(root, "config", "rbac", "workspace-roles.yaml"), Controllers.WorkspaceRoles.RenderYaml());
+            Console.WriteLine($"wrote {CrdGenerator.RenderAll().Count} CRDs to {crds} and the workspace ClusterRoles to config/rbac");
             return 0;
         }
 

@@ -24,6 +24,15 @@ public sealed class ControlPlaneOptions
     /// <summary>Where /healthz, /readyz and /metrics listen.</summary>
     public string HealthUrls { get; set; } = "http://0.0.0.0:8081";
 
+    /// <summary>Key-encryption key for provider keys: 32 random bytes, base64. Never logged.</summary>
+    public string? KeyEncryptionKey { get; set; }
+
+    /// <summary>How long a replaced provider key stays valid after rotation.</summary>
+    public TimeSpan KeyRotationGrace { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>How often retired provider keys past their grace period are purged.</summary>
+    public TimeSpan KeyPurgeInterval { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>Path to a kubeconfig; empty: KUBECONFIG, ~/.kube/config, then in-cluster.</summary>
     public string? Kubeconfig { get; set; }
 }

@@ -94,28 +94,29 @@ public sealed class TenantReconciler(
     {
         ObservedGeneration = tenant.Metadata.Generation,
         Workspaces = owned.Count,
-        Usage = Usage(tenant.Metadata.Name),
+        Usage = Usage(tenant),
         RecordId = tenant.Status?.RecordId,
     };
 
-    TenantUsage? Usage(string tenantName)
+    /// <summary>What the tenant's workspaces are granted (their requests, capped by the tenant's aggregate quota).</summary>
+    TenantUsage? Usage(Tenant tenant)
     {
+        var own = workspaces.List().Where(w => w.Spec.Tenant == tenant.Metadata.Name).ToList();
+        if (own.All(w => w.Spec.Quota is null)) return null;
         decimal cpu = 0, memory = 0, storage = 0;
-        var any = false;
-        foreach (var ws in workspaces.List().Where(w => w.Spec.Tenant == tenantName && w.Spec.Quota is not null))
+        foreach (var ws in own)
         {
-            any = true;
-            cpu += ws.Spec.Quota!.Cpu?.ToDecimal() ?? 0;
-            memory += ws.Spec.Quota.Memory?.ToDecimal() ?? 0;
-            storage += ws.Spec.Quota.Storage?.ToDecimal() ?? 0;
+            var granted = WorkspaceResources.AllocateQuota(ws, tenant, own).Granted;
+            cpu += granted.TryGetValue("cpu", out var c) ? c.ToDecimal() : 0;
+            memory += granted.TryGetValue("memory", out var m) ? m.ToDecimal() : 0;
+            storage += granted.TryGetValue("storage", out var st) ? st.ToDecimal() : 0;
         }
 
-        if (!any) return null;
         return new TenantUsage
         {
-            Cpu = new ResourceQuantity(cpu, 0, ResourceQuantity.SuffixFormat.DecimalSI),
-            Memory = new ResourceQuantity(memory, 0, ResourceQuantity.SuffixFormat.BinarySI),
-            Storage = new ResourceQuantity(storage, 0, ResourceQuantity.SuffixFormat.BinarySI),
+            Cpu = new ResourceQuantity(new ResourceQuantity(cpu, 0, ResourceQuantity.SuffixFormat.DecimalSI).CanonicalizeString()),
+            Memory = new ResourceQuantity(new ResourceQuantity(memory, 0, ResourceQuantity.SuffixFormat.BinarySI).CanonicalizeString()),
+            Storage = new ResourceQuantity(new ResourceQuantity(storage, 0, ResourceQuantity.SuffixFormat.BinarySI).CanonicalizeString()),
         };
     }
 

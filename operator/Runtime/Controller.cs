@@ -107,6 +107,18 @@ public sealed class Controller<T> : IController where T : class, IKubernetesObje
         return this;
     }
 
+    /// <summary>Watch a kind where the mapping needs the whole event (e.g. only spec changes of siblings matter).</summary>
+    public Controller<T> WatchesEvents<TOther>(Informer<TOther> informer, Func<InformerEvent<TOther>, IEnumerable<string>> map)
+        where TOther : class, IKubernetesObject<V1ObjectMeta>
+    {
+        if (!ReferenceEquals(informer, primary)) sources.Add(informer);
+        informer.AddHandler(e =>
+        {
+            foreach (var key in map(e)) Queue.Add(key);
+        });
+        return this;
+    }
+
     // Our own status writes change only status and resourceVersion: no reconcile for those.
     static bool SpecOrMetadataChanged(T old, T now) =>
         old.Metadata.Generation != now.Metadata.Generation

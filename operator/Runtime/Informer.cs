@@ -21,6 +21,10 @@ public sealed record InformerOptions
     public TimeSpan WatchdogGrace { get; init; } = TimeSpan.FromSeconds(60);
     public TimeSpan InitialBackoff { get; init; } = TimeSpan.FromMilliseconds(200);
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>Only objects with these labels are listed, watched and cached (owned children).</summary>
+    public string? LabelSelector { get; init; }
+    /// <summary>Cache metadata only (PartialObjectMetadata), e.g. for Secrets we must not hold.</summary>
+    public bool MetadataOnly { get; init; }
 }
 
 public interface IInformer
@@ -132,7 +136,7 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
         string listVersion;
         do
         {
-            var page = await api.ListAsync<T>(Type, null, null, options.PageSize, continueToken, ct).ConfigureAwait(false);
+            var page = await api.ListAsync<T>(Type, null, options.LabelSelector, options.PageSize, continueToken, ct, options.MetadataOnly).ConfigureAwait(false);
             foreach (var item in page.Items) fresh[KeyOf(item)] = item;
             continueToken = page.Continue;
             listVersion = page.ResourceVersion;
@@ -173,7 +177,7 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
         watchdog.CancelAfter(silence);
         try
         {
-            using var response = await api.WatchAsync(Type, null, resourceVersion!, timeout, watchdog.Token).ConfigureAwait(false);
+            using var response = await api.WatchAsync(Type, null, resourceVersion!, timeout, watchdog.Token, options.LabelSelector, options.MetadataOnly).ConfigureAwait(false);
             await using var stream = await response.Content.ReadAsStreamAsync(watchdog.Token).ConfigureAwait(false);
             using var reader = new StreamReader(stream);
             while (await reader.ReadLineAsync(watchdog.Token).ConfigureAwait(false) is { } line)

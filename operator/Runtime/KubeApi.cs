@@ -124,10 +124,14 @@ public sealed class KubeApi : IDisposable
         return custom.Build(leaf);
     }
 
-    async Task<HttpRequestMessage> NewRequest(HttpMethod method, string path, HttpContent? content, CancellationToken ct)
+    /// <summary>Accept header values asking for metadata only (controller-runtime's metadata informers).</summary>
+    public const string MetadataListAccept = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
+    public const string MetadataAccept = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+
+    async Task<HttpRequestMessage> NewRequest(HttpMethod method, string path, HttpContent? content, CancellationToken ct, string? accept = null)
     {
         var request = new HttpRequestMessage(method, path) { Content = content };
-        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        request.Headers.Accept.Add(MediaTypeWithQualityHeaderValue.Parse(accept ?? "application/json"));
         if (config.TokenProvider is not null)
         {
             request.Headers.Authorization = await config.TokenProvider.GetAuthenticationHeaderAsync(ct).ConfigureAwait(false);
@@ -145,10 +149,10 @@ public sealed class KubeApi : IDisposable
         return request;
     }
 
-    public async Task<string> SendAsync(HttpMethod method, string path, string? body, string contentType, CancellationToken ct)
+    public async Task<string> SendAsync(HttpMethod method, string path, string? body, string contentType, CancellationToken ct, string? accept = null)
     {
         using var request = await NewRequest(method, path,
-            body is null ? null : new StringContent(body, Encoding.UTF8, contentType), ct).ConfigureAwait(false);
+            body is null ? null : new StringContent(body, Encoding.UTF8, contentType), ct, accept).ConfigureAwait(false);
         // The content type must be exactly the patch type, without a charset the API server rejects.
         if (request.Content is not null) request.Content.Headers.ContentType = new MediaTypeHeaderValue(contentType);
         using var response = await http.SendAsync(request, HttpCompletionOption.ResponseContentRead, ct).ConfigureAwait(false);
@@ -185,12 +189,14 @@ public sealed class KubeApi : IDisposable
         }
     }
 
-    public async Task<ListPage<T>> ListAsync<T>(ResourceType type, string? ns, string? labelSelector, int limit, string? continueToken, CancellationToken ct)
+    public async Task<ListPage<T>> ListAsync<T>(ResourceType type, string? ns, string? labelSelector, int limit, string? continueToken, CancellationToken ct,
+        bool metadataOnly = false)
     {
         var query = new List<string> { $"limit={limit}" };
         if (!string.IsNullOrEmpty(continueToken)) query.Add("continue=" + Uri.EscapeDataString(continueToken));
         if (!string.IsNullOrEmpty(labelSelector)) query.Add("labelSelector=" + Uri.EscapeDataString(labelSelector));
-        var text = await SendAsync(HttpMethod.Get, type.CollectionPath(ns) + "?" + string.Join('&', query), null, "application/json", ct).ConfigureAwait(false);
+        var text = await SendAsync(HttpMethod.Get, type.CollectionPath(ns) + "?" + string.Join('&', query), null, "application/json", ct,
+            metadataOnly ? MetadataListAccept : null).ConfigureAwait(false);
         var node = JsonNode.Parse(text)!;
         var items = new List<T>();
         if (node["items"] is JsonArray array)
@@ -199,8 +205,8 @@ public sealed class KubeApi : IDisposable
             {
                 if (item is null) continue;
                 // Items of a list carry no apiVersion/kind; put them back so cached objects are whole.
-                item["apiVersion"] ??= type.ApiVersion;
-                item["kind"] ??= type.Kind;
+                item["apiVersion"] ??= metadataOnly ? "meta.k8s.io/v1" : type.ApiVersion;
+                item["kind"] ??= metadataOnly ? "PartialObjectMetadata" : type.Kind;
                 items.Add(KubernetesJson.Deserialize<T>(item.ToJsonString()));
             }
         }
@@ -211,11 +217,13 @@ public sealed class KubeApi : IDisposable
     }
 
     /// <summary>Opens a watch stream from a resource version. The caller reads newline-delimited events.</summary>
-    public async Task<HttpResponseMessage> WatchAsync(ResourceType type, string? ns, string resourceVersion, int timeoutSeconds, CancellationToken ct)
+    public async Task<HttpResponseMessage> WatchAsync(ResourceType type, string? ns, string resourceVersion, int timeoutSeconds, CancellationToken ct,
+        string? labelSelector = null, bool metadataOnly = false)
     {
         var path = $"{type.CollectionPath(ns)}?watch=true&allowWatchBookmarks=true&timeoutSeconds={timeoutSeconds}" +
-                   $"&resourceVersion={Uri.EscapeDataString(resourceVersion)}";
-        using var request = await NewRequest(HttpMethod.Get, path, null, ct).ConfigureAwait(false);
+                   $"&resourceVersion={Uri.EscapeDataString(resourceVersion)}" +
+                   (string.IsNullOrEmpty(labelSelector) ? "" : "&labelSelector=" + Uri.EscapeDataString(labelSelector));
+        using var request = await NewRequest(HttpMethod.Get, path, null, ct, metadataOnly ? MetadataAccept : null).ConfigureAwait(false);
         var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode)
         {

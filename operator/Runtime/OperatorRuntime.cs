@@ -42,6 +42,8 @@ public sealed class OperatorRuntime : IAsyncDisposable
         builder.ConnectionStringBuilder.Timeout = Math.Min(builder.ConnectionStringBuilder.Timeout, 5);
         dataSource = builder.Build();
         Database = new SystemDatabase(dataSource, loggers.CreateLogger<SystemDatabase>());
+        RegionDatabases = new RegionDatabases(options);
+        Vault = string.IsNullOrWhiteSpace(options.KeyEncryptionKey) ? null : new KeyVault(options.KeyEncryptionKey);
         Identity = options.LeaderElection.Identity ?? $"{Environment.MachineName}_{Guid.NewGuid():N}";
     }
 
@@ -49,6 +51,8 @@ public sealed class OperatorRuntime : IAsyncDisposable
     public OperatorMetrics Metrics { get; }
     public RequestMetricsHandler Requests { get; }
     public SystemDatabase Database { get; }
+    public RegionDatabases RegionDatabases { get; }
+    public KeyVault? Vault { get; }
     public string Identity { get; }
     public bool IsLeader => leading;
 
@@ -102,9 +106,26 @@ public sealed class OperatorRuntime : IAsyncDisposable
         {
             var tasks = new List<Task> { MigrateUntilDoneAsync(ct) };
             var informerOptions = new InformerOptions();
-            var tenants = new Informer<Tenant>(Api, TenantReconciler.Type, Metrics, loggers.CreateLogger("informer.tenants"), informerOptions);
-            var workspaces = new Informer<Workspace>(Api, ResourceType.For<Workspace>(false), Metrics, loggers.CreateLogger("informer.workspaces"), informerOptions);
-            informers.AddRange([tenants, workspaces]);
+            Informer<T> Inform<T>(ResourceType type, InformerOptions? o = null) where T : class, IKubernetesObject<V1ObjectMeta>
+            {
+                var informer = new Informer<T>(Api, type, Metrics, loggers.CreateLogger("informer." + type.Plural), o ?? informerOptions);
+                informers.Add(informer);
+                return informer;
+            }
+
+            // Owned children are cached only when they carry our label; Secrets' bodies only when ours.
+            var owned = informerOptions with { LabelSelector = WorkspaceResources.ManagedSelector };
+            var tenants = Inform<Tenant>(TenantReconciler.Type);
+            var workspaces = Inform<Workspace>(WorkspaceReconciler.Type);
+            var caches = new WorkspaceCaches(workspaces, tenants,
+                Inform<V1Namespace>(ResourceType.Namespaces, owned),
+                Inform<V1RoleBinding>(WorkspaceReconciler.RoleBindings, owned),
+                Inform<V1ResourceQuota>(WorkspaceReconciler.Quotas, owned),
+                Inform<V1LimitRange>(WorkspaceReconciler.LimitRanges, owned),
+                Inform<V1NetworkPolicy>(WorkspaceReconciler.NetworkPolicies, owned),
+                Inform<V1ConfigMap>(WorkspaceReconciler.ConfigMaps, owned),
+                Inform<V1Secret>(WorkspaceReconciler.Secrets, owned),
+                Inform<PartialObjectMetadata>(WorkspaceReconciler.Secrets, informerOptions with { MetadataOnly = true }));
 
             var writer = new ObjectWriter(Api);
             var events = new EventRecorder(Api, "controlplane-operator", Identity, time, loggers.CreateLogger<EventRecorder>());
@@ -119,6 +140,22 @@ public sealed class OperatorRuntime : IAsyncDisposable
                     Metrics, loggers.CreateLogger("controller.tenant"), controllerOptions, time)
                 .Watches(workspaces, TenantReconciler.TenantOfWorkspace);
 
+            var workspaceReconciler = new WorkspaceReconciler(caches, Api, Database, RegionDatabases, Vault, writer, new ChildApplier(Api), events,
+                options, time, loggers.CreateLogger<WorkspaceReconciler>());
+            var workspaceController = new Controller<Workspace>("workspace", workspaces, workspaceReconciler, Metrics,
+                    loggers.CreateLogger("controller.workspace"), controllerOptions, time)
+                .Watches(tenants, workspaceReconciler.WorkspacesOfTenant)
+                .WatchesEvents(workspaces, workspaceReconciler.SiblingsAffectedBy)
+                .Watches(caches.Namespaces, WorkspaceReconciler.OwnerOf)
+                .Watches(caches.RoleBindings, WorkspaceReconciler.OwnerOf)
+                .Watches(caches.Quotas, WorkspaceReconciler.OwnerOf)
+                .Watches(caches.LimitRanges, WorkspaceReconciler.OwnerOf)
+                .Watches(caches.NetworkPolicies, WorkspaceReconciler.OwnerOf)
+                .Watches(caches.ConfigMaps, WorkspaceReconciler.OwnerOf)
+                .Watches(caches.Secrets, WorkspaceReconciler.OwnerOf)
+                .Watches(caches.AllSecretsMetadata, workspaceReconciler.WorkspaceReferencingSecret);
+            controllers.Add(workspaceController);
+            tasks.Add(PurgeProviderKeysAsync(ct));
             controllers.Add(tenantController);
             tasks.AddRange(informers.Select(i => i.RunAsync(ct)));
             tasks.AddRange(controllers.Select(c => c.RunAsync(ct)));
@@ -128,6 +165,30 @@ public sealed class OperatorRuntime : IAsyncDisposable
         {
             leading = false;
             LeadershipChanged?.Invoke(false);
+        }
+    }
+
+    /// <summary>The background pass that removes provider keys whose rotation grace period ended.</summary>
+    async Task PurgeProviderKeysAsync(CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(options.KeyPurgeInterval, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct).ConfigureAwait(false))
+            {
+                try
+                {
+                    var purged = await Database.PurgeExpiredProviderKeysAsync(ct).ConfigureAwait(false);
+                    if (purged > 0) logger.LogInformation("purged {Count} provider key(s) past their rotation grace period", purged);
+                }
+                catch (Exception e) when (e is NpgsqlException or TimeoutException)
+                {
+                    Metrics.PostgresErrors.WithLabels("purge-provider-keys").Inc();
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
         }
     }
 
@@ -168,6 +229,7 @@ public sealed class OperatorRuntime : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Api.Dispose();
+        await RegionDatabases.DisposeAsync().ConfigureAwait(false);
         await dataSource.DisposeAsync().ConfigureAwait(false);
     }
 

@@ -125,6 +125,17 @@ public sealed class SystemDatabase(NpgsqlDataSource dataSource, ILogger logger)
         Interlocked.Increment(ref writes);
     }
 
+    /// <summary>One write transaction: the change and its audit event commit together or not at all.</summary>
+    public async Task WriteAsync(Func<NpgsqlConnection, NpgsqlTransaction, Task> change, AuditEntry audit, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await change(conn, tx).ConfigureAwait(false);
+        await AppendAuditAsync(conn, tx, audit, ct).ConfigureAwait(false);
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        Interlocked.Increment(ref writes);
+    }
+
     public async Task AppendAuditAsync(AuditEntry entry, CancellationToken ct)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);

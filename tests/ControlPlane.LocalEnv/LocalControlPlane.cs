@@ -238,6 +238,26 @@ public sealed class LocalControlPlane : IAsyncDisposable
         }
     }
 
+    /// <summary>Installs the workspace ClusterRoles (config/rbac/workspace-roles.yaml, from the same C# source).</summary>
+    public async Task InstallClusterRolesAsync(CancellationToken ct = default)
+    {
+        using var api = NewApi();
+        var type = new ResourceType("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false);
+        foreach (var role in ControlPlane.Operator.Controllers.WorkspaceRoles.ClusterRoles())
+        {
+            var existing = await api.TryGetAsync<V1ClusterRole>(type, null, role.Metadata.Name, ct);
+            if (existing is null)
+            {
+                await api.CreateAsync(type, null, role, ct);
+            }
+            else
+            {
+                role.Metadata.ResourceVersion = existing.Metadata.ResourceVersion;
+                await api.ReplaceAsync(type, null, role.Metadata.Name, role, ct);
+            }
+        }
+    }
+
     public async Task EnsureNamespaceAsync(string name, CancellationToken ct = default)
     {
         using var api = NewApi();

@@ -51,6 +51,7 @@ public static class Program
             ["ControlPlane:SystemDatabase"] = pg.ConnectionString(),
             ["ControlPlane:Regions:eu:Database"] = pg.ConnectionString(),
             ["ControlPlane:Regions:us:Database"] = pg.ConnectionString(),
+            ["ControlPlane:KeyEncryptionKey"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
             ["ControlPlane:HealthUrls"] = $"http://127.0.0.1:{healthPort}",
             ["Logging:LogLevel:Default"] = "Warning",
             ["Logging:LogLevel:ControlPlane"] = "Information",
@@ -70,6 +71,13 @@ public static class Program
                 return page.Items.Count >= expected && page.Items.All(t => t.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true);
             }, TimeSpan.FromSeconds(60), "sample tenants Ready", stop.Token);
             await Kubectl(plane, "get", "tenants");
+            var expectedWorkspaces = Directory.GetFiles(samples, "*.yaml").SelectMany(f => File.ReadAllLines(f)).Count(l => l.Trim() == "kind: Workspace");
+            await Net.WaitUntilAsync(async () =>
+            {
+                var page = await api.ListAsync<Workspace>(ResourceType.For<Workspace>(false), null, null, 500, null, stop.Token);
+                return page.Items.Count >= expectedWorkspaces && page.Items.All(w => w.Status?.Phase == "Ready");
+            }, TimeSpan.FromSeconds(60), "sample workspaces Ready", stop.Token);
+            await Kubectl(plane, "get", "workspaces");
 
             Console.WriteLine();
             Console.WriteLine("The local control plane is up. From another terminal:");

@@ -28,6 +28,8 @@ public sealed class ClusterFixture : IAsyncLifetime
     public LocalPostgres Postgres { get; private set; } = null!;
     public KubeApi Api { get; private set; } = null!;
 
+    public string KeyEncryptionKey { get; } = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+
     public static readonly ResourceType Tenants = ResourceType.For<Tenant>(false);
     public static readonly ResourceType Workspaces = ResourceType.For<Workspace>(false);
 
@@ -36,6 +38,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         Plane = await LocalControlPlane.StartAsync(Path.Combine(root, "k8s"));
         Postgres = await LocalPostgres.StartAsync(root);
         await Plane.InstallCrdsAsync();
+        await Plane.InstallClusterRolesAsync();
         await Plane.EnsureNamespaceAsync("controlplane-system");
         Api = Plane.NewApi();
     }
@@ -66,6 +69,9 @@ public sealed class ClusterFixture : IAsyncLifetime
             ["us"] = new RegionOptions { Database = Postgres.ConnectionString() },
         },
         Workers = 2,
+        KeyEncryptionKey = KeyEncryptionKey,
+        KeyRotationGrace = TimeSpan.FromSeconds(3),
+        KeyPurgeInterval = TimeSpan.FromMilliseconds(500),
         MaxTransientRetryDelay = TimeSpan.FromSeconds(1),
         LeaderElection = new LeaderElectionSettings
         {

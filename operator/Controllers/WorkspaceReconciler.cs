@@ -1,0 +1,628 @@
+using System.Collections.Concurrent;
+using System.Text;
+using System.Text.Json.Nodes;
+using ControlPlane.Operator.Api.V1Alpha1;
+using ControlPlane.Operator.Configuration;
+using ControlPlane.Operator.Runtime;
+using ControlPlane.Operator.Store;
+using k8s.Models;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace ControlPlane.Operator.Controllers;
+
+public static class WorkspaceConditions
+{
+    public const string NamespaceReady = "NamespaceReady";
+    public const string AccessReady = "AccessReady";
+    public const string QuotaReady = "QuotaReady";
+    public const string NetworkReady = "NetworkReady";
+    public const string DatabaseReady = "DatabaseReady";
+    public const string ProviderKeysReady = "ProviderKeysReady";
+    public const string Ready = "Ready";
+}
+
+/// <summary>The caches the Workspace reconciler reads instead of the API server.</summary>
+public sealed record WorkspaceCaches(
+    Informer<Workspace> Workspaces,
+    Informer<Tenant> Tenants,
+    Informer<V1Namespace> Namespaces,
+    Informer<V1RoleBinding> RoleBindings,
+    Informer<V1ResourceQuota> Quotas,
+    Informer<V1LimitRange> LimitRanges,
+    Informer<V1NetworkPolicy> NetworkPolicies,
+    Informer<V1ConfigMap> ConfigMaps,
+    Informer<V1Secret> Secrets,
+    Informer<PartialObjectMetadata> AllSecretsMetadata);
+
+/// <summary>
+/// Converges a Workspace: its namespace, member RBAC, quota and limits, default-deny network policy,
+/// settings ConfigMap, a database with its credentials Secret on its region's server, and its
+/// provider keys; records it in the system of record. Region and tenant are pinned; a suspended or
+/// full tenant gets no new workspace. Every write happens only when the cached state differs.
+/// </summary>
+public sealed class WorkspaceReconciler(
+    WorkspaceCaches caches,
+    KubeApi api,
+    SystemDatabase database,
+    RegionDatabases regions,
+    KeyVault? vault,
+    ObjectWriter writer,
+    ChildApplier applier,
+    EventRecorder events,
+    ControlPlaneOptions options,
+    TimeProvider time,
+    ILogger<WorkspaceReconciler> logger) : IReconciler<Workspace>
+{
+    public static readonly ResourceType Type = ResourceType.For<Workspace>(namespaced: false);
+    public static readonly ResourceType RoleBindings = new("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true);
+    public static readonly ResourceType Quotas = new("", "v1", "resourcequotas", "ResourceQuota", true);
+    public static readonly ResourceType LimitRanges = new("", "v1", "limitranges", "LimitRange", true);
+    public static readonly ResourceType NetworkPolicies = new("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", true);
+    public static readonly ResourceType ConfigMaps = new("", "v1", "configmaps", "ConfigMap", true);
+    public static readonly ResourceType Secrets = new("", "v1", "secrets", "Secret", true);
+    const string Actor = "controlplane-operator";
+
+    // Provider-key Secrets already processed, by resourceVersion: an unchanged Secret is not read again.
+    readonly ConcurrentDictionary<string, string> processedKeySecrets = new();
+
+    // ---- watch mappings -------------------------------------------------------------------------
+
+    public static IEnumerable<string> OwnerOf(k8s.IKubernetesObject<V1ObjectMeta> obj) =>
+        obj.Metadata.Labels?.TryGetValue(WorkspaceResources.WorkspaceLabel, out var ws) == true ? [ws] : [];
+
+    public IEnumerable<string> WorkspacesOfTenant(Tenant tenant) =>
+        caches.Workspaces.List().Where(w => w.Spec.Tenant == tenant.Metadata.Name).Select(w => w.Metadata.Name);
+
+    /// <summary>Siblings share the tenant's quota: a change of one's quota, or its deletion, re-decides the others.</summary>
+    public IEnumerable<string> SiblingsAffectedBy(InformerEvent<Workspace> e)
+    {
+        var changed = e.Type == InformerEventType.Deleted || e.Type == InformerEventType.Added
+            || e.Old?.Metadata.Generation != e.Object.Metadata.Generation || e.Old?.Metadata.DeletionTimestamp != e.Object.Metadata.DeletionTimestamp;
+        if (!changed) return [];
+        return caches.Workspaces.List().Where(w => w.Spec.Tenant == e.Object.Spec.Tenant && w.Metadata.Name != e.Object.Metadata.Name).Select(w => w.Metadata.Name);
+    }
+
+    public IEnumerable<string> WorkspaceReferencingSecret(PartialObjectMetadata secret)
+    {
+        var ws = caches.Workspaces.Get(secret.Metadata.NamespaceProperty ?? "");
+        return ws?.Spec.ProviderKeys?.Any(k => k.SecretRef.Name == secret.Metadata.Name) == true ? [ws.Metadata.Name] : [];
+    }
+
+    // ---- reconcile ------------------------------------------------------------------------------
+
+    public async Task<ReconcileResult> ReconcileAsync(Workspace ws, CancellationToken ct)
+    {
+        if (ws.Metadata.DeletionTimestamp is not null) return await FinalizeAsync(ws, ct).ConfigureAwait(false);
+        ws = await writer.AddFinalizerAsync(Type, ws, ApiGroup.Finalizer, ct).ConfigureAwait(false);
+
+        var now = time.GetUtcNow().UtcDateTime;
+        var conditions = new ConditionSet(ws.Status?.Conditions, ws.Metadata.Generation, now);
+        var status = new WorkspaceStatus
+        {
+            ObservedGeneration = ws.Metadata.Generation,
+            Namespace = ws.Metadata.Name,
+            Database = ws.Status?.Database,
+            ProviderKeys = ws.Status?.ProviderKeys,
+        };
+
+        WorkspaceRecord? record;
+        try
+        {
+            record = await database.GetWorkspaceAsync(ws.Metadata.Name, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            return await DatabaseDownAsync(ws, status, conditions, e, ct).ConfigureAwait(false);
+        }
+
+        var tenant = caches.Tenants.Get(ws.Spec.Tenant);
+        var gate = Gate(ws, tenant, record);
+        if (gate is { } refused) return await RefuseAsync(ws, tenant, status, conditions, refused, ct).ConfigureAwait(false);
+        var region = WorkspaceResources.EffectiveRegion(ws, tenant!);
+
+        try
+        {
+            record = await SyncRecordAsync(ws, tenant!, region, record, "creating", ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            return await DatabaseDownAsync(ws, status, conditions, e, ct).ConfigureAwait(false);
+        }
+
+        // Namespace and settings.
+        var nsOutcome = await ApplyAsync(ws, ResourceType.Namespaces, WorkspaceResources.Namespace(ws, tenant!.Metadata.Name, region),
+            caches.Namespaces.Get(ws.Metadata.Name), [], ct).ConfigureAwait(false);
+        var cm = await ApplyAsync(ws, ConfigMaps, WorkspaceResources.ConfigMap(ws, tenant), caches.ConfigMaps.Get($"{ws.Metadata.Name}/{WorkspaceResources.ConfigMapName}"), ["data"], ct).ConfigureAwait(false);
+        conditions.Set(WorkspaceConditions.NamespaceReady, true, nsOutcome == ApplyOutcome.Created ? "Created" : "Ready", $"Namespace {ws.Metadata.Name} is labelled for tenant {tenant.Metadata.Name} in region {region}.");
+
+        // Members.
+        await ApplyBindingsAsync(ws, tenant, ct).ConfigureAwait(false);
+        conditions.Set(WorkspaceConditions.AccessReady, true, "Bound",
+            $"{ws.Spec.Members?.Count ?? 0} member(s) and {tenant.Spec.Owners?.Count ?? 0} tenant owner(s) bound.");
+
+        // Quota.
+        var grant = WorkspaceResources.AllocateQuota(ws, tenant, caches.Workspaces.List());
+        await ApplyQuotaAsync(ws, grant, ct).ConfigureAwait(false);
+        if (grant.Exceeded)
+        {
+            var message = string.Join("; ", grant.Shortfalls);
+            conditions.Set(WorkspaceConditions.QuotaReady, false, "QuotaExceeded", message);
+            if (ws.Status?.Conditions?.FirstOrDefault(c => c.Type == WorkspaceConditions.QuotaReady)?.Message != message)
+            {
+                await events.WarningAsync(ws, "QuotaExceeded", message, ct).ConfigureAwait(false);
+            }
+        }
+        else
+        {
+            conditions.Set(WorkspaceConditions.QuotaReady, true, "Granted",
+                grant.Granted.Count == 0 ? "No quota requested." : string.Join(", ", grant.Granted.Select(g => $"{g.Key}={g.Value.CanonicalizeString()}")));
+        }
+
+        // Network baseline.
+        await ApplyAsync(ws, NetworkPolicies, WorkspaceResources.DefaultDeny(ws), caches.NetworkPolicies.Get($"{ws.Metadata.Name}/{WorkspaceResources.NetworkPolicyName}"), ["spec"], ct).ConfigureAwait(false);
+        conditions.Set(WorkspaceConditions.NetworkReady, true, "DefaultDeny", "Ingress and egress are denied by default; DNS to kube-system is allowed.");
+
+        // Database.
+        var databaseOk = await ReconcileDatabaseAsync(ws, region, status, conditions, ct).ConfigureAwait(false);
+
+        // Provider keys.
+        var keysOk = await ReconcileProviderKeysAsync(ws, tenant, status, conditions, ct).ConfigureAwait(false);
+
+        var allReady = databaseOk && keysOk && !grant.Exceeded;
+        if (allReady && record.ProvisioningState != "ready")
+        {
+            try
+            {
+                await SyncRecordAsync(ws, tenant, region, record, "ready", ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException)
+            {
+                return await DatabaseDownAsync(ws, status, conditions, e, ct).ConfigureAwait(false);
+            }
+        }
+
+        status.Phase = allReady ? "Ready" : keysOk ? "Creating" : "Failed";
+        var notReady = conditions.ToList().Where(c => c.Type != WorkspaceConditions.Ready && c.Status != ConditionStatus.True).Select(c => $"{c.Type}: {c.Message}").ToList();
+        conditions.Set(WorkspaceConditions.Ready, allReady, allReady ? "Ready" : "NotReady", allReady ? "Workspace is ready." : string.Join("; ", notReady));
+        status.Conditions = conditions.ToList();
+        var before = ws.Status?.Phase;
+        await writer.UpdateStatusAsync(Type, ws, status, ct).ConfigureAwait(false);
+        if (allReady && before != "Ready") await events.NormalAsync(ws, "Ready", "Workspace is ready", ct).ConfigureAwait(false);
+        return databaseOk ? ReconcileResult.Done : ReconcileResult.Retry("workspace database not ready");
+    }
+
+    sealed record Refusal(string Reason, string Message, bool Security, string Condition = WorkspaceConditions.Ready);
+
+    /// <summary>Rules checked before anything is provisioned.</summary>
+    Refusal? Gate(Workspace ws, Tenant? tenant, WorkspaceRecord? record)
+    {
+        if (tenant is null)
+        {
+            return new("TenantNotFound", $"spec.tenant: tenant \"{ws.Spec.Tenant}\" does not exist", Security: true);
+        }
+
+        if (record is not null && record.DeletedAt is null && record.TenantName != ws.Spec.Tenant)
+        {
+            return new("ImmutableFieldChanged", $"spec.tenant: is immutable; it was \"{record.TenantName}\" and is now \"{ws.Spec.Tenant}\". Set it back.", Security: true);
+        }
+
+        var region = WorkspaceResources.EffectiveRegion(ws, tenant);
+        if (region != tenant.Spec.Region)
+        {
+            return new("RegionMismatch", $"spec.region: \"{region}\" differs from tenant {tenant.Metadata.Name}'s region \"{tenant.Spec.Region}\"; a workspace is pinned to its tenant's region", Security: true);
+        }
+
+        if (record is not null && record.DeletedAt is null && record.Region != region)
+        {
+            return new("ImmutableFieldChanged", $"spec.region: is immutable; it was \"{record.Region}\" and is now \"{region}\". Set it back.", Security: true);
+        }
+
+        if (!regions.IsConfigured(region))
+        {
+            return new("InvalidRegion", $"spec.region: \"{region}\" has no database server configured", Security: false);
+        }
+
+        var provisioned = record is not null && record.DeletedAt is null;
+        if (!provisioned && tenant.Spec.Suspended)
+        {
+            return new("TenantSuspended", $"tenant {tenant.Metadata.Name} is suspended: it gets no new workspace", Security: false);
+        }
+
+        if (!provisioned && WorkspaceResources.AllocateQuota(ws, tenant, caches.Workspaces.List()).OverWorkspaceLimit)
+        {
+            return new("MaxWorkspacesExceeded", $"tenant {tenant.Metadata.Name} allows {tenant.Spec.Quota!.MaxWorkspaces} workspace(s) (spec.quota.maxWorkspaces) and this one is past it",
+                Security: false, WorkspaceConditions.QuotaReady);
+        }
+
+        return null;
+    }
+
+    async Task<ReconcileResult> RefuseAsync(Workspace ws, Tenant? tenant, WorkspaceStatus status, ConditionSet conditions, Refusal refusal, CancellationToken ct)
+    {
+        if (refusal.Condition != WorkspaceConditions.Ready) conditions.Set(refusal.Condition, false, refusal.Reason, refusal.Message);
+        conditions.Set(WorkspaceConditions.Ready, false, refusal.Reason, refusal.Message);
+        status.Phase = "Failed";
+        status.Conditions = conditions.ToList();
+        var previous = ws.Status?.Conditions?.FirstOrDefault(c => c.Type == WorkspaceConditions.Ready);
+        var isNew = previous?.Reason != refusal.Reason || previous.Message != refusal.Message;
+        if (isNew && refusal.Security)
+        {
+            try
+            {
+                await database.AppendAuditAsync(new AuditEntry(CreatedBy(ws), "workspace.refused", "Workspace", ws.Metadata.Name, tenant?.Metadata.Name ?? ws.Spec.Tenant,
+                    new JsonObject { ["reason"] = refusal.Reason, ["generation"] = ws.Metadata.Generation, ["specTenant"] = ws.Spec.Tenant, ["specRegion"] = ws.Spec.Region },
+                    Severity: "security"), ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException)
+            {
+                return await DatabaseDownAsync(ws, status, conditions, e, ct).ConfigureAwait(false);
+            }
+        }
+
+        await writer.UpdateStatusAsync(Type, ws, status, ct).ConfigureAwait(false);
+        if (isNew) await events.WarningAsync(ws, refusal.Reason, refusal.Message, ct).ConfigureAwait(false);
+        // Re-triggered by the tenant's or the workspace's own changes; nothing to retry meanwhile.
+        return ReconcileResult.Done;
+    }
+
+    async Task<ReconcileResult> DatabaseDownAsync(Workspace ws, WorkspaceStatus status, ConditionSet conditions, Exception e, CancellationToken ct)
+    {
+        var message = $"System of record or region database unreachable: {e.Message}";
+        conditions.Set(WorkspaceConditions.DatabaseReady, false, "DatabaseUnavailable", message).Set(WorkspaceConditions.Ready, false, "DatabaseUnavailable", message);
+        status.Phase = ws.Status?.Phase ?? "Creating";
+        status.Conditions = conditions.ToList();
+        var updated = await writer.UpdateStatusAsync(Type, ws, status, ct).ConfigureAwait(false);
+        if (!ReferenceEquals(updated, ws)) await events.WarningAsync(ws, "DatabaseUnavailable", message, ct).ConfigureAwait(false);
+        return ReconcileResult.Retry(message);
+    }
+
+    static string CreatedBy(Workspace ws) =>
+        ws.Metadata.Annotations?.TryGetValue(ApiGroup.CreatedByAnnotation, out var who) == true ? who : Actor;
+
+    async Task<WorkspaceRecord> SyncRecordAsync(Workspace ws, Tenant tenant, string region, WorkspaceRecord? existing, string state, CancellationToken ct)
+    {
+        var dataMode = WorkspaceResources.EffectiveDataMode(ws, tenant);
+        var members = new JsonArray((ws.Spec.Members ?? []).Select(m => (JsonNode)new JsonObject { ["kind"] = m.Kind, ["name"] = m.Name, ["role"] = m.Role }).ToArray());
+        var membersJson = SystemDatabase.Canonical(members);
+        var specHash = SystemDatabase.Sha256Hex(SystemDatabase.Canonical(System.Text.Json.Nodes.JsonNode.Parse(k8s.KubernetesJson.Serialize(ws.Spec))));
+        var dbName = ws.Spec.Database?.Enabled == false ? null : RegionDatabases.DatabaseName(ws.Metadata.Name);
+        var keepState = existing is not null && existing.DeletedAt is null && existing.ProvisioningState == "ready" && state == "creating";
+        var desired = new WorkspaceRecord(existing?.Id ?? Guid.NewGuid(), ws.Metadata.Name, tenant.Metadata.Name, region, ws.Spec.Environment, dataMode,
+            keepState ? "ready" : state, specHash, membersJson, dbName, null);
+        var unchanged = existing is not null && existing.DeletedAt is null && existing.SpecHash == desired.SpecHash
+                        && existing.ProvisioningState == desired.ProvisioningState && existing.DataMode == desired.DataMode
+                        && SystemDatabase.Canonical(JsonNode.Parse(existing.MembersJson)) == membersJson;
+        if (unchanged) return existing!;
+
+        var created = existing is null || existing.DeletedAt is not null;
+        var details = new JsonObject
+        {
+            ["generation"] = ws.Metadata.Generation,
+            ["specHash"] = specHash,
+            ["state"] = desired.ProvisioningState,
+            ["members"] = ws.Spec.Members?.Count ?? 0,
+            ["region"] = region,
+            ["dataMode"] = dataMode,
+        };
+        var action = created ? "workspace.created" : existing!.ProvisioningState != desired.ProvisioningState ? $"workspace.{desired.ProvisioningState}" : "workspace.updated";
+        if (!created && existing!.DataMode != dataMode)
+        {
+            details["dataModeChanged"] = new JsonObject { ["from"] = existing.DataMode, ["to"] = dataMode };
+            action = "workspace.dataModeChanged";
+        }
+
+        if (!created && existing!.MembersJson is var oldMembers && SystemDatabase.Canonical(JsonNode.Parse(oldMembers)) != membersJson)
+        {
+            details["membersChanged"] = true;
+        }
+
+        await database.UpsertWorkspaceAsync(desired, Guid.TryParse(tenant.Status?.RecordId, out var tid) ? tid : null, ws.Metadata.Uid ?? "",
+            new AuditEntry(CreatedBy(ws), action, "Workspace", ws.Metadata.Name, tenant.Metadata.Name, details), ct).ConfigureAwait(false);
+        return desired;
+    }
+
+    async Task<ApplyOutcome> ApplyAsync<T>(Workspace ws, ResourceType type, T desired, T? cached, IReadOnlyList<string> owned, CancellationToken ct,
+        IReadOnlyCollection<string>? removeAnnotations = null)
+        where T : class, k8s.IKubernetesObject<V1ObjectMeta>
+    {
+        var outcome = await applier.ApplyAsync(type, desired, cached, owned, ct, removeAnnotations).ConfigureAwait(false);
+        var what = $"{type.Kind} {desired.Metadata.Name}";
+        if (outcome == ApplyOutcome.Updated)
+        {
+            await events.NormalAsync(ws, "DriftRepaired", $"{what} did not match the workspace spec and was restored", ct).ConfigureAwait(false);
+        }
+        else if (outcome == ApplyOutcome.Created)
+        {
+            var drift = ws.Status?.Phase == "Ready";
+            await events.NormalAsync(ws, drift ? "DriftRepaired" : "Created", drift ? $"{what} was missing and was recreated" : $"{what} created", ct).ConfigureAwait(false);
+        }
+
+        return outcome;
+    }
+
+    async Task ApplyBindingsAsync(Workspace ws, Tenant tenant, CancellationToken ct)
+    {
+        var desired = WorkspaceResources.RoleBindings(ws, tenant);
+        foreach (var binding in desired)
+        {
+            await ApplyAsync(ws, RoleBindings, binding, caches.RoleBindings.Get($"{ws.Metadata.Name}/{binding.Metadata.Name}"), ["roleRef", "subjects"], ct).ConfigureAwait(false);
+        }
+
+        var wanted = desired.Select(b => b.Metadata.Name).ToHashSet();
+        foreach (var stale in caches.RoleBindings.List().Where(b => b.Metadata.NamespaceProperty == ws.Metadata.Name
+                                                                    && OwnerOf(b).Contains(ws.Metadata.Name) && !wanted.Contains(b.Metadata.Name)).ToList())
+        {
+            await api.DeleteAsync(RoleBindings, ws.Metadata.Name, stale.Metadata.Name, ct).ConfigureAwait(false);
+            await events.NormalAsync(ws, "MemberRemoved", $"RoleBinding {stale.Metadata.Name} removed: its member is no longer in the spec", ct).ConfigureAwait(false);
+        }
+    }
+
+    async Task ApplyQuotaAsync(Workspace ws, QuotaGrant grant, CancellationToken ct)
+    {
+        var key = $"{ws.Metadata.Name}/{WorkspaceResources.QuotaName}";
+        if (WorkspaceResources.ResourceQuota(ws, grant) is { } quota)
+        {
+            await ApplyAsync(ws, Quotas, quota, caches.Quotas.Get(key), ["spec"], ct).ConfigureAwait(false);
+        }
+        else if (caches.Quotas.Get(key) is not null)
+        {
+            await api.DeleteAsync(Quotas, ws.Metadata.Name, WorkspaceResources.QuotaName, ct).ConfigureAwait(false);
+        }
+
+        await ApplyAsync(ws, LimitRanges, WorkspaceResources.LimitRange(ws), caches.LimitRanges.Get($"{ws.Metadata.Name}/{WorkspaceResources.LimitRangeName}"), ["spec"], ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The database, its login role and the credentials Secret. The role's password is reset whenever
+    /// the Secret is missing, asks for rotation, or no longer holds the password we set; Postgres is
+    /// changed first and the Secret written last, so a crash in between is repaired by the next pass.
+    /// </summary>
+    async Task<bool> ReconcileDatabaseAsync(Workspace ws, string region, WorkspaceStatus status, ConditionSet conditions, CancellationToken ct)
+    {
+        if (ws.Spec.Database?.Enabled == false)
+        {
+            status.Database = null;
+            conditions.Set(WorkspaceConditions.DatabaseReady, true, "Disabled", "spec.database.enabled is false: no database.");
+            return true;
+        }
+
+        var dbName = RegionDatabases.DatabaseName(ws.Metadata.Name);
+        var secretKey = $"{ws.Metadata.Name}/{WorkspaceResources.SecretName(ws)}";
+        var cached = caches.Secrets.Get(secretKey);
+        var existingPassword = cached?.Data?.TryGetValue("password", out var pw) == true ? Encoding.UTF8.GetString(pw) : null;
+        var rotate = cached?.Metadata.Annotations?.TryGetValue(WorkspaceResources.RotateAnnotation, out var r) == true && r == "true";
+        var intact = existingPassword is not null
+                     && cached!.Metadata.Annotations?.TryGetValue(WorkspaceResources.PasswordHashAnnotation, out var h) == true
+                     && h == WorkspaceResources.PasswordHash(existingPassword);
+        var reset = cached is null || rotate || !intact;
+        var password = reset ? RegionDatabases.NewPassword() : existingPassword!;
+        try
+        {
+            var changes = await regions.EnsureAsync(region, dbName, dbName, reset ? password : null, ws.Spec.Database?.Extensions ?? [], ct).ConfigureAwait(false);
+            if (reset && !changes.RoleCreated) await regions.SetPasswordAsync(region, dbName, password, ct).ConfigureAwait(false);
+            if (changes.DatabaseCreated) await events.NormalAsync(ws, "DatabaseCreated", $"Database {dbName} created on the {region} server", ct).ConfigureAwait(false);
+            if (changes.ExtensionsCreated.Count > 0)
+            {
+                await events.NormalAsync(ws, "ExtensionsCreated", $"Extensions created in {dbName}: {string.Join(", ", changes.ExtensionsCreated)}", ct).ConfigureAwait(false);
+            }
+
+            if (changes.Any || reset)
+            {
+                await database.AppendAuditAsync(new AuditEntry(Actor, reset && !changes.RoleCreated ? "workspace.databasePasswordReset" : "workspace.databaseProvisioned",
+                    "Workspace", ws.Metadata.Name, ws.Spec.Tenant, new JsonObject
+                    {
+                        ["database"] = dbName, ["region"] = region, ["roleCreated"] = changes.RoleCreated, ["databaseCreated"] = changes.DatabaseCreated,
+                        ["extensions"] = changes.ExtensionsCreated.Count, ["rotationRequested"] = rotate,
+                    }), ct).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            conditions.Set(WorkspaceConditions.DatabaseReady, false, "DatabaseUnavailable", $"Region {region} database server unreachable: {e.Message}");
+            return false;
+        }
+        catch (PostgresException e)
+        {
+            conditions.Set(WorkspaceConditions.DatabaseReady, false, "ProvisioningFailed", $"{dbName}: {e.MessageText}");
+            return false;
+        }
+
+        var endpoint = regions.Endpoint(region);
+        var secret = WorkspaceResources.DatabaseSecret(ws, endpoint.Host, endpoint.Port, dbName, dbName, password);
+        await ApplyAsync(ws, Secrets, secret, cached, ["data", "type"], ct, removeAnnotations: [WorkspaceResources.RotateAnnotation]).ConfigureAwait(false);
+        if (rotate) await events.NormalAsync(ws, "PasswordRotated", $"Password of role {dbName} rotated; Secret {secret.Metadata.Name} updated", ct).ConfigureAwait(false);
+        status.Database = new WorkspaceDatabaseStatus { Host = endpoint.Host, Name = dbName, SecretName = secret.Metadata.Name };
+        conditions.Set(WorkspaceConditions.DatabaseReady, true, "Ready", $"Database {dbName} on the {region} server; credentials in Secret {secret.Metadata.Name}.");
+        return true;
+    }
+
+    /// <summary>
+    /// Reads each referenced Secret when it changed (its metadata is cached), validates the key's
+    /// format, and stores it sealed when its fingerprint differs from the active one. The value never
+    /// reaches status, Events, logs or exceptions: only the provider and a fingerprint do.
+    /// </summary>
+    async Task<bool> ReconcileProviderKeysAsync(Workspace ws, Tenant tenant, WorkspaceStatus status, ConditionSet conditions, CancellationToken ct)
+    {
+        var specKeys = ws.Spec.ProviderKeys ?? [];
+        List<StoredProviderKey> stored;
+        try
+        {
+            stored = specKeys.Count == 0 && (ws.Status?.ProviderKeys?.Count ?? 0) == 0
+                ? []
+                : await database.GetProviderKeysAsync(ws.Metadata.Name, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            conditions.Set(WorkspaceConditions.ProviderKeysReady, false, "DatabaseUnavailable", e.Message);
+            return false;
+        }
+
+        var problems = new List<string>();
+        var grace = options.KeyRotationGrace;
+        for (var i = 0; i < specKeys.Count; i++)
+        {
+            var key = specKeys[i];
+            var meta = caches.AllSecretsMetadata.Get($"{ws.Metadata.Name}/{key.SecretRef.Name}");
+            if (meta is null)
+            {
+                problems.Add($"spec.providerKeys[{i}].secretRef: Secret {key.SecretRef.Name} not found in namespace {ws.Metadata.Name}");
+                continue;
+            }
+
+            var memo = $"{ws.Metadata.Name}/{key.Provider}";
+            var version = $"{meta.Metadata.ResourceVersion}/{key.SecretRef.Key}/{key.Endpoint}";
+            var active = stored.FirstOrDefault(s => s.Provider == key.Provider && s.RetiredAt is null);
+            if (active is not null && processedKeySecrets.TryGetValue(memo, out var seen) && seen == version) continue;
+
+            var secret = await api.TryGetAsync<V1Secret>(Secrets, ws.Metadata.Name, key.SecretRef.Name, ct).ConfigureAwait(false);
+            if (secret?.Data?.TryGetValue(key.SecretRef.Key, out var raw) != true)
+            {
+                problems.Add($"spec.providerKeys[{i}].secretRef.key: Secret {key.SecretRef.Name} has no key \"{key.SecretRef.Key}\"");
+                continue;
+            }
+
+            var value = Encoding.UTF8.GetString(raw!).Trim();
+            if (ProviderKeys.Validate(i, key.Provider, key.Endpoint, value) is { } invalid)
+            {
+                problems.Add(invalid);
+                continue;
+            }
+
+            if (vault is null)
+            {
+                problems.Add("ControlPlane:KeyEncryptionKey is not configured: provider keys cannot be stored");
+                continue;
+            }
+
+            var fingerprint = KeyVault.Fingerprint(value);
+            if (active?.Fingerprint != fingerprint)
+            {
+                try
+                {
+                    await database.StoreProviderKeyAsync(ws.Metadata.Name, key.Provider, fingerprint, vault.Seal(value), grace,
+                        new AuditEntry(Actor, active is null ? "providerKey.stored" : "providerKey.rotated", "Workspace", ws.Metadata.Name, tenant.Metadata.Name,
+                            new JsonObject { ["provider"] = key.Provider, ["fingerprint"] = fingerprint, ["previousFingerprint"] = active?.Fingerprint }), ct).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is NpgsqlException or TimeoutException)
+                {
+                    conditions.Set(WorkspaceConditions.ProviderKeysReady, false, "DatabaseUnavailable", e.Message);
+                    return false;
+                }
+
+                await events.NormalAsync(ws, active is null ? "ProviderKeyStored" : "ProviderKeyRotated",
+                    $"{key.Provider} key {fingerprint} is active{(active is null ? "" : $"; {active.Fingerprint} stays valid for {grace}")}", ct).ConfigureAwait(false);
+                stored = await database.GetProviderKeysAsync(ws.Metadata.Name, ct).ConfigureAwait(false);
+            }
+
+            processedKeySecrets[memo] = version;
+        }
+
+        // Providers dropped from the spec: their keys retire (and are purged after the grace period).
+        foreach (var orphan in stored.Where(s => s.RetiredAt is null && specKeys.All(k => k.Provider != s.Provider)).ToList())
+        {
+            await database.RetireProviderKeyAsync(ws.Metadata.Name, orphan.Provider, grace,
+                new AuditEntry(Actor, "providerKey.retired", "Workspace", ws.Metadata.Name, tenant.Metadata.Name,
+                    new JsonObject { ["provider"] = orphan.Provider, ["fingerprint"] = orphan.Fingerprint }), ct).ConfigureAwait(false);
+            stored = await database.GetProviderKeysAsync(ws.Metadata.Name, ct).ConfigureAwait(false);
+        }
+
+        status.ProviderKeys = specKeys.Select(k => stored.FirstOrDefault(s => s.Provider == k.Provider && s.RetiredAt is null) is { } s
+                ? new ProviderKeyStatus
+                {
+                    Provider = k.Provider,
+                    Fingerprint = s.Fingerprint,
+                    ValidatedAt = s.ValidatedAt,
+                    RotatedAt = stored.Any(o => o.Provider == k.Provider && o.RetiredAt is not null) ? s.CreatedAt : null,
+                }
+                : null).OfType<ProviderKeyStatus>().ToList();
+        if (status.ProviderKeys.Count == 0) status.ProviderKeys = null;
+
+        if (problems.Count > 0)
+        {
+            var message = string.Join("; ", problems);
+            var previous = ws.Status?.Conditions?.FirstOrDefault(c => c.Type == WorkspaceConditions.ProviderKeysReady)?.Message;
+            conditions.Set(WorkspaceConditions.ProviderKeysReady, false, "InvalidProviderKey", message);
+            if (previous != message) await events.WarningAsync(ws, "InvalidProviderKey", message, ct).ConfigureAwait(false);
+            return false;
+        }
+
+        if (specKeys.Count > 0 || ws.Status?.Conditions?.Any(c => c.Type == WorkspaceConditions.ProviderKeysReady) == true)
+        {
+            conditions.Set(WorkspaceConditions.ProviderKeysReady, true, "Valid", $"{specKeys.Count} provider key(s) validated and stored encrypted.");
+        }
+
+        return true;
+    }
+
+    // ---- deletion -------------------------------------------------------------------------------
+
+    async Task<ReconcileResult> FinalizeAsync(Workspace ws, CancellationToken ct)
+    {
+        if (!ObjectWriter.HasFinalizer(ws, ApiGroup.Finalizer)) return ReconcileResult.Done;
+        var now = time.GetUtcNow().UtcDateTime;
+        var conditions = new ConditionSet(ws.Status?.Conditions, ws.Metadata.Generation, now);
+        var status = new WorkspaceStatus { ObservedGeneration = ws.Metadata.Generation, Namespace = ws.Metadata.Name, Database = ws.Status?.Database, ProviderKeys = ws.Status?.ProviderKeys, Phase = "Terminating" };
+
+        // Children first: the namespace takes every namespaced child with it.
+        var ns = caches.Namespaces.Get(ws.Metadata.Name);
+        if (ns is not null)
+        {
+            if (ns.Metadata.DeletionTimestamp is null)
+            {
+                await api.DeleteAsync(ResourceType.Namespaces, null, ws.Metadata.Name, ct).ConfigureAwait(false);
+                await events.NormalAsync(ws, "Deleting", $"Namespace {ws.Metadata.Name} deleted", ct).ConfigureAwait(false);
+            }
+
+            status.Conditions = conditions.Set(WorkspaceConditions.Ready, false, "Terminating", $"Waiting for namespace {ws.Metadata.Name} to be deleted.").ToList();
+            await writer.UpdateStatusAsync(Type, ws, status, ct).ConfigureAwait(false);
+            return ReconcileResult.RequeueAfter(TimeSpan.FromSeconds(2)); // the namespace's delete event usually comes first
+        }
+
+        WorkspaceRecord? record;
+        try
+        {
+            record = await database.GetWorkspaceAsync(ws.Metadata.Name, ct).ConfigureAwait(false);
+            var deleteDatabase = ws.Spec.Database?.DeletionPolicy == "Delete";
+            if (record is not null && record.DatabaseName is not null && record.DeletedAt is null && regions.IsConfigured(record.Region))
+            {
+                if (deleteDatabase)
+                {
+                    await regions.DropAsync(record.Region, record.DatabaseName, record.DatabaseName, ct).ConfigureAwait(false);
+                    await events.NormalAsync(ws, "DatabaseDeleted", $"Database {record.DatabaseName} and its role dropped (deletionPolicy Delete)", ct).ConfigureAwait(false);
+                }
+                else
+                {
+                    await events.NormalAsync(ws, "DatabaseRetained", $"Database {record.DatabaseName} retained (deletionPolicy Retain)", ct).ConfigureAwait(false);
+                }
+            }
+
+            foreach (var key in (await database.GetProviderKeysAsync(ws.Metadata.Name, ct).ConfigureAwait(false)).Where(k => k.RetiredAt is null))
+            {
+                await database.RetireProviderKeyAsync(ws.Metadata.Name, key.Provider, TimeSpan.Zero,
+                    new AuditEntry(Actor, "providerKey.retired", "Workspace", ws.Metadata.Name, ws.Spec.Tenant,
+                        new JsonObject { ["provider"] = key.Provider, ["fingerprint"] = key.Fingerprint, ["reason"] = "workspace deleted" }), ct).ConfigureAwait(false);
+            }
+
+            if (record is not null && record.DeletedAt is null)
+            {
+                await database.MarkWorkspaceDeletedAsync(ws.Metadata.Name, new AuditEntry(CreatedBy(ws), "workspace.deleted", "Workspace", ws.Metadata.Name, ws.Spec.Tenant,
+                    new JsonObject { ["database"] = record.DatabaseName, ["databaseDeleted"] = deleteDatabase && record.DatabaseName is not null, ["generation"] = ws.Metadata.Generation }), ct).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            var message = $"Deletion waits for Postgres: {e.Message}";
+            status.Conditions = conditions.Set(WorkspaceConditions.DatabaseReady, false, "DatabaseUnavailable", message)
+                .Set(WorkspaceConditions.Ready, false, "Terminating", message).ToList();
+            var updated = await writer.UpdateStatusAsync(Type, ws, status, ct).ConfigureAwait(false);
+            if (!ReferenceEquals(updated, ws)) await events.WarningAsync(ws, "DeletionWaiting", message, ct).ConfigureAwait(false);
+            return ReconcileResult.Retry(message);
+        }
+
+        processedKeySecrets.TryRemove($"{ws.Metadata.Name}/", out _);
+        await writer.RemoveFinalizerAsync(Type, ws, ApiGroup.Finalizer, ct).ConfigureAwait(false);
+        logger.LogInformation("workspace {Workspace} finalized", ws.Metadata.Name);
+        return ReconcileResult.Done;
+    }
+}

@@ -1,0 +1,257 @@
+using System.Security.Cryptography;
+using System.Text;
+using ControlPlane.Operator.Api.V1Alpha1;
+using ControlPlane.Operator.Runtime;
+using k8s.Models;
+
+namespace ControlPlane.Operator.Controllers;
+
+/// <summary>A quota decision for one workspace: what it gets, and why it got less than it asked.</summary>
+public sealed record QuotaGrant(IReadOnlyDictionary<string, ResourceQuantity> Granted, IReadOnlyList<string> Shortfalls, bool OverWorkspaceLimit)
+{
+    public bool Exceeded => Shortfalls.Count > 0 || OverWorkspaceLimit;
+}
+
+/// <summary>
+/// Pure functions from a Workspace (and its Tenant) to the objects it owns. The reconciler applies
+/// them; tests can call them directly.
+/// </summary>
+public static class WorkspaceResources
+{
+    public const string ManagedBy = "app.kubernetes.io/managed-by";
+    public const string ManagedByValue = "controlplane";
+    public const string ManagedSelector = ManagedBy + "=" + ManagedByValue;
+    public const string WorkspaceLabel = "controlplane.io/workspace";
+    public const string TenantLabel = "controlplane.io/tenant";
+    public const string RegionLabel = "controlplane.io/region";
+    public const string EnvironmentLabel = "controlplane.io/environment";
+    public const string RotateAnnotation = "controlplane.io/rotate";
+    public const string PasswordHashAnnotation = "controlplane.io/password-sha256";
+    public const string QuotaName = "controlplane-quota";
+    public const string LimitRangeName = "controlplane-limits";
+    public const string NetworkPolicyName = "controlplane-default-deny";
+    public const string ConfigMapName = "controlplane-workspace";
+
+    public static string SecretName(Workspace ws) => ws.Metadata.Name + "-db";
+
+    static Dictionary<string, string> Labels(Workspace ws) => new() { [ManagedBy] = ManagedByValue, [WorkspaceLabel] = ws.Metadata.Name };
+
+    static V1ObjectMeta Meta(Workspace ws, string name, bool namespaced = true) => new()
+    {
+        Name = name,
+        NamespaceProperty = namespaced ? ws.Metadata.Name : null,
+        Labels = Labels(ws),
+        OwnerReferences = [ChildApplier.OwnerReference(ws)],
+    };
+
+    public static V1Namespace Namespace(Workspace ws, string tenant, string region)
+    {
+        var meta = Meta(ws, ws.Metadata.Name, namespaced: false);
+        meta.Labels[TenantLabel] = tenant;
+        meta.Labels[RegionLabel] = region;
+        meta.Labels[EnvironmentLabel] = ws.Spec.Environment;
+        return new V1Namespace { ApiVersion = "v1", Kind = "Namespace", Metadata = meta };
+    }
+
+    public static string EffectiveRegion(Workspace ws, Tenant tenant) => string.IsNullOrEmpty(ws.Spec.Region) ? tenant.Spec.Region : ws.Spec.Region;
+
+    public static string EffectiveDataMode(Workspace ws, Tenant tenant) => ws.Spec.DataMode ?? tenant.Spec.DataMode;
+
+    public static V1ConfigMap ConfigMap(Workspace ws, Tenant tenant) => new()
+    {
+        ApiVersion = "v1",
+        Kind = "ConfigMap",
+        Metadata = Meta(ws, ConfigMapName),
+        Data = new Dictionary<string, string>
+        {
+            ["tenant"] = tenant.Metadata.Name,
+            ["region"] = EffectiveRegion(ws, tenant),
+            ["dataMode"] = EffectiveDataMode(ws, tenant),
+            ["environment"] = ws.Spec.Environment,
+        },
+    };
+
+    static string ShortHash(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..10];
+
+    static Rbacv1Subject Subject(string kind, string name)
+    {
+        if (kind == "ServiceAccount")
+        {
+            var parts = name.Split('/', 2);
+            return new Rbacv1Subject { Kind = "ServiceAccount", NamespaceProperty = parts.Length == 2 ? parts[0] : null, Name = parts[^1] };
+        }
+
+        return new Rbacv1Subject { Kind = kind, Name = name, ApiGroup = "rbac.authorization.k8s.io" };
+    }
+
+    /// <summary>One RoleBinding per member, and the tenant's owners as WorkspaceAdmin.</summary>
+    public static List<V1RoleBinding> RoleBindings(Workspace ws, Tenant tenant)
+    {
+        var bindings = new Dictionary<string, V1RoleBinding>();
+        void Add(string prefix, string kind, string name, string role)
+        {
+            var bindingName = $"controlplane-{prefix}-{WorkspaceRoles.Kebab(role)}-{ShortHash(kind + "/" + name)}";
+            var meta = Meta(ws, bindingName);
+            meta.Labels["controlplane.io/binding"] = prefix;
+            bindings[bindingName] = new V1RoleBinding
+            {
+                ApiVersion = "rbac.authorization.k8s.io/v1",
+                Kind = "RoleBinding",
+                Metadata = meta,
+                RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "ClusterRole", Name = WorkspaceRoles.ClusterRoleName(role) },
+                Subjects = [Subject(kind, name)],
+            };
+        }
+
+        foreach (var owner in tenant.Spec.Owners ?? []) Add("owner", owner.Kind, owner.Name, "WorkspaceAdmin");
+        foreach (var member in ws.Spec.Members ?? []) Add("member", member.Kind, member.Name, member.Role);
+        return bindings.Values.OrderBy(b => b.Metadata.Name, StringComparer.Ordinal).ToList();
+    }
+
+    public static string Canonical(ResourceQuantity q) => new ResourceQuantity(q.CanonicalizeString()).CanonicalizeString();
+
+    /// <summary>
+    /// The tenant's quota is an aggregate. Workspaces are served in creation order; each gets what it
+    /// asks for, or what remains of the tenant's quota after the earlier ones, whichever is less.
+    /// A workspace past maxWorkspaces in that order is over the limit.
+    /// </summary>
+    public static QuotaGrant AllocateQuota(Workspace ws, Tenant tenant, IEnumerable<Workspace> tenantWorkspaces)
+    {
+        var ordered = tenantWorkspaces.Where(w => w.Spec.Tenant == tenant.Metadata.Name)
+            .OrderBy(w => w.Metadata.CreationTimestamp ?? DateTime.MaxValue).ThenBy(w => w.Metadata.Name, StringComparer.Ordinal).ToList();
+        var position = ordered.FindIndex(w => w.Metadata.Name == ws.Metadata.Name);
+        if (position < 0) position = ordered.Count;
+        var over = tenant.Spec.Quota?.MaxWorkspaces is { } max && position >= max;
+
+        var granted = new Dictionary<string, ResourceQuantity>();
+        var shortfalls = new List<string>();
+        foreach (var (field, limit, ask) in Resources(tenant.Spec.Quota, ws.Spec.Quota))
+        {
+            if (ask is null) continue;
+            var wanted = ask.ToDecimal();
+            if (limit is null)
+            {
+                granted[field] = new ResourceQuantity(Canonical(ask));
+                continue;
+            }
+
+            var used = ordered.Take(position).Sum(w => Math.Min(Resources(tenant.Spec.Quota, w.Spec.Quota).First(r => r.Field == field).Ask?.ToDecimal() ?? 0, limit.ToDecimal()));
+            var remaining = Math.Max(0, limit.ToDecimal() - used);
+            var give = Math.Min(wanted, remaining);
+            granted[field] = new ResourceQuantity(new ResourceQuantity(give, 0, ask.Format).CanonicalizeString());
+            if (wanted > remaining)
+            {
+                shortfalls.Add($"spec.quota.{field}: requested {Canonical(ask)} but tenant {tenant.Metadata.Name} has {Canonical(limit)} " +
+                               $"of which {Canonical(new ResourceQuantity(used, 0, ask.Format))} is granted to earlier workspaces; granted {granted[field].CanonicalizeString()}");
+            }
+        }
+
+        return new QuotaGrant(granted, shortfalls, over);
+    }
+
+    static IEnumerable<(string Field, ResourceQuantity? Limit, ResourceQuantity? Ask)> Resources(TenantQuota? t, WorkspaceQuota? w) =>
+    [
+        ("cpu", t?.Cpu, w?.Cpu),
+        ("memory", t?.Memory, w?.Memory),
+        ("storage", t?.Storage, w?.Storage),
+    ];
+
+    public static V1ResourceQuota? ResourceQuota(Workspace ws, QuotaGrant grant)
+    {
+        var hard = new Dictionary<string, ResourceQuantity>();
+        if (grant.Granted.TryGetValue("cpu", out var cpu))
+        {
+            hard["requests.cpu"] = cpu;
+            hard["limits.cpu"] = cpu;
+        }
+
+        if (grant.Granted.TryGetValue("memory", out var memory))
+        {
+            hard["requests.memory"] = memory;
+            hard["limits.memory"] = memory;
+        }
+
+        if (grant.Granted.TryGetValue("storage", out var storage)) hard["requests.storage"] = storage;
+        if (ws.Spec.Quota?.Pods is { } pods) hard["pods"] = new ResourceQuantity(pods.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (hard.Count == 0) return null;
+        return new V1ResourceQuota { ApiVersion = "v1", Kind = "ResourceQuota", Metadata = Meta(ws, QuotaName), Spec = new V1ResourceQuotaSpec { Hard = hard } };
+    }
+
+    /// <summary>Container defaults, so pods without requests still fit a requests quota.</summary>
+    public static V1LimitRange LimitRange(Workspace ws) => new()
+    {
+        ApiVersion = "v1",
+        Kind = "LimitRange",
+        Metadata = Meta(ws, LimitRangeName),
+        Spec = new V1LimitRangeSpec
+        {
+            Limits =
+            [
+                new V1LimitRangeItem
+                {
+                    Type = "Container",
+                    DefaultProperty = new Dictionary<string, ResourceQuantity> { ["cpu"] = new("500m"), ["memory"] = new("512Mi") },
+                    DefaultRequest = new Dictionary<string, ResourceQuantity> { ["cpu"] = new("100m"), ["memory"] = new("128Mi") },
+                },
+            ],
+        },
+    };
+
+    /// <summary>Default deny, ingress and egress, except DNS to kube-dns in kube-system.</summary>
+    public static V1NetworkPolicy DefaultDeny(Workspace ws) => new()
+    {
+        ApiVersion = "networking.k8s.io/v1",
+        Kind = "NetworkPolicy",
+        Metadata = Meta(ws, NetworkPolicyName),
+        Spec = new V1NetworkPolicySpec
+        {
+            PodSelector = new V1LabelSelector(),
+            PolicyTypes = ["Ingress", "Egress"],
+            Egress =
+            [
+                new V1NetworkPolicyEgressRule
+                {
+                    To =
+                    [
+                        new V1NetworkPolicyPeer
+                        {
+                            NamespaceSelector = new V1LabelSelector { MatchLabels = new Dictionary<string, string> { ["kubernetes.io/metadata.name"] = "kube-system" } },
+                            PodSelector = new V1LabelSelector { MatchLabels = new Dictionary<string, string> { ["k8s-app"] = "kube-dns" } },
+                        },
+                    ],
+                    Ports =
+                    [
+                        new V1NetworkPolicyPort { Protocol = "UDP", Port = 53 },
+                        new V1NetworkPolicyPort { Protocol = "TCP", Port = 53 },
+                    ],
+                },
+            ],
+        },
+    };
+
+    public static V1Secret DatabaseSecret(Workspace ws, string host, int port, string database, string username, string password)
+    {
+        var meta = Meta(ws, SecretName(ws));
+        meta.Annotations = new Dictionary<string, string> { [PasswordHashAnnotation] = PasswordHash(password) };
+        var uri = $"postgresql://{Uri.EscapeDataString(username)}:{Uri.EscapeDataString(password)}@{host}:{port}/{database}";
+        return new V1Secret
+        {
+            ApiVersion = "v1",
+            Kind = "Secret",
+            Metadata = meta,
+            Type = "Opaque",
+            Data = new Dictionary<string, byte[]>
+            {
+                ["host"] = Encoding.UTF8.GetBytes(host),
+                ["port"] = Encoding.UTF8.GetBytes(port.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                ["database"] = Encoding.UTF8.GetBytes(database),
+                ["username"] = Encoding.UTF8.GetBytes(username),
+                ["password"] = Encoding.UTF8.GetBytes(password),
+                ["uri"] = Encoding.UTF8.GetBytes(uri),
+            },
+        };
+    }
+
+    /// <summary>Lets the reconciler notice a hand-edited password without holding the real one elsewhere.</summary>
+    public static string PasswordHash(string password) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes("controlplane:" + password)));
+}

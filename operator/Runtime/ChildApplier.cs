@@ -1,0 +1,92 @@
+using System.Text.Json.Nodes;
+using k8s;
+using k8s.Models;
+
+namespace ControlPlane.Operator.Runtime;
+
+public enum ApplyOutcome { Unchanged, Created, Updated }
+
+/// <summary>
+/// Converges one owned child toward its desired form. It compares only what the operator owns
+/// (the named top-level fields, plus its labels, annotations and owner reference) against the cached
+/// object, and writes only on a difference: create when missing (adopting an existing object on
+/// 409), else a resourceVersion-guarded update that keeps everything it does not own.
+/// </summary>
+public sealed class ChildApplier(KubeApi api)
+{
+    public async Task<ApplyOutcome> ApplyAsync<T>(ResourceType type, T desired, T? cached, IReadOnlyList<string> ownedFields, CancellationToken ct,
+        IReadOnlyCollection<string>? removeAnnotations = null)
+        where T : class, IKubernetesObject<V1ObjectMeta>
+    {
+        removeAnnotations ??= [];
+        var ns = desired.Metadata.NamespaceProperty;
+        if (cached is null)
+        {
+            try
+            {
+                await api.CreateAsync(type, ns, desired, ct).ConfigureAwait(false);
+                return ApplyOutcome.Created;
+            }
+            catch (KubeApiException e) when (e.IsConflict || e.Reason == "AlreadyExists")
+            {
+                cached = await api.GetAsync<T>(type, ns, desired.Metadata.Name, ct).ConfigureAwait(false);
+            }
+        }
+
+        var want = JsonNode.Parse(KubernetesJson.Serialize(desired))!.AsObject();
+        var have = JsonNode.Parse(KubernetesJson.Serialize(cached))!.AsObject();
+        var strayAnnotations = removeAnnotations.Where(a => have["metadata"]?["annotations"]?[a] is not null).ToList();
+        if (strayAnnotations.Count == 0 && Matches(want, have, ownedFields)) return ApplyOutcome.Unchanged;
+
+        var merged = have.DeepClone().AsObject();
+        var meta = merged["metadata"]!.AsObject();
+        meta["labels"] = Union(meta["labels"], want["metadata"]?["labels"]);
+        meta["annotations"] = Union(meta["annotations"], want["metadata"]?["annotations"]);
+        foreach (var a in strayAnnotations) meta["annotations"]!.AsObject().Remove(a);
+        if (want["metadata"]?["ownerReferences"] is { } owners) meta["ownerReferences"] = owners.DeepClone();
+        foreach (var field in ownedFields)
+        {
+            if (want[field] is { } value) merged[field] = value.DeepClone();
+            else merged.Remove(field);
+        }
+
+        await api.SendAsync(HttpMethod.Put, type.ItemPath(ns, desired.Metadata.Name), merged.ToJsonString(), "application/json", ct).ConfigureAwait(false);
+        return ApplyOutcome.Updated;
+    }
+
+    public static bool Matches(JsonObject want, JsonObject have, IReadOnlyList<string> ownedFields)
+    {
+        if (!Subset(want["metadata"]?["labels"], have["metadata"]?["labels"])) return false;
+        if (!Subset(want["metadata"]?["annotations"], have["metadata"]?["annotations"])) return false;
+        if (want["metadata"]?["ownerReferences"] is { } owners && !JsonNode.DeepEquals(owners, have["metadata"]?["ownerReferences"])) return false;
+        return ownedFields.All(f => JsonNode.DeepEquals(want[f], have[f]));
+    }
+
+    static bool Subset(JsonNode? small, JsonNode? big)
+    {
+        if (small is not JsonObject s || s.Count == 0) return true;
+        if (big is not JsonObject b) return false;
+        return s.All(kv => b.TryGetPropertyValue(kv.Key, out var v) && JsonNode.DeepEquals(kv.Value, v));
+    }
+
+    static JsonObject? Union(JsonNode? existing, JsonNode? wanted)
+    {
+        if (existing is null && wanted is null) return null;
+        var result = existing?.DeepClone().AsObject() ?? new JsonObject();
+        if (wanted is JsonObject w)
+        {
+            foreach (var (k, v) in w) result[k] = v?.DeepClone();
+        }
+
+        return result;
+    }
+
+    public static V1OwnerReference OwnerReference(IKubernetesObject<V1ObjectMeta> owner) => new()
+    {
+        ApiVersion = owner.ApiVersion,
+        Kind = owner.Kind,
+        Name = owner.Metadata.Name,
+        Uid = owner.Metadata.Uid,
+        Controller = true,
+    };
+}

@@ -1,0 +1,169 @@
+using System.Text.Json.Nodes;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace ControlPlane.Operator.Store;
+
+public sealed record WorkspaceRecord(Guid Id, string Name, string TenantName, string Region, string Environment, string DataMode,
+    string ProvisioningState, string SpecHash, string MembersJson, string? DatabaseName, DateTime? DeletedAt);
+
+public sealed record StoredProviderKey(Guid Id, string Workspace, string Provider, string Fingerprint, DateTime CreatedAt, DateTime ValidatedAt,
+    DateTime? RetiredAt, DateTime? ExpiresAt);
+
+/// <summary>Workspace rows and provider keys in the system of record; every change with its audit event.</summary>
+public static class WorkspaceStore
+{
+    public static async Task<WorkspaceRecord?> GetWorkspaceAsync(this SystemDatabase db, string name, CancellationToken ct)
+    {
+        await using var cmd = db.DataSource.CreateCommand("""
+            SELECT id, name, tenant_name, region, environment, data_mode, provisioning_state, spec_hash, members::text, database_name, deleted_at
+            FROM controlplane.workspaces WHERE name = $1
+            """);
+        cmd.Parameters.AddWithValue(name);
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        if (!await r.ReadAsync(ct).ConfigureAwait(false)) return null;
+        return new WorkspaceRecord(r.GetGuid(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5), r.GetString(6),
+            r.GetString(7), r.GetString(8), r.IsDBNull(9) ? null : r.GetString(9), r.IsDBNull(10) ? null : r.GetDateTime(10));
+    }
+
+    public static Task UpsertWorkspaceAsync(this SystemDatabase db, WorkspaceRecord w, Guid? tenantId, string k8sUid, AuditEntry audit, CancellationToken ct) =>
+        db.WriteAsync(async (conn, tx) =>
+        {
+            await using var cmd = new NpgsqlCommand("""
+                INSERT INTO controlplane.workspaces (id, name, tenant_id, tenant_name, region, environment, data_mode, provisioning_state, spec_hash, members, database_name, k8s_uid)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12)
+                ON CONFLICT (name) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, tenant_name = EXCLUDED.tenant_name, region = EXCLUDED.region,
+                    environment = EXCLUDED.environment, data_mode = EXCLUDED.data_mode, provisioning_state = EXCLUDED.provisioning_state,
+                    spec_hash = EXCLUDED.spec_hash, members = EXCLUDED.members, database_name = EXCLUDED.database_name,
+                    k8s_uid = EXCLUDED.k8s_uid, updated_at = now(), deleted_at = NULL
+                """, conn, tx);
+            cmd.Parameters.AddWithValue(w.Id);
+            cmd.Parameters.AddWithValue(w.Name);
+            cmd.Parameters.AddWithValue(NpgsqlDbType.Uuid, (object?)tenantId ?? DBNull.Value);
+            cmd.Parameters.AddWithValue(w.TenantName);
+            cmd.Parameters.AddWithValue(w.Region);
+            cmd.Parameters.AddWithValue(w.Environment);
+            cmd.Parameters.AddWithValue(w.DataMode);
+            cmd.Parameters.AddWithValue(w.ProvisioningState);
+            cmd.Parameters.AddWithValue(w.SpecHash);
+            cmd.Parameters.AddWithValue(w.MembersJson);
+            cmd.Parameters.AddWithValue(NpgsqlDbType.Text, (object?)w.DatabaseName ?? DBNull.Value);
+            cmd.Parameters.AddWithValue(k8sUid);
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }, audit, ct);
+
+    public static Task MarkWorkspaceDeletedAsync(this SystemDatabase db, string name, AuditEntry audit, CancellationToken ct) =>
+        db.WriteAsync(async (conn, tx) =>
+        {
+            await using var cmd = new NpgsqlCommand(
+                "UPDATE controlplane.workspaces SET provisioning_state = 'deleted', deleted_at = now(), updated_at = now() WHERE name = $1 AND deleted_at IS NULL",
+                conn, tx);
+            cmd.Parameters.AddWithValue(name);
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }, audit, ct);
+
+    public static async Task<List<StoredProviderKey>> GetProviderKeysAsync(this SystemDatabase db, string workspace, CancellationToken ct)
+    {
+        await using var cmd = db.DataSource.CreateCommand("""
+            SELECT id, workspace, provider, fingerprint, created_at, validated_at, retired_at, expires_at
+            FROM controlplane.provider_keys WHERE workspace = $1 ORDER BY created_at
+            """);
+        cmd.Parameters.AddWithValue(workspace);
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        var keys = new List<StoredProviderKey>();
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+        {
+            keys.Add(new StoredProviderKey(r.GetGuid(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetDateTime(4), r.GetDateTime(5),
+                r.IsDBNull(6) ? null : r.GetDateTime(6), r.IsDBNull(7) ? null : r.GetDateTime(7)));
+        }
+
+        return keys;
+    }
+
+    /// <summary>Stores a new active key; the previous active one is retired and kept until now + grace.</summary>
+    public static Task StoreProviderKeyAsync(this SystemDatabase db, string workspace, string provider, string fingerprint, SealedValue sealedValue,
+        TimeSpan grace, AuditEntry audit, CancellationToken ct) =>
+        db.WriteAsync(async (conn, tx) =>
+        {
+            await using (var retire = new NpgsqlCommand("""
+                UPDATE controlplane.provider_keys SET retired_at = now(), expires_at = now() + $3
+                WHERE workspace = $1 AND provider = $2 AND retired_at IS NULL
+                """, conn, tx))
+            {
+                retire.Parameters.AddWithValue(workspace);
+                retire.Parameters.AddWithValue(provider);
+                retire.Parameters.AddWithValue(grace);
+                await retire.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            await using var insert = new NpgsqlCommand("""
+                INSERT INTO controlplane.provider_keys (id, workspace, provider, fingerprint, ciphertext, nonce, tag, wrapped_key, wrap_nonce, wrap_tag, kek_id)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                """, conn, tx);
+            insert.Parameters.AddWithValue(Guid.NewGuid());
+            insert.Parameters.AddWithValue(workspace);
+            insert.Parameters.AddWithValue(provider);
+            insert.Parameters.AddWithValue(fingerprint);
+            insert.Parameters.AddWithValue(sealedValue.Ciphertext);
+            insert.Parameters.AddWithValue(sealedValue.Nonce);
+            insert.Parameters.AddWithValue(sealedValue.Tag);
+            insert.Parameters.AddWithValue(sealedValue.WrappedKey);
+            insert.Parameters.AddWithValue(sealedValue.WrapNonce);
+            insert.Parameters.AddWithValue(sealedValue.WrapTag);
+            insert.Parameters.AddWithValue(sealedValue.KekId);
+            await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }, audit, ct);
+
+    /// <summary>Retires the active key of a provider no longer listed in the spec (kept for the grace period).</summary>
+    public static Task RetireProviderKeyAsync(this SystemDatabase db, string workspace, string provider, TimeSpan grace, AuditEntry audit, CancellationToken ct) =>
+        db.WriteAsync(async (conn, tx) =>
+        {
+            await using var retire = new NpgsqlCommand("""
+                UPDATE controlplane.provider_keys SET retired_at = now(), expires_at = now() + $3
+                WHERE workspace = $1 AND provider = $2 AND retired_at IS NULL
+                """, conn, tx);
+            retire.Parameters.AddWithValue(workspace);
+            retire.Parameters.AddWithValue(provider);
+            retire.Parameters.AddWithValue(grace);
+            await retire.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }, audit, ct);
+
+    /// <summary>The decrypted active key (for the services that call the provider). Never logged.</summary>
+    public static async Task<string?> ReadActiveProviderKeyAsync(this SystemDatabase db, KeyVault vault, string workspace, string provider, CancellationToken ct)
+    {
+        await using var cmd = db.DataSource.CreateCommand("""
+            SELECT ciphertext, nonce, tag, wrapped_key, wrap_nonce, wrap_tag, kek_id FROM controlplane.provider_keys
+            WHERE workspace = $1 AND provider = $2 AND retired_at IS NULL
+            """);
+        cmd.Parameters.AddWithValue(workspace);
+        cmd.Parameters.AddWithValue(provider);
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        if (!await r.ReadAsync(ct).ConfigureAwait(false)) return null;
+        return vault.Open(new SealedValue((byte[])r[0], (byte[])r[1], (byte[])r[2], (byte[])r[3], (byte[])r[4], (byte[])r[5], r.GetString(6)));
+    }
+
+    /// <summary>Removes retired keys past their grace period; reads first, so an idle pass writes nothing.</summary>
+    public static async Task<int> PurgeExpiredProviderKeysAsync(this SystemDatabase db, CancellationToken ct)
+    {
+        var expired = new List<(Guid Id, string Workspace, string Provider, string Fingerprint)>();
+        await using (var cmd = db.DataSource.CreateCommand(
+                         "SELECT id, workspace, provider, fingerprint FROM controlplane.provider_keys WHERE retired_at IS NOT NULL AND expires_at <= now()"))
+        await using (var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
+        {
+            while (await r.ReadAsync(ct).ConfigureAwait(false)) expired.Add((r.GetGuid(0), r.GetString(1), r.GetString(2), r.GetString(3)));
+        }
+
+        foreach (var key in expired)
+        {
+            await db.WriteAsync(async (conn, tx) =>
+            {
+                await using var delete = new NpgsqlCommand("DELETE FROM controlplane.provider_keys WHERE id = $1", conn, tx);
+                delete.Parameters.AddWithValue(key.Id);
+                await delete.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }, new AuditEntry("controlplane-operator", "providerKey.purged", "Workspace", key.Workspace, null,
+                new JsonObject { ["provider"] = key.Provider, ["fingerprint"] = key.Fingerprint }), ct).ConfigureAwait(false);
+        }
+
+        return expired.Count;
+    }
+}
