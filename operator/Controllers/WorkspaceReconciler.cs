@@ -78,7 +78,8 @@ public sealed class WorkspaceReconciler(
     public IEnumerable<string> SiblingsAffectedBy(InformerEvent<Workspace> e)
     {
         var changed = e.Type == InformerEventType.Deleted || e.Type == InformerEventType.Added
-            || e.Old?.Metadata.Generation != e.Object.Metadata.Generation || e.Old?.Metadata.DeletionTimestamp != e.Object.Metadata.DeletionTimestamp;
+            || e.Old?.Metadata.Generation != e.Object.Metadata.Generation || e.Old?.Metadata.DeletionTimestamp != e.Object.Metadata.DeletionTimestamp
+            || e.Old?.Status?.AdmittedAt != e.Object.Status?.AdmittedAt;
         if (!changed) return [];
         return caches.Workspaces.List().Where(w => w.Spec.Tenant == e.Object.Spec.Tenant && w.Metadata.Name != e.Object.Metadata.Name).Select(w => w.Metadata.Name);
     }
@@ -101,9 +102,10 @@ public sealed class WorkspaceReconciler(
         var status = new WorkspaceStatus
         {
             ObservedGeneration = ws.Metadata.Generation,
-            Namespace = ws.Metadata.Name,
+            Namespace = ws.Status?.Namespace,
             Database = ws.Status?.Database,
             ProviderKeys = ws.Status?.ProviderKeys,
+            AdmittedAt = ws.Status?.AdmittedAt,
         };
 
         WorkspaceRecord? record;
@@ -120,6 +122,7 @@ public sealed class WorkspaceReconciler(
         var gate = Gate(ws, tenant, record);
         if (gate is { } refused) return await RefuseAsync(ws, tenant, status, conditions, refused, ct).ConfigureAwait(false);
         var region = WorkspaceResources.EffectiveRegion(ws, tenant!);
+        status.AdmittedAt ??= WorkspaceResources.AdmissionTime(time.GetUtcNow());
 
         try
         {
@@ -134,6 +137,7 @@ public sealed class WorkspaceReconciler(
         var nsOutcome = await ApplyAsync(ws, ResourceType.Namespaces, WorkspaceResources.Namespace(ws, tenant!.Metadata.Name, region),
             caches.Namespaces.Get(ws.Metadata.Name), [], ct).ConfigureAwait(false);
         var cm = await ApplyAsync(ws, ConfigMaps, WorkspaceResources.ConfigMap(ws, tenant), caches.ConfigMaps.Get($"{ws.Metadata.Name}/{WorkspaceResources.ConfigMapName}"), ["data"], ct).ConfigureAwait(false);
+        status.Namespace = ws.Metadata.Name;
         conditions.Set(WorkspaceConditions.NamespaceReady, true, nsOutcome == ApplyOutcome.Created ? "Created" : "Ready", $"Namespace {ws.Metadata.Name} is labelled for tenant {tenant.Metadata.Name} in region {region}.");
 
         // Members.
@@ -562,7 +566,7 @@ public sealed class WorkspaceReconciler(
         if (!ObjectWriter.HasFinalizer(ws, ApiGroup.Finalizer)) return ReconcileResult.Done;
         var now = time.GetUtcNow().UtcDateTime;
         var conditions = new ConditionSet(ws.Status?.Conditions, ws.Metadata.Generation, now);
-        var status = new WorkspaceStatus { ObservedGeneration = ws.Metadata.Generation, Namespace = ws.Metadata.Name, Database = ws.Status?.Database, ProviderKeys = ws.Status?.ProviderKeys, Phase = "Terminating" };
+        var status = new WorkspaceStatus { ObservedGeneration = ws.Metadata.Generation, Namespace = ws.Status?.Namespace, Database = ws.Status?.Database, ProviderKeys = ws.Status?.ProviderKeys, Phase = "Terminating" };
 
         // Children first: the namespace takes every namespaced child with it.
         var ns = caches.Namespaces.Get(ws.Metadata.Name);

@@ -117,8 +117,11 @@ public static class WorkspaceResources
     /// </summary>
     public static QuotaGrant AllocateQuota(Workspace ws, Tenant tenant, IEnumerable<Workspace> tenantWorkspaces)
     {
+        // Admitted workspaces keep their place, in admission order (sub-second, unlike creation
+        // timestamps); newcomers queue behind them in creation order, the name breaking ties.
         var ordered = tenantWorkspaces.Where(w => w.Spec.Tenant == tenant.Metadata.Name)
-            .OrderBy(w => w.Metadata.CreationTimestamp ?? DateTime.MaxValue).ThenBy(w => w.Metadata.Name, StringComparer.Ordinal).ToList();
+            .OrderBy(w => w.Status?.AdmittedAt ?? "~", StringComparer.Ordinal)
+            .ThenBy(w => w.Metadata.CreationTimestamp ?? DateTime.MaxValue).ThenBy(w => w.Metadata.Name, StringComparer.Ordinal).ToList();
         var position = ordered.FindIndex(w => w.Metadata.Name == ws.Metadata.Name);
         if (position < 0) position = ordered.Count;
         var over = tenant.Spec.Quota?.MaxWorkspaces is { } max && position >= max;
@@ -148,6 +151,8 @@ public static class WorkspaceResources
 
         return new QuotaGrant(granted, shortfalls, over);
     }
+
+    public static string AdmissionTime(DateTimeOffset now) => now.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ", System.Globalization.CultureInfo.InvariantCulture);
 
     static IEnumerable<(string Field, ResourceQuantity? Limit, ResourceQuantity? Ask)> Resources(TenantQuota? t, WorkspaceQuota? w) =>
     [

@@ -31,6 +31,7 @@ public sealed record ResourceType(string Group, string Version, string Plural, s
     }
 
     public static readonly ResourceType Namespaces = new("", "v1", "namespaces", "Namespace", false);
+    public static readonly ResourceType Secrets = new("", "v1", "secrets", "Secret", true);
     public static readonly ResourceType Events = new("", "v1", "events", "Event", true);
     public static readonly ResourceType Leases = new("coordination.k8s.io", "v1", "leases", "Lease", true);
     public static readonly ResourceType Crds = new("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false);

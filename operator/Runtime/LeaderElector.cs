@@ -138,7 +138,11 @@ public sealed class LeaderElector(KubeApi api, LeaderElectionOptions options, Op
             observedAt = now;
             return IsLeader = true;
         }
-        catch (Exception e) when (e is KubeApiException or HttpRequestException or IOException or TaskCanceledException && !ct.IsCancellationRequested)
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            return false; // shutting down: RunAsync releases the lease
+        }
+        catch (Exception e) when (e is KubeApiException or HttpRequestException or IOException or TaskCanceledException)
         {
             logger.LogDebug("lease {Lease} not acquired: {Error}", options.LeaseName, e.Message);
             return false;

@@ -6,7 +6,7 @@ namespace ControlPlane.Operator.Runtime;
 /// <summary>
 /// Counts every API request by verb (get, list, watch, create, update, patch, delete) and status
 /// code. Exposed as rest_client_requests_total (the client-go name), and readable in process, so
-/// tests and benchmarks can assert "this reconcile wrote nothing".
+/// tests and benchmarks can assert "this reconcile wrote nothing" (lease renewals are counted apart).
 /// </summary>
 public sealed class RequestMetricsHandler(Counter requests) : DelegatingHandler
 {
@@ -45,10 +45,16 @@ public sealed class RequestMetricsHandler(Counter requests) : DelegatingHandler
         return rest % 2 == 1;
     }
 
+    /// <summary>Lease renewals, counted apart: leader election writes every few seconds by design.</summary>
+    public long LeaseRequests => Interlocked.Read(ref leaseRequests);
+
+    long leaseRequests;
+
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         var verb = VerbOf(request);
-        byVerb.AddOrUpdate(verb, 1, (_, n) => n + 1);
+        if (request.RequestUri?.AbsolutePath.StartsWith("/apis/coordination.k8s.io/", StringComparison.Ordinal) == true) Interlocked.Increment(ref leaseRequests);
+        else byVerb.AddOrUpdate(verb, 1, (_, n) => n + 1);
         try
         {
             var response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);

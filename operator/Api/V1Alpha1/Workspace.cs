@@ -102,6 +102,9 @@ public sealed class WorkspaceStatus : StatusBase
     public WorkspaceDatabaseStatus? Database { get; set; }
 
     public List<ProviderKeyStatus>? ProviderKeys { get; set; }
+
+    [Description("When the workspace was first admitted against its tenant's aggregate quota (RFC 3339, 100 ns precision); earlier admissions are served first.")]
+    public string? AdmittedAt { get; set; }
 }
 
 public sealed class WorkspaceDatabaseStatus

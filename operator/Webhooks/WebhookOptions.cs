@@ -1,0 +1,33 @@
+namespace ControlPlane.Operator.Webhooks;
+
+/// <summary>The "ControlPlane:Webhook" configuration section.</summary>
+public sealed class WebhookOptions
+{
+    public bool Enabled { get; set; } = true;
+    public string BindAddress { get; set; } = "0.0.0.0";
+    public int Port { get; set; } = 9443;
+
+    /// <summary>Secret (in CertSecretNamespace) that holds the CA and serving certificate, shared by every replica.</summary>
+    public string CertSecretNamespace { get; set; } = "controlplane-system";
+    public string CertSecretName { get; set; } = "controlplane-webhook-cert";
+
+    /// <summary>The Service in front of the operator's webhook port (used when Url is empty).</summary>
+    public string ServiceNamespace { get; set; } = "controlplane-system";
+    public string ServiceName { get; set; } = "controlplane-webhook";
+
+    /// <summary>When set, the API server calls this base URL instead of the Service (local runs and tests).</summary>
+    public string? Url { get; set; }
+
+    /// <summary>Prefix of the MutatingWebhookConfiguration and ValidatingWebhookConfiguration names.</summary>
+    public string ConfigurationName { get; set; } = "controlplane";
+
+    /// <summary>Extra subject alternative names (DNS names or IPs) for the serving certificate.</summary>
+    public List<string> ExtraSans { get; set; } = [];
+
+    public TimeSpan CertificateValidity { get; set; } = TimeSpan.FromDays(365);
+
+    /// <summary>A certificate this close to expiry is renewed.</summary>
+    public TimeSpan RenewBefore { get; set; } = TimeSpan.FromDays(30);
+
+    public int TimeoutSeconds { get; set; } = 5;
+}
