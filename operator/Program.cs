@@ -1,6 +1,8 @@
 using ControlPlane.Operator.Configuration;
 using ControlPlane.Operator.Crds;
+using System.Net;
 using ControlPlane.Operator.Runtime;
+using ControlPlane.Operator.Webhooks;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
@@ -33,7 +35,7 @@ public static class Program
         return 0;
     }
 
-    /// <summary>The operator process: health and metrics endpoints, and the runtime as a hosted service.</summary>
+    /// <summary>The operator process: health and metrics endpoints, admission webhooks, and the runtime as a hosted service.</summary>
     public static WebApplication BuildApp(string[] args, Action<IConfigurationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateSlimBuilder(args);
@@ -47,22 +49,59 @@ public static class Program
         });
         var options = new ControlPlaneOptions();
         builder.Configuration.GetSection(ControlPlaneOptions.Section).Bind(options);
-        builder.WebHost.UseUrls(options.HealthUrls);
+        var webhook = new WebhookOptions();
+        builder.Configuration.GetSection(ControlPlaneOptions.Section + ":Webhook").Bind(webhook);
+
+        // Explicit listeners: health and metrics over HTTP, admission over TLS with the current certificate.
+        var health = new Uri(options.HealthUrls.Split(';')[0].Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal).Replace("*", "127.0.0.1", StringComparison.Ordinal));
+        var healthBind = options.HealthUrls.Contains("0.0.0.0", StringComparison.Ordinal) || options.HealthUrls.Contains('*') ? IPAddress.Any : IPAddress.Parse(health.Host);
+        builder.WebHost.ConfigureKestrel((context, kestrel) =>
+        {
+            kestrel.Listen(healthBind, health.Port);
+            if (!webhook.Enabled) return;
+            kestrel.Listen(IPAddress.Parse(webhook.BindAddress), webhook.Port, listen => listen.UseHttps(https =>
+            {
+                var certs = kestrel.ApplicationServices.GetRequiredService<WebhookCertificates>();
+                https.ServerCertificateSelector = (_, _) => certs.Current;
+            }));
+        });
+
         builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(webhook);
+        builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(sp => new OperatorRuntime(options, OperatorRuntime.LoadKubeConfig(options.Kubeconfig), sp.GetRequiredService<ILoggerFactory>()));
+        if (webhook.Enabled)
+        {
+            builder.Services.AddSingleton(sp => new WebhookCertificates(sp.GetRequiredService<OperatorRuntime>().Api, webhook, TimeProvider.System,
+                sp.GetRequiredService<ILogger<WebhookCertificates>>()));
+            builder.Services.AddSingleton(sp => new AdmissionCaches(sp.GetRequiredService<OperatorRuntime>().Api, sp.GetRequiredService<OperatorRuntime>().Metrics,
+                sp.GetRequiredService<ILoggerFactory>()));
+            builder.Services.AddSingleton(sp => new AdmissionHandler(sp.GetRequiredService<AdmissionCaches>(),
+                new SubjectAccessReviewer(sp.GetRequiredService<OperatorRuntime>().Api)));
+            builder.Services.AddHostedService<WebhookService>();
+        }
+
         builder.Services.AddHostedService<OperatorService>();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(20));
 
         var app = builder.Build();
         var runtime = app.Services.GetRequiredService<OperatorRuntime>();
-        app.MapGet("/healthz", () => Results.Text("ok"));
-        app.MapGet("/readyz", () => runtime.IsReady ? Results.Text("ok") : Results.Text("caches not synced", statusCode: 503));
-        app.MapMetrics("/metrics", runtime.Metrics.Registry);
+        var healthHost = $"*:{health.Port}";
+        app.MapGet("/healthz", () => Results.Text("ok")).RequireHost(healthHost);
+        app.MapGet("/readyz", () => runtime.IsReady && (!webhook.Enabled || app.Services.GetRequiredService<AdmissionCaches>().Synced)
+            ? Results.Text("ok")
+            : Results.Text("caches not synced", statusCode: 503)).RequireHost(healthHost);
+        app.MapMetrics("/metrics", runtime.Metrics.Registry).RequireHost(healthHost);
+        if (webhook.Enabled)
+        {
+            WebhookService.Map(app, webhook, app.Services.GetRequiredService<AdmissionHandler>(), app.Services.GetRequiredService<AdmissionCaches>(), runtime.Metrics);
+        }
+
         return app;
     }
 }
 
-/// <summary>Runs the operator runtime for the host's lifetime; graceful shutdown releases the lease.</summary>
+/// <summary>Runs the operator runtime for the host's lifetime; graceful shutdown releases the lease (the container disposes the runtime).</summary>
 sealed class OperatorService(OperatorRuntime runtime, ILogger<OperatorService> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -72,9 +111,4 @@ sealed class OperatorService(OperatorRuntime runtime, ILogger<OperatorService> l
         logger.LogInformation("operator {Identity} stopped", runtime.Identity);
     }
 
-    public override async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await base.StopAsync(cancellationToken);
-        await runtime.DisposeAsync();
-    }
 }

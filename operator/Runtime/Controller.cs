@@ -227,6 +227,13 @@ public sealed class Controller<T> : IController where T : class, IKubernetesObje
         {
             result = "canceled";
         }
+        catch (KubeApiException e) when (e.IsConflict)
+        {
+            // Optimistic concurrency: the cache was behind. Retry on the key's backoff; not an error.
+            Queue.AddRateLimited(key);
+            logger.LogDebug("reconcile of {Key} hit a conflict ({Error}); retrying", key, e.StatusMessage);
+            result = "conflict";
+        }
         catch (Exception e)
         {
             metrics.ReconcileErrors.WithLabels(Name).Inc();

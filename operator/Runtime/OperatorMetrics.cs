@@ -29,6 +29,8 @@ public sealed class OperatorMetrics
         Relists = f.CreateCounter("controlplane_informer_relists_total", "Full re-lists performed by informers.", "resource");
         RestRequests = f.CreateCounter("rest_client_requests_total", "Number of HTTP requests to the API server, partitioned by verb and status code.", "verb", "code");
         LeaderStatus = f.CreateGauge("leader_election_master_status", "1 while this instance holds the lease.", "name");
+        WebhookLatency = f.CreateHistogram("controlplane_webhook_request_duration_seconds", "Admission decision latency, by operation, kind and outcome.",
+            new HistogramConfiguration { LabelNames = ["operation", "kind", "outcome"], Buckets = Histogram.ExponentialBuckets(0.0001, 2, 16) });
         PostgresErrors = f.CreateCounter("controlplane_postgres_errors_total", "Postgres operations that failed.", "operation");
     }
 
@@ -48,4 +50,5 @@ public sealed class OperatorMetrics
     public Counter RestRequests { get; }
     public Gauge LeaderStatus { get; }
     public Counter PostgresErrors { get; }
+    public Histogram WebhookLatency { get; }
 }

@@ -155,6 +155,20 @@ public sealed class OperatorRuntime : IAsyncDisposable
                 .Watches(caches.Secrets, WorkspaceReconciler.OwnerOf)
                 .Watches(caches.AllSecretsMetadata, workspaceReconciler.WorkspaceReferencingSecret);
             controllers.Add(workspaceController);
+
+            var approvals = Inform<Approval>(ApprovalReconciler.Type);
+            var exposures = Inform<Exposure>(ResourceType.For<Exposure>(true));
+            var intents = Inform<DeploymentIntent>(ResourceType.For<DeploymentIntent>(true));
+            var restores = Inform<Restore>(ResourceType.For<Restore>(true));
+            var approvalReconciler = new ApprovalReconciler(exposures, intents, restores, workspaces, caches.RoleBindings, writer, time);
+            var approvalController = new Controller<Approval>("approval", approvals, approvalReconciler, Metrics,
+                    loggers.CreateLogger("controller.approval"), controllerOptions, time)
+                .Watches(exposures, t => approvalReconciler.ApprovalsOf(t, approvals.List()))
+                .Watches(intents, t => approvalReconciler.ApprovalsOf(t, approvals.List()))
+                .Watches(restores, t => approvalReconciler.ApprovalsOf(t, approvals.List()))
+                .Watches(caches.RoleBindings, b => approvals.List().Where(a => a.Metadata.NamespaceProperty == b.Metadata.NamespaceProperty)
+                    .Select(a => $"{a.Metadata.NamespaceProperty}/{a.Metadata.Name}"));
+            controllers.Add(approvalController);
             tasks.Add(PurgeProviderKeysAsync(ct));
             controllers.Add(tenantController);
             tasks.AddRange(informers.Select(i => i.RunAsync(ct)));

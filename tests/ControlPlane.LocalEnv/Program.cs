@@ -45,6 +45,7 @@ public static class Program
         if (Directory.Exists(rbac)) await Kubectl(plane, "apply", "-f", rbac);
 
         var healthPort = Net.FreePort();
+        var webhookPort = Net.FreePort();
         var app = ControlPlane.Operator.Program.BuildApp([], config => config.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["ControlPlane:Kubeconfig"] = plane.KubeconfigPath,
@@ -53,10 +54,14 @@ public static class Program
             ["ControlPlane:Regions:us:Database"] = pg.ConnectionString(),
             ["ControlPlane:KeyEncryptionKey"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
             ["ControlPlane:HealthUrls"] = $"http://127.0.0.1:{healthPort}",
+            ["ControlPlane:Webhook:BindAddress"] = "127.0.0.1",
+            ["ControlPlane:Webhook:Port"] = webhookPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["ControlPlane:Webhook:Url"] = $"https://127.0.0.1:{webhookPort}",
+            ["ControlPlane:Webhook:ExtraSans:0"] = "127.0.0.1",
             ["Logging:LogLevel:Default"] = "Warning",
             ["Logging:LogLevel:ControlPlane"] = "Information",
         }));
-        Say($"running the operator (health and metrics on http://127.0.0.1:{healthPort})");
+        Say($"running the operator (health and metrics on http://127.0.0.1:{healthPort}, admission webhooks on https://127.0.0.1:{webhookPort})");
         await app.StartAsync(stop.Token);
         try
         {

@@ -1,0 +1,398 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using ControlPlane.Operator.Api.V1Alpha1;
+using ControlPlane.Operator.Controllers;
+using ControlPlane.Operator.Runtime;
+using Cronos;
+using k8s;
+using k8s.Models;
+
+namespace ControlPlane.Operator.Webhooks;
+
+/// <summary>Asks the API server whether a user may do something (SubjectAccessReview).</summary>
+public interface IAccessReview
+{
+    Task<bool> CanAsync(AdmissionUserInfo user, string verb, string group, string resource, string ns, CancellationToken ct);
+}
+
+public sealed class SubjectAccessReviewer(KubeApi api) : IAccessReview
+{
+    static readonly ResourceType Reviews = new("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", false);
+
+    public async Task<bool> CanAsync(AdmissionUserInfo user, string verb, string group, string resource, string ns, CancellationToken ct)
+    {
+        var review = new V1SubjectAccessReview
+        {
+            ApiVersion = "authorization.k8s.io/v1",
+            Kind = "SubjectAccessReview",
+            Spec = new V1SubjectAccessReviewSpec
+            {
+                User = user.Username,
+                Uid = user.Uid,
+                Groups = user.Groups,
+                Extra = user.Extra?.ToDictionary(kv => kv.Key, kv => (IList<string>)kv.Value),
+                ResourceAttributes = new V1ResourceAttributes { Verb = verb, Group = group, Resource = resource, NamespaceProperty = ns },
+            },
+        };
+        var result = await api.CreateAsync(Reviews, null, review, ct).ConfigureAwait(false);
+        return result.Status?.Allowed == true;
+    }
+}
+
+/// <summary>
+/// Admission decisions for every ControlPlane kind. Identity comes only from the authenticated
+/// request (userInfo); reads come from the caches; every refusal names the field and the rule.
+/// </summary>
+public sealed class AdmissionHandler(AdmissionCaches caches, IAccessReview access)
+{
+    public const string AllowDeleteAnnotation = "controlplane.io/allow-delete";
+    public const string ApproverGroupsAnnotation = "controlplane.io/approver-groups";
+
+    static string Escape(string segment) => segment.Replace("~", "~0").Replace("/", "~1");
+
+    static T As<T>(JsonObject node) => KubernetesJson.Deserialize<T>(node.ToJsonString());
+
+    // ---- mutating -------------------------------------------------------------------------------
+
+    public AdmissionResponse Mutate(AdmissionRequest r)
+    {
+        if (r.Object is null || r.Operation is not ("CREATE" or "UPDATE")) return AdmissionResponse.Allow(r.Uid);
+        var ops = new JsonArray();
+        var annotations = r.Object["metadata"]?["annotations"] as JsonObject;
+        var createdByPath = "/metadata/annotations/" + Escape(ApiGroup.CreatedByAnnotation);
+        void SetAnnotation(string key, string value)
+        {
+            if (annotations is null)
+            {
+                ops.Add(new JsonObject { ["op"] = "add", ["path"] = "/metadata/annotations", ["value"] = new JsonObject { [key] = value } });
+                annotations = new JsonObject { [key] = value };
+            }
+            else
+            {
+                ops.Add(new JsonObject { ["op"] = annotations.ContainsKey(key) ? "replace" : "add", ["path"] = "/metadata/annotations/" + Escape(key), ["value"] = value });
+                annotations[key] = value;
+            }
+        }
+
+        if (r.Operation == "CREATE")
+        {
+            // Whatever the user wrote there is overwritten: only the API server knows who asked.
+            SetAnnotation(ApiGroup.CreatedByAnnotation, r.UserInfo.Username);
+        }
+        else
+        {
+            var before = r.OldObject?["metadata"]?["annotations"]?[ApiGroup.CreatedByAnnotation]?.GetValue<string>();
+            var now = annotations?[ApiGroup.CreatedByAnnotation]?.GetValue<string>();
+            if (before != now)
+            {
+                if (before is not null) SetAnnotation(ApiGroup.CreatedByAnnotation, before);
+                else ops.Add(new JsonObject { ["op"] = "remove", ["path"] = createdByPath });
+            }
+        }
+
+        if (r.Operation == "CREATE" && r.Kind.Kind == "Approval") MutateApproval(r, ops, SetAnnotation);
+        if (r.Operation == "CREATE" && r.Kind.Kind == "Workspace") MutateWorkspace(r, ops);
+        return AdmissionResponse.Patched(r.Uid, ops);
+    }
+
+    void MutateApproval(AdmissionRequest r, JsonArray ops, Action<string, string> setAnnotation)
+    {
+        var spec = r.Object!["spec"] as JsonObject;
+        if (spec is null) return;
+        ops.Add(new JsonObject { ["op"] = spec.ContainsKey("approver") ? "replace" : "add", ["path"] = "/spec/approver", ["value"] = r.UserInfo.Username });
+        // The approver's groups, so reconcilers can judge group-bound Approvers from the RoleBinding cache.
+        setAnnotation(ApproverGroupsAnnotation, string.Join(",", r.UserInfo.Groups ?? []));
+        var kind = spec["target"]?["kind"]?.GetValue<string>();
+        var name = spec["target"]?["name"]?.GetValue<string>();
+        if (kind is null || name is null) return;
+        var target = caches.Target(r.Namespace ?? "", kind, name);
+        if (target?.Metadata.Generation is { } generation)
+        {
+            ops.Add(new JsonObject { ["op"] = spec.ContainsKey("targetGeneration") ? "replace" : "add", ["path"] = "/spec/targetGeneration", ["value"] = generation });
+        }
+    }
+
+    void MutateWorkspace(AdmissionRequest r, JsonArray ops)
+    {
+        var spec = r.Object!["spec"] as JsonObject;
+        var tenant = spec?["tenant"]?.GetValue<string>() is { } t ? caches.Tenants.Get(t) : null;
+        if (spec is null || tenant is null) return;
+        if (!spec.ContainsKey("region")) ops.Add(new JsonObject { ["op"] = "add", ["path"] = "/spec/region", ["value"] = tenant.Spec.Region });
+        if (!spec.ContainsKey("dataMode")) ops.Add(new JsonObject { ["op"] = "add", ["path"] = "/spec/dataMode", ["value"] = tenant.Spec.DataMode });
+    }
+
+    // ---- validating -----------------------------------------------------------------------------
+
+    public async Task<AdmissionResponse> ValidateAsync(AdmissionRequest r, CancellationToken ct)
+    {
+        var problems = r.Kind.Kind switch
+        {
+            "Tenant" => ValidateTenant(r),
+            "Workspace" => ValidateWorkspace(r),
+            "Approval" => await ValidateApprovalAsync(r, ct).ConfigureAwait(false),
+            "WorkspaceNetworkPolicy" => ValidateNetworkPolicy(r),
+            "DeploymentIntent" => ValidateDeploymentIntent(r),
+            "Rollout" => ValidateRollout(r),
+            "BackupPlan" => ValidateBackupPlan(r),
+            "Restore" => ValidateRestore(r),
+            _ => [],
+        };
+        if (problems.Count == 0) return AdmissionResponse.Allow(r.Uid);
+        var subject = $"{r.Kind.Kind} {(string.IsNullOrEmpty(r.Namespace) ? "" : r.Namespace + "/")}{r.Name}";
+        return AdmissionResponse.Deny(r.Uid, $"{subject} refused: {string.Join("; ", problems)}", (int)HttpStatusCode.UnprocessableEntity, "Invalid");
+    }
+
+    static List<string> Immutable(JsonObject? before, JsonObject? after, params string[] fields)
+    {
+        var problems = new List<string>();
+        foreach (var field in fields)
+        {
+            var old = before?["spec"]?[field];
+            var now = after?["spec"]?[field];
+            if (!JsonNode.DeepEquals(old, now)) problems.Add($"spec.{field}: field is immutable (was {old?.ToJsonString() ?? "unset"}, now {now?.ToJsonString() ?? "unset"})");
+        }
+
+        return problems;
+    }
+
+    static bool DeletionAllowedByAnnotation(JsonObject? obj) =>
+        obj?["metadata"]?["annotations"]?[AllowDeleteAnnotation]?.GetValue<string>() == "true";
+
+    List<string> ValidateTenant(AdmissionRequest r)
+    {
+        switch (r.Operation)
+        {
+            case "UPDATE":
+                return Immutable(r.OldObject, r.Object, "region");
+            case "DELETE":
+                var name = r.Name ?? "";
+                var count = caches.Workspaces.List().Count(w => w.Spec.Tenant == name);
+                return count > 0 && !DeletionAllowedByAnnotation(r.OldObject)
+                    ? [$"tenant {name} still has {count} workspace(s): delete them first, or set the annotation {AllowDeleteAnnotation}: \"true\""]
+                    : [];
+            default:
+                return [];
+        }
+    }
+
+    List<string> ValidateWorkspace(AdmissionRequest r)
+    {
+        if (r.Operation == "DELETE")
+        {
+            var env = r.OldObject?["spec"]?["environment"]?.GetValue<string>();
+            return env == "prod" && !DeletionAllowedByAnnotation(r.OldObject)
+                ? [$"workspace {r.Name} has spec.environment: prod and cannot be deleted without the annotation {AllowDeleteAnnotation}: \"true\""]
+                : [];
+        }
+
+        if (r.Operation == "UPDATE")
+        {
+            var problems = Immutable(r.OldObject, r.Object, "tenant");
+            // region: immutable once set (the mutating webhook sets it from the tenant at creation).
+            if (r.OldObject?["spec"]?["region"] is not null) problems.AddRange(Immutable(r.OldObject, r.Object, "region"));
+            return problems;
+        }
+
+        if (r.Operation != "CREATE" || r.Object is null) return [];
+        var ws = As<Workspace>(r.Object);
+        var tenant = caches.Tenants.Get(ws.Spec.Tenant);
+        if (tenant is null) return [$"spec.tenant: tenant \"{ws.Spec.Tenant}\" does not exist"];
+        var result = new List<string>();
+        var region = WorkspaceResources.EffectiveRegion(ws, tenant);
+        if (region != tenant.Spec.Region) result.Add($"spec.region: \"{region}\" must equal tenant {tenant.Metadata.Name}'s region \"{tenant.Spec.Region}\"");
+        if (tenant.Spec.Suspended) result.Add($"spec.tenant: tenant {tenant.Metadata.Name} is suspended and gets no new workspace");
+        var siblings = caches.Workspaces.List().Where(w => w.Metadata.Name != ws.Metadata.Name).ToList();
+        var grant = WorkspaceResources.AllocateQuota(ws, tenant, [.. siblings, ws]);
+        if (grant.OverWorkspaceLimit) result.Add($"spec.tenant: tenant {tenant.Metadata.Name} allows {tenant.Spec.Quota!.MaxWorkspaces} workspace(s) (spec.quota.maxWorkspaces) and has them all");
+        result.AddRange(grant.Shortfalls.Select(s => s + " (does not fit what remains of the tenant's quota)"));
+        return result;
+    }
+
+    async Task<List<string>> ValidateApprovalAsync(AdmissionRequest r, CancellationToken ct)
+    {
+        if (r.Operation == "UPDATE")
+        {
+            var before = r.OldObject?["spec"];
+            var after = r.Object?["spec"];
+            return JsonNode.DeepEquals(before, after) ? [] : ["spec: an Approval is immutable once created; create a new one instead"];
+        }
+
+        if (r.Operation != "CREATE" || r.Object is null) return [];
+        var approval = As<Approval>(r.Object);
+        var ns = r.Namespace ?? "";
+        var target = caches.Target(ns, approval.Spec.Target.Kind, approval.Spec.Target.Name);
+        if (target is null) return [$"spec.target: {approval.Spec.Target.Kind} {ns}/{approval.Spec.Target.Name} does not exist"];
+        var author = target.Metadata.Annotations?.TryGetValue(ApiGroup.CreatedByAnnotation, out var who) == true ? who : null;
+        var problems = new List<string>();
+        if (author == r.UserInfo.Username) problems.Add($"spec.approver: {r.UserInfo.Username} created {approval.Spec.Target.Kind} {approval.Spec.Target.Name}; self-approval is not allowed (two-person rule)");
+        if (approval.Spec.Approver is { } claimed && claimed != r.UserInfo.Username) problems.Add("spec.approver: must be the requester (set by the admission webhook)");
+        if (!await access.CanAsync(r.UserInfo, "create", ApiGroup.Group, "approvals", ns, ct).ConfigureAwait(false))
+        {
+            problems.Add($"spec.approver: {r.UserInfo.Username} holds neither the Approver nor the WorkspaceAdmin role in workspace {ns}");
+        }
+
+        return problems;
+    }
+
+    Tenant? TenantOfNamespace(string? ns) =>
+        ns is null ? null : caches.Workspaces.Get(ns) is { } ws ? caches.Tenants.Get(ws.Spec.Tenant) : null;
+
+    List<string> ValidateNetworkPolicy(AdmissionRequest r)
+    {
+        if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
+        var policy = As<WorkspaceNetworkPolicy>(r.Object);
+        var tenant = TenantOfNamespace(r.Namespace);
+        if (tenant is null) return [$"metadata.namespace: \"{r.Namespace}\" is not a workspace"];
+        var problems = new List<string>();
+        var ingressAllowed = tenant.Spec.Network?.AllowedIngressCIDRs ?? [];
+        var egressAllowed = tenant.Spec.Network?.ApprovedEgressCIDRs ?? [];
+        for (var i = 0; i < (policy.Spec.Ingress?.Count ?? 0); i++)
+        {
+            for (var j = 0; j < (policy.Spec.Ingress![i].From?.Count ?? 0); j++)
+            {
+                if (policy.Spec.Ingress[i].From![j].Cidr is { } cidr && !Within(cidr, ingressAllowed))
+                {
+                    problems.Add($"spec.ingress[{i}].from[{j}].cidr: {cidr} is outside tenant {tenant.Metadata.Name}'s spec.network.allowedIngressCIDRs [{string.Join(", ", ingressAllowed)}]");
+                }
+            }
+        }
+
+        for (var i = 0; i < (policy.Spec.Egress?.Count ?? 0); i++)
+        {
+            for (var j = 0; j < (policy.Spec.Egress![i].To?.Count ?? 0); j++)
+            {
+                if (policy.Spec.Egress[i].To![j].Cidr is { } cidr && !Within(cidr, egressAllowed))
+                {
+                    problems.Add($"spec.egress[{i}].to[{j}].cidr: {cidr} is outside tenant {tenant.Metadata.Name}'s spec.network.approvedEgressCIDRs [{string.Join(", ", egressAllowed)}]");
+                }
+            }
+        }
+
+        return problems;
+    }
+
+    /// <summary>True when <paramref name="cidr"/> lies inside one of the allowed networks.</summary>
+    public static bool Within(string cidr, IEnumerable<string> allowed)
+    {
+        if (!IPNetwork.TryParse(cidr, out var inner)) return false;
+        foreach (var a in allowed)
+        {
+            if (IPNetwork.TryParse(a, out var outer) && outer.PrefixLength <= inner.PrefixLength && outer.Contains(inner.BaseAddress)) return true;
+        }
+
+        return false;
+    }
+
+    List<string> ValidateDeploymentIntent(AdmissionRequest r)
+    {
+        if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
+        var intent = As<DeploymentIntent>(r.Object);
+        var problems = new List<string>();
+        var tenant = TenantOfNamespace(r.Namespace);
+        if (tenant is null) return [$"metadata.namespace: \"{r.Namespace}\" is not a workspace"];
+        var scope = intent.Spec.TargetScope;
+        var match = tenant.Spec.Scopes?.FirstOrDefault(s => s.AcquisitionBoundary == scope.AcquisitionBoundary);
+        if (match is null)
+        {
+            problems.Add($"spec.targetScope.acquisitionBoundary: \"{scope.AcquisitionBoundary}\" is not one of tenant {tenant.Metadata.Name}'s scopes");
+        }
+        else
+        {
+            if (scope.BusinessUnit is { } bu && !(match.BusinessUnits ?? []).Contains(bu))
+            {
+                problems.Add($"spec.targetScope.businessUnit: \"{bu}\" is outside scope {match.AcquisitionBoundary} ({string.Join(", ", match.BusinessUnits ?? [])})");
+            }
+
+            if (scope.SiteClass is { } sc && !(match.SiteClasses ?? []).Contains(sc))
+            {
+                problems.Add($"spec.targetScope.siteClass: \"{sc}\" is outside scope {match.AcquisitionBoundary} ({string.Join(", ", match.SiteClasses ?? [])})");
+            }
+        }
+
+        foreach (var ring in intent.Spec.Schedule?.Keys ?? Enumerable.Empty<string>())
+        {
+            if (scope.Rings is { } rings && !rings.Contains(ring)) problems.Add($"spec.schedule.{ring}: ring is not in spec.targetScope.rings");
+        }
+
+        if (intent.Spec.Risk is { } risk)
+        {
+            foreach (var (name, value) in new[] { ("privilegeImpact", risk.PrivilegeImpact), ("supplyChainTrust", risk.SupplyChainTrust), ("blastRadius", risk.BlastRadius), ("changeComplexity", risk.ChangeComplexity), ("testEvidence", risk.TestEvidence) })
+            {
+                if (value is < 0 or > 1) problems.Add($"spec.risk.{name}: {value} is outside [0, 1]");
+            }
+        }
+
+        if (intent.Spec.ExecutionPlane?.Type == "http" && string.IsNullOrEmpty(intent.Spec.ExecutionPlane.Url))
+        {
+            problems.Add("spec.executionPlane.url: required when type is http");
+        }
+
+        return problems;
+    }
+
+    static List<string> ValidateRollout(AdmissionRequest r)
+    {
+        if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
+        var rollout = As<Rollout>(r.Object);
+        var problems = new List<string>();
+        if (rollout.Spec.Rings.Count == 0) problems.Add("spec.rings: at least one ring is required");
+        foreach (var dup in rollout.Spec.Rings.GroupBy(x => x.Name).Where(g => g.Count() > 1)) problems.Add($"spec.rings: ring name \"{dup.Key}\" is used more than once");
+        for (var i = 0; i < rollout.Spec.Rings.Count; i++)
+        {
+            var ring = rollout.Spec.Rings[i];
+            if ((ring.Namespaces?.Count ?? 0) == 0 && ring.Selector is null) problems.Add($"spec.rings[{i}]: needs namespaces or a selector");
+            if (!Durations.TryParse(ring.Soak, out _)) problems.Add($"spec.rings[{i}].soak: \"{ring.Soak}\" is not a duration (e.g. 10m, 1h)");
+        }
+
+        if (rollout.Spec.Gates?.ProgressDeadline is { } deadline && !Durations.TryParse(deadline, out _))
+        {
+            problems.Add($"spec.gates.progressDeadline: \"{deadline}\" is not a duration (e.g. 30m)");
+        }
+
+        if ((rollout.Spec.Target.Deployment is null) == (rollout.Spec.Target.DeploymentIntent is null))
+        {
+            problems.Add("spec.target: set exactly one of deployment or deploymentIntent");
+        }
+
+        return problems;
+    }
+
+    static List<string> ValidateBackupPlan(AdmissionRequest r)
+    {
+        if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
+        var plan = As<BackupPlan>(r.Object);
+        var problems = new List<string>();
+        foreach (var (field, cron) in new[] { ("schedule", plan.Spec.Schedule), ("fullSchedule", plan.Spec.FullSchedule) })
+        {
+            if (cron is null) continue;
+            try
+            {
+                CronExpression.Parse(cron, CronFormat.Standard);
+            }
+            catch (CronFormatException e)
+            {
+                problems.Add($"spec.{field}: \"{cron}\" is not a five-field cron expression ({e.Message})");
+            }
+        }
+
+        if (plan.Spec.Retention?.MaxAge is { } maxAge && !Durations.TryParse(maxAge, out _)) problems.Add($"spec.retention.maxAge: \"{maxAge}\" is not a duration (e.g. 30d)");
+        if ((plan.Spec.Storage.Volume is null) == (plan.Spec.Storage.S3 is null)) problems.Add("spec.storage: set exactly one of volume or s3");
+        return problems;
+    }
+
+    static List<string> ValidateRestore(AdmissionRequest r)
+    {
+        if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
+        var restore = As<Restore>(r.Object);
+        var problems = new List<string>();
+        if ((restore.Spec.TargetTime is null) == (restore.Spec.Backup is null)) problems.Add("spec: set exactly one of targetTime or backup");
+        if ((restore.Spec.Into.Database is null) == (restore.Spec.Into.InPlace != true)) problems.Add("spec.into: set exactly one of database or inPlace: true");
+        var phase = r.OldObject?["status"]?["phase"]?.GetValue<string>();
+        if (r.Operation == "UPDATE" && phase is "Running" or "Completed" or "Failed")
+        {
+            problems.AddRange(Immutable(r.OldObject, r.Object, "backupPlan", "into", "targetTime", "backup").Select(p => p + $" once the restore is {phase}"));
+        }
+
+        return problems;
+    }
+}

@@ -1,0 +1,95 @@
+using System.Text;
+using ControlPlane.Operator.Api.V1Alpha1;
+using ControlPlane.Operator.Runtime;
+using k8s.Models;
+
+namespace ControlPlane.Operator.Webhooks;
+
+/// <summary>
+/// One mutating and one validating configuration for every controlplane.io resource:
+/// failurePolicy Fail, sideEffects None (server-side dry-run works), 5 s timeout, and the CA bundle of
+/// the operator's serving certificate. Written only when they differ from what is installed.
+/// </summary>
+public static class WebhookConfigurations
+{
+    public static readonly ResourceType Mutating = new("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", "MutatingWebhookConfiguration", false);
+    public static readonly ResourceType Validating = new("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", "ValidatingWebhookConfiguration", false);
+
+    static Admissionregistrationv1WebhookClientConfig Client(WebhookOptions o, string path, string caPem) => new()
+    {
+        CaBundle = Encoding.UTF8.GetBytes(caPem),
+        Url = string.IsNullOrEmpty(o.Url) ? null : o.Url.TrimEnd('/') + path,
+        Service = string.IsNullOrEmpty(o.Url)
+            ? new Admissionregistrationv1ServiceReference { NamespaceProperty = o.ServiceNamespace, Name = o.ServiceName, Path = path, Port = 443 }
+            : null,
+    };
+
+    static V1RuleWithOperations Rule(params string[] operations) => new()
+    {
+        ApiGroups = [ApiGroup.Group],
+        ApiVersions = [ApiGroup.Version],
+        Operations = operations.ToList(),
+        Resources = ["*"],
+        Scope = "*",
+    };
+
+    static V1ObjectMeta Meta(string name) => new() { Name = name, Labels = new Dictionary<string, string> { ["app.kubernetes.io/part-of"] = "controlplane" } };
+
+    public static V1MutatingWebhookConfiguration MutatingConfiguration(WebhookOptions o, string caPem) => new()
+    {
+        ApiVersion = "admissionregistration.k8s.io/v1",
+        Kind = "MutatingWebhookConfiguration",
+        Metadata = Meta(o.ConfigurationName + "-mutating"),
+        Webhooks =
+        [
+            new V1MutatingWebhook
+            {
+                Name = "mutate.controlplane.io",
+                ClientConfig = Client(o, "/mutate", caPem),
+                Rules = [Rule("CREATE", "UPDATE")],
+                FailurePolicy = "Fail",
+                SideEffects = "None",
+                AdmissionReviewVersions = ["v1"],
+                TimeoutSeconds = o.TimeoutSeconds,
+                MatchPolicy = "Equivalent",
+                ReinvocationPolicy = "Never",
+                NamespaceSelector = new V1LabelSelector(),
+                ObjectSelector = new V1LabelSelector(),
+            },
+        ],
+    };
+
+    public static V1ValidatingWebhookConfiguration ValidatingConfiguration(WebhookOptions o, string caPem) => new()
+    {
+        ApiVersion = "admissionregistration.k8s.io/v1",
+        Kind = "ValidatingWebhookConfiguration",
+        Metadata = Meta(o.ConfigurationName + "-validating"),
+        Webhooks =
+        [
+            new V1ValidatingWebhook
+            {
+                Name = "validate.controlplane.io",
+                ClientConfig = Client(o, "/validate", caPem),
+                Rules = [Rule("CREATE", "UPDATE", "DELETE")],
+                FailurePolicy = "Fail",
+                SideEffects = "None",
+                AdmissionReviewVersions = ["v1"],
+                TimeoutSeconds = o.TimeoutSeconds,
+                MatchPolicy = "Equivalent",
+                NamespaceSelector = new V1LabelSelector(),
+                ObjectSelector = new V1LabelSelector(),
+            },
+        ],
+    };
+
+    public static async Task ApplyAsync(KubeApi api, WebhookOptions o, string caPem, CancellationToken ct)
+    {
+        var applier = new ChildApplier(api);
+        var mutating = MutatingConfiguration(o, caPem);
+        var validating = ValidatingConfiguration(o, caPem);
+        await applier.ApplyAsync(Mutating, mutating,
+            await api.TryGetAsync<V1MutatingWebhookConfiguration>(Mutating, null, mutating.Metadata.Name, ct).ConfigureAwait(false), ["webhooks"], ct).ConfigureAwait(false);
+        await applier.ApplyAsync(Validating, validating,
+            await api.TryGetAsync<V1ValidatingWebhookConfiguration>(Validating, null, validating.Metadata.Name, ct).ConfigureAwait(false), ["webhooks"], ct).ConfigureAwait(false);
+    }
+}

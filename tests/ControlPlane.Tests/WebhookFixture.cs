@@ -1,0 +1,103 @@
+using ControlPlane.LocalEnv;
+using ControlPlane.Operator.Runtime;
+using k8s.Models;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Xunit;
+
+namespace ControlPlane.Tests;
+
+[CollectionDefinition(Name)]
+public sealed class WebhookCollection : ICollectionFixture<WebhookFixture>
+{
+    public const string Name = "webhooks";
+}
+
+/// <summary>
+/// Its own control plane and Postgres (the webhooks are registered with failurePolicy Fail, so they
+/// must not touch the other tests' API server), and the whole operator process: runtime, health
+/// endpoints and the admission webhooks over TLS on 127.0.0.1.
+/// </summary>
+public sealed class WebhookFixture : IAsyncLifetime
+{
+    public ClusterFixture Cluster { get; } = new();
+    public WebApplication? App { get; private set; }
+    public int WebhookPort { get; } = Net.FreePort();
+    public int HealthPort { get; } = Net.FreePort();
+    readonly string lease = "webhook-tests-" + Guid.NewGuid().ToString("N")[..6];
+
+    public async Task InitializeAsync()
+    {
+        await Cluster.InitializeAsync();
+        // Test users may manage ControlPlane objects, but approvals only through workspace roles.
+        using var api = Cluster.Plane.NewApi();
+        var roles = new ResourceType("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false);
+        var bindings = new ResourceType("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false);
+        await api.CreateAsync(roles, null, new V1ClusterRole
+        {
+            ApiVersion = "rbac.authorization.k8s.io/v1", Kind = "ClusterRole", Metadata = new V1ObjectMeta { Name = "controlplane-test-users" },
+            Rules =
+            [
+                new V1PolicyRule
+                {
+                    ApiGroups = ["controlplane.io"],
+                    Resources = ["tenants", "workspaces", "exposures", "deploymentintents", "restores", "rollouts", "backupplans", "workspacenetworkpolicies"],
+                    Verbs = ["get", "list", "watch", "create", "update", "patch", "delete"],
+                },
+                new V1PolicyRule { ApiGroups = ["controlplane.io"], Resources = ["approvals"], Verbs = ["get", "list", "watch"] },
+            ],
+        }, CancellationToken.None);
+        await api.CreateAsync(bindings, null, new V1ClusterRoleBinding
+        {
+            ApiVersion = "rbac.authorization.k8s.io/v1", Kind = "ClusterRoleBinding", Metadata = new V1ObjectMeta { Name = "controlplane-test-users" },
+            RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "ClusterRole", Name = "controlplane-test-users" },
+            Subjects = [new Rbacv1Subject { Kind = "Group", Name = "controlplane-test-users", ApiGroup = "rbac.authorization.k8s.io" }],
+        }, CancellationToken.None);
+        await StartOperatorAsync();
+    }
+
+    public async Task StartOperatorAsync()
+    {
+        var port = WebhookPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        App = ControlPlane.Operator.Program.BuildApp([], config => config.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ControlPlane:Kubeconfig"] = Cluster.Plane.KubeconfigPath,
+            ["ControlPlane:SystemDatabase"] = Cluster.Postgres.ConnectionString(),
+            ["ControlPlane:Regions:eu:Database"] = Cluster.Postgres.ConnectionString(),
+            ["ControlPlane:Regions:us:Database"] = Cluster.Postgres.ConnectionString(),
+            ["ControlPlane:KeyEncryptionKey"] = Cluster.KeyEncryptionKey,
+            ["ControlPlane:HealthUrls"] = $"http://127.0.0.1:{HealthPort}",
+            ["ControlPlane:MaxTransientRetryDelay"] = "00:00:01",
+            ["ControlPlane:LeaderElection:LeaseName"] = lease,
+            ["ControlPlane:LeaderElection:LeaseDuration"] = "00:00:04",
+            ["ControlPlane:LeaderElection:RenewDeadline"] = "00:00:03",
+            ["ControlPlane:LeaderElection:RetryPeriod"] = "00:00:00.500",
+            ["ControlPlane:Webhook:BindAddress"] = "127.0.0.1",
+            ["ControlPlane:Webhook:Port"] = port,
+            ["ControlPlane:Webhook:Url"] = $"https://127.0.0.1:{port}",
+            ["ControlPlane:Webhook:ExtraSans:0"] = "127.0.0.1",
+            ["Logging:LogLevel:Default"] = "Warning",
+        }));
+        await App.StartAsync();
+        using var http = new HttpClient();
+        await Net.WaitUntilAsync(async () => (await http.GetAsync($"http://127.0.0.1:{HealthPort}/readyz")).IsSuccessStatusCode,
+            TimeSpan.FromSeconds(60), "operator ready (leader caches and admission caches synced)");
+    }
+
+    public async Task StopOperatorAsync()
+    {
+        if (App is null) return;
+        await App.StopAsync();
+        await App.DisposeAsync();
+        App = null;
+    }
+
+    public OperatorRuntime Runtime => App!.Services.GetRequiredService<OperatorRuntime>();
+
+    public async Task DisposeAsync()
+    {
+        await StopOperatorAsync();
+        await Cluster.DisposeAsync();
+    }
+}
