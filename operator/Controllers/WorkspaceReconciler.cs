@@ -77,8 +77,10 @@ public sealed class WorkspaceReconciler(
     /// <summary>Siblings share the tenant's quota: a change of one's quota, or its deletion, re-decides the others.</summary>
     public IEnumerable<string> SiblingsAffectedBy(InformerEvent<Workspace> e)
     {
+        // Only what the allocation reads: the quota asked for, deletion, and the admission order.
         var changed = e.Type == InformerEventType.Deleted || e.Type == InformerEventType.Added
-            || e.Old?.Metadata.Generation != e.Object.Metadata.Generation || e.Old?.Metadata.DeletionTimestamp != e.Object.Metadata.DeletionTimestamp
+            || k8s.KubernetesJson.Serialize(e.Old?.Spec.Quota) != k8s.KubernetesJson.Serialize(e.Object.Spec.Quota)
+            || e.Old?.Metadata.DeletionTimestamp != e.Object.Metadata.DeletionTimestamp
             || e.Old?.Status?.AdmittedAt != e.Object.Status?.AdmittedAt;
         if (!changed) return [];
         return caches.Workspaces.List().Where(w => w.Spec.Tenant == e.Object.Spec.Tenant && w.Metadata.Name != e.Object.Metadata.Name).Select(w => w.Metadata.Name);

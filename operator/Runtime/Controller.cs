@@ -84,6 +84,9 @@ public sealed class Controller<T> : IController where T : class, IKubernetesObje
 
     public WorkQueue<string> Queue { get; }
 
+    /// <summary>Raised after each reconcile with the key and its result (diagnostics and benchmarks).</summary>
+    public event Action<string, string>? Reconciled;
+
     public void ResyncNow()
     {
         foreach (var key in primary.Keys) Queue.Add(key);
@@ -248,6 +251,7 @@ public sealed class Controller<T> : IController where T : class, IKubernetesObje
         }
 
         metrics.ReconcileTotal.WithLabels(Name, result).Inc();
+        Reconciled?.Invoke(key, result);
         metrics.ReconcileTime.WithLabels(Name).Observe(watch.Elapsed.TotalSeconds);
         new QueueMetrics(metrics, Name).Worked(watch.Elapsed);
     }

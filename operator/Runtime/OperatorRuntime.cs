@@ -61,6 +61,9 @@ public sealed class OperatorRuntime : IAsyncDisposable
 
     public event Action<bool>? LeadershipChanged;
 
+    /// <summary>Every reconcile of every controller: controller, key, result (diagnostics and benchmarks).</summary>
+    public event Action<string, string, string>? Reconciled;
+
     /// <summary>The informers of the current term (empty while following).</summary>
     public IReadOnlyList<IInformer> Informers => informers;
 
@@ -172,6 +175,9 @@ public sealed class OperatorRuntime : IAsyncDisposable
             tasks.Add(PurgeProviderKeysAsync(ct));
             controllers.Add(tenantController);
             tasks.AddRange(informers.Select(i => i.RunAsync(ct)));
+            foreach (var c in controllers.OfType<Controller<Tenant>>()) c.Reconciled += (k, r) => Reconciled?.Invoke(c.Name, k, r);
+            foreach (var c in controllers.OfType<Controller<Workspace>>()) c.Reconciled += (k, r) => Reconciled?.Invoke(c.Name, k, r);
+            foreach (var c in controllers.OfType<Controller<Approval>>()) c.Reconciled += (k, r) => Reconciled?.Invoke(c.Name, k, r);
             tasks.AddRange(controllers.Select(c => c.RunAsync(ct)));
             await Task.WhenAll(tasks).ConfigureAwait(false);
         }

@@ -1,0 +1,88 @@
+using System.Globalization;
+using System.Text;
+using Prometheus;
+
+namespace ControlPlane.Bench;
+
+public sealed record Summary(double Median, double Min, double Max, int Runs)
+{
+    public static Summary Of(IReadOnlyList<double> values)
+    {
+        var sorted = values.Order().ToList();
+        var median = sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
+        return new Summary(median, sorted[0], sorted[^1], sorted.Count);
+    }
+
+    public override string ToString() => Runs == 1
+        ? Fmt(Median)
+        : $"{Fmt(Median)} ({Fmt(Min)}–{Fmt(Max)})";
+
+    public static string Fmt(double v) => v switch
+    {
+        >= 100 => v.ToString("0", CultureInfo.InvariantCulture),
+        >= 10 => v.ToString("0.0", CultureInfo.InvariantCulture),
+        _ => v.ToString("0.00#", CultureInfo.InvariantCulture),
+    };
+}
+
+public static class Percentiles
+{
+    public static double Of(IReadOnlyList<double> samples, double p)
+    {
+        if (samples.Count == 0) return double.NaN;
+        var sorted = samples.Order().ToList();
+        var rank = p * (sorted.Count - 1);
+        var lo = (int)Math.Floor(rank);
+        var hi = (int)Math.Ceiling(rank);
+        return sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo);
+    }
+
+    /// <summary>Quantile of a Prometheus histogram in exposition text, by linear interpolation inside the bucket.</summary>
+    public static double FromHistogram(string exposition, string metric, string labelFilter, double q, IReadOnlyDictionary<double, double>? baseline = null)
+    {
+        var buckets = Buckets(exposition, metric, labelFilter);
+        if (baseline is not null) buckets = buckets.ToDictionary(kv => kv.Key, kv => kv.Value - baseline.GetValueOrDefault(kv.Key));
+        var ordered = buckets.OrderBy(kv => kv.Key).ToList();
+        if (ordered.Count == 0 || ordered[^1].Value <= 0) return double.NaN;
+        var target = q * ordered[^1].Value;
+        double prevBound = 0, prevCount = 0;
+        foreach (var (bound, count) in ordered)
+        {
+            if (count >= target)
+            {
+                if (double.IsPositiveInfinity(bound)) return prevBound;
+                var inBucket = count - prevCount;
+                return inBucket <= 0 ? bound : prevBound + (bound - prevBound) * (target - prevCount) / inBucket;
+            }
+
+            prevBound = bound;
+            prevCount = count;
+        }
+
+        return prevBound;
+    }
+
+    /// <summary>Cumulative bucket counts (le → count) of one histogram, summed over series matching the filter.</summary>
+    public static Dictionary<double, double> Buckets(string exposition, string metric, string labelFilter)
+    {
+        var result = new Dictionary<double, double>();
+        foreach (var line in exposition.Split('\n'))
+        {
+            if (!line.StartsWith(metric + "_bucket{", StringComparison.Ordinal) || !line.Contains(labelFilter, StringComparison.Ordinal)) continue;
+            var le = line[(line.IndexOf("le=\"", StringComparison.Ordinal) + 4)..];
+            le = le[..le.IndexOf('"')];
+            var bound = le == "+Inf" ? double.PositiveInfinity : double.Parse(le, CultureInfo.InvariantCulture);
+            var value = double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+            result[bound] = result.GetValueOrDefault(bound) + value;
+        }
+
+        return result;
+    }
+
+    public static async Task<string> ExportAsync(CollectorRegistry registry)
+    {
+        using var stream = new MemoryStream();
+        await registry.CollectAndExportAsTextAsync(stream);
+        return Encoding.UTF8.GetString(stream.ToArray());
+    }
+}
