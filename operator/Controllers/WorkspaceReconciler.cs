@@ -74,16 +74,24 @@ public sealed class WorkspaceReconciler(
     public IEnumerable<string> WorkspacesOfTenant(Tenant tenant) =>
         caches.Workspaces.List().Where(w => w.Spec.Tenant == tenant.Metadata.Name).Select(w => w.Metadata.Name);
 
-    /// <summary>Siblings share the tenant's quota: a change of one's quota, or its deletion, re-decides the others.</summary>
+    /// <summary>
+    /// Siblings share the tenant's aggregate quota, so some changes of one re-decide others: a quota
+    /// change or a deletion frees or takes room from everyone; an admission can only take room from
+    /// those not yet admitted. A newcomer queues behind the admitted ones and changes nothing for them.
+    /// </summary>
     public IEnumerable<string> SiblingsAffectedBy(InformerEvent<Workspace> e)
     {
-        // Only what the allocation reads: the quota asked for, deletion, and the admission order.
-        var changed = e.Type == InformerEventType.Deleted || e.Type == InformerEventType.Added
+        var tenant = caches.Tenants.Get(e.Object.Spec.Tenant);
+        var q = tenant?.Spec.Quota;
+        if (q is null || (q.Cpu is null && q.Memory is null && q.Storage is null && q.MaxWorkspaces is null)) return [];
+        if (e.Type == InformerEventType.Added) return [];
+        var siblings = caches.Workspaces.List().Where(w => w.Spec.Tenant == e.Object.Spec.Tenant && w.Metadata.Name != e.Object.Metadata.Name);
+        var freedOrTaken = e.Type == InformerEventType.Deleted
             || k8s.KubernetesJson.Serialize(e.Old?.Spec.Quota) != k8s.KubernetesJson.Serialize(e.Object.Spec.Quota)
-            || e.Old?.Metadata.DeletionTimestamp != e.Object.Metadata.DeletionTimestamp
-            || e.Old?.Status?.AdmittedAt != e.Object.Status?.AdmittedAt;
-        if (!changed) return [];
-        return caches.Workspaces.List().Where(w => w.Spec.Tenant == e.Object.Spec.Tenant && w.Metadata.Name != e.Object.Metadata.Name).Select(w => w.Metadata.Name);
+            || e.Old?.Metadata.DeletionTimestamp != e.Object.Metadata.DeletionTimestamp;
+        if (freedOrTaken) return siblings.Select(w => w.Metadata.Name);
+        if (e.Old?.Status?.AdmittedAt != e.Object.Status?.AdmittedAt) return siblings.Where(w => w.Status?.AdmittedAt is null).Select(w => w.Metadata.Name);
+        return [];
     }
 
     public IEnumerable<string> WorkspaceReferencingSecret(PartialObjectMetadata secret)
@@ -98,6 +106,7 @@ public sealed class WorkspaceReconciler(
     {
         if (ws.Metadata.DeletionTimestamp is not null) return await FinalizeAsync(ws, ct).ConfigureAwait(false);
         ws = await writer.AddFinalizerAsync(Type, ws, ApiGroup.Finalizer, ct).ConfigureAwait(false);
+        changes.Value = new Changes();
 
         var now = time.GetUtcNow().UtcDateTime;
         var conditions = new ConditionSet(ws.Status?.Conditions, ws.Metadata.Generation, now);
@@ -192,6 +201,7 @@ public sealed class WorkspaceReconciler(
         var notReady = conditions.ToList().Where(c => c.Type != WorkspaceConditions.Ready && c.Status != ConditionStatus.True).Select(c => $"{c.Type}: {c.Message}").ToList();
         conditions.Set(WorkspaceConditions.Ready, allReady, allReady ? "Ready" : "NotReady", allReady ? "Workspace is ready." : string.Join("; ", notReady));
         status.Conditions = conditions.ToList();
+        await ReportChangesAsync(ws, ct).ConfigureAwait(false);
         var before = ws.Status?.Phase;
         await writer.UpdateStatusAsync(Type, ws, status, ct).ConfigureAwait(false);
         if (allReady && before != "Ready") await events.NormalAsync(ws, "Ready", "Workspace is ready", ct).ConfigureAwait(false);
@@ -328,23 +338,34 @@ public sealed class WorkspaceReconciler(
         return desired;
     }
 
+    /// <summary>What one reconcile created or repaired, reported as one Event each at its end.</summary>
+    sealed class Changes
+    {
+        public List<string> Created { get; } = [];
+        public List<string> Repaired { get; } = [];
+    }
+
+    readonly AsyncLocal<Changes?> changes = new();
+
     async Task<ApplyOutcome> ApplyAsync<T>(Workspace ws, ResourceType type, T desired, T? cached, IReadOnlyList<string> owned, CancellationToken ct,
         IReadOnlyCollection<string>? removeAnnotations = null)
         where T : class, k8s.IKubernetesObject<V1ObjectMeta>
     {
         var outcome = await applier.ApplyAsync(type, desired, cached, owned, ct, removeAnnotations).ConfigureAwait(false);
         var what = $"{type.Kind} {desired.Metadata.Name}";
-        if (outcome == ApplyOutcome.Updated)
-        {
-            await events.NormalAsync(ws, "DriftRepaired", $"{what} did not match the workspace spec and was restored", ct).ConfigureAwait(false);
-        }
-        else if (outcome == ApplyOutcome.Created)
-        {
-            var drift = ws.Status?.Phase == "Ready";
-            await events.NormalAsync(ws, drift ? "DriftRepaired" : "Created", drift ? $"{what} was missing and was recreated" : $"{what} created", ct).ConfigureAwait(false);
-        }
-
+        var log = changes.Value;
+        if (outcome == ApplyOutcome.Updated) log?.Repaired.Add(what + " (changed by hand, restored)");
+        else if (outcome == ApplyOutcome.Created && ws.Status?.Phase == "Ready") log?.Repaired.Add(what + " (missing, recreated)");
+        else if (outcome == ApplyOutcome.Created) log?.Created.Add(what);
         return outcome;
+    }
+
+    async Task ReportChangesAsync(Workspace ws, CancellationToken ct)
+    {
+        var log = changes.Value;
+        if (log is null) return;
+        if (log.Created.Count > 0) await events.NormalAsync(ws, "Created", "Created " + string.Join(", ", log.Created), ct).ConfigureAwait(false);
+        if (log.Repaired.Count > 0) await events.NormalAsync(ws, "DriftRepaired", "Restored " + string.Join(", ", log.Repaired), ct).ConfigureAwait(false);
     }
 
     async Task ApplyBindingsAsync(Workspace ws, Tenant tenant, CancellationToken ct)

@@ -44,7 +44,7 @@ public interface IController
     Task RunAsync(CancellationToken ct);
     /// <summary>Queues every cached object, as a periodic resync does.</summary>
     void ResyncNow();
-    /// <summary>Nothing queued and nothing being reconciled (items waiting for a later time aside).</summary>
+    /// <summary>Nothing queued, nothing being reconciled and nothing scheduled for later.</summary>
     bool IsIdle { get; }
 }
 
@@ -92,19 +92,26 @@ public sealed class Controller<T> : IController where T : class, IKubernetesObje
         foreach (var key in primary.Keys) Queue.Add(key);
     }
 
-    public bool IsIdle => Queue.Count == 0 && Queue.ProcessingCount == 0;
+    public bool IsIdle => Queue.Count == 0 && Queue.ProcessingCount == 0 && Queue.WaitingCount == 0;
 
     /// <summary>Watch a secondary kind; each event is mapped to the keys of the primary objects to reconcile.</summary>
-    public Controller<T> Watches<TOther>(Informer<TOther> informer, Func<TOther, IEnumerable<string>> map)
+    /// <param name="coalesce">When set, keys are queued this much later, so a burst of events becomes one reconcile.</param>
+    public Controller<T> Watches<TOther>(Informer<TOther> informer, Func<TOther, IEnumerable<string>> map, TimeSpan? coalesce = null)
         where TOther : class, IKubernetesObject<V1ObjectMeta>
     {
         sources.Add(informer);
+        void Enqueue(string key)
+        {
+            if (coalesce is { } delay) Queue.AddAfter(key, delay);
+            else Queue.Add(key);
+        }
+
         informer.AddHandler(e =>
         {
-            foreach (var key in map(e.Object)) Queue.Add(key);
+            foreach (var key in map(e.Object)) Enqueue(key);
             if (e.Old is not null)
             {
-                foreach (var key in map(e.Old)) Queue.Add(key);
+                foreach (var key in map(e.Old)) Enqueue(key);
             }
         });
         return this;

@@ -141,7 +141,8 @@ public sealed class OperatorRuntime : IAsyncDisposable
             var tenantController = new Controller<Tenant>("tenant", tenants,
                     new TenantReconciler(workspaces, Database, writer, events, options, time, loggers.CreateLogger<TenantReconciler>()),
                     Metrics, loggers.CreateLogger("controller.tenant"), controllerOptions, time)
-                .Watches(workspaces, TenantReconciler.TenantOfWorkspace);
+                // A tenant only counts and sums its workspaces: a burst of workspace events is one reconcile.
+                .Watches(workspaces, TenantReconciler.TenantOfWorkspace, coalesce: TimeSpan.FromMilliseconds(500));
 
             var workspaceReconciler = new WorkspaceReconciler(caches, Api, Database, RegionDatabases, Vault, writer, new ChildApplier(Api), events,
                 options, time, loggers.CreateLogger<WorkspaceReconciler>());

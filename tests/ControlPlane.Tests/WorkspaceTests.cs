@@ -489,9 +489,9 @@ public sealed class WorkspaceTests(ClusterFixture cluster, ITestOutputHelper out
         try
         {
             await cluster.Api.DeleteAsync(ClusterFixture.Workspaces, null, name, CancellationToken.None);
-            var waiting = await WaitForWorkspaceAsync(name, w => Condition(w, "DatabaseReady")?.Reason == "DatabaseUnavailable" && w.Status?.Phase == "Terminating",
+            var waiting = await WaitForWorkspaceAsync(name, w => Condition(w, "DatabaseReady")?.Message.Contains("Deletion waits") == true && w.Status?.Phase == "Terminating",
                 "deletion waiting for Postgres", TimeSpan.FromSeconds(60));
-            Assert.Contains("Deletion waits", Condition(waiting, "DatabaseReady")!.Message);
+            Assert.Equal("DatabaseUnavailable", Condition(waiting, "DatabaseReady")!.Reason);
         }
         finally
         {
