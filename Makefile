@@ -42,6 +42,9 @@ uninstall: ## Remove CRDs and cluster roles from the current kubeconfig's cluste
 run: ## Run the operator against the current kubeconfig (set ControlPlane__SystemDatabase and ControlPlane__Regions__<r>__Database)
 	$(DOTNET) run --project operator -c $(CONFIGURATION)
 
+bench: tools ## Benchmarks on the local control plane: converge vs floor, idle, memory, one change, restart, webhook latency (writes bench/results/)
+	$(DOTNET) run --project bench/ControlPlane.Bench -c Release
+
 docker-build: ## Build the operator image
 	docker build -t $(IMG) .
 

@@ -647,7 +647,11 @@ public sealed class WorkspaceReconciler(
             return ReconcileResult.Retry(message);
         }
 
-        processedKeySecrets.TryRemove($"{ws.Metadata.Name}/", out _);
+        foreach (var memo in processedKeySecrets.Keys.Where(k => k.StartsWith(ws.Metadata.Name + "/", StringComparison.Ordinal)).ToList())
+        {
+            processedKeySecrets.TryRemove(memo, out _);
+        }
+
         await writer.RemoveFinalizerAsync(Type, ws, ApiGroup.Finalizer, ct).ConfigureAwait(false);
         logger.LogInformation("workspace {Workspace} finalized", ws.Metadata.Name);
         return ReconcileResult.Done;

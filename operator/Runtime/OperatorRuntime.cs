@@ -148,7 +148,10 @@ public sealed class OperatorRuntime : IAsyncDisposable
                 options, time, loggers.CreateLogger<WorkspaceReconciler>());
             var workspaceController = new Controller<Workspace>("workspace", workspaces, workspaceReconciler, Metrics,
                     loggers.CreateLogger("controller.workspace"), controllerOptions, time)
-                .Watches(tenants, workspaceReconciler.WorkspacesOfTenant)
+                // Workspaces read their tenant's spec only: its status updates (counts, usage) re-reconcile nothing.
+                .WatchesEvents(tenants, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
+                    ? []
+                    : workspaceReconciler.WorkspacesOfTenant(e.Object))
                 .WatchesEvents(workspaces, workspaceReconciler.SiblingsAffectedBy)
                 .Watches(caches.Namespaces, WorkspaceReconciler.OwnerOf)
                 .Watches(caches.RoleBindings, WorkspaceReconciler.OwnerOf)
