@@ -39,12 +39,12 @@ public sealed class ApprovalReconciler(
             : [];
         var ns = approval.Metadata.NamespaceProperty;
         var roles = new[] { WorkspaceRoles.ClusterRoleName("Approver"), WorkspaceRoles.ClusterRoleName("WorkspaceAdmin") };
-        return roleBindings.List().Any(b => b.Metadata.NamespaceProperty == ns && roles.Contains(b.RoleRef.Name)
+        return roleBindings.InNamespace(ns).Any(b => roles.Contains(b.RoleRef.Name)
                                             && b.Subjects.Any(s => (s.Kind == "User" && s.Name == user) || (s.Kind == "Group" && groups.Contains(s.Name))));
     }
 
     public IEnumerable<string> ApprovalsOf(IKubernetesObject<V1ObjectMeta> target, IEnumerable<Approval> all) =>
-        all.Where(a => a.Metadata.NamespaceProperty == target.Metadata.NamespaceProperty && a.Spec.Target.Kind == target.Kind && a.Spec.Target.Name == target.Metadata.Name)
+        all.Where(a => a.Spec.Target.Kind == target.Kind && a.Spec.Target.Name == target.Metadata.Name)
             .Select(a => $"{a.Metadata.NamespaceProperty}/{a.Metadata.Name}");
 
     public async Task<ReconcileResult> ReconcileAsync(Approval approval, CancellationToken ct)

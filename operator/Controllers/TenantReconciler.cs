@@ -37,7 +37,7 @@ public sealed class TenantReconciler(
 
     public async Task<ReconcileResult> ReconcileAsync(Tenant tenant, CancellationToken ct)
     {
-        var owned = workspaces.List().Where(w => w.Spec.Tenant == tenant.Metadata.Name).Select(w => w.Metadata.Name).OrderBy(n => n).ToList();
+        var owned = workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name).Select(w => w.Metadata.Name).OrderBy(n => n).ToList();
         if (tenant.Metadata.DeletionTimestamp is not null) return await FinalizeAsync(tenant, owned, ct).ConfigureAwait(false);
 
         tenant = await writer.AddFinalizerAsync(Type, tenant, ApiGroup.Finalizer, ct).ConfigureAwait(false);
@@ -101,15 +101,14 @@ public sealed class TenantReconciler(
     /// <summary>What the tenant's workspaces are granted (their requests, capped by the tenant's aggregate quota).</summary>
     TenantUsage? Usage(Tenant tenant)
     {
-        var own = workspaces.List().Where(w => w.Spec.Tenant == tenant.Metadata.Name).ToList();
+        var own = workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name).ToList();
         if (own.All(w => w.Spec.Quota is null)) return null;
         decimal cpu = 0, memory = 0, storage = 0;
-        foreach (var ws in own)
+        foreach (var grant in WorkspaceResources.AllocateAll(tenant, own).Values)
         {
-            var granted = WorkspaceResources.AllocateQuota(ws, tenant, own).Granted;
-            cpu += granted.TryGetValue("cpu", out var c) ? c.ToDecimal() : 0;
-            memory += granted.TryGetValue("memory", out var m) ? m.ToDecimal() : 0;
-            storage += granted.TryGetValue("storage", out var st) ? st.ToDecimal() : 0;
+            cpu += grant.Granted.TryGetValue("cpu", out var c) ? c.ToDecimal() : 0;
+            memory += grant.Granted.TryGetValue("memory", out var m) ? m.ToDecimal() : 0;
+            storage += grant.Granted.TryGetValue("storage", out var st) ? st.ToDecimal() : 0;
         }
 
         return new TenantUsage

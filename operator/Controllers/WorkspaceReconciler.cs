@@ -72,7 +72,7 @@ public sealed class WorkspaceReconciler(
         obj.Metadata.Labels?.TryGetValue(WorkspaceResources.WorkspaceLabel, out var ws) == true ? [ws] : [];
 
     public IEnumerable<string> WorkspacesOfTenant(Tenant tenant) =>
-        caches.Workspaces.List().Where(w => w.Spec.Tenant == tenant.Metadata.Name).Select(w => w.Metadata.Name);
+        caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name).Select(w => w.Metadata.Name);
 
     /// <summary>
     /// Siblings share the tenant's aggregate quota, so some changes of one re-decide others: a quota
@@ -85,7 +85,7 @@ public sealed class WorkspaceReconciler(
         var q = tenant?.Spec.Quota;
         if (q is null || (q.Cpu is null && q.Memory is null && q.Storage is null && q.MaxWorkspaces is null)) return [];
         if (e.Type == InformerEventType.Added) return [];
-        var siblings = caches.Workspaces.List().Where(w => w.Spec.Tenant == e.Object.Spec.Tenant && w.Metadata.Name != e.Object.Metadata.Name);
+        var siblings = caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, e.Object.Spec.Tenant).Where(w => w.Metadata.Name != e.Object.Metadata.Name);
         var freedOrTaken = e.Type == InformerEventType.Deleted
             || k8s.KubernetesJson.Serialize(e.Old?.Spec.Quota) != k8s.KubernetesJson.Serialize(e.Object.Spec.Quota)
             || e.Old?.Metadata.DeletionTimestamp != e.Object.Metadata.DeletionTimestamp;
@@ -157,7 +157,7 @@ public sealed class WorkspaceReconciler(
             $"{ws.Spec.Members?.Count ?? 0} member(s) and {tenant.Spec.Owners?.Count ?? 0} tenant owner(s) bound.");
 
         // Quota.
-        var grant = WorkspaceResources.AllocateQuota(ws, tenant, caches.Workspaces.List());
+        var grant = WorkspaceResources.AllocateQuota(ws, tenant, caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name));
         await ApplyQuotaAsync(ws, grant, ct).ConfigureAwait(false);
         if (grant.Exceeded)
         {
@@ -245,7 +245,7 @@ public sealed class WorkspaceReconciler(
             return new("TenantSuspended", $"tenant {tenant.Metadata.Name} is suspended: it gets no new workspace", Security: false);
         }
 
-        if (!provisioned && WorkspaceResources.AllocateQuota(ws, tenant, caches.Workspaces.List()).OverWorkspaceLimit)
+        if (!provisioned && WorkspaceResources.AllocateQuota(ws, tenant, caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name)).OverWorkspaceLimit)
         {
             return new("MaxWorkspacesExceeded", $"tenant {tenant.Metadata.Name} allows {tenant.Spec.Quota!.MaxWorkspaces} workspace(s) (spec.quota.maxWorkspaces) and this one is past it",
                 Security: false, WorkspaceConditions.QuotaReady);
@@ -377,8 +377,8 @@ public sealed class WorkspaceReconciler(
         }
 
         var wanted = desired.Select(b => b.Metadata.Name).ToHashSet();
-        foreach (var stale in caches.RoleBindings.List().Where(b => b.Metadata.NamespaceProperty == ws.Metadata.Name
-                                                                    && OwnerOf(b).Contains(ws.Metadata.Name) && !wanted.Contains(b.Metadata.Name)).ToList())
+        foreach (var stale in caches.RoleBindings.InNamespace(ws.Metadata.Name)
+                     .Where(b => OwnerOf(b).Contains(ws.Metadata.Name) && !wanted.Contains(b.Metadata.Name)).ToList())
         {
             await api.DeleteAsync(RoleBindings, ws.Metadata.Name, stale.Metadata.Name, ct).ConfigureAwait(false);
             await events.NormalAsync(ws, "MemberRemoved", $"RoleBinding {stale.Metadata.Name} removed: its member is no longer in the spec", ct).ConfigureAwait(false);

@@ -110,46 +110,60 @@ public static class WorkspaceResources
 
     public static string Canonical(ResourceQuantity q) => new ResourceQuantity(q.CanonicalizeString()).CanonicalizeString();
 
+    public const string TenantIndex = "tenant";
+
     /// <summary>
-    /// The tenant's quota is an aggregate. Workspaces are served in creation order; each gets what it
-    /// asks for, or what remains of the tenant's quota after the earlier ones, whichever is less.
+    /// The tenant's quota is an aggregate. Workspaces are served in order; each gets what it asks
+    /// for, or what remains of the tenant's quota after the earlier ones' grants, whichever is less.
     /// A workspace past maxWorkspaces in that order is over the limit.
     /// </summary>
     public static QuotaGrant AllocateQuota(Workspace ws, Tenant tenant, IEnumerable<Workspace> tenantWorkspaces)
+    {
+        var all = tenantWorkspaces.Where(w => w.Spec.Tenant == tenant.Metadata.Name && w.Metadata.Name != ws.Metadata.Name).Append(ws);
+        return AllocateAll(tenant, all)[ws.Metadata.Name];
+    }
+
+    /// <summary>Every workspace's grant in one pass, O(n log n).</summary>
+    public static Dictionary<string, QuotaGrant> AllocateAll(Tenant tenant, IEnumerable<Workspace> tenantWorkspaces)
     {
         // Admitted workspaces keep their place, in admission order (sub-second, unlike creation
         // timestamps); newcomers queue behind them in creation order, the name breaking ties.
         var ordered = tenantWorkspaces.Where(w => w.Spec.Tenant == tenant.Metadata.Name)
             .OrderBy(w => w.Status?.AdmittedAt ?? "~", StringComparer.Ordinal)
             .ThenBy(w => w.Metadata.CreationTimestamp ?? DateTime.MaxValue).ThenBy(w => w.Metadata.Name, StringComparer.Ordinal).ToList();
-        var position = ordered.FindIndex(w => w.Metadata.Name == ws.Metadata.Name);
-        if (position < 0) position = ordered.Count;
-        var over = tenant.Spec.Quota?.MaxWorkspaces is { } max && position >= max;
-
-        var granted = new Dictionary<string, ResourceQuantity>();
-        var shortfalls = new List<string>();
-        foreach (var (field, limit, ask) in Resources(tenant.Spec.Quota, ws.Spec.Quota))
+        var used = new Dictionary<string, decimal>();
+        var result = new Dictionary<string, QuotaGrant>();
+        for (var position = 0; position < ordered.Count; position++)
         {
-            if (ask is null) continue;
-            var wanted = ask.ToDecimal();
-            if (limit is null)
+            var ws = ordered[position];
+            var granted = new Dictionary<string, ResourceQuantity>();
+            var shortfalls = new List<string>();
+            foreach (var (field, limit, ask) in Resources(tenant.Spec.Quota, ws.Spec.Quota))
             {
-                granted[field] = new ResourceQuantity(Canonical(ask));
-                continue;
+                if (ask is null) continue;
+                if (limit is null)
+                {
+                    granted[field] = new ResourceQuantity(Canonical(ask));
+                    continue;
+                }
+
+                var before = used.GetValueOrDefault(field);
+                var remaining = Math.Max(0, limit.ToDecimal() - before);
+                var give = Math.Min(ask.ToDecimal(), remaining);
+                used[field] = before + give;
+                granted[field] = new ResourceQuantity(new ResourceQuantity(give, 0, ask.Format).CanonicalizeString());
+                if (ask.ToDecimal() > remaining)
+                {
+                    shortfalls.Add($"spec.quota.{field}: requested {Canonical(ask)} but tenant {tenant.Metadata.Name} has {Canonical(limit)} " +
+                                   $"of which {Canonical(new ResourceQuantity(before, 0, ask.Format))} is granted to earlier workspaces; granted {granted[field].CanonicalizeString()}");
+                }
             }
 
-            var used = ordered.Take(position).Sum(w => Math.Min(Resources(tenant.Spec.Quota, w.Spec.Quota).First(r => r.Field == field).Ask?.ToDecimal() ?? 0, limit.ToDecimal()));
-            var remaining = Math.Max(0, limit.ToDecimal() - used);
-            var give = Math.Min(wanted, remaining);
-            granted[field] = new ResourceQuantity(new ResourceQuantity(give, 0, ask.Format).CanonicalizeString());
-            if (wanted > remaining)
-            {
-                shortfalls.Add($"spec.quota.{field}: requested {Canonical(ask)} but tenant {tenant.Metadata.Name} has {Canonical(limit)} " +
-                               $"of which {Canonical(new ResourceQuantity(used, 0, ask.Format))} is granted to earlier workspaces; granted {granted[field].CanonicalizeString()}");
-            }
+            var over = tenant.Spec.Quota?.MaxWorkspaces is { } max && position >= max;
+            result[ws.Metadata.Name] = new QuotaGrant(granted, shortfalls, over);
         }
 
-        return new QuotaGrant(granted, shortfalls, over);
+        return result;
     }
 
     public static string AdmissionTime(DateTimeOffset now) => now.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ", System.Globalization.CultureInfo.InvariantCulture);

@@ -49,6 +49,14 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
     readonly OperatorMetrics metrics;
     readonly InformerOptions options;
     readonly ConcurrentDictionary<string, T> store = new();
+    readonly ConcurrentDictionary<string, Index> indexes = new();
+
+    /// <summary>A secondary index: index value → (key → object), kept with the store.</summary>
+    sealed class Index(Func<T, string?> valueOf)
+    {
+        public Func<T, string?> ValueOf { get; } = valueOf;
+        public ConcurrentDictionary<string, ConcurrentDictionary<string, T>> Buckets { get; } = new();
+    }
     readonly List<Action<InformerEvent<T>>> handlers = [];
     readonly TaskCompletionSource synced = new(TaskCreationOptions.RunContinuationsAsynchronously);
     string? resourceVersion;
@@ -60,6 +68,7 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
         this.metrics = metrics;
         this.logger = logger;
         this.options = options ?? new InformerOptions();
+        AddIndex(NamespaceIndex, o => o.Metadata.NamespaceProperty);
     }
 
     public ResourceType Type { get; }
@@ -74,6 +83,55 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
     public IEnumerable<T> List() => store.Values;
 
     public T? Get(string key) => store.TryGetValue(key, out var value) ? value : null;
+
+    /// <summary>Adds an index (e.g. by namespace or by tenant); add before the informer runs.</summary>
+    public Informer<T> AddIndex(string name, Func<T, string?> valueOf)
+    {
+        var index = new Index(valueOf);
+        foreach (var (key, obj) in store) Put(index, key, obj);
+        indexes[name] = index;
+        return this;
+    }
+
+    /// <summary>The cached objects whose index value is <paramref name="value"/>; no scan of the whole cache.</summary>
+    public IEnumerable<T> ByIndex(string name, string value) =>
+        indexes.TryGetValue(name, out var index) && index.Buckets.TryGetValue(value, out var bucket) ? bucket.Values : [];
+
+    public const string NamespaceIndex = "namespace";
+
+    public IEnumerable<T> InNamespace(string ns) => ByIndex(NamespaceIndex, ns);
+
+    static void Put(Index index, string key, T obj)
+    {
+        if (index.ValueOf(obj) is { } value) index.Buckets.GetOrAdd(value, _ => new ConcurrentDictionary<string, T>())[key] = obj;
+    }
+
+    void Store(string key, T obj)
+    {
+        if (store.TryGetValue(key, out var old)) Unindex(key, old);
+        store[key] = obj;
+        foreach (var index in indexes.Values) Put(index, key, obj);
+    }
+
+    void Remove(string key)
+    {
+        if (store.TryRemove(key, out var old)) Unindex(key, old);
+    }
+
+    void Unindex(string key, T old)
+    {
+        foreach (var index in indexes.Values)
+        {
+            if (index.ValueOf(old) is { } value && index.Buckets.TryGetValue(value, out var bucket)) bucket.TryRemove(key, out _);
+        }
+    }
+
+    /// <summary>What the cache keeps of an object: managedFields are dropped (they are most of an object's size).</summary>
+    static T Trim(T obj)
+    {
+        obj.Metadata.ManagedFields = null;
+        return obj;
+    }
 
     public static string KeyOf(T obj) =>
         string.IsNullOrEmpty(obj.Metadata.NamespaceProperty) ? obj.Metadata.Name : $"{obj.Metadata.NamespaceProperty}/{obj.Metadata.Name}";
@@ -137,7 +195,7 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
         do
         {
             var page = await api.ListAsync<T>(Type, null, options.LabelSelector, options.PageSize, continueToken, ct, options.MetadataOnly).ConfigureAwait(false);
-            foreach (var item in page.Items) fresh[KeyOf(item)] = item;
+            foreach (var item in page.Items) fresh[KeyOf(item)] = Trim(item);
             continueToken = page.Continue;
             listVersion = page.ResourceVersion;
         }
@@ -148,12 +206,12 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
         {
             if (store.TryGetValue(key, out var old))
             {
-                store[key] = item;
+                Store(key, item);
                 if (old.Metadata.ResourceVersion != item.Metadata.ResourceVersion) Notify(new(InformerEventType.Modified, old, item));
             }
             else
             {
-                store[key] = item;
+                Store(key, item);
                 Notify(new(InformerEventType.Added, default, item));
             }
         }
@@ -161,7 +219,11 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
         // Objects deleted while we were not watching: their delete events were never seen.
         foreach (var key in store.Keys.Where(k => !fresh.ContainsKey(k)).ToList())
         {
-            if (store.TryRemove(key, out var gone)) Notify(new(InformerEventType.Deleted, gone, gone));
+            if (store.TryGetValue(key, out var gone))
+            {
+                Remove(key);
+                Notify(new(InformerEventType.Deleted, gone, gone));
+            }
         }
 
         Volatile.Write(ref resourceVersion, listVersion);
@@ -215,18 +277,18 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
                 return;
         }
 
-        var obj = KubernetesJson.Deserialize<T>(objectJson.GetRawText());
+        var obj = Trim(KubernetesJson.Deserialize<T>(objectJson.GetRawText()));
         var key = KeyOf(obj);
         switch (type)
         {
             case "ADDED":
             case "MODIFIED":
                 store.TryGetValue(key, out var old);
-                store[key] = obj;
+                Store(key, obj);
                 Notify(new(old is null ? InformerEventType.Added : InformerEventType.Modified, old, obj));
                 break;
             case "DELETED":
-                store.TryRemove(key, out _);
+                Remove(key);
                 Notify(new(InformerEventType.Deleted, obj, obj));
                 break;
         }

@@ -119,7 +119,7 @@ public sealed class OperatorRuntime : IAsyncDisposable
             // Owned children are cached only when they carry our label; Secrets' bodies only when ours.
             var owned = informerOptions with { LabelSelector = WorkspaceResources.ManagedSelector };
             var tenants = Inform<Tenant>(TenantReconciler.Type);
-            var workspaces = Inform<Workspace>(WorkspaceReconciler.Type);
+            var workspaces = Inform<Workspace>(WorkspaceReconciler.Type).AddIndex(WorkspaceResources.TenantIndex, w => w.Spec.Tenant);
             var caches = new WorkspaceCaches(workspaces, tenants,
                 Inform<V1Namespace>(ResourceType.Namespaces, owned),
                 Inform<V1RoleBinding>(WorkspaceReconciler.RoleBindings, owned),
@@ -170,11 +170,10 @@ public sealed class OperatorRuntime : IAsyncDisposable
             var approvalReconciler = new ApprovalReconciler(exposures, intents, restores, workspaces, caches.RoleBindings, writer, time);
             var approvalController = new Controller<Approval>("approval", approvals, approvalReconciler, Metrics,
                     loggers.CreateLogger("controller.approval"), controllerOptions, time)
-                .Watches(exposures, t => approvalReconciler.ApprovalsOf(t, approvals.List()))
-                .Watches(intents, t => approvalReconciler.ApprovalsOf(t, approvals.List()))
-                .Watches(restores, t => approvalReconciler.ApprovalsOf(t, approvals.List()))
-                .Watches(caches.RoleBindings, b => approvals.List().Where(a => a.Metadata.NamespaceProperty == b.Metadata.NamespaceProperty)
-                    .Select(a => $"{a.Metadata.NamespaceProperty}/{a.Metadata.Name}"));
+                .Watches(exposures, t => approvalReconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
+                .Watches(intents, t => approvalReconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
+                .Watches(restores, t => approvalReconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
+                .Watches(caches.RoleBindings, b => approvals.InNamespace(b.Metadata.NamespaceProperty).Select(a => $"{a.Metadata.NamespaceProperty}/{a.Metadata.Name}"));
             controllers.Add(approvalController);
             tasks.Add(PurgeProviderKeysAsync(ct));
             controllers.Add(tenantController);

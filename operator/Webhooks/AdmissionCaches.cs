@@ -1,4 +1,5 @@
 using ControlPlane.Operator.Api.V1Alpha1;
+using ControlPlane.Operator.Controllers;
 using ControlPlane.Operator.Runtime;
 using k8s;
 using k8s.Models;
@@ -23,7 +24,7 @@ public sealed class AdmissionCaches
         }
 
         Tenants = Inform<Tenant>(false);
-        Workspaces = Inform<Workspace>(false);
+        Workspaces = Inform<Workspace>(false).AddIndex(WorkspaceResources.TenantIndex, w => w.Spec.Tenant);
         Exposures = Inform<Exposure>(true);
         DeploymentIntents = Inform<DeploymentIntent>(true);
         Restores = Inform<Restore>(true);

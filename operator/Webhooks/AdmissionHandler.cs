@@ -166,7 +166,7 @@ public sealed class AdmissionHandler(AdmissionCaches caches, IAccessReview acces
                 return Immutable(r.OldObject, r.Object, "region");
             case "DELETE":
                 var name = r.Name ?? "";
-                var count = caches.Workspaces.List().Count(w => w.Spec.Tenant == name);
+                var count = caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, name).Count();
                 return count > 0 && !DeletionAllowedByAnnotation(r.OldObject)
                     ? [$"tenant {name} still has {count} workspace(s): delete them first, or set the annotation {AllowDeleteAnnotation}: \"true\""]
                     : [];
@@ -201,8 +201,7 @@ public sealed class AdmissionHandler(AdmissionCaches caches, IAccessReview acces
         var region = WorkspaceResources.EffectiveRegion(ws, tenant);
         if (region != tenant.Spec.Region) result.Add($"spec.region: \"{region}\" must equal tenant {tenant.Metadata.Name}'s region \"{tenant.Spec.Region}\"");
         if (tenant.Spec.Suspended) result.Add($"spec.tenant: tenant {tenant.Metadata.Name} is suspended and gets no new workspace");
-        var siblings = caches.Workspaces.List().Where(w => w.Metadata.Name != ws.Metadata.Name).ToList();
-        var grant = WorkspaceResources.AllocateQuota(ws, tenant, [.. siblings, ws]);
+        var grant = WorkspaceResources.AllocateQuota(ws, tenant, caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name));
         if (grant.OverWorkspaceLimit) result.Add($"spec.tenant: tenant {tenant.Metadata.Name} allows {tenant.Spec.Quota!.MaxWorkspaces} workspace(s) (spec.quota.maxWorkspaces) and has them all");
         result.AddRange(grant.Shortfalls.Select(s => s + " (does not fit what remains of the tenant's quota)"));
         return result;
