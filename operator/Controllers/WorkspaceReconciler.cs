@@ -145,11 +145,12 @@ public sealed class WorkspaceReconciler(
         }
 
         // Namespace and settings.
-        var nsOutcome = await ApplyAsync(ws, ResourceType.Namespaces, WorkspaceResources.Namespace(ws, tenant!.Metadata.Name, region),
+        await ApplyAsync(ws, ResourceType.Namespaces, WorkspaceResources.Namespace(ws, tenant!.Metadata.Name, region),
             caches.Namespaces.Get(ws.Metadata.Name), [], ct).ConfigureAwait(false);
         var cm = await ApplyAsync(ws, ConfigMaps, WorkspaceResources.ConfigMap(ws, tenant), caches.ConfigMaps.Get($"{ws.Metadata.Name}/{WorkspaceResources.ConfigMapName}"), ["data"], ct).ConfigureAwait(false);
         status.Namespace = ws.Metadata.Name;
-        conditions.Set(WorkspaceConditions.NamespaceReady, true, nsOutcome == ApplyOutcome.Created ? "Created" : "Ready", $"Namespace {ws.Metadata.Name} is labelled for tenant {tenant.Metadata.Name} in region {region}.");
+        // A stable reason: a condition that differs between the creating pass and the next one is a wasted status write.
+        conditions.Set(WorkspaceConditions.NamespaceReady, true, "Ready", $"Namespace {ws.Metadata.Name} is labelled for tenant {tenant.Metadata.Name} in region {region}.");
 
         // Members.
         await ApplyBindingsAsync(ws, tenant, ct).ConfigureAwait(false);
@@ -201,10 +202,9 @@ public sealed class WorkspaceReconciler(
         var notReady = conditions.ToList().Where(c => c.Type != WorkspaceConditions.Ready && c.Status != ConditionStatus.True).Select(c => $"{c.Type}: {c.Message}").ToList();
         conditions.Set(WorkspaceConditions.Ready, allReady, allReady ? "Ready" : "NotReady", allReady ? "Workspace is ready." : string.Join("; ", notReady));
         status.Conditions = conditions.ToList();
-        await ReportChangesAsync(ws, ct).ConfigureAwait(false);
-        var before = ws.Status?.Phase;
+        var becameReady = allReady && ws.Status?.Phase != "Ready";
+        await ReportChangesAsync(ws, becameReady, ct).ConfigureAwait(false);
         await writer.UpdateStatusAsync(Type, ws, status, ct).ConfigureAwait(false);
-        if (allReady && before != "Ready") await events.NormalAsync(ws, "Ready", "Workspace is ready", ct).ConfigureAwait(false);
         return databaseOk ? ReconcileResult.Done : ReconcileResult.Retry("workspace database not ready");
     }
 
@@ -360,11 +360,13 @@ public sealed class WorkspaceReconciler(
         return outcome;
     }
 
-    async Task ReportChangesAsync(Workspace ws, CancellationToken ct)
+    /// <summary>One Event for what this pass created (folded into the Ready Event when it also made the workspace ready), one for what it repaired.</summary>
+    async Task ReportChangesAsync(Workspace ws, bool becameReady, CancellationToken ct)
     {
-        var log = changes.Value;
-        if (log is null) return;
-        if (log.Created.Count > 0) await events.NormalAsync(ws, "Created", "Created " + string.Join(", ", log.Created), ct).ConfigureAwait(false);
+        var log = changes.Value ?? new Changes();
+        var created = log.Created.Count > 0 ? "created " + string.Join(", ", log.Created) : null;
+        if (becameReady) await events.NormalAsync(ws, "Ready", "Workspace is ready" + (created is null ? "" : "; " + created), ct).ConfigureAwait(false);
+        else if (created is not null) await events.NormalAsync(ws, "Created", "Created " + string.Join(", ", log.Created), ct).ConfigureAwait(false);
         if (log.Repaired.Count > 0) await events.NormalAsync(ws, "DriftRepaired", "Restored " + string.Join(", ", log.Repaired), ct).ConfigureAwait(false);
     }
 

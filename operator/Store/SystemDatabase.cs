@@ -86,44 +86,39 @@ public sealed class SystemDatabase(NpgsqlDataSource dataSource, ILogger logger)
     /// <summary>Inserts or updates the tenant row and appends the audit event in one transaction.</summary>
     public async Task<Guid> UpsertTenantAsync(TenantRecord desired, string k8sUid, AuditEntry audit, CancellationToken ct)
     {
-        await using var conn = await dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
-        await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
-        await using var cmd = new NpgsqlCommand("""
-            INSERT INTO controlplane.tenants (id, name, region, data_mode, display_name, suspended, spec, spec_hash, k8s_uid)
-            VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)
-            ON CONFLICT (name) DO UPDATE SET region = EXCLUDED.region, data_mode = EXCLUDED.data_mode,
-                display_name = EXCLUDED.display_name, suspended = EXCLUDED.suspended, spec = EXCLUDED.spec,
-                spec_hash = EXCLUDED.spec_hash, k8s_uid = EXCLUDED.k8s_uid, updated_at = now(), deleted_at = NULL
-            RETURNING id
-            """, conn, tx);
-        cmd.Parameters.AddWithValue(desired.Id);
-        cmd.Parameters.AddWithValue(desired.Name);
-        cmd.Parameters.AddWithValue(desired.Region);
-        cmd.Parameters.AddWithValue(desired.DataMode);
-        cmd.Parameters.AddWithValue(NpgsqlDbType.Text, (object?)desired.DisplayName ?? DBNull.Value);
-        cmd.Parameters.AddWithValue(desired.Suspended);
-        cmd.Parameters.AddWithValue(desired.SpecJson);
-        cmd.Parameters.AddWithValue(desired.SpecHash);
-        cmd.Parameters.AddWithValue(k8sUid);
-        var id = (Guid)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
-        await AppendAuditAsync(conn, tx, audit, ct).ConfigureAwait(false);
-        await tx.CommitAsync(ct).ConfigureAwait(false);
-        Interlocked.Increment(ref writes);
+        var id = Guid.Empty;
+        await WriteAsync(async (conn, tx) =>
+        {
+            await using var cmd = new NpgsqlCommand("""
+                INSERT INTO controlplane.tenants (id, name, region, data_mode, display_name, suspended, spec, spec_hash, k8s_uid)
+                VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)
+                ON CONFLICT (name) DO UPDATE SET region = EXCLUDED.region, data_mode = EXCLUDED.data_mode,
+                    display_name = EXCLUDED.display_name, suspended = EXCLUDED.suspended, spec = EXCLUDED.spec,
+                    spec_hash = EXCLUDED.spec_hash, k8s_uid = EXCLUDED.k8s_uid, updated_at = now(), deleted_at = NULL
+                RETURNING id
+                """, conn, tx);
+            cmd.Parameters.AddWithValue(desired.Id);
+            cmd.Parameters.AddWithValue(desired.Name);
+            cmd.Parameters.AddWithValue(desired.Region);
+            cmd.Parameters.AddWithValue(desired.DataMode);
+            cmd.Parameters.AddWithValue(NpgsqlDbType.Text, (object?)desired.DisplayName ?? DBNull.Value);
+            cmd.Parameters.AddWithValue(desired.Suspended);
+            cmd.Parameters.AddWithValue(desired.SpecJson);
+            cmd.Parameters.AddWithValue(desired.SpecHash);
+            cmd.Parameters.AddWithValue(k8sUid);
+            id = (Guid)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+        }, audit, ct).ConfigureAwait(false);
         return id;
     }
 
-    public async Task MarkTenantDeletedAsync(string name, AuditEntry audit, CancellationToken ct)
-    {
-        await using var conn = await dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
-        await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
-        await using var cmd = new NpgsqlCommand(
-            "UPDATE controlplane.tenants SET deleted_at = now(), updated_at = now() WHERE name = $1 AND deleted_at IS NULL", conn, tx);
-        cmd.Parameters.AddWithValue(name);
-        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-        await AppendAuditAsync(conn, tx, audit, ct).ConfigureAwait(false);
-        await tx.CommitAsync(ct).ConfigureAwait(false);
-        Interlocked.Increment(ref writes);
-    }
+    public Task MarkTenantDeletedAsync(string name, AuditEntry audit, CancellationToken ct) =>
+        WriteAsync(async (conn, tx) =>
+        {
+            await using var cmd = new NpgsqlCommand(
+                "UPDATE controlplane.tenants SET deleted_at = now(), updated_at = now() WHERE name = $1 AND deleted_at IS NULL", conn, tx);
+            cmd.Parameters.AddWithValue(name);
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }, audit, ct);
 
     /// <summary>One write transaction: the change and its audit event commit together or not at all.</summary>
     public async Task WriteAsync(Func<NpgsqlConnection, NpgsqlTransaction, Task> change, AuditEntry audit, CancellationToken ct)
@@ -136,14 +131,7 @@ public sealed class SystemDatabase(NpgsqlDataSource dataSource, ILogger logger)
         Interlocked.Increment(ref writes);
     }
 
-    public async Task AppendAuditAsync(AuditEntry entry, CancellationToken ct)
-    {
-        await using var conn = await dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
-        await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
-        await AppendAuditAsync(conn, tx, entry, ct).ConfigureAwait(false);
-        await tx.CommitAsync(ct).ConfigureAwait(false);
-        Interlocked.Increment(ref writes);
-    }
+    public Task AppendAuditAsync(AuditEntry entry, CancellationToken ct) => WriteAsync((_, _) => Task.CompletedTask, entry, ct);
 
     /// <summary>
     /// Appends to the chain: hash = sha256(previous hash || canonical JSON of the row). A transaction

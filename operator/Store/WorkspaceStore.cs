@@ -85,17 +85,7 @@ public static class WorkspaceStore
         TimeSpan grace, AuditEntry audit, CancellationToken ct) =>
         db.WriteAsync(async (conn, tx) =>
         {
-            await using (var retire = new NpgsqlCommand("""
-                UPDATE controlplane.provider_keys SET retired_at = now(), expires_at = now() + $3
-                WHERE workspace = $1 AND provider = $2 AND retired_at IS NULL
-                """, conn, tx))
-            {
-                retire.Parameters.AddWithValue(workspace);
-                retire.Parameters.AddWithValue(provider);
-                retire.Parameters.AddWithValue(grace);
-                await retire.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            }
-
+            await RetireActiveAsync(conn, tx, workspace, provider, grace, ct).ConfigureAwait(false);
             await using var insert = new NpgsqlCommand("""
                 INSERT INTO controlplane.provider_keys (id, workspace, provider, fingerprint, ciphertext, nonce, tag, wrapped_key, wrap_nonce, wrap_tag, kek_id)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
@@ -116,17 +106,19 @@ public static class WorkspaceStore
 
     /// <summary>Retires the active key of a provider no longer listed in the spec (kept for the grace period).</summary>
     public static Task RetireProviderKeyAsync(this SystemDatabase db, string workspace, string provider, TimeSpan grace, AuditEntry audit, CancellationToken ct) =>
-        db.WriteAsync(async (conn, tx) =>
-        {
-            await using var retire = new NpgsqlCommand("""
-                UPDATE controlplane.provider_keys SET retired_at = now(), expires_at = now() + $3
-                WHERE workspace = $1 AND provider = $2 AND retired_at IS NULL
-                """, conn, tx);
-            retire.Parameters.AddWithValue(workspace);
-            retire.Parameters.AddWithValue(provider);
-            retire.Parameters.AddWithValue(grace);
-            await retire.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-        }, audit, ct);
+        db.WriteAsync((conn, tx) => RetireActiveAsync(conn, tx, workspace, provider, grace, ct), audit, ct);
+
+    static async Task RetireActiveAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string workspace, string provider, TimeSpan grace, CancellationToken ct)
+    {
+        await using var retire = new NpgsqlCommand("""
+            UPDATE controlplane.provider_keys SET retired_at = now(), expires_at = now() + $3
+            WHERE workspace = $1 AND provider = $2 AND retired_at IS NULL
+            """, conn, tx);
+        retire.Parameters.AddWithValue(workspace);
+        retire.Parameters.AddWithValue(provider);
+        retire.Parameters.AddWithValue(grace);
+        await retire.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
 
     /// <summary>The decrypted active key (for the services that call the provider). Never logged.</summary>
     public static async Task<string?> ReadActiveProviderKeyAsync(this SystemDatabase db, KeyVault vault, string workspace, string provider, CancellationToken ct)
