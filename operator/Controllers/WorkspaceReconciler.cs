@@ -266,9 +266,13 @@ public sealed class WorkspaceReconciler(
         {
             try
             {
-                await database.AppendAuditAsync(new AuditEntry(CreatedBy(ws), "workspace.refused", "Workspace", ws.Metadata.Name, tenant?.Metadata.Name ?? ws.Spec.Tenant,
-                    new JsonObject { ["reason"] = refusal.Reason, ["generation"] = ws.Metadata.Generation, ["specTenant"] = ws.Spec.Tenant, ["specRegion"] = ws.Spec.Region },
-                    Severity: "security"), ct).ConfigureAwait(false);
+                // The cache may lag our own status write: Postgres says whether this refusal is already on record.
+                if (!await database.AuditExistsAsync("Workspace", ws.Metadata.Name, "workspace.refused", refusal.Reason, ws.Metadata.Generation, ct).ConfigureAwait(false))
+                {
+                    await database.AppendAuditAsync(new AuditEntry(CreatedBy(ws), "workspace.refused", "Workspace", ws.Metadata.Name, tenant?.Metadata.Name ?? ws.Spec.Tenant,
+                        new JsonObject { ["reason"] = refusal.Reason, ["generation"] = ws.Metadata.Generation, ["specTenant"] = ws.Spec.Tenant, ["specRegion"] = ws.Spec.Region },
+                        Severity: "security"), ct).ConfigureAwait(false);
+                }
             }
             catch (Exception e) when (e is NpgsqlException or TimeoutException)
             {
@@ -418,7 +422,9 @@ public sealed class WorkspaceReconciler(
 
         var dbName = RegionDatabases.DatabaseName(ws.Metadata.Name);
         var secretKey = $"{ws.Metadata.Name}/{WorkspaceResources.SecretName(ws)}";
-        var cached = caches.Secrets.Get(secretKey);
+        // A missing Secret resets the password, so make sure it is missing and not just not yet in the cache.
+        var cached = caches.Secrets.Get(secretKey)
+                     ?? await api.TryGetAsync<V1Secret>(Secrets, ws.Metadata.Name, WorkspaceResources.SecretName(ws), ct).ConfigureAwait(false);
         var existingPassword = cached?.Data?.TryGetValue("password", out var pw) == true ? Encoding.UTF8.GetString(pw) : null;
         var rotate = cached?.Metadata.Annotations?.TryGetValue(WorkspaceResources.RotateAnnotation, out var r) == true && r == "true";
         var intact = existingPassword is not null

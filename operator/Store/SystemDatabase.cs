@@ -120,6 +120,22 @@ public sealed class SystemDatabase(NpgsqlDataSource dataSource, ILogger logger)
             await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }, audit, ct);
 
+    /// <summary>Whether an audit event with this action, reason and generation was already written for the object (keeps appends idempotent when the cache lags).</summary>
+    public async Task<bool> AuditExistsAsync(string kind, string objectName, string action, string reason, long? generation, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT 1 FROM controlplane.audit_events
+            WHERE kind = $1 AND object_name = $2 AND action = $3 AND details->>'reason' = $4 AND details->>'generation' IS NOT DISTINCT FROM $5
+            LIMIT 1
+            """);
+        cmd.Parameters.AddWithValue(kind);
+        cmd.Parameters.AddWithValue(objectName);
+        cmd.Parameters.AddWithValue(action);
+        cmd.Parameters.AddWithValue(reason);
+        cmd.Parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Text, (object?)generation?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? DBNull.Value);
+        return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is not null;
+    }
+
     /// <summary>One write transaction: the change and its audit event commit together or not at all.</summary>
     public async Task WriteAsync(Func<NpgsqlConnection, NpgsqlTransaction, Task> change, AuditEntry audit, CancellationToken ct)
     {
