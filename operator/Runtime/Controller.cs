@@ -46,6 +46,9 @@ public interface IController
     void ResyncNow();
     /// <summary>Nothing queued, nothing being reconciled and nothing scheduled for later.</summary>
     bool IsIdle { get; }
+
+    /// <summary>Raised after each reconcile with the key and its result (diagnostics and benchmarks).</summary>
+    event Action<string, string>? Reconciled;
 }
 
 /// <summary>

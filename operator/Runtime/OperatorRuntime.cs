@@ -20,8 +20,9 @@ public sealed class OperatorRuntime : IAsyncDisposable
     readonly ILogger logger;
     readonly TimeProvider time;
     readonly NpgsqlDataSource dataSource;
-    readonly List<IInformer> informers = [];
-    readonly List<IController> controllers = [];
+    // Snapshots of the current term, replaced whole (read from other threads: readiness, tests).
+    IReadOnlyList<IInformer> informers = [];
+    IReadOnlyList<IController> controllers = [];
     volatile bool leading;
 
     public OperatorRuntime(ControlPlaneOptions options, KubernetesClientConfiguration kubeConfig, ILoggerFactory loggers, TimeProvider? time = null)
@@ -103,8 +104,8 @@ public sealed class OperatorRuntime : IAsyncDisposable
     {
         leading = true;
         LeadershipChanged?.Invoke(true);
-        informers.Clear();
-        controllers.Clear();
+        var termInformers = new List<IInformer>();
+        var termControllers = new List<IController>();
         try
         {
             var tasks = new List<Task> { MigrateUntilDoneAsync(ct) };
@@ -112,7 +113,7 @@ public sealed class OperatorRuntime : IAsyncDisposable
             Informer<T> Inform<T>(ResourceType type, InformerOptions? o = null) where T : class, IKubernetesObject<V1ObjectMeta>
             {
                 var informer = new Informer<T>(Api, type, Metrics, loggers.CreateLogger("informer." + type.Plural), o ?? informerOptions);
-                informers.Add(informer);
+                termInformers.Add(informer);
                 return informer;
             }
 
@@ -161,7 +162,7 @@ public sealed class OperatorRuntime : IAsyncDisposable
                 .Watches(caches.ConfigMaps, WorkspaceReconciler.OwnerOf)
                 .Watches(caches.Secrets, WorkspaceReconciler.OwnerOf)
                 .Watches(caches.AllSecretsMetadata, workspaceReconciler.WorkspaceReferencingSecret);
-            controllers.Add(workspaceController);
+            termControllers.Add(workspaceController);
 
             var approvals = Inform<Approval>(ApprovalReconciler.Type);
             var exposures = Inform<Exposure>(ResourceType.For<Exposure>(true));
@@ -174,14 +175,19 @@ public sealed class OperatorRuntime : IAsyncDisposable
                 .Watches(intents, t => approvalReconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
                 .Watches(restores, t => approvalReconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
                 .Watches(caches.RoleBindings, b => approvals.InNamespace(b.Metadata.NamespaceProperty).Select(a => $"{a.Metadata.NamespaceProperty}/{a.Metadata.Name}"));
-            controllers.Add(approvalController);
+            termControllers.Add(approvalController);
             tasks.Add(PurgeProviderKeysAsync(ct));
-            controllers.Add(tenantController);
-            tasks.AddRange(informers.Select(i => i.RunAsync(ct)));
-            foreach (var c in controllers.OfType<Controller<Tenant>>()) c.Reconciled += (k, r) => Reconciled?.Invoke(c.Name, k, r);
-            foreach (var c in controllers.OfType<Controller<Workspace>>()) c.Reconciled += (k, r) => Reconciled?.Invoke(c.Name, k, r);
-            foreach (var c in controllers.OfType<Controller<Approval>>()) c.Reconciled += (k, r) => Reconciled?.Invoke(c.Name, k, r);
-            tasks.AddRange(controllers.Select(c => c.RunAsync(ct)));
+            termControllers.Add(tenantController);
+            foreach (var c in termControllers)
+            {
+                var name = c.Name;
+                c.Reconciled += (key, result) => Reconciled?.Invoke(name, key, result);
+            }
+
+            informers = termInformers;
+            controllers = termControllers;
+            tasks.AddRange(termInformers.Select(i => i.RunAsync(ct)));
+            tasks.AddRange(termControllers.Select(c => c.RunAsync(ct)));
             await Task.WhenAll(tasks).ConfigureAwait(false);
         }
         finally
