@@ -13,8 +13,11 @@ namespace ControlPlane.Operator.Webhooks;
 /// </summary>
 public sealed class AdmissionCaches
 {
+    readonly KubeApi api;
+
     public AdmissionCaches(KubeApi api, OperatorMetrics metrics, ILoggerFactory loggers)
     {
+        this.api = api;
         Informer<T> Inform<T>(bool namespaced) where T : class, IKubernetesObject<V1ObjectMeta>
         {
             var type = ResourceType.For<T>(namespaced);
@@ -38,6 +41,26 @@ public sealed class AdmissionCaches
     public Informer<Restore> Restores { get; }
 
     public bool Synced => All.All(i => i.HasSynced);
+
+    /// <summary>
+    /// A tenant by name: the cache, or on a miss one live read, since an object applied together with
+    /// its tenant (one kubectl apply, one Argo CD sync) can reach us before the tenant's watch event.
+    /// </summary>
+    public async Task<Tenant?> TenantAsync(string name, CancellationToken ct) =>
+        Tenants.Get(name) ?? await api.TryGetAsync<Tenant>(Tenants.Type, null, name, ct).ConfigureAwait(false);
+
+    /// <summary>The approvable target, from the cache or, on a miss, one live read.</summary>
+    public async Task<IKubernetesObject<V1ObjectMeta>?> TargetAsync(string ns, string kind, string name, CancellationToken ct)
+    {
+        if (Target(ns, kind, name) is { } cached) return cached;
+        return kind switch
+        {
+            "Exposure" => await api.TryGetAsync<Exposure>(Exposures.Type, ns, name, ct).ConfigureAwait(false),
+            "DeploymentIntent" => await api.TryGetAsync<DeploymentIntent>(DeploymentIntents.Type, ns, name, ct).ConfigureAwait(false),
+            "Restore" => await api.TryGetAsync<Restore>(Restores.Type, ns, name, ct).ConfigureAwait(false),
+            _ => null,
+        };
+    }
 
     /// <summary>The approvable object an Approval names, from the cache.</summary>
     public IKubernetesObject<V1ObjectMeta>? Target(string ns, string kind, string name) => kind switch

@@ -54,7 +54,7 @@ public sealed class AdmissionHandler(AdmissionCaches caches, IAccessReview acces
 
     // ---- mutating -------------------------------------------------------------------------------
 
-    public AdmissionResponse Mutate(AdmissionRequest r)
+    public async Task<AdmissionResponse> MutateAsync(AdmissionRequest r, CancellationToken ct)
     {
         if (r.Object is null || r.Operation is not ("CREATE" or "UPDATE")) return AdmissionResponse.Allow(r.Uid);
         var ops = new JsonArray();
@@ -90,12 +90,12 @@ public sealed class AdmissionHandler(AdmissionCaches caches, IAccessReview acces
             }
         }
 
-        if (r.Operation == "CREATE" && r.Kind.Kind == "Approval") MutateApproval(r, ops, SetAnnotation);
-        if (r.Operation == "CREATE" && r.Kind.Kind == "Workspace") MutateWorkspace(r, ops);
+        if (r.Operation == "CREATE" && r.Kind.Kind == "Approval") await MutateApprovalAsync(r, ops, SetAnnotation, ct).ConfigureAwait(false);
+        if (r.Operation == "CREATE" && r.Kind.Kind == "Workspace") await MutateWorkspaceAsync(r, ops, ct).ConfigureAwait(false);
         return AdmissionResponse.Patched(r.Uid, ops);
     }
 
-    void MutateApproval(AdmissionRequest r, JsonArray ops, Action<string, string> setAnnotation)
+    async Task MutateApprovalAsync(AdmissionRequest r, JsonArray ops, Action<string, string> setAnnotation, CancellationToken ct)
     {
         var spec = r.Object!["spec"] as JsonObject;
         if (spec is null) return;
@@ -105,17 +105,17 @@ public sealed class AdmissionHandler(AdmissionCaches caches, IAccessReview acces
         var kind = spec["target"]?["kind"]?.GetValue<string>();
         var name = spec["target"]?["name"]?.GetValue<string>();
         if (kind is null || name is null) return;
-        var target = caches.Target(r.Namespace ?? "", kind, name);
+        var target = await caches.TargetAsync(r.Namespace ?? "", kind, name, ct).ConfigureAwait(false);
         if (target?.Metadata.Generation is { } generation)
         {
             ops.Add(new JsonObject { ["op"] = spec.ContainsKey("targetGeneration") ? "replace" : "add", ["path"] = "/spec/targetGeneration", ["value"] = generation });
         }
     }
 
-    void MutateWorkspace(AdmissionRequest r, JsonArray ops)
+    async Task MutateWorkspaceAsync(AdmissionRequest r, JsonArray ops, CancellationToken ct)
     {
         var spec = r.Object!["spec"] as JsonObject;
-        var tenant = spec?["tenant"]?.GetValue<string>() is { } t ? caches.Tenants.Get(t) : null;
+        var tenant = spec?["tenant"]?.GetValue<string>() is { } t ? await caches.TenantAsync(t, ct).ConfigureAwait(false) : null;
         if (spec is null || tenant is null) return;
         if (!spec.ContainsKey("region")) ops.Add(new JsonObject { ["op"] = "add", ["path"] = "/spec/region", ["value"] = tenant.Spec.Region });
         if (!spec.ContainsKey("dataMode")) ops.Add(new JsonObject { ["op"] = "add", ["path"] = "/spec/dataMode", ["value"] = tenant.Spec.DataMode });
@@ -128,7 +128,7 @@ public sealed class AdmissionHandler(AdmissionCaches caches, IAccessReview acces
         var problems = r.Kind.Kind switch
         {
             "Tenant" => ValidateTenant(r),
-            "Workspace" => ValidateWorkspace(r),
+            "Workspace" => await ValidateWorkspaceAsync(r, ct).ConfigureAwait(false),
             "Approval" => await ValidateApprovalAsync(r, ct).ConfigureAwait(false),
             "WorkspaceNetworkPolicy" => ValidateNetworkPolicy(r),
             "DeploymentIntent" => ValidateDeploymentIntent(r),
@@ -175,7 +175,7 @@ public sealed class AdmissionHandler(AdmissionCaches caches, IAccessReview acces
         }
     }
 
-    List<string> ValidateWorkspace(AdmissionRequest r)
+    async Task<List<string>> ValidateWorkspaceAsync(AdmissionRequest r, CancellationToken ct)
     {
         if (r.Operation == "DELETE")
         {
@@ -195,7 +195,7 @@ public sealed class AdmissionHandler(AdmissionCaches caches, IAccessReview acces
 
         if (r.Operation != "CREATE" || r.Object is null) return [];
         var ws = As<Workspace>(r.Object);
-        var tenant = caches.Tenants.Get(ws.Spec.Tenant);
+        var tenant = await caches.TenantAsync(ws.Spec.Tenant, ct).ConfigureAwait(false);
         if (tenant is null) return [$"spec.tenant: tenant \"{ws.Spec.Tenant}\" does not exist"];
         var result = new List<string>();
         var region = WorkspaceResources.EffectiveRegion(ws, tenant);
@@ -219,7 +219,7 @@ public sealed class AdmissionHandler(AdmissionCaches caches, IAccessReview acces
         if (r.Operation != "CREATE" || r.Object is null) return [];
         var approval = As<Approval>(r.Object);
         var ns = r.Namespace ?? "";
-        var target = caches.Target(ns, approval.Spec.Target.Kind, approval.Spec.Target.Name);
+        var target = await caches.TargetAsync(ns, approval.Spec.Target.Kind, approval.Spec.Target.Name, ct).ConfigureAwait(false);
         if (target is null) return [$"spec.target: {approval.Spec.Target.Kind} {ns}/{approval.Spec.Target.Name} does not exist"];
         var author = target.Metadata.Annotations?.TryGetValue(ApiGroup.CreatedByAnnotation, out var who) == true ? who : null;
         var problems = new List<string>();

@@ -104,7 +104,9 @@ public sealed class WebhookService(
         }
         else
         {
-            response = mutate ? handler.Mutate(review.Request) : await handler.ValidateAsync(review.Request, http.RequestAborted).ConfigureAwait(false);
+            response = mutate
+                ? await handler.MutateAsync(review.Request, http.RequestAborted).ConfigureAwait(false)
+                : await handler.ValidateAsync(review.Request, http.RequestAborted).ConfigureAwait(false);
             outcome = response.Allowed ? "allowed" : "denied";
         }
 

@@ -211,6 +211,21 @@ public sealed class WebhookTests(WebhookFixture fixture)
     }
 
     [Fact]
+    public async Task ATenantAndItsWorkspace_AppliedTogether_AreBothAdmitted()
+    {
+        // One kubectl apply or Argo CD sync: the workspace can reach the webhook before the tenant's watch event.
+        for (var i = 0; i < 5; i++)
+        {
+            var tenant = Unique("together");
+            await Cluster.CreateTenantAsync(tenant);
+            var ws = new Workspace { Metadata = new V1ObjectMeta { Name = Unique(tenant) } };
+            ws.Spec.Tenant = tenant;
+            var created = await Cluster.Api.CreateAsync(ClusterFixture.Workspaces, null, ws, CancellationToken.None);
+            Assert.Equal("eu", created.Spec.Region); // defaulted from the tenant
+        }
+    }
+
+    [Fact]
     public async Task ImmutableFields_AreRefused_NamingTheField()
     {
         var (tenant, ws) = await WorkspaceAsync();
