@@ -63,6 +63,7 @@ public sealed class Controller<T> : IController where T : class, IKubernetesObje
     readonly ILogger logger;
     readonly ControllerOptions options;
     readonly List<IInformer> sources = [];
+    readonly QueueMetrics queueMetrics;
 
     public Controller(string name, Informer<T> primary, IReconciler<T> reconciler, OperatorMetrics metrics, ILogger logger,
         ControllerOptions? options = null, TimeProvider? time = null)
@@ -73,7 +74,8 @@ public sealed class Controller<T> : IController where T : class, IKubernetesObje
         this.metrics = metrics;
         this.logger = logger;
         this.options = options ?? new ControllerOptions();
-        Queue = new WorkQueue<string>(time, metrics: new QueueMetrics(metrics, name));
+        queueMetrics = new QueueMetrics(metrics, name);
+        Queue = new WorkQueue<string>(time, metrics: queueMetrics);
         sources.Add(primary);
         primary.AddHandler(e =>
         {
@@ -263,7 +265,7 @@ public sealed class Controller<T> : IController where T : class, IKubernetesObje
         metrics.ReconcileTotal.WithLabels(Name, result).Inc();
         Reconciled?.Invoke(key, result);
         metrics.ReconcileTime.WithLabels(Name).Observe(watch.Elapsed.TotalSeconds);
-        new QueueMetrics(metrics, Name).Worked(watch.Elapsed);
+        queueMetrics.Worked(watch.Elapsed);
     }
 }
 
