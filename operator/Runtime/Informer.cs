@@ -51,11 +51,15 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
     readonly ConcurrentDictionary<string, T> store = new();
     readonly ConcurrentDictionary<string, Index> indexes = new();
 
-    /// <summary>A secondary index: index value → (key → object), kept with the store.</summary>
+    /// <summary>
+    /// A secondary index: index value → (key → object), kept with the store. Plain dictionaries under
+    /// one lock: there is a bucket per namespace, and thousands of concurrent dictionaries cost tens of MB.
+    /// </summary>
     sealed class Index(Func<T, string?> valueOf)
     {
         public Func<T, string?> ValueOf { get; } = valueOf;
-        public ConcurrentDictionary<string, ConcurrentDictionary<string, T>> Buckets { get; } = new();
+        public Dictionary<string, Dictionary<string, T>> Buckets { get; } = new();
+        public Lock Gate { get; } = new();
     }
     readonly List<Action<InformerEvent<T>>> handlers = [];
     readonly TaskCompletionSource synced = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -94,16 +98,24 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
     }
 
     /// <summary>The cached objects whose index value is <paramref name="value"/>; no scan of the whole cache.</summary>
-    public IEnumerable<T> ByIndex(string name, string value) =>
-        indexes.TryGetValue(name, out var index) && index.Buckets.TryGetValue(value, out var bucket) ? bucket.Values : [];
+    public IReadOnlyList<T> ByIndex(string name, string value)
+    {
+        if (!indexes.TryGetValue(name, out var index)) return [];
+        lock (index.Gate) return index.Buckets.TryGetValue(value, out var bucket) ? [.. bucket.Values] : [];
+    }
 
     public const string NamespaceIndex = "namespace";
 
-    public IEnumerable<T> InNamespace(string ns) => ByIndex(NamespaceIndex, ns);
+    public IReadOnlyList<T> InNamespace(string ns) => ByIndex(NamespaceIndex, ns);
 
     static void Put(Index index, string key, T obj)
     {
-        if (index.ValueOf(obj) is { } value) index.Buckets.GetOrAdd(value, _ => new ConcurrentDictionary<string, T>())[key] = obj;
+        if (index.ValueOf(obj) is not { } value) return;
+        lock (index.Gate)
+        {
+            if (!index.Buckets.TryGetValue(value, out var bucket)) index.Buckets[value] = bucket = new Dictionary<string, T>(1);
+            bucket[key] = obj;
+        }
     }
 
     void Store(string key, T obj)
@@ -122,7 +134,11 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
     {
         foreach (var index in indexes.Values)
         {
-            if (index.ValueOf(old) is { } value && index.Buckets.TryGetValue(value, out var bucket)) bucket.TryRemove(key, out _);
+            if (index.ValueOf(old) is not { } value) continue;
+            lock (index.Gate)
+            {
+                if (index.Buckets.TryGetValue(value, out var bucket) && bucket.Remove(key) && bucket.Count == 0) index.Buckets.Remove(value);
+            }
         }
     }
 

@@ -53,8 +53,10 @@ public sealed class TenantTests(ClusterFixture cluster, ITestOutputHelper output
         Assert.Equal(1L, (long)(await cmd.ExecuteScalarAsync())!);
         Assert.Null(await op.Runtime.Database.VerifyAuditChainAsync(CancellationToken.None));
 
-        var events = await cluster.Api.ListAsync<Corev1Event>(ResourceType.Events, "default", null, 500, null, CancellationToken.None);
-        Assert.Contains(events.Items, e => e.InvolvedObject.Name == name && e.Reason == "RecordCreated");
+        await Net.WaitUntilAsync(async () =>
+            (await cluster.Api.ListAsync<Corev1Event>(ResourceType.Events, "default", null, 500, null, CancellationToken.None)).Items
+                .Any(e => e.InvolvedObject.Name == name && e.Reason == "RecordCreated"),
+            TimeSpan.FromSeconds(10), "RecordCreated event");
     }
 
     [Fact]
@@ -124,8 +126,11 @@ public sealed class TenantTests(ClusterFixture cluster, ITestOutputHelper output
         var held = await cluster.WaitForTenantAsync(name, t => ClusterFixture.Condition(t, "Ready")?.Reason == "DeletionBlocked", "deletion held");
         Assert.NotNull(held.Metadata.DeletionTimestamp);
         Assert.Contains(name + "-dev", ClusterFixture.Condition(held, "Ready")!.Message);
-        var events = await cluster.Api.ListAsync<Corev1Event>(ResourceType.Events, "default", null, 500, null, CancellationToken.None);
-        Assert.Contains(events.Items, e => e.InvolvedObject.Name == name && e.Reason == "DeletionBlocked" && e.Type == "Warning");
+        // The Event follows the status write; poll for it.
+        await Net.WaitUntilAsync(async () =>
+            (await cluster.Api.ListAsync<Corev1Event>(ResourceType.Events, "default", null, 500, null, CancellationToken.None)).Items
+                .Any(e => e.InvolvedObject.Name == name && e.Reason == "DeletionBlocked" && e.Type == "Warning"),
+            TimeSpan.FromSeconds(10), "DeletionBlocked Warning event");
 
         await cluster.Api.DeleteAsync(ClusterFixture.Workspaces, null, name + "-dev", CancellationToken.None);
         await Net.WaitUntilAsync(async () => await cluster.GetTenantAsync(name) is null, TimeSpan.FromSeconds(30), "tenant deleted once its workspace is gone");

@@ -458,8 +458,10 @@ public sealed class WorkspaceTests(ClusterFixture cluster, ITestOutputHelper out
             && await cluster.Api.TryGetAsync<V1NetworkPolicy>(WorkspaceReconciler.NetworkPolicies, name, "controlplane-default-deny", CancellationToken.None) is not null
             && (await cluster.Api.GetAsync<V1ConfigMap>(ConfigMaps, name, "controlplane-workspace", CancellationToken.None)).Data["region"] == "eu",
             TimeSpan.FromSeconds(10), "children restored");
-        var events = await cluster.Api.ListAsync<Corev1Event>(ResourceType.Events, "default", null, 1000, null, CancellationToken.None);
-        Assert.Contains(events.Items, e => e.InvolvedObject.Name == name && e.Reason == "DriftRepaired");
+        await Net.WaitUntilAsync(async () =>
+            (await cluster.Api.ListAsync<Corev1Event>(ResourceType.Events, "default", null, 1000, null, CancellationToken.None)).Items
+                .Any(e => e.InvolvedObject.Name == name && e.Reason == "DriftRepaired"),
+            TimeSpan.FromSeconds(10), "DriftRepaired event");
     }
 
     [Theory]
