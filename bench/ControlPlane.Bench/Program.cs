@@ -149,6 +149,7 @@ public static class Program
                 table.Add((label, "converge s (one run)", Summary.Fmt(seconds)));
                 var m = (JsonObject)detail["memoryAfterConverge"]!;
                 table.Add((label, "working set / managed heap MB", $"{m["workingSetMB"]} / {m["managedHeapMB"]}"));
+                table.Add((label, "GC committed / RSS anonymous / RSS file-backed MB", $"{m["gcCommittedMB"]} / {m["rssAnonMB"]} / {m["rssFileMB"]}"));
                 var idle = (JsonObject)detail["idle"]!;
                 table.Add((label, $"idle {IdleSeconds}s: API writes / Postgres writes", $"{idle["apiWrites"]} / {idle["postgresWrites"]}"));
                 table.Add((label, $"idle {IdleSeconds}s: CPU s / requests", $"{idle["cpuSeconds"]} / {idle["requests"]}"));
@@ -466,10 +467,18 @@ public static class Program
         var heap = GC.GetTotalMemory(forceFullCollection: true);
         var proc = Process.GetCurrentProcess();
         proc.Refresh();
+        // Where the working set is: anonymous (heap, GC reserve, native) vs file-backed (mapped assemblies and libraries).
+        var status = File.Exists("/proc/self/status") ? File.ReadAllLines("/proc/self/status") : [];
+        double Kb(string field) => status.FirstOrDefault(l => l.StartsWith(field + ":", StringComparison.Ordinal)) is { } line
+            ? Math.Round(double.Parse(line.Split(':')[1].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024, 1)
+            : double.NaN;
         return new JsonObject
         {
             ["workingSetMB"] = Math.Round(proc.WorkingSet64 / 1048576.0, 1),
             ["managedHeapMB"] = Math.Round(heap / 1048576.0, 1),
+            ["gcCommittedMB"] = Math.Round(GC.GetGCMemoryInfo().TotalCommittedBytes / 1048576.0, 1),
+            ["rssAnonMB"] = Kb("RssAnon"),
+            ["rssFileMB"] = Kb("RssFile"),
             ["cachedObjects"] = op.Runtime.Informers.Sum(i => i.Keys.Count()),
         };
     }
