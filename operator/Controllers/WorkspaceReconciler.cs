@@ -106,7 +106,7 @@ public sealed class WorkspaceReconciler(
     {
         if (ws.Metadata.DeletionTimestamp is not null) return await FinalizeAsync(ws, ct).ConfigureAwait(false);
         ws = await writer.AddFinalizerAsync(Type, ws, ApiGroup.Finalizer, ct).ConfigureAwait(false);
-        changes.Value = new Changes();
+        var log = new Changes();
 
         var now = time.GetUtcNow().UtcDateTime;
         var conditions = new ConditionSet(ws.Status?.Conditions, ws.Metadata.Generation, now);
@@ -130,8 +130,11 @@ public sealed class WorkspaceReconciler(
         }
 
         var tenant = caches.Tenants.Get(ws.Spec.Tenant);
-        var gate = Gate(ws, tenant, record);
+        // One quota decision per pass: the gate (maxWorkspaces) and the ResourceQuota both use it.
+        var grant = tenant is null ? null : WorkspaceResources.AllocateQuota(ws, tenant, caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name));
+        var gate = Gate(ws, tenant, record, grant);
         if (gate is { } refused) return await RefuseAsync(ws, tenant, status, conditions, refused, ct).ConfigureAwait(false);
+        ArgumentNullException.ThrowIfNull(grant); // the gate refuses a missing tenant
         var region = WorkspaceResources.EffectiveRegion(ws, tenant!);
         status.AdmittedAt ??= WorkspaceResources.AdmissionTime(time.GetUtcNow());
 
@@ -145,21 +148,20 @@ public sealed class WorkspaceReconciler(
         }
 
         // Namespace and settings.
-        await ApplyAsync(ws, ResourceType.Namespaces, WorkspaceResources.Namespace(ws, tenant!.Metadata.Name, region),
+        await ApplyAsync(log, ws, ResourceType.Namespaces, WorkspaceResources.Namespace(ws, tenant!.Metadata.Name, region),
             caches.Namespaces.Get(ws.Metadata.Name), [], ct).ConfigureAwait(false);
-        var cm = await ApplyAsync(ws, ConfigMaps, WorkspaceResources.ConfigMap(ws, tenant), caches.ConfigMaps.Get($"{ws.Metadata.Name}/{WorkspaceResources.ConfigMapName}"), ["data"], ct).ConfigureAwait(false);
+        await ApplyAsync(log, ws, ConfigMaps, WorkspaceResources.ConfigMap(ws, tenant), caches.ConfigMaps.Get($"{ws.Metadata.Name}/{WorkspaceResources.ConfigMapName}"), ["data"], ct).ConfigureAwait(false);
         status.Namespace = ws.Metadata.Name;
         // A stable reason: a condition that differs between the creating pass and the next one is a wasted status write.
         conditions.Set(WorkspaceConditions.NamespaceReady, true, "Ready", $"Namespace {ws.Metadata.Name} is labelled for tenant {tenant.Metadata.Name} in region {region}.");
 
         // Members.
-        await ApplyBindingsAsync(ws, tenant, ct).ConfigureAwait(false);
+        await ApplyBindingsAsync(log, ws, tenant, ct).ConfigureAwait(false);
         conditions.Set(WorkspaceConditions.AccessReady, true, "Bound",
             $"{ws.Spec.Members?.Count ?? 0} member(s) and {tenant.Spec.Owners?.Count ?? 0} tenant owner(s) bound.");
 
         // Quota.
-        var grant = WorkspaceResources.AllocateQuota(ws, tenant, caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name));
-        await ApplyQuotaAsync(ws, grant, ct).ConfigureAwait(false);
+        await ApplyQuotaAsync(log, ws, grant, ct).ConfigureAwait(false);
         if (grant.Exceeded)
         {
             var message = string.Join("; ", grant.Shortfalls);
@@ -176,11 +178,11 @@ public sealed class WorkspaceReconciler(
         }
 
         // Network baseline.
-        await ApplyAsync(ws, NetworkPolicies, WorkspaceResources.DefaultDeny(ws), caches.NetworkPolicies.Get($"{ws.Metadata.Name}/{WorkspaceResources.NetworkPolicyName}"), ["spec"], ct).ConfigureAwait(false);
+        await ApplyAsync(log, ws, NetworkPolicies, WorkspaceResources.DefaultDeny(ws), caches.NetworkPolicies.Get($"{ws.Metadata.Name}/{WorkspaceResources.NetworkPolicyName}"), ["spec"], ct).ConfigureAwait(false);
         conditions.Set(WorkspaceConditions.NetworkReady, true, "DefaultDeny", "Ingress and egress are denied by default; DNS to kube-system is allowed.");
 
         // Database.
-        var databaseOk = await ReconcileDatabaseAsync(ws, region, status, conditions, ct).ConfigureAwait(false);
+        var databaseOk = await ReconcileDatabaseAsync(log, ws, region, status, conditions, ct).ConfigureAwait(false);
 
         // Provider keys.
         var keysOk = await ReconcileProviderKeysAsync(ws, tenant, status, conditions, ct).ConfigureAwait(false);
@@ -203,7 +205,7 @@ public sealed class WorkspaceReconciler(
         conditions.Set(WorkspaceConditions.Ready, allReady, allReady ? "Ready" : "NotReady", allReady ? "Workspace is ready." : string.Join("; ", notReady));
         status.Conditions = conditions.ToList();
         var becameReady = allReady && ws.Status?.Phase != "Ready";
-        await ReportChangesAsync(ws, becameReady, ct).ConfigureAwait(false);
+        await ReportChangesAsync(log, ws, becameReady, ct).ConfigureAwait(false);
         await writer.UpdateStatusAsync(Type, ws, status, ct).ConfigureAwait(false);
         return databaseOk ? ReconcileResult.Done : ReconcileResult.Retry("workspace database not ready");
     }
@@ -211,7 +213,7 @@ public sealed class WorkspaceReconciler(
     sealed record Refusal(string Reason, string Message, bool Security, string Condition = WorkspaceConditions.Ready);
 
     /// <summary>Rules checked before anything is provisioned.</summary>
-    Refusal? Gate(Workspace ws, Tenant? tenant, WorkspaceRecord? record)
+    Refusal? Gate(Workspace ws, Tenant? tenant, WorkspaceRecord? record, QuotaGrant? grant)
     {
         if (tenant is null)
         {
@@ -245,7 +247,7 @@ public sealed class WorkspaceReconciler(
             return new("TenantSuspended", $"tenant {tenant.Metadata.Name} is suspended: it gets no new workspace", Security: false);
         }
 
-        if (!provisioned && WorkspaceResources.AllocateQuota(ws, tenant, caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name)).OverWorkspaceLimit)
+        if (!provisioned && grant!.OverWorkspaceLimit)
         {
             return new("MaxWorkspacesExceeded", $"tenant {tenant.Metadata.Name} allows {tenant.Spec.Quota!.MaxWorkspaces} workspace(s) (spec.quota.maxWorkspaces) and this one is past it",
                 Security: false, WorkspaceConditions.QuotaReady);
@@ -349,37 +351,33 @@ public sealed class WorkspaceReconciler(
         public List<string> Repaired { get; } = [];
     }
 
-    readonly AsyncLocal<Changes?> changes = new();
-
-    async Task<ApplyOutcome> ApplyAsync<T>(Workspace ws, ResourceType type, T desired, T? cached, IReadOnlyList<string> owned, CancellationToken ct,
+    async Task<ApplyOutcome> ApplyAsync<T>(Changes log, Workspace ws, ResourceType type, T desired, T? cached, IReadOnlyList<string> owned, CancellationToken ct,
         IReadOnlyCollection<string>? removeAnnotations = null)
         where T : class, k8s.IKubernetesObject<V1ObjectMeta>
     {
         var outcome = await applier.ApplyAsync(type, desired, cached, owned, ct, removeAnnotations).ConfigureAwait(false);
         var what = $"{type.Kind} {desired.Metadata.Name}";
-        var log = changes.Value;
-        if (outcome == ApplyOutcome.Updated) log?.Repaired.Add(what + " (changed by hand, restored)");
-        else if (outcome == ApplyOutcome.Created && ws.Status?.Phase == "Ready") log?.Repaired.Add(what + " (missing, recreated)");
-        else if (outcome == ApplyOutcome.Created) log?.Created.Add(what);
+        if (outcome == ApplyOutcome.Updated) log.Repaired.Add(what + " (changed by hand, restored)");
+        else if (outcome == ApplyOutcome.Created && ws.Status?.Phase == "Ready") log.Repaired.Add(what + " (missing, recreated)");
+        else if (outcome == ApplyOutcome.Created) log.Created.Add(what);
         return outcome;
     }
 
     /// <summary>One Event for what this pass created (folded into the Ready Event when it also made the workspace ready), one for what it repaired.</summary>
-    async Task ReportChangesAsync(Workspace ws, bool becameReady, CancellationToken ct)
+    async Task ReportChangesAsync(Changes log, Workspace ws, bool becameReady, CancellationToken ct)
     {
-        var log = changes.Value ?? new Changes();
         var created = log.Created.Count > 0 ? "created " + string.Join(", ", log.Created) : null;
         if (becameReady) await events.NormalAsync(ws, "Ready", "Workspace is ready" + (created is null ? "" : "; " + created), ct).ConfigureAwait(false);
         else if (created is not null) await events.NormalAsync(ws, "Created", "Created " + string.Join(", ", log.Created), ct).ConfigureAwait(false);
         if (log.Repaired.Count > 0) await events.NormalAsync(ws, "DriftRepaired", "Restored " + string.Join(", ", log.Repaired), ct).ConfigureAwait(false);
     }
 
-    async Task ApplyBindingsAsync(Workspace ws, Tenant tenant, CancellationToken ct)
+    async Task ApplyBindingsAsync(Changes log, Workspace ws, Tenant tenant, CancellationToken ct)
     {
         var desired = WorkspaceResources.RoleBindings(ws, tenant);
         foreach (var binding in desired)
         {
-            await ApplyAsync(ws, RoleBindings, binding, caches.RoleBindings.Get($"{ws.Metadata.Name}/{binding.Metadata.Name}"), ["roleRef", "subjects"], ct).ConfigureAwait(false);
+            await ApplyAsync(log, ws, RoleBindings, binding, caches.RoleBindings.Get($"{ws.Metadata.Name}/{binding.Metadata.Name}"), ["roleRef", "subjects"], ct).ConfigureAwait(false);
         }
 
         var wanted = desired.Select(b => b.Metadata.Name).ToHashSet();
@@ -391,19 +389,19 @@ public sealed class WorkspaceReconciler(
         }
     }
 
-    async Task ApplyQuotaAsync(Workspace ws, QuotaGrant grant, CancellationToken ct)
+    async Task ApplyQuotaAsync(Changes log, Workspace ws, QuotaGrant grant, CancellationToken ct)
     {
         var key = $"{ws.Metadata.Name}/{WorkspaceResources.QuotaName}";
         if (WorkspaceResources.ResourceQuota(ws, grant) is { } quota)
         {
-            await ApplyAsync(ws, Quotas, quota, caches.Quotas.Get(key), ["spec"], ct).ConfigureAwait(false);
+            await ApplyAsync(log, ws, Quotas, quota, caches.Quotas.Get(key), ["spec"], ct).ConfigureAwait(false);
         }
         else if (caches.Quotas.Get(key) is not null)
         {
             await api.DeleteAsync(Quotas, ws.Metadata.Name, WorkspaceResources.QuotaName, ct).ConfigureAwait(false);
         }
 
-        await ApplyAsync(ws, LimitRanges, WorkspaceResources.LimitRange(ws), caches.LimitRanges.Get($"{ws.Metadata.Name}/{WorkspaceResources.LimitRangeName}"), ["spec"], ct).ConfigureAwait(false);
+        await ApplyAsync(log, ws, LimitRanges, WorkspaceResources.LimitRange(ws), caches.LimitRanges.Get($"{ws.Metadata.Name}/{WorkspaceResources.LimitRangeName}"), ["spec"], ct).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -411,7 +409,7 @@ public sealed class WorkspaceReconciler(
     /// the Secret is missing, asks for rotation, or no longer holds the password we set; Postgres is
     /// changed first and the Secret written last, so a crash in between is repaired by the next pass.
     /// </summary>
-    async Task<bool> ReconcileDatabaseAsync(Workspace ws, string region, WorkspaceStatus status, ConditionSet conditions, CancellationToken ct)
+    async Task<bool> ReconcileDatabaseAsync(Changes log, Workspace ws, string region, WorkspaceStatus status, ConditionSet conditions, CancellationToken ct)
     {
         if (ws.Spec.Database?.Enabled == false)
         {
@@ -465,7 +463,7 @@ public sealed class WorkspaceReconciler(
 
         var endpoint = regions.Endpoint(region);
         var secret = WorkspaceResources.DatabaseSecret(ws, endpoint.Host, endpoint.Port, dbName, dbName, password);
-        await ApplyAsync(ws, Secrets, secret, cached, ["data", "type"], ct, removeAnnotations: [WorkspaceResources.RotateAnnotation]).ConfigureAwait(false);
+        await ApplyAsync(log, ws, Secrets, secret, cached, ["data", "type"], ct, removeAnnotations: [WorkspaceResources.RotateAnnotation]).ConfigureAwait(false);
         if (rotate) await events.NormalAsync(ws, "PasswordRotated", $"Password of role {dbName} rotated; Secret {secret.Metadata.Name} updated", ct).ConfigureAwait(false);
         status.Database = new WorkspaceDatabaseStatus { Host = endpoint.Host, Name = dbName, SecretName = secret.Metadata.Name };
         conditions.Set(WorkspaceConditions.DatabaseReady, true, "Ready", $"Database {dbName} on the {region} server; credentials in Secret {secret.Metadata.Name}.");
