@@ -66,6 +66,8 @@ public sealed class WorkspaceReconciler(
     // Provider-key Secrets already processed, by resourceVersion: an unchanged Secret is not read again.
     readonly ConcurrentDictionary<string, string> processedKeySecrets = new();
 
+    readonly QuotaLedger quotaLedger = new(caches.Workspaces);
+
     // ---- watch mappings -------------------------------------------------------------------------
 
     public static IEnumerable<string> OwnerOf(k8s.IKubernetesObject<V1ObjectMeta> obj) =>
@@ -131,7 +133,7 @@ public sealed class WorkspaceReconciler(
 
         var tenant = caches.Tenants.Get(ws.Spec.Tenant);
         // One quota decision per pass: the gate (maxWorkspaces) and the ResourceQuota both use it.
-        var grant = tenant is null ? null : WorkspaceResources.AllocateQuota(ws, tenant, caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name));
+        var grant = tenant is null ? null : quotaLedger.GrantFor(ws, tenant);
         var gate = Gate(ws, tenant, record, grant);
         if (gate is { } refused) return await RefuseAsync(ws, tenant, status, conditions, refused, ct).ConfigureAwait(false);
         ArgumentNullException.ThrowIfNull(grant); // the gate refuses a missing tenant

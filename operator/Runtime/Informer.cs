@@ -34,6 +34,7 @@ public interface IInformer
     Task WaitForSyncAsync(CancellationToken ct);
     Task RunAsync(CancellationToken ct);
     IEnumerable<string> Keys { get; }
+    int Count { get; }
 }
 
 /// <summary>
@@ -59,7 +60,14 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
     {
         public Func<T, string?> ValueOf { get; } = valueOf;
         public Dictionary<string, Dictionary<string, T>> Buckets { get; } = new();
+
+        // A stamp per bucket, taken from one counter on every change to the bucket, so a value never
+        // repeats (even after a bucket empties and comes back): callers memoise work on a bucket by it.
+        public Dictionary<string, long> Stamps { get; } = new();
+        public long Counter { get; set; }
         public Lock Gate { get; } = new();
+
+        public void Touch(string value) => Stamps[value] = ++Counter;
     }
     readonly List<Action<InformerEvent<T>>> handlers = [];
     readonly TaskCompletionSource synced = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -84,6 +92,8 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
 
     public IEnumerable<string> Keys => store.Keys;
 
+    public int Count => store.Count;
+
     public IEnumerable<T> List() => store.Values;
 
     public T? Get(string key) => store.TryGetValue(key, out var value) ? value : null;
@@ -104,6 +114,16 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
         lock (index.Gate) return index.Buckets.TryGetValue(value, out var bucket) ? [.. bucket.Values] : [];
     }
 
+    /// <summary>
+    /// A number that changes whenever an object with this index value is added, updated or removed
+    /// (0 for an empty bucket): work derived from a bucket can be memoised by it.
+    /// </summary>
+    public long IndexVersion(string name, string value)
+    {
+        if (!indexes.TryGetValue(name, out var index)) return 0;
+        lock (index.Gate) return index.Stamps.GetValueOrDefault(value);
+    }
+
     public const string NamespaceIndex = "namespace";
 
     public IReadOnlyList<T> InNamespace(string ns) => ByIndex(NamespaceIndex, ns);
@@ -115,6 +135,7 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
         {
             if (!index.Buckets.TryGetValue(value, out var bucket)) index.Buckets[value] = bucket = new Dictionary<string, T>(1);
             bucket[key] = obj;
+            index.Touch(value);
         }
     }
 
@@ -124,6 +145,11 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
         store[key] = obj;
         foreach (var index in indexes.Values) Put(index, key, obj);
     }
+
+    /// <summary>Puts an object in the cache as a watch event would, without telling handlers (unit tests).</summary>
+    internal void Seed(T obj) => Store(KeyOf(obj), Trim(obj));
+
+    internal void Evict(T obj) => Remove(KeyOf(obj));
 
     void Remove(string key)
     {
@@ -137,7 +163,15 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
             if (index.ValueOf(old) is not { } value) continue;
             lock (index.Gate)
             {
-                if (index.Buckets.TryGetValue(value, out var bucket) && bucket.Remove(key) && bucket.Count == 0) index.Buckets.Remove(value);
+                if (!index.Buckets.TryGetValue(value, out var bucket) || !bucket.Remove(key)) continue;
+                if (bucket.Count > 0)
+                {
+                    index.Touch(value);
+                    continue;
+                }
+
+                index.Buckets.Remove(value);
+                index.Stamps.Remove(value);
             }
         }
     }

@@ -32,6 +32,11 @@ public sealed class OperatorMetrics
         WebhookLatency = f.CreateHistogram("controlplane_webhook_request_duration_seconds", "Admission decision latency, by operation, kind and outcome.",
             new HistogramConfiguration { LabelNames = ["operation", "kind", "outcome"], Buckets = Histogram.ExponentialBuckets(0.0001, 2, 16) });
         PostgresErrors = f.CreateCounter("controlplane_postgres_errors_total", "Postgres operations that failed.", "operation");
+        PostgresWrites = f.CreateCounter("controlplane_postgres_writes_total", "Postgres write transactions, by database (system of record, or a region's server).", "database");
+        ControllersIdle = f.CreateGauge("controlplane_controllers_idle", "1 when every work queue is empty and no reconcile is running or waiting, else 0.");
+        CachedObjects = f.CreateGauge("controlplane_informer_cached_objects", "Objects held in an informer's cache, by resource.", "resource");
+        // process_* and dotnet_* (working set, CPU seconds, managed heap), as controller-runtime exposes process_* and go_*.
+        DotNetStats.Register(Registry);
     }
 
     public CollectorRegistry Registry { get; }
@@ -51,4 +56,7 @@ public sealed class OperatorMetrics
     public Gauge LeaderStatus { get; }
     public Counter PostgresErrors { get; }
     public Histogram WebhookLatency { get; }
+    public Counter PostgresWrites { get; }
+    public Gauge ControllersIdle { get; }
+    public Gauge CachedObjects { get; }
 }

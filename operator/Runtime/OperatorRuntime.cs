@@ -46,6 +46,14 @@ public sealed class OperatorRuntime : IAsyncDisposable
         RegionDatabases = new RegionDatabases(options);
         Vault = string.IsNullOrWhiteSpace(options.KeyEncryptionKey) ? null : new KeyVault(options.KeyEncryptionKey);
         Identity = options.LeaderElection.Identity ?? $"{Environment.MachineName}_{Guid.NewGuid():N}";
+        // Values the runtime keeps as plain counters, read at scrape time.
+        Metrics.Registry.AddBeforeCollectCallback(() =>
+        {
+            Metrics.PostgresWrites.WithLabels("system").IncTo(Database.Writes);
+            Metrics.PostgresWrites.WithLabels("region").IncTo(RegionDatabases.Writes);
+            Metrics.ControllersIdle.Set(IsIdle ? 1 : 0);
+            foreach (var resource in informers.GroupBy(i => i.Type.Plural)) Metrics.CachedObjects.WithLabels(resource.Key).Set(resource.Sum(i => i.Count));
+        });
     }
 
     public KubeApi Api { get; }

@@ -1,0 +1,49 @@
+using System.Collections.Concurrent;
+using ControlPlane.Operator.Api.V1Alpha1;
+using ControlPlane.Operator.Runtime;
+
+namespace ControlPlane.Operator.Controllers;
+
+/// <summary>
+/// The tenant-wide quota decision, memoised per tenant. Every workspace's grant depends on all its
+/// siblings, so deciding it afresh on each reconcile costs O(n log n) per workspace and O(n² log n)
+/// per resync of a tenant; the ledger decides a tenant once and reuses that until the tenant or one
+/// of its workspaces changes (the informer's bucket stamp says when).
+/// </summary>
+public sealed class QuotaLedger(Informer<Workspace> workspaces)
+{
+    sealed record Entry(string? TenantVersion, long WorkspacesVersion, IReadOnlyDictionary<string, QuotaGrant> Grants);
+
+    // One entry per tenant seen; a tenant cannot go while it has workspaces, so what stays is small.
+    readonly ConcurrentDictionary<string, Entry> byTenant = new();
+    long decisions;
+
+    /// <summary>How many times a tenant's grants were decided afresh.</summary>
+    public long Decisions => Interlocked.Read(ref decisions);
+
+    public QuotaGrant GrantFor(Workspace ws, Tenant tenant)
+    {
+        var name = tenant.Metadata.Name;
+        var cached = workspaces.Get(ws.Metadata.Name);
+        if (cached is null || cached.Metadata.ResourceVersion != ws.Metadata.ResourceVersion || ws.Spec.Tenant != name)
+        {
+            // The caller holds a copy the cache does not (yet) have: decide on that copy.
+            return WorkspaceResources.AllocateQuota(ws, tenant, workspaces.ByIndex(WorkspaceResources.TenantIndex, name));
+        }
+
+        // The stamp is read before the list, so a change in between leaves a stale stamp, never a stale hit.
+        var stamp = workspaces.IndexVersion(WorkspaceResources.TenantIndex, name);
+        if (byTenant.TryGetValue(name, out var entry) && entry.TenantVersion == tenant.Metadata.ResourceVersion && entry.WorkspacesVersion == stamp
+            && entry.Grants.TryGetValue(ws.Metadata.Name, out var hit))
+        {
+            return hit;
+        }
+
+        Interlocked.Increment(ref decisions);
+        var grants = WorkspaceResources.AllocateAll(tenant, workspaces.ByIndex(WorkspaceResources.TenantIndex, name));
+        byTenant[name] = new Entry(tenant.Metadata.ResourceVersion, stamp, grants);
+        return grants.TryGetValue(ws.Metadata.Name, out var grant)
+            ? grant
+            : WorkspaceResources.AllocateQuota(ws, tenant, workspaces.ByIndex(WorkspaceResources.TenantIndex, name)); // removed meanwhile
+    }
+}

@@ -1,0 +1,105 @@
+using ControlPlane.Operator.Api.V1Alpha1;
+using ControlPlane.Operator.Controllers;
+using ControlPlane.Operator.Runtime;
+using k8s;
+using k8s.Models;
+using Microsoft.Extensions.Logging.Abstractions;
+using Xunit;
+
+namespace ControlPlane.Tests;
+
+public sealed class QuotaLedgerTests
+{
+    static Informer<Workspace> NewInformer()
+    {
+        // Never started: the tests fill the cache by hand, so no request is made.
+        var api = new KubeApi(new KubernetesClientConfiguration { Host = "https://127.0.0.1:1" });
+        return new Informer<Workspace>(api, WorkspaceReconciler.Type, new OperatorMetrics(), NullLogger.Instance)
+            .AddIndex(WorkspaceResources.TenantIndex, w => w.Spec.Tenant);
+    }
+
+    static Workspace Ws(string name, string tenant, string cpu, int second, string rv = "1") => new()
+    {
+        Metadata = new V1ObjectMeta { Name = name, ResourceVersion = rv, CreationTimestamp = new DateTime(2026, 1, 1, 0, 0, second, DateTimeKind.Utc) },
+        Spec = new WorkspaceSpec { Tenant = tenant, Quota = new WorkspaceQuota { Cpu = new ResourceQuantity(cpu) } },
+    };
+
+    static Tenant Tenant(string name, string cpu, string rv = "1") => new()
+    {
+        Metadata = new V1ObjectMeta { Name = name, ResourceVersion = rv },
+        Spec = new TenantSpec { Region = "eu", Quota = new TenantQuota { Cpu = new ResourceQuantity(cpu) } },
+    };
+
+    [Fact]
+    public void IndexVersion_ChangesOnlyForTheBucketThatChanged_AndNeverRepeats()
+    {
+        var informer = NewInformer();
+        Assert.Equal(0, informer.IndexVersion(WorkspaceResources.TenantIndex, "acme"));
+        informer.Seed(Ws("a", "acme", "1", 0));
+        informer.Seed(Ws("z", "other", "1", 0));
+        var afterAdd = informer.IndexVersion(WorkspaceResources.TenantIndex, "acme");
+        var other = informer.IndexVersion(WorkspaceResources.TenantIndex, "other");
+        Assert.NotEqual(0, afterAdd);
+
+        informer.Seed(Ws("a", "acme", "2", 0, rv: "2"));
+        var afterUpdate = informer.IndexVersion(WorkspaceResources.TenantIndex, "acme");
+        Assert.NotEqual(afterAdd, afterUpdate);
+        Assert.Equal(other, informer.IndexVersion(WorkspaceResources.TenantIndex, "other"));
+
+        informer.Evict(Ws("a", "acme", "2", 0));
+        Assert.Equal(0, informer.IndexVersion(WorkspaceResources.TenantIndex, "acme"));
+        informer.Seed(Ws("a", "acme", "1", 0, rv: "3"));
+        var back = informer.IndexVersion(WorkspaceResources.TenantIndex, "acme");
+        Assert.NotEqual(afterAdd, back);
+        Assert.NotEqual(afterUpdate, back);
+    }
+
+    [Fact]
+    public void Ledger_DecidesATenantOnce_UntilATenantOrSiblingChanges_AndAgreesWithAllocateQuota()
+    {
+        var informer = NewInformer();
+        var ledger = new QuotaLedger(informer);
+        var acme = Tenant("acme", "10");
+        var all = Enumerable.Range(0, 50).Select(i => Ws($"w{i:00}", "acme", "300m", i)).ToList();
+        foreach (var w in all) informer.Seed(w);
+
+        foreach (var w in all)
+        {
+            var expected = WorkspaceResources.AllocateQuota(w, acme, all);
+            var got = ledger.GrantFor(w, acme);
+            Assert.Equal(expected.Exceeded, got.Exceeded);
+            Assert.Equal(expected.Granted["cpu"].CanonicalizeString(), got.Granted["cpu"].CanonicalizeString());
+        }
+
+        Assert.Equal(1, ledger.Decisions);
+        Assert.True(ledger.GrantFor(all[49], acme).Exceeded); // 50 × 300m > 10
+
+        // A sibling gives room back: the last one now fits, decided afresh once.
+        var smaller = Ws("w00", "acme", "100m", 0, rv: "2");
+        informer.Seed(smaller);
+        all[0] = smaller;
+        var last = ledger.GrantFor(all[49], acme);
+        Assert.Equal(2, ledger.Decisions);
+        Assert.Equal(WorkspaceResources.AllocateQuota(all[49], acme, all).Granted["cpu"].CanonicalizeString(), last.Granted["cpu"].CanonicalizeString());
+
+        // The tenant itself changes.
+        var bigger = Tenant("acme", "100", rv: "2");
+        Assert.False(ledger.GrantFor(all[49], bigger).Exceeded);
+        Assert.Equal(3, ledger.Decisions);
+    }
+
+    [Fact]
+    public void Ledger_DecidesACopyTheCacheDoesNotHaveOnItsOwn()
+    {
+        var informer = NewInformer();
+        var ledger = new QuotaLedger(informer);
+        var acme = Tenant("acme", "1");
+        informer.Seed(Ws("a", "acme", "1", 0));
+        informer.Seed(Ws("b", "acme", "500m", 1));
+        // The reconciler holds a newer "b" (asks for less) than the cache: the grant follows that copy.
+        var newer = Ws("b", "acme", "0", 1, rv: "9");
+        var grant = ledger.GrantFor(newer, acme);
+        Assert.False(grant.Exceeded);
+        Assert.Equal(0, ledger.Decisions);
+    }
+}
