@@ -45,6 +45,12 @@ public sealed class ChildOperator : IAsyncDisposable
         start.Environment["ControlPlane__HealthUrls"] = $"http://127.0.0.1:{healthPort}";
         start.Environment["ControlPlane__Webhook__Enabled"] = "false";
         start.Environment["Logging__LogLevel__Default"] = "Warning";
+        // For investigation: BENCH_OPERATOR_X=v reaches the operator as X=v (e.g. BENCH_OPERATOR_DOTNET_gcConcurrent=1).
+        foreach (var key in Environment.GetEnvironmentVariables().Keys.OfType<string>().Where(k => k.StartsWith("BENCH_OPERATOR_", StringComparison.Ordinal)))
+        {
+            start.Environment[key["BENCH_OPERATOR_".Length..]] = Environment.GetEnvironmentVariable(key);
+        }
+
         var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the operator");
         var child = new ChildOperator(process, healthPort);
         process.OutputDataReceived += (_, e) => child.Keep(e.Data);

@@ -21,8 +21,14 @@ public sealed record InformerOptions
     public TimeSpan WatchdogGrace { get; init; } = TimeSpan.FromSeconds(60);
     public TimeSpan InitialBackoff { get; init; } = TimeSpan.FromMilliseconds(200);
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>Keep an index by namespace (for <see cref="Informer{T}.InNamespace"/> without a scan).</summary>
+    public bool IndexByNamespace { get; init; } = true;
+    /// <summary>Short strings of cached objects are shared through this pool (one per operator term).</summary>
+    public StringPool? Strings { get; init; }
     /// <summary>Only objects with these labels are listed, watched and cached (owned children).</summary>
     public string? LabelSelector { get; init; }
+    /// <summary>Only objects whose fields match are listed, watched and cached (e.g. Secrets by type).</summary>
+    public string? FieldSelector { get; init; }
     /// <summary>Cache metadata only (PartialObjectMetadata), e.g. for Secrets we must not hold.</summary>
     public bool MetadataOnly { get; init; }
 }
@@ -56,9 +62,10 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
     /// A secondary index: index value → (key → object), kept with the store. Plain dictionaries under
     /// one lock: there is a bucket per namespace, and thousands of concurrent dictionaries cost tens of MB.
     /// </summary>
-    sealed class Index(Func<T, string?> valueOf)
+    sealed class Index(Func<T, string?> valueOf, bool versioned)
     {
         public Func<T, string?> ValueOf { get; } = valueOf;
+        public bool Versioned { get; } = versioned;
         public Dictionary<string, Dictionary<string, T>> Buckets { get; } = new();
 
         // A stamp per bucket, taken from one counter on every change to the bucket, so a value never
@@ -67,7 +74,10 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
         public long Counter { get; set; }
         public Lock Gate { get; } = new();
 
-        public void Touch(string value) => Stamps[value] = ++Counter;
+        public void Touch(string value)
+        {
+            if (Versioned) Stamps[value] = ++Counter;
+        }
     }
     readonly List<Action<InformerEvent<T>>> handlers = [];
     readonly TaskCompletionSource synced = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -80,7 +90,8 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
         this.metrics = metrics;
         this.logger = logger;
         this.options = options ?? new InformerOptions();
-        AddIndex(NamespaceIndex, o => o.Metadata.NamespaceProperty);
+        // One bucket per namespace costs a few hundred bytes per namespace: only where someone asks.
+        if (this.options.IndexByNamespace) AddIndex(NamespaceIndex, o => o.Metadata.NamespaceProperty);
     }
 
     public ResourceType Type { get; }
@@ -98,10 +109,13 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
 
     public T? Get(string key) => store.TryGetValue(key, out var value) ? value : null;
 
-    /// <summary>Adds an index (e.g. by namespace or by tenant); add before the informer runs.</summary>
-    public Informer<T> AddIndex(string name, Func<T, string?> valueOf)
+    /// <summary>
+    /// Adds an index (e.g. by namespace or by tenant); add before the informer runs. A versioned index
+    /// also keeps <see cref="IndexVersion"/> per value.
+    /// </summary>
+    public Informer<T> AddIndex(string name, Func<T, string?> valueOf, bool versioned = false)
     {
-        var index = new Index(valueOf);
+        var index = new Index(valueOf, versioned);
         foreach (var (key, obj) in store) Put(index, key, obj);
         indexes[name] = index;
         return this;
@@ -120,13 +134,14 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
     /// </summary>
     public long IndexVersion(string name, string value)
     {
-        if (!indexes.TryGetValue(name, out var index)) return 0;
+        if (!indexes.TryGetValue(name, out var index) || !index.Versioned) throw new InvalidOperationException($"index {name} of {Type.Plural} is not versioned");
         lock (index.Gate) return index.Stamps.GetValueOrDefault(value);
     }
 
     public const string NamespaceIndex = "namespace";
 
-    public IReadOnlyList<T> InNamespace(string ns) => ByIndex(NamespaceIndex, ns);
+    public IReadOnlyList<T> InNamespace(string ns) =>
+        indexes.ContainsKey(NamespaceIndex) ? ByIndex(NamespaceIndex, ns) : [.. store.Values.Where(o => o.Metadata.NamespaceProperty == ns)];
 
     static void Put(Index index, string key, T obj)
     {
@@ -176,12 +191,8 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
         }
     }
 
-    /// <summary>What the cache keeps of an object: managedFields are dropped (they are most of an object's size).</summary>
-    static T Trim(T obj)
-    {
-        obj.Metadata.ManagedFields = null;
-        return obj;
-    }
+    /// <summary>What the cache keeps of an object (see <see cref="CacheCompaction"/>).</summary>
+    T Trim(T obj) => CacheCompaction.Compact(obj, options.Strings);
 
     public static string KeyOf(T obj) =>
         string.IsNullOrEmpty(obj.Metadata.NamespaceProperty) ? obj.Metadata.Name : $"{obj.Metadata.NamespaceProperty}/{obj.Metadata.Name}";
@@ -244,7 +255,7 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
         string listVersion;
         do
         {
-            var page = await api.ListAsync<T>(Type, null, options.LabelSelector, options.PageSize, continueToken, ct, options.MetadataOnly).ConfigureAwait(false);
+            var page = await api.ListAsync<T>(Type, null, options.LabelSelector, options.PageSize, continueToken, ct, options.MetadataOnly, options.FieldSelector).ConfigureAwait(false);
             foreach (var item in page.Items) fresh[KeyOf(item)] = Trim(item);
             continueToken = page.Continue;
             listVersion = page.ResourceVersion;
@@ -289,7 +300,7 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
         watchdog.CancelAfter(silence);
         try
         {
-            using var response = await api.WatchAsync(Type, null, resourceVersion!, timeout, watchdog.Token, options.LabelSelector, options.MetadataOnly).ConfigureAwait(false);
+            using var response = await api.WatchAsync(Type, null, resourceVersion!, timeout, watchdog.Token, options.LabelSelector, options.MetadataOnly, options.FieldSelector).ConfigureAwait(false);
             await using var stream = await response.Content.ReadAsStreamAsync(watchdog.Token).ConfigureAwait(false);
             using var reader = new StreamReader(stream);
             while (await reader.ReadLineAsync(watchdog.Token).ConfigureAwait(false) is { } line)
@@ -327,7 +338,7 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
                 return;
         }
 
-        var obj = Trim(KubernetesJson.Deserialize<T>(objectJson.GetRawText()));
+        var obj = Trim(KubernetesJson.Deserialize<T>(objectJson));
         var key = KeyOf(obj);
         switch (type)
         {

@@ -191,39 +191,59 @@ public sealed class KubeApi : IDisposable
     }
 
     public async Task<ListPage<T>> ListAsync<T>(ResourceType type, string? ns, string? labelSelector, int limit, string? continueToken, CancellationToken ct,
-        bool metadataOnly = false)
+        bool metadataOnly = false, string? fieldSelector = null)
     {
         var query = new List<string> { $"limit={limit}" };
         if (!string.IsNullOrEmpty(continueToken)) query.Add("continue=" + Uri.EscapeDataString(continueToken));
         if (!string.IsNullOrEmpty(labelSelector)) query.Add("labelSelector=" + Uri.EscapeDataString(labelSelector));
-        var text = await SendAsync(HttpMethod.Get, type.CollectionPath(ns) + "?" + string.Join('&', query), null, "application/json", ct,
+        if (!string.IsNullOrEmpty(fieldSelector)) query.Add("fieldSelector=" + Uri.EscapeDataString(fieldSelector));
+        // Streamed into a pooled JsonDocument and deserialized item by item: a page of 500 objects as
+        // one string (and a node tree) would be megabytes of large-object garbage per page.
+        using var request = await NewRequest(HttpMethod.Get, type.CollectionPath(ns) + "?" + string.Join('&', query), null, ct,
             metadataOnly ? MetadataListAccept : null).ConfigureAwait(false);
-        var node = JsonNode.Parse(text)!;
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode) throw ToException(response.StatusCode, await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false));
+        await using var stream = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+        using var document = await JsonDocument.ParseAsync(stream, cancellationToken: ct).ConfigureAwait(false);
+        var root = document.RootElement;
         var items = new List<T>();
-        if (node["items"] is JsonArray array)
+        if (root.TryGetProperty("items", out var array) && array.ValueKind == JsonValueKind.Array)
         {
-            foreach (var item in array)
+            items.Capacity = array.GetArrayLength();
+            foreach (var element in array.EnumerateArray())
             {
-                if (item is null) continue;
+                if (element.ValueKind != JsonValueKind.Object) continue;
+                var item = KubernetesJson.Deserialize<T>(element);
                 // Items of a list carry no apiVersion/kind; put them back so cached objects are whole.
-                item["apiVersion"] ??= metadataOnly ? "meta.k8s.io/v1" : type.ApiVersion;
-                item["kind"] ??= metadataOnly ? "PartialObjectMetadata" : type.Kind;
-                items.Add(KubernetesJson.Deserialize<T>(item.ToJsonString()));
+                if (item is IKubernetesObject whole)
+                {
+                    whole.ApiVersion ??= metadataOnly ? "meta.k8s.io/v1" : type.ApiVersion;
+                    whole.Kind ??= metadataOnly ? "PartialObjectMetadata" : type.Kind;
+                }
+
+                items.Add(item);
             }
         }
 
-        var meta = node["metadata"];
-        return new ListPage<T>(items, meta?["resourceVersion"]?.GetValue<string>() ?? "",
-            meta?["continue"]?.GetValue<string>() is { Length: > 0 } c ? c : null);
+        var resourceVersion = "";
+        string? nextPage = null;
+        if (root.TryGetProperty("metadata", out var meta))
+        {
+            if (meta.TryGetProperty("resourceVersion", out var rv)) resourceVersion = rv.GetString() ?? "";
+            if (meta.TryGetProperty("continue", out var c) && c.GetString() is { Length: > 0 } next) nextPage = next;
+        }
+
+        return new ListPage<T>(items, resourceVersion, nextPage);
     }
 
     /// <summary>Opens a watch stream from a resource version. The caller reads newline-delimited events.</summary>
     public async Task<HttpResponseMessage> WatchAsync(ResourceType type, string? ns, string resourceVersion, int timeoutSeconds, CancellationToken ct,
-        string? labelSelector = null, bool metadataOnly = false)
+        string? labelSelector = null, bool metadataOnly = false, string? fieldSelector = null)
     {
         var path = $"{type.CollectionPath(ns)}?watch=true&allowWatchBookmarks=true&timeoutSeconds={timeoutSeconds}" +
                    $"&resourceVersion={Uri.EscapeDataString(resourceVersion)}" +
-                   (string.IsNullOrEmpty(labelSelector) ? "" : "&labelSelector=" + Uri.EscapeDataString(labelSelector));
+                   (string.IsNullOrEmpty(labelSelector) ? "" : "&labelSelector=" + Uri.EscapeDataString(labelSelector)) +
+                   (string.IsNullOrEmpty(fieldSelector) ? "" : "&fieldSelector=" + Uri.EscapeDataString(fieldSelector));
         using var request = await NewRequest(HttpMethod.Get, path, null, ct, metadataOnly ? MetadataAccept : null).ConfigureAwait(false);
         var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode)

@@ -117,7 +117,7 @@ public sealed class OperatorRuntime : IAsyncDisposable
         try
         {
             var tasks = new List<Task> { MigrateUntilDoneAsync(ct) };
-            var informerOptions = new InformerOptions();
+            var informerOptions = new InformerOptions { Strings = new StringPool() };
             Informer<T> Inform<T>(ResourceType type, InformerOptions? o = null) where T : class, IKubernetesObject<V1ObjectMeta>
             {
                 var informer = new Informer<T>(Api, type, Metrics, loggers.CreateLogger("informer." + type.Plural), o ?? informerOptions);
@@ -127,17 +127,20 @@ public sealed class OperatorRuntime : IAsyncDisposable
 
             // Owned children are cached only when they carry our label; Secrets' bodies only when ours.
             var owned = informerOptions with { LabelSelector = WorkspaceResources.ManagedSelector };
+            // Children read by key only need no per-namespace index.
+            var byKey = owned with { IndexByNamespace = false };
             var tenants = Inform<Tenant>(TenantReconciler.Type);
-            var workspaces = Inform<Workspace>(WorkspaceReconciler.Type).AddIndex(WorkspaceResources.TenantIndex, w => w.Spec.Tenant);
+            var workspaces = Inform<Workspace>(WorkspaceReconciler.Type).AddIndex(WorkspaceResources.TenantIndex, w => w.Spec.Tenant, versioned: true);
             var caches = new WorkspaceCaches(workspaces, tenants,
                 Inform<V1Namespace>(ResourceType.Namespaces, owned),
                 Inform<V1RoleBinding>(WorkspaceReconciler.RoleBindings, owned),
-                Inform<V1ResourceQuota>(WorkspaceReconciler.Quotas, owned),
-                Inform<V1LimitRange>(WorkspaceReconciler.LimitRanges, owned),
-                Inform<V1NetworkPolicy>(WorkspaceReconciler.NetworkPolicies, owned),
-                Inform<V1ConfigMap>(WorkspaceReconciler.ConfigMaps, owned),
-                Inform<V1Secret>(WorkspaceReconciler.Secrets, owned),
-                Inform<PartialObjectMetadata>(WorkspaceReconciler.Secrets, informerOptions with { MetadataOnly = true }));
+                Inform<V1ResourceQuota>(WorkspaceReconciler.Quotas, byKey),
+                Inform<V1LimitRange>(WorkspaceReconciler.LimitRanges, byKey),
+                Inform<V1NetworkPolicy>(WorkspaceReconciler.NetworkPolicies, byKey),
+                Inform<V1ConfigMap>(WorkspaceReconciler.ConfigMaps, byKey),
+                Inform<V1Secret>(WorkspaceReconciler.Secrets, byKey),
+                // Provider keys are the user's own Secrets: service-account tokens (one per namespace) are never one.
+                Inform<PartialObjectMetadata>(WorkspaceReconciler.Secrets, informerOptions with { MetadataOnly = true, IndexByNamespace = false, FieldSelector = "type!=kubernetes.io/service-account-token" }));
 
             var writer = new ObjectWriter(Api);
             var events = new EventRecorder(Api, "controlplane-operator", Identity, time, loggers.CreateLogger<EventRecorder>());

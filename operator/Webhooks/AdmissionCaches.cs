@@ -18,16 +18,17 @@ public sealed class AdmissionCaches
     public AdmissionCaches(KubeApi api, OperatorMetrics metrics, ILoggerFactory loggers)
     {
         this.api = api;
+        var options = new InformerOptions { Strings = new StringPool() };
         Informer<T> Inform<T>(bool namespaced) where T : class, IKubernetesObject<V1ObjectMeta>
         {
             var type = ResourceType.For<T>(namespaced);
-            var informer = new Informer<T>(api, type, metrics, loggers.CreateLogger("admission-informer." + type.Plural));
+            var informer = new Informer<T>(api, type, metrics, loggers.CreateLogger("admission-informer." + type.Plural), options);
             All.Add(informer);
             return informer;
         }
 
         Tenants = Inform<Tenant>(false);
-        Workspaces = Inform<Workspace>(false).AddIndex(WorkspaceResources.TenantIndex, w => w.Spec.Tenant);
+        Workspaces = Inform<Workspace>(false).AddIndex(WorkspaceResources.TenantIndex, w => w.Spec.Tenant, versioned: true);
         Exposures = Inform<Exposure>(true);
         DeploymentIntents = Inform<DeploymentIntent>(true);
         Restores = Inform<Restore>(true);

@@ -15,7 +15,7 @@ public sealed class QuotaLedgerTests
         // Never started: the tests fill the cache by hand, so no request is made.
         var api = new KubeApi(new KubernetesClientConfiguration { Host = "https://127.0.0.1:1" });
         return new Informer<Workspace>(api, WorkspaceReconciler.Type, new OperatorMetrics(), NullLogger.Instance)
-            .AddIndex(WorkspaceResources.TenantIndex, w => w.Spec.Tenant);
+            .AddIndex(WorkspaceResources.TenantIndex, w => w.Spec.Tenant, versioned: true);
     }
 
     static Workspace Ws(string name, string tenant, string cpu, int second, string rv = "1") => new()
@@ -52,6 +52,18 @@ public sealed class QuotaLedgerTests
         var back = informer.IndexVersion(WorkspaceResources.TenantIndex, "acme");
         Assert.NotEqual(afterAdd, back);
         Assert.NotEqual(afterUpdate, back);
+    }
+
+    [Fact]
+    public void InformerWithoutANamespaceIndex_StillAnswersByNamespace_AndRefusesVersionsOfUnversionedIndexes()
+    {
+        var api = new KubeApi(new KubernetesClientConfiguration { Host = "https://127.0.0.1:1" });
+        var bindings = new Informer<V1RoleBinding>(api, WorkspaceReconciler.RoleBindings, new OperatorMetrics(), NullLogger.Instance,
+            new InformerOptions { IndexByNamespace = false });
+        bindings.Seed(new V1RoleBinding { Metadata = new V1ObjectMeta { Name = "a", NamespaceProperty = "team-a" } });
+        bindings.Seed(new V1RoleBinding { Metadata = new V1ObjectMeta { Name = "b", NamespaceProperty = "team-b" } });
+        Assert.Equal("a", Assert.Single(bindings.InNamespace("team-a")).Metadata.Name);
+        Assert.Throws<InvalidOperationException>(() => NewInformer().IndexVersion(Informer<Workspace>.NamespaceIndex, "x"));
     }
 
     [Fact]

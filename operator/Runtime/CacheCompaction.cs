@@ -1,0 +1,141 @@
+using ControlPlane.Operator.Api.V1Alpha1;
+using k8s;
+using k8s.Models;
+
+namespace ControlPlane.Operator.Runtime;
+
+/// <summary>
+/// A pool of short strings shared by the informers of one operator term. A cached object repeats
+/// strings its siblings hold too (label keys and values, its namespace, its owner's name, kind and
+/// uid, condition types and reasons); at thousands of workspaces those copies are most of the heap.
+/// The pool is bounded: past its capacity it starts afresh (objects keep the strings they have), so
+/// names of deleted objects cannot pile up in it.
+/// </summary>
+public sealed class StringPool(int capacity = 1 << 17)
+{
+    /// <summary>Longer strings are rarely shared (messages, JSON in annotations) and are left alone.</summary>
+    public const int MaxLength = 96;
+
+    readonly Dictionary<string, string> pool = new(StringComparer.Ordinal);
+    readonly Lock gate = new();
+
+    public int Count
+    {
+        get
+        {
+            lock (gate) return pool.Count;
+        }
+    }
+
+    public string? Intern(string? value)
+    {
+        if (value is null || value.Length > MaxLength) return value;
+        lock (gate)
+        {
+            if (pool.TryGetValue(value, out var shared)) return shared;
+            if (pool.Count >= capacity) pool.Clear();
+            pool[value] = value;
+            return value;
+        }
+    }
+}
+
+/// <summary>What an informer keeps of an object: only what the operator reads, with shared strings.</summary>
+public static class CacheCompaction
+{
+    public static T Compact<T>(T obj, StringPool? strings) where T : IKubernetesObject<V1ObjectMeta>
+    {
+        // managedFields are most of an object's size and nothing here reads them.
+        obj.Metadata.ManagedFields = null;
+        // A quota's status (hard, used) is the API server's bookkeeping; the operator compares only spec,
+        // and an update of the main resource never writes status.
+        if (obj is V1ResourceQuota quota) quota.Status = null;
+        if (strings is null) return obj;
+
+        InternMetadata(obj.Metadata, strings);
+        switch (obj)
+        {
+            case V1RoleBinding binding:
+                if (binding.RoleRef is { } role)
+                {
+                    role.ApiGroup = strings.Intern(role.ApiGroup);
+                    role.Kind = strings.Intern(role.Kind);
+                    role.Name = strings.Intern(role.Name);
+                }
+
+                foreach (var subject in binding.Subjects ?? [])
+                {
+                    subject.ApiGroup = strings.Intern(subject.ApiGroup);
+                    subject.Kind = strings.Intern(subject.Kind);
+                    subject.NamespaceProperty = strings.Intern(subject.NamespaceProperty);
+                }
+
+                break;
+            case V1ResourceQuota q when q.Spec?.Hard is { } hard:
+                q.Spec.Hard = InternKeys(hard, strings);
+                break;
+            case V1LimitRange limits:
+                foreach (var item in limits.Spec?.Limits ?? [])
+                {
+                    item.Type = strings.Intern(item.Type);
+                    if (item.DefaultProperty is { } d) item.DefaultProperty = InternKeys(d, strings);
+                    if (item.DefaultRequest is { } r) item.DefaultRequest = InternKeys(r, strings);
+                }
+
+                break;
+            case Workspace ws:
+                ws.Spec.Tenant = strings.Intern(ws.Spec.Tenant)!;
+                InternConditions(ws.Status?.Conditions, strings);
+                break;
+            case Tenant tenant:
+                InternConditions(tenant.Status?.Conditions, strings);
+                break;
+        }
+
+        return obj;
+    }
+
+    static void InternMetadata(V1ObjectMeta meta, StringPool strings)
+    {
+        meta.NamespaceProperty = strings.Intern(meta.NamespaceProperty);
+        if (meta.Labels is { } labels) meta.Labels = InternPairs(labels, strings);
+        if (meta.Annotations is { } annotations) meta.Annotations = InternPairs(annotations, strings);
+        if (meta.Finalizers is { } finalizers)
+        {
+            for (var i = 0; i < finalizers.Count; i++) finalizers[i] = strings.Intern(finalizers[i])!;
+        }
+
+        foreach (var owner in meta.OwnerReferences ?? [])
+        {
+            owner.ApiVersion = strings.Intern(owner.ApiVersion);
+            owner.Kind = strings.Intern(owner.Kind);
+            owner.Name = strings.Intern(owner.Name);
+            owner.Uid = strings.Intern(owner.Uid);
+        }
+    }
+
+    static void InternConditions(IList<V1Condition>? conditions, StringPool strings)
+    {
+        foreach (var c in conditions ?? [])
+        {
+            c.Type = strings.Intern(c.Type);
+            c.Status = strings.Intern(c.Status);
+            c.Reason = strings.Intern(c.Reason);
+        }
+    }
+
+    /// <summary>A right-sized copy whose keys and (short) values come from the pool.</summary>
+    static Dictionary<string, string> InternPairs(IDictionary<string, string> map, StringPool strings)
+    {
+        var result = new Dictionary<string, string>(map.Count, StringComparer.Ordinal);
+        foreach (var (key, value) in map) result[strings.Intern(key)!] = strings.Intern(value)!;
+        return result;
+    }
+
+    static Dictionary<string, TValue> InternKeys<TValue>(IDictionary<string, TValue> map, StringPool strings)
+    {
+        var result = new Dictionary<string, TValue>(map.Count, StringComparer.Ordinal);
+        foreach (var (key, value) in map) result[strings.Intern(key)!] = value;
+        return result;
+    }
+}
