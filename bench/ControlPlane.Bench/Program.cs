@@ -311,10 +311,6 @@ public static class Program
 
         public Task WaitIdleAsync() => Net.WaitUntilAsync(() => Task.FromResult(Runtime.IsIdle), TimeSpan.FromMinutes(5), "operator idle");
 
-        public long ApiWrites => Runtime.Requests.Writes;
-
-        public long PostgresWrites => Runtime.Database.Writes + Runtime.RegionDatabases.Writes;
-
         public async Task StopAsync()
         {
             if (run is null) return;

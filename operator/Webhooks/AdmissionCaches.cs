@@ -28,7 +28,7 @@ public sealed class AdmissionCaches
         }
 
         Tenants = Inform<Tenant>(false);
-        Workspaces = Inform<Workspace>(false).AddIndex(WorkspaceResources.TenantIndex, w => w.Spec.Tenant, versioned: true);
+        Workspaces = Inform<Workspace>(false).AddIndex(WorkspaceResources.TenantIndex, w => w.Spec.Tenant);
         Exposures = Inform<Exposure>(true);
         DeploymentIntents = Inform<DeploymentIntent>(true);
         Restores = Inform<Restore>(true);
