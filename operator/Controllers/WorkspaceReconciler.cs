@@ -140,13 +140,20 @@ public sealed class WorkspaceReconciler(
         var region = WorkspaceResources.EffectiveRegion(ws, tenant!);
         status.AdmittedAt ??= WorkspaceResources.AdmissionTime(time.GetUtcNow());
 
-        try
+        // The row records intent before anything is made outside Kubernetes (the workspace's database).
+        // A new workspace without a database makes nothing there, so its row is written once, at the end
+        // of the pass, in the state the pass reached: one audited write instead of "creating" then "ready".
+        var recordAtEnd = ws.Spec.Database?.Enabled == false && (record is null || record.DeletedAt is not null);
+        if (!recordAtEnd)
         {
-            record = await SyncRecordAsync(ws, tenant!, region, record, "creating", ct).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException)
-        {
-            return await DatabaseDownAsync(ws, status, conditions, e, ct).ConfigureAwait(false);
+            try
+            {
+                record = await SyncRecordAsync(ws, tenant!, region, record, "creating", ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException)
+            {
+                return await DatabaseDownAsync(ws, status, conditions, e, ct).ConfigureAwait(false);
+            }
         }
 
         // Namespace and settings.
@@ -190,11 +197,11 @@ public sealed class WorkspaceReconciler(
         var keysOk = await ReconcileProviderKeysAsync(ws, tenant, status, conditions, ct).ConfigureAwait(false);
 
         var allReady = databaseOk && keysOk && !grant.Exceeded;
-        if (allReady && record.ProvisioningState != "ready")
+        if (recordAtEnd || (allReady && record!.ProvisioningState != "ready"))
         {
             try
             {
-                await SyncRecordAsync(ws, tenant, region, record, "ready", ct).ConfigureAwait(false);
+                await SyncRecordAsync(ws, tenant, region, record, allReady ? "ready" : "creating", ct).ConfigureAwait(false);
             }
             catch (Exception e) when (e is NpgsqlException or TimeoutException)
             {

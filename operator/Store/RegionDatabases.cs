@@ -51,7 +51,8 @@ public sealed partial class RegionDatabases(ControlPlaneOptions options) : IAsyn
 
         return sources.GetOrAdd(region + "/" + (database ?? ""), _ =>
         {
-            var b = new NpgsqlConnectionStringBuilder(r.Database) { Timeout = 5 };
+            // No session state is ever set (locks are transaction-scoped): skip the DISCARD ALL on every pooled open.
+            var b = new NpgsqlConnectionStringBuilder(r.Database) { Timeout = 5, NoResetOnClose = true };
             if (database is not null)
             {
                 b.Database = database;

@@ -505,6 +505,32 @@ public sealed class WorkspaceTests(ClusterFixture cluster, ITestOutputHelper out
     }
 
     [Fact]
+    public async Task WorkspaceWithoutADatabase_IsRecordedOnce_ReadyWithOneAuditEvent_AndWithADatabase_IntentFirst()
+    {
+        await using var op = TestOperator.Start(cluster, Unique("lease"), output);
+        var (_, plain) = await ReadyWorkspaceAsync(wsEdit: s => s.Database = new WorkspaceDatabase { Enabled = false });
+        var (_, withDb) = await ReadyWorkspaceAsync();
+        async Task<List<string>> AuditsAsync(string name)
+        {
+            await using var ds = cluster.Postgres.DataSourceFor();
+            await using var cmd = ds.CreateCommand("SELECT action || ':' || coalesce(details->>'state', '') FROM controlplane.audit_events WHERE object_name = $1 AND kind = 'Workspace' ORDER BY id");
+            cmd.Parameters.AddWithValue(name);
+            var result = new List<string>();
+            await using var reader = await cmd.ExecuteReaderAsync();
+            while (await reader.ReadAsync()) result.Add(reader.GetString(0));
+            return result;
+        }
+
+        // Nothing is made outside Kubernetes: one write, in the state the pass reached.
+        Assert.Equal(["workspace.created:ready"], await AuditsAsync(plain));
+        Assert.Equal("ready", (await op.Runtime.Database.GetWorkspaceAsync(plain, CancellationToken.None))!.ProvisioningState);
+        // A database is made on the region's server: the row records the intent before it.
+        var withDbAudits = await AuditsAsync(withDb);
+        Assert.Equal("workspace.created:creating", withDbAudits[0]);
+        Assert.Contains("workspace.ready:ready", withDbAudits);
+    }
+
+    [Fact]
     public async Task DataModeChange_IsAudited()
     {
         await using var op = TestOperator.Start(cluster, Unique("lease"), output);
