@@ -11,6 +11,7 @@ using ControlPlane.Operator.Runtime;
 using ControlPlane.Operator.Store;
 using k8s;
 using k8s.Models;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
@@ -256,17 +257,17 @@ public static class Program
             return new BenchEnv { Plane = plane, Postgres = pg, Api = plane.NewApi() };
         }
 
-        public ControlPlaneOptions Options(string kek) => new()
+        /// <summary>The operator's options for the in-process runs, bound from the same keys the child process gets.</summary>
+        public ControlPlaneOptions Options(string kek)
         {
-            SystemDatabase = Postgres.ConnectionString(),
-            Regions = new(StringComparer.OrdinalIgnoreCase) { ["eu"] = new RegionOptions { Database = Postgres.ConnectionString() } },
-            Workers = Workers,
-            ResyncPeriod = Resync,
-            KeyEncryptionKey = kek,
-            LeaderElection = new LeaderElectionSettings { Enabled = false },
-        };
+            var options = new ControlPlaneOptions();
+            var settings = Settings(kek).ToDictionary(kv => kv.Key, kv => (string?)kv.Value);
+            new ConfigurationBuilder().AddInMemoryCollection(settings).Build()
+                .GetSection(ControlPlaneOptions.Section).Bind(options);
+            return options;
+        }
 
-        /// <summary>The same options as configuration keys, for the operator as a child process.</summary>
+        /// <summary>The operator's settings as configuration keys (the child process gets them as environment variables).</summary>
         public IReadOnlyDictionary<string, string> Settings(string kek) => new Dictionary<string, string>
         {
             ["ControlPlane:Kubeconfig"] = Plane.KubeconfigPath,

@@ -25,7 +25,7 @@ public sealed class QuotaLedger(Informer<Workspace> workspaces)
     {
         var name = tenant.Metadata.Name;
         var cached = workspaces.Get(ws.Metadata.Name);
-        if (cached is null || cached.Metadata.ResourceVersion != ws.Metadata.ResourceVersion || ws.Spec.Tenant != name)
+        if (cached is null || cached.Metadata.ResourceVersion != ws.Metadata.ResourceVersion)
         {
             // The caller holds a copy the cache does not (yet) have: decide on that copy.
             return WorkspaceResources.AllocateQuota(ws, tenant, workspaces.ByIndex(WorkspaceResources.TenantIndex, name));
