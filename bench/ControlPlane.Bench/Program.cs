@@ -71,6 +71,7 @@ public static class Program
                 var label = $"N={n}{(db ? " with databases" : " without databases")}";
                 var converge = new List<double>();
                 var floor = new List<double>();
+                var floorCpuRuns = new List<JsonObject>();
                 JsonObject? detail = null;
                 for (var run = 0; run < Runs; run++)
                 {
@@ -96,8 +97,10 @@ public static class Program
                     }
 
                     await using var floorEnv = await BenchEnv.StartAsync(Path.Combine(root, $"f{n}-{run}"));
-                    floor.Add(await FloorAsync(floorEnv, n, db));
-                    Console.WriteLine($"  run {run + 1}/{Runs} {label}: converge {converge[^1]:0.00} s, floor {floor[^1]:0.00} s");
+                    var (floorSeconds, floorCpu) = await FloorAsync(floorEnv, n, db);
+                    floor.Add(floorSeconds);
+                    floorCpuRuns.Add(CpuJson(floorCpu));
+                    Console.WriteLine($"  run {run + 1}/{Runs} {label}: converge {converge[^1]:0.00} s (CPU s {d["cpuSecondsByProcess"]!.ToJsonString()}), floor {floor[^1]:0.00} s (CPU s {floorCpuRuns[^1].ToJsonString()})");
                 }
 
                 var c = Summary.Of(converge);
@@ -105,6 +108,7 @@ public static class Program
                 var ratio = Summary.Of(converge.Zip(floor, (a, b) => a / b).ToList());
                 detail!["convergeSeconds"] = ToJson(c);
                 detail["floorSeconds"] = ToJson(f);
+                detail["floorCpuSecondsByProcess"] = floorCpuRuns[^1];
                 detail["ratio"] = ToJson(ratio);
                 results[$"converge_{n}{(db ? "_db" : "")}"] = detail;
                 table.Add((label, "converge s (median, min–max)", c.ToString()));
@@ -376,7 +380,9 @@ public static class Program
         var before = op.Runtime.Requests.Snapshot();
         var metricsBefore = await Percentiles.ExportAsync(op.Runtime.Metrics.Registry);
         var pgBefore = await PostgresTransactionsAsync(env);
+        var reconciledBefore = op.Reconciled.Count;
 
+        var cpuBefore = ProcessCpu.Snapshot();
         var watch = Stopwatch.StartNew();
         var workspaces = ResourceType.For<Workspace>(false);
         await Parallel.ForEachAsync(Enumerable.Range(0, n), new ParallelOptions { MaxDegreeOfParallelism = ApplyConcurrency },
@@ -384,6 +390,7 @@ public static class Program
         await Net.WaitUntilAsync(() => Task.FromResult(op.Runtime.InformerOf<Workspace>()!.List().Count(w => w.Status?.Phase == "Ready") >= n),
             TimeSpan.FromMinutes(30), $"{n} workspaces Ready");
         var seconds = watch.Elapsed.TotalSeconds;
+        var cpu = ProcessCpu.Delta(cpuBefore, ProcessCpu.Snapshot());
         await op.WaitIdleAsync();
 
         var after = op.Runtime.Requests.Snapshot();
@@ -405,6 +412,8 @@ public static class Program
             ["databases"] = db,
             ["requestsPerWorkspace"] = perVerb,
             ["postgresTransactionsPerWorkspace"] = Math.Round((double)(pgAfter - pgBefore) / n, 2),
+            ["reconcilesPerWorkspace"] = Math.Round((double)(op.Reconciled.Count - reconciledBefore) / n, 2),
+            ["cpuSecondsByProcess"] = CpuJson(cpu),
             ["reconcileP50Ms"] = Q("controller_runtime_reconcile_time_seconds", "controller=\"workspace\"", 0.5),
             ["reconcileP99Ms"] = Q("controller_runtime_reconcile_time_seconds", "controller=\"workspace\"", 0.99),
             ["queueWaitP50Ms"] = Q("workqueue_queue_duration_seconds", "name=\"workspace\"", 0.5),
@@ -426,7 +435,14 @@ public static class Program
     /// settings: the workspace CRs as in the converge run, then namespace, role bindings, quota,
     /// limit range, network policy, config map, (database, role and secret), and one status write each.
     /// </summary>
-    static async Task<double> FloorAsync(BenchEnv env, int n, bool db)
+    static JsonObject CpuJson(Dictionary<string, double> cpu)
+    {
+        var json = new JsonObject();
+        foreach (var (process, seconds) in cpu.OrderByDescending(kv => kv.Value)) json[process] = seconds;
+        return json;
+    }
+
+    static async Task<(double Seconds, Dictionary<string, double> Cpu)> FloorAsync(BenchEnv env, int n, bool db)
     {
         await CreateTenantsAsync(env, n);
         using var api = new KubeApi(env.Plane.ClientConfig(), new RequestMetricsHandler(new OperatorMetrics().RestRequests));
@@ -437,6 +453,7 @@ public static class Program
         var type = ResourceType.For<Workspace>(false);
         var channel = System.Threading.Channels.Channel.CreateUnbounded<Workspace>();
 
+        var cpuBefore = ProcessCpu.Snapshot();
         var watch = Stopwatch.StartNew();
         var producer = Task.Run(async () =>
         {
@@ -471,7 +488,7 @@ public static class Program
         })).ToList();
         await producer;
         await Task.WhenAll(consumers);
-        return watch.Elapsed.TotalSeconds;
+        return (watch.Elapsed.TotalSeconds, ProcessCpu.Delta(cpuBefore, ProcessCpu.Snapshot()));
     }
 
     // ---- 3. idle, 4. memory ---------------------------------------------------------------------

@@ -86,3 +86,49 @@ public static class Percentiles
         return Encoding.UTF8.GetString(stream.ToArray());
     }
 }
+
+/// <summary>
+/// CPU seconds used so far by the processes on this machine, grouped by name (etcd, kube-apiserver,
+/// postgres, this harness...), from /proc: shows which process a scenario's time went to.
+/// </summary>
+public static class ProcessCpu
+{
+    static readonly double TicksPerSecond = 100; // USER_HZ on Linux
+
+    public static Dictionary<string, double> Snapshot()
+    {
+        var self = Environment.ProcessId;
+        var totals = new Dictionary<string, double>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
+            string stat;
+            try { stat = File.ReadAllText(Path.Combine(dir, "stat")); }
+            catch (IOException) { continue; }
+            catch (UnauthorizedAccessException) { continue; }
+            var open = stat.IndexOf('(');
+            var close = stat.LastIndexOf(')');
+            if (open < 0 || close < open) continue;
+            var comm = stat[(open + 1)..close];
+            var fields = stat[(close + 2)..].Split(' ');
+            // fields[0] is state (field 3); utime and stime are fields 14 and 15.
+            var seconds = (double.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture)
+                + double.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture)) / TicksPerSecond;
+            var group = pid == self ? "bench (operator in-process)" : comm switch
+            {
+                "etcd" => "etcd",
+                "kube-apiserver" => "kube-apiserver",
+                "kube-controller" => "kube-controller-manager",
+                "postgres" => "postgres",
+                _ => null,
+            };
+            if (group is null) continue;
+            totals[group] = totals.GetValueOrDefault(group) + seconds;
+        }
+
+        return totals;
+    }
+
+    public static Dictionary<string, double> Delta(Dictionary<string, double> before, Dictionary<string, double> after) =>
+        after.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value - before.GetValueOrDefault(kv.Key), 2));
+}

@@ -79,7 +79,8 @@ public sealed class WorkspaceReconciler(
     /// <summary>
     /// Siblings share the tenant's aggregate quota, so some changes of one re-decide others: a quota
     /// change or a deletion frees or takes room from everyone; an admission can only take room from
-    /// those not yet admitted. A newcomer queues behind the admitted ones and changes nothing for them.
+    /// those not yet admitted, and only when the tenant cannot fit everyone. A newcomer queues behind
+    /// the admitted ones and changes nothing for them.
     /// </summary>
     public IEnumerable<string> SiblingsAffectedBy(InformerEvent<Workspace> e)
     {
@@ -92,8 +93,12 @@ public sealed class WorkspaceReconciler(
             || k8s.KubernetesJson.Serialize(e.Old?.Spec.Quota) != k8s.KubernetesJson.Serialize(e.Object.Spec.Quota)
             || e.Old?.Metadata.DeletionTimestamp != e.Object.Metadata.DeletionTimestamp;
         if (freedOrTaken) return siblings.Select(w => w.Metadata.Name);
-        if (e.Old?.Status?.AdmittedAt != e.Object.Status?.AdmittedAt) return siblings.Where(w => w.Status?.AdmittedAt is null).Select(w => w.Metadata.Name);
-        return [];
+        if (e.Old?.Status?.AdmittedAt == e.Object.Status?.AdmittedAt) return [];
+        // While the tenant has room for everyone's full ask, an admission changes no one's grant
+        // (a converge of a tenant's workspaces would otherwise re-decide each newcomer per admission).
+        var all = caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, e.Object.Spec.Tenant);
+        if (WorkspaceResources.FitsEveryone(tenant!, all)) return [];
+        return siblings.Where(w => w.Status?.AdmittedAt is null).Select(w => w.Metadata.Name);
     }
 
     public IEnumerable<string> WorkspaceReferencingSecret(PartialObjectMetadata secret)

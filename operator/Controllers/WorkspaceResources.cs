@@ -166,6 +166,31 @@ public static class WorkspaceResources
         return result;
     }
 
+    /// <summary>
+    /// Whether the tenant has room for every one of its workspaces' full asks at once (and for their
+    /// number). Then the order of admission decides nothing: every grant is the full ask.
+    /// </summary>
+    public static bool FitsEveryone(Tenant tenant, IEnumerable<Workspace> tenantWorkspaces)
+    {
+        var q = tenant.Spec.Quota;
+        if (q is null) return true;
+        var count = 0;
+        decimal cpu = 0, memory = 0, storage = 0;
+        foreach (var ws in tenantWorkspaces)
+        {
+            if (ws.Spec.Tenant != tenant.Metadata.Name) continue;
+            count++;
+            cpu += ws.Spec.Quota?.Cpu?.ToDecimal() ?? 0;
+            memory += ws.Spec.Quota?.Memory?.ToDecimal() ?? 0;
+            storage += ws.Spec.Quota?.Storage?.ToDecimal() ?? 0;
+        }
+
+        return (q.MaxWorkspaces is not { } max || count <= max)
+            && (q.Cpu is null || cpu <= q.Cpu.ToDecimal())
+            && (q.Memory is null || memory <= q.Memory.ToDecimal())
+            && (q.Storage is null || storage <= q.Storage.ToDecimal());
+    }
+
     public static string AdmissionTime(DateTimeOffset now) => now.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ", System.Globalization.CultureInfo.InvariantCulture);
 
     static IEnumerable<(string Field, ResourceQuantity? Limit, ResourceQuantity? Ask)> Resources(TenantQuota? t, WorkspaceQuota? w) =>

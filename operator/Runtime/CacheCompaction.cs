@@ -43,6 +43,28 @@ public sealed class StringPool(int capacity = 1 << 17)
 /// <summary>What an informer keeps of an object: only what the operator reads, with shared strings.</summary>
 public static class CacheCompaction
 {
+    /// <summary>
+    /// Whether a new version, as cached, says nothing the cached old one did not: only parts the
+    /// cache drops changed (a quota's usage, which kube-controller-manager writes right after every
+    /// quota is made). Such an update refreshes the cached resourceVersion but notifies no one, so it
+    /// queues no reconcile.
+    /// </summary>
+    public static bool SameAsCached<T>(T old, T now) where T : IKubernetesObject<V1ObjectMeta>
+    {
+        // Only kinds whose cached form drops a part the server writes on its own can show such an update.
+        if (old is not V1ResourceQuota || now.Metadata.DeletionTimestamp != old.Metadata.DeletionTimestamp) return false;
+        var version = now.Metadata.ResourceVersion;
+        try
+        {
+            now.Metadata.ResourceVersion = old.Metadata.ResourceVersion;
+            return KubernetesJson.Serialize(old) == KubernetesJson.Serialize(now);
+        }
+        finally
+        {
+            now.Metadata.ResourceVersion = version;
+        }
+    }
+
     public static T Compact<T>(T obj, StringPool? strings) where T : IKubernetesObject<V1ObjectMeta>
     {
         // managedFields are most of an object's size and nothing here reads them.

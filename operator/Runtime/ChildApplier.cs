@@ -10,9 +10,10 @@ public enum ApplyOutcome { Unchanged, Created, Updated }
 /// Converges one owned child toward its desired form. It compares only what the operator owns
 /// (the named top-level fields, plus its labels, annotations and owner reference) against the cached
 /// object, and writes only on a difference: create when missing (adopting an existing object on
-/// 409), else a resourceVersion-guarded update that keeps everything it does not own.
+/// 409), else a resourceVersion-guarded update that keeps everything it does not own. Each write's
+/// resulting version goes to <paramref name="writes"/>, so the controller skips its watch echo.
 /// </summary>
-public sealed class ChildApplier(KubeApi api)
+public sealed class ChildApplier(KubeApi api, OwnWrites? writes = null)
 {
     public async Task<ApplyOutcome> ApplyAsync<T>(ResourceType type, T desired, T? cached, IReadOnlyList<string> ownedFields, CancellationToken ct,
         IReadOnlyCollection<string>? removeAnnotations = null)
@@ -24,7 +25,8 @@ public sealed class ChildApplier(KubeApi api)
         {
             try
             {
-                await api.CreateAsync(type, ns, desired, ct).ConfigureAwait(false);
+                var body = KubernetesJson.Serialize(desired);
+                await Write(type, ns, desired.Metadata.Name, () => api.SendAsync(HttpMethod.Post, type.CollectionPath(ns), body, "application/json", ct)).ConfigureAwait(false);
                 return ApplyOutcome.Created;
             }
             catch (KubeApiException e) when (e.IsConflict || e.Reason == "AlreadyExists")
@@ -50,9 +52,13 @@ public sealed class ChildApplier(KubeApi api)
             else merged.Remove(field);
         }
 
-        await api.SendAsync(HttpMethod.Put, type.ItemPath(ns, desired.Metadata.Name), merged.ToJsonString(), "application/json", ct).ConfigureAwait(false);
+        var text = merged.ToJsonString();
+        await Write(type, ns, desired.Metadata.Name, () => api.SendAsync(HttpMethod.Put, type.ItemPath(ns, desired.Metadata.Name), text, "application/json", ct)).ConfigureAwait(false);
         return ApplyOutcome.Updated;
     }
+
+    Task<string> Write(ResourceType type, string? ns, string name, Func<Task<string>> send) =>
+        writes is null ? send() : writes.TrackAsync(type, ns, name, send);
 
     public static bool Matches(JsonObject want, JsonObject have, IReadOnlyList<string> ownedFields)
     {

@@ -79,10 +79,35 @@ public sealed class Controller<T> : IController where T : class, IKubernetesObje
         sources.Add(primary);
         primary.AddHandler(e =>
         {
+            if (IsOwnEcho(primary, e)) return;
             if (e.Type == InformerEventType.Deleted) return;
             if (e.Type == InformerEventType.Modified && !SpecOrMetadataChanged(e.Old!, e.Object)) return;
             Queue.Add(Informer<T>.KeyOf(e.Object));
         });
+    }
+
+    OwnWrites? ownWrites;
+
+    /// <summary>
+    /// The watch echo of a write this controller's reconciler made (through an <see cref="ObjectWriter"/>
+    /// or <see cref="ChildApplier"/> given <paramref name="writes"/>) queues nothing: that reconcile already acted on it.
+    /// </summary>
+    public Controller<T> SkipsEchoesOf(OwnWrites writes)
+    {
+        ownWrites = writes;
+        return this;
+    }
+
+    bool IsOwnEcho<TOther>(Informer<TOther> informer, InformerEvent<TOther> e) where TOther : class, IKubernetesObject<V1ObjectMeta>
+    {
+        if (ownWrites is null) return false;
+        if (e.Type == InformerEventType.Deleted)
+        {
+            ownWrites.Forget(informer.Type, e.Object.Metadata);
+            return false;
+        }
+
+        return ownWrites.IsEcho(informer.Type, e.Object.Metadata);
     }
 
     public string Name { get; }
@@ -101,7 +126,12 @@ public sealed class Controller<T> : IController where T : class, IKubernetesObje
 
     /// <summary>Watch a secondary kind; each event is mapped to the keys of the primary objects to reconcile.</summary>
     /// <param name="coalesce">When set, keys are queued this much later, so a burst of events becomes one reconcile.</param>
-    public Controller<T> Watches<TOther>(Informer<TOther> informer, Func<TOther, IEnumerable<string>> map, TimeSpan? coalesce = null)
+    /// <param name="skipOwnEchoes">
+    /// Whether this watch takes the echoes of this controller's own writes (see <see cref="SkipsEchoesOf"/>).
+    /// Each echo is taken once, so of two watches of the same resource only one may.
+    /// </param>
+    public Controller<T> Watches<TOther>(Informer<TOther> informer, Func<TOther, IEnumerable<string>> map, TimeSpan? coalesce = null,
+        bool skipOwnEchoes = true)
         where TOther : class, IKubernetesObject<V1ObjectMeta>
     {
         sources.Add(informer);
@@ -113,6 +143,7 @@ public sealed class Controller<T> : IController where T : class, IKubernetesObje
 
         informer.AddHandler(e =>
         {
+            if (skipOwnEchoes && IsOwnEcho(informer, e)) return;
             foreach (var key in map(e.Object)) Enqueue(key);
             if (e.Old is not null)
             {

@@ -268,7 +268,7 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
             if (store.TryGetValue(key, out var old))
             {
                 Store(key, item);
-                if (old.Metadata.ResourceVersion != item.Metadata.ResourceVersion) Notify(new(InformerEventType.Modified, old, item));
+                if (old.Metadata.ResourceVersion != item.Metadata.ResourceVersion && !CacheCompaction.SameAsCached(old, item)) Notify(new(InformerEventType.Modified, old, item));
             }
             else
             {
@@ -346,7 +346,7 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
             case "MODIFIED":
                 store.TryGetValue(key, out var old);
                 Store(key, obj);
-                Notify(new(old is null ? InformerEventType.Added : InformerEventType.Modified, old, obj));
+                if (old is null || !CacheCompaction.SameAsCached(old, obj)) Notify(new(old is null ? InformerEventType.Added : InformerEventType.Modified, old, obj));
                 break;
             case "DELETED":
                 Remove(key);

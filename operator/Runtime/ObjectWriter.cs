@@ -8,8 +8,9 @@ namespace ControlPlane.Operator.Runtime;
 /// <summary>
 /// The thin layer that writes a reconciler's results: status through the status subresource only
 /// when it changed, and finalizers by a merge patch guarded by resourceVersion. It never touches spec.
+/// Each write's resulting version goes to <paramref name="writes"/>, so the controller skips its watch echo.
 /// </summary>
-public sealed class ObjectWriter(KubeApi api)
+public sealed class ObjectWriter(KubeApi api, OwnWrites? writes = null)
 {
     /// <summary>Replaces status when the new one differs; returns the object as the server has it.</summary>
     public async Task<T> UpdateStatusAsync<T>(ResourceType type, T current, object? newStatus, CancellationToken ct)
@@ -20,8 +21,9 @@ public sealed class ObjectWriter(KubeApi api)
         if (JsonNode.DeepEquals(currentNode["status"], newStatusNode)) return current;
         currentNode["status"] = newStatusNode;
         var body = currentNode.ToJsonString();
-        var text = await api.SendAsync(HttpMethod.Put, type.ItemPath(current.Metadata.NamespaceProperty, current.Metadata.Name, "status"),
-            body, "application/json", ct).ConfigureAwait(false);
+        var ns = current.Metadata.NamespaceProperty;
+        var text = await Write(type, ns, current.Metadata.Name,
+            () => api.SendAsync(HttpMethod.Put, type.ItemPath(ns, current.Metadata.Name, "status"), body, "application/json", ct)).ConfigureAwait(false);
         return KubernetesJson.Deserialize<T>(text);
     }
 
@@ -49,6 +51,12 @@ public sealed class ObjectWriter(KubeApi api)
         {
             metadata = new { resourceVersion = obj.Metadata.ResourceVersion, finalizers },
         });
-        return await api.PatchAsync<T>(type, obj.Metadata.NamespaceProperty, obj.Metadata.Name, patch, PatchTypes.Merge, ct).ConfigureAwait(false);
+        var ns = obj.Metadata.NamespaceProperty;
+        var text = await Write(type, ns, obj.Metadata.Name,
+            () => api.SendAsync(HttpMethod.Patch, type.ItemPath(ns, obj.Metadata.Name), patch, PatchTypes.Merge, ct)).ConfigureAwait(false);
+        return KubernetesJson.Deserialize<T>(text);
     }
+
+    Task<string> Write(ResourceType type, string? ns, string name, Func<Task<string>> send) =>
+        writes is null ? send() : writes.TrackAsync(type, ns, name, send);
 }

@@ -145,7 +145,10 @@ public sealed class OperatorRuntime : IAsyncDisposable
                 // Provider keys are the user's own Secrets: service-account tokens (one per namespace) are never one.
                 Inform<PartialObjectMetadata>(WorkspaceReconciler.Secrets, informerOptions with { MetadataOnly = true, IndexByNamespace = false, FieldSelector = "type!=kubernetes.io/service-account-token" }));
 
-            var writer = new ObjectWriter(Api);
+            // Each controller keeps the versions its own writes produced, to skip their watch echoes.
+            var tenantWrites = new OwnWrites();
+            var workspaceWrites = new OwnWrites();
+            var approvalWrites = new OwnWrites();
             var events = new EventRecorder(Api, "controlplane-operator", Identity, time, loggers.CreateLogger<EventRecorder>());
             var controllerOptions = new ControllerOptions
             {
@@ -154,15 +157,17 @@ public sealed class OperatorRuntime : IAsyncDisposable
                 MaxTransientRetryDelay = options.MaxTransientRetryDelay,
             };
             var tenantController = new Controller<Tenant>("tenant", tenants,
-                    new TenantReconciler(workspaces, Database, writer, events, options, time, loggers.CreateLogger<TenantReconciler>()),
+                    new TenantReconciler(workspaces, Database, new ObjectWriter(Api, tenantWrites), events, options, time, loggers.CreateLogger<TenantReconciler>()),
                     Metrics, loggers.CreateLogger("controller.tenant"), controllerOptions, time)
+                .SkipsEchoesOf(tenantWrites)
                 // A tenant only counts and sums its workspaces: a burst of workspace events is one reconcile.
                 .Watches(workspaces, TenantReconciler.TenantOfWorkspace, coalesce: TimeSpan.FromMilliseconds(500));
 
-            var workspaceReconciler = new WorkspaceReconciler(caches, Api, Database, RegionDatabases, Vault, writer, new ChildApplier(Api), events,
+            var workspaceReconciler = new WorkspaceReconciler(caches, Api, Database, RegionDatabases, Vault, new ObjectWriter(Api, workspaceWrites), new ChildApplier(Api, workspaceWrites), events,
                 options, time, loggers.CreateLogger<WorkspaceReconciler>());
             var workspaceController = new Controller<Workspace>("workspace", workspaces, workspaceReconciler, Metrics,
                     loggers.CreateLogger("controller.workspace"), controllerOptions, time)
+                .SkipsEchoesOf(workspaceWrites)
                 // Workspaces read their tenant's spec only: its status updates (counts, usage) re-reconcile nothing.
                 .WatchesEvents(tenants, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
                     ? []
@@ -175,16 +180,18 @@ public sealed class OperatorRuntime : IAsyncDisposable
                 .Watches(caches.NetworkPolicies, WorkspaceReconciler.OwnerOf)
                 .Watches(caches.ConfigMaps, WorkspaceReconciler.OwnerOf)
                 .Watches(caches.Secrets, WorkspaceReconciler.OwnerOf)
-                .Watches(caches.AllSecretsMetadata, workspaceReconciler.WorkspaceReferencingSecret);
+                // The typed Secret watch takes the echoes of our writes; this one maps users' provider-key Secrets.
+                .Watches(caches.AllSecretsMetadata, workspaceReconciler.WorkspaceReferencingSecret, skipOwnEchoes: false);
             termControllers.Add(workspaceController);
 
             var approvals = Inform<Approval>(ApprovalReconciler.Type);
             var exposures = Inform<Exposure>(ResourceType.For<Exposure>(true));
             var intents = Inform<DeploymentIntent>(ResourceType.For<DeploymentIntent>(true));
             var restores = Inform<Restore>(ResourceType.For<Restore>(true));
-            var approvalReconciler = new ApprovalReconciler(exposures, intents, restores, workspaces, caches.RoleBindings, writer, time);
+            var approvalReconciler = new ApprovalReconciler(exposures, intents, restores, workspaces, caches.RoleBindings, new ObjectWriter(Api, approvalWrites), time);
             var approvalController = new Controller<Approval>("approval", approvals, approvalReconciler, Metrics,
                     loggers.CreateLogger("controller.approval"), controllerOptions, time)
+                .SkipsEchoesOf(approvalWrites)
                 .Watches(exposures, t => approvalReconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
                 .Watches(intents, t => approvalReconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
                 .Watches(restores, t => approvalReconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))

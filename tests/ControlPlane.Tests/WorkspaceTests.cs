@@ -574,4 +574,49 @@ public sealed class WorkspaceTests(ClusterFixture cluster, ITestOutputHelper out
         output.WriteLine($"{total} workspaces reconciled without change: 0 writes; requests: " +
             string.Join(", ", op.Requests.Snapshot().Select(kv => $"{kv.Key}={kv.Value}")));
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task NewWorkspace_ConvergesInOneReconcile_EchoesOfItsOwnWritesAndQuotaUsageQueueNothing_OthersChangesDo(bool database)
+    {
+        await using var op = TestOperator.Start(cluster, Unique("lease"), output);
+        var tenant = Unique("t");
+        await cluster.CreateTenantAsync(tenant);
+        await op.WaitUntilLeaderAndSyncedAsync();
+        var reconciles = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        op.Runtime.Reconciled += (controller, key, _) =>
+        {
+            if (controller == "workspace") reconciles.Enqueue(key);
+        };
+        var name = Unique(tenant);
+        await CreateWorkspaceAsync(name, tenant, w =>
+        {
+            w.Members = [new WorkspaceMember { Kind = "User", Name = "bob@example.com", Role = "Operator" }];
+            w.Quota = new WorkspaceQuota { Cpu = new ResourceQuantity("1"), Memory = new ResourceQuantity("1Gi"), Pods = 5 };
+            w.Database = new WorkspaceDatabase { Enabled = database };
+        });
+        await WaitForWorkspaceAsync(name, IsReady, "Ready");
+
+        await op.WaitUntilIdleAsync();
+
+        // A quota's usage is written by kube-controller-manager and quota admission (on every pod):
+        // not our write, and nothing the operator reads. Write it as they do, and wait until the
+        // operator's cache has that version.
+        var quota = await cluster.Api.GetAsync<V1ResourceQuota>(WorkspaceReconciler.Quotas, name, WorkspaceResources.QuotaName, CancellationToken.None);
+        quota.Status = new V1ResourceQuotaStatus { Hard = quota.Spec.Hard, Used = quota.Spec.Hard.ToDictionary(kv => kv.Key, _ => new ResourceQuantity("0")) };
+        quota = await cluster.Api.ReplaceAsync(WorkspaceReconciler.Quotas, name, quota.Metadata.Name, quota, CancellationToken.None, "status");
+        var quotas = op.Runtime.InformerOf<V1ResourceQuota>()!;
+        await Net.WaitUntilAsync(() => Task.FromResult(quotas.Get($"{name}/{WorkspaceResources.QuotaName}")?.Metadata.ResourceVersion == quota.Metadata.ResourceVersion),
+            TimeSpan.FromSeconds(10), "quota usage cached");
+        await op.WaitUntilIdleAsync();
+        Assert.Equal(1, reconciles.Count(k => k == name));
+
+        // Anyone else's change is still seen at once.
+        await cluster.Api.PatchAsync<V1ConfigMap>(ConfigMaps, name, "controlplane-workspace", """{"data":{"region":"us"}}""", PatchTypes.Merge, CancellationToken.None);
+        await Net.WaitUntilAsync(async () => (await cluster.Api.GetAsync<V1ConfigMap>(ConfigMaps, name, "controlplane-workspace", CancellationToken.None)).Data["region"] == "eu",
+            TimeSpan.FromSeconds(10), "settings restored");
+        await op.WaitUntilIdleAsync();
+        Assert.Equal(2, reconciles.Count(k => k == name));
+    }
 }
