@@ -132,3 +132,54 @@ public static class ProcessCpu
     public static Dictionary<string, double> Delta(Dictionary<string, double> before, Dictionary<string, double> after) =>
         after.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value - before.GetValueOrDefault(kv.Key), 2));
 }
+
+/// <summary>
+/// What the API server did, from its own /metrics: requests and their summed handling time by verb
+/// and resource, and watch events sent by kind. A delta of two scrapes shows what one scenario cost it.
+/// </summary>
+public static class ApiServerWork
+{
+    public static async Task<Dictionary<string, double>> ScrapeAsync(ControlPlane.Operator.Runtime.KubeApi api)
+    {
+        var text = await api.SendAsync(HttpMethod.Get, "metrics", null, "application/json", CancellationToken.None, accept: "text/plain");
+        var result = new Dictionary<string, double>();
+        foreach (var line in text.Split('\n'))
+        {
+            string? key = null;
+            if (line.StartsWith("apiserver_request_duration_seconds_sum{", StringComparison.Ordinal)) key = $"{Label(line, "verb")} {Label(line, "resource")}{Sub(line)} seconds";
+            else if (line.StartsWith("apiserver_request_duration_seconds_count{", StringComparison.Ordinal)) key = $"{Label(line, "verb")} {Label(line, "resource")}{Sub(line)} requests";
+            else if (line.StartsWith("apiserver_watch_events_total{", StringComparison.Ordinal)) key = $"WATCH-EVENTS {Label(line, "kind")} events";
+            if (key is null) continue;
+            result[key] = result.GetValueOrDefault(key) + double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+        }
+
+        return result;
+    }
+
+    static string Sub(string line) => Label(line, "subresource") is { Length: > 0 } s ? "/" + s : "";
+
+    static string Label(string line, string name)
+    {
+        var at = line.IndexOf("," + name + "=\"", StringComparison.Ordinal);
+        if (at < 0) at = line.IndexOf("{" + name + "=\"", StringComparison.Ordinal);
+        if (at < 0) return "";
+        var start = at + name.Length + 3;
+        return line[start..line.IndexOf('"', start)];
+    }
+
+    /// <summary>The delta as "verb resource: requests, seconds" rows, costliest first (watch events last).</summary>
+    public static List<string> Summary(Dictionary<string, double> before, Dictionary<string, double> after, int top = 14)
+    {
+        var delta = after.ToDictionary(kv => kv.Key, kv => kv.Value - before.GetValueOrDefault(kv.Key));
+        var rows = delta.Where(kv => kv.Key.EndsWith(" seconds", StringComparison.Ordinal) && kv.Value > 0.05)
+            .OrderByDescending(kv => kv.Value).Take(top)
+            .Select(kv =>
+            {
+                var name = kv.Key[..^" seconds".Length];
+                return $"{name}: {delta.GetValueOrDefault(name + " requests"):0} req, {kv.Value:0.0} s";
+            }).ToList();
+        rows.AddRange(delta.Where(kv => kv.Key.StartsWith("WATCH-EVENTS", StringComparison.Ordinal) && kv.Value > 0)
+            .OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Key[..^" events".Length]}: {kv.Value:0}"));
+        return rows;
+    }
+}

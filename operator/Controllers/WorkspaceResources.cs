@@ -191,6 +191,18 @@ public static class WorkspaceResources
             && (q.Storage is null || storage <= q.Storage.ToDecimal());
     }
 
+    /// <summary>A workspace's grant when its tenant fits everyone: every ask in full, as <see cref="AllocateAll"/> decides then.</summary>
+    public static QuotaGrant FullGrant(Workspace ws, Tenant tenant)
+    {
+        var granted = new Dictionary<string, ResourceQuantity>();
+        foreach (var (field, _, ask) in Resources(tenant.Spec.Quota, ws.Spec.Quota))
+        {
+            if (ask is not null) granted[field] = new ResourceQuantity(Canonical(ask));
+        }
+
+        return new QuotaGrant(granted, [], false);
+    }
+
     public static string AdmissionTime(DateTimeOffset now) => now.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ", System.Globalization.CultureInfo.InvariantCulture);
 
     static IEnumerable<(string Field, ResourceQuantity? Limit, ResourceQuantity? Ask)> Resources(TenantQuota? t, WorkspaceQuota? w) =>

@@ -74,7 +74,8 @@ public sealed class EventRecorder(KubeApi api, string component, string instance
                 ReportingComponent = component,
                 ReportingInstance = instance,
             };
-            await api.CreateAsync(ResourceType.Events, ns, ev, ct).ConfigureAwait(false);
+            // The response is not read: an Event is written and forgotten.
+            await api.SendAsync(HttpMethod.Post, ResourceType.Events.CollectionPath(ns), k8s.KubernetesJson.Serialize(ev), "application/json", ct).ConfigureAwait(false);
             if (seen.Count >= MaxRemembered) seen.Clear();
             seen[key] = (ns, name, 1);
         }

@@ -114,4 +114,36 @@ public sealed class QuotaLedgerTests
         Assert.False(grant.Exceeded);
         Assert.Equal(0, ledger.Decisions);
     }
+
+    [Fact]
+    public void Ledger_WhenEveryoneFits_GrantsEveryFullAsk_ExactlyAsAllocateAllDoes()
+    {
+        var informer = NewInformer();
+        var ledger = new QuotaLedger(informer);
+        var acme = Tenant("acme", "100");
+        acme.Spec.Quota!.Memory = new ResourceQuantity("100Gi");
+        string[] cpus = ["1", "500m", "1500m", "2000m", "0.25", "1.5"];
+        string[] memories = ["1Gi", "512Mi", "1536Mi", "2G", "1000M", "0.5Gi"];
+        var all = cpus.Select((cpu, i) =>
+        {
+            var w = Ws($"w{i}", "acme", cpu, i);
+            w.Spec.Quota!.Memory = new ResourceQuantity(memories[i]);
+            return w;
+        }).ToList();
+        foreach (var w in all) informer.Seed(w);
+
+        var decided = WorkspaceResources.AllocateAll(acme, all);
+        foreach (var w in all)
+        {
+            var got = ledger.GrantFor(w, acme);
+            Assert.False(got.Exceeded);
+            Assert.Equal(decided[w.Metadata.Name].Granted.Keys.Order(), got.Granted.Keys.Order());
+            foreach (var (field, quantity) in decided[w.Metadata.Name].Granted)
+            {
+                Assert.Equal(quantity.CanonicalizeString(), got.Granted[field].CanonicalizeString());
+            }
+        }
+
+        Assert.Equal(1, ledger.Decisions);
+    }
 }
