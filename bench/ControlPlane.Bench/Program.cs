@@ -153,8 +153,7 @@ public static class Program
                 var label = $"N={NLarge} without databases";
                 table.Add((label, "converge s (one run)", Summary.Fmt(seconds)));
                 table.Add((label, "reconciles per workspace", detail["reconcilesPerWorkspace"]!.ToString()));
-                table.Add((label, "CPU s by process, converge (last run)", CpuText(detail["cpuSecondsByProcess"]!.AsObject())));
-                table.Add((label, "CPU s by process, floor (last run)", CpuText(detail["floorCpuSecondsByProcess"]!.AsObject())));
+                table.Add((label, "CPU s by process, converge", CpuText(detail["cpuSecondsByProcess"]!.AsObject())));
                 table.Add((label, "reconcile p50 / p99 ms", $"{detail["reconcileP50Ms"]} / {detail["reconcileP99Ms"]}"));
                 AddChildRows(table, label, detail);
             }
