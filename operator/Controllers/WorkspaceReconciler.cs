@@ -79,8 +79,8 @@ public sealed class WorkspaceReconciler(
     /// <summary>
     /// Siblings share the tenant's aggregate quota, so some changes of one re-decide others: a quota
     /// change or a deletion frees or takes room from everyone; an admission can only take room from
-    /// those not yet admitted, and only when the tenant cannot fit everyone. A newcomer queues behind
-    /// the admitted ones and changes nothing for them.
+    /// those not yet admitted (and moves the admitted one ahead of them), and only when the tenant
+    /// cannot fit everyone. A newcomer queues behind the admitted ones and changes nothing for them.
     /// </summary>
     public IEnumerable<string> SiblingsAffectedBy(InformerEvent<Workspace> e)
     {
@@ -98,7 +98,8 @@ public sealed class WorkspaceReconciler(
         // (a converge of a tenant's workspaces would otherwise re-decide each newcomer per admission).
         var all = caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, e.Object.Spec.Tenant);
         if (WorkspaceResources.FitsEveryone(tenant!, all)) return [];
-        return siblings.Where(w => w.Status?.AdmittedAt is null).Select(w => w.Metadata.Name);
+        // The admitted one moves ahead of those still waiting, so its own grant is decided again too.
+        return siblings.Where(w => w.Status?.AdmittedAt is null).Select(w => w.Metadata.Name).Append(e.Object.Metadata.Name);
     }
 
     public IEnumerable<string> WorkspaceReferencingSecret(PartialObjectMetadata secret)

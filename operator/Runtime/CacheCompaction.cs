@@ -47,7 +47,8 @@ public static class CacheCompaction
     /// Whether a new version, as cached, says nothing the cached old one did not: only parts the
     /// cache drops changed (a quota's usage, which kube-controller-manager writes right after every
     /// quota is made). Such an update refreshes the cached resourceVersion but notifies no one, so it
-    /// queues no reconcile.
+    /// queues no reconcile. <paramref name="now"/> must not be in the cache yet (its resourceVersion is
+    /// swapped for the comparison).
     /// </summary>
     public static bool SameAsCached<T>(T old, T now) where T : IKubernetesObject<V1ObjectMeta>
     {

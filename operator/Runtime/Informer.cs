@@ -267,8 +267,9 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
         {
             if (store.TryGetValue(key, out var old))
             {
+                var changed = old.Metadata.ResourceVersion != item.Metadata.ResourceVersion && !CacheCompaction.SameAsCached(old, item);
                 Store(key, item);
-                if (old.Metadata.ResourceVersion != item.Metadata.ResourceVersion && !CacheCompaction.SameAsCached(old, item)) Notify(new(InformerEventType.Modified, old, item));
+                if (changed) Notify(new(InformerEventType.Modified, old, item));
             }
             else
             {
@@ -345,8 +346,10 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
             case "ADDED":
             case "MODIFIED":
                 store.TryGetValue(key, out var old);
+                // Compared before it is stored: readers of the cache never see the object mid-comparison.
+                var changed = old is null || !CacheCompaction.SameAsCached(old, obj);
                 Store(key, obj);
-                if (old is null || !CacheCompaction.SameAsCached(old, obj)) Notify(new(old is null ? InformerEventType.Added : InformerEventType.Modified, old, obj));
+                if (changed) Notify(new(old is null ? InformerEventType.Added : InformerEventType.Modified, old, obj));
                 break;
             case "DELETED":
                 Remove(key);

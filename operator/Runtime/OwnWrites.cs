@@ -16,7 +16,9 @@ namespace ControlPlane.Operator.Runtime;
 /// what the reconcile read), so while it is in flight the first event for that object is its own
 /// echo: anyone else's change in between would have failed it with a conflict, and a failed write
 /// fails (and requeues) the reconcile or is resolved within it. After the response, the echo is
-/// matched by the resourceVersion the write returned.
+/// matched by the resourceVersion the write returned; if the event taken was not that version (our
+/// write was a no-op on the server, or a relist folded it with a later change), the reconcile fails
+/// as on a conflict and runs again.
 /// </remarks>
 public sealed class OwnWrites
 {
@@ -54,29 +56,43 @@ public sealed class OwnWrites
             marks[key] = new Mark { InFlight = true };
         }
 
-        string? version = null;
+        string response;
         try
         {
-            var response = await send().ConfigureAwait(false);
-            version = VersionOf(response);
-            return response;
+            response = await send().ConfigureAwait(false);
         }
-        finally
+        catch
         {
-            lock (gate)
+            // Failed: the reconcile fails and is retried, and sees whatever event was taken meanwhile.
+            lock (gate) marks.Remove(key);
+            throw;
+        }
+
+        var version = VersionOf(response);
+        var foreign = false;
+        lock (gate)
+        {
+            if (marks.TryGetValue(key, out var mark) && mark.InFlight)
             {
-                if (marks.TryGetValue(key, out var mark) && mark.InFlight)
+                if (mark.Version is null && version is not null)
                 {
-                    // Failed, or its echo was already seen (and skipped) with this version: nothing left to match.
-                    if (version is null || mark.Version is not null) marks.Remove(key);
-                    else
-                    {
-                        mark.InFlight = false;
-                        mark.Version = version;
-                    }
+                    mark.InFlight = false;
+                    mark.Version = version;
+                }
+                else
+                {
+                    // The event taken while in flight was ours, or (a write the server found to be a
+                    // no-op, or a relist folding ours with a later one) somebody else's.
+                    foreign = mark.Version != version;
+                    marks.Remove(key);
                 }
             }
         }
+
+        // The event taken for our echo was not ours: fail this reconcile so that it runs again on
+        // what the cache now holds (the write itself stands; retrying it is idempotent).
+        if (foreign) throw new KubeApiException(System.Net.HttpStatusCode.Conflict, "Conflict", $"{type.Kind} {name} changed by another writer while ours was in flight");
+        return response;
     }
 
     /// <summary>True for the watch event that echoes a write of ours (each echo once).</summary>

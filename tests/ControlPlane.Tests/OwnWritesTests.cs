@@ -46,6 +46,21 @@ public sealed class OwnWritesTests
     }
 
     [Fact]
+    public async Task EventTakenWhileInFlight_ThatWasNotOurVersion_FailsTheWriteAsAConflict_SoTheReconcileRunsAgain()
+    {
+        // Our write was a no-op on the server (same version back, no event), and somebody else's
+        // change arrived before our response: it was taken for our echo, so the reconcile must rerun.
+        var writes = new OwnWrites();
+        var respond = new TaskCompletionSource<string>();
+        var write = writes.TrackAsync(Maps, "team-a", "settings", () => respond.Task);
+        Assert.True(writes.IsEcho(Maps, Meta("41")));
+        respond.SetResult(Response("40"));
+        var conflict = await Assert.ThrowsAsync<KubeApiException>(() => write);
+        Assert.True(conflict.IsConflict);
+        Assert.Equal(0, writes.Count);
+    }
+
+    [Fact]
     public async Task FailedWrite_LeavesNothingToMatch_AndDeletionForgets()
     {
         var writes = new OwnWrites();
