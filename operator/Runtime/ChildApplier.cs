@@ -26,7 +26,7 @@ public sealed class ChildApplier(KubeApi api, OwnWrites? writes = null)
             try
             {
                 var body = KubernetesJson.Serialize(desired);
-                await Write(type, ns, desired.Metadata.Name, () => api.SendAsync(HttpMethod.Post, type.CollectionPath(ns), body, "application/json", ct)).ConfigureAwait(false);
+                await OwnWrites.SendAsync(writes, type, ns, desired.Metadata.Name, () => api.SendAsync(HttpMethod.Post, type.CollectionPath(ns), body, "application/json", ct)).ConfigureAwait(false);
                 return ApplyOutcome.Created;
             }
             catch (KubeApiException e) when (e.IsConflict || e.Reason == "AlreadyExists")
@@ -53,12 +53,9 @@ public sealed class ChildApplier(KubeApi api, OwnWrites? writes = null)
         }
 
         var text = merged.ToJsonString();
-        await Write(type, ns, desired.Metadata.Name, () => api.SendAsync(HttpMethod.Put, type.ItemPath(ns, desired.Metadata.Name), text, "application/json", ct)).ConfigureAwait(false);
+        await OwnWrites.SendAsync(writes, type, ns, desired.Metadata.Name, () => api.SendAsync(HttpMethod.Put, type.ItemPath(ns, desired.Metadata.Name), text, "application/json", ct)).ConfigureAwait(false);
         return ApplyOutcome.Updated;
     }
-
-    Task<string> Write(ResourceType type, string? ns, string name, Func<Task<string>> send) =>
-        writes is null ? send() : writes.TrackAsync(type, ns, name, send);
 
     public static bool Matches(JsonObject want, JsonObject have, IReadOnlyList<string> ownedFields)
     {

@@ -22,7 +22,7 @@ public sealed class ObjectWriter(KubeApi api, OwnWrites? writes = null)
         currentNode["status"] = newStatusNode;
         var body = currentNode.ToJsonString();
         var ns = current.Metadata.NamespaceProperty;
-        var text = await Write(type, ns, current.Metadata.Name,
+        var text = await OwnWrites.SendAsync(writes, type, ns, current.Metadata.Name,
             () => api.SendAsync(HttpMethod.Put, type.ItemPath(ns, current.Metadata.Name, "status"), body, "application/json", ct)).ConfigureAwait(false);
         return KubernetesJson.Deserialize<T>(text);
     }
@@ -52,11 +52,8 @@ public sealed class ObjectWriter(KubeApi api, OwnWrites? writes = null)
             metadata = new { resourceVersion = obj.Metadata.ResourceVersion, finalizers },
         });
         var ns = obj.Metadata.NamespaceProperty;
-        var text = await Write(type, ns, obj.Metadata.Name,
+        var text = await OwnWrites.SendAsync(writes, type, ns, obj.Metadata.Name,
             () => api.SendAsync(HttpMethod.Patch, type.ItemPath(ns, obj.Metadata.Name), patch, PatchTypes.Merge, ct)).ConfigureAwait(false);
         return KubernetesJson.Deserialize<T>(text);
     }
-
-    Task<string> Write(ResourceType type, string? ns, string name, Func<Task<string>> send) =>
-        writes is null ? send() : writes.TrackAsync(type, ns, name, send);
 }

@@ -46,6 +46,10 @@ public sealed class OwnWrites
         }
     }
 
+    /// <summary>Sends a write, tracked when the writer has a record (see <see cref="TrackAsync"/>).</summary>
+    public static Task<string> SendAsync(OwnWrites? writes, ResourceType type, string? ns, string name, Func<Task<string>> send) =>
+        writes is null ? send() : writes.TrackAsync(type, ns, name, send);
+
     /// <summary>Sends one guarded write of the object and notes the version it produced; returns the response.</summary>
     public async Task<string> TrackAsync(ResourceType type, string? ns, string name, Func<Task<string>> send)
     {
