@@ -59,10 +59,14 @@ public static class Program
         {
             kestrel.Listen(healthBind, health.Port);
             if (!webhook.Enabled) return;
+            var clientCa = WebhookClientAuthentication.Load(webhook.ClientCaFile);
             kestrel.Listen(IPAddress.Parse(webhook.BindAddress), webhook.Port, listen => listen.UseHttps(https =>
             {
                 var certs = kestrel.ApplicationServices.GetRequiredService<WebhookCertificates>();
                 https.ServerCertificateSelector = (_, _) => certs.Current;
+                if (clientCa is null) return;
+                https.ClientCertificateMode = Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.RequireCertificate;
+                https.ClientCertificateValidation = (certificate, _, _) => WebhookClientAuthentication.IsTrusted(certificate, clientCa);
             }));
         });
 
@@ -77,7 +81,8 @@ public static class Program
             builder.Services.AddSingleton(sp => new AdmissionCaches(sp.GetRequiredService<OperatorRuntime>().Api, sp.GetRequiredService<OperatorRuntime>().Metrics,
                 sp.GetRequiredService<ILoggerFactory>()));
             builder.Services.AddSingleton(sp => new AdmissionHandler(sp.GetRequiredService<AdmissionCaches>(),
-                new SubjectAccessReviewer(sp.GetRequiredService<OperatorRuntime>().Api)));
+                new SubjectAccessReviewer(sp.GetRequiredService<OperatorRuntime>().Api),
+                new AdmissionSettings(options, OperatorIdentity.Usernames(sp.GetRequiredService<OperatorRuntime>().KubeConfig, webhook.OperatorUsernames))));
             builder.Services.AddHostedService<WebhookService>();
         }
 

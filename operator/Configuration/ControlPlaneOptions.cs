@@ -33,6 +33,12 @@ public sealed class ControlPlaneOptions
     /// <summary>How often retired provider keys past their grace period are purged.</summary>
     public TimeSpan KeyPurgeInterval { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>The namespace the operator runs in: no workspace may take its name.</summary>
+    public string OperatorNamespace { get; set; } = "controlplane-system";
+
+    /// <summary>More namespace names no workspace may take (argocd, flux-system, monitoring, ...); kube-* and default always are.</summary>
+    public List<string> ReservedNamespaces { get; set; } = [];
+
     /// <summary>Path to a kubeconfig; empty: KUBECONFIG, ~/.kube/config, then in-cluster.</summary>
     public string? Kubeconfig { get; set; }
 }

@@ -144,6 +144,19 @@ public sealed class WorkspaceReconciler(
         if (gate is { } refused) return await RefuseAsync(ws, tenant, status, conditions, refused, ct).ConfigureAwait(false);
         ArgumentNullException.ThrowIfNull(grant); // the gate refuses a missing tenant
         var region = WorkspaceResources.EffectiveRegion(ws, tenant!);
+
+        // The namespace first: one that exists and was not created for this workspace is never adopted.
+        try
+        {
+            await ApplyAsync(log, ws, ResourceType.Namespaces, WorkspaceResources.Namespace(ws, tenant!.Metadata.Name, region),
+                caches.Namespaces.Get(ws.Metadata.Name), [], ct).ConfigureAwait(false);
+        }
+        catch (ForeignObjectException e) when (e.Kind == ResourceType.Namespaces.Kind)
+        {
+            return await RefuseAsync(ws, tenant, status, conditions,
+                new Refusal("NamespaceConflict", $"metadata.name: {e.Message}; choose another workspace name", Security: true, WorkspaceConditions.NamespaceReady), ct).ConfigureAwait(false);
+        }
+
         status.AdmittedAt ??= WorkspaceResources.AdmissionTime(time.GetUtcNow());
 
         // The row records intent before anything is made outside Kubernetes (the workspace's database).
@@ -163,8 +176,6 @@ public sealed class WorkspaceReconciler(
         }
 
         // Namespace and settings.
-        await ApplyAsync(log, ws, ResourceType.Namespaces, WorkspaceResources.Namespace(ws, tenant!.Metadata.Name, region),
-            caches.Namespaces.Get(ws.Metadata.Name), [], ct).ConfigureAwait(false);
         await ApplyAsync(log, ws, ConfigMaps, WorkspaceResources.ConfigMap(ws, tenant), caches.ConfigMaps.Get($"{ws.Metadata.Name}/{WorkspaceResources.ConfigMapName}"), ["data"], ct).ConfigureAwait(false);
         status.Namespace = ws.Metadata.Name;
         // A stable reason: a condition that differs between the creating pass and the next one is a wasted status write.
@@ -230,6 +241,12 @@ public sealed class WorkspaceReconciler(
     /// <summary>Rules checked before anything is provisioned.</summary>
     Refusal? Gate(Workspace ws, Tenant? tenant, WorkspaceRecord? record, QuotaGrant? grant)
     {
+        if (WorkspaceNames.Reserved(ws.Metadata.Name, options) is { } reserved)
+        {
+            return new("ReservedName", $"metadata.name: \"{ws.Metadata.Name}\" is reserved ({reserved}); a workspace's name is its namespace's name", Security: true,
+                WorkspaceConditions.NamespaceReady);
+        }
+
         if (tenant is null)
         {
             return new("TenantNotFound", $"spec.tenant: tenant \"{ws.Spec.Tenant}\" does not exist", Security: true);
@@ -613,12 +630,13 @@ public sealed class WorkspaceReconciler(
         var status = new WorkspaceStatus { ObservedGeneration = ws.Metadata.Generation, Namespace = ws.Status?.Namespace, Database = ws.Status?.Database, ProviderKeys = ws.Status?.ProviderKeys, Phase = "Terminating" };
 
         // Children first: the namespace takes every namespaced child with it.
+        // Only a namespace this workspace created (controlled by its UID) is deleted; anything else is left alone.
         var ns = caches.Namespaces.Get(ws.Metadata.Name);
-        if (ns is not null)
+        if (ns is not null && ChildApplier.SameController(WorkspaceResources.Namespace(ws, ws.Spec.Tenant, ""), ns))
         {
             if (ns.Metadata.DeletionTimestamp is null)
             {
-                await api.DeleteAsync(ResourceType.Namespaces, null, ws.Metadata.Name, ct).ConfigureAwait(false);
+                await api.DeleteAsync(ResourceType.Namespaces, null, ws.Metadata.Name, ct, preconditionUid: ns.Metadata.Uid).ConfigureAwait(false);
                 await events.NormalAsync(ws, "Deleting", $"Namespace {ws.Metadata.Name} deleted", ct).ConfigureAwait(false);
             }
 

@@ -7,11 +7,24 @@ namespace ControlPlane.Operator.Runtime;
 public enum ApplyOutcome { Unchanged, Created, Updated }
 
 /// <summary>
+/// An object with the desired child's name exists but was not made for this owner (another owner's
+/// UID, or none): the operator never adopts, and so never later deletes, what it did not create.
+/// </summary>
+public sealed class ForeignObjectException(string kind, string? ns, string name, string owner)
+    : Exception($"{kind} {(ns is null ? "" : ns + "/")}{name} already exists and was not created for {owner}: it is not adopted")
+{
+    public string Kind { get; } = kind;
+    public string Name { get; } = name;
+}
+
+/// <summary>
 /// Converges one owned child toward its desired form. It compares only what the operator owns
 /// (the named top-level fields, plus its labels, annotations and owner reference) against the cached
-/// object, and writes only on a difference: create when missing (adopting an existing object on
-/// 409), else a resourceVersion-guarded update that keeps everything it does not own. Each write's
-/// resulting version goes to <paramref name="writes"/>, so the controller skips its watch echo.
+/// object, and writes only on a difference: create when missing, else a resourceVersion-guarded
+/// update that keeps everything it does not own. An existing object found on create (409) is taken
+/// over only when it already names the same controlling owner (our own earlier create, not yet in
+/// the cache); anything else is a <see cref="ForeignObjectException"/>. Each write's resulting
+/// version goes to <paramref name="writes"/>, so the controller skips its watch echo.
 /// </summary>
 public sealed class ChildApplier(KubeApi api, OwnWrites? writes = null)
 {
@@ -35,6 +48,12 @@ public sealed class ChildApplier(KubeApi api, OwnWrites? writes = null)
             }
         }
 
+        if (!SameController(desired, cached))
+        {
+            var owner = desired.Metadata.OwnerReferences?.FirstOrDefault(o => o.Controller == true);
+            throw new ForeignObjectException(type.Kind, ns, desired.Metadata.Name, owner is null ? "the operator" : $"{owner.Kind} {owner.Name}");
+        }
+
         var want = JsonNode.Parse(KubernetesJson.Serialize(desired))!.AsObject();
         var have = JsonNode.Parse(KubernetesJson.Serialize(cached))!.AsObject();
         var strayAnnotations = removeAnnotations.Where(a => have["metadata"]?["annotations"]?[a] is not null).ToList();
@@ -55,6 +74,14 @@ public sealed class ChildApplier(KubeApi api, OwnWrites? writes = null)
         var text = merged.ToJsonString();
         await OwnWrites.SendAsync(writes, type, ns, desired.Metadata.Name, () => api.SendAsync(HttpMethod.Put, type.ItemPath(ns, desired.Metadata.Name), text, "application/json", ct)).ConfigureAwait(false);
         return ApplyOutcome.Updated;
+    }
+
+    /// <summary>Whether <paramref name="existing"/> is controlled by the same owner (by UID) the desired object names.</summary>
+    public static bool SameController(IKubernetesObject<V1ObjectMeta> desired, IKubernetesObject<V1ObjectMeta> existing)
+    {
+        var want = desired.Metadata.OwnerReferences?.FirstOrDefault(o => o.Controller == true);
+        if (want is null) return true; // objects without an owner (webhook configurations) are singletons the operator names
+        return existing.Metadata.OwnerReferences?.Any(o => o.Controller == true && o.Uid == want.Uid) == true;
     }
 
     public static bool Matches(JsonObject want, JsonObject have, IReadOnlyList<string> ownedFields)

@@ -266,11 +266,13 @@ public sealed class KubeApi : IDisposable
     public async Task<T> PatchAsync<T>(ResourceType type, string? ns, string name, string patch, string patchType, CancellationToken ct, string? subresource = null) =>
         KubernetesJson.Deserialize<T>(await SendAsync(HttpMethod.Patch, type.ItemPath(ns, name, subresource), patch, patchType, ct).ConfigureAwait(false));
 
-    public async Task DeleteAsync(ResourceType type, string? ns, string name, CancellationToken ct)
+    /// <summary>Deletes an object (a missing one is fine); with <paramref name="preconditionUid"/>, only that very object, never a namesake created since.</summary>
+    public async Task DeleteAsync(ResourceType type, string? ns, string name, CancellationToken ct, string? preconditionUid = null)
     {
+        var body = preconditionUid is null ? null : "{\"apiVersion\":\"v1\",\"kind\":\"DeleteOptions\",\"preconditions\":{\"uid\":\"" + preconditionUid + "\"}}";
         try
         {
-            await SendAsync(HttpMethod.Delete, type.ItemPath(ns, name), null, "application/json", ct).ConfigureAwait(false);
+            await SendAsync(HttpMethod.Delete, type.ItemPath(ns, name), body, "application/json", ct).ConfigureAwait(false);
         }
         catch (KubeApiException e) when (e.IsNotFound)
         {

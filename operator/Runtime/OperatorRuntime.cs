@@ -33,6 +33,7 @@ public sealed class OperatorRuntime : IAsyncDisposable
         logger = loggers.CreateLogger<OperatorRuntime>();
         Metrics = new OperatorMetrics();
         Requests = new RequestMetricsHandler(Metrics.RestRequests);
+        KubeConfig = kubeConfig;
         Api = new KubeApi(kubeConfig, Requests);
         if (string.IsNullOrWhiteSpace(options.SystemDatabase))
         {
@@ -60,6 +61,9 @@ public sealed class OperatorRuntime : IAsyncDisposable
     }
 
     public KubeApi Api { get; }
+
+    /// <summary>The credentials the operator talks to the API server with (its identity).</summary>
+    public KubernetesClientConfiguration KubeConfig { get; }
     public OperatorMetrics Metrics { get; }
     public RequestMetricsHandler Requests { get; }
     public SystemDatabase Database { get; }

@@ -29,6 +29,10 @@ public sealed class AdmissionCaches
 
         Tenants = Inform<Tenant>(false);
         Workspaces = Inform<Workspace>(false).AddIndex(WorkspaceResources.TenantIndex, w => w.Spec.Tenant);
+        // Metadata only: admission asks whether a namespace exists and who controls it, never more.
+        Namespaces = new Informer<PartialObjectMetadata>(api, ResourceType.Namespaces, metrics, loggers.CreateLogger("admission-informer.namespaces"),
+            options with { MetadataOnly = true, IndexByNamespace = false });
+        All.Add(Namespaces);
         Exposures = Inform<Exposure>(true);
         DeploymentIntents = Inform<DeploymentIntent>(true);
         Restores = Inform<Restore>(true);
@@ -37,6 +41,7 @@ public sealed class AdmissionCaches
     public List<IInformer> All { get; } = [];
     public Informer<Tenant> Tenants { get; }
     public Informer<Workspace> Workspaces { get; }
+    public Informer<PartialObjectMetadata> Namespaces { get; }
     public Informer<Exposure> Exposures { get; }
     public Informer<DeploymentIntent> DeploymentIntents { get; }
     public Informer<Restore> Restores { get; }

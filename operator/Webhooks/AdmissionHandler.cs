@@ -43,7 +43,7 @@ public sealed class SubjectAccessReviewer(KubeApi api) : IAccessReview
 /// Admission decisions for every ControlPlane kind. Identity comes only from the authenticated
 /// request (userInfo); reads come from the caches; every refusal names the field and the rule.
 /// </summary>
-public sealed class AdmissionHandler(AdmissionCaches caches, IAccessReview access)
+public sealed partial class AdmissionHandler(AdmissionCaches caches, IAccessReview access, AdmissionSettings settings)
 {
     public const string AllowDeleteAnnotation = "controlplane.io/allow-delete";
     public const string ApproverGroupsAnnotation = "controlplane.io/approver-groups";
@@ -125,16 +125,17 @@ public sealed class AdmissionHandler(AdmissionCaches caches, IAccessReview acces
 
     public async Task<AdmissionResponse> ValidateAsync(AdmissionRequest r, CancellationToken ct)
     {
-        var problems = r.Kind.Kind switch
+        var problems = (r.Kind.Group == ApiGroup.Group ? r.Kind.Kind : r.Kind.Group + "/" + r.Kind.Kind) switch
         {
-            "Tenant" => ValidateTenant(r),
-            "Workspace" => await ValidateWorkspaceAsync(r, ct).ConfigureAwait(false),
+            "Tenant" => [.. ValidateTenant(r), .. TenantRegion(r)],
+            "Workspace" => [.. WorkspaceNamespace(r), .. await ValidateWorkspaceAsync(r, ct).ConfigureAwait(false)],
+            "networking.k8s.io/Ingress" or "networking.k8s.io/NetworkPolicy" or "/ResourceQuota" or "/LimitRange" => GovernedKind(r),
             "Approval" => await ValidateApprovalAsync(r, ct).ConfigureAwait(false),
-            "WorkspaceNetworkPolicy" => ValidateNetworkPolicy(r),
+            "WorkspaceNetworkPolicy" => [.. ValidateNetworkPolicy(r), .. NetworkPeersInTenant(r)],
             "DeploymentIntent" => ValidateDeploymentIntent(r),
-            "Rollout" => ValidateRollout(r),
-            "BackupPlan" => ValidateBackupPlan(r),
-            "Restore" => ValidateRestore(r),
+            "Rollout" => [.. ValidateRollout(r), .. RingsInTenant(r)],
+            "BackupPlan" => [.. ValidateBackupPlan(r), .. BackupDatabaseOfWorkspace(r)],
+            "Restore" => [.. ValidateRestore(r), .. RestoreDatabaseOfWorkspace(r)],
             _ => [],
         };
         if (problems.Count == 0) return AdmissionResponse.Allow(r.Uid);

@@ -79,6 +79,36 @@ public static class WebhookConfigurations
                 NamespaceSelector = new V1LabelSelector(),
                 ObjectSelector = new V1LabelSelector(),
             },
+            // What the operator alone writes in workspace namespaces (Ingresses, NetworkPolicies, quotas):
+            // a RoleBinding added by hand must not reopen what Exposure and WorkspaceNetworkPolicy govern.
+            new V1ValidatingWebhook
+            {
+                Name = "governed.controlplane.io",
+                ClientConfig = Client(o, "/validate", caPem),
+                Rules =
+                [
+                    new V1RuleWithOperations
+                    {
+                        ApiGroups = ["networking.k8s.io"], ApiVersions = ["*"], Resources = ["ingresses", "networkpolicies"],
+                        Operations = ["CREATE", "UPDATE", "DELETE"], Scope = "Namespaced",
+                    },
+                    new V1RuleWithOperations
+                    {
+                        ApiGroups = [""], ApiVersions = ["v1"], Resources = ["resourcequotas", "limitranges"],
+                        Operations = ["CREATE", "UPDATE", "DELETE"], Scope = "Namespaced",
+                    },
+                ],
+                FailurePolicy = "Fail",
+                SideEffects = "None",
+                AdmissionReviewVersions = ["v1"],
+                TimeoutSeconds = o.TimeoutSeconds,
+                MatchPolicy = "Equivalent",
+                NamespaceSelector = new V1LabelSelector
+                {
+                    MatchExpressions = [new V1LabelSelectorRequirement { Key = "controlplane.io/workspace", OperatorProperty = "Exists" }],
+                },
+                ObjectSelector = new V1LabelSelector(),
+            },
         ],
     };
 

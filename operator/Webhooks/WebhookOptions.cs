@@ -30,4 +30,18 @@ public sealed class WebhookOptions
     public TimeSpan RenewBefore { get; set; } = TimeSpan.FromDays(30);
 
     public int TimeoutSeconds { get; set; } = 5;
+
+    /// <summary>
+    /// PEM bundle of the CA that signs the API server's client certificate towards webhooks (its
+    /// --admission-control-config-file). When set, the webhook port completes a TLS handshake only
+    /// with a client certificate that chains to it: nobody but the API server is answered.
+    /// </summary>
+    public string? ClientCaFile { get; set; }
+
+    /// <summary>
+    /// Usernames that count as the operator when admission guards what it alone writes (Ingresses,
+    /// NetworkPolicies, quotas in workspace namespaces). The identity of the operator's own credentials
+    /// (its ServiceAccount token) is always included.
+    /// </summary>
+    public List<string> OperatorUsernames { get; set; } = [];
 }

@@ -44,6 +44,11 @@ public sealed class WebhookService(
 
         background = Task.WhenAll([.. caches.All.Select(i => i.RunAsync(stopping.Token)), RenewAsync(stopping.Token)]);
         logger.LogInformation("admission webhooks served on {Address}:{Port}", options.BindAddress, options.Port);
+        if (string.IsNullOrWhiteSpace(options.ClientCaFile))
+        {
+            logger.LogWarning("ControlPlane:Webhook:ClientCaFile is not set: the webhook port answers any client that reaches it; " +
+                              "set it to the CA of the API server's webhook client certificate, and keep the operator's NetworkPolicy (config/network)");
+        }
     }
 
     async Task RenewAsync(CancellationToken ct)

@@ -7,7 +7,8 @@ namespace ControlPlane.LocalEnv;
 /// <summary>A CA and a serving certificate for 127.0.0.1/localhost, and the service-account key pair, as PEM files.</summary>
 static class Certificates
 {
-    public sealed record Paths(string CaCert, string ServingCert, string ServingKey, string ServiceAccountKey, string ServiceAccountPub);
+    public sealed record Paths(string CaCert, string ServingCert, string ServingKey, string ServiceAccountKey, string ServiceAccountPub,
+        string WebhookClientCert, string WebhookClientKey);
 
     public static Paths Write(string dir)
     {
@@ -31,9 +32,19 @@ static class Certificates
         req.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
         using var serving = req.Create(ca, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddMonths(6), RandomNumberGenerator.GetBytes(16));
 
+        // The API server's client certificate towards admission webhooks (they answer only it).
+        using var clientKey = RSA.Create(2048);
+        var clientReq = new CertificateRequest("CN=kube-apiserver-webhook-client", clientKey, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        clientReq.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        clientReq.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
+        clientReq.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));
+        using var client = clientReq.Create(ca, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddMonths(6), RandomNumberGenerator.GetBytes(16));
+
         using var saKey = RSA.Create(2048);
         var paths = new Paths(Path.Combine(dir, "ca.crt"), Path.Combine(dir, "apiserver.crt"), Path.Combine(dir, "apiserver.key"),
-            Path.Combine(dir, "sa.key"), Path.Combine(dir, "sa.pub"));
+            Path.Combine(dir, "sa.key"), Path.Combine(dir, "sa.pub"), Path.Combine(dir, "webhook-client.crt"), Path.Combine(dir, "webhook-client.key"));
+        File.WriteAllText(paths.WebhookClientCert, client.ExportCertificatePem());
+        File.WriteAllText(paths.WebhookClientKey, clientKey.ExportRSAPrivateKeyPem());
         File.WriteAllText(paths.CaCert, ca.ExportCertificatePem());
         File.WriteAllText(paths.ServingCert, serving.ExportCertificatePem());
         File.WriteAllText(paths.ServingKey, servingKey.ExportRSAPrivateKeyPem());

@@ -27,6 +27,7 @@ public sealed class LocalControlPlane : IAsyncDisposable
     ChildProcess? controllerManager;
     IReadOnlyList<string> apiserverArgs = [];
     string assets = "";
+    string caCertPath = "";
 
     LocalControlPlane(string root) => this.root = root;
 
@@ -37,6 +38,9 @@ public sealed class LocalControlPlane : IAsyncDisposable
     public TestUser Admin { get; private set; } = new("admin", "", ["system:masters"]);
     public IReadOnlyDictionary<string, TestUser> Users { get; private set; } = new Dictionary<string, TestUser>();
     public string ApiServerLog => apiserver?.LogPath ?? "";
+
+    /// <summary>The CA that signs the API server's certificates, including its client certificate towards webhooks.</summary>
+    public string CaCertPath => caCertPath;
 
     public static string DefaultAssets =>
         Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local/share/kubebuilder-envtest/k8s", $"{K8sVersion}-linux-amd64");
@@ -52,7 +56,14 @@ public sealed class LocalControlPlane : IAsyncDisposable
         return null;
     }
 
-    public static async Task<LocalControlPlane> StartAsync(string root, IEnumerable<string>? extraUsers = null)
+    /// <summary>
+    /// The users of the tests: name@example.com, all in the group controlplane-test-users. `make up`
+    /// passes the users the samples name instead (alice@acme.io, ...), each with its own groups.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string[]> TestUsers = new[] { "alice", "bob", "carol", "dave", "erin" }
+        .ToDictionary(n => n + "@example.com", _ => new[] { "controlplane-test-users" });
+
+    public static async Task<LocalControlPlane> StartAsync(string root, IReadOnlyDictionary<string, string[]>? users = null)
     {
         Directory.CreateDirectory(root);
         var plane = new LocalControlPlane(root);
@@ -67,16 +78,18 @@ public sealed class LocalControlPlane : IAsyncDisposable
         plane.assets = FindAssets() ?? throw new InvalidOperationException(
             $"No local Kubernetes control plane binaries (looked in $KUBEBUILDER_ASSETS and {DefaultAssets}), " +
             $"no CONTROLPLANE_TEST_KUBECONFIG, and no Docker engine for Testcontainers. Install them with:\n  {InstallCommand}");
-        await plane.StartLocalAsync(extraUsers ?? ["alice", "bob", "carol", "dave", "erin"]);
+        await plane.StartLocalAsync(users ?? TestUsers);
         return plane;
     }
 
-    async Task StartLocalAsync(IEnumerable<string> userNames)
+    async Task StartLocalAsync(IReadOnlyDictionary<string, string[]> users)
     {
         var certs = Certificates.Write(Path.Combine(root, "pki"));
+        caCertPath = certs.CaCert;
         string NewToken() => Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
         Admin = new TestUser("admin", NewToken(), ["system:masters"]);
-        Users = userNames.ToDictionary(n => n, n => new TestUser(n + "@example.com", NewToken(), ["controlplane-test-users"]));
+        // Keyed by the name's local part (Users["bob"]); kubeconfig-bob is that user's kubeconfig.
+        Users = users.ToDictionary(u => u.Key.Split('@')[0], u => new TestUser(u.Key, NewToken(), u.Value));
         var tokens = new StringBuilder();
         tokens.AppendLine($"{Admin.Token},{Admin.Name},uid-admin,\"system:masters\"");
         foreach (var u in Users.Values) tokens.AppendLine($"{u.Token},{u.Name},uid-{u.Name},\"{string.Join(',', u.Groups)}\"");
@@ -99,6 +112,34 @@ public sealed class LocalControlPlane : IAsyncDisposable
                 TimeSpan.FromSeconds(30), "etcd healthy");
         }
 
+        // Admission webhooks are called with a client certificate, so a webhook can answer the API server only.
+        var webhookKubeconfig = Path.Combine(root, "webhook-client.kubeconfig");
+        await File.WriteAllTextAsync(webhookKubeconfig, $"""
+            apiVersion: v1
+            kind: Config
+            users:
+            - name: "*"
+              user:
+                client-certificate: {certs.WebhookClientCert}
+                client-key: {certs.WebhookClientKey}
+            """);
+        var admissionConfig = Path.Combine(root, "admission.yaml");
+        await File.WriteAllTextAsync(admissionConfig, $"""
+            apiVersion: apiserver.config.k8s.io/v1
+            kind: AdmissionConfiguration
+            plugins:
+            - name: ValidatingAdmissionWebhook
+              configuration:
+                apiVersion: apiserver.config.k8s.io/v1
+                kind: WebhookAdmissionConfiguration
+                kubeConfigFile: {webhookKubeconfig}
+            - name: MutatingAdmissionWebhook
+              configuration:
+                apiVersion: apiserver.config.k8s.io/v1
+                kind: WebhookAdmissionConfiguration
+                kubeConfigFile: {webhookKubeconfig}
+            """);
+
         var port = Net.FreePort();
         Host = $"https://127.0.0.1:{port}";
         apiserverArgs =
@@ -108,6 +149,7 @@ public sealed class LocalControlPlane : IAsyncDisposable
             "--secure-port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind-address", "127.0.0.1",
             "--advertise-address", "127.0.0.1", "--insecure-port", "0",
             "--authorization-mode", "RBAC", "--token-auth-file", tokenFile, "--disable-admission-plugins", "ServiceAccount",
+            "--admission-control-config-file", admissionConfig,
             "--service-cluster-ip-range", "10.0.0.0/24", "--allow-privileged=true",
             "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
             "--service-account-key-file", certs.ServiceAccountPub, "--service-account-signing-key-file", certs.ServiceAccountKey,
@@ -120,6 +162,25 @@ public sealed class LocalControlPlane : IAsyncDisposable
         foreach (var u in Users.Values)
         {
             await File.WriteAllTextAsync(Path.Combine(root, $"kubeconfig-{u.Name.Split('@')[0]}"), Kubeconfig(u, certs.CaCert));
+        }
+
+        // Kubernetes 1.21+ labels every namespace with kubernetes.io/metadata.name; 1.20 does not, and the
+        // default-deny policy's DNS exception selects kube-system by that label (README: minimum version).
+        using (var api = NewApi())
+        {
+            await Net.WaitUntilAsync(async () =>
+            {
+                try
+                {
+                    await api.PatchAsync<V1Namespace>(ResourceType.Namespaces, null, "kube-system",
+                        """{"metadata":{"labels":{"kubernetes.io/metadata.name":"kube-system"}}}""", PatchTypes.Merge, CancellationToken.None);
+                    return true;
+                }
+                catch (KubeApiException e) when (e.IsNotFound)
+                {
+                    return false; // the API server creates its system namespaces just after it is ready
+                }
+            }, TimeSpan.FromSeconds(30), "kube-system labelled");
         }
 
         if (File.Exists(Path.Combine(assets, "kube-controller-manager")))
@@ -209,6 +270,58 @@ public sealed class LocalControlPlane : IAsyncDisposable
     }
 
     static string B64(string s) => Convert.ToBase64String(Encoding.UTF8.GetBytes(s));
+
+    /// <summary>
+    /// Installs exactly what a user installs (`make install`: `kubectl apply -f crds/ -f config/rbac/`),
+    /// so a broken manifest fails the tests, then waits until every CRD is Established.
+    /// </summary>
+    public async Task InstallManifestsAsync(string repoRoot, CancellationToken ct = default)
+    {
+        await KubectlAsync(ct, "apply", "-f", Path.Combine(repoRoot, "crds"), "-f", Path.Combine(repoRoot, "config", "rbac"));
+        using var api = NewApi();
+        foreach (var crd in CrdGenerator.GenerateAll())
+        {
+            await Net.WaitUntilAsync(async () =>
+            {
+                var c = await api.GetAsync<V1CustomResourceDefinition>(ResourceType.Crds, null, crd.Metadata.Name, ct);
+                return c.Status?.Conditions?.Any(x => x.Type == "Established" && x.Status == "True") == true;
+            }, TimeSpan.FromSeconds(30), $"CRD {crd.Metadata.Name} established", ct);
+        }
+    }
+
+    /// <summary>Runs kubectl as the admin against this control plane; throws with its output on failure.</summary>
+    public async Task<string> KubectlAsync(CancellationToken ct, params string[] args)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo("kubectl") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) info.ArgumentList.Add(a);
+        info.Environment["KUBECONFIG"] = KubeconfigPath;
+        using var p = System.Diagnostics.Process.Start(info)!;
+        var stdout = p.StandardOutput.ReadToEndAsync(ct);
+        var stderr = p.StandardError.ReadToEndAsync(ct);
+        await p.WaitForExitAsync(ct);
+        if (p.ExitCode != 0) throw new InvalidOperationException($"kubectl {string.Join(' ', args)} failed ({p.ExitCode}): {await stderr}{await stdout}");
+        return await stdout;
+    }
+
+    public const string OperatorNamespace = "controlplane-system";
+    public const string OperatorServiceAccount = "controlplane-operator";
+
+    /// <summary>
+    /// A kubeconfig for the operator's own ServiceAccount (config/rbac/operator.yaml), with a token from
+    /// the TokenRequest API: the operator then runs with exactly the privileges its manifest grants.
+    /// </summary>
+    public async Task<string> OperatorKubeconfigAsync(CancellationToken ct = default)
+    {
+        if (!IsLocal) throw new InvalidOperationException("the operator's kubeconfig is only written for the local control plane (CONTROLPLANE_TEST_KUBECONFIG is set)");
+        using var api = NewApi();
+        var request = new ResourceType("", "v1", "serviceaccounts", "ServiceAccount", true);
+        var body = """{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{"expirationSeconds":86400}}""";
+        var response = await api.SendAsync(HttpMethod.Post, request.ItemPath(OperatorNamespace, OperatorServiceAccount, "token"), body, "application/json", ct);
+        var token = JsonNode.Parse(response)!["status"]!["token"]!.GetValue<string>();
+        var path = Path.Combine(Path.GetDirectoryName(KubeconfigPath)!, "kubeconfig-operator");
+        await File.WriteAllTextAsync(path, Kubeconfig(new TestUser($"system:serviceaccount:{OperatorNamespace}:{OperatorServiceAccount}", token, []), caCertPath), ct);
+        return path;
+    }
 
     /// <summary>Installs every generated CRD (as `make install` does) and waits until each is Established.</summary>
     public async Task InstallCrdsAsync(CancellationToken ct = default)

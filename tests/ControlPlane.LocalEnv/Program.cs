@@ -35,26 +35,27 @@ public static class Program
         });
 
         Say("starting etcd, kube-apiserver, kube-controller-manager");
-        await using var plane = await LocalControlPlane.StartAsync(Path.Combine(root, "k8s"));
+        // The users the samples name, so the per-user kubeconfigs show the samples' RBAC.
+        await using var plane = await LocalControlPlane.StartAsync(Path.Combine(root, "k8s"), SampleUsers);
         Say("starting PostgreSQL 15");
         await using var pg = await LocalPostgres.StartAsync(root);
-        Say("installing CRDs and cluster roles");
-        await plane.InstallCrdsAsync(stop.Token);
-        await plane.EnsureNamespaceAsync("controlplane-system", stop.Token);
-        var rbac = Path.Combine(repo, "config", "rbac");
-        if (Directory.Exists(rbac)) await Kubectl(plane, "apply", "-f", rbac);
+        Say("installing CRDs and RBAC (make install)");
+        await plane.InstallManifestsAsync(repo, stop.Token);
+        var operatorKubeconfig = await plane.OperatorKubeconfigAsync(stop.Token);
 
         var healthPort = Net.FreePort();
         var webhookPort = Net.FreePort();
         var app = ControlPlane.Operator.Program.BuildApp([], config => config.AddInMemoryCollection(new Dictionary<string, string?>
         {
-            ["ControlPlane:Kubeconfig"] = plane.KubeconfigPath,
+            // The operator runs as its own ServiceAccount, under config/rbac/operator.yaml only.
+            ["ControlPlane:Kubeconfig"] = operatorKubeconfig,
             ["ControlPlane:SystemDatabase"] = pg.ConnectionString(),
             ["ControlPlane:Regions:eu:Database"] = pg.ConnectionString(),
             ["ControlPlane:Regions:us:Database"] = pg.ConnectionString(),
             ["ControlPlane:KeyEncryptionKey"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
             ["ControlPlane:HealthUrls"] = $"http://127.0.0.1:{healthPort}",
             ["ControlPlane:Webhook:BindAddress"] = "127.0.0.1",
+            ["ControlPlane:Webhook:ClientCaFile"] = plane.CaCertPath,
             ["ControlPlane:Webhook:Port"] = webhookPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["ControlPlane:Webhook:Url"] = $"https://127.0.0.1:{webhookPort}",
             ["ControlPlane:Webhook:ExtraSans:0"] = "127.0.0.1",
@@ -103,6 +104,17 @@ public static class Program
 
         return 0;
     }
+
+    /// <summary>The people and groups samples/ names: owners, members and auditors of acme and globex.</summary>
+    static readonly IReadOnlyDictionary<string, string[]> SampleUsers = new Dictionary<string, string[]>
+    {
+        ["alice@acme.io"] = [],
+        ["bob@acme.io"] = [],
+        ["carol@acme.io"] = [],
+        ["dave@acme.io"] = [],
+        ["erin@acme.io"] = ["acme-auditors"],
+        ["frank@globex.io"] = ["globex-platform"],
+    };
 
     static void Say(string text) => Console.WriteLine($"==> {text}");
 

@@ -28,6 +28,11 @@ public sealed class ClusterFixture : IAsyncLifetime
     public LocalPostgres Postgres { get; private set; } = null!;
     public KubeApi Api { get; private set; } = null!;
 
+    /// <summary>The operator's ServiceAccount (config/rbac/operator.yaml): every test operator runs with these credentials.</summary>
+    public string OperatorKubeconfigPath { get; private set; } = "";
+
+    public k8s.KubernetesClientConfiguration OperatorClientConfig() => k8s.KubernetesClientConfiguration.BuildConfigFromConfigFile(OperatorKubeconfigPath);
+
     public string KeyEncryptionKey { get; } = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
 
     public static readonly ResourceType Tenants = ResourceType.For<Tenant>(false);
@@ -37,9 +42,9 @@ public sealed class ClusterFixture : IAsyncLifetime
     {
         Plane = await LocalControlPlane.StartAsync(Path.Combine(root, "k8s"));
         Postgres = await LocalPostgres.StartAsync(root);
-        await Plane.InstallCrdsAsync();
-        await Plane.InstallClusterRolesAsync();
-        await Plane.EnsureNamespaceAsync("controlplane-system");
+        // Exactly what `make install` applies; the operator then runs as its own ServiceAccount under it.
+        await Plane.InstallManifestsAsync(ControlPlane.LocalEnv.Program.FindRepoRoot());
+        OperatorKubeconfigPath = await Plane.OperatorKubeconfigAsync();
         Api = Plane.NewApi();
     }
 
@@ -141,7 +146,7 @@ public sealed class TestOperator : IAsyncDisposable
         var options = fixture.OperatorOptions(lease);
         tweak?.Invoke(options);
         var loggers = LoggerFactory.Create(b => b.AddProvider(new TestOutputLoggerProvider(output)).SetMinimumLevel(LogLevel.Information));
-        var op = new TestOperator(new OperatorRuntime(options, fixture.Plane.ClientConfig(), loggers), loggers);
+        var op = new TestOperator(new OperatorRuntime(options, fixture.OperatorClientConfig(), loggers), loggers);
         op.run = Task.Run(() => op.Runtime.RunAsync(op.stop.Token));
         return op;
     }

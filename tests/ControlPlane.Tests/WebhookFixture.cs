@@ -62,7 +62,7 @@ public sealed class WebhookFixture : IAsyncLifetime
         var port = WebhookPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
         App = ControlPlane.Operator.Program.BuildApp([], config => config.AddInMemoryCollection(new Dictionary<string, string?>
         {
-            ["ControlPlane:Kubeconfig"] = Cluster.Plane.KubeconfigPath,
+            ["ControlPlane:Kubeconfig"] = Cluster.OperatorKubeconfigPath,
             ["ControlPlane:SystemDatabase"] = Cluster.Postgres.ConnectionString(),
             ["ControlPlane:Regions:eu:Database"] = Cluster.Postgres.ConnectionString(),
             ["ControlPlane:Regions:us:Database"] = Cluster.Postgres.ConnectionString(),
@@ -73,7 +73,9 @@ public sealed class WebhookFixture : IAsyncLifetime
             ["ControlPlane:LeaderElection:LeaseDuration"] = "00:00:04",
             ["ControlPlane:LeaderElection:RenewDeadline"] = "00:00:03",
             ["ControlPlane:LeaderElection:RetryPeriod"] = "00:00:00.500",
+            ["ControlPlane:ReservedNamespaces:0"] = "argocd",
             ["ControlPlane:Webhook:BindAddress"] = "127.0.0.1",
+            ["ControlPlane:Webhook:ClientCaFile"] = Cluster.Plane.CaCertPath,
             ["ControlPlane:Webhook:Port"] = port,
             ["ControlPlane:Webhook:Url"] = $"https://127.0.0.1:{port}",
             ["ControlPlane:Webhook:ExtraSans:0"] = "127.0.0.1",

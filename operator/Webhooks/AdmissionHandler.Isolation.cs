@@ -1,0 +1,153 @@
+using ControlPlane.Operator.Api.V1Alpha1;
+using ControlPlane.Operator.Configuration;
+using ControlPlane.Operator.Controllers;
+using ControlPlane.Operator.Runtime;
+
+namespace ControlPlane.Operator.Webhooks;
+
+/// <summary>What admission knows of the operator's configuration and identity.</summary>
+public sealed record AdmissionSettings(ControlPlaneOptions Options, IReadOnlySet<string> OperatorUsernames)
+{
+    /// <summary>Requesters that may write what a governed kind owns: the operator itself, the cluster's own controllers, and cluster admins.</summary>
+    public bool MayWriteGoverned(AdmissionUserInfo user) =>
+        OperatorUsernames.Contains(user.Username)
+        || user.Groups?.Contains("system:masters") == true
+        || user.Username == "system:kube-controller-manager"
+        || user.Username.StartsWith("system:serviceaccount:kube-system:", StringComparison.Ordinal);
+}
+
+/// <summary>
+/// Tenant isolation at admission: no workspace over a namespace it did not create or a reserved
+/// one, no unconfigured region, no raw Ingress/NetworkPolicy/quota edits in workspace namespaces,
+/// and no reference that leaves the tenant (or, for databases, the workspace).
+/// </summary>
+public sealed partial class AdmissionHandler
+{
+    List<string> TenantRegion(AdmissionRequest r)
+    {
+        if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
+        var region = r.Object["spec"]?["region"]?.GetValue<string>() ?? "";
+        var configured = settings.Options.Regions.Where(kv => !string.IsNullOrWhiteSpace(kv.Value.Database)).Select(kv => kv.Key).Order(StringComparer.Ordinal).ToList();
+        return configured.Contains(region, StringComparer.OrdinalIgnoreCase)
+            ? []
+            : [$"spec.region: \"{region}\" is not a configured region (configured: {(configured.Count == 0 ? "none" : string.Join(", ", configured))})"];
+    }
+
+    /// <summary>A workspace's name is its namespace's: never a reserved one, never one that already exists.</summary>
+    List<string> WorkspaceNamespace(AdmissionRequest r)
+    {
+        if (r.Operation != "CREATE") return [];
+        var name = r.Name ?? r.Object?["metadata"]?["name"]?.GetValue<string>() ?? "";
+        if (WorkspaceNames.Reserved(name, settings.Options) is { } why) return [$"metadata.name: \"{name}\" is reserved ({why})"];
+        // A new Workspace cannot own an existing namespace: that one was made by someone else, or for an earlier workspace still being deleted.
+        return caches.Namespaces.Get(name) is { } ns
+            ? [$"metadata.name: namespace \"{name}\" already exists{(ns.Metadata.DeletionTimestamp is null ? "" : " (still terminating)")} and was not created for this workspace; it is never adopted"]
+            : [];
+    }
+
+    /// <summary>
+    /// In a workspace namespace only the operator writes Ingresses, NetworkPolicies, ResourceQuotas and
+    /// LimitRanges: publication goes through Exposure, network rules through WorkspaceNetworkPolicy, so a
+    /// RoleBinding added by hand cannot reopen them. The webhook is only called for workspace namespaces.
+    /// </summary>
+    List<string> GovernedKind(AdmissionRequest r)
+    {
+        if (settings.MayWriteGoverned(r.UserInfo)) return [];
+        var how = r.Kind.Kind switch
+        {
+            "Ingress" => "publish through an Exposure",
+            "NetworkPolicy" => "declare a WorkspaceNetworkPolicy",
+            _ => "ask for it in the Workspace's spec.quota",
+        };
+        return [$"{r.Kind.Kind} objects in workspace namespace {r.Namespace} are managed by the operator only ({r.UserInfo.Username} may not {r.Operation.ToLowerInvariant()} them): {how}"];
+    }
+
+    Workspace? WorkspaceOfNamespace(string? ns) => ns is null ? null : caches.Workspaces.Get(ns);
+
+    /// <summary>True when <paramref name="name"/> is a workspace of <paramref name="tenant"/>; another tenant's and a missing one look alike.</summary>
+    bool InTenant(string name, string tenant) => caches.Workspaces.Get(name)?.Spec.Tenant == tenant;
+
+    List<string> NetworkPeersInTenant(AdmissionRequest r)
+    {
+        if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
+        var own = WorkspaceOfNamespace(r.Namespace);
+        if (own is null) return []; // ValidateNetworkPolicy already refuses a namespace that is no workspace
+        var policy = As<WorkspaceNetworkPolicy>(r.Object);
+        var problems = new List<string>();
+        void Check(List<Peer>? peers, string path)
+        {
+            for (var j = 0; j < (peers?.Count ?? 0); j++)
+            {
+                if (peers![j].Workspace is { } peer && !InTenant(peer, own.Spec.Tenant))
+                {
+                    problems.Add($"{path}[{j}].workspace: \"{peer}\" is not a workspace of tenant {own.Spec.Tenant}");
+                }
+            }
+        }
+
+        for (var i = 0; i < (policy.Spec.Ingress?.Count ?? 0); i++) Check(policy.Spec.Ingress![i].From, $"spec.ingress[{i}].from");
+        for (var i = 0; i < (policy.Spec.Egress?.Count ?? 0); i++) Check(policy.Spec.Egress![i].To, $"spec.egress[{i}].to");
+        return problems;
+    }
+
+    List<string> RingsInTenant(AdmissionRequest r)
+    {
+        if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
+        var own = WorkspaceOfNamespace(r.Namespace);
+        if (own is null) return [$"metadata.namespace: \"{r.Namespace}\" is not a workspace"];
+        var rollout = As<Rollout>(r.Object);
+        var problems = new List<string>();
+        for (var i = 0; i < rollout.Spec.Rings.Count; i++)
+        {
+            var ring = rollout.Spec.Rings[i];
+            for (var j = 0; j < (ring.Namespaces?.Count ?? 0); j++)
+            {
+                if (!InTenant(ring.Namespaces![j], own.Spec.Tenant))
+                {
+                    problems.Add($"spec.rings[{i}].namespaces[{j}]: \"{ring.Namespaces[j]}\" is not a workspace of tenant {own.Spec.Tenant}");
+                }
+            }
+
+            // Selectors are evaluated over the tenant's own workspaces only; one naming another tenant is a mistake or an attempt.
+            if (ring.Selector?.MatchLabels?.TryGetValue(WorkspaceResources.TenantLabel, out var t) == true && t != own.Spec.Tenant)
+            {
+                problems.Add($"spec.rings[{i}].selector.matchLabels.{WorkspaceResources.TenantLabel}: \"{t}\" is not this rollout's tenant {own.Spec.Tenant}");
+            }
+
+            foreach (var e in ring.Selector?.MatchExpressions ?? [])
+            {
+                if (e.Key == WorkspaceResources.TenantLabel && e.Operator == "In" && (e.Values ?? []).Any(v => v != own.Spec.Tenant))
+                {
+                    problems.Add($"spec.rings[{i}].selector.matchExpressions: {WorkspaceResources.TenantLabel} may only name tenant {own.Spec.Tenant}");
+                }
+            }
+        }
+
+        return problems;
+    }
+
+    /// <summary>The workspace's own database, as the operator recorded it in the workspace's status.</summary>
+    string? OwnDatabase(string? ns) => WorkspaceOfNamespace(ns)?.Status?.Database?.Name;
+
+    List<string> BackupDatabaseOfWorkspace(AdmissionRequest r)
+    {
+        if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
+        if (WorkspaceOfNamespace(r.Namespace) is null) return [$"metadata.namespace: \"{r.Namespace}\" is not a workspace"];
+        var database = As<BackupPlan>(r.Object).Spec.Database;
+        if (database is null) return [];
+        var own = OwnDatabase(r.Namespace);
+        return database == own ? [] : [$"spec.database: \"{database}\" is not this workspace's database ({own ?? "none provisioned yet"}); leave it empty to back up the workspace's own"];
+    }
+
+    List<string> RestoreDatabaseOfWorkspace(AdmissionRequest r)
+    {
+        if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
+        if (WorkspaceOfNamespace(r.Namespace) is null) return [$"metadata.namespace: \"{r.Namespace}\" is not a workspace"];
+        var into = As<Restore>(r.Object).Spec.Into.Database;
+        if (into is null) return [];
+        var own = OwnDatabase(r.Namespace);
+        return own is not null && into.StartsWith(own + "_", StringComparison.Ordinal) && into.Length <= 63
+            ? []
+            : [$"spec.into.database: \"{into}\" must be inside this workspace's database prefix \"{own ?? "(none provisioned yet)"}_\" (at most 63 characters)"];
+    }
+}
