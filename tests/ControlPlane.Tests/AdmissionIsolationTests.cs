@@ -179,9 +179,9 @@ public sealed class AdmissionIsolationTests(WebhookFixture fixture)
         var plan = new BackupPlan { Metadata = new V1ObjectMeta { Name = "nightly" } };
         plan.Spec.Schedule = "0 2 * * *";
         plan.Spec.Database = "ws_" + theirs.Metadata.Name.Replace('-', '_');
-        plan.Spec.Storage = new BackupStorage { S3 = new S3Storage { Endpoint = "http://127.0.0.1:9", Bucket = "b", CredentialsSecret = new LocalObjectReference { Name = "s3" } } };
+        plan.Spec.Storage = new BackupStorage { S3 = new S3Storage { Endpoint = "http://127.0.0.1:9", Bucket = "backups", CredentialsSecret = new LocalObjectReference { Name = "s3" } } };
         var backup = await Refused(() => bob.CreateAsync(ResourceType.For<BackupPlan>(true), ns, plan, CancellationToken.None));
-        Assert.Contains("spec.database", backup.StatusMessage);
+        Assert.True(backup.StatusMessage.Contains("spec.database: ", StringComparison.Ordinal), backup.StatusMessage);
 
         var restore = new Restore { Metadata = new V1ObjectMeta { Name = "back" } };
         restore.Spec.BackupPlan = "nightly";
