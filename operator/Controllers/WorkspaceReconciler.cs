@@ -90,7 +90,7 @@ public sealed class WorkspaceReconciler(
         if (e.Type == InformerEventType.Added) return [];
         var siblings = caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, e.Object.Spec.Tenant).Where(w => w.Metadata.Name != e.Object.Metadata.Name);
         var freedOrTaken = e.Type == InformerEventType.Deleted
-            || k8s.KubernetesJson.Serialize(e.Old?.Spec.Quota) != k8s.KubernetesJson.Serialize(e.Object.Spec.Quota)
+            || !SameQuota(e.Old?.Spec.Quota, e.Object.Spec.Quota)
             || e.Old?.Metadata.DeletionTimestamp != e.Object.Metadata.DeletionTimestamp;
         if (freedOrTaken) return siblings.Select(w => w.Metadata.Name);
         if (e.Old?.Status?.AdmittedAt == e.Object.Status?.AdmittedAt) return [];
@@ -101,6 +101,10 @@ public sealed class WorkspaceReconciler(
         // The admitted one moves ahead of those still waiting, so its own grant is decided again too.
         return siblings.Where(w => w.Status?.AdmittedAt is null).Select(w => w.Metadata.Name).Append(e.Object.Metadata.Name);
     }
+
+    /// <summary>Whether two quota asks are the same; either may be absent (a workspace without spec.quota).</summary>
+    public static bool SameQuota(WorkspaceQuota? a, WorkspaceQuota? b) =>
+        ReferenceEquals(a, b) || (a is not null && b is not null && k8s.KubernetesJson.Serialize(a) == k8s.KubernetesJson.Serialize(b));
 
     public IEnumerable<string> WorkspaceReferencingSecret(PartialObjectMetadata secret)
     {

@@ -143,22 +143,47 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
     public IReadOnlyList<T> InNamespace(string ns) =>
         indexes.ContainsKey(NamespaceIndex) ? ByIndex(NamespaceIndex, ns) : [.. store.Values.Where(o => o.Metadata.NamespaceProperty == ns)];
 
-    static void Put(Index index, string key, T obj)
+    static void Put(Index index, string key, T obj) => Move(index, key, default, obj);
+
+    /// <summary>
+    /// Moves <paramref name="key"/> from its old object's bucket to its new one under one lock, so a
+    /// reader sees the old state or the new, never neither (a reader counting a tenant's workspaces
+    /// must not see one vanish while it is being updated).
+    /// </summary>
+    static void Move(Index index, string key, T? old, T? now)
     {
-        if (index.ValueOf(obj) is not { } value) return;
+        var before = old is null ? null : index.ValueOf(old);
+        var after = now is null ? null : index.ValueOf(now);
+        if (before is null && after is null) return;
         lock (index.Gate)
         {
-            if (!index.Buckets.TryGetValue(value, out var bucket)) index.Buckets[value] = bucket = new Dictionary<string, T>(1);
-            bucket[key] = obj;
-            index.Touch(value);
+            if (before is not null && before != after && index.Buckets.TryGetValue(before, out var left) && left.Remove(key))
+            {
+                if (left.Count > 0)
+                {
+                    index.Touch(before);
+                }
+                else
+                {
+                    index.Buckets.Remove(before);
+                    index.Stamps.Remove(before);
+                }
+            }
+
+            if (after is not null)
+            {
+                if (!index.Buckets.TryGetValue(after, out var bucket)) index.Buckets[after] = bucket = new Dictionary<string, T>(1);
+                bucket[key] = now!;
+                index.Touch(after);
+            }
         }
     }
 
     void Store(string key, T obj)
     {
-        if (store.TryGetValue(key, out var old)) Unindex(key, old);
+        store.TryGetValue(key, out var old);
         store[key] = obj;
-        foreach (var index in indexes.Values) Put(index, key, obj);
+        foreach (var index in indexes.Values) Move(index, key, old, obj);
     }
 
     /// <summary>Puts an object in the cache as a watch event would, without telling handlers (unit tests).</summary>
@@ -168,27 +193,8 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
 
     void Remove(string key)
     {
-        if (store.TryRemove(key, out var old)) Unindex(key, old);
-    }
-
-    void Unindex(string key, T old)
-    {
-        foreach (var index in indexes.Values)
-        {
-            if (index.ValueOf(old) is not { } value) continue;
-            lock (index.Gate)
-            {
-                if (!index.Buckets.TryGetValue(value, out var bucket) || !bucket.Remove(key)) continue;
-                if (bucket.Count > 0)
-                {
-                    index.Touch(value);
-                    continue;
-                }
-
-                index.Buckets.Remove(value);
-                index.Stamps.Remove(value);
-            }
-        }
+        if (!store.TryRemove(key, out var old)) return;
+        foreach (var index in indexes.Values) Move(index, key, old, default);
     }
 
     /// <summary>What the cache keeps of an object (see <see cref="CacheCompaction"/>).</summary>

@@ -1,0 +1,69 @@
+using ControlPlane.Operator.Api.V1Alpha1;
+using ControlPlane.Operator.Configuration;
+using ControlPlane.Operator.Controllers;
+using ControlPlane.Operator.Runtime;
+using ControlPlane.Operator.Store;
+using k8s;
+using k8s.Models;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+using Xunit;
+
+namespace ControlPlane.Tests;
+
+/// <summary>Runtime faults that once passed silently: handlers that throw, indexes read mid-update.</summary>
+public sealed class RuntimeFaultTests
+{
+    // Never started: the tests fill the caches by hand, so no request is made.
+    static readonly KubeApi Offline = new(new KubernetesClientConfiguration { Host = "https://127.0.0.1:1" });
+
+    static Informer<T> Cache<T>(ResourceType type) where T : class, IKubernetesObject<V1ObjectMeta> =>
+        new(Offline, type, new OperatorMetrics(), NullLogger.Instance);
+
+    [Fact]
+    public void SiblingsAffectedBy_AWorkspaceWithoutQuota_UnderATenantWithQuota_DoesNotThrow()
+    {
+        var workspaces = Cache<Workspace>(WorkspaceReconciler.Type).AddIndex(WorkspaceResources.TenantIndex, w => w.Spec.Tenant, versioned: true);
+        var tenants = Cache<Tenant>(TenantReconciler.Type);
+        tenants.Seed(new Tenant { Metadata = new V1ObjectMeta { Name = "acme" }, Spec = new TenantSpec { Region = "eu", Quota = new TenantQuota { Cpu = new ResourceQuantity("4") } } });
+        var noQuota = new Workspace { Metadata = new V1ObjectMeta { Name = "a", Generation = 2 }, Spec = new WorkspaceSpec { Tenant = "acme" } };
+        var sibling = new Workspace { Metadata = new V1ObjectMeta { Name = "b" }, Spec = new WorkspaceSpec { Tenant = "acme", Quota = new WorkspaceQuota { Cpu = new ResourceQuantity("1") } } };
+        workspaces.Seed(noQuota);
+        workspaces.Seed(sibling);
+        var caches = new WorkspaceCaches(workspaces, tenants, Cache<V1Namespace>(ResourceType.Namespaces), Cache<V1RoleBinding>(WorkspaceReconciler.RoleBindings),
+            Cache<V1ResourceQuota>(WorkspaceReconciler.Quotas), Cache<V1LimitRange>(WorkspaceReconciler.LimitRanges), Cache<V1NetworkPolicy>(WorkspaceReconciler.NetworkPolicies),
+            Cache<V1ConfigMap>(WorkspaceReconciler.ConfigMaps), Cache<V1Secret>(WorkspaceReconciler.Secrets), Cache<PartialObjectMetadata>(WorkspaceReconciler.Secrets));
+        var options = new ControlPlaneOptions();
+        var reconciler = new WorkspaceReconciler(caches, Offline, new SystemDatabase(NpgsqlDataSource.Create("Host=127.0.0.1;Port=1"), NullLogger.Instance),
+            new RegionDatabases(options), null, new ObjectWriter(Offline), new ChildApplier(Offline),
+            new EventRecorder(Offline, "test", "test", TimeProvider.System, NullLogger<EventRecorder>.Instance), options, TimeProvider.System, NullLogger<WorkspaceReconciler>.Instance);
+
+        // A metadata-only update of a workspace that has no spec.quota (the old code serialized null and threw).
+        var updated = new Workspace { Metadata = new V1ObjectMeta { Name = "a", Generation = 2, Labels = new Dictionary<string, string> { ["x"] = "y" } }, Spec = noQuota.Spec };
+        Assert.Empty(reconciler.SiblingsAffectedBy(new InformerEvent<Workspace>(InformerEventType.Modified, noQuota, updated)));
+        // Gaining a quota frees or takes room: the siblings are decided again.
+        var withQuota = new Workspace { Metadata = updated.Metadata, Spec = new WorkspaceSpec { Tenant = "acme", Quota = new WorkspaceQuota { Cpu = new ResourceQuantity("2") } } };
+        Assert.Equal(["b"], reconciler.SiblingsAffectedBy(new InformerEvent<Workspace>(InformerEventType.Modified, noQuota, withQuota)));
+    }
+
+    [Fact]
+    public async Task AnIndexReader_SeesTheOldOrTheNewObject_NeverNeither()
+    {
+        var workspaces = Cache<Workspace>(WorkspaceReconciler.Type).AddIndex(WorkspaceResources.TenantIndex, w => w.Spec.Tenant, versioned: true);
+        Workspace Version(int i) => new() { Metadata = new V1ObjectMeta { Name = "only", ResourceVersion = i.ToString(System.Globalization.CultureInfo.InvariantCulture) }, Spec = new WorkspaceSpec { Tenant = "acme" } };
+        workspaces.Seed(Version(0));
+        using var stop = new CancellationTokenSource();
+        var missing = 0;
+        var reader = Task.Run(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                if (workspaces.ByIndex(WorkspaceResources.TenantIndex, "acme").Count != 1) Interlocked.Increment(ref missing);
+            }
+        });
+        for (var i = 1; i < 200_000; i++) workspaces.Seed(Version(i));
+        await stop.CancelAsync();
+        await reader;
+        Assert.Equal(0, missing);
+    }
+}
