@@ -137,11 +137,49 @@ public static partial class SpecRules
         return value >= 0 && value <= Bound(resource);
     }
 
-    /// <summary>A problem with a quantity field, or null when it is absent or within bounds.</summary>
+    [GeneratedRegex("^([+-]?[0-9]*\\.?[0-9]*)([KMGTPE])i$")]
+    private static partial Regex BinarySuffixRegex();
+
+    /// <summary>
+    /// The value of a quantity as the user wrote it. ResourceQuantity silently caps a binary-suffixed
+    /// value at 2^63-1 ("100Ei" reads as just under 8Ei), so those are computed here, exactly.
+    /// </summary>
+    public static bool TryRawQuantity(string resource, string raw, out decimal value)
+    {
+        value = 0;
+        var match = BinarySuffixRegex().Match(raw.Trim());
+        if (!match.Success)
+        {
+            try
+            {
+                return TryQuantity(resource, new ResourceQuantity(raw), out value);
+            }
+            catch (Exception e) when (e is FormatException or ArgumentException or ArithmeticException)
+            {
+                return false;
+            }
+        }
+
+        if (!decimal.TryParse(match.Groups[1].Value, NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var n)) return false;
+        try
+        {
+            for (var power = "KMGTPE".IndexOf(match.Groups[2].Value[0], StringComparison.Ordinal); power >= 0; power--) n *= 1024m;
+        }
+        catch (OverflowException)
+        {
+            return false;
+        }
+
+        value = n;
+        return value >= 0 && value <= Bound(resource);
+    }
+
+    /// <summary>A problem with a quantity field, or null when it is absent or within bounds; judged on the raw text when given.</summary>
     public static string? Quantity(string field, string resource, ResourceQuantity? q, string? raw = null)
     {
-        if (q is null || TryQuantity(resource, q, out _)) return null;
-        return $"{field}: \"{raw ?? Shown(q)}\" is out of bounds: a {resource} quantity must be at least 0 and at most {BoundText(resource)}";
+        if (q is null && raw is null) return null;
+        if (raw is not null ? TryRawQuantity(resource, raw, out _) : TryQuantity(resource, q, out _)) return null;
+        return $"{field}: \"{Shown(raw) ?? Shown(q!)}\" is out of bounds: a {resource} quantity must be at least 0 and at most {BoundText(resource)}";
     }
 
     public static IEnumerable<string> WorkspaceQuota(WorkspaceQuota? q, Func<string, string?>? raw = null) => new[]
@@ -192,9 +230,9 @@ public static partial class SpecRules
     }
 
     /// <summary>A user-supplied string for a message: control characters escaped, long ones cut.</summary>
-    static string Shown(string? s)
+    static string? Shown(string? s)
     {
-        if (s is null) return "";
+        if (s is null) return null;
         var cut = s.Length > 80 ? s[..80] + "..." : s;
         return string.Concat(cut.Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString()));
     }
