@@ -56,6 +56,16 @@ public sealed class DefaultAttribute(object value) : Attribute
 [AttributeUsage(AttributeTargets.Property)]
 public sealed class ListSetAttribute : Attribute;
 
+/// <summary>
+/// A list of objects keyed by the given fields (x-kubernetes-list-type: map): the API server refuses
+/// two items with the same key, and server-side apply merges items by it. Key fields must be required.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class ListMapAttribute(params string[] keys) : Attribute
+{
+    public IReadOnlyList<string> Keys { get; } = keys;
+}
+
 /// <summary>A date-time string.</summary>
 [AttributeUsage(AttributeTargets.Property)]
 public sealed class DateTimeFormatAttribute : Attribute;

@@ -13,6 +13,7 @@ public static class TenantConditions
 {
     public const string Ready = "Ready";
     public const string RecordSynced = "RecordSynced";
+    public const string QuotaReady = "QuotaReady";
 }
 
 /// <summary>
@@ -37,8 +38,41 @@ public sealed class TenantReconciler(
 
     public async Task<ReconcileResult> ReconcileAsync(Tenant tenant, CancellationToken ct)
     {
+        try
+        {
+            return await ReconcilePassAsync(tenant, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (ReconcileErrors.ShouldReport(e, ct))
+        {
+            // Whatever failed, the status must not keep saying Ready for a generation we could not converge.
+            var message = ReconcileErrors.Describe(e);
+            await ReconcileErrors.ReportAsync(writer, Type, tenant, t => t.Status?.Conditions, (t, conditions) => new TenantStatus
+            {
+                ObservedGeneration = t.Metadata.Generation,
+                Phase = t.Metadata.DeletionTimestamp is not null ? "Terminating" : t.Status?.Phase ?? "Pending",
+                Workspaces = t.Status?.Workspaces,
+                Usage = t.Status?.Usage,
+                RecordId = t.Status?.RecordId,
+                Conditions = conditions,
+            }, TenantConditions.Ready, message, events, time, logger, ct).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    async Task<ReconcileResult> ReconcilePassAsync(Tenant tenant, CancellationToken ct)
+    {
         var owned = workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name).Select(w => w.Metadata.Name).OrderBy(n => n).ToList();
         if (tenant.Metadata.DeletionTimestamp is not null) return await FinalizeAsync(tenant, owned, ct).ConfigureAwait(false);
+
+        // A name that is not a DNS label cannot label namespaces; refuse it before anything is written.
+        if (SpecRules.ObjectName(tenant.Metadata.Name) is { } badName)
+        {
+            var refused = new TenantStatus { ObservedGeneration = tenant.Metadata.Generation, Phase = "Failed" };
+            refused.Conditions = new ConditionSet(tenant.Status?.Conditions, tenant.Metadata.Generation, time.GetUtcNow().UtcDateTime)
+                .Set(TenantConditions.Ready, false, "InvalidName", badName).ToList();
+            if (await WriteStatusAsync(tenant, refused, ct).ConfigureAwait(false)) await events.WarningAsync(tenant, "InvalidName", badName, ct).ConfigureAwait(false);
+            return ReconcileResult.Terminal(badName);
+        }
 
         tenant = await writer.AddFinalizerAsync(Type, tenant, ApiGroup.Finalizer, ct).ConfigureAwait(false);
         var now = time.GetUtcNow().UtcDateTime;
@@ -82,12 +116,46 @@ public sealed class TenantReconciler(
             return ReconcileResult.Retry(message);
         }
 
+        // Quantities out of bounds (the tenant's own, or a workspace's stored while the webhook was
+        // absent) are counted as zero by the ledger; the tenant says so instead of looking healthy.
+        var invalid = InvalidQuantities(tenant);
+        if (invalid.Count > 0)
+        {
+            var message = string.Join("; ", invalid.Take(10)) + (invalid.Count > 10 ? $"; and {invalid.Count - 10} more" : "");
+            conditions.Set(TenantConditions.QuotaReady, false, "InvalidQuantity", message).Set(TenantConditions.Ready, false, "InvalidQuantity", message);
+            status.Phase = "Failed";
+            status.Conditions = conditions.ToList();
+            var previous = tenant.Status?.Conditions?.FirstOrDefault(c => c.Type == TenantConditions.QuotaReady)?.Message;
+            if (await WriteStatusAsync(tenant, status, ct).ConfigureAwait(false) && previous != message)
+            {
+                await events.WarningAsync(tenant, "InvalidQuantity", message, ct).ConfigureAwait(false);
+            }
+
+            return ReconcileResult.Done; // a change of the tenant or of a workspace re-triggers us
+        }
+
+        if (tenant.Status?.Conditions?.Any(c => c.Type == TenantConditions.QuotaReady) == true)
+        {
+            conditions.Set(TenantConditions.QuotaReady, true, "Valid", "Every quantity of the tenant and its workspaces is within bounds.");
+        }
+
         status.Phase = tenant.Spec.Suspended ? "Suspended" : "Ready";
         conditions.Set(TenantConditions.Ready, true, tenant.Spec.Suspended ? "Suspended" : "Ready",
             tenant.Spec.Suspended ? "Tenant is suspended: no new workspaces, rollouts or publications." : "Tenant is ready.");
         status.Conditions = conditions.ToList();
         await WriteStatusAsync(tenant, status, ct).ConfigureAwait(false);
         return ReconcileResult.Done;
+    }
+
+    List<string> InvalidQuantities(Tenant tenant)
+    {
+        var problems = SpecRules.TenantQuota(tenant.Spec.Quota).ToList();
+        foreach (var ws in workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name).OrderBy(w => w.Metadata.Name, StringComparer.Ordinal))
+        {
+            problems.AddRange(SpecRules.WorkspaceQuota(ws.Spec.Quota).Select(p => $"workspace {ws.Metadata.Name}: {p} (counted as 0)"));
+        }
+
+        return problems;
     }
 
     TenantStatus NewStatus(Tenant tenant, IReadOnlyCollection<string> owned) => new()
@@ -106,9 +174,10 @@ public sealed class TenantReconciler(
         decimal cpu = 0, memory = 0, storage = 0;
         foreach (var grant in WorkspaceResources.AllocateAll(tenant, own).Values)
         {
-            cpu += grant.Granted.TryGetValue("cpu", out var c) ? c.ToDecimal() : 0;
-            memory += grant.Granted.TryGetValue("memory", out var m) ? m.ToDecimal() : 0;
-            storage += grant.Granted.TryGetValue("storage", out var st) ? st.ToDecimal() : 0;
+            // Grants are bounded (out-of-bounds asks are granted 0), and the sums saturate.
+            cpu = SpecRules.Add(cpu, grant.Granted.TryGetValue("cpu", out var c) && SpecRules.TryQuantity("cpu", c, out var cv) ? cv : 0);
+            memory = SpecRules.Add(memory, grant.Granted.TryGetValue("memory", out var m) && SpecRules.TryQuantity("memory", m, out var mv) ? mv : 0);
+            storage = SpecRules.Add(storage, grant.Granted.TryGetValue("storage", out var st) && SpecRules.TryQuantity("storage", st, out var sv) ? sv : 0);
         }
 
         return new TenantUsage
@@ -176,7 +245,7 @@ public sealed class TenantReconciler(
         var now = time.GetUtcNow().UtcDateTime;
         var conditions = new ConditionSet(tenant.Status?.Conditions, tenant.Metadata.Generation, now);
         var status = NewStatus(tenant, owned);
-        status.Phase = tenant.Status?.Phase;
+        status.Phase = "Terminating";
         if (owned.Count > 0)
         {
             var message = $"Deletion held: tenant still has {owned.Count} workspace(s): {string.Join(", ", owned.Take(10))}{(owned.Count > 10 ? ", ..." : "")}. Delete them first.";

@@ -116,7 +116,40 @@ public sealed class WorkspaceReconciler(
 
     public async Task<ReconcileResult> ReconcileAsync(Workspace ws, CancellationToken ct)
     {
+        try
+        {
+            return await ReconcilePassAsync(ws, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (ReconcileErrors.ShouldReport(e, ct))
+        {
+            // Whatever failed, the status must not keep saying Ready for a generation we could not converge.
+            await ReconcileErrors.ReportAsync(writer, Type, ws, w => w.Status?.Conditions, (w, conditions) => new WorkspaceStatus
+            {
+                ObservedGeneration = w.Metadata.Generation,
+                Phase = w.Metadata.DeletionTimestamp is not null ? "Terminating" : w.Status?.Phase ?? "Creating",
+                Namespace = w.Status?.Namespace,
+                Database = w.Status?.Database,
+                ProviderKeys = w.Status?.ProviderKeys,
+                AdmittedAt = w.Status?.AdmittedAt,
+                Conditions = conditions,
+            }, WorkspaceConditions.Ready, ReconcileErrors.Describe(e), events, time, logger, ct).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    async Task<ReconcileResult> ReconcilePassAsync(Workspace ws, CancellationToken ct)
+    {
         if (ws.Metadata.DeletionTimestamp is not null) return await FinalizeAsync(ws, ct).ConfigureAwait(false);
+
+        // The name is the namespace's and the database's: one that is not a DNS label is refused
+        // before anything is written (no finalizer, no row), so deleting it never depends on us.
+        if (SpecRules.ObjectName(ws.Metadata.Name) is { } badName)
+        {
+            var refusedStatus = new WorkspaceStatus { ObservedGeneration = ws.Metadata.Generation };
+            var refusedConditions = new ConditionSet(ws.Status?.Conditions, ws.Metadata.Generation, time.GetUtcNow().UtcDateTime);
+            return await RefuseAsync(ws, null, refusedStatus, refusedConditions, new Refusal("InvalidName", badName, Security: false), ct).ConfigureAwait(false);
+        }
+
         ws = await writer.AddFinalizerAsync(Type, ws, ApiGroup.Finalizer, ct).ConfigureAwait(false);
         var log = new Changes();
 
@@ -186,19 +219,34 @@ public sealed class WorkspaceReconciler(
         conditions.Set(WorkspaceConditions.NamespaceReady, true, "Ready", $"Namespace {ws.Metadata.Name} is labelled for tenant {tenant.Metadata.Name} in region {region}.");
 
         // Members.
-        await ApplyBindingsAsync(log, ws, tenant, ct).ConfigureAwait(false);
-        conditions.Set(WorkspaceConditions.AccessReady, true, "Bound",
-            $"{ws.Spec.Members?.Count ?? 0} member(s) and {tenant.Spec.Owners?.Count ?? 0} tenant owner(s) bound.");
+        var bindingFailures = await ApplyBindingsAsync(log, ws, tenant, ct).ConfigureAwait(false);
+        var accessOk = bindingFailures.Count == 0;
+        if (accessOk)
+        {
+            conditions.Set(WorkspaceConditions.AccessReady, true, "Bound",
+                $"{ws.Spec.Members?.Count ?? 0} member(s) and {tenant.Spec.Owners?.Count ?? 0} tenant owner(s) bound.");
+        }
+        else
+        {
+            var message = string.Join("; ", bindingFailures.Select(f => f.Message));
+            var previous = ws.Status?.Conditions?.FirstOrDefault(c => c.Type == WorkspaceConditions.AccessReady);
+            conditions.Set(WorkspaceConditions.AccessReady, false, "BindingFailed", message);
+            if (previous?.Message != message || previous.ObservedGeneration != ws.Metadata.Generation)
+            {
+                await events.WarningAsync(ws, "BindingFailed", message, ct).ConfigureAwait(false);
+            }
+        }
 
         // Quota.
         await ApplyQuotaAsync(log, ws, grant, ct).ConfigureAwait(false);
         if (grant.Exceeded)
         {
-            var message = string.Join("; ", grant.Shortfalls);
-            conditions.Set(WorkspaceConditions.QuotaReady, false, "QuotaExceeded", message);
+            var message = string.Join("; ", grant.Invalid.Concat(grant.Shortfalls));
+            var reason = grant.Invalid.Count > 0 ? "InvalidQuantity" : "QuotaExceeded";
+            conditions.Set(WorkspaceConditions.QuotaReady, false, reason, message);
             if (ws.Status?.Conditions?.FirstOrDefault(c => c.Type == WorkspaceConditions.QuotaReady)?.Message != message)
             {
-                await events.WarningAsync(ws, "QuotaExceeded", message, ct).ConfigureAwait(false);
+                await events.WarningAsync(ws, reason, message, ct).ConfigureAwait(false);
             }
         }
         else
@@ -217,7 +265,7 @@ public sealed class WorkspaceReconciler(
         // Provider keys.
         var keysOk = await ReconcileProviderKeysAsync(ws, tenant, status, conditions, ct).ConfigureAwait(false);
 
-        var allReady = databaseOk && keysOk && !grant.Exceeded;
+        var allReady = databaseOk && keysOk && accessOk && !grant.Exceeded;
         if (recordAtEnd || (allReady && record!.ProvisioningState != "ready"))
         {
             try
@@ -230,14 +278,16 @@ public sealed class WorkspaceReconciler(
             }
         }
 
-        status.Phase = allReady ? "Ready" : keysOk ? "Creating" : "Failed";
+        status.Phase = allReady ? "Ready" : keysOk && accessOk ? "Creating" : "Failed";
         var notReady = conditions.ToList().Where(c => c.Type != WorkspaceConditions.Ready && c.Status != ConditionStatus.True).Select(c => $"{c.Type}: {c.Message}").ToList();
         conditions.Set(WorkspaceConditions.Ready, allReady, allReady ? "Ready" : "NotReady", allReady ? "Workspace is ready." : string.Join("; ", notReady));
         status.Conditions = conditions.ToList();
         var becameReady = allReady && ws.Status?.Phase != "Ready";
         await ReportChangesAsync(log, ws, becameReady, ct).ConfigureAwait(false);
         await writer.UpdateStatusAsync(Type, ws, status, ct).ConfigureAwait(false);
-        return databaseOk ? ReconcileResult.Done : ReconcileResult.Retry("workspace database not ready");
+        if (!databaseOk) return ReconcileResult.Retry("workspace database not ready");
+        // A binding the API server refused as invalid waits for a spec change; any other failure is retried.
+        return bindingFailures.All(f => f.Permanent) ? ReconcileResult.Done : ReconcileResult.Retry("member bindings not applied");
     }
 
     sealed record Refusal(string Reason, string Message, bool Security, string Condition = WorkspaceConditions.Ready);
@@ -278,6 +328,11 @@ public sealed class WorkspaceReconciler(
         }
 
         var provisioned = record is not null && record.DeletedAt is null;
+        if (!provisioned && tenant.Metadata.DeletionTimestamp is not null)
+        {
+            return new("TenantTerminating", $"spec.tenant: tenant {tenant.Metadata.Name} is being deleted: it gets no new workspace", Security: false);
+        }
+
         if (!provisioned && tenant.Spec.Suspended)
         {
             return new("TenantSuspended", $"tenant {tenant.Metadata.Name} is suspended: it gets no new workspace", Security: false);
@@ -408,21 +463,51 @@ public sealed class WorkspaceReconciler(
         if (log.Repaired.Count > 0) await events.NormalAsync(ws, "DriftRepaired", "Restored " + string.Join(", ", log.Repaired), ct).ConfigureAwait(false);
     }
 
-    async Task ApplyBindingsAsync(Changes log, Workspace ws, Tenant tenant, CancellationToken ct)
-    {
-        var desired = WorkspaceResources.RoleBindings(ws, tenant);
-        foreach (var binding in desired)
-        {
-            await ApplyAsync(log, ws, RoleBindings, binding, caches.RoleBindings.Get($"{ws.Metadata.Name}/{binding.Metadata.Name}"), ["roleRef", "subjects"], ct).ConfigureAwait(false);
-        }
+    /// <summary>A binding that could not be applied: who, and the API server's reason. Permanent when the server refused it as invalid.</summary>
+    sealed record BindingFailure(string Message, bool Permanent);
 
+    /// <summary>
+    /// Removals first, then each binding on its own: a member that cannot be bound (an invalid name
+    /// stored while the webhook was absent) never stops the others, and never keeps a removed
+    /// member's access. Failures are returned for AccessReady, not thrown.
+    /// </summary>
+    async Task<List<BindingFailure>> ApplyBindingsAsync(Changes log, Workspace ws, Tenant tenant, CancellationToken ct)
+    {
+        var failures = new List<BindingFailure>();
+        var desired = WorkspaceResources.RoleBindings(ws, tenant);
         var wanted = desired.Select(b => b.Metadata.Name).ToHashSet();
         foreach (var stale in caches.RoleBindings.InNamespace(ws.Metadata.Name)
                      .Where(b => OwnerOf(b).Contains(ws.Metadata.Name) && !wanted.Contains(b.Metadata.Name)).ToList())
         {
-            await api.DeleteAsync(RoleBindings, ws.Metadata.Name, stale.Metadata.Name, ct).ConfigureAwait(false);
+            try
+            {
+                await api.DeleteAsync(RoleBindings, ws.Metadata.Name, stale.Metadata.Name, ct).ConfigureAwait(false);
+            }
+            catch (KubeApiException e) when (!e.IsConflict)
+            {
+                failures.Add(new BindingFailure($"RoleBinding {stale.Metadata.Name} of a removed member could not be deleted: {e.StatusMessage}", Permanent: false));
+                continue;
+            }
+
             await events.NormalAsync(ws, "MemberRemoved", $"RoleBinding {stale.Metadata.Name} removed: its member is no longer in the spec", ct).ConfigureAwait(false);
         }
+
+        foreach (var binding in desired)
+        {
+            try
+            {
+                await ApplyAsync(log, ws, RoleBindings, binding, caches.RoleBindings.Get($"{ws.Metadata.Name}/{binding.Metadata.Name}"), ["roleRef", "subjects"], ct).ConfigureAwait(false);
+            }
+            catch (KubeApiException e) when (!e.IsConflict)
+            {
+                var subject = binding.Subjects.Single();
+                var who = $"{subject.Kind} {(string.IsNullOrEmpty(subject.NamespaceProperty) ? "" : subject.NamespaceProperty + "/")}{subject.Name}";
+                failures.Add(new BindingFailure($"{who} ({binding.RoleRef.Name}) could not be bound: {e.StatusMessage}",
+                    Permanent: e.StatusCode is System.Net.HttpStatusCode.UnprocessableEntity or System.Net.HttpStatusCode.BadRequest));
+            }
+        }
+
+        return failures;
     }
 
     async Task ApplyQuotaAsync(Changes log, Workspace ws, QuotaGrant grant, CancellationToken ct)
@@ -527,11 +612,15 @@ public sealed class WorkspaceReconciler(
             return false;
         }
 
-        var problems = new List<string>();
+        // A provider listed twice is ambiguous (which key is active?): neither entry is applied, and
+        // nothing is written for it, until one is removed.
+        var problems = SpecRules.ProviderKeys(specKeys).ToList();
+        var duplicated = SpecRules.DuplicateProviders(specKeys).Select(d => specKeys[d.Index].Provider).ToHashSet(StringComparer.Ordinal);
         var grace = options.KeyRotationGrace;
         for (var i = 0; i < specKeys.Count; i++)
         {
             var key = specKeys[i];
+            if (duplicated.Contains(key.Provider)) continue;
             var meta = caches.AllSecretsMetadata.Get($"{ws.Metadata.Name}/{key.SecretRef.Name}");
             if (meta is null)
             {
@@ -596,7 +685,7 @@ public sealed class WorkspaceReconciler(
             stored = await database.GetProviderKeysAsync(ws.Metadata.Name, ct).ConfigureAwait(false);
         }
 
-        status.ProviderKeys = specKeys.Select(k => stored.FirstOrDefault(s => s.Provider == k.Provider && s.RetiredAt is null) is { } s
+        status.ProviderKeys = specKeys.DistinctBy(k => k.Provider).Select(k => stored.FirstOrDefault(s => s.Provider == k.Provider && s.RetiredAt is null) is { } s
                 ? new ProviderKeyStatus
                 {
                     Provider = k.Provider,
@@ -658,8 +747,17 @@ public sealed class WorkspaceReconciler(
             {
                 if (deleteDatabase)
                 {
-                    await regions.DropAsync(record.Region, record.DatabaseName, record.DatabaseName, ct).ConfigureAwait(false);
-                    await events.NormalAsync(ws, "DatabaseDeleted", $"Database {record.DatabaseName} and its role dropped (deletionPolicy Delete)", ct).ConfigureAwait(false);
+                    try
+                    {
+                        await regions.DropAsync(record.Region, record.DatabaseName, record.DatabaseName, ct).ConfigureAwait(false);
+                        await events.NormalAsync(ws, "DatabaseDeleted", $"Database {record.DatabaseName} and its role dropped (deletionPolicy Delete)", ct).ConfigureAwait(false);
+                    }
+                    catch (ArgumentException) when (!SpecRules.IsDnsLabel(ws.Metadata.Name))
+                    {
+                        // A row recorded for a name that is not a DNS label (before names were checked):
+                        // its identifier is refused, so no database was ever created under it.
+                        await events.NormalAsync(ws, "DatabaseNotCreated", $"No database to drop: {record.DatabaseName} is not a valid database name", ct).ConfigureAwait(false);
+                    }
                 }
                 else
                 {

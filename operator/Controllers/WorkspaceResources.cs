@@ -9,7 +9,10 @@ namespace ControlPlane.Operator.Controllers;
 /// <summary>A quota decision for one workspace: what it gets, and why it got less than it asked.</summary>
 public sealed record QuotaGrant(IReadOnlyDictionary<string, ResourceQuantity> Granted, IReadOnlyList<string> Shortfalls, bool OverWorkspaceLimit)
 {
-    public bool Exceeded => Shortfalls.Count > 0 || OverWorkspaceLimit;
+    /// <summary>Quantities refused as out of bounds (negative, huge or unreadable): granted nothing, counted as nothing.</summary>
+    public IReadOnlyList<string> Invalid { get; init; } = [];
+
+    public bool Exceeded => Shortfalls.Count > 0 || OverWorkspaceLimit || Invalid.Count > 0;
 }
 
 /// <summary>
@@ -138,21 +141,38 @@ public static class WorkspaceResources
             var ws = ordered[position];
             var granted = new Dictionary<string, ResourceQuantity>();
             var shortfalls = new List<string>();
+            var invalid = new List<string>();
             foreach (var (field, limit, ask) in Resources(tenant.Spec.Quota, ws.Spec.Quota))
             {
                 if (ask is null) continue;
+                // A quantity out of bounds (stored while the webhook was absent) is refused: granted
+                // zero and counted as zero, so it can neither overflow the sums nor eat others' share.
+                if (!SpecRules.TryQuantity(field, ask, out var asked))
+                {
+                    granted[field] = new ResourceQuantity("0");
+                    invalid.Add(SpecRules.Quantity($"spec.quota.{field}", field, ask) + "; granted 0");
+                    continue;
+                }
+
                 if (limit is null)
                 {
                     granted[field] = new ResourceQuantity(Canonical(ask));
                     continue;
                 }
 
+                if (!SpecRules.TryQuantity(field, limit, out var total))
+                {
+                    granted[field] = new ResourceQuantity("0");
+                    invalid.Add($"tenant {tenant.Metadata.Name}'s spec.quota.{field} \"{SpecRules.Shown(limit)}\" is out of bounds; granted 0");
+                    continue;
+                }
+
                 var before = used.GetValueOrDefault(field);
-                var remaining = Math.Max(0, limit.ToDecimal() - before);
-                var give = Math.Min(ask.ToDecimal(), remaining);
-                used[field] = before + give;
+                var remaining = Math.Max(0, total - before);
+                var give = Math.Min(asked, remaining);
+                used[field] = SpecRules.Add(before, give);
                 granted[field] = new ResourceQuantity(new ResourceQuantity(give, 0, ask.Format).CanonicalizeString());
-                if (ask.ToDecimal() > remaining)
+                if (asked > remaining)
                 {
                     shortfalls.Add($"spec.quota.{field}: requested {Canonical(ask)} but tenant {tenant.Metadata.Name} has {Canonical(limit)} " +
                                    $"of which {Canonical(new ResourceQuantity(before, 0, ask.Format))} is granted to earlier workspaces; granted {granted[field].CanonicalizeString()}");
@@ -160,7 +180,7 @@ public static class WorkspaceResources
             }
 
             var over = tenant.Spec.Quota?.MaxWorkspaces is { } max && position >= max;
-            result[ws.Metadata.Name] = new QuotaGrant(granted, shortfalls, over);
+            result[ws.Metadata.Name] = new QuotaGrant(granted, shortfalls, over) { Invalid = invalid };
         }
 
         return result;
@@ -180,27 +200,45 @@ public static class WorkspaceResources
         {
             if (ws.Spec.Tenant != tenant.Metadata.Name) continue;
             count++;
-            cpu += ws.Spec.Quota?.Cpu?.ToDecimal() ?? 0;
-            memory += ws.Spec.Quota?.Memory?.ToDecimal() ?? 0;
-            storage += ws.Spec.Quota?.Storage?.ToDecimal() ?? 0;
+            // An out-of-bounds ask is decided by AllocateAll, which refuses it with a message.
+            if (!Sum("cpu", ws.Spec.Quota?.Cpu, ref cpu) || !Sum("memory", ws.Spec.Quota?.Memory, ref memory) || !Sum("storage", ws.Spec.Quota?.Storage, ref storage)) return false;
         }
 
         return (q.MaxWorkspaces is not { } max || count <= max)
-            && (q.Cpu is null || cpu <= q.Cpu.ToDecimal())
-            && (q.Memory is null || memory <= q.Memory.ToDecimal())
-            && (q.Storage is null || storage <= q.Storage.ToDecimal());
+            && Within("cpu", q.Cpu, cpu) && Within("memory", q.Memory, memory) && Within("storage", q.Storage, storage);
+
+        static bool Sum(string resource, ResourceQuantity? ask, ref decimal total)
+        {
+            if (ask is null) return true;
+            if (!SpecRules.TryQuantity(resource, ask, out var value)) return false;
+            total = SpecRules.Add(total, value);
+            return true;
+        }
+
+        static bool Within(string resource, ResourceQuantity? limit, decimal total) =>
+            limit is null || (SpecRules.TryQuantity(resource, limit, out var value) && total <= value);
     }
 
     /// <summary>A workspace's grant when its tenant fits everyone: every ask in full, as <see cref="AllocateAll"/> decides then.</summary>
     public static QuotaGrant FullGrant(Workspace ws, Tenant tenant)
     {
         var granted = new Dictionary<string, ResourceQuantity>();
+        var invalid = new List<string>();
         foreach (var (field, _, ask) in Resources(tenant.Spec.Quota, ws.Spec.Quota))
         {
-            if (ask is not null) granted[field] = new ResourceQuantity(Canonical(ask));
+            if (ask is null) continue;
+            if (SpecRules.TryQuantity(field, ask, out _))
+            {
+                granted[field] = new ResourceQuantity(Canonical(ask));
+            }
+            else
+            {
+                granted[field] = new ResourceQuantity("0");
+                invalid.Add(SpecRules.Quantity($"spec.quota.{field}", field, ask) + "; granted 0");
+            }
         }
 
-        return new QuotaGrant(granted, [], false);
+        return new QuotaGrant(granted, [], false) { Invalid = invalid };
     }
 
     public static string AdmissionTime(DateTimeOffset now) => now.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ", System.Globalization.CultureInfo.InvariantCulture);

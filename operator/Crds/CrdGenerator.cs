@@ -145,6 +145,12 @@ public static class CrdGenerator
         }
 
         if (property.GetCustomAttribute<ListSetAttribute>() is not null) schema.XKubernetesListType = "set";
+        if (property.GetCustomAttribute<ListMapAttribute>() is { } map)
+        {
+            schema.XKubernetesListType = "map";
+            schema.XKubernetesListMapKeys = map.Keys.ToList();
+        }
+
         return schema;
     }
 
@@ -158,12 +164,17 @@ public static class CrdGenerator
         if (type == typeof(DateTime) || type == typeof(DateTimeOffset)) return new() { Type = "string", Format = "date-time" };
         if (type == typeof(ResourceQuantity))
         {
+            // Never negative (no '-' sign, minimum 0 for the integer form), and short, with an exponent
+            // of at most two digits, so that reading one can neither overflow nor compute 10^999999999.
+            // Upper bounds per resource (cpu, bytes) are the webhook's, which names them.
             return new()
             {
                 XKubernetesIntOrString = true,
                 AnyOf = [new() { Type = "integer" }, new() { Type = "string" }],
-                Pattern = @"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$",
-                Description = "A Kubernetes quantity, such as 500m, 8 or 32Gi.",
+                Pattern = @"^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?[0-9]{1,2}))?$",
+                MaxLength = 64,
+                Minimum = 0,
+                Description = "A non-negative Kubernetes quantity, such as 500m, 8 or 32Gi.",
             };
         }
 

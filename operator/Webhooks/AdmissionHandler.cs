@@ -163,8 +163,10 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, IAccessRevi
     {
         switch (r.Operation)
         {
+            case "CREATE":
+                return TenantRules(r);
             case "UPDATE":
-                return Immutable(r.OldObject, r.Object, "region");
+                return [.. Immutable(r.OldObject, r.Object, "region"), .. TenantRules(r)];
             case "DELETE":
                 var name = r.Name ?? "";
                 var count = caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, name).Count();
@@ -191,14 +193,17 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, IAccessRevi
             var problems = Immutable(r.OldObject, r.Object, "tenant");
             // region: immutable once set (the mutating webhook sets it from the tenant at creation).
             if (r.OldObject?["spec"]?["region"] is not null) problems.AddRange(Immutable(r.OldObject, r.Object, "region"));
+            problems.AddRange(WorkspaceRules(r));
             return problems;
         }
 
         if (r.Operation != "CREATE" || r.Object is null) return [];
+        var rules = WorkspaceRules(r);
         var ws = As<Workspace>(r.Object);
         var tenant = await caches.TenantAsync(ws.Spec.Tenant, ct).ConfigureAwait(false);
-        if (tenant is null) return [$"spec.tenant: tenant \"{ws.Spec.Tenant}\" does not exist"];
-        var result = new List<string>();
+        if (tenant is null) return [.. rules, $"spec.tenant: tenant \"{ws.Spec.Tenant}\" does not exist"];
+        var result = rules;
+        if (tenant.Metadata.DeletionTimestamp is not null) result.Add($"spec.tenant: tenant {tenant.Metadata.Name} is being deleted and gets no new workspace");
         var region = WorkspaceResources.EffectiveRegion(ws, tenant);
         if (region != tenant.Spec.Region) result.Add($"spec.region: \"{region}\" must equal tenant {tenant.Metadata.Name}'s region \"{tenant.Spec.Region}\"");
         if (tenant.Spec.Suspended) result.Add($"spec.tenant: tenant {tenant.Metadata.Name} is suspended and gets no new workspace");
@@ -206,6 +211,39 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, IAccessRevi
         if (grant.OverWorkspaceLimit) result.Add($"spec.tenant: tenant {tenant.Metadata.Name} allows {tenant.Spec.Quota!.MaxWorkspaces} workspace(s) (spec.quota.maxWorkspaces) and has them all");
         result.AddRange(grant.Shortfalls.Select(s => s + " (does not fit what remains of the tenant's quota)"));
         return result;
+    }
+
+    /// <summary>The raw text of a quota field as the user wrote it, for messages (a parsed quantity may not print).</summary>
+    static Func<string, string?> RawQuota(JsonObject? obj) => resource => obj?["spec"]?["quota"]?[resource] switch
+    {
+        JsonValue v when v.TryGetValue<string>(out var text) => text,
+        { } node => node.ToJsonString(),
+        null => null,
+    };
+
+    /// <summary>
+    /// Names, members, quantities and provider keys (<see cref="SpecRules"/>). On update only when
+    /// the spec changed, so metadata-only writes (finalizers, annotations) always pass, even for an
+    /// object stored before these rules; the name only on create (it cannot change).
+    /// </summary>
+    static List<string> WorkspaceRules(AdmissionRequest r)
+    {
+        if (r.Object is null || (r.Operation == "UPDATE" && JsonNode.DeepEquals(r.OldObject?["spec"], r.Object["spec"]))) return [];
+        var ws = As<Workspace>(r.Object);
+        if (string.IsNullOrEmpty(ws.Metadata.Name)) ws.Metadata.Name = r.Name;
+        var problems = SpecRules.Workspace(ws, RawQuota(r.Object));
+        if (r.Operation != "CREATE" || string.IsNullOrEmpty(ws.Metadata.Name)) problems.RemoveAll(p => p.StartsWith("metadata.name:", StringComparison.Ordinal));
+        return problems;
+    }
+
+    static List<string> TenantRules(AdmissionRequest r)
+    {
+        if (r.Object is null || (r.Operation == "UPDATE" && JsonNode.DeepEquals(r.OldObject?["spec"], r.Object["spec"]))) return [];
+        var tenant = As<Tenant>(r.Object);
+        if (string.IsNullOrEmpty(tenant.Metadata.Name)) tenant.Metadata.Name = r.Name;
+        var problems = SpecRules.Tenant(tenant, RawQuota(r.Object));
+        if (r.Operation != "CREATE" || string.IsNullOrEmpty(tenant.Metadata.Name)) problems.RemoveAll(p => p.StartsWith("metadata.name:", StringComparison.Ordinal));
+        return problems;
     }
 
     async Task<List<string>> ValidateApprovalAsync(AdmissionRequest r, CancellationToken ct)

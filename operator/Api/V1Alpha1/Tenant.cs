@@ -77,7 +77,7 @@ public sealed class TenantNetwork
 
 public sealed class TenantStatus : StatusBase
 {
-    [Enum("Pending", "Ready", "Suspended", "Failed")]
+    [Enum("Pending", "Ready", "Suspended", "Failed", "Terminating")]
     public string? Phase { get; set; }
 
     public int? Workspaces { get; set; }

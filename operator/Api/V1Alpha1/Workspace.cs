@@ -38,7 +38,8 @@ public sealed class WorkspaceSpec
 
     public WorkspaceDatabase? Database { get; set; }
 
-    [Description("Bring-your-own LLM keys, stored encrypted, never in status or logs.")]
+    [ListMap("provider")]
+    [Description("Bring-your-own LLM keys, stored encrypted, never in status or logs; one per provider.")]
     public List<ProviderKey>? ProviderKeys { get; set; }
 }
 
@@ -47,8 +48,8 @@ public sealed class WorkspaceMember
     [Required, Enum("User", "Group", "ServiceAccount")]
     public string Kind { get; set; } = "User";
 
-    [Required, Length(1)]
-    [Description("User or group name; for a ServiceAccount \"namespace/name\".")]
+    [Required, Length(1, 320)]
+    [Description("User or group name; for a ServiceAccount \"namespace/name\" (a DNS label and a DNS subdomain).")]
     public string Name { get; set; } = "";
 
     [Required, Enum("WorkspaceAdmin", "Operator", "Approver", "Auditor", "IntegrationAdmin")]
