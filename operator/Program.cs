@@ -92,10 +92,18 @@ public static class Program
         var app = builder.Build();
         var runtime = app.Services.GetRequiredService<OperatorRuntime>();
         var healthHost = $"*:{health.Port}";
-        app.MapGet("/healthz", () => Results.Text("ok")).RequireHost(healthHost);
-        app.MapGet("/readyz", () => runtime.IsReady && (!webhook.Enabled || app.Services.GetRequiredService<AdmissionCaches>().Synced)
-            ? Results.Text("ok")
-            : Results.Text("caches not synced", statusCode: 503)).RequireHost(healthHost);
+        // A dead loop or a lease that could not be given up: unhealthy and unready, and the process exits non-zero.
+        runtime.Fatal += reason =>
+        {
+            Environment.ExitCode = 1;
+            app.Services.GetRequiredService<IHostApplicationLifetime>().StopApplication();
+        };
+        app.MapGet("/healthz", () => runtime.FatalError is { } fatal ? Results.Text(fatal, statusCode: 503) : Results.Text("ok")).RequireHost(healthHost);
+        app.MapGet("/readyz", () => runtime.FatalError is { } fatal
+            ? Results.Text(fatal, statusCode: 503)
+            : runtime.IsReady && (!webhook.Enabled || app.Services.GetRequiredService<AdmissionCaches>().Synced)
+                ? Results.Text("ok")
+                : Results.Text("caches not synced", statusCode: 503)).RequireHost(healthHost);
         app.MapMetrics("/metrics", runtime.Metrics.Registry).RequireHost(healthHost);
         if (webhook.Enabled)
         {

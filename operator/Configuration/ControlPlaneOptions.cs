@@ -21,6 +21,12 @@ public sealed class ControlPlaneOptions
     /// <summary>Cap on the backoff of a transient dependency failure (Postgres down), so recovery is prompt.</summary>
     public TimeSpan MaxTransientRetryDelay { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>Every API request but a watch is abandoned after this (a hung connection holds nothing).</summary>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>A reconcile that runs longer is cancelled and retried on its backoff.</summary>
+    public TimeSpan ReconcileTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
     /// <summary>Where /healthz, /readyz and /metrics listen.</summary>
     public string HealthUrls { get; set; } = "http://0.0.0.0:8081";
 

@@ -36,6 +36,8 @@ public sealed record ControllerOptions
     public TimeSpan ResyncPeriod { get; init; } = TimeSpan.FromMinutes(10);
     /// <summary>Cap on the backoff of <see cref="ReconcileResult.Retry"/> (a dependency that is down).</summary>
     public TimeSpan MaxTransientRetryDelay { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>No reconcile runs longer: past it, its token is cancelled and the key retried on its backoff.</summary>
+    public TimeSpan ReconcileTimeout { get; init; } = TimeSpan.FromMinutes(2);
 }
 
 public interface IController
@@ -243,9 +245,11 @@ public sealed class Controller<T> : IController where T : class, IKubernetesObje
         metrics.ActiveWorkers.WithLabels(Name).Inc();
         var watch = Stopwatch.StartNew();
         string result;
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        deadline.CancelAfter(options.ReconcileTimeout);
         try
         {
-            var outcome = await reconciler.ReconcileAsync(obj, ct).ConfigureAwait(false);
+            var outcome = await reconciler.ReconcileAsync(obj, deadline.Token).ConfigureAwait(false);
             switch (outcome)
             {
                 case ReconcileResult.RequeueAfterResult r:
@@ -272,6 +276,13 @@ public sealed class Controller<T> : IController where T : class, IKubernetesObje
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
             result = "canceled";
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            metrics.ReconcileErrors.WithLabels(Name).Inc();
+            var delay = Queue.AddRateLimited(key);
+            logger.LogError("reconcile of {Key} timed out after {Timeout}; retry in {Delay} ms", key, options.ReconcileTimeout, (int)delay.TotalMilliseconds);
+            result = "error";
         }
         catch (KubeApiException e) when (e.IsConflict)
         {

@@ -98,6 +98,12 @@ public sealed class KubeApi : IDisposable
 
     public string Host => config.Host;
 
+    /// <summary>
+    /// Every request but a watch must finish within this, so a hung connection cannot hold a
+    /// reconcile, a lease renewal or a shutdown (the HttpClient itself has no timeout: watches stream).
+    /// </summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     static X509CertificateCollection? ClientCertificates(KubernetesClientConfiguration config)
     {
         if (string.IsNullOrEmpty(config.ClientCertificateData) && string.IsNullOrEmpty(config.ClientCertificateFilePath)) return null;
@@ -156,10 +162,19 @@ public sealed class KubeApi : IDisposable
             body is null ? null : new StringContent(body, Encoding.UTF8, contentType), ct, accept).ConfigureAwait(false);
         // The content type must be exactly the patch type, without a charset the API server rejects.
         if (request.Content is not null) request.Content.Headers.ContentType = new MediaTypeHeaderValue(contentType);
-        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseContentRead, ct).ConfigureAwait(false);
-        var text = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
-        if (!response.IsSuccessStatusCode) throw ToException(response.StatusCode, text);
-        return text;
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        deadline.CancelAfter(RequestTimeout);
+        try
+        {
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseContentRead, deadline.Token).ConfigureAwait(false);
+            var text = await response.Content.ReadAsStringAsync(deadline.Token).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode) throw ToException(response.StatusCode, text);
+            return text;
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new KubeApiException(HttpStatusCode.GatewayTimeout, "Timeout", $"{method} {path} got no answer within {RequestTimeout.TotalSeconds:0.#} s");
+        }
     }
 
     internal static KubeApiException ToException(HttpStatusCode code, string body)
@@ -192,6 +207,21 @@ public sealed class KubeApi : IDisposable
 
     public async Task<ListPage<T>> ListAsync<T>(ResourceType type, string? ns, string? labelSelector, int limit, string? continueToken, CancellationToken ct,
         bool metadataOnly = false, string? fieldSelector = null)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        deadline.CancelAfter(RequestTimeout);
+        try
+        {
+            return await ListPageAsync<T>(type, ns, labelSelector, limit, continueToken, deadline.Token, metadataOnly, fieldSelector).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new KubeApiException(HttpStatusCode.GatewayTimeout, "Timeout", $"LIST {type.Plural} got no answer within {RequestTimeout.TotalSeconds:0.#} s");
+        }
+    }
+
+    async Task<ListPage<T>> ListPageAsync<T>(ResourceType type, string? ns, string? labelSelector, int limit, string? continueToken, CancellationToken ct,
+        bool metadataOnly, string? fieldSelector)
     {
         var query = new List<string> { $"limit={limit}" };
         if (!string.IsNullOrEmpty(continueToken)) query.Add("continue=" + Uri.EscapeDataString(continueToken));

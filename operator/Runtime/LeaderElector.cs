@@ -23,7 +23,8 @@ public sealed record LeaderElectionOptions
 /// holder) so a successor takes over at once. KubernetesClient's LeaderElector does not release on
 /// cancellation, which is why this one exists.
 /// </summary>
-public sealed class LeaderElector(KubeApi api, LeaderElectionOptions options, OperatorMetrics metrics, ILogger logger, TimeProvider? time = null)
+public sealed class LeaderElector(KubeApi api, LeaderElectionOptions options, OperatorMetrics metrics, ILogger logger, TimeProvider? time = null,
+    Action<string>? fatal = null)
 {
     readonly TimeProvider clock = time ?? TimeProvider.System;
     string? observedResourceVersion;
@@ -49,14 +50,34 @@ public sealed class LeaderElector(KubeApi api, LeaderElectionOptions options, Op
             metrics.LeaderStatus.WithLabels(options.LeaseName).Set(1);
             using var term = CancellationTokenSource.CreateLinkedTokenSource(ct);
             var leading = Task.Run(() => lead(term.Token), CancellationToken.None);
-            await RenewLoopAsync(term, ct).ConfigureAwait(false);
+            await RenewLoopAsync(term, leading, ct).ConfigureAwait(false);
             term.Cancel();
+            // Another replica may take the lease LeaseDuration after our last renewal, and we stopped
+            // renewing at most RenewDeadline after it: we must have stopped reconciling within the rest.
+            var grace = options.LeaseDuration - options.RenewDeadline;
+            if (!ct.IsCancellationRequested && await Task.WhenAny(leading, Task.Delay(grace, clock, CancellationToken.None)).ConfigureAwait(false) != leading)
+            {
+                metrics.LeaderStatus.WithLabels(options.LeaseName).Set(0);
+                IsLeader = false;
+                fatal?.Invoke($"{options.Identity} lost lease {options.LeaseName} but could not stop reconciling within {grace.TotalSeconds:0.#} s");
+                return;
+            }
+
             try
             {
                 await leading.ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                // The term ended by itself: a loop of the runtime died. Stop campaigning; the process exits.
+                metrics.LeaderStatus.WithLabels(options.LeaseName).Set(0);
+                IsLeader = false;
+                await ReleaseAsync().ConfigureAwait(false);
+                fatal?.Invoke($"the leader's work stopped: {e.GetType().Name}: {e.Message}");
+                return;
             }
 
             metrics.LeaderStatus.WithLabels(options.LeaseName).Set(0);
@@ -66,19 +87,29 @@ public sealed class LeaderElector(KubeApi api, LeaderElectionOptions options, Op
         }
     }
 
-    async Task RenewLoopAsync(CancellationTokenSource term, CancellationToken ct)
+    /// <summary>
+    /// Renews every retry period until the lease is lost, <paramref name="ct"/> ends, or the term's work
+    /// (<paramref name="leading"/>) ends by itself. Each attempt is bounded by what is left of the renew
+    /// deadline, so a hung request cannot keep an expired leader reconciling.
+    /// </summary>
+    async Task RenewLoopAsync(CancellationTokenSource term, Task leading, CancellationToken ct)
     {
         var lastRenew = clock.GetUtcNow();
         while (!ct.IsCancellationRequested && !term.IsCancellationRequested)
         {
-            await DelayAsync(options.RetryPeriod, ct).ConfigureAwait(false);
-            if (ct.IsCancellationRequested) return;
-            if (await TryAcquireOrRenewAsync(ct).ConfigureAwait(false))
+            await Task.WhenAny(leading, DelayAsync(options.RetryPeriod, ct)).ConfigureAwait(false);
+            if (ct.IsCancellationRequested || leading.IsCompleted) return;
+            var left = options.RenewDeadline - (clock.GetUtcNow() - lastRenew);
+            if (left <= TimeSpan.Zero) return;
+            using var attempt = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            attempt.CancelAfter(left);
+            if (await TryAcquireOrRenewAsync(attempt.Token).ConfigureAwait(false))
             {
                 lastRenew = clock.GetUtcNow();
             }
-            else if (!IsLeader || clock.GetUtcNow() - lastRenew > options.RenewDeadline)
+            else if (!IsLeader || clock.GetUtcNow() - lastRenew >= options.RenewDeadline)
             {
+                logger.LogWarning("{Identity} could not renew lease {Lease} within {Deadline}: stepping down", options.Identity, options.LeaseName, options.RenewDeadline);
                 return; // another holder took it, or we could not renew in time
             }
         }
@@ -140,7 +171,7 @@ public sealed class LeaderElector(KubeApi api, LeaderElectionOptions options, Op
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
-            return false; // shutting down: RunAsync releases the lease
+            return false; // shutting down (RunAsync releases the lease), or the attempt ran out of its deadline
         }
         catch (Exception e) when (e is KubeApiException or HttpRequestException or IOException or TaskCanceledException)
         {

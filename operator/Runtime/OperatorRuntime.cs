@@ -34,7 +34,7 @@ public sealed class OperatorRuntime : IAsyncDisposable
         Metrics = new OperatorMetrics();
         Requests = new RequestMetricsHandler(Metrics.RestRequests);
         KubeConfig = kubeConfig;
-        Api = new KubeApi(kubeConfig, Requests);
+        Api = new KubeApi(kubeConfig, Requests) { RequestTimeout = options.RequestTimeout };
         if (string.IsNullOrWhiteSpace(options.SystemDatabase))
         {
             throw new InvalidOperationException("ControlPlane:SystemDatabase is not set: the operator needs its system of record (a Postgres connection string).");
@@ -77,6 +77,23 @@ public sealed class OperatorRuntime : IAsyncDisposable
 
     public event Action<bool>? LeadershipChanged;
 
+    /// <summary>
+    /// Why the runtime cannot go on (a loop died, or leadership could not be given up in time), or null.
+    /// Once set, /healthz and /readyz fail and the process exits non-zero (see Program).
+    /// </summary>
+    public string? FatalError { get; private set; }
+
+    /// <summary>Raised once with <see cref="FatalError"/>.</summary>
+    public event Action<string>? Fatal;
+
+    void Fail(string reason)
+    {
+        if (FatalError is not null) return;
+        FatalError = reason;
+        logger.LogCritical("operator runtime failed: {Reason}", reason);
+        Fatal?.Invoke(reason);
+    }
+
     /// <summary>Every reconcile of every controller: controller, key, result (diagnostics and benchmarks).</summary>
     public event Action<string, string, string>? Reconciled;
 
@@ -99,7 +116,15 @@ public sealed class OperatorRuntime : IAsyncDisposable
         var le = options.LeaderElection;
         if (!le.Enabled)
         {
-            await LeadAsync(ct).ConfigureAwait(false);
+            try
+            {
+                await LeadAsync(ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                Fail($"the operator's work stopped: {e.GetType().Name}: {e.Message}");
+            }
+
             return;
         }
 
@@ -111,7 +136,7 @@ public sealed class OperatorRuntime : IAsyncDisposable
             LeaseDuration = le.LeaseDuration,
             RenewDeadline = le.RenewDeadline,
             RetryPeriod = le.RetryPeriod,
-        }, Metrics, loggers.CreateLogger<LeaderElector>(), time);
+        }, Metrics, loggers.CreateLogger<LeaderElector>(), time, Fail);
         await elector.RunAsync(LeadAsync, ct).ConfigureAwait(false);
     }
 
@@ -159,6 +184,7 @@ public sealed class OperatorRuntime : IAsyncDisposable
                 Workers = options.Workers,
                 ResyncPeriod = options.ResyncPeriod,
                 MaxTransientRetryDelay = options.MaxTransientRetryDelay,
+                ReconcileTimeout = options.ReconcileTimeout,
             };
             var tenantController = new Controller<Tenant>("tenant", tenants,
                     new TenantReconciler(workspaces, Database, new ObjectWriter(Api, tenantWrites), events, options, time, loggers.CreateLogger<TenantReconciler>()),
@@ -211,15 +237,40 @@ public sealed class OperatorRuntime : IAsyncDisposable
 
             informers = termInformers;
             controllers = termControllers;
-            tasks.AddRange(termInformers.Select(i => i.RunAsync(ct)));
-            tasks.AddRange(termControllers.Select(c => c.RunAsync(ct)));
-            await Task.WhenAll(tasks).ConfigureAwait(false);
+            // Every loop runs for the whole term: one that ends before the term does died, and the term ends with it.
+            var loops = new List<Task> { Loop("provider-key purge", tasks[1], ct) }; // the migration (tasks[0]) ends when done
+            loops.AddRange(termInformers.Select(i => Loop("informer " + i.Type.Plural, i.RunAsync(ct), ct)));
+            loops.AddRange(termControllers.Select(c => Loop("controller " + c.Name, c.RunAsync(ct), ct)));
+            var first = await Task.WhenAny(loops).ConfigureAwait(false);
+            if (!ct.IsCancellationRequested) await first.ConfigureAwait(false); // throws why it ended
+            await Task.WhenAll([tasks[0], .. loops]).ConfigureAwait(false);
         }
         finally
         {
             leading = false;
             LeadershipChanged?.Invoke(false);
         }
+    }
+
+    /// <summary>A loop of the term; one that returns or throws before shutdown is reported as dead.</summary>
+    static async Task Loop(string name, Task run, CancellationToken ct)
+    {
+        Exception? died = null;
+        try
+        {
+            await run.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            return;
+        }
+        catch (Exception e)
+        {
+            died = e;
+        }
+
+        if (died is null && ct.IsCancellationRequested) return;
+        throw new InvalidOperationException(died is null ? $"{name} ended before the term did" : $"{name} died: {died.GetType().Name}: {died.Message}", died);
     }
 
     /// <summary>The background pass that removes provider keys whose rotation grace period ended.</summary>

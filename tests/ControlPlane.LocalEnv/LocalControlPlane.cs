@@ -242,6 +242,10 @@ public sealed class LocalControlPlane : IAsyncDisposable
         }
     }
 
+    /// <summary>Freezes (SIGSTOP) or resumes (SIGCONT) the API server: connections stay open and nothing answers.</summary>
+    public Task FreezeApiServerAsync(bool frozen) =>
+        apiserver?.SignalAsync(frozen ? "STOP" : "CONT") ?? throw new InvalidOperationException("the API server is not local: it cannot be frozen by the tests");
+
     public Task StopApiServerAsync() =>
         apiserver?.StopAsync() ?? throw new InvalidOperationException("the API server is not local: it cannot be stopped by the tests");
 

@@ -72,6 +72,15 @@ sealed class ChildProcess(string name, string fileName, IReadOnlyList<string> ar
         lock (log) log.WriteLine(line);
     }
 
+    /// <summary>Sends a signal (STOP freezes the process as a hung server would look; CONT resumes it).</summary>
+    public async Task SignalAsync(string signal)
+    {
+        if (process is null || process.HasExited) throw new InvalidOperationException($"{name} is not running");
+        using var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { "-" + signal, process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) }, UseShellExecute = false })!;
+        await kill.WaitForExitAsync();
+        if (kill.ExitCode != 0) throw new InvalidOperationException($"kill -{signal} {name} failed ({kill.ExitCode})");
+    }
+
     public async Task StopAsync(TimeSpan? grace = null)
     {
         if (process is null || process.HasExited) return;
