@@ -76,8 +76,7 @@ public static class Program
                 sp.GetRequiredService<ILogger<WebhookCertificates>>()));
             builder.Services.AddSingleton(sp => new AdmissionCaches(sp.GetRequiredService<OperatorRuntime>().Api, sp.GetRequiredService<OperatorRuntime>().Metrics,
                 sp.GetRequiredService<ILoggerFactory>()));
-            builder.Services.AddSingleton(sp => new AdmissionHandler(sp.GetRequiredService<AdmissionCaches>(),
-                new SubjectAccessReviewer(sp.GetRequiredService<OperatorRuntime>().Api)));
+            builder.Services.AddSingleton(sp => new AdmissionHandler(sp.GetRequiredService<AdmissionCaches>()));
             builder.Services.AddHostedService<WebhookService>();
         }
 
