@@ -106,8 +106,8 @@ public sealed class ApprovalAttackTests(WebhookFixture fixture)
 
         // carol loses her Approver role: her approval stops counting.
         var w = await Cluster.Api.GetAsync<Workspace>(ClusterFixture.Workspaces, null, ws, CancellationToken.None);
-        w.Spec.Members = w.Spec.Members!.Where(m => m.Name != Email("carol")).ToList();
-        await Cluster.Api.ReplaceAsync(ClusterFixture.Workspaces, null, ws, w, CancellationToken.None);
+        var members = k8s.KubernetesJson.Serialize(w.Spec.Members!.Where(m => m.Name != Email("carol")).ToList());
+        await Cluster.Api.PatchAsync<Workspace>(ClusterFixture.Workspaces, null, ws, "{\"spec\":{\"members\":" + members + "}}", PatchTypes.Merge, CancellationToken.None);
         await WaitForAsync(ws, approval.Metadata.Name, "Ready", "NotAnApprover");
 
         // She claims membership of release-managers (bound as Approver here) on her own approval: kept as admitted.
