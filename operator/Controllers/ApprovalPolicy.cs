@@ -41,6 +41,8 @@ public static class ApprovalPolicy
     public static IReadOnlyList<string> GroupsOf(Approval approval)
     {
         if (approval.Metadata.Annotations?.TryGetValue(ApiGroup.ApproverGroupsAnnotation, out var text) != true || string.IsNullOrEmpty(text)) return [];
+        // Approvals admitted before the JSON form recorded a comma-separated list (also webhook-stamped).
+        if (!text.StartsWith('[')) return text.Split(',', StringSplitOptions.RemoveEmptyEntries);
         try
         {
             return JsonSerializer.Deserialize<string[]>(text) ?? [];

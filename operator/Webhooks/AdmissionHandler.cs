@@ -53,15 +53,25 @@ public sealed class AdmissionHandler(AdmissionCaches caches)
         }
 
         // Whatever the requester wrote in a stamped annotation is overwritten on create and restored on
-        // update: only the API server knows who asked.
+        // update: only the API server knows who asked. Not silently: the requester gets a warning.
+        var warnings = new List<string>();
         foreach (var (key, value) in Stamps(r))
         {
-            if (AnnotationOf(r.Object, key) != value) SetAnnotation(key, value);
+            var supplied = AnnotationOf(r.Object, key);
+            if (supplied == value) continue;
+            if (r.Operation == "CREATE" ? supplied is not null : supplied != AnnotationOf(r.OldObject, key))
+            {
+                warnings.Add($"metadata.annotations[{key}]: set only by the admission webhook; the value supplied was {(r.Operation == "CREATE" ? "replaced" : "restored")}");
+            }
+
+            SetAnnotation(key, value);
         }
 
-        if (r.Operation == "CREATE" && r.Kind.Kind == "Approval") await MutateApprovalAsync(r, ops, ct).ConfigureAwait(false);
+        if (r.Operation == "CREATE" && r.Kind.Kind == "Approval") await MutateApprovalAsync(r, ops, warnings, ct).ConfigureAwait(false);
         if (r.Operation == "CREATE" && r.Kind.Kind == "Workspace") await MutateWorkspaceAsync(r, ops, ct).ConfigureAwait(false);
-        return AdmissionResponse.Patched(r.Uid, ops);
+        var response = AdmissionResponse.Patched(r.Uid, ops);
+        if (warnings.Count > 0) response.Warnings = warnings;
+        return response;
     }
 
     static string? AnnotationOf(JsonObject? obj, string key) =>
@@ -93,10 +103,15 @@ public sealed class AdmissionHandler(AdmissionCaches caches)
         return stamps;
     }
 
-    async Task MutateApprovalAsync(AdmissionRequest r, JsonArray ops, CancellationToken ct)
+    async Task MutateApprovalAsync(AdmissionRequest r, JsonArray ops, List<string> warnings, CancellationToken ct)
     {
         var spec = r.Object!["spec"] as JsonObject;
         if (spec is null) return;
+        if (spec["approver"] is JsonValue claimed && claimed.TryGetValue<string>(out var who) && who != r.UserInfo.Username)
+        {
+            warnings.Add("spec.approver: set by the admission webhook to the requester; the value supplied was replaced");
+        }
+
         ops.Add(new JsonObject { ["op"] = spec.ContainsKey("approver") ? "replace" : "add", ["path"] = "/spec/approver", ["value"] = r.UserInfo.Username });
         var kind = spec["target"]?["kind"]?.GetValue<string>();
         var name = spec["target"]?["name"]?.GetValue<string>();

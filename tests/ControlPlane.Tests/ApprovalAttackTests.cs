@@ -247,6 +247,14 @@ public sealed class ApprovalAttackTests(WebhookFixture fixture)
         Assert.Equal(Email("bob"), Annotation(removed, ApiGroup.CreatedByAnnotation));
         Assert.Equal(Email("carol"), Annotation(removed, ApiGroup.LastSpecEditorAnnotation));
 
+        // Not silently: kubectl shows the requester what was put back.
+        var kubeconfig = Path.Combine(Path.GetDirectoryName(Cluster.Plane.KubeconfigPath)!, "kubeconfig-bob");
+        var (code, output) = await RunAsync("kubectl", "--kubeconfig", kubeconfig, "-n", ws, "annotate", "--overwrite", "exposures.controlplane.io", "orders",
+            ApiGroup.CreatedByAnnotation + "=mallory@example.com");
+        Assert.True(code == 0, output);
+        Assert.Contains($"Warning: metadata.annotations[{ApiGroup.CreatedByAnnotation}]: set only by the admission webhook", output);
+        Assert.Equal(Email("bob"), Annotation(await bob.GetAsync<Exposure>(Exposures, ws, "orders", CancellationToken.None), ApiGroup.CreatedByAnnotation));
+
         // UPDATE with a spec change: the requester is the editor, whatever they claim.
         var edited = await bob.PatchAsync<Exposure>(Exposures, ws, "orders",
             "{\"metadata\":{\"annotations\":{\"" + ApiGroup.LastSpecEditorAnnotation + "\":\"erin@example.com\"}},\"spec\":{\"path\":\"/v3\"}}", PatchTypes.Merge, CancellationToken.None);
@@ -264,5 +272,16 @@ public sealed class ApprovalAttackTests(WebhookFixture fixture)
             PatchTypes.Merge, CancellationToken.None);
         Assert.Equal(Email("erin"), Annotation(after, ApiGroup.CreatedByAnnotation));
         Assert.Null(Annotation(after, ApiGroup.LastSpecEditorAnnotation));
+    }
+
+    static async Task<(int Code, string Output)> RunAsync(string file, params string[] args)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args) info.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(info)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        return (p.ExitCode, await stdout + await stderr);
     }
 }
