@@ -80,7 +80,8 @@ public sealed class AdmissionHandler(AdmissionCaches caches)
     /// <summary>
     /// The stamped annotations an object must carry once admitted (null: absent). On create: its creator,
     /// and on an Approval the approver's groups. On update: what it had, except that a change of an
-    /// approvable kind's spec makes the requester its last spec editor.
+    /// approvable kind's spec makes the requester its last spec editor. Status writes go to the status
+    /// subresource, which the webhook rules (resources "*", no "*/*") do not match: they stamp nothing.
     /// </summary>
     public static Dictionary<string, string?> Stamps(AdmissionRequest r)
     {
