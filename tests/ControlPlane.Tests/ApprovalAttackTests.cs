@@ -21,6 +21,7 @@ public sealed class ApprovalAttackTests(WebhookFixture fixture)
     ClusterFixture Cluster => fixture.Cluster;
     static readonly ResourceType Exposures = ResourceType.For<Exposure>(true);
     static readonly ResourceType Approvals = ResourceType.For<Approval>(true);
+    static readonly ResourceType Restores = ResourceType.For<Restore>(true);
 
     const string ReleaseManagers = "release-managers";
 
@@ -58,10 +59,10 @@ public sealed class ApprovalAttackTests(WebhookFixture fixture)
         Spec = new ExposureSpec { Type = "REST", Version = "v1", Backend = new ExposureBackend { Service = service, Port = port }, Path = "/orders" },
     };
 
-    static Approval NewApproval(string target, long? generation = null, string? uid = null, Dictionary<string, string>? annotations = null) => new()
+    static Approval NewApproval(string target, long? generation = null, string? uid = null, Dictionary<string, string>? annotations = null, string kind = "Exposure") => new()
     {
         Metadata = new V1ObjectMeta { Name = Unique("apr"), Annotations = annotations },
-        Spec = new ApprovalSpec { Target = new ApprovalTarget { Kind = "Exposure", Name = target }, TargetGeneration = generation, TargetUID = uid },
+        Spec = new ApprovalSpec { Target = new ApprovalTarget { Kind = kind, Name = target }, TargetGeneration = generation, TargetUID = uid },
     };
 
     static async Task<KubeApiException> Refused(Func<Task> action)
@@ -187,6 +188,23 @@ public sealed class ApprovalAttackTests(WebhookFixture fixture)
         // carol, who wrote none of it, may.
         var approval = await carol.CreateAsync(Approvals, ws, NewApproval("orders"), CancellationToken.None);
         await WaitForAsync(ws, approval.Metadata.Name, "Ready", "Counts");
+
+        // The same for a Restore: erin picks another backup of bob's in-place restore.
+        var restore = new Restore { Metadata = new V1ObjectMeta { Name = "rollback" } };
+        restore.Spec.BackupPlan = "nightly";
+        restore.Spec.Backup = "nightly-1";
+        restore.Spec.Into = new RestoreTarget { InPlace = true };
+        await bob.CreateAsync(Restores, ws, restore, CancellationToken.None);
+        var swapped = await erin.PatchAsync<Restore>(Restores, ws, "rollback", """{"spec":{"backup":"nightly-0"}}""", PatchTypes.Merge, CancellationToken.None);
+        Assert.Equal(Email("erin"), Annotation(swapped, ApiGroup.LastSpecEditorAnnotation));
+        // A status write (as the operator makes them, through the status subresource) stamps no editor.
+        var status = await Cluster.Api.PatchAsync<Restore>(Restores, ws, "rollback", """{"status":{"phase":"AwaitingApproval"}}""", PatchTypes.Merge, CancellationToken.None, "status");
+        Assert.Equal(Email("erin"), Annotation(status, ApiGroup.LastSpecEditorAnnotation));
+        Assert.Equal(swapped.Metadata.Generation, status.Metadata.Generation);
+        var restoreRefused = await Refused(() => erin.CreateAsync(Approvals, ws, NewApproval("rollback", kind: "Restore"), CancellationToken.None));
+        Assert.Contains("last changed the spec of Restore rollback", restoreRefused.StatusMessage);
+        var restoreApproval = await carol.CreateAsync(Approvals, ws, NewApproval("rollback", kind: "Restore"), CancellationToken.None);
+        await WaitForAsync(ws, restoreApproval.Metadata.Name, "Ready", "Counts");
     }
 
     [Fact]
