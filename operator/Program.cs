@@ -81,7 +81,6 @@ public static class Program
             builder.Services.AddSingleton(sp => new AdmissionCaches(sp.GetRequiredService<OperatorRuntime>().Api, sp.GetRequiredService<OperatorRuntime>().Metrics,
                 sp.GetRequiredService<ILoggerFactory>()));
             builder.Services.AddSingleton(sp => new AdmissionHandler(sp.GetRequiredService<AdmissionCaches>(),
-                new SubjectAccessReviewer(sp.GetRequiredService<OperatorRuntime>().Api),
                 new AdmissionSettings(options, OperatorIdentity.Usernames(sp.GetRequiredService<OperatorRuntime>().KubeConfig, webhook.OperatorUsernames))));
             builder.Services.AddHostedService<WebhookService>();
         }

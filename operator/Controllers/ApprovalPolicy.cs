@@ -1,3 +1,4 @@
+using System.Text.Json;
 using ControlPlane.Operator.Api.V1Alpha1;
 using k8s;
 using k8s.Models;
@@ -12,22 +13,73 @@ public sealed record ApprovalState(bool Approved, bool Rejected, int Required, I
 
 /// <summary>
 /// The one answer to "is this target approved for its current generation", shared by every
-/// reconciler that gates on approvals. An approval counts when it names the target's current
-/// generation, its approver did not author the target, and its approver holds the Approver or
-/// WorkspaceAdmin role. Any counting reject wins. Outside prod one approver suffices; in prod it
-/// takes two distinct approvers (the two-person rule).
+/// reconciler that gates on approvals and by the admission webhook. An approval counts when it
+/// names the target's UID and current generation, its approver is not an author of that generation
+/// (creator or last spec editor), and its approver holds the Approver or WorkspaceAdmin role. Any
+/// counting reject wins. Outside prod one approver suffices; in prod it takes two distinct approvers
+/// (the two-person rule).
 /// </summary>
 public static class ApprovalPolicy
 {
-    public static string? AuthorOf(IKubernetesObject<V1ObjectMeta> target) =>
-        target.Metadata.Annotations?.TryGetValue(ApiGroup.CreatedByAnnotation, out var who) == true ? who : null;
+    /// <summary>The workspace roles whose holders may approve; tenant owners are bound as WorkspaceAdmin.</summary>
+    public static readonly IReadOnlyList<string> ApproverRoles = [WorkspaceRoles.ClusterRoleName("Approver"), WorkspaceRoles.ClusterRoleName("WorkspaceAdmin")];
+
+    public static string? AuthorOf(IKubernetesObject<V1ObjectMeta> target) => Annotation(target, ApiGroup.CreatedByAnnotation);
+
+    /// <summary>Who wrote the generation under review: its creator and whoever last changed its spec.</summary>
+    public static IReadOnlyList<string> AuthorsOf(IKubernetesObject<V1ObjectMeta> target) =>
+        new[] { Annotation(target, ApiGroup.CreatedByAnnotation), Annotation(target, ApiGroup.LastSpecEditorAnnotation) }
+            .OfType<string>().Where(a => a.Length > 0).Distinct().ToList();
+
+    static string? Annotation(IKubernetesObject<V1ObjectMeta> o, string key) =>
+        o.Metadata.Annotations?.TryGetValue(key, out var value) == true ? value : null;
+
+    /// <summary>The approver-groups annotation's value for these groups.</summary>
+    public static string FormatGroups(IEnumerable<string>? groups) => JsonSerializer.Serialize((groups ?? []).ToArray());
+
+    /// <summary>The groups recorded at admission; nothing when absent or malformed (a group is never guessed).</summary>
+    public static IReadOnlyList<string> GroupsOf(Approval approval)
+    {
+        if (approval.Metadata.Annotations?.TryGetValue(ApiGroup.ApproverGroupsAnnotation, out var text) != true || string.IsNullOrEmpty(text)) return [];
+        // Approvals admitted before the JSON form recorded a comma-separated list (also webhook-stamped).
+        if (!text.StartsWith('[')) return text.Split(',', StringSplitOptions.RemoveEmptyEntries);
+        try
+        {
+            return JsonSerializer.Deserialize<string[]>(text) ?? [];
+        }
+        catch (JsonException)
+        {
+            return [];
+        }
+    }
+
+    /// <summary>
+    /// "Is this user an approver here": a RoleBinding in the namespace to the Approver or WorkspaceAdmin
+    /// role names the user or one of the groups. The webhook asks it with the request's groups and its
+    /// RoleBinding informer, the reconciler with the groups recorded at admission and its own cache.
+    /// </summary>
+    public static bool IsApprover(string? user, IReadOnlyCollection<string> groups, IEnumerable<V1RoleBinding> bindingsInNamespace)
+    {
+        if (string.IsNullOrEmpty(user)) return false;
+        return bindingsInNamespace.Any(b => b.RoleRef.Kind == "ClusterRole" && ApproverRoles.Contains(b.RoleRef.Name)
+                                            && (b.Subjects ?? []).Any(s => (s.Kind == "User" && s.Name == user) || (s.Kind == "Group" && groups.Contains(s.Name))));
+    }
 
     public static ApprovalVerdict Judge(Approval approval, IKubernetesObject<V1ObjectMeta>? target, Func<Approval, bool> holdsApproverRole)
     {
         var t = approval.Spec.Target;
         if (target is null) return new(false, "TargetNotFound", $"{t.Kind} {t.Name} does not exist");
         if (string.IsNullOrEmpty(approval.Spec.Approver)) return new(false, "NoApprover", "spec.approver is empty: the approval did not pass the admission webhook");
-        if (AuthorOf(target) == approval.Spec.Approver) return new(false, "SelfApproval", $"{approval.Spec.Approver} authored {t.Kind} {t.Name}; self-approval does not count");
+        if (approval.Spec.TargetUID != target.Metadata.Uid)
+        {
+            return new(false, "TargetReplaced", $"approves {t.Kind} {t.Name} with UID {approval.Spec.TargetUID ?? "(none)"}, but the one there now has UID {target.Metadata.Uid}: it was deleted and recreated after approval");
+        }
+
+        if (AuthorsOf(target).Contains(approval.Spec.Approver))
+        {
+            return new(false, "SelfApproval", $"{approval.Spec.Approver} authored {t.Kind} {t.Name} (created it or last changed its spec); self-approval does not count");
+        }
+
         if (approval.Spec.TargetGeneration != target.Metadata.Generation)
         {
             return new(false, "StaleGeneration", $"approves generation {approval.Spec.TargetGeneration} but {t.Kind} {t.Name} is at generation {target.Metadata.Generation}: it changed after approval");
@@ -37,9 +89,11 @@ public static class ApprovalPolicy
         return new(true, approval.Spec.Decision == "reject" ? "Rejects" : "Counts", $"{approval.Spec.Decision}s generation {approval.Spec.TargetGeneration} of {t.Kind} {t.Name}");
     }
 
+    public static int RequiredApprovals(string environment) => environment == "prod" ? 2 : 1;
+
     public static ApprovalState Evaluate(IKubernetesObject<V1ObjectMeta> target, string environment, IEnumerable<Approval> approvals, Func<Approval, bool> holdsApproverRole)
     {
-        var required = environment == "prod" ? 2 : 1;
+        var required = RequiredApprovals(environment);
         var counting = approvals
             .Where(a => a.Spec.Target.Kind == target.Kind && a.Spec.Target.Name == target.Metadata.Name && a.Metadata.NamespaceProperty == target.Metadata.NamespaceProperty)
             .Where(a => Judge(a, target, holdsApproverRole).Counts)

@@ -6,9 +6,10 @@ using k8s.Models;
 namespace ControlPlane.Operator.Controllers;
 
 /// <summary>
-/// Tells on each Approval whether it counts (Ready) and why not: target gone, stale generation,
-/// self-approval, or an approver without the role. Role checks read the RoleBinding cache (the
-/// approver's groups were recorded by the admission webhook), so a reconcile makes no API call.
+/// Tells on each Approval whether it counts (Ready) and why not: target gone or replaced, stale
+/// generation, self-approval, or an approver without the role; and whether its target is approved
+/// (TargetApproved). Role checks read the RoleBinding cache (the approver's groups were recorded by
+/// the admission webhook), so a reconcile makes no API call.
 /// </summary>
 public sealed class ApprovalReconciler(
     Informer<Exposure> exposures,
@@ -16,10 +17,14 @@ public sealed class ApprovalReconciler(
     Informer<Restore> restores,
     Informer<Workspace> workspaces,
     Informer<V1RoleBinding> roleBindings,
+    Informer<Approval> approvals,
     ObjectWriter writer,
     TimeProvider time) : IReconciler<Approval>
 {
     public static readonly ResourceType Type = ResourceType.For<Approval>(namespaced: true);
+
+    /// <summary>On every Approval: whether its target, at its current generation, has the approvals it needs.</summary>
+    public const string TargetApprovedCondition = "TargetApproved";
 
     public IKubernetesObject<V1ObjectMeta>? Target(string ns, string kind, string name) => kind switch
     {
@@ -29,22 +34,18 @@ public sealed class ApprovalReconciler(
         _ => null,
     };
 
-    /// <summary>Approver or WorkspaceAdmin in the approval's namespace, by user or by one of the recorded groups; tenant owners are WorkspaceAdmins.</summary>
-    public bool HoldsApproverRole(Approval approval)
-    {
-        var user = approval.Spec.Approver;
-        if (string.IsNullOrEmpty(user)) return false;
-        var groups = approval.Metadata.Annotations?.TryGetValue(Webhooks.AdmissionHandler.ApproverGroupsAnnotation, out var g) == true
-            ? g.Split(',', StringSplitOptions.RemoveEmptyEntries).ToHashSet()
-            : [];
-        var ns = approval.Metadata.NamespaceProperty;
-        var roles = new[] { WorkspaceRoles.ClusterRoleName("Approver"), WorkspaceRoles.ClusterRoleName("WorkspaceAdmin") };
-        return roleBindings.InNamespace(ns).Any(b => roles.Contains(b.RoleRef.Name)
-                                            && b.Subjects.Any(s => (s.Kind == "User" && s.Name == user) || (s.Kind == "Group" && groups.Contains(s.Name))));
-    }
+    /// <summary>The shared definition (<see cref="ApprovalPolicy.IsApprover"/>) over the RoleBinding cache, with the groups recorded at admission.</summary>
+    public bool HoldsApproverRole(Approval approval) =>
+        ApprovalPolicy.IsApprover(approval.Spec.Approver, ApprovalPolicy.GroupsOf(approval), roleBindings.InNamespace(approval.Metadata.NamespaceProperty));
 
     public IEnumerable<string> ApprovalsOf(IKubernetesObject<V1ObjectMeta> target, IEnumerable<Approval> all) =>
         all.Where(a => a.Spec.Target.Kind == target.Kind && a.Spec.Target.Name == target.Metadata.Name)
+            .Select(a => $"{a.Metadata.NamespaceProperty}/{a.Metadata.Name}");
+
+    /// <summary>An approval added, changed or removed changes whether its target is approved, which every approval of that target shows.</summary>
+    public static IEnumerable<string> SiblingsOf(Approval approval, IEnumerable<Approval> inNamespace) =>
+        inNamespace.Where(a => a.Spec.Target.Kind == approval.Spec.Target.Kind && a.Spec.Target.Name == approval.Spec.Target.Name
+                               && a.Metadata.Name != approval.Metadata.Name)
             .Select(a => $"{a.Metadata.NamespaceProperty}/{a.Metadata.Name}");
 
     public async Task<ReconcileResult> ReconcileAsync(Approval approval, CancellationToken ct)
@@ -53,6 +54,17 @@ public sealed class ApprovalReconciler(
         var verdict = ApprovalPolicy.Judge(approval, target, HoldsApproverRole);
         var conditions = new ConditionSet(approval.Status?.Conditions, approval.Metadata.Generation, time.GetUtcNow().UtcDateTime)
             .Set("Ready", verdict.Counts, verdict.Reason, verdict.Message);
+        // What the target's approvals add up to (one outside prod, two distinct approvers in prod), as the operator computes it.
+        if (target is null)
+        {
+            conditions.Set(TargetApprovedCondition, false, "TargetNotFound", verdict.Message);
+        }
+        else
+        {
+            var state = StateOf(target, approvals.InNamespace(approval.Metadata.NamespaceProperty));
+            conditions.Set(TargetApprovedCondition, state.Approved, state.Rejected ? "Rejected" : state.Approved ? "Approved" : "AwaitingApproval", state.Message);
+        }
+
         await writer.UpdateStatusAsync(Type, approval, new ApprovalStatus { ObservedGeneration = approval.Metadata.Generation, Conditions = conditions.ToList() }, ct)
             .ConfigureAwait(false);
         return ReconcileResult.Done;

@@ -218,14 +218,18 @@ public sealed class OperatorRuntime : IAsyncDisposable
             var exposures = Inform<Exposure>(ResourceType.For<Exposure>(true));
             var intents = Inform<DeploymentIntent>(ResourceType.For<DeploymentIntent>(true));
             var restores = Inform<Restore>(ResourceType.For<Restore>(true));
-            var approvalReconciler = new ApprovalReconciler(exposures, intents, restores, workspaces, caches.RoleBindings, new ObjectWriter(Api, approvalWrites), time);
+            var approvalReconciler = new ApprovalReconciler(exposures, intents, restores, workspaces, caches.RoleBindings, approvals, new ObjectWriter(Api, approvalWrites), time);
             var approvalController = new Controller<Approval>("approval", approvals, approvalReconciler, Metrics,
                     loggers.CreateLogger("controller.approval"), controllerOptions, time)
                 .SkipsEchoesOf(approvalWrites)
                 .Watches(exposures, t => approvalReconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
                 .Watches(intents, t => approvalReconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
                 .Watches(restores, t => approvalReconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
-                .Watches(caches.RoleBindings, b => approvals.InNamespace(b.Metadata.NamespaceProperty).Select(a => $"{a.Metadata.NamespaceProperty}/{a.Metadata.Name}"));
+                .Watches(caches.RoleBindings, b => approvals.InNamespace(b.Metadata.NamespaceProperty).Select(a => $"{a.Metadata.NamespaceProperty}/{a.Metadata.Name}"))
+                // Another approval of the same target arriving or leaving changes TargetApproved (status writes change nothing).
+                .WatchesEvents(approvals, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
+                    ? []
+                    : ApprovalReconciler.SiblingsOf(e.Object, approvals.InNamespace(e.Object.Metadata.NamespaceProperty)));
             termControllers.Add(approvalController);
             tasks.Add(PurgeProviderKeysAsync(ct));
             termControllers.Add(tenantController);

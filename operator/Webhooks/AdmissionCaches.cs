@@ -19,10 +19,10 @@ public sealed class AdmissionCaches
     {
         this.api = api;
         var options = new InformerOptions { Strings = new StringPool() };
-        Informer<T> Inform<T>(bool namespaced) where T : class, IKubernetesObject<V1ObjectMeta>
+        Informer<T> Inform<T>(bool namespaced, ResourceType? explicitType = null, InformerOptions? o = null) where T : class, IKubernetesObject<V1ObjectMeta>
         {
-            var type = ResourceType.For<T>(namespaced);
-            var informer = new Informer<T>(api, type, metrics, loggers.CreateLogger("admission-informer." + type.Plural), options);
+            var type = explicitType ?? ResourceType.For<T>(namespaced);
+            var informer = new Informer<T>(api, type, metrics, loggers.CreateLogger("admission-informer." + type.Plural), o ?? options);
             All.Add(informer);
             return informer;
         }
@@ -36,6 +36,8 @@ public sealed class AdmissionCaches
         Exposures = Inform<Exposure>(true);
         DeploymentIntents = Inform<DeploymentIntent>(true);
         Restores = Inform<Restore>(true);
+        // The same RoleBindings the approval reconciler reads (the operator's own), so both judge approvers alike.
+        RoleBindings = Inform<V1RoleBinding>(true, WorkspaceReconciler.RoleBindings, options with { LabelSelector = WorkspaceResources.ManagedSelector });
     }
 
     public List<IInformer> All { get; } = [];
@@ -45,6 +47,7 @@ public sealed class AdmissionCaches
     public Informer<Exposure> Exposures { get; }
     public Informer<DeploymentIntent> DeploymentIntents { get; }
     public Informer<Restore> Restores { get; }
+    public Informer<V1RoleBinding> RoleBindings { get; }
 
     public bool Synced => All.All(i => i.HasSynced);
 
@@ -66,6 +69,17 @@ public sealed class AdmissionCaches
             "Restore" => await api.TryGetAsync<Restore>(Restores.Type, ns, name, ct).ConfigureAwait(false),
             _ => null,
         };
+    }
+
+    /// <summary>
+    /// <see cref="ApprovalPolicy.IsApprover"/> over the RoleBinding cache; a "no" is checked once
+    /// against a live list, since a member added a moment ago can reach us before the binding's watch event.
+    /// </summary>
+    public async Task<bool> IsApproverAsync(string ns, string user, IReadOnlyCollection<string> groups, CancellationToken ct)
+    {
+        if (ApprovalPolicy.IsApprover(user, groups, RoleBindings.InNamespace(ns))) return true;
+        var live = await api.ListAsync<V1RoleBinding>(RoleBindings.Type, ns, WorkspaceResources.ManagedSelector, 500, null, ct).ConfigureAwait(false);
+        return ApprovalPolicy.IsApprover(user, groups, live.Items);
     }
 
     /// <summary>The approvable object an Approval names, from the cache.</summary>

@@ -9,44 +9,17 @@ using k8s.Models;
 
 namespace ControlPlane.Operator.Webhooks;
 
-/// <summary>Asks the API server whether a user may do something (SubjectAccessReview).</summary>
-public interface IAccessReview
-{
-    Task<bool> CanAsync(AdmissionUserInfo user, string verb, string group, string resource, string ns, CancellationToken ct);
-}
-
-public sealed class SubjectAccessReviewer(KubeApi api) : IAccessReview
-{
-    static readonly ResourceType Reviews = new("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", false);
-
-    public async Task<bool> CanAsync(AdmissionUserInfo user, string verb, string group, string resource, string ns, CancellationToken ct)
-    {
-        var review = new V1SubjectAccessReview
-        {
-            ApiVersion = "authorization.k8s.io/v1",
-            Kind = "SubjectAccessReview",
-            Spec = new V1SubjectAccessReviewSpec
-            {
-                User = user.Username,
-                Uid = user.Uid,
-                Groups = user.Groups,
-                Extra = user.Extra?.ToDictionary(kv => kv.Key, kv => (IList<string>)kv.Value),
-                ResourceAttributes = new V1ResourceAttributes { Verb = verb, Group = group, Resource = resource, NamespaceProperty = ns },
-            },
-        };
-        var result = await api.CreateAsync(Reviews, null, review, ct).ConfigureAwait(false);
-        return result.Status?.Allowed == true;
-    }
-}
-
 /// <summary>
 /// Admission decisions for every ControlPlane kind. Identity comes only from the authenticated
 /// request (userInfo); reads come from the caches; every refusal names the field and the rule.
 /// </summary>
-public sealed partial class AdmissionHandler(AdmissionCaches caches, IAccessReview access, AdmissionSettings settings)
+public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSettings settings)
 {
     public const string AllowDeleteAnnotation = "controlplane.io/allow-delete";
-    public const string ApproverGroupsAnnotation = "controlplane.io/approver-groups";
+    public const string ApproverGroupsAnnotation = ApiGroup.ApproverGroupsAnnotation;
+
+    /// <summary>The kinds an Approval can name: whoever changes their spec is an author of that generation.</summary>
+    public static readonly IReadOnlyList<string> ApprovableKinds = ["Exposure", "DeploymentIntent", "Restore"];
 
     static string Escape(string segment) => segment.Replace("~", "~0").Replace("/", "~1");
 
@@ -59,10 +32,15 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, IAccessRevi
         if (r.Object is null || r.Operation is not ("CREATE" or "UPDATE")) return AdmissionResponse.Allow(r.Uid);
         var ops = new JsonArray();
         var annotations = r.Object["metadata"]?["annotations"] as JsonObject;
-        var createdByPath = "/metadata/annotations/" + Escape(ApiGroup.CreatedByAnnotation);
-        void SetAnnotation(string key, string value)
+        void SetAnnotation(string key, string? value)
         {
-            if (annotations is null)
+            if (value is null)
+            {
+                if (annotations?.ContainsKey(key) != true) return;
+                ops.Add(new JsonObject { ["op"] = "remove", ["path"] = "/metadata/annotations/" + Escape(key) });
+                annotations.Remove(key);
+            }
+            else if (annotations is null)
             {
                 ops.Add(new JsonObject { ["op"] = "add", ["path"] = "/metadata/annotations", ["value"] = new JsonObject { [key] = value } });
                 annotations = new JsonObject { [key] = value };
@@ -74,41 +52,83 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, IAccessRevi
             }
         }
 
-        if (r.Operation == "CREATE")
+        // Whatever the requester wrote in a stamped annotation is overwritten on create and restored on
+        // update: only the API server knows who asked. Not silently: the requester gets a warning.
+        var warnings = new List<string>();
+        foreach (var (key, value) in Stamps(r))
         {
-            // Whatever the user wrote there is overwritten: only the API server knows who asked.
-            SetAnnotation(ApiGroup.CreatedByAnnotation, r.UserInfo.Username);
-        }
-        else
-        {
-            var before = r.OldObject?["metadata"]?["annotations"]?[ApiGroup.CreatedByAnnotation]?.GetValue<string>();
-            var now = annotations?[ApiGroup.CreatedByAnnotation]?.GetValue<string>();
-            if (before != now)
+            var supplied = AnnotationOf(r.Object, key);
+            if (supplied == value) continue;
+            if (r.Operation == "CREATE" ? supplied is not null : supplied != AnnotationOf(r.OldObject, key))
             {
-                if (before is not null) SetAnnotation(ApiGroup.CreatedByAnnotation, before);
-                else ops.Add(new JsonObject { ["op"] = "remove", ["path"] = createdByPath });
+                warnings.Add($"metadata.annotations[{key}]: set only by the admission webhook; the value supplied was {(r.Operation == "CREATE" ? "replaced" : "restored")}");
             }
+
+            SetAnnotation(key, value);
         }
 
-        if (r.Operation == "CREATE" && r.Kind.Kind == "Approval") await MutateApprovalAsync(r, ops, SetAnnotation, ct).ConfigureAwait(false);
+        if (r.Operation == "CREATE" && r.Kind.Kind == "Approval") await MutateApprovalAsync(r, ops, warnings, ct).ConfigureAwait(false);
         if (r.Operation == "CREATE" && r.Kind.Kind == "Workspace") await MutateWorkspaceAsync(r, ops, ct).ConfigureAwait(false);
-        return AdmissionResponse.Patched(r.Uid, ops);
+        var response = AdmissionResponse.Patched(r.Uid, ops);
+        if (warnings.Count > 0) response.Warnings = warnings;
+        return response;
     }
 
-    async Task MutateApprovalAsync(AdmissionRequest r, JsonArray ops, Action<string, string> setAnnotation, CancellationToken ct)
+    static string? AnnotationOf(JsonObject? obj, string key) =>
+        obj?["metadata"]?["annotations"]?[key] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
+
+    /// <summary>
+    /// The stamped annotations an object must carry once admitted (null: absent). On create: its creator,
+    /// and on an Approval the approver's groups. On update: what it had, except that a change of an
+    /// approvable kind's spec makes the requester its last spec editor. Status writes go to the status
+    /// subresource, which the webhook rules (resources "*", no "*/*") do not match: they stamp nothing.
+    /// </summary>
+    public static Dictionary<string, string?> Stamps(AdmissionRequest r)
+    {
+        if (r.Operation == "CREATE")
+        {
+            return new()
+            {
+                [ApiGroup.CreatedByAnnotation] = r.UserInfo.Username,
+                [ApiGroup.LastSpecEditorAnnotation] = null,
+                [ApiGroup.ApproverGroupsAnnotation] = r.Kind.Kind == "Approval" ? ApprovalPolicy.FormatGroups(r.UserInfo.Groups) : null,
+            };
+        }
+
+        var stamps = ApiGroup.StampedAnnotations.ToDictionary(k => k, k => AnnotationOf(r.OldObject, k));
+        if (ApprovableKinds.Contains(r.Kind.Kind) && !JsonNode.DeepEquals(r.OldObject?["spec"], r.Object?["spec"]))
+        {
+            stamps[ApiGroup.LastSpecEditorAnnotation] = r.UserInfo.Username;
+        }
+
+        return stamps;
+    }
+
+    async Task MutateApprovalAsync(AdmissionRequest r, JsonArray ops, List<string> warnings, CancellationToken ct)
     {
         var spec = r.Object!["spec"] as JsonObject;
         if (spec is null) return;
+        if (spec["approver"] is JsonValue claimed && claimed.TryGetValue<string>(out var who) && who != r.UserInfo.Username)
+        {
+            warnings.Add("spec.approver: set by the admission webhook to the requester; the value supplied was replaced");
+        }
+
         ops.Add(new JsonObject { ["op"] = spec.ContainsKey("approver") ? "replace" : "add", ["path"] = "/spec/approver", ["value"] = r.UserInfo.Username });
-        // The approver's groups, so reconcilers can judge group-bound Approvers from the RoleBinding cache.
-        setAnnotation(ApproverGroupsAnnotation, string.Join(",", r.UserInfo.Groups ?? []));
         var kind = spec["target"]?["kind"]?.GetValue<string>();
         var name = spec["target"]?["name"]?.GetValue<string>();
         if (kind is null || name is null) return;
         var target = await caches.TargetAsync(r.Namespace ?? "", kind, name, ct).ConfigureAwait(false);
-        if (target?.Metadata.Generation is { } generation)
+        if (target is null) return;
+        // Filled in only when absent: a value the approver submitted is what they reviewed, and the
+        // validating webhook refuses it when it is not the current one (never rewritten).
+        if (!spec.ContainsKey("targetGeneration") && target.Metadata.Generation is { } generation)
         {
-            ops.Add(new JsonObject { ["op"] = spec.ContainsKey("targetGeneration") ? "replace" : "add", ["path"] = "/spec/targetGeneration", ["value"] = generation });
+            ops.Add(new JsonObject { ["op"] = "add", ["path"] = "/spec/targetGeneration", ["value"] = generation });
+        }
+
+        if (!spec.ContainsKey("targetUID") && target.Metadata.Uid is { } uid)
+        {
+            ops.Add(new JsonObject { ["op"] = "add", ["path"] = "/spec/targetUID", ["value"] = uid });
         }
     }
 
@@ -138,6 +158,7 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, IAccessRevi
             "Restore" => [.. ValidateRestore(r), .. RestoreDatabaseOfWorkspace(r)],
             _ => [],
         };
+        if (r.Operation is "CREATE" or "UPDATE") problems = [.. ValidateStamps(r), .. problems];
         if (problems.Count == 0) return AdmissionResponse.Allow(r.Uid);
         var subject = $"{r.Kind.Kind} {(string.IsNullOrEmpty(r.Namespace) ? "" : r.Namespace + "/")}{r.Name}";
         return AdmissionResponse.Deny(r.Uid, $"{subject} refused: {string.Join("; ", problems)}", (int)HttpStatusCode.UnprocessableEntity, "Invalid");
@@ -246,27 +267,53 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, IAccessRevi
         return problems;
     }
 
+    /// <summary>Defence in depth behind the mutating webhook: a stamped annotation that is not what the webhook stamps is refused, naming it.</summary>
+    static List<string> ValidateStamps(AdmissionRequest r) =>
+        Stamps(r).Where(kv => AnnotationOf(r.Object, kv.Key) != kv.Value)
+            .Select(kv => $"metadata.annotations[{kv.Key}]: set only by the admission webhook (expected {(kv.Value is null ? "unset" : "\"" + kv.Value + "\"")}); it cannot be set or changed by a requester")
+            .ToList();
+
     async Task<List<string>> ValidateApprovalAsync(AdmissionRequest r, CancellationToken ct)
     {
         if (r.Operation == "UPDATE")
         {
-            var before = r.OldObject?["spec"];
-            var after = r.Object?["spec"];
-            return JsonNode.DeepEquals(before, after) ? [] : ["spec: an Approval is immutable once created; create a new one instead"];
+            // Every spec field, including the stamped approver, targetUID and targetGeneration: refused, never rewritten.
+            var fields = new[] { r.OldObject?["spec"] as JsonObject, r.Object?["spec"] as JsonObject }
+                .SelectMany(o => o?.Select(kv => kv.Key) ?? []).Distinct().Order(StringComparer.Ordinal).ToArray();
+            return Immutable(r.OldObject, r.Object, fields).Select(p => p + ": an Approval is immutable once created; create a new one instead").ToList();
         }
 
         if (r.Operation != "CREATE" || r.Object is null) return [];
         var approval = As<Approval>(r.Object);
         var ns = r.Namespace ?? "";
-        var target = await caches.TargetAsync(ns, approval.Spec.Target.Kind, approval.Spec.Target.Name, ct).ConfigureAwait(false);
-        if (target is null) return [$"spec.target: {approval.Spec.Target.Kind} {ns}/{approval.Spec.Target.Name} does not exist"];
-        var author = target.Metadata.Annotations?.TryGetValue(ApiGroup.CreatedByAnnotation, out var who) == true ? who : null;
+        var user = r.UserInfo.Username;
+        var t = approval.Spec.Target;
+        var target = await caches.TargetAsync(ns, t.Kind, t.Name, ct).ConfigureAwait(false);
+        if (target is null) return [$"spec.target: {t.Kind} {ns}/{t.Name} does not exist"];
         var problems = new List<string>();
-        if (author == r.UserInfo.Username) problems.Add($"spec.approver: {r.UserInfo.Username} created {approval.Spec.Target.Kind} {approval.Spec.Target.Name}; self-approval is not allowed (two-person rule)");
-        if (approval.Spec.Approver is { } claimed && claimed != r.UserInfo.Username) problems.Add("spec.approver: must be the requester (set by the admission webhook)");
-        if (!await access.CanAsync(r.UserInfo, "create", ApiGroup.Group, "approvals", ns, ct).ConfigureAwait(false))
+        if (ApprovalPolicy.AuthorOf(target) == user)
         {
-            problems.Add($"spec.approver: {r.UserInfo.Username} holds neither the Approver nor the WorkspaceAdmin role in workspace {ns}");
+            problems.Add($"spec.approver: {user} created {t.Kind} {t.Name}; self-approval is not allowed (two-person rule)");
+        }
+        else if (ApprovalPolicy.AuthorsOf(target).Contains(user))
+        {
+            problems.Add($"spec.approver: {user} last changed the spec of {t.Kind} {t.Name} (generation {target.Metadata.Generation}) and is an author of it; self-approval is not allowed (two-person rule)");
+        }
+
+        if (approval.Spec.Approver is { } claimed && claimed != user) problems.Add("spec.approver: must be the requester (set by the admission webhook)");
+        if (approval.Spec.TargetUID != target.Metadata.Uid)
+        {
+            problems.Add($"spec.targetUID: \"{approval.Spec.TargetUID}\" is not the UID of {t.Kind} {ns}/{t.Name} (\"{target.Metadata.Uid}\"): the object reviewed was deleted and recreated; review the current one");
+        }
+
+        if (approval.Spec.TargetGeneration != target.Metadata.Generation)
+        {
+            problems.Add($"spec.targetGeneration: {approval.Spec.TargetGeneration?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unset"} is not the current generation {target.Metadata.Generation} of {t.Kind} {ns}/{t.Name}: it changed since; review generation {target.Metadata.Generation} and approve that");
+        }
+
+        if (!await caches.IsApproverAsync(ns, user, r.UserInfo.Groups ?? [], ct).ConfigureAwait(false))
+        {
+            problems.Add($"spec.approver: {user} holds neither the Approver nor the WorkspaceAdmin role in workspace {ns}");
         }
 
         return problems;

@@ -30,7 +30,8 @@ public sealed class WebhookFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         await Cluster.InitializeAsync();
-        // Test users may manage ControlPlane objects, but approvals only through workspace roles.
+        // Test users may manage every ControlPlane object, approvals included, cluster-wide: RBAC lets
+        // anyone try, so what refuses a self-approval, a non-approver or a forged stamp is the webhook.
         using var api = Cluster.Plane.NewApi();
         var roles = new ResourceType("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false);
         var bindings = new ResourceType("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false);
@@ -42,10 +43,9 @@ public sealed class WebhookFixture : IAsyncLifetime
                 new V1PolicyRule
                 {
                     ApiGroups = ["controlplane.io"],
-                    Resources = ["tenants", "workspaces", "exposures", "deploymentintents", "restores", "rollouts", "backupplans", "workspacenetworkpolicies"],
+                    Resources = ["tenants", "workspaces", "exposures", "deploymentintents", "restores", "rollouts", "backupplans", "workspacenetworkpolicies", "approvals"],
                     Verbs = ["get", "list", "watch", "create", "update", "patch", "delete"],
                 },
-                new V1PolicyRule { ApiGroups = ["controlplane.io"], Resources = ["approvals"], Verbs = ["get", "list", "watch"] },
             ],
         }, CancellationToken.None);
         await api.CreateAsync(bindings, null, new V1ClusterRoleBinding

@@ -115,13 +115,15 @@ public sealed class WebhookTests(WebhookFixture fixture)
         Assert.Contains("spec.approver", self.StatusMessage);
         Assert.Contains("self-approval", self.StatusMessage);
 
-        // bob (Operator) and dave (Auditor) hold no role that creates approvals.
+        // bob (Operator) and dave (Auditor) may create approvals as far as RBAC goes (the test users'
+        // ClusterRole), but hold neither Approver nor WorkspaceAdmin here: the webhook refuses them.
         using var bob = As("bob");
         using var dave = As("dave");
-        foreach (var user in new[] { bob, dave })
+        foreach (var (user, name) in new[] { (bob, "bob"), (dave, "dave") })
         {
             var refused = await Refused(() => user.CreateAsync(Approvals, ws, NewApproval("erins"), CancellationToken.None));
-            Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+            Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.StatusCode);
+            Assert.Contains($"spec.approver: {Email(name)} holds neither the Approver nor the WorkspaceAdmin role", refused.StatusMessage);
         }
 
         // An Approver in another workspace is not one here.
@@ -151,12 +153,11 @@ public sealed class WebhookTests(WebhookFixture fixture)
 
     static string? ReadyReason(Approval a) => a.Status?.Conditions?.FirstOrDefault(c => c.Type == "Ready")?.Reason;
 
-    async Task<ApprovalState> StateAsync(string ws, string exposure, string environment)
-    {
-        var target = await Cluster.Api.GetAsync<Exposure>(Exposures, ws, exposure, CancellationToken.None);
-        var approvals = await Cluster.Api.ListAsync<Approval>(Approvals, ws, null, 100, null, CancellationToken.None);
-        return ApprovalPolicy.Evaluate(target, environment, approvals.Items, a => a.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true);
-    }
+    static V1Condition? TargetApproved(Approval a) => a.Status?.Conditions?.FirstOrDefault(c => c.Type == ApprovalReconciler.TargetApprovedCondition);
+
+    /// <summary>Waits until the operator shows on this approval that its target is (or is not) approved, with this reason.</summary>
+    Task<Approval> WaitForTargetApprovedAsync(string ws, string name, string reason) =>
+        WaitForApprovalAsync(ws, name, a => TargetApproved(a)?.Reason == reason && TargetApproved(a)?.ObservedGeneration == a.Metadata.Generation, $"{ApprovalReconciler.TargetApprovedCondition} {reason}");
 
     [Fact]
     public async Task Prod_NeedsTwoDistinctApprovers_DevNeedsOne()
@@ -168,29 +169,34 @@ public sealed class WebhookTests(WebhookFixture fixture)
         using var erin = As("erin");
         foreach (var ws in new[] { prod, dev }) await bob.CreateAsync(Exposures, ws, NewExposure("orders"), CancellationToken.None);
 
+        // What the running operator computes and shows on each approval (TargetApproved), not a local evaluation.
         var first = await carol.CreateAsync(Approvals, prod, NewApproval("orders"), CancellationToken.None);
         await WaitForApprovalAsync(prod, first.Metadata.Name, a => ReadyReason(a) == "Counts", "counts");
         var again = await carol.CreateAsync(Approvals, prod, NewApproval("orders"), CancellationToken.None);
         await WaitForApprovalAsync(prod, again.Metadata.Name, a => ReadyReason(a) == "Counts", "counts");
-        var one = await StateAsync(prod, "orders", "prod");
-        Assert.False(one.Approved);
-        Assert.Equal(2, one.Required);
-        Assert.Equal([Email("carol")], one.Approvers); // the same approver twice is one approver
+        var one = await WaitForTargetApprovedAsync(prod, again.Metadata.Name, "AwaitingApproval");
+        Assert.Equal("False", TargetApproved(one)!.Status);
+        Assert.Contains("1 of 2 approval(s)", TargetApproved(one)!.Message); // the same approver twice is one approver
+        Assert.Equal("AwaitingApproval", TargetApproved(await WaitForTargetApprovedAsync(prod, first.Metadata.Name, "AwaitingApproval"))!.Reason);
 
         var second = await erin.CreateAsync(Approvals, prod, NewApproval("orders"), CancellationToken.None);
         await WaitForApprovalAsync(prod, second.Metadata.Name, a => ReadyReason(a) == "Counts", "counts");
-        Assert.True((await StateAsync(prod, "orders", "prod")).Approved);
+        var both = await WaitForTargetApprovedAsync(prod, second.Metadata.Name, "Approved");
+        Assert.Equal("True", TargetApproved(both)!.Status);
+        Assert.Contains(Email("carol"), TargetApproved(both)!.Message);
+        Assert.Contains(Email("erin"), TargetApproved(both)!.Message);
+        await WaitForTargetApprovedAsync(prod, first.Metadata.Name, "Approved"); // every approval of the target shows it
 
         var devApproval = await carol.CreateAsync(Approvals, dev, NewApproval("orders"), CancellationToken.None);
         await WaitForApprovalAsync(dev, devApproval.Metadata.Name, a => ReadyReason(a) == "Counts", "counts");
-        Assert.True((await StateAsync(dev, "orders", "dev")).Approved);
+        Assert.Equal("True", TargetApproved(await WaitForTargetApprovedAsync(dev, devApproval.Metadata.Name, "Approved"))!.Status);
 
         // Any counting reject wins.
         var reject = await erin.CreateAsync(Approvals, dev, NewApproval("orders", decision: "reject"), CancellationToken.None);
         await WaitForApprovalAsync(dev, reject.Metadata.Name, a => ReadyReason(a) == "Rejects", "rejects");
-        var rejected = await StateAsync(dev, "orders", "dev");
-        Assert.True(rejected.Rejected);
-        Assert.False(rejected.Approved);
+        var rejected = await WaitForTargetApprovedAsync(dev, devApproval.Metadata.Name, "Rejected");
+        Assert.Equal("False", TargetApproved(rejected)!.Status);
+        Assert.Contains(Email("erin"), TargetApproved(rejected)!.Message);
     }
 
     [Fact]
@@ -202,12 +208,13 @@ public sealed class WebhookTests(WebhookFixture fixture)
         await bob.CreateAsync(Exposures, ws, NewExposure("orders"), CancellationToken.None);
         var approval = await carol.CreateAsync(Approvals, ws, NewApproval("orders"), CancellationToken.None);
         await WaitForApprovalAsync(ws, approval.Metadata.Name, a => ReadyReason(a) == "Counts", "counts");
-        Assert.True((await StateAsync(ws, "orders", "dev")).Approved);
+        await WaitForTargetApprovedAsync(ws, approval.Metadata.Name, "Approved");
 
         await bob.PatchAsync<Exposure>(Exposures, ws, "orders", """{"spec":{"path":"/changed"}}""", PatchTypes.Merge, CancellationToken.None);
         var stale = await WaitForApprovalAsync(ws, approval.Metadata.Name, a => ReadyReason(a) == "StaleGeneration", "stale");
         Assert.Contains("generation", stale.Status!.Conditions!.Single(c => c.Type == "Ready").Message);
-        Assert.False((await StateAsync(ws, "orders", "dev")).Approved);
+        var pending = await WaitForTargetApprovedAsync(ws, approval.Metadata.Name, "AwaitingApproval");
+        Assert.Contains("0 of 1 approval(s) for generation 2", TargetApproved(pending)!.Message);
     }
 
     [Fact]

@@ -29,8 +29,11 @@ public sealed class ApprovalSpec
     [Description("Set by the admission webhook from the requester's identity; a user-supplied value is overwritten.")]
     public string? Approver { get; set; }
 
-    [Description("Set by the admission webhook: the target's generation approved.")]
+    [Description("The target's generation approved. Filled in by the admission webhook when absent; a value that is not the target's current generation is refused.")]
     public long? TargetGeneration { get; set; }
+
+    [Description("The target's UID approved (an object deleted and recreated under the same name is another object). Filled in by the admission webhook when absent; another UID is refused.")]
+    public string? TargetUID { get; set; }
 }
 
 public sealed class ApprovalTarget

@@ -11,6 +11,15 @@ public static class ApiGroup
     public const string ApiVersion = Group + "/" + Version;
     public const string Finalizer = "controlplane.io/finalizer";
     public const string CreatedByAnnotation = "controlplane.io/created-by";
+
+    /// <summary>Who last changed the spec of an approvable object (Exposure, DeploymentIntent, Restore): an author of that generation.</summary>
+    public const string LastSpecEditorAnnotation = "controlplane.io/last-spec-editor";
+
+    /// <summary>On an Approval: the approver's groups at admission (a JSON array), for judging group-bound Approvers from RoleBindings.</summary>
+    public const string ApproverGroupsAnnotation = "controlplane.io/approver-groups";
+
+    /// <summary>Annotations only the admission webhook writes: a requester can neither set nor change them.</summary>
+    public static readonly IReadOnlyList<string> StampedAnnotations = [CreatedByAnnotation, LastSpecEditorAnnotation, ApproverGroupsAnnotation];
 }
 
 /// <summary>Duration as users write it: 30s, 10m, 1h, 7d, or combinations such as 1h30m.</summary>
