@@ -29,6 +29,9 @@ public sealed class LocalPostgres : IAsyncDisposable
     public string OperatorPassword { get; } = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
     public string DataDir => Path.Combine(dir, "data");
 
+    /// <summary>The server's log (statements appear here when a test turns log_statement on).</summary>
+    public string LogFile => Path.Combine(dir, "postgres.log");
+
     /// <summary>The connection string of a region: the non-superuser <see cref="OperatorRole"/>.</summary>
     public string RegionConnectionString(string database = "postgres") =>
         new NpgsqlConnectionStringBuilder(ConnectionString(database)) { Username = OperatorRole, Password = OperatorPassword }.ConnectionString;

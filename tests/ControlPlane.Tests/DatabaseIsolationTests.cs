@@ -322,6 +322,20 @@ public sealed class DatabaseIsolationTests(ClusterFixture cluster, ITestOutputHe
     [Fact]
     public async Task Password_IsStoredAsTheScramVerifierWeSent_AndTheSecretLogsInAfterCreationAndRotation()
     {
+        // Every statement of the region role goes to the server log, where a plaintext password would show.
+        await AsSuperuserAsync<object>($"ALTER ROLE {LocalPostgres.OperatorRole} SET log_statement = 'all'");
+        try
+        {
+            await PasswordsAsync();
+        }
+        finally
+        {
+            await AsSuperuserAsync<object>($"ALTER ROLE {LocalPostgres.OperatorRole} RESET log_statement");
+        }
+    }
+
+    async Task PasswordsAsync()
+    {
         await using var op = TestOperator.Start(cluster, Unique("lease"), output);
         var tenant = Unique("t");
         await cluster.CreateTenantAsync(tenant);
@@ -342,6 +356,18 @@ public sealed class DatabaseIsolationTests(ClusterFixture cluster, ITestOutputHe
         Assert.StartsWith("SCRAM-SHA-256$4096:", rotated);
         Assert.NotEqual(stored, rotated);
         Assert.False(await AsSuperuserAsync<bool>("SELECT rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls FROM pg_catalog.pg_roles WHERE rolname = $1", null, role));
+
+        var log = await ReadSharedAsync(cluster.Postgres.LogFile);
+        Assert.Contains($"ALTER ROLE \"{role}\" WITH LOGIN PASSWORD 'SCRAM-SHA-256$4096:", log); // the statements were logged
+        Assert.DoesNotContain(SecretValue(before, "password"), log);
+        Assert.DoesNotContain(SecretValue(after, "password"), log);
+    }
+
+    static async Task<string> ReadSharedAsync(string path)
+    {
+        await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        using var reader = new StreamReader(stream);
+        return await reader.ReadToEndAsync();
     }
 
     [Fact]
