@@ -358,9 +358,9 @@ public sealed class DatabaseIsolationTests(ClusterFixture cluster, ITestOutputHe
         Assert.False(await AsSuperuserAsync<bool>("SELECT rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls FROM pg_catalog.pg_roles WHERE rolname = $1", null, role));
 
         var log = await ReadSharedAsync(cluster.Postgres.LogFile);
-        Assert.Contains($"ALTER ROLE \"{role}\" WITH LOGIN PASSWORD 'SCRAM-SHA-256$4096:", log); // the statements were logged
         Assert.DoesNotContain(SecretValue(before, "password"), log);
         Assert.DoesNotContain(SecretValue(after, "password"), log);
+        Assert.Contains($"ALTER ROLE \"{role}\" WITH LOGIN PASSWORD 'SCRAM-SHA-256$4096:", log); // the statements were logged
     }
 
     static async Task<string> ReadSharedAsync(string path)
