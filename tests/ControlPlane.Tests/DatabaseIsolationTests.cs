@@ -317,6 +317,59 @@ public sealed class DatabaseIsolationTests(ClusterFixture cluster, ITestOutputHe
         Assert.Equal("owner data", (string)(await cmd.ExecuteScalarAsync())!);
     }
 
+    [Fact]
+    public async Task Migration_BackfillsWhatEarlierVersionsMade_OneOwnerPerName_RetainedUnlessRecordedDropped()
+    {
+        // A system of record as version 2 left it, in a database of its own.
+        var scratch = "migrate_" + Guid.NewGuid().ToString("N")[..8];
+        await AsSuperuserAsync<object>($"CREATE DATABASE {scratch}");
+        try
+        {
+            var cs = new NpgsqlConnectionStringBuilder(cluster.Postgres.ConnectionString(scratch)) { Pooling = false }.ConnectionString;
+            await using (var conn = new NpgsqlConnection(cs))
+            {
+                await conn.OpenAsync();
+                await ExecAsync(conn, "CREATE SCHEMA controlplane; CREATE TABLE controlplane.schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())");
+                foreach (var m in Migrations.All.Where(m => m.Version <= 2))
+                {
+                    await ExecAsync(conn, m.Sql);
+                    await ExecAsync(conn, $"INSERT INTO controlplane.schema_migrations (version, name) VALUES ({m.Version}, 'v{m.Version}')");
+                }
+
+                await ExecAsync(conn, """
+                    INSERT INTO controlplane.workspaces (id, name, tenant_name, region, environment, data_mode, spec_hash, database_name, created_at, deleted_at) VALUES
+                      (gen_random_uuid(), 'live', 'red', 'eu', 'dev', 'full', 'h', 'ws_live', now() - interval '3 day', NULL),
+                      (gen_random_uuid(), 'kept', 'red', 'eu', 'dev', 'full', 'h', 'ws_kept', now() - interval '3 day', now() - interval '1 day'),
+                      (gen_random_uuid(), 'gone', 'red', 'eu', 'dev', 'full', 'h', 'ws_gone', now() - interval '3 day', now() - interval '1 day'),
+                      (gen_random_uuid(), 'first', 'red', 'eu', 'dev', 'full', 'h', 'ws_same', now() - interval '2 day', NULL),
+                      (gen_random_uuid(), 'second', 'blue', 'eu', 'dev', 'full', 'h', 'ws_same', now() - interval '1 day', NULL);
+                    INSERT INTO controlplane.audit_events (occurred_at, actor, action, kind, object_name, details, prev_hash, hash)
+                    SELECT deleted_at, 'op', 'workspace.deleted', 'Workspace', name,
+                           jsonb_build_object('databaseDeleted', name = 'gone'), '', md5(name)
+                    FROM controlplane.workspaces WHERE deleted_at IS NOT NULL;
+                    """);
+            }
+
+            await using var ds = NpgsqlDataSource.Create(RegionDatabases.Pin(new NpgsqlConnectionStringBuilder(cs)).ConnectionString);
+            var system = new SystemDatabase(ds, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+            Assert.Equal(Migrations.All.Count - 2, await system.MigrateAsync(CancellationToken.None));
+
+            await using var cmd = ds.CreateCommand("SELECT workspace || ':' || name || ':' || state || ':' || tenant FROM controlplane.workspace_databases ORDER BY workspace");
+            var rows = new List<string>();
+            await using (var r = await cmd.ExecuteReaderAsync())
+            {
+                while (await r.ReadAsync()) rows.Add(r.GetString(0));
+            }
+
+            Assert.Equal(["first:ws_same:active:red", "kept:ws_kept:retained:red", "live:ws_live:active:red"], rows);
+        }
+        finally
+        {
+            NpgsqlConnection.ClearAllPools();
+            await AsSuperuserAsync<object>($"DROP DATABASE {scratch} WITH (FORCE)");
+        }
+    }
+
     // ---- D: passwords and extensions ---------------------------------------------------------------
 
     [Fact]
