@@ -283,7 +283,7 @@ public static class Program
         {
             ["ControlPlane:Kubeconfig"] = Plane.KubeconfigPath,
             ["ControlPlane:SystemDatabase"] = Postgres.ConnectionString(),
-            ["ControlPlane:Regions:eu:Database"] = Postgres.ConnectionString(),
+            ["ControlPlane:Regions:eu:Database"] = Postgres.RegionConnectionString(),
             ["ControlPlane:Workers"] = Workers.ToString(CultureInfo.InvariantCulture),
             ["ControlPlane:ResyncPeriod"] = Resync.ToString("c", CultureInfo.InvariantCulture),
             ["ControlPlane:KeyEncryptionKey"] = kek,
@@ -491,7 +491,7 @@ public static class Program
                 {
                     var name = RegionDatabases.DatabaseName(ws.Metadata.Name);
                     var password = RegionDatabases.NewPassword();
-                    await regions.EnsureAsync("eu", name, name, password, [], ct);
+                    await regions.EnsureAsync("eu", Guid.NewGuid(), false, name, name, password, password, [], ct);
                     await api.CreateAsync(WorkspaceReconciler.Secrets, ws.Metadata.Name, WorkspaceResources.DatabaseSecret(ws, endpoint.Host, endpoint.Port, name, name, password), ct);
                 }
 
@@ -632,7 +632,7 @@ public static class Program
             {
                 ["ControlPlane:Kubeconfig"] = env.Plane.KubeconfigPath,
                 ["ControlPlane:SystemDatabase"] = env.Postgres.ConnectionString(),
-                ["ControlPlane:Regions:eu:Database"] = env.Postgres.ConnectionString(),
+                ["ControlPlane:Regions:eu:Database"] = env.Postgres.RegionConnectionString(),
                 ["ControlPlane:HealthUrls"] = $"http://127.0.0.1:{healthPort}",
                 ["ControlPlane:Webhook:BindAddress"] = "127.0.0.1",
                 ["ControlPlane:Webhook:Port"] = webhookPort.ToString(CultureInfo.InvariantCulture),

@@ -51,8 +51,32 @@ public sealed class ControlPlaneOptions
 
 public sealed class RegionOptions
 {
-    /// <summary>Connection string of the server where this region's workspace databases go. Never logged.</summary>
+    /// <summary>
+    /// Extensions PostgreSQL 15 marks trusted (a non-superuser database owner may create them), so the
+    /// workspace role itself creates them: nothing is installed with more privilege than the tenant has.
+    /// </summary>
+    public static readonly IReadOnlyList<string> DefaultAllowedExtensions =
+    [
+        "btree_gin", "btree_gist", "citext", "fuzzystrmatch", "hstore", "intarray", "ltree", "pg_trgm", "pgcrypto", "tablefunc", "unaccent", "uuid-ossp",
+    ];
+
+    /// <summary>
+    /// Connection string of the server where this region's workspace databases go: a dedicated role with
+    /// LOGIN CREATEDB CREATEROLE and NOT superuser (a superuser is refused). Never logged.
+    /// </summary>
     public string? Database { get; set; }
+
+    /// <summary>The extensions a workspace may ask for in this region; unset: <see cref="DefaultAllowedExtensions"/>. An array, so configuration replaces it rather than appending.</summary>
+    public string[]? AllowedExtensions { get; set; }
+
+    public IReadOnlyList<string> EffectiveAllowedExtensions => AllowedExtensions ?? DefaultAllowedExtensions;
+
+    /// <summary>The requested extensions this region does not allow, with their index in spec.database.extensions.</summary>
+    public IReadOnlyList<(int Index, string Name)> DisallowedExtensions(IReadOnlyList<string>? requested)
+    {
+        var allowed = EffectiveAllowedExtensions;
+        return (requested ?? []).Select((name, i) => (i, name)).Where(e => !allowed.Contains(e.name, StringComparer.Ordinal)).ToList();
+    }
 }
 
 public sealed class LeaderElectionSettings

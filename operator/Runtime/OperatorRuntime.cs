@@ -45,6 +45,7 @@ public sealed class OperatorRuntime : IAsyncDisposable
         // The operator sets no session state (its advisory locks are transaction-scoped), so the
         // DISCARD ALL Npgsql sends on every pooled open is pure cost: a statement per use.
         builder.ConnectionStringBuilder.NoResetOnClose = true;
+        RegionDatabases.Pin(builder.ConnectionStringBuilder); // search_path = pg_catalog: every name the operator uses is qualified
         dataSource = builder.Build();
         Database = new SystemDatabase(dataSource, loggers.CreateLogger<SystemDatabase>());
         RegionDatabases = new RegionDatabases(options);

@@ -17,6 +17,8 @@ public sealed record TenantRecord(Guid Id, string Name, string Region, string Da
 /// <summary>
 /// The system of record: migrations, tenant rows and the hash-chained audit trail. Every write goes
 /// through a transaction that appends its audit event, so a change is never recorded without its trail.
+/// Its data source pins search_path to pg_catalog (<see cref="RegionDatabases.Pin"/>): every table,
+/// function and catalog named here is schema-qualified.
 /// </summary>
 public sealed class SystemDatabase(NpgsqlDataSource dataSource, ILogger logger)
 {

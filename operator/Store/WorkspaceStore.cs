@@ -7,6 +7,9 @@ namespace ControlPlane.Operator.Store;
 public sealed record WorkspaceRecord(Guid Id, string Name, string TenantName, string Region, string Environment, string DataMode,
     string ProvisioningState, string SpecHash, string MembersJson, string? DatabaseName, DateTime? DeletedAt);
 
+/// <summary>A workspace database as recorded: its name is allocated once and read back, never derived again.</summary>
+public sealed record DatabaseAllocation(Guid Id, string Region, string Name, string Workspace, string WorkspaceUid, string Tenant, string State, bool Provisioned);
+
 public sealed record StoredProviderKey(Guid Id, string Workspace, string Provider, string Fingerprint, DateTime CreatedAt, DateTime ValidatedAt,
     DateTime? RetiredAt, DateTime? ExpiresAt);
 
@@ -34,7 +37,9 @@ public static class WorkspaceStore
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12)
                 ON CONFLICT (name) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, tenant_name = EXCLUDED.tenant_name, region = EXCLUDED.region,
                     environment = EXCLUDED.environment, data_mode = EXCLUDED.data_mode, provisioning_state = EXCLUDED.provisioning_state,
-                    spec_hash = EXCLUDED.spec_hash, members = EXCLUDED.members, database_name = EXCLUDED.database_name,
+                    spec_hash = EXCLUDED.spec_hash, members = EXCLUDED.members,
+                    -- Written only by the database allocation; a workspace made again under an old name starts without one.
+                    database_name = CASE WHEN controlplane.workspaces.deleted_at IS NULL THEN controlplane.workspaces.database_name END,
                     k8s_uid = EXCLUDED.k8s_uid, updated_at = now(), deleted_at = NULL
                 """, conn, tx);
             cmd.Parameters.AddWithValue(w.Id);
@@ -47,7 +52,7 @@ public static class WorkspaceStore
             cmd.Parameters.AddWithValue(w.ProvisioningState);
             cmd.Parameters.AddWithValue(w.SpecHash);
             cmd.Parameters.AddWithValue(w.MembersJson);
-            cmd.Parameters.AddWithValue(NpgsqlDbType.Text, (object?)w.DatabaseName ?? DBNull.Value);
+            cmd.Parameters.AddWithValue(NpgsqlDbType.Text, DBNull.Value); // set by AllocateDatabaseAsync
             cmd.Parameters.AddWithValue(k8sUid);
             await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }, audit, ct);
@@ -60,6 +65,107 @@ public static class WorkspaceStore
                 conn, tx);
             cmd.Parameters.AddWithValue(name);
             await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }, audit, ct);
+
+    const string AllocationColumns = "id, region, name, workspace, workspace_uid, tenant, state, provisioned";
+
+    static DatabaseAllocation ReadAllocation(NpgsqlDataReader r) =>
+        new(r.GetGuid(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5), r.GetString(6), r.GetBoolean(7));
+
+    /// <summary>The workspace's database allocations in a region that are not dropped: its active one, and any retained under its name.</summary>
+    public static async Task<List<DatabaseAllocation>> GetDatabaseAllocationsAsync(this SystemDatabase db, string region, string workspace, CancellationToken ct)
+    {
+        await using var cmd = db.DataSource.CreateCommand($"""
+            SELECT {AllocationColumns} FROM controlplane.workspace_databases
+            WHERE region = $1 AND workspace = $2 AND state <> 'dropped' ORDER BY created_at DESC
+            """);
+        cmd.Parameters.AddWithValue(region);
+        cmd.Parameters.AddWithValue(workspace);
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        var list = new List<DatabaseAllocation>();
+        while (await r.ReadAsync(ct).ConfigureAwait(false)) list.Add(ReadAllocation(r));
+        return list;
+    }
+
+    /// <summary>
+    /// Records a new database name for the workspace: the first candidate not recorded for anyone in the
+    /// region (insert, do nothing on conflict, try the next), and the workspace row points at it. Null
+    /// when every candidate was taken.
+    /// </summary>
+    public static async Task<DatabaseAllocation?> AllocateDatabaseAsync(this SystemDatabase db, string region, string workspace, string workspaceUid, string tenant,
+        IReadOnlyList<string> candidates, CancellationToken ct)
+    {
+        DatabaseAllocation? allocated = null;
+        var details = new JsonObject { ["region"] = region };
+        try
+        {
+            // One transaction: the allocation, the workspace row pointing at it, and its audit event.
+            await db.WriteAsync(async (conn, tx) =>
+            {
+                foreach (var name in candidates)
+                {
+                    await using var insert = new NpgsqlCommand($"""
+                        INSERT INTO controlplane.workspace_databases (id, region, name, workspace, workspace_uid, tenant)
+                        VALUES ($1, $2, $3, $4, $5, $6)
+                        ON CONFLICT (region, name) WHERE state <> 'dropped' DO NOTHING
+                        RETURNING {AllocationColumns}
+                        """, conn, tx);
+                    insert.Parameters.AddWithValue(Guid.NewGuid());
+                    insert.Parameters.AddWithValue(region);
+                    insert.Parameters.AddWithValue(name);
+                    insert.Parameters.AddWithValue(workspace);
+                    insert.Parameters.AddWithValue(workspaceUid);
+                    insert.Parameters.AddWithValue(tenant);
+                    await using (var r = await insert.ExecuteReaderAsync(ct).ConfigureAwait(false))
+                    {
+                        if (await r.ReadAsync(ct).ConfigureAwait(false)) allocated = ReadAllocation(r);
+                    }
+
+                    if (allocated is not null) break;
+                }
+
+                if (allocated is null) throw new AllocationExhaustedException();
+                details["database"] = allocated.Name;
+                await using var point = new NpgsqlCommand("UPDATE controlplane.workspaces SET database_name = $2, updated_at = now() WHERE name = $1", conn, tx);
+                point.Parameters.AddWithValue(workspace);
+                point.Parameters.AddWithValue(allocated.Name);
+                await point.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }, new AuditEntry("controlplane-operator", "workspace.databaseAllocated", "Workspace", workspace, tenant, details), ct).ConfigureAwait(false);
+        }
+        catch (AllocationExhaustedException)
+        {
+            return null;
+        }
+
+        return allocated;
+    }
+
+    sealed class AllocationExhaustedException : Exception;
+
+    /// <summary>Moves an allocation to a new state (provisioned, retained, dropped, or active again for a new workspace of the same tenant) with its audit event.</summary>
+    public static Task UpdateDatabaseAllocationAsync(this SystemDatabase db, Guid id, string state, bool provisioned, string? workspaceUid, AuditEntry audit, CancellationToken ct) =>
+        db.WriteAsync(async (conn, tx) =>
+        {
+            await using var cmd = new NpgsqlCommand("""
+                UPDATE controlplane.workspace_databases SET state = $2, provisioned = $3, workspace_uid = coalesce($4, workspace_uid), updated_at = now(),
+                    retained_at = CASE WHEN $2 = 'retained' THEN now() ELSE retained_at END,
+                    dropped_at = CASE WHEN $2 = 'dropped' THEN now() ELSE dropped_at END
+                WHERE id = $1
+                """, conn, tx);
+            cmd.Parameters.AddWithValue(id);
+            cmd.Parameters.AddWithValue(state);
+            cmd.Parameters.AddWithValue(provisioned);
+            cmd.Parameters.AddWithValue(NpgsqlDbType.Text, (object?)workspaceUid ?? DBNull.Value);
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            if (state == "active")
+            {
+                await using var point = new NpgsqlCommand("""
+                    UPDATE controlplane.workspaces w SET database_name = d.name, updated_at = now()
+                    FROM controlplane.workspace_databases d WHERE d.id = $1 AND w.name = d.workspace AND w.database_name IS DISTINCT FROM d.name
+                    """, conn, tx);
+                point.Parameters.AddWithValue(id);
+                await point.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
         }, audit, ct);
 
     public static async Task<List<StoredProviderKey>> GetProviderKeysAsync(this SystemDatabase db, string workspace, CancellationToken ct)

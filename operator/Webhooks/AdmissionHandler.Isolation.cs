@@ -2,6 +2,7 @@ using ControlPlane.Operator.Api.V1Alpha1;
 using ControlPlane.Operator.Configuration;
 using ControlPlane.Operator.Controllers;
 using ControlPlane.Operator.Runtime;
+using ControlPlane.Operator.Store;
 
 namespace ControlPlane.Operator.Webhooks;
 
@@ -43,6 +44,18 @@ public sealed partial class AdmissionHandler
         return caches.Namespaces.Get(name) is { } ns
             ? [$"metadata.name: namespace \"{name}\" already exists{(ns.Metadata.DeletionTimestamp is null ? "" : " (still terminating)")} and was not created for this workspace; it is never adopted"]
             : [];
+    }
+
+    /// <summary>Extensions go on a server shared by the region's tenants: only those its allowlist names.</summary>
+    List<string> WorkspaceExtensions(AdmissionRequest r)
+    {
+        if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
+        var ws = As<Workspace>(r.Object);
+        if (ws.Spec.Database is not { Enabled: true } database) return [];
+        var region = ws.Spec.Region ?? (caches.Tenants.Get(ws.Spec.Tenant)?.Spec.Region ?? "");
+        return RegionDatabases.DisallowedExtensions(settings.Options, region, database.Extensions)
+            .Select(x => $"spec.database.extensions[{x.Index}]: \"{x.Name}\" is not in region {region}'s allowlist (ControlPlane:Regions:{region}:AllowedExtensions)")
+            .ToList();
     }
 
     /// <summary>

@@ -148,7 +148,7 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
         var problems = (r.Kind.Group == ApiGroup.Group ? r.Kind.Kind : r.Kind.Group + "/" + r.Kind.Kind) switch
         {
             "Tenant" => [.. ValidateTenant(r), .. TenantRegion(r)],
-            "Workspace" => [.. WorkspaceNamespace(r), .. await ValidateWorkspaceAsync(r, ct).ConfigureAwait(false)],
+            "Workspace" => [.. WorkspaceNamespace(r), .. WorkspaceExtensions(r), .. await ValidateWorkspaceAsync(r, ct).ConfigureAwait(false)],
             "networking.k8s.io/Ingress" or "networking.k8s.io/NetworkPolicy" or "/ResourceQuota" or "/LimitRange" => GovernedKind(r),
             "Approval" => await ValidateApprovalAsync(r, ct).ConfigureAwait(false),
             "WorkspaceNetworkPolicy" => [.. ValidateNetworkPolicy(r), .. NetworkPeersInTenant(r)],

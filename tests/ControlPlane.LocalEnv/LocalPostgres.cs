@@ -13,6 +13,9 @@ public sealed class LocalPostgres : IAsyncDisposable
     readonly string dir;
     readonly string? runAs;
 
+    /// <summary>The region role: what ControlPlane:Regions:&lt;r&gt;:Database must be, LOGIN CREATEDB CREATEROLE and not a superuser.</summary>
+    public const string OperatorRole = "controlplane_operator";
+
     LocalPostgres(string dir, int port, string password, string? runAs)
     {
         this.dir = dir;
@@ -23,7 +26,15 @@ public sealed class LocalPostgres : IAsyncDisposable
 
     public int Port { get; }
     public string Password { get; }
+    public string OperatorPassword { get; } = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
     public string DataDir => Path.Combine(dir, "data");
+
+    /// <summary>The server's log (statements appear here when a test turns log_statement on).</summary>
+    public string LogFile => Path.Combine(dir, "postgres.log");
+
+    /// <summary>The connection string of a region: the non-superuser <see cref="OperatorRole"/>.</summary>
+    public string RegionConnectionString(string database = "postgres") =>
+        new NpgsqlConnectionStringBuilder(ConnectionString(database)) { Username = OperatorRole, Password = OperatorPassword }.ConnectionString;
 
     public string ConnectionString(string database = "postgres") =>
         new NpgsqlConnectionStringBuilder
@@ -58,7 +69,19 @@ public sealed class LocalPostgres : IAsyncDisposable
         await File.AppendAllTextAsync(Path.Combine(pg.DataDir, "postgresql.conf"),
             $"\nlisten_addresses = '127.0.0.1'\nport = {pg.Port}\nunix_socket_directories = '{dir}'\nmax_connections = 300\nfsync = {(fsync ? "on" : "off")}\nsynchronous_commit = {(fsync ? "on" : "off")}\nfull_page_writes = {(fsync ? "on" : "off")}\nshared_buffers = 128MB\n");
         await pg.StartServerAsync();
+        await pg.CreateOperatorRoleAsync();
         return pg;
+    }
+
+    /// <summary>The region role as README documents it; its password goes over as a SCRAM verifier.</summary>
+    async Task CreateOperatorRoleAsync()
+    {
+        await using var conn = new NpgsqlConnection(ConnectionString());
+        await conn.OpenAsync();
+        var verifier = ControlPlane.Operator.Store.RegionDatabases.ScramVerifier(OperatorPassword);
+        await using var cmd = new NpgsqlCommand(
+            $"CREATE ROLE {OperatorRole} LOGIN CREATEDB CREATEROLE NOSUPERUSER NOREPLICATION NOBYPASSRLS PASSWORD '{verifier}'", conn);
+        await cmd.ExecuteNonQueryAsync();
     }
 
     public Task StartServerAsync() =>

@@ -50,8 +50,8 @@ public static class Program
             // The operator runs as its own ServiceAccount, under config/rbac/operator.yaml only.
             ["ControlPlane:Kubeconfig"] = operatorKubeconfig,
             ["ControlPlane:SystemDatabase"] = pg.ConnectionString(),
-            ["ControlPlane:Regions:eu:Database"] = pg.ConnectionString(),
-            ["ControlPlane:Regions:us:Database"] = pg.ConnectionString(),
+            ["ControlPlane:Regions:eu:Database"] = pg.RegionConnectionString(),
+            ["ControlPlane:Regions:us:Database"] = pg.RegionConnectionString(),
             ["ControlPlane:KeyEncryptionKey"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
             ["ControlPlane:HealthUrls"] = $"http://127.0.0.1:{healthPort}",
             ["ControlPlane:Webhook:BindAddress"] = "127.0.0.1",

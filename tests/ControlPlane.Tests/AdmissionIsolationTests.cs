@@ -92,6 +92,18 @@ public sealed class AdmissionIsolationTests(WebhookFixture fixture)
     }
 
     [Fact]
+    public async Task AnExtensionOutsideTheRegionsAllowlist_IsRefusedAtAdmission_NamingTheEntry()
+    {
+        var tenant = Unique("t");
+        await Cluster.CreateTenantAsync(tenant);
+        var ws = NewWorkspace(Unique(tenant), tenant);
+        ws.Spec.Database = new WorkspaceDatabase { Extensions = ["pgcrypto", "plpython3u"] };
+        using var alice = As("alice");
+        var refused = await Refused(() => alice.CreateAsync(ClusterFixture.Workspaces, null, ws, CancellationToken.None));
+        Assert.Contains("spec.database.extensions[1]: \"plpython3u\" is not in region eu's allowlist", refused.StatusMessage);
+    }
+
+    [Fact]
     public async Task ATenantInAnUnconfiguredRegion_IsRefused_ListingTheRegionsThatExist()
     {
         var tenant = new Tenant { Metadata = new V1ObjectMeta { Name = Unique("mars") } };

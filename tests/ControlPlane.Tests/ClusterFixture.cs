@@ -70,8 +70,8 @@ public sealed class ClusterFixture : IAsyncLifetime
         SystemDatabase = Postgres.ConnectionString(),
         Regions = new(StringComparer.OrdinalIgnoreCase)
         {
-            ["eu"] = new RegionOptions { Database = Postgres.ConnectionString() },
-            ["us"] = new RegionOptions { Database = Postgres.ConnectionString() },
+            ["eu"] = new RegionOptions { Database = Postgres.RegionConnectionString() },
+            ["us"] = new RegionOptions { Database = Postgres.RegionConnectionString() },
         },
         Workers = 2,
         KeyEncryptionKey = KeyEncryptionKey,

@@ -64,8 +64,8 @@ public sealed class WebhookFixture : IAsyncLifetime
         {
             ["ControlPlane:Kubeconfig"] = Cluster.OperatorKubeconfigPath,
             ["ControlPlane:SystemDatabase"] = Cluster.Postgres.ConnectionString(),
-            ["ControlPlane:Regions:eu:Database"] = Cluster.Postgres.ConnectionString(),
-            ["ControlPlane:Regions:us:Database"] = Cluster.Postgres.ConnectionString(),
+            ["ControlPlane:Regions:eu:Database"] = Cluster.Postgres.RegionConnectionString(),
+            ["ControlPlane:Regions:us:Database"] = Cluster.Postgres.RegionConnectionString(),
             ["ControlPlane:KeyEncryptionKey"] = Cluster.KeyEncryptionKey,
             ["ControlPlane:HealthUrls"] = $"http://127.0.0.1:{HealthPort}",
             ["ControlPlane:MaxTransientRetryDelay"] = "00:00:01",

@@ -74,11 +74,16 @@ public sealed class WorkspaceDatabase
     public bool Enabled { get; set; } = true;
 
     [ListSet]
+    [Description("Extensions created in the database, by the workspace role itself; only those the region allows (ControlPlane:Regions:<region>:AllowedExtensions, by default PostgreSQL's trusted extensions).")]
     public List<string>? Extensions { get; set; }
 
     [Enum("Retain", "Delete"), Default("Retain")]
-    [Description("What happens to the database and role when the workspace is deleted.")]
+    [Description("What happens to the database and role when the workspace is deleted. Retain keeps them locked (the role cannot log in) and recorded for the tenant.")]
     public string DeletionPolicy { get; set; } = "Retain";
+
+    [Default(false)]
+    [Description("Take back the database retained from a deleted workspace of the same name and the same tenant (with a new password). Without it such a database is never reused: the workspace waits with DatabaseReady=False, reason RetainedDatabaseExists.")]
+    public bool ReuseRetained { get; set; }
 }
 
 public sealed class ProviderKey
