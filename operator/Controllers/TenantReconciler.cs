@@ -102,18 +102,19 @@ public sealed class TenantReconciler(
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
-            var message = $"System of record unreachable: {e.Message}";
+            // Unreachable is retried with backoff; a refusal (permission, constraint, ...) waits for a spec change.
+            var failure = PostgresFailure.Of(e, "The system of record");
             status.RecordId = tenant.Status?.RecordId;
-            conditions.Set(TenantConditions.RecordSynced, false, "DatabaseUnavailable", message)
-                .Set(TenantConditions.Ready, false, "DatabaseUnavailable", message);
+            conditions.Set(TenantConditions.RecordSynced, false, failure.Reason, failure.Message)
+                .Set(TenantConditions.Ready, false, failure.Reason, failure.Message);
             status.Phase = tenant.Status?.Phase ?? "Pending";
             status.Conditions = conditions.ToList();
             if (await WriteStatusAsync(tenant, status, ct).ConfigureAwait(false))
             {
-                await events.WarningAsync(tenant, "RecordSyncFailed", message, ct).ConfigureAwait(false);
+                await events.WarningAsync(tenant, "RecordSyncFailed", failure.Message, ct).ConfigureAwait(false);
             }
 
-            return ReconcileResult.Retry(message);
+            return failure.Transient ? ReconcileResult.Retry(failure.Message) : ReconcileResult.Terminal(failure.Message);
         }
 
         // Quantities out of bounds (the tenant's own, or a workspace's stored while the webhook was

@@ -38,7 +38,10 @@ public sealed class WebhookCertificates(KubeApi api, WebhookOptions options, Tim
             return;
         }
 
-        var (cert, key, caPem) = Generate();
+        var (cert, key, newCaPem) = Generate();
+        // Other replicas keep serving the previous certificate until they next read the Secret: the
+        // bundle keeps every CA still valid through the overlap, so the API server trusts them all.
+        var caPem = Bundle(newCaPem, secret?.Data?.TryGetValue(CaKey, out var previous) == true ? Encoding.UTF8.GetString(previous) : null);
         var data = new Dictionary<string, byte[]>
         {
             ["tls.crt"] = Encoding.UTF8.GetBytes(cert),
@@ -71,6 +74,29 @@ public sealed class WebhookCertificates(KubeApi api, WebhookOptions options, Tim
         }
 
         Use(X509Certificate2.CreateFromPem(cert, key), caPem);
+    }
+
+    /// <summary>The new CA first, then the previous bundle's CAs that have not expired.</summary>
+    string Bundle(string newCaPem, string? previousPem)
+    {
+        var bundle = new StringBuilder(newCaPem.TrimEnd('\n')).Append('\n');
+        if (string.IsNullOrEmpty(previousPem)) return bundle.ToString();
+        var previous = new X509Certificate2Collection();
+        try
+        {
+            previous.ImportFromPem(previousPem);
+        }
+        catch (CryptographicException)
+        {
+            return bundle.ToString();
+        }
+
+        foreach (var ca in previous.Where(c => c.NotAfter.ToUniversalTime() > time.GetUtcNow().UtcDateTime))
+        {
+            bundle.Append(ca.ExportCertificatePem().TrimEnd('\n')).Append('\n');
+        }
+
+        return bundle.ToString();
     }
 
     void Use(X509Certificate2 cert, string caPem)

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using ControlPlane.LocalEnv;
 using ControlPlane.Operator.Api.V1Alpha1;
 using ControlPlane.Operator.Configuration;
@@ -141,12 +142,21 @@ public sealed class TestOperator : IAsyncDisposable
 
     public RequestMetricsHandler Requests => Runtime.Requests;
 
-    public static TestOperator Start(ClusterFixture fixture, string lease, ITestOutputHelper output, Action<ControlPlaneOptions>? tweak = null)
+    // Error-level lines the operator logged; each test states which it expects, any other fails it.
+    ConcurrentQueue<string> errorSink = new();
+    IReadOnlyCollection<string> expectedErrors = [];
+
+    /// <param name="expectedErrors">Substrings of the error-level log lines this test provokes on purpose.</param>
+    public static TestOperator Start(ClusterFixture fixture, string lease, ITestOutputHelper output, Action<ControlPlaneOptions>? tweak = null,
+        IReadOnlyCollection<string>? expectedErrors = null)
     {
         var options = fixture.OperatorOptions(lease);
         tweak?.Invoke(options);
-        var loggers = LoggerFactory.Create(b => b.AddProvider(new TestOutputLoggerProvider(output)).SetMinimumLevel(LogLevel.Information));
+        var errors = new ConcurrentQueue<string>();
+        var loggers = LoggerFactory.Create(b => b.AddProvider(new TestOutputLoggerProvider(output, errors)).SetMinimumLevel(LogLevel.Information));
         var op = new TestOperator(new OperatorRuntime(options, fixture.OperatorClientConfig(), loggers), loggers);
+        op.errorSink = errors;
+        op.expectedErrors = expectedErrors ?? [];
         op.run = Task.Run(() => op.Runtime.RunAsync(op.stop.Token));
         return op;
     }
@@ -165,24 +175,32 @@ public sealed class TestOperator : IAsyncDisposable
         run = null;
     }
 
+    /// <summary>Error-level lines logged so far that the test did not say it expects.</summary>
+    public IReadOnlyList<string> UnexpectedErrors => errorSink.Where(line => !expectedErrors.Any(x => line.Contains(x, StringComparison.Ordinal))).ToList();
+
     public async ValueTask DisposeAsync()
     {
         await StopAsync();
         await Runtime.DisposeAsync();
         loggers.Dispose();
         stop.Dispose();
+        // The next NullReferenceException in a handler must not pass silently again.
+        if (UnexpectedErrors is { Count: > 0 } unexpected)
+        {
+            throw new Xunit.Sdk.XunitException($"the operator logged {unexpected.Count} unexpected error(s):\n{string.Join("\n", unexpected.Take(5))}");
+        }
     }
 }
 
-sealed class TestOutputLoggerProvider(ITestOutputHelper output) : ILoggerProvider
+sealed class TestOutputLoggerProvider(ITestOutputHelper output, ConcurrentQueue<string>? errors = null) : ILoggerProvider
 {
-    public ILogger CreateLogger(string categoryName) => new TestOutputLogger(output, categoryName);
+    public ILogger CreateLogger(string categoryName) => new TestOutputLogger(output, categoryName, errors);
 
     public void Dispose()
     {
     }
 
-    sealed class TestOutputLogger(ITestOutputHelper output, string category) : ILogger
+    sealed class TestOutputLogger(ITestOutputHelper output, string category, ConcurrentQueue<string>? errors) : ILogger
     {
         public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
 
@@ -190,9 +208,11 @@ sealed class TestOutputLoggerProvider(ITestOutputHelper output) : ILoggerProvide
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
+            var line = $"{DateTime.UtcNow:HH:mm:ss.fff} {logLevel} {category.Split('.').Last()}: {formatter(state, exception)}";
+            if (logLevel >= LogLevel.Error) errors?.Enqueue(line);
             try
             {
-                output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {logLevel} {category.Split('.').Last()}: {formatter(state, exception)}");
+                output.WriteLine(line);
             }
             catch (InvalidOperationException)
             {

@@ -169,7 +169,8 @@ public sealed class TenantTests(ClusterFixture cluster, ITestOutputHelper output
     [Fact]
     public async Task ApiServerRestart_OperatorReconnects_AndReconcilesATenantCreatedAfterwards()
     {
-        await using var op = TestOperator.Start(cluster, Unique("lease"), output);
+        // Reconciles in flight while the API server is down fail, and say so.
+        await using var op = TestOperator.Start(cluster, Unique("lease"), output, expectedErrors: ["Connection refused"]);
         await op.WaitUntilLeaderAndSyncedAsync();
         await cluster.Plane.StopApiServerAsync();
         await cluster.Plane.StartApiServerAsync();
@@ -189,7 +190,7 @@ public sealed class TenantTests(ClusterFixture cluster, ITestOutputHelper output
             LeaseDuration = TimeSpan.FromSeconds(90),
             RenewDeadline = TimeSpan.FromSeconds(60),
             RetryPeriod = TimeSpan.FromSeconds(1),
-        });
+        }, expectedErrors: ["Connection refused"]);
         var vanishing = Unique("vanish");
         await cluster.CreateTenantAsync(vanishing);
         await cluster.WaitForTenantAsync(vanishing, ClusterFixture.IsReady, "Ready");

@@ -1,0 +1,59 @@
+using System.Collections.Concurrent;
+using System.Text;
+using System.Text.Json.Nodes;
+using ControlPlane.Operator.Api.V1Alpha1;
+using ControlPlane.Operator.Configuration;
+using ControlPlane.Operator.Runtime;
+using ControlPlane.Operator.Store;
+using k8s.Models;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace ControlPlane.Operator.Controllers;
+
+/// <summary>The workspace's row in the system of record, written only when what it records changed.</summary>
+public sealed partial class WorkspaceReconciler
+{
+    async Task<WorkspaceRecord> SyncRecordAsync(Workspace ws, Tenant tenant, string region, WorkspaceRecord? existing, string state, CancellationToken ct)
+    {
+        var dataMode = WorkspaceResources.EffectiveDataMode(ws, tenant);
+        var members = new JsonArray((ws.Spec.Members ?? []).Select(m => (JsonNode)new JsonObject { ["kind"] = m.Kind, ["name"] = m.Name, ["role"] = m.Role }).ToArray());
+        var membersJson = SystemDatabase.Canonical(members);
+        var specHash = SystemDatabase.Sha256Hex(SystemDatabase.Canonical(System.Text.Json.Nodes.JsonNode.Parse(k8s.KubernetesJson.Serialize(ws.Spec))));
+        // Written by the database allocation only (recorded once, never derived again from the name).
+        var dbName = existing?.DeletedAt is null ? existing?.DatabaseName : null;
+        var keepState = existing is not null && existing.DeletedAt is null && existing.ProvisioningState == "ready" && state == "creating";
+        var desired = new WorkspaceRecord(existing?.Id ?? Guid.NewGuid(), ws.Metadata.Name, tenant.Metadata.Name, region, ws.Spec.Environment, dataMode,
+            keepState ? "ready" : state, specHash, membersJson, dbName, null);
+        var unchanged = existing is not null && existing.DeletedAt is null && existing.SpecHash == desired.SpecHash
+                        && existing.ProvisioningState == desired.ProvisioningState && existing.DataMode == desired.DataMode
+                        && SystemDatabase.Canonical(JsonNode.Parse(existing.MembersJson)) == membersJson;
+        if (unchanged) return existing!;
+
+        var created = existing is null || existing.DeletedAt is not null;
+        var details = new JsonObject
+        {
+            ["generation"] = ws.Metadata.Generation,
+            ["specHash"] = specHash,
+            ["state"] = desired.ProvisioningState,
+            ["members"] = ws.Spec.Members?.Count ?? 0,
+            ["region"] = region,
+            ["dataMode"] = dataMode,
+        };
+        var action = created ? "workspace.created" : existing!.ProvisioningState != desired.ProvisioningState ? $"workspace.{desired.ProvisioningState}" : "workspace.updated";
+        if (!created && existing!.DataMode != dataMode)
+        {
+            details["dataModeChanged"] = new JsonObject { ["from"] = existing.DataMode, ["to"] = dataMode };
+            action = "workspace.dataModeChanged";
+        }
+
+        if (!created && existing!.MembersJson is var oldMembers && SystemDatabase.Canonical(JsonNode.Parse(oldMembers)) != membersJson)
+        {
+            details["membersChanged"] = true;
+        }
+
+        await database.UpsertWorkspaceAsync(desired, Guid.TryParse(tenant.Status?.RecordId, out var tid) ? tid : null, ws.Metadata.Uid ?? "",
+            new AuditEntry(CreatedBy(ws), action, "Workspace", ws.Metadata.Name, tenant.Metadata.Name, details), ct).ConfigureAwait(false);
+        return desired;
+    }
+}
