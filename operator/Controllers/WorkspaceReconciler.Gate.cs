@@ -1,12 +1,7 @@
-using System.Collections.Concurrent;
-using System.Text;
 using System.Text.Json.Nodes;
 using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Configuration;
 using ControlPlane.Operator.Runtime;
 using ControlPlane.Operator.Store;
-using k8s.Models;
-using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace ControlPlane.Operator.Controllers;

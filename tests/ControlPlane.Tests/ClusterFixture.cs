@@ -119,6 +119,41 @@ public sealed class ClusterFixture : IAsyncLifetime
         return last!;
     }
 
+    public async Task<Workspace> CreateWorkspaceAsync(string name, string tenant, Action<WorkspaceSpec>? edit = null)
+    {
+        var ws = new Workspace { Metadata = new V1ObjectMeta { Name = name } };
+        ws.Spec.Tenant = tenant;
+        edit?.Invoke(ws.Spec);
+        return await Api.CreateAsync(Workspaces, null, ws, CancellationToken.None);
+    }
+
+    public Task<Workspace?> GetWorkspaceAsync(string name) => Api.TryGetAsync<Workspace>(Workspaces, null, name, CancellationToken.None);
+
+    /// <summary>Polls a workspace until <paramref name="condition"/> holds; a timeout reports its generation, phase and conditions.</summary>
+    public async Task<Workspace> WaitForWorkspaceAsync(string name, Func<Workspace, bool> condition, string what, TimeSpan? timeout = null)
+    {
+        Workspace? last = null;
+        try
+        {
+            await Net.WaitUntilAsync(async () =>
+            {
+                last = await GetWorkspaceAsync(name);
+                return last is not null && condition(last);
+            }, timeout ?? TimeSpan.FromSeconds(30), $"workspace {name}: {what}");
+        }
+        catch (TimeoutException e)
+        {
+            var conditions = string.Join("; ", last?.Status?.Conditions?.Select(c => $"{c.Type}={c.Status} {c.Reason} (gen {c.ObservedGeneration}): {c.Message}") ?? []);
+            throw new TimeoutException($"{e.Message} (generation {last?.Metadata.Generation}, phase {last?.Status?.Phase}, conditions: {conditions})");
+        }
+
+        return last!;
+    }
+
+    public static bool IsReady(Workspace w) => w.Status?.Phase == "Ready" && w.Status.ObservedGeneration == w.Metadata.Generation;
+
+    public static V1Condition? Condition(Workspace w, string type) => w.Status?.Conditions?.FirstOrDefault(c => c.Type == type);
+
     public static bool IsReady(Tenant t) =>
         t.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True" && c.ObservedGeneration == t.Metadata.Generation) == true;
 

@@ -24,39 +24,16 @@ public sealed class DatabaseIsolationTests(ClusterFixture cluster, ITestOutputHe
 
     static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..6]}";
 
-    async Task<Workspace> CreateWorkspaceAsync(string name, string tenant, Action<WorkspaceSpec>? edit = null)
-    {
-        var ws = new Workspace { Metadata = new V1ObjectMeta { Name = name } };
-        ws.Spec.Tenant = tenant;
-        edit?.Invoke(ws.Spec);
-        return await cluster.Api.CreateAsync(ClusterFixture.Workspaces, null, ws, CancellationToken.None);
-    }
+    Task<Workspace> CreateWorkspaceAsync(string name, string tenant, Action<WorkspaceSpec>? edit = null) => cluster.CreateWorkspaceAsync(name, tenant, edit);
 
-    Task<Workspace?> GetWorkspaceAsync(string name) => cluster.Api.TryGetAsync<Workspace>(ClusterFixture.Workspaces, null, name, CancellationToken.None);
+    Task<Workspace?> GetWorkspaceAsync(string name) => cluster.GetWorkspaceAsync(name);
 
-    async Task<Workspace> WaitForWorkspaceAsync(string name, Func<Workspace, bool> condition, string what, TimeSpan? timeout = null)
-    {
-        Workspace? last = null;
-        try
-        {
-            await Net.WaitUntilAsync(async () =>
-            {
-                last = await GetWorkspaceAsync(name);
-                return last is not null && condition(last);
-            }, timeout ?? TimeSpan.FromSeconds(30), $"workspace {name}: {what}");
-        }
-        catch (TimeoutException e)
-        {
-            var conditions = string.Join("; ", last?.Status?.Conditions?.Select(c => $"{c.Type}={c.Status} {c.Reason}: {c.Message}") ?? []);
-            throw new TimeoutException($"{e.Message} (phase {last?.Status?.Phase}, conditions: {conditions})");
-        }
+    Task<Workspace> WaitForWorkspaceAsync(string name, Func<Workspace, bool> condition, string what, TimeSpan? timeout = null) =>
+        cluster.WaitForWorkspaceAsync(name, condition, what, timeout);
 
-        return last!;
-    }
+    static bool IsReady(Workspace w) => ClusterFixture.IsReady(w);
 
-    static bool IsReady(Workspace w) => w.Status?.Phase == "Ready" && w.Status.ObservedGeneration == w.Metadata.Generation;
-
-    static V1Condition? Condition(Workspace w, string type) => w.Status?.Conditions?.FirstOrDefault(c => c.Type == type);
+    static V1Condition? Condition(Workspace w, string type) => ClusterFixture.Condition(w, type);
 
     static Func<Workspace, bool> DatabaseNotReady(string reason) =>
         w => Condition(w, WorkspaceConditions.DatabaseReady) is { Status: "False" } c && c.Reason == reason && c.ObservedGeneration == w.Metadata.Generation;

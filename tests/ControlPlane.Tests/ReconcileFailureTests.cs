@@ -20,40 +20,21 @@ public sealed class ReconcileFailureTests(ClusterFixture cluster, ITestOutputHel
 {
     static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..6]}";
 
-    async Task<Workspace> CreateWorkspaceAsync(string name, string tenant, Action<WorkspaceSpec>? edit = null)
-    {
-        var ws = new Workspace { Metadata = new V1ObjectMeta { Name = name } };
-        ws.Spec.Tenant = tenant;
-        ws.Spec.Database = new WorkspaceDatabase { Enabled = false };
-        edit?.Invoke(ws.Spec);
-        return await cluster.Api.CreateAsync(ClusterFixture.Workspaces, null, ws, CancellationToken.None);
-    }
-
-    Task<Workspace?> GetAsync(string name) => cluster.Api.TryGetAsync<Workspace>(ClusterFixture.Workspaces, null, name, CancellationToken.None);
-
-    async Task<Workspace> WaitForAsync(string name, Func<Workspace, bool> condition, string what, TimeSpan? timeout = null)
-    {
-        Workspace? last = null;
-        try
+    Task<Workspace> CreateWorkspaceAsync(string name, string tenant, Action<WorkspaceSpec>? edit = null) =>
+        cluster.CreateWorkspaceAsync(name, tenant, s =>
         {
-            await Net.WaitUntilAsync(async () =>
-            {
-                last = await GetAsync(name);
-                return last is not null && condition(last);
-            }, timeout ?? TimeSpan.FromSeconds(30), $"workspace {name}: {what}");
-        }
-        catch (TimeoutException e)
-        {
-            var conditions = string.Join("; ", last?.Status?.Conditions?.Select(c => $"{c.Type}={c.Status} {c.Reason} (gen {c.ObservedGeneration}): {c.Message}") ?? []);
-            throw new TimeoutException($"{e.Message} (generation {last?.Metadata.Generation}, phase {last?.Status?.Phase}, conditions: {conditions})");
-        }
+            s.Database = new WorkspaceDatabase { Enabled = false };
+            edit?.Invoke(s);
+        });
 
-        return last!;
-    }
+    Task<Workspace?> GetAsync(string name) => cluster.GetWorkspaceAsync(name);
 
-    static V1Condition? Condition(Workspace w, string type) => w.Status?.Conditions?.FirstOrDefault(c => c.Type == type);
+    Task<Workspace> WaitForAsync(string name, Func<Workspace, bool> condition, string what, TimeSpan? timeout = null) =>
+        cluster.WaitForWorkspaceAsync(name, condition, what, timeout);
 
-    static bool IsReady(Workspace w) => w.Status?.Phase == "Ready" && w.Status.ObservedGeneration == w.Metadata.Generation;
+    static V1Condition? Condition(Workspace w, string type) => ClusterFixture.Condition(w, type);
+
+    static bool IsReady(Workspace w) => ClusterFixture.IsReady(w);
 
     /// <summary>A condition of the given status and reason, observed at the workspace's current generation.</summary>
     static bool Has(Workspace w, string type, string status, string? reason = null) =>
