@@ -1,3 +1,4 @@
+using OperatorRuntime = ControlPlane.Operator.OperatorRuntime;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;

@@ -23,6 +23,28 @@ public sealed class ApprovalReconciler(
 {
     public static readonly ResourceType Type = ResourceType.For<Approval>(namespaced: true);
 
+    /// <summary>How the Approval kind plugs into the runtime: its targets, the workspaces and RoleBindings that judge it.</summary>
+    public static void Setup(TermBuilder b)
+    {
+        var approvals = b.Informer<Approval>(Type);
+        var exposures = b.Informer<Exposure>(ResourceType.For<Exposure>(true));
+        var intents = b.Informer<DeploymentIntent>(ResourceType.For<DeploymentIntent>(true));
+        var restores = b.Informer<Restore>(ResourceType.For<Restore>(true));
+        var roleBindings = WorkspaceReconciler.RoleBindingsOf(b);
+        var writes = new OwnWrites();
+        var reconciler = new ApprovalReconciler(exposures, intents, restores, WorkspaceReconciler.WorkspacesOf(b), roleBindings, approvals, new ObjectWriter(b.Api, writes), b.Time);
+        b.Controller("approval", approvals, reconciler)
+            .SkipsEchoesOf(writes)
+            .Watches(exposures, t => reconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
+            .Watches(intents, t => reconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
+            .Watches(restores, t => reconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
+            .Watches(roleBindings, rb => approvals.InNamespace(rb.Metadata.NamespaceProperty).Select(a => $"{a.Metadata.NamespaceProperty}/{a.Metadata.Name}"))
+            // Another approval of the same target arriving or leaving changes TargetApproved (status writes change nothing).
+            .WatchesEvents(approvals, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
+                ? []
+                : SiblingsOf(e.Object, approvals.InNamespace(e.Object.Metadata.NamespaceProperty)));
+    }
+
     /// <summary>On every Approval: whether its target, at its current generation, has the approvals it needs.</summary>
     public const string TargetApprovedCondition = "TargetApproved";
 

@@ -33,6 +33,18 @@ public sealed class TenantReconciler(
     public static readonly ResourceType Type = ResourceType.For<Tenant>(namespaced: false);
     const string Actor = "controlplane-operator";
 
+    /// <summary>How the Tenant kind plugs into the runtime: its cache, and the workspaces it counts.</summary>
+    public static void Setup(TermBuilder b, SystemDatabase database, ControlPlaneOptions options)
+    {
+        var workspaces = WorkspaceReconciler.WorkspacesOf(b);
+        var writes = new OwnWrites();
+        b.Controller("tenant", b.Informer<Tenant>(Type),
+                new TenantReconciler(workspaces, database, new ObjectWriter(b.Api, writes), b.Events, options, b.Time, b.Loggers.CreateLogger<TenantReconciler>()))
+            .SkipsEchoesOf(writes)
+            // A tenant only counts and sums its workspaces: a burst of workspace events is one reconcile.
+            .Watches(workspaces, TenantOfWorkspace, coalesce: TimeSpan.FromMilliseconds(500));
+    }
+
     public static IEnumerable<string> TenantOfWorkspace(Workspace ws) =>
         string.IsNullOrEmpty(ws.Spec.Tenant) ? [] : [ws.Spec.Tenant];
 

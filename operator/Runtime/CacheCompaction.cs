@@ -1,4 +1,4 @@
-using ControlPlane.Operator.Api.V1Alpha1;
+using System.Reflection;
 using k8s;
 using k8s.Models;
 
@@ -40,9 +40,21 @@ public sealed class StringPool(int capacity = 1 << 17)
     }
 }
 
+/// <summary>A kind that shares its own short strings (beyond metadata) through the term's pool when cached.</summary>
+public interface IInternStrings
+{
+    void InternStrings(StringPool strings);
+}
+
 /// <summary>What an informer keeps of an object: only what the operator reads, with shared strings.</summary>
 public static class CacheCompaction
 {
+    static class StatusOf<T>
+    {
+        // Set once per type: the status property an informer with DropStatus clears.
+        public static readonly PropertyInfo? Property = typeof(T).GetProperty("Status");
+    }
+
     /// <summary>
     /// Whether a new version, as cached, says nothing the cached old one did not: only parts the
     /// cache drops changed (a quota's usage, which kube-controller-manager writes right after every
@@ -50,10 +62,10 @@ public static class CacheCompaction
     /// queues no reconcile. <paramref name="now"/> must not be in the cache yet (its resourceVersion is
     /// swapped for the comparison).
     /// </summary>
-    public static bool SameAsCached<T>(T old, T now) where T : IKubernetesObject<V1ObjectMeta>
+    public static bool SameAsCached<T>(T old, T now, bool dropsStatus) where T : IKubernetesObject<V1ObjectMeta>
     {
-        // Only kinds whose cached form drops a part the server writes on its own can show such an update.
-        if (old is not V1ResourceQuota || now.Metadata.DeletionTimestamp != old.Metadata.DeletionTimestamp) return false;
+        // Only caches that drop a part the server writes on its own (a status) can see such an update.
+        if (!dropsStatus || StatusOf<T>.Property is null || now.Metadata.DeletionTimestamp != old.Metadata.DeletionTimestamp) return false;
         var version = now.Metadata.ResourceVersion;
         try
         {
@@ -66,13 +78,15 @@ public static class CacheCompaction
         }
     }
 
-    public static T Compact<T>(T obj, StringPool? strings) where T : IKubernetesObject<V1ObjectMeta>
+    /// <param name="dropStatus">
+    /// Drop the status: for kinds whose status is someone else's bookkeeping (a quota's usage) that the
+    /// operator never reads; an update of the main resource never writes status.
+    /// </param>
+    public static T Compact<T>(T obj, StringPool? strings, bool dropStatus = false) where T : IKubernetesObject<V1ObjectMeta>
     {
         // managedFields are most of an object's size and nothing here reads them.
         obj.Metadata.ManagedFields = null;
-        // A quota's status (hard, used) is the API server's bookkeeping; the operator compares only spec,
-        // and an update of the main resource never writes status.
-        if (obj is V1ResourceQuota quota) quota.Status = null;
+        if (dropStatus) StatusOf<T>.Property?.SetValue(obj, null);
         if (strings is null) return obj;
 
         InternMetadata(obj.Metadata, strings);
@@ -106,12 +120,8 @@ public static class CacheCompaction
                 }
 
                 break;
-            case Workspace ws:
-                ws.Spec.Tenant = strings.Intern(ws.Spec.Tenant)!;
-                InternConditions(ws.Status?.Conditions, strings);
-                break;
-            case Tenant tenant:
-                InternConditions(tenant.Status?.Conditions, strings);
+            case IInternStrings own:
+                own.InternStrings(strings);
                 break;
         }
 
@@ -137,7 +147,7 @@ public static class CacheCompaction
         }
     }
 
-    static void InternConditions(IList<V1Condition>? conditions, StringPool strings)
+    public static void InternConditions(IList<V1Condition>? conditions, StringPool strings)
     {
         foreach (var c in conditions ?? [])
         {

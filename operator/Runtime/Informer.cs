@@ -31,6 +31,9 @@ public sealed record InformerOptions
     public string? FieldSelector { get; init; }
     /// <summary>Cache metadata only (PartialObjectMetadata), e.g. for Secrets we must not hold.</summary>
     public bool MetadataOnly { get; init; }
+
+    /// <summary>Cache objects without their status (someone else's bookkeeping the operator never reads).</summary>
+    public bool DropStatus { get; init; }
 }
 
 public interface IInformer
@@ -115,6 +118,8 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
     /// </summary>
     public Informer<T> AddIndex(string name, Func<T, string?> valueOf, bool versioned = false)
     {
+        // Informers are shared by the kinds of a term: the second kind asking for an index reuses it.
+        if (indexes.ContainsKey(name)) return this;
         var index = new Index(valueOf, versioned);
         foreach (var (key, obj) in store) Put(index, key, obj);
         indexes[name] = index;
@@ -198,7 +203,7 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
     }
 
     /// <summary>What the cache keeps of an object (see <see cref="CacheCompaction"/>).</summary>
-    T Trim(T obj) => CacheCompaction.Compact(obj, options.Strings);
+    T Trim(T obj) => CacheCompaction.Compact(obj, options.Strings, options.DropStatus);
 
     public static string KeyOf(T obj) =>
         string.IsNullOrEmpty(obj.Metadata.NamespaceProperty) ? obj.Metadata.Name : $"{obj.Metadata.NamespaceProperty}/{obj.Metadata.Name}";
@@ -273,7 +278,7 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
         {
             if (store.TryGetValue(key, out var old))
             {
-                var changed = old.Metadata.ResourceVersion != item.Metadata.ResourceVersion && !CacheCompaction.SameAsCached(old, item);
+                var changed = old.Metadata.ResourceVersion != item.Metadata.ResourceVersion && !CacheCompaction.SameAsCached(old, item, options.DropStatus);
                 Store(key, item);
                 if (changed) Notify(new(InformerEventType.Modified, old, item));
             }
@@ -353,7 +358,7 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
             case "MODIFIED":
                 store.TryGetValue(key, out var old);
                 // Compared before it is stored: readers of the cache never see the object mid-comparison.
-                var changed = old is null || !CacheCompaction.SameAsCached(old, obj);
+                var changed = old is null || !CacheCompaction.SameAsCached(old, obj, options.DropStatus);
                 Store(key, obj);
                 if (changed) Notify(new(old is null ? InformerEventType.Added : InformerEventType.Modified, old, obj));
                 break;

@@ -53,7 +53,7 @@ public sealed class CacheCompactionTests
             Spec = new V1ResourceQuotaSpec { Hard = new Dictionary<string, ResourceQuantity> { ["cpu"] = new("2") } },
             Status = new V1ResourceQuotaStatus { Hard = new Dictionary<string, ResourceQuantity> { ["cpu"] = new("2") }, Used = new Dictionary<string, ResourceQuantity> { ["cpu"] = new("0") } },
         };
-        var kept = CacheCompaction.Compact(quota, new StringPool());
+        var kept = CacheCompaction.Compact(quota, new StringPool(), dropStatus: true);
         Assert.Null(kept.Status);
         Assert.Equal("2", kept.Spec.Hard["cpu"].ToString());
     }

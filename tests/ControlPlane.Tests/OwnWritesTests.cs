@@ -82,13 +82,14 @@ public sealed class OwnWritesTests
             Metadata = new V1ObjectMeta { Name = "controlplane-quota", NamespaceProperty = "team-a", ResourceVersion = rv },
             Spec = new V1ResourceQuotaSpec { Hard = new Dictionary<string, ResourceQuantity> { ["requests.cpu"] = new(cpu) } },
             Status = new V1ResourceQuotaStatus { Used = new Dictionary<string, ResourceQuantity> { ["requests.cpu"] = new(used) } },
-        }, null);
+        }, null, dropStatus: true);
 
         var first = Quota("1", "2", "0");
         var usage = Quota("2", "2", "500m");
-        Assert.True(CacheCompaction.SameAsCached(first, usage));
+        Assert.True(CacheCompaction.SameAsCached(first, usage, dropsStatus: true));
         Assert.Equal("2", usage.Metadata.ResourceVersion); // the cache still takes the new version
-        Assert.False(CacheCompaction.SameAsCached(first, Quota("3", "4", "0")));
+        Assert.False(CacheCompaction.SameAsCached(first, Quota("3", "4", "0"), dropsStatus: true));
+        Assert.False(CacheCompaction.SameAsCached(first, usage, dropsStatus: false)); // a cache that keeps status sees the change
     }
 
     static Workspace Ws(string name, string cpu) => new()

@@ -42,10 +42,13 @@ public abstract class StatusBase
 }
 
 /// <summary>Base of every custom resource: apiVersion, kind, metadata, spec and status.</summary>
-public abstract class CustomResource<TSpec, TStatus> : IKubernetesObject<V1ObjectMeta>
+public abstract class CustomResource<TSpec, TStatus> : IKubernetesObject<V1ObjectMeta>, Runtime.IInternStrings
     where TSpec : new()
     where TStatus : StatusBase, new()
 {
+    /// <summary>Cached copies share their condition strings (types, statuses, reasons) through the term's pool.</summary>
+    public virtual void InternStrings(Runtime.StringPool strings) => Runtime.CacheCompaction.InternConditions(Status?.Conditions, strings);
+
     [JsonPropertyName("apiVersion")]
     public string ApiVersion { get; set; } = ApiGroup.ApiVersion;
 

@@ -12,6 +12,13 @@ namespace ControlPlane.Operator.Api.V1Alpha1;
 public sealed class Workspace : CustomResource<WorkspaceSpec, WorkspaceStatus>
 {
     public Workspace() => Kind = "Workspace";
+
+    /// <summary>Thousands of workspaces name a few tenants: the cache shares those strings too.</summary>
+    public override void InternStrings(Runtime.StringPool strings)
+    {
+        base.InternStrings(strings);
+        Spec.Tenant = strings.Intern(Spec.Tenant)!;
+    }
 }
 
 public sealed class WorkspaceSpec
