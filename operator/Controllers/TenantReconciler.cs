@@ -23,6 +23,7 @@ public static class TenantConditions
 /// </summary>
 public sealed class TenantReconciler(
     Informer<Workspace> workspaces,
+    KubeApi api,
     SystemDatabase database,
     ObjectWriter writer,
     EventRecorder events,
@@ -39,7 +40,7 @@ public sealed class TenantReconciler(
         var workspaces = WorkspaceReconciler.WorkspacesOf(b);
         var writes = new OwnWrites();
         b.Controller("tenant", b.Informer<Tenant>(Type),
-                new TenantReconciler(workspaces, database, new ObjectWriter(b.Api, writes), b.Events, options, b.Time, b.Loggers.CreateLogger<TenantReconciler>()))
+                new TenantReconciler(workspaces, b.Api, database, new ObjectWriter(b.Api, writes), b.Events, options, b.Time, b.Loggers.CreateLogger<TenantReconciler>()))
             .SkipsEchoesOf(writes)
             // A tenant only counts and sums its workspaces: a burst of workspace events is one reconcile.
             .Watches(workspaces, TenantOfWorkspace, coalesce: TimeSpan.FromMilliseconds(500));
@@ -252,6 +253,21 @@ public sealed class TenantReconciler(
     static string CreatedBy(Tenant tenant) =>
         tenant.Metadata.Annotations?.TryGetValue(ApiGroup.CreatedByAnnotation, out var who) == true ? who : Actor;
 
+    /// <summary>The tenant's workspaces as the API server has them now (a paginated LIST, not the cache).</summary>
+    async Task<IReadOnlyList<string>> LiveWorkspacesOfAsync(string tenant, CancellationToken ct)
+    {
+        var names = new List<string>();
+        string? page = null;
+        do
+        {
+            var list = await api.ListAsync<Workspace>(WorkspaceReconciler.Type, null, null, 500, page, ct).ConfigureAwait(false);
+            names.AddRange(list.Items.Where(w => w.Spec.Tenant == tenant).Select(w => w.Metadata.Name));
+            page = list.Continue;
+        }
+        while (page is not null);
+        return names;
+    }
+
     async Task<ReconcileResult> FinalizeAsync(Tenant tenant, IReadOnlyList<string> owned, CancellationToken ct)
     {
         if (!ObjectWriter.HasFinalizer(tenant, ApiGroup.Finalizer)) return ReconcileResult.Done;
@@ -259,6 +275,8 @@ public sealed class TenantReconciler(
         var conditions = new ConditionSet(tenant.Status?.Conditions, tenant.Metadata.Generation, now);
         var status = NewStatus(tenant, owned);
         status.Phase = "Terminating";
+        // Letting go is irreversible: a cache that has not yet seen a new workspace must not decide it.
+        if (owned.Count == 0) owned = await LiveWorkspacesOfAsync(tenant.Metadata.Name, ct).ConfigureAwait(false);
         if (owned.Count > 0)
         {
             var message = $"Deletion held: tenant still has {owned.Count} workspace(s): {string.Join(", ", owned.Take(10))}{(owned.Count > 10 ? ", ..." : "")}. Delete them first.";

@@ -107,7 +107,7 @@ public sealed partial class WorkspaceReconciler
             logger.LogError("region {Region}: {Problem}", region, e.Message);
             return await DatabaseNotReadyAsync(ws, conditions, "UnsafeRegionRole", e.Message, ct).ConfigureAwait(false);
         }
-        catch (Exception e) when (RegionDatabases.IsTransient(e))
+        catch (Exception e) when (PostgresFailure.Of(e, "").Transient)
         {
             conditions.Set(WorkspaceConditions.DatabaseReady, false, "DatabaseUnavailable", $"Region {region} database server unreachable: {e.Message}");
             return DatabaseOutcome.Unavailable;

@@ -14,6 +14,13 @@ public sealed record PostgresFailure(bool Transient, string Reason, string Messa
     public static PostgresFailure Of(Exception e, string what)
     {
         if (RegionDatabases.IsTransient(e)) return new(true, "DatabaseUnavailable", $"{what} unreachable: {e.Message}");
+        // Every table the operator names is its own or pg_catalog's: a missing one means the leader's
+        // migrations have not run yet (they run beside the first reconciles), which passes by itself.
+        if (e is PostgresException { SqlState: PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.InvalidSchemaName } missing)
+        {
+            return new(true, "DatabaseUnavailable", $"{what} is not migrated yet: {missing.MessageText}");
+        }
+
         return e is PostgresException p
             ? new(false, "DatabaseError", $"{what} refused the operation: {ClassOf(p.SqlState)} (SQLSTATE {p.SqlState}): {p.MessageText}")
             : new(false, "DatabaseError", $"{what} failed: {e.GetType().Name}: {e.Message}");
