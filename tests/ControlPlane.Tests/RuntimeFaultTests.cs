@@ -126,3 +126,28 @@ public sealed class DeletionGuardTests(ClusterFixture cluster)
         Assert.Contains(name + "-ws", ClusterFixture.Condition(held, "Ready")!.Message);
     }
 }
+
+/// <summary>A loop of the term that dies fails the runtime: no silent death.</summary>
+public sealed class DeadLoopTests
+{
+    [Fact]
+    public async Task ALoopThatDies_FailsTheManager_WithItsName_AndEndsTheTerm()
+    {
+        var api = new KubeApi(new KubernetesClientConfiguration { Host = "https://127.0.0.1:1" });
+        var manager = new Manager(api, new OperatorMetrics(), new ManagerOptions(), NullLoggerFactory.Instance, TimeProvider.System)
+            .Add(b => b.Loop("doomed", async ct =>
+            {
+                await Task.Yield();
+                throw new InvalidOperationException("boom");
+            }))
+            .Add(b => b.Loop("healthy", ct => Task.Delay(Timeout.Infinite, ct)));
+        string? fatal = null;
+        manager.Fatal += reason => fatal = reason;
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await manager.RunAsync(stop.Token); // returns once the term has ended, not at the 30 s cancellation
+        Assert.False(stop.IsCancellationRequested);
+        Assert.Contains("doomed died: InvalidOperationException: boom", manager.FatalError);
+        Assert.Equal(manager.FatalError, fatal);
+        Assert.False(manager.IsLeader);
+    }
+}
