@@ -17,11 +17,14 @@ tools: ## Install what the tests and `make up` need: etcd, kube-apiserver, kube-
 build: ## Build the solution (warnings are errors)
 	$(DOTNET) build ControlPlane.sln -c $(CONFIGURATION)
 
-manifests: ## Regenerate crds/ from the C# API types
-	$(DOTNET) run --project operator -c $(CONFIGURATION) -- generate-manifests $(CURDIR)
+GENERATED := crds/ config/rbac/ charts/controlplane/crds/ charts/controlplane/files/ dist/
 
-verify-manifests: manifests ## Fail when crds/ drifts from the C# types
-	git diff --exit-code -- crds/ config/rbac/workspace-roles.yaml
+manifests: ## Regenerate crds/, the workspace roles, the chart's copies of them and dist/install.yaml (helm template)
+	DOTNET=$(DOTNET) CONFIGURATION=$(CONFIGURATION) bash hack/manifests.sh
+
+verify-manifests: manifests ## Fail when anything generated drifts from its source (crds/, config/rbac, the chart, dist/)
+	git diff --exit-code -- $(GENERATED)
+	@test -z "$$(git status --porcelain -- $(GENERATED))" || { git status --porcelain -- $(GENERATED); echo "untracked generated files: commit them"; exit 1; }
 
 test: tools ## Install what is missing, then run every test (unit and integration on a real control plane and Postgres)
 	bash hack/test.sh
