@@ -158,7 +158,8 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
             "Restore" => [.. ValidateRestore(r), .. RestoreDatabaseOfWorkspace(r)],
             _ => [],
         };
-        if (r.Operation is "CREATE" or "UPDATE") problems = [.. ValidateStamps(r), .. problems];
+        // Stamps exist on our own kinds only (the mutating webhook sees nothing else).
+        if (r.Operation is "CREATE" or "UPDATE" && r.Kind.Group == ApiGroup.Group) problems = [.. ValidateStamps(r), .. problems];
         if (problems.Count == 0) return AdmissionResponse.Allow(r.Uid);
         var subject = $"{r.Kind.Kind} {(string.IsNullOrEmpty(r.Namespace) ? "" : r.Namespace + "/")}{r.Name}";
         return AdmissionResponse.Deny(r.Uid, $"{subject} refused: {string.Join("; ", problems)}", (int)HttpStatusCode.UnprocessableEntity, "Invalid");

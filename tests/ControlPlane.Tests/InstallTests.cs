@@ -397,3 +397,234 @@ public sealed class ChartTests
         Assert.Empty(hits);
     }
 }
+
+/// <summary>
+/// The three install paths against a real API server: Helm (install, upgrade, uninstall), dist/install.yaml
+/// and config/default. Pods cannot run here, so the operator runs out of cluster with the token of the
+/// ServiceAccount the chart created, under exactly the chart's RBAC: a missing verb fails the test.
+/// </summary>
+[Collection(InstallCollection.Name)]
+public sealed class InstallTests(InstallFixture fixture, ITestOutputHelper output)
+{
+    const string Ns = LocalControlPlane.OperatorNamespace;
+    const string Release = "controlplane";
+    LocalControlPlane Plane => fixture.Plane;
+
+    Task<ToolResult> Helm(params string[] args) => Tools.HelmAsync(fixture.HelmHome, Plane.KubeconfigPath, args);
+
+    Task<ToolResult> Kubectl(string? stdin, params string[] args) =>
+        Tools.RunAsync("kubectl", args, new Dictionary<string, string> { ["KUBECONFIG"] = Plane.KubeconfigPath }, stdin);
+
+    static string KubectlName(ManifestObject o)
+    {
+        var group = o.ApiVersion.Contains('/') ? o.ApiVersion.Split('/')[0] : "";
+        return $"{o.Kind.ToLowerInvariant()}{(group.Length == 0 ? "" : "." + group)}/{o.Name}";
+    }
+
+    async Task<bool> ServerHasPolicyV1() => (await Kubectl(null, "api-versions")).EnsureSuccess("kubectl api-versions").Stdout.Split('\n').Contains("policy/v1");
+
+    /// <summary>
+    /// `kubectl apply --dry-run=server`: every object accepted. The 1.20 test server predates policy/v1, so
+    /// there (only there) the PodDisruptionBudget is the one object it cannot take, and the only error allowed.
+    /// </summary>
+    async Task<HashSet<string>> DryRunAsync(bool policyV1, params string[] source)
+    {
+        var result = await Kubectl(null, ["apply", .. source, "--dry-run=server", "-o", "name"]);
+        var errors = result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith("Warning:", StringComparison.Ordinal)).ToList();
+        if (policyV1)
+        {
+            Assert.True(result.ExitCode == 0, $"kubectl apply {string.Join(' ', source)}: {result.Stderr}");
+        }
+        else
+        {
+            Assert.All(errors, e => Assert.Matches("PodDisruptionBudget.*policy/v1|policy/v1.*PodDisruptionBudget|ensure CRDs are installed first", e));
+        }
+
+        return result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Trim()).ToHashSet();
+    }
+
+    [Fact]
+    public async Task DistInstallYamlAndKustomize_AreAcceptedByTheServer_WithTheChartsObjects()
+    {
+        await Plane.EnsureNamespaceAsync(Ns);
+        var policyV1 = await ServerHasPolicyV1();
+        var chart = ManifestObject.Parse((await Tools.HelmAsync(fixture.HelmHome, null, Tools.DistTemplateArgs)).EnsureSuccess("helm template").Stdout);
+        var expected = chart.Where(o => policyV1 || o.Kind != "PodDisruptionBudget").Select(KubectlName).ToHashSet();
+
+        var dist = await DryRunAsync(policyV1, "-f", Path.Combine(Tools.Repo, "dist", "install.yaml"));
+        var kustomize = await DryRunAsync(policyV1, "-k", Path.Combine(Tools.Repo, "config", "default"));
+        Assert.Equal(expected.Order(), dist.Order());
+        Assert.Equal(expected.Order(), kustomize.Order());
+
+        // Kustomize builds exactly dist's objects, field for field.
+        var built = ManifestObject.Parse((await Kubectl(null, "kustomize", Path.Combine(Tools.Repo, "config", "default"))).EnsureSuccess("kubectl kustomize").Stdout);
+        var fromDist = ManifestObject.Parse(await File.ReadAllTextAsync(Path.Combine(Tools.Repo, "dist", "install.yaml")));
+        Assert.Equal(fromDist.Select(o => o.Id).Order(), built.Select(o => o.Id).Order());
+        var serializer = new SerializerBuilder().JsonCompatible().Build();
+        foreach (var o in built)
+        {
+            var d = fromDist.Single(x => x.Id == o.Id);
+            Assert.True(JsonNode.DeepEquals(JsonNode.Parse(serializer.Serialize(d.Raw)), JsonNode.Parse(serializer.Serialize(o.Raw))), $"{o.Id} differs between config/default and dist/install.yaml");
+        }
+    }
+
+    [Fact]
+    public async Task Helm_InstallUpgradeUninstall_OperatorDrivesATenantAndAWorkspaceUnderTheChartsRbac()
+    {
+        using var api = Plane.NewApi();
+        await Plane.EnsureNamespaceAsync(Ns);
+        // What an administrator creates before installing: the Secrets the chart refers to.
+        var kek = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        await CreateSecretAsync(api, "controlplane-database", new() { ["system"] = fixture.Postgres.ConnectionString(), ["eu"] = fixture.Postgres.RegionConnectionString() });
+        await CreateSecretAsync(api, "controlplane-kek", new() { ["key"] = kek });
+
+        var webhookPort = Net.FreePort();
+        var url = $"https://127.0.0.1:{webhookPort}";
+        (await Helm("lint", Tools.Chart, "--strict")).EnsureSuccess("helm lint");
+        (await Helm("install", Release, Tools.Chart, "--namespace", Ns, "--set", $"webhook.url={url}",
+            "--set", "regions.eu.database.secretName=controlplane-database", "--set", "regions.eu.database.key=eu")).EnsureSuccess("helm install");
+
+        // Every rendered object is there, and the CRDs from the chart's crds/ are Established.
+        var manifest = (await Helm("get", "manifest", Release, "--namespace", Ns)).EnsureSuccess("helm get manifest").Stdout;
+        var objects = ManifestObject.Parse(manifest);
+        var present = (await Kubectl(manifest, "get", "-f", "-", "-o", "name")).EnsureSuccess("kubectl get -f manifest").Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(objects.Select(KubectlName).Order(), present.Order());
+        var crdNames = ManifestObject.Parse(string.Join("\n---\n", Directory.GetFiles(Path.Combine(Tools.Repo, Tools.Chart, "crds")).Select(File.ReadAllText))).Select(c => c.Name).ToList();
+        Assert.Equal(9, crdNames.Count);
+        // The same objects as dist/install.yaml (which adds the Namespace Helm's --create-namespace makes).
+        var dist = ManifestObject.Parse(await File.ReadAllTextAsync(Path.Combine(Tools.Repo, "dist", "install.yaml")));
+        Assert.Equal(dist.Where(o => o.Kind is not ("Namespace" or "CustomResourceDefinition")).Select(o => o.Id).Order(), objects.Select(o => o.Id).Order());
+        Assert.Equal(dist.Where(o => o.Kind == "CustomResourceDefinition").Select(o => o.Name).Order(), crdNames.Order());
+        foreach (var crd in crdNames)
+        {
+            await Net.WaitUntilAsync(async () => (await api.GetAsync<V1CustomResourceDefinition>(ResourceType.Crds, null, crd, CancellationToken.None))
+                .Status?.Conditions?.Any(c => c.Type == "Established" && c.Status == "True") == true, TimeSpan.FromSeconds(30), $"CRD {crd} established");
+        }
+
+        var sa = await api.GetAsync<V1ServiceAccount>(new ResourceType("", "v1", "serviceaccounts", "ServiceAccount", true), Ns, LocalControlPlane.OperatorServiceAccount, CancellationToken.None);
+        Assert.Equal("Helm", sa.Metadata.Labels["app.kubernetes.io/managed-by"]);
+
+        // The operator as the chart's ServiceAccount (a TokenRequest for it), under the chart's RBAC only.
+        var kubeconfig = await Plane.OperatorKubeconfigAsync();
+        var app = await StartOperatorAsync(kubeconfig, webhookPort, kek);
+        try
+        {
+            // It injected its CA into the chart's webhook configurations and issued its certificate into the chart's Secret.
+            await Net.WaitUntilAsync(async () => (await api.GetAsync<V1ValidatingWebhookConfiguration>(WebhookConfigurations.Validating, null, "controlplane-validating", CancellationToken.None))
+                .Webhooks.All(w => w.ClientConfig.CaBundle is { Length: > 0 } && w.ClientConfig.Url.StartsWith(url, StringComparison.Ordinal)), TimeSpan.FromSeconds(30), "CA injected");
+
+            // Admission through it: a Tenant in a region that does not exist is refused by the webhook.
+            var refused = await Assert.ThrowsAsync<KubeApiException>(() => api.CreateAsync(ClusterFixture.Tenants, null,
+                new Tenant { Metadata = new V1ObjectMeta { Name = "mars" }, Spec = new TenantSpec { Region = "mars", DisplayName = "Mars" } }, CancellationToken.None));
+            Assert.Contains("spec.region", refused.Message);
+
+            var tenant = await api.CreateAsync(ClusterFixture.Tenants, null,
+                new Tenant { Metadata = new V1ObjectMeta { Name = "acme" }, Spec = new TenantSpec { Region = "eu", DisplayName = "Acme" } }, CancellationToken.None);
+            await Net.WaitUntilAsync(async () => ClusterFixture.IsReady((await api.GetAsync<Tenant>(ClusterFixture.Tenants, null, "acme", CancellationToken.None))),
+                TimeSpan.FromSeconds(60), "tenant acme Ready");
+            var ws = new Workspace { Metadata = new V1ObjectMeta { Name = "acme-shop" } };
+            ws.Spec.Tenant = tenant.Metadata.Name;
+            await api.CreateAsync(ClusterFixture.Workspaces, null, ws, CancellationToken.None);
+            Workspace? last = null;
+            try
+            {
+                await Net.WaitUntilAsync(async () =>
+                {
+                    last = await api.GetAsync<Workspace>(ClusterFixture.Workspaces, null, "acme-shop", CancellationToken.None);
+                    return last.Status?.Phase == "Ready" && last.Status.ObservedGeneration == last.Metadata.Generation;
+                }, TimeSpan.FromSeconds(60), "workspace acme-shop Ready");
+            }
+            catch (TimeoutException e)
+            {
+                throw new TimeoutException($"{e.Message}: {string.Join("; ", last?.Status?.Conditions?.Select(c => $"{c.Type}={c.Status} {c.Reason}: {c.Message}") ?? [])}");
+            }
+
+            Assert.NotNull(last!.Status!.Database?.Name);
+
+            // Deleted through it too (finalizers: the namespace and the database go).
+            await api.DeleteAsync(ClusterFixture.Workspaces, null, "acme-shop", CancellationToken.None);
+            await Net.WaitUntilAsync(async () => await api.TryGetAsync<Workspace>(ClusterFixture.Workspaces, null, "acme-shop", CancellationToken.None) is null,
+                TimeSpan.FromSeconds(60), "workspace acme-shop deleted");
+            await api.DeleteAsync(ClusterFixture.Tenants, null, "acme", CancellationToken.None);
+            await Net.WaitUntilAsync(async () => await api.TryGetAsync<Tenant>(ClusterFixture.Tenants, null, "acme", CancellationToken.None) is null,
+                TimeSpan.FromSeconds(60), "tenant acme deleted");
+        }
+        finally
+        {
+            await app.StopAsync();
+            await app.DisposeAsync();
+        }
+
+        // Upgrade: new values land; what the operator wrote at runtime (CA bundle, certificate) survives.
+        (await Helm("upgrade", Release, Tools.Chart, "--namespace", Ns, "--reuse-values", "--set", "workers=2", "--set", "replicas=3")).EnsureSuccess("helm upgrade");
+        var deployment = await api.GetAsync<V1Deployment>(new ResourceType("apps", "v1", "deployments", "Deployment", true), Ns, "controlplane-operator", CancellationToken.None);
+        Assert.Equal(3, deployment.Spec.Replicas);
+        Assert.Equal("2", deployment.Spec.Template.Spec.Containers[0].Env.Single(e => e.Name == "ControlPlane__Workers").Value);
+        var validating = await api.GetAsync<V1ValidatingWebhookConfiguration>(WebhookConfigurations.Validating, null, "controlplane-validating", CancellationToken.None);
+        Assert.All(validating.Webhooks, w => Assert.NotEmpty(w.ClientConfig.CaBundle));
+        var cert = await api.GetAsync<V1Secret>(ResourceType.Secrets, Ns, "controlplane-webhook-cert", CancellationToken.None);
+        Assert.True(cert.Data?.ContainsKey("tls.crt") == true, "the operator's certificate survives helm upgrade");
+
+        // Uninstall: nothing of the release is left, the CRDs are kept, and the API is not bricked by a
+        // stale webhook configuration.
+        (await Helm("uninstall", Release, "--namespace", Ns, "--wait")).EnsureSuccess("helm uninstall");
+        var left = (await Kubectl(manifest, "get", "-f", "-", "--ignore-not-found", "-o", "name")).EnsureSuccess("kubectl get -f manifest");
+        Assert.Equal("", left.Stdout.Trim());
+        foreach (var kind in new[] { "clusterroles", "clusterrolebindings", "mutatingwebhookconfigurations", "validatingwebhookconfigurations" })
+        {
+            var leftover = (await Kubectl(null, "get", kind, "-l", "app.kubernetes.io/part-of=controlplane", "-o", "name")).EnsureSuccess($"kubectl get {kind}");
+            Assert.True(leftover.Stdout.Trim().Length == 0, $"{kind} left after uninstall: {leftover.Stdout}");
+        }
+
+        var inNamespace = (await Kubectl(null, "get", "deployments,services,secrets,configmaps,serviceaccounts,roles,rolebindings,networkpolicies,poddisruptionbudgets",
+            "-n", Ns, "-l", "app.kubernetes.io/part-of=controlplane", "-o", "name")).EnsureSuccess("kubectl get -n");
+        Assert.True(inNamespace.Stdout.Trim().Length == 0, $"left in {Ns}: {inNamespace.Stdout}");
+        foreach (var crd in crdNames)
+        {
+            Assert.NotNull(await api.TryGetAsync<V1CustomResourceDefinition>(ResourceType.Crds, null, crd, CancellationToken.None));
+        }
+
+        await api.CreateAsync(ClusterFixture.Tenants, null, new Tenant { Metadata = new V1ObjectMeta { Name = "after" }, Spec = new TenantSpec { Region = "eu", DisplayName = "After" } }, CancellationToken.None);
+        await api.DeleteAsync(ClusterFixture.Tenants, null, "after", CancellationToken.None);
+    }
+
+    static async Task CreateSecretAsync(KubeApi api, string name, Dictionary<string, string> data)
+    {
+        if (await api.TryGetAsync<V1Secret>(ResourceType.Secrets, Ns, name, CancellationToken.None) is not null) return;
+        await api.CreateAsync(ResourceType.Secrets, Ns, new V1Secret
+        {
+            ApiVersion = "v1", Kind = "Secret", Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = Ns }, StringData = data,
+        }, CancellationToken.None);
+    }
+
+    async Task<WebApplication> StartOperatorAsync(string kubeconfig, int webhookPort, string kek)
+    {
+        var health = Net.FreePort();
+        var port = webhookPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        // What the chart's Deployment sets through env (see templates/deployment.yaml), minus the pod.
+        var app = ControlPlane.Operator.Program.BuildApp([], config => config.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ControlPlane:Kubeconfig"] = kubeconfig,
+            ["ControlPlane:SystemDatabase"] = fixture.Postgres.ConnectionString(),
+            ["ControlPlane:Regions:eu:Database"] = fixture.Postgres.RegionConnectionString(),
+            ["ControlPlane:KeyEncryptionKey"] = kek,
+            ["ControlPlane:HealthUrls"] = $"http://127.0.0.1:{health}",
+            ["ControlPlane:MaxTransientRetryDelay"] = "00:00:01",
+            ["ControlPlane:LeaderElection:LeaseDuration"] = "00:00:04",
+            ["ControlPlane:LeaderElection:RenewDeadline"] = "00:00:03",
+            ["ControlPlane:LeaderElection:RetryPeriod"] = "00:00:00.500",
+            ["ControlPlane:Webhook:BindAddress"] = "127.0.0.1",
+            ["ControlPlane:Webhook:ClientCaFile"] = Plane.CaCertPath,
+            ["ControlPlane:Webhook:Port"] = port,
+            ["ControlPlane:Webhook:Url"] = $"https://127.0.0.1:{port}",
+            ["ControlPlane:Webhook:ExtraSans:0"] = "127.0.0.1",
+            ["Logging:LogLevel:Default"] = "Warning",
+        }));
+        await app.StartAsync();
+        using var http = new HttpClient();
+        await Net.WaitUntilAsync(async () => (await http.GetAsync($"http://127.0.0.1:{health}/readyz")).IsSuccessStatusCode,
+            TimeSpan.FromSeconds(60), "operator ready under the chart's RBAC");
+        output.WriteLine($"operator ready as {LocalControlPlane.OperatorServiceAccount}, webhook {port}");
+        return app;
+    }
+}
