@@ -460,13 +460,22 @@ public sealed class InstallTests(InstallFixture fixture, ITestOutputHelper outpu
         var built = ManifestObject.Parse((await Kubectl(null, "kustomize", Path.Combine(Tools.Repo, "config", "default"))).EnsureSuccess("kubectl kustomize").Stdout);
         var fromDist = ManifestObject.Parse(await File.ReadAllTextAsync(Path.Combine(Tools.Repo, "dist", "install.yaml")));
         Assert.Equal(fromDist.Select(o => o.Id).Order(), built.Select(o => o.Id).Order());
-        var serializer = new SerializerBuilder().JsonCompatible().Build();
         foreach (var o in built)
         {
             var d = fromDist.Single(x => x.Id == o.Id);
-            Assert.True(JsonNode.DeepEquals(JsonNode.Parse(serializer.Serialize(d.Raw)), JsonNode.Parse(serializer.Serialize(o.Raw))), $"{o.Id} differs between config/default and dist/install.yaml");
+            Assert.True(SameYaml(d.Raw, o.Raw), $"{o.Id} differs between config/default and dist/install.yaml");
         }
     }
+
+    /// <summary>Equal YAML trees; numbers by value (Kustomize writes 0.0 as 0).</summary>
+    static bool SameYaml(object? a, object? b) => (a, b) switch
+    {
+        (IDictionary<object, object> x, IDictionary<object, object> y) => x.Count == y.Count && x.All(kv => y.TryGetValue(kv.Key, out var v) && SameYaml(kv.Value, v)),
+        (IList<object> x, IList<object> y) => x.Count == y.Count && x.Zip(y).All(p => SameYaml(p.First, p.Second)),
+        (string x, string y) => x == y || (double.TryParse(x, System.Globalization.CultureInfo.InvariantCulture, out var dx)
+            && double.TryParse(y, System.Globalization.CultureInfo.InvariantCulture, out var dy) && dx == dy),
+        _ => Equals(a, b),
+    };
 
     [Fact]
     public async Task Helm_InstallUpgradeUninstall_OperatorDrivesATenantAndAWorkspaceUnderTheChartsRbac()
