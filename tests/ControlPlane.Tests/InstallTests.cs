@@ -306,6 +306,10 @@ public sealed class ChartTests
             Assert.Equal((secret, key), (env.ValueFrom.SecretKeyRef.Name, env.ValueFrom.SecretKeyRef.Key));
         }
 
+        // Regions without values (dist/install.yaml, Kustomize): from one optional Secret, by reference.
+        var envFrom = Assert.Single(c.EnvFrom);
+        Assert.Equal(("controlplane-regions", true), (envFrom.SecretRef.Name, envFrom.SecretRef.Optional == true));
+
         // No value carries a secret inline: the schema refuses one, and refuses smuggling it through extraEnv.
         var inline = await Tools.HelmAsync(helmHome, null, "template", "x", Tools.Chart, "--set", "systemDatabase.connectionString=Host=db;Password=p");
         Assert.NotEqual(0, inline.ExitCode);
