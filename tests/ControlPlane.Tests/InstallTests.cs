@@ -433,7 +433,7 @@ public sealed class InstallTests(InstallFixture fixture, ITestOutputHelper outpu
     /// </summary>
     async Task<HashSet<string>> DryRunAsync(bool policyV1, params string[] source)
     {
-        var result = await Kubectl(null, ["apply", .. source, "--dry-run=server", "-o", "name"]);
+        var result = await Kubectl(null, ["apply", "--server-side", .. source, "--dry-run=server", "-o", "name"]);
         var errors = result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith("Warning:", StringComparison.Ordinal)).ToList();
         if (policyV1)
         {
