@@ -9,6 +9,7 @@ using k8s;
 using k8s.Models;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 using Xunit.Abstractions;
 using YamlDotNet.Serialization;
@@ -482,7 +483,7 @@ public sealed class InstallTests(InstallFixture fixture, ITestOutputHelper outpu
     };
 
     [Fact]
-    public async Task Helm_InstallUpgradeUninstall_OperatorDrivesATenantAndAWorkspaceUnderTheChartsRbac()
+    public async Task Helm_InstallUpgradeUninstall_OperatorDrivesTheSamplesUnderTheChartsRbac_WithoutPerpetualDiff()
     {
         using var api = Plane.NewApi();
         await Plane.EnsureNamespaceAsync(Ns);
@@ -531,36 +532,65 @@ public sealed class InstallTests(InstallFixture fixture, ITestOutputHelper outpu
                 new Tenant { Metadata = new V1ObjectMeta { Name = "mars" }, Spec = new TenantSpec { Region = "mars", DisplayName = "Mars" } }, CancellationToken.None));
             Assert.Contains("spec.region", refused.Message);
 
-            var tenant = await api.CreateAsync(ClusterFixture.Tenants, null,
-                new Tenant { Metadata = new V1ObjectMeta { Name = "acme" }, Spec = new TenantSpec { Region = "eu", DisplayName = "Acme" } }, CancellationToken.None);
-            await Net.WaitUntilAsync(async () => ClusterFixture.IsReady((await api.GetAsync<Tenant>(ClusterFixture.Tenants, null, "acme", CancellationToken.None))),
-                TimeSpan.FromSeconds(60), "tenant acme Ready");
-            var ws = new Workspace { Metadata = new V1ObjectMeta { Name = "acme-shop" } };
-            ws.Spec.Tenant = tenant.Metadata.Name;
-            await api.CreateAsync(ClusterFixture.Workspaces, null, ws, CancellationToken.None);
-            Workspace? last = null;
-            try
+            // samples/ as a GitOps tool applies it (server-side), driven to Ready through the operator:
+            // two Tenants, three Workspaces, two of them with a database.
+            var samples = Path.Combine(Tools.Repo, "samples");
+            (await Kubectl(null, "apply", "--server-side", "-f", samples)).EnsureSuccess("kubectl apply --server-side -f samples/");
+            foreach (var t in new[] { "acme", "globex" })
             {
-                await Net.WaitUntilAsync(async () =>
+                await Net.WaitUntilAsync(async () => ClusterFixture.IsReady(await api.GetAsync<Tenant>(ClusterFixture.Tenants, null, t, CancellationToken.None)),
+                    TimeSpan.FromSeconds(60), $"tenant {t} Ready");
+            }
+
+            var workspaces = new[] { "acme-dev", "acme-prod", "globex-dev" };
+            foreach (var w in workspaces)
+            {
+                Workspace? last = null;
+                try
                 {
-                    last = await api.GetAsync<Workspace>(ClusterFixture.Workspaces, null, "acme-shop", CancellationToken.None);
-                    return last.Status?.Phase == "Ready" && last.Status.ObservedGeneration == last.Metadata.Generation;
-                }, TimeSpan.FromSeconds(60), "workspace acme-shop Ready");
+                    await Net.WaitUntilAsync(async () =>
+                    {
+                        last = await api.GetAsync<Workspace>(ClusterFixture.Workspaces, null, w, CancellationToken.None);
+                        return last.Status?.Phase == "Ready" && last.Status.ObservedGeneration == last.Metadata.Generation;
+                    }, TimeSpan.FromSeconds(90), $"workspace {w} Ready");
+                }
+                catch (TimeoutException e)
+                {
+                    throw new TimeoutException($"{e.Message}: {string.Join("; ", last?.Status?.Conditions?.Select(c => $"{c.Type}={c.Status} {c.Reason}: {c.Message}") ?? [])}");
+                }
             }
-            catch (TimeoutException e)
+
+            Assert.NotNull((await api.GetAsync<Workspace>(ClusterFixture.Workspaces, null, "acme-dev", CancellationToken.None)).Status?.Database?.Name);
+
+            // No perpetual diff under GitOps: once converged, a server-side diff of samples/ is empty and a
+            // second server-side apply writes nothing (the operator owns no field the user applies).
+            var runtime = app.Services.GetRequiredService<OperatorRuntime>();
+            await Net.WaitUntilAsync(() => Task.FromResult(runtime.IsIdle), TimeSpan.FromSeconds(30), "operator idle");
+            async Task<string> Versions() => string.Join(",", [
+                .. await Task.WhenAll(new[] { "acme", "globex" }.Select(async t => (await api.GetAsync<Tenant>(ClusterFixture.Tenants, null, t, CancellationToken.None)).Metadata.ResourceVersion)),
+                .. await Task.WhenAll(workspaces.Select(async w => (await api.GetAsync<Workspace>(ClusterFixture.Workspaces, null, w, CancellationToken.None)).Metadata.ResourceVersion))]);
+            var before = await Versions();
+            var diff = await Kubectl(null, "diff", "--server-side", "-f", samples);
+            Assert.True(diff.ExitCode == 0 && diff.Stdout.Length == 0, $"kubectl diff --server-side -f samples/ ({diff.ExitCode}):\n{diff.Stdout}{diff.Stderr}");
+            (await Kubectl(null, "apply", "--server-side", "-f", samples)).EnsureSuccess("second server-side apply");
+            await Net.WaitUntilAsync(() => Task.FromResult(runtime.IsIdle), TimeSpan.FromSeconds(30), "operator idle");
+            Assert.Equal(before, await Versions());
+
+            // Deleted through it too (the deletion guard, then finalizers: namespaces and databases go).
+            (await Kubectl(null, "annotate", "workspaces,tenants", "--all", "controlplane.io/allow-delete=true")).EnsureSuccess("kubectl annotate");
+            (await Kubectl(null, "delete", "--wait=false", "-f", Path.Combine(samples, "workspaces.yaml"))).EnsureSuccess("kubectl delete workspaces");
+            foreach (var w in workspaces)
             {
-                throw new TimeoutException($"{e.Message}: {string.Join("; ", last?.Status?.Conditions?.Select(c => $"{c.Type}={c.Status} {c.Reason}: {c.Message}") ?? [])}");
+                await Net.WaitUntilAsync(async () => await api.TryGetAsync<Workspace>(ClusterFixture.Workspaces, null, w, CancellationToken.None) is null,
+                    TimeSpan.FromSeconds(60), $"workspace {w} deleted");
             }
 
-            Assert.NotNull(last!.Status!.Database?.Name);
-
-            // Deleted through it too (finalizers: the namespace and the database go).
-            await api.DeleteAsync(ClusterFixture.Workspaces, null, "acme-shop", CancellationToken.None);
-            await Net.WaitUntilAsync(async () => await api.TryGetAsync<Workspace>(ClusterFixture.Workspaces, null, "acme-shop", CancellationToken.None) is null,
-                TimeSpan.FromSeconds(60), "workspace acme-shop deleted");
-            await api.DeleteAsync(ClusterFixture.Tenants, null, "acme", CancellationToken.None);
-            await Net.WaitUntilAsync(async () => await api.TryGetAsync<Tenant>(ClusterFixture.Tenants, null, "acme", CancellationToken.None) is null,
-                TimeSpan.FromSeconds(60), "tenant acme deleted");
+            (await Kubectl(null, "delete", "--wait=false", "-f", Path.Combine(samples, "tenants.yaml"))).EnsureSuccess("kubectl delete tenants");
+            foreach (var t in new[] { "acme", "globex" })
+            {
+                await Net.WaitUntilAsync(async () => await api.TryGetAsync<Tenant>(ClusterFixture.Tenants, null, t, CancellationToken.None) is null,
+                    TimeSpan.FromSeconds(60), $"tenant {t} deleted");
+            }
         }
         finally
         {
@@ -620,6 +650,7 @@ public sealed class InstallTests(InstallFixture fixture, ITestOutputHelper outpu
             ["ControlPlane:Kubeconfig"] = kubeconfig,
             ["ControlPlane:SystemDatabase"] = fixture.Postgres.ConnectionString(),
             ["ControlPlane:Regions:eu:Database"] = fixture.Postgres.RegionConnectionString(),
+            ["ControlPlane:Regions:us:Database"] = fixture.Postgres.RegionConnectionString(),
             ["ControlPlane:KeyEncryptionKey"] = kek,
             ["ControlPlane:HealthUrls"] = $"http://127.0.0.1:{health}",
             ["ControlPlane:MaxTransientRetryDelay"] = "00:00:01",
