@@ -125,6 +125,30 @@ public static class Tools
         return RunAsync(Helm(), args, env);
     }
 
+    /// <summary>
+    /// Argo CD's verdict on an object: config/argocd/health.lua run by Debian's Lua 5.4 (make tools
+    /// installs it) with the object as the global <c>obj</c>, as Argo CD runs it.
+    /// </summary>
+    public static async Task<(string Status, string Message)> ArgoHealthAsync(JsonNode obj)
+    {
+        var script = Path.Combine(Repo, "config", "argocd", "health.lua");
+        var harness = $"obj = {LuaLiteral(obj)}\nlocal hs = dofile({LuaLiteral(JsonValue.Create(script))})\nio.write(hs.status, \"\\t\", hs.message or \"\")\n";
+        var result = (await RunAsync("lua5.4", ["-"], stdin: harness)).EnsureSuccess("lua5.4 config/argocd/health.lua");
+        var parts = result.Stdout.Split('\t', 2);
+        return (parts[0], parts.Length > 1 ? parts[1] : "");
+    }
+
+    static string LuaLiteral(JsonNode? node) => node switch
+    {
+        null => "nil",
+        JsonObject o => "{" + string.Join(",", o.Select(kv => $"[{LuaLiteral(JsonValue.Create(kv.Key))}]={LuaLiteral(kv.Value)}")) + "}",
+        JsonArray a => "{" + string.Join(",", a.Select(LuaLiteral)) + "}",
+        JsonValue v when v.GetValueKind() == System.Text.Json.JsonValueKind.String =>
+            "\"" + v.GetValue<string>().Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)
+                .Replace("\n", "\\n", StringComparison.Ordinal).Replace("\r", "\\r", StringComparison.Ordinal) + "\"",
+        _ => node.ToJsonString(),
+    };
+
     /// <summary>What `make manifests` renders into dist/install.yaml.</summary>
     public static readonly string[] DistTemplateArgs = ["template", "controlplane", Chart, "--namespace", "controlplane-system", "--include-crds", "--set", "createNamespace=true"];
 
@@ -341,6 +365,30 @@ public sealed class ChartTests
         // The metrics Service the ServiceMonitor selects.
         var service = on.Single(o => o.Kind == "Service" && o.Name == "controlplane-metrics").As<V1Service>();
         Assert.Equal("metrics", service.Metadata.Labels["app.kubernetes.io/component"]);
+    }
+
+    [Fact]
+    public void ArgoCdHealthConfigMap_IsConfigArgocdHealthLua()
+    {
+        var cm = ManifestObject.Parse(Read("samples", "gitops", "argocd-cm-health.yaml")).Single().As<V1ConfigMap>();
+        Assert.True(cm.Data["resource.customizations.health.controlplane.io_*"] == Read("config", "argocd", "health.lua"),
+            "samples/gitops/argocd-cm-health.yaml differs from config/argocd/health.lua: run `make manifests` and commit the result");
+    }
+
+    [Fact]
+    public async Task ArgoCdHealth_ClassifiesEdgeCases()
+    {
+        // What the API server can hold that the operator never wrote: deletion, a generation ahead.
+        var deleting = JsonNode.Parse("""{"metadata":{"generation":1,"deletionTimestamp":"2026-01-01T00:00:00Z"},"status":{"phase":"Ready"}}""")!;
+        Assert.Equal("Progressing", (await Tools.ArgoHealthAsync(deleting)).Status);
+        var ahead = JsonNode.Parse("""{"metadata":{"generation":3},"status":{"observedGeneration":2,"conditions":[{"type":"Ready","status":"True","reason":"Ready","message":"a \"quoted\"\nline"}]}}""")!;
+        Assert.Equal("Progressing", (await Tools.ArgoHealthAsync(ahead)).Status);
+        var waiting = JsonNode.Parse("""{"metadata":{"generation":1},"status":{"observedGeneration":1,"conditions":[{"type":"DatabaseReady","status":"False","reason":"DatabaseUnavailable"},{"type":"Ready","status":"False","reason":"NotReady","observedGeneration":1}]}}""")!;
+        Assert.Equal("Progressing", (await Tools.ArgoHealthAsync(waiting)).Status);
+        waiting["status"]!["conditions"]![0]!["reason"] = "RetainedDatabaseExists";
+        Assert.Equal("Degraded", (await Tools.ArgoHealthAsync(waiting)).Status);
+        ahead["status"]!["observedGeneration"] = 3;
+        Assert.Equal(("Healthy", "a \"quoted\"\nline"), await Tools.ArgoHealthAsync(ahead));
     }
 
     [Fact]
@@ -576,6 +624,20 @@ public sealed class InstallTests(InstallFixture fixture, ITestOutputHelper outpu
             await Net.WaitUntilAsync(() => Task.FromResult(runtime.IsIdle), TimeSpan.FromSeconds(30), "operator idle");
             Assert.Equal(before, await Versions());
 
+            // Argo CD health and kstatus from statuses the operator wrote: Healthy, Suspended, Progressing, Degraded.
+            JsonNode Json(object o) => JsonNode.Parse(KubernetesJson.Serialize(o))!;
+            async Task<JsonNode> Get(ResourceType type, string name) => Json(await api.GetAsync<JsonObject>(type, null, name, CancellationToken.None));
+            foreach (var (type, name) in new[] { (ClusterFixture.Tenants, "acme"), (ClusterFixture.Workspaces, "acme-dev") })
+            {
+                var ready = await Get(type, name);
+                Assert.Equal("Healthy", (await Tools.ArgoHealthAsync(ready)).Status);
+                AssertKstatusCurrent(ready);
+            }
+
+            await api.PatchAsync<Tenant>(ClusterFixture.Tenants, null, "globex", """{"spec":{"suspended":true}}""", PatchTypes.Merge, CancellationToken.None);
+            await Net.WaitUntilAsync(async () => (await api.GetAsync<Tenant>(ClusterFixture.Tenants, null, "globex", CancellationToken.None)).Status?.Phase == "Suspended",
+                TimeSpan.FromSeconds(30), "globex Suspended");
+            Assert.Equal("Suspended", (await Tools.ArgoHealthAsync(await Get(ClusterFixture.Tenants, "globex"))).Status);
             // Deleted through it too (the deletion guard, then finalizers: namespaces and databases go).
             (await Kubectl(null, "annotate", "workspaces,tenants", "--all", "controlplane.io/allow-delete=true")).EnsureSuccess("kubectl annotate");
             (await Kubectl(null, "delete", "--wait=false", "-f", Path.Combine(samples, "workspaces.yaml"))).EnsureSuccess("kubectl delete workspaces");
@@ -585,8 +647,31 @@ public sealed class InstallTests(InstallFixture fixture, ITestOutputHelper outpu
                     TimeSpan.FromSeconds(60), $"workspace {w} deleted");
             }
 
+            // Degraded, from the operator: acme-prod's database was retained (deletionPolicy: Retain), and a
+            // workspace of another tenant taking the name gets a DatabaseConflict, never the data. Progressing
+            // before the operator has written anything.
+            var tiny = new Tenant { Metadata = new V1ObjectMeta { Name = "tiny", Annotations = new Dictionary<string, string> { ["controlplane.io/allow-delete"] = "true" } }, Spec = new TenantSpec { Region = "eu", DisplayName = "Tiny" } };
+            await api.CreateAsync(ClusterFixture.Tenants, null, tiny, CancellationToken.None);
+            var taker = new Workspace { Metadata = new V1ObjectMeta { Name = "acme-prod" } };
+            taker.Spec.Tenant = "tiny";
+            var created = Json(await api.CreateAsync(ClusterFixture.Workspaces, null, taker, CancellationToken.None));
+            Assert.Equal("Progressing", (await Tools.ArgoHealthAsync(created)).Status);
+            JsonNode? conflict = null;
+            await Net.WaitUntilAsync(async () =>
+            {
+                conflict = await Get(ClusterFixture.Workspaces, "acme-prod");
+                return Json2<Workspace>(conflict).Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "False" && c.Reason != "Creating") == true;
+            }, TimeSpan.FromSeconds(30), "acme-prod (tiny) not ready, with a reason");
+            var degraded = await Tools.ArgoHealthAsync(conflict!);
+            Assert.True(degraded.Status == "Degraded" && degraded.Message.StartsWith("RetainedDatabaseExists: DatabaseReady", StringComparison.Ordinal), $"{degraded}: {conflict!["status"]?.ToJsonString()}");
+            AssertKstatusCurrent(conflict!);
+            (await Kubectl(null, "delete", "--wait=false", "workspace", "acme-prod")).EnsureSuccess("kubectl delete workspace acme-prod");
+            await Net.WaitUntilAsync(async () => await api.TryGetAsync<Workspace>(ClusterFixture.Workspaces, null, "acme-prod", CancellationToken.None) is null,
+                TimeSpan.FromSeconds(60), "workspace acme-prod (tiny) deleted");
+
             (await Kubectl(null, "delete", "--wait=false", "-f", Path.Combine(samples, "tenants.yaml"))).EnsureSuccess("kubectl delete tenants");
-            foreach (var t in new[] { "acme", "globex" })
+            (await Kubectl(null, "delete", "--wait=false", "tenant", "tiny")).EnsureSuccess("kubectl delete tenant tiny");
+            foreach (var t in new[] { "acme", "globex", "tiny" })
             {
                 await Net.WaitUntilAsync(async () => await api.TryGetAsync<Tenant>(ClusterFixture.Tenants, null, t, CancellationToken.None) is null,
                     TimeSpan.FromSeconds(60), $"tenant {t} deleted");
@@ -629,6 +714,21 @@ public sealed class InstallTests(InstallFixture fixture, ITestOutputHelper outpu
 
         await api.CreateAsync(ClusterFixture.Tenants, null, new Tenant { Metadata = new V1ObjectMeta { Name = "after" }, Spec = new TenantSpec { Region = "eu", DisplayName = "After" } }, CancellationToken.None);
         await api.DeleteAsync(ClusterFixture.Tenants, null, "after", CancellationToken.None);
+    }
+
+    static T Json2<T>(JsonNode node) => KubernetesJson.Deserialize<T>(node.ToJsonString());
+
+    /// <summary>
+    /// kstatus (Flux's health checks, `kubectl wait`): a status that has observed the current generation
+    /// and a Ready condition of that generation, so "Ready=True" can be trusted and "False" is final.
+    /// </summary>
+    static void AssertKstatusCurrent(JsonNode obj)
+    {
+        var generation = obj["metadata"]!["generation"]!.GetValue<long>();
+        var ready = obj["status"]?["conditions"]?.AsArray().SingleOrDefault(c => c?["type"]?.GetValue<string>() == "Ready");
+        Assert.True(ready is not null, $"no Ready condition: {obj["status"]?.ToJsonString()}");
+        Assert.Equal(generation, ready["observedGeneration"]?.GetValue<long>());
+        if (obj["status"]?["observedGeneration"] is { } observed) Assert.Equal(generation, observed.GetValue<long>());
     }
 
     static async Task CreateSecretAsync(KubeApi api, string name, Dictionary<string, string> data)
