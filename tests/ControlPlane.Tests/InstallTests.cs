@@ -716,6 +716,117 @@ public sealed class InstallTests(InstallFixture fixture, ITestOutputHelper outpu
         await api.DeleteAsync(ClusterFixture.Tenants, null, "after", CancellationToken.None);
     }
 
+    [Fact]
+    public async Task Dockerfile_PublishAsItDoes_AndThePublishedOperatorStarts()
+    {
+        // The image cannot be built here (no Docker engine): publish exactly as the Dockerfile's build
+        // stage does (its COPY lines into a clean /src, its RUN dotnet publish), then run its ENTRYPOINT.
+        var dockerfile = await File.ReadAllLinesAsync(Path.Combine(Tools.Repo, "Dockerfile"));
+        var work = Path.Combine(Path.GetTempPath(), "controlplane-publish-" + Guid.NewGuid().ToString("N")[..8]);
+        var src = Path.Combine(work, "src");
+        var outDir = Path.Combine(work, "out");
+        Directory.CreateDirectory(src);
+        var ignored = new[] { "bin", "obj" }; // .dockerignore
+        string? publish = null;
+        foreach (var line in dockerfile.SkipWhile(l => !l.StartsWith("FROM ", StringComparison.Ordinal)).Skip(1).TakeWhile(l => !l.StartsWith("FROM ", StringComparison.Ordinal)))
+        {
+            if (line.StartsWith("COPY ", StringComparison.Ordinal))
+            {
+                var parts = line[5..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                var dest = Path.Combine(src, parts[^1]);
+                foreach (var from in parts[..^1])
+                {
+                    var path = Path.Combine(Tools.Repo, from);
+                    if (File.Exists(path))
+                    {
+                        Directory.CreateDirectory(dest);
+                        File.Copy(path, Path.Combine(dest, Path.GetFileName(path)));
+                        continue;
+                    }
+
+                    foreach (var file in Directory.GetFiles(path, "*", SearchOption.AllDirectories))
+                    {
+                        var rel = Path.GetRelativePath(path, file);
+                        if (rel.Split('/').Any(ignored.Contains)) continue;
+                        Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(dest, rel))!);
+                        File.Copy(file, Path.Combine(dest, rel));
+                    }
+                }
+            }
+            else if (line.StartsWith("RUN dotnet publish ", StringComparison.Ordinal))
+            {
+                publish = line[4..];
+            }
+        }
+
+        Assert.NotNull(publish);
+        var args = publish.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(a => a == "/out" ? outDir : a).ToList();
+        var info = new ProcessStartInfo(args[0]) { WorkingDirectory = src, UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args.Skip(1)) info.ArgumentList.Add(a);
+        using (var p = Process.Start(info)!)
+        {
+            var stdout = p.StandardOutput.ReadToEndAsync();
+            var stderr = p.StandardError.ReadToEndAsync();
+            await p.WaitForExitAsync();
+            Assert.True(p.ExitCode == 0, $"{publish}: {await stdout}{await stderr}");
+        }
+
+        Assert.True(File.Exists(Path.Combine(outDir, "ControlPlane.Operator.dll")));
+        Assert.True(File.Exists(Path.Combine(outDir, "appsettings.json")), "appsettings.json is published next to the operator");
+
+        // ENTRYPOINT ["dotnet", "ControlPlane.Operator.dll"], configured through env as the chart's Deployment
+        // does; webhooks off (this API server's other tests own its admission configuration).
+        var health = Net.FreePort();
+        var run = new ProcessStartInfo("dotnet") { WorkingDirectory = outDir, UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        run.ArgumentList.Add("ControlPlane.Operator.dll");
+        run.Environment["ControlPlane__Kubeconfig"] = Plane.KubeconfigPath;
+        run.Environment["ControlPlane__SystemDatabase"] = fixture.Postgres.ConnectionString();
+        run.Environment["ControlPlane__Regions__eu__Database"] = fixture.Postgres.RegionConnectionString();
+        run.Environment["ControlPlane__KeyEncryptionKey"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        run.Environment["ControlPlane__HealthUrls"] = $"http://127.0.0.1:{health}";
+        run.Environment["ControlPlane__Webhook__Enabled"] = "false";
+        run.Environment["ControlPlane__LeaderElection__LeaseName"] = "published-" + Guid.NewGuid().ToString("N")[..6];
+        run.Environment["ControlPlane__LeaderElection__Namespace"] = "default";
+        using var op = Process.Start(run)!;
+        var log = new System.Text.StringBuilder();
+        op.OutputDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
+        op.ErrorDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
+        op.BeginOutputReadLine();
+        op.BeginErrorReadLine();
+        try
+        {
+            using var http = new HttpClient();
+            await Net.WaitUntilAsync(async () =>
+            {
+                Assert.False(op.HasExited, $"the published operator exited ({(op.HasExited ? op.ExitCode : 0)}): {log}");
+                try
+                {
+                    return (await http.GetAsync($"http://127.0.0.1:{health}/readyz")).IsSuccessStatusCode
+                        && (await http.GetStringAsync($"http://127.0.0.1:{health}/metrics")).Contains("controller_runtime_reconcile_total", StringComparison.Ordinal);
+                }
+                catch (HttpRequestException)
+                {
+                    return false;
+                }
+            }, TimeSpan.FromSeconds(60), "published operator ready");
+        }
+        finally
+        {
+            // SIGTERM, as the kubelet stops a container: a graceful stop, exit code 0.
+            Process.Start("kill", ["-TERM", op.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
+            await op.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+            try
+            {
+                Directory.Delete(work, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+
+        Assert.True(op.ExitCode == 0, $"exit code {op.ExitCode}: {log}");
+    }
+
     static T Json2<T>(JsonNode node) => KubernetesJson.Deserialize<T>(node.ToJsonString());
 
     /// <summary>
