@@ -43,7 +43,20 @@ uninstall: ## Remove CRDs and cluster roles from the current kubeconfig's cluste
 	$(KUBECTL) delete --ignore-not-found -f config/rbac/
 	$(KUBECTL) delete --ignore-not-found -f crds/
 
-run: ## Run the operator against the current kubeconfig (set ControlPlane__SystemDatabase and ControlPlane__Regions__<r>__Database)
+# An operator outside the cluster cannot be reached through the in-cluster webhook Service, and a
+# configuration pointing at a Service without endpoints fails every controlplane.io write. So `make run`
+# serves no webhooks unless WEBHOOK_URL says where the API server reaches this machine
+# (e.g. WEBHOOK_URL=https://192.168.1.10:9443 WEBHOOK_SAN=192.168.1.10).
+WEBHOOK_URL ?=
+WEBHOOK_SAN ?=
+run: ## Run the operator against the current kubeconfig (set ControlPlane__SystemDatabase and ControlPlane__Regions__<r>__Database; WEBHOOK_URL to serve admission)
+	@if [ -z "$(WEBHOOK_URL)" ]; then \
+	  echo "*** make run: admission webhooks are OFF (no WEBHOOK_URL): nothing validates or stamps controlplane.io objects. ***" >&2; \
+	  echo "*** Set WEBHOOK_URL=https://<address the API server reaches>:9443 (and WEBHOOK_SAN=<that address>) to serve them. ***" >&2; \
+	fi
+	ControlPlane__Webhook__Enabled=$(if $(WEBHOOK_URL),true,false) \
+	ControlPlane__Webhook__Url=$(WEBHOOK_URL) \
+	$(if $(WEBHOOK_SAN),ControlPlane__Webhook__ExtraSans__0=$(WEBHOOK_SAN)) \
 	$(DOTNET) run --project operator -c $(CONFIGURATION)
 
 bench: tools ## Benchmarks on the local control plane: converge vs floor, idle, memory, one change, restart, webhook latency (writes bench/results/)
