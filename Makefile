@@ -39,7 +39,8 @@ install: ## Install CRDs and cluster roles into the current kubeconfig's cluster
 	$(KUBECTL) apply -f crds/
 	$(KUBECTL) apply -f config/rbac/
 
-uninstall: ## Remove CRDs and cluster roles from the current kubeconfig's cluster
+uninstall: ## Remove CRDs, cluster roles and the operator's webhook configurations from the current kubeconfig's cluster
+	$(KUBECTL) delete --ignore-not-found mutatingwebhookconfiguration/controlplane-mutating validatingwebhookconfiguration/controlplane-validating
 	$(KUBECTL) delete --ignore-not-found -f config/rbac/
 	$(KUBECTL) delete --ignore-not-found -f crds/
 

@@ -182,9 +182,20 @@ public sealed record ManifestObject(string ApiVersion, string Kind, string? Name
 /// The chart, dist/install.yaml and config/default, without a cluster: lint, one source with config/
 /// and the operator's own code, secrets only by reference, and the install step's mirror.
 /// </summary>
-public sealed class ChartTests
+public sealed class ChartTests : IDisposable
 {
     readonly string helmHome = Path.Combine(Path.GetTempPath(), "controlplane-helm-" + Guid.NewGuid().ToString("N")[..8]);
+
+    public void Dispose()
+    {
+        try
+        {
+            if (Directory.Exists(helmHome)) Directory.Delete(helmHome, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
 
     static string Read(params string[] path) => File.ReadAllText(Path.Combine([Tools.Repo, .. path]));
 
