@@ -493,7 +493,7 @@ public sealed class InstallTests(InstallFixture fixture, ITestOutputHelper outpu
     /// </summary>
     async Task<HashSet<string>> DryRunAsync(bool policyV1, params string[] source)
     {
-        var result = await Kubectl(null, ["apply", "--server-side", .. source, "--dry-run=server", "-o", "name"]);
+        var result = await Kubectl(null, ["apply", .. source, "--dry-run=server", "-o", "name"]);
         var errors = result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith("Warning:", StringComparison.Ordinal)).ToList();
         if (policyV1)
         {
@@ -515,10 +515,14 @@ public sealed class InstallTests(InstallFixture fixture, ITestOutputHelper outpu
         var chart = ManifestObject.Parse((await Tools.HelmAsync(fixture.HelmHome, null, Tools.DistTemplateArgs)).EnsureSuccess("helm template").Stdout);
         var expected = chart.Where(o => policyV1 || o.Kind != "PodDisruptionBudget").Select(KubectlName).ToHashSet();
 
-        var dist = await DryRunAsync(policyV1, "-f", Path.Combine(Tools.Repo, "dist", "install.yaml"));
-        var kustomize = await DryRunAsync(policyV1, "-k", Path.Combine(Tools.Repo, "config", "default"));
-        Assert.Equal(expected.Order(), dist.Order());
-        Assert.Equal(expected.Order(), kustomize.Order());
+        // Client-side (kubectl apply -f) and server-side apply (as the README, Argo CD and Flux do).
+        foreach (var mode in new[] { "--server-side=false", "--server-side" })
+        {
+            var dist = await DryRunAsync(policyV1, mode, "-f", Path.Combine(Tools.Repo, "dist", "install.yaml"));
+            var kustomize = await DryRunAsync(policyV1, mode, "-k", Path.Combine(Tools.Repo, "config", "default"));
+            Assert.Equal(expected.Order(), dist.Order());
+            Assert.Equal(expected.Order(), kustomize.Order());
+        }
 
         // Kustomize builds exactly dist's objects, field for field.
         var built = ManifestObject.Parse((await Kubectl(null, "kustomize", Path.Combine(Tools.Repo, "config", "default"))).EnsureSuccess("kubectl kustomize").Stdout);
