@@ -10,17 +10,21 @@ KUBECTL ?= kubectl
 help: ## Show the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
 
-tools: ## Install what the tests and `make up` need: etcd, kube-apiserver, kube-controller-manager, PostgreSQL 15 (idempotent, cached)
+tools: ## Install what the tests and `make up` need: etcd, kube-apiserver, kube-controller-manager, PostgreSQL 15, Helm 3.17 (idempotent, cached)
 	bash hack/install-control-plane.sh
+	bash hack/install-helm.sh
 
 build: ## Build the solution (warnings are errors)
 	$(DOTNET) build ControlPlane.sln -c $(CONFIGURATION)
 
-manifests: ## Regenerate crds/ from the C# API types
-	$(DOTNET) run --project operator -c $(CONFIGURATION) -- generate-manifests $(CURDIR)
+GENERATED := crds/ config/rbac/ charts/controlplane/crds/ charts/controlplane/files/ dist/ samples/gitops/argocd-cm-health.yaml
 
-verify-manifests: manifests ## Fail when crds/ drifts from the C# types
-	git diff --exit-code -- crds/ config/rbac/workspace-roles.yaml
+manifests: ## Regenerate crds/, the workspace roles, the chart's copies of them and dist/install.yaml (helm template)
+	DOTNET=$(DOTNET) CONFIGURATION=$(CONFIGURATION) bash hack/manifests.sh
+
+verify-manifests: manifests ## Fail when anything generated drifts from its source (crds/, config/rbac, the chart, dist/)
+	git diff --exit-code -- $(GENERATED)
+	@test -z "$$(git status --porcelain -- $(GENERATED))" || { git status --porcelain -- $(GENERATED); echo "untracked generated files: commit them"; exit 1; }
 
 test: tools ## Install what is missing, then run every test (unit and integration on a real control plane and Postgres)
 	bash hack/test.sh
@@ -35,11 +39,25 @@ install: ## Install CRDs and cluster roles into the current kubeconfig's cluster
 	$(KUBECTL) apply -f crds/
 	$(KUBECTL) apply -f config/rbac/
 
-uninstall: ## Remove CRDs and cluster roles from the current kubeconfig's cluster
+uninstall: ## Remove CRDs, cluster roles and the operator's webhook configurations from the current kubeconfig's cluster
+	$(KUBECTL) delete --ignore-not-found mutatingwebhookconfiguration/controlplane-mutating validatingwebhookconfiguration/controlplane-validating
 	$(KUBECTL) delete --ignore-not-found -f config/rbac/
 	$(KUBECTL) delete --ignore-not-found -f crds/
 
-run: ## Run the operator against the current kubeconfig (set ControlPlane__SystemDatabase and ControlPlane__Regions__<r>__Database)
+# An operator outside the cluster cannot be reached through the in-cluster webhook Service, and a
+# configuration pointing at a Service without endpoints fails every controlplane.io write. So `make run`
+# serves no webhooks unless WEBHOOK_URL says where the API server reaches this machine
+# (e.g. WEBHOOK_URL=https://192.168.1.10:9443 WEBHOOK_SAN=192.168.1.10).
+WEBHOOK_URL ?=
+WEBHOOK_SAN ?=
+run: ## Run the operator against the current kubeconfig (set ControlPlane__SystemDatabase and ControlPlane__Regions__<r>__Database; WEBHOOK_URL to serve admission)
+	@if [ -z "$(WEBHOOK_URL)" ]; then \
+	  echo "*** make run: admission webhooks are OFF (no WEBHOOK_URL): nothing validates or stamps controlplane.io objects. ***" >&2; \
+	  echo "*** Set WEBHOOK_URL=https://<address the API server reaches>:9443 (and WEBHOOK_SAN=<that address>) to serve them. ***" >&2; \
+	fi
+	ControlPlane__Webhook__Enabled=$(if $(WEBHOOK_URL),true,false) \
+	ControlPlane__Webhook__Url=$(WEBHOOK_URL) \
+	$(if $(WEBHOOK_SAN),ControlPlane__Webhook__ExtraSans__0=$(WEBHOOK_SAN)) \
 	$(DOTNET) run --project operator -c $(CONFIGURATION)
 
 bench: tools ## Benchmarks on the local control plane: converge vs floor, idle, memory, one change, restart, webhook latency (writes bench/results/)
