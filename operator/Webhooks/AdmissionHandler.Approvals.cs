@@ -1,11 +1,7 @@
-using System.Net;
 using System.Text.Json.Nodes;
 using ControlPlane.Operator.Api.V1Alpha1;
 using ControlPlane.Operator.Controllers;
-using ControlPlane.Operator.Runtime;
-using Cronos;
 using k8s;
-using k8s.Models;
 
 namespace ControlPlane.Operator.Webhooks;
 
