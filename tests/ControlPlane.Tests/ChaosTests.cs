@@ -41,8 +41,16 @@ public sealed class ChaosTests(ChaosFixture fixture, ITestOutputHelper output)
         var settings = ChaosSettings.Reduced(ChaosSettings.SeedFromEnvironment());
         var outcome = await new ChaosScenario(fixture.Env, settings, Say).RunAsync();
         Say(outcome.Report.ToJsonString());
+        var log = "";
+        if (outcome.Violations.Count > 0)
+        {
+            // The environment's folder goes with the fixture: keep the operator's log for the diagnosis.
+            log = Path.Combine(Path.GetTempPath(), $"controlplane-chaos-{settings.Seed}-operator.log");
+            File.Copy(Path.Combine(fixture.Env.Root, "operator.log"), log, overwrite: true);
+        }
+
         Assert.True(outcome.Violations.Count == 0,
-            $"seed {settings.Seed} (CHAOS_SEED={settings.Seed} replays it), operator log {outcome.Report["operator"]?["log"]}:\n" + string.Join("\n", outcome.Violations));
+            $"seed {settings.Seed} (CHAOS_SEED={settings.Seed} replays it), operator log {log}:\n" + string.Join("\n", outcome.Violations));
         Assert.Equal(settings.Workspaces, (int)outcome.Report["afterConvergence"]!["serverDatabases"]!);
         Assert.Equal(0, (int)outcome.Report["afterDeletion"]!["serverDatabases"]!);
     }

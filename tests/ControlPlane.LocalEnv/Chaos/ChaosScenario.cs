@@ -182,6 +182,7 @@ public sealed class ChaosScenario(ChaosEnvironment env, ChaosSettings settings, 
                     ["incarnations"] = supervisor.Incarnations,
                     ["selfExits"] = new JsonArray([.. supervisor.SelfExits.Select(x => (JsonNode)new JsonObject { ["incarnation"] = x.Incarnation, ["exitCode"] = x.ExitCode })]),
                     ["errorLines"] = supervisor.ErrorLines,
+                    ["errors"] = new JsonArray([.. supervisor.Errors.Select(e => (JsonNode)e)]),
                     ["log"] = operatorLog,
                 };
             }

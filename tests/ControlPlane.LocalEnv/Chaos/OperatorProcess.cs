@@ -15,6 +15,7 @@ public sealed class OperatorProcess : IAsyncDisposable
     readonly HttpClient http = new() { Timeout = TimeSpan.FromSeconds(5) };
     readonly string baseUrl;
     int errorLines;
+    readonly System.Collections.Concurrent.ConcurrentQueue<string> errors = new();
 
     OperatorProcess(Process process, int healthPort, int incarnation)
     {
@@ -31,6 +32,9 @@ public sealed class OperatorProcess : IAsyncDisposable
 
     /// <summary>Error- and critical-level lines this incarnation logged.</summary>
     public int ErrorLines => Volatile.Read(ref errorLines);
+
+    /// <summary>The first error-level lines (the operator never logs a secret), for the report.</summary>
+    public IReadOnlyList<string> Errors => [.. errors];
 
     /// <summary>
     /// The operator's entry point: next to this assembly when a project referencing the operator was
@@ -65,7 +69,11 @@ public sealed class OperatorProcess : IAsyncDisposable
         void Keep(string? line)
         {
             if (line is null) return;
-            if (line.Contains(" fail: ", StringComparison.Ordinal) || line.Contains(" crit: ", StringComparison.Ordinal)) Interlocked.Increment(ref child.errorLines);
+            if (line.Contains(" fail: ", StringComparison.Ordinal) || line.Contains(" crit: ", StringComparison.Ordinal))
+            {
+                if (Interlocked.Increment(ref child.errorLines) <= 20) child.errors.Enqueue(line);
+            }
+
             lock (log) log.WriteLine($"[{incarnation}] {line}");
         }
 

@@ -17,6 +17,7 @@ public sealed class OperatorSupervisor : IAsyncDisposable
     OperatorProcess current;
     int incarnations;
     int errorLines;
+    readonly List<string> errors = [];
     bool disposed;
 
     public OperatorSupervisor(string dll, IReadOnlyDictionary<string, string> settings, string logPath)
@@ -44,6 +45,16 @@ public sealed class OperatorSupervisor : IAsyncDisposable
     /// <summary>Error-level lines logged by every incarnation so far.</summary>
     public int ErrorLines => disposed ? errorLines : errorLines + Current.ErrorLines;
 
+    /// <summary>Some of those lines, each with its incarnation.</summary>
+    public IReadOnlyList<string> Errors
+    {
+        get
+        {
+            lock (errors) return disposed ? [.. errors] : [.. errors, .. Current.Errors.Select(e => $"[{Current.Incarnation}] {e}")];
+        }
+    }
+
+
     /// <summary>SIGKILL the running incarnation and start the next one at once.</summary>
     public async Task KillAndRestartAsync()
     {
@@ -59,9 +70,15 @@ public sealed class OperatorSupervisor : IAsyncDisposable
         }
     }
 
-    async Task ReplaceAsync()
+    void Collect()
     {
         errorLines += current.ErrorLines;
+        lock (errors) errors.AddRange(current.Errors.Select(e => $"[{current.Incarnation}] {e}").Take(Math.Max(0, 50 - errors.Count)));
+    }
+
+    async Task ReplaceAsync()
+    {
+        Collect();
         await current.DisposeAsync();
         Volatile.Write(ref current, OperatorProcess.Start(dll, settings, ++incarnations, log));
     }
@@ -99,7 +116,7 @@ public sealed class OperatorSupervisor : IAsyncDisposable
         await stop.CancelAsync();
         await watcher;
         await gate.WaitAsync();
-        errorLines += current.ErrorLines;
+        Collect();
         disposed = true;
         await current.DisposeAsync();
         gate.Release();
