@@ -4,7 +4,9 @@ using Xunit.Abstractions;
 
 namespace ControlPlane.Tests;
 
-[CollectionDefinition(Name)]
+// Alone, after the other collections: it restarts its servers and loads both cores, which would
+// stretch the other tests' deadlines.
+[CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class ChaosCollection : ICollectionFixture<ChaosFixture>
 {
     public const string Name = "chaos";
