@@ -171,7 +171,7 @@ public sealed class ChaosScenario(ChaosEnvironment env, ChaosSettings settings, 
                 await DeleteAllAsync(api, supervisor, names, report, ct);
                 await CheckNothingLeftAsync(api, ds, names, report, ct);
             }
-            catch (Exception e) when (e is TimeoutException or InvalidOperationException or KubeApiException or NpgsqlException)
+            catch (Exception e) when (e is TimeoutException or InvalidOperationException or KubeApiException or NpgsqlException or HttpRequestException)
             {
                 violations.Add($"{e.GetType().Name}: {e.Message}");
             }

@@ -15,6 +15,8 @@ public sealed class OperatorProcess : IAsyncDisposable
     readonly HttpClient http = new() { Timeout = TimeSpan.FromSeconds(5) };
     readonly string baseUrl;
     int errorLines;
+    volatile bool disposed;
+    int? exitCode;
     readonly System.Collections.Concurrent.ConcurrentQueue<string> errors = new();
 
     OperatorProcess(Process process, int healthPort, int incarnation)
@@ -26,8 +28,9 @@ public sealed class OperatorProcess : IAsyncDisposable
 
     public int Incarnation { get; }
     public int Pid => process.Id;
-    public bool HasExited => process.HasExited;
-    public int? ExitCode => process.HasExited ? process.ExitCode : null;
+    // Read by the supervisor's watcher while the harness may be replacing (and disposing) this incarnation.
+    public bool HasExited => disposed || process.HasExited;
+    public int? ExitCode => exitCode ?? (!disposed && process.HasExited ? process.ExitCode : null);
     public bool KilledByHarness { get; private set; }
 
     /// <summary>Error- and critical-level lines this incarnation logged.</summary>
@@ -96,7 +99,7 @@ public sealed class OperatorProcess : IAsyncDisposable
     /// <summary>Leader, caches synced and every controller idle, from the process's own endpoints (false while it cannot answer).</summary>
     public async Task<OperatorState> StateAsync(CancellationToken ct)
     {
-        if (process.HasExited) return OperatorState.Down;
+        if (HasExited) return OperatorState.Down;
         try
         {
             var metrics = await http.GetStringAsync($"{baseUrl}/metrics", ct);
@@ -108,8 +111,9 @@ public sealed class OperatorProcess : IAsyncDisposable
                 Idle: Sum(metrics, "controlplane_controllers_idle") == 1,
                 WorkspaceReconciles: Sum(metrics, "controller_runtime_reconcile_total", "controller=\"workspace\""));
         }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException)
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException or ObjectDisposedException)
         {
+            // not answering, or this incarnation was replaced meanwhile
             return OperatorState.Down;
         }
     }
@@ -148,6 +152,8 @@ public sealed class OperatorProcess : IAsyncDisposable
             }
         }
 
+        exitCode = process.ExitCode;
+        disposed = true;
         process.Dispose();
         http.Dispose();
     }

@@ -79,8 +79,9 @@ public sealed class OperatorSupervisor : IAsyncDisposable
     async Task ReplaceAsync()
     {
         Collect();
-        await current.DisposeAsync();
+        var old = current;
         Volatile.Write(ref current, OperatorProcess.Start(dll, settings, ++incarnations, log));
+        await old.DisposeAsync();
     }
 
     async Task WatchAsync()
