@@ -35,7 +35,7 @@ public sealed class ChaosTests(ChaosFixture fixture, ITestOutputHelper output)
     /// process with leader election) SIGKILLed at 5 seeded random moments and restarted, the API server
     /// and Postgres restarted and etcd compacted in between. Then: all Ready, exactly one row,
     /// allocation, database, role, namespace and Secret per workspace, the audit chain verifies with
-    /// each change recorded once; deleting them all leaves nothing. CHAOS_SEED replays a failure.
+    /// each change recorded once; deleting them all (one more kill meanwhile) leaves nothing. CHAOS_SEED replays a failure.
     /// </summary>
     [Fact]
     public async Task OperatorKilledAndServersRestarted_WhileConverging_LosesAndDuplicatesNothing_AndDeletionLeavesNothing()

@@ -20,6 +20,9 @@ public sealed record ChaosSettings
     public int ApiServerRestarts { get; init; } = 2;
     public int PostgresRestarts { get; init; } = 1;
     public int EtcdCompactions { get; init; } = 1;
+
+    /// <summary>More SIGKILLs while the workspaces are being deleted (finalizers, database drops).</summary>
+    public int DeletionKills { get; init; } = 3;
     public int Seed { get; init; } = Random.Shared.Next();
 
     /// <summary>A kill "in the middle of work" comes at most this long after the incarnation became leader.</summary>
@@ -30,13 +33,13 @@ public sealed record ChaosSettings
 
     public int Workers { get; init; } = 4;
 
-    /// <summary>`make chaos`: 200 workspaces, 20 kills, 2 API server restarts, 1 Postgres restart, 1 etcd compaction.</summary>
+    /// <summary>`make chaos`: 200 workspaces, 20 kills, 2 API server restarts, 1 Postgres restart, 1 etcd compaction, 3 kills while deleting.</summary>
     public static ChaosSettings Full(int seed) => new() { Seed = seed };
 
     /// <summary>The run `make test` includes: small enough for a few minutes on two cores.</summary>
     public static ChaosSettings Reduced(int seed) => new()
     {
-        Seed = seed, Workspaces = 30, Kills = 5, ApiServerRestarts = 1, PostgresRestarts = 1, EtcdCompactions = 1,
+        Seed = seed, Workspaces = 30, Kills = 5, ApiServerRestarts = 1, PostgresRestarts = 1, EtcdCompactions = 1, DeletionKills = 1,
         MaxKillDelay = TimeSpan.FromSeconds(6), ConvergeTimeout = TimeSpan.FromMinutes(4), Workers = 2,
     };
 
@@ -96,7 +99,7 @@ public sealed class ChaosScenario(ChaosEnvironment env, ChaosSettings settings, 
         clock.Start();
         var rng = new Random(settings.Seed);
         say($"chaos seed {settings.Seed} (CHAOS_SEED={settings.Seed} replays it): {settings.Workspaces} workspaces with databases, {settings.Kills} operator kills, " +
-            $"{settings.ApiServerRestarts} API server restarts, {settings.PostgresRestarts} Postgres restarts, {settings.EtcdCompactions} etcd compactions");
+            $"{settings.ApiServerRestarts} API server restarts, {settings.PostgresRestarts} Postgres restarts, {settings.EtcdCompactions} etcd compactions, {settings.DeletionKills} kills while deleting");
         var kills = Enumerable.Range(0, settings.Kills).Select(i =>
         {
             var midWork = rng.NextDouble() < 0.5;
@@ -120,6 +123,8 @@ public sealed class ChaosScenario(ChaosEnvironment env, ChaosSettings settings, 
         Place("postgresRestart", settings.PostgresRestarts);
         Place("etcdCompaction", settings.EtcdCompactions);
         foreach (var d in disruptions) kills[Math.Min(d.Step, kills.Count - 1)].Faults.Add(d.Kind);
+        // Deletion is shorter than convergence: these come sooner after the incarnation leads.
+        var deletionDelays = Enumerable.Range(0, settings.DeletionKills).Select(_ => Math.Round(rng.NextDouble() * settings.MaxKillDelay.TotalSeconds / 2, 2)).ToList();
 
         var kek = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
         var operatorSettings = new Dictionary<string, string>
@@ -151,7 +156,7 @@ public sealed class ChaosScenario(ChaosEnvironment env, ChaosSettings settings, 
             ["settings"] = new JsonObject
             {
                 ["workspaces"] = settings.Workspaces, ["tenants"] = TenantCount, ["kills"] = settings.Kills, ["apiServerRestarts"] = settings.ApiServerRestarts,
-                ["postgresRestarts"] = settings.PostgresRestarts, ["etcdCompactions"] = settings.EtcdCompactions,
+                ["postgresRestarts"] = settings.PostgresRestarts, ["etcdCompactions"] = settings.EtcdCompactions, ["deletionKills"] = settings.DeletionKills,
                 ["maxKillDelaySeconds"] = settings.MaxKillDelay.TotalSeconds, ["operatorWorkers"] = settings.Workers,
                 ["leaderElection"] = "lease 4 s, renew deadline 3 s, retry 0.5 s",
                 ["operator"] = "child process (dotnet ControlPlane.Operator.dll) as its ServiceAccount, region role non-superuser, webhooks off",
@@ -168,7 +173,7 @@ public sealed class ChaosScenario(ChaosEnvironment env, ChaosSettings settings, 
             {
                 await ConvergeUnderFaultsAsync(api, supervisor, kills, disruptions, names, report, ct);
                 await CheckConvergedAsync(api, ds, names, report, ct);
-                await DeleteAllAsync(api, supervisor, names, report, ct);
+                await DeleteAllAsync(api, supervisor, names, deletionDelays, report, ct);
                 await CheckNothingLeftAsync(api, ds, names, report, ct);
             }
             catch (Exception e) when (e is TimeoutException or InvalidOperationException or KubeApiException or NpgsqlException or HttpRequestException)
@@ -197,12 +202,17 @@ public sealed class ChaosScenario(ChaosEnvironment env, ChaosSettings settings, 
         })]);
         var recovered = kills.Where(k => k.RecoveredAfterSeconds is not null).Select(k => k.RecoveredAfterSeconds!.Value).ToList();
         var leader = kills.Where(k => k.LeaderAfterSeconds is not null).Select(k => k.LeaderAfterSeconds!.Value).ToList();
+        // A kill in the same step as a server restart also waits for that server.
+        var alone = kills.Where(k => k.RecoveredAfterSeconds is not null && k.Faults.Count == 0).Select(k => k.RecoveredAfterSeconds!.Value).ToList();
         report["recovery"] = new JsonObject
         {
             ["measured"] = recovered.Count,
             ["interruptedByNextKill"] = kills.Count - recovered.Count,
             ["p50Seconds"] = Percentile(recovered, 0.5),
             ["maxSeconds"] = recovered.Count == 0 ? null : Math.Round(recovered.Max(), 2),
+            ["killOnlyMeasured"] = alone.Count,
+            ["killOnlyP50Seconds"] = Percentile(alone, 0.5),
+            ["killOnlyMaxSeconds"] = alone.Count == 0 ? null : Math.Round(alone.Max(), 2),
             ["leaderP50Seconds"] = Percentile(leader, 0.5),
             ["leaderMaxSeconds"] = leader.Count == 0 ? null : Math.Round(leader.Max(), 2),
             ["definition"] = "from the restart after a SIGKILL to the new incarnation leading, caches synced, every workspace reconciled again, " +
@@ -215,7 +225,7 @@ public sealed class ChaosScenario(ChaosEnvironment env, ChaosSettings settings, 
         report["finishedAt"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture);
         report["seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 1);
         say($"recovery after a kill: p50 {report["recovery"]!["p50Seconds"]} s, max {report["recovery"]!["maxSeconds"]} s over {recovered.Count} measured " +
-            $"({kills.Count - recovered.Count} interrupted by the next kill); leader p50 {report["recovery"]!["leaderP50Seconds"]} s, max {report["recovery"]!["leaderMaxSeconds"]} s");
+            $"({kills.Count - recovered.Count} interrupted by the next kill; without a server restart in the same step: p50 {report["recovery"]!["killOnlyP50Seconds"]} s, max {report["recovery"]!["killOnlyMaxSeconds"]} s); leader p50 {report["recovery"]!["leaderP50Seconds"]} s, max {report["recovery"]!["leaderMaxSeconds"]} s");
         say(violations.Count == 0 ? "all invariants hold: nothing lost, nothing done twice, nothing left behind" : $"{violations.Count} violations:\n  " + string.Join("\n  ", violations));
         return new ChaosOutcome(report, violations);
     }
@@ -568,7 +578,7 @@ public sealed class ChaosScenario(ChaosEnvironment env, ChaosSettings settings, 
         }
     }
 
-    async Task DeleteAllAsync(KubeApi api, OperatorSupervisor supervisor, string[] names, JsonObject report, CancellationToken ct)
+    async Task DeleteAllAsync(KubeApi api, OperatorSupervisor supervisor, string[] names, List<double> killDelays, JsonObject report, CancellationToken ct)
     {
         Say($"deleting all {names.Length} workspaces (deletionPolicy Delete)");
         var watch = Stopwatch.StartNew();
@@ -582,8 +592,21 @@ public sealed class ChaosScenario(ChaosEnvironment env, ChaosSettings settings, 
             {
             }
         });
+        var deletionKills = new JsonArray();
+        report["deletionKills"] = deletionKills;
         try
         {
+            foreach (var (delay, i) in killDelays.Select((d, i) => (d, i + 1)))
+            {
+                await WaitAsync(async () => (await supervisor.Current.StateAsync(ct)).Leader, TimeSpan.FromMinutes(2), $"deletion kill {i}: an incarnation leading", ct);
+                await Task.Delay(TimeSpan.FromSeconds(delay), ct);
+                var left = (await api.ListAsync<Workspace>(Workspaces, null, null, 1000, null, ct)).Items.Count;
+                if (left == 0) break;
+                await supervisor.KillAndRestartAsync();
+                deletionKills.Add(new JsonObject { ["index"] = i, ["delaySeconds"] = delay, ["atSeconds"] = Math.Round(clock.Elapsed.TotalSeconds, 2), ["workspacesLeft"] = left });
+                Say($"deletion kill {i}/{killDelays.Count} ({delay:0.00} s after leading, {left} workspaces left): SIGKILL, incarnation {supervisor.Current.Incarnation} started");
+            }
+
             await WaitAsync(async () => (await api.ListAsync<Workspace>(Workspaces, null, null, 1000, null, ct)).Items.Count == 0, settings.ConvergeTimeout, "every workspace deleted", ct);
             // Namespaces are removed by kube-controller-manager once their content is gone.
             await WaitAsync(async () => (await WorkspaceNamespacesAsync(api, ct)).Count == 0, settings.ConvergeTimeout, "every workspace namespace gone", ct);
