@@ -29,9 +29,17 @@ public sealed class ChaosEnvironment : IAsyncDisposable
         {
             if (!plane.IsLocal) throw new InvalidOperationException("the chaos scenario restarts the API server and compacts etcd: it needs the local control plane (unset CONTROLPLANE_TEST_KUBECONFIG)");
             var pg = await LocalPostgres.StartAsync(root, fsync);
-            await plane.InstallManifestsAsync(repo);
-            var kubeconfig = await plane.OperatorKubeconfigAsync();
-            return new ChaosEnvironment(root, repo, plane, pg, kubeconfig);
+            try
+            {
+                await plane.InstallManifestsAsync(repo);
+                var kubeconfig = await plane.OperatorKubeconfigAsync();
+                return new ChaosEnvironment(root, repo, plane, pg, kubeconfig);
+            }
+            catch
+            {
+                await pg.DisposeAsync();
+                throw;
+            }
         }
         catch
         {
