@@ -5,7 +5,7 @@ CONFIGURATION ?= Debug
 IMG ?= controlplane-operator:dev
 KUBECTL ?= kubectl
 
-.PHONY: help tools build manifests verify-manifests test unit-test up install uninstall run docker-build bench clean
+.PHONY: help tools build manifests verify-manifests test unit-test up install uninstall run docker-build bench chaos clean
 
 help: ## Show the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ run: ## Run the operator against the current kubeconfig (set ControlPlane__Syste
 
 bench: tools ## Benchmarks on the local control plane: converge vs floor, idle, memory, one change, restart, webhook latency (writes bench/results/)
 	$(DOTNET) run --project bench/ControlPlane.Bench -c Release
+
+chaos: tools ## Chaos: 200 workspaces with databases while the operator is SIGKILLed 20 times, the API server restarted twice, Postgres once, etcd compacted once; checks nothing is lost, duplicated or left (writes chaos/results/latest.json; CHAOS_SEED=n replays)
+	$(DOTNET) run --project chaos/ControlPlane.Chaos -c Release
 
 docker-build: ## Build the operator image
 	docker build -t $(IMG) .

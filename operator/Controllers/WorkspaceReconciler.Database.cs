@@ -79,7 +79,9 @@ public sealed partial class WorkspaceReconciler
 
             if (changes.Any || reset || !allocation.Provisioned)
             {
-                var audit = new AuditEntry(Actor, reset && !changes.RoleCreated ? "workspace.databasePasswordReset" : "workspace.databaseProvisioned",
+                // The pass that completes an allocation records its provisioning, even when a pass cut short
+                // (a killed operator) created the role: otherwise that provisioning is never on the trail.
+                var audit = new AuditEntry(Actor, allocation.Provisioned && reset && !changes.RoleCreated ? "workspace.databasePasswordReset" : "workspace.databaseProvisioned",
                     "Workspace", ws.Metadata.Name, ws.Spec.Tenant, new JsonObject
                     {
                         ["database"] = dbName, ["region"] = region, ["roleCreated"] = changes.RoleCreated, ["databaseCreated"] = changes.DatabaseCreated,
