@@ -82,7 +82,8 @@ public static class Program
                 sp.GetRequiredService<ILoggerFactory>()));
             builder.Services.AddSingleton(sp => new AdmissionHandler(sp.GetRequiredService<AdmissionCaches>(),
                 new AdmissionSettings(options, OperatorIdentity.Usernames(sp.GetRequiredService<OperatorRuntime>().KubeConfig, webhook.OperatorUsernames))));
-            builder.Services.AddHostedService<WebhookService>();
+            builder.Services.AddSingleton<WebhookService>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<WebhookService>());
         }
 
         builder.Services.AddHostedService<OperatorService>();
@@ -100,9 +101,11 @@ public static class Program
         app.MapGet("/healthz", () => runtime.FatalError is { } fatal ? Results.Text(fatal, statusCode: 503) : Results.Text("ok")).RequireHost(healthHost);
         app.MapGet("/readyz", () => runtime.FatalError is { } fatal
             ? Results.Text(fatal, statusCode: 503)
-            : runtime.IsReady && (!webhook.Enabled || app.Services.GetRequiredService<AdmissionCaches>().Synced)
-                ? Results.Text("ok")
-                : Results.Text("caches not synced", statusCode: 503)).RequireHost(healthHost);
+            : webhook.Enabled && app.Services.GetRequiredService<WebhookService>().NotRegisteredReason is { } unregistered
+                ? Results.Text(unregistered, statusCode: 503)
+                : runtime.IsReady && (!webhook.Enabled || app.Services.GetRequiredService<AdmissionCaches>().Synced)
+                    ? Results.Text("ok")
+                    : Results.Text("caches not synced", statusCode: 503)).RequireHost(healthHost);
         app.MapMetrics("/metrics", runtime.Metrics.Registry).RequireHost(healthHost);
         if (webhook.Enabled)
         {

@@ -112,6 +112,28 @@ public static class WebhookConfigurations
         ],
     };
 
+    static readonly ResourceType Services = new("", "v1", "services", "Service", true);
+    static readonly ResourceType Endpoints = new("", "v1", "endpoints", "Endpoints", true);
+
+    /// <summary>
+    /// Why the API server could not reach the webhooks through their Service, or null. A URL (local
+    /// runs) is the operator's own listener; a Service must exist and select at least one pod (ready
+    /// or not: this replica's own pod is listed before it is ready).
+    /// </summary>
+    public static async Task<string?> UnreachableAsync(KubeApi api, WebhookOptions o, CancellationToken ct)
+    {
+        if (!string.IsNullOrEmpty(o.Url)) return null;
+        var service = $"{o.ServiceNamespace}/{o.ServiceName}";
+        if (await api.TryGetAsync<V1Service>(Services, o.ServiceNamespace, o.ServiceName, ct).ConfigureAwait(false) is null)
+        {
+            return $"Service {service} does not exist (install the chart or dist/install.yaml, or set ControlPlane:Webhook:Url for a local run)";
+        }
+
+        var endpoints = await api.TryGetAsync<V1Endpoints>(Endpoints, o.ServiceNamespace, o.ServiceName, ct).ConfigureAwait(false);
+        var pods = endpoints?.Subsets?.Sum(s => (s.Addresses?.Count ?? 0) + (s.NotReadyAddresses?.Count ?? 0)) ?? 0;
+        return pods > 0 ? null : $"Service {service} has no endpoints: it selects no operator pod";
+    }
+
     public static async Task ApplyAsync(KubeApi api, WebhookOptions o, string caPem, CancellationToken ct)
     {
         var applier = new ChildApplier(api);

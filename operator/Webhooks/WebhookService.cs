@@ -23,14 +23,31 @@ public sealed class WebhookService(
     readonly CancellationTokenSource stopping = new();
     Task? background;
 
+    /// <summary>
+    /// Why the webhook configurations are not registered (their Service cannot be verified), or null.
+    /// While set, readiness fails with it: a configuration pointing at a Service nobody serves would
+    /// fail every write of a controlplane.io object cluster-wide, the operator's own included.
+    /// </summary>
+    public string? NotRegisteredReason { get; private set; }
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var delay = TimeSpan.FromMilliseconds(200);
+        Task? registration = null;
         while (true)
         {
             try
             {
                 await certificates.EnsureAsync(cancellationToken).ConfigureAwait(false);
+                if (await WebhookConfigurations.UnreachableAsync(runtime.Api, options, cancellationToken).ConfigureAwait(false) is { } problem)
+                {
+                    // Serve (and fail readiness) rather than block: the Service may appear once this pod runs.
+                    NotRegisteredReason = $"admission webhooks not registered: {problem}";
+                    logger.LogWarning("{Reason}; retrying until it is", NotRegisteredReason);
+                    registration = RegisterWhenReachableAsync(stopping.Token);
+                    break;
+                }
+
                 await WebhookConfigurations.ApplyAsync(runtime.Api, options, certificates.CaBundlePem, cancellationToken).ConfigureAwait(false);
                 break;
             }
@@ -42,12 +59,42 @@ public sealed class WebhookService(
             }
         }
 
-        background = Task.WhenAll([.. caches.All.Select(i => i.RunAsync(stopping.Token)), RenewAsync(stopping.Token)]);
+        background = Task.WhenAll([.. caches.All.Select(i => i.RunAsync(stopping.Token)), RenewAsync(stopping.Token), registration ?? Task.CompletedTask]);
         logger.LogInformation("admission webhooks served on {Address}:{Port}", options.BindAddress, options.Port);
         if (string.IsNullOrWhiteSpace(options.ClientCaFile))
         {
             logger.LogWarning("ControlPlane:Webhook:ClientCaFile is not set: the webhook port answers any client that reaches it; " +
                               "set it to the CA of the API server's webhook client certificate, and keep the operator's NetworkPolicy (config/network)");
+        }
+    }
+
+    async Task RegisterWhenReachableAsync(CancellationToken ct)
+    {
+        try
+        {
+            while (NotRegisteredReason is not null)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(2), time, ct).ConfigureAwait(false);
+                try
+                {
+                    if (await WebhookConfigurations.UnreachableAsync(runtime.Api, options, ct).ConfigureAwait(false) is { } problem)
+                    {
+                        NotRegisteredReason = $"admission webhooks not registered: {problem}";
+                        continue;
+                    }
+
+                    await WebhookConfigurations.ApplyAsync(runtime.Api, options, certificates.CaBundlePem, ct).ConfigureAwait(false);
+                    NotRegisteredReason = null;
+                    logger.LogInformation("admission webhooks registered: their Service has endpoints");
+                }
+                catch (Exception e) when (e is KubeApiException or HttpRequestException or IOException)
+                {
+                    logger.LogWarning("webhook registration failed ({Error}); retrying", e.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
         }
     }
 
