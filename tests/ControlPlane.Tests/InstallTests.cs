@@ -409,38 +409,38 @@ public sealed class ChartTests : IDisposable
         // deb822 stanza with two URIs (continuation line) and a comment; a file apt ignores.
         var etc = Path.Combine(helmHome, "apt");
         Directory.CreateDirectory(Path.Combine(etc, "sources.list.d"));
-        const string archive = "http://archive.mirror.invalid/debian";
+        const string archive = "http://archive.mirror.invalid/pkgs";
         await File.WriteAllTextAsync(Path.Combine(etc, "sources.list"), """
-            # deb http://commented.invalid/debian bookworm main
-            deb [arch=amd64 signed-by=/k.gpg] http://security.mirror.invalid/debian-security bookworm-security main
+            # deb http://commented.invalid/pkgs bookworm main
+            deb [arch=amd64 signed-by=/k.gpg] http://security.mirror.invalid/pkgs-security bookworm-security main
             """);
         await File.WriteAllTextAsync(Path.Combine(etc, "sources.list.d", "debian.sources"), $"""
             Types: deb
-            URIs: http://disabled.invalid/debian
+            URIs: http://disabled.invalid/pkgs
             Suites: bookworm
             Enabled: no
 
             Types: deb deb-src
-            # http://comment.invalid/debian
+            # http://comment.invalid/pkgs
             URIs: {archive}/
-             http://second.invalid/debian
+             http://second.invalid/pkgs
             Suites: bookworm bookworm-updates
             Components: main
             """);
-        await File.WriteAllTextAsync(Path.Combine(etc, "sources.list.d", "other.list.disabled"), "deb http://ignored.invalid/debian bookworm main\n");
+        await File.WriteAllTextAsync(Path.Combine(etc, "sources.list.d", "other.list.disabled"), "deb http://ignored.invalid/pkgs bookworm main\n");
         var osRelease = Path.Combine(helmHome, "os-release");
         await File.WriteAllTextAsync(osRelease, "VERSION_CODENAME=bookworm\n");
         async Task<ToolResult> Mirror(Dictionary<string, string>? extra = null) => await Tools.RunAsync("bash", ["hack/install-control-plane.sh", "--print-mirror"],
             new Dictionary<string, string>(extra ?? []) { ["APT_ETC"] = etc, ["OS_RELEASE"] = osRelease, ["DEBIAN_MIRROR"] = extra?.GetValueOrDefault("DEBIAN_MIRROR") ?? "" });
 
         Assert.Equal(archive, (await Mirror()).EnsureSuccess("--print-mirror").Stdout.Trim());
-        Assert.Equal("http://override.invalid/debian", (await Mirror(new() { ["DEBIAN_MIRROR"] = "http://override.invalid/debian" })).Stdout.Trim());
+        Assert.Equal("http://override.invalid/pkgs", (await Mirror(new() { ["DEBIAN_MIRROR"] = "http://override.invalid/pkgs" })).Stdout.Trim());
 
         // One-line format only, no codename known: the first plain suite.
         File.Delete(Path.Combine(etc, "sources.list.d", "debian.sources"));
-        await File.WriteAllTextAsync(Path.Combine(etc, "sources.list.d", "main.list"), "deb http://oneline.invalid/debian/ trixie main contrib\n");
+        await File.WriteAllTextAsync(Path.Combine(etc, "sources.list.d", "main.list"), "deb http://oneline.invalid/pkgs/ trixie main contrib\n");
         await File.WriteAllTextAsync(osRelease, "ID=debian\n");
-        Assert.Equal("http://oneline.invalid/debian", (await Mirror()).EnsureSuccess("--print-mirror").Stdout.Trim());
+        Assert.Equal("http://oneline.invalid/pkgs", (await Mirror()).EnsureSuccess("--print-mirror").Stdout.Trim());
 
         // Nothing usable: a clear error, not a guessed mirror.
         File.Delete(Path.Combine(etc, "sources.list.d", "main.list"));
