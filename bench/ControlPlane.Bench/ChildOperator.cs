@@ -33,16 +33,7 @@ public sealed class ChildOperator : IAsyncDisposable
         var dll = Path.Combine(repo, "operator", "bin", "Release", "net10.0", "ControlPlane.Operator.dll");
         if (!File.Exists(dll)) throw new FileNotFoundException($"{dll} is missing: `make bench` builds it (dotnet build operator -c Release)", dll);
         var healthPort = Net.FreePort();
-        var start = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = Path.GetDirectoryName(dll)!,
-        };
-        start.ArgumentList.Add(dll);
-        foreach (var (key, value) in settings) start.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
-        start.Environment["ControlPlane__HealthUrls"] = $"http://127.0.0.1:{healthPort}";
+        var start = ControlPlane.LocalEnv.Chaos.OperatorProcess.StartInfo(dll, settings, healthPort);
         start.Environment["ControlPlane__Webhook__Enabled"] = "false";
         start.Environment["Logging__LogLevel__Default"] = "Warning";
         // For investigation: BENCH_OPERATOR_X=v reaches the operator as X=v (e.g. BENCH_OPERATOR_DOTNET_gcConcurrent=1).

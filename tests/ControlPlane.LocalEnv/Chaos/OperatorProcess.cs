@@ -53,9 +53,13 @@ public sealed class OperatorProcess : IAsyncDisposable
         return built ?? throw new FileNotFoundException("ControlPlane.Operator.dll is missing: build the operator first (dotnet build operator)");
     }
 
-    public static OperatorProcess Start(string dll, IReadOnlyDictionary<string, string> settings, int incarnation, StreamWriter log)
+    /// <summary>
+    /// How to run the published operator as its own process: `dotnet ControlPlane.Operator.dll`, its
+    /// configuration as environment variables (ControlPlane:X as ControlPlane__X), health and metrics on
+    /// <paramref name="healthPort"/>, output captured. Shared by the chaos suite and the benchmark.
+    /// </summary>
+    public static ProcessStartInfo StartInfo(string dll, IReadOnlyDictionary<string, string> settings, int healthPort)
     {
-        var healthPort = Net.FreePort();
         var start = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
@@ -66,6 +70,13 @@ public sealed class OperatorProcess : IAsyncDisposable
         start.ArgumentList.Add(dll);
         foreach (var (key, value) in settings) start.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
         start.Environment["ControlPlane__HealthUrls"] = $"http://127.0.0.1:{healthPort}";
+        return start;
+    }
+
+    public static OperatorProcess Start(string dll, IReadOnlyDictionary<string, string> settings, int incarnation, StreamWriter log)
+    {
+        var healthPort = Net.FreePort();
+        var start = StartInfo(dll, settings, healthPort);
         start.Environment["ControlPlane__LeaderElection__Identity"] = $"chaos-{incarnation}";
         var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the operator");
         var child = new OperatorProcess(process, healthPort, incarnation);
