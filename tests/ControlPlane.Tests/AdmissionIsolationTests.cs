@@ -146,6 +146,16 @@ public sealed class AdmissionIsolationTests(WebhookFixture fixture)
             Subjects = [new Rbacv1Subject { Kind = "User", Name = Cluster.Plane.Users["bob"].Name, ApiGroup = "rbac.authorization.k8s.io" }],
         }, CancellationToken.None);
 
+        // RBAC takes the new binding in a moment later: wait until it grants the write, so what refuses is the webhook.
+        var reviews = new ResourceType("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", false);
+        await Net.WaitUntilAsync(async () => (await Cluster.Api.CreateAsync(reviews, null, new V1SubjectAccessReview
+        {
+            Spec = new V1SubjectAccessReviewSpec
+            {
+                User = Cluster.Plane.Users["bob"].Name,
+                ResourceAttributes = new V1ResourceAttributes { Verb = "create", Group = "networking.k8s.io", Resource = "ingresses", NamespaceProperty = ns },
+            },
+        }, CancellationToken.None)).Status.Allowed, TimeSpan.FromSeconds(10), "the hand-made RoleBinding in effect");
         var raw = await Refused(() => bob.CreateAsync(Ingresses, ns, ingress, CancellationToken.None));
         Assert.Contains("managed by the operator only", raw.StatusMessage);
         Assert.Contains("Exposure", raw.StatusMessage);
