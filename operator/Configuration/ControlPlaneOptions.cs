@@ -47,6 +47,19 @@ public sealed class ControlPlaneOptions
 
     /// <summary>Path to a kubeconfig; empty: KUBECONFIG, ~/.kube/config, then in-cluster.</summary>
     public string? Kubeconfig { get; set; }
+
+    /// <summary>How Exposures are published (ControlPlane:Exposure).</summary>
+    public ExposureOptions Exposure { get; set; } = new();
+}
+
+/// <summary>ControlPlane:Exposure: the Ingress class and the domain of default hosts.</summary>
+public sealed class ExposureOptions
+{
+    /// <summary>spec.ingressClassName of every published Ingress.</summary>
+    public string IngressClass { get; set; } = "nginx";
+
+    /// <summary>An Exposure without spec.host is published at &lt;name&gt;.&lt;workspace&gt;.&lt;Domain&gt;.</summary>
+    public string Domain { get; set; } = "apps.example.com";
 }
 
 public sealed class RegionOptions

@@ -149,6 +149,21 @@ public sealed class SystemDatabase(NpgsqlDataSource dataSource, ILogger logger)
         Interlocked.Increment(ref writes);
     }
 
+    /// <summary>
+    /// As <see cref="WriteAsync"/>, but the audit event is appended only when the change did something:
+    /// an idempotent insert that finds its row already there (a pass repeated after a crash) records nothing twice.
+    /// </summary>
+    public async Task<bool> WriteIfChangedAsync(Func<NpgsqlConnection, NpgsqlTransaction, Task<bool>> change, AuditEntry audit, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+        var changed = await change(conn, tx).ConfigureAwait(false);
+        if (changed) await AppendAuditAsync(conn, tx, audit, ct).ConfigureAwait(false);
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        if (changed) Interlocked.Increment(ref writes);
+        return changed;
+    }
+
     public Task AppendAuditAsync(AuditEntry entry, CancellationToken ct) => WriteAsync((_, _) => Task.CompletedTask, entry, ct);
 
     /// <summary>

@@ -58,6 +58,10 @@ public sealed class AdmissionCaches
     public async Task<Tenant?> TenantAsync(string name, CancellationToken ct) =>
         Tenants.Get(name) ?? await api.TryGetAsync<Tenant>(Tenants.Type, null, name, ct).ConfigureAwait(false);
 
+    /// <summary>A workspace by name: the cache, or on a miss one live read (see <see cref="TenantAsync"/>).</summary>
+    public async Task<Workspace?> WorkspaceAsync(string name, CancellationToken ct) =>
+        Workspaces.Get(name) ?? await api.TryGetAsync<Workspace>(Workspaces.Type, null, name, ct).ConfigureAwait(false);
+
     /// <summary>The approvable target, from the cache or, on a miss, one live read.</summary>
     public async Task<IKubernetesObject<V1ObjectMeta>?> TargetAsync(string ns, string kind, string name, CancellationToken ct)
     {

@@ -93,6 +93,7 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
             "Workspace" => [.. WorkspaceNamespace(r), .. WorkspaceExtensions(r), .. await ValidateWorkspaceAsync(r, ct).ConfigureAwait(false)],
             "networking.k8s.io/Ingress" or "networking.k8s.io/NetworkPolicy" or "/ResourceQuota" or "/LimitRange" => GovernedKind(r),
             "Approval" => await ValidateApprovalAsync(r, ct).ConfigureAwait(false),
+            "Exposure" => await ValidateExposureAsync(r, ct).ConfigureAwait(false),
             "WorkspaceNetworkPolicy" => [.. ValidateNetworkPolicy(r), .. NetworkPeersInTenant(r)],
             "DeploymentIntent" => ValidateDeploymentIntent(r),
             "Rollout" => [.. ValidateRollout(r), .. RingsInTenant(r)],

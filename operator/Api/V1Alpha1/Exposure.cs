@@ -64,11 +64,17 @@ public sealed class ExposureStatus : StatusBase
     [Enum("Draft", "PendingApproval", "Published", "Rejected")]
     public string? Phase { get; set; }
 
+    [Description("The approvals that count for the current generation (approver and when).")]
     public List<ApprovalRecord>? Approvals { get; set; }
 
+    [Description("The generation whose configuration is live. An edit stays unpublished until it is approved.")]
     public long? PublishedGeneration { get; set; }
 
+    [Description("The URL the published generation is served at.")]
     public string? Endpoint { get; set; }
+
+    [Description("The spec of publishedGeneration, as approved: what the Ingress serves until a newer generation is approved. Written only by the operator, and checked against the system of record before it is rendered again.")]
+    public ExposureSpec? PublishedSpec { get; set; }
 }
 
 public sealed class ApprovalRecord

@@ -1,0 +1,69 @@
+using ControlPlane.Operator.Api.V1Alpha1;
+using ControlPlane.Operator.Configuration;
+using ControlPlane.Operator.Runtime;
+using ControlPlane.Operator.Store;
+using k8s.Models;
+using Microsoft.Extensions.Logging;
+
+namespace ControlPlane.Operator.Controllers;
+
+/// <summary>How the Exposure kind plugs into the runtime: what it caches, indexes and watches.</summary>
+public sealed partial class ExposureReconciler
+{
+    /// <summary>The term's Exposure informer (shared with the Approval kind), indexed by the routes claimed and served.</summary>
+    public static Informer<Exposure> ExposuresOf(TermBuilder b, ExposureOptions options) =>
+        b.Informer<Exposure>(Type)
+            .AddIndex(ExposureResources.ClaimedRouteIndex, e => ExposureResources.ClaimedRoute(e, options))
+            .AddIndex(ExposureResources.LiveRouteIndex, e => ExposureResources.LiveRoute(e, options));
+
+    public static void Setup(TermBuilder b, SystemDatabase database, ControlPlaneOptions options)
+    {
+        var exposures = ExposuresOf(b, options.Exposure);
+        var caches = new ExposureCaches(exposures, WorkspaceReconciler.WorkspacesOf(b), b.Informer<Tenant>(TenantReconciler.Type),
+            b.Informer<Approval>(ApprovalReconciler.Type), WorkspaceReconciler.RoleBindingsOf(b),
+            // Backends are the tenants' own Services: all of them, by namespace (a Service is small).
+            b.Informer<V1Service>(ExposureResources.Services),
+            b.Informer<V1Ingress>(ExposureResources.Ingresses, WorkspaceReconciler.Owned(b) with { IndexByNamespace = false }));
+        var writes = new OwnWrites();
+        var reconciler = new ExposureReconciler(caches, b.Api, database, new ObjectWriter(b.Api, writes), new ChildApplier(b.Api, writes), b.Events,
+            options.Exposure, b.Time, b.Loggers.CreateLogger<ExposureReconciler>());
+        b.Controller("exposure", exposures, reconciler)
+            .SkipsEchoesOf(writes)
+            // A route freed or taken: the other claimants of the old and the new route decide again.
+            .WatchesEvents(exposures, e => reconciler.RouteNeighbours(e))
+            // A new, changed (spec) or withdrawn approval; its status (written by the approval kind) changes nothing here.
+            .WatchesEvents(caches.Approvals, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
+                ? []
+                : e.Object.Spec.Target.Kind == "Exposure" ? [$"{e.Object.Metadata.NamespaceProperty}/{e.Object.Spec.Target.Name}"] : [])
+            // Who may approve changed.
+            .Watches(caches.RoleBindings, rb => KeysIn(exposures, rb.Metadata.NamespaceProperty))
+            .Watches(caches.Services, s => exposures.InNamespace(s.Metadata.NamespaceProperty)
+                .Where(e => e.Spec.Backend.Service == s.Metadata.Name || e.Status?.PublishedSpec?.Backend.Service == s.Metadata.Name)
+                .Select(e => $"{e.Metadata.NamespaceProperty}/{e.Metadata.Name}"))
+            .Watches(caches.Ingresses, i => i.Metadata.Labels?.TryGetValue(ExposureResources.ExposureLabel, out var name) == true
+                ? [$"{i.Metadata.NamespaceProperty}/{name}"]
+                : [])
+            // The environment (how many approvals) and the tenant (suspended, data mode) are spec: status updates change nothing here.
+            .WatchesEvents(caches.Workspaces, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
+                ? []
+                : KeysIn(exposures, e.Object.Metadata.Name))
+            .WatchesEvents(caches.Tenants, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
+                ? []
+                : caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, e.Object.Metadata.Name).SelectMany(w => KeysIn(exposures, w.Metadata.Name)));
+    }
+
+    static IEnumerable<string> KeysIn(Informer<Exposure> exposures, string ns) =>
+        exposures.InNamespace(ns).Select(e => $"{e.Metadata.NamespaceProperty}/{e.Metadata.Name}");
+
+    /// <summary>The other Exposures on the routes this one claimed or served before and after the change.</summary>
+    public IEnumerable<string> RouteNeighbours(InformerEvent<Exposure> e)
+    {
+        var routes = new[] { e.Old, e.Object }.OfType<Exposure>()
+            .SelectMany(x => new[] { ExposureResources.ClaimedRoute(x, options), ExposureResources.LiveRoute(x, options) })
+            .OfType<string>().Distinct();
+        if (e.Type == InformerEventType.Modified && e.Old is not null
+            && ExposureResources.ClaimedRoute(e.Old, options) == ExposureResources.ClaimedRoute(e.Object, options)
+            && ExposureResources.LiveRoute(e.Old, options) == ExposureResources.LiveRoute(e.Object, options)) return [];
+        return routes.SelectMany(Claimants).Where(x => x.Metadata.Uid != e.Object.Metadata.Uid).Select(KeyOf).Distinct();
+    }
+}

@@ -1,0 +1,204 @@
+using ControlPlane.LocalEnv;
+using ControlPlane.Operator.Api.V1Alpha1;
+using ControlPlane.Operator.Controllers;
+using ControlPlane.Operator.Runtime;
+using k8s.Models;
+using Npgsql;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace ControlPlane.Tests;
+
+/// <summary>
+/// The Exposure reconciler's own guards, with no admission webhook in front (as if it were bypassed
+/// or down): two claims on one route that slipped in together, an Ingress edited by hand, a status
+/// copy that differs from the record, a foreign Ingress under our name; and zero writes when idle.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class ExposureReconcileTests(ClusterFixture cluster, ITestOutputHelper output)
+{
+    static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..6]}";
+
+    static readonly ResourceType Exposures = ResourceType.For<Exposure>(true);
+    static readonly ResourceType Approvals = ResourceType.For<Approval>(true);
+    const string Approver = "carol@example.com";
+
+    /// <summary>A Ready workspace with carol as Approver and a Service "orders" on 8080.</summary>
+    async Task<string> WorkspaceAsync()
+    {
+        var tenant = Unique("t");
+        await cluster.CreateTenantAsync(tenant);
+        var name = Unique(tenant);
+        await cluster.CreateWorkspaceAsync(name, tenant, w =>
+        {
+            w.Database = new WorkspaceDatabase { Enabled = false };
+            w.Members = [new WorkspaceMember { Kind = "User", Name = Approver, Role = "Approver" }];
+        });
+        await cluster.WaitForWorkspaceAsync(name, ClusterFixture.IsReady, "Ready");
+        await cluster.Api.CreateAsync(ExposureResources.Services, name, new V1Service
+        {
+            ApiVersion = "v1", Kind = "Service", Metadata = new V1ObjectMeta { Name = "orders" },
+            Spec = new V1ServiceSpec { Ports = [new V1ServicePort { Port = 8080 }] },
+        }, CancellationToken.None);
+        return name;
+    }
+
+    async Task<Exposure> CreateAsync(string ws, string name, string host)
+    {
+        var e = new Exposure
+        {
+            Metadata = new V1ObjectMeta { Name = name },
+            Spec = new ExposureSpec { Backend = new ExposureBackend { Service = "orders", Port = 8080 }, Host = host, Path = "/api", Publish = true },
+        };
+        return await cluster.Api.CreateAsync(Exposures, ws, e, CancellationToken.None);
+    }
+
+    /// <summary>What the webhook would have stamped, written by hand (no webhook runs in this collection).</summary>
+    async Task ApproveAsync(Exposure target)
+    {
+        var approval = new Approval
+        {
+            Metadata = new V1ObjectMeta
+            {
+                Name = Unique("apr"),
+                Annotations = new Dictionary<string, string> { [ApiGroup.ApproverGroupsAnnotation] = ApprovalPolicy.FormatGroups([]) },
+            },
+            Spec = new ApprovalSpec
+            {
+                Target = new ApprovalTarget { Kind = "Exposure", Name = target.Metadata.Name },
+                Approver = Approver, TargetUID = target.Metadata.Uid, TargetGeneration = target.Metadata.Generation,
+            },
+        };
+        await cluster.Api.CreateAsync(Approvals, target.Metadata.NamespaceProperty, approval, CancellationToken.None);
+    }
+
+    async Task<Exposure> WaitForAsync(string ws, string name, Func<Exposure, bool> condition, string what)
+    {
+        Exposure? last = null;
+        try
+        {
+            await Net.WaitUntilAsync(async () =>
+            {
+                last = await cluster.Api.GetAsync<Exposure>(Exposures, ws, name, CancellationToken.None);
+                return last.Status?.ObservedGeneration == last.Metadata.Generation && condition(last);
+            }, TimeSpan.FromSeconds(30), $"exposure {name}: {what}");
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"exposure {name}: {what}; last status: {k8s.KubernetesJson.Serialize(last?.Status)}");
+        }
+
+        return last!;
+    }
+
+    static string? ReadyReason(Exposure e) => e.Status?.Conditions?.FirstOrDefault(c => c.Type == ExposureConditions.Ready)?.Reason;
+
+    Task<V1Ingress?> IngressAsync(string ws, string name) => cluster.Api.TryGetAsync<V1Ingress>(ExposureResources.Ingresses, ws, name, CancellationToken.None);
+
+    async Task<long> SecurityAuditCountAsync(string objectName, string action)
+    {
+        await using var conn = new NpgsqlConnection(cluster.Postgres.ConnectionString());
+        await conn.OpenAsync();
+        await using var cmd = new NpgsqlCommand("SELECT count(*) FROM controlplane.audit_events WHERE object_name = $1 AND action = $2 AND severity = 'security'", conn);
+        cmd.Parameters.AddWithValue(objectName);
+        cmd.Parameters.AddWithValue(action);
+        return (long)(await cmd.ExecuteScalarAsync())!;
+    }
+
+    [Fact]
+    public async Task TwoClaimsOnOneRoute_ThatSlippedPastAdmission_OnlyTheFirstIsPublished_TheOtherIsAConflict()
+    {
+        await using var op = TestOperator.Start(cluster, Unique("lease"), output);
+        var a = await WorkspaceAsync();
+        var b = await WorkspaceAsync();
+        var host = Unique("shared") + ".example";
+        var first = await CreateAsync(a, "orders", host);
+        var second = await CreateAsync(b, "shop", host);
+        await ApproveAsync(first);
+        await ApproveAsync(second);
+
+        await WaitForAsync(a, "orders", e => e.Status?.Phase == "Published", "first published");
+        var conflict = await WaitForAsync(b, "shop", e => ReadyReason(e) == "Conflict", "second in conflict");
+        Assert.Contains($"{host}/api is already claimed by Exposure {a}/orders", conflict.Status!.Conditions!.Single(c => c.Type == "Ready").Message);
+        Assert.Null(await IngressAsync(b, "shop"));
+        await Net.WaitUntilAsync(async () => await SecurityAuditCountAsync($"{b}/shop", "exposure.refused") == 1, TimeSpan.FromSeconds(10), "conflict audited");
+
+        // The holder leaves: the other one's claim is settled and it goes live.
+        await cluster.Api.DeleteAsync(Exposures, a, "orders", CancellationToken.None);
+        await WaitForAsync(b, "shop", e => e.Status?.Phase == "Published", "second published once the route is free");
+        Assert.NotNull(await IngressAsync(b, "shop"));
+    }
+
+    [Fact]
+    public async Task AnIngressEditedByHand_IsRestoredToTheApprovedGeneration_AndAForgedStatusCopyIsNeverServed()
+    {
+        await using var op = TestOperator.Start(cluster, Unique("lease"), output);
+        var ws = await WorkspaceAsync();
+        var exposure = await CreateAsync(ws, "orders", Unique("drift") + ".example");
+        await ApproveAsync(exposure);
+        var published = await WaitForAsync(ws, "orders", e => e.Status?.Phase == "Published", "Published");
+
+        // A cluster admin points the Ingress elsewhere: repaired.
+        await cluster.Api.PatchAsync<V1Ingress>(ExposureResources.Ingresses, ws, "orders",
+            """{"spec":{"rules":[{"host":"evil.example","http":{"paths":[{"path":"/","pathType":"Prefix","backend":{"service":{"name":"exfiltrate","port":{"number":9999}}}}]}}]}}""",
+            PatchTypes.Merge, CancellationToken.None);
+        await Net.WaitUntilAsync(async () => (await IngressAsync(ws, "orders"))!.Spec.Rules.Single().Host == published.Spec.Host, TimeSpan.FromSeconds(15), "ingress repaired");
+
+        // Someone with status rights rewrites the approved copy: it differs from the record, so it is not served.
+        var forged = k8s.KubernetesJson.Serialize(new ExposureSpec { Backend = new ExposureBackend { Service = "exfiltrate", Port = 9999 }, Host = "evil.example", Path = "/" });
+        await cluster.Api.PatchAsync<Exposure>(Exposures, ws, "orders", "{\"status\":{\"publishedSpec\":" + forged + "}}", PatchTypes.Merge, CancellationToken.None, "status");
+        // A status-only change starts no reconcile (that is every status echo); the next periodic resync does.
+        op.Runtime.ResyncAll();
+        var refused = await WaitForAsync(ws, "orders", e => ReadyReason(e) == "PublishedSpecMismatch", "forged copy refused");
+        Assert.Equal("False", refused.Status!.Conditions!.Single(c => c.Type == "Ready").Status);
+        var ingress = (await IngressAsync(ws, "orders"))!;
+        Assert.Equal(published.Spec.Host, ingress.Spec.Rules.Single().Host);
+        Assert.Equal("orders", ingress.Spec.Rules.Single().Http.Paths.Single().Backend.Service.Name);
+    }
+
+    [Fact]
+    public async Task AForeignIngressUnderTheExposuresName_IsNotAdopted_AndNothingIsPublished()
+    {
+        await using var op = TestOperator.Start(cluster, Unique("lease"), output);
+        var ws = await WorkspaceAsync();
+        await cluster.Api.CreateAsync(ExposureResources.Ingresses, ws, new V1Ingress
+        {
+            Metadata = new V1ObjectMeta { Name = "orders", Labels = new Dictionary<string, string> { [WorkspaceResources.ManagedBy] = WorkspaceResources.ManagedByValue } },
+            Spec = new V1IngressSpec { Rules = [new V1IngressRule { Host = "theirs.example" }] },
+        }, CancellationToken.None);
+        var exposure = await CreateAsync(ws, "orders", Unique("foreign") + ".example");
+        await ApproveAsync(exposure);
+        var refused = await WaitForAsync(ws, "orders", e => ReadyReason(e) == "IngressConflict", "IngressConflict");
+        Assert.Null(refused.Status!.PublishedGeneration);
+        Assert.Equal("theirs.example", (await IngressAsync(ws, "orders"))!.Spec.Rules.Single().Host);
+
+        // Deleting the Exposure leaves the Ingress it never owned.
+        await cluster.Api.DeleteAsync(Exposures, ws, "orders", CancellationToken.None);
+        await Net.WaitUntilAsync(async () => await cluster.Api.TryGetAsync<Exposure>(Exposures, ws, "orders", CancellationToken.None) is null,
+            TimeSpan.FromSeconds(30), "exposure gone");
+        Assert.NotNull(await IngressAsync(ws, "orders"));
+    }
+
+    [Fact]
+    public async Task UnchangedExposures_ReconcileWithZeroWrites_ToTheApiServerAndToPostgres()
+    {
+        await using var op = TestOperator.Start(cluster, Unique("lease"), output);
+        var ws = await WorkspaceAsync();
+        var published = await CreateAsync(ws, "orders", Unique("idle") + ".example");
+        await ApproveAsync(published);
+        var pending = await CreateAsync(ws, "pending", Unique("idle") + ".example");
+        await WaitForAsync(ws, "orders", e => e.Status?.Phase == "Published", "Published");
+        await WaitForAsync(ws, "pending", e => e.Status?.Phase == "PendingApproval", "PendingApproval");
+        Assert.NotNull(pending);
+        await op.WaitUntilIdleAsync();
+
+        var counts = () => (Api: op.Requests.Writes, Db: op.Runtime.Database.Writes);
+        var before = counts();
+        var done = () => op.Runtime.Metrics.ReconcileTotal.WithLabels("exposure", "success").Value;
+        var reconciled = done();
+        var total = op.Runtime.InformerOf<Exposure>()!.Keys.Count();
+        op.Runtime.ResyncAll();
+        await Net.WaitUntilAsync(() => Task.FromResult(done() >= reconciled + total && op.Runtime.IsIdle), TimeSpan.FromSeconds(60), "all exposures reconciled again");
+        Assert.Equal(before, counts());
+    }
+}
