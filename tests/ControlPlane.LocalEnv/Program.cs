@@ -84,6 +84,7 @@ public static class Program
                 return page.Items.Count >= expectedWorkspaces && page.Items.All(w => w.Status?.Phase == "Ready");
             }, TimeSpan.FromSeconds(60), "sample workspaces Ready", stop.Token);
             await Kubectl(plane, "get", "workspaces");
+            await PublishSampleExposureAsync(plane, api, samples, stop.Token);
 
             Console.WriteLine();
             Console.WriteLine("The local control plane is up. From another terminal:");
@@ -117,6 +118,25 @@ public static class Program
     };
 
     static void Say(string text) => Console.WriteLine($"==> {text}");
+
+    /// <summary>
+    /// The publication flow as its people run it: bob (Operator) publishes an API of acme-dev
+    /// (samples/workloads), carol (Approver) approves it (samples/approvals), and it goes live.
+    /// </summary>
+    static async Task PublishSampleExposureAsync(LocalControlPlane plane, KubeApi api, string samples, CancellationToken ct)
+    {
+        string As(string user) => Path.Combine(Path.GetDirectoryName(plane.KubeconfigPath)!, "kubeconfig-" + user);
+        Say("bob@acme.io applies samples/workloads (a Service and an Exposure), carol@acme.io approves it (samples/approvals)");
+        await Kubectl(plane, "--kubeconfig", As("bob"), "apply", "-f", Path.Combine(samples, "workloads"));
+        await Kubectl(plane, "--kubeconfig", As("carol"), "apply", "-f", Path.Combine(samples, "approvals"));
+        await Net.WaitUntilAsync(async () =>
+        {
+            var page = await api.ListAsync<Exposure>(ResourceType.For<Exposure>(true), null, null, 500, null, ct);
+            return page.Items.Count > 0 && page.Items.All(e => e.Status?.Phase == "Published");
+        }, TimeSpan.FromSeconds(60), "sample exposures Published", ct);
+        await Kubectl(plane, "get", "exposures", "-A", "-o", "wide");
+        await Kubectl(plane, "get", "ingresses", "-A");
+    }
 
     static async Task Kubectl(LocalControlPlane plane, params string[] args)
     {

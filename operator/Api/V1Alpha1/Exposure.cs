@@ -5,9 +5,11 @@ namespace ControlPlane.Operator.Api.V1Alpha1;
 [KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "Exposure", PluralName = "exposures")]
 [EntityScope(EntityScope.Namespaced), ShortName("exp")]
 [PrinterColumn("Type", ".spec.type")]
-[PrinterColumn("Version", ".spec.version")]
 [PrinterColumn("Phase", ".status.phase")]
-[PrinterColumn("Endpoint", ".status.endpoint", Priority = 1)]
+[PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
+[PrinterColumn("Live", ".status.publishedGeneration", "integer")]
+[PrinterColumn("Endpoint", ".status.endpoint")]
+[PrinterColumn("Version", ".spec.version", Priority = 1)]
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class Exposure : CustomResource<ExposureSpec, ExposureStatus>
 {
