@@ -50,6 +50,25 @@ public sealed class ControlPlaneOptions
 
     /// <summary>How Exposures are published (ControlPlane:Exposure).</summary>
     public ExposureOptions Exposure { get; set; } = new();
+
+    /// <summary>DeploymentIntents and their execution planes (ControlPlane:DeploymentIntent).</summary>
+    public DeploymentIntentOptions DeploymentIntent { get; set; } = new();
+}
+
+/// <summary>ControlPlane:DeploymentIntent: where the operator may send requests on a tenant's behalf.</summary>
+public sealed class DeploymentIntentOptions
+{
+    /// <summary>
+    /// URL prefixes an `http` execution plane may have (e.g. https://intune-adapter.platform.svc/). A
+    /// tenant's intent names the URL; without this list the operator would call anywhere a tenant says.
+    /// </summary>
+    public List<string> PlaneUrlPrefixes { get; set; } = [];
+
+    /// <summary>URL prefixes an evidence pack may be fetched from; empty: only ConfigMap evidence.</summary>
+    public List<string> EvidenceUrlPrefixes { get; set; } = [];
+
+    /// <summary>Per request to an execution plane or an evidence URL.</summary>
+    public TimeSpan PlaneTimeout { get; set; } = TimeSpan.FromSeconds(10);
 }
 
 /// <summary>ControlPlane:Exposure: the Ingress class and the domain of default hosts.</summary>

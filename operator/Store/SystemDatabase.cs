@@ -164,6 +164,17 @@ public sealed class SystemDatabase(NpgsqlDataSource dataSource, ILogger logger)
         return changed;
     }
 
+    /// <summary>A write transaction of its own kind (no audit event: the store it writes is its own trail); counted as a write when it changed something.</summary>
+    public async Task<bool> TransactAsync(Func<NpgsqlConnection, NpgsqlTransaction, Task<bool>> change, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+        var changed = await change(conn, tx).ConfigureAwait(false);
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        if (changed) Interlocked.Increment(ref writes);
+        return changed;
+    }
+
     public Task AppendAuditAsync(AuditEntry entry, CancellationToken ct) => WriteAsync((_, _) => Task.CompletedTask, entry, ct);
 
     /// <summary>

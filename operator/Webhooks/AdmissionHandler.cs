@@ -90,7 +90,7 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
         var problems = (r.Kind.Group == ApiGroup.Group ? r.Kind.Kind : r.Kind.Group + "/" + r.Kind.Kind) switch
         {
             "Tenant" => [.. ValidateTenant(r), .. TenantRegion(r)],
-            "Workspace" => [.. WorkspaceNamespace(r), .. WorkspaceExtensions(r), .. await ValidateWorkspaceAsync(r, ct).ConfigureAwait(false)],
+            "Workspace" => [.. WorkspaceNamespace(r), .. WorkspaceExtensions(r), .. WorkspaceScopeLabels(r), .. await ValidateWorkspaceAsync(r, ct).ConfigureAwait(false)],
             "networking.k8s.io/Ingress" or "networking.k8s.io/NetworkPolicy" or "/ResourceQuota" or "/LimitRange" => GovernedKind(r),
             "Approval" => await ValidateApprovalAsync(r, ct).ConfigureAwait(false),
             "Exposure" => await ValidateExposureAsync(r, ct).ConfigureAwait(false),
@@ -258,53 +258,6 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
         }
 
         return false;
-    }
-
-    List<string> ValidateDeploymentIntent(AdmissionRequest r)
-    {
-        if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
-        var intent = As<DeploymentIntent>(r.Object);
-        var problems = new List<string>();
-        var tenant = TenantOfNamespace(r.Namespace);
-        if (tenant is null) return [$"metadata.namespace: \"{r.Namespace}\" is not a workspace"];
-        var scope = intent.Spec.TargetScope;
-        var match = tenant.Spec.Scopes?.FirstOrDefault(s => s.AcquisitionBoundary == scope.AcquisitionBoundary);
-        if (match is null)
-        {
-            problems.Add($"spec.targetScope.acquisitionBoundary: \"{scope.AcquisitionBoundary}\" is not one of tenant {tenant.Metadata.Name}'s scopes");
-        }
-        else
-        {
-            if (scope.BusinessUnit is { } bu && !(match.BusinessUnits ?? []).Contains(bu))
-            {
-                problems.Add($"spec.targetScope.businessUnit: \"{bu}\" is outside scope {match.AcquisitionBoundary} ({string.Join(", ", match.BusinessUnits ?? [])})");
-            }
-
-            if (scope.SiteClass is { } sc && !(match.SiteClasses ?? []).Contains(sc))
-            {
-                problems.Add($"spec.targetScope.siteClass: \"{sc}\" is outside scope {match.AcquisitionBoundary} ({string.Join(", ", match.SiteClasses ?? [])})");
-            }
-        }
-
-        foreach (var ring in intent.Spec.Schedule?.Keys ?? Enumerable.Empty<string>())
-        {
-            if (scope.Rings is { } rings && !rings.Contains(ring)) problems.Add($"spec.schedule.{ring}: ring is not in spec.targetScope.rings");
-        }
-
-        if (intent.Spec.Risk is { } risk)
-        {
-            foreach (var (name, value) in new[] { ("privilegeImpact", risk.PrivilegeImpact), ("supplyChainTrust", risk.SupplyChainTrust), ("blastRadius", risk.BlastRadius), ("changeComplexity", risk.ChangeComplexity), ("testEvidence", risk.TestEvidence) })
-            {
-                if (value is < 0 or > 1) problems.Add($"spec.risk.{name}: {value} is outside [0, 1]");
-            }
-        }
-
-        if (intent.Spec.ExecutionPlane?.Type == "http" && string.IsNullOrEmpty(intent.Spec.ExecutionPlane.Url))
-        {
-            problems.Add("spec.executionPlane.url: required when type is http");
-        }
-
-        return problems;
     }
 
     static List<string> ValidateRollout(AdmissionRequest r)

@@ -32,6 +32,9 @@ public sealed class ApprovalSpec
     [Description("The target's generation approved. Filled in by the admission webhook when absent; a value that is not the target's current generation is refused.")]
     public long? TargetGeneration { get; set; }
 
+    [Default(false), Description("DeploymentIntent only: the approver lets this change proceed although another change of the same application is in progress in one of its rings.")]
+    public bool Override { get; set; }
+
     [Description("The target's UID approved (an object deleted and recreated under the same name is another object). Filled in by the admission webhook when absent; another UID is refused.")]
     public string? TargetUID { get; set; }
 }

@@ -8,7 +8,9 @@ namespace ControlPlane.Operator.Api.V1Alpha1;
 [PrinterColumn("Version", ".spec.version")]
 [PrinterColumn("Phase", ".status.phase")]
 [PrinterColumn("Decision", ".status.decision")]
-[PrinterColumn("Risk", ".status.riskScore", "integer")]
+[PrinterColumn("Risk", ".status.riskScore", "number")]
+[PrinterColumn("Ring", ".status.currentRing")]
+[PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class DeploymentIntent : CustomResource<DeploymentIntentSpec, DeploymentIntentStatus>
 {
@@ -17,10 +19,11 @@ public sealed class DeploymentIntent : CustomResource<DeploymentIntentSpec, Depl
 
 public sealed class DeploymentIntentSpec
 {
-    [Required, Length(1, 253)]
+    [Required, Length(1, 63), Pattern(Patterns.DnsLabel)]
+    [Description("The application changed. On the kubernetes plane it is also the name of the Deployment (and of its container, unless spec.artifact.container says otherwise) in every ring workspace. One active change per application and ring.")]
     public string Application { get; set; } = "";
 
-    [Required, Length(1, 128)]
+    [Required, Length(1, 128), Description("The version being deployed (what drift checks compare the plane's actual version with).")]
     public string Version { get; set; } = "";
 
     [Required]
@@ -38,9 +41,44 @@ public sealed class DeploymentIntentSpec
 
     public RollbackPlan? RollbackPlan { get; set; }
 
+    [Description("The five risk factors in [0,1] scored by the risk model; a factor left out counts at its worst (1, or 0 for testEvidence).")]
     public RiskFactors? Risk { get; set; }
 
-    public LocalObjectReference? EvidencePackRef { get; set; }
+    [Default(false), Description("true: the change uses privileged tooling, so it needs CAB approval whatever its risk score.")]
+    public bool PrivilegedTooling { get; set; }
+
+    [Description("The evidence pack CAB reviews: a ConfigMap in this namespace (the value of one key) or a URL under ControlPlane:DeploymentIntent:EvidenceUrlPrefixes, with the SHA-256 it must have. Required before any ring past the first when approval is required.")]
+    public EvidencePackRef? EvidencePackRef { get; set; }
+
+    [Pattern(Patterns.Duration), Default("1h"), Description("How often the plane's actual state is compared with this intent once a ring has completed.")]
+    public string DriftCheckInterval { get; set; } = "1h";
+
+    [Enum("report", "auto"), Default("report"), Description("report: drift is recorded (status.drift, an Event, the event store); auto: the ring is also redeployed through the plane.")]
+    public string DriftRemediation { get; set; } = "report";
+}
+
+public sealed class EvidencePackRef
+{
+    [Pattern(Patterns.DnsLabel), Length(1, 253), Description("A ConfigMap in the intent's namespace holding the evidence pack.")]
+    public string? ConfigMap { get; set; }
+
+    [Length(1, 253), Default("evidence"), Description("The ConfigMap key whose value is the pack (its UTF-8 bytes are hashed).")]
+    public string Key { get; set; } = "evidence";
+
+    [Pattern("^https://.+$"), Length(1, 2048), Description("Or a URL the pack is fetched from (the response body is hashed); only under ControlPlane:DeploymentIntent:EvidenceUrlPrefixes.")]
+    public string? Url { get; set; }
+
+    [Required, Pattern(Patterns.Sha256), Description("SHA-256 (hex) the pack must have: what `sha256sum` prints for it.")]
+    public string Sha256 { get; set; } = "";
+}
+
+public sealed class Vulnerability
+{
+    [Required, Length(1, 128)]
+    public string Id { get; set; } = "";
+
+    [Required, Enum("Low", "Medium", "High", "Critical")]
+    public string Severity { get; set; } = "Low";
 }
 
 public sealed class Artifact
@@ -48,8 +86,14 @@ public sealed class Artifact
     [Required, Length(1)]
     public string Image { get; set; } = "";
 
-    [Pattern(Patterns.Sha256)]
+    [Pattern(Patterns.Sha256), Description("The artifact's SHA-256 digest (hex); an intent without one is denied.")]
     public string? Sha256 { get; set; }
+
+    [Pattern(Patterns.DnsLabel), Length(1, 63), Description("kubernetes plane: the container whose image changes (default: spec.application).")]
+    public string? Container { get; set; }
+
+    [Items(0, 1000), Description("Vulnerabilities declared for the artifact; a High or Critical one denies the intent (exceptions are not supported yet).")]
+    public List<Vulnerability>? Vulnerabilities { get; set; }
 }
 
 public sealed class TargetScope
@@ -134,8 +178,8 @@ public sealed class DeploymentIntentStatus : StatusBase
     [Enum("Allow", "Deny", "RequireApproval", "RequireException")]
     public string? Decision { get; set; }
 
-    [Range(0, 100)]
-    public int? RiskScore { get; set; }
+    [Range(0, 100), Description("The risk score, 0-100, one decimal.")]
+    public double? RiskScore { get; set; }
 
     public string? RiskModelVersion { get; set; }
 
@@ -144,9 +188,44 @@ public sealed class DeploymentIntentStatus : StatusBase
     [Description("The idempotency key sent to the execution plane.")]
     public string? CorrelationId { get; set; }
 
+    [Description("kubernetes plane: the Rollout driving the current ring.")]
     public string? RolloutRef { get; set; }
 
     public DriftStatus? Drift { get; set; }
+
+    [Description("The ring in progress or waiting to start.")]
+    public string? CurrentRing { get; set; }
+
+    public List<IntentRingStatus>? Rings { get; set; }
+
+    [DateTimeFormat, Description("When CAB approval was given (the CAB approval time is this minus creation).")]
+    public DateTime? ApprovedAt { get; set; }
+
+    [DateTimeFormat, Description("When drift was last checked.")]
+    public DateTime? LastDriftCheck { get; set; }
+}
+
+public sealed class IntentRingStatus
+{
+    [Required]
+    public string Name { get; set; } = "";
+
+    [Enum("Pending", "InProgress", "Completed", "Failed", "RolledBack")]
+    public string? Phase { get; set; }
+
+    public List<string>? Workspaces { get; set; }
+
+    [DateTimeFormat]
+    public DateTime? StartedAt { get; set; }
+
+    [DateTimeFormat]
+    public DateTime? CompletedAt { get; set; }
+
+    public double? SuccessRate { get; set; }
+
+    public int? Incidents { get; set; }
+
+    public string? Message { get; set; }
 }
 
 public sealed class RiskFactorContribution

@@ -1,0 +1,50 @@
+using ControlPlane.Operator.Api.V1Alpha1;
+using ControlPlane.Operator.Configuration;
+using ControlPlane.Operator.ExecutionPlanes;
+using ControlPlane.Operator.Runtime;
+using ControlPlane.Operator.Store;
+using k8s.Models;
+using Microsoft.Extensions.Logging;
+
+namespace ControlPlane.Operator.Controllers;
+
+/// <summary>How the DeploymentIntent kind plugs into the runtime: what it caches, indexes and watches.</summary>
+public sealed partial class DeploymentIntentReconciler
+{
+    public static void Setup(TermBuilder b, SystemDatabase database, IExecutionPlaneFactory planes, IntentMetrics metrics, ControlPlaneOptions options)
+    {
+        var intents = b.Informer<DeploymentIntent>(Type).AddIndex(DeploymentIntentResources.ApplicationIndex, i => i.Spec.Application);
+        var caches = new IntentCaches(intents, WorkspaceReconciler.WorkspacesOf(b), b.Informer<Tenant>(TenantReconciler.Type),
+            b.Informer<Approval>(ApprovalReconciler.Type), WorkspaceReconciler.RoleBindingsOf(b),
+            // Only the one ConfigMap that can hold the risk model (its namespace is checked on use).
+            b.Informer<V1ConfigMap>(WorkspaceReconciler.ConfigMaps, b.DefaultInformerOptions with { FieldSelector = "metadata.name=" + RiskModel.ConfigMapName, IndexByNamespace = false }));
+        metrics.Source = intents.List;
+        var writes = new OwnWrites();
+        var reconciler = new DeploymentIntentReconciler(caches, b.Api, database, planes, new ObjectWriter(b.Api, writes), b.Events, metrics, options, b.Time,
+            b.Loggers.CreateLogger<DeploymentIntentReconciler>());
+        b.Controller("deploymentintent", intents, reconciler)
+            .SkipsEchoesOf(writes)
+            // A ring finishing in one change frees the ring for the others of the same application.
+            .WatchesEvents(intents, e => e.Type == InformerEventType.Added
+                                         || (e.Type == InformerEventType.Modified && DeploymentIntentResources.ActiveRings(e.Old!).SequenceEqual(DeploymentIntentResources.ActiveRings(e.Object)))
+                ? []
+                : intents.ByIndex(DeploymentIntentResources.ApplicationIndex, e.Object.Spec.Application).Where(o => o.Metadata.Uid != e.Object.Metadata.Uid).Select(KeyOf))
+            .WatchesEvents(caches.Approvals, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
+                ? []
+                : e.Object.Spec.Target.Kind == "DeploymentIntent" ? [$"{e.Object.Metadata.NamespaceProperty}/{e.Object.Spec.Target.Name}"] : [])
+            .Watches(caches.RoleBindings, rb => intents.InNamespace(rb.Metadata.NamespaceProperty).Select(KeyOf))
+            // Ring membership and environment are workspace labels and spec; the tenant's scopes and suspension its spec.
+            .WatchesEvents(caches.Workspaces, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
+                                                   && SameLabels(e.Old, e.Object)
+                ? []
+                : caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, e.Object.Spec.Tenant).SelectMany(w => intents.InNamespace(w.Metadata.Name)).Select(KeyOf))
+            .WatchesEvents(caches.Tenants, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
+                ? []
+                : caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, e.Object.Metadata.Name).SelectMany(w => intents.InNamespace(w.Metadata.Name)).Select(KeyOf));
+    }
+
+    static bool SameLabels(Workspace? a, Workspace b) =>
+        a is not null && (a.Metadata.Labels ?? new Dictionary<string, string>()).OrderBy(kv => kv.Key).SequenceEqual((b.Metadata.Labels ?? new Dictionary<string, string>()).OrderBy(kv => kv.Key));
+
+    static string KeyOf(DeploymentIntent i) => $"{i.Metadata.NamespaceProperty}/{i.Metadata.Name}";
+}

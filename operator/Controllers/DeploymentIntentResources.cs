@@ -1,0 +1,192 @@
+using System.Security.Cryptography;
+using ControlPlane.Operator.Api.V1Alpha1;
+using ControlPlane.Operator.ExecutionPlanes;
+
+namespace ControlPlane.Operator.Controllers;
+
+/// <summary>The decision of the pipeline's third step.</summary>
+public sealed record IntentDecision(string Decision, string Reason, string Message);
+
+/// <summary>What the ring sequencer asks for next.</summary>
+public enum RingAction { None, Start, Complete, Fail, Wait }
+
+/// <summary>The sequencer's answer for the current ring: what to do, why, and when to look again.</summary>
+public sealed record RingStep(RingAction Action, string? Ring, string Reason, string Message, TimeSpan? RecheckIn = null);
+
+/// <summary>
+/// Pure functions of a DeploymentIntent: the scope rules (shared with admission), which workspaces a
+/// ring is, the decision (Deny / RequireApproval / Allow), the one-change-per-application rule, the
+/// evidence hash, and the ring sequencer (schedule windows, minimum soak, CAB before ring two).
+/// </summary>
+public static class DeploymentIntentResources
+{
+    // Workspace labels carrying its scope attributes (validated against the tenant's scopes at admission).
+    public const string AcquisitionBoundaryLabel = "controlplane.io/acquisition-boundary";
+    public const string BusinessUnitLabel = "controlplane.io/business-unit";
+    public const string SiteClassLabel = "controlplane.io/site-class";
+    public const string RingLabel = "controlplane.io/ring";
+    public const string IntentLabel = "controlplane.io/deployment-intent";
+    public const string ApplicationIndex = "application";
+
+    /// <summary>A target scope outside the tenant's scopes, each problem naming the field.</summary>
+    public static List<string> ScopeProblems(DeploymentIntentSpec spec, Tenant tenant)
+    {
+        var problems = new List<string>();
+        var scope = spec.TargetScope;
+        var match = tenant.Spec.Scopes?.FirstOrDefault(s => s.AcquisitionBoundary == scope.AcquisitionBoundary);
+        if (match is null)
+        {
+            problems.Add($"spec.targetScope.acquisitionBoundary: \"{scope.AcquisitionBoundary}\" is not one of tenant {tenant.Metadata.Name}'s scopes");
+            return problems;
+        }
+
+        if (scope.BusinessUnit is { } bu && !(match.BusinessUnits ?? []).Contains(bu))
+        {
+            problems.Add($"spec.targetScope.businessUnit: \"{bu}\" is outside scope {match.AcquisitionBoundary} ({string.Join(", ", match.BusinessUnits ?? [])})");
+        }
+
+        if (scope.SiteClass is { } sc && !(match.SiteClasses ?? []).Contains(sc))
+        {
+            problems.Add($"spec.targetScope.siteClass: \"{sc}\" is outside scope {match.AcquisitionBoundary} ({string.Join(", ", match.SiteClasses ?? [])})");
+        }
+
+        return problems;
+    }
+
+    /// <summary>A workspace's scope labels outside its tenant's scopes (admission of Workspaces), naming the label.</summary>
+    public static List<string> WorkspaceScopeProblems(IDictionary<string, string>? labels, Tenant tenant)
+    {
+        if (labels is null) return [];
+        var problems = new List<string>();
+        labels.TryGetValue(AcquisitionBoundaryLabel, out var boundary);
+        var inScope = boundary is null ? null : tenant.Spec.Scopes?.FirstOrDefault(s => s.AcquisitionBoundary == boundary);
+        if (boundary is not null && inScope is null)
+        {
+            problems.Add($"metadata.labels[{AcquisitionBoundaryLabel}]: \"{boundary}\" is not one of tenant {tenant.Metadata.Name}'s scopes");
+        }
+
+        if (labels.TryGetValue(BusinessUnitLabel, out var bu) && (inScope is null || !(inScope.BusinessUnits ?? []).Contains(bu)))
+        {
+            problems.Add($"metadata.labels[{BusinessUnitLabel}]: \"{bu}\" is outside the workspace's acquisition boundary in tenant {tenant.Metadata.Name}'s scopes");
+        }
+
+        if (labels.TryGetValue(SiteClassLabel, out var sc) && (inScope is null || !(inScope.SiteClasses ?? []).Contains(sc)))
+        {
+            problems.Add($"metadata.labels[{SiteClassLabel}]: \"{sc}\" is outside the workspace's acquisition boundary in tenant {tenant.Metadata.Name}'s scopes");
+        }
+
+        return problems;
+    }
+
+    static string? Label(Workspace w, string key) => w.Metadata.Labels?.TryGetValue(key, out var v) == true ? v : null;
+
+    /// <summary>
+    /// The workspaces of a ring: the tenant's workspaces labelled with the ring and the target's
+    /// acquisition boundary (and business unit and site class when the target names them). Never
+    /// another tenant's: the caller passes only the intent's own tenant's workspaces.
+    /// </summary>
+    public static IReadOnlyList<string> RingWorkspaces(TargetScope scope, string ring, IEnumerable<Workspace> tenantWorkspaces) =>
+        tenantWorkspaces
+            .Where(w => w.Metadata.DeletionTimestamp is null && Label(w, RingLabel) == ring && Label(w, AcquisitionBoundaryLabel) == scope.AcquisitionBoundary)
+            .Where(w => scope.BusinessUnit is null || Label(w, BusinessUnitLabel) == scope.BusinessUnit)
+            .Where(w => scope.SiteClass is null || Label(w, SiteClassLabel) == scope.SiteClass)
+            .Select(w => w.Metadata.Name)
+            .Order(StringComparer.Ordinal)
+            .ToList();
+
+    public static IReadOnlyList<string> Rings(DeploymentIntentSpec spec) => spec.TargetScope.Rings ?? [];
+
+    /// <summary>
+    /// The decision: Deny (no artifact digest, scope invalid, tenant suspended, a declared High or
+    /// Critical vulnerability), RequireApproval (score above the model's threshold, or privileged
+    /// tooling), else Allow.
+    /// </summary>
+    public static IntentDecision Decide(DeploymentIntentSpec spec, Tenant tenant, IReadOnlyList<string> scopeProblems, RiskAssessment risk)
+    {
+        if (string.IsNullOrEmpty(spec.Artifact.Sha256)) return new("Deny", "NoArtifactDigest", "spec.artifact.sha256: an artifact without a digest is never deployed");
+        if (scopeProblems.Count > 0) return new("Deny", "ScopeInvalid", string.Join("; ", scopeProblems));
+        if (tenant.Spec.Suspended) return new("Deny", "TenantSuspended", $"tenant {tenant.Metadata.Name} is suspended: no change is deployed");
+        var serious = (spec.Artifact.Vulnerabilities ?? []).Where(v => v.Severity is "High" or "Critical").ToList();
+        if (serious.Count > 0)
+        {
+            return new("Deny", "Vulnerable",
+                $"spec.artifact.vulnerabilities: {string.Join(", ", serious.Select(v => $"{v.Id} ({v.Severity})"))}; exceptions (RequireException) are not supported yet: fix or upgrade the artifact");
+        }
+
+        if (risk.RequiresApproval)
+        {
+            var why = risk.Score > 0 && spec.PrivilegedTooling ? $"privileged tooling, risk {risk.Score:0.0}" : spec.PrivilegedTooling ? "privileged tooling" : $"risk {risk.Score:0.0}";
+            return new("RequireApproval", "RequiresApproval", $"{why} (model {risk.ModelVersion}): no ring past the first starts until CAB approves this generation");
+        }
+
+        return new("Allow", "Allowed", $"risk {risk.Score:0.0} (model {risk.ModelVersion}) needs no approval");
+    }
+
+    /// <summary>SHA-256 (hex) of an evidence pack's bytes: what `sha256sum` prints.</summary>
+    public static string Sha256Hex(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
+
+    /// <summary>The rings an intent is currently running (its rings InProgress).</summary>
+    public static IEnumerable<string> ActiveRings(DeploymentIntent i) =>
+        i.Status?.Rings?.Where(r => r.Phase == "InProgress").Select(r => r.Name) ?? [];
+
+    /// <summary>
+    /// Another change of the same application already in progress in a ring this one targets: one
+    /// active change per application and ring (the one in progress goes on; this one waits).
+    /// </summary>
+    public static (DeploymentIntent Other, string Ring)? ConflictingChange(DeploymentIntent intent, IEnumerable<DeploymentIntent> sameApplication)
+    {
+        var mine = Rings(intent.Spec).ToHashSet();
+        foreach (var other in sameApplication.OrderBy(o => o.Metadata.CreationTimestamp).ThenBy(o => o.Metadata.Name, StringComparer.Ordinal))
+        {
+            if (other.Metadata.Uid == intent.Metadata.Uid || other.Spec.Application != intent.Spec.Application) continue;
+            if (ActiveRings(other).FirstOrDefault(mine.Contains) is { } ring) return (other, ring);
+        }
+
+        return null;
+    }
+
+    static TimeSpan MinimumSoak(DeploymentIntentSpec spec, string ring) =>
+        TimeSpan.FromHours(spec.Schedule?.TryGetValue(ring, out var s) == true ? s.DurationHours ?? 0 : 0);
+
+    /// <summary>
+    /// What to do next, ring by ring, in targetScope.rings order. A ring starts no earlier than its
+    /// schedule window (schedule[ring].start), and a ring past the first only once CAB has approved
+    /// when approval is required (<paramref name="mayPassFirstRing"/>); a ring completes when the
+    /// plane reports it succeeded and it has run at least its durationHours.
+    /// </summary>
+    public static RingStep NextStep(DeploymentIntentSpec spec, IReadOnlyList<IntentRingStatus> rings, IReadOnlyDictionary<string, PlaneStatus> plane,
+        bool mayPassFirstRing, string? approvalWait, DateTime now)
+    {
+        var order = Rings(spec);
+        for (var i = 0; i < order.Count; i++)
+        {
+            var name = order[i];
+            var rs = rings.FirstOrDefault(r => r.Name == name);
+            if (rs?.Phase == "Completed") continue;
+            if (rs?.Phase == "InProgress")
+            {
+                if (!plane.TryGetValue(name, out var state)) return new(RingAction.Wait, name, "RingInProgress", $"ring {name} in progress");
+                if (state.State is "failed" or "rolled_back") return new(RingAction.Fail, name, "RingFailed", $"ring {name} failed on the plane: {state.Message ?? state.State}");
+                if (state.State != "succeeded") return new(RingAction.Wait, name, "RingInProgress", $"ring {name} in progress ({state.State}{(state.Message is null ? "" : ": " + state.Message)})");
+                var soakEnds = (rs.StartedAt ?? now) + MinimumSoak(spec, name);
+                if (now < soakEnds)
+                {
+                    return new(RingAction.Wait, name, "MinimumSoak", $"ring {name} succeeded; its minimum soak (schedule.{name}.durationHours) ends {soakEnds:u}", soakEnds - now);
+                }
+
+                return new(RingAction.Complete, name, "RingCompleted", $"ring {name} completed");
+            }
+
+            if (rs?.Phase is "Failed" or "RolledBack") return new(RingAction.None, name, "RingFailed", $"ring {name} is {rs.Phase}");
+            if (i > 0 && !mayPassFirstRing) return new(RingAction.Wait, name, "AwaitingApproval", approvalWait ?? $"ring {name} waits for CAB approval");
+            if (spec.Schedule?.TryGetValue(name, out var window) == true && window.Start is { } start && now < start.ToUniversalTime())
+            {
+                return new(RingAction.Wait, name, "ScheduleWindow", $"ring {name} starts at {start.ToUniversalTime():u} (spec.schedule.{name}.start)", start.ToUniversalTime() - now);
+            }
+
+            return new(RingAction.Start, name, "RingStarting", $"ring {name} starts");
+        }
+
+        return new(RingAction.None, null, "AllRingsCompleted", "every ring completed");
+    }
+}

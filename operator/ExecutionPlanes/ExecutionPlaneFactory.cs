@@ -1,0 +1,78 @@
+using ControlPlane.Operator.Api.V1Alpha1;
+using ControlPlane.Operator.Configuration;
+using ControlPlane.Operator.Runtime;
+using k8s.Models;
+
+namespace ControlPlane.Operator.ExecutionPlanes;
+
+/// <summary>The plane an intent deploys through, and the checks made before any request leaves the operator.</summary>
+public interface IExecutionPlaneFactory
+{
+    /// <summary>Why this intent's plane may not be used (naming the field), or null.</summary>
+    string? Problem(DeploymentIntent intent);
+
+    Task<IExecutionPlane> ForAsync(DeploymentIntent intent, CancellationToken ct);
+
+    /// <summary>An evidence pack's bytes from an allowed URL (bounded in size and time), or null when it cannot be read.</summary>
+    Task<byte[]?> FetchEvidenceAsync(string url, CancellationToken ct);
+}
+
+/// <summary>
+/// The planes: `kubernetes` (a Rollout the intent owns, per ring) and `http` (the connector contract,
+/// only at URLs under ControlPlane:DeploymentIntent:PlaneUrlPrefixes, with the bearer token from the
+/// intent's credentials Secret: a tenant's intent never makes the operator call an address, or
+/// present a credential, the platform did not configure).
+/// </summary>
+public sealed class ExecutionPlaneFactory(KubeApi api, DeploymentIntentOptions options, Func<DeploymentIntent, IExecutionPlane> kubernetes) : IExecutionPlaneFactory, IDisposable
+{
+    const int MaxEvidenceBytes = 10 << 20;
+
+    // One connection pool for every http plane (a client per reconcile would exhaust sockets).
+    readonly SocketsHttpHandler handler = new() { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
+
+    public string? Problem(DeploymentIntent intent)
+    {
+        var plane = intent.Spec.ExecutionPlane;
+        if (plane?.Type != "http") return null;
+        if (string.IsNullOrEmpty(plane.Url)) return "spec.executionPlane.url: required when type is http";
+        if (!options.PlaneUrlPrefixes.Any(p => plane.Url.StartsWith(p, StringComparison.Ordinal)))
+        {
+            return $"spec.executionPlane.url: {plane.Url} is not under ControlPlane:DeploymentIntent:PlaneUrlPrefixes ({(options.PlaneUrlPrefixes.Count == 0 ? "none configured" : string.Join(", ", options.PlaneUrlPrefixes))})";
+        }
+
+        return plane.CredentialsSecret is null ? "spec.executionPlane.credentialsSecret: required when type is http" : null;
+    }
+
+    public async Task<IExecutionPlane> ForAsync(DeploymentIntent intent, CancellationToken ct)
+    {
+        if (intent.Spec.ExecutionPlane?.Type != "http") return kubernetes(intent);
+        if (Problem(intent) is { } problem) throw new PlaneError(PlaneErrorClass.PolicyViolation, "scope_violation", problem);
+        var ns = intent.Metadata.NamespaceProperty;
+        var name = intent.Spec.ExecutionPlane.CredentialsSecret!.Name;
+        var secret = await api.TryGetAsync<V1Secret>(ResourceType.Secrets, ns, name, ct).ConfigureAwait(false)
+                     ?? throw new PlaneError(PlaneErrorClass.Permanent, "invalid_credentials", $"spec.executionPlane.credentialsSecret: Secret {ns}/{name} does not exist");
+        try
+        {
+            return HttpExecutionPlane.FromSecret(new Uri(intent.Spec.ExecutionPlane.Url!), secret, options.PlaneTimeout, handler);
+        }
+        catch (ArgumentException e)
+        {
+            throw new PlaneError(PlaneErrorClass.Permanent, "invalid_credentials", $"spec.executionPlane: {e.Message}");
+        }
+    }
+
+    public async Task<byte[]?> FetchEvidenceAsync(string url, CancellationToken ct)
+    {
+        using var http = new HttpClient(handler, disposeHandler: false) { Timeout = options.PlaneTimeout, MaxResponseContentBufferSize = MaxEvidenceBytes };
+        try
+        {
+            return await http.GetByteArrayAsync(new Uri(url), ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or UriFormatException && !ct.IsCancellationRequested)
+        {
+            return null;
+        }
+    }
+
+    public void Dispose() => handler.Dispose();
+}

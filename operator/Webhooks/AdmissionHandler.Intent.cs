@@ -1,0 +1,71 @@
+using System.Text.Json.Nodes;
+using ControlPlane.Operator.Api.V1Alpha1;
+using ControlPlane.Operator.Controllers;
+
+namespace ControlPlane.Operator.Webhooks;
+
+/// <summary>DeploymentIntents (scope, an immutable change request once assessed) and the scope labels of Workspaces.</summary>
+public sealed partial class AdmissionHandler
+{
+    List<string> ValidateDeploymentIntent(AdmissionRequest r)
+    {
+        if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
+        var intent = As<DeploymentIntent>(r.Object);
+        var tenant = TenantOfNamespace(r.Namespace);
+        if (tenant is null) return [$"metadata.namespace: \"{r.Namespace}\" is not a workspace"];
+
+        // A change request is what was scored and approved: once assessed its spec stays as it was.
+        if (r.Operation == "UPDATE" && r.OldObject?["status"]?["phase"]?.GetValue<string>() is { } phase && phase != IntentPhase.Pending
+            && !JsonNode.DeepEquals(r.OldObject["spec"], r.Object["spec"]))
+        {
+            return [$"spec: is immutable once the intent has been assessed (phase {phase}): a DeploymentIntent is one change request; create a new one for another change"];
+        }
+
+        var problems = DeploymentIntentResources.ScopeProblems(intent.Spec, tenant);
+        foreach (var ring in intent.Spec.Schedule?.Keys ?? Enumerable.Empty<string>())
+        {
+            if (intent.Spec.TargetScope.Rings is { } rings && !rings.Contains(ring)) problems.Add($"spec.schedule.{ring}: ring is not in spec.targetScope.rings");
+        }
+
+        if (intent.Spec.Risk is { } risk)
+        {
+            foreach (var (name, value) in new[] { ("privilegeImpact", risk.PrivilegeImpact), ("supplyChainTrust", risk.SupplyChainTrust), ("blastRadius", risk.BlastRadius), ("changeComplexity", risk.ChangeComplexity), ("testEvidence", risk.TestEvidence) })
+            {
+                if (value is < 0 or > 1) problems.Add($"spec.risk.{name}: {value} is outside [0, 1]");
+            }
+        }
+
+        if (!Durations.TryParse(intent.Spec.DriftCheckInterval, out var interval) || interval < TimeSpan.FromMinutes(1))
+        {
+            problems.Add($"spec.driftCheckInterval: \"{intent.Spec.DriftCheckInterval}\" is not a duration of at least 1m");
+        }
+
+        if (intent.Spec.ExecutionPlane?.Type == "http")
+        {
+            var plane = intent.Spec.ExecutionPlane;
+            if (string.IsNullOrEmpty(plane.Url)) problems.Add("spec.executionPlane.url: required when type is http");
+            else if (!settings.Options.DeploymentIntent.PlaneUrlPrefixes.Any(p => plane.Url.StartsWith(p, StringComparison.Ordinal)))
+            {
+                problems.Add($"spec.executionPlane.url: {plane.Url} is not under ControlPlane:DeploymentIntent:PlaneUrlPrefixes: the operator calls only the planes the platform configured");
+            }
+
+            if (plane.CredentialsSecret is null) problems.Add("spec.executionPlane.credentialsSecret: required when type is http");
+        }
+
+        if (intent.Spec.EvidencePackRef is { } pack && (pack.ConfigMap is null) == (pack.Url is null))
+        {
+            problems.Add("spec.evidencePackRef: name exactly one of configMap and url");
+        }
+
+        return problems;
+    }
+
+    /// <summary>A workspace's scope labels (acquisition boundary, business unit, site class) stay inside its tenant's scopes.</summary>
+    List<string> WorkspaceScopeLabels(AdmissionRequest r)
+    {
+        if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
+        var ws = As<Workspace>(r.Object);
+        var tenant = caches.Tenants.Get(ws.Spec.Tenant);
+        return tenant is null ? [] : DeploymentIntentResources.WorkspaceScopeProblems(ws.Metadata.Labels, tenant);
+    }
+}
