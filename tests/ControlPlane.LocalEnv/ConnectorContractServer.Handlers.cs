@@ -50,6 +50,7 @@ public sealed partial class ConnectorContractServer
         {
             ctx.Response.StatusCode = injected.Status;
             if (injected.RetryAfterHeader is { } ra) ctx.Response.Headers.RetryAfter = ra;
+            if (injected.Location is { } to) ctx.Response.Headers.Location = to;
             if (injected.Body is { } b)
             {
                 ctx.Response.ContentType = b.StartsWith('{') ? "application/json" : "text/html";

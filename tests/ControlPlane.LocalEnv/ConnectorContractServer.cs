@@ -36,7 +36,7 @@ public sealed partial class ConnectorContractServer : IAsyncDisposable
         string State, string? ActualVersion, bool Assigned, IReadOnlyList<string> Workspaces, double? SuccessRate, int Incidents,
         bool Pinned, IReadOnlyList<string> Remediations, string? Message);
 
-    sealed record Injection(int Status, string? Body, string? RetryAfterHeader, TimeSpan? Delay);
+    sealed record Injection(int Status, string? Body, string? RetryAfterHeader, TimeSpan? Delay, string? Location = null);
 
     readonly WebApplication app;
     readonly byte[] expectedAuthorization;
@@ -101,12 +101,15 @@ public sealed partial class ConnectorContractServer : IAsyncDisposable
         }
     }
 
-    /// <summary>The next request answers a bare status (any body, e.g. an HTML error page of a proxy), optionally with a Retry-After header.</summary>
-    public void InjectStatus(int status, string? body = null, string? retryAfterHeader = null, int times = 1)
+    /// <summary>
+    /// The next request answers a bare status (any body, e.g. an HTML error page of a proxy),
+    /// optionally with a Retry-After header, or a Location (a redirect elsewhere).
+    /// </summary>
+    public void InjectStatus(int status, string? body = null, string? retryAfterHeader = null, int times = 1, string? location = null)
     {
         lock (gate)
         {
-            for (var i = 0; i < times; i++) injections.Enqueue(new Injection(status, body, retryAfterHeader, null));
+            for (var i = 0; i < times; i++) injections.Enqueue(new Injection(status, body, retryAfterHeader, null, location));
         }
     }
 

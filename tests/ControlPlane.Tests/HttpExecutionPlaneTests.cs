@@ -175,6 +175,31 @@ public sealed class HttpExecutionPlaneTests : IAsyncLifetime
         Assert.Contains("[redacted]", echoed.Detail);
     }
 
+    [Fact]
+    public async Task ARingOrCorrelationIdOfDotDot_NeverReachesAnotherPathOfThePlane()
+    {
+        // "." and ".." survive percent-encoding and the URI would resolve them: ring ".." of a
+        // remediation would POST to /deployments/remediate, correlation id ".." to /{ring}.
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => plane.QueryStatusAsync(Deployment(ring: ".."), None));
+        Assert.Contains("ring", e.Message);
+        await Assert.ThrowsAsync<ArgumentException>(() => plane.RemediateAsync(Deployment(ring: ".."), PlaneRemediation.Uninstall, null, None));
+        await Assert.ThrowsAsync<ArgumentException>(() => plane.QueryStatusAsync(Deployment(correlationId: ".."), None));
+        await Assert.ThrowsAsync<ArgumentException>(() => plane.RemediateAsync(Deployment(), "reinstall-everything", null, None));
+        Assert.Empty(server.Calls);
+    }
+
+    [Fact]
+    public async Task ARedirectToAnotherHost_IsNotFollowed_SoNothingIsPublishedThere()
+    {
+        // A compromised or misconfigured adapter answering 307 must not make the operator publish
+        // (with or without its token) to a plane nobody configured.
+        await using var elsewhere = await ConnectorContractServer.StartAsync("other-token");
+        server.InjectStatus(307, location: new Uri(elsewhere.BaseUrl, "deployments").AbsoluteUri);
+        var e = await Assert.ThrowsAsync<PlaneError>(() => plane.PublishAsync(Deployment(), None));
+        Assert.Equal((PlaneErrorClass.Permanent, "invalid_request"), (e.Class, e.Code));
+        Assert.Empty(elsewhere.Calls);
+    }
+
     [Theory]
     [InlineData("version_mismatch")]
     [InlineData("assignment_missing")]
