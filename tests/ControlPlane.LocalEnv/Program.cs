@@ -37,6 +37,8 @@ public static class Program
         Say("starting etcd, kube-apiserver, kube-controller-manager");
         // The users the samples name, so the per-user kubeconfigs show the samples' RBAC.
         await using var plane = await LocalControlPlane.StartAsync(Path.Combine(root, "k8s"), SampleUsers);
+        Say($"starting the node stand-in (binds pods to node {NodeStandIn.NodeName} and reports them running; images containing \"{NodeStandIn.CrashLoopMarker}\" crash-loop)");
+        await using var node = await NodeStandIn.StartAsync(plane.NewApi(), ct: stop.Token);
         Say("starting PostgreSQL 15");
         await using var pg = await LocalPostgres.StartAsync(root);
         Say("installing CRDs and RBAC (make install)");
