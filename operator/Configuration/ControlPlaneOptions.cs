@@ -47,6 +47,21 @@ public sealed class ControlPlaneOptions
 
     /// <summary>Path to a kubeconfig; empty: KUBECONFIG, ~/.kube/config, then in-cluster.</summary>
     public string? Kubeconfig { get; set; }
+
+    /// <summary>The Prometheus that Rollouts' successRate gates query.</summary>
+    public PrometheusOptions Prometheus { get; set; } = new();
+}
+
+public sealed class PrometheusOptions
+{
+    /// <summary>Base URL (e.g. http://prometheus.monitoring:9090); unset: a Rollout with a successRate gate pauses and says so.</summary>
+    public string? Url { get; set; }
+
+    /// <summary>How often a ring's successRate gate is evaluated while it rolls out and soaks.</summary>
+    public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>A query that takes longer counts as Prometheus unreachable.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(5);
 }
 
 public sealed class RegionOptions

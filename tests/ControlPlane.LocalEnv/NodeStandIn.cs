@@ -167,9 +167,13 @@ public sealed class NodeStandIn : IAsyncDisposable
         {
             var restarts = previous.TryGetValue(c.Name, out var s) ? s.RestartCount : 0;
             var crash = crashing.Contains(c.Name);
-            if (crash && restartDue && previous.ContainsKey(c.Name)) restarts++;
+            var restarted = crash && restartDue && previous.ContainsKey(c.Name);
+            if (restarted) restarts++;
+            // As a kubelet reports it: when the last crash ended (what a rollback's latency is measured from).
+            var finishedAt = restarted ? now : s?.LastState?.Terminated?.FinishedAt;
             return new
             {
+                lastState = finishedAt is { } at ? new { terminated = new { exitCode = 1, reason = "Error", finishedAt = at } } : null,
                 name = c.Name,
                 image = c.Image,
                 imageID = "stand-in://" + c.Image,
