@@ -86,11 +86,19 @@ public static class Program
                 return page.Items.Count >= expectedWorkspaces && page.Items.All(w => w.Status?.Phase == "Ready");
             }, TimeSpan.FromSeconds(60), "sample workspaces Ready", stop.Token);
             await Kubectl(plane, "get", "workspaces");
+            // The sample Rollout's Deployments live in workspace namespaces: applied once those exist.
+            var rollouts = Path.Combine(samples, "rollout");
+            if (Directory.Exists(rollouts))
+            {
+                await Kubectl(plane, "apply", "-f", rollouts);
+                await Kubectl(plane, "get", "rollouts", "-A");
+            }
 
             Console.WriteLine();
             Console.WriteLine("The local control plane is up. From another terminal:");
             Console.WriteLine($"  export KUBECONFIG={plane.KubeconfigPath}");
             Console.WriteLine("  kubectl get tenants,workspaces");
+            Console.WriteLine("  kubectl get ro -n acme-dev -w        # the sample Rollout, ring by ring");
             Console.WriteLine($"  curl -s http://127.0.0.1:{healthPort}/metrics | grep controller_runtime_reconcile_total");
             Console.WriteLine("Press Ctrl-C to stop everything.");
             if (!once) await Task.Delay(Timeout.Infinite, stop.Token);
