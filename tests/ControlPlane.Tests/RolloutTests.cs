@@ -162,6 +162,35 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
     }
 
     [Fact]
+    public async Task AnOperatorRestartedMidSoak_ResumesTheSoakFromStatus_NotFromTheStart()
+    {
+        Rollout soaking;
+        string name;
+        List<string> ws;
+        await using (var first = Start())
+        {
+            (_, ws) = await TenantAsync(("lab", "dev"), ("canary", "dev"));
+            var rollout = await CreateAsync(ws[0], NewRollout("registry.example/orders:8.0.0",
+                new Ring { Name = "ring-0", Workspaces = [ws[0]], Soak = "12s" }, new Ring { Name = "ring-1", Workspaces = [ws[1]] }));
+            name = rollout.Metadata.Name;
+            soaking = await WaitAsync(ws[0], name, r => RingPhase(r, "ring-0") == "Soaking", "ring 0 soaking");
+            await first.StopAsync();
+        }
+
+        // The soak was counted from status.rings[0].rolledOutAt; a new operator (another leader) takes over.
+        // Down for 8 of the 12 s: a soak restarted from memory would end 20 s after the rollout, not 12.
+        var rolledOutAt = soaking.Status!.Rings![0].RolledOutAt!.Value;
+        await Net.WaitUntilAsync(() => Task.FromResult(DateTime.UtcNow >= rolledOutAt.AddSeconds(8)), TimeSpan.FromSeconds(30), "8 s of the soak passed with no operator");
+        await using var second = Start();
+        var done = await WaitAsync(ws[0], name, r => r.Status?.Phase == "Succeeded", "Succeeded under the second operator");
+        var ring0 = done.Status!.Rings![0];
+        Assert.Equal(soaking.Status!.Rings![0].RolledOutAt, ring0.RolledOutAt);
+        var soaked = ring0.CompletedAt!.Value - ring0.RolledOutAt!.Value;
+        output.WriteLine($"soak of 12 s across a restart: completed {soaked.TotalSeconds:0.0} s after rollout");
+        Assert.InRange(soaked.TotalSeconds, 12, 17);
+    }
+
+    [Fact]
     public async Task ABadImage_CaughtInRing1_RollsBackRings0And1_Within30s_AndRing2IsUntouched()
     {
         await using var op = Start();
