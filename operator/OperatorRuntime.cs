@@ -74,7 +74,8 @@ public sealed class OperatorRuntime : IAsyncDisposable
             .Add(b => WorkspaceReconciler.Setup(b, Database, RegionDatabases, Vault, options))
             .Add(b => ApprovalReconciler.Setup(b))
             .Add(b => TenantReconciler.Setup(b, Database, options))
-            .Add(b => ExposureReconciler.Setup(b, Database, options));
+            .Add(b => ExposureReconciler.Setup(b, Database, options))
+            .Add(b => RolloutReconciler.Setup(b, Database, options));
 
         // Values kept as plain counters, read at scrape time.
         Metrics.Registry.AddBeforeCollectCallback(() =>

@@ -53,6 +53,9 @@ public sealed class ControlPlaneOptions
 
     /// <summary>DeploymentIntents and their execution planes (ControlPlane:DeploymentIntent).</summary>
     public DeploymentIntentOptions DeploymentIntent { get; set; } = new();
+
+    /// <summary>The Prometheus that Rollouts' successRate gates query.</summary>
+    public PrometheusOptions Prometheus { get; set; } = new();
 }
 
 /// <summary>ControlPlane:DeploymentIntent: where the operator may send requests on a tenant's behalf.</summary>
@@ -79,6 +82,18 @@ public sealed class ExposureOptions
 
     /// <summary>An Exposure without spec.host is published at &lt;name&gt;.&lt;workspace&gt;.&lt;Domain&gt;.</summary>
     public string Domain { get; set; } = "apps.example.com";
+}
+
+public sealed class PrometheusOptions
+{
+    /// <summary>Base URL (e.g. http://prometheus.monitoring:9090); unset: a Rollout with a successRate gate pauses and says so.</summary>
+    public string? Url { get; set; }
+
+    /// <summary>How often a ring's successRate gate is evaluated while it rolls out and soaks.</summary>
+    public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>A query that takes longer counts as Prometheus unreachable.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(5);
 }
 
 public sealed class RegionOptions

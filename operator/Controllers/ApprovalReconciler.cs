@@ -15,6 +15,7 @@ public sealed class ApprovalReconciler(
     Informer<Exposure> exposures,
     Informer<DeploymentIntent> intents,
     Informer<Restore> restores,
+    Informer<Rollout> rollouts,
     Informer<Workspace> workspaces,
     Informer<V1RoleBinding> roleBindings,
     Informer<Approval> approvals,
@@ -30,14 +31,19 @@ public sealed class ApprovalReconciler(
         var exposures = b.Informer<Exposure>(ResourceType.For<Exposure>(true));
         var intents = b.Informer<DeploymentIntent>(ResourceType.For<DeploymentIntent>(true));
         var restores = b.Informer<Restore>(ResourceType.For<Restore>(true));
+        var rollouts = b.Informer<Rollout>(RolloutReconciler.Type);
         var roleBindings = WorkspaceReconciler.RoleBindingsOf(b);
         var writes = new OwnWrites();
-        var reconciler = new ApprovalReconciler(exposures, intents, restores, WorkspaceReconciler.WorkspacesOf(b), roleBindings, approvals, new ObjectWriter(b.Api, writes), b.Time);
+        var reconciler = new ApprovalReconciler(exposures, intents, restores, rollouts, WorkspaceReconciler.WorkspacesOf(b), roleBindings, approvals, new ObjectWriter(b.Api, writes), b.Time);
         b.Controller("approval", approvals, reconciler)
             .SkipsEchoesOf(writes)
             .Watches(exposures, t => reconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
             .Watches(intents, t => reconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
             .Watches(restores, t => reconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
+            // A Rollout's status moves all the time; only a spec change (a new generation) re-judges its approvals.
+            .WatchesEvents(rollouts, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
+                ? []
+                : reconciler.ApprovalsOf(e.Object, approvals.InNamespace(e.Object.Metadata.NamespaceProperty)))
             .Watches(roleBindings, rb => approvals.InNamespace(rb.Metadata.NamespaceProperty).Select(a => $"{a.Metadata.NamespaceProperty}/{a.Metadata.Name}"))
             // Another approval of the same target arriving or leaving changes TargetApproved (status writes change nothing).
             .WatchesEvents(approvals, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
@@ -53,6 +59,7 @@ public sealed class ApprovalReconciler(
         "Exposure" => exposures.Get($"{ns}/{name}"),
         "DeploymentIntent" => intents.Get($"{ns}/{name}"),
         "Restore" => restores.Get($"{ns}/{name}"),
+        "Rollout" => rollouts.Get($"{ns}/{name}"),
         _ => null,
     };
 
@@ -92,7 +99,7 @@ public sealed class ApprovalReconciler(
         return ReconcileResult.Done;
     }
 
-    /// <summary>Is this target approved now? For the Exposure, DeploymentIntent and Restore reconcilers.</summary>
+    /// <summary>Is this target approved now? For the Exposure, DeploymentIntent, Restore and Rollout reconcilers.</summary>
     public ApprovalState StateOf(IKubernetesObject<V1ObjectMeta> target, IEnumerable<Approval> approvals)
     {
         var environment = workspaces.Get(target.Metadata.NamespaceProperty)?.Spec.Environment ?? "dev";

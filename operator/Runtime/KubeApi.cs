@@ -55,6 +55,9 @@ public static class PatchTypes
 {
     public const string Merge = "application/merge-patch+json";
     public const string Json = "application/json-patch+json";
+
+    /// <summary>Built-in kinds only: lists merge by their key (containers by name).</summary>
+    public const string StrategicMerge = "application/strategic-merge-patch+json";
 }
 
 /// <summary>

@@ -36,6 +36,7 @@ public sealed class AdmissionCaches
         Exposures = Inform<Exposure>(true);
         DeploymentIntents = Inform<DeploymentIntent>(true);
         Restores = Inform<Restore>(true);
+        Rollouts = Inform<Rollout>(true);
         // The same RoleBindings the approval reconciler reads (the operator's own), so both judge approvers alike.
         RoleBindings = Inform<V1RoleBinding>(true, WorkspaceReconciler.RoleBindings, options with { LabelSelector = WorkspaceResources.ManagedSelector });
     }
@@ -47,6 +48,7 @@ public sealed class AdmissionCaches
     public Informer<Exposure> Exposures { get; }
     public Informer<DeploymentIntent> DeploymentIntents { get; }
     public Informer<Restore> Restores { get; }
+    public Informer<Rollout> Rollouts { get; }
     public Informer<V1RoleBinding> RoleBindings { get; }
 
     public bool Synced => All.All(i => i.HasSynced);
@@ -71,6 +73,7 @@ public sealed class AdmissionCaches
             "Exposure" => await api.TryGetAsync<Exposure>(Exposures.Type, ns, name, ct).ConfigureAwait(false),
             "DeploymentIntent" => await api.TryGetAsync<DeploymentIntent>(DeploymentIntents.Type, ns, name, ct).ConfigureAwait(false),
             "Restore" => await api.TryGetAsync<Restore>(Restores.Type, ns, name, ct).ConfigureAwait(false),
+            "Rollout" => await api.TryGetAsync<Rollout>(Rollouts.Type, ns, name, ct).ConfigureAwait(false),
             _ => null,
         };
     }
@@ -92,6 +95,7 @@ public sealed class AdmissionCaches
         "Exposure" => Exposures.Get($"{ns}/{name}"),
         "DeploymentIntent" => DeploymentIntents.Get($"{ns}/{name}"),
         "Restore" => Restores.Get($"{ns}/{name}"),
+        "Rollout" => Rollouts.Get($"{ns}/{name}"),
         _ => null,
     };
 }

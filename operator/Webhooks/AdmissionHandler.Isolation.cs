@@ -113,11 +113,11 @@ public sealed partial class AdmissionHandler
         for (var i = 0; i < rollout.Spec.Rings.Count; i++)
         {
             var ring = rollout.Spec.Rings[i];
-            for (var j = 0; j < (ring.Namespaces?.Count ?? 0); j++)
+            for (var j = 0; j < (ring.Workspaces?.Count ?? 0); j++)
             {
-                if (!InTenant(ring.Namespaces![j], own.Spec.Tenant))
+                if (!InTenant(ring.Workspaces![j], own.Spec.Tenant))
                 {
-                    problems.Add($"spec.rings[{i}].namespaces[{j}]: \"{ring.Namespaces[j]}\" is not a workspace of tenant {own.Spec.Tenant}");
+                    problems.Add($"spec.rings[{i}].workspaces[{j}]: \"{ring.Workspaces[j]}\" is not a workspace of tenant {own.Spec.Tenant}");
                 }
             }
 

@@ -19,7 +19,7 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
     public const string ApproverGroupsAnnotation = ApiGroup.ApproverGroupsAnnotation;
 
     /// <summary>The kinds an Approval can name: whoever changes their spec is an author of that generation.</summary>
-    public static readonly IReadOnlyList<string> ApprovableKinds = ["Exposure", "DeploymentIntent", "Restore"];
+    public static readonly IReadOnlyList<string> ApprovableKinds = ["Exposure", "DeploymentIntent", "Restore", "Rollout"];
 
     static string Escape(string segment) => segment.Replace("~", "~0").Replace("/", "~1");
 
@@ -263,27 +263,10 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
     static List<string> ValidateRollout(AdmissionRequest r)
     {
         if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
-        var rollout = As<Rollout>(r.Object);
-        var problems = new List<string>();
-        if (rollout.Spec.Rings.Count == 0) problems.Add("spec.rings: at least one ring is required");
-        foreach (var dup in rollout.Spec.Rings.GroupBy(x => x.Name).Where(g => g.Count() > 1)) problems.Add($"spec.rings: ring name \"{dup.Key}\" is used more than once");
-        for (var i = 0; i < rollout.Spec.Rings.Count; i++)
-        {
-            var ring = rollout.Spec.Rings[i];
-            if ((ring.Namespaces?.Count ?? 0) == 0 && ring.Selector is null) problems.Add($"spec.rings[{i}]: needs namespaces or a selector");
-            if (!Durations.TryParse(ring.Soak, out _)) problems.Add($"spec.rings[{i}].soak: \"{ring.Soak}\" is not a duration (e.g. 10m, 1h)");
-        }
-
-        if (rollout.Spec.Gates?.ProgressDeadline is { } deadline && !Durations.TryParse(deadline, out _))
-        {
-            problems.Add($"spec.gates.progressDeadline: \"{deadline}\" is not a duration (e.g. 30m)");
-        }
-
-        if ((rollout.Spec.Target.Deployment is null) == (rollout.Spec.Target.DeploymentIntent is null))
-        {
-            problems.Add("spec.target: set exactly one of deployment or deploymentIntent");
-        }
-
+        var problems = SpecRules.Rollout(As<Rollout>(r.Object).Spec);
+        // The change rolled out is fixed once started: a new version is a new Rollout (its previous
+        // images and ring history belong to this one).
+        if (r.Operation == "UPDATE") problems.AddRange(Immutable(r.OldObject, r.Object, "target"));
         return problems;
     }
 

@@ -13,8 +13,9 @@ public sealed record TestUser(string Name, string Token, IReadOnlyList<string> G
 
 /// <summary>
 /// A real Kubernetes control plane on loopback: etcd, kube-apiserver (RBAC, token auth) and
-/// kube-controller-manager (namespace deletion, garbage collection), laid out as setup-envtest does.
-/// No kubelet: pods never run. Or, with CONTROLPLANE_TEST_KUBECONFIG, an existing cluster.
+/// kube-controller-manager (namespace deletion, garbage collection, Deployments and ReplicaSets), laid
+/// out as setup-envtest does. No kubelet and no scheduler: pods never run (<see cref="NodeStandIn"/>
+/// binds them and reports their status). Or, with CONTROLPLANE_TEST_KUBECONFIG, an existing cluster.
 /// </summary>
 public sealed class LocalControlPlane : IAsyncDisposable
 {
@@ -187,7 +188,7 @@ public sealed class LocalControlPlane : IAsyncDisposable
         {
             controllerManager = new ChildProcess("kube-controller-manager", Path.Combine(assets, "kube-controller-manager"),
             [
-                "--kubeconfig", KubeconfigPath, "--controllers", "namespace,garbagecollector,serviceaccount",
+                "--kubeconfig", KubeconfigPath, "--controllers", "namespace,garbagecollector,serviceaccount,deployment,replicaset",
                 "--service-account-private-key-file", certs.ServiceAccountKey, "--root-ca-file", certs.CaCert,
                 "--leader-elect=false", "--port=0", "--secure-port=0", "--use-service-account-credentials=false",
             ], Path.Combine(root, "kube-controller-manager.log"));

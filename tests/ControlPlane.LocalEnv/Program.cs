@@ -37,6 +37,8 @@ public static class Program
         Say("starting etcd, kube-apiserver, kube-controller-manager");
         // The users the samples name, so the per-user kubeconfigs show the samples' RBAC.
         await using var plane = await LocalControlPlane.StartAsync(Path.Combine(root, "k8s"), SampleUsers);
+        Say($"starting the node stand-in (binds pods to node {NodeStandIn.NodeName} and reports them running; images containing \"{NodeStandIn.CrashLoopMarker}\" crash-loop)");
+        await using var node = await NodeStandIn.StartAsync(plane.NewApi(), ct: stop.Token);
         Say("starting PostgreSQL 15");
         await using var pg = await LocalPostgres.StartAsync(root);
         Say("installing CRDs and RBAC (make install)");
@@ -85,11 +87,19 @@ public static class Program
             }, TimeSpan.FromSeconds(60), "sample workspaces Ready", stop.Token);
             await Kubectl(plane, "get", "workspaces");
             await PublishSampleExposureAsync(plane, api, samples, stop.Token);
+            // The sample Rollout's Deployments live in workspace namespaces: applied once those exist.
+            var rollouts = Path.Combine(samples, "rollout");
+            if (Directory.Exists(rollouts))
+            {
+                await Kubectl(plane, "apply", "-f", rollouts);
+                await Kubectl(plane, "get", "rollouts", "-A");
+            }
 
             Console.WriteLine();
             Console.WriteLine("The local control plane is up. From another terminal:");
             Console.WriteLine($"  export KUBECONFIG={plane.KubeconfigPath}");
             Console.WriteLine("  kubectl get tenants,workspaces");
+            Console.WriteLine("  kubectl get ro -n acme-dev -w        # the sample Rollout, ring by ring");
             Console.WriteLine($"  curl -s http://127.0.0.1:{healthPort}/metrics | grep controller_runtime_reconcile_total");
             Console.WriteLine("Press Ctrl-C to stop everything.");
             if (!once) await Task.Delay(Timeout.Infinite, stop.Token);

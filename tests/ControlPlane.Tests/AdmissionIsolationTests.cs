@@ -190,10 +190,10 @@ public sealed class AdmissionIsolationTests(WebhookFixture fixture)
         Assert.Contains("spec.ingress[0].from[0].workspace", peer.StatusMessage);
 
         var rollout = new Rollout { Metadata = new V1ObjectMeta { Name = "orders" } };
-        rollout.Spec.Target = new RolloutTarget { Deployment = "orders" };
-        rollout.Spec.Rings = [new Ring { Name = "ring-0", Namespaces = [ns, theirs.Metadata.Name], Soak = "10m" }];
+        rollout.Spec.Target = new RolloutTarget { Deployment = "orders", Containers = [new ContainerImage { Name = "app", Image = "registry.example/orders:2.1.0" }] };
+        rollout.Spec.Rings = [new Ring { Name = "ring-0", Workspaces = [ns, theirs.Metadata.Name], Soak = "10m" }];
         var ring = await Refused(() => bob.CreateAsync(ResourceType.For<Rollout>(true), ns, rollout, CancellationToken.None));
-        Assert.Contains("spec.rings[0].namespaces[1]", ring.StatusMessage);
+        Assert.Contains("spec.rings[0].workspaces[1]", ring.StatusMessage);
         rollout.Spec.Rings = [new Ring { Name = "ring-0", Selector = new LabelSelector { MatchLabels = new() { ["controlplane.io/tenant"] = theirs.Spec.Tenant } }, Soak = "10m" }];
         var selector = await Refused(() => bob.CreateAsync(ResourceType.For<Rollout>(true), ns, rollout, CancellationToken.None));
         Assert.Contains("spec.rings[0].selector", selector.StatusMessage);

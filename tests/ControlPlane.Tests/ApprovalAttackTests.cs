@@ -130,6 +130,37 @@ public sealed class ApprovalAttackTests(WebhookFixture fixture)
     }
 
     [Fact]
+    public async Task ARolloutsAuthor_CannotApproveIt_AndAnApproversApproval_BindsToItsGeneration()
+    {
+        var ws = await WorkspaceAsync("prod");
+        using var bob = As("bob");
+        using var carol = As("carol");
+        var rollouts = ResourceType.For<Rollout>(true);
+        var rollout = new Rollout { Metadata = new V1ObjectMeta { Name = "orders-2" } };
+        rollout.Spec.Target = new RolloutTarget { Deployment = "orders", Containers = [new ContainerImage { Name = "app", Image = "registry.example/orders:2.0.0" }] };
+        rollout.Spec.Rings = [new Ring { Name = "prod", Workspaces = [ws], RequiresApproval = true }];
+        var created = await bob.CreateAsync(rollouts, ws, rollout, CancellationToken.None);
+        Assert.Equal(Email("bob"), Annotation(created, ApiGroup.CreatedByAnnotation));
+
+        // bob wrote it: his approval of it is refused.
+        var self = await Refused(() => bob.CreateAsync(Approvals, ws, NewApproval("orders-2", kind: "Rollout"), CancellationToken.None));
+        Assert.Contains("spec.approver", self.StatusMessage);
+
+        // carol's counts, stamped with the generation she reviewed; bob pausing it makes him its last editor and a new generation.
+        var approval = await carol.CreateAsync(Approvals, ws, NewApproval("orders-2", kind: "Rollout"), CancellationToken.None);
+        Assert.Equal(created.Metadata.Generation, approval.Spec.TargetGeneration);
+        Assert.Equal(created.Metadata.Uid, approval.Spec.TargetUID);
+        await WaitForAsync(ws, approval.Metadata.Name, "Ready", "Counts");
+        await bob.PatchAsync<Rollout>(rollouts, ws, "orders-2", "{\"spec\":{\"paused\":true}}", PatchTypes.Merge, CancellationToken.None);
+        await WaitForAsync(ws, approval.Metadata.Name, "Ready", "StaleGeneration");
+
+        // The change rolled out is fixed once created.
+        var target = await Refused(() => bob.PatchAsync<Rollout>(rollouts, ws, "orders-2",
+            "{\"spec\":{\"target\":{\"containers\":[{\"name\":\"app\",\"image\":\"registry.example/orders:6.6.6\"}]}}}", PatchTypes.Merge, CancellationToken.None));
+        Assert.Contains("spec.target: field is immutable", target.StatusMessage);
+    }
+
+    [Fact]
     public async Task ADeletedAndRecreatedTarget_IsNotApprovedByTheOldApproval()
     {
         var ws = await WorkspaceAsync();

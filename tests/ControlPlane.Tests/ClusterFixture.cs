@@ -29,6 +29,9 @@ public sealed class ClusterFixture : IAsyncLifetime
     public LocalPostgres Postgres { get; private set; } = null!;
     public KubeApi Api { get; private set; } = null!;
 
+    /// <summary>The kubelet's stand-in: binds pods to a fake Node and reports them Running (or crash-looping for bad images).</summary>
+    public NodeStandIn Node { get; private set; } = null!;
+
     /// <summary>The operator's ServiceAccount (config/rbac/operator.yaml): every test operator runs with these credentials.</summary>
     public string OperatorKubeconfigPath { get; private set; } = "";
 
@@ -47,10 +50,12 @@ public sealed class ClusterFixture : IAsyncLifetime
         await Plane.InstallManifestsAsync(ControlPlane.LocalEnv.Program.FindRepoRoot());
         OperatorKubeconfigPath = await Plane.OperatorKubeconfigAsync();
         Api = Plane.NewApi();
+        Node = await NodeStandIn.StartAsync(Plane.NewApi());
     }
 
     public async Task DisposeAsync()
     {
+        if (Node is not null) await Node.DisposeAsync();
         Api.Dispose();
         await Postgres.DisposeAsync();
         await Plane.DisposeAsync();

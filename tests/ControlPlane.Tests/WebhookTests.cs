@@ -306,8 +306,8 @@ public sealed class WebhookTests(WebhookFixture fixture)
         await Cluster.Api.CreateAsync(Intents, ws, intent, CancellationToken.None);
 
         var rollout = new Rollout { Metadata = new V1ObjectMeta { Name = "orders" } };
-        rollout.Spec.Target = new RolloutTarget { Deployment = "orders" };
-        rollout.Spec.Rings = [new Ring { Name = "ring-0", Namespaces = [ws] }, new Ring { Name = "ring-0", Namespaces = [ws] }];
+        rollout.Spec.Target = new RolloutTarget { Deployment = "orders", Containers = [new ContainerImage { Name = "app", Image = "registry.example/orders:2.1.0" }] };
+        rollout.Spec.Rings = [new Ring { Name = "ring-0", Workspaces = [ws] }, new Ring { Name = "ring-0", Workspaces = [ws] }];
         var rings = await Refused(() => Cluster.Api.CreateAsync(Rollouts, ws, rollout, CancellationToken.None));
         Assert.Contains("is used more than once", rings.StatusMessage);
 

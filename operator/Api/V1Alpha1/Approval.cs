@@ -41,7 +41,7 @@ public sealed class ApprovalSpec
 
 public sealed class ApprovalTarget
 {
-    [Required, Enum("Exposure", "DeploymentIntent", "Restore")]
+    [Required, Enum("Exposure", "DeploymentIntent", "Restore", "Rollout")]
     public string Kind { get; set; } = "";
 
     [Required, Length(1, 253)]

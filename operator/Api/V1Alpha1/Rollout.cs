@@ -5,7 +5,8 @@ namespace ControlPlane.Operator.Api.V1Alpha1;
 [KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "Rollout", PluralName = "rollouts")]
 [EntityScope(EntityScope.Namespaced), ShortName("ro")]
 [PrinterColumn("Phase", ".status.phase")]
-[PrinterColumn("Ring", ".status.currentRing")]
+[PrinterColumn("Current-Ring", ".status.currentRing")]
+[PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class Rollout : CustomResource<RolloutSpec, RolloutStatus>
 {
@@ -17,25 +18,41 @@ public sealed class RolloutSpec
     [Required]
     public RolloutTarget Target { get; set; } = new();
 
-    [Required, Items(1)]
+    [Required, Items(1, 20)]
+    [Description("Rings in order; each is promoted only after the previous one rolled out and soaked with its gates holding.")]
     public List<Ring> Rings { get; set; } = [];
 
     public RolloutGates? Gates { get; set; }
 
-    [Default(false)]
+    [Default(false), Description("true: no next step is taken (a ring in progress keeps its gates watched); false resumes.")]
     public bool Paused { get; set; }
 
-    [Default(true)]
+    [Default(false), Description("true: stop and roll every touched namespace back to its recorded previous images.")]
+    public bool Abort { get; set; }
+
+    [Default(true), Description("A breached gate rolls every touched namespace back to its recorded previous images.")]
     public bool AutoRollback { get; set; } = true;
 }
 
 public sealed class RolloutTarget
 {
-    [Pattern(Patterns.DnsLabel)]
+    [Pattern(Patterns.DnsLabel), Length(1, 63), Description("The Deployment, by name, in every ring namespace. It must exist: the operator only patches its container images.")]
     public string? Deployment { get; set; }
 
-    [Pattern(Patterns.DnsLabel)]
+    [Pattern(Patterns.DnsLabel), Length(1, 63), Description("Set when a DeploymentIntent created this Rollout (containers then come from its artifact).")]
     public string? DeploymentIntent { get; set; }
+
+    [Items(0, 20), Description("The change rolled out: the image of each named container (names unique).")]
+    public List<ContainerImage>? Containers { get; set; }
+}
+
+public sealed class ContainerImage
+{
+    [Required, Pattern(Patterns.DnsLabel), Length(1, 63)]
+    public string Name { get; set; } = "";
+
+    [Required, Length(1, 512), Pattern(@"^[^\s]+$")]
+    public string Image { get; set; } = "";
 }
 
 public sealed class Ring
@@ -43,25 +60,37 @@ public sealed class Ring
     [Required, Pattern(Patterns.DnsLabel), Length(1, 63)]
     public string Name { get; set; } = "";
 
-    [ListSet]
-    public List<string>? Namespaces { get; set; }
+    [ListSet, Items(0, 200), Description("Workspaces of the Rollout's own tenant, by name.")]
+    public List<string>? Workspaces { get; set; }
 
+    [Description("Workspaces of the Rollout's own tenant whose labels match (e.g. controlplane.io/ring: canary).")]
     public LabelSelector? Selector { get; set; }
 
-    [Pattern(Patterns.Duration), Default("0s")]
+    [Pattern(Patterns.Duration), Default("0s"), Description("How long the ring must stay healthy, gates holding, before the next ring starts.")]
     public string Soak { get; set; } = "0s";
+
+    [Default(false), Description("The ring starts only once the Rollout's current generation is approved (two approvers when a ring workspace is prod).")]
+    public bool RequiresApproval { get; set; }
 }
 
 public sealed class RolloutGates
 {
-    [Range(0, 1)]
-    public double? SuccessRateThreshold { get; set; }
+    [Pattern(Patterns.Duration), Default("30m"), Description("How long each ring namespace's Deployment may take to roll out (observedGeneration, updated and available replicas).")]
+    public string ProgressDeadline { get; set; } = "30m";
 
-    [Range(0, 1000000)]
-    public int? MaxIncidents { get; set; }
+    [Range(0, 1000000), Default(0), Description("Container restarts and not-ready pods (after the deadline) of the new version tolerated per ring.")]
+    public int MaxIncidents { get; set; }
 
-    [Pattern(Patterns.Duration)]
-    public string? ProgressDeadline { get; set; }
+    public SuccessRateGate? SuccessRate { get; set; }
+}
+
+public sealed class SuccessRateGate
+{
+    [Required, Length(1, 4096), Description("PromQL returning a ratio in [0,1]; {{namespaces}} is replaced by the ring's namespaces as a regex alternation.")]
+    public string Query { get; set; } = "";
+
+    [Required, Range(0, 1)]
+    public double Threshold { get; set; }
 }
 
 public sealed class RolloutStatus : StatusBase
@@ -72,6 +101,14 @@ public sealed class RolloutStatus : StatusBase
     public string? CurrentRing { get; set; }
 
     public List<RingStatus>? Rings { get; set; }
+
+    [Description("Each touched namespace's container images before the Rollout patched them, recorded before the patch: what a rollback restores.")]
+    public List<PreviousImages>? Previous { get; set; }
+
+    [DateTimeFormat]
+    public DateTime? RolledBackAt { get; set; }
+
+    public RollbackRecord? Rollback { get; set; }
 }
 
 public sealed class RingStatus
@@ -79,14 +116,56 @@ public sealed class RingStatus
     [Required]
     public string Name { get; set; } = "";
 
+    [Enum("Pending", "AwaitingApproval", "Progressing", "Soaking", "Succeeded", "Failed", "RolledBack")]
     public string? Phase { get; set; }
+
+    [Description("The ring's namespaces as resolved when it started.")]
+    public List<string>? Workspaces { get; set; }
 
     [DateTimeFormat]
     public DateTime? StartedAt { get; set; }
+
+    [DateTimeFormat, Description("When every Deployment of the ring was rolled out: the soak is counted from here.")]
+    public DateTime? RolledOutAt { get; set; }
 
     [DateTimeFormat]
     public DateTime? CompletedAt { get; set; }
 
     [Range(0, 1)]
     public double? SuccessRate { get; set; }
+
+    public int? Incidents { get; set; }
+}
+
+public sealed class PreviousImages
+{
+    [Required]
+    public string Namespace { get; set; } = "";
+
+    public List<ContainerImage> Containers { get; set; } = [];
+}
+
+/// <summary>Why and how fast a rollback was issued.</summary>
+public sealed class RollbackRecord
+{
+    [Enum("incidents", "progressDeadline", "successRate", "abort")]
+    public string? Gate { get; set; }
+
+    public string? Ring { get; set; }
+
+    [Description("The value observed (incidents, success rate) and the limit it breached.")]
+    public string? Value { get; set; }
+
+    public string? Limit { get; set; }
+
+    [DateTimeFormat, Description("When the breach became observable in the cluster (a container restart, the deadline passing, the query answering).")]
+    public DateTime? BreachObservableAt { get; set; }
+
+    [DateTimeFormat]
+    public DateTime? IssuedAt { get; set; }
+
+    [Description("Seconds from the breach being observable to the rollback patches issued.")]
+    public double? SecondsToIssue { get; set; }
+
+    public List<string>? Namespaces { get; set; }
 }

@@ -1,0 +1,204 @@
+using ControlPlane.Operator.Api.V1Alpha1;
+using ControlPlane.Operator.Controllers;
+using k8s.Models;
+using Xunit;
+
+namespace ControlPlane.Tests;
+
+/// <summary>The Rollout state machine and its pure helpers, without servers.</summary>
+public sealed class RolloutUnitTests
+{
+    static readonly DateTime T0 = new(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+    const string Old = "r/app:1", New = "r/app:2";
+
+    static Rollout NewRollout(params Ring[] rings) => new()
+    {
+        Metadata = new V1ObjectMeta { Name = "orders", NamespaceProperty = "lab", Generation = 1, Uid = "u1" },
+        Spec = new RolloutSpec
+        {
+            Target = new RolloutTarget { Deployment = "orders", Containers = [new ContainerImage { Name = "app", Image = New }] },
+            Rings = [.. rings],
+            Gates = new RolloutGates { ProgressDeadline = "10m", MaxIncidents = 0 },
+        },
+    };
+
+    static DeploymentView View(string ns, string image, bool rolledOut = true, int restarts = 0, int notReady = 0, DateTime? lastRestart = null) =>
+        new(ns, true, image == New, rolledOut && image == New, [new ContainerImage { Name = "app", Image = image }], restarts, notReady, lastRestart, "2/2");
+
+    static RolloutFacts Facts(DateTime now, IReadOnlyList<RingView> rings, params DeploymentView[] views) =>
+        new(now, [], "acme", false, null, rings, views.ToDictionary(v => v.Namespace), null, null);
+
+    static readonly RingView[] TwoRings = [new(["lab"], []), new(["c1", "c2"], [])];
+
+    static Rollout Applied(Rollout r, RolloutDecision d)
+    {
+        r.Status = d.Status;
+        return r;
+    }
+
+    [Fact]
+    public void StartingARing_RecordsPreviousImages_AndPatchesOnlyWhatIsOffTarget()
+    {
+        var r = NewRollout(new Ring { Name = "r0", Workspaces = ["lab"] }, new Ring { Name = "r1", Workspaces = ["c1", "c2"] });
+        var d = RolloutPlan.Decide(r, Facts(T0, TwoRings, View("lab", Old), View("c1", Old), View("c2", Old)));
+        Assert.Equal("Progressing", d.Status.Phase);
+        Assert.Equal("r0", d.Status.CurrentRing);
+        Assert.Equal("Progressing", d.Status.Rings![0].Phase);
+        Assert.Equal("Pending", d.Status.Rings[1].Phase);
+        Assert.Equal("lab", Assert.Single(d.Status.Previous!).Namespace);
+        Assert.Equal(Old, d.Status.Previous![0].Containers.Single().Image);
+        Assert.Equal("lab", Assert.Single(d.Patches).Namespace);
+        Assert.False(d.Rollback);
+        Assert.Equal(TimeSpan.FromMinutes(10), d.RequeueAfter);
+    }
+
+    [Fact]
+    public void SoakIsCountedFromStatus_ThenTheRingIsPromoted_AndTheNextStartsInTheSamePass()
+    {
+        var r = NewRollout(new Ring { Name = "r0", Workspaces = ["lab"], Soak = "10m" }, new Ring { Name = "r1", Workspaces = ["c1", "c2"] });
+        r = Applied(r, RolloutPlan.Decide(r, Facts(T0, TwoRings, View("lab", Old), View("c1", Old), View("c2", Old))));
+        var rolledOut = RolloutPlan.Decide(r, Facts(T0.AddMinutes(1), TwoRings, View("lab", New), View("c1", Old), View("c2", Old)));
+        Assert.Equal("Soaking", rolledOut.Status.Rings![0].Phase);
+        Assert.Equal(T0.AddMinutes(1), rolledOut.Status.Rings[0].RolledOutAt);
+        Assert.Equal(TimeSpan.FromMinutes(10), rolledOut.RequeueAfter);
+        r = Applied(r, rolledOut);
+
+        // An operator restarted mid-soak has only the status: 5 minutes in, 5 to go.
+        var midSoak = RolloutPlan.Decide(r, Facts(T0.AddMinutes(6), TwoRings, View("lab", New), View("c1", Old), View("c2", Old)));
+        Assert.Equal(TimeSpan.FromMinutes(5), midSoak.RequeueAfter);
+        Assert.Empty(midSoak.Patches);
+
+        var promoted = RolloutPlan.Decide(r, Facts(T0.AddMinutes(11), TwoRings, View("lab", New), View("c1", Old), View("c2", Old)));
+        Assert.Equal("Succeeded", promoted.Status.Rings![0].Phase);
+        Assert.Equal("Progressing", promoted.Status.Rings[1].Phase);
+        Assert.Equal(["c1", "c2"], promoted.Patches.Select(p => p.Namespace));
+        Assert.Contains(promoted.Notices, n => n is { Reason: "RingPromoted", AuditAction: "rollout.ring-promoted", AuditReason: "r0" });
+        Assert.Equal(3, promoted.Status.Previous!.Count);
+    }
+
+    [Fact]
+    public void IncidentsOverTheLimit_RollBackEveryTouchedNamespace_TimedFromTheLastCrash()
+    {
+        var r = NewRollout(new Ring { Name = "r0", Workspaces = ["lab"] }, new Ring { Name = "r1", Workspaces = ["c1", "c2"], Soak = "1h" });
+        r = Applied(r, RolloutPlan.Decide(r, Facts(T0, TwoRings, View("lab", Old), View("c1", Old), View("c2", Old))));
+        r = Applied(r, RolloutPlan.Decide(r, Facts(T0.AddSeconds(10), TwoRings, View("lab", New), View("c1", Old), View("c2", Old))));
+        Assert.Equal("Progressing", r.Status!.Rings![1].Phase);
+        var crash = T0.AddSeconds(20);
+        var d = RolloutPlan.Decide(r, Facts(T0.AddSeconds(23), TwoRings, View("lab", New), View("c1", New, rolledOut: false, restarts: 1, lastRestart: crash), View("c2", New, rolledOut: false)));
+        Assert.True(d.Rollback);
+        Assert.Equal("RolledBack", d.Status.Phase);
+        Assert.Equal("RolledBack", d.Status.Rings![1].Phase);
+        Assert.Equal(["lab", "c1", "c2"], d.Patches.Select(p => p.Namespace));
+        Assert.All(d.Patches, p => Assert.Equal(Old, p.Containers.Single().Image));
+        Assert.Equal("incidents", d.Status.Rollback!.Gate);
+        Assert.Equal(crash, d.Status.Rollback.BreachObservableAt);
+        Assert.Equal(3, d.Status.Rollback.SecondsToIssue);
+        Assert.Contains(d.Notices, n => n.AuditAction == "rollout.rolled-back");
+
+        // Finished is final: nothing more is patched.
+        var after = RolloutPlan.Decide(Applied(r, d), Facts(T0.AddMinutes(1), TwoRings, View("lab", Old), View("c1", Old), View("c2", Old)));
+        Assert.Empty(after.Patches);
+        Assert.Equal("RolledBack", after.Status.Phase);
+    }
+
+    [Fact]
+    public void APassedDeadline_IsABreachObservableAtTheDeadline_AndWithoutAutoRollbackTheRolloutFails()
+    {
+        var r = NewRollout(new Ring { Name = "r0", Workspaces = ["lab"] });
+        r.Spec.AutoRollback = false;
+        RingView[] one = [new(["lab"], [])];
+        r = Applied(r, RolloutPlan.Decide(r, Facts(T0, one, View("lab", Old))));
+        var d = RolloutPlan.Decide(r, Facts(T0.AddMinutes(11), one, View("lab", New, rolledOut: false)));
+        Assert.False(d.Rollback);
+        Assert.Empty(d.Patches);
+        Assert.Equal("Failed", d.Status.Phase);
+        Assert.Equal("progressDeadline", d.Status.Rollback!.Gate);
+        Assert.Equal(T0.AddMinutes(10), d.Status.Rollback.BreachObservableAt);
+        Assert.True(RolloutPlan.IsFinished(d.Status));
+    }
+
+    [Fact]
+    public void MetricsUnavailable_HoldsTheRing_ButALowSuccessRate_RollsBack()
+    {
+        var r = NewRollout(new Ring { Name = "r0", Workspaces = ["lab"], Soak = "1h" });
+        r.Spec.Gates!.SuccessRate = new SuccessRateGate { Query = "q", Threshold = 0.98 };
+        RingView[] one = [new(["lab"], [])];
+        r = Applied(r, RolloutPlan.Decide(r, Facts(T0, one, View("lab", Old))));
+        r = Applied(r, RolloutPlan.Decide(r, Facts(T0.AddSeconds(5), one, View("lab", New)) with { Metric = MetricReading.Of(0.99) }));
+        Assert.Equal("Soaking", r.Status!.Rings![0].Phase);
+        Assert.Equal(0.99, r.Status.Rings[0].SuccessRate);
+
+        var down = RolloutPlan.Decide(r, Facts(T0.AddSeconds(10), one, View("lab", New)) with { Metric = MetricReading.Down("connection refused") });
+        Assert.Equal("Paused", down.Status.Phase);
+        Assert.Equal("MetricsUnavailable", down.Paused.Reason);
+        Assert.False(down.Rollback);
+        Assert.Empty(down.Patches);
+
+        var low = RolloutPlan.Decide(r, Facts(T0.AddSeconds(15), one, View("lab", New)) with { Metric = MetricReading.Of(0.5) });
+        Assert.True(low.Rollback);
+        Assert.Equal("successRate", low.Status.Rollback!.Gate);
+        Assert.Equal("0.5", low.Status.Rollback.Value);
+    }
+
+    [Fact]
+    public void PausedAbortedSuspendedAndUnapproved_TakeNoStepForward()
+    {
+        RingView[] one = [new(["lab"], [])];
+        var paused = NewRollout(new Ring { Name = "r0", Workspaces = ["lab"] });
+        paused.Spec.Paused = true;
+        var p = RolloutPlan.Decide(paused, Facts(T0, one, View("lab", Old)));
+        Assert.Equal("Paused", p.Status.Phase);
+        Assert.Empty(p.Patches);
+        Assert.Contains(p.Notices, n => n.AuditAction == "rollout.paused");
+
+        var suspended = RolloutPlan.Decide(NewRollout(new Ring { Name = "r0", Workspaces = ["lab"] }), Facts(T0, one, View("lab", Old)) with { TenantSuspended = true });
+        Assert.Equal("TenantSuspended", suspended.Paused.Reason);
+        Assert.Empty(suspended.Patches);
+
+        var gated = NewRollout(new Ring { Name = "r0", Workspaces = ["lab"], RequiresApproval = true });
+        var waiting = RolloutPlan.Decide(gated, Facts(T0, one, View("lab", Old)) with { Approval = new ApprovalState(false, false, 2, ["carol"], [], "1 of 2 approval(s)") });
+        Assert.Equal("AwaitingApproval", waiting.Status.Rings![0].Phase);
+        Assert.Contains("1 of 2", waiting.Paused.Message);
+        Assert.Empty(waiting.Patches);
+
+        var other = RolloutPlan.Decide(NewRollout(new Ring { Name = "r0", Workspaces = ["lab"] }), Facts(T0, one, View("lab", Old)) with { WaitingFor = "lab/first" });
+        Assert.Equal("WaitingForRollout", other.Progressing.Reason);
+        Assert.Empty(other.Patches);
+
+        var aborted = NewRollout(new Ring { Name = "r0", Workspaces = ["lab"] });
+        aborted = Applied(aborted, RolloutPlan.Decide(aborted, Facts(T0, one, View("lab", Old))));
+        aborted.Spec.Abort = true;
+        var a = RolloutPlan.Decide(aborted, Facts(T0.AddSeconds(1), one, View("lab", New)));
+        Assert.True(a.Rollback);
+        Assert.Equal("abort", a.Status.Rollback!.Gate);
+        Assert.Equal(Old, a.Patches.Single().Containers.Single().Image);
+    }
+
+    [Fact]
+    public void Rings_TakeOnlyTheRolloutsOwnTenantsWorkspaces()
+    {
+        Workspace Ws(string name, string tenant, string ring) => new()
+        {
+            Metadata = new V1ObjectMeta { Name = name, Labels = new Dictionary<string, string> { ["controlplane.io/ring"] = ring } },
+            Spec = new WorkspaceSpec { Tenant = tenant },
+        };
+        var all = new[] { Ws("a1", "acme", "canary"), Ws("a2", "acme", "prod"), Ws("g1", "globex", "canary") }.ToDictionary(w => w.Metadata.Name);
+        var view = RolloutResources.Resolve(new Ring { Name = "r", Workspaces = ["a2", "g1", "nope"], Selector = new LabelSelector { MatchLabels = new() { ["controlplane.io/ring"] = "canary" } } },
+            "acme", n => all.GetValueOrDefault(n), all.Values);
+        Assert.Equal(["a1", "a2"], view.Namespaces);
+        Assert.Equal(2, view.Refused.Count);
+        Assert.Contains(view.Refused, r => r.StartsWith("g1 (not a workspace of tenant acme", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void TheQueryIsTemplated_AndPrometheusAnswersAreParsed()
+    {
+        Assert.Equal("x{namespace=~\"a|b\"}", RolloutResources.Query("x{namespace=~\"{{namespaces}}\"}", ["a", "b"]));
+        Assert.Equal(0.97, RolloutResources.ParsePrometheus("""{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1.5,"0.97"]}]}}"""));
+        Assert.Null(RolloutResources.ParsePrometheus("""{"status":"success","data":{"resultType":"vector","result":[]}}"""));
+        Assert.Null(RolloutResources.ParsePrometheus("""{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1.5,"NaN"]}]}}"""));
+        Assert.Throws<FormatException>(() => RolloutResources.ParsePrometheus("""{"status":"error","error":"bad"}"""));
+        Assert.Equal("""{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"r/app:2"}]}}},"metadata":{"uid":"u"}}""",
+            RolloutResources.ImagePatch([new ContainerImage { Name = "app", Image = "r/app:2" }], "u"));
+    }
+}
