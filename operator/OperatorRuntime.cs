@@ -73,7 +73,8 @@ public sealed class OperatorRuntime : IAsyncDisposable
         manager.AddStartup(MigrateUntilDoneAsync)
             .Add(b => WorkspaceReconciler.Setup(b, Database, RegionDatabases, Vault, options))
             .Add(b => ApprovalReconciler.Setup(b))
-            .Add(b => TenantReconciler.Setup(b, Database, options));
+            .Add(b => TenantReconciler.Setup(b, Database, options))
+            .Add(b => WorkspaceNetworkPolicyReconciler.Setup(b, Database));
 
         // Values kept as plain counters, read at scrape time.
         Metrics.Registry.AddBeforeCollectCallback(() =>

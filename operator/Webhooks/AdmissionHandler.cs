@@ -93,7 +93,7 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
             "Workspace" => [.. WorkspaceNamespace(r), .. WorkspaceExtensions(r), .. await ValidateWorkspaceAsync(r, ct).ConfigureAwait(false)],
             "networking.k8s.io/Ingress" or "networking.k8s.io/NetworkPolicy" or "/ResourceQuota" or "/LimitRange" => GovernedKind(r),
             "Approval" => await ValidateApprovalAsync(r, ct).ConfigureAwait(false),
-            "WorkspaceNetworkPolicy" => [.. ValidateNetworkPolicy(r), .. NetworkPeersInTenant(r)],
+            "WorkspaceNetworkPolicy" => ValidateNetworkPolicy(r),
             "DeploymentIntent" => ValidateDeploymentIntent(r),
             "Rollout" => [.. ValidateRollout(r), .. RingsInTenant(r)],
             "BackupPlan" => [.. ValidateBackupPlan(r), .. BackupDatabaseOfWorkspace(r)],
@@ -213,6 +213,10 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
     Tenant? TenantOfNamespace(string? ns) =>
         ns is null ? null : caches.Workspaces.Get(ns) is { } ws ? caches.Tenants.Get(ws.Spec.Tenant) : null;
 
+    /// <summary>
+    /// The same bounds the reconciler renders within (<see cref="WorkspaceNetworkPolicyResources.OutOfBounds"/>):
+    /// CIDRs inside the tenant's allowlists, workspace peers of the same tenant, no rule without peers.
+    /// </summary>
     List<string> ValidateNetworkPolicy(AdmissionRequest r)
     {
         if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
@@ -220,43 +224,9 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
         var tenant = TenantOfNamespace(r.Namespace);
         if (tenant is null) return [$"metadata.namespace: \"{r.Namespace}\" is not a workspace"];
         var problems = new List<string>();
-        var ingressAllowed = tenant.Spec.Network?.AllowedIngressCIDRs ?? [];
-        var egressAllowed = tenant.Spec.Network?.ApprovedEgressCIDRs ?? [];
-        for (var i = 0; i < (policy.Spec.Ingress?.Count ?? 0); i++)
-        {
-            for (var j = 0; j < (policy.Spec.Ingress![i].From?.Count ?? 0); j++)
-            {
-                if (policy.Spec.Ingress[i].From![j].Cidr is { } cidr && !Within(cidr, ingressAllowed))
-                {
-                    problems.Add($"spec.ingress[{i}].from[{j}].cidr: {cidr} is outside tenant {tenant.Metadata.Name}'s spec.network.allowedIngressCIDRs [{string.Join(", ", ingressAllowed)}]");
-                }
-            }
-        }
-
-        for (var i = 0; i < (policy.Spec.Egress?.Count ?? 0); i++)
-        {
-            for (var j = 0; j < (policy.Spec.Egress![i].To?.Count ?? 0); j++)
-            {
-                if (policy.Spec.Egress[i].To![j].Cidr is { } cidr && !Within(cidr, egressAllowed))
-                {
-                    problems.Add($"spec.egress[{i}].to[{j}].cidr: {cidr} is outside tenant {tenant.Metadata.Name}'s spec.network.approvedEgressCIDRs [{string.Join(", ", egressAllowed)}]");
-                }
-            }
-        }
-
+        if (WorkspaceNetworkPolicyResources.NameProblem(r.Name ?? policy.Metadata.Name) is { } name) problems.Add(name);
+        problems.AddRange(WorkspaceNetworkPolicyResources.OutOfBounds(policy.Spec, TenantNetworkBounds.Of(tenant, ws => InTenant(ws, tenant.Metadata.Name))));
         return problems;
-    }
-
-    /// <summary>True when <paramref name="cidr"/> lies inside one of the allowed networks.</summary>
-    public static bool Within(string cidr, IEnumerable<string> allowed)
-    {
-        if (!IPNetwork.TryParse(cidr, out var inner)) return false;
-        foreach (var a in allowed)
-        {
-            if (IPNetwork.TryParse(a, out var outer) && outer.PrefixLength <= inner.PrefixLength && outer.Contains(inner.BaseAddress)) return true;
-        }
-
-        return false;
     }
 
     List<string> ValidateDeploymentIntent(AdmissionRequest r)
