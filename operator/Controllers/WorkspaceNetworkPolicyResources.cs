@@ -63,6 +63,7 @@ public static class WorkspaceNetworkPolicyResources
         if (peer.Workspace is { } ws && !bounds.IsWorkspaceOfTenant(ws)) return $"{field}.workspace: \"{ws}\" is not a workspace of tenant {bounds.Tenant}";
         if (peer.Cidr is { } cidr)
         {
+            if (!IPNetwork.TryParse(cidr, out _)) return $"{field}.cidr: \"{cidr}\" is not a CIDR (e.g. 203.0.113.0/24)";
             var (allowed, name) = ingress ? (bounds.IngressCidrs, "allowedIngressCIDRs") : (bounds.EgressCidrs, "approvedEgressCIDRs");
             if (!CidrWithin(cidr, allowed)) return $"{field}.cidr: {cidr} is outside tenant {bounds.Tenant}'s spec.network.{name} [{string.Join(", ", allowed)}]";
         }

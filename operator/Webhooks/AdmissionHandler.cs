@@ -220,6 +220,8 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
     List<string> ValidateNetworkPolicy(AdmissionRequest r)
     {
         if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
+        // Metadata-only updates always pass: a policy degraded by a shrunk allowlist can still be labelled or annotated.
+        if (r.Operation == "UPDATE" && JsonNode.DeepEquals(r.OldObject?["spec"], r.Object["spec"])) return [];
         var policy = As<WorkspaceNetworkPolicy>(r.Object);
         var tenant = TenantOfNamespace(r.Namespace);
         if (tenant is null) return [$"metadata.namespace: \"{r.Namespace}\" is not a workspace"];

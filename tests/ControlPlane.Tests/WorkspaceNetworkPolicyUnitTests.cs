@@ -110,7 +110,15 @@ public sealed class WorkspaceNetworkPolicyUnitTests
         Assert.Equal(problems.Count + 2, plan.Dropped.Count); // plus "not rendered" for the two rules that had peers
     }
 
+    [Fact]
+    public void AnUnparsableCidr_IsNamedAsSuch()
+    {
+        var policy = Policy(s => s.Egress = [new EgressRule { To = [new Peer { Cidr = "198.51.100.0/33" }] }]);
+        Assert.Equal(["spec.egress[0].to[0].cidr: \"198.51.100.0/33\" is not a CIDR (e.g. 203.0.113.0/24)"], WorkspaceNetworkPolicyResources.OutOfBounds(policy.Spec, Bounds()));
+    }
+
     [Theory]
+    [InlineData("10.0.0.5/24", "10.0.0.0/24", true)]
     [InlineData("10.1.2.0/24", "10.0.0.0/8", true)]
     [InlineData("10.0.0.0/8", "10.0.0.0/8", true)]
     [InlineData("10.0.0.0/7", "10.0.0.0/8", false)]
