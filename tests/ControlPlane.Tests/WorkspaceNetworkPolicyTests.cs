@@ -162,6 +162,34 @@ public sealed class WorkspaceNetworkPolicyTests(ClusterFixture cluster, ITestOut
     }
 
     [Fact]
+    public async Task WithPostgresDown_AShrunkAllowlistStillRemovesTheRuleAtOnce_AndTheAuditFollowsWhenItIsBack()
+    {
+        await using var op = TestOperator.Start(cluster, Unique("lease"), output);
+        var (tenant, own, peer) = await TenantWithTwoWorkspacesAsync();
+        await CreateAsync(own, NewPolicy("api", peer));
+        await WaitForAsync(own, "api", IsReady, "Ready");
+
+        await cluster.Postgres.StopServerAsync();
+        try
+        {
+            await cluster.Api.PatchAsync<Tenant>(ClusterFixture.Tenants, null, tenant,
+                """{"spec":{"network":{"allowedIngressCIDRs":["192.0.2.0/24"]}}}""", PatchTypes.Merge, CancellationToken.None);
+            await Net.WaitUntilAsync(async () => (await GetNetworkPolicyAsync(own, "api-ingress"))!.Spec.Ingress[0].FromProperty.All(p => p.IpBlock is null),
+                TimeSpan.FromSeconds(10), "rule removed while the system of record is down");
+            var waiting = await WaitForAsync(own, "api", p => Condition(p, "Ready")?.Reason == "DatabaseUnavailable", "Ready=False/DatabaseUnavailable");
+            Assert.Contains("were removed, but recording it failed", Condition(waiting, "Ready")!.Message);
+            Assert.DoesNotContain(cluster.Postgres.Password, Condition(waiting, "Ready")!.Message);
+        }
+        finally
+        {
+            await cluster.Postgres.StartServerAsync();
+        }
+
+        await WaitForAsync(own, "api", p => Condition(p, "Degraded")?.Status == "True" && Condition(p, "Ready")?.Reason == "RulesDropped", "Degraded once recorded");
+        Assert.Equal(1, await AuditCountAsync($"{own}/api", WorkspaceNetworkPolicyReconciler.RulesDroppedAction, "security"));
+    }
+
+    [Fact]
     public async Task APeerOfAnotherTenant_ThatSlippedPastAdmission_IsDroppedAtReconcile_AndReported()
     {
         await using var op = TestOperator.Start(cluster, Unique("lease"), output);
