@@ -133,6 +133,23 @@ public sealed partial class WorkspaceNetworkPolicyReconciler(
 
         var log = new Changes();
         var expected = policy.Status?.ObservedGeneration != policy.Metadata.Generation || DroppedMessage(plan.Dropped) != PreviousDropped(policy);
+        // Removals first, so a failure applying the others never keeps a policy that is no longer allowed.
+        var wanted = plan.Policies.Select(p => p.Metadata.Name).ToHashSet();
+        foreach (var name in WorkspaceNetworkPolicyResources.PolicyNames(policy.Metadata.Name).Where(n => !wanted.Contains(n)))
+        {
+            // Only what this very policy (by UID) created is deleted.
+            if (networkPolicies.Get($"{ns}/{name}") is not { } stale || !ChildApplier.SameController(Owned(policy), stale)) continue;
+            try
+            {
+                await api.DeleteAsync(WorkspaceReconciler.NetworkPolicies, ns, name, ct, preconditionUid: stale.Metadata.Uid).ConfigureAwait(false);
+            }
+            catch (KubeApiException e) when (e.IsNotFound)
+            {
+            }
+
+            log.Removed.Add($"NetworkPolicy {name}");
+        }
+
         var rendered = new List<string>();
         var conflicts = new List<string>();
         foreach (var desired in plan.Policies)
@@ -146,23 +163,6 @@ public sealed partial class WorkspaceNetworkPolicyReconciler(
             {
                 conflicts.Add($"{e.Message}; rename this WorkspaceNetworkPolicy, or have the cluster admin remove that object");
             }
-        }
-
-        // Removals never wait: a policy (or one of its rules) no longer allowed goes in this pass.
-        var wanted = plan.Policies.Select(p => p.Metadata.Name).ToHashSet();
-        foreach (var name in WorkspaceNetworkPolicyResources.PolicyNames(policy.Metadata.Name).Where(n => !wanted.Contains(n)))
-        {
-            if (networkPolicies.Get($"{ns}/{name}") is not { } stale || !OwnerOf(stale).Contains($"{ns}/{policy.Metadata.Name}")
-                || !ChildApplier.SameController(Owned(policy), stale)) continue;
-            try
-            {
-                await api.DeleteAsync(WorkspaceReconciler.NetworkPolicies, ns, name, ct, preconditionUid: stale.Metadata.Uid).ConfigureAwait(false);
-            }
-            catch (KubeApiException e) when (e.IsNotFound)
-            {
-            }
-
-            log.Removed.Add($"NetworkPolicy {name}");
         }
 
         rendered.Sort(StringComparer.Ordinal);
