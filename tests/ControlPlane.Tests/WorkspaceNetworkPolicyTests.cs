@@ -214,6 +214,22 @@ public sealed class WorkspaceNetworkPolicyTests(ClusterFixture cluster, ITestOut
     }
 
     [Fact]
+    public async Task APeerWorkspaceThatIsDeleted_LeavesTheRenderedPolicy()
+    {
+        await using var op = TestOperator.Start(cluster, Unique("lease"), output);
+        var (_, own, peer) = await TenantWithTwoWorkspacesAsync();
+        await CreateAsync(own, NewPolicy("api", peer));
+        await WaitForAsync(own, "api", IsReady, "Ready");
+
+        await cluster.Api.DeleteAsync(ClusterFixture.Workspaces, null, peer, CancellationToken.None);
+        await Net.WaitUntilAsync(async () => await cluster.GetWorkspaceAsync(peer) is null, TimeSpan.FromSeconds(60), "peer workspace deleted");
+        var degraded = await WaitForAsync(own, "api", p => Condition(p, "Degraded")?.Status == "True", "Degraded");
+        Assert.Contains($"spec.ingress[0].from[0].workspace: \"{peer}\" is not a workspace of tenant", Condition(degraded, "Degraded")!.Message);
+        Assert.DoesNotContain((await GetNetworkPolicyAsync(own, "api-ingress"))!.Spec.Ingress[0].FromProperty, p => p.NamespaceSelector is not null);
+        Assert.Equal(1, await AuditCountAsync($"{own}/api", WorkspaceNetworkPolicyReconciler.RulesDroppedAction, "security"));
+    }
+
+    [Fact]
     public async Task ARenderedPolicy_EditedOrDeletedByHand_IsRepaired()
     {
         await using var op = TestOperator.Start(cluster, Unique("lease"), output);
