@@ -75,7 +75,8 @@ public sealed class OperatorRuntime : IAsyncDisposable
             .Add(b => ApprovalReconciler.Setup(b))
             .Add(b => TenantReconciler.Setup(b, Database, options))
             .Add(b => ExposureReconciler.Setup(b, Database, options))
-            .Add(b => RolloutReconciler.Setup(b, Database, options));
+            .Add(b => RolloutReconciler.Setup(b, Database, options))
+            .Add(b => WorkspaceNetworkPolicyReconciler.Setup(b, Database));
 
         // Values kept as plain counters, read at scrape time.
         Metrics.Registry.AddBeforeCollectCallback(() =>

@@ -53,9 +53,10 @@ end
 -- Ready says which condition holds it (reason NotReady): judge by those conditions' reasons.
 local transient = { DatabaseUnavailable = true, Deleting = true, Terminating = true, TenantTerminating = true,
                     Pending = true, Creating = true, Provisioning = true, Reconciling = true }
+-- Degraded (WorkspaceNetworkPolicy) is the one abnormal-true condition: False is the healthy state.
 local holding = {}
 for _, c in ipairs(status.conditions) do
-  if c.type ~= "Ready" and c.status ~= "True" then table.insert(holding, c) end
+  if c.type ~= "Ready" and c.type ~= "Degraded" and c.status ~= "True" then table.insert(holding, c) end
 end
 if #holding == 0 then holding = { ready } end
 local stuck = false

@@ -80,29 +80,6 @@ public sealed partial class AdmissionHandler
     /// <summary>True when <paramref name="name"/> is a workspace of <paramref name="tenant"/>; another tenant's and a missing one look alike.</summary>
     bool InTenant(string name, string tenant) => caches.Workspaces.Get(name)?.Spec.Tenant == tenant;
 
-    List<string> NetworkPeersInTenant(AdmissionRequest r)
-    {
-        if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
-        var own = WorkspaceOfNamespace(r.Namespace);
-        if (own is null) return []; // ValidateNetworkPolicy already refuses a namespace that is no workspace
-        var policy = As<WorkspaceNetworkPolicy>(r.Object);
-        var problems = new List<string>();
-        void Check(List<Peer>? peers, string path)
-        {
-            for (var j = 0; j < (peers?.Count ?? 0); j++)
-            {
-                if (peers![j].Workspace is { } peer && !InTenant(peer, own.Spec.Tenant))
-                {
-                    problems.Add($"{path}[{j}].workspace: \"{peer}\" is not a workspace of tenant {own.Spec.Tenant}");
-                }
-            }
-        }
-
-        for (var i = 0; i < (policy.Spec.Ingress?.Count ?? 0); i++) Check(policy.Spec.Ingress![i].From, $"spec.ingress[{i}].from");
-        for (var i = 0; i < (policy.Spec.Egress?.Count ?? 0); i++) Check(policy.Spec.Egress![i].To, $"spec.egress[{i}].to");
-        return problems;
-    }
-
     List<string> RingsInTenant(AdmissionRequest r)
     {
         if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];

@@ -94,7 +94,7 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
             "networking.k8s.io/Ingress" or "networking.k8s.io/NetworkPolicy" or "/ResourceQuota" or "/LimitRange" => GovernedKind(r),
             "Approval" => await ValidateApprovalAsync(r, ct).ConfigureAwait(false),
             "Exposure" => await ValidateExposureAsync(r, ct).ConfigureAwait(false),
-            "WorkspaceNetworkPolicy" => [.. ValidateNetworkPolicy(r), .. NetworkPeersInTenant(r)],
+            "WorkspaceNetworkPolicy" => ValidateNetworkPolicy(r),
             "DeploymentIntent" => ValidateDeploymentIntent(r),
             "Rollout" => [.. ValidateRollout(r), .. RingsInTenant(r)],
             "BackupPlan" => [.. ValidateBackupPlan(r), .. BackupDatabaseOfWorkspace(r)],
@@ -214,50 +214,22 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
     Tenant? TenantOfNamespace(string? ns) =>
         ns is null ? null : caches.Workspaces.Get(ns) is { } ws ? caches.Tenants.Get(ws.Spec.Tenant) : null;
 
+    /// <summary>
+    /// The same bounds the reconciler renders within (<see cref="WorkspaceNetworkPolicyResources.OutOfBounds"/>):
+    /// CIDRs inside the tenant's allowlists, workspace peers of the same tenant, no rule without peers.
+    /// </summary>
     List<string> ValidateNetworkPolicy(AdmissionRequest r)
     {
         if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
+        // Metadata-only updates always pass: a policy degraded by a shrunk allowlist can still be labelled or annotated.
+        if (r.Operation == "UPDATE" && JsonNode.DeepEquals(r.OldObject?["spec"], r.Object["spec"])) return [];
         var policy = As<WorkspaceNetworkPolicy>(r.Object);
         var tenant = TenantOfNamespace(r.Namespace);
         if (tenant is null) return [$"metadata.namespace: \"{r.Namespace}\" is not a workspace"];
         var problems = new List<string>();
-        var ingressAllowed = tenant.Spec.Network?.AllowedIngressCIDRs ?? [];
-        var egressAllowed = tenant.Spec.Network?.ApprovedEgressCIDRs ?? [];
-        for (var i = 0; i < (policy.Spec.Ingress?.Count ?? 0); i++)
-        {
-            for (var j = 0; j < (policy.Spec.Ingress![i].From?.Count ?? 0); j++)
-            {
-                if (policy.Spec.Ingress[i].From![j].Cidr is { } cidr && !Within(cidr, ingressAllowed))
-                {
-                    problems.Add($"spec.ingress[{i}].from[{j}].cidr: {cidr} is outside tenant {tenant.Metadata.Name}'s spec.network.allowedIngressCIDRs [{string.Join(", ", ingressAllowed)}]");
-                }
-            }
-        }
-
-        for (var i = 0; i < (policy.Spec.Egress?.Count ?? 0); i++)
-        {
-            for (var j = 0; j < (policy.Spec.Egress![i].To?.Count ?? 0); j++)
-            {
-                if (policy.Spec.Egress[i].To![j].Cidr is { } cidr && !Within(cidr, egressAllowed))
-                {
-                    problems.Add($"spec.egress[{i}].to[{j}].cidr: {cidr} is outside tenant {tenant.Metadata.Name}'s spec.network.approvedEgressCIDRs [{string.Join(", ", egressAllowed)}]");
-                }
-            }
-        }
-
+        if (WorkspaceNetworkPolicyResources.NameProblem(r.Name ?? policy.Metadata.Name) is { } name) problems.Add(name);
+        problems.AddRange(WorkspaceNetworkPolicyResources.OutOfBounds(policy.Spec, TenantNetworkBounds.Of(tenant, ws => InTenant(ws, tenant.Metadata.Name))));
         return problems;
-    }
-
-    /// <summary>True when <paramref name="cidr"/> lies inside one of the allowed networks.</summary>
-    public static bool Within(string cidr, IEnumerable<string> allowed)
-    {
-        if (!IPNetwork.TryParse(cidr, out var inner)) return false;
-        foreach (var a in allowed)
-        {
-            if (IPNetwork.TryParse(a, out var outer) && outer.PrefixLength <= inner.PrefixLength && outer.Contains(inner.BaseAddress)) return true;
-        }
-
-        return false;
     }
 
     static List<string> ValidateRollout(AdmissionRequest r)

@@ -95,11 +95,23 @@ public static class Program
                 await Kubectl(plane, "get", "rollouts", "-A");
             }
 
+            // Objects inside workspace namespaces: those exist only once the workspaces are Ready.
+            var inWorkspaces = Path.Combine(samples, "in-workspaces");
+            await Kubectl(plane, "apply", "-f", inWorkspaces);
+            var expectedPolicies = Directory.GetFiles(inWorkspaces, "*.yaml").SelectMany(f => File.ReadAllLines(f)).Count(l => l.Trim() == "kind: WorkspaceNetworkPolicy");
+            await Net.WaitUntilAsync(async () =>
+            {
+                var page = await api.ListAsync<WorkspaceNetworkPolicy>(ResourceType.For<WorkspaceNetworkPolicy>(true), null, null, 500, null, stop.Token);
+                return page.Items.Count >= expectedPolicies && page.Items.All(p => p.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true);
+            }, TimeSpan.FromSeconds(60), "sample workspace network policies Ready", stop.Token);
+            await Kubectl(plane, "get", "workspacenetworkpolicies,networkpolicies", "-A");
+
             Console.WriteLine();
             Console.WriteLine("The local control plane is up. From another terminal:");
             Console.WriteLine($"  export KUBECONFIG={plane.KubeconfigPath}");
             Console.WriteLine("  kubectl get tenants,workspaces");
             Console.WriteLine("  kubectl get ro -n acme-dev -w        # the sample Rollout, ring by ring");
+            Console.WriteLine("  kubectl -n acme-dev get wnp,networkpolicies,exposures,ingresses");
             Console.WriteLine($"  curl -s http://127.0.0.1:{healthPort}/metrics | grep controller_runtime_reconcile_total");
             Console.WriteLine("Press Ctrl-C to stop everything.");
             if (!once) await Task.Delay(Timeout.Infinite, stop.Token);
