@@ -21,6 +21,10 @@ public sealed class OperatorRuntime : IAsyncDisposable
     readonly TimeProvider time;
     readonly NpgsqlDataSource dataSource;
     readonly Manager manager;
+    readonly IntentMetrics intentMetrics;
+
+    // One connection pool for the http execution planes, for the life of the process.
+    readonly SocketsHttpHandler planeHandler = ExecutionPlanes.ExecutionPlaneFactory.NewHandler();
 
     public OperatorRuntime(ControlPlaneOptions options, KubernetesClientConfiguration kubeConfig, ILoggerFactory loggers, TimeProvider? time = null)
     {
@@ -69,6 +73,7 @@ public sealed class OperatorRuntime : IAsyncDisposable
                 ReconcileTimeout = options.ReconcileTimeout,
             },
         }, loggers, this.time);
+        intentMetrics = new IntentMetrics(Metrics);
         // The kinds, each registered in one place (its Setup), as controller-runtime's SetupWithManager.
         manager.AddStartup(MigrateUntilDoneAsync)
             .Add(b => WorkspaceReconciler.Setup(b, Database, RegionDatabases, Vault, options))
@@ -76,7 +81,8 @@ public sealed class OperatorRuntime : IAsyncDisposable
             .Add(b => TenantReconciler.Setup(b, Database, options))
             .Add(b => ExposureReconciler.Setup(b, Database, options))
             .Add(b => RolloutReconciler.Setup(b, Database, options))
-            .Add(b => WorkspaceNetworkPolicyReconciler.Setup(b, Database));
+            .Add(b => WorkspaceNetworkPolicyReconciler.Setup(b, Database))
+            .Add(b => DeploymentIntentReconciler.Setup(b, Database, planeHandler, intentMetrics, options));
 
         // Values kept as plain counters, read at scrape time.
         Metrics.Registry.AddBeforeCollectCallback(() =>
@@ -179,6 +185,7 @@ public sealed class OperatorRuntime : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Api.Dispose();
+        planeHandler.Dispose();
         await RegionDatabases.DisposeAsync().ConfigureAwait(false);
         await dataSource.DisposeAsync().ConfigureAwait(false);
     }

@@ -11,9 +11,12 @@ namespace ControlPlane.Operator.Controllers;
 /// <summary>How the DeploymentIntent kind plugs into the runtime: what it caches, indexes and watches.</summary>
 public sealed partial class DeploymentIntentReconciler
 {
-    public static void Setup(TermBuilder b, SystemDatabase database, IExecutionPlaneFactory planes, IntentMetrics metrics, ControlPlaneOptions options)
+    public static void Setup(TermBuilder b, SystemDatabase database, HttpMessageHandler planeHandler, IntentMetrics metrics, ControlPlaneOptions options)
     {
         var intents = b.Informer<DeploymentIntent>(Type).AddIndex(DeploymentIntentResources.ApplicationIndex, i => i.Spec.Application);
+        var rollouts = b.Informer<Rollout>(RolloutReconciler.Type);
+        var rolloutApplier = new ChildApplier(b.Api);
+        var planes = new ExecutionPlaneFactory(b.Api, options.DeploymentIntent, planeHandler, intent => new KubernetesExecutionPlane(b.Api, rolloutApplier, rollouts, intent));
         var caches = new IntentCaches(intents, WorkspaceReconciler.WorkspacesOf(b), b.Informer<Tenant>(TenantReconciler.Type),
             b.Informer<Approval>(ApprovalReconciler.Type), WorkspaceReconciler.RoleBindingsOf(b),
             // Only the one ConfigMap that can hold the risk model (its namespace is checked on use).
@@ -33,6 +36,11 @@ public sealed partial class DeploymentIntentReconciler
                 ? []
                 : e.Object.Spec.Target.Kind == "DeploymentIntent" ? [$"{e.Object.Metadata.NamespaceProperty}/{e.Object.Spec.Target.Name}"] : [])
             .Watches(caches.RoleBindings, rb => intents.InNamespace(rb.Metadata.NamespaceProperty).Select(KeyOf))
+            // The kubernetes plane's Rollouts: a ring's progress is theirs.
+            .WatchesEvents(rollouts, e => e.Object.Metadata.Labels?.TryGetValue(DeploymentIntentResources.IntentLabel, out var owner) == true
+                                          && (e.Type != InformerEventType.Modified || e.Old?.Status?.Phase != e.Object.Status?.Phase)
+                ? [$"{e.Object.Metadata.NamespaceProperty}/{owner}"]
+                : [])
             // Ring membership and environment are workspace labels and spec; the tenant's scopes and suspension its spec.
             .WatchesEvents(caches.Workspaces, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
                                                    && SameLabels(e.Old, e.Object)

@@ -23,12 +23,14 @@ public interface IExecutionPlaneFactory
 /// intent's credentials Secret: a tenant's intent never makes the operator call an address, or
 /// present a credential, the platform did not configure).
 /// </summary>
-public sealed class ExecutionPlaneFactory(KubeApi api, DeploymentIntentOptions options, Func<DeploymentIntent, IExecutionPlane> kubernetes) : IExecutionPlaneFactory, IDisposable
+/// <param name="handler">One connection pool for every http plane, owned by the process (a client per reconcile would exhaust sockets).</param>
+public sealed class ExecutionPlaneFactory(KubeApi api, DeploymentIntentOptions options, HttpMessageHandler handler, Func<DeploymentIntent, IExecutionPlane> kubernetes)
+    : IExecutionPlaneFactory
 {
     const int MaxEvidenceBytes = 10 << 20;
 
-    // One connection pool for every http plane (a client per reconcile would exhaust sockets).
-    readonly SocketsHttpHandler handler = new() { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
+    /// <summary>The shared pool: no redirects (a plane cannot send the token elsewhere), connections renewed for DNS changes.</summary>
+    public static SocketsHttpHandler NewHandler() => new() { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
 
     public string? Problem(DeploymentIntent intent)
     {
@@ -73,6 +75,4 @@ public sealed class ExecutionPlaneFactory(KubeApi api, DeploymentIntentOptions o
             return null;
         }
     }
-
-    public void Dispose() => handler.Dispose();
 }
