@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
@@ -28,8 +29,8 @@ public sealed class HttpExecutionPlane : IExecutionPlane, IDisposable
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 
-    static readonly HashSet<string> States = ["pending", "in_progress", "succeeded", "failed", "rolled_back"];
-    static readonly HashSet<string> Actions = [PlaneRemediation.Rollback, PlaneRemediation.Uninstall, PlaneRemediation.Redeploy, PlaneRemediation.PinRing];
+    static readonly FrozenSet<string> States = FrozenSet.Create("pending", "in_progress", "succeeded", "failed", "rolled_back");
+    static readonly FrozenSet<string> Actions = FrozenSet.Create(PlaneRemediation.Rollback, PlaneRemediation.Uninstall, PlaneRemediation.Redeploy, PlaneRemediation.PinRing);
 
     readonly HttpClient http;
     readonly string token;

@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
@@ -169,7 +170,7 @@ public sealed partial class ConnectorContractServer : IAsyncDisposable
 
     static string Key(string correlationId, string ring) => $"{correlationId}:{ring}";
 
-    static readonly HashSet<string> States = ["pending", "in_progress", "succeeded", "failed", "rolled_back"];
+    static readonly FrozenSet<string> States = FrozenSet.Create("pending", "in_progress", "succeeded", "failed", "rolled_back");
 
     /// <summary>The HTTP status an adapter would usually answer with for a contract code.</summary>
     public static int StatusOf(string code) => code switch
