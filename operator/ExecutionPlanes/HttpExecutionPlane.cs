@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
@@ -28,8 +29,8 @@ public sealed class HttpExecutionPlane : IExecutionPlane, IDisposable
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 
-    static readonly HashSet<string> States = ["pending", "in_progress", "succeeded", "failed", "rolled_back"];
-    static readonly HashSet<string> Actions = [PlaneRemediation.Rollback, PlaneRemediation.Uninstall, PlaneRemediation.Redeploy, PlaneRemediation.PinRing];
+    static readonly FrozenSet<string> States = FrozenSet.Create("pending", "in_progress", "succeeded", "failed", "rolled_back");
+    static readonly FrozenSet<string> Actions = FrozenSet.Create(PlaneRemediation.Rollback, PlaneRemediation.Uninstall, PlaneRemediation.Redeploy, PlaneRemediation.PinRing);
 
     readonly HttpClient http;
     readonly string token;
@@ -109,7 +110,7 @@ public sealed class HttpExecutionPlane : IExecutionPlane, IDisposable
             Content = JsonContent(new RemediateBody(action, version)),
         };
         // A remediation replayed after a lost answer must not roll back twice: keyed per action and version.
-        request.Headers.Add("Idempotency-Key", $"{IdempotencyKey(d)}:{action}:{version ?? ""}");
+        request.Headers.Add("Idempotency-Key", $"{IdempotencyKey(d)}:{action}:{(version is null ? "" : HeaderValue(version, "version"))}");
         return SendForStatusAsync(request, d, ct);
     }
 
@@ -124,7 +125,15 @@ public sealed class HttpExecutionPlane : IExecutionPlane, IDisposable
     }
 
     /// <summary>The contract's idempotency key: one per intent (correlation id) and ring.</summary>
-    public static string IdempotencyKey(PlaneDeployment d) => $"{d.CorrelationId}:{d.Ring}";
+    public static string IdempotencyKey(PlaneDeployment d) => $"{HeaderValue(d.CorrelationId, "correlationId")}:{HeaderValue(d.Ring, "ring")}";
+
+    /// <summary>Correlation id and ring travel in headers: printable ASCII only, bounded, so no header can be smuggled.</summary>
+    static string HeaderValue(string value, string field)
+    {
+        if (string.IsNullOrEmpty(value) || value.Length > 253 || value.Any(c => c < 0x21 || c > 0x7e))
+            throw new ArgumentException($"{field} must be 1-253 printable ASCII characters without spaces", field);
+        return value;
+    }
 
     static string DeploymentPath(PlaneDeployment d) => $"deployments/{Segment(d.CorrelationId, "correlationId")}/{Segment(d.Ring, "ring")}";
 
@@ -151,7 +160,7 @@ public sealed class HttpExecutionPlane : IExecutionPlane, IDisposable
     /// <summary>One request, one attempt: the body of a 2xx answer, or a classified <see cref="PlaneError"/>.</summary>
     async Task<string> SendAsync(HttpRequestMessage request, PlaneDeployment d, CancellationToken ct)
     {
-        request.Headers.Add("X-Correlation-Id", d.CorrelationId);
+        request.Headers.Add("X-Correlation-Id", HeaderValue(d.CorrelationId, "correlationId"));
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(requestTimeout);
         try
@@ -170,13 +179,18 @@ public sealed class HttpExecutionPlane : IExecutionPlane, IDisposable
 
     static async Task<string> ReadBoundedAsync(HttpContent content, CancellationToken ct)
     {
+        if (content.Headers.ContentLength > MaxResponseBytes) throw Malformed($"answer larger than {MaxResponseBytes} bytes");
         await using var stream = await content.ReadAsStreamAsync(ct);
-        var buffer = new byte[MaxResponseBytes + 1];
-        var read = 0;
+        using var body = new MemoryStream();
+        var buffer = new byte[16 * 1024];
         int n;
-        while (read < buffer.Length && (n = await stream.ReadAsync(buffer.AsMemory(read), ct)) > 0) read += n;
-        if (read > MaxResponseBytes) throw Malformed($"answer larger than {MaxResponseBytes} bytes");
-        return Encoding.UTF8.GetString(buffer, 0, read);
+        while ((n = await stream.ReadAsync(buffer, ct)) > 0)
+        {
+            if (body.Length + n > MaxResponseBytes) throw Malformed($"answer larger than {MaxResponseBytes} bytes");
+            body.Write(buffer, 0, n);
+        }
+
+        return Encoding.UTF8.GetString(body.GetBuffer(), 0, (int)body.Length);
     }
 
     /// <summary>A plane echoing our Authorization header back must not put the token into an exception.</summary>

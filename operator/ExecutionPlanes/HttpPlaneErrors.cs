@@ -1,3 +1,5 @@
+using System.Collections.Frozen;
+using System.Collections.Immutable;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
@@ -23,12 +25,12 @@ public static class HttpPlaneErrors
     public const string QuotaExceeded = "quota_exceeded";
 
     /// <summary>Every code of the contract, by class (the wire names of the classes are upper snake case).</summary>
-    public static readonly IReadOnlyDictionary<PlaneErrorClass, IReadOnlyList<string>> Codes = new Dictionary<PlaneErrorClass, IReadOnlyList<string>>
+    public static readonly FrozenDictionary<PlaneErrorClass, ImmutableArray<string>> Codes = new Dictionary<PlaneErrorClass, ImmutableArray<string>>
     {
         [PlaneErrorClass.Transient] = [RateLimit, Timeout, ServiceUnavailable],
         [PlaneErrorClass.Permanent] = [InvalidCredentials, ResourceNotFound, InvalidRequest],
         [PlaneErrorClass.PolicyViolation] = [ScopeViolation, Unauthorized, QuotaExceeded],
-    };
+    }.ToFrozenDictionary();
 
     /// <summary>A plane cannot park the operator for longer than this, whatever it says (and 1e30 cannot overflow).</summary>
     public static readonly TimeSpan MaxRetryAfter = TimeSpan.FromHours(1);

@@ -1,3 +1,5 @@
+using System.Collections.Frozen;
+using System.Collections.Immutable;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -9,8 +11,8 @@ namespace ControlPlane.LocalEnv;
 /// <summary>The contract's routes (docs/execution-plane-connector.openapi.yaml), served from memory.</summary>
 public sealed partial class ConnectorContractServer
 {
-    static readonly string[] PublishFields = ["correlationId", "tenant", "namespace", "intent", "application", "version", "image", "sha256", "ring"];
-    static readonly HashSet<string> Actions = ["rollback", "uninstall", "redeploy", "pin_ring"];
+    static readonly ImmutableArray<string> PublishFields = ["correlationId", "tenant", "namespace", "intent", "application", "version", "image", "sha256", "ring"];
+    static readonly FrozenSet<string> Actions = FrozenSet.Create("rollback", "uninstall", "redeploy", "pin_ring");
 
     async Task HandleAsync(HttpContext ctx)
     {

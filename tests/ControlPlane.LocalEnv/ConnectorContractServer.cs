@@ -1,13 +1,11 @@
+using System.Collections.Frozen;
 using System.Net;
-using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -169,7 +167,7 @@ public sealed partial class ConnectorContractServer : IAsyncDisposable
 
     static string Key(string correlationId, string ring) => $"{correlationId}:{ring}";
 
-    static readonly HashSet<string> States = ["pending", "in_progress", "succeeded", "failed", "rolled_back"];
+    static readonly FrozenSet<string> States = FrozenSet.Create("pending", "in_progress", "succeeded", "failed", "rolled_back");
 
     /// <summary>The HTTP status an adapter would usually answer with for a contract code.</summary>
     public static int StatusOf(string code) => code switch

@@ -136,6 +136,25 @@ public sealed class HttpExecutionPlaneTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AnAnswerOutsideTheContract_IsPermanent_AndAHugeOneIsNotBuffered()
+    {
+        var d = Deployment();
+        server.InjectStatus(200, body: "{\"state\":\"exploded\"}");
+        var unknown = await Assert.ThrowsAsync<PlaneError>(() => plane.QueryStatusAsync(d, None));
+        Assert.Equal((PlaneErrorClass.Permanent, "invalid_request"), (unknown.Class, unknown.Code));
+        Assert.Contains("exploded", unknown.Detail);
+
+        server.InjectStatus(200, body: "{\"state\":\"pending\",\"message\":\"" + new string('m', 3 << 20) + "\"}");
+        var huge = await Assert.ThrowsAsync<PlaneError>(() => plane.QueryStatusAsync(d, None));
+        Assert.Equal((PlaneErrorClass.Permanent, "invalid_request"), (huge.Class, huge.Code));
+        Assert.Contains("larger than", huge.Detail);
+
+        server.InjectStatus(200, body: "<html>maintenance</html>");
+        var html = await Assert.ThrowsAsync<PlaneError>(() => plane.VerifyIdempotencyAsync(d, None));
+        Assert.Equal((PlaneErrorClass.Permanent, "invalid_request"), (html.Class, html.Code));
+    }
+
+    [Fact]
     public async Task ASlowPlane_IsATransientTimeout_ButTheCallersCancellationStaysACancellation()
     {
         var d = Deployment();
@@ -176,7 +195,7 @@ public sealed class HttpExecutionPlaneTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task ARingOrCorrelationIdOfDotDot_NeverReachesAnotherPathOfThePlane()
+    public async Task ARingOrCorrelationIdOfDotDotOrANewline_NeverReachesAnotherPathOrHeaderOfThePlane()
     {
         // "." and ".." survive percent-encoding and the URI would resolve them: ring ".." of a
         // remediation would POST to /deployments/remediate, correlation id ".." to /{ring}.
@@ -185,6 +204,8 @@ public sealed class HttpExecutionPlaneTests : IAsyncLifetime
         await Assert.ThrowsAsync<ArgumentException>(() => plane.RemediateAsync(Deployment(ring: ".."), PlaneRemediation.Uninstall, null, None));
         await Assert.ThrowsAsync<ArgumentException>(() => plane.QueryStatusAsync(Deployment(correlationId: ".."), None));
         await Assert.ThrowsAsync<ArgumentException>(() => plane.RemediateAsync(Deployment(), "reinstall-everything", null, None));
+        var smuggled = await Assert.ThrowsAsync<ArgumentException>(() => plane.PublishAsync(Deployment(ring: "ring-1\r\nX-Admin: true"), None));
+        Assert.Contains("ring", smuggled.Message);
         Assert.Empty(server.Calls);
     }
 
