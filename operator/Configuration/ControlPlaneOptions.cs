@@ -72,6 +72,9 @@ public sealed class DeploymentIntentOptions
 
     /// <summary>Per request to an execution plane or an evidence URL.</summary>
     public TimeSpan PlaneTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>While a ring runs (or CAB has approved but the evidence pack is not there yet), the plane is asked again this often.</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>ControlPlane:Exposure: the Ingress class and the domain of default hosts.</summary>

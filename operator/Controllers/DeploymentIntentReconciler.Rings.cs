@@ -88,6 +88,7 @@ public sealed partial class DeploymentIntentReconciler
                     ring.Workspaces = [.. workspaces];
                     ring.Message = state.Message;
                     planeStates[step.Ring!] = state;
+                    if (PlaneType(intent) == "kubernetes") status.RolloutRef = KubernetesExecutionPlane.RolloutName(intent.Metadata.Name, step.Ring!);
                     if (status.Phase != IntentPhase.InProgress) pass.Move(IntentPhase.InProgress, "RingStarted", $"ring {step.Ring} started", RingDetails(step.Ring!, workspaces), step.Ring);
                     pass.Record("ring", step.Ring, "RingStarted", $"ring {step.Ring} published to the {PlaneType(intent)} plane: {string.Join(", ", workspaces)}",
                         RingDetails(step.Ring!, workspaces), $"ring/{step.Ring}/started");
@@ -114,7 +115,8 @@ public sealed partial class DeploymentIntentReconciler
 
                     var progressing = status.Phase == IntentPhase.InProgress;
                     pass.Conditions.Set(IntentConditions.Progressing, progressing, step.Reason, step.Message).Set(IntentConditions.Ready, false, step.Reason, step.Message);
-                    return step.Reason == "AwaitingApproval" ? null : step.RecheckIn is { } r && r < PollInterval ? r : PollInterval;
+                    // Approvals arrive as events; an evidence pack (a ConfigMap or URL, not watched) is looked for again.
+                    return step.Reason == "AwaitingApproval" && !approval.Approved ? null : step.RecheckIn is { } r && r < PollInterval ? r : PollInterval;
                 default:
                     if (step.Reason == "AllRingsCompleted" && status.Phase is IntentPhase.InProgress or IntentPhase.AwaitingApproval)
                     {

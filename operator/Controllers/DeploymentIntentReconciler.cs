@@ -50,8 +50,8 @@ public sealed partial class DeploymentIntentReconciler(
     public static readonly ResourceType Type = ResourceType.For<DeploymentIntent>(namespaced: true);
     const string Actor = "controlplane-operator";
 
-    /// <summary>While a ring runs, the plane is asked again this often (its watch events, where it has any, come sooner).</summary>
-    static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(5);
+    /// <summary>While a ring runs, the plane is asked again this often (the kubernetes plane's Rollout events come sooner).</summary>
+    TimeSpan PollInterval => options.DeploymentIntent.PollInterval;
 
     public async Task<ReconcileResult> ReconcileAsync(DeploymentIntent intent, CancellationToken ct)
     {
