@@ -191,6 +191,22 @@ public sealed class RolloutUnitTests
     }
 
     [Fact]
+    public void TwoApprovers_WhenAGatedRingReachesProd_WhereverTheRolloutLives()
+    {
+        Workspace Ws(string name, string environment, string tenant = "acme") => new()
+        {
+            Metadata = new V1ObjectMeta { Name = name, Labels = new Dictionary<string, string> { ["controlplane.io/ring"] = environment } },
+            Spec = new WorkspaceSpec { Tenant = tenant, Environment = environment },
+        };
+        var all = new[] { Ws("lab", "dev"), Ws("live", "prod"), Ws("theirs", "prod", "globex") }.ToDictionary(w => w.Metadata.Name);
+        string EnvironmentOf(params Ring[] rings) => RolloutResources.ApprovalEnvironment(NewRollout(rings), n => all.GetValueOrDefault(n), t => all.Values.Where(w => w.Spec.Tenant == t));
+        Assert.Equal("prod", EnvironmentOf(new Ring { Name = "p", Selector = new LabelSelector { MatchLabels = new() { ["controlplane.io/ring"] = "prod" } }, RequiresApproval = true }));
+        Assert.Equal("dev", EnvironmentOf(new Ring { Name = "p", Workspaces = ["live"] }));
+        // Another tenant's prod workspace neither counts nor is reached.
+        Assert.Equal("dev", EnvironmentOf(new Ring { Name = "p", Workspaces = ["theirs"], RequiresApproval = true }));
+    }
+
+    [Fact]
     public void TheQueryIsTemplated_AndPrometheusAnswersAreParsed()
     {
         Assert.Equal("x{namespace=~\"a|b\"}", RolloutResources.Query("x{namespace=~\"{{namespaces}}\"}", ["a", "b"]));
