@@ -390,6 +390,22 @@ public static class RolloutPlan
         void Finished()
         {
             var phase = status.Phase!;
+            // A rollback not fully issued (a patch failed) is issued again for what still differs; a
+            // finished Rollout otherwise touches nothing.
+            if (phase == "RolledBack" && status.Rollback is { IssuedAt: null })
+            {
+                foreach (var p in status.Previous ?? [])
+                {
+                    if (facts.Deployments.TryGetValue(p.Namespace, out var v) && v.Exists
+                        && !p.Containers.All(c => v.Images.Any(i => i.Name == c.Name && i.Image == c.Image)))
+                    {
+                        patches.Add(new ImagePatch(p.Namespace, p.Containers));
+                    }
+                }
+
+                rollback = true;
+            }
+
             var ready = rollout.Status?.Conditions?.FirstOrDefault(c => c.Type == "Ready");
             var prog = rollout.Status?.Conditions?.FirstOrDefault(c => c.Type == "Progressing");
             readyReason = ready?.Reason ?? phase;

@@ -95,9 +95,18 @@ public sealed class RolloutUnitTests
         Assert.Equal(3, d.Status.Rollback.SecondsToIssue);
         Assert.Contains(d.Notices, n => n.AuditAction == "rollout.rolled-back");
 
-        // Finished is final: nothing more is patched.
-        var after = RolloutPlan.Decide(Applied(r, d), Facts(T0.AddMinutes(1), TwoRings, View("lab", Old), View("c1", Old), View("c2", Old)));
+        // A rollback whose patch failed somewhere (not issued) is issued again where images still differ.
+        var partly = Applied(r, d);
+        partly.Status!.Rollback!.IssuedAt = null; // what the reconciler records when a patch failed
+        var retry = RolloutPlan.Decide(partly, Facts(T0.AddSeconds(30), TwoRings, View("lab", Old), View("c1", New), View("c2", Old)));
+        Assert.True(retry.Rollback);
+        Assert.Equal("c1", Assert.Single(retry.Patches).Namespace);
+
+        // Issued, finished is final: nothing more is patched.
+        partly.Status!.Rollback!.IssuedAt = T0.AddSeconds(31);
+        var after = RolloutPlan.Decide(partly, Facts(T0.AddMinutes(1), TwoRings, View("lab", Old), View("c1", New), View("c2", Old)));
         Assert.Empty(after.Patches);
+        Assert.False(after.Rollback);
         Assert.Equal("RolledBack", after.Status.Phase);
     }
 
