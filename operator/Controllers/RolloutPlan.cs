@@ -228,6 +228,7 @@ public static class RolloutPlan
                 else
                 {
                     Progress(ring, $"ring {ring.Name}: waiting for {string.Join(", ", views.Where(v => !v.RolledOut).Select(v => $"{v.Namespace} ({v.Summary})"))}");
+                    if (spec.Paused) Pause("Paused", $"spec.paused is true: ring {ring.Name} finishes rolling out (gates watched), the next step waits");
                     RequeueIn(deadline - facts.Now);
                     return false;
                 }

@@ -160,6 +160,15 @@ public sealed class RolloutUnitTests
         Assert.Empty(p.Patches);
         Assert.Contains(p.Notices, n => n.AuditAction == "rollout.paused");
 
+        // Paused with a ring in flight: it finishes rolling out under its gates, and says it is paused.
+        var inFlight = NewRollout(new Ring { Name = "r0", Workspaces = ["lab"] });
+        inFlight = Applied(inFlight, RolloutPlan.Decide(inFlight, Facts(T0, one, View("lab", Old))));
+        inFlight.Spec.Paused = true;
+        var flying = RolloutPlan.Decide(inFlight, Facts(T0.AddSeconds(1), one, View("lab", New, rolledOut: false)));
+        Assert.Equal("Paused", flying.Status.Phase);
+        Assert.Equal("Progressing", flying.Status.Rings![0].Phase);
+        Assert.True(flying.Paused.Status);
+
         var suspended = RolloutPlan.Decide(NewRollout(new Ring { Name = "r0", Workspaces = ["lab"] }), Facts(T0, one, View("lab", Old)) with { TenantSuspended = true });
         Assert.Equal("TenantSuspended", suspended.Paused.Reason);
         Assert.Empty(suspended.Patches);
