@@ -102,7 +102,9 @@ public sealed class ApprovalReconciler(
     /// <summary>Is this target approved now? For the Exposure, DeploymentIntent, Restore and Rollout reconcilers.</summary>
     public ApprovalState StateOf(IKubernetesObject<V1ObjectMeta> target, IEnumerable<Approval> approvals)
     {
-        var environment = workspaces.Get(target.Metadata.NamespaceProperty)?.Spec.Environment ?? "dev";
+        var environment = target is Rollout rollout
+            ? RolloutResources.ApprovalEnvironment(rollout, workspaces.Get, t => workspaces.ByIndex(WorkspaceResources.TenantIndex, t))
+            : workspaces.Get(target.Metadata.NamespaceProperty)?.Spec.Environment ?? "dev";
         return ApprovalPolicy.Evaluate(target, environment, approvals, HoldsApproverRole);
     }
 }

@@ -228,6 +228,7 @@ public static class RolloutPlan
                 else
                 {
                     Progress(ring, $"ring {ring.Name}: waiting for {string.Join(", ", views.Where(v => !v.RolledOut).Select(v => $"{v.Namespace} ({v.Summary})"))}");
+                    if (spec.Paused) Pause("Paused", $"spec.paused is true: ring {ring.Name} finishes rolling out (gates watched), the next step waits");
                     RequeueIn(deadline - facts.Now);
                     return false;
                 }
@@ -390,6 +391,22 @@ public static class RolloutPlan
         void Finished()
         {
             var phase = status.Phase!;
+            // A rollback not fully issued (a patch failed) is issued again for what still differs; a
+            // finished Rollout otherwise touches nothing.
+            if (phase == "RolledBack" && status.Rollback is { IssuedAt: null })
+            {
+                foreach (var p in status.Previous ?? [])
+                {
+                    if (facts.Deployments.TryGetValue(p.Namespace, out var v) && v.Exists
+                        && !p.Containers.All(c => v.Images.Any(i => i.Name == c.Name && i.Image == c.Image)))
+                    {
+                        patches.Add(new ImagePatch(p.Namespace, p.Containers));
+                    }
+                }
+
+                rollback = true;
+            }
+
             var ready = rollout.Status?.Conditions?.FirstOrDefault(c => c.Type == "Ready");
             var prog = rollout.Status?.Conditions?.FirstOrDefault(c => c.Type == "Progressing");
             readyReason = ready?.Reason ?? phase;

@@ -25,11 +25,13 @@ public sealed partial class RolloutReconciler
         {
             failures.AddRange(await PatchAllAsync(rollout, d.Patches, ct).ConfigureAwait(false));
             var issued = time.GetUtcNow().UtcDateTime;
-            status.RolledBackAt = issued;
+            // Issued means every namespace's patch was accepted; until then the pass is retried (see RolloutPlan's Finished).
+            var complete = failures.Count == 0;
+            status.RolledBackAt = complete ? issued : null;
             if (status.Rollback is { } record)
             {
-                record.IssuedAt = issued;
-                record.SecondsToIssue = Math.Max(0, Math.Round((issued - (record.BreachObservableAt ?? issued)).TotalSeconds, 3));
+                record.IssuedAt = complete ? issued : null;
+                record.SecondsToIssue = complete ? Math.Max(0, Math.Round((issued - (record.BreachObservableAt ?? issued)).TotalSeconds, 3)) : null;
             }
         }
 
@@ -52,6 +54,7 @@ public sealed partial class RolloutReconciler
         conditions.Set("Progressing", d.Progressing.Status, d.Progressing.Reason, d.Progressing.Message)
             .Set("Paused", d.Paused.Status, d.Paused.Reason, d.Paused.Message)
             .Set("Ready", d.Ready.Status, d.Ready.Reason, d.Ready.Message);
+        if (d.Rollback && failures.Count > 0) conditions.Set("Ready", false, "RollbackIncomplete", "rollback not fully issued, retrying: " + string.Join("; ", failures));
         status.Conditions = conditions.ToList();
         await writer.UpdateStatusAsync(Type, rollout, status, ct).ConfigureAwait(false);
         if (!d.Rollback) failures.AddRange(await PatchAllAsync(rollout, d.Patches, ct).ConfigureAwait(false));

@@ -171,10 +171,10 @@ public sealed partial class RolloutReconciler(
         ApprovalState? approval = null;
         if (ring is { RequiresApproval: true } && !started && tenantName is not null)
         {
-            // Two approvers when the ring reaches prod, whatever the environment the Rollout itself lives in.
-            var prod = rings[index].Namespaces.Any(n => caches.Workspaces.Get(n)?.Spec.Environment == "prod") || own?.Spec.Environment == "prod";
+            // Two approvers when a gated ring reaches prod, whatever the environment the Rollout itself lives in.
+            var environment = RolloutResources.ApprovalEnvironment(rollout, caches.Workspaces.Get, t => caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, t));
             var bindings = caches.RoleBindings.InNamespace(ns);
-            approval = ApprovalPolicy.Evaluate(rollout, prod ? "prod" : own?.Spec.Environment ?? "dev", caches.Approvals.InNamespace(ns),
+            approval = ApprovalPolicy.Evaluate(rollout, environment, caches.Approvals.InNamespace(ns),
                 a => ApprovalPolicy.IsApprover(a.Spec.Approver, ApprovalPolicy.GroupsOf(a), bindings));
         }
 

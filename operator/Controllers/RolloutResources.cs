@@ -65,6 +65,26 @@ public static partial class RolloutResources
 
     static string NamespaceOf(Workspace ws) => ws.Status?.Namespace ?? ws.Metadata.Name;
 
+    /// <summary>
+    /// The environment whose approval rule a Rollout follows: prod (two approvers) when it lives in a
+    /// prod workspace or a ring that requires approval reaches one; else its own workspace's. The
+    /// Rollout and Approval reconcilers both ask this, so they count alike.
+    /// </summary>
+    public static string ApprovalEnvironment(Rollout rollout, Func<string, Workspace?> workspaceByName, Func<string, IEnumerable<Workspace>> workspacesOfTenant)
+    {
+        var own = workspaceByName(rollout.Metadata.NamespaceProperty);
+        if (own is null) return "dev";
+        if (own.Spec.Environment == "prod") return "prod";
+        var tenant = own.Spec.Tenant;
+        foreach (var ring in rollout.Spec.Rings.Where(r => r.RequiresApproval))
+        {
+            var view = Resolve(ring, tenant, workspaceByName, workspacesOfTenant(tenant));
+            if (view.Namespaces.Any(n => workspaceByName(n)?.Spec.Environment == "prod")) return "prod";
+        }
+
+        return own.Spec.Environment;
+    }
+
     /// <summary>metav1.LabelSelector semantics; an empty selector matches everything (of the tenant).</summary>
     public static bool Matches(LabelSelector selector, IDictionary<string, string>? labels)
     {

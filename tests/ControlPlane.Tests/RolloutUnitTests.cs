@@ -95,9 +95,18 @@ public sealed class RolloutUnitTests
         Assert.Equal(3, d.Status.Rollback.SecondsToIssue);
         Assert.Contains(d.Notices, n => n.AuditAction == "rollout.rolled-back");
 
-        // Finished is final: nothing more is patched.
-        var after = RolloutPlan.Decide(Applied(r, d), Facts(T0.AddMinutes(1), TwoRings, View("lab", Old), View("c1", Old), View("c2", Old)));
+        // A rollback whose patch failed somewhere (not issued) is issued again where images still differ.
+        var partly = Applied(r, d);
+        partly.Status!.Rollback!.IssuedAt = null; // what the reconciler records when a patch failed
+        var retry = RolloutPlan.Decide(partly, Facts(T0.AddSeconds(30), TwoRings, View("lab", Old), View("c1", New), View("c2", Old)));
+        Assert.True(retry.Rollback);
+        Assert.Equal("c1", Assert.Single(retry.Patches).Namespace);
+
+        // Issued, finished is final: nothing more is patched.
+        partly.Status!.Rollback!.IssuedAt = T0.AddSeconds(31);
+        var after = RolloutPlan.Decide(partly, Facts(T0.AddMinutes(1), TwoRings, View("lab", Old), View("c1", New), View("c2", Old)));
         Assert.Empty(after.Patches);
+        Assert.False(after.Rollback);
         Assert.Equal("RolledBack", after.Status.Phase);
     }
 
@@ -151,6 +160,15 @@ public sealed class RolloutUnitTests
         Assert.Empty(p.Patches);
         Assert.Contains(p.Notices, n => n.AuditAction == "rollout.paused");
 
+        // Paused with a ring in flight: it finishes rolling out under its gates, and says it is paused.
+        var inFlight = NewRollout(new Ring { Name = "r0", Workspaces = ["lab"] });
+        inFlight = Applied(inFlight, RolloutPlan.Decide(inFlight, Facts(T0, one, View("lab", Old))));
+        inFlight.Spec.Paused = true;
+        var flying = RolloutPlan.Decide(inFlight, Facts(T0.AddSeconds(1), one, View("lab", New, rolledOut: false)));
+        Assert.Equal("Paused", flying.Status.Phase);
+        Assert.Equal("Progressing", flying.Status.Rings![0].Phase);
+        Assert.True(flying.Paused.Status);
+
         var suspended = RolloutPlan.Decide(NewRollout(new Ring { Name = "r0", Workspaces = ["lab"] }), Facts(T0, one, View("lab", Old)) with { TenantSuspended = true });
         Assert.Equal("TenantSuspended", suspended.Paused.Reason);
         Assert.Empty(suspended.Patches);
@@ -188,6 +206,22 @@ public sealed class RolloutUnitTests
         Assert.Equal(["a1", "a2"], view.Namespaces);
         Assert.Equal(2, view.Refused.Count);
         Assert.Contains(view.Refused, r => r.StartsWith("g1 (not a workspace of tenant acme", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void TwoApprovers_WhenAGatedRingReachesProd_WhereverTheRolloutLives()
+    {
+        Workspace Ws(string name, string environment, string tenant = "acme") => new()
+        {
+            Metadata = new V1ObjectMeta { Name = name, Labels = new Dictionary<string, string> { ["controlplane.io/ring"] = environment } },
+            Spec = new WorkspaceSpec { Tenant = tenant, Environment = environment },
+        };
+        var all = new[] { Ws("lab", "dev"), Ws("live", "prod"), Ws("theirs", "prod", "globex") }.ToDictionary(w => w.Metadata.Name);
+        string EnvironmentOf(params Ring[] rings) => RolloutResources.ApprovalEnvironment(NewRollout(rings), n => all.GetValueOrDefault(n), t => all.Values.Where(w => w.Spec.Tenant == t));
+        Assert.Equal("prod", EnvironmentOf(new Ring { Name = "p", Selector = new LabelSelector { MatchLabels = new() { ["controlplane.io/ring"] = "prod" } }, RequiresApproval = true }));
+        Assert.Equal("dev", EnvironmentOf(new Ring { Name = "p", Workspaces = ["live"] }));
+        // Another tenant's prod workspace neither counts nor is reached.
+        Assert.Equal("dev", EnvironmentOf(new Ring { Name = "p", Workspaces = ["theirs"], RequiresApproval = true }));
     }
 
     [Fact]
