@@ -195,7 +195,7 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
         var url = await WaitAsync(ws[0], "elsewhere", i => i.Status?.Phase == IntentPhase.Denied, "Denied");
         Assert.Contains("spec.executionPlane.url: http://127.0.0.1:1/metadata/ is not under ControlPlane:DeploymentIntent:PlaneUrlPrefixes",
             url.Status!.Conditions!.Single(c => c.Type == IntentConditions.ScopeValid).Message);
-        Assert.Empty(plane.Calls.Where(c => c.Method == "POST"));
+        Assert.DoesNotContain(plane.Calls, c => c.Method == "POST");
     }
 
     [Fact]
