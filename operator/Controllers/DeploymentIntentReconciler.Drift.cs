@@ -78,14 +78,25 @@ public sealed partial class DeploymentIntentReconciler
                 await FinishAsync(pass, null, ct).ConfigureAwait(false);
                 return e.RetryAfter is { } after ? ReconcileResult.RequeueAfter(after) : ReconcileResult.Retry(message);
             case PlaneErrorClass.PolicyViolation:
-                if (pass.Status.Phase is not IntentPhase.Denied) pass.Move(IntentPhase.Denied, "PolicyViolation", message, new JsonObject { ["code"] = e.Code });
-                pass.Audits.Add(new AuditEntry(ApprovalPolicy.AuthorsOf(pass.Intent).LastOrDefault() ?? "unknown", "deploymentintent.policyViolation", "DeploymentIntent",
-                    $"{pass.Intent.Metadata.NamespaceProperty}/{pass.Intent.Metadata.Name}", pass.Tenant,
-                    new JsonObject { ["reason"] = e.Code, ["generation"] = pass.Intent.Metadata.Generation, ["correlationId"] = pass.Status.CorrelationId }, Severity: "security"));
+            {
+                // Denied where the table allows it; a completed change keeps its phase and says so (it is not undone by a refusal).
+                var previous = pass.Intent.Status?.Conditions?.FirstOrDefault(c => c.Type == IntentConditions.Ready);
+                if (IntentStateMachine.IsLegal(pass.Status.Phase!, IntentPhase.Denied)) pass.Move(IntentPhase.Denied, "PolicyViolation", message, new JsonObject { ["code"] = e.Code });
+                if (previous?.Reason != "PolicyViolation" || previous.Message != message)
+                {
+                    pass.Audits.Add(new AuditEntry(ApprovalPolicy.AuthorsOf(pass.Intent).LastOrDefault() ?? "unknown", "deploymentintent.policyViolation", "DeploymentIntent",
+                        $"{pass.Intent.Metadata.NamespaceProperty}/{pass.Intent.Metadata.Name}", pass.Tenant,
+                        new JsonObject { ["reason"] = e.Code, ["generation"] = pass.Intent.Metadata.Generation, ["correlationId"] = pass.Status.CorrelationId, ["phase"] = pass.Status.Phase },
+                        Severity: "security"));
+                    pass.Notices.Add(("Warning", "PolicyViolation", message));
+                }
+
                 pass.Conditions.Set(IntentConditions.Progressing, false, "Denied", message).Set(IntentConditions.Ready, false, "PolicyViolation", message);
                 return await FinishAsync(pass, null, ct).ConfigureAwait(false);
+            }
+
             default:
-                if (!IntentStateMachine.IsFinal(pass.Status.Phase!)) pass.Move(IntentPhase.Failed, "PlaneRefused", message, new JsonObject { ["code"] = e.Code });
+                if (IntentStateMachine.IsLegal(pass.Status.Phase!, IntentPhase.Failed)) pass.Move(IntentPhase.Failed, "PlaneRefused", message, new JsonObject { ["code"] = e.Code });
                 pass.Conditions.Set(IntentConditions.Progressing, false, "Failed", message).Set(IntentConditions.Ready, false, "PlaneRefused", message);
                 return await FinishAsync(pass, null, ct).ConfigureAwait(false);
         }
