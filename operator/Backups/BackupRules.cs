@@ -105,10 +105,11 @@ public static class BackupRules
         ofPlan.Where(b => b.Status?.Phase == Phases.Completed && b.Metadata.DeletionTimestamp is null && CompletedAt(b) <= target)
             .MaxBy(b => CompletedAt(b));
 
-    /// <summary>Lines of a `pg_restore --list` header: "; Dumped from database version: 15.18" and "; Dumped by pg_dump version: 15.18".</summary>
+    /// <summary>Lines of a `pg_restore --list` header: ";     Dumped from database version: 15.18 (...)" and ";     Dumped by pg_dump version: 15.18 (...)".</summary>
     public static (string? Server, string? PgDump) VersionsFromList(string listing)
     {
-        string? Find(string label) => listing.Split('\n').Select(l => l.Trim()).Where(l => l.StartsWith("; " + label, StringComparison.Ordinal))
+        string? Find(string label) => listing.Split('\n').Where(l => l.StartsWith(';')).Select(l => l.TrimStart(';').Trim())
+            .Where(l => l.StartsWith(label, StringComparison.Ordinal))
             .Select(l => l[(l.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim()).FirstOrDefault();
         return (Find("Dumped from database version"), Find("Dumped by pg_dump version"));
     }

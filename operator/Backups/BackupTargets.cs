@@ -24,7 +24,7 @@ public sealed record BackupSource(Workspace Workspace, string Tenant, string Reg
 /// storage; the plan's own bucket only where allowed). Every reference is checked here again, whatever
 /// admission let through.
 /// </summary>
-public sealed class BackupTargets(KubeApi api, Informer<Workspace> workspaces, ControlPlaneOptions options)
+public sealed class BackupTargets(KubeApi api, Informer<Workspace> workspaces, Informer<Tenant> tenants, ControlPlaneOptions options)
 {
     public ControlPlaneOptions Options => options;
 
@@ -40,7 +40,8 @@ public sealed class BackupTargets(KubeApi api, Informer<Workspace> workspaces, C
             throw new BackupRefusedException("DatabaseNotOwned", $"spec.database: \"{asked}\" is not this workspace's database ({db.Name}); leave it empty to back up the workspace's own");
         }
 
-        var region = ws.Spec.Region ?? throw new BackupNotReadyException($"workspace {ns} has no region yet");
+        var tenant = tenants.Get(ws.Spec.Tenant) ?? throw new BackupNotReadyException($"tenant {ws.Spec.Tenant} of workspace {ns} is not in the cache yet");
+        var region = Controllers.WorkspaceResources.EffectiveRegion(ws, tenant);
         return new BackupSource(ws, ws.Spec.Tenant, region, db.Name, db.SecretName);
     }
 

@@ -1,3 +1,5 @@
+using Amazon.Runtime;
+
 namespace ControlPlane.Operator.Backups;
 
 /// <summary>What reading a stored backup back found.</summary>
@@ -15,11 +17,17 @@ public static class BackupVerifier
         string listing;
         try
         {
-            listing = await tools.ListAsync(async stdin => read = await store.ReadAsync(key, stdin, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
+            // pg_restore --list stops reading after the table of contents; the rest is still read and hashed.
+            listing = await tools.ListAsync(async stdin => read = await store.ReadAsync(key, new UntilClosed(stdin), ct).ConfigureAwait(false), ct).ConfigureAwait(false);
         }
         catch (PgToolException e)
         {
             return new(false, $"the stored object is not a readable archive: {e.Message}", null, null, 0);
+        }
+        catch (AmazonClientException e)
+        {
+            // The client's own check of the body against its ETag failed: the stored bytes changed.
+            return new(false, $"the stored object failed the integrity check while read back: {e.Message}", null, null, 0);
         }
 
         if (read is null) return new(false, "the stored object could not be read back", null, null, 0);
@@ -33,5 +41,35 @@ public static class BackupVerifier
         return server is null
             ? new(false, "pg_restore --list shows no archive header", null, null, entries)
             : new(true, $"verified: sha256 and size match; pg_restore --list reads {entries} entries", server, dump, entries);
+    }
+
+    /// <summary>Passes writes on until the reader goes away, then drops them (the caller keeps reading to hash the whole object).</summary>
+    sealed class UntilClosed(Stream inner) : Stream
+    {
+        bool closed;
+
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken ct = default)
+        {
+            if (closed) return;
+            try
+            {
+                await inner.WriteAsync(buffer, ct).ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+                closed = true;
+            }
+        }
+
+        public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
     }
 }

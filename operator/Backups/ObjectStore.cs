@@ -52,11 +52,13 @@ public sealed class ObjectStore : IDisposable
     /// Streams <paramref name="source"/> to <paramref name="key"/> with multipart upload. On any failure
     /// (or cancellation) the upload is aborted, so no part is left behind; the exception is rethrown.
     /// </summary>
-    public async Task<UploadResult> UploadAsync(string key, Stream source, int partSize, CancellationToken ct)
+    /// <param name="started">Told the upload's id before any part is sent, so a process killed mid-upload leaves a record of what to abort.</param>
+    public async Task<UploadResult> UploadAsync(string key, Stream source, int partSize, Func<string, Task> started, CancellationToken ct)
     {
         var start = await client.InitiateMultipartUploadAsync(new InitiateMultipartUploadRequest { BucketName = Target.Bucket, Key = key }, ct).ConfigureAwait(false);
         try
         {
+            await started(start.UploadId).ConfigureAwait(false);
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
             var parts = new List<PartETag>();
             var buffer = new byte[partSize];
@@ -72,6 +74,8 @@ public sealed class ObjectStore : IDisposable
                 var response = await client.UploadPartAsync(new UploadPartRequest
                 {
                     BucketName = Target.Bucket, Key = key, UploadId = start.UploadId, PartNumber = parts.Count + 1, InputStream = part, PartSize = filled,
+                    // Plain signed bodies: aws-chunked framing is not understood by every S3-compatible server.
+                    UseChunkEncoding = false,
                 }, ct).ConfigureAwait(false);
                 parts.Add(new PartETag(parts.Count + 1, response.ETag));
                 if (filled < buffer.Length) break;
@@ -136,18 +140,39 @@ public sealed class ObjectStore : IDisposable
     public Task DeleteAsync(string key, CancellationToken ct) =>
         client.DeleteObjectAsync(new DeleteObjectRequest { BucketName = Target.Bucket, Key = key }, ct);
 
-    /// <summary>Aborts every unfinished multipart upload of this key (a dump cut short); returns how many.</summary>
-    public async Task<int> AbortUploadsAsync(string key, CancellationToken ct)
+    /// <summary>Aborts an unfinished multipart upload (its parts are dropped); one already gone is not an error.</summary>
+    public async Task<bool> AbortAsync(string key, string uploadId, CancellationToken ct)
     {
-        var uploads = await client.ListMultipartUploadsAsync(new ListMultipartUploadsRequest { BucketName = Target.Bucket, Prefix = key }, ct).ConfigureAwait(false);
-        var aborted = 0;
-        foreach (var u in (uploads.MultipartUploads ?? []).Where(u => u.Key == key))
+        try
         {
-            await client.AbortMultipartUploadAsync(new AbortMultipartUploadRequest { BucketName = Target.Bucket, Key = key, UploadId = u.UploadId }, ct).ConfigureAwait(false);
-            aborted++;
+            await client.AbortMultipartUploadAsync(new AbortMultipartUploadRequest { BucketName = Target.Bucket, Key = key, UploadId = uploadId }, ct).ConfigureAwait(false);
+            return true;
         }
+        catch (AmazonS3Exception e) when (e.ErrorCode == "NoSuchUpload" || e.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return false;
+        }
+    }
 
-        return aborted;
+    /// <summary>Sends one part to an upload (tests use it to show an aborted upload takes no more parts).</summary>
+    public async Task UploadPartAsync(string key, string uploadId, int partNumber, byte[] data, CancellationToken ct)
+    {
+        using var part = new MemoryStream(data, writable: false);
+        await client.UploadPartAsync(new UploadPartRequest
+        {
+            BucketName = Target.Bucket, Key = key, UploadId = uploadId, PartNumber = partNumber, InputStream = part, PartSize = data.Length, UseChunkEncoding = false,
+        }, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Starts a multipart upload and returns its id (tests use it to leave one behind, as a killed process would).</summary>
+    public async Task<string> InitiateAsync(string key, CancellationToken ct) =>
+        (await client.InitiateMultipartUploadAsync(new InitiateMultipartUploadRequest { BucketName = Target.Bucket, Key = key }, ct).ConfigureAwait(false)).UploadId;
+
+    /// <summary>Unfinished multipart uploads under a prefix (key, upload id): what a test lists to prove none is left.</summary>
+    public async Task<IReadOnlyList<(string Key, string UploadId)>> ListUploadsAsync(string prefix, CancellationToken ct)
+    {
+        var page = await client.ListMultipartUploadsAsync(new ListMultipartUploadsRequest { BucketName = Target.Bucket, Prefix = prefix }, ct).ConfigureAwait(false);
+        return (page.MultipartUploads ?? []).Select(u => (u.Key, u.UploadId)).ToList();
     }
 
     /// <summary>Every key under a prefix (tests list the bucket with it to prove nothing is left behind).</summary>

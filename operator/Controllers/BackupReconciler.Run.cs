@@ -40,7 +40,14 @@ public sealed partial class BackupReconciler
         {
             using var store = new ObjectStore(storage);
             var dumpVersion = await tools.DumpVersionAsync(ct).ConfigureAwait(false);
-            var uploaded = await tools.DumpAsync(login, stdout => store.UploadAsync(key, stdout, targets.Options.Backup.PartSizeBytes, ct), ct).ConfigureAwait(false);
+            var uploaded = await tools.DumpAsync(login, stdout => store.UploadAsync(key, stdout, targets.Options.Backup.PartSizeBytes, async uploadId =>
+            {
+                backup = await WriteStatusAsync(backup, s =>
+                {
+                    s.UploadId = uploadId;
+                    return s;
+                }, ct).ConfigureAwait(false);
+            }, ct), ct).ConfigureAwait(false);
             var verification = await BackupVerifier.VerifyAsync(store, tools, key, uploaded, ct).ConfigureAwait(false);
             if (verification.Ok)
             {
@@ -49,6 +56,7 @@ public sealed partial class BackupReconciler
                 {
                     s.Phase = BackupRules.Phases.Completed;
                     s.CompletedAt = completedAt;
+                    s.UploadId = null;
                     s.SizeBytes = uploaded.SizeBytes;
                     s.Sha256 = uploaded.Sha256;
                     s.PgDumpVersion = verification.PgDumpVersion ?? dumpVersion;
@@ -101,6 +109,7 @@ public sealed partial class BackupReconciler
         {
             s.Phase = BackupRules.Phases.Failed;
             s.CompletedAt = at;
+            s.UploadId = null;
             s.Conditions = new ConditionSet(s.Conditions, backup.Metadata.Generation, at).Set("Ready", false, reason, message).ToList();
             return s;
         }, ct).ConfigureAwait(false);
@@ -128,17 +137,17 @@ public sealed partial class BackupReconciler
     /// <summary>Running, but no job here runs it: the operator stopped mid-backup. Abort the upload; Failed/Interrupted.</summary>
     async Task<ReconcileResult> InterruptedAsync(Backup backup, CancellationToken ct)
     {
-        var aborted = 0;
+        var aborted = false;
         if (backup.Status?.Key is { } key && await StorageOfAsync(backup, ct).ConfigureAwait(false) is { } storage)
         {
             using var store = new ObjectStore(storage);
-            aborted = await store.AbortUploadsAsync(key, ct).ConfigureAwait(false);
+            if (backup.Status.UploadId is { } uploadId) aborted = await store.AbortAsync(key, uploadId, ct).ConfigureAwait(false);
             // A completed upload that was never verified is no backup either.
             await store.DeleteAsync(key, ct).ConfigureAwait(false);
         }
 
         await FinishFailedAsync(backup, "Interrupted",
-            $"the operator stopped while this backup ran (started {backup.Status?.StartedAt:O}); {aborted} unfinished upload(s) aborted; the schedule goes on", null, ct).ConfigureAwait(false);
+            $"the operator stopped while this backup ran (started {backup.Status?.StartedAt:O}); {(aborted ? "its unfinished upload was aborted" : "no unfinished upload was left")}; the schedule goes on", null, ct).ConfigureAwait(false);
         return ReconcileResult.Done;
     }
 
@@ -152,7 +161,7 @@ public sealed partial class BackupReconciler
         if (backup.Status?.Key is { } key && await StorageOfAsync(backup, ct).ConfigureAwait(false) is { } storage)
         {
             using var store = new ObjectStore(storage);
-            await store.AbortUploadsAsync(key, ct).ConfigureAwait(false);
+            if (backup.Status.UploadId is { } uploadId) await store.AbortAsync(key, uploadId, ct).ConfigureAwait(false);
             await store.DeleteAsync(key, ct).ConfigureAwait(false);
             deleted = true;
         }

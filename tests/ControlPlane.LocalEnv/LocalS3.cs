@@ -25,28 +25,27 @@ public sealed class LocalS3 : IAsyncDisposable
 
     public string Endpoint => $"http://127.0.0.1:{Port}";
 
-    /// <summary>$S3RVER, else where hack/install-s3.sh puts it.</summary>
-    public static string ScriptPath()
+    /// <summary>The s3rver module: $S3RVER_INSTALL_DIR, else where hack/install-s3.sh puts it.</summary>
+    public static string ModuleDirectory()
     {
-        var fromEnv = Environment.GetEnvironmentVariable("S3RVER");
-        if (!string.IsNullOrEmpty(fromEnv)) return fromEnv;
         var dir = Environment.GetEnvironmentVariable("S3RVER_INSTALL_DIR")
                   ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "share", "controlplane-tools", "s3rver");
-        return Path.Combine(dir, "node_modules", "s3rver", "bin", "s3rver.js");
+        return Path.Combine(dir, "node_modules", "s3rver");
     }
 
     /// <summary>Starts s3rver with the given buckets created at startup.</summary>
     public static async Task<LocalS3> StartAsync(string root, IEnumerable<string> buckets, CancellationToken ct = default)
     {
-        var script = ScriptPath();
-        if (!File.Exists(script)) throw new InvalidOperationException($"s3rver is not installed ({script} missing): run `make tools` (hack/install-s3.sh).");
+        var module = ModuleDirectory();
+        if (!File.Exists(Path.Combine(module, "package.json"))) throw new InvalidOperationException($"s3rver is not installed ({module} missing): run `make tools` (hack/install-s3.sh).");
+        // Our launcher adds the multipart operations s3rver lacks (abort, list uploads).
+        var launcher = Path.Combine(Program.FindRepoRoot(), "hack", "s3rver-server.js");
         var dir = Path.Combine(root, "s3");
         System.IO.Directory.CreateDirectory(dir);
         var data = Path.Combine(dir, "data");
         System.IO.Directory.CreateDirectory(data);
         var port = Net.FreePort();
-        List<string> args = [script, "-d", data, "-a", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--silent", "--no-vhost-buckets"];
-        foreach (var b in buckets) args.AddRange(["--configure-bucket", b]);
+        List<string> args = [launcher, module, data, port.ToString(System.Globalization.CultureInfo.InvariantCulture), .. buckets];
         var process = new ChildProcess("s3rver", "node", args, Path.Combine(dir, "s3rver.log"));
         process.Start();
         var s3 = new LocalS3(process, port, data);

@@ -41,6 +41,9 @@ public sealed class BackupStatus : StatusBase
     [Description("The storage object's key.")]
     public string? Key { get; set; }
 
+    [Description("The multipart upload in progress (aborted if the operator stops before it completes).")]
+    public string? UploadId { get; set; }
+
     public string? PgDumpVersion { get; set; }
 
     public string? ServerVersion { get; set; }
