@@ -28,21 +28,27 @@ public sealed class BackupTargets(KubeApi api, Informer<Workspace> workspaces, I
 {
     public ControlPlaneOptions Options => options;
 
-    public BackupSource Source(BackupPlan plan)
+    /// <summary>The caches this reads: a controller using it watches them, so they have synced before its first reconcile.</summary>
+    public Informer<Workspace> Workspaces => workspaces;
+
+    public Informer<Tenant> Tenants => tenants;
+
+    /// <param name="toRun">False when only the region matters (deleting a stored object): a workspace being deleted still has one.</param>
+    public BackupSource Source(BackupPlan plan, bool toRun = true)
     {
         var ns = plan.Metadata.NamespaceProperty;
         var ws = workspaces.Get(ns) ?? throw new BackupRefusedException("NotAWorkspace", $"metadata.namespace: \"{ns}\" is not a workspace");
-        if (ws.Metadata.DeletionTimestamp is not null) throw new BackupNotReadyException($"workspace {ns} is being deleted");
+        if (toRun && ws.Metadata.DeletionTimestamp is not null) throw new BackupNotReadyException($"workspace {ns} is being deleted");
         var db = ws.Status?.Database;
-        if (db?.Name is null || db.SecretName is null) throw new BackupNotReadyException($"workspace {ns} has no database yet (status.database)");
-        if (plan.Spec.Database is { } asked && asked != db.Name)
+        if (toRun && (db?.Name is null || db.SecretName is null)) throw new BackupNotReadyException($"workspace {ns} has no database yet (status.database)");
+        if (toRun && plan.Spec.Database is { } asked && asked != db!.Name)
         {
             throw new BackupRefusedException("DatabaseNotOwned", $"spec.database: \"{asked}\" is not this workspace's database ({db.Name}); leave it empty to back up the workspace's own");
         }
 
         var tenant = tenants.Get(ws.Spec.Tenant) ?? throw new BackupNotReadyException($"tenant {ws.Spec.Tenant} of workspace {ns} is not in the cache yet");
         var region = Controllers.WorkspaceResources.EffectiveRegion(ws, tenant);
-        return new BackupSource(ws, ws.Spec.Tenant, region, db.Name, db.SecretName);
+        return new BackupSource(ws, ws.Spec.Tenant, region, db?.Name ?? "", db?.SecretName ?? "");
     }
 
     /// <summary>The workspace role's own login, from the Secret the Workspace reconciler wrote.</summary>

@@ -43,12 +43,14 @@ public sealed class BackupPlanReconciler(
         var backups = BackupReconciler.BackupsOf(b);
         var workspaces = WorkspaceReconciler.WorkspacesOf(b);
         var writes = new OwnWrites();
-        var reconciler = new BackupPlanReconciler(backups, targetsFactory(b), metrics, database, b.Api, new ObjectWriter(b.Api, writes), b.Events, b.Time,
+        var targets = targetsFactory(b);
+        var reconciler = new BackupPlanReconciler(backups, targets, metrics, database, b.Api, new ObjectWriter(b.Api, writes), b.Events, b.Time,
             b.Loggers.CreateLogger<BackupPlanReconciler>());
         b.Controller("backupplan", plans, reconciler)
             .SkipsEchoesOf(writes)
             .Watches(backups, bk => [$"{bk.Metadata.NamespaceProperty}/{bk.Spec.BackupPlan}"])
-            .Watches(workspaces, ws => plans.InNamespace(ws.Metadata.Name).Select(p => $"{p.Metadata.NamespaceProperty}/{p.Metadata.Name}"));
+            .Watches(workspaces, ws => plans.InNamespace(ws.Metadata.Name).Select(p => $"{p.Metadata.NamespaceProperty}/{p.Metadata.Name}"))
+            .Watches(targets.Tenants, _ => []);
     }
 
     public async Task<ReconcileResult> ReconcileAsync(BackupPlan plan, CancellationToken ct)

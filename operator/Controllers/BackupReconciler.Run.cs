@@ -125,9 +125,9 @@ public sealed partial class BackupReconciler
                    ?? new BackupPlan { Metadata = new() { Name = backup.Spec.BackupPlan, NamespaceProperty = backup.Metadata.NamespaceProperty }, Spec = new() };
         try
         {
-            return await targets.StorageAsync(plan, targets.Source(plan).Region, ct).ConfigureAwait(false);
+            return await targets.StorageAsync(plan, targets.Source(plan, toRun: false).Region, ct).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is BackupRefusedException or BackupNotReadyException)
+        catch (BackupRefusedException e)
         {
             logger.LogWarning("backup {Namespace}/{Name}: its storage cannot be resolved: {Reason}", backup.Metadata.NamespaceProperty, backup.Metadata.Name, e.Message);
             return null;
@@ -136,6 +136,18 @@ public sealed partial class BackupReconciler
 
     /// <summary>Running, but no job here runs it: the operator stopped mid-backup. Abort the upload; Failed/Interrupted.</summary>
     async Task<ReconcileResult> InterruptedAsync(Backup backup, CancellationToken ct)
+    {
+        try
+        {
+            return await AbortInterruptedAsync(backup, ct).ConfigureAwait(false);
+        }
+        catch (BackupNotReadyException)
+        {
+            return ReconcileResult.RequeueAfter(WaitDelay); // its workspace is not in the cache yet: the storage is known once it is
+        }
+    }
+
+    async Task<ReconcileResult> AbortInterruptedAsync(Backup backup, CancellationToken ct)
     {
         var aborted = false;
         if (backup.Status?.Key is { } key && await StorageOfAsync(backup, ct).ConfigureAwait(false) is { } storage)
@@ -153,6 +165,18 @@ public sealed partial class BackupReconciler
 
     /// <summary>A deleted Backup (by hand or by retention): its stored object goes first, then the finalizer.</summary>
     async Task<ReconcileResult> FinalizeAsync(Backup backup, CancellationToken ct)
+    {
+        try
+        {
+            return await DeleteStoredAsync(backup, ct).ConfigureAwait(false);
+        }
+        catch (BackupNotReadyException)
+        {
+            return ReconcileResult.RequeueAfter(WaitDelay);
+        }
+    }
+
+    async Task<ReconcileResult> DeleteStoredAsync(Backup backup, CancellationToken ct)
     {
         if (!ObjectWriter.HasFinalizer(backup, BackupRules.Finalizer)) return ReconcileResult.Done;
         var uid = backup.Metadata.Uid ?? "";

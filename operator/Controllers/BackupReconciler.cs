@@ -41,10 +41,15 @@ public sealed partial class BackupReconciler(
         var backups = BackupsOf(b);
         var plans = PlansOf(b);
         var writes = new OwnWrites();
-        var reconciler = new BackupReconciler(plans, targetsFactory(b), jobs, tools, database, b.Api, new ObjectWriter(b.Api, writes), b.Events, b.Time,
+        var targets = targetsFactory(b);
+        var reconciler = new BackupReconciler(plans, targets, jobs, tools, database, b.Api, new ObjectWriter(b.Api, writes), b.Events, b.Time,
             b.Loggers.CreateLogger<BackupReconciler>());
         b.Loop("backup-jobs", jobs.RunTermAsync);
-        b.Controller("backup", backups, reconciler).SkipsEchoesOf(writes);
+        // Watched so that they have synced before the first reconcile (an interrupted backup needs its storage at once).
+        b.Controller("backup", backups, reconciler).SkipsEchoesOf(writes)
+            .Watches(plans, _ => [])
+            .Watches(targets.Workspaces, _ => [])
+            .Watches(targets.Tenants, _ => []);
     }
 
     public async Task<ReconcileResult> ReconcileAsync(Backup backup, CancellationToken ct)
