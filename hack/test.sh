@@ -2,6 +2,8 @@
 # Runs the test suite and ends with one plain summary line ("N passed, N failed, N skipped").
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# The backup tests need s3rver; installing it is cached and idempotent.
+bash hack/install-s3.sh
 log=$(mktemp)
 dotnet test ControlPlane.sln --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

@@ -1,3 +1,4 @@
+using ControlPlane.Operator.Backups;
 using ControlPlane.Operator.Configuration;
 using ControlPlane.Operator.Controllers;
 using ControlPlane.Operator.Runtime;
@@ -74,6 +75,10 @@ public sealed class OperatorRuntime : IAsyncDisposable
             },
         }, loggers, this.time);
         intentMetrics = new IntentMetrics(Metrics);
+        BackupMetrics = new BackupMetrics(Metrics.Registry);
+        var backupJobs = new BackgroundJobs(options.Backup.MaxConcurrent, loggers.CreateLogger<BackgroundJobs>());
+        var pgTools = new PgTools(options.Backup);
+        BackupTargets BackupTargetsOf(TermBuilder b) => new(b.Api, WorkspaceReconciler.WorkspacesOf(b), b.Informer<Api.V1Alpha1.Tenant>(TenantReconciler.Type), options);
         // The kinds, each registered in one place (its Setup), as controller-runtime's SetupWithManager.
         manager.AddStartup(MigrateUntilDoneAsync)
             .Add(b => WorkspaceReconciler.Setup(b, Database, RegionDatabases, Vault, options))
@@ -82,7 +87,9 @@ public sealed class OperatorRuntime : IAsyncDisposable
             .Add(b => ExposureReconciler.Setup(b, Database, options))
             .Add(b => RolloutReconciler.Setup(b, Database, options))
             .Add(b => WorkspaceNetworkPolicyReconciler.Setup(b, Database))
-            .Add(b => DeploymentIntentReconciler.Setup(b, Database, planeHandler, intentMetrics, options));
+            .Add(b => DeploymentIntentReconciler.Setup(b, Database, planeHandler, intentMetrics, options))
+            .Add(b => BackupReconciler.Setup(b, Database, BackupTargetsOf, backupJobs, pgTools))
+            .Add(b => BackupPlanReconciler.Setup(b, Database, BackupTargetsOf, BackupMetrics));
 
         // Values kept as plain counters, read at scrape time.
         Metrics.Registry.AddBeforeCollectCallback(() =>
@@ -99,6 +106,7 @@ public sealed class OperatorRuntime : IAsyncDisposable
     /// <summary>The credentials the operator talks to the API server with (its identity).</summary>
     public KubernetesClientConfiguration KubeConfig { get; }
     public OperatorMetrics Metrics { get; }
+    public BackupMetrics BackupMetrics { get; }
     public RequestMetricsHandler Requests { get; }
     public SystemDatabase Database { get; }
     public RegionDatabases RegionDatabases { get; }

@@ -56,6 +56,8 @@ public sealed class ControlPlaneOptions
 
     /// <summary>The Prometheus that Rollouts' successRate gates query.</summary>
     public PrometheusOptions Prometheus { get; set; } = new();
+
+    public BackupOptions Backup { get; set; } = new();
 }
 
 /// <summary>ControlPlane:DeploymentIntent: where the operator may send requests on a tenant's behalf.</summary>
@@ -99,6 +101,47 @@ public sealed class PrometheusOptions
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(5);
 }
 
+/// <summary>The "ControlPlane:Backup" section: how backups and restores run.</summary>
+public sealed class BackupOptions
+{
+    /// <summary>pg_dump to run; empty: pg_dump from PATH. Must be the region server's major version or newer.</summary>
+    public string? PgDumpPath { get; set; }
+
+    /// <summary>pg_restore to run; empty: next to <see cref="PgDumpPath"/>, else from PATH.</summary>
+    public string? PgRestorePath { get; set; }
+
+    /// <summary>Backups and restores running at once (each is a pg_dump or pg_restore child process).</summary>
+    public int MaxConcurrent { get; set; } = 2;
+
+    /// <summary>Whether a BackupPlan may name its own bucket (spec.storage.s3); otherwise only the region's platform storage.</summary>
+    public bool AllowTenantStorage { get; set; }
+
+    /// <summary>Multipart upload part size (S3 allows 5 MiB to 5 GiB; at most 10,000 parts).</summary>
+    public int PartSizeBytes { get; set; } = 16 * 1024 * 1024;
+
+    public string EffectivePgDump => string.IsNullOrWhiteSpace(PgDumpPath) ? "pg_dump" : PgDumpPath;
+
+    public string EffectivePgRestore => !string.IsNullOrWhiteSpace(PgRestorePath) ? PgRestorePath
+        : string.IsNullOrWhiteSpace(PgDumpPath) || Path.GetDirectoryName(PgDumpPath) is not { Length: > 0 } dir ? "pg_restore"
+        : Path.Combine(dir, "pg_restore");
+}
+
+/// <summary>A region's platform backup storage: an S3-compatible bucket; the credentials Secret lives in the operator's namespace.</summary>
+public sealed class BackupStorageOptions
+{
+    public string? Endpoint { get; set; }
+
+    public string? Bucket { get; set; }
+
+    public string? Prefix { get; set; }
+
+    /// <summary>Name of a Secret in the operator's namespace with keys accessKeyId and secretAccessKey.</summary>
+    public string? CredentialsSecret { get; set; }
+
+    /// <summary>The S3 signing region (any value for most S3-compatible services).</summary>
+    public string SigningRegion { get; set; } = "us-east-1";
+}
+
 public sealed class RegionOptions
 {
     /// <summary>
@@ -118,6 +161,9 @@ public sealed class RegionOptions
 
     /// <summary>The extensions a workspace may ask for in this region; unset: <see cref="DefaultAllowedExtensions"/>. An array, so configuration replaces it rather than appending.</summary>
     public string[]? AllowedExtensions { get; set; }
+
+    /// <summary>Where this region's workspace backups go (region residency: only here).</summary>
+    public BackupStorageOptions? BackupStorage { get; set; }
 
     public IReadOnlyList<string> EffectiveAllowedExtensions => AllowedExtensions ?? DefaultAllowedExtensions;
 

@@ -129,6 +129,9 @@ public sealed partial class AdmissionHandler
         return database == own ? [] : [$"spec.database: \"{database}\" is not this workspace's database ({own ?? "none provisioned yet"}); leave it empty to back up the workspace's own"];
     }
 
+    List<string> InWorkspace(AdmissionRequest r) =>
+        r.Operation is "CREATE" or "UPDATE" && WorkspaceOfNamespace(r.Namespace) is null ? [$"metadata.namespace: \"{r.Namespace}\" is not a workspace"] : [];
+
     List<string> RestoreDatabaseOfWorkspace(AdmissionRequest r)
     {
         if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using ControlPlane.Operator.Api.V1Alpha1;
 using ControlPlane.Operator.Controllers;
 using ControlPlane.Operator.Runtime;
+using ControlPlane.Operator.Backups;
 using Cronos;
 using k8s;
 using k8s.Models;
@@ -98,6 +99,7 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
             "DeploymentIntent" => ValidateDeploymentIntent(r),
             "Rollout" => [.. ValidateRollout(r), .. RingsInTenant(r)],
             "BackupPlan" => [.. ValidateBackupPlan(r), .. BackupDatabaseOfWorkspace(r)],
+            "Backup" => [.. ValidateBackup(r), .. InWorkspace(r)],
             "Restore" => [.. ValidateRestore(r), .. RestoreDatabaseOfWorkspace(r)],
             _ => [],
         };
@@ -242,28 +244,27 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
         return problems;
     }
 
-    static List<string> ValidateBackupPlan(AdmissionRequest r)
+    List<string> ValidateBackupPlan(AdmissionRequest r)
     {
         if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
         var plan = As<BackupPlan>(r.Object);
         var problems = new List<string>();
-        foreach (var (field, cron) in new[] { ("schedule", plan.Spec.Schedule), ("fullSchedule", plan.Spec.FullSchedule) })
+        try
         {
-            if (cron is null) continue;
-            try
-            {
-                CronExpression.Parse(cron, CronFormat.Standard);
-            }
-            catch (CronFormatException e)
-            {
-                problems.Add($"spec.{field}: \"{cron}\" is not a five-field cron expression ({e.Message})");
-            }
+            CronExpression.Parse(plan.Spec.Schedule, CronFormat.Standard);
+        }
+        catch (CronFormatException e)
+        {
+            problems.Add($"spec.schedule: \"{plan.Spec.Schedule}\" is not a five-field cron expression ({e.Message})");
         }
 
         if (plan.Spec.Retention?.MaxAge is { } maxAge && !Durations.TryParse(maxAge, out _)) problems.Add($"spec.retention.maxAge: \"{maxAge}\" is not a duration (e.g. 30d)");
-        if ((plan.Spec.Storage.Volume is null) == (plan.Spec.Storage.S3 is null)) problems.Add("spec.storage: set exactly one of volume or s3");
+        if (BackupRules.TenantStorageRefusal(plan, settings.Options.Backup) is { } refusal) problems.Add(refusal);
         return problems;
     }
+
+    static List<string> ValidateBackup(AdmissionRequest r) =>
+        r.Operation == "UPDATE" && r.Object is not null ? Immutable(r.OldObject, r.Object, "backupPlan") : [];
 
     static List<string> ValidateRestore(AdmissionRequest r)
     {

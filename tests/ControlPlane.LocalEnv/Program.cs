@@ -41,8 +41,20 @@ public static class Program
         await using var node = await NodeStandIn.StartAsync(plane.NewApi(), ct: stop.Token);
         Say("starting PostgreSQL 15");
         await using var pg = await LocalPostgres.StartAsync(root);
+        Say("starting s3rver (the S3-compatible server backups go to)");
+        await using var s3 = await LocalS3.StartAsync(root, [BackupBucket], stop.Token);
         Say("installing CRDs and RBAC (make install)");
         await plane.InstallManifestsAsync(repo, stop.Token);
+        using (var admin = plane.NewApi())
+        {
+            // The platform storage's credentials, as an administrator would put them in the operator's namespace.
+            await admin.CreateAsync(ResourceType.Secrets, "controlplane-system", new k8s.Models.V1Secret
+            {
+                Metadata = new k8s.Models.V1ObjectMeta { Name = "backup-storage", NamespaceProperty = "controlplane-system" },
+                StringData = new Dictionary<string, string> { ["accessKeyId"] = LocalS3.AccessKey, ["secretAccessKey"] = LocalS3.SecretKey },
+            }, stop.Token);
+        }
+
         var operatorKubeconfig = await plane.OperatorKubeconfigAsync(stop.Token);
 
         var healthPort = Net.FreePort();
@@ -54,6 +66,14 @@ public static class Program
             ["ControlPlane:SystemDatabase"] = pg.ConnectionString(),
             ["ControlPlane:Regions:eu:Database"] = pg.RegionConnectionString(),
             ["ControlPlane:Regions:us:Database"] = pg.RegionConnectionString(),
+            ["ControlPlane:Regions:eu:BackupStorage:Endpoint"] = s3.Endpoint,
+            ["ControlPlane:Regions:eu:BackupStorage:Bucket"] = BackupBucket,
+            ["ControlPlane:Regions:eu:BackupStorage:Prefix"] = "eu",
+            ["ControlPlane:Regions:eu:BackupStorage:CredentialsSecret"] = "backup-storage",
+            ["ControlPlane:Regions:us:BackupStorage:Endpoint"] = s3.Endpoint,
+            ["ControlPlane:Regions:us:BackupStorage:Bucket"] = BackupBucket,
+            ["ControlPlane:Regions:us:BackupStorage:Prefix"] = "us",
+            ["ControlPlane:Regions:us:BackupStorage:CredentialsSecret"] = "backup-storage",
             ["ControlPlane:KeyEncryptionKey"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
             ["ControlPlane:HealthUrls"] = $"http://127.0.0.1:{healthPort}",
             ["ControlPlane:Webhook:BindAddress"] = "127.0.0.1",
@@ -106,12 +126,23 @@ public static class Program
             }, TimeSpan.FromSeconds(60), "sample workspace network policies Ready", stop.Token);
             await Kubectl(plane, "get", "workspacenetworkpolicies,networkpolicies", "-A");
 
+            // Namespaced samples go in once their workspaces exist.
+            await Kubectl(plane, "apply", "-f", Path.Combine(samples, "backups"));
+            await Net.WaitUntilAsync(async () =>
+            {
+                var page = await api.ListAsync<Backup>(ResourceType.For<Backup>(true), null, null, 500, null, stop.Token);
+                return page.Items.Count > 0 && page.Items.All(b => b.Status?.Phase is "Completed" or "Failed");
+            }, TimeSpan.FromSeconds(60), "sample backups finished", stop.Token);
+            await Kubectl(plane, "get", "backupplans,backups", "-A");
+
             Console.WriteLine();
             Console.WriteLine("The local control plane is up. From another terminal:");
             Console.WriteLine($"  export KUBECONFIG={plane.KubeconfigPath}");
             Console.WriteLine("  kubectl get tenants,workspaces");
             Console.WriteLine("  kubectl get ro -n acme-dev -w        # the sample Rollout, ring by ring");
             Console.WriteLine("  kubectl -n acme-dev get wnp,networkpolicies,exposures,ingresses");
+            Console.WriteLine("  kubectl get backupplans,backups -A");
+            Console.WriteLine($"  (backups are in s3rver at {s3.Endpoint}, bucket {BackupBucket}, files under {s3.Directory})");
             Console.WriteLine($"  curl -s http://127.0.0.1:{healthPort}/metrics | grep controller_runtime_reconcile_total");
             Console.WriteLine("Press Ctrl-C to stop everything.");
             if (!once) await Task.Delay(Timeout.Infinite, stop.Token);
@@ -127,6 +158,8 @@ public static class Program
 
         return 0;
     }
+
+    const string BackupBucket = "controlplane-backups";
 
     /// <summary>The people and groups samples/ names: owners, members and auditors of acme and globex.</summary>
     static readonly IReadOnlyDictionary<string, string[]> SampleUsers = new Dictionary<string, string[]>

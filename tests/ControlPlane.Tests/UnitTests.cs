@@ -34,7 +34,7 @@ public sealed class CrdTests
         {
             ["Tenant"] = ("tnt", "Cluster"), ["Workspace"] = ("ws", "Cluster"), ["WorkspaceNetworkPolicy"] = ("wnp", "Namespaced"),
             ["Exposure"] = ("exp", "Namespaced"), ["Approval"] = ("apr", "Namespaced"), ["Rollout"] = ("ro", "Namespaced"),
-            ["DeploymentIntent"] = ("di", "Namespaced"), ["BackupPlan"] = ("bp", "Namespaced"), ["Restore"] = ("rst", "Namespaced"),
+            ["DeploymentIntent"] = ("di", "Namespaced"), ["BackupPlan"] = ("bp", "Namespaced"), ["Backup"] = ("bk", "Namespaced"), ["Restore"] = ("rst", "Namespaced"),
         };
         Assert.Equal(expected.Keys.Order(), crds.Keys.Order());
         foreach (var (kind, (shortName, scope)) in expected)

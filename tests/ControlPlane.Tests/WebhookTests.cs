@@ -313,7 +313,6 @@ public sealed class WebhookTests(WebhookFixture fixture)
 
         var plan = new BackupPlan { Metadata = new V1ObjectMeta { Name = "nightly" } };
         plan.Spec.Schedule = "0 25 * * *";
-        plan.Spec.Storage = new BackupStorage { Volume = new VolumeStorage { ClaimName = "backups" } };
         var cron = await Refused(() => Cluster.Api.CreateAsync(BackupPlans, ws, plan, CancellationToken.None));
         Assert.Contains("spec.schedule", cron.StatusMessage);
         plan.Spec.Schedule = "0 2 * * *";

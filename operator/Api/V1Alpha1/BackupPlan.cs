@@ -16,45 +16,37 @@ public sealed class BackupPlan : CustomResource<BackupPlanSpec, BackupPlanStatus
 public sealed class BackupPlanSpec
 {
     [Pattern("^[a-z_][a-z0-9_]*$"), Length(1, 63)]
-    [Description("Defaults to the workspace database.")]
+    [Description("Defaults to the workspace database; only the workspace's own.")]
     public string? Database { get; set; }
 
     [Required, Pattern(Patterns.Cron)]
-    [Description("Five-field cron expression, UTC.")]
+    [Description("Five-field cron expression, UTC. Every backup is a full logical dump (pg_dump -Fc).")]
     public string Schedule { get; set; } = "";
-
-    [Pattern(Patterns.Cron)]
-    public string? FullSchedule { get; set; }
 
     public BackupRetention? Retention { get; set; }
 
-    [Required]
-    public BackupStorage Storage { get; set; } = new();
+    [Description("Optional: the default is the platform storage of the workspace's region. A plan's own bucket is allowed only where the operator's ControlPlane:Backup:AllowTenantStorage is true.")]
+    public BackupStorage? Storage { get; set; }
 
     [Default(false)]
+    [Description("true stops scheduling new backups and nothing else (retention and on-demand backups go on).")]
     public bool Suspend { get; set; }
 }
 
 public sealed class BackupRetention
 {
     [Range(1, 10000)]
+    [Description("Keep at most this many Completed backups (the newest Completed one is never pruned).")]
     public int? KeepLast { get; set; }
 
     [Pattern(Patterns.Duration)]
+    [Description("Prune Completed backups older than this (e.g. 30d); the newest Completed one is never pruned.")]
     public string? MaxAge { get; set; }
 }
 
 public sealed class BackupStorage
 {
-    public VolumeStorage? Volume { get; set; }
-
     public S3Storage? S3 { get; set; }
-}
-
-public sealed class VolumeStorage
-{
-    [Required, Pattern(Patterns.DnsLabel)]
-    public string ClaimName { get; set; } = "";
 }
 
 public sealed class S3Storage
@@ -65,9 +57,11 @@ public sealed class S3Storage
     [Required, Length(3, 63)]
     public string Bucket { get; set; } = "";
 
+    [Length(0, 256)]
     public string? Prefix { get; set; }
 
     [Required]
+    [Description("A Secret in the workspace with keys accessKeyId and secretAccessKey.")]
     public LocalObjectReference CredentialsSecret { get; set; } = new();
 }
 
@@ -79,9 +73,12 @@ public sealed class BackupPlanStatus : StatusBase
     public DateTime? NextScheduleTime { get; set; }
 
     [DateTimeFormat]
+    [Description("completedAt of the oldest retained Completed backup: the earliest time a restore can go back to.")]
     public DateTime? FirstRecoverabilityPoint { get; set; }
 
-    public List<BackupRecord>? Backups { get; set; }
+    [DateTimeFormat]
+    [Description("The schedule time of the last Backup the schedule created.")]
+    public DateTime? LastScheduleTime { get; set; }
 }
 
 public sealed class BackupRecord
@@ -99,6 +96,6 @@ public sealed class BackupRecord
 
     public string? Sha256 { get; set; }
 
-    [Enum("Running", "Completed", "Failed")]
+    [Enum("Pending", "Running", "Completed", "Failed")]
     public string? Phase { get; set; }
 }

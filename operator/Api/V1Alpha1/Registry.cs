@@ -6,6 +6,6 @@ public static class ApiKinds
     public static readonly IReadOnlyList<Type> All =
     [
         typeof(Tenant), typeof(Workspace), typeof(WorkspaceNetworkPolicy), typeof(Exposure), typeof(Approval),
-        typeof(Rollout), typeof(DeploymentIntent), typeof(BackupPlan), typeof(Restore),
+        typeof(Rollout), typeof(DeploymentIntent), typeof(BackupPlan), typeof(Backup), typeof(Restore),
     ];
 }

@@ -46,4 +46,28 @@ public sealed class RestoreStatus : StatusBase
     public string? Phase { get; set; }
 
     public string? Backup { get; set; }
+
+    [DateTimeFormat]
+    public DateTime? StartedAt { get; set; }
+
+    [DateTimeFormat]
+    public DateTime? CompletedAt { get; set; }
+
+    [Description("The database restored into.")]
+    public string? Database { get; set; }
+
+    [Description("In place: the name the replaced database was kept under (rename it back to undo).")]
+    public string? ReplacedDatabase { get; set; }
+
+    [Description("After the restore: connected with the workspace's credentials and counted its tables.")]
+    public RestoreSmokeCheck? SmokeCheck { get; set; }
+}
+
+public sealed class RestoreSmokeCheck
+{
+    public bool Passed { get; set; }
+
+    public int Tables { get; set; }
+
+    public string? Message { get; set; }
 }

@@ -1,0 +1,56 @@
+using k8s.Models;
+
+namespace ControlPlane.Operator.Api.V1Alpha1;
+
+/// <summary>One logical backup (pg_dump -Fc) of a workspace database, made by a BackupPlan's schedule or by hand.</summary>
+[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "Backup", PluralName = "backups")]
+[EntityScope(EntityScope.Namespaced), ShortName("bk")]
+[PrinterColumn("Plan", ".spec.backupPlan")]
+[PrinterColumn("Phase", ".status.phase")]
+[PrinterColumn("Size", ".status.sizeBytes", "integer")]
+[PrinterColumn("Completed", ".status.completedAt", "date")]
+[PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
+public sealed class Backup : CustomResource<BackupSpec, BackupStatus>
+{
+    public Backup() => Kind = "Backup";
+}
+
+public sealed class BackupSpec
+{
+    [Required, Pattern(Patterns.DnsLabel), Length(1, 253)]
+    [Description("The BackupPlan (in this namespace) whose database and storage this backup uses.")]
+    public string BackupPlan { get; set; } = "";
+}
+
+public sealed class BackupStatus : StatusBase
+{
+    [Enum("Pending", "Running", "Completed", "Failed")]
+    public string? Phase { get; set; }
+
+    [DateTimeFormat]
+    public DateTime? StartedAt { get; set; }
+
+    [DateTimeFormat]
+    public DateTime? CompletedAt { get; set; }
+
+    public long? SizeBytes { get; set; }
+
+    [Description("SHA-256 of the stored object, computed while streaming and verified by reading it back.")]
+    public string? Sha256 { get; set; }
+
+    [Description("The storage object's key.")]
+    public string? Key { get; set; }
+
+    [Description("The multipart upload in progress (aborted if the operator stops before it completes).")]
+    public string? UploadId { get; set; }
+
+    public string? PgDumpVersion { get; set; }
+
+    public string? ServerVersion { get; set; }
+
+    [Description("The database dumped.")]
+    public string? Database { get; set; }
+
+    [Description("The correlation id of the backup's row in the system of record.")]
+    public string? CorrelationId { get; set; }
+}

@@ -1,0 +1,94 @@
+using System.Text;
+using ControlPlane.Operator.Api.V1Alpha1;
+using ControlPlane.Operator.Configuration;
+using ControlPlane.Operator.Runtime;
+using k8s.Models;
+
+namespace ControlPlane.Operator.Backups;
+
+/// <summary>Refused until the spec or configuration changes: the message names the field or setting.</summary>
+public sealed class BackupRefusedException(string reason, string message) : Exception(message)
+{
+    public string Reason { get; } = reason;
+}
+
+/// <summary>Not yet possible (the workspace database is still being made): retried.</summary>
+public sealed class BackupNotReadyException(string message) : Exception(message);
+
+/// <summary>What a plan backs up: its workspace's own database, on the workspace's region.</summary>
+public sealed record BackupSource(Workspace Workspace, string Tenant, string Region, string Database, string SecretName);
+
+/// <summary>
+/// Resolves, for a plan, the database (only its workspace's own), the workspace role's login (from the
+/// workspace's credentials Secret: never a privileged role) and the storage (the region's platform
+/// storage; the plan's own bucket only where allowed). Every reference is checked here again, whatever
+/// admission let through.
+/// </summary>
+public sealed class BackupTargets(KubeApi api, Informer<Workspace> workspaces, Informer<Tenant> tenants, ControlPlaneOptions options)
+{
+    public ControlPlaneOptions Options => options;
+
+    /// <summary>The caches this reads: a controller using it watches them, so they have synced before its first reconcile.</summary>
+    public Informer<Workspace> Workspaces => workspaces;
+
+    public Informer<Tenant> Tenants => tenants;
+
+    /// <param name="toRun">False when only the region matters (deleting a stored object): a workspace being deleted still has one.</param>
+    public BackupSource Source(BackupPlan plan, bool toRun = true)
+    {
+        var ns = plan.Metadata.NamespaceProperty;
+        var ws = workspaces.Get(ns) ?? throw new BackupRefusedException("NotAWorkspace", $"metadata.namespace: \"{ns}\" is not a workspace");
+        if (toRun && ws.Metadata.DeletionTimestamp is not null) throw new BackupNotReadyException($"workspace {ns} is being deleted");
+        var db = ws.Status?.Database;
+        if (toRun && (db?.Name is null || db.SecretName is null)) throw new BackupNotReadyException($"workspace {ns} has no database yet (status.database)");
+        if (toRun && plan.Spec.Database is { } asked && asked != db!.Name)
+        {
+            throw new BackupRefusedException("DatabaseNotOwned", $"spec.database: \"{asked}\" is not this workspace's database ({db.Name}); leave it empty to back up the workspace's own");
+        }
+
+        var tenant = tenants.Get(ws.Spec.Tenant) ?? throw new BackupNotReadyException($"tenant {ws.Spec.Tenant} of workspace {ns} is not in the cache yet");
+        var region = Controllers.WorkspaceResources.EffectiveRegion(ws, tenant);
+        return new BackupSource(ws, ws.Spec.Tenant, region, db?.Name ?? "", db?.SecretName ?? "");
+    }
+
+    /// <summary>The workspace role's own login, from the Secret the Workspace reconciler wrote.</summary>
+    public async Task<PgLogin> LoginAsync(BackupSource source, string database, CancellationToken ct)
+    {
+        var ns = source.Workspace.Metadata.Name;
+        var secret = await api.TryGetAsync<V1Secret>(ResourceType.Secrets, ns, source.SecretName, ct).ConfigureAwait(false)
+                     ?? throw new BackupNotReadyException($"the workspace's credentials Secret {ns}/{source.SecretName} does not exist yet");
+        string Field(string key) => secret.Data?.TryGetValue(key, out var v) == true ? Encoding.UTF8.GetString(v)
+            : throw new BackupNotReadyException($"the workspace's credentials Secret {ns}/{source.SecretName} has no {key}");
+        return new PgLogin(Field("host"), int.Parse(Field("port"), System.Globalization.CultureInfo.InvariantCulture), database, Field("username"), Field("password"));
+    }
+
+    /// <summary>Where the plan's backups go. Region residency: the workspace's region's storage, or the plan's own bucket where allowed.</summary>
+    public async Task<S3Target> StorageAsync(BackupPlan plan, string region, CancellationToken ct)
+    {
+        if (BackupRules.TenantStorageRefusal(plan, options.Backup) is { } refusal) throw new BackupRefusedException("TenantStorageNotAllowed", refusal);
+        if (plan.Spec.Storage?.S3 is { } own)
+        {
+            var (id, key) = await CredentialsAsync(plan.Metadata.NamespaceProperty, own.CredentialsSecret.Name ?? "", "spec.storage.s3.credentialsSecret", ct).ConfigureAwait(false);
+            return new S3Target(own.Endpoint, own.Bucket, own.Prefix ?? "", id, key);
+        }
+
+        var setting = $"ControlPlane:Regions:{region}:BackupStorage";
+        var platform = options.Regions.TryGetValue(region, out var r) ? r.BackupStorage : null;
+        if (platform?.Endpoint is null || platform.Bucket is null || platform.CredentialsSecret is null)
+        {
+            throw new BackupRefusedException("NoBackupStorage", $"region {region} has no backup storage configured ({setting}: Endpoint, Bucket and CredentialsSecret)");
+        }
+
+        var (accessKey, secretKey) = await CredentialsAsync(options.OperatorNamespace, platform.CredentialsSecret, setting + ":CredentialsSecret", ct).ConfigureAwait(false);
+        return new S3Target(platform.Endpoint, platform.Bucket, platform.Prefix ?? "", accessKey, secretKey, platform.SigningRegion);
+    }
+
+    async Task<(string AccessKeyId, string SecretAccessKey)> CredentialsAsync(string ns, string name, string field, CancellationToken ct)
+    {
+        var secret = await api.TryGetAsync<V1Secret>(ResourceType.Secrets, ns, name, ct).ConfigureAwait(false)
+                     ?? throw new BackupRefusedException("CredentialsNotFound", $"{field}: Secret {ns}/{name} not found");
+        string Field(string key) => secret.Data?.TryGetValue(key, out var v) == true && v.Length > 0 ? Encoding.UTF8.GetString(v)
+            : throw new BackupRefusedException("CredentialsInvalid", $"{field}: Secret {ns}/{name} has no {key}");
+        return (Field("accessKeyId"), Field("secretAccessKey"));
+    }
+}

@@ -1,0 +1,110 @@
+using Npgsql;
+using NpgsqlTypes;
+
+namespace ControlPlane.Operator.Store;
+
+/// <summary>A backup as recorded when it started.</summary>
+public sealed record BackupRow(Guid Id, string Namespace, string Name, string K8sUid, string Plan, string Tenant, string Region, string Database, string Storage, string ObjectKey);
+
+/// <summary>How a backup ended.</summary>
+public sealed record BackupOutcome(string Phase, string? Reason, long? SizeBytes, string? Sha256, string? PgDumpVersion, string? ServerVersion);
+
+/// <summary>A restore as recorded when it started.</summary>
+public sealed record RestoreRow(Guid Id, string Namespace, string Name, string K8sUid, string BackupName, Guid? BackupId, string TargetDatabase, bool InPlace);
+
+/// <summary>Backup and restore rows in the system of record; every change with its audit event.</summary>
+public static class BackupStore
+{
+    /// <summary>Records a backup starting (idempotent on the object's UID: a retried start keeps the first row's id).</summary>
+    public static async Task<Guid> StartBackupAsync(this SystemDatabase db, BackupRow row, AuditEntry audit, CancellationToken ct)
+    {
+        var id = row.Id;
+        await db.WriteAsync(async (conn, tx) =>
+        {
+            await using var cmd = new NpgsqlCommand("""
+                INSERT INTO controlplane.backups (id, namespace, name, k8s_uid, plan, tenant, region, database_name, storage, object_key, phase)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'Running')
+                ON CONFLICT (k8s_uid) DO UPDATE SET phase = 'Running', started_at = now()
+                RETURNING id
+                """, conn, tx);
+            foreach (var v in new object[] { row.Id, row.Namespace, row.Name, row.K8sUid, row.Plan, row.Tenant, row.Region, row.Database, row.Storage, row.ObjectKey })
+            {
+                cmd.Parameters.AddWithValue(v);
+            }
+
+            id = (Guid)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+        }, audit, ct).ConfigureAwait(false);
+        return id;
+    }
+
+    public static Task FinishBackupAsync(this SystemDatabase db, string k8sUid, BackupOutcome outcome, AuditEntry audit, CancellationToken ct) =>
+        db.WriteAsync(async (conn, tx) =>
+        {
+            await using var cmd = new NpgsqlCommand("""
+                UPDATE controlplane.backups SET phase = $2, reason = $3, size_bytes = $4, sha256 = $5, pg_dump_version = $6, server_version = $7, completed_at = now()
+                WHERE k8s_uid = $1
+                """, conn, tx);
+            cmd.Parameters.AddWithValue(k8sUid);
+            cmd.Parameters.AddWithValue(outcome.Phase);
+            cmd.Parameters.AddWithValue(NpgsqlDbType.Text, (object?)outcome.Reason ?? DBNull.Value);
+            cmd.Parameters.AddWithValue(NpgsqlDbType.Bigint, (object?)outcome.SizeBytes ?? DBNull.Value);
+            cmd.Parameters.AddWithValue(NpgsqlDbType.Text, (object?)outcome.Sha256 ?? DBNull.Value);
+            cmd.Parameters.AddWithValue(NpgsqlDbType.Text, (object?)outcome.PgDumpVersion ?? DBNull.Value);
+            cmd.Parameters.AddWithValue(NpgsqlDbType.Text, (object?)outcome.ServerVersion ?? DBNull.Value);
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }, audit, ct);
+
+    /// <summary>The stored object is gone (pruned or the Backup deleted): the row stays, marked Deleted.</summary>
+    public static Task MarkBackupDeletedAsync(this SystemDatabase db, string k8sUid, AuditEntry audit, CancellationToken ct) =>
+        db.WriteAsync(async (conn, tx) =>
+        {
+            await using var cmd = new NpgsqlCommand("UPDATE controlplane.backups SET phase = 'Deleted', deleted_at = now() WHERE k8s_uid = $1", conn, tx);
+            cmd.Parameters.AddWithValue(k8sUid);
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }, audit, ct);
+
+    public static async Task<Guid> StartRestoreAsync(this SystemDatabase db, RestoreRow row, AuditEntry audit, CancellationToken ct)
+    {
+        var id = row.Id;
+        await db.WriteAsync(async (conn, tx) =>
+        {
+            await using var cmd = new NpgsqlCommand("""
+                INSERT INTO controlplane.restores (id, namespace, name, k8s_uid, backup_name, backup_id, target_database, in_place, phase)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'Running')
+                ON CONFLICT (k8s_uid) DO UPDATE SET phase = 'Running', started_at = now()
+                RETURNING id
+                """, conn, tx);
+            cmd.Parameters.AddWithValue(row.Id);
+            cmd.Parameters.AddWithValue(row.Namespace);
+            cmd.Parameters.AddWithValue(row.Name);
+            cmd.Parameters.AddWithValue(row.K8sUid);
+            cmd.Parameters.AddWithValue(row.BackupName);
+            cmd.Parameters.AddWithValue(NpgsqlDbType.Uuid, (object?)row.BackupId ?? DBNull.Value);
+            cmd.Parameters.AddWithValue(row.TargetDatabase);
+            cmd.Parameters.AddWithValue(row.InPlace);
+            id = (Guid)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+        }, audit, ct).ConfigureAwait(false);
+        return id;
+    }
+
+    public static Task FinishRestoreAsync(this SystemDatabase db, string k8sUid, string phase, string? reason, string? replacedDatabase, AuditEntry audit, CancellationToken ct) =>
+        db.WriteAsync(async (conn, tx) =>
+        {
+            await using var cmd = new NpgsqlCommand("""
+                UPDATE controlplane.restores SET phase = $2, reason = $3, replaced_database = $4, completed_at = now() WHERE k8s_uid = $1
+                """, conn, tx);
+            cmd.Parameters.AddWithValue(k8sUid);
+            cmd.Parameters.AddWithValue(phase);
+            cmd.Parameters.AddWithValue(NpgsqlDbType.Text, (object?)reason ?? DBNull.Value);
+            cmd.Parameters.AddWithValue(NpgsqlDbType.Text, (object?)replacedDatabase ?? DBNull.Value);
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }, audit, ct);
+
+    /// <summary>The backup's correlation id, by the object's UID; null when it never started.</summary>
+    public static async Task<Guid?> BackupIdAsync(this SystemDatabase db, string k8sUid, CancellationToken ct)
+    {
+        await using var cmd = db.DataSource.CreateCommand("SELECT id FROM controlplane.backups WHERE k8s_uid = $1");
+        cmd.Parameters.AddWithValue(k8sUid);
+        return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) as Guid?;
+    }
+}
