@@ -14,7 +14,9 @@ public sealed partial class DeploymentIntentReconciler
     {
         var intent = pass.Intent;
         var status = pass.Status;
-        var plane = await planes.ForAsync(intent, ct).ConfigureAwait(false);
+        // The plane is asked for only when a ring needs it (a waiting intent calls nowhere).
+        IExecutionPlane? resolved = null;
+        async Task<IExecutionPlane> PlaneAsync() => resolved ??= await planes.ForAsync(intent, ct).ConfigureAwait(false);
         var tenantWorkspaces = caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name);
 
         // CAB: an approval of this generation (two distinct approvers in prod, never the author, any reject wins).
@@ -56,7 +58,7 @@ public sealed partial class DeploymentIntentReconciler
         var planeStates = new Dictionary<string, PlaneStatus>();
         foreach (var ring in status.Rings?.Where(r => r.Phase == "InProgress") ?? [])
         {
-            var state = await plane.QueryStatusAsync(Deployment(pass, ring.Name, ring.Workspaces ?? []), ct).ConfigureAwait(false);
+            var state = await (await PlaneAsync().ConfigureAwait(false)).QueryStatusAsync(Deployment(pass, ring.Name, ring.Workspaces ?? []), ct).ConfigureAwait(false);
             planeStates[ring.Name] = state;
             ring.SuccessRate = state.SuccessRate;
             ring.Incidents = state.Incidents;
@@ -81,7 +83,7 @@ public sealed partial class DeploymentIntentReconciler
                 case RingAction.Start:
                 {
                     var workspaces = DeploymentIntentResources.RingWorkspaces(intent.Spec.TargetScope, step.Ring!, tenantWorkspaces);
-                    var state = await plane.PublishAsync(Deployment(pass, step.Ring!, workspaces), ct).ConfigureAwait(false);
+                    var state = await (await PlaneAsync().ConfigureAwait(false)).PublishAsync(Deployment(pass, step.Ring!, workspaces), ct).ConfigureAwait(false);
                     var ring = pass.Ring(step.Ring!);
                     ring.Phase = "InProgress";
                     ring.StartedAt = pass.Now;
@@ -105,7 +107,7 @@ public sealed partial class DeploymentIntentReconciler
                 }
 
                 case RingAction.Fail:
-                    await RollBackAsync(pass, plane, step, ct).ConfigureAwait(false);
+                    await RollBackAsync(pass, await PlaneAsync().ConfigureAwait(false), step, ct).ConfigureAwait(false);
                     return null;
                 case RingAction.Wait:
                     if (step.Reason == "AwaitingApproval" && status.Phase == IntentPhase.InProgress && !(status.Rings ?? []).Any(r => r.Phase == "InProgress"))

@@ -99,7 +99,8 @@ public sealed partial class DeploymentIntentReconciler(
         {
             if (!await AssessAsync(pass, ws, tenant, ct).ConfigureAwait(false)) return await FinishAsync(pass, null, ct).ConfigureAwait(false);
             if (IntentStateMachine.IsFinal(pass.Status.Phase!)) return await FinishAsync(pass, null, ct).ConfigureAwait(false);
-            var recheck = await RunRingsAsync(pass, ws, tenant, ct).ConfigureAwait(false);
+            // A completed change only has its drift checked: no ring runs, nothing else is asked of its plane.
+            var recheck = pass.Status.Phase == IntentPhase.Completed ? null : await RunRingsAsync(pass, ws, tenant, ct).ConfigureAwait(false);
             var driftRecheck = await CheckDriftAsync(pass, ct).ConfigureAwait(false);
             return await FinishAsync(pass, Min(recheck, driftRecheck), ct).ConfigureAwait(false);
         }
@@ -131,6 +132,7 @@ public sealed partial class DeploymentIntentReconciler(
         var status = pass.Status;
         if (status.Phase == IntentPhase.Denied) return false;
         var scored = status.RiskModelVersion is not null && status.RiskScore is not null;
+        bool? scoredNow = null;
         if (!scored)
         {
             var (model, problem) = await ActiveModelAsync(ct).ConfigureAwait(false);
@@ -141,6 +143,7 @@ public sealed partial class DeploymentIntentReconciler(
             }
 
             var risk = model.Assess(spec.Risk, spec.PrivilegedTooling);
+            scoredNow = risk.RequiresApproval;
             status.RiskScore = risk.Score;
             status.RiskModelVersion = risk.ModelVersion;
             status.RiskFactors = risk.Factors.Select(f => new RiskFactorContribution { Name = f.Name, NormalizedValue = f.Value, Weight = f.Weight, Contribution = f.Contribution }).ToList();
@@ -152,7 +155,8 @@ public sealed partial class DeploymentIntentReconciler(
             });
         }
 
-        var assessment = new RiskAssessment(status.RiskScore!.Value, status.RiskModelVersion!, [], RequiresApproval(status, spec));
+        var assessment = new RiskAssessment(status.RiskScore!.Value, status.RiskModelVersion!, [],
+            scoredNow ?? (status.Decision == "RequireApproval" || spec.PrivilegedTooling || (status.Decision is null && status.RiskScore > RiskModel.V1.ApprovalThreshold)));
         var scopeProblems = ScopeProblems(intent, tenant);
         pass.Conditions.Set(IntentConditions.ScopeValid, scopeProblems.Count == 0, scopeProblems.Count == 0 ? "ScopeValid" : "ScopeInvalid",
             scopeProblems.Count == 0 ? $"within tenant {tenant.Metadata.Name}'s scopes; rings: {RingsText(intent, tenant)}" : string.Join("; ", scopeProblems));
@@ -175,8 +179,6 @@ public sealed partial class DeploymentIntentReconciler(
 
         return true;
     }
-
-    static bool RequiresApproval(DeploymentIntentStatus status, DeploymentIntentSpec spec) => status.Decision == "RequireApproval" || spec.PrivilegedTooling;
 
     List<string> ScopeProblems(DeploymentIntent intent, Tenant tenant)
     {

@@ -369,12 +369,31 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
         }
 
         Assert.Equal("k8s-ring-2", done.Status!.RolloutRef);
-        await op.WaitUntilIdleAsync();
+
+        // Idle: reconciled again (twice, after two to settle), nothing is written to the API server or Postgres.
+        var controller = op.Runtime.Controllers.Single(c => c.Name == "deploymentintent");
+        var reconciled = 0;
+        void Count(string c, string key, string result)
+        {
+            if (c == "deploymentintent" && key == $"{ws[0]}/k8s") Interlocked.Increment(ref reconciled);
+        }
+
+        op.Runtime.Reconciled += Count;
+        async Task ResyncAsync(int times)
+        {
+            var target = Volatile.Read(ref reconciled) + times;
+            for (var i = 0; i < times; i++)
+            {
+                controller.ResyncNow();
+                var want = target - times + i + 1;
+                await Net.WaitUntilAsync(() => Task.FromResult(Volatile.Read(ref reconciled) >= want), TimeSpan.FromSeconds(10), "the completed intent reconciled again");
+            }
+        }
+
+        await ResyncAsync(2);
         var before = (op.Requests.Writes, op.Runtime.Database.Writes);
-        var reconciled = op.Runtime.Metrics.ReconcileTotal.WithLabels("deploymentintent", "success").Value;
-        op.Runtime.ResyncAll();
-        await Net.WaitUntilAsync(() => Task.FromResult(op.Runtime.Metrics.ReconcileTotal.WithLabels("deploymentintent", "success").Value > reconciled && op.Runtime.IsIdle),
-            TimeSpan.FromSeconds(30), "resynced");
+        await ResyncAsync(2);
+        op.Runtime.Reconciled -= Count;
         Assert.Equal(before, (op.Requests.Writes, op.Runtime.Database.Writes));
     }
 
