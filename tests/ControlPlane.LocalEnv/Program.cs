@@ -107,6 +107,7 @@ public static class Program
             }, TimeSpan.FromSeconds(60), "sample workspaces Ready", stop.Token);
             await Kubectl(plane, "get", "workspaces");
             await PublishSampleExposureAsync(plane, api, samples, stop.Token);
+            await SubmitSampleIntentAsync(plane, api, samples, stop.Token);
             // The sample Rollout's Deployments live in workspace namespaces: applied once those exist.
             var rollouts = Path.Combine(samples, "rollout");
             if (Directory.Exists(rollouts))
@@ -173,6 +174,25 @@ public static class Program
     };
 
     static void Say(string text) => Console.WriteLine($"==> {text}");
+
+    /// <summary>
+    /// A change request as its author submits it: bob applies samples/intents (a DeploymentIntent scored
+    /// above 50); ring-1 deploys through its Rollout and ring-2 waits for CAB, which a newcomer gives as carol.
+    /// </summary>
+    static async Task SubmitSampleIntentAsync(LocalControlPlane plane, KubeApi api, string samples, CancellationToken ct)
+    {
+        var carol = Path.Combine(Path.GetDirectoryName(plane.KubeconfigPath)!, "kubeconfig-carol");
+        Say("bob@acme.io submits samples/intents (a DeploymentIntent of payments 1.4.0, risk 59.5)");
+        await Kubectl(plane, "--kubeconfig", Path.Combine(Path.GetDirectoryName(plane.KubeconfigPath)!, "kubeconfig-bob"), "apply", "-f", Path.Combine(samples, "intents"));
+        await Net.WaitUntilAsync(async () => (await api.TryGetAsync<DeploymentIntent>(ResourceType.For<DeploymentIntent>(true), "acme-dev", "payments-1-4-0", ct))?.Status?.Phase
+            is "AwaitingApproval" or "Completed" or "Failed" or "Denied" or "RolledBack", TimeSpan.FromSeconds(90), "sample intent's ring-1 done", ct);
+        await Kubectl(plane, "get", "deploymentintents,rollouts", "-n", "acme-dev");
+        Console.WriteLine("The sample DeploymentIntent waits for CAB before ring-2. Approve it as carol@acme.io:");
+        Console.WriteLine($"  kubectl --kubeconfig {carol} -n acme-dev create -f - <<'YAML'");
+        Console.WriteLine("  {apiVersion: controlplane.io/v1alpha1, kind: Approval, metadata: {name: payments-cab-carol}, spec: {target: {kind: DeploymentIntent, name: payments-1-4-0}, decision: approve}}");
+        Console.WriteLine("  YAML");
+        Console.WriteLine("  kubectl -n acme-dev get di,ro -w");
+    }
 
     /// <summary>
     /// The publication flow as its people run it: bob (Operator) publishes an API of acme-dev
