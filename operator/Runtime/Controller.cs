@@ -124,7 +124,13 @@ public sealed class Controller<T> : IController where T : class, IKubernetesObje
         foreach (var key in primary.Keys) Queue.Add(key);
     }
 
-    public bool IsIdle => Queue.Count == 0 && Queue.ProcessingCount == 0 && Queue.WaitingCount == 0;
+    /// <summary>
+    /// Nothing to do now or soon: no key queued, none in a worker, none due within <see cref="IdleHorizon"/>
+    /// (a retry's backoff, a poll). Work scheduled later (a soak's end, a backup schedule, a drift check) is not work now.
+    /// </summary>
+    public bool IsIdle => Queue.Count == 0 && Queue.ProcessingCount == 0 && Queue.WaitingDueWithin(IdleHorizon) == 0;
+
+    public static readonly TimeSpan IdleHorizon = TimeSpan.FromSeconds(15);
 
     /// <summary>Watch a secondary kind; each event is mapped to the keys of the primary objects to reconcile.</summary>
     /// <param name="coalesce">When set, keys are queued this much later, so a burst of events becomes one reconcile.</param>

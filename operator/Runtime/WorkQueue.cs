@@ -63,6 +63,16 @@ public sealed class WorkQueue<T> : IDisposable where T : notnull
         }
     }
 
+    /// <summary>Items waiting for a due time that comes within <paramref name="horizon"/>.</summary>
+    public int WaitingDueWithin(TimeSpan horizon)
+    {
+        lock (gate)
+        {
+            var limit = time.GetUtcNow() + horizon;
+            return waiting.Values.Count(due => due <= limit);
+        }
+    }
+
     public bool IsShuttingDown
     {
         get

@@ -269,5 +269,8 @@ public sealed partial class BackupTests(ClusterFixture cluster, S3Fixture s3, IT
         Assert.NotNull(plan.Status.NextScheduleTime);
         Assert.True(op.Runtime.BackupMetrics.LastSuccess.WithLabels(ws, "minutely").Value > 0);
         Assert.Equal(second.Status.SizeBytes, (long)op.Runtime.BackupMetrics.Size.WithLabels(ws, "minutely").Value);
+
+        // A minutely schedule left behind would write every minute under the next tests' operators (their zero-write checks).
+        await cluster.Api.PatchAsync<BackupPlan>(ResourceType.For<BackupPlan>(true), ws, "minutely", """{"spec":{"suspend":true}}""", PatchTypes.Merge, CancellationToken.None);
     }
 }

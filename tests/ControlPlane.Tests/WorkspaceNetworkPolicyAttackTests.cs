@@ -80,9 +80,9 @@ public sealed class WorkspaceNetworkPolicyAttackTests(WebhookFixture fixture)
         // An admitted policy cannot be widened afterwards either.
         await bob.CreateAsync(Policies, mine, NewPolicy("api", new Peer { Cidr = "203.0.113.0/25" }), CancellationToken.None);
         await RenderedAsync(mine, "api-ingress");
-        var policy = await bob.GetAsync<WorkspaceNetworkPolicy>(Policies, mine, "api", CancellationToken.None);
-        policy.Spec.Ingress![0].From!.Add(new Peer { Workspace = theirs });
-        var widened = await Refused(() => bob.ReplaceAsync(Policies, mine, "api", policy, CancellationToken.None));
+        // A JSON patch carries no resourceVersion: the operator's status writes cannot turn the refusal into a conflict.
+        var widened = await Refused(() => bob.PatchAsync<WorkspaceNetworkPolicy>(Policies, mine, "api",
+            $$"""[{"op":"add","path":"/spec/ingress/0/from/-","value":{"workspace":"{{theirs}}"}}]""", PatchTypes.Json, CancellationToken.None));
         Assert.Contains("spec.ingress[0].from[1].workspace", widened.StatusMessage);
 
         foreach (var name in new[] { "from-them", "from-anywhere", "from-everyone" })
