@@ -112,7 +112,20 @@ public sealed class SelfServiceTests(WebhookFixture fixture)
         });
         Assert.Equal(20, edited.Spec.Quota!.Pods);
 
-        // Past maxWorkspaces.
+        // Past maxWorkspaces: once admission's cache has the second workspace (dry runs create nothing).
+        await Net.WaitUntilAsync(async () =>
+        {
+            try
+            {
+                var body = k8s.KubernetesJson.Serialize(NewWorkspace(Unique(own), own));
+                await olga.SendAsync(HttpMethod.Post, ClusterFixture.Workspaces.CollectionPath(null) + "?dryRun=All", body, "application/json", CancellationToken.None);
+                return false;
+            }
+            catch (KubeApiException e) when (e.StatusMessage.Contains("maxWorkspaces"))
+            {
+                return true;
+            }
+        }, TimeSpan.FromSeconds(10), "admission counts the owner's second workspace");
         var third = await Refused(() => olga.CreateAsync(ClusterFixture.Workspaces, null, NewWorkspace(Unique(own), own), CancellationToken.None));
         Assert.Contains("maxWorkspaces", third.StatusMessage);
 
