@@ -70,4 +70,22 @@ public sealed class CrdDescriptionTests
         Assert.Contains("Pattern: " + Patterns.DnsLabel, tenant.Properties["region"].Description);
         Assert.Contains("Required.", tenant.Properties["region"].Description);
     }
+
+    /// <summary>
+    /// `kubectl get` reads alike on every kind: Tenant (where the kind names one), Phase (where it has
+    /// one), Ready, then the kind's key figures, Age last. The same three kinds wait for their branch.
+    /// </summary>
+    [Fact]
+    public void PrinterColumns_AreConsistentAcrossKinds()
+    {
+        foreach (var crd in CrdGenerator.GenerateAll().Where(crd => !NotYetDescribed.Contains(crd.Spec.Names.Kind)))
+        {
+            var names = crd.Spec.Versions[0].AdditionalPrinterColumns.Select(c => c.Name).ToList();
+            var expectedStart = new[] { "Tenant", "Phase", "Ready" }.Where(names.Contains).ToList();
+            Assert.True(names.Take(expectedStart.Count).SequenceEqual(expectedStart), $"{crd.Spec.Names.Kind}: columns {string.Join(", ", names)} should start with {string.Join(", ", expectedStart)}");
+            Assert.Contains("Ready", names);
+            Assert.True(names.Count > expectedStart.Count + 1, $"{crd.Spec.Names.Kind}: no key figure between Ready and Age");
+            Assert.Equal("Age", names[^1]);
+        }
+    }
 }

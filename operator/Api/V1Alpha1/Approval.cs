@@ -5,11 +5,11 @@ namespace ControlPlane.Operator.Api.V1Alpha1;
 /// <summary>An approver's decision on an Exposure, DeploymentIntent, Restore or Rollout (two-person rule).</summary>
 [KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "Approval", PluralName = "approvals")]
 [EntityScope(EntityScope.Namespaced), ShortName("apr")]
+[PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
+[PrinterColumn("Decision", ".spec.decision")]
 [PrinterColumn("Target-Kind", ".spec.target.kind")]
 [PrinterColumn("Target", ".spec.target.name")]
-[PrinterColumn("Decision", ".spec.decision")]
 [PrinterColumn("Approver", ".spec.approver")]
-[PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class Approval : CustomResource<ApprovalSpec, ApprovalStatus>
 {

@@ -5,11 +5,11 @@ namespace ControlPlane.Operator.Api.V1Alpha1;
 /// <summary>An API of the workspace published through the edge, live only once approved.</summary>
 [KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "Exposure", PluralName = "exposures")]
 [EntityScope(EntityScope.Namespaced), ShortName("exp")]
-[PrinterColumn("Type", ".spec.type")]
 [PrinterColumn("Phase", ".status.phase")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
-[PrinterColumn("Live", ".status.publishedGeneration", "integer")]
 [PrinterColumn("Endpoint", ".status.endpoint")]
+[PrinterColumn("Type", ".spec.type")]
+[PrinterColumn("Live", ".status.publishedGeneration", "integer")]
 [PrinterColumn("Version", ".spec.version", Priority = 1)]
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class Exposure : CustomResource<ExposureSpec, ExposureStatus>

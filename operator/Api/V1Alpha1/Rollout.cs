@@ -6,8 +6,9 @@ namespace ControlPlane.Operator.Api.V1Alpha1;
 [KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "Rollout", PluralName = "rollouts")]
 [EntityScope(EntityScope.Namespaced), ShortName("ro")]
 [PrinterColumn("Phase", ".status.phase")]
-[PrinterColumn("Current-Ring", ".status.currentRing")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
+[PrinterColumn("Current-Ring", ".status.currentRing")]
+[PrinterColumn("Deployment", ".spec.target.deployment", Priority = 1)]
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class Rollout : CustomResource<RolloutSpec, RolloutStatus>
 {

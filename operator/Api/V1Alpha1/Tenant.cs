@@ -5,10 +5,10 @@ namespace ControlPlane.Operator.Api.V1Alpha1;
 /// <summary>A Tenant: an organisation with owners, a region and an aggregate quota; its Workspaces are its teams' environments.</summary>
 [KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "Tenant", PluralName = "tenants")]
 [EntityScope(EntityScope.Cluster), ShortName("tnt")]
-[PrinterColumn("Region", ".spec.region")]
 [PrinterColumn("Phase", ".status.phase")]
-[PrinterColumn("Workspaces", ".status.workspaces", "integer")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
+[PrinterColumn("Workspaces", ".status.workspaces", "integer")]
+[PrinterColumn("Region", ".spec.region")]
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class Tenant : CustomResource<TenantSpec, TenantStatus>
 {

@@ -6,9 +6,10 @@ namespace ControlPlane.Operator.Api.V1Alpha1;
 [KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "Workspace", PluralName = "workspaces")]
 [EntityScope(EntityScope.Cluster), ShortName("ws")]
 [PrinterColumn("Tenant", ".spec.tenant")]
-[PrinterColumn("Environment", ".spec.environment")]
 [PrinterColumn("Phase", ".status.phase")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
+[PrinterColumn("Environment", ".spec.environment")]
+[PrinterColumn("Region", ".spec.region", Priority = 1)]
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class Workspace : CustomResource<WorkspaceSpec, WorkspaceStatus>
 {

@@ -6,8 +6,8 @@ namespace ControlPlane.Operator.Api.V1Alpha1;
 [KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "WorkspaceNetworkPolicy", PluralName = "workspacenetworkpolicies")]
 [EntityScope(EntityScope.Namespaced), ShortName("wnp")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
-[PrinterColumn("Degraded", ".status.conditions[?(@.type==\"Degraded\")].status")]
 [PrinterColumn("Policies", ".status.renderedPolicies")]
+[PrinterColumn("Degraded", ".status.conditions[?(@.type==\"Degraded\")].status", Priority = 1)]
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class WorkspaceNetworkPolicy : CustomResource<WorkspaceNetworkPolicySpec, WorkspaceNetworkPolicyStatus>
 {
