@@ -44,7 +44,8 @@ public static class CrdGenerator
             {
                 ["apiVersion"] = new() { Type = "string", Description = "The versioned schema of this representation of an object: controlplane.io/v1alpha1." },
                 ["kind"] = new() { Type = "string", Description = $"The REST resource this object represents: {entity.Kind}." },
-                ["metadata"] = new() { Type = "object", Description = "Standard object metadata (name, labels, annotations); controlplane.io/created-by is stamped by the admission webhook." },
+                // The API server refuses anything but type here (metadata's schema is built in, described by kubectl explain itself).
+                ["metadata"] = new() { Type = "object" },
                 ["spec"] = Described(ObjectSchema(specType), Docs.Value.Of(specType) ?? $"The desired state of the {entity.Kind}, as its author declares it."),
                 ["status"] = Described(ObjectSchema(statusType), Docs.Value.Of(statusType) ?? $"The observed state of the {entity.Kind}, written by the operator only (status subresource)."),
             },
