@@ -80,8 +80,9 @@ public static class SelfService
             OwnerReferences = [ChildApplier.OwnerReference(tenant)],
         },
         RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "ClusterRole", Name = role },
+        // No subjects is null, not []: the API server stores an empty list as absent, and a [] would never match it.
         Subjects = subjects.Distinct().OrderBy(s => s.Kind, StringComparer.Ordinal).ThenBy(s => s.Name, StringComparer.Ordinal)
-            .Select(s => WorkspaceResources.Subject(s.Kind, s.Name)).ToList(),
+            .Select(s => WorkspaceResources.Subject(s.Kind, s.Name)).ToList() is { Count: > 0 } list ? list : null,
     };
 
     /// <summary>Whether a subject list (a tenant's owners, a workspace's members) names the requester by user, group or service account.</summary>
