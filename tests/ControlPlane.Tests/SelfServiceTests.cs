@@ -76,12 +76,22 @@ public sealed class SelfServiceTests(WebhookFixture fixture)
         return rows;
     }
 
+    /// <summary>As kubectl edit does: read, change, replace; a conflict (the operator wrote meanwhile) is read again.</summary>
     async Task<Workspace> EditAsync(string user, string name, Action<Workspace> edit)
     {
         var api = As(user);
-        var ws = await api.GetAsync<Workspace>(ClusterFixture.Workspaces, null, name, CancellationToken.None);
-        edit(ws);
-        return await api.ReplaceAsync(ClusterFixture.Workspaces, null, name, ws, CancellationToken.None);
+        for (var attempt = 1; ; attempt++)
+        {
+            var ws = await api.GetAsync<Workspace>(ClusterFixture.Workspaces, null, name, CancellationToken.None);
+            edit(ws);
+            try
+            {
+                return await api.ReplaceAsync(ClusterFixture.Workspaces, null, name, ws, CancellationToken.None);
+            }
+            catch (KubeApiException e) when (e.IsConflict && e.Reason != "Invalid" && attempt < 5)
+            {
+            }
+        }
     }
 
     [Fact]
