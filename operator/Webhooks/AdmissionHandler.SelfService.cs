@@ -52,13 +52,19 @@ public sealed partial class AdmissionHandler
         return await caches.IsPlatformAdminAsync(r.UserInfo, ct).ConfigureAwait(false) ? [] : [refusal];
     }
 
-    /// <summary>The object without the annotations only the webhook writes (the mutating pass just stamped them).</summary>
+    /// <summary>kubectl apply records what it applied here: a member list applied from Git changes it too.</summary>
+    const string LastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration";
+
+    /// <summary>
+    /// The object without the annotations only the webhook writes (the mutating pass just stamped them)
+    /// and kubectl apply's bookkeeping, so a WorkspaceAdmin's `kubectl apply` of new members passes.
+    /// </summary>
     static JsonObject? WithoutStamps(JsonObject? obj)
     {
         if (obj?.DeepClone() is not JsonObject copy) return null;
         if (copy["metadata"]?["annotations"] is JsonObject annotations)
         {
-            foreach (var key in ApiGroup.StampedAnnotations) annotations.Remove(key);
+            foreach (var key in ApiGroup.StampedAnnotations.Append(LastAppliedAnnotation)) annotations.Remove(key);
             if (annotations.Count == 0) copy["metadata"]!.AsObject().Remove("annotations");
         }
 

@@ -218,6 +218,25 @@ public sealed class SelfServiceTests(WebhookFixture fixture)
         Assert.NotNull(await Cluster.Api.TryGetAsync<V1RoleBinding>(WorkspaceReconciler.RoleBindings, name, ownerBinding.Metadata.Name, CancellationToken.None));
         Assert.True(await CanListPodsAsync("olga", name));
 
+        // GitOps: the member list applied from a file with wade's own kubeconfig (kubectl apply's bookkeeping annotation passes).
+        var file = Path.Combine(Path.GetTempPath(), $"{name}-members.yaml");
+        await File.WriteAllTextAsync(file, $$"""
+            apiVersion: controlplane.io/v1alpha1
+            kind: Workspace
+            metadata: {name: {{name}}}
+            spec:
+              tenant: {{tenant}}
+              environment: dev
+              database: {enabled: false}
+              members:
+              - {kind: User, name: {{Name("wade")}}, role: WorkspaceAdmin}
+              - {kind: User, name: {{Name("mona")}}, role: Auditor}
+            """);
+        var wadeKubeconfig = Path.Combine(Path.GetDirectoryName(Cluster.Plane.KubeconfigPath)!, "kubeconfig-wade");
+        await Cluster.Plane.KubectlAsync(CancellationToken.None, "--kubeconfig", wadeKubeconfig, "apply", "-f", file);
+        await Net.WaitUntilAsync(() => CanListPodsAsync("mona", name), TimeSpan.FromSeconds(30), "mona can read once applied as Auditor");
+        File.Delete(file);
+
         await Cluster.Api.DeleteAsync(ClusterFixture.Workspaces, null, name, CancellationToken.None);
         await Cluster.Api.DeleteAsync(ClusterFixture.Workspaces, null, sibling.Metadata.Name, CancellationToken.None);
     }
