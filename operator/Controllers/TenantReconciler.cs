@@ -21,8 +21,10 @@ public static class TenantConditions
 /// ones, upserts its row (audited) when the spec changed, and reports phase, workspace count and
 /// usage. Its finalizer holds deletion while workspaces remain, then marks the row deleted.
 /// </summary>
-public sealed class TenantReconciler(
+public sealed partial class TenantReconciler(
     Informer<Workspace> workspaces,
+    Informer<V1ClusterRoleBinding> bindings,
+    ChildApplier children,
     KubeApi api,
     SystemDatabase database,
     ObjectWriter writer,
@@ -38,10 +40,14 @@ public sealed class TenantReconciler(
     public static void Setup(TermBuilder b, SystemDatabase database, ControlPlaneOptions options)
     {
         var workspaces = WorkspaceReconciler.WorkspacesOf(b);
+        var bindings = b.Informer<V1ClusterRoleBinding>(ClusterRoleBindings, WorkspaceReconciler.Owned(b) with { IndexByNamespace = false });
         var writes = new OwnWrites();
         b.Controller("tenant", b.Informer<Tenant>(Type),
-                new TenantReconciler(workspaces, b.Api, database, new ObjectWriter(b.Api, writes), b.Events, options, b.Time, b.Loggers.CreateLogger<TenantReconciler>()))
+                new TenantReconciler(workspaces, bindings, new ChildApplier(b.Api, writes), b.Api, database, new ObjectWriter(b.Api, writes), b.Events, options, b.Time,
+                    b.Loggers.CreateLogger<TenantReconciler>()))
             .SkipsEchoesOf(writes)
+            // Drift repair: a self-service binding edited or deleted by hand is put back.
+            .Watches(bindings, TenantOfBinding)
             // A tenant only counts and sums its workspaces: a burst of workspace events is one reconcile.
             .Watches(workspaces, TenantOfWorkspace, coalesce: TimeSpan.FromMilliseconds(500));
     }
@@ -153,6 +159,7 @@ public sealed class TenantReconciler(
             conditions.Set(TenantConditions.QuotaReady, true, "Valid", "Every quantity of the tenant and its workspaces is within bounds.");
         }
 
+        await ApplySelfServiceBindingsAsync(tenant, ct).ConfigureAwait(false);
         status.Phase = tenant.Spec.Suspended ? "Suspended" : "Ready";
         conditions.Set(TenantConditions.Ready, true, tenant.Spec.Suspended ? "Suspended" : "Ready",
             tenant.Spec.Suspended ? "Tenant is suspended: no new workspaces, rollouts or publications." : "Tenant is ready.");

@@ -41,13 +41,24 @@ public sealed partial class WorkspaceReconciler
             action = "workspace.dataModeChanged";
         }
 
+        var actor = CreatedBy(ws);
         if (!created && existing!.MembersJson is var oldMembers && SystemDatabase.Canonical(JsonNode.Parse(oldMembers)) != membersJson)
         {
+            // Who and what: self-service membership changes are audited like an administrator's.
+            var (added, removed) = SelfService.MemberDiff(k8s.KubernetesJson.Deserialize<List<WorkspaceMember>>(oldMembers), ws.Spec.Members);
             details["membersChanged"] = true;
+            details["membersAdded"] = new JsonArray(added.Select(m => (JsonNode)JsonValue.Create(m)).ToArray());
+            details["membersRemoved"] = new JsonArray(removed.Select(m => (JsonNode)JsonValue.Create(m)).ToArray());
+            if (action == "workspace.updated") action = "workspace.membersChanged";
+            actor = LastSpecEditor(ws) ?? actor;
         }
 
         await database.UpsertWorkspaceAsync(desired, Guid.TryParse(tenant.Status?.RecordId, out var tid) ? tid : null, ws.Metadata.Uid ?? "",
-            new AuditEntry(CreatedBy(ws), action, "Workspace", ws.Metadata.Name, tenant.Metadata.Name, details), ct).ConfigureAwait(false);
+            new AuditEntry(actor, action, "Workspace", ws.Metadata.Name, tenant.Metadata.Name, details), ct).ConfigureAwait(false);
         return desired;
     }
+
+    /// <summary>Who last changed the spec, as the admission webhook stamped it (absent before the first spec change).</summary>
+    static string? LastSpecEditor(Workspace ws) =>
+        ws.Metadata.Annotations?.TryGetValue(ApiGroup.LastSpecEditorAnnotation, out var who) == true && !string.IsNullOrEmpty(who) ? who : null;
 }

@@ -76,7 +76,7 @@ public static class WorkspaceResources
 
     static string ShortHash(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..10];
 
-    static Rbacv1Subject Subject(string kind, string name)
+    public static Rbacv1Subject Subject(string kind, string name)
     {
         if (kind == "ServiceAccount")
         {

@@ -19,6 +19,8 @@ public static class CrdGenerator
 
     public static IReadOnlyList<V1CustomResourceDefinition> GenerateAll() => ApiKinds.All.Select(Generate).ToList();
 
+    static readonly Lazy<XmlDocs> Docs = new(() => XmlDocs.For(typeof(CrdGenerator).Assembly));
+
     /// <summary>File name → YAML text, as `make manifests` writes them.</summary>
     public static IReadOnlyDictionary<string, string> RenderAll() =>
         GenerateAll().ToDictionary(
@@ -36,15 +38,16 @@ public static class CrdGenerator
         var schema = new V1JSONSchemaProps
         {
             Type = "object",
-            Description = $"{entity.Kind} is a ControlPlane {entity.Kind} (see the API contract api-v1alpha1).",
+            Description = Docs.Value.Of(entityType) ?? $"{entity.Kind} is a ControlPlane {entity.Kind} (see the API contract api-v1alpha1).",
             Required = ["spec"],
             Properties = new Dictionary<string, V1JSONSchemaProps>
             {
-                ["apiVersion"] = new() { Type = "string" },
-                ["kind"] = new() { Type = "string" },
+                ["apiVersion"] = new() { Type = "string", Description = "The versioned schema of this representation of an object: controlplane.io/v1alpha1." },
+                ["kind"] = new() { Type = "string", Description = $"The REST resource this object represents: {entity.Kind}." },
+                // The API server refuses anything but type here (metadata's schema is built in, described by kubectl explain itself).
                 ["metadata"] = new() { Type = "object" },
-                ["spec"] = ObjectSchema(specType),
-                ["status"] = ObjectSchema(statusType),
+                ["spec"] = Described(ObjectSchema(specType), Docs.Value.Of(specType) ?? $"The desired state of the {entity.Kind}, as its author declares it."),
+                ["status"] = Described(ObjectSchema(statusType), Docs.Value.Of(statusType) ?? $"The observed state of the {entity.Kind}, written by the operator only (status subresource)."),
             },
         };
 
@@ -121,7 +124,11 @@ public static class CrdGenerator
     static V1JSONSchemaProps PropertySchema(PropertyInfo property)
     {
         var schema = TypeSchema(property.PropertyType);
-        schema.Description = property.GetCustomAttribute<DescriptionAttribute>()?.Text ?? schema.Description;
+        // An explicit [Description] wins over the doc comment; either wins over the type's own text.
+        var element = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+        if (element.IsGenericType && IsList(element)) element = element.GetGenericArguments()[0];
+        schema.Description = property.GetCustomAttribute<DescriptionAttribute>()?.Text ?? Docs.Value.Of(property) ?? schema.Description
+            ?? (element.IsClass && element != typeof(string) ? Docs.Value.Of(element) : null);
         if (property.GetCustomAttribute<EnumAttribute>() is { } e) schema.EnumProperty = e.Values.Cast<object>().ToList();
         if (property.GetCustomAttribute<PatternAttribute>() is { } p) schema.Pattern = p.Regex;
         if (property.GetCustomAttribute<DefaultAttribute>() is { } d) schema.DefaultProperty = d.Value;
@@ -151,7 +158,37 @@ public static class CrdGenerator
             schema.XKubernetesListMapKeys = map.Keys.ToList();
         }
 
+        schema.Description = WithConstraints(schema.Description, schema, property.GetCustomAttribute<RequiredAttribute>() is not null);
         return schema;
+    }
+
+    static V1JSONSchemaProps Described(V1JSONSchemaProps schema, string description)
+    {
+        schema.Description = description;
+        return schema;
+    }
+
+    /// <summary>What `kubectl explain` shows after the meaning: required, default and constraints, from the schema itself.</summary>
+    static string? WithConstraints(string? description, V1JSONSchemaProps schema, bool required)
+    {
+        if (description is null) return null;
+        static string Number(double? n) => n!.Value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var notes = new List<string>();
+        if (required) notes.Add("Required.");
+        if (schema.DefaultProperty is { } d) notes.Add($"Default: {JsonSerializer.Serialize(d)}.");
+        if (schema.EnumProperty is { Count: > 0 } values) notes.Add($"One of: {string.Join(", ", values)}.");
+        if (schema.Minimum is not null && schema.Maximum is not null) notes.Add($"Range: {Number(schema.Minimum)} to {Number(schema.Maximum)}.");
+        else if (schema.Minimum is not null && schema.XKubernetesIntOrString != true) notes.Add($"Minimum: {Number(schema.Minimum)}.");
+        if (schema.MinLength is { } min && schema.MaxLength is { } max) notes.Add($"Length: {min} to {max} characters.");
+        else if (schema.MinLength is > 0) notes.Add($"Length: at least {schema.MinLength} character(s).");
+        else if (schema.MaxLength is { } only && schema.XKubernetesIntOrString != true) notes.Add($"Length: at most {only} characters.");
+        if (schema.MinItems is { } minItems && schema.MaxItems is { } maxItems) notes.Add($"Items: {minItems} to {maxItems}.");
+        else if (schema.MinItems is > 0) notes.Add($"Items: at least {schema.MinItems}.");
+        if (schema.Pattern is { } pattern && schema.XKubernetesIntOrString != true) notes.Add($"Pattern: {pattern}.");
+        if (schema.XKubernetesListType == "set") notes.Add("A set: no duplicates.");
+        if (schema.XKubernetesListMapKeys is { Count: > 0 } keys) notes.Add($"A map keyed by {string.Join(", ", keys)}: one item per key.");
+        if (schema.Format == "date-time") notes.Add("RFC 3339 date-time.");
+        return notes.Count == 0 ? description : $"{description.TrimEnd()}{(description.TrimEnd().EndsWith('.') ? "" : ".")} {string.Join(" ", notes)}";
     }
 
     static V1JSONSchemaProps TypeSchema(Type type)
@@ -206,12 +243,12 @@ public static class CrdGenerator
         Required = ["type", "status", "lastTransitionTime", "reason", "message"],
         Properties = new Dictionary<string, V1JSONSchemaProps>
         {
-            ["type"] = new() { Type = "string", MaxLength = 316 },
-            ["status"] = new() { Type = "string", EnumProperty = ["True", "False", "Unknown"] },
-            ["observedGeneration"] = new() { Type = "integer", Format = "int64", Minimum = 0 },
-            ["lastTransitionTime"] = new() { Type = "string", Format = "date-time" },
-            ["reason"] = new() { Type = "string", MaxLength = 1024 },
-            ["message"] = new() { Type = "string", MaxLength = 32768 },
+            ["type"] = new() { Type = "string", MaxLength = 316, Description = "The condition's type, such as Ready. At most 316 characters." },
+            ["status"] = new() { Type = "string", EnumProperty = ["True", "False", "Unknown"], Description = "Whether the condition holds. One of: True, False, Unknown." },
+            ["observedGeneration"] = new() { Type = "integer", Format = "int64", Minimum = 0, Description = "The metadata.generation the condition was computed for; older than the object's means stale." },
+            ["lastTransitionTime"] = new() { Type = "string", Format = "date-time", Description = "When the status last flipped (not when it was last checked). RFC 3339 date-time." },
+            ["reason"] = new() { Type = "string", MaxLength = 1024, Description = "A CamelCase code for why the condition is as it is, for tools and alerts. At most 1024 characters." },
+            ["message"] = new() { Type = "string", MaxLength = 32768, Description = "A human-readable explanation, naming the field or object at fault. At most 32768 characters." },
         },
     };
 }

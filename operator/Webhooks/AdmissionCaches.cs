@@ -1,6 +1,7 @@
 using ControlPlane.Operator.Api.V1Alpha1;
 using ControlPlane.Operator.Controllers;
 using ControlPlane.Operator.Runtime;
+using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
 using Microsoft.Extensions.Logging;
@@ -87,6 +88,29 @@ public sealed class AdmissionCaches
         if (ApprovalPolicy.IsApprover(user, groups, RoleBindings.InNamespace(ns))) return true;
         var live = await api.ListAsync<V1RoleBinding>(RoleBindings.Type, ns, WorkspaceResources.ManagedSelector, 500, null, ct).ConfigureAwait(false);
         return ApprovalPolicy.IsApprover(user, groups, live.Items);
+    }
+
+    /// <summary>
+    /// Whether the requester may update Tenants cluster-wide (a SubjectAccessReview): a platform
+    /// administrator, for whom Workspace writes are not narrowed to one tenant. Tenant owners cannot.
+    /// </summary>
+    public async Task<bool> IsPlatformAdminAsync(AdmissionUserInfo user, CancellationToken ct)
+    {
+        var review = new JsonObject
+        {
+            ["apiVersion"] = "authorization.k8s.io/v1",
+            ["kind"] = "SubjectAccessReview",
+            ["spec"] = new JsonObject
+            {
+                ["user"] = user.Username,
+                ["uid"] = user.Uid,
+                ["groups"] = new JsonArray((user.Groups ?? []).Select(g => (JsonNode)JsonValue.Create(g)).ToArray()),
+                ["extra"] = user.Extra is null ? null : JsonNode.Parse(KubernetesJson.Serialize(user.Extra)),
+                ["resourceAttributes"] = new JsonObject { ["group"] = ApiGroup.Group, ["resource"] = "tenants", ["verb"] = "update" },
+            },
+        };
+        var answer = await api.SendAsync(HttpMethod.Post, "/apis/authorization.k8s.io/v1/subjectaccessreviews", review.ToJsonString(), "application/json", ct).ConfigureAwait(false);
+        return JsonNode.Parse(answer)?["status"]?["allowed"]?.GetValue<bool>() == true;
     }
 
     /// <summary>The approvable object an Approval names, from the cache.</summary>

@@ -30,7 +30,8 @@ public sealed partial class AdmissionHandler
         }
 
         var stamps = ApiGroup.StampedAnnotations.ToDictionary(k => k, k => AnnotationOf(r.OldObject, k));
-        if (ApprovableKinds.Contains(r.Kind.Kind) && !JsonNode.DeepEquals(r.OldObject?["spec"], r.Object?["spec"]))
+        // On a Workspace it names who last changed the members, for the audit trail.
+        if ((ApprovableKinds.Contains(r.Kind.Kind) || r.Kind.Kind == "Workspace") && !JsonNode.DeepEquals(r.OldObject?["spec"], r.Object?["spec"]))
         {
             stamps[ApiGroup.LastSpecEditorAnnotation] = r.UserInfo.Username;
         }

@@ -91,7 +91,7 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
         var problems = (r.Kind.Group == ApiGroup.Group ? r.Kind.Kind : r.Kind.Group + "/" + r.Kind.Kind) switch
         {
             "Tenant" => [.. ValidateTenant(r), .. TenantRegion(r)],
-            "Workspace" => [.. WorkspaceNamespace(r), .. WorkspaceExtensions(r), .. WorkspaceScopeLabels(r), .. await ValidateWorkspaceAsync(r, ct).ConfigureAwait(false)],
+            "Workspace" => [.. await SelfServiceAsync(r, ct).ConfigureAwait(false), .. WorkspaceNamespace(r), .. WorkspaceExtensions(r), .. WorkspaceScopeLabels(r), .. await ValidateWorkspaceAsync(r, ct).ConfigureAwait(false)],
             "networking.k8s.io/Ingress" or "networking.k8s.io/NetworkPolicy" or "/ResourceQuota" or "/LimitRange" => GovernedKind(r),
             "Approval" => await ValidateApprovalAsync(r, ct).ConfigureAwait(false),
             "Exposure" => await ValidateExposureAsync(r, ct).ConfigureAwait(false),
@@ -174,8 +174,12 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
         var region = WorkspaceResources.EffectiveRegion(ws, tenant);
         if (region != tenant.Spec.Region) result.Add($"spec.region: \"{region}\" must equal tenant {tenant.Metadata.Name}'s region \"{tenant.Spec.Region}\"");
         if (tenant.Spec.Suspended) result.Add($"spec.tenant: tenant {tenant.Metadata.Name} is suspended and gets no new workspace");
-        var grant = WorkspaceResources.AllocateQuota(ws, tenant, caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name));
-        if (grant.OverWorkspaceLimit) result.Add($"spec.tenant: tenant {tenant.Metadata.Name} allows {tenant.Spec.Quota!.MaxWorkspaces} workspace(s) (spec.quota.maxWorkspaces) and has them all");
+        var siblings = caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name).ToList();
+        var grant = WorkspaceResources.AllocateQuota(ws, tenant, siblings);
+        // A count, not the grant order: a newcomer created in the same second as a workspace not yet
+        // admitted would otherwise pass by sorting first by name.
+        var others = siblings.Count(w => w.Metadata.Name != ws.Metadata.Name);
+        if (grant.OverWorkspaceLimit || others >= tenant.Spec.Quota?.MaxWorkspaces) result.Add($"spec.tenant: tenant {tenant.Metadata.Name} allows {tenant.Spec.Quota!.MaxWorkspaces} workspace(s) (spec.quota.maxWorkspaces) and has them all");
         result.AddRange(grant.Shortfalls.Select(s => s + " (does not fit what remains of the tenant's quota)"));
         return result;
     }

@@ -58,11 +58,15 @@ public sealed class LocalControlPlane : IAsyncDisposable
     }
 
     /// <summary>
-    /// The users of the tests: name@example.com, all in the group controlplane-test-users. `make up`
-    /// passes the users the samples name instead (alice@acme.io, ...), each with its own groups.
+    /// The users of the tests: name@example.com, all in the group controlplane-test-users, plus the
+    /// self-service users (olga, wade, mona, in the group self-service-users only), whom no cluster-wide
+    /// role covers: what they may do comes from a tenant's owners or a workspace's members alone.
+    /// `make up` passes the users the samples name instead (alice@acme.io, ...), each with its own groups.
     /// </summary>
     public static readonly IReadOnlyDictionary<string, string[]> TestUsers = new[] { "alice", "bob", "carol", "dave", "erin" }
-        .ToDictionary(n => n + "@example.com", _ => new[] { "controlplane-test-users" });
+        .ToDictionary(n => n + "@example.com", _ => new[] { "controlplane-test-users" })
+        .Concat(new[] { "olga", "wade", "mona" }.ToDictionary(n => n + "@example.com", _ => new[] { "self-service-users" }))
+        .ToDictionary(kv => kv.Key, kv => kv.Value);
 
     public static async Task<LocalControlPlane> StartAsync(string root, IReadOnlyDictionary<string, string[]>? users = null)
     {

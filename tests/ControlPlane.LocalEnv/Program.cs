@@ -140,6 +140,8 @@ public static class Program
             Console.WriteLine("The local control plane is up. From another terminal:");
             Console.WriteLine($"  export KUBECONFIG={plane.KubeconfigPath}");
             Console.WriteLine("  kubectl get tenants,workspaces");
+            // Self-service: a tenant owner's own kubeconfig, no cluster-admin (samples/self-service).
+            Console.WriteLine($"  kubectl --kubeconfig {Path.Combine(Path.GetDirectoryName(plane.KubeconfigPath)!, "kubeconfig-alice")} apply -f {Path.Combine(repo, "samples", "self-service")}   # alice@acme.io, owner of acme, opens a workspace");
             Console.WriteLine("  kubectl get ro -n acme-dev -w        # the sample Rollout, ring by ring");
             Console.WriteLine("  kubectl -n acme-dev get wnp,networkpolicies,exposures,ingresses");
             Console.WriteLine("  kubectl get backupplans,backups -A");

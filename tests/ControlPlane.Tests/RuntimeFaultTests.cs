@@ -114,7 +114,8 @@ public sealed class DeletionGuardTests(ClusterFixture cluster)
             .AddIndex(WorkspaceResources.TenantIndex, w => w.Spec.Tenant, versioned: true);
         await using var ds = NpgsqlDataSource.Create(cluster.Postgres.ConnectionString());
         var options = cluster.OperatorOptions("unused");
-        var reconciler = new TenantReconciler(empty, cluster.Api, new SystemDatabase(ds, NullLogger.Instance), new ObjectWriter(cluster.Api),
+        var bindings = new Informer<V1ClusterRoleBinding>(cluster.Api, TenantReconciler.ClusterRoleBindings, new OperatorMetrics(), NullLogger.Instance);
+        var reconciler = new TenantReconciler(empty, bindings, new ChildApplier(cluster.Api), cluster.Api, new SystemDatabase(ds, NullLogger.Instance), new ObjectWriter(cluster.Api),
             new EventRecorder(cluster.Api, "test", "test", TimeProvider.System, NullLogger<EventRecorder>.Instance), options, TimeProvider.System, NullLogger<TenantReconciler>.Instance);
 
         tenant.Metadata.DeletionTimestamp = DateTime.UtcNow; // as the API server shows a tenant being deleted

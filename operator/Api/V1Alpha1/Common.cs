@@ -35,6 +35,7 @@ public static class Patterns
 /// <summary>Every ControlPlane status: observedGeneration and metav1.Condition-shaped conditions.</summary>
 public abstract class StatusBase
 {
+    /// <summary>The metadata.generation the operator last acted on; when it lags the object's generation the status describes an older spec.</summary>
     public long? ObservedGeneration { get; set; }
 
     [Description("Standard metav1.Condition list; every kind has Ready.")]
@@ -67,24 +68,29 @@ public abstract class CustomResource<TSpec, TStatus> : IKubernetesObject<V1Objec
 
 public sealed class Subject
 {
+    /// <summary>Whether name is a user or a group, as the API server authenticates them.</summary>
     [Required, Enum("User", "Group")]
     public string Kind { get; set; } = "User";
 
+    /// <summary>The user name (e.g. alice@acme.io) or group name, exactly as the API server's authentication reports it.</summary>
     [Required, Length(1)]
     public string Name { get; set; } = "";
 }
 
 public sealed class LocalObjectReference
 {
+    /// <summary>Name of the object in the same namespace.</summary>
     [Required, Length(1)]
     public string Name { get; set; } = "";
 }
 
 public sealed class SecretKeyReference
 {
+    /// <summary>Name of the Secret, in the same namespace (the workspace's).</summary>
     [Required, Length(1)]
     public string Name { get; set; } = "";
 
+    /// <summary>The key inside the Secret's data whose value is used.</summary>
     [Required, Length(1)]
     public string Key { get; set; } = "";
 }
@@ -92,18 +98,23 @@ public sealed class SecretKeyReference
 /// <summary>A label selector (metav1.LabelSelector).</summary>
 public sealed class LabelSelector
 {
+    /// <summary>Labels that must all be present with exactly these values.</summary>
     public Dictionary<string, string>? MatchLabels { get; set; }
 
+    /// <summary>Requirements that must all hold (ANDed with matchLabels).</summary>
     public List<LabelSelectorRequirement>? MatchExpressions { get; set; }
 }
 
 public sealed class LabelSelectorRequirement
 {
+    /// <summary>The label key the requirement applies to.</summary>
     [Required]
     public string Key { get; set; } = "";
 
+    /// <summary>How the label's value relates to values: In, NotIn, Exists or DoesNotExist.</summary>
     [Required, Enum("In", "NotIn", "Exists", "DoesNotExist")]
     public string Operator { get; set; } = "In";
 
+    /// <summary>The values for In and NotIn (non-empty); empty for Exists and DoesNotExist.</summary>
     public List<string>? Values { get; set; }
 }

@@ -2,18 +2,20 @@ using k8s.Models;
 
 namespace ControlPlane.Operator.Api.V1Alpha1;
 
+/// <summary>A Tenant: an organisation with owners, a region and an aggregate quota; its Workspaces are its teams' environments.</summary>
 [KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "Tenant", PluralName = "tenants")]
 [EntityScope(EntityScope.Cluster), ShortName("tnt")]
-[PrinterColumn("Region", ".spec.region")]
 [PrinterColumn("Phase", ".status.phase")]
-[PrinterColumn("Workspaces", ".status.workspaces", "integer")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
+[PrinterColumn("Workspaces", ".status.workspaces", "integer")]
+[PrinterColumn("Region", ".spec.region")]
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class Tenant : CustomResource<TenantSpec, TenantStatus>
 {
     public Tenant() => Kind = "Tenant";
 }
 
+/// <summary>The desired state of a Tenant: region, data mode, owners, quota, scopes, network bounds.</summary>
 public sealed class TenantSpec
 {
     [Description("Human-readable name of the tenant.")]
@@ -30,11 +32,13 @@ public sealed class TenantSpec
     [Description("Owners are WorkspaceAdmin in every workspace of the tenant.")]
     public List<Subject>? Owners { get; set; }
 
+    /// <summary>Aggregate limits over all the tenant's workspaces; a workspace gets what it asks for while the sum fits, earlier admissions first.</summary>
     public TenantQuota? Quota { get; set; }
 
     [Description("Boundaries that deployment intents of this tenant may target.")]
     public List<TenantScope>? Scopes { get; set; }
 
+    /// <summary>Network bounds for the tenant's workspaces: the CIDRs their WorkspaceNetworkPolicies may name.</summary>
     public TenantNetwork? Network { get; set; }
 
     [Default(false)]
@@ -44,44 +48,57 @@ public sealed class TenantSpec
 
 public sealed class TenantQuota
 {
+    /// <summary>How many workspaces the tenant may have; a create past it is refused at admission.</summary>
     [Range(0, 100000)]
     public int? MaxWorkspaces { get; set; }
 
+    /// <summary>Total CPU the tenant's workspaces may be granted (sum of their spec.quota.cpu).</summary>
     public ResourceQuantity? Cpu { get; set; }
 
+    /// <summary>Total memory the tenant's workspaces may be granted (sum of their spec.quota.memory).</summary>
     public ResourceQuantity? Memory { get; set; }
 
+    /// <summary>Total storage the tenant's workspaces may be granted (sum of their spec.quota.storage).</summary>
     public ResourceQuantity? Storage { get; set; }
 }
 
 public sealed class TenantScope
 {
+    /// <summary>The acquisition boundary (legal entity or acquired company) a deployment intent of this tenant may target.</summary>
     [Required, Length(1)]
     public string AcquisitionBoundary { get; set; } = "";
 
+    /// <summary>Business units inside that boundary the tenant may target; empty: none.</summary>
     [ListSet]
     public List<string>? BusinessUnits { get; set; }
 
+    /// <summary>Site classes (e.g. online, edge) the tenant may target; empty: none.</summary>
     [ListSet]
     public List<string>? SiteClasses { get; set; }
 }
 
 public sealed class TenantNetwork
 {
+    /// <summary>Source CIDRs a WorkspaceNetworkPolicy of this tenant may allow in; any other CIDR is refused.</summary>
     [ListSet]
     public List<string>? AllowedIngressCIDRs { get; set; }
 
+    /// <summary>Destination CIDRs a WorkspaceNetworkPolicy of this tenant may allow out to; any other CIDR is refused.</summary>
     [ListSet]
     public List<string>? ApprovedEgressCIDRs { get; set; }
 }
 
+/// <summary>The observed state of a Tenant, written by the operator.</summary>
 public sealed class TenantStatus : StatusBase
 {
+    /// <summary>Pending until the system of record has the tenant; Ready; Suspended when spec.suspended; Failed on an invalid spec; Terminating while deletion waits for its workspaces.</summary>
     [Enum("Pending", "Ready", "Suspended", "Failed", "Terminating")]
     public string? Phase { get; set; }
 
+    /// <summary>How many workspaces the tenant has.</summary>
     public int? Workspaces { get; set; }
 
+    /// <summary>What the tenant's workspaces are granted in total (their requests, capped by the tenant quota).</summary>
     public TenantUsage? Usage { get; set; }
 
     [Description("UUID of the tenant row in the system of record.")]
@@ -90,9 +107,12 @@ public sealed class TenantStatus : StatusBase
 
 public sealed class TenantUsage
 {
+    /// <summary>CPU granted to the tenant's workspaces in total.</summary>
     public ResourceQuantity? Cpu { get; set; }
 
+    /// <summary>Memory granted to the tenant's workspaces in total.</summary>
     public ResourceQuantity? Memory { get; set; }
 
+    /// <summary>Storage granted to the tenant's workspaces in total.</summary>
     public ResourceQuantity? Storage { get; set; }
 }

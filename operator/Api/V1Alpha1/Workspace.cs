@@ -2,12 +2,14 @@ using k8s.Models;
 
 namespace ControlPlane.Operator.Api.V1Alpha1;
 
+/// <summary>A Workspace: a namespace with members, quota, a default-deny network and a Postgres database, owned by one Tenant.</summary>
 [KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "Workspace", PluralName = "workspaces")]
 [EntityScope(EntityScope.Cluster), ShortName("ws")]
 [PrinterColumn("Tenant", ".spec.tenant")]
-[PrinterColumn("Environment", ".spec.environment")]
 [PrinterColumn("Phase", ".status.phase")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
+[PrinterColumn("Environment", ".spec.environment")]
+[PrinterColumn("Region", ".spec.region", Priority = 1)]
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class Workspace : CustomResource<WorkspaceSpec, WorkspaceStatus>
 {
@@ -21,6 +23,7 @@ public sealed class Workspace : CustomResource<WorkspaceSpec, WorkspaceStatus>
     }
 }
 
+/// <summary>The desired state of a Workspace: its tenant, environment, members, quota, database and provider keys.</summary>
 public sealed class WorkspaceSpec
 {
     [Required, Pattern(Patterns.DnsLabel), Length(1, 63)]
@@ -39,10 +42,13 @@ public sealed class WorkspaceSpec
     [Description("Defaults to the tenant's data mode.")]
     public string? DataMode { get; set; }
 
+    /// <summary>Who may act in the workspace: one RoleBinding per member to controlplane:workspace:&lt;role&gt; in its namespace. The tenant's owners are WorkspaceAdmin besides; a WorkspaceAdmin may edit this list (and nothing else) of this workspace.</summary>
     public List<WorkspaceMember>? Members { get; set; }
 
+    /// <summary>What the workspace asks for: rendered as its namespace's ResourceQuota, granted within what remains of the tenant's quota.</summary>
     public WorkspaceQuota? Quota { get; set; }
 
+    /// <summary>The workspace's own Postgres database and login role in its region, credentials in a Secret of the namespace.</summary>
     public WorkspaceDatabase? Database { get; set; }
 
     [ListMap("provider")]
@@ -52,6 +58,7 @@ public sealed class WorkspaceSpec
 
 public sealed class WorkspaceMember
 {
+    /// <summary>Whether name is a user, a group, or a ServiceAccount ("namespace/name").</summary>
     [Required, Enum("User", "Group", "ServiceAccount")]
     public string Kind { get; set; } = "User";
 
@@ -59,24 +66,30 @@ public sealed class WorkspaceMember
     [Description("User or group name; for a ServiceAccount \"namespace/name\" (a DNS label and a DNS subdomain).")]
     public string Name { get; set; } = "";
 
+    /// <summary>The workspace role bound: WorkspaceAdmin (everything in the namespace, members), Operator (workloads, rollouts), Approver (approvals, read), Auditor (read), IntegrationAdmin (Secrets and ConfigMaps). No other role can be granted.</summary>
     [Required, Enum("WorkspaceAdmin", "Operator", "Approver", "Auditor", "IntegrationAdmin")]
     public string Role { get; set; } = "";
 }
 
 public sealed class WorkspaceQuota
 {
+    /// <summary>CPU requests and limits the namespace may total.</summary>
     public ResourceQuantity? Cpu { get; set; }
 
+    /// <summary>Memory requests and limits the namespace may total.</summary>
     public ResourceQuantity? Memory { get; set; }
 
+    /// <summary>Storage requests the namespace's PersistentVolumeClaims may total.</summary>
     public ResourceQuantity? Storage { get; set; }
 
+    /// <summary>How many pods the namespace may run.</summary>
     [Range(0, 100000)]
     public int? Pods { get; set; }
 }
 
 public sealed class WorkspaceDatabase
 {
+    /// <summary>false: no database is provisioned for the workspace.</summary>
     [Default(true)]
     public bool Enabled { get; set; } = true;
 
@@ -95,9 +108,11 @@ public sealed class WorkspaceDatabase
 
 public sealed class ProviderKey
 {
+    /// <summary>The LLM provider the key is for; one key per provider.</summary>
     [Required, Enum("openai", "azure-openai", "anthropic")]
     public string Provider { get; set; } = "";
 
+    /// <summary>The Secret in the workspace namespace holding the API key; its value is stored encrypted and never shown.</summary>
     [Required]
     public SecretKeyReference SecretRef { get; set; } = new();
 
@@ -105,15 +120,20 @@ public sealed class ProviderKey
     public string? Endpoint { get; set; }
 }
 
+/// <summary>The observed state of a Workspace, written by the operator.</summary>
 public sealed class WorkspaceStatus : StatusBase
 {
+    /// <summary>Creating until every child is in place; Ready; Failed on a refusal or error (see conditions); Terminating while deletion runs.</summary>
     [Enum("Creating", "Ready", "Failed", "Terminating")]
     public string? Phase { get; set; }
 
+    /// <summary>The namespace the workspace owns (same name as the workspace).</summary>
     public string? Namespace { get; set; }
 
+    /// <summary>Where the workspace's database is and the Secret holding its credentials.</summary>
     public WorkspaceDatabaseStatus? Database { get; set; }
 
+    /// <summary>What is known of each provider key: a fingerprint and when it was validated and rotated, never the key.</summary>
     public List<ProviderKeyStatus>? ProviderKeys { get; set; }
 
     [Description("When the workspace was first admitted against its tenant's aggregate quota (RFC 3339, 100 ns precision); earlier admissions are served first.")]
@@ -122,23 +142,30 @@ public sealed class WorkspaceStatus : StatusBase
 
 public sealed class WorkspaceDatabaseStatus
 {
+    /// <summary>The database server's host name.</summary>
     public string? Host { get; set; }
 
+    /// <summary>The database's name, recorded once in the system of record.</summary>
     public string? Name { get; set; }
 
+    /// <summary>The Secret in the workspace namespace with the database's connection credentials.</summary>
     public string? SecretName { get; set; }
 }
 
 public sealed class ProviderKeyStatus
 {
+    /// <summary>The provider this entry describes.</summary>
     [Required]
     public string Provider { get; set; } = "";
 
+    /// <summary>sha256 prefix of the key, to tell keys apart without revealing them.</summary>
     public string? Fingerprint { get; set; }
 
+    /// <summary>When the key was last validated.</summary>
     [DateTimeFormat]
     public DateTime? ValidatedAt { get; set; }
 
+    /// <summary>When the key last changed.</summary>
     [DateTimeFormat]
     public DateTime? RotatedAt { get; set; }
 }
