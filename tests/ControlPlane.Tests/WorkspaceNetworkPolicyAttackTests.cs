@@ -82,7 +82,7 @@ public sealed class WorkspaceNetworkPolicyAttackTests(WebhookFixture fixture)
         await RenderedAsync(mine, "api-ingress");
         // A JSON patch carries no resourceVersion: the operator's status writes cannot turn the refusal into a conflict.
         var widened = await Refused(() => bob.PatchAsync<WorkspaceNetworkPolicy>(Policies, mine, "api",
-            $$"""[{"op":"add","path":"/spec/ingress/0/from/-","value":{"workspace":"{{theirs}}"}}]""", PatchTypes.Json, CancellationToken.None));
+            $$$"""[{"op":"add","path":"/spec/ingress/0/from/-","value":{"workspace":"{{{theirs}}}"}}]""", PatchTypes.Json, CancellationToken.None));
         Assert.Contains("spec.ingress[0].from[1].workspace", widened.StatusMessage);
 
         foreach (var name in new[] { "from-them", "from-anywhere", "from-everyone" })
