@@ -117,16 +117,28 @@ public sealed class ExposureReconcileTests(ClusterFixture cluster, ITestOutputHe
         await ApproveAsync(first);
         await ApproveAsync(second);
 
-        await WaitForAsync(a, "orders", e => e.Status?.Phase == "Published", "first published");
-        var conflict = await WaitForAsync(b, "shop", e => ReadyReason(e) == "Conflict", "second in conflict");
-        Assert.Contains($"{host}/api is already claimed by Exposure {a}/orders", conflict.Status!.Conditions!.Single(c => c.Type == "Ready").Message);
-        Assert.Null(await IngressAsync(b, "shop"));
-        await Net.WaitUntilAsync(async () => await SecurityAuditCountAsync($"{b}/shop", "exposure.refused") == 1, TimeSpan.FromSeconds(10), "conflict audited");
+        // Created within the same second (creation times have one-second precision): which one holds the
+        // route is settled by name then; either way exactly one is published and the other is a Conflict.
+        (string Ns, string Name, string OtherNs, string Other)? settled = null;
+        await Net.WaitUntilAsync(async () =>
+        {
+            var x = await cluster.Api.GetAsync<Exposure>(Exposures, a, "orders", CancellationToken.None);
+            var y = await cluster.Api.GetAsync<Exposure>(Exposures, b, "shop", CancellationToken.None);
+            settled = x.Status?.Phase == "Published" && ReadyReason(y) == "Conflict" ? (a, "orders", b, "shop")
+                : y.Status?.Phase == "Published" && ReadyReason(x) == "Conflict" ? (b, "shop", a, "orders")
+                : null;
+            return settled is not null;
+        }, TimeSpan.FromSeconds(30), "one published, the other in conflict");
+        var holder = settled!.Value;
+        var conflict = await cluster.Api.GetAsync<Exposure>(Exposures, holder.OtherNs, holder.Other, CancellationToken.None);
+        Assert.Contains($"{host}/api is already claimed by Exposure {holder.Ns}/{holder.Name}", conflict.Status!.Conditions!.Single(c => c.Type == "Ready").Message);
+        Assert.Null(await IngressAsync(holder.OtherNs, holder.Other));
+        await Net.WaitUntilAsync(async () => await SecurityAuditCountAsync($"{holder.OtherNs}/{holder.Other}", "exposure.refused") == 1, TimeSpan.FromSeconds(10), "conflict audited");
 
         // The holder leaves: the other one's claim is settled and it goes live.
-        await cluster.Api.DeleteAsync(Exposures, a, "orders", CancellationToken.None);
-        await WaitForAsync(b, "shop", e => e.Status?.Phase == "Published", "second published once the route is free");
-        Assert.NotNull(await IngressAsync(b, "shop"));
+        await cluster.Api.DeleteAsync(Exposures, holder.Ns, holder.Name, CancellationToken.None);
+        await WaitForAsync(holder.OtherNs, holder.Other, e => e.Status?.Phase == "Published", "the other published once the route is free");
+        Assert.NotNull(await IngressAsync(holder.OtherNs, holder.Other));
     }
 
     [Fact]
