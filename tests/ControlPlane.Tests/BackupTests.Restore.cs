@@ -100,13 +100,13 @@ public sealed partial class BackupTests
     }
 
     /// <summary>A Ready workspace with rows, a plan and one Completed on-demand backup; the checksum of the rows it holds; then more rows written after it.</summary>
-    async Task<(string Workspace, string Database, string AtBackup, Backup Backup)> BackedUpAsync(string ws)
+    async Task<(string Workspace, string Database, string AtBackup, Backup Backup)> BackedUpAsync(string ws, string backupName = "first")
     {
         await cluster.WaitForWorkspaceAsync(ws, ClusterFixture.IsReady, "Ready");
         await WriteRowsAsync(ws, 1, 300);
         await CreatePlanAsync(ws, "nightly", Yearly);
-        await CreateBackupAsync(ws, "first", "nightly");
-        var backup = await WaitForBackupAsync(ws, "first", b => b.Status?.Phase is "Completed" or "Failed", "finished");
+        await CreateBackupAsync(ws, backupName, "nightly");
+        var backup = await WaitForBackupAsync(ws, backupName, b => b.Status?.Phase is "Completed" or "Failed", "finished");
         Assert.Equal("Completed", backup.Status!.Phase);
         var atBackup = await ChecksumOfAsync(ws);
         await WriteRowsAsync(ws, 301, 50);
@@ -114,7 +114,10 @@ public sealed partial class BackupTests
     }
 
     /// <summary>A workspace of an environment with these users as Approvers, and its region's storage credentials (its prefix is its name).</summary>
-    async Task<(string Workspace, string CredentialsSecret)> WorkspaceWithApproversAsync(string name, string environment, params string[] approvers)
+    async Task<(string Workspace, string CredentialsSecret)> WorkspaceWithApproversAsync(string name, string environment, params string[] approvers) =>
+        await WorkspaceWithMembersAsync(name, environment, approvers.Select(a => new WorkspaceMember { Kind = "User", Name = a, Role = "Approver" }).ToArray());
+
+    async Task<(string Workspace, string CredentialsSecret)> WorkspaceWithMembersAsync(string name, string environment, params WorkspaceMember[] members)
     {
         var tenant = Unique(name + "-t");
         var ws = Unique(name);
@@ -122,7 +125,7 @@ public sealed partial class BackupTests
         await cluster.CreateWorkspaceAsync(ws, tenant, w =>
         {
             w.Environment = environment;
-            w.Members = approvers.Select(a => new WorkspaceMember { Kind = "User", Name = a, Role = "Approver" }).ToList();
+            w.Members = [.. members];
         });
         var credentials = Unique("s3");
         await cluster.Api.CreateAsync(Secrets, OperatorNamespace, new V1Secret
