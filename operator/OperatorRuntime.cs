@@ -89,7 +89,8 @@ public sealed class OperatorRuntime : IAsyncDisposable
             .Add(b => WorkspaceNetworkPolicyReconciler.Setup(b, Database))
             .Add(b => DeploymentIntentReconciler.Setup(b, Database, planeHandler, intentMetrics, options))
             .Add(b => BackupReconciler.Setup(b, Database, BackupTargetsOf, backupJobs, pgTools))
-            .Add(b => BackupPlanReconciler.Setup(b, Database, BackupTargetsOf, BackupMetrics));
+            .Add(b => BackupPlanReconciler.Setup(b, Database, BackupTargetsOf, BackupMetrics))
+            .Add(b => RestoreReconciler.Setup(b, Database, RegionDatabases, BackupTargetsOf, backupJobs, pgTools));
 
         // Values kept as plain counters, read at scrape time.
         Metrics.Registry.AddBeforeCollectCallback(() =>

@@ -61,6 +61,9 @@ public sealed class RestoreStatus : StatusBase
 
     [Description("After the restore: connected with the workspace's credentials and counted its tables.")]
     public RestoreSmokeCheck? SmokeCheck { get; set; }
+
+    [Description("The correlation id of the restore's row in the system of record.")]
+    public string? CorrelationId { get; set; }
 }
 
 public sealed class RestoreSmokeCheck
