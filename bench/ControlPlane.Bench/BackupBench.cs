@@ -70,7 +70,9 @@ public static partial class Program
         var plan = new BackupPlan { Metadata = new V1ObjectMeta { Name = "bench", NamespaceProperty = ns } };
         plan.Spec.Schedule = "0 0 1 1 *"; // yearly: only the hand-made Backup below runs
         await env.Api.CreateAsync(BackupPlanType, ns, plan, CancellationToken.None);
-        await op.WaitIdleAsync();
+        // Not WaitIdleAsync: a plan always has its next schedule queued, so the operator is never idle.
+        await Net.WaitUntilAsync(async () => (await env.Api.GetAsync<BackupPlan>(BackupPlanType, ns, "bench", CancellationToken.None)).Status?.ObservedGeneration == 1,
+            TimeSpan.FromMinutes(2), "backup plan reconciled");
         var watch = Stopwatch.StartNew();
         await env.Api.CreateAsync(BackupType, ns, new Backup { Metadata = new V1ObjectMeta { Name = "bench-1", NamespaceProperty = ns }, Spec = new BackupSpec { BackupPlan = "bench" } },
             CancellationToken.None);
