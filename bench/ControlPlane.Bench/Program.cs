@@ -20,7 +20,8 @@ namespace ControlPlane.Bench;
 
 /// <summary>
 /// `make bench`: convergence against the API server's own floor, idle cost, memory, one change among
-/// many, restart and webhook latency, on the same local control plane and Postgres as the tests.
+/// many, restart, webhook latency, exposure publication and backup/restore against pg_dump, on the
+/// same local control plane and Postgres as the tests.
 /// </summary>
 public static partial class Program
 {
