@@ -20,7 +20,8 @@ namespace ControlPlane.Bench;
 
 /// <summary>
 /// `make bench`: convergence against the API server's own floor, idle cost, memory, one change among
-/// many, restart and webhook latency, on the same local control plane and Postgres as the tests.
+/// many, restart, webhook latency, exposure publication and backup/restore against pg_dump, on the
+/// same local control plane and Postgres as the tests.
 /// </summary>
 public static partial class Program
 {
@@ -35,8 +36,8 @@ public static partial class Program
     static readonly int IdleSeconds = Env("BENCH_IDLE_SECONDS", 600);
     static readonly int WebhookSeconds = Env("BENCH_WEBHOOK_SECONDS", 60);
     static readonly int WebhookRps = Env("BENCH_WEBHOOK_RPS", 100);
-    // Which parts to run (comma-separated: converge, large, webhook, exposure); all by default.
-    const string AllScenarios = "converge,large,webhook,exposure";
+    // Which parts to run (comma-separated: converge, large, webhook, exposure, backup); all by default.
+    const string AllScenarios = "converge,large,webhook,exposure,backup";
     static readonly HashSet<string> Scenarios = [.. (Environment.GetEnvironmentVariable("BENCH_SCENARIOS") ?? AllScenarios).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)];
     const int Workers = 8;
     const int ApplyConcurrency = 16;
@@ -61,6 +62,7 @@ public static partial class Program
                 ["runs"] = Runs, ["nWithDatabase"] = NWithDb, ["n"] = N, ["nLarge"] = NLarge, ["operatorWorkers"] = Workers,
                 ["applyConcurrency"] = ApplyConcurrency, ["floorConcurrency"] = Workers, ["resyncPeriodSeconds"] = Resync.TotalSeconds,
                 ["scenarios"] = string.Join(",", Scenarios), ["idleSeconds"] = IdleSeconds, ["webhookSeconds"] = WebhookSeconds, ["webhookRps"] = WebhookRps, ["nExposures"] = NExposures,
+                ["backupScale"] = BackupScale,
                 ["postgres"] = "PostgreSQL 15, fsync=off, synchronous_commit=off, full_page_writes=off (benchmark only)",
                 ["kubernetes"] = "kube-apiserver 1.20.2 + etcd 3.4 on loopback, watch cache on",
                 ["operator"] = "converge, one change and webhook in-process; restart, idle and memory as a child process (dotnet ControlPlane.Operator.dll); leader election off, webhooks off except in the webhook scenario",
@@ -179,6 +181,18 @@ public static partial class Program
                 results["exposure"] = exposure;
                 var label = $"{NExposures} Exposures in a prod workspace";
                 table.Add((label, "last approval to Ingress p50 / p99 / max ms", exposure["approvalToIngressMs"]!.ToJsonString()));
+            }
+
+            if (Scenarios.Contains("backup"))
+            {
+                await using var env = await BenchEnv.StartAsync(Path.Combine(root, "backup"));
+                var backup = await BackupAsync(env, Path.Combine(root, "backup"));
+                results["backup"] = backup;
+                var label = $"backup of a pgbench -s {BackupScale} database ({backup["databaseMB"]} MB)";
+                table.Add((label, "backup / floor (pg_dump -Fc to S3) s, ratio", $"{backup["backupSeconds"]} / {backup["floorSeconds"]}, {backup["ratio"]}"));
+                table.Add((label, "read-back verification s (part of backup)", $"{backup["verifySeconds"]}"));
+                table.Add((label, "restore into a new database s", $"{backup["restoreSeconds"]}"));
+                table.Add((label, "backup object MB", $"{backup["backupMB"]}"));
             }
         }
         finally
@@ -317,10 +331,12 @@ public static partial class Program
         public required OperatorRuntime Runtime { get; init; }
         public ConcurrentQueue<string> Reconciled { get; } = new();
 
-        public static RunningOperator Start(BenchEnv env)
+        public static RunningOperator Start(BenchEnv env, Action<ControlPlaneOptions>? configure = null)
         {
             var loggers = LoggerFactory.Create(b => b.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning));
-            var op = new RunningOperator { Runtime = new OperatorRuntime(env.Options(Kek), env.Plane.ClientConfig(), loggers) };
+            var options = env.Options(Kek);
+            configure?.Invoke(options);
+            var op = new RunningOperator { Runtime = new OperatorRuntime(options, env.Plane.ClientConfig(), loggers) };
             op.Runtime.Reconciled += (controller, key, _) =>
             {
                 if (controller == "workspace") op.Reconciled.Enqueue(key);
