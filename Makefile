@@ -10,10 +10,11 @@ KUBECTL ?= kubectl
 help: ## Show the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
 
-tools: ## Install what the tests and `make up` need: etcd, kube-apiserver, kube-controller-manager, PostgreSQL 15, Helm 3.17, s3rver (idempotent, cached)
+tools: ## Install what the tests and `make up` need: etcd, kube-apiserver, kube-controller-manager, PostgreSQL 15, Helm 3.17, s3rver, Prometheus (idempotent, cached)
 	bash hack/install-control-plane.sh
 	bash hack/install-helm.sh
 	bash hack/install-s3.sh
+	bash hack/install-prometheus.sh
 
 build: ## Build the solution (warnings are errors)
 	$(DOTNET) build ControlPlane.sln -c $(CONFIGURATION)
