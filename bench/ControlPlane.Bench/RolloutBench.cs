@@ -122,7 +122,15 @@ public static partial class Program
             return soaking == NRollouts;
         }, TimeSpan.FromMinutes(10), $"{NRollouts} rollouts soaking");
         var toSoak = started.Elapsed.TotalSeconds;
-        await op.WaitIdleAsync();
+        // Not op.WaitIdleAsync: every soaking Rollout keeps a delayed requeue (its soak's end) queued.
+        // Settled: no API write for 5 s (the last ring rolled out and its status written).
+        long WritesNow() => WriteVerbs.Sum(v => op.Runtime.Requests.Snapshot().GetValueOrDefault(v));
+        var (lastWrites, quiet) = (WritesNow(), Stopwatch.StartNew());
+        await Net.WaitUntilAsync(() =>
+        {
+            if (WritesNow() is var w && w != lastWrites) (lastWrites, quiet) = (w, Stopwatch.StartNew());
+            return Task.FromResult(quiet.Elapsed > TimeSpan.FromSeconds(5));
+        }, TimeSpan.FromMinutes(5), "no API write for 5 s");
 
         var reconciles = 0;
         void Count(string controller, string key, string result)
