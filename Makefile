@@ -10,10 +10,11 @@ KUBECTL ?= kubectl
 help: ## Show the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
 
-tools: ## Install what the tests and `make up` need: etcd, kube-apiserver, kube-controller-manager, PostgreSQL 15, Helm 3.17, s3rver (idempotent, cached)
+tools: ## Install what the tests and `make up` need: etcd, kube-apiserver, kube-controller-manager, PostgreSQL 15, Helm 3.17, s3rver, Prometheus (idempotent, cached)
 	bash hack/install-control-plane.sh
 	bash hack/install-helm.sh
 	bash hack/install-s3.sh
+	bash hack/install-prometheus.sh
 
 build: ## Build the solution (warnings are errors)
 	$(DOTNET) build ControlPlane.sln -c $(CONFIGURATION)
@@ -61,7 +62,7 @@ run: ## Run the operator against the current kubeconfig (set ControlPlane__Syste
 	$(if $(WEBHOOK_SAN),ControlPlane__Webhook__ExtraSans__0=$(WEBHOOK_SAN)) \
 	$(DOTNET) run --project operator -c $(CONFIGURATION)
 
-bench: tools ## Benchmarks on the local control plane: converge vs floor, idle, memory, one change, restart, webhook latency, exposure publication, backup vs pg_dump floor and restore (writes bench/results/)
+bench: tools ## Benchmarks on the local control plane: converge vs floor, idle, memory, one change, restart, webhook latency, exposure publication, backup vs pg_dump floor and restore, rollout breach-to-rollback and idle soak (writes bench/results/)
 	$(DOTNET) run --project bench/ControlPlane.Bench -c Release
 
 chaos: tools ## Chaos: 200 workspaces with databases while the operator is SIGKILLed 20 times, the API server restarted twice, Postgres once, etcd compacted once; checks nothing is lost, duplicated or left (writes chaos/results/latest.json; CHAOS_SEED=n replays)

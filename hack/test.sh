@@ -4,6 +4,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 # The backup tests need s3rver; installing it is cached and idempotent.
 bash hack/install-s3.sh
+# The Rollout successRate tests start a real Prometheus (Debian's package).
+bash hack/install-prometheus.sh
 log=$(mktemp)
 dotnet test ControlPlane.sln --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

@@ -36,8 +36,8 @@ public static partial class Program
     static readonly int IdleSeconds = Env("BENCH_IDLE_SECONDS", 600);
     static readonly int WebhookSeconds = Env("BENCH_WEBHOOK_SECONDS", 60);
     static readonly int WebhookRps = Env("BENCH_WEBHOOK_RPS", 100);
-    // Which parts to run (comma-separated: converge, large, webhook, exposure, backup); all by default.
-    const string AllScenarios = "converge,large,webhook,exposure,backup";
+    // Which parts to run (comma-separated: converge, large, webhook, exposure, backup, rollout); all by default.
+    const string AllScenarios = "converge,large,webhook,exposure,backup,rollout";
     static readonly HashSet<string> Scenarios = [.. (Environment.GetEnvironmentVariable("BENCH_SCENARIOS") ?? AllScenarios).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)];
     const int Workers = 8;
     const int ApplyConcurrency = 16;
@@ -193,6 +193,20 @@ public static partial class Program
                 table.Add((label, "read-back verification s (part of backup)", $"{backup["verifySeconds"]}"));
                 table.Add((label, "restore into a new database s", $"{backup["restoreSeconds"]}"));
                 table.Add((label, "backup object MB", $"{backup["backupMB"]}"));
+            }
+
+            if (Scenarios.Contains("rollout"))
+            {
+                await using var env = await BenchEnv.StartAsync(Path.Combine(root, "rollout"));
+                var rollout = await RolloutAsync(env);
+                results["rollout"] = rollout;
+                var breach = rollout["breachToRollback"]!;
+                table.Add(($"Rollout breach, {breach["runs"]} runs", "breach to rollback issued p50 / p99 / max s (operator, status)", breach["secondsToIssueByOperator"]!.ToJsonString()));
+                table.Add(($"Rollout breach, {breach["runs"]} runs", "image marked bad to image restored p50 / p99 / max s (bench)", breach["markedBadToImageRestoredSeconds"]!.ToJsonString()));
+                var idle = rollout["idleInSoak"]!;
+                var label = $"{idle["rollouts"]} Rollouts idle in soak, {idle["idleSeconds"]} s";
+                table.Add((label, "API writes / requests per minute", $"{idle["apiWritesPerMinute"]} / {idle["requestsPerMinute"]}"));
+                table.Add((label, "rollout reconciles / CPU s per minute", $"{idle["rolloutReconcilesPerMinute"]} / {idle["cpuSecondsPerMinute"]}"));
             }
         }
         finally

@@ -1,6 +1,7 @@
 using ControlPlane.LocalEnv;
 using ControlPlane.Operator.Api.V1Alpha1;
 using ControlPlane.Operator.Configuration;
+using ControlPlane.Operator.Controllers;
 using ControlPlane.Operator.Runtime;
 using k8s.Models;
 using Xunit;
@@ -11,7 +12,8 @@ namespace ControlPlane.Tests;
 /// <summary>
 /// Rollouts on real parts: kube-apiserver, kube-controller-manager's Deployment and ReplicaSet
 /// controllers, the node stand-in reporting pods (crash-looping for a bad image), Postgres for the
-/// audit trail, and a Prometheus stand-in answering the query API. The operator runs as its
+/// audit trail, and a real Prometheus (Debian's package) scraping a traffic target whose request
+/// counters the test sets, so the successRate gate evaluates real PromQL. The operator runs as its
 /// ServiceAccount under config/rbac/operator.yaml.
 /// </summary>
 [Collection(ClusterCollection.Name)]
@@ -23,10 +25,32 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
 
     static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..6]}";
 
-    TestOperator Start(PrometheusStandIn? prometheus = null) => TestOperator.Start(cluster, Unique("lease"), output, o =>
+    TestOperator Start(LocalPrometheus? prometheus = null) => TestOperator.Start(cluster, Unique("lease"), output, o =>
     {
-        o.Prometheus = new PrometheusOptions { Url = prometheus?.Url, Interval = TimeSpan.FromSeconds(1), Timeout = TimeSpan.FromSeconds(2) };
+        o.Prometheus = new PrometheusOptions { Url = prometheus?.Url, Interval = TimeSpan.FromSeconds(1), Timeout = TimeSpan.FromSeconds(5) };
     });
+
+    /// <summary>The success ratio over the last 10 s per ring, as a team would write it ({{namespaces}}: the ring's namespaces).</summary>
+    const string SuccessRateQuery =
+        "sum(rate(http_requests_total{namespace=~\"{{namespaces}}\",code!~\"5..\"}[10s])) / sum(rate(http_requests_total{namespace=~\"{{namespaces}}\"}[10s]))";
+
+    /// <summary>A real Prometheus scraping a traffic target (which serves nothing yet).</summary>
+    static async Task<(LocalPrometheus Prometheus, TrafficTarget Traffic)> PrometheusAsync()
+    {
+        var traffic = TrafficTarget.Start();
+        return (await LocalPrometheus.StartAsync(Path.GetTempPath(), [traffic.Address]), traffic);
+    }
+
+    /// <summary>The namespaces serve 1000 requests/s with 0.1% errors; returns once Prometheus has a success rate for each.</summary>
+    static async Task ServeTrafficAsync(LocalPrometheus prometheus, TrafficTarget traffic, IReadOnlyList<string> namespaces)
+    {
+        foreach (var ns in namespaces) traffic.SetTraffic(ns, 1000, 0.001);
+        foreach (var ns in namespaces)
+        {
+            await Net.WaitUntilAsync(async () => await prometheus.QueryAsync(RolloutResources.Query(SuccessRateQuery, [ns])) is > 0.99,
+                TimeSpan.FromSeconds(30), $"prometheus has a success rate for {ns}");
+        }
+    }
 
     /// <summary>A tenant with Ready workspaces (labelled, with their environment), each running Deployment "orders" on the old image.</summary>
     async Task<(string Tenant, List<string> Workspaces)> TenantAsync(params (string Ring, string Environment)[] workspaces)
@@ -159,6 +183,54 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
         Assert.All(done.Status!.Rings!, r => Assert.Equal("Succeeded", r.Phase));
         Assert.True(await AuditedAsync(op, done, "rollout.ring-promoted", "ring-1-canary"));
         foreach (var n in ws) await Deployments.WaitAsync(cluster.Api, n, "orders", Deployments.IsRolledOut, "rolled out on the new image");
+    }
+
+    [Fact]
+    public async Task ThreeRings_LabCanaryProd_WithTheSuccessRateGate_Succeed()
+    {
+        var (prometheus, traffic) = await PrometheusAsync();
+        await using var _p = prometheus;
+        await using var _t = traffic;
+        await using var op = Start(prometheus);
+        var (_, ws) = await TenantAsync(("lab", "dev"), ("canary", "dev"), ("canary", "dev"), ("prod", "dev"));
+        await ServeTrafficAsync(prometheus, traffic, ws);
+        const string New = "registry.example/orders:9.0.0";
+        var spec = NewRollout(New,
+            new Ring { Name = "ring-0-lab", Workspaces = [ws[0]], Soak = "2s" },
+            new Ring { Name = "ring-1-canary", Selector = new LabelSelector { MatchLabels = new() { ["controlplane.io/ring"] = "canary" } }, Soak = "2s" },
+            new Ring { Name = "ring-2-prod", Selector = new LabelSelector { MatchLabels = new() { ["controlplane.io/ring"] = "prod" } }, Soak = "2s" });
+        spec.Spec.Gates!.SuccessRate = new SuccessRateGate { Query = SuccessRateQuery, Threshold = 0.98 };
+        var rollout = await CreateAsync(ws[0], spec);
+        var name = rollout.Metadata.Name;
+
+        // Ring by ring: while ring 1 is in flight, prod still runs the old version.
+        await WaitAsync(ws[0], name, r => RingPhase(r, "ring-1-canary") is "Progressing" or "Soaking", "ring 1 in flight");
+        Assert.Equal(Old, await ImageAsync(ws[3]));
+
+        var done = await WaitAsync(ws[0], name, r => r.Status?.Phase == "Succeeded", "Succeeded", TimeSpan.FromSeconds(120));
+        Assert.Equal("True", Condition(done, "Ready")!.Status);
+        Assert.Null(done.Status!.Rollback);
+        Assert.Equal(new[] { "ring-0-lab", "ring-1-canary", "ring-2-prod" }, done.Status.Rings!.Select(r => r.Name));
+        foreach (var ring in done.Status.Rings!)
+        {
+            output.WriteLine($"{ring.Name}: {string.Join(",", ring.Workspaces ?? [])} started {ring.StartedAt:O} rolled out {ring.RolledOutAt:O} completed {ring.CompletedAt:O} success rate {ring.SuccessRate}");
+            Assert.Equal("Succeeded", ring.Phase);
+            Assert.InRange(ring.SuccessRate!.Value, 0.998, 1.0);
+            Assert.True((ring.CompletedAt!.Value - ring.RolledOutAt!.Value).TotalSeconds >= 2, $"{ring.Name} soaked 2 s");
+            Assert.True(await AuditedAsync(op, done, "rollout.ring-promoted", ring.Name));
+        }
+
+        // Rings in order: each started after the one before completed.
+        var rings = done.Status.Rings!;
+        for (var i = 1; i < rings.Count; i++) Assert.True(rings[i].StartedAt >= rings[i - 1].CompletedAt, $"{rings[i].Name} started after {rings[i - 1].Name} completed");
+        Assert.Equal(new[] { ws[1], ws[2] }.Order(StringComparer.Ordinal), rings[1].Workspaces!.Order(StringComparer.Ordinal));
+        Assert.Equal([ws[3]], rings[2].Workspaces);
+        Assert.Equal(4, done.Status.Previous!.Count);
+        Assert.All(done.Status.Previous!, p => Assert.Equal(Old, p.Containers.Single().Image));
+        foreach (var n in ws) await Deployments.WaitAsync(cluster.Api, n, "orders", d => Deployments.IsRolledOut(d) && Deployments.ImageOf(d) == New, "rolled out on the new image");
+        // Each ring's gate asked Prometheus about that ring's namespaces only.
+        Assert.Contains(prometheus.Queries(), q => q.Contains($"namespace=~\"{ws[3]}\"", StringComparison.Ordinal));
+        Assert.Contains(prometheus.Queries(), q => q.Contains($"namespace=~\"{string.Join('|', rings[1].Workspaces!)}\"", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -332,34 +404,37 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
     [Fact]
     public async Task SuccessRateGate_PrometheusDownPauses_AndABreachRollsBack()
     {
-        await using var prometheus = PrometheusStandIn.Start(0.999);
+        var (prometheus, traffic) = await PrometheusAsync();
+        await using var _p = prometheus;
+        await using var _t = traffic;
         await using var op = Start(prometheus);
         var (_, ws) = await TenantAsync(("lab", "dev"), ("canary", "dev"));
+        await ServeTrafficAsync(prometheus, traffic, ws);
         var spec = NewRollout("registry.example/orders:7.0.0", new Ring { Name = "ring-0", Workspaces = [ws[0]], Soak = "5m" }, new Ring { Name = "ring-1", Workspaces = [ws[1]] });
-        spec.Spec.Gates!.SuccessRate = new SuccessRateGate
-        {
-            Query = "sum(rate(http_requests_total{namespace=~\"{{namespaces}}\",code!~\"5..\"}[5m])) / sum(rate(http_requests_total{namespace=~\"{{namespaces}}\"}[5m]))",
-            Threshold = 0.98,
-        };
+        spec.Spec.Gates!.SuccessRate = new SuccessRateGate { Query = SuccessRateQuery, Threshold = 0.98 };
         var rollout = await CreateAsync(ws[0], spec);
         var name = rollout.Metadata.Name;
         var soaking = await WaitAsync(ws[0], name, r => RingPhase(r, "ring-0") == "Soaking" && r.Status!.Rings![0].SuccessRate is not null, "ring 0 soaking with a success rate");
-        Assert.Equal(0.999, soaking.Status!.Rings![0].SuccessRate);
-        Assert.Contains(prometheus.Queries, q => q.Contains($"namespace=~\"{ws[0]}\"", StringComparison.Ordinal));
+        output.WriteLine($"ring 0 success rate from Prometheus: {soaking.Status!.Rings![0].SuccessRate}");
+        Assert.InRange(soaking.Status!.Rings![0].SuccessRate!.Value, 0.998, 1.0);
+        // The query Prometheus answered was templated with ring 0's namespace only (the closing quote: nothing else in the alternation).
+        Assert.Contains(prometheus.Queries(), q => q.Contains($"namespace=~\"{ws[0]}\"", StringComparison.Ordinal));
 
-        // Prometheus unreachable: the ring holds (Paused, with the reason), nothing is rolled back.
+        // Prometheus down: the ring holds (Paused, with the reason), nothing is rolled back.
         await prometheus.StopAsync();
         var held = await WaitAsync(ws[0], name, r => r.Status?.Phase == "Paused" && Condition(r, "Paused")?.Reason == "MetricsUnavailable", "paused: metrics unavailable");
         Assert.Contains("Prometheus", Condition(held, "Paused")!.Message);
         Assert.Equal("registry.example/orders:7.0.0", await ImageAsync(ws[0]));
 
-        // Back, and below the threshold: a breach, rolled back.
-        prometheus.Value = 0.5;
-        prometheus.Resume();
+        // Back up while half of ring 0's requests fail: the ratio Prometheus computes drops below the threshold, rolled back.
+        traffic.SetTraffic(ws[0], 1000, 0.5);
+        await prometheus.ResumeAsync();
         var rolledBack = await WaitAsync(ws[0], name, r => r.Status?.Phase == "RolledBack", "rolled back on the success rate");
-        Assert.Equal("successRate", rolledBack.Status!.Rollback!.Gate);
-        Assert.Equal("0.5", rolledBack.Status.Rollback.Value);
-        Assert.InRange(rolledBack.Status.Rollback.SecondsToIssue!.Value, 0, 30);
+        var record = rolledBack.Status!.Rollback!;
+        output.WriteLine($"breach: success rate {record.Value} (limit {record.Limit}), rollback issued {record.SecondsToIssue} s after");
+        Assert.Equal("successRate", record.Gate);
+        Assert.InRange(double.Parse(record.Value!, System.Globalization.CultureInfo.InvariantCulture), 0.45, 0.98);
+        Assert.InRange(record.SecondsToIssue!.Value, 0, 30);
         Assert.Equal(Old, await ImageAsync(ws[0]));
         Assert.Equal(Old, await ImageAsync(ws[1]));
     }
