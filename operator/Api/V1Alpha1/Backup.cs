@@ -5,8 +5,9 @@ namespace ControlPlane.Operator.Api.V1Alpha1;
 /// <summary>One logical backup (pg_dump -Fc) of a workspace database, made by a BackupPlan's schedule or by hand.</summary>
 [KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "Backup", PluralName = "backups")]
 [EntityScope(EntityScope.Namespaced), ShortName("bk")]
-[PrinterColumn("Plan", ".spec.backupPlan")]
 [PrinterColumn("Phase", ".status.phase")]
+[PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
+[PrinterColumn("Plan", ".spec.backupPlan")]
 [PrinterColumn("Size", ".status.sizeBytes", "integer")]
 [PrinterColumn("Completed", ".status.completedAt", "date")]
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
