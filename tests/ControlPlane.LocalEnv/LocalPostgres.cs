@@ -84,8 +84,12 @@ public sealed class LocalPostgres : IAsyncDisposable
         await cmd.ExecuteNonQueryAsync();
     }
 
-    public Task StartServerAsync() =>
-        RunAsPg("pg_ctl", ["-D", DataDir, "-l", Path.Combine(dir, "postgres.log"), "-w", "-t", "60", "start"]);
+    /// <summary>Starts the server again; pooled connections to the old one are dropped, so no caller gets a 57P01 from a connection it killed.</summary>
+    public async Task StartServerAsync()
+    {
+        await RunAsPg("pg_ctl", ["-D", DataDir, "-l", Path.Combine(dir, "postgres.log"), "-w", "-t", "60", "start"]);
+        NpgsqlConnection.ClearAllPools();
+    }
 
     public Task StopServerAsync() => RunAsPg("pg_ctl", ["-D", DataDir, "-m", "fast", "-w", "-t", "60", "stop"]);
 
