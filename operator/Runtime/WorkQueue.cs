@@ -225,14 +225,17 @@ public sealed class WorkQueue<T> : IDisposable where T : notnull
         foreach (var item in ready) Add(item);
     }
 
+    static readonly TimeSpan MaxTimerWait = TimeSpan.FromDays(1);
+
     void ArmTimer()
     {
         while (waitingByDue.TryPeek(out var item, out var due))
         {
             if (waiting.TryGetValue(item, out var current) && current == due)
             {
+                // A timer cannot wait past ~49 days; a later due time (a yearly schedule) is re-armed when it fires.
                 var wait = due - time.GetUtcNow();
-                timer.Change(wait < TimeSpan.Zero ? TimeSpan.Zero : wait, Timeout.InfiniteTimeSpan);
+                timer.Change(wait < TimeSpan.Zero ? TimeSpan.Zero : wait > MaxTimerWait ? MaxTimerWait : wait, Timeout.InfiniteTimeSpan);
                 return;
             }
 

@@ -43,6 +43,21 @@ public sealed class WorkQueueTests
     }
 
     [Fact]
+    public async Task AddAfter_ADueTimeYearsAway_IsHeld_AndComesWhenDue()
+    {
+        // A timer cannot wait past ~49 days (a yearly backup schedule threw); the queue re-arms instead.
+        var time = new FakeTimeProvider();
+        using var q = new WorkQueue<string>(time);
+        q.AddAfter("yearly", TimeSpan.FromDays(730));
+        Assert.Equal(1, q.WaitingCount);
+        Assert.Equal(0, q.WaitingDueWithin(TimeSpan.FromDays(1)));
+        for (var day = 0; day < 729; day++) time.Advance(TimeSpan.FromDays(1));
+        Assert.Equal(0, q.Count);
+        time.Advance(TimeSpan.FromDays(1));
+        Assert.Equal("yearly", await Next(q));
+    }
+
+    [Fact]
     public async Task AddAfter_KeepsTheEarliestDueTime()
     {
         var time = new FakeTimeProvider();
