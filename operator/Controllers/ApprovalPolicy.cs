@@ -65,6 +65,13 @@ public static class ApprovalPolicy
                                             && (b.Subjects ?? []).Any(s => (s.Kind == "User" && s.Name == user) || (s.Kind == "Group" && groups.Contains(s.Name))));
     }
 
+    /// <summary>
+    /// <see cref="IsApprover"/> for an admitted Approval, over a RoleBinding cache: the groups are the
+    /// ones recorded at admission. Every reconciler that gates on approvals asks this one.
+    /// </summary>
+    public static bool HoldsApproverRole(Approval approval, Runtime.Informer<V1RoleBinding> roleBindings) =>
+        IsApprover(approval.Spec.Approver, GroupsOf(approval), roleBindings.InNamespace(approval.Metadata.NamespaceProperty));
+
     public static ApprovalVerdict Judge(Approval approval, IKubernetesObject<V1ObjectMeta>? target, Func<Approval, bool> holdsApproverRole)
     {
         var t = approval.Spec.Target;

@@ -140,7 +140,7 @@ public sealed partial class DeploymentIntentReconciler
     static string PlaneType(DeploymentIntent intent) => intent.Spec.ExecutionPlane?.Type ?? "kubernetes";
 
     bool HoldsApproverRole(Approval approval) =>
-        ApprovalPolicy.IsApprover(approval.Spec.Approver, ApprovalPolicy.GroupsOf(approval), caches.RoleBindings.InNamespace(approval.Metadata.NamespaceProperty));
+        ApprovalPolicy.HoldsApproverRole(approval, caches.RoleBindings);
 
     static PlaneDeployment Deployment(IntentPass pass, string ring, IReadOnlyList<string> workspaces)
     {

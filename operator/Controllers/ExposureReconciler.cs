@@ -176,7 +176,7 @@ public sealed partial class ExposureReconciler(
         ApprovalPolicy.Evaluate(e, ws.Spec.Environment, caches.Approvals.InNamespace(e.Metadata.NamespaceProperty), HoldsApproverRole);
 
     bool HoldsApproverRole(Approval approval) =>
-        ApprovalPolicy.IsApprover(approval.Spec.Approver, ApprovalPolicy.GroupsOf(approval), caches.RoleBindings.InNamespace(approval.Metadata.NamespaceProperty));
+        ApprovalPolicy.HoldsApproverRole(approval, caches.RoleBindings);
 
     /// <summary>The approvals that count for the current generation, one per approver, for status.</summary>
     List<ApprovalRecord> CountedApprovals(Exposure e) =>

@@ -151,7 +151,7 @@ public sealed partial class RestoreReconciler(
     }
 
     bool HoldsApproverRole(Approval approval) =>
-        ApprovalPolicy.IsApprover(approval.Spec.Approver, ApprovalPolicy.GroupsOf(approval), roleBindings.InNamespace(approval.Metadata.NamespaceProperty));
+        ApprovalPolicy.HoldsApproverRole(approval, roleBindings);
 
     /// <summary>First seen: the request is audited once (its phase is written in the same reconcile, so it is never audited again).</summary>
     async Task RequestedAsync(Restore restore, Backup backup, RestoreTargetPlan target, string tenant, CancellationToken ct)
