@@ -305,6 +305,8 @@ public sealed class ExposureTests(WebhookFixture fixture)
         Assert.Contains("generation 1 is live", Condition(suspended, ExposureConditions.Ready)!.Message);
 
         await bob.PatchAsync<Exposure>(Exposures, ws, "orders", """{"spec":{"path":"/v2"}}""", PatchTypes.Merge, CancellationToken.None);
+        // The webhook fills targetGeneration from its cache: approve once generation 2 has been seen.
+        await WaitForAsync(ws, "orders", e => e.Metadata.Generation == 2, "the edit seen");
         await carol.CreateAsync(Approvals, ws, NewApproval("orders"), CancellationToken.None);
         var approved = await WaitForAsync(ws, "orders", e => e.Metadata.Generation == 2 && Condition(e, ExposureConditions.Approved)?.Status == "True", "edit approved");
         Assert.Equal("TenantSuspended", Condition(approved, ExposureConditions.Ready)!.Reason);
