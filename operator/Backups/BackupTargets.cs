@@ -72,6 +72,12 @@ public sealed class BackupTargets(KubeApi api, Informer<Workspace> workspaces, I
             return new S3Target(own.Endpoint, own.Bucket, own.Prefix ?? "", id, key);
         }
 
+        return await PlatformStorageAsync(region, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The region's platform storage, with its credentials from the operator's namespace.</summary>
+    public async Task<S3Target> PlatformStorageAsync(string region, CancellationToken ct)
+    {
         var setting = $"ControlPlane:Regions:{region}:BackupStorage";
         var platform = options.Regions.TryGetValue(region, out var r) ? r.BackupStorage : null;
         if (platform?.Endpoint is null || platform.Bucket is null || platform.CredentialsSecret is null)

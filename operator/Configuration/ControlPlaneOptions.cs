@@ -119,6 +119,12 @@ public sealed class BackupOptions
     /// <summary>Multipart upload part size (S3 allows 5 MiB to 5 GiB; at most 10,000 parts).</summary>
     public int PartSizeBytes { get; set; } = 16 * 1024 * 1024;
 
+    /// <summary>
+    /// How long the completed backups of a workspace deleted with deletionPolicy Delete are kept before
+    /// their stored objects are deleted: the window in which a mistaken deletion can still be undone.
+    /// </summary>
+    public TimeSpan DeleteGrace { get; set; } = TimeSpan.FromDays(7);
+
     public string EffectivePgDump => string.IsNullOrWhiteSpace(PgDumpPath) ? "pg_dump" : PgDumpPath;
 
     public string EffectivePgRestore => !string.IsNullOrWhiteSpace(PgRestorePath) ? PgRestorePath

@@ -181,6 +181,14 @@ public sealed partial class BackupReconciler
         if (!ObjectWriter.HasFinalizer(backup, BackupRules.Finalizer)) return ReconcileResult.Done;
         var uid = backup.Metadata.Uid ?? "";
         if (jobs.IsRunning(uid)) return ReconcileResult.RequeueAfter(WaitDelay); // its job ends soon, then the object is deleted
+        if (backup.Status?.Phase == BackupRules.Phases.Completed && await NamespaceGoingAsync(backup, ct).ConfigureAwait(false) is { } policy
+            && await database.GetRecordedBackupAsync(uid, ct).ConfigureAwait(false) is { DeletedAt: null } recorded)
+        {
+            await OutliveWorkspaceAsync(backup, recorded, policy, ct).ConfigureAwait(false);
+            await writer.RemoveFinalizerAsync(Type, backup, BackupRules.Finalizer, ct).ConfigureAwait(false);
+            return ReconcileResult.Done;
+        }
+
         var deleted = false;
         if (backup.Status?.Key is { } key && await StorageOfAsync(backup, ct).ConfigureAwait(false) is { } storage)
         {
@@ -197,5 +205,59 @@ public sealed partial class BackupReconciler
 
         await writer.RemoveFinalizerAsync(Type, backup, BackupRules.Finalizer, ct).ConfigureAwait(false);
         return ReconcileResult.Done;
+    }
+
+    /// <summary>
+    /// Null when only this Backup is being deleted (by hand or by retention). When its whole namespace
+    /// goes, the deletionPolicy of the workspace being deleted decides; a namespace deleted under a
+    /// workspace that stays is treated as Retain: backups are never lost to a deletion nobody meant for them.
+    /// </summary>
+    async Task<string?> NamespaceGoingAsync(Backup backup, CancellationToken ct)
+    {
+        var name = backup.Metadata.NamespaceProperty;
+        if (targets.Workspaces.Get(name) is { Metadata.DeletionTimestamp: not null } ws) return ws.Spec.Database?.DeletionPolicy ?? "Retain";
+        var ns = await api.TryGetAsync<k8s.Models.V1Namespace>(ResourceType.Namespaces, null, name, ct).ConfigureAwait(false);
+        return ns is null || ns.Metadata.DeletionTimestamp is not null ? "Retain" : null;
+    }
+
+    /// <summary>
+    /// A completed backup of a workspace being deleted outlives its Backup object: with Delete its object
+    /// is deleted after ControlPlane:Backup:DeleteGrace (by the <see cref="BackupJanitor"/>), otherwise it
+    /// is kept. A backup in the plan's own bucket is always kept: its credentials go with the namespace.
+    /// </summary>
+    async Task OutliveWorkspaceAsync(Backup backup, RecordedBackup stored, string policy, CancellationToken ct)
+    {
+        var platform = await PlatformStorageOrNullAsync(stored.Region, ct).ConfigureAwait(false);
+        var onPlatform = platform?.ToString() == stored.Storage;
+        var details = new JsonObject { ["deletionPolicy"] = policy, ["storage"] = stored.Storage };
+        if (policy == "Delete" && onPlatform)
+        {
+            var deleteAfter = Now + targets.Options.Backup.DeleteGrace;
+            details["deleteAfter"] = deleteAfter.ToString("O");
+            await database.ScheduleBackupDeletionAsync(stored.K8sUid, deleteAfter, Audit(backup, "backup.deletionScheduled", details, stored.Tenant), ct).ConfigureAwait(false);
+            janitor.Wake();
+            logger.LogInformation("backup {Namespace}/{Name}: its workspace is deleted (Delete): object {Key} is deleted after {DeleteAfter:O}",
+                backup.Metadata.NamespaceProperty, backup.Metadata.Name, stored.ObjectKey, deleteAfter);
+            return;
+        }
+
+        var reason = policy == "Delete"
+            ? "workspace deleted with deletionPolicy Delete, but the backup is in the plan's own bucket, whose credentials went with the namespace"
+            : "workspace deleted with deletionPolicy Retain";
+        details["reason"] = reason;
+        await database.RetainBackupAsync(stored.K8sUid, reason, Audit(backup, "backup.retained", details, stored.Tenant), ct).ConfigureAwait(false);
+        logger.LogInformation("backup {Namespace}/{Name}: kept after its workspace's deletion ({Reason})", backup.Metadata.NamespaceProperty, backup.Metadata.Name, reason);
+    }
+
+    async Task<S3Target?> PlatformStorageOrNullAsync(string region, CancellationToken ct)
+    {
+        try
+        {
+            return await targets.PlatformStorageAsync(region, ct).ConfigureAwait(false);
+        }
+        catch (BackupRefusedException)
+        {
+            return null;
+        }
     }
 }

@@ -12,12 +12,14 @@ namespace ControlPlane.Operator.Controllers;
 /// (SHA-256 while streaming), then verified by reading the object back through `pg_restore --list`. A
 /// Backup found Running that no job of this process runs was cut short (the operator stopped): it
 /// becomes Failed with reason Interrupted and its partial upload is aborted. Deleting a Backup
-/// (by hand or by retention) deletes its stored object first (finalizer).
+/// (by hand or by retention) deletes its stored object first (finalizer); a completed backup of a
+/// workspace being deleted is kept (Retain) or deleted after ControlPlane:Backup:DeleteGrace (Delete).
 /// </summary>
 public sealed partial class BackupReconciler(
     Informer<BackupPlan> plans,
     BackupTargets targets,
     BackgroundJobs jobs,
+    BackupJanitor janitor,
     PgTools tools,
     SystemDatabase database,
     KubeApi api,
@@ -42,9 +44,11 @@ public sealed partial class BackupReconciler(
         var plans = PlansOf(b);
         var writes = new OwnWrites();
         var targets = targetsFactory(b);
-        var reconciler = new BackupReconciler(plans, targets, jobs, tools, database, b.Api, new ObjectWriter(b.Api, writes), b.Events, b.Time,
+        var janitor = new BackupJanitor(database, targets, b.Time, b.Loggers.CreateLogger<BackupJanitor>());
+        var reconciler = new BackupReconciler(plans, targets, jobs, janitor, tools, database, b.Api, new ObjectWriter(b.Api, writes), b.Events, b.Time,
             b.Loggers.CreateLogger<BackupReconciler>());
         b.Loop("backup-jobs", jobs.RunTermAsync);
+        b.Loop("backup-janitor", janitor.RunAsync);
         // Watched so that they have synced before the first reconcile (an interrupted backup needs its storage at once).
         b.Controller("backup", backups, reconciler).SkipsEchoesOf(writes)
             .Watches(plans, _ => [])

@@ -9,6 +9,10 @@ public sealed record BackupRow(Guid Id, string Namespace, string Name, string K8
 /// <summary>How a backup ended.</summary>
 public sealed record BackupOutcome(string Phase, string? Reason, long? SizeBytes, string? Sha256, string? PgDumpVersion, string? ServerVersion);
 
+/// <summary>A backup as the system of record holds it: where its object is, and what became of it.</summary>
+public sealed record RecordedBackup(string K8sUid, string Namespace, string Name, string Plan, string Tenant, string Region, string Storage, string ObjectKey, string Phase,
+    DateTime? RetainedAt, DateTime? DeleteAfter, DateTime? DeletedAt);
+
 /// <summary>A restore as recorded when it started.</summary>
 public sealed record RestoreRow(Guid Id, string Namespace, string Name, string K8sUid, string BackupName, Guid? BackupId, string TargetDatabase, bool InPlace);
 
@@ -62,6 +66,75 @@ public static class BackupStore
             cmd.Parameters.AddWithValue(k8sUid);
             await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }, audit, ct);
+
+    const string StoredColumns = "k8s_uid, namespace, name, plan, tenant, region, storage, object_key, phase, retained_at, delete_after, deleted_at";
+
+    static async Task<List<RecordedBackup>> ReadStoredAsync(NpgsqlCommand cmd, CancellationToken ct)
+    {
+        var rows = new List<RecordedBackup>();
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            DateTime? At(int i) => reader.IsDBNull(i) ? null : reader.GetDateTime(i);
+            rows.Add(new RecordedBackup(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.GetString(5),
+                reader.GetString(6), reader.GetString(7), reader.GetString(8), At(9), At(10), At(11)));
+        }
+
+        return rows;
+    }
+
+    /// <summary>The recorded backup of a Backup object (by its UID); null when it never started.</summary>
+    public static async Task<RecordedBackup?> GetRecordedBackupAsync(this SystemDatabase db, string k8sUid, CancellationToken ct)
+    {
+        await using var cmd = db.DataSource.CreateCommand($"SELECT {StoredColumns} FROM controlplane.backups WHERE k8s_uid = $1");
+        cmd.Parameters.AddWithValue(k8sUid);
+        return (await ReadStoredAsync(cmd, ct).ConfigureAwait(false)).FirstOrDefault();
+    }
+
+    /// <summary>A deleted workspace's backup is kept (deletionPolicy Retain, or a bucket the operator can no longer reach); audited once.</summary>
+    public static Task<bool> RetainBackupAsync(this SystemDatabase db, string k8sUid, string reason, AuditEntry audit, CancellationToken ct) =>
+        db.WriteIfChangedAsync(async (conn, tx) =>
+        {
+            await using var cmd = new NpgsqlCommand("""
+                UPDATE controlplane.backups SET retained_at = now(), retained_reason = $2
+                WHERE k8s_uid = $1 AND retained_at IS NULL AND delete_after IS NULL AND deleted_at IS NULL
+                """, conn, tx);
+            cmd.Parameters.AddWithValue(k8sUid);
+            cmd.Parameters.AddWithValue(reason);
+            return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) > 0;
+        }, audit, ct);
+
+    /// <summary>A deleted workspace's backup (deletionPolicy Delete) is deleted once <paramref name="deleteAfter"/> has passed; audited once.</summary>
+    public static Task<bool> ScheduleBackupDeletionAsync(this SystemDatabase db, string k8sUid, DateTime deleteAfter, AuditEntry audit, CancellationToken ct) =>
+        db.WriteIfChangedAsync(async (conn, tx) =>
+        {
+            await using var cmd = new NpgsqlCommand("""
+                UPDATE controlplane.backups SET delete_after = $2
+                WHERE k8s_uid = $1 AND retained_at IS NULL AND delete_after IS NULL AND deleted_at IS NULL
+                """, conn, tx);
+            cmd.Parameters.AddWithValue(k8sUid);
+            cmd.Parameters.AddWithValue(NpgsqlDbType.TimestampTz, deleteAfter);
+            return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) > 0;
+        }, audit, ct);
+
+    /// <summary>Backups whose deletion is due (oldest first), at most <paramref name="limit"/>.</summary>
+    public static async Task<IReadOnlyList<RecordedBackup>> BackupsDueForDeletionAsync(this SystemDatabase db, DateTime now, int limit, CancellationToken ct)
+    {
+        await using var cmd = db.DataSource.CreateCommand($"""
+            SELECT {StoredColumns} FROM controlplane.backups
+            WHERE delete_after IS NOT NULL AND deleted_at IS NULL AND delete_after <= $1 ORDER BY delete_after LIMIT $2
+            """);
+        cmd.Parameters.AddWithValue(NpgsqlDbType.TimestampTz, now);
+        cmd.Parameters.AddWithValue(limit);
+        return await ReadStoredAsync(cmd, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>When the next scheduled deletion is due; null when none is scheduled.</summary>
+    public static async Task<DateTime?> NextBackupDeletionAsync(this SystemDatabase db, CancellationToken ct)
+    {
+        await using var cmd = db.DataSource.CreateCommand("SELECT min(delete_after) FROM controlplane.backups WHERE delete_after IS NOT NULL AND deleted_at IS NULL");
+        return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is DateTime at ? at : null;
+    }
 
     public static async Task<Guid> StartRestoreAsync(this SystemDatabase db, RestoreRow row, AuditEntry audit, CancellationToken ct)
     {

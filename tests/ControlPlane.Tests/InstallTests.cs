@@ -356,6 +356,32 @@ public sealed class ChartTests : IDisposable
     }
 
     [Fact]
+    public async Task ChartBackupValues_BindToTheOperatorsOptions_AndTheStorageCredentialsStayASecretName()
+    {
+        var chart = ManifestObject.Parse(await Tools.RenderAsync(helmHome,
+            "--set", "regions.eu.database.secretName=db", "--set", "regions.eu.database.key=eu",
+            "--set", "regions.eu.backupStorage.endpoint=https://s3.example.com", "--set", "regions.eu.backupStorage.bucket=backups-eu",
+            "--set", "regions.eu.backupStorage.prefix=cp", "--set", "regions.eu.backupStorage.credentialsSecret=backup-eu",
+            "--set", "backup.maxConcurrent=3", "--set", "backup.deleteGrace=2.00:00:00"));
+        var env = chart.Single(o => o.Kind == "Deployment").As<V1Deployment>().Spec.Template.Spec.Containers[0].Env
+            .Where(e => e.Value is not null).ToDictionary(e => e.Name.Replace("__", ":", StringComparison.Ordinal), e => (string?)e.Value);
+        var options = new ControlPlane.Operator.Configuration.ControlPlaneOptions();
+        new Microsoft.Extensions.Configuration.ConfigurationBuilder().AddInMemoryCollection(env).Build()
+            .GetSection(ControlPlane.Operator.Configuration.ControlPlaneOptions.Section).Bind(options);
+        var storage = options.Regions["eu"].BackupStorage!;
+        Assert.Equal(("https://s3.example.com", "backups-eu", "cp", "backup-eu"), (storage.Endpoint, storage.Bucket, storage.Prefix, storage.CredentialsSecret));
+        Assert.Equal((3, false, TimeSpan.FromDays(2)), (options.Backup.MaxConcurrent, options.Backup.AllowTenantStorage, options.Backup.DeleteGrace));
+
+        // Defaults, and a storage without its credentials Secret refused by name.
+        var defaults = ManifestObject.Parse(await Tools.RenderAsync(helmHome)).Single(o => o.Kind == "Deployment").As<V1Deployment>().Spec.Template.Spec.Containers[0].Env;
+        Assert.Equal("7.00:00:00", defaults.Single(e => e.Name == "ControlPlane__Backup__DeleteGrace").Value);
+        var missing = await Tools.HelmAsync(helmHome, null, "template", "x", Tools.Chart, "--set", "regions.eu.database.secretName=db", "--set", "regions.eu.database.key=eu",
+            "--set", "regions.eu.backupStorage.endpoint=https://s3.example.com", "--set", "regions.eu.backupStorage.bucket=backups-eu");
+        Assert.NotEqual(0, missing.ExitCode);
+        Assert.Contains("credentialsSecret", missing.Stderr);
+    }
+
+    [Fact]
     public async Task ChartMonitoring_IsOffByDefaultAndRendersWithValues()
     {
         var defaults = ManifestObject.Parse(await Tools.RenderAsync(helmHome));
