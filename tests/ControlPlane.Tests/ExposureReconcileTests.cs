@@ -160,9 +160,15 @@ public sealed class ExposureReconcileTests(ClusterFixture cluster, ITestOutputHe
         var forged = k8s.KubernetesJson.Serialize(new ExposureSpec { Backend = new ExposureBackend { Service = "exfiltrate", Port = 9999 }, Host = "evil.example", Path = "/" });
         await cluster.Api.PatchAsync<Exposure>(Exposures, ws, "orders", "{\"status\":{\"publishedSpec\":" + forged + "}}", PatchTypes.Merge, CancellationToken.None, "status");
         // A status-only change starts no reconcile (that is every status echo); the next periodic resync does.
-        op.Runtime.ResyncAll();
-        var refused = await WaitForAsync(ws, "orders", e => ReadyReason(e) == "PublishedSpecMismatch", "forged copy refused");
-        Assert.Equal("False", refused.Status!.Conditions!.Single(c => c.Type == "Ready").Status);
+        // Resynced until it is seen: a resync before the operator's cache has the forged copy finds nothing to refuse.
+        Exposure? refused = null;
+        await Net.WaitUntilAsync(async () =>
+        {
+            op.Runtime.ResyncAll();
+            refused = await cluster.Api.GetAsync<Exposure>(Exposures, ws, "orders", CancellationToken.None);
+            return ReadyReason(refused) == "PublishedSpecMismatch";
+        }, TimeSpan.FromSeconds(30), "forged copy refused");
+        Assert.Equal("False", refused!.Status!.Conditions!.Single(c => c.Type == "Ready").Status);
         var ingress = (await IngressAsync(ws, "orders"))!;
         Assert.Equal(published.Spec.Host, ingress.Spec.Rules.Single().Host);
         Assert.Equal("orders", ingress.Spec.Rules.Single().Http.Paths.Single().Backend.Service.Name);
