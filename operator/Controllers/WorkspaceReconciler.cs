@@ -256,8 +256,12 @@ public sealed partial class WorkspaceReconciler(
         }
 
         // Network baseline.
-        await ApplyAsync(log, ws, NetworkPolicies, WorkspaceResources.DefaultDeny(ws), caches.NetworkPolicies.Get($"{ws.Metadata.Name}/{WorkspaceResources.NetworkPolicyName}"), ["spec"], ct).ConfigureAwait(false);
-        conditions.Set(WorkspaceConditions.NetworkReady, true, "DefaultDeny", "Ingress and egress are denied by default; DNS to kube-system is allowed.");
+        var approvedEgress = tenant!.Spec.Network?.ApprovedEgressCIDRs ?? [];
+        await ApplyAsync(log, ws, NetworkPolicies, WorkspaceResources.DefaultDeny(ws, approvedEgress), caches.NetworkPolicies.Get($"{ws.Metadata.Name}/{WorkspaceResources.NetworkPolicyName}"), ["spec"], ct)
+            .ConfigureAwait(false);
+        conditions.Set(WorkspaceConditions.NetworkReady, true, "DefaultDeny", approvedEgress.Count == 0
+            ? "Ingress and egress are denied by default; DNS to kube-system is allowed."
+            : $"Ingress and egress are denied by default; DNS to kube-system and the tenant's approved egress ({string.Join(", ", approvedEgress)}) are allowed.");
 
         // Database.
         var databaseOutcome = await ReconcileDatabaseAsync(log, ws, region, status, conditions, ct).ConfigureAwait(false);

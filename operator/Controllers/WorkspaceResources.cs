@@ -291,8 +291,24 @@ public static class WorkspaceResources
         },
     };
 
-    /// <summary>Default deny, ingress and egress, except DNS to kube-dns in kube-system.</summary>
-    public static V1NetworkPolicy DefaultDeny(Workspace ws) => new()
+    /// <summary>
+    /// Default deny, ingress and egress, except DNS to kube-dns in kube-system and egress to the tenant's
+    /// approved egress CIDRs (spec.network.approvedEgressCIDRs; admission refuses one that does not parse,
+    /// and one that still does not is left out here rather than opening anything).
+    /// </summary>
+    public static V1NetworkPolicy DefaultDeny(Workspace ws, IEnumerable<string>? approvedEgress = null)
+    {
+        var policy = DefaultDenyBaseline(ws);
+        var cidrs = (approvedEgress ?? []).Where(c => System.Net.IPNetwork.TryParse(c, out _)).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        if (cidrs.Count > 0)
+        {
+            policy.Spec.Egress.Add(new V1NetworkPolicyEgressRule { To = cidrs.Select(c => new V1NetworkPolicyPeer { IpBlock = new V1IPBlock { Cidr = c } }).ToList() });
+        }
+
+        return policy;
+    }
+
+    static V1NetworkPolicy DefaultDenyBaseline(Workspace ws) => new()
     {
         ApiVersion = "networking.k8s.io/v1",
         Kind = "NetworkPolicy",

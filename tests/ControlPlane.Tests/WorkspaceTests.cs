@@ -147,6 +147,33 @@ public sealed class WorkspaceTests(ClusterFixture cluster, ITestOutputHelper out
     }
 
     [Fact]
+    public async Task TheTenantsApprovedEgress_OpensEveryWorkspacesDefaultDeny_AndFollowsTheTenantsEdits()
+    {
+        await using var op = TestOperator.Start(cluster, Unique("lease"), output);
+        var (tenant, name) = await ReadyWorkspaceAsync(t => t.Network = new TenantNetwork { ApprovedEgressCIDRs = ["198.51.100.0/24"] });
+        async Task<List<string>> ApprovedEgressAsync()
+        {
+            var policy = await cluster.Api.GetAsync<V1NetworkPolicy>(WorkspaceReconciler.NetworkPolicies, name, "controlplane-default-deny", CancellationToken.None);
+            Assert.Null(policy.Spec.Ingress);
+            return policy.Spec.Egress.SelectMany(r => r.To).Where(p => p.IpBlock is not null).Select(p => p.IpBlock.Cidr).ToList();
+        }
+
+        Assert.Equal(["198.51.100.0/24"], await ApprovedEgressAsync());
+        Assert.Contains("198.51.100.0/24", Condition((await GetWorkspaceAsync(name))!, "NetworkReady")!.Message);
+
+        var t = (await cluster.GetTenantAsync(tenant))!;
+        t.Spec.Network!.ApprovedEgressCIDRs = ["203.0.113.8/29", "198.51.100.0/24"];
+        await cluster.Api.ReplaceAsync(ClusterFixture.Tenants, null, tenant, t, CancellationToken.None);
+        await Net.WaitUntilAsync(async () => (await ApprovedEgressAsync()).Count == 2, TimeSpan.FromSeconds(30), "the tenant's new approved egress in the policy");
+        Assert.Equal(["198.51.100.0/24", "203.0.113.8/29"], await ApprovedEgressAsync());
+
+        t = (await cluster.GetTenantAsync(tenant))!;
+        t.Spec.Network = null;
+        await cluster.Api.ReplaceAsync(ClusterFixture.Tenants, null, tenant, t, CancellationToken.None);
+        await Net.WaitUntilAsync(async () => (await ApprovedEgressAsync()).Count == 0, TimeSpan.FromSeconds(30), "approved egress withdrawn from the policy");
+    }
+
+    [Fact]
     public async Task Members_CanDoTheirRolesActions_InTheirWorkspaceOnly()
     {
         await using var op = TestOperator.Start(cluster, Unique("lease"), output);

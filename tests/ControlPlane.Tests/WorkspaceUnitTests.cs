@@ -22,6 +22,38 @@ public sealed class WorkspaceUnitTests
     };
 
     [Fact]
+    public void DefaultDeny_AllowsEgressToTheTenantsApprovedCidrs_Only_InAStableOrder()
+    {
+        var ws = new Workspace { Metadata = new V1ObjectMeta { Name = "acme-dev", Uid = "u" } };
+        Assert.Single(WorkspaceResources.DefaultDeny(ws).Spec.Egress); // DNS only
+        Assert.Single(WorkspaceResources.DefaultDeny(ws, []).Spec.Egress);
+
+        var policy = WorkspaceResources.DefaultDeny(ws, ["198.51.100.0/24", "not-a-cidr", "10.1.0.0/16", "198.51.100.0/24"]);
+        Assert.Null(policy.Spec.Ingress); // ingress stays denied
+        Assert.Equal(2, policy.Spec.Egress.Count);
+        var approved = policy.Spec.Egress[1];
+        Assert.Null(approved.Ports); // every port of those ranges
+        Assert.Equal(["10.1.0.0/16", "198.51.100.0/24"], approved.To.Select(p => p.IpBlock.Cidr));
+        Assert.All(approved.To, p => Assert.Null(p.IpBlock.Except));
+        Assert.Equal(k8s.KubernetesJson.Serialize(policy), k8s.KubernetesJson.Serialize(WorkspaceResources.DefaultDeny(ws, ["10.1.0.0/16", "198.51.100.0/24"])));
+    }
+
+    [Fact]
+    public void TenantNetworkCidrs_ThatDoNotParse_AreRefused_NamingTheFieldAndIndex()
+    {
+        var tenant = new Tenant
+        {
+            Metadata = new V1ObjectMeta { Name = "acme" },
+            Spec = new TenantSpec { Region = "eu", Network = new TenantNetwork { AllowedIngressCIDRs = ["203.0.113.0/24"], ApprovedEgressCIDRs = ["198.51.100.0/24", "198.51.100.300/32"] } },
+        };
+        var problem = Assert.Single(SpecRules.Tenant(tenant));
+        Assert.Contains("spec.network.approvedEgressCIDRs[1]", problem);
+        Assert.Contains("198.51.100.300/32", problem);
+        tenant.Spec.Network.ApprovedEgressCIDRs = ["198.51.100.0/24"];
+        Assert.Empty(SpecRules.Tenant(tenant));
+    }
+
+    [Fact]
     public void Quota_IsGrantedInCreationOrder_AndCappedAtWhatRemains()
     {
         var tenant = TenantWith("10");

@@ -83,7 +83,7 @@ public sealed class TenantNetwork
     [ListSet]
     public List<string>? AllowedIngressCIDRs { get; set; }
 
-    /// <summary>Destination CIDRs a WorkspaceNetworkPolicy of this tenant may allow out to; any other CIDR is refused.</summary>
+    /// <summary>Destination CIDRs every workspace of this tenant may reach (its default-deny policy allows egress to them), and the only ones a WorkspaceNetworkPolicy of this tenant may allow out to; any other CIDR is refused.</summary>
     [ListSet]
     public List<string>? ApprovedEgressCIDRs { get; set; }
 }

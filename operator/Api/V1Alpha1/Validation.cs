@@ -213,8 +213,15 @@ public static partial class SpecRules
         if (ObjectName(tenant.Metadata.Name) is { } name) problems.Add(name);
         problems.AddRange(Owners(tenant.Spec.Owners));
         problems.AddRange(TenantQuota(tenant.Spec.Quota, rawQuota));
+        problems.AddRange(Cidrs(tenant.Spec.Network?.AllowedIngressCIDRs, "spec.network.allowedIngressCIDRs"));
+        problems.AddRange(Cidrs(tenant.Spec.Network?.ApprovedEgressCIDRs, "spec.network.approvedEgressCIDRs"));
         return problems;
     }
+
+    /// <summary>Every entry an IP range: the allowlists bound WorkspaceNetworkPolicies, and approved egress opens each workspace's policy.</summary>
+    static IEnumerable<string> Cidrs(List<string>? cidrs, string field) =>
+        (cidrs ?? []).Select((c, i) => System.Net.IPNetwork.TryParse(c, out _) ? null : $"{field}[{i}]: \"{Shown(c)}\" is not a CIDR (e.g. 198.51.100.0/24)")
+            .OfType<string>();
 
     /// <summary>A quantity for a message; canonicalising an unbounded one can itself overflow.</summary>
     public static string Shown(ResourceQuantity q)
