@@ -168,12 +168,19 @@ public sealed partial class DeploymentIntentReconciler
             return;
         }
 
-        var version = plan.Strategy == "specific-version" ? plan.RollbackVersion : null;
+        var tenant = caches.Workspaces.Get(intent.Metadata.NamespaceProperty)?.Spec.Tenant;
+        var sameApplication = caches.Intents.ByIndex(DeploymentIntentResources.ApplicationIndex, intent.Spec.Application)
+            .Where(o => caches.Workspaces.Get(o.Metadata.NamespaceProperty)?.Spec.Tenant == tenant).ToList();
         foreach (var ring in pass.Status.Rings!.Where(r => r.Phase is "InProgress" or "Completed" or "Failed"))
         {
-            await plane.RemediateAsync(Deployment(pass, ring.Name, ring.Workspaces ?? []), PlaneRemediation.Rollback, version, ct).ConfigureAwait(false);
+            // The kubernetes plane's Rollout recorded the images it replaced; the http plane is told the version.
+            var (action, version) = plan.Strategy == "specific-version" ? (PlaneRemediation.Rollback, plan.RollbackVersion)
+                : PlaneType(intent) == "http" ? DeploymentIntentResources.PreviousVersionRollback(intent, ring.Name, sameApplication)
+                : (PlaneRemediation.Rollback, null);
+            await plane.RemediateAsync(Deployment(pass, ring.Name, ring.Workspaces ?? []), action, version, ct).ConfigureAwait(false);
             ring.Phase = "RolledBack";
-            pass.Record("remediation", ring.Name, "RolledBack", $"ring {ring.Name} rolled back ({plan.Strategy}{(version is null ? "" : " " + version)})",
+            var how = action == PlaneRemediation.Uninstall ? "nothing ran there before this intent: its assignment removed" : plan.Strategy + (version is null ? "" : " " + version);
+            pass.Record("remediation", ring.Name, "RolledBack", $"ring {ring.Name} rolled back ({how})",
                 RingDetails(ring.Name, ring.Workspaces ?? []), $"ring/{ring.Name}/rolledback", warning: true);
         }
 

@@ -149,10 +149,50 @@ public static class DeploymentIntentResources
         TimeSpan.FromHours(spec.Schedule?.TryGetValue(ring, out var s) == true ? s.DurationHours ?? 0 : 0);
 
     /// <summary>
+    /// How the http plane rolls a ring back under previous-version (the connector's rollback installs
+    /// a named version): to the version the newest other Completed intent of the same application and
+    /// tenant left in that ring; when none ever completed it, the ring had nothing before this intent,
+    /// so its assignment is removed (uninstall).
+    /// </summary>
+    public static (string Action, string? Version) PreviousVersionRollback(DeploymentIntent intent, string ring, IEnumerable<DeploymentIntent> sameApplicationOfTenant)
+    {
+        var previous = sameApplicationOfTenant
+            .Where(o => o.Metadata.Uid != intent.Metadata.Uid && o.Spec.Application == intent.Spec.Application && o.Status?.Phase == IntentPhase.Completed)
+            .Select(o => (o.Spec.Version, Completed: o.Status!.Rings?.FirstOrDefault(r => r.Name == ring && r.Phase == "Completed")?.CompletedAt))
+            .Where(o => o.Completed is not null)
+            .OrderByDescending(o => o.Completed)
+            .Select(o => o.Version)
+            .FirstOrDefault();
+        return previous is null ? (PlaneRemediation.Uninstall, null) : (PlaneRemediation.Rollback, previous);
+    }
+
+    /// <summary>
+    /// The promotion gates against what the plane reports of a ring: more incidents than
+    /// maxIncidents (at any time), or, once the plane says succeeded, a success rate under
+    /// successRateThreshold (also during the soak). A plane that reports no rate is held to its own
+    /// success (the kubernetes plane's ring is gated by Deployment health and incidents).
+    /// </summary>
+    public static string? GateBreach(PromotionGates? gates, string ring, PlaneStatus state)
+    {
+        var maxIncidents = gates?.MaxIncidents ?? 0;
+        if (state.Incidents > maxIncidents)
+        {
+            return $"ring {ring}: {state.Incidents} incident(s) reported by the plane, more than spec.promotionGates.maxIncidents ({maxIncidents})";
+        }
+
+        if (state.State == "succeeded" && gates?.SuccessRateThreshold is { } threshold && state.SuccessRate is { } rate && rate < threshold)
+        {
+            return $"ring {ring}: success rate {rate.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)} reported by the plane is under spec.promotionGates.successRateThreshold ({threshold.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)})";
+        }
+
+        return null;
+    }
+
+    /// <summary>
     /// What to do next, ring by ring, in targetScope.rings order. A ring starts no earlier than its
     /// schedule window (schedule[ring].start), and a ring past the first only once CAB has approved
     /// when approval is required (<paramref name="mayPassFirstRing"/>); a ring completes when the
-    /// plane reports it succeeded and it has run at least its durationHours.
+    /// plane reports it succeeded and it has run at least its durationHours, and fails when a promotion gate is breached.
     /// </summary>
     public static RingStep NextStep(DeploymentIntentSpec spec, IReadOnlyList<IntentRingStatus> rings, IReadOnlyDictionary<string, PlaneStatus> plane,
         bool mayPassFirstRing, string? approvalWait, DateTime now)
@@ -167,6 +207,7 @@ public static class DeploymentIntentResources
             {
                 if (!plane.TryGetValue(name, out var state)) return new(RingAction.Wait, name, "RingInProgress", $"ring {name} in progress");
                 if (state.State is "failed" or "rolled_back") return new(RingAction.Fail, name, "RingFailed", $"ring {name} failed on the plane: {state.Message ?? state.State}");
+                if (GateBreach(spec.PromotionGates, name, state) is { } breach) return new(RingAction.Fail, name, "PromotionGateBreached", breach);
                 if (state.State != "succeeded") return new(RingAction.Wait, name, "RingInProgress", $"ring {name} in progress ({state.State}{(state.Message is null ? "" : ": " + state.Message)})");
                 var soakEnds = (rs.StartedAt ?? now) + MinimumSoak(spec, name);
                 if (now < soakEnds)

@@ -256,6 +256,56 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
     }
 
     [Fact]
+    public async Task PromotionGates_ASuccessRateUnderTheThreshold_OrTooManyIncidents_RollTheIntentBack_ThroughThePlane()
+    {
+        await using var plane = await ConnectorContractServer.StartAsync(Token);
+        plane.AutoAdvance = false;
+        await using var op = Start(plane);
+        var (_, ws) = await TenantAsync("dev", "ring-1", "ring-2");
+        DeploymentIntent Gated(string name)
+        {
+            var intent = Intent(name, plane, null, "ring-1", "ring-2");
+            intent.Spec.PromotionGates = new PromotionGates { SuccessRateThreshold = 0.95, MaxIncidents = 2 };
+            return intent;
+        }
+
+        // What runs before: 2.0.0 in both rings.
+        var baseline = Intent("baseline", plane, null, "ring-1", "ring-2");
+        baseline.Spec.Version = "2.0.0";
+        baseline = await CreateAsync(ws[0], baseline);
+        foreach (var ring in new[] { "ring-1", "ring-2" })
+        {
+            await WaitAsync(ws[0], "baseline", i => i.Status?.Rings?.Any(r => r.Name == ring && r.Phase == "InProgress") == true, $"{ring} in progress");
+            plane.Advance(baseline.Metadata.Uid!, ring, "succeeded");
+        }
+
+        await WaitAsync(ws[0], "baseline", i => i.Status?.Phase == IntentPhase.Completed, "baseline Completed");
+
+        // The plane says succeeded, but only 80% of targets are compliant: back to 2.0.0, the version the ring ran before.
+        var low = await CreateAsync(ws[0], Gated("low-rate"));
+        await WaitAsync(ws[0], "low-rate", i => i.Status?.Rings?.Any(r => r.Phase == "InProgress") == true, "ring-1 in progress");
+        plane.Advance(low.Metadata.Uid!, "ring-1", "succeeded", successRate: 0.8);
+        var rolledBack = await WaitAsync(ws[0], "low-rate", i => i.Status?.Phase == IntentPhase.RolledBack, "RolledBack");
+        var message = rolledBack.Status!.Conditions!.Single(c => c.Type == IntentConditions.Ready).Message;
+        Assert.Contains("spec.promotionGates.successRateThreshold (0.95)", message);
+        Assert.Contains("0.8", message);
+        Assert.Equal(0.8, rolledBack.Status.Rings!.Single(r => r.Name == "ring-1").SuccessRate);
+        Assert.Equal(["rollback:2.0.0"], plane.Find(low.Metadata.Uid!, "ring-1")!.Remediations);
+        Assert.Null(plane.Find(low.Metadata.Uid!, "ring-2")); // never published past the breached ring
+
+        // Still installing, with more incidents than allowed.
+        var noisy = await CreateAsync(ws[0], Gated("incidents"));
+        await WaitAsync(ws[0], "incidents", i => i.Status?.Rings?.Any(r => r.Phase == "InProgress") == true, "ring-1 in progress");
+        plane.Advance(noisy.Metadata.Uid!, "ring-1", "in_progress", incidents: 2);
+        await WaitAsync(ws[0], "incidents", i => i.Status?.Rings?.FirstOrDefault()?.Incidents == 2, "two incidents seen");
+        Assert.Equal(IntentPhase.InProgress, (await cluster.Api.GetAsync<DeploymentIntent>(Intents, ws[0], "incidents", CancellationToken.None)).Status!.Phase);
+        plane.Advance(noisy.Metadata.Uid!, "ring-1", "in_progress", incidents: 3);
+        var failed = await WaitAsync(ws[0], "incidents", i => i.Status?.Phase == IntentPhase.RolledBack, "RolledBack on the third incident");
+        Assert.Contains("spec.promotionGates.maxIncidents (2)", failed.Status!.Conditions!.Single(c => c.Type == IntentConditions.Ready).Message);
+        Assert.Equal(["rollback:2.0.0"], plane.Find(noisy.Metadata.Uid!, "ring-1")!.Remediations);
+    }
+
+    [Fact]
     public async Task PlaneErrors_TransientIsRetried_PermanentFails_PolicyViolationDenies_AndAReplayedPublishDeploysOnce()
     {
         await using var plane = await ConnectorContractServer.StartAsync(Token);

@@ -172,6 +172,65 @@ public sealed class DeploymentIntentUnitTests
     static PlaneStatus State(string state) => new(state, "2.1.0", true, [], 1.0, 0, null);
 
     [Fact]
+    public void PreviousVersionRollback_OnTheHttpPlane_IsTheNewestVersionCompletedInThatRing_OrAnUninstallWhenNone()
+    {
+        DeploymentIntent Done(string uid, string version, string phase, params (string Ring, string Phase, int Hour)[] rings) => new()
+        {
+            Metadata = new V1ObjectMeta { Name = "i-" + uid, Uid = uid },
+            Spec = new DeploymentIntentSpec { Application = "app", Version = version },
+            Status = new DeploymentIntentStatus
+            {
+                Phase = phase,
+                Rings = rings.Select(r => new IntentRingStatus { Name = r.Ring, Phase = r.Phase, CompletedAt = Now.AddHours(r.Hour) }).ToList(),
+            },
+        };
+        var current = Done("me", "3.0.0", IntentPhase.InProgress, ("r1", "InProgress", 0));
+        var others = new[]
+        {
+            Done("a", "1.0.0", IntentPhase.Completed, ("r1", "Completed", 1), ("r2", "Completed", 2)),
+            Done("b", "2.0.0", IntentPhase.Completed, ("r1", "Completed", 5)),
+            Done("c", "2.5.0", IntentPhase.RolledBack, ("r1", "RolledBack", 9)), // rolled back: never what runs
+            Done("d", "2.9.0", IntentPhase.Failed, ("r1", "Completed", 10)), // the intent did not complete
+            current,
+        };
+        Assert.Equal((PlaneRemediation.Rollback, "2.0.0"), DeploymentIntentResources.PreviousVersionRollback(current, "r1", others));
+        Assert.Equal((PlaneRemediation.Rollback, "1.0.0"), DeploymentIntentResources.PreviousVersionRollback(current, "r2", others));
+        Assert.Equal((PlaneRemediation.Uninstall, (string?)null), DeploymentIntentResources.PreviousVersionRollback(current, "r3", others));
+        var otherApplication = Done("e", "9.0.0", IntentPhase.Completed, ("r3", "Completed", 1));
+        otherApplication.Spec.Application = "other";
+        Assert.Equal(PlaneRemediation.Uninstall, DeploymentIntentResources.PreviousVersionRollback(current, "r3", [otherApplication]).Action);
+    }
+
+    [Fact]
+    public void PromotionGates_FailARing_OnTooManyIncidents_OrASuccessRateUnderTheThreshold_OnceSucceeded()
+    {
+        var spec = Spec("r1", "r2");
+        spec.PromotionGates = new PromotionGates { SuccessRateThreshold = 0.98, MaxIncidents = 1 };
+        var running = new List<IntentRingStatus> { new() { Name = "r1", Phase = "InProgress", StartedAt = Now } };
+        RingStep Step(PlaneStatus state) => DeploymentIntentResources.NextStep(spec, running, new Dictionary<string, PlaneStatus> { ["r1"] = state }, false, null, Now.AddHours(1));
+
+        // Still installing: a low rate is no verdict yet; succeeded at or over the threshold completes.
+        Assert.Equal(RingAction.Wait, Step(State("in_progress") with { SuccessRate = 0.4 }).Action);
+        Assert.Equal(RingAction.Complete, Step(State("succeeded") with { SuccessRate = 0.98 }).Action);
+        Assert.Equal(RingAction.Complete, Step(State("succeeded") with { SuccessRate = null }).Action); // a plane that reports no rate
+
+        var low = Step(State("succeeded") with { SuccessRate = 0.9 });
+        Assert.Equal((RingAction.Fail, "r1", "PromotionGateBreached"), (low.Action, low.Ring, low.Reason));
+        Assert.Contains("spec.promotionGates.successRateThreshold (0.98)", low.Message);
+        Assert.Contains("0.9", low.Message);
+
+        Assert.Equal(RingAction.Wait, Step(State("in_progress") with { Incidents = 1 }).Action);
+        var incidents = Step(State("in_progress") with { Incidents = 2 });
+        Assert.Equal((RingAction.Fail, "PromotionGateBreached"), (incidents.Action, incidents.Reason));
+        Assert.Contains("spec.promotionGates.maxIncidents (1)", incidents.Message);
+
+        // Absent gates: no incident is tolerated, any rate passes.
+        spec.PromotionGates = null;
+        Assert.Equal(RingAction.Fail, Step(State("in_progress") with { Incidents = 1 }).Action);
+        Assert.Equal(RingAction.Complete, Step(State("succeeded") with { SuccessRate = 0.1 }).Action);
+    }
+
+    [Fact]
     public void TheSequencer_RunsRingsInOrder_WaitsForTheWindow_TheMinimumSoak_AndCabBeforeRingTwo()
     {
         var spec = Spec("r1", "r2");

@@ -149,7 +149,7 @@ public sealed class RingSchedule
 
 public sealed class PromotionGates
 {
-    /// <summary>The success rate (0-1) a ring must reach to count as successful; declared for CAB; the operator does not enforce it yet (a ring fails on incidents or its deadline).</summary>
+    /// <summary>The success rate (0-1) a ring must keep once the plane reports it succeeded (and through its soak); under it the ring fails and is rolled back. Applies where the plane reports a rate (the http plane's successRate); the kubernetes plane's rings are gated by Deployment health and incidents.</summary>
     [Range(0, 1)]
     public double? SuccessRateThreshold { get; set; }
 
@@ -157,7 +157,7 @@ public sealed class PromotionGates
     [Range(0, 8760)]
     public int? TimeToComplianceHours { get; set; }
 
-    /// <summary>Incidents a ring may have before it fails and is rolled back (absent: 0).</summary>
+    /// <summary>Incidents a ring may have before it fails and is rolled back (absent: 0); counted by the plane (the kubernetes plane: container restarts and pods not ready after the deadline).</summary>
     [Range(0, 1000000)]
     public int? MaxIncidents { get; set; }
 }
