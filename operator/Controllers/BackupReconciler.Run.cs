@@ -39,7 +39,6 @@ public sealed partial class BackupReconciler
         try
         {
             using var store = new ObjectStore(storage);
-            var dumpVersion = await tools.DumpVersionAsync(ct).ConfigureAwait(false);
             var uploaded = await tools.DumpAsync(login, stdout => store.UploadAsync(key, stdout, targets.Options.Backup.PartSizeBytes, async uploadId =>
             {
                 backup = await WriteStatusAsync(backup, s =>
@@ -51,6 +50,8 @@ public sealed partial class BackupReconciler
             var verification = await BackupVerifier.VerifyAsync(store, tools, key, uploaded, ct).ConfigureAwait(false);
             if (verification.Ok)
             {
+                // The archive's header names the pg_dump that wrote it; asking the binary is only the fallback (one process less per backup).
+                var dumpVersion = verification.PgDumpVersion ?? await tools.DumpVersionAsync(ct).ConfigureAwait(false);
                 var completedAt = Now;
                 await WriteStatusAsync(backup, s =>
                 {
@@ -59,12 +60,12 @@ public sealed partial class BackupReconciler
                     s.UploadId = null;
                     s.SizeBytes = uploaded.SizeBytes;
                     s.Sha256 = uploaded.Sha256;
-                    s.PgDumpVersion = verification.PgDumpVersion ?? dumpVersion;
+                    s.PgDumpVersion = dumpVersion;
                     s.ServerVersion = verification.ServerVersion;
                     s.Conditions = new ConditionSet(s.Conditions, backup.Metadata.Generation, completedAt).Set("Ready", true, "Completed", verification.Message).ToList();
                     return s;
                 }, ct).ConfigureAwait(false);
-                await database.FinishBackupAsync(uid, new BackupOutcome(BackupRules.Phases.Completed, null, uploaded.SizeBytes, uploaded.Sha256, verification.PgDumpVersion ?? dumpVersion,
+                await database.FinishBackupAsync(uid, new BackupOutcome(BackupRules.Phases.Completed, null, uploaded.SizeBytes, uploaded.Sha256, dumpVersion,
                     verification.ServerVersion), Audit(backup, "backup.completed", new JsonObject
                 {
                     ["sizeBytes"] = uploaded.SizeBytes, ["sha256"] = uploaded.Sha256, ["durationSeconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3),
