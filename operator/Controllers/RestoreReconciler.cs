@@ -119,18 +119,11 @@ public sealed partial class RestoreReconciler(
         if (notOurs is not null) return await FailAsync(restore, notOurs.Reason, notOurs.Message, ct).ConfigureAwait(false);
 
         if (restore.Status?.Phase is null) await RequestedAsync(restore, backup, target, source.Tenant, ct).ConfigureAwait(false);
-        var required = RestoreResources.RequiredApprovals(source.Workspace.Spec.Environment, target.InPlace);
-        var state = required == 0
-            ? new ApprovalState(true, false, 0, [], [], "no approval needed: a new database outside prod")
-            : ApprovalPolicy.Evaluate(restore, source.Workspace.Spec.Environment, approvals.InNamespace(ns), HoldsApproverRole);
-        if (required > 0 && !state.Rejected)
-        {
-            // Evaluate counts approvers; rejections win whatever the count.
-            state = state with { Approved = state.Approvers.Count >= required };
-        }
-
+        var state = RestoreResources.ApprovalOf(restore, source.Workspace.Spec.Environment, approvals.InNamespace(ns), HoldsApproverRole);
+        // A rejection is final: this generation is never restored (a changed spec is a new request, but a Failed Restore is done).
+        if (state.Rejected) return await RejectedAsync(restore, backup, target, state, source.Tenant, ct).ConfigureAwait(false);
         if (!state.Approved) return await AwaitingApprovalAsync(restore, backup, target, state, ct).ConfigureAwait(false);
-        if (required > 0 && !Conditions.IsTrue(restore.Status?.Conditions, RestoreConditions.Approved))
+        if (state.Required > 0 && !Conditions.IsTrue(restore.Status?.Conditions, RestoreConditions.Approved))
         {
             await database.AppendAuditAsync(Audit(restore, "restore.approved", new JsonObject
             {
@@ -172,12 +165,38 @@ public sealed partial class RestoreReconciler(
         status.Backup = backup.Metadata.Name;
         status.Database = target.Database;
         status.ObservedGeneration = restore.Metadata.Generation;
-        var reason = state.Rejected ? "Rejected" : "AwaitingApproval";
         status.Conditions = new ConditionSet(status.Conditions, restore.Metadata.Generation, Now)
-            .Set(RestoreConditions.Approved, false, reason, state.Message)
-            .Set(RestoreConditions.Ready, false, reason, $"generation {restore.Metadata.Generation}: {state.Message}").ToList();
+            .Set(RestoreConditions.Approved, false, "AwaitingApproval", state.Message)
+            .Set(RestoreConditions.Ready, false, "AwaitingApproval", $"generation {restore.Metadata.Generation}: {state.Message}").ToList();
         await writer.UpdateStatusAsync(Type, restore, status, ct).ConfigureAwait(false);
         if (first) await events.NormalAsync(restore, "AwaitingApproval", state.Message, ct).ConfigureAwait(false);
+        return ReconcileResult.Done;
+    }
+
+    /// <summary>
+    /// A counting reject (any reject wins): Failed for good, nothing restored. Audited before the status
+    /// is written, so a failed write repeats the audit rather than losing it.
+    /// </summary>
+    async Task<ReconcileResult> RejectedAsync(Restore restore, Backup backup, RestoreTargetPlan target, ApprovalState state, string tenant, CancellationToken ct)
+    {
+        var generation = restore.Metadata.Generation;
+        var message = $"generation {generation} {state.Message}; nothing was restored";
+        await database.AppendAuditAsync(Audit(restore, "restore.rejected", new JsonObject
+        {
+            ["rejectedBy"] = new JsonArray(state.RejectedBy.Select(a => (JsonNode)JsonValue.Create(a)).ToArray()), ["generation"] = generation,
+            ["backup"] = backup.Metadata.Name, ["database"] = target.Database, ["inPlace"] = target.InPlace,
+        }, tenant), ct).ConfigureAwait(false);
+        var status = Copy(restore.Status);
+        status.Phase = RestorePhases.Failed;
+        status.Backup = backup.Metadata.Name;
+        status.Database = target.Database;
+        status.CompletedAt ??= Now;
+        status.ObservedGeneration = generation;
+        status.Conditions = new ConditionSet(status.Conditions, generation, Now)
+            .Set(RestoreConditions.Approved, false, "Rejected", state.Message)
+            .Set(RestoreConditions.Ready, false, "Rejected", message).ToList();
+        await writer.UpdateStatusAsync(Type, restore, status, ct).ConfigureAwait(false);
+        await events.WarningAsync(restore, "Rejected", message, ct).ConfigureAwait(false);
         return ReconcileResult.Done;
     }
 
