@@ -17,7 +17,7 @@ public sealed record ApprovalState(bool Approved, bool Rejected, int Required, I
 /// names the target's UID and current generation, its approver is not an author of that generation
 /// (creator or last spec editor), and its approver holds the Approver or WorkspaceAdmin role. Any
 /// counting reject wins. Outside prod one approver suffices; in prod it takes two distinct approvers
-/// (the two-person rule).
+/// (the two-person rule). A kind with its own count passes it in (a Restore: none for a new database outside prod).
 /// </summary>
 public static class ApprovalPolicy
 {

@@ -9,9 +9,10 @@ using Microsoft.Extensions.Logging;
 namespace ControlPlane.Operator.Controllers;
 
 /// <summary>
-/// Runs each Restore once, after its approvals: the chosen Backup's object streamed from S3 (SHA-256
-/// checked against the Backup's) into pg_restore as the workspace's own role, into a fresh database the
-/// operator made for it; in place, the live database is then kept under a recorded name and the
+/// Runs each Restore once, after its approvals (<see cref="RestoreResources.ApprovalOf"/>; a counting reject
+/// makes it Failed/Rejected for good): the chosen Backup's object, its SHA-256 checked against the Backup's
+/// before pg_restore reads it, streamed from S3 into pg_restore as the workspace's own role, into a fresh
+/// database the operator made for it; in place, the live database is then kept under a recorded name and the
 /// restored one takes its name. Every reference (workspace database prefix, backup of this workspace)
 /// is checked here again, whatever admission let through. A Restore found Running that no job of this
 /// process runs was cut short: it becomes Failed with reason Interrupted and its half-filled database is dropped.
