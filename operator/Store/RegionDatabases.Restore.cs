@@ -70,6 +70,7 @@ public sealed partial class RegionDatabases
     /// </summary>
     public async Task<bool> ReopenAsync(string region, string database, string role, CancellationToken ct)
     {
+        await CheckRegionRoleAsync(region, ct).ConfigureAwait(false);
         var ds = Source(region);
         await using (var cmd = ds.CreateCommand(
                          "SELECT NOT d.datallowconn FROM pg_catalog.pg_database d WHERE d.datname = $1 AND pg_catalog.pg_get_userbyid(d.datdba)::text = $2"))
