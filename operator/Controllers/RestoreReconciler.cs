@@ -94,6 +94,9 @@ public sealed partial class RestoreReconciler(
 
         var target = RestoreResources.Target(restore.Spec, source.Database, uid, Now, out var targetRefusal);
         if (targetRefusal is not null) return await FailAsync(restore, targetRefusal.Reason, targetRefusal.Message, ct).ConfigureAwait(false);
+        var state = RestoreResources.ApprovalOf(restore, source.Workspace.Spec.Environment, approvals.InNamespace(ns), HoldsApproverRole);
+        // A rejection is final, whatever the restore still waits for (its backup, a slot): nothing is restored, and a Failed Restore is done.
+        if (state.Rejected) return await RejectedAsync(restore, target, state, source.Tenant, ct).ConfigureAwait(false);
         var choice = RestoreResources.ChooseBackup(restore.Spec, backups.InNamespace(ns).ToList(), plan.Status?.FirstRecoverabilityPoint);
         if (choice.Refusal is { } refusal) return await FailAsync(restore, refusal.Reason, refusal.Message, ct).ConfigureAwait(false);
         if (choice.Backup is not { } backup) return await PendingAsync(restore, "WaitingForBackup", choice.WaitingFor ?? "waiting for the backup", ct).ConfigureAwait(false);
@@ -120,9 +123,6 @@ public sealed partial class RestoreReconciler(
         if (notOurs is not null) return await FailAsync(restore, notOurs.Reason, notOurs.Message, ct).ConfigureAwait(false);
 
         if (restore.Status?.Phase is null) await RequestedAsync(restore, backup, target, source.Tenant, ct).ConfigureAwait(false);
-        var state = RestoreResources.ApprovalOf(restore, source.Workspace.Spec.Environment, approvals.InNamespace(ns), HoldsApproverRole);
-        // A rejection is final: this generation is never restored (a changed spec is a new request, but a Failed Restore is done).
-        if (state.Rejected) return await RejectedAsync(restore, backup, target, state, source.Tenant, ct).ConfigureAwait(false);
         if (!state.Approved) return await AwaitingApprovalAsync(restore, backup, target, state, ct).ConfigureAwait(false);
         if (state.Required > 0 && !Conditions.IsTrue(restore.Status?.Conditions, RestoreConditions.Approved))
         {
@@ -152,7 +152,7 @@ public sealed partial class RestoreReconciler(
     {
         await database.AppendAuditAsync(Audit(restore, "restore.requested", new JsonObject
         {
-            ["backup"] = backup.Metadata.Name, ["database"] = target.Database, ["inPlace"] = target.InPlace, ["reason"] = restore.Spec.Reason,
+            ["backup"] = restore.Status?.Backup, ["database"] = target.Database, ["inPlace"] = target.InPlace, ["reason"] = restore.Spec.Reason,
         }, tenant), ct).ConfigureAwait(false);
         await events.NormalAsync(restore, "Requested", $"restore of Backup {backup.Metadata.Name} into {(target.InPlace ? $"{target.Database} (in place)" : target.Database)}", ct)
             .ConfigureAwait(false);
@@ -178,18 +178,17 @@ public sealed partial class RestoreReconciler(
     /// A counting reject (any reject wins): Failed for good, nothing restored. Audited before the status
     /// is written, so a failed write repeats the audit rather than losing it.
     /// </summary>
-    async Task<ReconcileResult> RejectedAsync(Restore restore, Backup backup, RestoreTargetPlan target, ApprovalState state, string tenant, CancellationToken ct)
+    async Task<ReconcileResult> RejectedAsync(Restore restore, RestoreTargetPlan target, ApprovalState state, string tenant, CancellationToken ct)
     {
         var generation = restore.Metadata.Generation;
         var message = $"generation {generation} {state.Message}; nothing was restored";
         await database.AppendAuditAsync(Audit(restore, "restore.rejected", new JsonObject
         {
             ["rejectedBy"] = new JsonArray(state.RejectedBy.Select(a => (JsonNode)JsonValue.Create(a)).ToArray()), ["generation"] = generation,
-            ["backup"] = backup.Metadata.Name, ["database"] = target.Database, ["inPlace"] = target.InPlace,
+            ["backup"] = restore.Status?.Backup, ["database"] = target.Database, ["inPlace"] = target.InPlace,
         }, tenant), ct).ConfigureAwait(false);
         var status = Copy(restore.Status);
         status.Phase = RestorePhases.Failed;
-        status.Backup = backup.Metadata.Name;
         status.Database = target.Database;
         status.CompletedAt ??= Now;
         status.ObservedGeneration = generation;
