@@ -17,7 +17,7 @@ public sealed record ApprovalState(bool Approved, bool Rejected, int Required, I
 /// names the target's UID and current generation, its approver is not an author of that generation
 /// (creator or last spec editor), and its approver holds the Approver or WorkspaceAdmin role. Any
 /// counting reject wins. Outside prod one approver suffices; in prod it takes two distinct approvers
-/// (the two-person rule).
+/// (the two-person rule). A kind with its own count passes it in (a Restore: none for a new database outside prod).
 /// </summary>
 public static class ApprovalPolicy
 {
@@ -98,9 +98,15 @@ public static class ApprovalPolicy
 
     public static int RequiredApprovals(string environment) => environment == "prod" ? 2 : 1;
 
-    public static ApprovalState Evaluate(IKubernetesObject<V1ObjectMeta> target, string environment, IEnumerable<Approval> approvals, Func<Approval, bool> holdsApproverRole)
+    public static ApprovalState Evaluate(IKubernetesObject<V1ObjectMeta> target, string environment, IEnumerable<Approval> approvals, Func<Approval, bool> holdsApproverRole) =>
+        Evaluate(target, RequiredApprovals(environment), approvals, holdsApproverRole);
+
+    /// <summary>
+    /// As above, for a kind whose own rules say how many approvers it needs (a Restore: <see cref="RestoreResources.RequiredApprovals"/>).
+    /// Zero needed is approved unless a counting approval rejects it: any reject wins.
+    /// </summary>
+    public static ApprovalState Evaluate(IKubernetesObject<V1ObjectMeta> target, int required, IEnumerable<Approval> approvals, Func<Approval, bool> holdsApproverRole)
     {
-        var required = RequiredApprovals(environment);
         var counting = approvals
             .Where(a => a.Spec.Target.Kind == target.Kind && a.Spec.Target.Name == target.Metadata.Name && a.Metadata.NamespaceProperty == target.Metadata.NamespaceProperty)
             .Where(a => Judge(a, target, holdsApproverRole).Counts)
@@ -110,6 +116,6 @@ public static class ApprovalPolicy
         if (rejectedBy.Count > 0) return new(false, true, required, approvers, rejectedBy, $"rejected by {string.Join(", ", rejectedBy)}");
         var approved = approvers.Count >= required;
         return new(approved, false, required, approvers, rejectedBy,
-            approved ? $"approved by {string.Join(", ", approvers)}" : $"{approvers.Count} of {required} approval(s) for generation {target.Metadata.Generation}");
+            required == 0 ? "no approval needed" : approved ? $"approved by {string.Join(", ", approvers)}" : $"{approvers.Count} of {required} approval(s) for generation {target.Metadata.Generation}");
     }
 }

@@ -83,7 +83,7 @@ public sealed class ApprovalReconciler(
         var verdict = ApprovalPolicy.Judge(approval, target, HoldsApproverRole);
         var conditions = new ConditionSet(approval.Status?.Conditions, approval.Metadata.Generation, time.GetUtcNow().UtcDateTime)
             .Set("Ready", verdict.Counts, verdict.Reason, verdict.Message);
-        // What the target's approvals add up to (one outside prod, two distinct approvers in prod), as the operator computes it.
+        // What the target's approvals add up to (one outside prod, two distinct approvers in prod; a Restore by its own rule), as its reconciler computes it.
         if (target is null)
         {
             conditions.Set(TargetApprovedCondition, false, "TargetNotFound", verdict.Message);
@@ -105,6 +105,9 @@ public sealed class ApprovalReconciler(
         var environment = target is Rollout rollout
             ? RolloutResources.ApprovalEnvironment(rollout, workspaces.Get, t => workspaces.ByIndex(WorkspaceResources.TenantIndex, t))
             : workspaces.Get(target.Metadata.NamespaceProperty)?.Spec.Environment ?? "dev";
-        return ApprovalPolicy.Evaluate(target, environment, approvals, HoldsApproverRole);
+        // A Restore's count depends on its target too (none for a new database outside prod): its own rule, the one its reconciler uses.
+        return target is Restore restore
+            ? RestoreResources.ApprovalOf(restore, environment, approvals, HoldsApproverRole)
+            : ApprovalPolicy.Evaluate(target, environment, approvals, HoldsApproverRole);
     }
 }

@@ -57,16 +57,17 @@ public sealed partial class RestoreReconciler
         var swapped = false;
         try
         {
+            var key = job.Backup.Status!.Key!;
+            using var store = new ObjectStore(job.Storage);
+            // The whole object is hashed before pg_restore sees a byte of it: an archive that is not the Backup's
+            // runs no SQL as the workspace role (a role may change its own settings) and no database is made for it.
+            CheckSha256(job, (await store.ReadAsync(key, null, ct).ConfigureAwait(false)).Sha256);
             await regions.CreateRestoreDatabaseAsync(job.Source.Region, target.Staging, role, uid, ct).ConfigureAwait(false);
             var login = await targets.LoginAsync(job.Source, target.Staging, ct).ConfigureAwait(false);
-            using var store = new ObjectStore(job.Storage);
             UploadResult? read = null;
-            await tools.RestoreAsync(login, async stdin => read = await store.ReadAsync(job.Backup.Status!.Key!, stdin, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
-            if (read is null || read.Sha256 != job.Backup.Status!.Sha256)
-            {
-                throw new RestoreFailedException("ChecksumMismatch",
-                    $"the stored object's sha256 {read?.Sha256 ?? "(unread)"} differs from Backup {job.Backup.Metadata.Name}'s recorded {job.Backup.Status!.Sha256}; nothing was kept");
-            }
+            await tools.RestoreAsync(login, async stdin => read = await store.ReadAsync(key, stdin, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
+            // Hashed again as it streamed: an object replaced after the first read is caught before anything is swapped or handed over.
+            CheckSha256(job, read?.Sha256);
 
             if (target.Replaced is { } replaced)
             {
@@ -93,7 +94,7 @@ public sealed partial class RestoreReconciler
             }, ct).ConfigureAwait(false);
             await database.FinishRestoreAsync(uid, RestorePhases.Completed, smoke.Passed ? null : "SmokeCheckFailed", target.Replaced, Audit(restore, "restore.completed", new JsonObject
             {
-                ["backup"] = job.Backup.Metadata.Name, ["database"] = target.Database, ["replacedDatabase"] = target.Replaced, ["sha256"] = read.Sha256,
+                ["backup"] = job.Backup.Metadata.Name, ["database"] = target.Database, ["replacedDatabase"] = target.Replaced, ["sha256"] = read!.Sha256,
                 ["sizeBytes"] = read.SizeBytes, ["tables"] = smoke.Tables, ["smokeCheckPassed"] = smoke.Passed, ["durationSeconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3),
             }, job.Source.Tenant), ct).ConfigureAwait(false);
             await events.NormalAsync(restore, "RestoreCompleted", $"{target.Database}: {smoke.Message}, in {clock.Elapsed.TotalSeconds:0.0} s", ct).ConfigureAwait(false);
@@ -119,8 +120,17 @@ public sealed partial class RestoreReconciler
             };
             if (!swapped) await TryDropStagingAsync(job.Source.Region, target.Staging, uid).ConfigureAwait(false);
             logger.LogWarning("restore {Namespace}/{Name} failed: {Reason}: {Message}", restore.Metadata.NamespaceProperty, restore.Metadata.Name, reason, message);
-            await FinishFailedAsync(restore, reason, message, job.Source.Tenant, ct).ConfigureAwait(false);
+            await FinishFailedAsync(restore, reason, message, job.Source.Tenant, swapped ? target.Replaced : null, ct).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>The object read is the Backup's only if its SHA-256 is the one recorded when it was made (and checked against the system of record).</summary>
+    static void CheckSha256(RestoreJob job, string? read)
+    {
+        var recorded = job.Backup.Status!.Sha256;
+        if (read == recorded) return;
+        throw new RestoreFailedException("ChecksumMismatch",
+            $"checksum mismatch: the stored object's sha256 {read ?? "(unread)"} differs from Backup {job.Backup.Metadata.Name}'s sha256 {recorded}; nothing was restored");
     }
 
     async Task TryDropStagingAsync(string region, string staging, string uid)
@@ -159,19 +169,20 @@ public sealed partial class RestoreReconciler
         }
     }
 
-    async Task FinishFailedAsync(Restore restore, string reason, string message, string? tenant, CancellationToken ct)
+    /// <summary>Failed while or after it ran; <paramref name="replaced"/> names the kept database only when the in-place swap did happen.</summary>
+    async Task FinishFailedAsync(Restore restore, string reason, string message, string? tenant, string? replaced, CancellationToken ct)
     {
         var at = Now;
         restore = await WriteStatusAsync(restore, s =>
         {
             s.Phase = RestorePhases.Failed;
             s.CompletedAt = at;
-            // Nothing was replaced: the live database is untouched.
-            s.ReplacedDatabase = reason == "Interrupted" ? s.ReplacedDatabase : null;
+            // No name for a database that does not exist: unless swapped, the live database was never renamed.
+            s.ReplacedDatabase = replaced;
             s.Conditions = new ConditionSet(s.Conditions, restore.Metadata.Generation, at).Set(RestoreConditions.Ready, false, reason, message).ToList();
             return s;
         }, ct).ConfigureAwait(false);
-        await database.FinishRestoreAsync(restore.Metadata.Uid ?? "", RestorePhases.Failed, reason, null,
+        await database.FinishRestoreAsync(restore.Metadata.Uid ?? "", RestorePhases.Failed, reason, replaced,
             Audit(restore, "restore.failed", new JsonObject { ["reason"] = reason, ["message"] = message }, tenant), ct).ConfigureAwait(false);
         await events.WarningAsync(restore, reason, message, ct).ConfigureAwait(false);
     }
@@ -182,6 +193,7 @@ public sealed partial class RestoreReconciler
         var uid = restore.Metadata.Uid ?? "";
         var plan = plans.Get($"{restore.Metadata.NamespaceProperty}/{restore.Spec.BackupPlan}");
         var dropped = false;
+        string? replaced = null;
         if (plan is not null && restore.Status?.Database is { } db)
         {
             try
@@ -190,6 +202,19 @@ public sealed partial class RestoreReconciler
                 var staging = restore.Status.ReplacedDatabase is null ? db : RestoreResources.StagingName(db, uid);
                 // Only a database still carrying this restore's mark (never handed over) is dropped.
                 dropped = await regions.DropRestoreDatabaseAsync(source.Region, staging, uid, ct).ConfigureAwait(false);
+                // The swap is one transaction: the kept name exists only if it committed, and then the restored database holds the live name.
+                if (restore.Status.ReplacedDatabase is { } kept && await regions.DatabaseExistsAsync(source.Region, kept, ct).ConfigureAwait(false))
+                {
+                    replaced = kept;
+                    await regions.HandOverRestoreDatabaseAsync(source.Region, db, uid, ct).ConfigureAwait(false);
+                }
+
+                // Stopped mid-swap, the live database may still refuse connections: the workspace's own database (by whichever name) takes them again.
+                if (restore.Status.ReplacedDatabase is not null)
+                {
+                    var role = (await targets.LoginAsync(source, source.Database, ct).ConfigureAwait(false)).User;
+                    await regions.ReopenAsync(source.Region, replaced ?? source.Database, role, ct).ConfigureAwait(false);
+                }
             }
             catch (BackupNotReadyException)
             {
@@ -200,9 +225,11 @@ public sealed partial class RestoreReconciler
             }
         }
 
-        await FinishFailedAsync(restore, "Interrupted",
-            $"the operator stopped while this restore ran (started {restore.Status?.StartedAt:O}); {(dropped ? "its half-restored database was dropped" : "no half-restored database was left")}",
-            null, ct).ConfigureAwait(false);
+        var outcome = replaced is not null
+            ? $"the swap had committed: {restore.Status!.Database} holds the restored data (not smoke-checked) and the replaced database is kept as {replaced}"
+            : dropped ? "its half-restored database was dropped; the live database is untouched" : "no half-restored database was left; the live database is untouched";
+        await FinishFailedAsync(restore, "Interrupted", $"the operator stopped while this restore ran (started {restore.Status?.StartedAt:O}); {outcome}", null, replaced, ct)
+            .ConfigureAwait(false);
         return ReconcileResult.Done;
     }
 }

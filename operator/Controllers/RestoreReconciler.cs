@@ -9,9 +9,10 @@ using Microsoft.Extensions.Logging;
 namespace ControlPlane.Operator.Controllers;
 
 /// <summary>
-/// Runs each Restore once, after its approvals: the chosen Backup's object streamed from S3 (SHA-256
-/// checked against the Backup's) into pg_restore as the workspace's own role, into a fresh database the
-/// operator made for it; in place, the live database is then kept under a recorded name and the
+/// Runs each Restore once, after its approvals (<see cref="RestoreResources.ApprovalOf"/>; a counting reject
+/// makes it Failed/Rejected for good): the chosen Backup's object, its SHA-256 checked against the Backup's
+/// before pg_restore reads it, streamed from S3 into pg_restore as the workspace's own role, into a fresh
+/// database the operator made for it; in place, the live database is then kept under a recorded name and the
 /// restored one takes its name. Every reference (workspace database prefix, backup of this workspace)
 /// is checked here again, whatever admission let through. A Restore found Running that no job of this
 /// process runs was cut short: it becomes Failed with reason Interrupted and its half-filled database is dropped.
@@ -93,6 +94,9 @@ public sealed partial class RestoreReconciler(
 
         var target = RestoreResources.Target(restore.Spec, source.Database, uid, Now, out var targetRefusal);
         if (targetRefusal is not null) return await FailAsync(restore, targetRefusal.Reason, targetRefusal.Message, ct).ConfigureAwait(false);
+        var state = RestoreResources.ApprovalOf(restore, source.Workspace.Spec.Environment, approvals.InNamespace(ns), HoldsApproverRole);
+        // A rejection is final, whatever the restore still waits for (its backup, a slot): nothing is restored, and a Failed Restore is done.
+        if (state.Rejected) return await RejectedAsync(restore, target, state, source.Tenant, ct).ConfigureAwait(false);
         var choice = RestoreResources.ChooseBackup(restore.Spec, backups.InNamespace(ns).ToList(), plan.Status?.FirstRecoverabilityPoint);
         if (choice.Refusal is { } refusal) return await FailAsync(restore, refusal.Reason, refusal.Message, ct).ConfigureAwait(false);
         if (choice.Backup is not { } backup) return await PendingAsync(restore, "WaitingForBackup", choice.WaitingFor ?? "waiting for the backup", ct).ConfigureAwait(false);
@@ -119,18 +123,8 @@ public sealed partial class RestoreReconciler(
         if (notOurs is not null) return await FailAsync(restore, notOurs.Reason, notOurs.Message, ct).ConfigureAwait(false);
 
         if (restore.Status?.Phase is null) await RequestedAsync(restore, backup, target, source.Tenant, ct).ConfigureAwait(false);
-        var required = RestoreResources.RequiredApprovals(source.Workspace.Spec.Environment, target.InPlace);
-        var state = required == 0
-            ? new ApprovalState(true, false, 0, [], [], "no approval needed: a new database outside prod")
-            : ApprovalPolicy.Evaluate(restore, source.Workspace.Spec.Environment, approvals.InNamespace(ns), HoldsApproverRole);
-        if (required > 0 && !state.Rejected)
-        {
-            // Evaluate counts approvers; rejections win whatever the count.
-            state = state with { Approved = state.Approvers.Count >= required };
-        }
-
         if (!state.Approved) return await AwaitingApprovalAsync(restore, backup, target, state, ct).ConfigureAwait(false);
-        if (required > 0 && !Conditions.IsTrue(restore.Status?.Conditions, RestoreConditions.Approved))
+        if (state.Required > 0 && !Conditions.IsTrue(restore.Status?.Conditions, RestoreConditions.Approved))
         {
             await database.AppendAuditAsync(Audit(restore, "restore.approved", new JsonObject
             {
@@ -158,7 +152,7 @@ public sealed partial class RestoreReconciler(
     {
         await database.AppendAuditAsync(Audit(restore, "restore.requested", new JsonObject
         {
-            ["backup"] = backup.Metadata.Name, ["database"] = target.Database, ["inPlace"] = target.InPlace, ["reason"] = restore.Spec.Reason,
+            ["backup"] = restore.Status?.Backup, ["database"] = target.Database, ["inPlace"] = target.InPlace, ["reason"] = restore.Spec.Reason,
         }, tenant), ct).ConfigureAwait(false);
         await events.NormalAsync(restore, "Requested", $"restore of Backup {backup.Metadata.Name} into {(target.InPlace ? $"{target.Database} (in place)" : target.Database)}", ct)
             .ConfigureAwait(false);
@@ -172,12 +166,37 @@ public sealed partial class RestoreReconciler(
         status.Backup = backup.Metadata.Name;
         status.Database = target.Database;
         status.ObservedGeneration = restore.Metadata.Generation;
-        var reason = state.Rejected ? "Rejected" : "AwaitingApproval";
         status.Conditions = new ConditionSet(status.Conditions, restore.Metadata.Generation, Now)
-            .Set(RestoreConditions.Approved, false, reason, state.Message)
-            .Set(RestoreConditions.Ready, false, reason, $"generation {restore.Metadata.Generation}: {state.Message}").ToList();
+            .Set(RestoreConditions.Approved, false, "AwaitingApproval", state.Message)
+            .Set(RestoreConditions.Ready, false, "AwaitingApproval", $"generation {restore.Metadata.Generation}: {state.Message}").ToList();
         await writer.UpdateStatusAsync(Type, restore, status, ct).ConfigureAwait(false);
         if (first) await events.NormalAsync(restore, "AwaitingApproval", state.Message, ct).ConfigureAwait(false);
+        return ReconcileResult.Done;
+    }
+
+    /// <summary>
+    /// A counting reject (any reject wins): Failed for good, nothing restored. Audited before the status
+    /// is written, so a failed write repeats the audit rather than losing it.
+    /// </summary>
+    async Task<ReconcileResult> RejectedAsync(Restore restore, RestoreTargetPlan target, ApprovalState state, string tenant, CancellationToken ct)
+    {
+        var generation = restore.Metadata.Generation;
+        var message = $"generation {generation} {state.Message}; nothing was restored";
+        await database.AppendAuditAsync(Audit(restore, "restore.rejected", new JsonObject
+        {
+            ["rejectedBy"] = new JsonArray(state.RejectedBy.Select(a => (JsonNode)JsonValue.Create(a)).ToArray()), ["generation"] = generation,
+            ["backup"] = restore.Status?.Backup, ["database"] = target.Database, ["inPlace"] = target.InPlace,
+        }, tenant), ct).ConfigureAwait(false);
+        var status = Copy(restore.Status);
+        status.Phase = RestorePhases.Failed;
+        status.Database = target.Database;
+        status.CompletedAt ??= Now;
+        status.ObservedGeneration = generation;
+        status.Conditions = new ConditionSet(status.Conditions, generation, Now)
+            .Set(RestoreConditions.Approved, false, "Rejected", state.Message)
+            .Set(RestoreConditions.Ready, false, "Rejected", message).ToList();
+        await writer.UpdateStatusAsync(Type, restore, status, ct).ConfigureAwait(false);
+        await events.WarningAsync(restore, "Rejected", message, ct).ConfigureAwait(false);
         return ReconcileResult.Done;
     }
 

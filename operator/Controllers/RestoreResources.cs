@@ -47,6 +47,14 @@ public static partial class RestoreResources
     public static int RequiredApprovals(string environment, bool inPlace) => environment == "prod" ? 2 : inPlace ? 1 : 0;
 
     /// <summary>
+    /// The one answer to "is this Restore approved for its current generation", for the Restore
+    /// reconciler and the Approval reconciler's TargetApproved alike: <see cref="RequiredApprovals"/>
+    /// distinct approvers; any counting reject wins, even where none is needed.
+    /// </summary>
+    public static ApprovalState ApprovalOf(Restore restore, string environment, IEnumerable<Approval> approvals, Func<Approval, bool> holdsApproverRole) =>
+        ApprovalPolicy.Evaluate(restore, RequiredApprovals(environment, restore.Spec.Into.InPlace == true), approvals, holdsApproverRole);
+
+    /// <summary>
     /// The databases a restore touches, checked against the workspace's own database again whatever
     /// admission let through: a new database must be inside the workspace's prefix ("&lt;own&gt;_").
     /// </summary>

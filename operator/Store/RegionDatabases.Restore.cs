@@ -64,6 +64,26 @@ public sealed partial class RegionDatabases
         return true;
     }
 
+    /// <summary>
+    /// After an operator stopped mid-swap (between closing the live database to connections and the finally
+    /// that reopens it): the workspace role's database takes connections again. No write when it already does.
+    /// </summary>
+    public async Task<bool> ReopenAsync(string region, string database, string role, CancellationToken ct)
+    {
+        await CheckRegionRoleAsync(region, ct).ConfigureAwait(false);
+        var ds = Source(region);
+        await using (var cmd = ds.CreateCommand(
+                         "SELECT NOT d.datallowconn FROM pg_catalog.pg_database d WHERE d.datname = $1 AND pg_catalog.pg_get_userbyid(d.datdba)::text = $2"))
+        {
+            cmd.Parameters.AddWithValue(database);
+            cmd.Parameters.AddWithValue(role);
+            if (await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is not true) return false;
+        }
+
+        await ExecAsync(ds, $"ALTER DATABASE {Quote(database)} WITH ALLOW_CONNECTIONS true", ct).ConfigureAwait(false);
+        return true;
+    }
+
     /// <summary>The restore is done: its mark comes off (the database is no longer a restore's to drop).</summary>
     public async Task HandOverRestoreDatabaseAsync(string region, string database, string restoreUid, CancellationToken ct)
     {

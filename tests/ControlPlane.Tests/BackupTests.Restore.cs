@@ -45,8 +45,8 @@ public sealed partial class BackupTests
 
     static string? ReadyReason(Restore r) => Condition(r.Status?.Conditions, "Ready")?.Reason;
 
-    /// <summary>An approval as the webhook would have stamped it (approver, target UID and generation, groups).</summary>
-    async Task ApproveAsync(Restore target, string approver)
+    /// <summary>An approval (or with decision "reject", a rejection) as the webhook would have stamped it (approver, target UID and generation, groups).</summary>
+    async Task<Approval> ApproveAsync(Restore target, string approver, string decision = "approve")
     {
         var approval = new Approval
         {
@@ -54,10 +54,10 @@ public sealed partial class BackupTests
             Spec = new ApprovalSpec
             {
                 Target = new ApprovalTarget { Kind = "Restore", Name = target.Metadata.Name },
-                Approver = approver, TargetUID = target.Metadata.Uid, TargetGeneration = target.Metadata.Generation,
+                Approver = approver, TargetUID = target.Metadata.Uid, TargetGeneration = target.Metadata.Generation, Decision = decision,
             },
         };
-        await cluster.Api.CreateAsync(Approvals, target.Metadata.NamespaceProperty, approval, CancellationToken.None);
+        return await cluster.Api.CreateAsync(Approvals, target.Metadata.NamespaceProperty, approval, CancellationToken.None);
     }
 
     async Task<string> ChecksumOfAsync(string ws, string? database = null)

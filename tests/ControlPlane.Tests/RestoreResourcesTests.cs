@@ -32,6 +32,54 @@ public sealed class RestoreResourcesTests
         Assert.Equal(0, RestoreResources.RequiredApprovals("dev", inPlace: false));
     }
 
+    /// <summary>
+    /// The one count both the Restore reconciler (its Approved condition) and the Approval reconciler (TargetApproved) use:
+    /// prod and non-prod, new database and in place; n distinct approvers approve it exactly when n reaches that count, and any reject wins.
+    /// </summary>
+    [Theory]
+    [InlineData("prod", false, 2)]
+    [InlineData("prod", true, 2)]
+    [InlineData("dev", false, 0)]
+    [InlineData("dev", true, 1)]
+    [InlineData("staging", false, 0)]
+    [InlineData("staging", true, 1)]
+    public void ApprovalOf_ARestoreIsApprovedByAsManyApproversAsItsEnvironmentAndTargetNeed_AndAnyRejectWins(string environment, bool inPlace, int required)
+    {
+        Assert.Equal(required, RestoreResources.RequiredApprovals(environment, inPlace));
+        var restore = new Restore
+        {
+            Metadata = new V1ObjectMeta
+            {
+                Name = "undo", NamespaceProperty = "acme-dev", Uid = Uid, Generation = 3,
+                Annotations = new Dictionary<string, string> { [ApiGroup.CreatedByAnnotation] = "bob@example.com" },
+            },
+            Spec = inPlace ? Spec(backup: "b1", inPlace: true) : Spec(backup: "b1", into: Own + "_copy"),
+        };
+        Approval Of(string approver, string decision = "approve") => new()
+        {
+            Metadata = new V1ObjectMeta { Name = approver.Split('@')[0] + "-" + decision, NamespaceProperty = "acme-dev" },
+            Spec = new ApprovalSpec
+            {
+                Target = new ApprovalTarget { Kind = "Restore", Name = "undo" }, Approver = approver, TargetUID = Uid, TargetGeneration = 3, Decision = decision,
+            },
+        };
+
+        string[] approvers = ["carol@example.com", "dave@example.com"];
+        for (var n = 0; n <= approvers.Length; n++)
+        {
+            var state = RestoreResources.ApprovalOf(restore, environment, approvers.Take(n).Select(a => Of(a)), _ => true);
+            Assert.Equal(required, state.Required);
+            Assert.True(state.Approved == n >= required, $"{environment}, in place {inPlace}: {n} approver(s): {state.Message}");
+            Assert.False(state.Rejected);
+        }
+
+        // The author approving does not count; one counting reject outweighs every approval, even where none is needed.
+        Assert.Equal(required == 0, RestoreResources.ApprovalOf(restore, environment, [Of("bob@example.com")], _ => true).Approved);
+        var rejected = RestoreResources.ApprovalOf(restore, environment, [Of("carol@example.com"), Of("dave@example.com"), Of("erin@example.com", "reject")], _ => true);
+        Assert.Equal((false, true), (rejected.Approved, rejected.Rejected));
+        Assert.Contains("erin@example.com", rejected.Message);
+    }
+
     [Fact]
     public void Target_ANewDatabaseMustBeInsideTheWorkspacePrefix_InPlaceKeepsTheOldOneUnderARecordedName()
     {
