@@ -220,7 +220,11 @@ public sealed class ApprovalAttackTests(WebhookFixture fixture)
         var approval = await carol.CreateAsync(Approvals, ws, NewApproval("orders"), CancellationToken.None);
         await WaitForAsync(ws, approval.Metadata.Name, "Ready", "Counts");
 
-        // The same for a Restore: erin picks another backup of bob's in-place restore.
+        // The same for a Restore: erin picks another backup of bob's in-place restore. Its plan exists, so the
+        // Restore waits for its backup rather than failing PlanNotFound (a Failed Restore's spec is immutable).
+        var plan = new BackupPlan { Metadata = new V1ObjectMeta { Name = "nightly" } };
+        plan.Spec.Schedule = "0 0 1 1 *";
+        await Cluster.Api.CreateAsync(ResourceType.For<BackupPlan>(true), ws, plan, CancellationToken.None);
         var restore = new Restore { Metadata = new V1ObjectMeta { Name = "rollback" } };
         restore.Spec.BackupPlan = "nightly";
         restore.Spec.Backup = "nightly-1";

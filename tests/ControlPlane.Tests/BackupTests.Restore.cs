@@ -165,6 +165,8 @@ public sealed partial class BackupTests
         Assert.Equal(atBackup, await ChecksumOfAsync(ws, into));
         Assert.NotEqual(atBackup, await ChecksumOfAsync(ws));
 
+        // The row is finished just after the status is written: waited for.
+        await Net.WaitUntilAsync(async () => (await RestoreRowAsync(done.Metadata.Uid)).Phase == "Completed", TimeSpan.FromSeconds(10), "recorded Completed");
         var row = await RestoreRowAsync(done.Metadata.Uid);
         Assert.Equal(done.Status.CorrelationId, row.Id);
         Assert.Equal("Completed", row.Phase);
@@ -240,6 +242,7 @@ public sealed partial class BackupTests
             await using var cmd = new NpgsqlCommand("SELECT 1", session);
             await cmd.ExecuteScalarAsync();
         });
+        await Net.WaitUntilAsync(async () => (await RestoreRowAsync(done.Metadata.Uid)).Phase == "Completed", TimeSpan.FromSeconds(10), "recorded Completed");
         Assert.Equal(replaced, (await RestoreRowAsync(done.Metadata.Uid)).Replaced);
         Assert.Equal(["restore.requested", "restore.approved", "restore.started", "restore.completed"], await AuditActionsAsync($"{ws}/undo"));
         Assert.False(await DatabaseExistsAsync(RestoreResources.StagingName(db, done.Metadata.Uid)));
