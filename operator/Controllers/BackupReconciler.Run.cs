@@ -182,10 +182,10 @@ public sealed partial class BackupReconciler
         if (!ObjectWriter.HasFinalizer(backup, BackupRules.Finalizer)) return ReconcileResult.Done;
         var uid = backup.Metadata.Uid ?? "";
         if (jobs.IsRunning(uid)) return ReconcileResult.RequeueAfter(WaitDelay); // its job ends soon, then the object is deleted
-        if (backup.Status?.Phase == BackupRules.Phases.Completed && await NamespaceGoingAsync(backup, ct).ConfigureAwait(false) is { } policy
+        if (backup.Status?.Phase == BackupRules.Phases.Completed && await NamespaceGoingAsync(backup, ct).ConfigureAwait(false) is var (policy, why)
             && await database.GetRecordedBackupAsync(uid, ct).ConfigureAwait(false) is { DeletedAt: null } recorded)
         {
-            await OutliveWorkspaceAsync(backup, recorded, policy, ct).ConfigureAwait(false);
+            await OutliveWorkspaceAsync(backup, recorded, policy, why, ct).ConfigureAwait(false);
             await writer.RemoveFinalizerAsync(Type, backup, BackupRules.Finalizer, ct).ConfigureAwait(false);
             return ReconcileResult.Done;
         }
@@ -213,12 +213,17 @@ public sealed partial class BackupReconciler
     /// goes, the deletionPolicy of the workspace being deleted decides; a namespace deleted under a
     /// workspace that stays is treated as Retain: backups are never lost to a deletion nobody meant for them.
     /// </summary>
-    async Task<string?> NamespaceGoingAsync(Backup backup, CancellationToken ct)
+    async Task<(string Policy, string Why)?> NamespaceGoingAsync(Backup backup, CancellationToken ct)
     {
         var name = backup.Metadata.NamespaceProperty;
-        if (targets.Workspaces.Get(name) is { Metadata.DeletionTimestamp: not null } ws) return ws.Spec.Database?.DeletionPolicy ?? "Retain";
+        if (targets.Workspaces.Get(name) is { Metadata.DeletionTimestamp: not null } ws)
+        {
+            var policy = ws.Spec.Database?.DeletionPolicy ?? "Retain";
+            return (policy, $"workspace deleted with deletionPolicy {policy}");
+        }
+
         var ns = await api.TryGetAsync<k8s.Models.V1Namespace>(ResourceType.Namespaces, null, name, ct).ConfigureAwait(false);
-        return ns is null || ns.Metadata.DeletionTimestamp is not null ? "Retain" : null;
+        return ns is null || ns.Metadata.DeletionTimestamp is not null ? ("Retain", $"namespace {name} deleted while its workspace stays: kept as with Retain") : null;
     }
 
     /// <summary>
@@ -226,7 +231,7 @@ public sealed partial class BackupReconciler
     /// is deleted after ControlPlane:Backup:DeleteGrace (by the <see cref="BackupJanitor"/>), otherwise it
     /// is kept. A backup in the plan's own bucket is always kept: its credentials go with the namespace.
     /// </summary>
-    async Task OutliveWorkspaceAsync(Backup backup, RecordedBackup stored, string policy, CancellationToken ct)
+    async Task OutliveWorkspaceAsync(Backup backup, RecordedBackup stored, string policy, string why, CancellationToken ct)
     {
         var platform = await PlatformStorageOrNullAsync(stored.Region, ct).ConfigureAwait(false);
         var onPlatform = platform?.ToString() == stored.Storage;
@@ -242,9 +247,7 @@ public sealed partial class BackupReconciler
             return;
         }
 
-        var reason = policy == "Delete"
-            ? "workspace deleted with deletionPolicy Delete, but the backup is in the plan's own bucket, whose credentials went with the namespace"
-            : "workspace deleted with deletionPolicy Retain";
+        var reason = policy == "Delete" ? why + ", but the backup is in the plan's own bucket, whose credentials went with the namespace" : why;
         details["reason"] = reason;
         await database.RetainBackupAsync(stored.K8sUid, reason, Audit(backup, "backup.retained", details, stored.Tenant), ct).ConfigureAwait(false);
         logger.LogInformation("backup {Namespace}/{Name}: kept after its workspace's deletion ({Reason})", backup.Metadata.NamespaceProperty, backup.Metadata.Name, reason);
