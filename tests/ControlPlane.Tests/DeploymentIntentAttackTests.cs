@@ -224,6 +224,25 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
         var published = PublishesOf(own).ToList();
         Assert.NotEmpty(published);
         Assert.All(published, c => Assert.DoesNotContain(theirs[0], c.Body));
+
+        // Its workspace leaves ring-1: a new intent for ring-1 is refused, yet a metadata-only write to the
+        // existing one (a label, the garbage collector's finalizer) still passes admission.
+        await Cluster.Api.PatchAsync<Workspace>(ClusterFixture.Workspaces, null, mine[0], "{\"metadata\":{\"labels\":{\"" + DeploymentIntentResources.RingLabel + "\":\"ring-0\"}}}",
+            PatchTypes.Merge, CancellationToken.None);
+        await Net.WaitUntilAsync(async () =>
+        {
+            try
+            {
+                await wade.CreateAsync(Intents, mine[0], NewIntent(Unique("late"), Safe, "ring-1"), CancellationToken.None);
+                return false;
+            }
+            catch (KubeApiException e) when (e.StatusMessage.Contains("spec.targetScope.rings[0]", StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }, TimeSpan.FromSeconds(20), "ring-1 has no workspace of wade's tenant any more (admission)");
+        var labelled = await wade.PatchAsync<DeploymentIntent>(Intents, mine[0], "own", """{"metadata":{"labels":{"team":"payments"}}}""", PatchTypes.Merge, CancellationToken.None);
+        Assert.Equal("payments", labelled.Metadata.Labels["team"]);
     }
 
     [Fact]
