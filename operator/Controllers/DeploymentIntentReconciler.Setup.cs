@@ -36,6 +36,8 @@ public sealed partial class DeploymentIntentReconciler
                 ? []
                 : e.Object.Spec.Target.Kind == "DeploymentIntent" ? [$"{e.Object.Metadata.NamespaceProperty}/{e.Object.Spec.Target.Name}"] : [])
             .Watches(caches.RoleBindings, rb => intents.InNamespace(rb.Metadata.NamespaceProperty).Select(KeyOf))
+            // An invalid risk model holds intents Pending unscored: once it is fixed or removed they are assessed.
+            .Watches(caches.RiskModels, _ => intents.List().Where(i => i.Status?.RiskScore is null).Select(KeyOf))
             // The kubernetes plane's Rollouts: a ring's progress is theirs.
             .WatchesEvents(rollouts, e => e.Object.Metadata.Labels?.TryGetValue(DeploymentIntentResources.IntentLabel, out var owner) == true
                                           && (e.Type != InformerEventType.Modified || e.Old?.Status?.Phase != e.Object.Status?.Phase)

@@ -183,15 +183,8 @@ public sealed partial class DeploymentIntentReconciler(
     List<string> ScopeProblems(DeploymentIntent intent, Tenant tenant)
     {
         var problems = DeploymentIntentResources.ScopeProblems(intent.Spec, tenant);
-        var workspaces = caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name);
-        foreach (var ring in DeploymentIntentResources.Rings(intent.Spec))
-        {
-            if (DeploymentIntentResources.RingWorkspaces(intent.Spec.TargetScope, ring, workspaces).Count == 0)
-            {
-                problems.Add($"spec.targetScope.rings: ring \"{ring}\" has no workspace of tenant {tenant.Metadata.Name} labelled {DeploymentIntentResources.RingLabel}={ring} " +
-                             $"and {DeploymentIntentResources.AcquisitionBoundaryLabel}={intent.Spec.TargetScope.AcquisitionBoundary}");
-            }
-        }
+        problems.AddRange(DeploymentIntentResources.RingProblems(intent.Spec.TargetScope, tenant.Metadata.Name,
+            caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name)));
 
         if (DeploymentIntentResources.Rings(intent.Spec).Count == 0) problems.Add("spec.targetScope.rings: at least one ring is needed");
         if (planes.Problem(intent) is { } plane) problems.Add(plane);

@@ -97,6 +97,27 @@ public static class DeploymentIntentResources
     public static IReadOnlyList<string> Rings(DeploymentIntentSpec spec) => spec.TargetScope.Rings ?? [];
 
     /// <summary>
+    /// Rings that select none of the tenant's workspaces, each naming spec.targetScope.rings[i]: the
+    /// same rule at admission and at reconcile, so a ring only another tenant's workspaces carry (its
+    /// label, its boundary) is refused up front instead of admitted and denied later.
+    /// </summary>
+    public static List<string> RingProblems(TargetScope scope, string tenant, IEnumerable<Workspace> tenantWorkspaces)
+    {
+        var workspaces = tenantWorkspaces.ToList();
+        var rings = scope.Rings ?? [];
+        var problems = new List<string>();
+        for (var i = 0; i < rings.Count; i++)
+        {
+            if (RingWorkspaces(scope, rings[i], workspaces).Count > 0) continue;
+            var narrowed = (scope.BusinessUnit is { } bu ? $", {BusinessUnitLabel}={bu}" : "") + (scope.SiteClass is { } sc ? $", {SiteClassLabel}={sc}" : "");
+            problems.Add($"spec.targetScope.rings[{i}]: ring \"{rings[i]}\" has no workspace of tenant {tenant} labelled {RingLabel}={rings[i]} and " +
+                         $"{AcquisitionBoundaryLabel}={scope.AcquisitionBoundary}{narrowed}: a ring is only ever the tenant's own workspaces");
+        }
+
+        return problems;
+    }
+
+    /// <summary>
     /// The decision: Deny (no artifact digest, scope invalid, tenant suspended, a declared High or
     /// Critical vulnerability), RequireApproval (score above the model's threshold, or privileged
     /// tooling), else Allow.

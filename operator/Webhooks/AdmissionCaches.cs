@@ -65,6 +65,25 @@ public sealed class AdmissionCaches
     public async Task<Workspace?> WorkspaceAsync(string name, CancellationToken ct) =>
         Workspaces.Get(name) ?? await api.TryGetAsync<Workspace>(Workspaces.Type, null, name, ct).ConfigureAwait(false);
 
+    /// <summary>
+    /// A tenant's workspaces: the cache, or live (every page) when <paramref name="live"/>, for a refusal
+    /// that a workspace applied together with the object (not yet in the cache) might lift.
+    /// </summary>
+    public async Task<IReadOnlyList<Workspace>> WorkspacesOfTenantAsync(string tenant, bool live, CancellationToken ct)
+    {
+        if (!live) return Workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant).ToList();
+        var all = new List<Workspace>();
+        string? next = null;
+        do
+        {
+            var page = await api.ListAsync<Workspace>(Workspaces.Type, null, null, 500, next, ct).ConfigureAwait(false);
+            all.AddRange(page.Items.Where(w => w.Spec.Tenant == tenant));
+            next = page.Continue;
+        }
+        while (!string.IsNullOrEmpty(next));
+        return all;
+    }
+
     /// <summary>The approvable target, from the cache or, on a miss, one live read.</summary>
     public async Task<IKubernetesObject<V1ObjectMeta>?> TargetAsync(string ns, string kind, string name, CancellationToken ct)
     {

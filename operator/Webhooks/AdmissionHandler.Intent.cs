@@ -7,9 +7,12 @@ namespace ControlPlane.Operator.Webhooks;
 /// <summary>DeploymentIntents (scope, an immutable change request once assessed) and the scope labels of Workspaces.</summary>
 public sealed partial class AdmissionHandler
 {
-    List<string> ValidateDeploymentIntent(AdmissionRequest r)
+    async Task<List<string>> ValidateDeploymentIntentAsync(AdmissionRequest r, CancellationToken ct)
     {
         if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
+        // Metadata-only writes always pass (labels, finalizers, the garbage collector's foreground
+        // deletion), even for an intent whose ring workspaces or tenant scopes have changed since.
+        if (r.Operation == "UPDATE" && JsonNode.DeepEquals(r.OldObject?["spec"], r.Object["spec"])) return [];
         var intent = As<DeploymentIntent>(r.Object);
         var tenant = TenantOfNamespace(r.Namespace);
         if (tenant is null) return [$"metadata.namespace: \"{r.Namespace}\" is not a workspace"];
@@ -22,6 +25,15 @@ public sealed partial class AdmissionHandler
         }
 
         var problems = DeploymentIntentResources.ScopeProblems(intent.Spec, tenant);
+        // Cross-tenant references: a ring is the tenant's own workspaces only, checked here and again at reconcile.
+        if (problems.Count == 0)
+        {
+            var name = tenant.Metadata.Name;
+            var rings = DeploymentIntentResources.RingProblems(intent.Spec.TargetScope, name, await caches.WorkspacesOfTenantAsync(name, live: false, ct).ConfigureAwait(false));
+            if (rings.Count > 0) rings = DeploymentIntentResources.RingProblems(intent.Spec.TargetScope, name, await caches.WorkspacesOfTenantAsync(name, live: true, ct).ConfigureAwait(false));
+            problems.AddRange(rings);
+        }
+
         foreach (var ring in intent.Spec.Schedule?.Keys ?? Enumerable.Empty<string>())
         {
             if (intent.Spec.TargetScope.Rings is { } rings && !rings.Contains(ring)) problems.Add($"spec.schedule.{ring}: ring is not in spec.targetScope.rings");

@@ -96,7 +96,7 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
             "Approval" => await ValidateApprovalAsync(r, ct).ConfigureAwait(false),
             "Exposure" => await ValidateExposureAsync(r, ct).ConfigureAwait(false),
             "WorkspaceNetworkPolicy" => ValidateNetworkPolicy(r),
-            "DeploymentIntent" => ValidateDeploymentIntent(r),
+            "DeploymentIntent" => await ValidateDeploymentIntentAsync(r, ct).ConfigureAwait(false),
             "Rollout" => [.. ValidateRollout(r), .. RingsInTenant(r)],
             "BackupPlan" => [.. ValidateBackupPlan(r), .. BackupDatabaseOfWorkspace(r)],
             "Backup" => [.. ValidateBackup(r), .. InWorkspace(r)],

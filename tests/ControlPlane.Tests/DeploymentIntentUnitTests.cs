@@ -167,6 +167,18 @@ public sealed class DeploymentIntentUnitTests
         Assert.Equal(["d-prod"], DeploymentIntentResources.RingWorkspaces(Spec("prod").TargetScope, "prod", workspaces));
     }
 
+    [Fact]
+    public void ARingWithNoWorkspaceOfTheTenant_IsAProblemNamingItsIndex_WhateverAnotherTenantHas()
+    {
+        // The caller passes the tenant's own workspaces: "theirs" (another tenant's ring-9) never is one.
+        var mine = new[] { Ws("a-canary", "canary"), Ws("b-prod", "prod", bu: "bu-hr") };
+        Assert.Empty(DeploymentIntentResources.RingProblems(Spec("canary").TargetScope, "acme", mine));
+        var problems = DeploymentIntentResources.RingProblems(Spec("canary", "prod", "ring-9").TargetScope, "acme", mine);
+        Assert.Equal(2, problems.Count);
+        Assert.StartsWith("spec.targetScope.rings[1]: ring \"prod\" has no workspace of tenant acme labelled controlplane.io/ring=prod and controlplane.io/acquisition-boundary=acq-001, controlplane.io/business-unit=bu-finance", problems[0]);
+        Assert.StartsWith("spec.targetScope.rings[2]: ring \"ring-9\"", problems[1]);
+    }
+
     static readonly DateTime Now = new(2026, 1, 5, 12, 0, 0, DateTimeKind.Utc);
 
     static PlaneStatus State(string state) => new(state, "2.1.0", true, [], 1.0, 0, null);

@@ -27,6 +27,13 @@ public sealed class WebhookFixture : IAsyncLifetime
     public int HealthPort { get; } = Net.FreePort();
     readonly string lease = "webhook-tests-" + Guid.NewGuid().ToString("N")[..6];
 
+    /// <summary>The bearer token of <see cref="IntentPlane"/>: a workspace's Secret "plane" holds it (key token).</summary>
+    public const string IntentPlaneToken = "webhook-plane-token-0123456789";
+
+    /// <summary>The fake execution plane (connector contract) on 127.0.0.1: the one ControlPlane:DeploymentIntent:PlaneUrlPrefixes allows.</summary>
+    public ConnectorContractServer IntentPlane => intentPlane ?? throw new InvalidOperationException("the fixture is not initialized");
+    ConnectorContractServer? intentPlane;
+
     public async Task InitializeAsync()
     {
         await Cluster.InitializeAsync();
@@ -54,6 +61,7 @@ public sealed class WebhookFixture : IAsyncLifetime
             RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "ClusterRole", Name = "controlplane-test-users" },
             Subjects = [new Rbacv1Subject { Kind = "Group", Name = "controlplane-test-users", ApiGroup = "rbac.authorization.k8s.io" }],
         }, CancellationToken.None);
+        intentPlane = await ConnectorContractServer.StartAsync(IntentPlaneToken);
         await StartOperatorAsync();
     }
 
@@ -79,6 +87,8 @@ public sealed class WebhookFixture : IAsyncLifetime
             ["ControlPlane:Webhook:Port"] = port,
             ["ControlPlane:Webhook:Url"] = $"https://127.0.0.1:{port}",
             ["ControlPlane:Webhook:ExtraSans:0"] = "127.0.0.1",
+            ["ControlPlane:DeploymentIntent:PlaneUrlPrefixes:0"] = IntentPlane.BaseUrl.AbsoluteUri,
+            ["ControlPlane:DeploymentIntent:PollInterval"] = "00:00:00.300",
             ["Logging:LogLevel:Default"] = "Warning",
         }));
         await App.StartAsync();
@@ -100,6 +110,7 @@ public sealed class WebhookFixture : IAsyncLifetime
     public async Task DisposeAsync()
     {
         await StopOperatorAsync();
+        if (intentPlane is not null) await intentPlane.DisposeAsync();
         await Cluster.DisposeAsync();
     }
 }
