@@ -1,4 +1,7 @@
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using ControlPlane.Operator.Api.V1Alpha1;
 using k8s;
 using k8s.Models;
@@ -87,14 +90,60 @@ public static class ApprovalPolicy
             return new(false, "SelfApproval", $"{approval.Spec.Approver} authored {t.Kind} {t.Name} (created it or last changed its spec); self-approval does not count");
         }
 
+        var carried = false;
         if (approval.Spec.TargetGeneration != target.Metadata.Generation)
         {
-            return new(false, "StaleGeneration", $"approves generation {approval.Spec.TargetGeneration} but {t.Kind} {t.Name} is at generation {target.Metadata.Generation}: it changed after approval");
+            if (!OnlyControlFieldsChangedSince(approval, target))
+            {
+                return new(false, "StaleGeneration", $"approves generation {approval.Spec.TargetGeneration} but {t.Kind} {t.Name} is at generation {target.Metadata.Generation}: it changed after approval");
+            }
+
+            carried = true;
         }
 
         if (!holdsApproverRole(approval)) return new(false, "NotAnApprover", $"{approval.Spec.Approver} holds neither the Approver nor the WorkspaceAdmin role here");
-        return new(true, approval.Spec.Decision == "reject" ? "Rejects" : "Counts", $"{approval.Spec.Decision}s generation {approval.Spec.TargetGeneration} of {t.Kind} {t.Name}");
+        return new(true, approval.Spec.Decision == "reject" ? "Rejects" : "Counts", $"{approval.Spec.Decision}s generation {approval.Spec.TargetGeneration} of {t.Kind} {t.Name}"
+            + (carried ? $"; only spec.{string.Join("/", ControlFields(target.Kind))} changed since (now generation {target.Metadata.Generation})" : ""));
     }
+
+    /// <summary>
+    /// Spec fields that are control actions, not content under review: a Rollout's paused and abort
+    /// (as in Argo Rollouts). Changing them neither invalidates an approval nor makes the requester an author.
+    /// </summary>
+    public static IReadOnlyList<string> ControlFields(string? kind) => kind == "Rollout" ? ["paused", "abort"] : [];
+
+    /// <summary>The part of a spec an approval covers: all of it but the kind's <see cref="ControlFields"/>.</summary>
+    public static JsonNode? ApprovalRelevantSpec(string? kind, JsonNode? spec)
+    {
+        var copy = spec?.DeepClone();
+        if (copy is JsonObject o) foreach (var field in ControlFields(kind)) o.Remove(field);
+        return copy;
+    }
+
+    /// <summary>SHA-256 (hex) of the canonical JSON (keys sorted) of the target's approval-relevant spec.</summary>
+    public static string ContentHash(IKubernetesObject<V1ObjectMeta> target)
+    {
+        var spec = JsonNode.Parse(KubernetesJson.Serialize(target))?["spec"];
+        var canonical = Canonical(ApprovalRelevantSpec(target.Kind, spec))?.ToJsonString() ?? "null";
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonical)));
+    }
+
+    static JsonNode? Canonical(JsonNode? node) => node switch
+    {
+        JsonObject o => new JsonObject(o.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => KeyValuePair.Create(kv.Key, Canonical(kv.Value)))),
+        JsonArray a => new JsonArray(a.Select(Canonical).ToArray()),
+        _ => node?.DeepClone(),
+    };
+
+    /// <summary>
+    /// An approval of an older generation of a kind with control fields, whose webhook-stamped content
+    /// hash is the target's current one: only control fields changed since. Missing hash: not carried.
+    /// </summary>
+    static bool OnlyControlFieldsChangedSince(Approval approval, IKubernetesObject<V1ObjectMeta> target) =>
+        ControlFields(target.Kind).Count > 0
+        && approval.Spec.TargetGeneration < target.Metadata.Generation
+        && Annotation(approval, ApiGroup.TargetContentHashAnnotation) is { Length: > 0 } stamped
+        && stamped == ContentHash(target);
 
     public static int RequiredApprovals(string environment) => environment == "prod" ? 2 : 1;
 

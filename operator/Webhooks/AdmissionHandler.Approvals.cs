@@ -16,8 +16,10 @@ public sealed partial class AdmissionHandler
     /// and on an Approval the approver's groups. On update: what it had, except that a change of an
     /// approvable kind's spec makes the requester its last spec editor. Status writes go to the status
     /// subresource, which the webhook rules (resources "*", no "*/*") do not match: they stamp nothing.
+    /// A change of a Rollout's paused/abort alone is a control action: it makes nobody an author.
+    /// On an Approval's create, its target's content hash as admission sees it (<see cref="TargetContentHashAsync"/>).
     /// </summary>
-    public static Dictionary<string, string?> Stamps(AdmissionRequest r)
+    public static Dictionary<string, string?> Stamps(AdmissionRequest r, string? targetContentHash = null)
     {
         if (r.Operation == "CREATE")
         {
@@ -26,17 +28,29 @@ public sealed partial class AdmissionHandler
                 [ApiGroup.CreatedByAnnotation] = r.UserInfo.Username,
                 [ApiGroup.LastSpecEditorAnnotation] = null,
                 [ApiGroup.ApproverGroupsAnnotation] = r.Kind.Kind == "Approval" ? ApprovalPolicy.FormatGroups(r.UserInfo.Groups) : null,
+                [ApiGroup.TargetContentHashAnnotation] = r.Kind.Kind == "Approval" ? targetContentHash : null,
             };
         }
 
         var stamps = ApiGroup.StampedAnnotations.ToDictionary(k => k, k => AnnotationOf(r.OldObject, k));
         // On a Workspace it names who last changed the members, for the audit trail.
-        if ((ApprovableKinds.Contains(r.Kind.Kind) || r.Kind.Kind == "Workspace") && !JsonNode.DeepEquals(r.OldObject?["spec"], r.Object?["spec"]))
+        if ((ApprovableKinds.Contains(r.Kind.Kind) || r.Kind.Kind == "Workspace") 
+            && !JsonNode.DeepEquals(ApprovalPolicy.ApprovalRelevantSpec(r.Kind.Kind, r.OldObject?["spec"]), ApprovalPolicy.ApprovalRelevantSpec(r.Kind.Kind, r.Object?["spec"])))
         {
             stamps[ApiGroup.LastSpecEditorAnnotation] = r.UserInfo.Username;
         }
 
         return stamps;
+    }
+
+    /// <summary>On an Approval's create: the content hash of the target it names, read as the generation check reads it; otherwise null.</summary>
+    async Task<string?> TargetContentHashAsync(AdmissionRequest r, CancellationToken ct)
+    {
+        if (r.Operation != "CREATE" || r.Kind.Kind != "Approval" || r.Kind.Group != ApiGroup.Group) return null;
+        if (r.Object?["spec"]?["target"] is not JsonObject t || t["kind"] is not JsonValue k || !k.TryGetValue<string>(out var kind)
+            || t["name"] is not JsonValue n || !n.TryGetValue<string>(out var name)) return null;
+        var target = await caches.TargetAsync(r.Namespace ?? "", kind, name, ct).ConfigureAwait(false);
+        return target is null ? null : ApprovalPolicy.ContentHash(target);
     }
 
     async Task MutateApprovalAsync(AdmissionRequest r, JsonArray ops, List<string> warnings, CancellationToken ct)
@@ -68,8 +82,8 @@ public sealed partial class AdmissionHandler
     }
 
     /// <summary>Defence in depth behind the mutating webhook: a stamped annotation that is not what the webhook stamps is refused, naming it.</summary>
-    static List<string> ValidateStamps(AdmissionRequest r) =>
-        Stamps(r).Where(kv => AnnotationOf(r.Object, kv.Key) != kv.Value)
+    static List<string> ValidateStamps(AdmissionRequest r, string? targetContentHash) =>
+        Stamps(r, targetContentHash).Where(kv => AnnotationOf(r.Object, kv.Key) != kv.Value)
             .Select(kv => $"metadata.annotations[{kv.Key}]: set only by the admission webhook (expected {(kv.Value is null ? "unset" : "\"" + kv.Value + "\"")}); it cannot be set or changed by a requester")
             .ToList();
 

@@ -56,7 +56,7 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
         // Whatever the requester wrote in a stamped annotation is overwritten on create and restored on
         // update: only the API server knows who asked. Not silently: the requester gets a warning.
         var warnings = new List<string>();
-        foreach (var (key, value) in Stamps(r))
+        foreach (var (key, value) in Stamps(r, await TargetContentHashAsync(r, ct).ConfigureAwait(false)))
         {
             var supplied = AnnotationOf(r.Object, key);
             if (supplied == value) continue;
@@ -104,7 +104,7 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
             _ => [],
         };
         // Stamps exist on our own kinds only (the mutating webhook sees nothing else).
-        if (r.Operation is "CREATE" or "UPDATE" && r.Kind.Group == ApiGroup.Group) problems = [.. ValidateStamps(r), .. problems];
+        if (r.Operation is "CREATE" or "UPDATE" && r.Kind.Group == ApiGroup.Group) problems = [.. ValidateStamps(r, await TargetContentHashAsync(r, ct).ConfigureAwait(false)), .. problems];
         if (problems.Count == 0) return AdmissionResponse.Allow(r.Uid);
         var subject = $"{r.Kind.Kind} {(string.IsNullOrEmpty(r.Namespace) ? "" : r.Namespace + "/")}{r.Name}";
         return AdmissionResponse.Deny(r.Uid, $"{subject} refused: {string.Join("; ", problems)}", (int)HttpStatusCode.UnprocessableEntity, "Invalid");

@@ -146,18 +146,65 @@ public sealed class ApprovalAttackTests(WebhookFixture fixture)
         var self = await Refused(() => bob.CreateAsync(Approvals, ws, NewApproval("orders-2", kind: "Rollout"), CancellationToken.None));
         Assert.Contains("spec.approver", self.StatusMessage);
 
-        // carol's counts, stamped with the generation she reviewed; bob pausing it makes him its last editor and a new generation.
+        // carol's counts, stamped with the generation she reviewed; bob changing a ring makes him its last editor and a new generation.
         var approval = await carol.CreateAsync(Approvals, ws, NewApproval("orders-2", kind: "Rollout"), CancellationToken.None);
         Assert.Equal(created.Metadata.Generation, approval.Spec.TargetGeneration);
         Assert.Equal(created.Metadata.Uid, approval.Spec.TargetUID);
         await WaitForAsync(ws, approval.Metadata.Name, "Ready", "Counts");
-        await bob.PatchAsync<Rollout>(rollouts, ws, "orders-2", "{\"spec\":{\"paused\":true}}", PatchTypes.Merge, CancellationToken.None);
+        var edited = await bob.PatchAsync<Rollout>(rollouts, ws, "orders-2", "{\"spec\":{\"rings\":[{\"name\":\"prod\",\"workspaces\":[\"" + ws + "\"],\"requiresApproval\":true,\"soak\":\"1h\"}]}}", PatchTypes.Merge, CancellationToken.None);
+        Assert.Equal(Email("bob"), Annotation(edited, ApiGroup.LastSpecEditorAnnotation));
         await WaitForAsync(ws, approval.Metadata.Name, "Ready", "StaleGeneration");
 
         // The change rolled out is fixed once created.
         var target = await Refused(() => bob.PatchAsync<Rollout>(rollouts, ws, "orders-2",
             "{\"spec\":{\"target\":{\"containers\":[{\"name\":\"app\",\"image\":\"registry.example/orders:6.6.6\"}]}}}", PatchTypes.Merge, CancellationToken.None));
         Assert.Contains("spec.target: field is immutable", target.StatusMessage);
+    }
+
+    [Fact]
+    public async Task PausingAndResumingAnApprovedRollout_IsAControlAction_AndTheContentHashCannotBeForged()
+    {
+        var ws = await WorkspaceAsync("prod");
+        using var bob = As("bob");
+        using var carol = As("carol");
+        using var erin = As("erin");
+        var rollouts = ResourceType.For<Rollout>(true);
+        // Written by the platform (admin), approved by carol and erin; bob, an Operator, pauses and resumes it.
+        var rollout = new Rollout { Metadata = new V1ObjectMeta { Name = "orders-3" } };
+        rollout.Spec.Target = new RolloutTarget { Deployment = "orders", Containers = [new ContainerImage { Name = "app", Image = "registry.example/orders:3.0.0" }] };
+        rollout.Spec.Rings = [new Ring { Name = "prod", Workspaces = [ws], RequiresApproval = true }];
+        var created = await Cluster.Api.CreateAsync(rollouts, ws, rollout, CancellationToken.None);
+
+        // erin claims another content hash (say, of the version she would like to ship): the webhook stamps the reviewed one, and says so.
+        var forged = new Dictionary<string, string> { [ApiGroup.TargetContentHashAnnotation] = new string('0', 64) };
+        var byCarol = await carol.CreateAsync(Approvals, ws, NewApproval("orders-3", kind: "Rollout"), CancellationToken.None);
+        var byErin = await erin.CreateAsync(Approvals, ws, NewApproval("orders-3", kind: "Rollout", annotations: forged), CancellationToken.None);
+        Assert.Equal(ApprovalPolicy.ContentHash(created), Annotation(byErin, ApiGroup.TargetContentHashAnnotation));
+        Assert.Equal(ApprovalPolicy.ContentHash(created), Annotation(byCarol, ApiGroup.TargetContentHashAnnotation));
+        // Nor can it be changed afterwards.
+        var changed = await erin.PatchAsync<Approval>(Approvals, ws, byErin.Metadata.Name, Patch(ApiGroup.TargetContentHashAnnotation, new string('0', 64)), PatchTypes.Merge, CancellationToken.None);
+        Assert.Equal(ApprovalPolicy.ContentHash(created), Annotation(changed, ApiGroup.TargetContentHashAnnotation));
+        await WaitForAsync(ws, byErin.Metadata.Name, ApprovalReconciler.TargetApprovedCondition, "Approved");
+
+        // Paused and resumed by bob: two new generations, bob not an author, both approvals still count.
+        var paused = await bob.PatchAsync<Rollout>(rollouts, ws, "orders-3", "{\"spec\":{\"paused\":true}}", PatchTypes.Merge, CancellationToken.None);
+        Assert.Null(Annotation(paused, ApiGroup.LastSpecEditorAnnotation));
+        var resumed = await bob.PatchAsync<Rollout>(rollouts, ws, "orders-3", "{\"spec\":{\"paused\":false}}", PatchTypes.Merge, CancellationToken.None);
+        Assert.Equal(created.Metadata.Generation + 2, resumed.Metadata.Generation);
+        Assert.Null(Annotation(resumed, ApiGroup.LastSpecEditorAnnotation));
+        Approval? carried = null;
+        await Net.WaitUntilAsync(async () =>
+        {
+            carried = await Cluster.Api.GetAsync<Approval>(Approvals, ws, byCarol.Metadata.Name, CancellationToken.None);
+            return Condition(carried, "Ready")?.Message.Contains("only spec.paused/abort changed since", StringComparison.Ordinal) == true;
+        }, TimeSpan.FromSeconds(30), "carol's approval re-judged after the resume");
+        Assert.Equal("Counts", Condition(carried!, "Ready")!.Reason);
+        Assert.Equal("Approved", Condition(carried!, ApprovalReconciler.TargetApprovedCondition)!.Reason);
+
+        // Any other change by bob: he is its last editor and both approvals are stale.
+        await bob.PatchAsync<Rollout>(rollouts, ws, "orders-3", "{\"spec\":{\"rings\":[{\"name\":\"prod\",\"workspaces\":[\"" + ws + "\"],\"requiresApproval\":true,\"soak\":\"1h\"}]}}", PatchTypes.Merge, CancellationToken.None);
+        await WaitForAsync(ws, byCarol.Metadata.Name, "Ready", "StaleGeneration");
+        await WaitForAsync(ws, byErin.Metadata.Name, ApprovalReconciler.TargetApprovedCondition, "AwaitingApproval");
     }
 
     [Fact]

@@ -362,6 +362,59 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
     }
 
     [Fact]
+    public async Task AnApprovedProdRing_PausedAndResumed_ProceedsWithoutNewApprovals_ButAnImageChangeNeedsNewOnes()
+    {
+        await using var op = Start();
+        var (_, ws) = await TenantAsync(("lab", "dev"), ("prod", "prod"));
+        var prodRing = new Ring { Name = "ring-2-prod", Selector = new LabelSelector { MatchLabels = new() { ["controlplane.io/ring"] = "prod" } }, RequiresApproval = true };
+        const string New = "registry.example/orders:4.1.0";
+        var rollout = await CreateAsync(ws[0], NewRollout(New, new Ring { Name = "ring-0", Workspaces = [ws[0]], Soak = "0s" }, prodRing));
+        var name = rollout.Metadata.Name;
+        await WaitAsync(ws[0], name, r => RingPhase(r, "ring-2-prod") == "AwaitingApproval", "prod ring awaiting approval");
+
+        // As the webhook stamps them (no webhook in this collection): approver, UID, generation and the content hash of what was reviewed.
+        Approval ApprovalOf(Rollout reviewed, string who) => new()
+        {
+            Metadata = new V1ObjectMeta { Name = Unique("apr"), Annotations = new Dictionary<string, string> { [ApiGroup.TargetContentHashAnnotation] = ApprovalPolicy.ContentHash(reviewed) } },
+            Spec = new ApprovalSpec
+            {
+                Target = new ApprovalTarget { Kind = "Rollout", Name = reviewed.Metadata.Name }, Decision = "approve", Approver = who,
+                TargetGeneration = reviewed.Metadata.Generation, TargetUID = reviewed.Metadata.Uid,
+            },
+        };
+
+        var generation = rollout.Metadata.Generation!.Value;
+        await cluster.Api.CreateAsync(Approvals, ws[0], ApprovalOf(rollout, "carol@example.com"), CancellationToken.None);
+        await WaitAsync(ws[0], name, r => Condition(r, "Paused")?.Message.Contains($"1 of 2 approval(s) for generation {generation}", StringComparison.Ordinal) == true, "one of two approvals counted");
+
+        // Paused to look at a graph, then resumed: two new generations, the same content under review.
+        await PatchSpecAsync(ws[0], name, "{\"paused\":true}");
+        await WaitAsync(ws[0], name, r => r.Status?.ObservedGeneration == generation + 1 && Condition(r, "Paused")?.Reason == "Paused", "paused by spec.paused");
+        await PatchSpecAsync(ws[0], name, "{\"paused\":false}");
+        await WaitAsync(ws[0], name, r => Condition(r, "Paused")?.Message.Contains($"1 of 2 approval(s) for generation {generation + 2}", StringComparison.Ordinal) == true,
+            "carol's approval of the paused generation still counts after resume");
+        Assert.Equal(Old, await ImageAsync(ws[1]));
+
+        // erin reviewed the same content before the pause: her approval of it completes the two.
+        await cluster.Api.CreateAsync(Approvals, ws[0], ApprovalOf(rollout, "erin@example.com"), CancellationToken.None);
+        await WaitAsync(ws[0], name, r => r.Status?.Phase == "Succeeded", "Succeeded without new approvals");
+        Assert.Equal(New, await ImageAsync(ws[1]));
+
+        // A new version, approved by one, then its image changed: that approval is stale, the ring waits for new ones.
+        const string Next = "registry.example/orders:4.2.0";
+        var next = await CreateAsync(ws[0], NewRollout(Next, new Ring { Name = "ring-0", Workspaces = [ws[0]], Soak = "0s" }, prodRing));
+        await WaitAsync(ws[0], next.Metadata.Name, r => RingPhase(r, "ring-2-prod") == "AwaitingApproval", "next prod ring awaiting approval");
+        await cluster.Api.CreateAsync(Approvals, ws[0], ApprovalOf(next, "carol@example.com"), CancellationToken.None);
+        await WaitAsync(ws[0], next.Metadata.Name, r => Condition(r, "Paused")?.Message.Contains("1 of 2 approval(s)", StringComparison.Ordinal) == true, "one of two approvals of the next version");
+        await PatchSpecAsync(ws[0], next.Metadata.Name, "{\"target\":{\"containers\":[{\"name\":\"app\",\"image\":\"registry.example/orders:6.6.6\"}]}}");
+        await cluster.Api.CreateAsync(Approvals, ws[0], ApprovalOf(next, "erin@example.com"), CancellationToken.None);
+        var stale = await WaitAsync(ws[0], next.Metadata.Name, r => r.Status?.ObservedGeneration == next.Metadata.Generation + 1
+            && Condition(r, "Paused")?.Message.Contains($"0 of 2 approval(s) for generation {next.Metadata.Generation + 1}", StringComparison.Ordinal) == true, "approvals of the old image stale");
+        Assert.NotEqual("Succeeded", stale.Status!.Phase);
+        Assert.Equal(New, await ImageAsync(ws[1]));
+    }
+
+    [Fact]
     public async Task ARingNamingAnotherTenantsWorkspace_IsDroppedAtReconcile()
     {
         await using var op = Start();

@@ -18,8 +18,14 @@ public static class ApiGroup
     /// <summary>On an Approval: the approver's groups at admission (a JSON array), for judging group-bound Approvers from RoleBindings.</summary>
     public const string ApproverGroupsAnnotation = "controlplane.io/approver-groups";
 
+    /// <summary>
+    /// On an Approval: the SHA-256 of its target's approval-relevant spec at admission (ApprovalPolicy.ContentHash),
+    /// so a Rollout approved at an older generation still counts when only spec.paused/abort changed since.
+    /// </summary>
+    public const string TargetContentHashAnnotation = "controlplane.io/target-content-hash";
+
     /// <summary>Annotations only the admission webhook writes: a requester can neither set nor change them.</summary>
-    public static readonly IReadOnlyList<string> StampedAnnotations = [CreatedByAnnotation, LastSpecEditorAnnotation, ApproverGroupsAnnotation];
+    public static readonly IReadOnlyList<string> StampedAnnotations = [CreatedByAnnotation, LastSpecEditorAnnotation, ApproverGroupsAnnotation, TargetContentHashAnnotation];
 }
 
 /// <summary>Duration as users write it: 30s, 10m, 1h, 7d, or combinations such as 1h30m.</summary>
