@@ -34,7 +34,7 @@ public sealed partial class AdmissionHandler
 
         var stamps = ApiGroup.StampedAnnotations.ToDictionary(k => k, k => AnnotationOf(r.OldObject, k));
         // On a Workspace it names who last changed the members, for the audit trail.
-        if ((ApprovableKinds.Contains(r.Kind.Kind) || r.Kind.Kind == "Workspace") 
+        if ((ApprovableKinds.Contains(r.Kind.Kind) || r.Kind.Kind == "Workspace")
             && !JsonNode.DeepEquals(ApprovalPolicy.ApprovalRelevantSpec(r.Kind.Kind, r.OldObject?["spec"]), ApprovalPolicy.ApprovalRelevantSpec(r.Kind.Kind, r.Object?["spec"])))
         {
             stamps[ApiGroup.LastSpecEditorAnnotation] = r.UserInfo.Username;
