@@ -41,6 +41,16 @@ public sealed class BackupJanitor(SystemDatabase database, BackupTargets targets
     /// <summary>Runs for the leadership term (register as a term loop).</summary>
     public async Task RunAsync(CancellationToken ct)
     {
+        try
+        {
+            // Term loops start beside the migrations: the first sweep waits for the table it reads.
+            await database.Migrated.WaitAsync(ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            return;
+        }
+
         while (!ct.IsCancellationRequested)
         {
             var sleep = await SweepAsync(ct).ConfigureAwait(false);

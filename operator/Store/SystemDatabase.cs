@@ -26,8 +26,12 @@ public sealed class SystemDatabase(NpgsqlDataSource dataSource, ILogger logger)
     const long AuditLockKey = 0x4175646974;        // "Audit"
 
     long writes;
+    readonly TaskCompletionSource migrated = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public NpgsqlDataSource DataSource => dataSource;
+
+    /// <summary>Completes once this instance has brought the schema up to date: a loop of its own (not a reconcile) waits for it.</summary>
+    public Task Migrated => migrated.Task;
 
     /// <summary>Write transactions committed by this instance (what a no-op reconcile must not add to).</summary>
     public long Writes => Interlocked.Read(ref writes);
@@ -64,6 +68,7 @@ public sealed class SystemDatabase(NpgsqlDataSource dataSource, ILogger logger)
 
         await tx.CommitAsync(ct).ConfigureAwait(false);
         if (count > 0) Interlocked.Increment(ref writes);
+        migrated.TrySetResult();
         return count;
     }
 

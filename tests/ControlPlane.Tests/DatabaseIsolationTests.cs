@@ -329,7 +329,9 @@ public sealed class DatabaseIsolationTests(ClusterFixture cluster, ITestOutputHe
 
             await using var ds = NpgsqlDataSource.Create(RegionDatabases.Pin(new NpgsqlConnectionStringBuilder(cs)).ConnectionString);
             var system = new SystemDatabase(ds, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+            Assert.False(system.Migrated.IsCompleted); // loops that read the newer tables (the backup janitor) wait for this
             Assert.Equal(Migrations.All.Count - 2, await system.MigrateAsync(CancellationToken.None));
+            Assert.True(system.Migrated.IsCompletedSuccessfully);
 
             await using var cmd = ds.CreateCommand("SELECT workspace || ':' || name || ':' || state || ':' || tenant FROM controlplane.workspace_databases ORDER BY workspace");
             var rows = new List<string>();
