@@ -18,7 +18,7 @@ public sealed record ApprovalState(bool Approved, bool Rejected, int Required, I
 /// The one answer to "is this target approved for its current generation", shared by every
 /// reconciler that gates on approvals and by the admission webhook. An approval counts when it
 /// names the target's UID and current generation, its approver is not an author of that generation
-/// (creator or last spec editor), and its approver holds the Approver or WorkspaceAdmin role. Any
+/// (its creator or anyone who changed its spec), and its approver holds the Approver or WorkspaceAdmin role. Any
 /// counting reject wins. Outside prod one approver suffices; in prod it takes two distinct approvers
 /// (the two-person rule). A kind with its own count passes it in (a Restore: none for a new database outside prod).
 /// </summary>
@@ -33,6 +33,27 @@ public static class ApprovalPolicy
     public static IReadOnlyList<string> AuthorsOf(IKubernetesObject<V1ObjectMeta> target) =>
         new[] { Annotation(target, ApiGroup.CreatedByAnnotation), Annotation(target, ApiGroup.LastSpecEditorAnnotation) }
             .OfType<string>().Where(a => a.Length > 0).Distinct().ToList();
+
+    /// <summary>Everyone who wrote any part of the spec under review: its creator and every spec editor so far, not only the last.</summary>
+    public static IReadOnlyList<string> EveryAuthorOf(IKubernetesObject<V1ObjectMeta> target) =>
+        AuthorsOf(target).Concat(ParseUsers(Annotation(target, ApiGroup.SpecEditorsAnnotation))).Distinct().ToList();
+
+    /// <summary>The spec-editors annotation's value with <paramref name="user"/> added (once).</summary>
+    public static string WithSpecEditor(string? current, string user) =>
+        JsonSerializer.Serialize(ParseUsers(current).Append(user).Distinct().ToArray());
+
+    static IReadOnlyList<string> ParseUsers(string? text)
+    {
+        if (string.IsNullOrEmpty(text)) return [];
+        try
+        {
+            return (JsonSerializer.Deserialize<string[]>(text) ?? []).Where(u => !string.IsNullOrEmpty(u)).ToList();
+        }
+        catch (JsonException)
+        {
+            return [];
+        }
+    }
 
     static string? Annotation(IKubernetesObject<V1ObjectMeta> o, string key) =>
         o.Metadata.Annotations?.TryGetValue(key, out var value) == true ? value : null;
@@ -85,9 +106,9 @@ public static class ApprovalPolicy
             return new(false, "TargetReplaced", $"approves {t.Kind} {t.Name} with UID {approval.Spec.TargetUID ?? "(none)"}, but the one there now has UID {target.Metadata.Uid}: it was deleted and recreated after approval");
         }
 
-        if (AuthorsOf(target).Contains(approval.Spec.Approver))
+        if (EveryAuthorOf(target).Contains(approval.Spec.Approver))
         {
-            return new(false, "SelfApproval", $"{approval.Spec.Approver} authored {t.Kind} {t.Name} (created it or last changed its spec); self-approval does not count");
+            return new(false, "SelfApproval", $"{approval.Spec.Approver} authored {t.Kind} {t.Name} (created it or changed its spec); self-approval does not count");
         }
 
         var carried = false;

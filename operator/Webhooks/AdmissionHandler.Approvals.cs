@@ -27,6 +27,7 @@ public sealed partial class AdmissionHandler
             {
                 [ApiGroup.CreatedByAnnotation] = r.UserInfo.Username,
                 [ApiGroup.LastSpecEditorAnnotation] = null,
+                [ApiGroup.SpecEditorsAnnotation] = null,
                 [ApiGroup.ApproverGroupsAnnotation] = r.Kind.Kind == "Approval" ? ApprovalPolicy.FormatGroups(r.UserInfo.Groups) : null,
                 [ApiGroup.TargetContentHashAnnotation] = r.Kind.Kind == "Approval" ? targetContentHash : null,
             };
@@ -38,6 +39,8 @@ public sealed partial class AdmissionHandler
             && !JsonNode.DeepEquals(ApprovalPolicy.ApprovalRelevantSpec(r.Kind.Kind, r.OldObject?["spec"]), ApprovalPolicy.ApprovalRelevantSpec(r.Kind.Kind, r.Object?["spec"])))
         {
             stamps[ApiGroup.LastSpecEditorAnnotation] = r.UserInfo.Username;
+            // Every editor stays an author: a later edit by someone else does not clear an earlier one's.
+            if (ApprovableKinds.Contains(r.Kind.Kind)) stamps[ApiGroup.SpecEditorsAnnotation] = ApprovalPolicy.WithSpecEditor(stamps[ApiGroup.SpecEditorsAnnotation], r.UserInfo.Username);
         }
 
         return stamps;
@@ -109,9 +112,10 @@ public sealed partial class AdmissionHandler
         {
             problems.Add($"spec.approver: {user} created {t.Kind} {t.Name}; self-approval is not allowed (two-person rule)");
         }
-        else if (ApprovalPolicy.AuthorsOf(target).Contains(user))
+        else if (ApprovalPolicy.EveryAuthorOf(target).Contains(user))
         {
-            problems.Add($"spec.approver: {user} last changed the spec of {t.Kind} {t.Name} (generation {target.Metadata.Generation}) and is an author of it; self-approval is not allowed (two-person rule)");
+            var when = ApprovalPolicy.AuthorsOf(target).Contains(user) ? "last changed" : "changed";
+            problems.Add($"spec.approver: {user} {when} the spec of {t.Kind} {t.Name} (generation {target.Metadata.Generation}) and is an author of it; self-approval is not allowed (two-person rule)");
         }
 
         if (approval.Spec.Approver is { } claimed && claimed != user) problems.Add("spec.approver: must be the requester (set by the admission webhook)");

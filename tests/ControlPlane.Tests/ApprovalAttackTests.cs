@@ -267,6 +267,16 @@ public sealed class ApprovalAttackTests(WebhookFixture fixture)
         var approval = await carol.CreateAsync(Approvals, ws, NewApproval("orders"), CancellationToken.None);
         await WaitForAsync(ws, approval.Metadata.Name, "Ready", "Counts");
 
+        // bob edits after erin: she is still an author of what is under review (her backend is in it).
+        var later = await bob.PatchAsync<Exposure>(Exposures, ws, "orders", """{"spec":{"path":"/orders-v2"}}""", PatchTypes.Merge, CancellationToken.None);
+        Assert.Equal(3, later.Metadata.Generation);
+        Assert.Equal(Email("bob"), Annotation(later, ApiGroup.LastSpecEditorAnnotation));
+        Assert.Equal($"[\"{Email("erin")}\",\"{Email("bob")}\"]", Annotation(later, ApiGroup.SpecEditorsAnnotation));
+        // Refused whatever generation the webhook's cache holds (generation 2: the last editor; 3: an earlier one), until it shows 3.
+        await Net.WaitUntilAsync(async () =>
+            (await Refused(() => erin.CreateAsync(Approvals, ws, NewApproval("orders"), CancellationToken.None))).StatusMessage.Contains($"{Email("erin")} changed the spec of Exposure orders (generation 3)"),
+            TimeSpan.FromSeconds(15), "erin refused as an earlier editor of generation 3");
+
         // The same for a Restore: erin picks another backup of bob's in-place restore. Its plan exists, so the
         // Restore waits for its backup rather than failing PlanNotFound (a Failed Restore's spec is immutable).
         var plan = new BackupPlan { Metadata = new V1ObjectMeta { Name = "nightly" } };

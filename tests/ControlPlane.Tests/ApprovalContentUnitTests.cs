@@ -128,4 +128,39 @@ public sealed class ApprovalContentUnitTests
         // Another kind's "paused" is content.
         Assert.Equal("bob@example.com", AdmissionHandler.Stamps(Update("Exposure", Spec("""{"paused":false}"""), Spec("""{"paused":true}"""), "bob@example.com"))[ApiGroup.LastSpecEditorAnnotation]);
     }
+
+    [Fact]
+    public void EverySpecEditor_StaysAnAuthor_NotOnlyTheLast()
+    {
+        JsonObject Spec(string json) => JsonNode.Parse(json)!.AsObject();
+        // erin edits (carol was the last editor before, without a spec-editors stamp), then bob edits after her.
+        var afterErin = AdmissionHandler.Stamps(Update("Exposure", Spec("""{"path":"/a"}"""), Spec("""{"path":"/b"}"""), "erin@example.com"));
+        Assert.Equal("""["erin@example.com"]""", afterErin[ApiGroup.SpecEditorsAnnotation]);
+        var second = Update("Exposure", Spec("""{"path":"/b"}"""), Spec("""{"path":"/c"}"""), "bob@example.com");
+        second.OldObject!["metadata"]!["annotations"]![ApiGroup.SpecEditorsAnnotation] = afterErin[ApiGroup.SpecEditorsAnnotation];
+        var afterBob = AdmissionHandler.Stamps(second);
+        Assert.Equal("bob@example.com", afterBob[ApiGroup.LastSpecEditorAnnotation]);
+        Assert.Equal("""["erin@example.com","bob@example.com"]""", afterBob[ApiGroup.SpecEditorsAnnotation]);
+        // A metadata-only update keeps the list as it was.
+        var labelled = Update("Exposure", Spec("""{"path":"/c"}"""), Spec("""{"path":"/c"}"""), "dave@example.com");
+        labelled.OldObject!["metadata"]!["annotations"]![ApiGroup.SpecEditorsAnnotation] = afterBob[ApiGroup.SpecEditorsAnnotation];
+        Assert.Equal(afterBob[ApiGroup.SpecEditorsAnnotation], AdmissionHandler.Stamps(labelled)[ApiGroup.SpecEditorsAnnotation]);
+
+        // Judged: erin's approval of the generation bob last changed does not count; dave's does.
+        var exposure = new Exposure
+        {
+            Metadata = new V1ObjectMeta
+            {
+                Name = "api", NamespaceProperty = "ws", Uid = Uid, Generation = 3,
+                Annotations = new Dictionary<string, string>
+                {
+                    [ApiGroup.CreatedByAnnotation] = "alice@example.com", [ApiGroup.LastSpecEditorAnnotation] = "bob@example.com",
+                    [ApiGroup.SpecEditorsAnnotation] = afterBob[ApiGroup.SpecEditorsAnnotation]!,
+                },
+            },
+        };
+        Assert.Equal("SelfApproval", Judge(ApprovalOf(exposure, "erin@example.com", null), exposure).Reason);
+        Assert.True(Judge(ApprovalOf(exposure, "dave@example.com", null), exposure).Counts);
+        Assert.Equal(["alice@example.com", "bob@example.com", "erin@example.com"], ApprovalPolicy.EveryAuthorOf(exposure));
+    }
 }

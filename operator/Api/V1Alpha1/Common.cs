@@ -24,8 +24,14 @@ public static class ApiGroup
     /// </summary>
     public const string TargetContentHashAnnotation = "controlplane.io/target-content-hash";
 
+    /// <summary>
+    /// Everyone who ever changed the spec of an approvable object (a JSON array, oldest first): each is an
+    /// author of what is under review, not only the last editor (an earlier edit is still in it).
+    /// </summary>
+    public const string SpecEditorsAnnotation = "controlplane.io/spec-editors";
+
     /// <summary>Annotations only the admission webhook writes: a requester can neither set nor change them.</summary>
-    public static readonly IReadOnlyList<string> StampedAnnotations = [CreatedByAnnotation, LastSpecEditorAnnotation, ApproverGroupsAnnotation, TargetContentHashAnnotation];
+    public static readonly IReadOnlyList<string> StampedAnnotations = [CreatedByAnnotation, LastSpecEditorAnnotation, SpecEditorsAnnotation, ApproverGroupsAnnotation, TargetContentHashAnnotation];
 }
 
 /// <summary>Duration as users write it: 30s, 10m, 1h, 7d, or combinations such as 1h30m.</summary>
