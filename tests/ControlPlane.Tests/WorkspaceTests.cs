@@ -161,15 +161,13 @@ public sealed class WorkspaceTests(ClusterFixture cluster, ITestOutputHelper out
         Assert.Equal(["198.51.100.0/24"], await ApprovedEgressAsync());
         Assert.Contains("198.51.100.0/24", Condition((await GetWorkspaceAsync(name))!, "NetworkReady")!.Message);
 
-        var t = (await cluster.GetTenantAsync(tenant))!;
-        t.Spec.Network!.ApprovedEgressCIDRs = ["203.0.113.8/29", "198.51.100.0/24"];
-        await cluster.Api.ReplaceAsync(ClusterFixture.Tenants, null, tenant, t, CancellationToken.None);
+        // Merge patches: the operator writes the tenant's status meanwhile (a replace of a stale copy would conflict).
+        await cluster.Api.PatchAsync<Tenant>(ClusterFixture.Tenants, null, tenant, """{"spec":{"network":{"approvedEgressCIDRs":["203.0.113.8/29","198.51.100.0/24"]}}}""",
+            PatchTypes.Merge, CancellationToken.None);
         await Net.WaitUntilAsync(async () => (await ApprovedEgressAsync()).Count == 2, TimeSpan.FromSeconds(30), "the tenant's new approved egress in the policy");
         Assert.Equal(["198.51.100.0/24", "203.0.113.8/29"], await ApprovedEgressAsync());
 
-        t = (await cluster.GetTenantAsync(tenant))!;
-        t.Spec.Network = null;
-        await cluster.Api.ReplaceAsync(ClusterFixture.Tenants, null, tenant, t, CancellationToken.None);
+        await cluster.Api.PatchAsync<Tenant>(ClusterFixture.Tenants, null, tenant, """{"spec":{"network":null}}""", PatchTypes.Merge, CancellationToken.None);
         await Net.WaitUntilAsync(async () => (await ApprovedEgressAsync()).Count == 0, TimeSpan.FromSeconds(30), "approved egress withdrawn from the policy");
     }
 
