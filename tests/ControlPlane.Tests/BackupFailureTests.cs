@@ -117,27 +117,7 @@ public sealed partial class BackupTests
         await WaitForPlanAsync(ws, "nightly", p => p.Status?.LastBackup?.Phase == "Completed", "plan status settled");
 
         // Settled: reconciling the Backup and its BackupPlan again writes nothing to the API server or Postgres.
-        var seen = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>();
-        await Net.WaitUntilAsync(async () =>
-        {
-            var writesBefore = op.Requests.Writes;
-            var dbBefore = op.Runtime.Database.Writes;
-            seen.Clear();
-            void Count(string controller, string key, string result) => seen[$"{controller} {key}"] = true;
-            op.Runtime.Reconciled += Count;
-            try
-            {
-                op.Runtime.ResyncAll();
-                await Net.WaitUntilAsync(() => Task.FromResult(seen.ContainsKey($"backup {ws}/on-demand") && seen.ContainsKey($"backupplan {ws}/nightly")),
-                    TimeSpan.FromSeconds(20), "both reconciled again");
-            }
-            finally
-            {
-                op.Runtime.Reconciled -= Count;
-            }
-
-            return writesBefore == op.Requests.Writes && dbBefore == op.Runtime.Database.Writes;
-        }, TimeSpan.FromSeconds(30), "a resync with zero writes");
+        await op.ResyncWritesNothingAsync($"backup {ws}/on-demand", $"backupplan {ws}/nightly");
 
         await cluster.Api.DeleteAsync(Backups, ws, "on-demand", CancellationToken.None);
         await Net.WaitUntilAsync(async () => await cluster.Api.TryGetAsync<Backup>(Backups, ws, "on-demand", CancellationToken.None) is null,

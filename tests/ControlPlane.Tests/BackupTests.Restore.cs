@@ -173,26 +173,7 @@ public sealed partial class BackupTests
         Assert.Equal(["restore.requested", "restore.started", "restore.completed"], await AuditActionsAsync($"{ws}/copy"));
 
         // Settled: reconciling it again writes nothing to the API server or Postgres.
-        var seen = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>();
-        await Net.WaitUntilAsync(async () =>
-        {
-            var writesBefore = op.Requests.Writes;
-            var dbBefore = op.Runtime.Database.Writes;
-            seen.Clear();
-            void Count(string controller, string key, string result) => seen[$"{controller} {key}"] = true;
-            op.Runtime.Reconciled += Count;
-            try
-            {
-                op.Runtime.ResyncAll();
-                await Net.WaitUntilAsync(() => Task.FromResult(seen.ContainsKey($"restore {ws}/copy")), TimeSpan.FromSeconds(20), "reconciled again");
-            }
-            finally
-            {
-                op.Runtime.Reconciled -= Count;
-            }
-
-            return writesBefore == op.Requests.Writes && dbBefore == op.Runtime.Database.Writes;
-        }, TimeSpan.FromSeconds(30), "a resync with zero writes");
+        await op.ResyncWritesNothingAsync($"restore {ws}/copy");
 
         // The same name again: the database exists, so it is refused (never overwritten).
         await CreateRestoreAsync(ws, "again", s => (s.Backup, s.Into) = ("first", new RestoreTarget { Database = into }));

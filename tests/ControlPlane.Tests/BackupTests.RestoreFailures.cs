@@ -187,26 +187,6 @@ public sealed partial class BackupTests
             TimeSpan.FromSeconds(20), "dave's approval does not count, and its target is approved all the same");
 
         // Settled: reconciling the rejected Restore and the approvals again writes nothing.
-        var seen = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>();
-        await Net.WaitUntilAsync(async () =>
-        {
-            var writesBefore = op.Requests.Writes;
-            var dbBefore = op.Runtime.Database.Writes;
-            seen.Clear();
-            void Count(string controller, string key, string result) => seen[$"{controller} {key}"] = true;
-            op.Runtime.Reconciled += Count;
-            try
-            {
-                op.Runtime.ResyncAll();
-                await Net.WaitUntilAsync(() => Task.FromResult(new[] { $"restore {ws}/undo", $"approval {ws}/{rejection.Metadata.Name}", $"approval {ws}/{bystander.Metadata.Name}" }
-                    .All(seen.ContainsKey)), TimeSpan.FromSeconds(20), "reconciled again");
-            }
-            finally
-            {
-                op.Runtime.Reconciled -= Count;
-            }
-
-            return writesBefore == op.Requests.Writes && dbBefore == op.Runtime.Database.Writes;
-        }, TimeSpan.FromSeconds(30), "a resync with zero writes");
+        await op.ResyncWritesNothingAsync($"restore {ws}/undo", $"approval {ws}/{rejection.Metadata.Name}", $"approval {ws}/{bystander.Metadata.Name}");
     }
 }

@@ -207,6 +207,30 @@ public sealed class TestOperator : IAsyncDisposable
 
     public Task WaitUntilIdleAsync() => Net.WaitUntilAsync(() => Task.FromResult(Runtime.IsIdle), TimeSpan.FromSeconds(30), "operator idle");
 
+    /// <summary>
+    /// Settled: a resync that reconciles every one of <paramref name="keys"/> ("controller namespace/name")
+    /// again makes no write to the API server or Postgres (retried while something else still settles).
+    /// </summary>
+    public Task ResyncWritesNothingAsync(params string[] keys) => Net.WaitUntilAsync(async () =>
+    {
+        var writesBefore = Requests.Writes;
+        var dbBefore = Runtime.Database.Writes;
+        var seen = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>();
+        void Count(string controller, string key, string result) => seen[$"{controller} {key}"] = true;
+        Runtime.Reconciled += Count;
+        try
+        {
+            Runtime.ResyncAll();
+            await Net.WaitUntilAsync(() => Task.FromResult(keys.All(seen.ContainsKey)), TimeSpan.FromSeconds(20), "reconciled again");
+        }
+        finally
+        {
+            Runtime.Reconciled -= Count;
+        }
+
+        return writesBefore == Requests.Writes && dbBefore == Runtime.Database.Writes;
+    }, TimeSpan.FromSeconds(30), "a resync with zero writes");
+
     public async Task StopAsync()
     {
         if (run is null) return;
