@@ -78,7 +78,7 @@ public sealed class OperatorRuntime : IAsyncDisposable
         BackupMetrics = new BackupMetrics(Metrics.Registry);
         var backupJobs = new BackgroundJobs(options.Backup.MaxConcurrent, loggers.CreateLogger<BackgroundJobs>());
         var pgTools = new PgTools(options.Backup);
-        BackupTargets BackupTargetsOf(TermBuilder b) => new(b.Api, WorkspaceReconciler.WorkspacesOf(b), b.Informer<Api.V1Alpha1.Tenant>(TenantReconciler.Type), options);
+        BackupTargets BackupTargetsOf(TermBuilder b) => new(b.Api, WorkspaceReconciler.WorkspacesOf(b), b.Informer<Api.V1Alpha1.Tenant>(TenantReconciler.Type), options, Database, RegionDatabases);
         // The kinds, each registered in one place (its Setup), as controller-runtime's SetupWithManager.
         manager.AddStartup(MigrateUntilDoneAsync)
             .Add(b => WorkspaceReconciler.Setup(b, Database, RegionDatabases, Vault, options))

@@ -4,7 +4,10 @@ using ControlPlane.Operator.Configuration;
 
 namespace ControlPlane.Operator.Backups;
 
-/// <summary>Where pg_dump and pg_restore connect, as the workspace's own role. ToString never shows the password.</summary>
+/// <summary>
+/// Where pg_dump and pg_restore connect, as the workspace's own role: built by <see cref="BackupTargets.LoginAsync"/>
+/// from the operator's record (region server, recorded database and role), never from a tenant's Secret. ToString never shows the password.
+/// </summary>
 public sealed record PgLogin(string Host, int Port, string Database, string User, string Password)
 {
     public override string ToString() => $"{User}@{Host}:{Port}/{Database}";
@@ -38,8 +41,10 @@ public sealed class PgTools(BackupOptions options)
             RedirectStandardError = true,
             RedirectStandardInput = stdin,
         };
-        // Nothing from the operator's own environment chooses a server, a service file or a password.
-        foreach (var v in new[] { "PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "PGPASSFILE", "PGSERVICE", "PGSERVICEFILE", "PGOPTIONS" }) info.Environment.Remove(v);
+        // Nothing from the operator's own environment chooses a server, a service file, a password file, TLS
+        // settings or session options: every libpq variable (PGHOST, PGHOSTADDR, PGSERVICE, PGPASSFILE, PGSSLMODE,
+        // PGOPTIONS, PGSYSCONFDIR...) goes; host, port, user and database are given explicitly below.
+        foreach (var v in info.Environment.Keys.Where(k => k.StartsWith("PG", StringComparison.Ordinal)).ToList()) info.Environment.Remove(v);
         if (login is not null)
         {
             info.Environment["PGPASSWORD"] = login.Password;

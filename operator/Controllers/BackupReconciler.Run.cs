@@ -38,6 +38,8 @@ public sealed partial class BackupReconciler
         string message;
         try
         {
+            // The server confirms the session is the workspace role's, and that role a plain login, before pg_dump runs as it.
+            var session = await targets.VerifyAsync(source.Region, login, ct).ConfigureAwait(false);
             using var store = new ObjectStore(storage);
             var uploaded = await tools.DumpAsync(login, stdout => store.UploadAsync(key, stdout, targets.Options.Backup.PartSizeBytes, async uploadId =>
             {
@@ -62,7 +64,7 @@ public sealed partial class BackupReconciler
                     s.Sha256 = uploaded.Sha256;
                     s.PgDumpVersion = dumpVersion;
                     s.ServerVersion = verification.ServerVersion;
-                    s.Conditions = new ConditionSet(s.Conditions, backup.Metadata.Generation, completedAt).Set("Ready", true, "Completed", verification.Message).ToList();
+                    s.Conditions = new ConditionSet(s.Conditions, backup.Metadata.Generation, completedAt).Set("Ready", true, "Completed", $"{verification.Message}; dumped as role {session.Role} (session_user verified)").ToList();
                     return s;
                 }, ct).ConfigureAwait(false);
                 await database.FinishBackupAsync(uid, new BackupOutcome(BackupRules.Phases.Completed, null, uploaded.SizeBytes, uploaded.Sha256, dumpVersion,
@@ -71,7 +73,8 @@ public sealed partial class BackupReconciler
                     ["sizeBytes"] = uploaded.SizeBytes, ["sha256"] = uploaded.Sha256, ["durationSeconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3),
                     ["serverVersion"] = verification.ServerVersion,
                 }, source.Tenant), ct).ConfigureAwait(false);
-                await events.NormalAsync(backup, "BackupCompleted", $"{source.Database}: {uploaded.SizeBytes} bytes, sha256 {uploaded.Sha256}, in {clock.Elapsed.TotalSeconds:0.0} s", ct)
+                await events.NormalAsync(backup, "BackupCompleted",
+                        $"{source.Database}: {uploaded.SizeBytes} bytes, sha256 {uploaded.Sha256}, in {clock.Elapsed.TotalSeconds:0.0} s; pg_dump {session.Describe()}", ct)
                     .ConfigureAwait(false);
                 return;
             }
@@ -88,6 +91,15 @@ public sealed partial class BackupReconciler
         catch (PgToolException e)
         {
             (reason, message) = ("DumpFailed", e.Message);
+        }
+        catch (BackupRefusedException e)
+        {
+            (reason, message) = (e.Reason, e.Message);
+        }
+        catch (Npgsql.NpgsqlException e)
+        {
+            // Only ever the region's configured server: its error says nothing about any address a tenant chose.
+            (reason, message) = ("DatabaseUnavailable", $"{source.Database} on the {source.Region} server: {e.Message}");
         }
         catch (AmazonServiceException e)
         {

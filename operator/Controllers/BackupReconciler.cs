@@ -80,7 +80,7 @@ public sealed partial class BackupReconciler(
         {
             source = targets.Source(plan);
             storage = await targets.StorageAsync(plan, source.Region, ct).ConfigureAwait(false);
-            login = await targets.LoginAsync(source, source.Database, ct).ConfigureAwait(false);
+            login = await targets.LoginAsync(source, ct).ConfigureAwait(false);
         }
         catch (BackupRefusedException e)
         {

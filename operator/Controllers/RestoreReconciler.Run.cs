@@ -10,8 +10,8 @@ using Npgsql;
 
 namespace ControlPlane.Operator.Controllers;
 
-/// <summary>What one approved restore runs with.</summary>
-sealed record RestoreJob(Restore Restore, Backup Backup, BackupSource Source, S3Target Storage, RestoreTargetPlan Target, Guid BackupId, ApprovalState Approval);
+/// <summary>What one approved restore runs with; <see cref="Login"/> is the workspace role's, from the operator's record (built once).</summary>
+sealed record RestoreJob(Restore Restore, Backup Backup, BackupSource Source, S3Target Storage, RestoreTargetPlan Target, Guid BackupId, ApprovalState Approval, PgLogin Login);
 
 /// <summary>A restore that failed while it ran: the reason and a message without secrets.</summary>
 sealed class RestoreFailedException(string reason, string message) : Exception(message)
@@ -53,7 +53,7 @@ public sealed partial class RestoreReconciler
         }, ct).ConfigureAwait(false);
         await events.NormalAsync(restore, "Running", $"restoring Backup {job.Backup.Metadata.Name} into {target.Staging}", ct).ConfigureAwait(false);
 
-        var role = (await targets.LoginAsync(job.Source, job.Source.Database, ct).ConfigureAwait(false)).User;
+        var role = job.Login.User;
         var swapped = false;
         try
         {
@@ -63,7 +63,11 @@ public sealed partial class RestoreReconciler
             // runs no SQL as the workspace role (a role may change its own settings) and no database is made for it.
             CheckSha256(job, (await store.ReadAsync(key, null, ct).ConfigureAwait(false)).Sha256);
             await regions.CreateRestoreDatabaseAsync(job.Source.Region, target.Staging, role, uid, ct).ConfigureAwait(false);
-            var login = await targets.LoginAsync(job.Source, target.Staging, ct).ConfigureAwait(false);
+            var login = job.Login with { Database = target.Staging };
+            // pg_restore runs what the archive holds (functions in CHECK constraints, defaults, index expressions):
+            // the server confirms first that the session is the workspace role's and that role a plain login.
+            var session = await targets.VerifyAsync(job.Source.Region, login, ct).ConfigureAwait(false);
+            await events.NormalAsync(restore, "SessionVerified", $"pg_restore into {target.Staging}: {session.Describe()}", ct).ConfigureAwait(false);
             UploadResult? read = null;
             await tools.RestoreAsync(login, async stdin => read = await store.ReadAsync(key, stdin, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
             // Hashed again as it streamed: an object replaced after the first read is caught before anything is swapped or handed over.
@@ -81,7 +85,7 @@ public sealed partial class RestoreReconciler
                 swapped = true;
             }
 
-            var smoke = await SmokeCheckAsync(job.Source, target.Database, ct).ConfigureAwait(false);
+            var smoke = await SmokeCheckAsync(job.Source.Region, job.Login with { Database = target.Database }, ct).ConfigureAwait(false);
             var completedAt = Now;
             restore = await WriteStatusAsync(restore, s =>
             {
@@ -106,11 +110,12 @@ public sealed partial class RestoreReconciler
             throw;
         }
         catch (Exception e) when (e is RestoreFailedException or PgToolException or AmazonServiceException or AmazonClientException or HttpRequestException or IOException
-                                       or DatabaseConflictException or NpgsqlException or BackupNotReadyException)
+                                       or DatabaseConflictException or NpgsqlException or BackupNotReadyException or BackupRefusedException)
         {
             var (reason, message) = e switch
             {
                 RestoreFailedException f => (f.Reason, f.Message),
+                BackupRefusedException r => (r.Reason, r.Message),
                 PgToolException => ("RestoreFailed", e.Message),
                 DatabaseConflictException c => (c.Reason, c.Message),
                 PostgresException p => ("DatabaseError", $"{p.SqlState}: {p.MessageText}"),
@@ -146,26 +151,30 @@ public sealed partial class RestoreReconciler
         }
     }
 
-    /// <summary>Connects to the restored database with the workspace's own credentials and counts its tables.</summary>
-    async Task<RestoreSmokeCheck> SmokeCheckAsync(BackupSource source, string db, CancellationToken ct)
+    /// <summary>
+    /// Connects to the restored database as the workspace role (on the region's server, verified: the archive
+    /// ran as that role and gave it nothing more) and counts its tables; the message says what was verified.
+    /// </summary>
+    async Task<RestoreSmokeCheck> SmokeCheckAsync(string region, PgLogin login, CancellationToken ct)
     {
         try
         {
-            var login = await targets.LoginAsync(source, db, ct).ConfigureAwait(false);
-            var b = RegionDatabases.Pin(new NpgsqlConnectionStringBuilder
+            var (conn, session) = await regions.OpenVerifiedAsync(region, login.Database, login.User, login.Password, ct).ConfigureAwait(false);
+            await using (conn)
             {
-                Host = login.Host, Port = login.Port, Database = db, Username = login.User, Password = login.Password, Pooling = false, Timeout = 10,
-            });
-            await using var conn = new NpgsqlConnection(b.ConnectionString);
-            await conn.OpenAsync(ct).ConfigureAwait(false);
-            await using var cmd = new NpgsqlCommand(
-                "SELECT pg_catalog.count(*)::int FROM pg_catalog.pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')", conn);
-            var tables = (int)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
-            return new RestoreSmokeCheck { Passed = true, Tables = tables, Message = $"connected as the workspace role; {tables} tables" };
+                await using var cmd = new NpgsqlCommand(
+                    "SELECT pg_catalog.count(*)::int FROM pg_catalog.pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')", conn);
+                var tables = (int)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+                return new RestoreSmokeCheck { Passed = true, Tables = tables, Message = $"{session.Describe()}; {tables} tables" };
+            }
         }
-        catch (Exception e) when (e is NpgsqlException or BackupNotReadyException)
+        catch (SessionNotVerifiedException e)
         {
-            return new RestoreSmokeCheck { Passed = false, Tables = 0, Message = $"could not connect as the workspace role: {e.Message}" };
+            return new RestoreSmokeCheck { Passed = false, Tables = 0, Message = $"session not verified: {e.Message}" };
+        }
+        catch (NpgsqlException e)
+        {
+            return new RestoreSmokeCheck { Passed = false, Tables = 0, Message = $"could not connect as the workspace role {login.User}: {e.Message}" };
         }
     }
 
@@ -212,8 +221,8 @@ public sealed partial class RestoreReconciler
                 // Stopped mid-swap, the live database may still refuse connections: the workspace's own database (by whichever name) takes them again.
                 if (restore.Status.ReplacedDatabase is not null)
                 {
-                    var role = (await targets.LoginAsync(source, source.Database, ct).ConfigureAwait(false)).User;
-                    await regions.ReopenAsync(source.Region, replaced ?? source.Database, role, ct).ConfigureAwait(false);
+                    // The role is named as the workspace's recorded database (never read from its Secret).
+                    await regions.ReopenAsync(source.Region, replaced ?? source.Database, source.Database, ct).ConfigureAwait(false);
                 }
             }
             catch (BackupNotReadyException)

@@ -133,7 +133,22 @@ public sealed partial class RestoreReconciler(
             await events.NormalAsync(restore, "Approved", $"generation {restore.Metadata.Generation} {state.Message}", ct).ConfigureAwait(false);
         }
 
-        var job = new RestoreJob(restore, backup, source, storage, target, record!.Id, state);
+        // Where and as whom the restore connects: built once here from the operator's record, passed down, never read again.
+        PgLogin login;
+        try
+        {
+            login = await targets.LoginAsync(source, ct).ConfigureAwait(false);
+        }
+        catch (BackupRefusedException e)
+        {
+            return await FailAsync(restore, e.Reason, e.Message, ct).ConfigureAwait(false);
+        }
+        catch (BackupNotReadyException e)
+        {
+            return await PendingAsync(restore, "Waiting", e.Message, ct, state).ConfigureAwait(false);
+        }
+
+        var job = new RestoreJob(restore, backup, source, storage, target, record!.Id, state, login);
         if (!jobs.TryStart(uid, jobCt => RunAsync(job, jobCt)))
         {
             if (jobs.IsRunning(uid)) return ReconcileResult.Done;

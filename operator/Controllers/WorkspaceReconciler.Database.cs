@@ -44,6 +44,14 @@ public sealed partial class WorkspaceReconciler
         // A missing Secret resets the password, so make sure it is missing and not just not yet in the cache.
         var cached = caches.Secrets.Get(secretKey)
                      ?? await api.TryGetAsync<V1Secret>(Secrets, ws.Metadata.Name, WorkspaceResources.SecretName(ws), ct).ConfigureAwait(false);
+        if (cached is not null && cached.Metadata.OwnerReferences?.Any(o => o.Controller == true && o.Uid == ws.Metadata.Uid) != true)
+        {
+            // The tenant can edit this Secret, so a copy without our controller reference is not provably ours: it is
+            // not adopted, and backups and restores refuse it (BackupTargets.CredentialsTampering); deleting it has it recreated.
+            return await DatabaseNotReadyAsync(ws, conditions, "CredentialsTampered",
+                $"Secret {ws.Metadata.Name}/{cached.Metadata.Name} no longer carries this workspace's controller reference: it is not adopted and no backup or restore runs with it; delete it and a new one is written with a new password", ct).ConfigureAwait(false);
+        }
+
         var existingPassword = cached?.Data?.TryGetValue("password", out var pw) == true ? Encoding.UTF8.GetString(pw) : null;
         var rotate = cached?.Metadata.Annotations?.TryGetValue(WorkspaceResources.RotateAnnotation, out var r) == true && r == "true";
         var intact = existingPassword is not null

@@ -109,7 +109,10 @@ public sealed partial class WorkspaceReconciler(
     public IEnumerable<string> WorkspaceReferencingSecret(PartialObjectMetadata secret)
     {
         var ws = caches.Workspaces.Get(secret.Metadata.NamespaceProperty ?? "");
-        return ws?.Spec.ProviderKeys?.Any(k => k.SecretRef.Name == secret.Metadata.Name) == true ? [ws.Metadata.Name] : [];
+        // Also its credentials Secret stripped of our labels and owner (CredentialsTampered): its deletion or repair is seen.
+        return ws is not null && (ws.Spec.ProviderKeys?.Any(k => k.SecretRef.Name == secret.Metadata.Name) == true
+                                  || (secret.Metadata.Name == WorkspaceResources.SecretName(ws) && secret.Metadata.OwnerReferences?.Any(o => o.Uid == ws.Metadata.Uid) != true))
+            ? [ws.Metadata.Name] : [];
     }
 
     // ---- reconcile ------------------------------------------------------------------------------

@@ -29,6 +29,9 @@ public sealed class LocalPostgres : IAsyncDisposable
     public string OperatorPassword { get; } = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
     public string DataDir => Path.Combine(dir, "data");
 
+    /// <summary>The server's unix socket directory (local connections there are trusted: what a tampered Secret would point at).</summary>
+    public string SocketDirectory => dir;
+
     /// <summary>The server's log (statements appear here when a test turns log_statement on).</summary>
     public string LogFile => Path.Combine(dir, "postgres.log");
 
