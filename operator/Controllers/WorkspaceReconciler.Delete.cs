@@ -12,6 +12,10 @@ public sealed partial class WorkspaceReconciler
 {
     // ---- deletion -------------------------------------------------------------------------------
 
+    static JsonArray Names(IReadOnlyList<string> names) => new(names.Select(n => (JsonNode)JsonValue.Create(n)).ToArray());
+
+    static string AndCopies(IReadOnlyList<string> copies) => copies.Count == 0 ? "" : $" with its restored copies ({string.Join(", ", copies)})";
+
     async Task<ReconcileResult> FinalizeAsync(Workspace ws, CancellationToken ct)
     {
         if (!ObjectWriter.HasFinalizer(ws, ApiGroup.Finalizer)) return ReconcileResult.Done;
@@ -46,11 +50,16 @@ public sealed partial class WorkspaceReconciler
                     .FirstOrDefault(a => a.State == "active" && a.Tenant == record.TenantName) is { } allocation)
             {
                 dbName = allocation.Name;
+                // Restored copies and databases in-place restores replaced are the workspace role's too: recorded in controlplane.restores.
+                var copies = await regions.RestoredCopiesAsync(record.Region, dbName, dbName,
+                    [.. await database.RestoredDatabasesAsync(ws.Metadata.Name, ct).ConfigureAwait(false)], ct).ConfigureAwait(false);
                 // One never handed out (no Secret was written before it was provisioned) holds no data: it goes.
                 if (deleteDatabase || !allocation.Provisioned)
                 {
                     try
                     {
+                        // First the copies: a role that still owns a database cannot be dropped (the workspace stayed Terminating).
+                        await regions.DropRestoredCopiesAsync(record.Region, allocation.Id, allocation.Provisioned, dbName, dbName, copies, ct).ConfigureAwait(false);
                         await regions.DropAsync(record.Region, allocation.Id, allocation.Provisioned, dbName, dbName, ct).ConfigureAwait(false);
                     }
                     catch (ArgumentException) when (!SpecRules.IsDnsLabel(ws.Metadata.Name))
@@ -60,16 +69,16 @@ public sealed partial class WorkspaceReconciler
                     }
 
                     await database.UpdateDatabaseAllocationAsync(allocation.Id, "dropped", allocation.Provisioned, null, new AuditEntry(Actor, "workspace.databaseDropped",
-                        "Workspace", ws.Metadata.Name, record.TenantName, new JsonObject { ["database"] = dbName, ["region"] = record.Region }), ct).ConfigureAwait(false);
-                    await events.NormalAsync(ws, "DatabaseDeleted", $"Database {dbName} and its role dropped (deletionPolicy {ws.Spec.Database?.DeletionPolicy ?? "Retain"})", ct).ConfigureAwait(false);
+                        "Workspace", ws.Metadata.Name, record.TenantName, new JsonObject { ["database"] = dbName, ["region"] = record.Region, ["restoredCopies"] = Names(copies) }), ct).ConfigureAwait(false);
+                    await events.NormalAsync(ws, "DatabaseDeleted", $"Database {dbName}{AndCopies(copies)} and its role dropped (deletionPolicy {ws.Spec.Database?.DeletionPolicy ?? "Retain"})", ct).ConfigureAwait(false);
                 }
                 else
                 {
                     // Retained for its tenant only: nobody logs in until that tenant takes it back (spec.database.reuseRetained).
                     await regions.LockAsync(record.Region, allocation.Id, allocation.Provisioned, dbName, dbName, ct).ConfigureAwait(false);
                     await database.UpdateDatabaseAllocationAsync(allocation.Id, "retained", allocation.Provisioned, null, new AuditEntry(Actor, "workspace.databaseRetained",
-                        "Workspace", ws.Metadata.Name, record.TenantName, new JsonObject { ["database"] = dbName, ["region"] = record.Region }), ct).ConfigureAwait(false);
-                    await events.NormalAsync(ws, "DatabaseRetained", $"Database {dbName} retained and locked (deletionPolicy Retain): its role cannot log in", ct).ConfigureAwait(false);
+                        "Workspace", ws.Metadata.Name, record.TenantName, new JsonObject { ["database"] = dbName, ["region"] = record.Region, ["restoredCopies"] = Names(copies) }), ct).ConfigureAwait(false);
+                    await events.NormalAsync(ws, "DatabaseRetained", $"Database {dbName}{AndCopies(copies)} retained and locked (deletionPolicy Retain): its role cannot log in", ct).ConfigureAwait(false);
                 }
             }
 

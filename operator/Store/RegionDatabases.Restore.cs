@@ -147,4 +147,42 @@ public sealed partial class RegionDatabases
 
         await HandOverRestoreDatabaseAsync(region, live, restoreUid, ct).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// The databases besides its own that a workspace role owns and a restore made: those recorded in
+    /// controlplane.restores (<paramref name="recorded"/>) and any still carrying a restore's mark (a staging
+    /// database left by a stopped restore). Only the role's own databases are listed, so a record naming another's is ignored.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> RestoredCopiesAsync(string region, string live, string role, IReadOnlyCollection<string> recorded, CancellationToken ct)
+    {
+        await CheckRegionRoleAsync(region, ct).ConfigureAwait(false);
+        await using var cmd = Source(region).CreateCommand("""
+            SELECT d.datname::text FROM pg_catalog.pg_database d
+            WHERE pg_catalog.pg_get_userbyid(d.datdba)::text = $1 AND d.datname <> $2
+              AND (d.datname::text = ANY($3) OR pg_catalog.shobj_description(d.oid, 'pg_database') LIKE 'controlplane restore %')
+            ORDER BY 1
+            """);
+        cmd.Parameters.AddWithValue(role);
+        cmd.Parameters.AddWithValue(live);
+        cmd.Parameters.AddWithValue(recorded.ToArray());
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        var names = new List<string>();
+        while (await r.ReadAsync(ct).ConfigureAwait(false)) names.Add(r.GetString(0));
+        return names;
+    }
+
+    /// <summary>
+    /// Drops restored copies of a workspace database before its role is dropped (a role that still owns a database
+    /// cannot be): only databases that role owns, and only when the role is this allocation's.
+    /// </summary>
+    public async Task DropRestoredCopiesAsync(string region, Guid allocation, bool provisioned, string live, string role, IReadOnlyList<string> copies, CancellationToken ct)
+    {
+        var ds = Source(region);
+        if (!Ours(await InspectAsync(ds, live, role, ct).ConfigureAwait(false), allocation, provisioned, role).Role) return;
+        foreach (var copy in copies)
+        {
+            var info = await DatabaseInfoAsync(ds, copy, ct).ConfigureAwait(false);
+            if (info.Exists && info.Owner == role) await ExecAsync(ds, $"DROP DATABASE IF EXISTS {Quote(copy)} WITH (FORCE)", ct).ConfigureAwait(false);
+        }
+    }
 }

@@ -87,4 +87,58 @@ public sealed partial class BackupTests
         Assert.Equal([kept.Status.Key!], await store.ListKeysAsync(prefix + "/", CancellationToken.None));
         Assert.Null((await BackupRecordAsync(kept.Metadata.Uid!)).DeletedAt);
     }
+
+    async Task<bool> RoleExistsAsync(string role)
+    {
+        await using var admin = new NpgsqlConnection(cluster.Postgres.ConnectionString());
+        await admin.OpenAsync();
+        await using var cmd = new NpgsqlCommand("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", admin);
+        cmd.Parameters.AddWithValue(role);
+        return await cmd.ExecuteScalarAsync() is not null;
+    }
+
+    /// <summary>
+    /// Issue 22 (medium): a workspace whose role owned a restored copy stayed Terminating for good ("role cannot be dropped"),
+    /// which also blocked its tenant's deletion. With Delete the copy goes first, then the database and role; with Retain it is kept and recorded.
+    /// </summary>
+    [Fact]
+    public async Task AWorkspaceWithARestoredCopy_DeletedWithDelete_DropsTheCopyThenItsRole_AndWithRetain_KeepsAndRecordsIt()
+    {
+        var (retained, prefix, credentials) = await WorkspaceAsync("rc-keep");
+        var deleted = Unique("rc-drop");
+        await cluster.CreateWorkspaceAsync(deleted, (await cluster.GetWorkspaceAsync(retained))!.Spec.Tenant,
+            w => w.Database = new WorkspaceDatabase { DeletionPolicy = "Delete" });
+        await using var op = TestOperator.Start(cluster, Unique("lease"), output, Storage(prefix, credentials));
+        var databases = new Dictionary<string, string>();
+        foreach (var ws in new[] { retained, deleted })
+        {
+            var (_, db, _, _) = await BackedUpAsync(ws);
+            databases[ws] = db;
+            await CreateRestoreAsync(ws, "copy", s => (s.Backup, s.Into) = ("first", new RestoreTarget { Database = db + "_copy" }));
+            var done = await WaitForRestoreAsync(ws, "copy", RestoreFinished, "finished", TimeSpan.FromSeconds(90));
+            Assert.True(done.Status!.Phase == "Completed", $"{ReadyReason(done)}: {Condition(done.Status.Conditions, "Ready")?.Message}");
+        }
+
+        foreach (var ws in new[] { retained, deleted }) await cluster.Api.DeleteAsync(ClusterFixture.Workspaces, null, ws, CancellationToken.None);
+        foreach (var ws in new[] { retained, deleted })
+        {
+            await Net.WaitUntilAsync(async () => await cluster.GetWorkspaceAsync(ws) is null, TimeSpan.FromSeconds(90), $"workspace {ws} deleted (not stuck Terminating)");
+        }
+
+        var gone = databases[deleted];
+        Assert.False(await DatabaseExistsAsync(gone + "_copy"), "the restored copy is dropped");
+        Assert.False(await DatabaseExistsAsync(gone));
+        Assert.False(await RoleExistsAsync(gone), "the role is dropped");
+
+        var kept = databases[retained];
+        Assert.True(await DatabaseExistsAsync(kept + "_copy"), "Retain keeps the restored copy");
+        Assert.True(await DatabaseExistsAsync(kept));
+        await using var conn = new NpgsqlConnection(cluster.Postgres.ConnectionString());
+        await conn.OpenAsync();
+        await using var cmd = new NpgsqlCommand(
+            "SELECT details->'restoredCopies' ->> 0 FROM controlplane.audit_events WHERE kind = 'Workspace' AND object_name = $1 AND action = $2", conn);
+        cmd.Parameters.AddWithValue(retained);
+        cmd.Parameters.AddWithValue("workspace.databaseRetained");
+        Assert.Equal(kept + "_copy", await cmd.ExecuteScalarAsync());
+    }
 }
