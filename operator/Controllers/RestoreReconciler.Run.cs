@@ -30,13 +30,25 @@ public sealed partial class RestoreReconciler
         var clock = Stopwatch.StartNew();
         // The replaced name is fixed (and recorded) before anything is renamed.
         var target = job.Target.InPlace ? job.Target with { Replaced = RestoreResources.ReplacedName(job.Target.Database, startedAt) } : job.Target;
-        var correlation = await database.StartRestoreAsync(
-            new RestoreRow(Guid.NewGuid(), restore.Metadata.NamespaceProperty, restore.Metadata.Name, uid, job.Backup.Metadata.Name, job.BackupId, target.Database, target.InPlace),
-            Audit(restore, "restore.started", new JsonObject
-            {
-                ["backup"] = job.Backup.Metadata.Name, ["backupCorrelationId"] = job.BackupId.ToString("D"), ["database"] = target.Database,
-                ["staging"] = target.Staging, ["replacedDatabase"] = target.Replaced,
-            }, job.Source.Tenant), ct).ConfigureAwait(false);
+        Guid correlation;
+        try
+        {
+            // Recorded (and checked against every workspace allocation) before any database is made: names taken by restores are skipped by allocations.
+            correlation = await database.StartRestoreAsync(
+                new RestoreRow(Guid.NewGuid(), restore.Metadata.NamespaceProperty, restore.Metadata.Name, uid, job.Backup.Metadata.Name, job.BackupId, target.Database, target.InPlace),
+                target.InPlace ? [target.Staging, target.Replaced!] : [target.Database],
+                Audit(restore, "restore.started", new JsonObject
+                {
+                    ["backup"] = job.Backup.Metadata.Name, ["backupCorrelationId"] = job.BackupId.ToString("D"), ["database"] = target.Database,
+                    ["staging"] = target.Staging, ["replacedDatabase"] = target.Replaced,
+                }, job.Source.Tenant), ct).ConfigureAwait(false);
+        }
+        catch (DatabaseConflictException e)
+        {
+            await FinishFailedAsync(restore, e.Reason, e.Message, job.Source.Tenant, null, ct).ConfigureAwait(false);
+            return;
+        }
+
         restore = await WriteStatusAsync(restore, s =>
         {
             s.Phase = RestorePhases.Running;

@@ -93,6 +93,7 @@ public sealed partial class RestoreReconciler(
         }
 
         var target = RestoreResources.Target(restore.Spec, source.Database, uid, Now, out var targetRefusal);
+        targetRefusal ??= target.InPlace ? null : RestoreResources.WorkspaceNameRefusal(target.Database, targets.Workspaces.List());
         if (targetRefusal is not null) return await FailAsync(restore, targetRefusal.Reason, targetRefusal.Message, ct).ConfigureAwait(false);
         var state = RestoreResources.ApprovalOf(restore, source.Workspace.Spec.Environment, approvals.InNamespace(ns), HoldsApproverRole);
         // A rejection is final, whatever the restore still waits for (its backup, a slot): nothing is restored, and a Failed Restore is done.

@@ -87,6 +87,19 @@ public static partial class RestoreResources
         return new RestoreTargetPlan(into, into, null);
     }
 
+    /// <summary>
+    /// A restore's new database must not take a name a workspace holds or would be given: the database of a
+    /// workspace (as recorded in its status) or the first name a workspace's allocation tries
+    /// (<see cref="Store.RegionDatabases.DatabaseName"/>). <paramref name="workspaces"/> are the existing ones;
+    /// a future workspace is protected by its allocation, which skips every name a restore recorded or the server holds.
+    /// </summary>
+    public static RestoreRefusal? WorkspaceNameRefusal(string into, IEnumerable<Workspace> workspaces)
+    {
+        var holder = workspaces.FirstOrDefault(w => w.Status?.Database?.Name == into || Store.RegionDatabases.DatabaseName(w.Metadata.Name) == into);
+        return holder is null ? null : new("DatabaseNameReserved",
+            $"spec.into.database: \"{into}\" is the database name of workspace {holder.Metadata.Name}; a restore never takes a workspace's name, choose another");
+    }
+
     /// <summary>Where an in-place restore keeps the replaced database: &lt;db&gt;_pre_restore_&lt;UTC yyyyMMddHHmmss&gt; (inside the workspace's prefix).</summary>
     public static string ReplacedName(string database, DateTime at)
     {

@@ -169,7 +169,10 @@ public sealed partial class WorkspaceReconciler
         }
 
         string[] candidates = [RegionDatabases.DatabaseName(name), .. Enumerable.Range(0, 4).Select(_ => RegionDatabases.AlternativeDatabaseName(name))];
-        var allocated = await database.AllocateDatabaseAsync(region, name, ws.Metadata.Uid ?? "", ws.Spec.Tenant, candidates, ct).ConfigureAwait(false);
+        // A name the server already has (a restore's copy inside another workspace's prefix, anything made by hand) is never
+        // given to a workspace; names restores recorded but have not made yet are skipped by the allocation itself.
+        var onServer = await regions.ExistingNamesAsync(region, candidates, ct).ConfigureAwait(false);
+        var allocated = await database.AllocateDatabaseAsync(region, name, ws.Metadata.Uid ?? "", ws.Spec.Tenant, [.. candidates.Where(c => !onServer.Contains(c))], ct).ConfigureAwait(false);
         return allocated is null
             ? (null, false, new("DatabaseConflict", $"no free database name for workspace {name} in region {region}"))
             : (allocated, false, null);

@@ -136,11 +136,20 @@ public static class BackupStore
         return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is DateTime at ? at : null;
     }
 
-    public static async Task<Guid> StartRestoreAsync(this SystemDatabase db, RestoreRow row, AuditEntry audit, CancellationToken ct)
+    /// <param name="newNames">The databases the restore is about to create (its copy, or staging and replaced names):
+    /// refused (<see cref="DatabaseConflictException"/>, nothing recorded) when a workspace allocation holds one.</param>
+    public static async Task<Guid> StartRestoreAsync(this SystemDatabase db, RestoreRow row, IReadOnlyList<string> newNames, AuditEntry audit, CancellationToken ct)
     {
         var id = row.Id;
         await db.WriteAsync(async (conn, tx) =>
         {
+            await WorkspaceStore.LockDatabaseNamesAsync(conn, tx, ct).ConfigureAwait(false);
+            if (await WorkspaceStore.AllocatedNameAsync(conn, tx, newNames, ct).ConfigureAwait(false) is { } taken)
+            {
+                throw new DatabaseConflictException("DatabaseNameReserved",
+                    $"spec.into.database: \"{taken}\" is a workspace's database name (controlplane.workspace_databases); a restore never takes one");
+            }
+
             await using var cmd = new NpgsqlCommand("""
                 INSERT INTO controlplane.restores (id, namespace, name, k8s_uid, backup_name, backup_id, target_database, in_place, phase)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'Running')

@@ -337,6 +337,20 @@ public sealed partial class RegionDatabases(ControlPlaneOptions options) : IAsyn
         if (ours.Role) await ExecAsync(ds, $"DROP ROLE IF EXISTS {Quote(role)}", ct).ConfigureAwait(false);
     }
 
+    /// <summary>Which of <paramref name="names"/> the region's server already has as a database or a role (whoever made it): never allocated to a workspace.</summary>
+    public async Task<IReadOnlySet<string>> ExistingNamesAsync(string region, IReadOnlyList<string> names, CancellationToken ct)
+    {
+        await using var cmd = Source(region).CreateCommand("""
+            SELECT datname::text FROM pg_catalog.pg_database WHERE datname::text = ANY($1)
+            UNION SELECT rolname::text FROM pg_catalog.pg_roles WHERE rolname::text = ANY($1)
+            """);
+        cmd.Parameters.AddWithValue(names.ToArray());
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        var found = new HashSet<string>(StringComparer.Ordinal);
+        while (await r.ReadAsync(ct).ConfigureAwait(false)) found.Add(r.GetString(0));
+        return found;
+    }
+
     public async Task<bool> DatabaseExistsAsync(string region, string database, CancellationToken ct) =>
         await ExistsAsync(Source(region), "SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1", database, ct).ConfigureAwait(false);
 

@@ -102,11 +102,14 @@ public static class WorkspaceStore
             // One transaction: the allocation, the workspace row pointing at it, and its audit event.
             await db.WriteAsync(async (conn, tx) =>
             {
+                await LockDatabaseNamesAsync(conn, tx, ct).ConfigureAwait(false);
                 foreach (var name in candidates)
                 {
+                    // Never a name a restore recorded (its copy, or the database an in-place restore replaced): issue 22, a restore squatting a future workspace's name.
                     await using var insert = new NpgsqlCommand($"""
                         INSERT INTO controlplane.workspace_databases (id, region, name, workspace, workspace_uid, tenant)
-                        VALUES ($1, $2, $3, $4, $5, $6)
+                        SELECT $1, $2, $3, $4, $5, $6
+                        WHERE NOT EXISTS (SELECT 1 FROM controlplane.restores r WHERE (r.target_database = $3 AND NOT r.in_place) OR r.replaced_database = $3)
                         ON CONFLICT (region, name) WHERE state <> 'dropped' DO NOTHING
                         RETURNING {AllocationColumns}
                         """, conn, tx);
@@ -141,6 +144,24 @@ public static class WorkspaceStore
     }
 
     sealed class AllocationExhaustedException : Exception;
+
+    /// <summary>
+    /// Serialises the two ways a database name is taken in the system of record (a workspace's allocation, a restore's
+    /// start): each checks the other's table under this transaction-scoped lock, so neither can miss the other.
+    /// </summary>
+    internal static async Task LockDatabaseNamesAsync(NpgsqlConnection conn, NpgsqlTransaction tx, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('controlplane.database-names'))", conn, tx);
+        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Which of <paramref name="names"/> a workspace allocation (not dropped) holds in any region: a restore never takes one.</summary>
+    public static async Task<string?> AllocatedNameAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<string> names, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT name FROM controlplane.workspace_databases WHERE name = ANY($1) AND state <> 'dropped' LIMIT 1", conn, tx);
+        cmd.Parameters.AddWithValue(names.ToArray());
+        return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) as string;
+    }
 
     /// <summary>Moves an allocation to a new state (provisioned, retained, dropped, or active again for a new workspace of the same tenant) with its audit event.</summary>
     public static Task UpdateDatabaseAllocationAsync(this SystemDatabase db, Guid id, string state, bool provisioned, string? workspaceUid, AuditEntry audit, CancellationToken ct) =>

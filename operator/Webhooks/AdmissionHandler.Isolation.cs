@@ -139,8 +139,12 @@ public sealed partial class AdmissionHandler
         var into = As<Restore>(r.Object).Spec.Into.Database;
         if (into is null) return [];
         var own = OwnDatabase(r.Namespace);
-        return own is not null && into.StartsWith(own + "_", StringComparison.Ordinal) && into.Length <= 63
-            ? []
-            : [$"spec.into.database: \"{into}\" must be inside this workspace's database prefix \"{own ?? "(none provisioned yet)"}_\" (at most 63 characters)"];
+        if (own is not null && into.StartsWith(own + "_", StringComparison.Ordinal) && into.Length <= 63)
+        {
+            // Inside the prefix, but the name of another workspace's database (issue 22: a restore squatting it).
+            return RestoreResources.WorkspaceNameRefusal(into, caches.Workspaces.List()) is { } taken ? [taken.Message] : [];
+        }
+
+        return [$"spec.into.database: \"{into}\" must be inside this workspace's database prefix \"{own ?? "(none provisioned yet)"}_\" (at most 63 characters)"];
     }
 }

@@ -94,5 +94,26 @@ public sealed class BackupAttackTests(WebhookFixture fixture)
         restore.Spec.Into = new RestoreTarget { Database = theirDatabase + "_x" };
         var theirPrefix = await Refused(() => bob.CreateAsync(Restores, ns, restore, CancellationToken.None));
         Assert.Contains("spec.into.database", theirPrefix.StatusMessage);
+
+        // Inside his prefix, but the name another tenant's workspace "<his>-x" holds (issue 22: a restore squatting it).
+        await Cluster.CreateWorkspaceAsync(ns + "-x", theirs.Spec.Tenant, w => w.Database = new WorkspaceDatabase { Enabled = false });
+        restore.Spec.Into = new RestoreTarget { Database = mine.Status.Database.Name + "_x" };
+        KubeApiException? squat = null;
+        await Net.WaitUntilAsync(async () =>
+        {
+            try
+            {
+                restore.Metadata.Name = Unique("squat");
+                await bob.CreateAsync(Restores, ns, restore, CancellationToken.None);
+                await Cluster.Api.DeleteAsync(Restores, ns, restore.Metadata.Name, CancellationToken.None);
+                return false; // the webhook's cache had not seen the new workspace yet
+            }
+            catch (KubeApiException e)
+            {
+                squat = e;
+                return true;
+            }
+        }, TimeSpan.FromSeconds(10), "the squatting restore refused");
+        Assert.Contains($"spec.into.database: \"{mine.Status.Database.Name}_x\" is the database name of workspace {ns}-x", squat!.StatusMessage);
     }
 }

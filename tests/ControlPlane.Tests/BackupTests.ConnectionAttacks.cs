@@ -196,4 +196,37 @@ public sealed partial class BackupTests
         Assert.False(r.GetBoolean(0), $"{role} gained SUPERUSER, CREATEROLE or CREATEDB");
         Assert.False(r.GetBoolean(1), $"{role} became a member of {otherRole}");
     }
+
+    /// <summary>
+    /// Issue 22 (medium): a Restore into "&lt;own&gt;_x" took the name workspace "&lt;own ws&gt;-x" (of any tenant) would be allocated
+    /// later, leaving that workspace in DatabaseConflict. Allocation now skips names restores recorded or the server holds,
+    /// and a restore is refused a name an existing workspace holds or would be given.
+    /// </summary>
+    [Fact]
+    public async Task ARestoreIntoTheNameOfAFutureWorkspace_DoesNotSquatIt_AndARestoreIntoAnExistingWorkspacesName_IsRefused()
+    {
+        var (ws, credentials) = await WorkspaceWithMembersAsync("sq", "dev");
+        await using var op = TestOperator.Start(cluster, Unique("lease"), output, Storage(ws, credentials));
+        var (_, db, _, _) = await BackedUpAsync(ws);
+        var squatted = ControlPlane.Operator.Store.RegionDatabases.DatabaseName(ws + "-x");
+        Assert.Equal(db + "_x", squatted);
+        await CreateRestoreAsync(ws, "squat", s => (s.Backup, s.Into) = ("first", new RestoreTarget { Database = squatted }));
+        Assert.Equal("Completed", (await WaitForRestoreAsync(ws, "squat", RestoreFinished, "finished", TimeSpan.FromSeconds(90))).Status!.Phase);
+
+        // Another tenant's workspace of that name later: Ready, on another database; the restored copy is not its.
+        var other = Unique("sq-other");
+        await cluster.CreateTenantAsync(other);
+        await cluster.CreateWorkspaceAsync(ws + "-x", other);
+        var later = await cluster.WaitForWorkspaceAsync(ws + "-x", ClusterFixture.IsReady, "Ready on a database of its own");
+        Assert.NotEqual(squatted, later.Status!.Database!.Name);
+
+        // A workspace that exists: a restore into its (first-candidate) name is refused at reconcile, naming the field.
+        await cluster.CreateWorkspaceAsync(ws + "-y", other, w => w.Database = new WorkspaceDatabase { Enabled = false });
+        var taken = ControlPlane.Operator.Store.RegionDatabases.DatabaseName(ws + "-y");
+        await CreateRestoreAsync(ws, "grab", s => (s.Backup, s.Into) = ("first", new RestoreTarget { Database = taken }));
+        var grab = await WaitForRestoreAsync(ws, "grab", RestoreFinished, "finished");
+        Assert.True(grab.Status!.Phase == "Failed" && ReadyReason(grab) == "DatabaseNameReserved", $"{grab.Status.Phase} {ReadyReason(grab)}");
+        Assert.StartsWith("spec.into.database", Condition(grab.Status.Conditions, "Ready")!.Message);
+        Assert.False(await DatabaseExistsAsync(taken));
+    }
 }
