@@ -163,7 +163,8 @@ public sealed partial class ExposureReconciler(
         var holder = ExposureResources.RouteHolder(OnHost(route.Host), route, options);
         if (holder is not null && holder.Metadata.Uid != e.Metadata.Uid)
         {
-            return new("Conflict", $"spec.host/spec.path: {route} is already claimed by Exposure {holder.Metadata.NamespaceProperty}/{holder.Metadata.Name}", Security: true);
+            var held = ExposureResources.ClaimedKey(holder, options).Path == route.Path ? "is already claimed" : "overlaps a prefix held";
+            return new("Conflict", $"spec.host/spec.path: {route} {held} by Exposure {holder.Metadata.NamespaceProperty}/{holder.Metadata.Name}", Security: true);
         }
 
         return null;

@@ -51,12 +51,12 @@ public sealed class ExposureReconcileTests(ClusterFixture cluster, ITestOutputHe
     /// <summary>A host under the delegation of the tenant <paramref name="ws"/> was created with.</summary>
     static string HostIn(string ws, string prefix) => $"{Unique(prefix)}.{ws}.example";
 
-    async Task<Exposure> CreateAsync(string ws, string name, string host)
+    async Task<Exposure> CreateAsync(string ws, string name, string host, string path = "/api")
     {
         var e = new Exposure
         {
             Metadata = new V1ObjectMeta { Name = name },
-            Spec = new ExposureSpec { Backend = new ExposureBackend { Service = "orders", Port = 8080 }, Host = host, Path = "/api", Publish = true },
+            Spec = new ExposureSpec { Backend = new ExposureBackend { Service = "orders", Port = 8080 }, Host = host, Path = path, Publish = true },
         };
         return await cluster.Api.CreateAsync(Exposures, ws, e, CancellationToken.None);
     }
@@ -148,6 +148,36 @@ public sealed class ExposureReconcileTests(ClusterFixture cluster, ITestOutputHe
         await cluster.Api.DeleteAsync(Exposures, holder.Ns, holder.Name, CancellationToken.None);
         await WaitForAsync(holder.OtherNs, holder.Other, e => e.Status?.Phase == "Published", "the other published once the route is free");
         Assert.NotNull(await IngressAsync(holder.OtherNs, holder.Other));
+    }
+
+    [Fact]
+    public async Task WhatAdmissionRefuses_ThatSlippedPastIt_IsRefusedAtReconcile_ForeignHosts_UnsafePaths_OverlappingPrefixes()
+    {
+        await using var op = TestOperator.Start(cluster, Unique("lease"), output);
+        var a = await WorkspaceAsync();
+        var b = await WorkspaceAsync(a[..a.LastIndexOf('-')]);
+        var other = await WorkspaceAsync();
+        var host = HostIn(a, "api");
+        var holder = await CreateAsync(a, "orders", host, "/orders");
+        await ApproveAsync(holder);
+        await WaitForAsync(a, "orders", e => e.Status?.Phase == "Published", "Published");
+
+        // Another workspace nests under the live prefix; another tenant uses the host; a path carries nginx configuration.
+        var nested = await CreateAsync(b, "admin", host, "/orders/admin");
+        var foreign = await CreateAsync(other, "grab", host, "/grab");
+        var injected = await CreateAsync(other, "inject", HostIn(other, "x"), "/x;}location /{return 200 pwned;}#");
+        foreach (var e in new[] { nested, foreign, injected }) await ApproveAsync(e);
+
+        var conflict = await WaitForAsync(b, "admin", e => ReadyReason(e) == "Conflict", "Conflict");
+        Assert.Contains($"{host}/orders/admin overlaps a prefix held by Exposure {a}/orders", conflict.Status!.Conditions!.Single(c => c.Type == "Ready").Message);
+        var notDelegated = await WaitForAsync(other, "grab", e => ReadyReason(e) == "HostNotDelegated", "HostNotDelegated");
+        Assert.Contains($"spec.host: \"{host}\" is not delegated to tenant", notDelegated.Status!.Conditions!.Single(c => c.Type == "Ready").Message);
+        var invalid = await WaitForAsync(other, "inject", e => ReadyReason(e) == "InvalidPath", "InvalidPath");
+        Assert.StartsWith("spec.path: ", invalid.Status!.Conditions!.Single(c => c.Type == "Ready").Message);
+        Assert.Null(await IngressAsync(b, "admin"));
+        Assert.Null(await IngressAsync(other, "grab"));
+        Assert.Null(await IngressAsync(other, "inject"));
+        Assert.Equal("/orders", (await IngressAsync(a, "orders"))!.Spec.Rules.Single().Http.Paths.Single().Path);
     }
 
     [Fact]
