@@ -73,8 +73,8 @@ public sealed partial class ExposureReconciler
     /// </summary>
     async Task<KeptLive> KeepLiveAsync(Exposure e, Tenant tenant, Live live, CancellationToken ct)
     {
-        var route = ExposureResources.Route(e.Metadata.Name, e.Metadata.NamespaceProperty, live.Spec, options);
-        var holder = ExposureResources.RouteHolder(Claimants(route), route, options);
+        var route = ExposureResources.KeyOf(e, live.Spec, options);
+        var holder = ExposureResources.RouteHolder(OnHost(route.Host), route, options);
         if (holder is not null && holder.Metadata.Uid != e.Metadata.Uid)
         {
             var message = $"spec.host/spec.path: {route} is served by Exposure {holder.Metadata.NamespaceProperty}/{holder.Metadata.Name}; generation {live.Generation} was taken down";
@@ -85,7 +85,10 @@ public sealed partial class ExposureReconciler
         var desired = ExposureResources.Ingress(e, live.Spec, live.Generation, options);
         var cached = caches.Ingresses.Get(KeyOf(e));
         if (cached is not null && ChildApplier.SameController(desired, cached)
-            && ChildApplier.Matches(Json(desired), Json(cached), ["spec"])) return new(live, null);
+            && ChildApplier.Matches(Json(desired), Json(cached), ["spec"]))
+        {
+            return Refusal(e, live.Spec, tenant) is { } refused ? await TakeDownAsync(e, tenant, live, refused, ct).ConfigureAwait(false) : new(live, null);
+        }
 
         var recorded = await database.PublishedSpecHashAsync(e.Metadata.Uid ?? "", live.Generation, ct).ConfigureAwait(false);
         if (recorded != ExposureResources.SpecHash(live.Spec))
@@ -93,6 +96,8 @@ public sealed partial class ExposureReconciler
             return new(live, new Blocker("PublishedSpecMismatch",
                 $"status.publishedSpec of generation {live.Generation} is not the spec recorded when it was approved: it is not served", Security: true));
         }
+
+        if (Refusal(e, live.Spec, tenant) is { } refusal) return await TakeDownAsync(e, tenant, live, refusal, ct).ConfigureAwait(false);
 
         try
         {
@@ -104,6 +109,13 @@ public sealed partial class ExposureReconciler
         {
             return new(live, new Blocker("IngressConflict", f.Message, Security: true));
         }
+    }
+
+    /// <summary>An approved generation that may no longer be served (host no longer delegated, backend turned ExternalName, ...) comes down, recorded.</summary>
+    async Task<KeptLive> TakeDownAsync(Exposure e, Tenant tenant, Live live, Blocker refusal, CancellationToken ct)
+    {
+        await UnpublishAsync(e, tenant.Metadata.Name, live, refusal.Reason, ct).ConfigureAwait(false);
+        return new(null, refusal with { Message = $"{refusal.Message}; generation {live.Generation} was taken down" });
     }
 
     static JsonObject Json(object o) => JsonNode.Parse(k8s.KubernetesJson.Serialize(o))!.AsObject();
@@ -138,7 +150,7 @@ public sealed partial class ExposureReconciler
                     ["generation"] = e.Metadata.Generation,
                     ["liveGeneration"] = live.Generation,
                     ["specHash"] = specHash,
-                }, Severity: reason == "Conflict" ? "security" : "info"), ct).ConfigureAwait(false);
+                }, Severity: reason is "Unpublished" or "Deleted" ? "info" : "security"), ct).ConfigureAwait(false);
         }
 
         var ingress = caches.Ingresses.Get(KeyOf(e))

@@ -10,11 +10,11 @@ namespace ControlPlane.Operator.Controllers;
 /// <summary>How the Exposure kind plugs into the runtime: what it caches, indexes and watches.</summary>
 public sealed partial class ExposureReconciler
 {
-    /// <summary>The term's Exposure informer (shared with the Approval kind), indexed by the routes claimed and served.</summary>
+    /// <summary>The term's Exposure informer (shared with the Approval kind), indexed by the hosts claimed and served.</summary>
     public static Informer<Exposure> ExposuresOf(TermBuilder b, ExposureOptions options) =>
         b.Informer<Exposure>(Type)
-            .AddIndex(ExposureResources.ClaimedRouteIndex, e => ExposureResources.ClaimedRoute(e, options))
-            .AddIndex(ExposureResources.LiveRouteIndex, e => ExposureResources.LiveRoute(e, options));
+            .AddIndex(ExposureResources.ClaimedHostIndex, e => ExposureResources.ClaimedHost(e, options))
+            .AddIndex(ExposureResources.LiveHostIndex, e => ExposureResources.LiveHost(e, options));
 
     public static void Setup(TermBuilder b, SystemDatabase database, ControlPlaneOptions options)
     {
@@ -49,21 +49,30 @@ public sealed partial class ExposureReconciler
                 : KeysIn(exposures, e.Object.Metadata.Name))
             .WatchesEvents(caches.Tenants, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
                 ? []
-                : caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, e.Object.Metadata.Name).SelectMany(w => KeysIn(exposures, w.Metadata.Name)));
+                : caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, e.Object.Metadata.Name).SelectMany(w => KeysIn(exposures, w.Metadata.Name))
+                    .Concat(DelegationChanged(e) ? OnDelegatedHosts(exposures) : Enumerable.Empty<string>()));
     }
+
+    /// <summary>A tenant's delegations changed: another tenant's Exposure on an overlapping host may now be contested (or free again).</summary>
+    static bool DelegationChanged(InformerEvent<Tenant> e) =>
+        !(e.Old?.Spec.Exposure?.AllowedDomains ?? []).SequenceEqual(e.Object.Spec.Exposure?.AllowedDomains ?? [], StringComparer.Ordinal);
+
+    static IEnumerable<string> OnDelegatedHosts(Informer<Exposure> exposures) =>
+        exposures.List().Where(x => !string.IsNullOrEmpty(x.Spec.Host) || !string.IsNullOrEmpty(x.Status?.PublishedSpec?.Host))
+            .Select(x => $"{x.Metadata.NamespaceProperty}/{x.Metadata.Name}");
 
     static IEnumerable<string> KeysIn(Informer<Exposure> exposures, string ns) =>
         exposures.InNamespace(ns).Select(e => $"{e.Metadata.NamespaceProperty}/{e.Metadata.Name}");
 
-    /// <summary>The other Exposures on the routes this one claimed or served before and after the change.</summary>
+    /// <summary>The other Exposures on the hosts this one claimed or served before and after the change.</summary>
     public IEnumerable<string> RouteNeighbours(InformerEvent<Exposure> e)
     {
-        var routes = new[] { e.Old, e.Object }.OfType<Exposure>()
-            .SelectMany(x => new[] { ExposureResources.ClaimedRoute(x, options), ExposureResources.LiveRoute(x, options) })
-            .OfType<string>().Distinct();
         if (e.Type == InformerEventType.Modified && e.Old is not null
             && ExposureResources.ClaimedRoute(e.Old, options) == ExposureResources.ClaimedRoute(e.Object, options)
             && ExposureResources.LiveRoute(e.Old, options) == ExposureResources.LiveRoute(e.Object, options)) return [];
-        return routes.SelectMany(Claimants).Where(x => x.Metadata.Uid != e.Object.Metadata.Uid).Select(KeyOf).Distinct();
+        var hosts = new[] { e.Old, e.Object }.OfType<Exposure>()
+            .SelectMany(x => new[] { ExposureResources.ClaimedHost(x, options), ExposureResources.LiveHost(x, options) })
+            .OfType<string>().Distinct();
+        return hosts.SelectMany(OnHost).Where(x => x.Metadata.Uid != e.Object.Metadata.Uid).Select(KeyOf).Distinct();
     }
 }

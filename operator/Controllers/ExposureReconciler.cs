@@ -152,24 +152,46 @@ public sealed partial class ExposureReconciler(
         return await WriteStatusAsync(e, status, reason, message, warning: !ready && reason is not ("AwaitingApproval" or "Rejected"), ct).ConfigureAwait(false);
     }
 
-    /// <summary>Rules checked before a new generation goes live: the tenant, the backend, the route.</summary>
+    /// <summary>Rules checked before a new generation goes live: the tenant, the host, the path, the backend, the route.</summary>
     Blocker? Blocked(Exposure e, Tenant tenant)
     {
         var ns = e.Metadata.NamespaceProperty;
         if (tenant.Spec.Suspended) return new("TenantSuspended", $"tenant {tenant.Metadata.Name} is suspended: nothing new is published");
+        if (Refusal(e, e.Spec, tenant) is { } refusal) return refusal;
         if (ExposureResources.BackendProblem(ns, e.Spec, caches.Services.Get($"{ns}/{e.Spec.Backend.Service}")) is { } backend) return new("BackendNotFound", backend);
-        var route = ExposureResources.ClaimedRoute(e, options);
-        var holder = ExposureResources.RouteHolder(Claimants(route), route, options);
+        var route = ExposureResources.ClaimedKey(e, options);
+        var holder = ExposureResources.RouteHolder(OnHost(route.Host), route, options);
         if (holder is not null && holder.Metadata.Uid != e.Metadata.Uid)
         {
-            return new("Conflict", $"spec.host/spec.path: {route} is already claimed by Exposure {holder.Metadata.NamespaceProperty}/{holder.Metadata.Name}", Security: true);
+            var held = ExposureResources.ClaimedKey(holder, options).Path == route.Path ? "is already claimed" : "overlaps a prefix held";
+            return new("Conflict", $"spec.host/spec.path: {route} {held} by Exposure {holder.Metadata.NamespaceProperty}/{holder.Metadata.Name}", Security: true);
         }
 
         return null;
     }
 
-    IEnumerable<Exposure> Claimants(string route) =>
-        caches.Exposures.ByIndex(ExposureResources.ClaimedRouteIndex, route).Concat(caches.Exposures.ByIndex(ExposureResources.LiveRouteIndex, route))
+    /// <summary>
+    /// What admission refuses, judged again (the webhook can be bypassed, a delegation can shrink or a
+    /// Service change type after admission): a host not delegated, an unsafe path, a backend that is not
+    /// a ClusterIP Service with a selector. Any of them keeps <paramref name="spec"/> from being served.
+    /// </summary>
+    Blocker? Refusal(Exposure e, ExposureSpec spec, Tenant tenant)
+    {
+        var ns = e.Metadata.NamespaceProperty;
+        var host = ExposureResources.Host(e.Metadata.Name, ns, spec, options);
+        if (ExposureHosts.HostProblem(host, ns, tenant.Metadata.Name, ExposureHosts.DelegationsOf(caches.Tenants.List()), options) is { } hostProblem)
+        {
+            return new("HostNotDelegated", hostProblem, Security: true);
+        }
+
+        if (ExposureHosts.PathProblem(spec.Path) is { } path) return new("InvalidPath", path, Security: true);
+        return ExposureResources.BackendRefusal(ns, spec.Backend, caches.Services.Get($"{ns}/{spec.Backend.Service}")) is { } backend
+            ? new("BackendRefused", backend, Security: true)
+            : null;
+    }
+
+    IEnumerable<Exposure> OnHost(string host) =>
+        caches.Exposures.ByIndex(ExposureResources.ClaimedHostIndex, host).Concat(caches.Exposures.ByIndex(ExposureResources.LiveHostIndex, host))
             .DistinctBy(x => x.Metadata.Uid);
 
     ApprovalState ApprovalStateOf(Exposure e, Workspace ws) =>

@@ -33,21 +33,51 @@ public static class ExposureResources
     /// <summary>Websockets and server-sent events hold a connection open: an hour, not ingress-nginx's 60 s.</summary>
     public const string RealtimeTimeoutSeconds = "3600";
 
-    /// <summary>Cache indexes of Exposures by the route their spec claims and by the route they serve.</summary>
-    public const string ClaimedRouteIndex = "route.claimed";
-    public const string LiveRouteIndex = "route.live";
+    /// <summary>Cache indexes of Exposures by the host their spec claims and the host they serve (routes contend by host).</summary>
+    public const string ClaimedHostIndex = "host.claimed";
+    public const string LiveHostIndex = "host.live";
 
     public static string Host(string name, string workspace, ExposureSpec spec, ExposureOptions options) =>
         string.IsNullOrEmpty(spec.Host) ? $"{name}.{workspace}.{options.Domain}" : spec.Host;
 
-    /// <summary>What must be unique across the cluster: host and path.</summary>
+    /// <summary>What must be unique across the cluster: host and (normalised) path.</summary>
     public static string Route(string name, string workspace, ExposureSpec spec, ExposureOptions options) =>
-        Host(name, workspace, spec, options) + (string.IsNullOrEmpty(spec.Path) ? "/" : spec.Path);
+        Host(name, workspace, spec, options) + ExposureHosts.NormalPath(spec.Path);
 
     public static string ClaimedRoute(Exposure e, ExposureOptions options) => Route(e.Metadata.Name, e.Metadata.NamespaceProperty, e.Spec, options);
 
     public static string? LiveRoute(Exposure e, ExposureOptions options) =>
         e.Status?.PublishedSpec is { } live ? Route(e.Metadata.Name, e.Metadata.NamespaceProperty, live, options) : null;
+
+    public static string ClaimedHost(Exposure e, ExposureOptions options) => Host(e.Metadata.Name, e.Metadata.NamespaceProperty, e.Spec, options);
+
+    public static string? LiveHost(Exposure e, ExposureOptions options) =>
+        e.Status?.PublishedSpec is { } live ? Host(e.Metadata.Name, e.Metadata.NamespaceProperty, live, options) : null;
+
+    /// <summary>A route as it contends: the workspace holding it, the host and the normalised path prefix.</summary>
+    public sealed record RouteKey(string Namespace, string Host, string Path)
+    {
+        public override string ToString() => Host + Path;
+    }
+
+    public static RouteKey KeyOf(Exposure e, ExposureSpec spec, ExposureOptions options) =>
+        new(e.Metadata.NamespaceProperty, Host(e.Metadata.Name, e.Metadata.NamespaceProperty, spec, options), ExposureHosts.NormalPath(spec.Path));
+
+    public static RouteKey ClaimedKey(Exposure e, ExposureOptions options) => KeyOf(e, e.Spec, options);
+
+    public static RouteKey? LiveKey(Exposure e, ExposureOptions options) => e.Status?.PublishedSpec is { } live ? KeyOf(e, live, options) : null;
+
+    /// <summary>
+    /// Two routes contend on one host: inside a workspace only the same prefix (its own nested routes are
+    /// its business); across workspaces any overlapping prefix (/orders and /orders/admin, / and anything).
+    /// </summary>
+    public static bool Contend(RouteKey a, RouteKey b) =>
+        a.Host == b.Host && (a.Namespace == b.Namespace ? a.Path == b.Path : ExposureHosts.PathsOverlap(a.Path, b.Path));
+
+    static bool ContendsWith(Exposure c, RouteKey route, ExposureOptions options) =>
+        Contend(ClaimedKey(c, options), route) || LiveServes(c, route, options);
+
+    static bool LiveServes(Exposure c, RouteKey route, ExposureOptions options) => LiveKey(c, options) is { } live && Contend(live, route);
 
     public static string Endpoint(string name, string workspace, ExposureSpec spec, ExposureOptions options) => "https://" + Route(name, workspace, spec, options);
 
@@ -111,7 +141,7 @@ public static class ExposureResources
                             [
                                 new V1HTTPIngressPath
                                 {
-                                    Path = string.IsNullOrEmpty(spec.Path) ? "/" : spec.Path,
+                                    Path = ExposureHosts.NormalPath(spec.Path),
                                     PathType = "Prefix",
                                     Backend = new V1IngressBackend
                                     {
@@ -137,13 +167,33 @@ public static class ExposureResources
     }
 
     /// <summary>
-    /// Who holds a route several Exposures claim: the one already serving it, then the oldest, then by
-    /// namespace/name. Admission refuses a second claim; this settles the ones that slipped in together.
+    /// Why <paramref name="service"/> may never be a backend, naming the field, or null: only a ClusterIP
+    /// Service with a selector routes to the workspace's own pods (an ExternalName, or hand-written
+    /// Endpoints of a selector-less Service, would publish any address through the edge).
     /// </summary>
-    public static Exposure? RouteHolder(IEnumerable<Exposure> claimants, string route, ExposureOptions options) =>
+    public static string? BackendRefusal(string ns, ExposureBackend backend, V1Service? service)
+    {
+        if (service is null) return null;
+        var type = service.Spec?.Type ?? "ClusterIP";
+        if (type != "ClusterIP")
+        {
+            return $"spec.backend.service: Service {backend.Service} in namespace {ns} is of type {type}; only a ClusterIP Service with a selector is published";
+        }
+
+        return service.Spec?.Selector is { Count: > 0 }
+            ? null
+            : $"spec.backend.service: Service {backend.Service} in namespace {ns} has no selector (its endpoints are written by hand and may point anywhere); only a ClusterIP Service with a selector is published";
+    }
+
+    /// <summary>
+    /// Who holds a route several Exposures contend for (<see cref="Contend"/>): the one already serving
+    /// it, then the oldest, then by namespace/name. Admission refuses a second claim; this settles the
+    /// ones that slipped in together.
+    /// </summary>
+    public static Exposure? RouteHolder(IEnumerable<Exposure> claimants, RouteKey route, ExposureOptions options) =>
         claimants
-            .Where(c => ClaimedRoute(c, options) == route || LiveRoute(c, options) == route)
-            .OrderBy(c => LiveRoute(c, options) == route ? 0 : 1)
+            .Where(c => ContendsWith(c, route, options))
+            .OrderBy(c => LiveServes(c, route, options) ? 0 : 1)
             .ThenBy(c => c.Metadata.CreationTimestamp ?? DateTime.MaxValue)
             .ThenBy(c => c.Metadata.NamespaceProperty, StringComparer.Ordinal)
             .ThenBy(c => c.Metadata.Name, StringComparer.Ordinal)

@@ -124,6 +124,8 @@ public sealed partial class WorkspaceNetworkPolicyReconciler(
         var gate = WorkspaceNetworkPolicyResources.NameProblem(policy.Metadata.Name) is { } badName ? ("InvalidName", badName)
             : workspace is null ? ("WorkspaceNotFound", $"metadata.namespace: \"{ns}\" is not a workspace")
             : tenant is null ? ("TenantNotFound", $"tenant \"{workspace.Spec.Tenant}\" of workspace {ns} does not exist")
+            // A selector the API server refuses would fail every pass: nothing is rendered, and status says which field.
+            : WorkspaceNetworkPolicyResources.MalformedSelectors(policy.Spec) is { Count: > 0 } malformed ? ("InvalidSelector", string.Join("; ", malformed))
             : ((string Reason, string Message)?)null;
 
         // Without a workspace and its tenant nothing is known to be allowed: nothing is rendered (fail closed).

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.RegularExpressions;
 using ControlPlane.Operator.Api.V1Alpha1;
 using ControlPlane.Operator.Runtime;
 using k8s.Models;
@@ -23,7 +24,7 @@ public sealed record NetworkPolicyPlan(IReadOnlyList<V1NetworkPolicy> Policies, 
 /// owns. The same peer check serves admission (refuse) and the reconciler (drop): a tenant's
 /// allowlist can shrink, and a peer workspace can change hands, after the policy was admitted.
 /// </summary>
-public static class WorkspaceNetworkPolicyResources
+public static partial class WorkspaceNetworkPolicyResources
 {
     public const string IngressSuffix = "-ingress";
     public const string EgressSuffix = "-egress";
@@ -41,6 +42,73 @@ public static class WorkspaceNetworkPolicyResources
     public static string? NameProblem(string? name) => name is { Length: > MaxNameLength }
         ? $"metadata.name: at most {MaxNameLength} characters (its NetworkPolicies are named <name>{IngressSuffix} and <name>{EgressSuffix})"
         : null;
+
+    // Label syntax as the API server checks it (a qualified name's last part, and a value).
+    [GeneratedRegex("^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")]
+    private static partial Regex LabelNameRegex();
+
+    /// <summary>Why a label key is not a qualified name (optional DNS-subdomain prefix, '/', a name of at most 63), or null.</summary>
+    static string? LabelKeyProblem(string? key)
+    {
+        var parts = (key ?? "").Split('/');
+        var name = parts[^1];
+        if (parts.Length > 2 || (parts.Length == 2 && !SpecRules.IsDnsSubdomain(parts[0])) || name.Length > 63 || !LabelNameRegex().IsMatch(name))
+        {
+            return "is not a label key (an optional DNS-subdomain prefix and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending alphanumeric)";
+        }
+
+        return null;
+    }
+
+    static string? LabelValueProblem(string? value) =>
+        string.IsNullOrEmpty(value) || (value.Length <= 63 && LabelNameRegex().IsMatch(value))
+            ? null
+            : "is not a label value (at most 63 letters, digits, '-', '_' or '.', starting and ending alphanumeric)";
+
+    /// <summary>Everything about a label selector the API server would refuse in a NetworkPolicy, each naming its field.</summary>
+    public static IEnumerable<string> SelectorProblems(LabelSelector? selector, string field)
+    {
+        if (selector is null) yield break;
+        foreach (var (key, value) in selector.MatchLabels ?? [])
+        {
+            if (LabelKeyProblem(key) is { } k) yield return $"{field}.matchLabels: key \"{Shown(key)}\" {k}";
+            if (LabelValueProblem(value) is { } v) yield return $"{field}.matchLabels[{Shown(key)}]: \"{Shown(value)}\" {v}";
+        }
+
+        for (var i = 0; i < (selector.MatchExpressions?.Count ?? 0); i++)
+        {
+            var e = selector.MatchExpressions![i];
+            var at = $"{field}.matchExpressions[{i}]";
+            if (LabelKeyProblem(e.Key) is { } k) yield return $"{at}.key: \"{Shown(e.Key)}\" {k}";
+            var values = e.Values ?? [];
+            if (e.Operator is "In" or "NotIn" && values.Count == 0) yield return $"{at}.values: operator {e.Operator} needs at least one value";
+            if (e.Operator is "Exists" or "DoesNotExist" && values.Count > 0) yield return $"{at}.values: operator {e.Operator} takes no values";
+            for (var j = 0; j < values.Count; j++)
+            {
+                if (LabelValueProblem(values[j]) is { } v) yield return $"{at}.values[{j}]: \"{Shown(values[j])}\" {v}";
+            }
+        }
+    }
+
+    /// <summary>Every selector of the spec the API server would refuse: admission refuses them, the reconciler renders nothing while any is there.</summary>
+    public static List<string> MalformedSelectors(WorkspaceNetworkPolicySpec spec)
+    {
+        var problems = SelectorProblems(spec.PodSelector, "spec.podSelector").ToList();
+        for (var i = 0; i < (spec.Ingress?.Count ?? 0); i++)
+        {
+            for (var j = 0; j < (spec.Ingress![i].From?.Count ?? 0); j++) problems.AddRange(SelectorProblems(spec.Ingress[i].From![j].PodSelector, $"spec.ingress[{i}].from[{j}].podSelector"));
+        }
+
+        for (var i = 0; i < (spec.Egress?.Count ?? 0); i++)
+        {
+            for (var j = 0; j < (spec.Egress![i].To?.Count ?? 0); j++) problems.AddRange(SelectorProblems(spec.Egress[i].To![j].PodSelector, $"spec.egress[{i}].to[{j}].podSelector"));
+        }
+
+        return problems;
+    }
+
+    static string Shown(string? s) =>
+        string.Concat(((s ?? "").Length > 80 ? s![..80] + "..." : s ?? "").Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString()));
 
     /// <summary>True when <paramref name="cidr"/> lies inside one of the allowed networks (same address family, prefix at least as long).</summary>
     public static bool CidrWithin(string cidr, IEnumerable<string> allowed)

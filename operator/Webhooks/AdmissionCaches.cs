@@ -84,6 +84,9 @@ public sealed class AdmissionCaches
         return all;
     }
 
+    /// <summary>A Service by one live read (no cache: only an Exposure's admission asks, to refuse a backend that exists and may never be one).</summary>
+    public Task<V1Service?> ServiceAsync(string ns, string name, CancellationToken ct) => api.TryGetAsync<V1Service>(ExposureResources.Services, ns, name, ct);
+
     /// <summary>The approvable target, from the cache or, on a miss, one live read.</summary>
     public async Task<IKubernetesObject<V1ObjectMeta>?> TargetAsync(string ns, string kind, string name, CancellationToken ct)
     {

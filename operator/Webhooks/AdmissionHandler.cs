@@ -90,7 +90,7 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
     {
         var problems = (r.Kind.Group == ApiGroup.Group ? r.Kind.Kind : r.Kind.Group + "/" + r.Kind.Kind) switch
         {
-            "Tenant" => [.. ValidateTenant(r), .. TenantRegion(r)],
+            "Tenant" => [.. ValidateTenant(r), .. TenantRegion(r), .. TenantDomains(r)],
             "Workspace" => [.. await SelfServiceAsync(r, ct).ConfigureAwait(false), .. WorkspaceNamespace(r), .. WorkspaceExtensions(r), .. WorkspaceScopeLabels(r), .. await ValidateWorkspaceAsync(r, ct).ConfigureAwait(false)],
             "networking.k8s.io/Ingress" or "networking.k8s.io/NetworkPolicy" or "/ResourceQuota" or "/LimitRange" => GovernedKind(r),
             "Approval" => await ValidateApprovalAsync(r, ct).ConfigureAwait(false),
@@ -217,6 +217,17 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
         return problems;
     }
 
+    /// <summary>Delegated domains: well-formed, outside the platform's default domain, and overlapping no other tenant's (delegation is exclusive).</summary>
+    List<string> TenantDomains(AdmissionRequest r)
+    {
+        if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
+        var tenant = As<Tenant>(r.Object);
+        var name = string.IsNullOrEmpty(tenant.Metadata.Name) ? r.Name ?? "" : tenant.Metadata.Name;
+        var domains = tenant.Spec.Exposure?.AllowedDomains;
+        if (r.Operation == "UPDATE" && r.OldObject is not null && (As<Tenant>(r.OldObject).Spec.Exposure?.AllowedDomains ?? []).SequenceEqual(domains ?? [])) return [];
+        return ExposureHosts.DelegationProblems(name, domains, ExposureHosts.DelegationsOf(caches.Tenants.List()), settings.Options.Exposure).ToList();
+    }
+
     Tenant? TenantOfNamespace(string? ns) =>
         ns is null ? null : caches.Workspaces.Get(ns) is { } ws ? caches.Tenants.Get(ws.Spec.Tenant) : null;
 
@@ -235,6 +246,7 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
         var problems = new List<string>();
         if (WorkspaceNetworkPolicyResources.NameProblem(r.Name ?? policy.Metadata.Name) is { } name) problems.Add(name);
         problems.AddRange(WorkspaceNetworkPolicyResources.OutOfBounds(policy.Spec, TenantNetworkBounds.Of(tenant, ws => InTenant(ws, tenant.Metadata.Name))));
+        problems.AddRange(WorkspaceNetworkPolicyResources.MalformedSelectors(policy.Spec));
         return problems;
     }
 

@@ -23,12 +23,17 @@ public sealed class ExposureReconcileTests(ClusterFixture cluster, ITestOutputHe
     static readonly ResourceType Approvals = ResourceType.For<Approval>(true);
     const string Approver = "carol@example.com";
 
-    /// <summary>A Ready workspace with carol as Approver and a Service "orders" on 8080.</summary>
-    async Task<string> WorkspaceAsync()
+    /// <summary>
+    /// A Ready workspace with carol as Approver and a Service "orders" on 8080; a new tenant (when none
+    /// is named) is delegated *.&lt;workspace&gt;.example (<see cref="HostIn"/>), unique to it.
+    /// </summary>
+    async Task<string> WorkspaceAsync(string? tenant = null)
     {
-        var tenant = Unique("t");
-        await cluster.CreateTenantAsync(tenant);
+        var fresh = tenant is null;
+        tenant ??= Unique("t");
         var name = Unique(tenant);
+        if (fresh) await cluster.CreateTenantAsync(tenant, edit: t => t.Exposure = new TenantExposure { AllowedDomains = [$"*.{name}.example"] });
+
         await cluster.CreateWorkspaceAsync(name, tenant, w =>
         {
             w.Database = new WorkspaceDatabase { Enabled = false };
@@ -38,17 +43,20 @@ public sealed class ExposureReconcileTests(ClusterFixture cluster, ITestOutputHe
         await cluster.Api.CreateAsync(ExposureResources.Services, name, new V1Service
         {
             ApiVersion = "v1", Kind = "Service", Metadata = new V1ObjectMeta { Name = "orders" },
-            Spec = new V1ServiceSpec { Ports = [new V1ServicePort { Port = 8080 }] },
+            Spec = new V1ServiceSpec { Selector = new Dictionary<string, string> { ["app"] = "orders" }, Ports = [new V1ServicePort { Port = 8080 }] },
         }, CancellationToken.None);
         return name;
     }
 
-    async Task<Exposure> CreateAsync(string ws, string name, string host)
+    /// <summary>A host under the delegation of the tenant <paramref name="ws"/> was created with.</summary>
+    static string HostIn(string ws, string prefix) => $"{Unique(prefix)}.{ws}.example";
+
+    async Task<Exposure> CreateAsync(string ws, string name, string host, string path = "/api")
     {
         var e = new Exposure
         {
             Metadata = new V1ObjectMeta { Name = name },
-            Spec = new ExposureSpec { Backend = new ExposureBackend { Service = "orders", Port = 8080 }, Host = host, Path = "/api", Publish = true },
+            Spec = new ExposureSpec { Backend = new ExposureBackend { Service = "orders", Port = 8080 }, Host = host, Path = path, Publish = true },
         };
         return await cluster.Api.CreateAsync(Exposures, ws, e, CancellationToken.None);
     }
@@ -109,9 +117,10 @@ public sealed class ExposureReconcileTests(ClusterFixture cluster, ITestOutputHe
     public async Task TwoClaimsOnOneRoute_ThatSlippedPastAdmission_OnlyTheFirstIsPublished_TheOtherIsAConflict()
     {
         await using var op = TestOperator.Start(cluster, Unique("lease"), output);
+        // Two workspaces of one tenant (a delegated host is that tenant's alone).
         var a = await WorkspaceAsync();
-        var b = await WorkspaceAsync();
-        var host = Unique("shared") + ".example";
+        var b = await WorkspaceAsync(a[..a.LastIndexOf('-')]);
+        var host = HostIn(a, "shared");
         var first = await CreateAsync(a, "orders", host);
         var second = await CreateAsync(b, "shop", host);
         await ApproveAsync(first);
@@ -142,11 +151,41 @@ public sealed class ExposureReconcileTests(ClusterFixture cluster, ITestOutputHe
     }
 
     [Fact]
+    public async Task WhatAdmissionRefuses_ThatSlippedPastIt_IsRefusedAtReconcile_ForeignHosts_UnsafePaths_OverlappingPrefixes()
+    {
+        await using var op = TestOperator.Start(cluster, Unique("lease"), output);
+        var a = await WorkspaceAsync();
+        var b = await WorkspaceAsync(a[..a.LastIndexOf('-')]);
+        var other = await WorkspaceAsync();
+        var host = HostIn(a, "api");
+        var holder = await CreateAsync(a, "orders", host, "/orders");
+        await ApproveAsync(holder);
+        await WaitForAsync(a, "orders", e => e.Status?.Phase == "Published", "Published");
+
+        // Another workspace nests under the live prefix; another tenant uses the host; a path carries nginx configuration.
+        var nested = await CreateAsync(b, "admin", host, "/orders/admin");
+        var foreign = await CreateAsync(other, "grab", host, "/grab");
+        var injected = await CreateAsync(other, "inject", HostIn(other, "x"), "/x;}location /{return 200 pwned;}#");
+        foreach (var e in new[] { nested, foreign, injected }) await ApproveAsync(e);
+
+        var conflict = await WaitForAsync(b, "admin", e => ReadyReason(e) == "Conflict", "Conflict");
+        Assert.Contains($"{host}/orders/admin overlaps a prefix held by Exposure {a}/orders", conflict.Status!.Conditions!.Single(c => c.Type == "Ready").Message);
+        var notDelegated = await WaitForAsync(other, "grab", e => ReadyReason(e) == "HostNotDelegated", "HostNotDelegated");
+        Assert.Contains($"spec.host: \"{host}\" is not delegated to tenant", notDelegated.Status!.Conditions!.Single(c => c.Type == "Ready").Message);
+        var invalid = await WaitForAsync(other, "inject", e => ReadyReason(e) == "InvalidPath", "InvalidPath");
+        Assert.StartsWith("spec.path: ", invalid.Status!.Conditions!.Single(c => c.Type == "Ready").Message);
+        Assert.Null(await IngressAsync(b, "admin"));
+        Assert.Null(await IngressAsync(other, "grab"));
+        Assert.Null(await IngressAsync(other, "inject"));
+        Assert.Equal("/orders", (await IngressAsync(a, "orders"))!.Spec.Rules.Single().Http.Paths.Single().Path);
+    }
+
+    [Fact]
     public async Task AnIngressEditedByHand_IsRestoredToTheApprovedGeneration_AndAForgedStatusCopyIsNeverServed()
     {
         await using var op = TestOperator.Start(cluster, Unique("lease"), output);
         var ws = await WorkspaceAsync();
-        var exposure = await CreateAsync(ws, "orders", Unique("drift") + ".example");
+        var exposure = await CreateAsync(ws, "orders", HostIn(ws, "drift"));
         await ApproveAsync(exposure);
         var published = await WaitForAsync(ws, "orders", e => e.Status?.Phase == "Published", "Published");
 
@@ -184,7 +223,7 @@ public sealed class ExposureReconcileTests(ClusterFixture cluster, ITestOutputHe
             Metadata = new V1ObjectMeta { Name = "orders", Labels = new Dictionary<string, string> { [WorkspaceResources.ManagedBy] = WorkspaceResources.ManagedByValue } },
             Spec = new V1IngressSpec { Rules = [new V1IngressRule { Host = "theirs.example" }] },
         }, CancellationToken.None);
-        var exposure = await CreateAsync(ws, "orders", Unique("foreign") + ".example");
+        var exposure = await CreateAsync(ws, "orders", HostIn(ws, "foreign"));
         await ApproveAsync(exposure);
         var refused = await WaitForAsync(ws, "orders", e => ReadyReason(e) == "IngressConflict", "IngressConflict");
         Assert.Null(refused.Status!.PublishedGeneration);
@@ -202,9 +241,9 @@ public sealed class ExposureReconcileTests(ClusterFixture cluster, ITestOutputHe
     {
         await using var op = TestOperator.Start(cluster, Unique("lease"), output);
         var ws = await WorkspaceAsync();
-        var published = await CreateAsync(ws, "orders", Unique("idle") + ".example");
+        var published = await CreateAsync(ws, "orders", HostIn(ws, "idle"));
         await ApproveAsync(published);
-        var pending = await CreateAsync(ws, "pending", Unique("idle") + ".example");
+        var pending = await CreateAsync(ws, "pending", HostIn(ws, "idle"));
         await WaitForAsync(ws, "orders", e => e.Status?.Phase == "Published", "Published");
         await WaitForAsync(ws, "pending", e => e.Status?.Phase == "PendingApproval", "PendingApproval");
         Assert.NotNull(pending);

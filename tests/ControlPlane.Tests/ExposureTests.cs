@@ -30,12 +30,23 @@ public sealed class ExposureTests(WebhookFixture fixture)
 
     static string Email(string user) => user + "@example.com";
 
-    /// <summary>A Ready workspace of a new tenant: bob Operator, carol, erin and alice Approvers, dave Auditor.</summary>
-    async Task<(string Tenant, string Workspace)> WorkspaceAsync(string environment = "dev", string dataMode = "full")
+    /// <summary>
+    /// A Ready workspace, of a new tenant unless one is named (that tenant is delegated *.&lt;workspace&gt;.example):
+    /// bob Operator, carol, erin and alice Approvers, dave Auditor.
+    /// </summary>
+    async Task<(string Tenant, string Workspace)> WorkspaceAsync(string environment = "dev", string dataMode = "full", string? inTenant = null)
     {
-        var tenant = Unique("t");
-        await Cluster.CreateTenantAsync(tenant, edit: t => t.DataMode = dataMode);
+        var tenant = inTenant ?? Unique("t");
         var name = Unique(tenant);
+        if (inTenant is null)
+        {
+            await Cluster.CreateTenantAsync(tenant, edit: t =>
+            {
+                t.DataMode = dataMode;
+                t.Exposure = new TenantExposure { AllowedDomains = [$"*.{name}.example"] };
+            });
+        }
+
         var ws = new Workspace { Metadata = new V1ObjectMeta { Name = name } };
         ws.Spec.Tenant = tenant;
         ws.Spec.Environment = environment;
@@ -232,19 +243,23 @@ public sealed class ExposureTests(WebhookFixture fixture)
     }
 
     [Fact]
-    public async Task HostAndPath_AreUniqueAcrossTheCluster_ASecondClaimIsRefused_EvenFromAnotherTenant()
+    public async Task HostAndPath_AreUniqueAcrossTheCluster_ASecondClaimIsRefused_AnotherTenantCannotUseTheHostAtAll()
     {
-        var (_, first) = await WorkspaceAsync();
-        var (_, second) = await WorkspaceAsync();
+        var (tenant, first) = await WorkspaceAsync();
+        var (_, second) = await WorkspaceAsync(inTenant: tenant);
+        var (_, foreign) = await WorkspaceAsync();
+        var host = $"api.{first}.example";
         using var bob = As("bob");
-        await bob.CreateAsync(Exposures, first, NewExposure("orders", host: "api.acme.example"), CancellationToken.None);
+        await bob.CreateAsync(Exposures, first, NewExposure("orders", host: host), CancellationToken.None);
 
-        var refused = await Assert.ThrowsAsync<KubeApiException>(() => bob.CreateAsync(Exposures, second, NewExposure("shop", host: "api.acme.example"), CancellationToken.None));
+        var refused = await Assert.ThrowsAsync<KubeApiException>(() => bob.CreateAsync(Exposures, second, NewExposure("shop", host: host), CancellationToken.None));
         Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.StatusCode);
-        Assert.Contains($"spec.host/spec.path: api.acme.example/orders is already claimed by Exposure {first}/orders", refused.StatusMessage);
+        Assert.Contains($"spec.host/spec.path: {host}/orders is already claimed by Exposure {first}/orders", refused.StatusMessage);
+        var theirs = await Assert.ThrowsAsync<KubeApiException>(() => bob.CreateAsync(Exposures, foreign, NewExposure("shop", path: "/shop", host: host), CancellationToken.None));
+        Assert.Contains($"spec.host: \"{host}\" is not delegated to tenant", theirs.StatusMessage);
 
         // Another path on the same host is a different route; moving onto the claimed one is refused too.
-        await bob.CreateAsync(Exposures, second, NewExposure("shop", path: "/shop", host: "api.acme.example"), CancellationToken.None);
+        await bob.CreateAsync(Exposures, second, NewExposure("shop", path: "/shop", host: host), CancellationToken.None);
         var moved = await Assert.ThrowsAsync<KubeApiException>(() =>
             bob.PatchAsync<Exposure>(Exposures, second, "shop", """{"spec":{"path":"/orders"}}""", PatchTypes.Merge, CancellationToken.None));
         Assert.Contains("already claimed", moved.StatusMessage);
@@ -324,7 +339,7 @@ public sealed class ExposureTests(WebhookFixture fixture)
         using var bob = As("bob");
         using var carol = As("carol");
         await bob.CreateAsync(Services, ws, Service("orders", 8080), CancellationToken.None);
-        await bob.CreateAsync(Exposures, ws, NewExposure("orders", host: "secret-partner.acme.example"), CancellationToken.None);
+        await bob.CreateAsync(Exposures, ws, NewExposure("orders", host: $"secret-partner.{ws}.example"), CancellationToken.None);
         await carol.CreateAsync(Approvals, ws, NewApproval("orders"), CancellationToken.None);
         var published = await WaitForAsync(ws, "orders", e => e.Status?.Phase == "Published", "Published");
 

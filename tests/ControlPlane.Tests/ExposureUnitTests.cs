@@ -75,7 +75,7 @@ public sealed class ExposureUnitTests
     [Fact]
     public void RouteHolder_IsWhoServesIt_ThenTheOldest_ThenByName()
     {
-        var route = "api.acme.example/orders";
+        var route = new ExposureResources.RouteKey("q", "api.acme.example", "/orders");
         var older = Exp("a", "x", host: "api.acme.example", secondsAfterEpoch: 1);
         var newer = Exp("b", "y", host: "api.acme.example", secondsAfterEpoch: 2);
         Assert.Same(older, ExposureResources.RouteHolder([newer, older], route, Options));
@@ -88,6 +88,71 @@ public sealed class ExposureUnitTests
         var tieB = Exp("a", "w", host: "api.acme.example");
         Assert.Same(tieB, ExposureResources.RouteHolder([tieA, tieB], route, Options));
         Assert.Null(ExposureResources.RouteHolder([Exp("c", "z", host: "other.example")], route, Options));
+    }
+
+    [Fact]
+    public void Routes_ContendByOverlappingPrefix_AcrossWorkspaces_AndByTheSamePrefix_InsideOne()
+    {
+        var key = (string ns, string path) => new ExposureResources.RouteKey(ns, "api.acme.example", ExposureHosts.NormalPath(path));
+        Assert.True(ExposureResources.Contend(key("a", "/orders"), key("b", "/orders/admin")));
+        Assert.True(ExposureResources.Contend(key("a", "/orders"), key("b", "/")));
+        Assert.True(ExposureResources.Contend(key("a", "/p"), key("a", "/p/")));
+        Assert.False(ExposureResources.Contend(key("a", "/orders"), key("b", "/ordersx")));
+        Assert.False(ExposureResources.Contend(key("a", "/orders"), key("a", "/orders/admin")));
+        Assert.False(ExposureResources.Contend(key("a", "/orders"), new ExposureResources.RouteKey("b", "other.example", "/orders")));
+    }
+
+    [Theory]
+    [InlineData("/x;}location /{return 200 pwned;}#")]
+    [InlineData("/a b")]
+    [InlineData("/a//b")]
+    [InlineData("/a/../admin")]
+    [InlineData("/a/./b")]
+    [InlineData("/a%2e%2e/b")]
+    [InlineData("/a?b")]
+    [InlineData("/a\\b")]
+    [InlineData("/a\"b")]
+    [InlineData("orders")]
+    public void PathProblem_RefusesUnsafeOrNonNormalPaths_NamingTheField(string path) =>
+        Assert.StartsWith("spec.path: ", ExposureHosts.PathProblem(path));
+
+    [Fact]
+    public void Hosts_AreDelegatedToOneTenant_OrAWorkspacesDefaultDomain_NeverClaimed()
+    {
+        var platform = new ExposureOptions { Domain = "apps.example.com" };
+        DomainDelegation[] delegations = [new("acme", "api.acme.example"), new("acme", "*.acme.example"), new("globex", "api.globex.example")];
+        string? Problem(string host, string ws = "acme-dev", string tenant = "acme") => ExposureHosts.HostProblem(host, ws, tenant, delegations, platform);
+
+        Assert.Null(Problem("api.acme.example"));
+        Assert.Null(Problem("a.b.acme.example"));
+        Assert.Null(Problem("*.eu.acme.example"));
+        Assert.Null(Problem("orders.acme-dev.apps.example.com"));
+        Assert.StartsWith("spec.host: \"api.globex.example\" is not delegated to tenant acme", Problem("api.globex.example"));
+        Assert.StartsWith("spec.host: \"acme.example\" is not delegated", Problem("acme.example"));
+        Assert.StartsWith("spec.host: \"login.example\" is not delegated", Problem("login.example"));
+        Assert.Contains("is under the platform's domain", Problem("orders.globex-dev.apps.example.com"));
+        Assert.Contains("is under the platform's domain", Problem("*.apps.example.com"));
+        Assert.Contains("is under the platform's domain", Problem("*.acme-dev.apps.example.com"));
+        Assert.Contains("is under the platform's domain", Problem("apps.example.com"));
+        Assert.Contains("is also delegated to another tenant", ExposureHosts.HostProblem("x.acme.example", "acme-dev", "acme", [.. delegations, new("globex", "x.acme.example")], platform));
+
+        var problems = ExposureHosts.DelegationProblems("globex", ["*.acme.example", "*.apps.example.com", "*.com", "ok.globex.example", "x.ok.globex.example", "*.ok.globex.example"],
+            delegations, platform).ToList();
+        Assert.Contains(problems, p => p.StartsWith("spec.exposure.allowedDomains[0]: \"*.acme.example\" overlaps \"api.acme.example\", delegated to tenant acme", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("spec.exposure.allowedDomains[1]: \"*.apps.example.com\" reaches into the platform's default domain", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("spec.exposure.allowedDomains[2]: \"*.com\" delegates a whole top-level domain", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("spec.exposure.allowedDomains[5]: \"*.ok.globex.example\" overlaps spec.exposure.allowedDomains[4]", StringComparison.Ordinal));
+        Assert.DoesNotContain(problems, p => p.StartsWith("spec.exposure.allowedDomains[3]", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void BackendRefusal_OnlyAClusterIpServiceWithASelector()
+    {
+        var backend = new ExposureBackend { Service = "orders", Port = 8080 };
+        Assert.Contains("is of type ExternalName", ExposureResources.BackendRefusal("ns", backend, new V1Service { Spec = new V1ServiceSpec { Type = "ExternalName", ExternalName = "kubernetes.default.svc.cluster.local" } }));
+        Assert.Contains("has no selector", ExposureResources.BackendRefusal("ns", backend, new V1Service { Spec = new V1ServiceSpec { Ports = [new V1ServicePort { Port = 8080 }] } }));
+        Assert.Null(ExposureResources.BackendRefusal("ns", backend, new V1Service { Spec = new V1ServiceSpec { Selector = new Dictionary<string, string> { ["app"] = "orders" } } }));
+        Assert.Null(ExposureResources.BackendRefusal("ns", backend, null));
     }
 
     [Fact]

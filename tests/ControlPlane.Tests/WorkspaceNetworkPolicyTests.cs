@@ -88,6 +88,24 @@ public sealed class WorkspaceNetworkPolicyTests(ClusterFixture cluster, ITestOut
             TimeSpan.FromSeconds(15), $"{type} event {reason} on {involved}");
 
     [Fact]
+    public async Task ASelectorTheApiServerWouldRefuse_ThatSlippedPastAdmission_RendersNothing_AndStatusNamesTheField()
+    {
+        await using var op = TestOperator.Start(cluster, Unique("lease"), output);
+        var (_, own, _) = await TenantWithTwoWorkspacesAsync();
+        var policy = NewPolicy("bad", null);
+        policy.Spec.Ingress![0].From![1].PodSelector = new LabelSelector { MatchExpressions = [new LabelSelectorRequirement { Key = "bad key!", Operator = "In" }] };
+        await CreateAsync(own, policy);
+
+        var refused = await WaitForAsync(own, "bad", p => Condition(p, "Ready")?.Reason == "InvalidSelector", "InvalidSelector");
+        var message = Condition(refused, "Ready")!.Message;
+        Assert.Contains("spec.ingress[0].from[1].podSelector.matchExpressions[0].key: \"bad key!\" is not a label key", message);
+        Assert.Contains("spec.ingress[0].from[1].podSelector.matchExpressions[0].values: operator In needs at least one value", message);
+        Assert.Null(refused.Status!.RenderedPolicies);
+        Assert.Null(await GetNetworkPolicyAsync(own, "bad-ingress"));
+        Assert.Null(await GetNetworkPolicyAsync(own, "bad-egress"));
+    }
+
+    [Fact]
     public async Task Peers_RenderToOwnedNetworkPolicies_BesideTheDefaultDeny_AndGoWithThePolicy()
     {
         await using var op = TestOperator.Start(cluster, Unique("lease"), output);

@@ -41,6 +41,9 @@ public sealed class TenantSpec
     /// <summary>Network bounds for the tenant's workspaces: the CIDRs their WorkspaceNetworkPolicies may name.</summary>
     public TenantNetwork? Network { get; set; }
 
+    /// <summary>Where the tenant's Exposures may publish: the host names the platform delegates to it (besides each workspace's default domain).</summary>
+    public TenantExposure? Exposure { get; set; }
+
     [Default(false)]
     [Description("true: no new workspaces, rollouts or publications (cordon).")]
     public bool Suspended { get; set; }
@@ -86,6 +89,19 @@ public sealed class TenantNetwork
     /// <summary>Destination CIDRs every workspace of this tenant may reach (its default-deny policy allows egress to them), and the only ones a WorkspaceNetworkPolicy of this tenant may allow out to; any other CIDR is refused.</summary>
     [ListSet]
     public List<string>? ApprovedEgressCIDRs { get; set; }
+}
+
+public sealed class TenantExposure
+{
+    /// <summary>
+    /// Hosts delegated to the tenant: an exact host (api.acme.example) or a pattern *.suffix (one or
+    /// more labels under suffix; it also allows wildcard hosts under suffix). Its Exposures may use a
+    /// spec.host only inside these, or under a workspace's default domain. Delegations are exclusive:
+    /// one overlapping another tenant's, or the platform's default domain, is refused. Set by a
+    /// platform administrator (tenant owners cannot update their Tenant).
+    /// </summary>
+    [ListSet, Items(0, 256)]
+    public List<string>? AllowedDomains { get; set; }
 }
 
 /// <summary>The observed state of a Tenant, written by the operator.</summary>
