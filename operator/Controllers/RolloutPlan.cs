@@ -20,7 +20,17 @@ public sealed record RolloutFacts(
     IReadOnlyList<RingView> Rings,
     IReadOnlyDictionary<string, DeploymentView> Deployments,
     ApprovalState? Approval,
-    MetricReading? Metric);
+    MetricReading? Metric,
+    RequesterAccess? Access = null);
+
+/// <summary>
+/// Whether the Rollout's requesters may patch the target Deployment in every namespace of the ring
+/// about to start (SubjectAccessReviews): what was denied, as messages. Null: not asked (nothing starts).
+/// </summary>
+public sealed record RequesterAccess(IReadOnlyList<string> Denied)
+{
+    public static readonly RequesterAccess Granted = new([]);
+}
 
 /// <summary>A condition's value, as the plan wants it.</summary>
 public sealed record Verdict(bool Status, string Reason, string Message);
@@ -273,12 +283,13 @@ public static class RolloutPlan
                 return;
             }
 
-            if (ring.RequiresApproval && facts.Approval is not { Approved: true })
+            if (RolloutResources.NeedsApproval(ring, view) && facts.Approval is not { Approved: true })
             {
                 rs.Phase = "AwaitingApproval";
                 var why = facts.Approval?.Message ?? "no approval";
+                var prod = ring.RequiresApproval ? "" : " (it reaches a prod workspace: approval is required whatever requiresApproval says)";
                 Pause(facts.Approval?.Rejected == true ? "Rejected" : "AwaitingApproval",
-                    $"ring {ring.Name} requires approval of generation {rollout.Metadata.Generation} (an Approval with target kind Rollout, name {rollout.Metadata.Name}): {why}");
+                    $"ring {ring.Name} requires approval of generation {rollout.Metadata.Generation}{prod} (an Approval with target kind Rollout, name {rollout.Metadata.Name}): {why}");
                 return;
             }
 
@@ -292,6 +303,22 @@ public static class RolloutPlan
             if (views.Where(v => !v.Exists).Select(v => v.Namespace).ToList() is { Count: > 0 } missing)
             {
                 Pause("DeploymentNotFound", $"spec.target.deployment: Deployment {spec.Target.Deployment} does not exist in {string.Join(", ", missing)} (ring {ring.Name}); the operator never creates it");
+                return;
+            }
+
+            // No confused deputy: the operator patches only where every requester could patch by hand.
+            if (facts.Access is not { Denied.Count: 0 })
+            {
+                var denied = facts.Access?.Denied is { Count: > 0 } d ? string.Join("; ", d) : "the requesters' rights were not checked";
+                var message = $"spec.rings[{i}]: ring {ring.Name} does not start: {denied}";
+                var before = rollout.Status?.Conditions?.FirstOrDefault(c => c.Type == "Ready");
+                if (before?.Reason != "RequesterForbidden" || before.Message != message)
+                {
+                    notices.Add(new("RequesterForbidden", message, Warning: true, AuditAction: "rollout.requester-forbidden", AuditReason: ring.Name));
+                }
+
+                rs.Phase = "Pending";
+                Pause("RequesterForbidden", message);
                 return;
             }
 
