@@ -283,7 +283,7 @@ public static class RolloutPlan
                 return;
             }
 
-            if (RolloutResources.NeedsApproval(ring, view) && facts.Approval is not { Approved: true })
+            if (RolloutResources.NeedsApproval(rollout, ring, view) && facts.Approval is not { Approved: true })
             {
                 rs.Phase = "AwaitingApproval";
                 var why = facts.Approval?.Message ?? "no approval";

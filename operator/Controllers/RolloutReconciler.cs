@@ -175,7 +175,7 @@ public sealed partial class RolloutReconciler(
 
         var view = ring is null ? null : rings[index];
         ApprovalState? approval = null;
-        if (ring is not null && RolloutResources.NeedsApproval(ring, view!) && !started && tenantName is not null)
+        if (ring is not null && RolloutResources.NeedsApproval(rollout, ring, view!) && !started && tenantName is not null)
         {
             // Two approvers when any ring reaches prod, whatever the environment the Rollout itself lives in,
             // each an Approver of the Rollout's workspace and of every prod workspace its rings reach.
@@ -189,7 +189,7 @@ public sealed partial class RolloutReconciler(
         // Before a ring starts (and only then): may every requester patch the Deployment in each of its namespaces?
         RequesterAccess? access = null;
         if (ring is not null && !started && !spec.Paused && !spec.Abort && !RolloutPlan.IsFinished(rollout.Status) && invalid.Count == 0
-            && (!RolloutResources.NeedsApproval(ring, view!) || approval is { Approved: true }) && view!.Namespaces.Count > 0)
+            && (!RolloutResources.NeedsApproval(rollout, ring, view!) || approval is { Approved: true }) && view!.Namespaces.Count > 0)
         {
             access = await RequesterAccessAsync(rollout, view.Namespaces, ct).ConfigureAwait(false);
         }

@@ -67,9 +67,11 @@ public static partial class RolloutResources
 
     /// <summary>
     /// A ring waits for approval when its spec asks, and always when it reaches a prod workspace: the
-    /// strictest environment among the targets decides; requiresApproval can only raise it.
+    /// strictest environment among the targets decides; requiresApproval can only raise it. A Rollout
+    /// the operator made for a DeploymentIntent (on-behalf-of) is gated by the intent's own approvals instead.
     /// </summary>
-    public static bool NeedsApproval(Ring ring, RingView view) => ring.RequiresApproval || view.ReachesProd;
+    public static bool NeedsApproval(Rollout rollout, Ring ring, RingView view) =>
+        ring.RequiresApproval || (view.ReachesProd && rollout.Metadata.Annotations?.ContainsKey(ApiGroup.OnBehalfOfAnnotation) != true);
 
     /// <summary>The prod workspaces (namespaces) the Rollout's rings reach: an approver must be an Approver in each of them too.</summary>
     public static IReadOnlyList<string> ProdTargets(Rollout rollout, Func<string, Workspace?> workspaceByName, Func<string, IEnumerable<Workspace>> workspacesOfTenant)

@@ -94,7 +94,19 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
         },
     };
 
-    Task<Rollout> CreateAsync(string ns, Rollout r) => cluster.Api.CreateAsync(Rollouts, ns, r, CancellationToken.None);
+    /// <summary>
+    /// Created by the admin. This API server has no webhook: the stamps it would write (creator and
+    /// groups) are written here, since the operator acts only with its requester's rights.
+    /// </summary>
+    Task<Rollout> CreateAsync(string ns, Rollout r) => cluster.Api.CreateAsync(Rollouts, ns, StampedBy(r, cluster.Plane.Admin), CancellationToken.None);
+
+    static T StampedBy<T>(T o, TestUser user) where T : k8s.IKubernetesObject<V1ObjectMeta>
+    {
+        o.Metadata.Annotations ??= new Dictionary<string, string>();
+        o.Metadata.Annotations[ApiGroup.CreatedByAnnotation] = user.Name;
+        o.Metadata.Annotations[ApiGroup.AuthorGroupsAnnotation] = Requesters.WithAuthorGroups(null, user.Name, user.Groups);
+        return o;
+    }
 
     Task<Rollout> PatchSpecAsync(string ns, string name, string specJson) =>
         cluster.Api.PatchAsync<Rollout>(Rollouts, ns, name, "{\"spec\":" + specJson + "}", PatchTypes.Merge, CancellationToken.None);

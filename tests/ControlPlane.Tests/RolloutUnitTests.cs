@@ -249,8 +249,8 @@ public sealed class RolloutUnitTests
         Assert.Equal("AwaitingApproval", d.Status.Rings![0].Phase);
         Assert.Empty(d.Patches);
         Assert.Contains("reaches a prod workspace", d.Paused.Message);
-        Assert.True(RolloutResources.NeedsApproval(new Ring { Name = "x" }, prodRing));
-        Assert.False(RolloutResources.NeedsApproval(new Ring { Name = "x" }, new RingView(["lab"], [])));
+        Assert.True(RolloutResources.NeedsApproval(r, new Ring { Name = "x" }, prodRing));
+        Assert.False(RolloutResources.NeedsApproval(r, new Ring { Name = "x" }, new RingView(["lab"], [])));
 
         var approved = RolloutPlan.Decide(r, facts with { Approval = unapproved with { Approved = true } });
         Assert.Equal("Progressing", approved.Status.Rings![0].Phase);
