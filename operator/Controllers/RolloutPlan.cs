@@ -23,13 +23,25 @@ public sealed record RolloutFacts(
     MetricReading? Metric,
     RequesterAccess? Access = null);
 
+/// <summary>One namespace where a requester may not patch the target Deployment, and the message that says so.</summary>
+public sealed record AccessDenial(string Namespace, string Message);
+
 /// <summary>
-/// Whether the Rollout's requesters may patch the target Deployment in every namespace of the ring
-/// about to start (SubjectAccessReviews): what was denied, as messages. Null: not asked (nothing starts).
+/// Whether the Rollout's requesters may patch the target Deployment in the namespaces of the ring
+/// about to start (SubjectAccessReviews, asked only then): which namespaces were checked and what was
+/// denied. A ring whose namespaces were not all checked does not start in this pass.
 /// </summary>
-public sealed record RequesterAccess(IReadOnlyList<string> Denied)
+public sealed record RequesterAccess(IReadOnlySet<string> Checked, IReadOnlyList<AccessDenial> Denied)
 {
-    public static readonly RequesterAccess Granted = new([]);
+    public static RequesterAccess Granted(IEnumerable<string> namespaces) => new(namespaces.ToHashSet(StringComparer.Ordinal), []);
+
+    public bool Covers(IEnumerable<string> namespaces) => namespaces.All(Checked.Contains);
+
+    public IReadOnlyList<string> DeniedIn(IEnumerable<string> namespaces)
+    {
+        var wanted = namespaces.ToHashSet(StringComparer.Ordinal);
+        return Denied.Where(d => wanted.Contains(d.Namespace)).Select(d => d.Message).Distinct().ToList();
+    }
 }
 
 /// <summary>A condition's value, as the plan wants it.</summary>
@@ -307,9 +319,17 @@ public static class RolloutPlan
             }
 
             // No confused deputy: the operator patches only where every requester could patch by hand.
-            if (facts.Access is not { Denied.Count: 0 })
+            if (facts.Access is not { } access || !access.Covers(view.Namespaces))
             {
-                var denied = facts.Access?.Denied is { Count: > 0 } d ? string.Join("; ", d) : "the requesters' rights were not checked";
+                // Reached by a promotion in this pass: the rights in this ring are asked on the next one.
+                Progress(ring, $"ring {ring.Name}: checking that the Rollout's requesters may patch Deployment {spec.Target.Deployment} in {string.Join(", ", view.Namespaces)}");
+                RequeueIn(TimeSpan.Zero);
+                return;
+            }
+
+            if (access.DeniedIn(view.Namespaces) is { Count: > 0 } deniedHere)
+            {
+                var denied = string.Join("; ", deniedHere);
                 var message = $"spec.rings[{i}]: ring {ring.Name} does not start: {denied}";
                 var before = rollout.Status?.Conditions?.FirstOrDefault(c => c.Type == "Ready");
                 if (before?.Reason != "RequesterForbidden" || before.Message != message)

@@ -186,12 +186,20 @@ public sealed partial class RolloutReconciler(
                 a => RolloutResources.HoldsApproverRoleForRollout(a, prodTargets, caches.RoleBindings.InNamespace));
         }
 
-        // Before a ring starts (and only then): may every requester patch the Deployment in each of its namespaces?
+        // Before a ring starts (and only then): may every requester patch the Deployment in each of its
+        // namespaces? Asked for the current ring, or for the next one when this pass may promote into it.
         RequesterAccess? access = null;
-        if (ring is not null && !started && !spec.Paused && !spec.Abort && !RolloutPlan.IsFinished(rollout.Status) && invalid.Count == 0
-            && (!RolloutResources.NeedsApproval(rollout, ring, view!) || approval is { Approved: true }) && view!.Namespaces.Count > 0)
+        if (ring is not null && !spec.Paused && !spec.Abort && !RolloutPlan.IsFinished(rollout.Status) && invalid.Count == 0)
         {
-            access = await RequesterAccessAsync(rollout, view.Namespaces, ct).ConfigureAwait(false);
+            if (!started && (!RolloutResources.NeedsApproval(rollout, ring, view!) || approval is { Approved: true }) && view!.Namespaces.Count > 0)
+            {
+                access = await RequesterAccessAsync(rollout, view.Namespaces, ct).ConfigureAwait(false);
+            }
+            else if (ringStatus is { Phase: "Soaking", RolledOutAt: { } rolledOut } && now >= rolledOut + RolloutPlan.Soak(ring) && index + 1 < spec.Rings.Count
+                     && !RolloutResources.NeedsApproval(rollout, spec.Rings[index + 1], rings[index + 1]) && rings[index + 1].Namespaces.Count > 0)
+            {
+                access = await RequesterAccessAsync(rollout, rings[index + 1].Namespaces, ct).ConfigureAwait(false);
+            }
         }
 
         MetricReading? metric = null;
@@ -209,23 +217,25 @@ public sealed partial class RolloutReconciler(
     /// </summary>
     async Task<RequesterAccess> RequesterAccessAsync(Rollout rollout, IReadOnlyList<string> namespaces, CancellationToken ct)
     {
+        var checkedNamespaces = namespaces.ToHashSet(StringComparer.Ordinal);
         if (Requesters.OfRollout(rollout) is not { Count: > 0 } requesters)
         {
-            return new RequesterAccess([$"no requester is on record (metadata.annotations[{ApiGroup.CreatedByAnnotation}], stamped by the admission webhook, or {ApiGroup.OnBehalfOfAnnotation} for a DeploymentIntent's): the operator acts for nobody"]);
+            var nobody = $"no requester is on record (metadata.annotations[{ApiGroup.CreatedByAnnotation}], stamped by the admission webhook, or {ApiGroup.OnBehalfOfAnnotation} for a DeploymentIntent's): the operator acts for nobody";
+            return new RequesterAccess(checkedNamespaces, namespaces.Select(ns => new AccessDenial(ns, nobody)).ToList());
         }
 
         var deployment = rollout.Spec.Target.Deployment;
-        var denied = new List<string>();
+        var denied = new List<AccessDenial>();
         foreach (var ns in namespaces)
         {
             foreach (var who in requesters)
             {
                 var answer = await access.ReviewAsync(who, new AccessCheck(ns, "apps", "deployments", "patch", deployment), ct).ConfigureAwait(false);
-                if (!answer.Allowed) denied.Add($"{who.User} may not patch Deployment {deployment} in workspace {ns}");
+                if (!answer.Allowed) denied.Add(new AccessDenial(ns, $"{who.User} may not patch Deployment {deployment} in workspace {ns}"));
             }
         }
 
-        return new RequesterAccess(denied);
+        return new RequesterAccess(checkedNamespaces, denied);
     }
 
     async Task<MetricReading> ReadMetricAsync(string key, string query, DateTime now, CancellationToken ct)

@@ -503,4 +503,29 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
         Assert.Equal(Old, await ImageAsync(ws[0]));
         Assert.Equal(Old, await ImageAsync(ws[1]));
     }
+
+    [Fact]
+    public async Task ASuccessRateQuery_ReadingAnotherTenantsSeries_IsNeverRun_WhenAdmissionWasBypassed()
+    {
+        var (prometheus, traffic) = await PrometheusAsync();
+        await using var _p = prometheus;
+        await using var _t = traffic;
+        await using var op = Start(prometheus);
+        var (_, mine) = await TenantAsync(("lab", "dev"));
+        var (_, theirs) = await TenantAsync(("lab", "dev"));
+        await ServeTrafficAsync(prometheus, traffic, [mine[0], theirs[0]]);
+        // Their success ratio through my ring's gate: status.rings[].successRate (or a rollback record) would carry their numbers.
+        var leak = $"sum(rate(http_requests_total{{namespace=\"{theirs[0]}\",code!~\"5..\"}}[10s])) / sum(rate(http_requests_total{{namespace=\"{theirs[0]}\"}}[10s]))";
+        var spec = NewRollout("registry.example/orders:7.7.7", new Ring { Name = "ring-0", Workspaces = [mine[0]], Soak = "30s" });
+        spec.Spec.Gates!.SuccessRate = new SuccessRateGate { Query = leak, Threshold = 0.1 };
+        // No webhook in this collection: as if admission were bypassed, the reconciler re-checks the query.
+        var rollout = await CreateAsync(mine[0], spec);
+        var failed = await WaitAsync(mine[0], rollout.Metadata.Name, r => r.Status?.Phase == "Failed", "Failed: the query reads outside the ring");
+        Assert.Equal("InvalidSpec", Condition(failed, "Ready")!.Reason);
+        Assert.Contains("spec.gates.successRate.query: the selector at offset", Condition(failed, "Ready")!.Message);
+        Assert.All(failed.Status!.Rings!, r => Assert.Null(r.SuccessRate));
+        Assert.Null(failed.Status.Rollback);
+        Assert.DoesNotContain(prometheus.Queries(), q => q.Contains($"namespace=\"{theirs[0]}\"", StringComparison.Ordinal));
+        Assert.Equal(Old, await ImageAsync(mine[0]));
+    }
 }

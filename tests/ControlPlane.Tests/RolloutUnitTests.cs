@@ -26,7 +26,7 @@ public sealed class RolloutUnitTests
         new(ns, true, image == New, rolledOut && image == New, [new ContainerImage { Name = "app", Image = image }], restarts, notReady, lastRestart, "2/2");
 
     static RolloutFacts Facts(DateTime now, IReadOnlyList<RingView> rings, params DeploymentView[] views) =>
-        new(now, [], "acme", false, null, rings, views.ToDictionary(v => v.Namespace), null, null, RequesterAccess.Granted);
+        new(now, [], "acme", false, null, rings, views.ToDictionary(v => v.Namespace), null, null, RequesterAccess.Granted(views.Select(v => v.Namespace)));
 
     static readonly RingView[] TwoRings = [new(["lab"], []), new(["c1", "c2"], [])];
 
@@ -261,7 +261,7 @@ public sealed class RolloutUnitTests
     public void ARingDoesNotStart_WhenARequesterMayNotPatchThere_OrWasNotChecked()
     {
         var r = NewRollout(new Ring { Name = "r0", Workspaces = ["lab"] });
-        var denied = RolloutPlan.Decide(r, Facts(T0, [new(["lab"], [])], View("lab", Old)) with { Access = new RequesterAccess(["bob@example.com may not patch Deployment orders in workspace lab"]) });
+        var denied = RolloutPlan.Decide(r, Facts(T0, [new(["lab"], [])], View("lab", Old)) with { Access = new RequesterAccess(new HashSet<string> { "lab" }, [new("lab", "bob@example.com may not patch Deployment orders in workspace lab")]) });
         Assert.Empty(denied.Patches);
         Assert.Equal("RequesterForbidden", denied.Ready.Reason);
         Assert.Contains("spec.rings[0]: ring r0 does not start: bob@example.com may not patch Deployment orders in workspace lab", denied.Ready.Message);
@@ -273,12 +273,13 @@ public sealed class RolloutUnitTests
         // The same again: no second Event (the condition already says it).
         var held = Applied(r, denied);
         held.Status!.Conditions = [new V1Condition { Type = "Ready", Status = "False", Reason = denied.Ready.Reason, Message = denied.Ready.Message }];
-        var again = RolloutPlan.Decide(held, Facts(T0, [new(["lab"], [])], View("lab", Old)) with { Access = new RequesterAccess(["bob@example.com may not patch Deployment orders in workspace lab"]) });
+        var again = RolloutPlan.Decide(held, Facts(T0, [new(["lab"], [])], View("lab", Old)) with { Access = new RequesterAccess(new HashSet<string> { "lab" }, [new("lab", "bob@example.com may not patch Deployment orders in workspace lab")]) });
         Assert.Empty(again.Notices);
 
         var notChecked = RolloutPlan.Decide(NewRollout(new Ring { Name = "r0", Workspaces = ["lab"] }), Facts(T0, [new(["lab"], [])], View("lab", Old)) with { Access = null });
         Assert.Empty(notChecked.Patches);
-        Assert.Equal("RequesterForbidden", notChecked.Ready.Reason);
+        Assert.Equal("Pending", notChecked.Status.Rings![0].Phase);
+        Assert.Equal(TimeSpan.Zero, notChecked.RequeueAfter);
     }
 
     [Fact]
