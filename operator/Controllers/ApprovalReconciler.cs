@@ -106,6 +106,13 @@ public sealed class ApprovalReconciler(
             ? RolloutResources.ApprovalEnvironment(rollout, workspaces.Get, t => workspaces.ByIndex(WorkspaceResources.TenantIndex, t))
             : workspaces.Get(target.Metadata.NamespaceProperty)?.Spec.Environment ?? "dev";
         // A Restore's count depends on its target too (none for a new database outside prod): its own rule, the one its reconciler uses.
+        if (target is Rollout r)
+        {
+            // As the Rollout reconciler counts: an Approver of every prod workspace the rings reach, too.
+            var prodTargets = RolloutResources.ProdTargets(r, workspaces.Get, t => workspaces.ByIndex(WorkspaceResources.TenantIndex, t));
+            return ApprovalPolicy.Evaluate(target, environment, approvals, a => RolloutResources.HoldsApproverRoleForRollout(a, prodTargets, roleBindings.InNamespace));
+        }
+
         return target is Restore restore
             ? RestoreResources.ApprovalOf(restore, environment, approvals, HoldsApproverRole)
             : ApprovalPolicy.Evaluate(target, environment, approvals, HoldsApproverRole);

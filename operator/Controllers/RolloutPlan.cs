@@ -20,7 +20,29 @@ public sealed record RolloutFacts(
     IReadOnlyList<RingView> Rings,
     IReadOnlyDictionary<string, DeploymentView> Deployments,
     ApprovalState? Approval,
-    MetricReading? Metric);
+    MetricReading? Metric,
+    RequesterAccess? Access = null);
+
+/// <summary>One namespace where a requester may not patch the target Deployment, and the message that says so.</summary>
+public sealed record AccessDenial(string Namespace, string Message);
+
+/// <summary>
+/// Whether the Rollout's requesters may patch the target Deployment in the namespaces of the ring
+/// about to start (SubjectAccessReviews, asked only then): which namespaces were checked and what was
+/// denied. A ring whose namespaces were not all checked does not start in this pass.
+/// </summary>
+public sealed record RequesterAccess(IReadOnlySet<string> Checked, IReadOnlyList<AccessDenial> Denied)
+{
+    public static RequesterAccess Granted(IEnumerable<string> namespaces) => new(namespaces.ToHashSet(StringComparer.Ordinal), []);
+
+    public bool Covers(IEnumerable<string> namespaces) => namespaces.All(Checked.Contains);
+
+    public IReadOnlyList<string> DeniedIn(IEnumerable<string> namespaces)
+    {
+        var wanted = namespaces.ToHashSet(StringComparer.Ordinal);
+        return Denied.Where(d => wanted.Contains(d.Namespace)).Select(d => d.Message).Distinct().ToList();
+    }
+}
 
 /// <summary>A condition's value, as the plan wants it.</summary>
 public sealed record Verdict(bool Status, string Reason, string Message);
@@ -273,12 +295,13 @@ public static class RolloutPlan
                 return;
             }
 
-            if (ring.RequiresApproval && facts.Approval is not { Approved: true })
+            if (RolloutResources.NeedsApproval(rollout, ring, view) && facts.Approval is not { Approved: true })
             {
                 rs.Phase = "AwaitingApproval";
                 var why = facts.Approval?.Message ?? "no approval";
+                var prod = ring.RequiresApproval ? "" : " (it reaches a prod workspace: approval is required whatever requiresApproval says)";
                 Pause(facts.Approval?.Rejected == true ? "Rejected" : "AwaitingApproval",
-                    $"ring {ring.Name} requires approval of generation {rollout.Metadata.Generation} (an Approval with target kind Rollout, name {rollout.Metadata.Name}): {why}");
+                    $"ring {ring.Name} requires approval of generation {rollout.Metadata.Generation}{prod} (an Approval with target kind Rollout, name {rollout.Metadata.Name}): {why}");
                 return;
             }
 
@@ -292,6 +315,30 @@ public static class RolloutPlan
             if (views.Where(v => !v.Exists).Select(v => v.Namespace).ToList() is { Count: > 0 } missing)
             {
                 Pause("DeploymentNotFound", $"spec.target.deployment: Deployment {spec.Target.Deployment} does not exist in {string.Join(", ", missing)} (ring {ring.Name}); the operator never creates it");
+                return;
+            }
+
+            // No confused deputy: the operator patches only where every requester could patch by hand.
+            if (facts.Access is not { } access || !access.Covers(view.Namespaces))
+            {
+                // Reached by a promotion in this pass: the rights in this ring are asked on the next one.
+                Progress(ring, $"ring {ring.Name}: checking that the Rollout's requesters may patch Deployment {spec.Target.Deployment} in {string.Join(", ", view.Namespaces)}");
+                RequeueIn(TimeSpan.Zero);
+                return;
+            }
+
+            if (access.DeniedIn(view.Namespaces) is { Count: > 0 } deniedHere)
+            {
+                var denied = string.Join("; ", deniedHere);
+                var message = $"spec.rings[{i}]: ring {ring.Name} does not start: {denied}";
+                var before = rollout.Status?.Conditions?.FirstOrDefault(c => c.Type == "Ready");
+                if (before?.Reason != "RequesterForbidden" || before.Message != message)
+                {
+                    notices.Add(new("RequesterForbidden", message, Warning: true, AuditAction: "rollout.requester-forbidden", AuditReason: ring.Name));
+                }
+
+                rs.Phase = "Pending";
+                Pause("RequesterForbidden", message);
                 return;
             }
 

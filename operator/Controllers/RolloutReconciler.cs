@@ -41,6 +41,7 @@ public sealed partial class RolloutReconciler(
 
     // The last successRate reading per Rollout and ring: pod events must not turn into a query each.
     readonly ConcurrentDictionary<string, (DateTime At, string Query, MetricReading Reading)> readings = new();
+    readonly AccessReviewer access = new(api);
 
     public static void Setup(TermBuilder b, SystemDatabase database, ControlPlaneOptions options)
     {
@@ -56,7 +57,8 @@ public sealed partial class RolloutReconciler(
             .Watches(caches.Deployments, d => reconciler.RolloutsOf(d.Metadata.Name, d.Metadata.NamespaceProperty))
             .Watches(caches.Pods, reconciler.RolloutsOfPod)
             .Watches(caches.Approvals, a => a.Spec.Target.Kind == "Rollout" ? [$"{a.Metadata.NamespaceProperty}/{a.Spec.Target.Name}"] : [])
-            .Watches(caches.RoleBindings, rb => caches.Rollouts.InNamespace(rb.Metadata.NamespaceProperty).Where(r => RolloutPlan.IsActive(r.Status)).Select(Key))
+            .Watches(caches.RoleBindings, rb => caches.Rollouts.InNamespace(rb.Metadata.NamespaceProperty).Where(r => RolloutPlan.IsActive(r.Status))
+                .Concat(caches.Rollouts.List().Where(IsRequesterForbidden)).Select(Key).Distinct())
             // Ring membership and suspension: any workspace or tenant spec/label change re-decides the active rollouts.
             .WatchesEvents(caches.Workspaces, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
                                                    && SameLabels(e.Old?.Metadata.Labels, e.Object.Metadata.Labels) ? [] : reconciler.ActiveRollouts())
@@ -66,6 +68,9 @@ public sealed partial class RolloutReconciler(
                 ? []
                 : reconciler.RolloutsOf(e.Object.Spec.Target.Deployment, null).Where(k => k != Key(e.Object)));
     }
+
+    /// <summary>Held because a requester lacks rights in a ring workspace: a RoleBinding change anywhere may lift it.</summary>
+    static bool IsRequesterForbidden(Rollout r) => r.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Reason == "RequesterForbidden") == true;
 
     static string Key(Rollout r) => $"{r.Metadata.NamespaceProperty}/{r.Metadata.Name}";
 
@@ -168,14 +173,33 @@ public sealed partial class RolloutReconciler(
         var ringStatus = ring is null ? null : rollout.Status?.Rings?.FirstOrDefault(r => r.Name == ring.Name);
         var started = ringStatus?.Phase is "Progressing" or "Soaking";
 
+        var view = ring is null ? null : rings[index];
         ApprovalState? approval = null;
-        if (ring is { RequiresApproval: true } && !started && tenantName is not null)
+        if (ring is not null && RolloutResources.NeedsApproval(rollout, ring, view!) && !started && tenantName is not null)
         {
-            // Two approvers when a gated ring reaches prod, whatever the environment the Rollout itself lives in.
-            var environment = RolloutResources.ApprovalEnvironment(rollout, caches.Workspaces.Get, t => caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, t));
-            var bindings = caches.RoleBindings.InNamespace(ns);
+            // Two approvers when any ring reaches prod, whatever the environment the Rollout itself lives in,
+            // each an Approver of the Rollout's workspace and of every prod workspace its rings reach.
+            Func<string, IEnumerable<Workspace>> ofTenant = t => caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, t);
+            var environment = RolloutResources.ApprovalEnvironment(rollout, caches.Workspaces.Get, ofTenant);
+            var prodTargets = RolloutResources.ProdTargets(rollout, caches.Workspaces.Get, ofTenant);
             approval = ApprovalPolicy.Evaluate(rollout, environment, caches.Approvals.InNamespace(ns),
-                a => ApprovalPolicy.IsApprover(a.Spec.Approver, ApprovalPolicy.GroupsOf(a), bindings));
+                a => RolloutResources.HoldsApproverRoleForRollout(a, prodTargets, caches.RoleBindings.InNamespace));
+        }
+
+        // Before a ring starts (and only then): may every requester patch the Deployment in each of its
+        // namespaces? Asked for the current ring, or for the next one when this pass may promote into it.
+        RequesterAccess? access = null;
+        if (ring is not null && !spec.Paused && !spec.Abort && !RolloutPlan.IsFinished(rollout.Status) && invalid.Count == 0)
+        {
+            if (!started && (!RolloutResources.NeedsApproval(rollout, ring, view!) || approval is { Approved: true }) && view!.Namespaces.Count > 0)
+            {
+                access = await RequesterAccessAsync(rollout, view.Namespaces, ct).ConfigureAwait(false);
+            }
+            else if (ringStatus is { Phase: "Soaking", RolledOutAt: { } rolledOut } && now >= rolledOut + RolloutPlan.Soak(ring) && index + 1 < spec.Rings.Count
+                     && !RolloutResources.NeedsApproval(rollout, spec.Rings[index + 1], rings[index + 1]) && rings[index + 1].Namespaces.Count > 0)
+            {
+                access = await RequesterAccessAsync(rollout, rings[index + 1].Namespaces, ct).ConfigureAwait(false);
+            }
         }
 
         MetricReading? metric = null;
@@ -184,7 +208,34 @@ public sealed partial class RolloutReconciler(
             metric = await ReadMetricAsync(Key(rollout) + "/" + ring!.Name, RolloutResources.Query(gate.Query, ringStatus!.Workspaces ?? []), now, ct).ConfigureAwait(false);
         }
 
-        return new RolloutFacts(now, invalid, tenantName, tenant?.Spec.Suspended == true, WaitingFor(rollout, rings), rings, deployments, approval, metric);
+        return new RolloutFacts(now, invalid, tenantName, tenant?.Spec.Suspended == true, WaitingFor(rollout, rings), rings, deployments, approval, metric, access);
+    }
+
+    /// <summary>
+    /// A SubjectAccessReview per requester (<see cref="Requesters.OfRollout"/>) and namespace: patch on
+    /// the target Deployment. Nobody on record is a denial, never a pass.
+    /// </summary>
+    async Task<RequesterAccess> RequesterAccessAsync(Rollout rollout, IReadOnlyList<string> namespaces, CancellationToken ct)
+    {
+        var checkedNamespaces = namespaces.ToHashSet(StringComparer.Ordinal);
+        if (Requesters.OfRollout(rollout) is not { Count: > 0 } requesters)
+        {
+            var nobody = $"no requester is on record (metadata.annotations[{ApiGroup.CreatedByAnnotation}], stamped by the admission webhook, or {ApiGroup.OnBehalfOfAnnotation} for a DeploymentIntent's): the operator acts for nobody";
+            return new RequesterAccess(checkedNamespaces, namespaces.Select(ns => new AccessDenial(ns, nobody)).ToList());
+        }
+
+        var deployment = rollout.Spec.Target.Deployment;
+        var denied = new List<AccessDenial>();
+        foreach (var ns in namespaces)
+        {
+            foreach (var who in requesters)
+            {
+                var answer = await access.ReviewAsync(who, new AccessCheck(ns, "apps", "deployments", "patch", deployment), ct).ConfigureAwait(false);
+                if (!answer.Allowed) denied.Add(new AccessDenial(ns, $"{who.User} may not patch Deployment {deployment} in workspace {ns}"));
+            }
+        }
+
+        return new RequesterAccess(checkedNamespaces, denied);
     }
 
     async Task<MetricReading> ReadMetricAsync(string key, string query, DateTime now, CancellationToken ct)

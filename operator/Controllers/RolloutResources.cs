@@ -8,7 +8,8 @@ using k8s.Models;
 namespace ControlPlane.Operator.Controllers;
 
 /// <summary>A ring's workspaces as resolved now: the namespaces it covers, and what was refused (another tenant's, or unknown).</summary>
-public sealed record RingView(IReadOnlyList<string> Namespaces, IReadOnlyList<string> Refused);
+/// <summary>ReachesProd: one of its workspaces is prod, so the ring needs two approvals whatever its spec says.</summary>
+public sealed record RingView(IReadOnlyList<string> Namespaces, IReadOnlyList<string> Refused, bool ReachesProd = false);
 
 /// <summary>What the Rollout needs to know of the target Deployment in one namespace.</summary>
 public sealed record DeploymentView(
@@ -43,12 +44,13 @@ public static partial class RolloutResources
     {
         var namespaces = new SortedSet<string>(StringComparer.Ordinal);
         var refused = new List<string>();
+        var prod = false;
         foreach (var name in ring.Workspaces ?? [])
         {
             var ws = workspaceByName(name);
             if (ws is null) refused.Add($"{name} (no such workspace)");
             else if (ws.Spec.Tenant != tenant) refused.Add($"{name} (not a workspace of tenant {tenant})");
-            else if (ws.Metadata.DeletionTimestamp is null) namespaces.Add(NamespaceOf(ws));
+            else if (ws.Metadata.DeletionTimestamp is null && namespaces.Add(NamespaceOf(ws))) prod |= ws.Spec.Environment == "prod";
         }
 
         if (ring.Selector is { } selector)
@@ -56,18 +58,42 @@ public static partial class RolloutResources
             foreach (var ws in tenantWorkspaces)
             {
                 // The tenant index already restricts to the tenant; checked again, since it is the security boundary.
-                if (ws.Spec.Tenant == tenant && ws.Metadata.DeletionTimestamp is null && Matches(selector, ws.Metadata.Labels)) namespaces.Add(NamespaceOf(ws));
+                if (ws.Spec.Tenant == tenant && ws.Metadata.DeletionTimestamp is null && Matches(selector, ws.Metadata.Labels) && namespaces.Add(NamespaceOf(ws))) prod |= ws.Spec.Environment == "prod";
             }
         }
 
-        return new RingView(namespaces.ToList(), refused);
+        return new RingView(namespaces.ToList(), refused, prod);
     }
 
-    static string NamespaceOf(Workspace ws) => ws.Status?.Namespace ?? ws.Metadata.Name;
+    /// <summary>
+    /// A ring waits for approval when its spec asks, and always when it reaches a prod workspace: the
+    /// strictest environment among the targets decides; requiresApproval can only raise it. A Rollout
+    /// the operator made for a DeploymentIntent (on-behalf-of) is gated by the intent's own approvals instead.
+    /// </summary>
+    public static bool NeedsApproval(Rollout rollout, Ring ring, RingView view) =>
+        ring.RequiresApproval || (view.ReachesProd && rollout.Metadata.Annotations?.ContainsKey(ApiGroup.OnBehalfOfAnnotation) != true);
+
+    /// <summary>The prod workspaces (namespaces) the Rollout's rings reach: an approver must be an Approver in each of them too.</summary>
+    public static IReadOnlyList<string> ProdTargets(Rollout rollout, Func<string, Workspace?> workspaceByName, Func<string, IEnumerable<Workspace>> workspacesOfTenant)
+    {
+        if (workspaceByName(rollout.Metadata.NamespaceProperty)?.Spec.Tenant is not { } tenant) return [];
+        return rollout.Spec.Rings.SelectMany(r => Resolve(r, tenant, workspaceByName, workspacesOfTenant(tenant)).Namespaces)
+            .Distinct(StringComparer.Ordinal).Where(n => workspaceByName(n)?.Spec.Environment == "prod").Order(StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>
+    /// An approval of a Rollout counts only from an Approver (or WorkspaceAdmin) of its own workspace
+    /// and of every prod workspace its rings reach: a dev teammate cannot approve a change to prod.
+    /// </summary>
+    public static bool HoldsApproverRoleForRollout(Approval a, IReadOnlyList<string> prodTargets, Func<string, IEnumerable<V1RoleBinding>> bindingsIn) =>
+        new[] { a.Metadata.NamespaceProperty }.Concat(prodTargets).Distinct(StringComparer.Ordinal)
+            .All(ns => ApprovalPolicy.IsApprover(a.Spec.Approver, ApprovalPolicy.GroupsOf(a), bindingsIn(ns)));
+
+    public static string NamespaceOf(Workspace ws) => ws.Status?.Namespace ?? ws.Metadata.Name;
 
     /// <summary>
     /// The environment whose approval rule a Rollout follows: prod (two approvers) when it lives in a
-    /// prod workspace or a ring that requires approval reaches one; else its own workspace's. The
+    /// prod workspace or any ring reaches one; else its own workspace's. The
     /// Rollout and Approval reconcilers both ask this, so they count alike.
     /// </summary>
     public static string ApprovalEnvironment(Rollout rollout, Func<string, Workspace?> workspaceByName, Func<string, IEnumerable<Workspace>> workspacesOfTenant)
@@ -76,10 +102,10 @@ public static partial class RolloutResources
         if (own is null) return "dev";
         if (own.Spec.Environment == "prod") return "prod";
         var tenant = own.Spec.Tenant;
-        foreach (var ring in rollout.Spec.Rings.Where(r => r.RequiresApproval))
+        // Any ring reaching prod needs approval (NeedsApproval), so the whole Rollout follows prod's rule.
+        foreach (var ring in rollout.Spec.Rings)
         {
-            var view = Resolve(ring, tenant, workspaceByName, workspacesOfTenant(tenant));
-            if (view.Namespaces.Any(n => workspaceByName(n)?.Spec.Environment == "prod")) return "prod";
+            if (Resolve(ring, tenant, workspaceByName, workspacesOfTenant(tenant)).ReachesProd) return "prod";
         }
 
         return own.Spec.Environment;

@@ -39,7 +39,12 @@ public sealed class KubernetesExecutionPlane(KubeApi api, ChildApplier applier, 
                 [DeploymentIntentResources.IntentLabel] = d.Intent,
                 [RingLabel] = d.Ring,
             },
-            Annotations = new Dictionary<string, string> { [CorrelationAnnotation] = d.CorrelationId },
+            // The Rollout acts with the intent's authors' rights (checked before its ring starts), never the operator's own.
+            Annotations = new Dictionary<string, string>
+            {
+                [CorrelationAnnotation] = d.CorrelationId,
+                [ApiGroup.OnBehalfOfAnnotation] = Requesters.FormatOnBehalfOf(Requesters.AuthorsOf(intent)),
+            },
             OwnerReferences = [ChildApplier.OwnerReference(intent)],
         },
         Spec = new RolloutSpec

@@ -29,6 +29,8 @@ public sealed class RequestMetricsHandler(Counter requests) : DelegatingHandler
         {
             "GET" when query.Contains("watch=true", StringComparison.Ordinal) => "watch",
             "GET" => IsCollection(path) ? "list" : "get",
+            // Access reviews (SubjectAccessReview) are questions, not writes: nothing is stored.
+            "POST" when path.StartsWith("/apis/authorization.k8s.io/", StringComparison.Ordinal) => "review",
             "POST" => "create",
             "PUT" => "update",
             "PATCH" => "patch",

@@ -19,6 +19,7 @@ public sealed class AdmissionCaches
     public AdmissionCaches(KubeApi api, OperatorMetrics metrics, ILoggerFactory loggers)
     {
         this.api = api;
+        Access = new AccessReviewer(api);
         var options = new InformerOptions { Strings = new StringPool() };
         Informer<T> Inform<T>(bool namespaced, ResourceType? explicitType = null, InformerOptions? o = null) where T : class, IKubernetesObject<V1ObjectMeta>
         {
@@ -41,6 +42,9 @@ public sealed class AdmissionCaches
         // The same RoleBindings the approval reconciler reads (the operator's own), so both judge approvers alike.
         RoleBindings = Inform<V1RoleBinding>(true, WorkspaceReconciler.RoleBindings, options with { LabelSelector = WorkspaceResources.ManagedSelector });
     }
+
+    /// <summary>SubjectAccessReviews: what a requester may do in a namespace, as the API server answers it.</summary>
+    public AccessReviewer Access { get; }
 
     public List<IInformer> All { get; } = [];
     public Informer<Tenant> Tenants { get; }

@@ -30,6 +30,7 @@ public sealed partial class AdmissionHandler
                 [ApiGroup.SpecEditorsAnnotation] = null,
                 [ApiGroup.ApproverGroupsAnnotation] = r.Kind.Kind == "Approval" ? ApprovalPolicy.FormatGroups(r.UserInfo.Groups) : null,
                 [ApiGroup.TargetContentHashAnnotation] = r.Kind.Kind == "Approval" ? targetContentHash : null,
+                [ApiGroup.AuthorGroupsAnnotation] = ApprovableKinds.Contains(r.Kind.Kind) ? Requesters.WithAuthorGroups(null, r.UserInfo.Username, r.UserInfo.Groups) : null,
             };
         }
 
@@ -41,6 +42,8 @@ public sealed partial class AdmissionHandler
             stamps[ApiGroup.LastSpecEditorAnnotation] = r.UserInfo.Username;
             // Every editor stays an author: a later edit by someone else does not clear an earlier one's.
             if (ApprovableKinds.Contains(r.Kind.Kind)) stamps[ApiGroup.SpecEditorsAnnotation] = ApprovalPolicy.WithSpecEditor(stamps[ApiGroup.SpecEditorsAnnotation], r.UserInfo.Username);
+            // Their groups too: the operator acts with each author's rights (a SubjectAccessReview carries the groups).
+            if (ApprovableKinds.Contains(r.Kind.Kind)) stamps[ApiGroup.AuthorGroupsAnnotation] = Requesters.WithAuthorGroups(stamps[ApiGroup.AuthorGroupsAnnotation], r.UserInfo.Username, r.UserInfo.Groups);
         }
 
         return stamps;

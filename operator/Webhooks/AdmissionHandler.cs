@@ -56,7 +56,7 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
         // Whatever the requester wrote in a stamped annotation is overwritten on create and restored on
         // update: only the API server knows who asked. Not silently: the requester gets a warning.
         var warnings = new List<string>();
-        foreach (var (key, value) in Stamps(r, await TargetContentHashAsync(r, ct).ConfigureAwait(false)))
+        foreach (var (key, value) in Stamps(r, await TargetContentHashAsync(r, ct).ConfigureAwait(false)).Concat(OperatorStamps(r)))
         {
             var supplied = AnnotationOf(r.Object, key);
             if (supplied == value) continue;
@@ -97,14 +97,14 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
             "Exposure" => await ValidateExposureAsync(r, ct).ConfigureAwait(false),
             "WorkspaceNetworkPolicy" => ValidateNetworkPolicy(r),
             "DeploymentIntent" => await ValidateDeploymentIntentAsync(r, ct).ConfigureAwait(false),
-            "Rollout" => [.. ValidateRollout(r), .. RingsInTenant(r)],
+            "Rollout" => [.. ValidateRollout(r), .. RingsInTenant(r), .. await RequesterMayPatchRingsAsync(r, ct).ConfigureAwait(false)],
             "BackupPlan" => [.. ValidateBackupPlan(r), .. BackupDatabaseOfWorkspace(r)],
             "Backup" => [.. ValidateBackup(r), .. InWorkspace(r)],
             "Restore" => [.. ValidateRestore(r), .. RestoreDatabaseOfWorkspace(r)],
             _ => [],
         };
         // Stamps exist on our own kinds only (the mutating webhook sees nothing else).
-        if (r.Operation is "CREATE" or "UPDATE" && r.Kind.Group == ApiGroup.Group) problems = [.. ValidateStamps(r, await TargetContentHashAsync(r, ct).ConfigureAwait(false)), .. problems];
+        if (r.Operation is "CREATE" or "UPDATE" && r.Kind.Group == ApiGroup.Group) problems = [.. ValidateStamps(r, await TargetContentHashAsync(r, ct).ConfigureAwait(false)), .. ValidateOperatorStamps(r), .. problems];
         if (problems.Count == 0) return AdmissionResponse.Allow(r.Uid);
         var subject = $"{r.Kind.Kind} {(string.IsNullOrEmpty(r.Namespace) ? "" : r.Namespace + "/")}{r.Name}";
         return AdmissionResponse.Deny(r.Uid, $"{subject} refused: {string.Join("; ", problems)}", (int)HttpStatusCode.UnprocessableEntity, "Invalid");

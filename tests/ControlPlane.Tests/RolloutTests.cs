@@ -94,7 +94,19 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
         },
     };
 
-    Task<Rollout> CreateAsync(string ns, Rollout r) => cluster.Api.CreateAsync(Rollouts, ns, r, CancellationToken.None);
+    /// <summary>
+    /// Created by the admin. This API server has no webhook: the stamps it would write (creator and
+    /// groups) are written here, since the operator acts only with its requester's rights.
+    /// </summary>
+    Task<Rollout> CreateAsync(string ns, Rollout r) => cluster.Api.CreateAsync(Rollouts, ns, StampedBy(r, cluster.Plane.Admin), CancellationToken.None);
+
+    static T StampedBy<T>(T o, TestUser user) where T : k8s.IKubernetesObject<V1ObjectMeta>
+    {
+        o.Metadata.Annotations ??= new Dictionary<string, string>();
+        o.Metadata.Annotations[ApiGroup.CreatedByAnnotation] = user.Name;
+        o.Metadata.Annotations[ApiGroup.AuthorGroupsAnnotation] = Requesters.WithAuthorGroups(null, user.Name, user.Groups);
+        return o;
+    }
 
     Task<Rollout> PatchSpecAsync(string ns, string name, string specJson) =>
         cluster.Api.PatchAsync<Rollout>(Rollouts, ns, name, "{\"spec\":" + specJson + "}", PatchTypes.Merge, CancellationToken.None);
@@ -490,5 +502,30 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
         Assert.InRange(record.SecondsToIssue!.Value, 0, 30);
         Assert.Equal(Old, await ImageAsync(ws[0]));
         Assert.Equal(Old, await ImageAsync(ws[1]));
+    }
+
+    [Fact]
+    public async Task ASuccessRateQuery_ReadingAnotherTenantsSeries_IsNeverRun_WhenAdmissionWasBypassed()
+    {
+        var (prometheus, traffic) = await PrometheusAsync();
+        await using var _p = prometheus;
+        await using var _t = traffic;
+        await using var op = Start(prometheus);
+        var (_, mine) = await TenantAsync(("lab", "dev"));
+        var (_, theirs) = await TenantAsync(("lab", "dev"));
+        await ServeTrafficAsync(prometheus, traffic, [mine[0], theirs[0]]);
+        // Their success ratio through my ring's gate: status.rings[].successRate (or a rollback record) would carry their numbers.
+        var leak = $"sum(rate(http_requests_total{{namespace=\"{theirs[0]}\",code!~\"5..\"}}[10s])) / sum(rate(http_requests_total{{namespace=\"{theirs[0]}\"}}[10s]))";
+        var spec = NewRollout("registry.example/orders:7.7.7", new Ring { Name = "ring-0", Workspaces = [mine[0]], Soak = "30s" });
+        spec.Spec.Gates!.SuccessRate = new SuccessRateGate { Query = leak, Threshold = 0.1 };
+        // No webhook in this collection: as if admission were bypassed, the reconciler re-checks the query.
+        var rollout = await CreateAsync(mine[0], spec);
+        var failed = await WaitAsync(mine[0], rollout.Metadata.Name, r => r.Status?.Phase == "Failed", "Failed: the query reads outside the ring");
+        Assert.Equal("InvalidSpec", Condition(failed, "Ready")!.Reason);
+        Assert.Contains("spec.gates.successRate.query: the selector at offset", Condition(failed, "Ready")!.Message);
+        Assert.All(failed.Status!.Rings!, r => Assert.Null(r.SuccessRate));
+        Assert.Null(failed.Status.Rollback);
+        Assert.DoesNotContain(prometheus.Queries(), q => q.Contains($"namespace=\"{theirs[0]}\"", StringComparison.Ordinal));
+        Assert.Equal(Old, await ImageAsync(mine[0]));
     }
 }

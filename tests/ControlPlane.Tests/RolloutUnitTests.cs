@@ -26,7 +26,7 @@ public sealed class RolloutUnitTests
         new(ns, true, image == New, rolledOut && image == New, [new ContainerImage { Name = "app", Image = image }], restarts, notReady, lastRestart, "2/2");
 
     static RolloutFacts Facts(DateTime now, IReadOnlyList<RingView> rings, params DeploymentView[] views) =>
-        new(now, [], "acme", false, null, rings, views.ToDictionary(v => v.Namespace), null, null);
+        new(now, [], "acme", false, null, rings, views.ToDictionary(v => v.Namespace), null, null, RequesterAccess.Granted(views.Select(v => v.Namespace)));
 
     static readonly RingView[] TwoRings = [new(["lab"], []), new(["c1", "c2"], [])];
 
@@ -219,7 +219,9 @@ public sealed class RolloutUnitTests
         var all = new[] { Ws("lab", "dev"), Ws("live", "prod"), Ws("theirs", "prod", "globex") }.ToDictionary(w => w.Metadata.Name);
         string EnvironmentOf(params Ring[] rings) => RolloutResources.ApprovalEnvironment(NewRollout(rings), n => all.GetValueOrDefault(n), t => all.Values.Where(w => w.Spec.Tenant == t));
         Assert.Equal("prod", EnvironmentOf(new Ring { Name = "p", Selector = new LabelSelector { MatchLabels = new() { ["controlplane.io/ring"] = "prod" } }, RequiresApproval = true }));
-        Assert.Equal("dev", EnvironmentOf(new Ring { Name = "p", Workspaces = ["live"] }));
+        // A ring reaching prod follows prod's rule whatever requiresApproval says (it can only raise it).
+        Assert.Equal("prod", EnvironmentOf(new Ring { Name = "p", Workspaces = ["live"] }));
+        Assert.Equal("dev", EnvironmentOf(new Ring { Name = "p", Workspaces = ["lab"], RequiresApproval = true }));
         // Another tenant's prod workspace neither counts nor is reached.
         Assert.Equal("dev", EnvironmentOf(new Ring { Name = "p", Workspaces = ["theirs"], RequiresApproval = true }));
     }
@@ -234,5 +236,95 @@ public sealed class RolloutUnitTests
         Assert.Throws<FormatException>(() => RolloutResources.ParsePrometheus("""{"status":"error","error":"bad"}"""));
         Assert.Equal("""{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"r/app:2"}]}}},"metadata":{"uid":"u"}}""",
             RolloutResources.ImagePatch([new ContainerImage { Name = "app", Image = "r/app:2" }], "u"));
+    }
+
+    [Fact]
+    public void ARingReachingProd_WaitsForApproval_EvenWithoutRequiresApproval()
+    {
+        var r = NewRollout(new Ring { Name = "r0", Workspaces = ["live"] });
+        var prodRing = new RingView(["live"], [], ReachesProd: true);
+        var unapproved = new ApprovalState(false, false, 2, ["carol@example.com"], [], "1 of 2 approval(s) for generation 1");
+        var facts = Facts(T0, [prodRing], View("live", Old)) with { Approval = unapproved };
+        var d = RolloutPlan.Decide(r, facts);
+        Assert.Equal("AwaitingApproval", d.Status.Rings![0].Phase);
+        Assert.Empty(d.Patches);
+        Assert.Contains("reaches a prod workspace", d.Paused.Message);
+        Assert.True(RolloutResources.NeedsApproval(r, new Ring { Name = "x" }, prodRing));
+        Assert.False(RolloutResources.NeedsApproval(r, new Ring { Name = "x" }, new RingView(["lab"], [])));
+
+        var approved = RolloutPlan.Decide(r, facts with { Approval = unapproved with { Approved = true } });
+        Assert.Equal("Progressing", approved.Status.Rings![0].Phase);
+        Assert.Single(approved.Patches);
+    }
+
+    [Fact]
+    public void ARingDoesNotStart_WhenARequesterMayNotPatchThere_OrWasNotChecked()
+    {
+        var r = NewRollout(new Ring { Name = "r0", Workspaces = ["lab"] });
+        var denied = RolloutPlan.Decide(r, Facts(T0, [new(["lab"], [])], View("lab", Old)) with { Access = new RequesterAccess(new HashSet<string> { "lab" }, [new("lab", "bob@example.com may not patch Deployment orders in workspace lab")]) });
+        Assert.Empty(denied.Patches);
+        Assert.Equal("RequesterForbidden", denied.Ready.Reason);
+        Assert.Contains("spec.rings[0]: ring r0 does not start: bob@example.com may not patch Deployment orders in workspace lab", denied.Ready.Message);
+        Assert.Equal("Pending", denied.Status.Rings![0].Phase);
+        Assert.Null(denied.Status.Previous);
+        var notice = Assert.Single(denied.Notices);
+        Assert.True(notice.Warning);
+
+        // The same again: no second Event (the condition already says it).
+        var held = Applied(r, denied);
+        held.Status!.Conditions = [new V1Condition { Type = "Ready", Status = "False", Reason = denied.Ready.Reason, Message = denied.Ready.Message }];
+        var again = RolloutPlan.Decide(held, Facts(T0, [new(["lab"], [])], View("lab", Old)) with { Access = new RequesterAccess(new HashSet<string> { "lab" }, [new("lab", "bob@example.com may not patch Deployment orders in workspace lab")]) });
+        Assert.Empty(again.Notices);
+
+        var notChecked = RolloutPlan.Decide(NewRollout(new Ring { Name = "r0", Workspaces = ["lab"] }), Facts(T0, [new(["lab"], [])], View("lab", Old)) with { Access = null });
+        Assert.Empty(notChecked.Patches);
+        Assert.Equal("Pending", notChecked.Status.Rings![0].Phase);
+        Assert.Equal(TimeSpan.Zero, notChecked.RequeueAfter);
+    }
+
+    [Fact]
+    public void TheRequesters_AreTheStampedAuthors_OrTheIntentsAuthors_NeverNobody()
+    {
+        var r = NewRollout(new Ring { Name = "r0", Workspaces = ["lab"] });
+        Assert.Null(Requesters.OfRollout(r));
+        r.Metadata.Annotations = new Dictionary<string, string>
+        {
+            [ApiGroup.CreatedByAnnotation] = "alice",
+            [ApiGroup.SpecEditorsAnnotation] = """["bob"]""",
+            [ApiGroup.AuthorGroupsAnnotation] = Requesters.WithAuthorGroups(Requesters.WithAuthorGroups(null, "alice", ["devs"]), "bob", ["ops"]),
+        };
+        var requesters = Requesters.OfRollout(r)!;
+        Assert.Equal(["alice:devs", "bob:ops"], requesters.Select(x => $"{x.User}:{string.Join(',', x.Groups)}"));
+        // Made by the operator for an intent: the intent's authors, never the operator.
+        r.Metadata.Annotations = new Dictionary<string, string>
+        {
+            [ApiGroup.CreatedByAnnotation] = "system:serviceaccount:controlplane-system:controlplane",
+            [ApiGroup.OnBehalfOfAnnotation] = Requesters.FormatOnBehalfOf([new("carol", ["devs"])]),
+        };
+        Assert.Equal("carol", Assert.Single(Requesters.OfRollout(r)!).User);
+        r.Metadata.Annotations[ApiGroup.OnBehalfOfAnnotation] = "[]";
+        Assert.Null(Requesters.OfRollout(r));
+    }
+
+    [Theory]
+    [InlineData("sum(rate(http_requests_total{namespace=~\"{{namespaces}}\",code!~\"5..\"}[5m])) / sum(rate(http_requests_total{namespace=~\"{{namespaces}}\"}[5m]))")]
+    [InlineData("sum by (namespace) (rate(x{namespace=~\"{{namespaces}}\"}[5m] offset 1m)) / on() group_left sum(rate(y{namespace=~'{{namespaces}}', job=\"a\"}[5m:1m]))")]
+    [InlineData("clamp_max(sum(x{namespace=~\"{{namespaces}}\"}) or vector(1), 1)")]
+    public void AQueryConfinedToTheRing_IsAllowed(string query) => Assert.Empty(PromQuery.Problems(query));
+
+    [Theory]
+    [InlineData("count(up{namespace=\"globex-dev\",secret=~\"...\"}) * 0.4711", "has no matcher")]
+    [InlineData("sum(x{namespace=~\"{{namespaces}}\"}) / sum(up)", "selector up")]
+    [InlineData("sum(x{namespace=~\"{{namespaces}}|globex-dev\"})", "has no matcher")]
+    [InlineData("sum({__name__=~\".+\"})", "has no matcher")]
+    [InlineData("sum(x{namespace=~\"{{namespaces}}\"}) # {namespace=~\"{{namespaces}}\"}", "comments")]
+    [InlineData("sum(x{namespace=~\"{{namespaces}}\"}) or on() count(y{job=\"z\"})", "has no matcher")]
+    [InlineData("info(x{namespace=~\"{{namespaces}}\"})", "info()")]
+    [InlineData("sum(x{namespace=~\"{{namespaces}}\"", "not closed")]
+    public void AQueryReadingOutsideTheRing_IsRefused_NamingTheField(string query, string why)
+    {
+        var problem = Assert.Single(PromQuery.Problems(query));
+        Assert.StartsWith("spec.gates.successRate.query: ", problem, StringComparison.Ordinal);
+        Assert.Contains(why, problem, StringComparison.Ordinal);
     }
 }

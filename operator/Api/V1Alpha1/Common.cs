@@ -30,8 +30,20 @@ public static class ApiGroup
     /// </summary>
     public const string SpecEditorsAnnotation = "controlplane.io/spec-editors";
 
+    /// <summary>
+    /// On an approvable object: the groups of its creator and of every spec editor at admission (a JSON
+    /// object, user to groups), so the operator can ask a SubjectAccessReview for each of them as the API server would.
+    /// </summary>
+    public const string AuthorGroupsAnnotation = "controlplane.io/author-groups";
+
+    /// <summary>
+    /// On a Rollout the operator creates for a DeploymentIntent: the intent's authors with their groups
+    /// (a JSON array of {user, groups}), whose rights the Rollout acts with. Only the operator may set it.
+    /// </summary>
+    public const string OnBehalfOfAnnotation = "controlplane.io/on-behalf-of";
+
     /// <summary>Annotations only the admission webhook writes: a requester can neither set nor change them.</summary>
-    public static readonly IReadOnlyList<string> StampedAnnotations = [CreatedByAnnotation, LastSpecEditorAnnotation, SpecEditorsAnnotation, ApproverGroupsAnnotation, TargetContentHashAnnotation];
+    public static readonly IReadOnlyList<string> StampedAnnotations = [CreatedByAnnotation, LastSpecEditorAnnotation, SpecEditorsAnnotation, ApproverGroupsAnnotation, TargetContentHashAnnotation, AuthorGroupsAnnotation];
 }
 
 /// <summary>Duration as users write it: 30s, 10m, 1h, 7d, or combinations such as 1h30m.</summary>

@@ -34,6 +34,8 @@ public static partial class SpecRules
             if (gates.SuccessRate is { } rate)
             {
                 if (string.IsNullOrWhiteSpace(rate.Query)) problems.Add("spec.gates.successRate.query: is required");
+                // Prometheus has no per-tenant auth: a query reading outside the ring's namespaces is never run.
+                else problems.AddRange(Controllers.PromQuery.Problems(rate.Query));
                 if (rate.Threshold is < 0 or > 1 || double.IsNaN(rate.Threshold)) problems.Add($"spec.gates.successRate.threshold: {rate.Threshold} must be between 0 and 1");
             }
         }

@@ -1,0 +1,236 @@
+using System.Net;
+using ControlPlane.LocalEnv;
+using ControlPlane.Operator.Api.V1Alpha1;
+using ControlPlane.Operator.Controllers;
+using ControlPlane.Operator.Runtime;
+using k8s.Models;
+using Xunit;
+
+namespace ControlPlane.Tests;
+
+/// <summary>
+/// Attacks on Rollouts as token users of the local API server against the running operator
+/// (webhooks and reconcilers): a Rollout as a confused deputy into a workspace its author cannot
+/// touch, a prod ring without requiresApproval, a successRate query reading another tenant's series.
+/// </summary>
+[Collection(WebhookCollection.Name)]
+public sealed class RolloutAttackTests(WebhookFixture fixture)
+{
+    static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..6]}";
+
+    ClusterFixture Cluster => fixture.Cluster;
+    static readonly ResourceType Rollouts = ResourceType.For<Rollout>(true);
+    static readonly ResourceType Approvals = ResourceType.For<Approval>(true);
+    const string Old = "registry.example/payroll:1.0.0";
+    const string Backdoor = "attacker.example/backdoor:latest";
+
+    KubeApi As(string user) => new(Cluster.Plane.ClientConfigFor(Cluster.Plane.Users[user]));
+
+    static string Email(string user) => user + "@example.com";
+
+    /// <summary>A Ready workspace of the tenant with these members, running Deployment payroll on the old image.</summary>
+    async Task<string> WorkspaceAsync(string tenant, string environment, params (string Kind, string Name, string Role)[] members)
+    {
+        var name = Unique(tenant);
+        var ws = new Workspace { Metadata = new V1ObjectMeta { Name = name, Labels = new Dictionary<string, string> { ["controlplane.io/ring"] = environment } } };
+        ws.Spec.Tenant = tenant;
+        ws.Spec.Environment = environment;
+        ws.Spec.Database = new WorkspaceDatabase { Enabled = false };
+        ws.Spec.Members = members.Select(m => new WorkspaceMember { Kind = m.Kind, Name = m.Name, Role = m.Role }).ToList();
+        await Cluster.Api.CreateAsync(ClusterFixture.Workspaces, null, ws, CancellationToken.None);
+        await Net.WaitUntilAsync(async () => (await Cluster.Api.TryGetAsync<Workspace>(ClusterFixture.Workspaces, null, name, CancellationToken.None))?.Status?.Phase == "Ready",
+            TimeSpan.FromSeconds(30), $"workspace {name} Ready");
+        await Deployments.CreateAsync(Cluster.Api, name, "payroll", Old);
+        return name;
+    }
+
+    /// <summary>
+    /// acme: dev (bob Operator, alice WorkspaceAdmin, carol/erin/dave Approvers) and stage, a prod
+    /// workspace bob is no member of (alice WorkspaceAdmin, carol/erin Approvers; dave is not one there).
+    /// </summary>
+    async Task<(string Dev, string Stage)> AcmeAsync()
+    {
+        var tenant = Unique("acme");
+        await Cluster.CreateTenantAsync(tenant);
+        var dev = await WorkspaceAsync(tenant, "dev", ("User", Email("bob"), "Operator"), ("User", Email("alice"), "WorkspaceAdmin"),
+            ("User", Email("carol"), "Approver"), ("User", Email("erin"), "Approver"), ("User", Email("dave"), "Approver"));
+        var stage = await WorkspaceAsync(tenant, "prod", ("User", Email("alice"), "WorkspaceAdmin"), ("User", Email("carol"), "Approver"), ("User", Email("erin"), "Approver"));
+        return (dev, stage);
+    }
+
+    static Rollout NewRollout(string image, params Ring[] rings) => new()
+    {
+        Metadata = new V1ObjectMeta { Name = Unique("payroll") },
+        Spec = new RolloutSpec
+        {
+            Target = new RolloutTarget { Deployment = "payroll", Containers = [new ContainerImage { Name = "app", Image = image }] },
+            Rings = [.. rings],
+            Gates = new RolloutGates { ProgressDeadline = "5m" },
+        },
+    };
+
+    static async Task<KubeApiException> Refused(Func<Task> action)
+    {
+        var e = await Assert.ThrowsAsync<KubeApiException>(action);
+        Assert.NotEqual(HttpStatusCode.InternalServerError, e.StatusCode);
+        return e;
+    }
+
+    async Task<string> ImageAsync(string ns) => Deployments.ImageOf(await Deployments.GetAsync(Cluster.Api, ns, "payroll"));
+
+    async Task<Rollout> WaitAsync(string ns, string name, Func<Rollout, bool> condition, string what)
+    {
+        Rollout? last = null;
+        try
+        {
+            await Net.WaitUntilAsync(async () =>
+            {
+                last = await Cluster.Api.TryGetAsync<Rollout>(Rollouts, ns, name, CancellationToken.None);
+                return last is not null && condition(last);
+            }, TimeSpan.FromSeconds(60), $"rollout {ns}/{name}: {what}");
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message} (phase {last?.Status?.Phase}, conditions: {string.Join("; ", last?.Status?.Conditions?.Select(c => $"{c.Type}={c.Status} {c.Reason}: {c.Message}") ?? [])})");
+        }
+
+        return last!;
+    }
+
+    static V1Condition? Condition(Rollout r, string type) => r.Status?.Conditions?.FirstOrDefault(c => c.Type == type);
+
+    [Fact]
+    public async Task ARolloutInDev_IntoAProdWorkspaceItsAuthorCannotTouch_IsRefusedAtAdmission_NamingTheRing()
+    {
+        var (dev, stage) = await AcmeAsync();
+        using var bob = As("bob");
+        // bob cannot set the image himself in stage ...
+        var direct = await Assert.ThrowsAsync<KubeApiException>(() => bob.PatchAsync<V1Deployment>(Deployments.Type, stage, "payroll",
+            "{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"app\",\"image\":\"" + Backdoor + "\"}]}}}}", PatchTypes.StrategicMerge, CancellationToken.None));
+        Assert.Equal(HttpStatusCode.Forbidden, direct.StatusCode);
+
+        // ... nor through a Rollout in dev naming stage, by name or by selector.
+        var named = await Refused(() => bob.CreateAsync(Rollouts, dev, NewRollout(Backdoor, new Ring { Name = "ring-0", Workspaces = [dev, stage] }), CancellationToken.None));
+        Assert.Contains($"spec.rings[0].workspaces[1]: {Email("bob")} may not patch Deployment payroll in workspace {stage}", named.StatusMessage);
+        Assert.DoesNotContain("workspaces[0]", named.StatusMessage);
+        var selected = await Refused(() => bob.CreateAsync(Rollouts, dev, NewRollout(Backdoor,
+            new Ring { Name = "ring-0", Selector = new LabelSelector { MatchLabels = new() { ["controlplane.io/ring"] = "prod" } } }), CancellationToken.None));
+        Assert.Contains($"spec.rings[0].selector: matches workspace {stage}, where {Email("bob")} may not patch Deployment payroll", selected.StatusMessage);
+
+        // Nor by adding stage to an admitted Rollout of his own workspace later.
+        var ownSpec = NewRollout(Backdoor, new Ring { Name = "ring-0", Workspaces = [dev] });
+        ownSpec.Spec.Paused = true;
+        var own = await bob.CreateAsync(Rollouts, dev, ownSpec, CancellationToken.None);
+        var widened = await Refused(() => bob.PatchAsync<Rollout>(Rollouts, dev, own.Metadata.Name,
+            "{\"spec\":{\"rings\":[{\"name\":\"ring-0\",\"workspaces\":[\"" + dev + "\",\"" + stage + "\"]}]}}", PatchTypes.Merge, CancellationToken.None));
+        Assert.Contains("spec.rings[0].workspaces[1]", widened.StatusMessage);
+        Assert.Equal(Old, await ImageAsync(stage));
+    }
+
+    [Fact]
+    public async Task ARolloutForcedIn_WhoseAuthorLostTheRights_StopsBeforePatching()
+    {
+        var (dev, _) = await AcmeAsync();
+        var tenant = (await Cluster.GetWorkspaceAsync(dev))!.Spec.Tenant;
+        // shared: bob is an Operator there when he writes the Rollout (admission lets it in), paused.
+        var shared = await WorkspaceAsync(tenant, "dev", ("User", Email("bob"), "Operator"), ("User", Email("alice"), "WorkspaceAdmin"));
+        using var bob = As("bob");
+        var spec = NewRollout(Backdoor, new Ring { Name = "ring-0", Workspaces = [shared] });
+        spec.Spec.Paused = true;
+        var rollout = await bob.CreateAsync(Rollouts, dev, spec, CancellationToken.None);
+        await WaitAsync(dev, rollout.Metadata.Name, r => r.Status?.Phase == "Paused", "paused");
+
+        // Then bob is removed from shared; once the API server forbids him, he resumes his Rollout (a control action).
+        await Cluster.Api.PatchAsync<Workspace>(ClusterFixture.Workspaces, null, shared,
+            "{\"spec\":{\"members\":[{\"kind\":\"User\",\"name\":\"" + Email("alice") + "\",\"role\":\"WorkspaceAdmin\"}]}}", PatchTypes.Merge, CancellationToken.None);
+        await Net.WaitUntilAsync(async () =>
+        {
+            try
+            {
+                await bob.PatchAsync<V1Deployment>(Deployments.Type, shared, "payroll", "{}", PatchTypes.Merge, CancellationToken.None);
+                return false;
+            }
+            catch (KubeApiException e) when (e.StatusCode == HttpStatusCode.Forbidden)
+            {
+                return true;
+            }
+        }, TimeSpan.FromSeconds(30), "bob forbidden in shared");
+        await bob.PatchAsync<Rollout>(Rollouts, dev, rollout.Metadata.Name, "{\"spec\":{\"paused\":false}}", PatchTypes.Merge, CancellationToken.None);
+
+        var held = await WaitAsync(dev, rollout.Metadata.Name, r => Condition(r, "Ready")?.Reason == "RequesterForbidden", "held: its requester may not patch there");
+        Assert.Contains($"{Email("bob")} may not patch Deployment payroll in workspace {shared}", Condition(held, "Ready")!.Message);
+        Assert.Equal("Pending", held.Status!.Rings![0].Phase);
+        Assert.Null(held.Status.Previous);
+        Assert.Equal(Old, await ImageAsync(shared));
+        var events = await Cluster.Api.ListAsync<Corev1Event>(ResourceType.Events, dev, null, 500, null, CancellationToken.None);
+        Assert.Contains(events.Items, e => e.InvolvedObject.Name == rollout.Metadata.Name && e.Reason == "RequesterForbidden" && e.Message.Contains(shared, StringComparison.Ordinal));
+        Assert.Equal(Old, await ImageAsync(shared));
+    }
+
+    [Fact]
+    public async Task AProdRing_WithoutRequiresApproval_WaitsForTwoApproversOfTheProdWorkspace()
+    {
+        var (dev, stage) = await AcmeAsync();
+        using var alice = As("alice");
+        using var carol = As("carol");
+        using var dave = As("dave");
+        using var erin = As("erin");
+        const string New = "registry.example/payroll:2.0.0";
+        // alice may patch in stage (WorkspaceAdmin), and says nothing about approval.
+        var rollout = await alice.CreateAsync(Rollouts, dev, NewRollout(New, new Ring { Name = "ring-prod", Workspaces = [stage] }), CancellationToken.None);
+        var name = rollout.Metadata.Name;
+        var waiting = await WaitAsync(dev, name, r => r.Status?.Rings?[0].Phase == "AwaitingApproval", "prod ring awaiting approval");
+        Assert.Contains("reaches a prod workspace", Condition(waiting, "Paused")!.Message);
+        Assert.Equal(Old, await ImageAsync(stage));
+
+        Approval Approve() => new()
+        {
+            Metadata = new V1ObjectMeta { Name = Unique("apr") },
+            Spec = new ApprovalSpec { Target = new ApprovalTarget { Kind = "Rollout", Name = name }, Decision = "approve" },
+        };
+        // carol counts; dave approves dev only, not stage: he does not.
+        await carol.CreateAsync(Approvals, dev, Approve(), CancellationToken.None);
+        var byDave = await dave.CreateAsync(Approvals, dev, Approve(), CancellationToken.None);
+        await Net.WaitUntilAsync(async () =>
+            (await Cluster.Api.GetAsync<Approval>(Approvals, dev, byDave.Metadata.Name, CancellationToken.None)).Status?.Conditions?
+                .Any(c => c.Type == ApprovalReconciler.TargetApprovedCondition && c.Message.Contains("1 of 2 approval(s)", StringComparison.Ordinal)) == true,
+            TimeSpan.FromSeconds(30), "dave's approval judged: still one of two");
+        var one = await WaitAsync(dev, name, r => Condition(r, "Paused")?.Message.Contains("1 of 2 approval(s)", StringComparison.Ordinal) == true, "one of two");
+        Assert.Equal("AwaitingApproval", one.Status!.Rings![0].Phase);
+        Assert.Equal(Old, await ImageAsync(stage));
+
+        await erin.CreateAsync(Approvals, dev, Approve(), CancellationToken.None);
+        await WaitAsync(dev, name, r => r.Status?.Rings?[0].Phase is "Progressing" or "Soaking" or "Succeeded", "started with two approvals");
+        Assert.Equal(New, await ImageAsync(stage));
+    }
+
+    [Fact]
+    public async Task ASuccessRateQuery_ReadingAnotherTenantsSeries_IsRefusedAtAdmission_NamingTheField()
+    {
+        var (dev, _) = await AcmeAsync();
+        using var bob = As("bob");
+        Rollout WithQuery(string query)
+        {
+            var r = NewRollout("registry.example/payroll:3.0.0", new Ring { Name = "ring-0", Workspaces = [dev] });
+            r.Spec.Paused = true;
+            r.Spec.Gates!.SuccessRate = new SuccessRateGate { Query = query, Threshold = 0.5 };
+            return r;
+        }
+
+        foreach (var query in new[]
+                 {
+                     "count(up{namespace=\"globex-dev\",secret=~\".+\"}) * 0.4711",
+                     "sum(rate(http_requests_total{namespace=~\"{{namespaces}}\"}[5m])) / sum(rate(http_requests_total[5m]))",
+                     "sum({__name__=~\".+\",namespace=~\"{{namespaces}}|globex-dev\"})",
+                 })
+        {
+            var refused = await Refused(() => bob.CreateAsync(Rollouts, dev, WithQuery(query), CancellationToken.None));
+            Assert.Contains("spec.gates.successRate.query: ", refused.StatusMessage);
+            Assert.Contains("namespace=~\"{{namespaces}}\"", refused.StatusMessage);
+        }
+
+        // The contract's example is confined to the ring and admitted.
+        await bob.CreateAsync(Rollouts, dev, WithQuery(
+            "sum(rate(http_requests_total{namespace=~\"{{namespaces}}\",code!~\"5..\"}[5m])) / sum(rate(http_requests_total{namespace=~\"{{namespaces}}\"}[5m]))"), CancellationToken.None);
+    }
+}
