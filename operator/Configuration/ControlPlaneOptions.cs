@@ -42,8 +42,21 @@ public sealed class ControlPlaneOptions
     /// <summary>The namespace the operator runs in: no workspace may take its name.</summary>
     public string OperatorNamespace { get; set; } = "controlplane-system";
 
-    /// <summary>More namespace names no workspace may take (argocd, flux-system, monitoring, ...); kube-* and default always are.</summary>
+    /// <summary>More namespace names no workspace may take, exact or glob ('*': any run of characters, e.g. "corp-*"); kube-*, default and the operator's namespace always are.</summary>
     public List<string> ReservedNamespaces { get; set; } = [];
+
+    /// <summary>Whether the shipped list of platform namespaces (istio-*, kyverno, openshift-*, cattle-*, argocd, ...) is reserved too; false clears it.</summary>
+    public bool ReservedNamespaceDefaults { get; set; } = true;
+
+    /// <summary>
+    /// A new workspace's name must start with "&lt;tenant&gt;-" (as Capsule's forceTenantPrefix): no tenant can
+    /// take a name another tenant, or the platform, will want. Off by default: names already in use
+    /// across tenants keep working; workspaces provisioned before it was turned on keep their names.
+    /// </summary>
+    public bool ForceTenantPrefix { get; set; }
+
+    /// <summary>Globs a new workspace's name must match one of ("{tenant}" is its tenant, e.g. "{tenant}-*"); empty: any name not reserved.</summary>
+    public List<string> AllowedWorkspaceNames { get; set; } = [];
 
     /// <summary>Path to a kubeconfig; empty: KUBECONFIG, ~/.kube/config, then in-cluster.</summary>
     public string? Kubeconfig { get; set; }

@@ -84,10 +84,22 @@ public static class ApprovalPolicy
     /// </summary>
     public static bool IsApprover(string? user, IReadOnlyCollection<string> groups, IEnumerable<V1RoleBinding> bindingsInNamespace)
     {
-        if (string.IsNullOrEmpty(user)) return false;
+        // Approvers are people: a ServiceAccount never is one, and a "system:" group (everyone, every ServiceAccount) never makes one.
+        if (string.IsNullOrEmpty(user) || NotAPerson(user, groups) is not null) return false;
         return bindingsInNamespace.Any(b => b.RoleRef.Kind == "ClusterRole" && ApproverRoles.Contains(b.RoleRef.Name)
-                                            && (b.Subjects ?? []).Any(s => (s.Kind == "User" && s.Name == user) || (s.Kind == "Group" && groups.Contains(s.Name))));
+                                            && (b.Subjects ?? []).Any(s => (s.Kind == "User" && s.Name == user)
+                                                                           || (s.Kind == "Group" && !s.Name.StartsWith("system:", StringComparison.Ordinal) && groups.Contains(s.Name))));
     }
+
+    /// <summary>
+    /// Why <paramref name="user"/> is not a person who can approve, or null. A ServiceAccount (by username
+    /// or by the system:serviceaccounts groups) is a token whoever holds its namespace can mint: the
+    /// author, often. It never counts toward the two-person rule, however it is bound.
+    /// </summary>
+    public static string? NotAPerson(string? user, IEnumerable<string>? groups) =>
+        KubernetesIdentities.IsServiceAccount(user, groups)
+            ? $"{user} is a ServiceAccount (system:serviceaccount:* or in group {KubernetesIdentities.ServiceAccountsGroup}); approvals are given by people, and a token its author can mint never counts (two-person rule)"
+            : null;
 
     /// <summary>
     /// <see cref="IsApprover"/> for an admitted Approval, over a RoleBinding cache: the groups are the
@@ -101,6 +113,7 @@ public static class ApprovalPolicy
         var t = approval.Spec.Target;
         if (target is null) return new(false, "TargetNotFound", $"{t.Kind} {t.Name} does not exist");
         if (string.IsNullOrEmpty(approval.Spec.Approver)) return new(false, "NoApprover", "spec.approver is empty: the approval did not pass the admission webhook");
+        if (NotAPerson(approval.Spec.Approver, GroupsOf(approval)) is { } machine) return new(false, "NotAPerson", machine);
         if (approval.Spec.TargetUID != target.Metadata.Uid)
         {
             return new(false, "TargetReplaced", $"approves {t.Kind} {t.Name} with UID {approval.Spec.TargetUID ?? "(none)"}, but the one there now has UID {target.Metadata.Uid}: it was deleted and recreated after approval");

@@ -59,8 +59,12 @@ public static class SelfService
     public static IReadOnlyList<V1ClusterRoleBinding> Bindings(Tenant tenant, IEnumerable<Workspace> workspaces)
     {
         var owners = (tenant.Spec.Owners ?? []).Select(o => (o.Kind, o.Name));
-        var admins = workspaces.Where(w => w.Spec.Tenant == tenant.Metadata.Name)
-            .SelectMany(w => w.Spec.Members ?? []).Where(m => m.Role == "WorkspaceAdmin").Select(m => (m.Kind, m.Name));
+        var own = workspaces.Where(w => w.Spec.Tenant == tenant.Metadata.Name).ToList();
+        // A ServiceAccount member outside the tenant's own workspaces is no admin of anything (WorkspaceMembers).
+        var names = own.ToDictionary(w => w.Metadata.Name, StringComparer.Ordinal);
+        var admins = own.SelectMany(w => (w.Spec.Members ?? []).Select((m, i) => (Workspace: w, Member: m, Index: i)))
+            .Where(x => x.Member.Role == "WorkspaceAdmin" && WorkspaceMembers.ForeignServiceAccount(x.Index, x.Member, x.Workspace, n => names.GetValueOrDefault(n)) is null)
+            .Select(x => (x.Member.Kind, x.Member.Name));
         return [Binding(tenant, OwnersBindingName(tenant.Metadata.Name), TenantOwnerRole, owners), Binding(tenant, MemberManagersBindingName(tenant.Metadata.Name), MemberManagerRole, admins)];
     }
 
@@ -97,8 +101,10 @@ public static class SelfService
     public static bool IsOwner(Tenant tenant, string user, IReadOnlyCollection<string> groups) =>
         (tenant.Spec.Owners ?? []).Any(o => Names(o.Kind, o.Name, user, groups));
 
-    public static bool IsWorkspaceAdmin(Workspace ws, string user, IReadOnlyCollection<string> groups) =>
-        (ws.Spec.Members ?? []).Any(m => m.Role == "WorkspaceAdmin" && Names(m.Kind, m.Name, user, groups));
+    /// <summary>Whether the requester is a WorkspaceAdmin member; a ServiceAccount outside the tenant's workspaces (<paramref name="workspaceOf"/>) is not.</summary>
+    public static bool IsWorkspaceAdmin(Workspace ws, string user, IReadOnlyCollection<string> groups, Func<string, Workspace?>? workspaceOf = null) =>
+        (ws.Spec.Members ?? []).Select((m, i) => (m, i)).Any(x => x.m.Role == "WorkspaceAdmin" && Names(x.m.Kind, x.m.Name, user, groups)
+                                                                 && (workspaceOf is null || WorkspaceMembers.ForeignServiceAccount(x.i, x.m, ws, workspaceOf) is null));
 
     /// <summary>
     /// What a WorkspaceAdmin changed besides spec.members (empty when only members changed): the rest of

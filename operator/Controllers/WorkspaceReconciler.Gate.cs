@@ -14,10 +14,11 @@ public sealed partial class WorkspaceReconciler
     /// <summary>Rules checked before anything is provisioned.</summary>
     Refusal? Gate(Workspace ws, Tenant? tenant, WorkspaceRecord? record, QuotaGrant? grant)
     {
-        if (WorkspaceNames.Reserved(ws.Metadata.Name, options) is { } reserved)
+        // The same rule as admission; the tenant prefix and allowlist bind new workspaces only (not yet provisioned).
+        var isNew = record is null || record.DeletedAt is not null;
+        if (WorkspaceNames.Problem(ws.Metadata.Name, ws.Spec.Tenant, options, isNew) is { } badName)
         {
-            return new("ReservedName", $"metadata.name: \"{ws.Metadata.Name}\" is reserved ({reserved}); a workspace's name is its namespace's name", Security: true,
-                WorkspaceConditions.NamespaceReady);
+            return new(WorkspaceNames.Reserved(ws.Metadata.Name, options) is null ? "NameNotAllowed" : "ReservedName", badName, Security: true, WorkspaceConditions.NamespaceReady);
         }
 
         if (tenant is null)

@@ -50,7 +50,7 @@ public sealed partial class WorkspaceReconciler
             .WatchesEvents(caches.Tenants, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
                 ? []
                 : reconciler.WorkspacesOfTenant(e.Object))
-            .WatchesEvents(caches.Workspaces, reconciler.SiblingsAffectedBy)
+            .WatchesEvents(caches.Workspaces, e => reconciler.SiblingsAffectedBy(e).Concat(reconciler.MembersInNamespaceOf(e)))
             .Watches(caches.Namespaces, OwnerOf)
             .Watches(caches.RoleBindings, OwnerOf)
             .Watches(caches.Quotas, OwnerOf)

@@ -233,10 +233,11 @@ public sealed partial class WorkspaceReconciler(
         {
             var message = string.Join("; ", bindingFailures.Select(f => f.Message));
             var previous = ws.Status?.Conditions?.FirstOrDefault(c => c.Type == WorkspaceConditions.AccessReady);
-            conditions.Set(WorkspaceConditions.AccessReady, false, "BindingFailed", message);
+            var reason = bindingFailures.All(f => f.Refused) ? "MemberRefused" : "BindingFailed";
+            conditions.Set(WorkspaceConditions.AccessReady, false, reason, message);
             if (previous?.Message != message || previous.ObservedGeneration != ws.Metadata.Generation)
             {
-                await events.WarningAsync(ws, "BindingFailed", message, ct).ConfigureAwait(false);
+                await events.WarningAsync(ws, reason, message, ct).ConfigureAwait(false);
             }
         }
 
@@ -333,7 +334,29 @@ public sealed partial class WorkspaceReconciler(
     }
 
     /// <summary>A binding that could not be applied: who, and the API server's reason. Permanent when the server refused it as invalid.</summary>
-    sealed record BindingFailure(string Message, bool Permanent);
+    sealed record BindingFailure(string Message, bool Permanent, bool Refused = false);
+
+    /// <summary>Whether <paramref name="holder"/> holds its namespace: the namespace (our label, cached) is controlled by its UID.</summary>
+    bool HoldsNamespace(Workspace holder) =>
+        caches.Namespaces.Get(holder.Metadata.Name)?.Metadata.OwnerReferences?.Any(o => o.Controller == true && o.Uid == holder.Metadata.Uid) == true;
+
+    /// <summary>
+    /// A workspace added, deleted or changing hands (tenant, or its namespace now held) re-decides the
+    /// workspaces with a ServiceAccount member in its namespace: a binding there is only the tenant's
+    /// while that namespace is one of its workspaces.
+    /// </summary>
+    public IEnumerable<string> MembersInNamespaceOf(InformerEvent<Workspace> e)
+    {
+        var changedHands = e.Type != InformerEventType.Modified
+            || e.Old?.Spec.Tenant != e.Object.Spec.Tenant
+            || e.Old?.Status?.Namespace != e.Object.Status?.Namespace
+            || (e.Old?.Metadata.DeletionTimestamp is null) != (e.Object.Metadata.DeletionTimestamp is null);
+        if (!changedHands) return [];
+        var ns = e.Object.Metadata.Name;
+        return caches.Workspaces.List()
+            .Where(w => w.Metadata.Name != ns && (w.Spec.Members ?? []).Any(m => KubernetesIdentities.NamespaceOf(m) == ns))
+            .Select(w => w.Metadata.Name).ToList();
+    }
 
     /// <summary>
     /// Removals first, then each binding on its own: a member that cannot be bound (an invalid name
@@ -342,8 +365,10 @@ public sealed partial class WorkspaceReconciler(
     /// </summary>
     async Task<List<BindingFailure>> ApplyBindingsAsync(Changes log, Workspace ws, Tenant tenant, CancellationToken ct)
     {
-        var failures = new List<BindingFailure>();
-        var desired = WorkspaceResources.RoleBindings(ws, tenant);
+        // A ServiceAccount member outside the tenant's workspaces is never bound (and its binding goes).
+        var refused = WorkspaceMembers.ForeignServiceAccounts(ws, caches.Workspaces.Get, HoldsNamespace);
+        var failures = refused.Select(r => new BindingFailure(r.Message, Permanent: !r.Pending, Refused: true)).ToList();
+        var desired = WorkspaceResources.RoleBindings(ws, tenant, refused);
         var wanted = desired.Select(b => b.Metadata.Name).ToHashSet();
         foreach (var stale in caches.RoleBindings.InNamespace(ws.Metadata.Name)
                      .Where(b => OwnerOf(b).Contains(ws.Metadata.Name) && !wanted.Contains(b.Metadata.Name)).ToList())

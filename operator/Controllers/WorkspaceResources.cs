@@ -87,8 +87,8 @@ public static class WorkspaceResources
         return new Rbacv1Subject { Kind = kind, Name = name, ApiGroup = "rbac.authorization.k8s.io" };
     }
 
-    /// <summary>One RoleBinding per member, and the tenant's owners as WorkspaceAdmin.</summary>
-    public static List<V1RoleBinding> RoleBindings(Workspace ws, Tenant tenant)
+    /// <summary>One RoleBinding per member (but the <paramref name="refused"/> ones), and the tenant's owners as WorkspaceAdmin.</summary>
+    public static List<V1RoleBinding> RoleBindings(Workspace ws, Tenant tenant, IReadOnlyCollection<RefusedMember>? refused = null)
     {
         var bindings = new Dictionary<string, V1RoleBinding>();
         void Add(string prefix, string kind, string name, string role)
@@ -107,7 +107,13 @@ public static class WorkspaceResources
         }
 
         foreach (var owner in tenant.Spec.Owners ?? []) Add("owner", owner.Kind, owner.Name, "WorkspaceAdmin");
-        foreach (var member in ws.Spec.Members ?? []) Add("member", member.Kind, member.Name, member.Role);
+        var members = ws.Spec.Members ?? [];
+        for (var i = 0; i < members.Count; i++)
+        {
+            if (refused?.Any(r => r.Index == i) == true) continue;
+            Add("member", members[i].Kind, members[i].Name, members[i].Role);
+        }
+
         return bindings.Values.OrderBy(b => b.Metadata.Name, StringComparer.Ordinal).ToList();
     }
 

@@ -3,6 +3,7 @@ using ControlPlane.Operator.Configuration;
 using ControlPlane.Operator.Controllers;
 using ControlPlane.Operator.Runtime;
 using ControlPlane.Operator.Store;
+using System.Text.Json.Nodes;
 
 namespace ControlPlane.Operator.Webhooks;
 
@@ -39,11 +40,36 @@ public sealed partial class AdmissionHandler
     {
         if (r.Operation != "CREATE") return [];
         var name = r.Name ?? r.Object?["metadata"]?["name"]?.GetValue<string>() ?? "";
-        if (WorkspaceNames.Reserved(name, settings.Options) is { } why) return [$"metadata.name: \"{name}\" is reserved ({why})"];
+        var tenant = r.Object?["spec"]?["tenant"] is JsonValue t && t.TryGetValue<string>(out var named) ? named : "";
+        if (WorkspaceNames.Problem(name, tenant, settings.Options, isNew: true) is { } problem) return [problem];
         // A new Workspace cannot own an existing namespace: that one was made by someone else, or for an earlier workspace still being deleted.
         return caches.Namespaces.Get(name) is { } ns
             ? [$"metadata.name: namespace \"{name}\" already exists{(ns.Metadata.DeletionTimestamp is null ? "" : " (still terminating)")} and was not created for this workspace; it is never adopted"]
             : [];
+    }
+
+    /// <summary>
+    /// A ServiceAccount member must live in a workspace of the same tenant (<see cref="WorkspaceMembers"/>).
+    /// Judged for the members this write adds: removing one always passes, and a member stored before the
+    /// rule does not block other edits (the reconciler leaves it unbound and says so).
+    /// </summary>
+    async Task<List<string>> ServiceAccountMembersAsync(AdmissionRequest r, CancellationToken ct)
+    {
+        if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
+        var ws = As<Workspace>(r.Object);
+        if (string.IsNullOrEmpty(ws.Metadata.Name)) ws.Metadata.Name = r.Name ?? "";
+        var before = r.OldObject is null ? [] : As<Workspace>(r.OldObject).Spec.Members ?? [];
+        var members = ws.Spec.Members ?? [];
+        var problems = new List<string>();
+        for (var i = 0; i < members.Count; i++)
+        {
+            var m = members[i];
+            if (KubernetesIdentities.NamespaceOf(m) is not { } ns || before.Any(b => b.Kind == m.Kind && b.Name == m.Name && b.Role == m.Role)) continue;
+            var holder = ns == ws.Metadata.Name ? ws : await caches.WorkspaceAsync(ns, ct).ConfigureAwait(false);
+            if (WorkspaceMembers.ForeignServiceAccount(i, m, ws, _ => holder) is { } problem) problems.Add(problem);
+        }
+
+        return problems;
     }
 
     /// <summary>Extensions go on a server shared by the region's tenants: only those its allowlist names.</summary>

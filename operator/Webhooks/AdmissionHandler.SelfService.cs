@@ -34,7 +34,7 @@ public sealed partial class AdmissionHandler
         {
             refusal = $"metadata.annotations[{AllowDeleteAnnotation}]: only a platform administrator may lift a workspace's deletion guard ({user} owns the tenant but may not)";
         }
-        else if (r.Operation == "UPDATE" && r.OldObject is not null && SelfService.IsWorkspaceAdmin(As<Workspace>(r.OldObject), user, groups))
+        else if (r.Operation == "UPDATE" && r.OldObject is not null && SelfService.IsWorkspaceAdmin(As<Workspace>(r.OldObject), user, groups, caches.Workspaces.Get))
         {
             var others = SelfService.ChangesBesidesMembers(WithoutStamps(r.OldObject), WithoutStamps(r.Object));
             if (others.Count == 0) return [];

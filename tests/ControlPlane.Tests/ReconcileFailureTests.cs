@@ -87,13 +87,14 @@ public sealed class ReconcileFailureTests(ClusterFixture cluster, ITestOutputHel
         Assert.True(await CanAsync("bob@example.com", "create", "deployments", name, "apps"));
 
         // One update: bob removed, a member that can never become a RoleBinding added.
-        ws.Spec.Members = [ws.Spec.Members![1], new WorkspaceMember { Kind = "ServiceAccount", Name = "x/Bad_Name", Role = "Operator" }];
+        // In the workspace's own namespace, so the operator tries it (a ServiceAccount elsewhere is refused before the API server sees it).
+        ws.Spec.Members = [ws.Spec.Members![1], new WorkspaceMember { Kind = "ServiceAccount", Name = $"{name}/Bad_Name", Role = "Operator" }];
         var updated = await cluster.Api.ReplaceAsync(ClusterFixture.Workspaces, null, name, ws, CancellationToken.None);
 
         ws = await WaitForAsync(name, w => Has(w, WorkspaceConditions.AccessReady, "False", "BindingFailed"), "AccessReady=False at the new generation");
         Assert.Equal(updated.Metadata.Generation, ws.Status!.ObservedGeneration);
         var access = Condition(ws, WorkspaceConditions.AccessReady)!.Message;
-        Assert.Contains("x/Bad_Name", access);
+        Assert.Contains($"{name}/Bad_Name", access);
         Assert.Contains("Invalid value", access); // the API server's own reason
         Assert.True(Has(ws, WorkspaceConditions.Ready, "False"));
         Assert.NotEqual("Ready", ws.Status.Phase);

@@ -22,13 +22,14 @@ public sealed class SelfServiceUnitTests
         var bindings = SelfService.Bindings(tenant,
         [
             Ws("a", "acme", Member("User", "bob", "WorkspaceAdmin"), Member("User", "carol", "Operator")),
-            Ws("b", "acme", Member("User", "bob", "WorkspaceAdmin"), Member("ServiceAccount", "ci/deployer", "WorkspaceAdmin")),
+            // A ServiceAccount in one of the tenant's workspaces is bound; one in a namespace the tenant does not hold (ci) is not.
+            Ws("b", "acme", Member("User", "bob", "WorkspaceAdmin"), Member("ServiceAccount", "a/deployer", "WorkspaceAdmin"), Member("ServiceAccount", "ci/deployer", "WorkspaceAdmin")),
             Ws("x", "globex", Member("User", "mallory", "WorkspaceAdmin")),
         ]);
         var owners = bindings.Single(b => b.RoleRef.Name == SelfService.TenantOwnerRole);
         Assert.Equal(["Group/acme-platform", "User/alice"], owners.Subjects.Select(s => $"{s.Kind}/{s.Name}"));
         var admins = bindings.Single(b => b.RoleRef.Name == SelfService.MemberManagerRole);
-        Assert.Equal(["ServiceAccount/ci/deployer", "User/bob"], admins.Subjects.Select(s => $"{s.Kind}/{s.NamespaceProperty}{(s.NamespaceProperty is null ? "" : "/")}{s.Name}"));
+        Assert.Equal(["ServiceAccount/a/deployer", "User/bob"], admins.Subjects.Select(s => $"{s.Kind}/{s.NamespaceProperty}{(s.NamespaceProperty is null ? "" : "/")}{s.Name}"));
         Assert.All(bindings, b => Assert.Equal("u1", b.Metadata.OwnerReferences.Single().Uid));
 
         // Nobody to bind: no subjects at all (the API server's form), so an idle reconcile matches it.

@@ -66,7 +66,9 @@ public sealed class SpecRulesTests
         [
             new WorkspaceMember { Kind = "ServiceAccount", Name = "ci/deployer.bot", Role = "Operator" },
             new WorkspaceMember { Kind = "User", Name = "Bob Example <bob@example.com>", Role = "Auditor" },
-            new WorkspaceMember { Kind = "Group", Name = "system:authenticated", Role = "Auditor" },
+            new WorkspaceMember { Kind = "Group", Name = "acme-auditors", Role = "Auditor" },
+            new WorkspaceMember { Kind = "User", Name = "иван@пример.рф", Role = "Auditor" },
+            new WorkspaceMember { Kind = "User", Name = "CN=Alice Smith,OU=Ops", Role = "Auditor" },
         ]));
     }
 

@@ -36,20 +36,88 @@ public static partial class SpecRules
         ? null
         : $"metadata.name: \"{Shown(name)}\" must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most {MaxDnsLabel} characters; it has {name?.Length ?? 0})";
 
-    /// <summary>A User or Group name: non-empty, no control characters, at most <see cref="MaxSubjectName"/> characters.</summary>
+    /// <summary>
+    /// A User or Group name: non-empty, at most <see cref="MaxSubjectName"/> characters, and one a person
+    /// can read as written (<see cref="UnreadableName"/>): a name that looks like another is another identity.
+    /// </summary>
     public static string? SubjectName(string field, string? name)
     {
         if (string.IsNullOrWhiteSpace(name)) return $"{field}: must not be empty";
         if (name.Length > MaxSubjectName) return $"{field}: is {name.Length} characters long; at most {MaxSubjectName} are allowed";
         if (name.Any(char.IsControl)) return $"{field}: \"{Shown(name)}\" contains control characters";
-        return null;
+        return UnreadableName(name) is { } why ? $"{field}: \"{Shown(name)}\" {why}" : null;
+    }
+
+    /// <summary>
+    /// Why a subject name could be mistaken for another, or null. Refused (never normalised, so what is
+    /// bound is what the API server authenticates): invisible and bidi-control characters (Unicode format,
+    /// separators, non-ASCII spaces), leading or trailing spaces, compatibility forms (not NFKC: fullwidth
+    /// letters, ligatures) and letters of two confusable scripts in one name (a Cyrillic 'а' in "аlice").
+    /// A name written wholly in one script passes.
+    /// </summary>
+    public static string? UnreadableName(string name)
+    {
+        foreach (var c in name)
+        {
+            var category = char.GetUnicodeCategory(c);
+            if (category is UnicodeCategory.Format or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator
+                || (category == UnicodeCategory.SpaceSeparator && c != ' '))
+            {
+                return $"contains the invisible character U+{(int)c:X4}; names must read as they are";
+            }
+        }
+
+        if (name[0] == ' ' || name[^1] == ' ') return "starts or ends with a space";
+        // Checked by block: the operator runs with invariant globalization, where string.Normalize is not available.
+        if (name.FirstOrDefault(IsCompatibilityForm) is var form and not '\0')
+        {
+            return $"contains U+{(int)form:X4}, a compatibility form of another character (fullwidth, ligature, super- or subscript, letterlike, enclosed or mathematical); write the plain character (NFKC)";
+        }
+
+        var scripts = name.Where(char.IsLetter).Select(ConfusableScript).OfType<string>().Distinct().Order(StringComparer.Ordinal).ToList();
+        return scripts.Count > 1 ? $"mixes letters of the {string.Join(" and ", scripts)} scripts, which look alike; write it in one script" : null;
+    }
+
+    /// <summary>Characters NFKC would replace by another that looks the same: whole blocks of compatibility forms, and astral ones (mathematical letters).</summary>
+    static bool IsCompatibilityForm(char c) =>
+        c is (>= '\uFF00' and <= '\uFFEF') or (>= '\uFB00' and <= '\uFB4F') or (>= '\u2070' and <= '\u209F') or (>= '\u2100' and <= '\u214F')
+            or (>= '\u2460' and <= '\u24FF') or (>= '\u1D00' and <= '\u1DBF') or (>= '\u3200' and <= '\u33FF')
+        || char.IsSurrogate(c);
+
+    /// <summary>The confusable script a letter belongs to (Latin, Greek, Cyrillic, Armenian, Cherokee), or null for any other.</summary>
+    static string? ConfusableScript(char c) => c switch
+    {
+        <= '\u024F' or (>= '\u1E00' and <= '\u1EFF') => "Latin",
+        (>= '\u0370' and <= '\u03FF') or (>= '\u1F00' and <= '\u1FFF') => "Greek",
+        (>= '\u0400' and <= '\u052F') or (>= '\u1C80' and <= '\u1C8F') or (>= '\u2DE0' and <= '\u2DFF') or (>= '\uA640' and <= '\uA69F') => "Cyrillic",
+        >= '\u0530' and <= '\u058F' => "Armenian",
+        (>= '\u13A0' and <= '\u13FF') or (>= '\uAB70' and <= '\uABBF') => "Cherokee",
+        _ => null,
+    };
+
+    /// <summary>
+    /// Kubernetes identities a member or owner may not name: "system:" users and groups are the cluster's
+    /// (system:authenticated is everyone, system:serviceaccounts every ServiceAccount); a ServiceAccount's
+    /// username is listed as kind ServiceAccount, where its namespace is checked against the tenant.
+    /// </summary>
+    public static string? SystemIdentity(string field, string kind, string? name)
+    {
+        if (name is null || !name.StartsWith("system:", StringComparison.Ordinal)) return null;
+        if (kind == "User" && name.StartsWith(KubernetesIdentities.ServiceAccountPrefix, StringComparison.Ordinal))
+        {
+            var parts = name[KubernetesIdentities.ServiceAccountPrefix.Length..].Split(':');
+            var suggestion = parts.Length == 2 ? $"{{kind: ServiceAccount, name: {parts[0]}/{parts[1]}}}" : "kind ServiceAccount with name \"namespace/name\"";
+            return $"{field}: \"{Shown(name)}\" is a ServiceAccount's username; list it as {suggestion}, so its namespace is checked against the tenant";
+        }
+
+        return $"{field}: \"{Shown(name)}\" is a Kubernetes system {(kind == "Group" ? "group" : "identity")} (\"system:\" names belong to the cluster and include identities outside the tenant)";
     }
 
     /// <summary>A member's name: a subject name, or for a ServiceAccount "namespace/name" (a DNS label and a DNS subdomain).</summary>
     public static string? MemberName(int i, WorkspaceMember member)
     {
         var field = $"spec.members[{i}].name";
-        if (member.Kind != "ServiceAccount") return SubjectName(field, member.Name);
+        if (member.Kind != "ServiceAccount") return SubjectName(field, member.Name) ?? SystemIdentity(field, member.Kind, member.Name);
         var parts = (member.Name ?? "").Split('/');
         if (parts.Length != 2)
         {
@@ -88,7 +156,8 @@ public static partial class SpecRules
     {
         for (var i = 0; i < (owners?.Count ?? 0); i++)
         {
-            if (SubjectName($"spec.owners[{i}].name", owners![i].Name) is { } bad) yield return bad;
+            var field = $"spec.owners[{i}].name";
+            if ((SubjectName(field, owners![i].Name) ?? SystemIdentity(field, owners[i].Kind, owners[i].Name)) is { } bad) yield return bad;
         }
     }
 
@@ -236,13 +305,16 @@ public static partial class SpecRules
         }
     }
 
-    /// <summary>A user-supplied string for a message: control characters escaped, long ones cut.</summary>
+    /// <summary>A user-supplied string for a message: control and invisible characters escaped (so they show), long ones cut.</summary>
     static string? Shown(string? s)
     {
         if (s is null) return null;
         var cut = s.Length > 80 ? s[..80] + "..." : s;
-        return string.Concat(cut.Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString()));
+        return string.Concat(cut.Select(c => char.IsControl(c) || IsInvisible(c) ? $"\\u{(int)c:x4}" : c.ToString()));
     }
+
+    static bool IsInvisible(char c) => char.GetUnicodeCategory(c) is UnicodeCategory.Format or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator
+        || (char.GetUnicodeCategory(c) == UnicodeCategory.SpaceSeparator && c != ' ');
 
     /// <summary>Saturating addition: a sum of quantities never throws; past the bound it stays at decimal.MaxValue.</summary>
     public static decimal Add(decimal a, decimal b) => b > 0 && a > decimal.MaxValue - b ? decimal.MaxValue : a + b;
