@@ -74,15 +74,15 @@ public static partial class RolloutResources
     {
         var own = workspaceByName(rollout.Metadata.NamespaceProperty);
         if (own is null) return "dev";
-        if (own.Spec.Environment == "prod") return "prod";
+        if (WorkspaceEnvironments.Effective(own) == "prod") return "prod";
         var tenant = own.Spec.Tenant;
         foreach (var ring in rollout.Spec.Rings.Where(r => r.RequiresApproval))
         {
             var view = Resolve(ring, tenant, workspaceByName, workspacesOfTenant(tenant));
-            if (view.Namespaces.Any(n => workspaceByName(n)?.Spec.Environment == "prod")) return "prod";
+            if (view.Namespaces.Any(n => workspaceByName(n) is { } w && WorkspaceEnvironments.Effective(w) == "prod")) return "prod";
         }
 
-        return own.Spec.Environment;
+        return WorkspaceEnvironments.Effective(own);
     }
 
     /// <summary>metav1.LabelSelector semantics; an empty selector matches everything (of the tenant).</summary>
