@@ -1,5 +1,6 @@
 using ControlPlane.Operator.Api.V1Alpha1;
 using ControlPlane.Operator.Controllers;
+using ControlPlane.Operator.ExecutionPlanes;
 using ControlPlane.Operator.Webhooks;
 using k8s.Models;
 using Xunit;
@@ -64,5 +65,61 @@ public sealed class EnvironmentUnitTests
         Assert.Null(WorkspaceReconciler.DeletionHold(Ws("dev", "prod", guardLifted: true)));
         Assert.Null(WorkspaceReconciler.DeletionHold(Ws("dev", "dev")));
         Assert.NotNull(WorkspaceReconciler.DeletionHold(Ws("prod", null)));
+    }
+
+    static Workspace Target(string name, string environment, string? recorded = null) => new()
+    {
+        Metadata = new V1ObjectMeta { Name = name },
+        Spec = new WorkspaceSpec { Tenant = "acme", Environment = environment },
+        Status = recorded is null ? null : new WorkspaceStatus { Environment = recorded },
+    };
+
+    static RiskFactors Zero => new() { PrivilegeImpact = 0, SupplyChainTrust = 0, BlastRadius = 0, ChangeComplexity = 0, TestEvidence = 1 };
+
+    [Fact]
+    public void AnIntentInDev_ThatReachesProd_NeedsTwoApproversOfTheProdTargets_WhateverItsRisk()
+    {
+        var all = new[] { Target("acme-dev", "dev"), Target("acme-stage", "test"), Target("acme-prod", "prod"), Target("acme-lowered", "dev", recorded: "prod") }
+            .ToDictionary(w => w.Metadata.Name);
+        var own = all["acme-dev"];
+        var rings = new Dictionary<string, IReadOnlyList<string>> { ["ring-0"] = ["acme-dev"], ["ring-1"] = ["acme-prod", "acme-stage"], ["ring-2"] = ["acme-lowered"] };
+        var rule = DeploymentIntentResources.ApprovalRule(own, rings, n => all.GetValueOrDefault(n));
+        Assert.Equal(("prod", 2), (rule.Environment, rule.Required));
+        Assert.Equal(["acme-lowered", "acme-prod"], rule.ProdTargets);
+        Assert.Equal(["ring-1", "ring-2"], rule.ProdRings.Order());
+
+        // Only dev and test targets: the strictest of them (and the intent's own workspace) decides.
+        var stage = DeploymentIntentResources.ApprovalRule(own, new Dictionary<string, IReadOnlyList<string>> { ["ring-0"] = ["acme-dev"], ["ring-1"] = ["acme-stage"] }, n => all.GetValueOrDefault(n));
+        Assert.Equal(("test", 1), (stage.Environment, stage.Required));
+        Assert.Empty(stage.ProdRings);
+        // A target no longer known counts as prod.
+        Assert.Equal(["gone"], DeploymentIntentResources.ApprovalRule(own, new Dictionary<string, IReadOnlyList<string>> { ["r"] = ["gone"] }, n => all.GetValueOrDefault(n)).ProdTargets);
+
+        // Risk all zero: the decision is Allow, yet the prod ring (even the first) waits; the dev one goes.
+        var spec = new DeploymentIntentSpec
+        {
+            Application = "payments", Version = "9.9.9", Artifact = new Artifact { Image = "attacker.example/payments:9.9.9", Sha256 = new string('a', 64) },
+            TargetScope = new TargetScope { AcquisitionBoundary = "acq-001", Rings = ["ring-1", "ring-0"] }, Risk = Zero,
+        };
+        var tenant = new Tenant { Metadata = new V1ObjectMeta { Name = "acme" }, Spec = new TenantSpec { Region = "eu" } };
+        Assert.Equal("Allow", DeploymentIntentResources.Decide(spec, tenant, [], RiskModel.V1.Assess(spec.Risk, false)).Decision);
+        var none = new Dictionary<string, PlaneStatus>();
+        var first = DeploymentIntentResources.NextStep(spec, [], none, mayPassFirstRing: true, null, DateTime.UtcNow, r => rule.Hold(r, approved: false, "1 of 2"));
+        Assert.Equal((RingAction.Wait, "ring-1", "AwaitingApproval"), (first.Action, first.Ring, first.Reason));
+        Assert.Contains("acme-prod", first.Message);
+        Assert.Equal(RingAction.Start, DeploymentIntentResources.NextStep(spec, [], none, true, null, DateTime.UtcNow, r => rule.Hold(r, approved: true, "")).Action);
+        spec.TargetScope.Rings = ["ring-0"];
+        Assert.Equal(RingAction.Start, DeploymentIntentResources.NextStep(spec, [], none, true, null, DateTime.UtcNow, r => rule.Hold(r, approved: false, "0 of 2")).Action);
+    }
+
+    [Fact]
+    public void AnIntentName_ItsRolloutsCannotCarry_IsRefused_NamingTheFieldAndTheMaximum()
+    {
+        var problems = DeploymentIntentResources.NameProblems(new string('a', 245), ["ring-1"]);
+        Assert.Contains(problems, p => p.StartsWith("metadata.name: 245 characters, at most 63", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("metadata.name: with ring ring-1", StringComparison.Ordinal) && p.Contains("not a DNS subdomain (at most 253)"));
+        Assert.Empty(DeploymentIntentResources.NameProblems(new string('a', 63), [new string('r', 63)]));
+        Assert.Equal(["spec.targetScope.rings[1]: \"Ring_2\" is not a DNS label (at most 63 lowercase letters, digits and '-'): a ring names and labels the Rollout that deploys it"],
+            DeploymentIntentResources.NameProblems("ok", ["ring-1", "Ring_2"]));
     }
 }
