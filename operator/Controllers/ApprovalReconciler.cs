@@ -104,7 +104,7 @@ public sealed class ApprovalReconciler(
     {
         var environment = target is Rollout rollout
             ? RolloutResources.ApprovalEnvironment(rollout, workspaces.Get, t => workspaces.ByIndex(WorkspaceResources.TenantIndex, t))
-            : workspaces.Get(target.Metadata.NamespaceProperty)?.Spec.Environment ?? "dev";
+            : workspaces.Get(target.Metadata.NamespaceProperty) is { } own ? WorkspaceEnvironments.Effective(own) : "dev";
         // A Restore's count depends on its target too (none for a new database outside prod): its own rule, the one its reconciler uses.
         if (target is Rollout r)
         {

@@ -18,10 +18,15 @@ public sealed partial class DeploymentIntentReconciler
         IExecutionPlane? resolved = null;
         async Task<IExecutionPlane> PlaneAsync() => resolved ??= await planes.ForAsync(intent, ct).ConfigureAwait(false);
         var tenantWorkspaces = caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name);
+        // Every ring's workspaces as of this pass: what gates a ring is what it will be published to.
+        var ringTargets = DeploymentIntentResources.RingTargets(intent.Spec.TargetScope, tenantWorkspaces);
+        var rule = DeploymentIntentResources.ApprovalRule(ws, ringTargets, caches.Workspaces.Get);
 
-        // CAB: an approval of this generation (two distinct approvers in prod, never the author, any reject wins).
-        var approvalRequired = status.Decision == "RequireApproval";
-        var approval = ApprovalPolicy.Evaluate(intent, ws.Spec.Environment, caches.Approvals.InNamespace(intent.Metadata.NamespaceProperty), HoldsApproverRole);
+        // CAB: an approval of this generation (two distinct approvers when any target is prod, never the
+        // author, any reject wins), from Approvers of every prod target, not only of the intent's workspace.
+        var cab = status.Decision == "RequireApproval";
+        var approvalRequired = cab || rule.ProdRings.Count > 0;
+        var approval = DeploymentIntentResources.ApprovalOf(intent, rule, caches.Approvals.InNamespace(intent.Metadata.NamespaceProperty), HoldsApproverRole, caches.RoleBindings.InNamespace);
         if (approvalRequired && approval.Rejected)
         {
             pass.Conditions.Set(IntentConditions.Approved, false, "Rejected", approval.Message);
@@ -31,8 +36,9 @@ public sealed partial class DeploymentIntentReconciler
         }
 
         string? evidenceProblem = null;
-        if (approvalRequired && approval.Approved) evidenceProblem = await EvidenceProblemAsync(intent, ct).ConfigureAwait(false);
-        var mayPass = !approvalRequired || (approval.Approved && evidenceProblem is null);
+        if (cab && approval.Approved) evidenceProblem = await EvidenceProblemAsync(intent, ct).ConfigureAwait(false);
+        var mayPass = !cab || (approval.Approved && evidenceProblem is null);
+        var prodApproved = approval.Approved && evidenceProblem is null;
         if (!approvalRequired) pass.Conditions.Set(IntentConditions.Approved, true, "NotRequired", $"decision {status.Decision}: no CAB approval needed");
         else if (!approval.Approved) pass.Conditions.Set(IntentConditions.Approved, false, "AwaitingApproval", approval.Message);
         else if (evidenceProblem is not null) pass.Conditions.Set(IntentConditions.Approved, false, "EvidenceMissing", evidenceProblem);
@@ -68,7 +74,8 @@ public sealed partial class DeploymentIntentReconciler
         string? approvalWait = !approval.Approved ? $"CAB approval: {approval.Message}" : evidenceProblem;
         for (var guard = 0; guard < 64; guard++)
         {
-            var step = DeploymentIntentResources.NextStep(intent.Spec, status.Rings ?? [], planeStates, mayPass, approvalWait, pass.Now);
+            var step = DeploymentIntentResources.NextStep(intent.Spec, status.Rings ?? [], planeStates, mayPass, approvalWait, pass.Now,
+                ring => rule.Hold(ring, prodApproved, approvalWait ?? approval.Message));
             status.CurrentRing = step.Ring;
             switch (step.Action)
             {
@@ -82,7 +89,7 @@ public sealed partial class DeploymentIntentReconciler
                     return null;
                 case RingAction.Start:
                 {
-                    var workspaces = DeploymentIntentResources.RingWorkspaces(intent.Spec.TargetScope, step.Ring!, tenantWorkspaces);
+                    var workspaces = ringTargets.TryGetValue(step.Ring!, out var targets) ? targets : [];
                     var state = await (await PlaneAsync().ConfigureAwait(false)).PublishAsync(Deployment(pass, step.Ring!, workspaces), ct).ConfigureAwait(false);
                     var ring = pass.Ring(step.Ring!);
                     ring.Phase = "InProgress";
@@ -110,7 +117,8 @@ public sealed partial class DeploymentIntentReconciler
                     await RollBackAsync(pass, await PlaneAsync().ConfigureAwait(false), step, ct).ConfigureAwait(false);
                     return null;
                 case RingAction.Wait:
-                    if (step.Reason == "AwaitingApproval" && status.Phase == IntentPhase.InProgress && !(status.Rings ?? []).Any(r => r.Phase == "InProgress"))
+                    if (step.Reason == "AwaitingApproval" && (status.Phase == IntentPhase.ScopeValidated
+                                                              || (status.Phase == IntentPhase.InProgress && !(status.Rings ?? []).Any(r => r.Phase == "InProgress"))))
                     {
                         pass.Move(IntentPhase.AwaitingApproval, "AwaitingApproval", step.Message, null, step.Ring);
                     }

@@ -45,7 +45,7 @@ public sealed partial class DeploymentIntentReconciler
                 : [])
             // Ring membership and environment are workspace labels and spec; the tenant's scopes and suspension its spec.
             .WatchesEvents(caches.Workspaces, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
-                                                   && SameLabels(e.Old, e.Object)
+                                                   && SameLabels(e.Old, e.Object) && e.Old?.Status?.Environment == e.Object.Status?.Environment
                 ? []
                 : caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, e.Object.Spec.Tenant).SelectMany(w => intents.InNamespace(w.Metadata.Name)).Select(KeyOf))
             .WatchesEvents(caches.Tenants, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation

@@ -182,7 +182,8 @@ public sealed partial class DeploymentIntentReconciler(
 
     List<string> ScopeProblems(DeploymentIntent intent, Tenant tenant)
     {
-        var problems = DeploymentIntentResources.ScopeProblems(intent.Spec, tenant);
+        var problems = DeploymentIntentResources.NameProblems(intent.Metadata.Name, intent.Spec.TargetScope.Rings);
+        problems.AddRange(DeploymentIntentResources.ScopeProblems(intent.Spec, tenant));
         problems.AddRange(DeploymentIntentResources.RingProblems(intent.Spec.TargetScope, tenant.Metadata.Name,
             caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name)));
 

@@ -7,6 +7,20 @@ namespace ControlPlane.Operator.Controllers;
 /// <summary>The decision of the pipeline's third step.</summary>
 public sealed record IntentDecision(string Decision, string Reason, string Message);
 
+/// <summary>
+/// What approving an intent takes, from every workspace it will touch rather than from anything the
+/// intent says: <see cref="Environment"/> is the strictest among its own workspace and all ring
+/// targets and sets <see cref="Required"/>; a ring reaching a prod workspace (<see cref="ProdRings"/>)
+/// never starts without that approval, whatever the risk or decision; and an approver counts only
+/// when they are an Approver (or WorkspaceAdmin) of every prod target (<see cref="ProdTargets"/>).
+/// </summary>
+public sealed record IntentApprovalRule(string Environment, int Required, IReadOnlyList<string> ProdTargets, IReadOnlySet<string> ProdRings)
+{
+    /// <summary>Why a ring waits though the intent's own decision would let it go.</summary>
+    public string? Hold(string ring, bool approved, string approvalMessage) => approved || !ProdRings.Contains(ring) ? null
+        : $"ring {ring} reaches prod workspace(s) {string.Join(", ", ProdTargets)}: it needs {Required} approvals from distinct Approvers of those workspaces, never the author, whatever the risk: {approvalMessage}";
+}
+
 /// <summary>What the ring sequencer asks for next.</summary>
 public enum RingAction { None, Start, Complete, Fail, Wait }
 
@@ -95,6 +109,78 @@ public static class DeploymentIntentResources
             .ToList();
 
     public static IReadOnlyList<string> Rings(DeploymentIntentSpec spec) => spec.TargetScope.Rings ?? [];
+
+    /// <summary>
+    /// Whether an intent is approved by its targets' rule: the count <see cref="IntentApprovalRule.Required"/>,
+    /// an approver counting only when they also hold an approver role in every prod target. The intent
+    /// reconciler and the Approval reconciler (its TargetApproved condition) both ask this.
+    /// </summary>
+    public static ApprovalState ApprovalOf(DeploymentIntent intent, IntentApprovalRule rule, IEnumerable<Approval> approvals, Func<Approval, bool> holdsApproverRole,
+        Func<string, IEnumerable<k8s.Models.V1RoleBinding>> bindingsIn) =>
+        ApprovalPolicy.Evaluate(intent, rule.Required, approvals,
+            a => holdsApproverRole(a) && rule.ProdTargets.All(t => ApprovalPolicy.IsApprover(a.Spec.Approver, ApprovalPolicy.GroupsOf(a), bindingsIn(t))));
+
+    /// <summary>
+    /// The longest intent name: its Rollouts carry it as the value of <see cref="IntentLabel"/> (a label
+    /// value: at most 63), and are named <c>&lt;name&gt;-&lt;ring&gt;[-rollback|-redeploy]</c> (a DNS subdomain: at most 253).
+    /// </summary>
+    public const int MaxNameLength = 63;
+
+    /// <summary>The suffixes a ring's Rollouts get besides the ring's own (the longest decides).</summary>
+    static readonly string?[] RolloutPurposes = [null, "rollback", "redeploy"];
+
+    /// <summary>
+    /// Names the reconciler derives from the intent's name and rings that the API server would refuse,
+    /// each naming the field: refused at admission, and denied at reconcile if one got past it, instead
+    /// of being admitted and then failing forever.
+    /// </summary>
+    public static List<string> NameProblems(string? name, IReadOnlyList<string>? rings)
+    {
+        var problems = new List<string>();
+        if (name is { Length: > MaxNameLength })
+        {
+            problems.Add($"metadata.name: {name.Length} characters, at most {MaxNameLength}: the intent's name is the value of the label {IntentLabel} on the Rollouts it creates (a label value has at most 63)");
+        }
+
+        rings ??= [];
+        for (var i = 0; i < rings.Count; i++)
+        {
+            if (!SpecRules.IsDnsLabel(rings[i]))
+            {
+                problems.Add($"spec.targetScope.rings[{i}]: \"{rings[i]}\" is not a DNS label (at most 63 lowercase letters, digits and '-'): a ring names and labels the Rollout that deploys it");
+                continue;
+            }
+
+            if (!string.IsNullOrEmpty(name) && RolloutPurposes.Select(p => KubernetesExecutionPlane.RolloutName(name, rings[i], p)).FirstOrDefault(n => !SpecRules.IsDnsSubdomain(n)) is { } child)
+            {
+                problems.Add($"metadata.name: with ring {rings[i]} (spec.targetScope.rings[{i}]) it makes the Rollout name {child[..Math.Min(child.Length, 80)]}..., {child.Length} characters, not a DNS subdomain (at most 253)");
+            }
+        }
+
+        return problems;
+    }
+
+    /// <summary>Every ring's workspaces, resolved once per pass: the approval rule and the publish both use these.</summary>
+    public static IReadOnlyDictionary<string, IReadOnlyList<string>> RingTargets(TargetScope scope, IEnumerable<Workspace> tenantWorkspaces)
+    {
+        var workspaces = tenantWorkspaces.ToList();
+        return (scope.Rings ?? []).Distinct().ToDictionary(r => r, r => RingWorkspaces(scope, r, workspaces));
+    }
+
+    /// <summary>
+    /// The approval an intent needs, from its targets' environments as the operator applies them
+    /// (<see cref="WorkspaceEnvironments.Effective"/>): self-declared risk, privilegedTooling or the
+    /// intent's own workspace never lower it. A target no longer known counts as prod.
+    /// </summary>
+    public static IntentApprovalRule ApprovalRule(Workspace own, IReadOnlyDictionary<string, IReadOnlyList<string>> ringTargets, Func<string, Workspace?> workspaceByName)
+    {
+        string EnvironmentOf(string name) => workspaceByName(name) is { } w ? WorkspaceEnvironments.Effective(w) : WorkspaceEnvironments.Prod;
+        var targets = ringTargets.Values.SelectMany(w => w).Distinct().ToList();
+        var prodTargets = targets.Where(t => EnvironmentOf(t) == WorkspaceEnvironments.Prod).Order(StringComparer.Ordinal).ToList();
+        var prodRings = ringTargets.Where(kv => kv.Value.Any(prodTargets.Contains)).Select(kv => kv.Key).ToHashSet();
+        var environment = WorkspaceEnvironments.Strictest(targets.Select(EnvironmentOf).Prepend(WorkspaceEnvironments.Effective(own)));
+        return new(environment, ApprovalPolicy.RequiredApprovals(environment), prodTargets, prodRings);
+    }
 
     /// <summary>
     /// Rings that select none of the tenant's workspaces, each naming spec.targetScope.rings[i]: the
@@ -214,9 +300,10 @@ public static class DeploymentIntentResources
     /// schedule window (schedule[ring].start), and a ring past the first only once CAB has approved
     /// when approval is required (<paramref name="mayPassFirstRing"/>); a ring completes when the
     /// plane reports it succeeded and it has run at least its durationHours, and fails when a promotion gate is breached.
+    /// <paramref name="ringHold"/> says why a ring may not start whatever its position (its targets' environment).
     /// </summary>
     public static RingStep NextStep(DeploymentIntentSpec spec, IReadOnlyList<IntentRingStatus> rings, IReadOnlyDictionary<string, PlaneStatus> plane,
-        bool mayPassFirstRing, string? approvalWait, DateTime now)
+        bool mayPassFirstRing, string? approvalWait, DateTime now, Func<string, string?>? ringHold = null)
     {
         var order = Rings(spec);
         for (var i = 0; i < order.Count; i++)
@@ -241,6 +328,8 @@ public static class DeploymentIntentResources
 
             if (rs?.Phase is "Failed" or "RolledBack") return new(RingAction.None, name, "RingFailed", $"ring {name} is {rs.Phase}");
             if (i > 0 && !mayPassFirstRing) return new(RingAction.Wait, name, "AwaitingApproval", approvalWait ?? $"ring {name} waits for CAB approval");
+            // Any ring, the first too, that the target environment gates (a prod workspace: two approvers).
+            if (ringHold?.Invoke(name) is { } hold) return new(RingAction.Wait, name, "AwaitingApproval", hold);
             if (spec.Schedule?.TryGetValue(name, out var window) == true && window.Start is { } start && now < start.ToUniversalTime())
             {
                 return new(RingAction.Wait, name, "ScheduleWindow", $"ring {name} starts at {start.ToUniversalTime():u} (spec.schedule.{name}.start)", start.ToUniversalTime() - now);

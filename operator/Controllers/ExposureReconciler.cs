@@ -195,7 +195,7 @@ public sealed partial class ExposureReconciler(
             .DistinctBy(x => x.Metadata.Uid);
 
     ApprovalState ApprovalStateOf(Exposure e, Workspace ws) =>
-        ApprovalPolicy.Evaluate(e, ws.Spec.Environment, caches.Approvals.InNamespace(e.Metadata.NamespaceProperty), HoldsApproverRole);
+        ApprovalPolicy.Evaluate(e, WorkspaceEnvironments.Effective(ws), caches.Approvals.InNamespace(e.Metadata.NamespaceProperty), HoldsApproverRole);
 
     bool HoldsApproverRole(Approval approval) =>
         ApprovalPolicy.HoldsApproverRole(approval, caches.RoleBindings);

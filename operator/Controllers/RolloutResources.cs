@@ -50,7 +50,7 @@ public static partial class RolloutResources
             var ws = workspaceByName(name);
             if (ws is null) refused.Add($"{name} (no such workspace)");
             else if (ws.Spec.Tenant != tenant) refused.Add($"{name} (not a workspace of tenant {tenant})");
-            else if (ws.Metadata.DeletionTimestamp is null && namespaces.Add(NamespaceOf(ws))) prod |= ws.Spec.Environment == "prod";
+            else if (ws.Metadata.DeletionTimestamp is null && namespaces.Add(NamespaceOf(ws))) prod |= WorkspaceEnvironments.Effective(ws) == WorkspaceEnvironments.Prod;
         }
 
         if (ring.Selector is { } selector)
@@ -58,7 +58,7 @@ public static partial class RolloutResources
             foreach (var ws in tenantWorkspaces)
             {
                 // The tenant index already restricts to the tenant; checked again, since it is the security boundary.
-                if (ws.Spec.Tenant == tenant && ws.Metadata.DeletionTimestamp is null && Matches(selector, ws.Metadata.Labels) && namespaces.Add(NamespaceOf(ws))) prod |= ws.Spec.Environment == "prod";
+                if (ws.Spec.Tenant == tenant && ws.Metadata.DeletionTimestamp is null && Matches(selector, ws.Metadata.Labels) && namespaces.Add(NamespaceOf(ws))) prod |= WorkspaceEnvironments.Effective(ws) == WorkspaceEnvironments.Prod;
             }
         }
 
@@ -78,7 +78,7 @@ public static partial class RolloutResources
     {
         if (workspaceByName(rollout.Metadata.NamespaceProperty)?.Spec.Tenant is not { } tenant) return [];
         return rollout.Spec.Rings.SelectMany(r => Resolve(r, tenant, workspaceByName, workspacesOfTenant(tenant)).Namespaces)
-            .Distinct(StringComparer.Ordinal).Where(n => workspaceByName(n)?.Spec.Environment == "prod").Order(StringComparer.Ordinal).ToList();
+            .Distinct(StringComparer.Ordinal).Where(n => workspaceByName(n) is { } w && WorkspaceEnvironments.Effective(w) == WorkspaceEnvironments.Prod).Order(StringComparer.Ordinal).ToList();
     }
 
     /// <summary>
@@ -100,7 +100,7 @@ public static partial class RolloutResources
     {
         var own = workspaceByName(rollout.Metadata.NamespaceProperty);
         if (own is null) return "dev";
-        if (own.Spec.Environment == "prod") return "prod";
+        if (WorkspaceEnvironments.Effective(own) == "prod") return "prod";
         var tenant = own.Spec.Tenant;
         // Any ring reaching prod needs approval (NeedsApproval), so the whole Rollout follows prod's rule.
         foreach (var ring in rollout.Spec.Rings)
@@ -108,7 +108,7 @@ public static partial class RolloutResources
             if (Resolve(ring, tenant, workspaceByName, workspacesOfTenant(tenant)).ReachesProd) return "prod";
         }
 
-        return own.Spec.Environment;
+        return WorkspaceEnvironments.Effective(own);
     }
 
     /// <summary>metav1.LabelSelector semantics; an empty selector matches everything (of the tenant).</summary>

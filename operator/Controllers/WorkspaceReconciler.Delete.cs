@@ -16,12 +16,29 @@ public sealed partial class WorkspaceReconciler
 
     static string AndCopies(IReadOnlyList<string> copies) => copies.Count == 0 ? "" : $" with its restored copies ({string.Join(", ", copies)})";
 
+    /// <summary>Why nothing of this workspace may be deleted yet (it is prod and the guard is not lifted); null when it may.</summary>
+    public static string? DeletionHold(Workspace ws) =>
+        WorkspaceEnvironments.Effective(ws) == WorkspaceEnvironments.Prod && !DeletionGuardLifted(ws)
+            ? $"workspace {ws.Metadata.Name} is prod (spec.environment {ws.Spec.Environment}, recorded {ws.Status?.Environment ?? "not yet"}): its namespace and database are kept " +
+              $"until a platform administrator sets the annotation {Webhooks.AdmissionHandler.AllowDeleteAnnotation}: \"true\""
+            : null;
+
     async Task<ReconcileResult> FinalizeAsync(Workspace ws, CancellationToken ct)
     {
         if (!ObjectWriter.HasFinalizer(ws, ApiGroup.Finalizer)) return ReconcileResult.Done;
         var now = time.GetUtcNow().UtcDateTime;
         var conditions = new ConditionSet(ws.Status?.Conditions, ws.Metadata.Generation, now);
-        var status = new WorkspaceStatus { ObservedGeneration = ws.Metadata.Generation, Namespace = ws.Status?.Namespace, Database = ws.Status?.Database, ProviderKeys = ws.Status?.ProviderKeys, Phase = "Terminating" };
+        var status = new WorkspaceStatus { ObservedGeneration = ws.Metadata.Generation, Namespace = ws.Status?.Namespace, Database = ws.Status?.Database, ProviderKeys = ws.Status?.ProviderKeys, Phase = "Terminating", Environment = ws.Status?.Environment };
+
+        // The deletion guard, again here: a prod workspace (by spec or as recorded, so a spec lowered past the
+        // webhook still counts) keeps its namespace and database until a platform administrator lifts the guard.
+        if (DeletionHold(ws) is { } hold)
+        {
+            status.Conditions = conditions.Set(WorkspaceConditions.Ready, false, "DeletionGuarded", hold).ToList();
+            var held = await writer.UpdateStatusAsync(Type, ws, status, ct).ConfigureAwait(false);
+            if (!ReferenceEquals(held, ws)) await events.WarningAsync(ws, "DeletionGuarded", hold, ct).ConfigureAwait(false);
+            return ReconcileResult.Done; // the annotation's arrival is a watch event
+        }
 
         // Children first: the namespace takes every namespaced child with it.
         // Only a namespace this workspace created (controlled by its UID) is deleted; anything else is left alone.

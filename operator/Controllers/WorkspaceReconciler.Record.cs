@@ -8,7 +8,7 @@ namespace ControlPlane.Operator.Controllers;
 /// <summary>The workspace's row in the system of record, written only when what it records changed.</summary>
 public sealed partial class WorkspaceReconciler
 {
-    async Task<WorkspaceRecord> SyncRecordAsync(Workspace ws, Tenant tenant, string region, WorkspaceRecord? existing, string state, CancellationToken ct)
+    async Task<WorkspaceRecord> SyncRecordAsync(Workspace ws, Tenant tenant, string region, string environment, WorkspaceRecord? existing, string state, CancellationToken ct)
     {
         var dataMode = WorkspaceResources.EffectiveDataMode(ws, tenant);
         var members = new JsonArray((ws.Spec.Members ?? []).Select(m => (JsonNode)new JsonObject { ["kind"] = m.Kind, ["name"] = m.Name, ["role"] = m.Role }).ToArray());
@@ -17,10 +17,10 @@ public sealed partial class WorkspaceReconciler
         // Written by the database allocation only (recorded once, never derived again from the name).
         var dbName = existing?.DeletedAt is null ? existing?.DatabaseName : null;
         var keepState = existing is not null && existing.DeletedAt is null && existing.ProvisioningState == "ready" && state == "creating";
-        var desired = new WorkspaceRecord(existing?.Id ?? Guid.NewGuid(), ws.Metadata.Name, tenant.Metadata.Name, region, ws.Spec.Environment, dataMode,
+        var desired = new WorkspaceRecord(existing?.Id ?? Guid.NewGuid(), ws.Metadata.Name, tenant.Metadata.Name, region, environment, dataMode,
             keepState ? "ready" : state, specHash, membersJson, dbName, null);
         var unchanged = existing is not null && existing.DeletedAt is null && existing.SpecHash == desired.SpecHash
-                        && existing.ProvisioningState == desired.ProvisioningState && existing.DataMode == desired.DataMode
+                        && existing.ProvisioningState == desired.ProvisioningState && existing.DataMode == desired.DataMode && existing.Environment == desired.Environment
                         && SystemDatabase.Canonical(JsonNode.Parse(existing.MembersJson)) == membersJson;
         if (unchanged) return existing!;
 
@@ -41,6 +41,12 @@ public sealed partial class WorkspaceReconciler
             action = "workspace.dataModeChanged";
         }
 
+        if (!created && existing!.Environment != environment)
+        {
+            details["environmentChanged"] = new JsonObject { ["from"] = existing.Environment, ["to"] = environment };
+            if (action == "workspace.updated") action = "workspace.environmentChanged";
+        }
+
         var actor = CreatedBy(ws);
         if (!created && existing!.MembersJson is var oldMembers && SystemDatabase.Canonical(JsonNode.Parse(oldMembers)) != membersJson)
         {
@@ -57,6 +63,10 @@ public sealed partial class WorkspaceReconciler
             new AuditEntry(actor, action, "Workspace", ws.Metadata.Name, tenant.Metadata.Name, details), ct).ConfigureAwait(false);
         return desired;
     }
+
+    /// <summary>A platform administrator set controlplane.io/allow-delete: "true" (owners cannot): the one approved path to delete a prod workspace or lower its environment.</summary>
+    static bool DeletionGuardLifted(Workspace ws) =>
+        ws.Metadata.Annotations?.TryGetValue(Webhooks.AdmissionHandler.AllowDeleteAnnotation, out var value) == true && value == "true";
 
     /// <summary>Who last changed the spec, as the admission webhook stamped it (absent before the first spec change).</summary>
     static string? LastSpecEditor(Workspace ws) =>

@@ -134,6 +134,7 @@ public sealed partial class WorkspaceReconciler(
                 Database = w.Status?.Database,
                 ProviderKeys = w.Status?.ProviderKeys,
                 AdmittedAt = w.Status?.AdmittedAt,
+                Environment = w.Status?.Environment,
                 Conditions = conditions,
             }, WorkspaceConditions.Ready, ReconcileErrors.Describe(e), events, time, logger, ct).ConfigureAwait(false);
             throw;
@@ -165,6 +166,7 @@ public sealed partial class WorkspaceReconciler(
             Database = ws.Status?.Database,
             ProviderKeys = ws.Status?.ProviderKeys,
             AdmittedAt = ws.Status?.AdmittedAt,
+            Environment = ws.Status?.Environment,
         };
 
         WorkspaceRecord? record;
@@ -184,11 +186,14 @@ public sealed partial class WorkspaceReconciler(
         if (gate is { } refused) return await RefuseAsync(ws, tenant, status, conditions, refused, ct).ConfigureAwait(false);
         ArgumentNullException.ThrowIfNull(grant); // the gate refuses a missing tenant
         var region = WorkspaceResources.EffectiveRegion(ws, tenant!);
+        // The environment every rule applies: a lowered spec is not followed unless the guard was lifted.
+        var environment = WorkspaceEnvironments.ToRecord(ws.Spec.Environment, record?.DeletedAt is null ? record?.Environment ?? ws.Status?.Environment : ws.Status?.Environment, DeletionGuardLifted(ws));
+        status.Environment = environment;
 
         // The namespace first: one that exists and was not created for this workspace is never adopted.
         try
         {
-            await ApplyAsync(log, ws, ResourceType.Namespaces, WorkspaceResources.Namespace(ws, tenant!.Metadata.Name, region),
+            await ApplyAsync(log, ws, ResourceType.Namespaces, WorkspaceResources.Namespace(ws, tenant!.Metadata.Name, region, environment),
                 caches.Namespaces.Get(ws.Metadata.Name), [], ct).ConfigureAwait(false);
         }
         catch (ForeignObjectException e) when (e.Kind == ResourceType.Namespaces.Kind)
@@ -207,7 +212,7 @@ public sealed partial class WorkspaceReconciler(
         {
             try
             {
-                record = await SyncRecordAsync(ws, tenant!, region, record, "creating", ct).ConfigureAwait(false);
+                record = await SyncRecordAsync(ws, tenant!, region, environment, record, "creating", ct).ConfigureAwait(false);
             }
             catch (Exception e) when (e is NpgsqlException or TimeoutException)
             {
@@ -216,7 +221,7 @@ public sealed partial class WorkspaceReconciler(
         }
 
         // Namespace and settings.
-        await ApplyAsync(log, ws, ConfigMaps, WorkspaceResources.ConfigMap(ws, tenant), caches.ConfigMaps.Get($"{ws.Metadata.Name}/{WorkspaceResources.ConfigMapName}"), ["data"], ct).ConfigureAwait(false);
+        await ApplyAsync(log, ws, ConfigMaps, WorkspaceResources.ConfigMap(ws, tenant, environment), caches.ConfigMaps.Get($"{ws.Metadata.Name}/{WorkspaceResources.ConfigMapName}"), ["data"], ct).ConfigureAwait(false);
         status.Namespace = ws.Metadata.Name;
         // A stable reason: a condition that differs between the creating pass and the next one is a wasted status write.
         conditions.Set(WorkspaceConditions.NamespaceReady, true, "Ready", $"Namespace {ws.Metadata.Name} is labelled for tenant {tenant.Metadata.Name} in region {region}.");
@@ -279,7 +284,7 @@ public sealed partial class WorkspaceReconciler(
         {
             try
             {
-                await SyncRecordAsync(ws, tenant, region, record, allReady ? "ready" : "creating", ct).ConfigureAwait(false);
+                await SyncRecordAsync(ws, tenant, region, environment, record, allReady ? "ready" : "creating", ct).ConfigureAwait(false);
             }
             catch (Exception e) when (e is NpgsqlException or TimeoutException)
             {

@@ -47,12 +47,13 @@ public static class WorkspaceResources
         OwnerReferences = [ChildApplier.OwnerReference(ws)],
     };
 
-    public static V1Namespace Namespace(Workspace ws, string tenant, string region)
+    /// <summary>The namespace; its environment label is the one the operator applies (<paramref name="environment"/>, else <see cref="WorkspaceEnvironments.Effective"/>).</summary>
+    public static V1Namespace Namespace(Workspace ws, string tenant, string region, string? environment = null)
     {
         var meta = Meta(ws, ws.Metadata.Name, namespaced: false);
         meta.Labels[TenantLabel] = tenant;
         meta.Labels[RegionLabel] = region;
-        meta.Labels[EnvironmentLabel] = ws.Spec.Environment;
+        meta.Labels[EnvironmentLabel] = environment ?? WorkspaceEnvironments.Effective(ws);
         return new V1Namespace { ApiVersion = "v1", Kind = "Namespace", Metadata = meta };
     }
 
@@ -60,7 +61,7 @@ public static class WorkspaceResources
 
     public static string EffectiveDataMode(Workspace ws, Tenant tenant) => ws.Spec.DataMode ?? tenant.Spec.DataMode;
 
-    public static V1ConfigMap ConfigMap(Workspace ws, Tenant tenant) => new()
+    public static V1ConfigMap ConfigMap(Workspace ws, Tenant tenant, string? environment = null) => new()
     {
         ApiVersion = "v1",
         Kind = "ConfigMap",
@@ -70,7 +71,7 @@ public static class WorkspaceResources
             ["tenant"] = tenant.Metadata.Name,
             ["region"] = EffectiveRegion(ws, tenant),
             ["dataMode"] = EffectiveDataMode(ws, tenant),
-            ["environment"] = ws.Spec.Environment,
+            ["environment"] = environment ?? WorkspaceEnvironments.Effective(ws),
         },
     };
 

@@ -24,6 +24,8 @@ public sealed partial class AdmissionHandler
             return [$"spec: is immutable once the intent has been assessed (phase {phase}): a DeploymentIntent is one change request; create a new one for another change"];
         }
 
+        // Names derived from the intent's (its Rollouts, their labels): the name only on create (it cannot change).
+        var names = DeploymentIntentResources.NameProblems(r.Operation == "CREATE" ? r.Name ?? intent.Metadata.Name : null, intent.Spec.TargetScope.Rings);
         var problems = DeploymentIntentResources.ScopeProblems(intent.Spec, tenant);
         // Cross-tenant references: a ring is the tenant's own workspaces only, checked here and again at reconcile.
         if (problems.Count == 0)
@@ -69,7 +71,7 @@ public sealed partial class AdmissionHandler
             problems.Add("spec.evidencePackRef: name exactly one of configMap and url");
         }
 
-        return problems;
+        return [.. names, .. problems];
     }
 
     /// <summary>A workspace's scope labels (acquisition boundary, business unit, site class) stay inside its tenant's scopes.</summary>

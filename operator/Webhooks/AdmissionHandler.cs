@@ -149,8 +149,9 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
     {
         if (r.Operation == "DELETE")
         {
-            var env = r.OldObject?["spec"]?["environment"]?.GetValue<string>();
-            return env == "prod" && !DeletionAllowedByAnnotation(r.OldObject)
+            // The recorded environment too: a spec lowered past the webhook (while it was down) still guards.
+            var env = WorkspaceEnvironments.Strictest(r.OldObject?["spec"]?["environment"]?.GetValue<string>(), r.OldObject?["status"]?["environment"]?.GetValue<string>());
+            return env == WorkspaceEnvironments.Prod && !DeletionAllowedByAnnotation(r.OldObject)
                 ? [$"workspace {r.Name} has spec.environment: prod and cannot be deleted without the annotation {AllowDeleteAnnotation}: \"true\""]
                 : [];
         }
@@ -158,6 +159,7 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
         if (r.Operation == "UPDATE")
         {
             var problems = Immutable(r.OldObject, r.Object, "tenant");
+            problems.AddRange(EnvironmentLowered(r));
             // region: immutable once set (the mutating webhook sets it from the tenant at creation).
             if (r.OldObject?["spec"]?["region"] is not null) problems.AddRange(Immutable(r.OldObject, r.Object, "region"));
             problems.AddRange(WorkspaceRules(r));

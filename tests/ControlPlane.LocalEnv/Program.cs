@@ -189,7 +189,7 @@ public static class Program
         await Net.WaitUntilAsync(async () => (await api.TryGetAsync<DeploymentIntent>(ResourceType.For<DeploymentIntent>(true), "acme-dev", "payments-1-4-0", ct))?.Status?.Phase
             is "AwaitingApproval" or "Completed" or "Failed" or "Denied" or "RolledBack", TimeSpan.FromSeconds(90), "sample intent's ring-1 done", ct);
         await Kubectl(plane, "get", "deploymentintents,rollouts", "-n", "acme-dev");
-        Console.WriteLine("The sample DeploymentIntent waits for CAB before ring-2. Approve it as carol@acme.io:");
+        Console.WriteLine("The sample DeploymentIntent waits for CAB before ring-2 (acme-prod: two Approvers of acme-prod). Approve it as carol@acme.io, then likewise as dave@acme.io (kubeconfig-dave, name payments-cab-dave):");
         Console.WriteLine($"  kubectl --kubeconfig {carol} -n acme-dev create -f - <<'YAML'");
         Console.WriteLine("  {apiVersion: controlplane.io/v1alpha1, kind: Approval, metadata: {name: payments-cab-carol}, spec: {target: {kind: DeploymentIntent, name: payments-1-4-0}, decision: approve}}");
         Console.WriteLine("  YAML");

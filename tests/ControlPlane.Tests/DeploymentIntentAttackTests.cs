@@ -48,12 +48,16 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
     /// A tenant with scope acq-001/bu-finance and one Ready workspace per ring (labelled with it), each
     /// with these members, the plane's credentials Secret and the evidence pack. Intents live in the first.
     /// </summary>
-    async Task<List<string>> TenantAsync(string environment, (string User, string Role)[] members, params string[] rings)
+    Task<List<string>> TenantAsync(string environment, (string User, string Role)[] members, params string[] rings) =>
+        TenantAsync([.. rings.Select(r => (r, environment, members))]);
+
+    /// <summary>As above, each workspace with its own ring, environment and members.</summary>
+    async Task<List<string>> TenantAsync((string Ring, string Environment, (string User, string Role)[] Members)[] workspaces)
     {
         var tenant = Unique("dia");
         await Cluster.CreateTenantAsync(tenant, edit: t => t.Scopes = [new TenantScope { AcquisitionBoundary = "acq-001", BusinessUnits = ["bu-finance"], SiteClasses = ["online"] }]);
         var names = new List<string>();
-        foreach (var ring in rings)
+        foreach (var (ring, environment, members) in workspaces)
         {
             var name = Unique(tenant);
             await Cluster.Api.CreateAsync(ClusterFixture.Workspaces, null, new Workspace
@@ -260,10 +264,10 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
         var ns = mine[0];
 
         var created = await alice.CreateAsync(Intents, ns, NewIntent("risky", Risky, "ring-1", "ring-2"), CancellationToken.None);
-        var waiting = await WaitAsync(ns, "risky", i => Awaits(i, "0 of 2"), "ring 1 done, CAB awaited");
+        var waiting = await WaitAsync(ns, "risky", i => Awaits(i, "0 of 2"), "CAB awaited before ring 1 (prod)");
         Assert.Equal("RequireApproval", waiting.Status!.Decision);
         Assert.True(waiting.Status.RiskScore > 50);
-        Assert.Equal([mine[0]], waiting.Status.Rings!.Single(r => r.Name == "ring-1").Workspaces);
+        Assert.Empty(waiting.Status.Rings ?? []);
 
         // The author: refused at admission (two-person rule).
         var self = await Refused(() => alice.CreateAsync(Approvals, ns, NewApproval("risky"), CancellationToken.None));
@@ -285,7 +289,7 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
         await ReconciledAgainAsync(ns, "risky");
         var one = await Cluster.Api.GetAsync<DeploymentIntent>(Intents, ns, "risky", CancellationToken.None);
         Assert.True(Awaits(one, "1 of 2"), $"one approver counted once: {Condition(one, IntentConditions.Approved)?.Message}");
-        Assert.DoesNotContain(one.Status!.Rings!, r => r.Name == "ring-2");
+        Assert.DoesNotContain(one.Status!.Rings ?? [], r => r.Name == "ring-2");
         Assert.DoesNotContain(PublishesOf(created), c => c.IdempotencyKey == $"{created.Metadata.Uid}:ring-2");
 
         // erin, a second Approver of this workspace: CAB has approved, ring 2 runs (this tenant's ring-2 only).
@@ -296,6 +300,71 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
         Assert.NotNull(done.Status!.ApprovedAt);
         Assert.Equal([mine[1]], done.Status.Rings!.Single(r => r.Name == "ring-2").Workspaces);
         Assert.All(PublishesOf(created), c => Assert.DoesNotContain(theirs[1], c.Body));
+    }
+
+    [Fact]
+    public async Task AnIntentInDev_ReachingProd_WithRiskZero_WaitsForTwoApproversOfTheProdWorkspace_NotOneNorTheAuthorNorADevOnlyApprover()
+    {
+        // bob operates acme-dev; carol and erin approve in both; dave approves in dev only.
+        var ws = await TenantAsync([
+            ("ring-0", "dev", [("bob", "Operator"), ("carol", "Approver"), ("erin", "Approver"), ("dave", "Approver")]),
+            ("ring-1", "prod", [("carol", "Approver"), ("erin", "Approver")]),
+        ]);
+        var (dev, prod) = (ws[0], ws[1]);
+        using var bob = As("bob");
+        using var carol = As("carol");
+        using var erin = As("erin");
+        using var dave = As("dave");
+
+        // Every self-declared risk input at its lowest: the decision is Allow, ring-0 (dev) runs, ring-1 (prod) waits.
+        var intent = NewIntent("payments", new RiskFactors { PrivilegeImpact = 0, SupplyChainTrust = 0, BlastRadius = 0, ChangeComplexity = 0, TestEvidence = 1 }, "ring-0", "ring-1");
+        intent.Spec.Artifact = new Artifact { Image = "attacker.example/payments:9.9.9", Sha256 = Digest };
+        var created = await bob.CreateAsync(Intents, dev, intent, CancellationToken.None);
+        var waiting = await WaitAsync(dev, "payments", i => Awaits(i, "0 of 2"), "ring-0 done, ring-1 (prod) waits for two approvers");
+        Assert.Equal("Allow", waiting.Status!.Decision);
+        Assert.Equal(0, waiting.Status.RiskScore);
+        Assert.Equal([dev], waiting.Status.Rings!.Single(r => r.Name == "ring-0").Workspaces);
+        Assert.Contains($"reaches prod workspace(s) {prod}", Condition(waiting, IntentConditions.Ready)!.Message);
+        Assert.DoesNotContain(waiting.Status.Rings!, r => r.Name == "ring-1");
+
+        // bob's own approval: refused (he wrote the intent). dave approves in dev but is no Approver of prod: does not count.
+        var self = await Refused(() => bob.CreateAsync(Approvals, dev, NewApproval("payments"), CancellationToken.None));
+        Assert.Contains("self-approval", self.StatusMessage);
+        var devOnly = await dave.CreateAsync(Approvals, dev, NewApproval("payments"), CancellationToken.None);
+        var first = await carol.CreateAsync(Approvals, dev, NewApproval("payments"), CancellationToken.None);
+        await WaitForApprovalAsync(dev, devOnly.Metadata.Name, "Counts");
+        await WaitForApprovalAsync(dev, first.Metadata.Name, "Counts");
+        await ReconciledAgainAsync(dev, "payments");
+        var one = await Cluster.Api.GetAsync<DeploymentIntent>(Intents, dev, "payments", CancellationToken.None);
+        Assert.True(Awaits(one, "1 of 2"), $"carol only (dave approves no prod workspace): {Condition(one, IntentConditions.Approved)?.Message}");
+        Assert.DoesNotContain(one.Status!.Rings!, r => r.Name == "ring-1");
+        Assert.DoesNotContain(PublishesOf(created), c => c.IdempotencyKey == $"{created.Metadata.Uid}:ring-1" || c.Body.Contains(prod));
+        // The Approvals say the same (not "approved" by the dev workspace's one-approver rule).
+        await Net.WaitUntilAsync(async () => (await Cluster.Api.GetAsync<Approval>(Approvals, dev, first.Metadata.Name, CancellationToken.None)).Status?.Conditions?
+            .FirstOrDefault(c => c.Type == ApprovalReconciler.TargetApprovedCondition)?.Message.StartsWith("1 of 2", StringComparison.Ordinal) == true, TimeSpan.FromSeconds(20), "carol's Approval: target 1 of 2");
+
+        // A second Approver of the prod workspace: ring-1 runs, into prod only.
+        await erin.CreateAsync(Approvals, dev, NewApproval("payments"), CancellationToken.None);
+        var done = await WaitAsync(dev, "payments", i => i.Status?.Phase == IntentPhase.Completed, "Completed after two Approvers of prod");
+        Assert.Equal([prod], done.Status!.Rings!.Single(r => r.Name == "ring-1").Workspaces);
+        Assert.Contains(Email("carol"), Condition(done, IntentConditions.Approved)!.Message);
+        Assert.Contains(Email("erin"), Condition(done, IntentConditions.Approved)!.Message);
+        Assert.DoesNotContain(Email("dave"), Condition(done, IntentConditions.Approved)!.Message);
+    }
+
+    [Fact]
+    public async Task AnIntentName_ItsRolloutsCannotCarry_IsRefusedAtAdmission_NamingTheFieldAndTheMaximum()
+    {
+        var ws = await TenantAsync("dev", [("wade", "Operator")], "ring-1");
+        await WaitForAccessAsync("wade", "create", "deploymentintents", ws[0]);
+        using var wade = As("wade");
+        var name = new string('p', 245);
+        var e = await Refused(() => wade.CreateAsync(Intents, ws[0], NewIntent(name, Safe, "ring-1"), CancellationToken.None));
+        Assert.Contains("metadata.name: 245 characters, at most 63", e.StatusMessage);
+        Assert.Null(await Cluster.Api.TryGetAsync<DeploymentIntent>(Intents, ws[0], name, CancellationToken.None));
+        var longest = new string('p', DeploymentIntentResources.MaxNameLength);
+        await wade.CreateAsync(Intents, ws[0], NewIntent(longest, Safe, "ring-1"), CancellationToken.None);
+        await WaitAsync(ws[0], longest, i => i.Status?.Phase == IntentPhase.Completed, "the longest name deploys");
     }
 
     [Fact]
@@ -341,7 +410,7 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
         // The model removed, generation 2 is scored (risky: CAB) and the two approvals of generation 1 count for nothing.
         var waiting = await WaitAsync(ns, "swap", i => Awaits(i, "0 of 2 approval(s) for generation 2"), "CAB awaited for generation 2");
         Assert.Equal("RequireApproval", waiting.Status!.Decision);
-        Assert.Equal("6.6.6", PublishesOf(waiting).Select(c => System.Text.Json.Nodes.JsonNode.Parse(c.Body)!["version"]?.GetValue<string>()).Distinct().Single());
+        Assert.Empty(PublishesOf(waiting)); // prod: nothing published before CAB
 
         // Once assessed, the reviewed change is fixed: the risk inputs cannot be lowered, nor the artifact swapped again.
         var risk = await Refused(() => bob.PatchAsync<DeploymentIntent>(Intents, ns, "swap", """{"spec":{"risk":{"privilegeImpact":0,"blastRadius":0}}}""", PatchTypes.Merge, CancellationToken.None));
@@ -353,7 +422,8 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
         // Approvals of the generation under review do count.
         await carol.CreateAsync(Approvals, ns, NewApproval("swap"), CancellationToken.None);
         await erin.CreateAsync(Approvals, ns, NewApproval("swap"), CancellationToken.None);
-        await WaitAsync(ns, "swap", i => i.Status?.Phase == IntentPhase.Completed, "Completed after CAB approved generation 2");
+        var completed = await WaitAsync(ns, "swap", i => i.Status?.Phase == IntentPhase.Completed, "Completed after CAB approved generation 2");
+        Assert.Equal("6.6.6", PublishesOf(completed).Select(c => System.Text.Json.Nodes.JsonNode.Parse(c.Body)!["version"]?.GetValue<string>()).Distinct().Single());
     }
 
     [Fact]
@@ -389,7 +459,7 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
         var after = await Cluster.Api.GetAsync<DeploymentIntent>(Intents, ns, "risky", CancellationToken.None);
         Assert.True(Awaits(after, "0 of 2"), $"still awaiting CAB: {k8s.KubernetesJson.Serialize(after.Status)}");
         Assert.Equal("RequireApproval", after.Status!.Decision);
-        Assert.DoesNotContain(after.Status.Rings!, r => r.Name == "ring-2");
+        Assert.DoesNotContain(after.Status.Rings ?? [], r => r.Name == "ring-2");
         Assert.DoesNotContain(PublishesOf(created), c => c.IdempotencyKey == $"{created.Metadata.Uid}:ring-2");
     }
 }

@@ -138,6 +138,10 @@ public sealed class WorkspaceStatus : StatusBase
 
     [Description("When the workspace was first admitted against its tenant's aggregate quota (RFC 3339, 100 ns precision); earlier admissions are served first.")]
     public string? AdmittedAt { get; set; }
+
+    /// <summary>The environment the operator recorded and applies (deletion guard, approvals): never lower than spec.environment; lowered only after a platform administrator lifted the deletion guard.</summary>
+    [Enum("dev", "test", "prod")]
+    public string? Environment { get; set; }
 }
 
 public sealed class WorkspaceDatabaseStatus
@@ -168,4 +172,48 @@ public sealed class ProviderKeyStatus
     /// <summary>When the key last changed.</summary>
     [DateTimeFormat]
     public DateTime? RotatedAt { get; set; }
+}
+
+/// <summary>
+/// The environments a workspace can be, least to most guarded. Wherever several apply (a spec and the
+/// recorded one, the targets of a change) the strictest decides: an environment the requester can write
+/// never lowers what another one requires.
+/// </summary>
+public static class WorkspaceEnvironments
+{
+    public const string Dev = "dev";
+    public const string Test = "test";
+    public const string Prod = "prod";
+
+    /// <summary>dev 0, test 1, prod 2; unset is the default dev; anything unknown counts as prod (never less guarded).</summary>
+    public static int Rank(string? environment) => environment switch
+    {
+        null or "" or Dev => 0,
+        Test => 1,
+        _ => 2,
+    };
+
+    /// <summary>The most guarded of these (unset ones ignored); dev when none is given.</summary>
+    public static string Strictest(IEnumerable<string?> environments) =>
+        environments.Where(e => !string.IsNullOrEmpty(e)).Select(e => Rank(e) == 2 ? Prod : e!).MaxBy(Rank) ?? Dev;
+
+    public static string Strictest(params string?[] environments) => Strictest((IEnumerable<string?>)environments);
+
+    /// <summary>Whether going from <paramref name="from"/> to <paramref name="to"/> loosens the rules (prod to test or dev, test to dev).</summary>
+    public static bool Lowers(string? from, string? to) => Rank(to) < Rank(from);
+
+    /// <summary>
+    /// The environment every rule applies to a workspace: the stricter of its spec and the one the
+    /// operator recorded (status.environment, from the system of record), so a lowered spec changes
+    /// nothing until the operator has accepted it through the deletion-guard path.
+    /// </summary>
+    public static string Effective(Workspace ws) => Strictest(ws.Spec.Environment, ws.Status?.Environment);
+
+    /// <summary>
+    /// What the operator records: the spec when it raises the environment or when a platform
+    /// administrator lifted the deletion guard (the one approved path to lower it); otherwise the
+    /// stricter of the spec and what was recorded before.
+    /// </summary>
+    public static string ToRecord(string? spec, string? recorded, bool guardLifted) =>
+        guardLifted || string.IsNullOrEmpty(recorded) ? Strictest(spec) : Strictest(spec, recorded);
 }
