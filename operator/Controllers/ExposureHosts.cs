@@ -86,7 +86,7 @@ public static partial class ExposureHosts
             var field = $"spec.exposure.allowedDomains[{i}]";
             var d = domains![i];
             var suffix = SuffixOf(d);
-            if (!SpecRules.IsDnsSubdomain(suffix) || suffix.Contains('*'))
+            if (!SpecRules.IsDnsSubdomain(suffix) || !suffix.Split('.').All(SpecRules.IsDnsLabel))
             {
                 yield return $"{field}: \"{Shown(d)}\" must be a host (api.acme.example) or a pattern *.suffix (*.acme.example) in lowercase DNS syntax";
                 continue;
@@ -126,6 +126,12 @@ public static partial class ExposureHosts
     /// </summary>
     public static string? HostProblem(string host, string workspace, string tenant, IEnumerable<DomainDelegation> delegations, ExposureOptions options)
     {
+        // The schema's pattern bounds neither labels nor length: an Ingress the API server refuses would fail every pass.
+        if (!SpecRules.IsDnsSubdomain(SuffixOf(host)) || !SuffixOf(host).Split('.').All(SpecRules.IsDnsLabel))
+        {
+            return $"spec.host: \"{Shown(host)}\" is not a DNS name (labels of at most 63 characters, at most 253 in all; without spec.host the default <name>.{workspace}.{options.Domain} is judged)";
+        }
+
         var zone = options.Domain;
         if (InPlatformZone(host, options))
         {

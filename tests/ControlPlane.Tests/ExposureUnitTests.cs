@@ -134,6 +134,8 @@ public sealed class ExposureUnitTests
         Assert.Contains("is under the platform's domain", Problem("*.apps.example.com"));
         Assert.Contains("is under the platform's domain", Problem("*.acme-dev.apps.example.com"));
         Assert.Contains("is under the platform's domain", Problem("apps.example.com"));
+        Assert.StartsWith("spec.host: \"" + new string('a', 64) + ".acme.example\" is not a DNS name", Problem(new string('a', 64) + ".acme.example"));
+        Assert.Contains("is not a DNS name", Problem(string.Join('.', Enumerable.Repeat(new string('b', 60), 4)) + ".acme-dev.apps.example.com"));
         Assert.Contains("is also delegated to another tenant", ExposureHosts.HostProblem("x.acme.example", "acme-dev", "acme", [.. delegations, new("globex", "x.acme.example")], platform));
 
         var problems = ExposureHosts.DelegationProblems("globex", ["*.acme.example", "*.apps.example.com", "*.com", "ok.globex.example", "x.ok.globex.example", "*.ok.globex.example"],
