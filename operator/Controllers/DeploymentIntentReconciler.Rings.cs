@@ -26,8 +26,7 @@ public sealed partial class DeploymentIntentReconciler
         // author, any reject wins), from Approvers of every prod target, not only of the intent's workspace.
         var cab = status.Decision == "RequireApproval";
         var approvalRequired = cab || rule.ProdRings.Count > 0;
-        var approval = ApprovalPolicy.Evaluate(intent, rule.Required, caches.Approvals.InNamespace(intent.Metadata.NamespaceProperty),
-            a => HoldsApproverRole(a) && rule.ProdTargets.All(t => ApprovalPolicy.IsApprover(a.Spec.Approver, ApprovalPolicy.GroupsOf(a), caches.RoleBindings.InNamespace(t))));
+        var approval = DeploymentIntentResources.ApprovalOf(intent, rule, caches.Approvals.InNamespace(intent.Metadata.NamespaceProperty), HoldsApproverRole, caches.RoleBindings.InNamespace);
         if (approvalRequired && approval.Rejected)
         {
             pass.Conditions.Set(IntentConditions.Approved, false, "Rejected", approval.Message);

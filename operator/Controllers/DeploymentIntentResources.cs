@@ -111,6 +111,16 @@ public static class DeploymentIntentResources
     public static IReadOnlyList<string> Rings(DeploymentIntentSpec spec) => spec.TargetScope.Rings ?? [];
 
     /// <summary>
+    /// Whether an intent is approved by its targets' rule: the count <see cref="IntentApprovalRule.Required"/>,
+    /// an approver counting only when they also hold an approver role in every prod target. The intent
+    /// reconciler and the Approval reconciler (its TargetApproved condition) both ask this.
+    /// </summary>
+    public static ApprovalState ApprovalOf(DeploymentIntent intent, IntentApprovalRule rule, IEnumerable<Approval> approvals, Func<Approval, bool> holdsApproverRole,
+        Func<string, IEnumerable<k8s.Models.V1RoleBinding>> bindingsIn) =>
+        ApprovalPolicy.Evaluate(intent, rule.Required, approvals,
+            a => holdsApproverRole(a) && rule.ProdTargets.All(t => ApprovalPolicy.IsApprover(a.Spec.Approver, ApprovalPolicy.GroupsOf(a), bindingsIn(t))));
+
+    /// <summary>
     /// The longest intent name: its Rollouts carry it as the value of <see cref="IntentLabel"/> (a label
     /// value: at most 63), and are named <c>&lt;name&gt;-&lt;ring&gt;[-rollback|-redeploy]</c> (a DNS subdomain: at most 253).
     /// </summary>

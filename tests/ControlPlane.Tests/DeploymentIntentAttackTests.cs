@@ -339,6 +339,9 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
         Assert.True(Awaits(one, "1 of 2"), $"carol only (dave approves no prod workspace): {Condition(one, IntentConditions.Approved)?.Message}");
         Assert.DoesNotContain(one.Status!.Rings!, r => r.Name == "ring-1");
         Assert.DoesNotContain(PublishesOf(created), c => c.IdempotencyKey == $"{created.Metadata.Uid}:ring-1" || c.Body.Contains(prod));
+        // The Approvals say the same (not "approved" by the dev workspace's one-approver rule).
+        await Net.WaitUntilAsync(async () => (await Cluster.Api.GetAsync<Approval>(Approvals, dev, first.Metadata.Name, CancellationToken.None)).Status?.Conditions?
+            .FirstOrDefault(c => c.Type == ApprovalReconciler.TargetApprovedCondition)?.Message.StartsWith("1 of 2", StringComparison.Ordinal) == true, TimeSpan.FromSeconds(20), "carol's Approval: target 1 of 2");
 
         // A second Approver of the prod workspace: ring-1 runs, into prod only.
         await erin.CreateAsync(Approvals, dev, NewApproval("payments"), CancellationToken.None);
