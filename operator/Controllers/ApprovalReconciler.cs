@@ -105,6 +105,13 @@ public sealed class ApprovalReconciler(
         var environment = target is Rollout rollout
             ? RolloutResources.ApprovalEnvironment(rollout, workspaces.Get, t => workspaces.ByIndex(WorkspaceResources.TenantIndex, t))
             : workspaces.Get(target.Metadata.NamespaceProperty) is { } own ? WorkspaceEnvironments.Effective(own) : "dev";
+        // A DeploymentIntent's count and approvers come from the workspaces it targets, as its reconciler decides.
+        if (target is DeploymentIntent intent && workspaces.Get(target.Metadata.NamespaceProperty) is { } home)
+        {
+            var rings = DeploymentIntentResources.RingTargets(intent.Spec.TargetScope, workspaces.ByIndex(WorkspaceResources.TenantIndex, home.Spec.Tenant));
+            return DeploymentIntentResources.ApprovalOf(intent, DeploymentIntentResources.ApprovalRule(home, rings, workspaces.Get), approvals, HoldsApproverRole, roleBindings.InNamespace);
+        }
+
         // A Restore's count depends on its target too (none for a new database outside prod): its own rule, the one its reconciler uses.
         if (target is Rollout r)
         {

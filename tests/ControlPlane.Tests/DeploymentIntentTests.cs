@@ -234,6 +234,54 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
     }
 
     [Fact]
+    public async Task AProdWorkspaceLabelledIntoALaterRing_WhileTheIntentRuns_GatesThatRing_ForTwoApprovers()
+    {
+        await using var plane = await ConnectorContractServer.StartAsync(Token);
+        plane.AutoAdvance = false;
+        await using var op = Start(plane);
+        var (tenant, ws) = await TenantAsync("dev", "ring-0", "ring-1");
+        // A prod workspace of the same tenant, in no ring of the intent yet (carol and erin approve there too).
+        var prod = Unique(tenant);
+        await cluster.Api.CreateAsync(ClusterFixture.Workspaces, null, new Workspace
+        {
+            Metadata = new V1ObjectMeta
+            {
+                Name = prod,
+                Labels = new Dictionary<string, string>
+                {
+                    [DeploymentIntentResources.RingLabel] = "spare", [DeploymentIntentResources.AcquisitionBoundaryLabel] = "acq-001",
+                    [DeploymentIntentResources.BusinessUnitLabel] = "bu-finance",
+                },
+            },
+            Spec = new WorkspaceSpec
+            {
+                Tenant = tenant, Environment = "prod", Database = new WorkspaceDatabase { Enabled = false },
+                Members = [new WorkspaceMember { Kind = "User", Name = "carol@example.com", Role = "Approver" }, new WorkspaceMember { Kind = "User", Name = "erin@example.com", Role = "Approver" }],
+            },
+        }, CancellationToken.None);
+        await cluster.WaitForWorkspaceAsync(prod, ClusterFixture.IsReady, "Ready");
+
+        // Low risk, dev targets: Allow, ring-0 runs. While it does, the prod workspace is labelled into ring-1.
+        var created = await CreateAsync(ws[0], Intent("grow", plane, null, "ring-0", "ring-1"));
+        await WaitAsync(ws[0], "grow", i => i.Status?.Rings?.Any(r => r.Name == "ring-0" && r.Phase == "InProgress") == true, "ring-0 in progress");
+        Assert.Equal("Allow", (await cluster.Api.GetAsync<DeploymentIntent>(Intents, ws[0], "grow", CancellationToken.None)).Status!.Decision);
+        await cluster.Api.PatchAsync<Workspace>(ClusterFixture.Workspaces, null, prod, "{\"metadata\":{\"labels\":{\"" + DeploymentIntentResources.RingLabel + "\":\"ring-1\"}}}",
+            PatchTypes.Merge, CancellationToken.None);
+        plane.Advance(created.Metadata.Uid!, "ring-0", "succeeded");
+
+        // ring-1 now reaches prod: re-evaluated before it starts, it waits for two approvers.
+        var waiting = await WaitAsync(ws[0], "grow", i => i.Status?.Phase == IntentPhase.AwaitingApproval, "ring-1 (now with prod) waits");
+        Assert.Contains($"reaches prod workspace(s) {prod}", waiting.Status!.Conditions!.Single(c => c.Type == IntentConditions.Ready).Message);
+        Assert.StartsWith("0 of 2", waiting.Status.Conditions!.Single(c => c.Type == IntentConditions.Approved).Message);
+        Assert.DoesNotContain(waiting.Status.Rings!, r => r.Name == "ring-1");
+        await ApproveAsync(created, "carol@example.com");
+        await WaitAsync(ws[0], "grow", i => i.Status?.Conditions?.Any(c => c.Type == IntentConditions.Approved && c.Message.StartsWith("1 of 2", StringComparison.Ordinal)) == true, "1 of 2");
+        await ApproveAsync(created, "erin@example.com");
+        var started = await WaitAsync(ws[0], "grow", i => i.Status?.Rings?.Any(r => r.Name == "ring-1" && r.Phase == "InProgress") == true, "ring-1 starts after two approvers");
+        Assert.Equal(new[] { ws[1], prod }.Order(StringComparer.Ordinal), started.Status!.Rings!.Single(r => r.Name == "ring-1").Workspaces);
+    }
+
+    [Fact]
     public async Task OneChangePerApplicationAndRing_TheSecondWaits_UntilTheFirstLeavesTheRing()
     {
         await using var plane = await ConnectorContractServer.StartAsync(Token);
