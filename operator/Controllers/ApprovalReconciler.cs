@@ -80,7 +80,7 @@ public sealed class ApprovalReconciler(
     public async Task<ReconcileResult> ReconcileAsync(Approval approval, CancellationToken ct)
     {
         var target = Target(approval.Metadata.NamespaceProperty, approval.Spec.Target.Kind, approval.Spec.Target.Name);
-        var verdict = ApprovalPolicy.Judge(approval, target, HoldsApproverRole);
+        var verdict = ApprovalPolicy.Judge(approval, target, HoldsApproverRole, roleBindings.InNamespace);
         var conditions = new ConditionSet(approval.Status?.Conditions, approval.Metadata.Generation, time.GetUtcNow().UtcDateTime)
             .Set("Ready", verdict.Counts, verdict.Reason, verdict.Message);
         // What the target's approvals add up to (one outside prod, two distinct approvers in prod; a Restore by its own rule), as its reconciler computes it.
@@ -108,6 +108,6 @@ public sealed class ApprovalReconciler(
         // A Restore's count depends on its target too (none for a new database outside prod): its own rule, the one its reconciler uses.
         return target is Restore restore
             ? RestoreResources.ApprovalOf(restore, environment, approvals, HoldsApproverRole)
-            : ApprovalPolicy.Evaluate(target, environment, approvals, HoldsApproverRole);
+            : ApprovalPolicy.Evaluate(target, environment, approvals, HoldsApproverRole, roleBindings.InNamespace);
     }
 }

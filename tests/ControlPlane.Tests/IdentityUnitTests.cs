@@ -194,4 +194,25 @@ public sealed class IdentityUnitTests
         Assert.True(ApprovalPolicy.Judge(ApprovalBy("carol@acme.io", ApprovalPolicy.FormatGroups(["system:authenticated"])), Orders, _ => true).Counts);
         Assert.False(ApprovalPolicy.Evaluate(Orders, "dev", [ApprovalBy("system:serviceaccount:acme-dev:bot")], _ => true).Approved);
     }
+    [Fact]
+    public void AnApproverWhoCanMintTheAuthoringServiceAccountsToken_IsAnAuthor()
+    {
+        var byBot = new Exposure
+        {
+            Metadata = new V1ObjectMeta { Name = "orders", NamespaceProperty = "acme-dev", Uid = "x", Generation = 1, Annotations = new Dictionary<string, string> { [ApiGroup.CreatedByAnnotation] = "system:serviceaccount:acme-dev:ci" } },
+        };
+        V1RoleBinding Bound(string role, string user) => new()
+        {
+            RoleRef = new V1RoleRef { Kind = "ClusterRole", Name = WorkspaceRoles.ClusterRoleName(role) },
+            Subjects = [new Rbacv1Subject { Kind = "User", Name = user }],
+        };
+        var bindings = new[] { Bound("WorkspaceAdmin", "alice@acme.io"), Bound("Operator", "bob@acme.io"), Bound("Approver", "carol@acme.io") };
+        IEnumerable<V1RoleBinding> In(string ns) => ns == "acme-dev" ? bindings : [];
+        var alice = ApprovalPolicy.Judge(ApprovalBy("alice@acme.io"), byBot, _ => true, In);
+        Assert.Equal("SelfApproval", alice.Reason);
+        Assert.Contains("can act as system:serviceaccount:acme-dev:ci", alice.Message);
+        Assert.Equal("SelfApproval", ApprovalPolicy.Judge(ApprovalBy("bob@acme.io"), byBot, _ => true, In).Reason);
+        Assert.True(ApprovalPolicy.Judge(ApprovalBy("carol@acme.io"), byBot, _ => true, In).Counts);
+        Assert.True(ApprovalPolicy.Judge(ApprovalBy("bob@acme.io"), Orders, _ => true, In).Counts); // alice's own Exposure: an Operator reviews it
+    }
 }
