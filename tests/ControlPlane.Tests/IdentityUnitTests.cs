@@ -215,4 +215,19 @@ public sealed class IdentityUnitTests
         Assert.True(ApprovalPolicy.Judge(ApprovalBy("carol@acme.io"), byBot, _ => true, In).Counts);
         Assert.True(ApprovalPolicy.Judge(ApprovalBy("bob@acme.io"), Orders, _ => true, In).Counts); // alice's own Exposure: an Operator reviews it
     }
+    [Fact]
+    public void SystemAndConfusableSubjects_StoredPastAdmission_AreNeverBound()
+    {
+        var tenant = new Tenant { Metadata = new V1ObjectMeta { Name = "acme" } };
+        tenant.Spec.Owners = [new Subject { Kind = "Group", Name = "system:authenticated" }, new Subject { Kind = "User", Name = "alice@acme.io" }];
+        var ws = Ws("acme-dev", "acme", Member("Group", "system:serviceaccounts"), Member("User", "\u0430lice@acme.io", "WorkspaceAdmin"), Member("User", "bob@acme.io"));
+        var refused = WorkspaceMembers.Refused(ws, _ => null);
+        Assert.Equal([0, 1], refused.Select(r => r.Index));
+        Assert.StartsWith("spec.members[0].name:", refused[0].Message);
+        var subjects = WorkspaceResources.RoleBindings(ws, tenant, refused).Select(b => b.Subjects[0].Name).Order().ToList();
+        Assert.Equal(["alice@acme.io", "bob@acme.io"], subjects);
+        var selfService = SelfService.Bindings(tenant, [ws]);
+        Assert.Equal(["alice@acme.io"], selfService.Single(b => b.RoleRef.Name == SelfService.TenantOwnerRole).Subjects.Select(s => s.Name));
+        Assert.Null(selfService.Single(b => b.RoleRef.Name == SelfService.MemberManagerRole).Subjects);
+    }
 }
