@@ -91,6 +91,31 @@ public static class ApprovalPolicy
                                                                            || (s.Kind == "Group" && !s.Name.StartsWith("system:", StringComparison.Ordinal) && groups.Contains(s.Name))));
     }
 
+    /// <summary>Workspace roles whose holders can get a ServiceAccount's token in that namespace (Secrets, or a Pod run as it and read back).</summary>
+    public static readonly IReadOnlyList<string> TokenMintingRoles =
+        [WorkspaceRoles.ClusterRoleName("WorkspaceAdmin"), WorkspaceRoles.ClusterRoleName("Operator"), WorkspaceRoles.ClusterRoleName("IntegrationAdmin")];
+
+    /// <summary>
+    /// Why <paramref name="user"/> could have acted as an author of <paramref name="target"/>, or null: an
+    /// author that is a ServiceAccount is whoever can mint its token, so a holder of a token-minting role in
+    /// its namespace (<paramref name="bindingsIn"/>: the operator's RoleBindings there) is an author too.
+    /// </summary>
+    public static string? ControlsAnAuthor(string user, IReadOnlyCollection<string> groups, IKubernetesObject<V1ObjectMeta> target, Func<string, IEnumerable<V1RoleBinding>> bindingsIn)
+    {
+        foreach (var author in EveryAuthorOf(target).Where(a => a.StartsWith(KubernetesIdentities.ServiceAccountPrefix, StringComparison.Ordinal)))
+        {
+            var ns = author[KubernetesIdentities.ServiceAccountPrefix.Length..].Split(':')[0];
+            var role = bindingsIn(ns).FirstOrDefault(b => b.RoleRef.Kind == "ClusterRole" && TokenMintingRoles.Contains(b.RoleRef.Name)
+                && (b.Subjects ?? []).Any(s => (s.Kind == "User" && s.Name == user) || (s.Kind == "Group" && groups.Contains(s.Name))))?.RoleRef.Name;
+            if (role is not null)
+            {
+                return $"{user} holds {role} in namespace {ns} and can act as {author}, an author of {target.Kind} {target.Metadata.Name}; approving it would be self-approval (two-person rule)";
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>
     /// Why <paramref name="user"/> is not a person who can approve, or null. A ServiceAccount (by username
     /// or by the system:serviceaccounts groups) is a token whoever holds its namespace can mint: the
@@ -108,7 +133,9 @@ public static class ApprovalPolicy
     public static bool HoldsApproverRole(Approval approval, Runtime.Informer<V1RoleBinding> roleBindings) =>
         IsApprover(approval.Spec.Approver, GroupsOf(approval), roleBindings.InNamespace(approval.Metadata.NamespaceProperty));
 
-    public static ApprovalVerdict Judge(Approval approval, IKubernetesObject<V1ObjectMeta>? target, Func<Approval, bool> holdsApproverRole)
+    /// <param name="bindingsIn">The operator's RoleBindings by namespace: when given, an approver who can act as a ServiceAccount author (<see cref="ControlsAnAuthor"/>) is an author.</param>
+    public static ApprovalVerdict Judge(Approval approval, IKubernetesObject<V1ObjectMeta>? target, Func<Approval, bool> holdsApproverRole,
+        Func<string, IEnumerable<V1RoleBinding>>? bindingsIn = null)
     {
         var t = approval.Spec.Target;
         if (target is null) return new(false, "TargetNotFound", $"{t.Kind} {t.Name} does not exist");
@@ -122,6 +149,11 @@ public static class ApprovalPolicy
         if (EveryAuthorOf(target).Contains(approval.Spec.Approver))
         {
             return new(false, "SelfApproval", $"{approval.Spec.Approver} authored {t.Kind} {t.Name} (created it or changed its spec); self-approval does not count");
+        }
+
+        if (bindingsIn is not null && ControlsAnAuthor(approval.Spec.Approver, GroupsOf(approval), target, bindingsIn) is { } controls)
+        {
+            return new(false, "SelfApproval", controls);
         }
 
         var carried = false;
@@ -181,18 +213,20 @@ public static class ApprovalPolicy
 
     public static int RequiredApprovals(string environment) => environment == "prod" ? 2 : 1;
 
-    public static ApprovalState Evaluate(IKubernetesObject<V1ObjectMeta> target, string environment, IEnumerable<Approval> approvals, Func<Approval, bool> holdsApproverRole) =>
-        Evaluate(target, RequiredApprovals(environment), approvals, holdsApproverRole);
+    public static ApprovalState Evaluate(IKubernetesObject<V1ObjectMeta> target, string environment, IEnumerable<Approval> approvals, Func<Approval, bool> holdsApproverRole,
+        Func<string, IEnumerable<V1RoleBinding>>? bindingsIn = null) =>
+        Evaluate(target, RequiredApprovals(environment), approvals, holdsApproverRole, bindingsIn);
 
     /// <summary>
     /// As above, for a kind whose own rules say how many approvers it needs (a Restore: <see cref="RestoreResources.RequiredApprovals"/>).
     /// Zero needed is approved unless a counting approval rejects it: any reject wins.
     /// </summary>
-    public static ApprovalState Evaluate(IKubernetesObject<V1ObjectMeta> target, int required, IEnumerable<Approval> approvals, Func<Approval, bool> holdsApproverRole)
+    public static ApprovalState Evaluate(IKubernetesObject<V1ObjectMeta> target, int required, IEnumerable<Approval> approvals, Func<Approval, bool> holdsApproverRole,
+        Func<string, IEnumerable<V1RoleBinding>>? bindingsIn = null)
     {
         var counting = approvals
             .Where(a => a.Spec.Target.Kind == target.Kind && a.Spec.Target.Name == target.Metadata.Name && a.Metadata.NamespaceProperty == target.Metadata.NamespaceProperty)
-            .Where(a => Judge(a, target, holdsApproverRole).Counts)
+            .Where(a => Judge(a, target, holdsApproverRole, bindingsIn).Counts)
             .ToList();
         var rejectedBy = counting.Where(a => a.Spec.Decision == "reject").Select(a => a.Spec.Approver!).Distinct().Order().ToList();
         var approvers = counting.Where(a => a.Spec.Decision == "approve").Select(a => a.Spec.Approver!).Distinct().Order().ToList();

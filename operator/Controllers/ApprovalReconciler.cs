@@ -80,7 +80,7 @@ public sealed class ApprovalReconciler(
     public async Task<ReconcileResult> ReconcileAsync(Approval approval, CancellationToken ct)
     {
         var target = Target(approval.Metadata.NamespaceProperty, approval.Spec.Target.Kind, approval.Spec.Target.Name);
-        var verdict = ApprovalPolicy.Judge(approval, target, HoldsApproverRole);
+        var verdict = ApprovalPolicy.Judge(approval, target, HoldsApproverRole, roleBindings.InNamespace);
         var conditions = new ConditionSet(approval.Status?.Conditions, approval.Metadata.Generation, time.GetUtcNow().UtcDateTime)
             .Set("Ready", verdict.Counts, verdict.Reason, verdict.Message);
         // What the target's approvals add up to (one outside prod, two distinct approvers in prod; a Restore by its own rule), as its reconciler computes it.
@@ -117,11 +117,11 @@ public sealed class ApprovalReconciler(
         {
             // As the Rollout reconciler counts: an Approver of every prod workspace the rings reach, too.
             var prodTargets = RolloutResources.ProdTargets(r, workspaces.Get, t => workspaces.ByIndex(WorkspaceResources.TenantIndex, t));
-            return ApprovalPolicy.Evaluate(target, environment, approvals, a => RolloutResources.HoldsApproverRoleForRollout(a, prodTargets, roleBindings.InNamespace));
+            return ApprovalPolicy.Evaluate(target, environment, approvals, a => RolloutResources.HoldsApproverRoleForRollout(a, prodTargets, roleBindings.InNamespace), roleBindings.InNamespace);
         }
 
         return target is Restore restore
-            ? RestoreResources.ApprovalOf(restore, environment, approvals, HoldsApproverRole)
-            : ApprovalPolicy.Evaluate(target, environment, approvals, HoldsApproverRole);
+            ? RestoreResources.ApprovalOf(restore, environment, approvals, HoldsApproverRole, roleBindings.InNamespace)
+            : ApprovalPolicy.Evaluate(target, environment, approvals, HoldsApproverRole, roleBindings.InNamespace);
     }
 }

@@ -118,7 +118,7 @@ public static class DeploymentIntentResources
     public static ApprovalState ApprovalOf(DeploymentIntent intent, IntentApprovalRule rule, IEnumerable<Approval> approvals, Func<Approval, bool> holdsApproverRole,
         Func<string, IEnumerable<k8s.Models.V1RoleBinding>> bindingsIn) =>
         ApprovalPolicy.Evaluate(intent, rule.Required, approvals,
-            a => holdsApproverRole(a) && rule.ProdTargets.All(t => ApprovalPolicy.IsApprover(a.Spec.Approver, ApprovalPolicy.GroupsOf(a), bindingsIn(t))));
+            a => holdsApproverRole(a) && rule.ProdTargets.All(t => ApprovalPolicy.IsApprover(a.Spec.Approver, ApprovalPolicy.GroupsOf(a), bindingsIn(t))), bindingsIn);
 
     /// <summary>
     /// The longest intent name: its Rollouts carry it as the value of <see cref="IntentLabel"/> (a label

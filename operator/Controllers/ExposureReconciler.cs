@@ -195,7 +195,7 @@ public sealed partial class ExposureReconciler(
             .DistinctBy(x => x.Metadata.Uid);
 
     ApprovalState ApprovalStateOf(Exposure e, Workspace ws) =>
-        ApprovalPolicy.Evaluate(e, WorkspaceEnvironments.Effective(ws), caches.Approvals.InNamespace(e.Metadata.NamespaceProperty), HoldsApproverRole);
+        ApprovalPolicy.Evaluate(e, WorkspaceEnvironments.Effective(ws), caches.Approvals.InNamespace(e.Metadata.NamespaceProperty), HoldsApproverRole, caches.RoleBindings.InNamespace);
 
     bool HoldsApproverRole(Approval approval) =>
         ApprovalPolicy.HoldsApproverRole(approval, caches.RoleBindings);
@@ -204,7 +204,7 @@ public sealed partial class ExposureReconciler(
     List<ApprovalRecord> CountedApprovals(Exposure e) =>
         caches.Approvals.InNamespace(e.Metadata.NamespaceProperty)
             .Where(a => a.Spec.Target.Kind == "Exposure" && a.Spec.Target.Name == e.Metadata.Name && a.Spec.Decision == "approve")
-            .Where(a => ApprovalPolicy.Judge(a, e, HoldsApproverRole).Counts)
+            .Where(a => ApprovalPolicy.Judge(a, e, HoldsApproverRole, caches.RoleBindings.InNamespace).Counts)
             .GroupBy(a => a.Spec.Approver!)
             .Select(g => g.OrderBy(a => a.Metadata.CreationTimestamp).First())
             .OrderBy(a => a.Spec.Approver, StringComparer.Ordinal)

@@ -95,7 +95,7 @@ public sealed partial class RestoreReconciler(
         var target = RestoreResources.Target(restore.Spec, source.Database, uid, Now, out var targetRefusal);
         targetRefusal ??= target.InPlace ? null : RestoreResources.WorkspaceNameRefusal(target.Database, targets.Workspaces.List());
         if (targetRefusal is not null) return await FailAsync(restore, targetRefusal.Reason, targetRefusal.Message, ct).ConfigureAwait(false);
-        var state = RestoreResources.ApprovalOf(restore, WorkspaceEnvironments.Effective(source.Workspace), approvals.InNamespace(ns), HoldsApproverRole);
+        var state = RestoreResources.ApprovalOf(restore, WorkspaceEnvironments.Effective(source.Workspace), approvals.InNamespace(ns), HoldsApproverRole, roleBindings.InNamespace);
         // A rejection is final, whatever the restore still waits for (its backup, a slot): nothing is restored, and a Failed Restore is done.
         if (state.Rejected) return await RejectedAsync(restore, target, state, source.Tenant, ct).ConfigureAwait(false);
         var choice = RestoreResources.ChooseBackup(restore.Spec, backups.InNamespace(ns).ToList(), plan.Status?.FirstRecoverabilityPoint);

@@ -51,8 +51,9 @@ public static partial class RestoreResources
     /// reconciler and the Approval reconciler's TargetApproved alike: <see cref="RequiredApprovals"/>
     /// distinct approvers; any counting reject wins, even where none is needed.
     /// </summary>
-    public static ApprovalState ApprovalOf(Restore restore, string environment, IEnumerable<Approval> approvals, Func<Approval, bool> holdsApproverRole) =>
-        ApprovalPolicy.Evaluate(restore, RequiredApprovals(environment, restore.Spec.Into.InPlace == true), approvals, holdsApproverRole);
+    public static ApprovalState ApprovalOf(Restore restore, string environment, IEnumerable<Approval> approvals, Func<Approval, bool> holdsApproverRole,
+        Func<string, IEnumerable<k8s.Models.V1RoleBinding>>? bindingsIn = null) =>
+        ApprovalPolicy.Evaluate(restore, RequiredApprovals(environment, restore.Spec.Into.InPlace == true), approvals, holdsApproverRole, bindingsIn);
 
     /// <summary>
     /// The databases a restore touches, checked against the workspace's own database again whatever

@@ -183,7 +183,7 @@ public sealed partial class RolloutReconciler(
             var environment = RolloutResources.ApprovalEnvironment(rollout, caches.Workspaces.Get, ofTenant);
             var prodTargets = RolloutResources.ProdTargets(rollout, caches.Workspaces.Get, ofTenant);
             approval = ApprovalPolicy.Evaluate(rollout, environment, caches.Approvals.InNamespace(ns),
-                a => RolloutResources.HoldsApproverRoleForRollout(a, prodTargets, caches.RoleBindings.InNamespace));
+                a => RolloutResources.HoldsApproverRoleForRollout(a, prodTargets, caches.RoleBindings.InNamespace), caches.RoleBindings.InNamespace);
         }
 
         // Before a ring starts (and only then): may every requester patch the Deployment in each of its

@@ -58,12 +58,13 @@ public static class SelfService
     /// </summary>
     public static IReadOnlyList<V1ClusterRoleBinding> Bindings(Tenant tenant, IEnumerable<Workspace> workspaces)
     {
-        var owners = (tenant.Spec.Owners ?? []).Select(o => (o.Kind, o.Name));
+        var owners = (tenant.Spec.Owners ?? []).Where(o => WorkspaceMembers.NotBindable("spec.owners", o.Kind, o.Name) is null).Select(o => (o.Kind, o.Name));
         var own = workspaces.Where(w => w.Spec.Tenant == tenant.Metadata.Name).ToList();
         // A ServiceAccount member outside the tenant's own workspaces is no admin of anything (WorkspaceMembers).
         var names = own.ToDictionary(w => w.Metadata.Name, StringComparer.Ordinal);
         var admins = own.SelectMany(w => (w.Spec.Members ?? []).Select((m, i) => (Workspace: w, Member: m, Index: i)))
-            .Where(x => x.Member.Role == "WorkspaceAdmin" && WorkspaceMembers.ForeignServiceAccount(x.Index, x.Member, x.Workspace, n => names.GetValueOrDefault(n)) is null)
+            .Where(x => x.Member.Role == "WorkspaceAdmin" && WorkspaceMembers.ForeignServiceAccount(x.Index, x.Member, x.Workspace, n => names.GetValueOrDefault(n)) is null
+                        && (x.Member.Kind == "ServiceAccount" || WorkspaceMembers.NotBindable("", x.Member.Kind, x.Member.Name) is null))
             .Select(x => (x.Member.Kind, x.Member.Name));
         return [Binding(tenant, OwnersBindingName(tenant.Metadata.Name), TenantOwnerRole, owners), Binding(tenant, MemberManagersBindingName(tenant.Metadata.Name), MemberManagerRole, admins)];
     }

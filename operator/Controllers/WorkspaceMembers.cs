@@ -34,6 +34,27 @@ public static class WorkspaceMembers
         return refused;
     }
 
+    /// <summary>
+    /// Every member the reconciler will not bind: a ServiceAccount outside the tenant, and (stored while
+    /// the webhook was absent) a "system:" identity or a name that reads as another (<see cref="SpecRules.UnreadableName"/>).
+    /// </summary>
+    public static IReadOnlyList<RefusedMember> Refused(Workspace ws, Func<string, Workspace?> workspaceOf, Func<Workspace, bool>? holdsNamespace = null)
+    {
+        var members = ws.Spec.Members ?? [];
+        var refused = ForeignServiceAccounts(ws, workspaceOf, holdsNamespace).ToList();
+        for (var i = 0; i < members.Count; i++)
+        {
+            if (refused.Any(r => r.Index == i) || members[i].Kind == "ServiceAccount") continue;
+            if (NotBindable($"spec.members[{i}].name", members[i].Kind, members[i].Name) is { } why) refused.Add(new RefusedMember(i, members[i], why));
+        }
+
+        return refused.OrderBy(r => r.Index).ToList();
+    }
+
+    /// <summary>Why a User or Group (a member or a tenant owner) is never bound, or null: a "system:" identity, or a name that reads as another.</summary>
+    public static string? NotBindable(string field, string kind, string name) =>
+        SpecRules.SystemIdentity(field, kind, name) ?? (string.IsNullOrEmpty(name) || SpecRules.UnreadableName(name) is null ? null : SpecRules.SubjectName(field, name));
+
     /// <summary>Why member <paramref name="i"/> is a ServiceAccount outside the tenant, or null (any other kind, or a ServiceAccount of the tenant).</summary>
     public static string? ForeignServiceAccount(int i, WorkspaceMember member, Workspace ws, Func<string, Workspace?> workspaceOf, Func<Workspace, bool>? holdsNamespace = null)
     {

@@ -371,7 +371,7 @@ public sealed partial class WorkspaceReconciler(
     async Task<List<BindingFailure>> ApplyBindingsAsync(Changes log, Workspace ws, Tenant tenant, CancellationToken ct)
     {
         // A ServiceAccount member outside the tenant's workspaces is never bound (and its binding goes).
-        var refused = WorkspaceMembers.ForeignServiceAccounts(ws, caches.Workspaces.Get, HoldsNamespace);
+        var refused = WorkspaceMembers.Refused(ws, caches.Workspaces.Get, HoldsNamespace);
         var failures = refused.Select(r => new BindingFailure(r.Message, Permanent: !r.Pending, Refused: true)).ToList();
         var desired = WorkspaceResources.RoleBindings(ws, tenant, refused);
         var wanted = desired.Select(b => b.Metadata.Name).ToHashSet();

@@ -107,7 +107,8 @@ public static class WorkspaceResources
             };
         }
 
-        foreach (var owner in tenant.Spec.Owners ?? []) Add("owner", owner.Kind, owner.Name, "WorkspaceAdmin");
+        // An owner stored past admission as a "system:" identity (everyone, every ServiceAccount) or a confusable name is never bound.
+        foreach (var owner in (tenant.Spec.Owners ?? []).Where(o => WorkspaceMembers.NotBindable("spec.owners", o.Kind, o.Name) is null)) Add("owner", owner.Kind, owner.Name, "WorkspaceAdmin");
         var members = ws.Spec.Members ?? [];
         for (var i = 0; i < members.Count; i++)
         {

@@ -112,6 +112,7 @@ public sealed partial class AdmissionHandler
         if (target is null) return [$"spec.target: {t.Kind} {ns}/{t.Name} does not exist"];
         var problems = new List<string>();
         if (ApprovalPolicy.NotAPerson(user, r.UserInfo.Groups) is { } machine) problems.Add($"spec.approver: {machine}");
+        if (ApprovalPolicy.ControlsAnAuthor(user, r.UserInfo.Groups ?? [], target, caches.RoleBindings.InNamespace) is { } controls) problems.Add($"spec.approver: {controls}");
         if (ApprovalPolicy.AuthorOf(target) == user)
         {
             problems.Add($"spec.approver: {user} created {t.Kind} {t.Name}; self-approval is not allowed (two-person rule)");

@@ -215,4 +215,36 @@ public sealed class IdentityAttackTests(WebhookFixture fixture)
         Assert.Contains($"spec.approver: system:serviceaccount:{ws}:bot is a ServiceAccount", approval.StatusMessage);
         Assert.Contains("approvals are given by people", approval.StatusMessage);
     }
+    [Fact]
+    public async Task AnExposureAuthoredByTheApproversOwnServiceAccount_IsNotTheirsToApprove()
+    {
+        // alice owns the tenant (WorkspaceAdmin: she can mint any token in the workspace); carol is only an Approver.
+        var acme = await AliceTenantAsync();
+        var ws = acme + "-dev";
+        using var alice = As("alice");
+        await alice.CreateAsync(ClusterFixture.Workspaces, null, NewWorkspace(ws, acme,
+            new WorkspaceMember { Kind = "ServiceAccount", Name = $"{ws}/ci", Role = "Operator" },
+            new WorkspaceMember { Kind = "User", Name = Cluster.Plane.Users["carol"].Name, Role = "Approver" }), CancellationToken.None);
+        await Cluster.WaitForWorkspaceAsync(ws, ClusterFixture.IsReady, "Ready");
+
+        // alice's bot writes the Exposure, so alice is not its created-by: she would be its "independent" approver.
+        using var bot = await MintServiceAccountAsync(alice, ws, "ci");
+        var exposure = await bot.CreateAsync(Exposures, ws, new Exposure
+        {
+            Metadata = new V1ObjectMeta { Name = "orders" },
+            Spec = new ExposureSpec { Type = "REST", Version = "v1", Backend = new ExposureBackend { Service = "orders", Port = 8080 }, Path = "/orders" },
+        }, CancellationToken.None);
+        Approval For(string name) => new()
+        {
+            Metadata = new V1ObjectMeta { Name = name },
+            Spec = new ApprovalSpec { Target = new ApprovalTarget { Kind = "Exposure", Name = "orders" }, TargetGeneration = exposure.Metadata.Generation, TargetUID = exposure.Metadata.Uid },
+        };
+        var refused = await Refused(() => alice.CreateAsync(Approvals, ws, For("alice-approves"), CancellationToken.None));
+        Assert.Contains($"can act as system:serviceaccount:{ws}:ci", refused.StatusMessage);
+        Assert.Contains("self-approval", refused.StatusMessage);
+
+        // carol cannot mint the bot's token: hers is an independent review.
+        using var carol = As("carol");
+        await carol.CreateAsync(Approvals, ws, For("carol-approves"), CancellationToken.None);
+    }
 }

@@ -194,4 +194,40 @@ public sealed class IdentityUnitTests
         Assert.True(ApprovalPolicy.Judge(ApprovalBy("carol@acme.io", ApprovalPolicy.FormatGroups(["system:authenticated"])), Orders, _ => true).Counts);
         Assert.False(ApprovalPolicy.Evaluate(Orders, "dev", [ApprovalBy("system:serviceaccount:acme-dev:bot")], _ => true).Approved);
     }
+    [Fact]
+    public void AnApproverWhoCanMintTheAuthoringServiceAccountsToken_IsAnAuthor()
+    {
+        var byBot = new Exposure
+        {
+            Metadata = new V1ObjectMeta { Name = "orders", NamespaceProperty = "acme-dev", Uid = "x", Generation = 1, Annotations = new Dictionary<string, string> { [ApiGroup.CreatedByAnnotation] = "system:serviceaccount:acme-dev:ci" } },
+        };
+        V1RoleBinding Bound(string role, string user) => new()
+        {
+            RoleRef = new V1RoleRef { Kind = "ClusterRole", Name = WorkspaceRoles.ClusterRoleName(role) },
+            Subjects = [new Rbacv1Subject { Kind = "User", Name = user }],
+        };
+        var bindings = new[] { Bound("WorkspaceAdmin", "alice@acme.io"), Bound("Operator", "bob@acme.io"), Bound("Approver", "carol@acme.io") };
+        IEnumerable<V1RoleBinding> In(string ns) => ns == "acme-dev" ? bindings : [];
+        var alice = ApprovalPolicy.Judge(ApprovalBy("alice@acme.io"), byBot, _ => true, In);
+        Assert.Equal("SelfApproval", alice.Reason);
+        Assert.Contains("can act as system:serviceaccount:acme-dev:ci", alice.Message);
+        Assert.Equal("SelfApproval", ApprovalPolicy.Judge(ApprovalBy("bob@acme.io"), byBot, _ => true, In).Reason);
+        Assert.True(ApprovalPolicy.Judge(ApprovalBy("carol@acme.io"), byBot, _ => true, In).Counts);
+        Assert.True(ApprovalPolicy.Judge(ApprovalBy("bob@acme.io"), Orders, _ => true, In).Counts); // alice's own Exposure: an Operator reviews it
+    }
+    [Fact]
+    public void SystemAndConfusableSubjects_StoredPastAdmission_AreNeverBound()
+    {
+        var tenant = new Tenant { Metadata = new V1ObjectMeta { Name = "acme" } };
+        tenant.Spec.Owners = [new Subject { Kind = "Group", Name = "system:authenticated" }, new Subject { Kind = "User", Name = "alice@acme.io" }];
+        var ws = Ws("acme-dev", "acme", Member("Group", "system:serviceaccounts"), Member("User", "\u0430lice@acme.io", "WorkspaceAdmin"), Member("User", "bob@acme.io"));
+        var refused = WorkspaceMembers.Refused(ws, _ => null);
+        Assert.Equal([0, 1], refused.Select(r => r.Index));
+        Assert.StartsWith("spec.members[0].name:", refused[0].Message);
+        var subjects = WorkspaceResources.RoleBindings(ws, tenant, refused).Select(b => b.Subjects[0].Name).Order().ToList();
+        Assert.Equal(["alice@acme.io", "bob@acme.io"], subjects);
+        var selfService = SelfService.Bindings(tenant, [ws]);
+        Assert.Equal(["alice@acme.io"], selfService.Single(b => b.RoleRef.Name == SelfService.TenantOwnerRole).Subjects.Select(s => s.Name));
+        Assert.Null(selfService.Single(b => b.RoleRef.Name == SelfService.MemberManagerRole).Subjects);
+    }
 }
