@@ -28,10 +28,16 @@ public static class BackupRules
     }
 
     /// <summary>A plan naming its own bucket where tenant storage is not allowed: refused, naming the field and the setting.</summary>
-    public static string? TenantStorageRefusal(BackupPlan plan, BackupOptions options) =>
-        plan.Spec.Storage?.S3 is not null && !options.AllowTenantStorage
-            ? "spec.storage.s3: a plan's own bucket is not allowed here (ControlPlane:Backup:AllowTenantStorage is false); leave spec.storage empty to use the region's platform storage"
-            : null;
+    public static string? TenantStorageRefusal(BackupPlan plan, BackupOptions options) => plan.Spec.Storage?.S3 switch
+    {
+        null => null,
+        _ when !options.AllowTenantStorage =>
+            "spec.storage.s3: a plan's own bucket is not allowed here (ControlPlane:Backup:AllowTenantStorage is false); leave spec.storage empty to use the region's platform storage",
+        // The endpoint is where the operator connects with the plan's credentials: only one the platform lists (issue 22, class 1).
+        { } s3 when !Configuration.UrlPrefixes.Allows(s3.Endpoint, options.TenantStorageEndpoints) =>
+            $"spec.storage.s3.endpoint: \"{s3.Endpoint}\" is not under ControlPlane:Backup:TenantStorageEndpoints ({(options.TenantStorageEndpoints.Count == 0 ? "none configured" : string.Join(", ", options.TenantStorageEndpoints))}); the operator connects only to storage the platform lists",
+        _ => null,
+    };
 
     /// <summary>
     /// The object key of a backup: prefix/tenant/workspace/plan/name-uid.dump. The Backup's UID makes it

@@ -67,7 +67,7 @@ public sealed class BackupTargets(KubeApi api, Informer<Workspace> workspaces, I
         var ws = source.Workspace;
         var ns = ws.Metadata.Name;
         var allocation = (await database.GetDatabaseAllocationsAsync(source.Region, ns, ct).ConfigureAwait(false))
-            .FirstOrDefault(a => a.State == "active" && a.Tenant == source.Tenant && a.WorkspaceUid == ws.Metadata.Uid && a.Provisioned);
+            .FirstOrDefault(a => a.State == "active" && a.Tenant == source.Tenant && a.Provisioned);
         if (allocation is null) throw new BackupNotReadyException($"workspace {ns} has no provisioned database recorded in region {source.Region} yet");
         if (allocation.Name != source.Database)
         {

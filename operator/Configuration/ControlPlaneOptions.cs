@@ -129,6 +129,12 @@ public sealed class BackupOptions
     /// <summary>Whether a BackupPlan may name its own bucket (spec.storage.s3); otherwise only the region's platform storage.</summary>
     public bool AllowTenantStorage { get; set; }
 
+    /// <summary>
+    /// Where a plan's own bucket may be, when <see cref="AllowTenantStorage"/> is true: URL prefixes (scheme, host,
+    /// port, path) of S3 endpoints. Empty: none; the operator never connects to an endpoint a tenant picks.
+    /// </summary>
+    public List<string> TenantStorageEndpoints { get; set; } = [];
+
     /// <summary>Multipart upload part size (S3 allows 5 MiB to 5 GiB; at most 10,000 parts).</summary>
     public int PartSizeBytes { get; set; } = 16 * 1024 * 1024;
 

@@ -112,6 +112,10 @@ public sealed partial class WorkspaceReconciler
         {
             return await DatabaseNotReadyAsync(ws, conditions, e.Reason, e.Message, ct).ConfigureAwait(false);
         }
+        catch (SessionNotVerifiedException e)
+        {
+            return await DatabaseNotReadyAsync(ws, conditions, "SessionNotVerified", e.Message, ct).ConfigureAwait(false);
+        }
         catch (UnsafeRegionRoleException e)
         {
             logger.LogError("region {Region}: {Problem}", region, e.Message);

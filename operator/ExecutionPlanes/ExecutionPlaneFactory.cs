@@ -37,7 +37,7 @@ public sealed class ExecutionPlaneFactory(KubeApi api, DeploymentIntentOptions o
         var plane = intent.Spec.ExecutionPlane;
         if (plane?.Type != "http") return null;
         if (string.IsNullOrEmpty(plane.Url)) return "spec.executionPlane.url: required when type is http";
-        if (!options.PlaneUrlPrefixes.Any(p => plane.Url.StartsWith(p, StringComparison.Ordinal)))
+        if (!Configuration.UrlPrefixes.Allows(plane.Url, options.PlaneUrlPrefixes))
         {
             return $"spec.executionPlane.url: {plane.Url} is not under ControlPlane:DeploymentIntent:PlaneUrlPrefixes ({(options.PlaneUrlPrefixes.Count == 0 ? "none configured" : string.Join(", ", options.PlaneUrlPrefixes))})";
         }
@@ -65,6 +65,8 @@ public sealed class ExecutionPlaneFactory(KubeApi api, DeploymentIntentOptions o
 
     public async Task<byte[]?> FetchEvidenceAsync(string url, CancellationToken ct)
     {
+        // Checked here again, as parsed URLs: the caller's check may be a string prefix.
+        if (!Configuration.UrlPrefixes.Allows(url, options.EvidenceUrlPrefixes)) return null;
         using var http = new HttpClient(handler, disposeHandler: false) { Timeout = options.PlaneTimeout, MaxResponseContentBufferSize = MaxEvidenceBytes };
         try
         {

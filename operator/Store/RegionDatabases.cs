@@ -288,6 +288,8 @@ public sealed partial class RegionDatabases(ControlPlaneOptions options) : IAsyn
 
             await using var conn = AsWorkspaceRole(region, database, role, password);
             await conn.OpenAsync(ct).ConfigureAwait(false);
+            // Extension scripts run as this session: only as the plain workspace role, verified by the server.
+            await VerifyAsync(conn, role, database, ct).ConfigureAwait(false);
             var present = new HashSet<string>();
             await using (var cmd = new NpgsqlCommand("SELECT extname::text FROM pg_catalog.pg_extension", conn))
             await using (var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))

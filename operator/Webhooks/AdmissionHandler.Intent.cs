@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using ControlPlane.Operator.Api.V1Alpha1;
+using ControlPlane.Operator.Configuration;
 using ControlPlane.Operator.Controllers;
 
 namespace ControlPlane.Operator.Webhooks;
@@ -58,7 +59,7 @@ public sealed partial class AdmissionHandler
         {
             var plane = intent.Spec.ExecutionPlane;
             if (string.IsNullOrEmpty(plane.Url)) problems.Add("spec.executionPlane.url: required when type is http");
-            else if (!settings.Options.DeploymentIntent.PlaneUrlPrefixes.Any(p => plane.Url.StartsWith(p, StringComparison.Ordinal)))
+            else if (!UrlPrefixes.Allows(plane.Url, settings.Options.DeploymentIntent.PlaneUrlPrefixes))
             {
                 problems.Add($"spec.executionPlane.url: {plane.Url} is not under ControlPlane:DeploymentIntent:PlaneUrlPrefixes: the operator calls only the planes the platform configured");
             }

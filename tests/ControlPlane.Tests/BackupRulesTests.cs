@@ -62,7 +62,14 @@ public sealed class BackupRulesTests
         Assert.Equal("15.18 (Debian)", dump);
         var plan = new BackupPlan { Spec = new BackupPlanSpec { Storage = new BackupStorage { S3 = new S3Storage() } } };
         Assert.Contains("spec.storage.s3", BackupRules.TenantStorageRefusal(plan, new BackupOptions()));
-        Assert.Null(BackupRules.TenantStorageRefusal(plan, new BackupOptions { AllowTenantStorage = true }));
+        plan.Spec.Storage.S3.Endpoint = "https://s3.eu.example.com";
+        Assert.Contains("spec.storage.s3.endpoint", BackupRules.TenantStorageRefusal(plan, new BackupOptions { AllowTenantStorage = true }));
+        Assert.Null(BackupRules.TenantStorageRefusal(plan, new BackupOptions { AllowTenantStorage = true, TenantStorageEndpoints = ["https://s3.eu.example.com/"] }));
+        // Issue 22: the endpoint is where the operator connects; a look-alike host or another port is not the listed one.
+        plan.Spec.Storage.S3.Endpoint = "https://s3.eu.example.com.attacker.net";
+        Assert.Contains("TenantStorageEndpoints", BackupRules.TenantStorageRefusal(plan, new BackupOptions { AllowTenantStorage = true, TenantStorageEndpoints = ["https://s3.eu.example.com"] }));
+        plan.Spec.Storage.S3.Endpoint = "http://10.0.0.1:5432";
+        Assert.Contains("spec.storage.s3.endpoint", BackupRules.TenantStorageRefusal(plan, new BackupOptions { AllowTenantStorage = true, TenantStorageEndpoints = ["https://s3.eu.example.com"] }));
         Assert.Equal("/opt/pg/bin/pg_restore", new BackupOptions { PgDumpPath = "/opt/pg/bin/pg_dump" }.EffectivePgRestore);
     }
 }

@@ -229,4 +229,36 @@ public sealed partial class BackupTests
         Assert.StartsWith("spec.into.database", Condition(grab.Status.Conditions, "Ready")!.Message);
         Assert.False(await DatabaseExistsAsync(taken));
     }
+
+    /// <summary>
+    /// The server-side check before any SQL: a workspace role that gained more than a login (here CREATEDB and another
+    /// tenant's role, as a restore run as someone else would have given it) is never used: the Backup fails SessionNotVerified.
+    /// </summary>
+    [Fact]
+    public async Task AWorkspaceRoleThatGainedPrivileges_IsNotUsed_TheBackupFailsSessionNotVerified()
+    {
+        var (victim, credentials) = await WorkspaceWithMembersAsync("conn-v2", "dev");
+        var (mine, _) = await WorkspaceWithMembersAsync("conn-gain", "dev");
+        await using var op = TestOperator.Start(cluster, Unique("lease"), output, Storage(Unique("conn"), credentials));
+        await cluster.WaitForWorkspaceAsync(victim, ClusterFixture.IsReady, "Ready");
+        var (_, db, _, _) = await BackedUpAsync(mine);
+        var victimRole = Value(await DatabaseSecretAsync(victim), "username");
+        await using (var admin = new NpgsqlConnection(cluster.Postgres.ConnectionString()))
+        {
+            await admin.OpenAsync();
+            await ExecAsync(admin, $"ALTER ROLE \"{db}\" CREATEDB; GRANT \"{victimRole}\" TO \"{db}\"");
+        }
+
+        await CreateBackupAsync(mine, "gained", "nightly");
+        var gained = await WaitForBackupFinishedAsync(mine, "gained");
+        Assert.True(gained.Status!.Phase == "Failed", $"{gained.Status.Phase}: {Condition(gained.Status.Conditions, "Ready")?.Message}");
+        Assert.Equal("SessionNotVerified", Condition(gained.Status.Conditions, "Ready")?.Reason);
+        Assert.Contains("CREATEDB, membership of another role", Condition(gained.Status.Conditions, "Ready")!.Message);
+
+        await using (var admin = new NpgsqlConnection(cluster.Postgres.ConnectionString()))
+        {
+            await admin.OpenAsync();
+            await ExecAsync(admin, $"ALTER ROLE \"{db}\" NOCREATEDB; REVOKE \"{victimRole}\" FROM \"{db}\"");
+        }
+    }
 }

@@ -362,7 +362,7 @@ public sealed class ChartTests : IDisposable
             "--set", "regions.eu.database.secretName=db", "--set", "regions.eu.database.key=eu",
             "--set", "regions.eu.backupStorage.endpoint=https://s3.example.com", "--set", "regions.eu.backupStorage.bucket=backups-eu",
             "--set", "regions.eu.backupStorage.prefix=cp", "--set", "regions.eu.backupStorage.credentialsSecret=backup-eu",
-            "--set", "backup.maxConcurrent=3", "--set", "backup.deleteGrace=2.00:00:00"));
+            "--set", "backup.maxConcurrent=3", "--set", "backup.deleteGrace=2.00:00:00", "--set", "backup.tenantStorageEndpoints={https://s3.tenant.example.com/}"));
         var env = chart.Single(o => o.Kind == "Deployment").As<V1Deployment>().Spec.Template.Spec.Containers[0].Env
             .Where(e => e.Value is not null).ToDictionary(e => e.Name.Replace("__", ":", StringComparison.Ordinal), e => (string?)e.Value);
         var options = new ControlPlane.Operator.Configuration.ControlPlaneOptions();
@@ -371,6 +371,7 @@ public sealed class ChartTests : IDisposable
         var storage = options.Regions["eu"].BackupStorage!;
         Assert.Equal(("https://s3.example.com", "backups-eu", "cp", "backup-eu"), (storage.Endpoint, storage.Bucket, storage.Prefix, storage.CredentialsSecret));
         Assert.Equal((3, false, TimeSpan.FromDays(2)), (options.Backup.MaxConcurrent, options.Backup.AllowTenantStorage, options.Backup.DeleteGrace));
+        Assert.Equal(["https://s3.tenant.example.com/"], options.Backup.TenantStorageEndpoints);
 
         // Defaults, and a storage without its credentials Secret refused by name.
         var defaults = ManifestObject.Parse(await Tools.RenderAsync(helmHome)).Single(o => o.Kind == "Deployment").As<V1Deployment>().Spec.Template.Spec.Containers[0].Env;
