@@ -234,12 +234,11 @@ public sealed class RolloutAttackTests(WebhookFixture fixture)
             "sum(rate(http_requests_total{namespace=~\"{{namespaces}}\",code!~\"5..\"}[5m])) / sum(rate(http_requests_total{namespace=~\"{{namespaces}}\"}[5m]))"), CancellationToken.None);
     }
 
-    [Fact]
-    public async Task ADeploymentIntentsRollout_ActsWithItsAuthorsRights_NotTheOperators()
+    /// <summary>A tenant for intents: ring-1, where wade (in no cluster-wide group) is an Operator, and ring-2, where only mona is; Deployment app in both.</summary>
+    async Task<(string Ring1, string Ring2)> IntentTenantAsync()
     {
         var tenant = Unique("dia");
         await Cluster.CreateTenantAsync(tenant, edit: t => t.Scopes = [new TenantScope { AcquisitionBoundary = "acq-001", BusinessUnits = ["bu-finance"], SiteClasses = ["online"] }]);
-        // ring-1: wade (in no cluster-wide group) is an Operator there; ring-2: only mona is.
         async Task<string> RingWorkspaceAsync(string ring, string member)
         {
             var name = Unique(tenant);
@@ -262,6 +261,10 @@ public sealed class RolloutAttackTests(WebhookFixture fixture)
             }, CancellationToken.None);
             await Cluster.WaitForWorkspaceAsync(name, ClusterFixture.IsReady, "Ready");
             await Deployments.CreateAsync(Cluster.Api, name, "app", "registry.example/app:2.0.5");
+            await Cluster.Api.CreateAsync(ResourceType.Secrets, name, new V1Secret
+            {
+                Metadata = new V1ObjectMeta { Name = "plane" }, StringData = new Dictionary<string, string> { ["token"] = WebhookFixture.IntentPlaneToken },
+            }, CancellationToken.None);
             return name;
         }
 
@@ -277,23 +280,53 @@ public sealed class RolloutAttackTests(WebhookFixture fixture)
                 ResourceAttributes = new V1ResourceAttributes { Verb = "create", Group = ApiGroup.Group, Resource = "deploymentintents", NamespaceProperty = ring1 },
             },
         }, CancellationToken.None)).Status.Allowed, TimeSpan.FromSeconds(30), "wade may create deploymentintents");
+        return (ring1, ring2);
+    }
 
+    static DeploymentIntent NewIntent(string name, ExecutionPlane plane) => new()
+    {
+        Metadata = new V1ObjectMeta { Name = name },
+        Spec = new DeploymentIntentSpec
+        {
+            Application = "app", Version = "2.1.0",
+            Artifact = new Artifact { Image = "attacker.example/app:2.1.0", Sha256 = new string('a', 64) },
+            TargetScope = new TargetScope { AcquisitionBoundary = "acq-001", BusinessUnit = "bu-finance", Rings = ["ring-1", "ring-2"] },
+            ExecutionPlane = plane,
+            Risk = new RiskFactors { PrivilegeImpact = 0.1, SupplyChainTrust = 0.1, BlastRadius = 0.1, ChangeComplexity = 0.1, TestEvidence = 0.9 },
+            RollbackPlan = new RollbackPlan { Strategy = "previous-version" },
+            DriftCheckInterval = "1h",
+        },
+    };
+
+    [Fact]
+    public async Task ADeploymentIntentOnTheHttpPlane_PublishesOnlyWhereItsAuthorMayPatch()
+    {
+        var (ring1, ring2) = await IntentTenantAsync();
         using var wade = As("wade");
         var name = Unique("ship");
-        await wade.CreateAsync(ResourceType.For<DeploymentIntent>(true), ring1, new DeploymentIntent
+        var created = await wade.CreateAsync(ResourceType.For<DeploymentIntent>(true), ring1, NewIntent(name,
+            new ExecutionPlane { Type = "http", Url = fixture.IntentPlane.BaseUrl.AbsoluteUri, CredentialsSecret = new LocalObjectReference { Name = "plane" } }), CancellationToken.None);
+        DeploymentIntent? last = null;
+        await Net.WaitUntilAsync(async () =>
         {
-            Metadata = new V1ObjectMeta { Name = name },
-            Spec = new DeploymentIntentSpec
-            {
-                Application = "app", Version = "2.1.0",
-                Artifact = new Artifact { Image = "attacker.example/app:2.1.0", Sha256 = new string('a', 64) },
-                TargetScope = new TargetScope { AcquisitionBoundary = "acq-001", BusinessUnit = "bu-finance", Rings = ["ring-1", "ring-2"] },
-                ExecutionPlane = new ExecutionPlane { Type = "kubernetes" },
-                Risk = new RiskFactors { PrivilegeImpact = 0.1, SupplyChainTrust = 0.1, BlastRadius = 0.1, ChangeComplexity = 0.1, TestEvidence = 0.9 },
-                RollbackPlan = new RollbackPlan { Strategy = "previous-version" },
-                DriftCheckInterval = "1h",
-            },
-        }, CancellationToken.None);
+            last = await Cluster.Api.GetAsync<DeploymentIntent>(ResourceType.For<DeploymentIntent>(true), ring1, name, CancellationToken.None);
+            return last.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Reason == "RequesterForbidden") == true;
+        }, TimeSpan.FromSeconds(90), "ring-2 held: the intent's author may not patch there");
+        Assert.Contains($"{Email("wade")} may not patch Deployment app in workspace {ring2}", last!.Status!.Conditions!.First(c => c.Type == "Ready").Message);
+        // The plane was told about ring-1 only.
+        var publishes = fixture.IntentPlane.Calls.Where(c => c.Method == "POST" && c.Path == "/deployments"
+                                                             && c.IdempotencyKey?.StartsWith(created.Metadata.Uid + ":", StringComparison.Ordinal) == true).ToList();
+        Assert.NotEmpty(publishes);
+        Assert.All(publishes, c => Assert.DoesNotContain(ring2, c.Body, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task ADeploymentIntentsRollout_ActsWithItsAuthorsRights_NotTheOperators()
+    {
+        var (ring1, ring2) = await IntentTenantAsync();
+        using var wade = As("wade");
+        var name = Unique("ship");
+        await wade.CreateAsync(ResourceType.For<DeploymentIntent>(true), ring1, NewIntent(name, new ExecutionPlane { Type = "kubernetes" }), CancellationToken.None);
 
         // ring-2's Rollout (made by the operator) acts for wade, who may not patch there: held, nothing patched.
         Rollout? held = null;
