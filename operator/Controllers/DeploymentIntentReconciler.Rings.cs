@@ -90,6 +90,14 @@ public sealed partial class DeploymentIntentReconciler
                 case RingAction.Start:
                 {
                     var workspaces = ringTargets.TryGetValue(step.Ring!, out var targets) ? targets : [];
+                    // The http plane deploys on the intent's word: only where its authors could patch by hand (the kubernetes plane's Rollouts check this themselves).
+                    if (PlaneType(intent) == "http" && await RequesterDeniedAsync(intent, workspaces, ct).ConfigureAwait(false) is { } denied)
+                    {
+                        var held = $"ring {step.Ring} does not start: {denied}";
+                        pass.Conditions.Set(IntentConditions.Progressing, false, "RequesterForbidden", held).Set(IntentConditions.Ready, false, "RequesterForbidden", held);
+                        return PollInterval;
+                    }
+
                     var state = await (await PlaneAsync().ConfigureAwait(false)).PublishAsync(Deployment(pass, step.Ring!, workspaces), ct).ConfigureAwait(false);
                     var ring = pass.Ring(step.Ring!);
                     ring.Phase = "InProgress";

@@ -100,6 +100,15 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
             }, CancellationToken.None);
         }
 
+        // No webhook on this API server: the creator stamp it would write (the admin) is written here;
+        // the operator acts in the ring workspaces only with the intent's authors' rights.
+        intent.Metadata.Annotations ??= new Dictionary<string, string>();
+        if (!intent.Metadata.Annotations.ContainsKey(ApiGroup.CreatedByAnnotation))
+        {
+            intent.Metadata.Annotations[ApiGroup.CreatedByAnnotation] = cluster.Plane.Admin.Name;
+            intent.Metadata.Annotations[ApiGroup.AuthorGroupsAnnotation] = Requesters.WithAuthorGroups(null, cluster.Plane.Admin.Name, cluster.Plane.Admin.Groups);
+        }
+
         return await cluster.Api.CreateAsync(Intents, ns, intent, CancellationToken.None);
     }
 
@@ -452,14 +461,7 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
         var (_, ws) = await TenantAsync("dev", "ring-1", "ring-2");
         foreach (var name in ws) await Deployments.CreateAsync(cluster.Api, name, "app", "registry.example/app:2.0.5");
         foreach (var name in ws) await Deployments.WaitAsync(cluster.Api, name, "app", Deployments.IsRolledOut, "old image rolled out");
-        // No webhook on this API server: the creator stamp it would write is written here (the intent's Rollouts act with its author's rights).
-        var intent = Intent("k8s", null, null, "ring-1", "ring-2");
-        intent.Metadata.Annotations = new Dictionary<string, string>
-        {
-            [ApiGroup.CreatedByAnnotation] = cluster.Plane.Admin.Name,
-            [ApiGroup.AuthorGroupsAnnotation] = Requesters.WithAuthorGroups(null, cluster.Plane.Admin.Name, cluster.Plane.Admin.Groups),
-        };
-        var created = await CreateAsync(ws[0], intent);
+        var created = await CreateAsync(ws[0], Intent("k8s", null, null, "ring-1", "ring-2"));
 
         var done = await WaitAsync(ws[0], "k8s", i => i.Status?.Phase == IntentPhase.Completed, "Completed", TimeSpan.FromSeconds(90));
         var pinned = $"registry.example/app:2.1.0@sha256:{Digest}";

@@ -233,4 +233,119 @@ public sealed class RolloutAttackTests(WebhookFixture fixture)
         await bob.CreateAsync(Rollouts, dev, WithQuery(
             "sum(rate(http_requests_total{namespace=~\"{{namespaces}}\",code!~\"5..\"}[5m])) / sum(rate(http_requests_total{namespace=~\"{{namespaces}}\"}[5m]))"), CancellationToken.None);
     }
+
+    /// <summary>A tenant for intents: ring-1, where wade (in no cluster-wide group) is an Operator, and ring-2, where only mona is; Deployment app in both.</summary>
+    async Task<(string Ring1, string Ring2)> IntentTenantAsync()
+    {
+        var tenant = Unique("dia");
+        await Cluster.CreateTenantAsync(tenant, edit: t => t.Scopes = [new TenantScope { AcquisitionBoundary = "acq-001", BusinessUnits = ["bu-finance"], SiteClasses = ["online"] }]);
+        async Task<string> RingWorkspaceAsync(string ring, string member)
+        {
+            var name = Unique(tenant);
+            await Cluster.Api.CreateAsync(ClusterFixture.Workspaces, null, new Workspace
+            {
+                Metadata = new V1ObjectMeta
+                {
+                    Name = name,
+                    Labels = new Dictionary<string, string>
+                    {
+                        [DeploymentIntentResources.RingLabel] = ring, [DeploymentIntentResources.AcquisitionBoundaryLabel] = "acq-001",
+                        [DeploymentIntentResources.BusinessUnitLabel] = "bu-finance",
+                    },
+                },
+                Spec = new WorkspaceSpec
+                {
+                    Tenant = tenant, Environment = "dev", Database = new WorkspaceDatabase { Enabled = false },
+                    Members = [new WorkspaceMember { Kind = "User", Name = Email(member), Role = "Operator" }],
+                },
+            }, CancellationToken.None);
+            await Cluster.WaitForWorkspaceAsync(name, ClusterFixture.IsReady, "Ready");
+            await Deployments.CreateAsync(Cluster.Api, name, "app", "registry.example/app:2.0.5");
+            await Cluster.Api.CreateAsync(ResourceType.Secrets, name, new V1Secret
+            {
+                Metadata = new V1ObjectMeta { Name = "plane" }, StringData = new Dictionary<string, string> { ["token"] = WebhookFixture.IntentPlaneToken },
+            }, CancellationToken.None);
+            return name;
+        }
+
+        var ring1 = await RingWorkspaceAsync("ring-1", "wade");
+        var ring2 = await RingWorkspaceAsync("ring-2", "mona");
+        var reviews = new ResourceType("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", false);
+        var wadeUser = Cluster.Plane.Users["wade"];
+        await Net.WaitUntilAsync(async () => (await Cluster.Api.CreateAsync(reviews, null, new V1SubjectAccessReview
+        {
+            Spec = new V1SubjectAccessReviewSpec
+            {
+                User = wadeUser.Name, Groups = [.. wadeUser.Groups],
+                ResourceAttributes = new V1ResourceAttributes { Verb = "create", Group = ApiGroup.Group, Resource = "deploymentintents", NamespaceProperty = ring1 },
+            },
+        }, CancellationToken.None)).Status.Allowed, TimeSpan.FromSeconds(30), "wade may create deploymentintents");
+        return (ring1, ring2);
+    }
+
+    static DeploymentIntent NewIntent(string name, ExecutionPlane plane) => new()
+    {
+        Metadata = new V1ObjectMeta { Name = name },
+        Spec = new DeploymentIntentSpec
+        {
+            Application = "app", Version = "2.1.0",
+            Artifact = new Artifact { Image = "attacker.example/app:2.1.0", Sha256 = new string('a', 64) },
+            TargetScope = new TargetScope { AcquisitionBoundary = "acq-001", BusinessUnit = "bu-finance", Rings = ["ring-1", "ring-2"] },
+            ExecutionPlane = plane,
+            Risk = new RiskFactors { PrivilegeImpact = 0.1, SupplyChainTrust = 0.1, BlastRadius = 0.1, ChangeComplexity = 0.1, TestEvidence = 0.9 },
+            RollbackPlan = new RollbackPlan { Strategy = "previous-version" },
+            DriftCheckInterval = "1h",
+        },
+    };
+
+    [Fact]
+    public async Task ADeploymentIntentOnTheHttpPlane_PublishesOnlyWhereItsAuthorMayPatch()
+    {
+        var (ring1, ring2) = await IntentTenantAsync();
+        using var wade = As("wade");
+        var name = Unique("ship");
+        var created = await wade.CreateAsync(ResourceType.For<DeploymentIntent>(true), ring1, NewIntent(name,
+            new ExecutionPlane { Type = "http", Url = fixture.IntentPlane.BaseUrl.AbsoluteUri, CredentialsSecret = new LocalObjectReference { Name = "plane" } }), CancellationToken.None);
+        DeploymentIntent? last = null;
+        await Net.WaitUntilAsync(async () =>
+        {
+            last = await Cluster.Api.GetAsync<DeploymentIntent>(ResourceType.For<DeploymentIntent>(true), ring1, name, CancellationToken.None);
+            return last.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Reason == "RequesterForbidden") == true;
+        }, TimeSpan.FromSeconds(90), "ring-2 held: the intent's author may not patch there");
+        Assert.Contains($"{Email("wade")} may not patch Deployment app in workspace {ring2}", last!.Status!.Conditions!.First(c => c.Type == "Ready").Message);
+        // The plane was told about ring-1 only.
+        var publishes = fixture.IntentPlane.Calls.Where(c => c.Method == "POST" && c.Path == "/deployments"
+                                                             && c.IdempotencyKey?.StartsWith(created.Metadata.Uid + ":", StringComparison.Ordinal) == true).ToList();
+        Assert.NotEmpty(publishes);
+        Assert.All(publishes, c => Assert.DoesNotContain(ring2, c.Body, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task ADeploymentIntentsRollout_ActsWithItsAuthorsRights_NotTheOperators()
+    {
+        var (ring1, ring2) = await IntentTenantAsync();
+        using var wade = As("wade");
+        var name = Unique("ship");
+        await wade.CreateAsync(ResourceType.For<DeploymentIntent>(true), ring1, NewIntent(name, new ExecutionPlane { Type = "kubernetes" }), CancellationToken.None);
+
+        // ring-2's Rollout (made by the operator) acts for wade, who may not patch there: held, nothing patched.
+        Rollout? held = null;
+        await Net.WaitUntilAsync(async () =>
+        {
+            held = await Cluster.Api.TryGetAsync<Rollout>(Rollouts, ring1, $"{name}-ring-2", CancellationToken.None);
+            return held is not null && Condition(held, "Ready")?.Reason == "RequesterForbidden";
+        }, TimeSpan.FromSeconds(90), "ring-2's Rollout held: the intent's author may not patch there");
+        Assert.Contains($"{Email("wade")} may not patch Deployment app in workspace {ring2}", Condition(held!, "Ready")!.Message);
+        Assert.Contains(Email("wade"), held!.Metadata.Annotations[ApiGroup.OnBehalfOfAnnotation]);
+        Assert.Equal("registry.example/app:2.0.5", Deployments.ImageOf(await Deployments.GetAsync(Cluster.Api, ring2, "app")));
+        Assert.StartsWith("attacker.example/app:2.1.0", Deployments.ImageOf(await Deployments.GetAsync(Cluster.Api, ring1, "app")), StringComparison.Ordinal);
+
+        // Nor can wade make a Rollout speak for someone else.
+        var forged = NewRollout("registry.example/app:9.9.9", new Ring { Name = "ring-0", Workspaces = [ring1] });
+        forged.Metadata.Annotations = new Dictionary<string, string> { [ApiGroup.OnBehalfOfAnnotation] = Requesters.FormatOnBehalfOf([new Requester(Email("mona"), [])]) };
+        forged.Spec.Target.Deployment = "app";
+        forged.Spec.Paused = true;
+        var stamped = await wade.CreateAsync(Rollouts, ring1, forged, CancellationToken.None);
+        Assert.False(stamped.Metadata.Annotations?.ContainsKey(ApiGroup.OnBehalfOfAnnotation) == true);
+    }
 }

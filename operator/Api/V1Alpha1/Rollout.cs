@@ -77,7 +77,7 @@ public sealed class Ring
     [Pattern(Patterns.Duration), Default("0s"), Description("How long the ring must stay healthy, gates holding, before the next ring starts.")]
     public string Soak { get; set; } = "0s";
 
-    [Default(false), Description("The ring starts only once the Rollout's current generation is approved (two approvers when a ring workspace is prod).")]
+    [Default(false), Description("The ring starts only once the Rollout's current generation is approved (two approvers when a ring workspace is prod). A ring reaching a prod workspace needs approval whatever this says: it can only raise it.")]
     public bool RequiresApproval { get; set; }
 }
 
@@ -95,7 +95,7 @@ public sealed class RolloutGates
 
 public sealed class SuccessRateGate
 {
-    [Required, Length(1, 4096), Description("PromQL returning a ratio in [0,1]; {{namespaces}} is replaced by the ring's namespaces as a regex alternation.")]
+    [Required, Length(1, 4096), Description("PromQL returning a ratio in [0,1]; {{namespaces}} is replaced by the ring's namespaces as a regex alternation. Every selector must carry namespace=~\"{{namespaces}}\" (no bare metric names, comments or info()): a query reading outside the ring is refused.")]
     public string Query { get; set; } = "";
 
     /// <summary>The lowest acceptable ratio; a ring measuring below it breaches the gate.</summary>
