@@ -63,6 +63,17 @@ public sealed class KubernetesExecutionPlane(KubeApi api, ChildApplier applier, 
     async Task<Rollout?> GetAsync(string ns, string name, CancellationToken ct) =>
         rollouts.Get($"{ns}/{name}") ?? await api.TryGetAsync<Rollout>(RolloutReconciler.Type, ns, name, ct).ConfigureAwait(false);
 
+    /// <summary>
+    /// The Rollout of that name only when this intent controls it (by UID). Two intents can build one name
+    /// ("a-b" with ring "c", "a" with ring "b-c"): another's Rollout is never read as ours, nor aborted.
+    /// </summary>
+    async Task<Rollout?> OwnedAsync(string ns, string name, CancellationToken ct)
+    {
+        var rollout = await GetAsync(ns, name, ct).ConfigureAwait(false);
+        if (rollout is null || rollout.Metadata.OwnerReferences?.Any(o => o.Controller == true && o.Uid == intent.Metadata.Uid) == true) return rollout;
+        throw new PlaneError(PlaneErrorClass.PolicyViolation, "unauthorized", $"Rollout {ns}/{name} is not controlled by DeploymentIntent {intent.Metadata.Name}: it is neither read nor changed");
+    }
+
     public async Task<PlaneStatus> PublishAsync(PlaneDeployment d, CancellationToken ct)
     {
         var name = RolloutName(d.Intent, d.Ring);
@@ -86,7 +97,7 @@ public sealed class KubernetesExecutionPlane(KubeApi api, ChildApplier applier, 
 
     public async Task<PlaneStatus> QueryStatusAsync(PlaneDeployment d, CancellationToken ct)
     {
-        var rollout = await GetAsync(d.Namespace, RolloutName(d.Intent, d.Ring), ct).ConfigureAwait(false);
+        var rollout = await OwnedAsync(d.Namespace, RolloutName(d.Intent, d.Ring), ct).ConfigureAwait(false);
         if (rollout is null) return new PlaneStatus("failed", null, false, [], null, 0, $"Rollout {d.Namespace}/{RolloutName(d.Intent, d.Ring)} is gone");
         var ring = rollout.Status?.Rings?.FirstOrDefault(r => r.Name == d.Ring);
         var state = rollout.Status?.Phase switch
@@ -123,7 +134,7 @@ public sealed class KubernetesExecutionPlane(KubeApi api, ChildApplier applier, 
 
     public async Task<PlaneStatus> RemediateAsync(PlaneDeployment d, string action, string? version, CancellationToken ct)
     {
-        var rollout = await GetAsync(d.Namespace, RolloutName(d.Intent, d.Ring), ct).ConfigureAwait(false);
+        var rollout = await OwnedAsync(d.Namespace, RolloutName(d.Intent, d.Ring), ct).ConfigureAwait(false);
         switch (action)
         {
             case PlaneRemediation.Rollback when rollout is not null && rollout.Status?.Phase is not ("Succeeded" or "RolledBack" or "Failed"):

@@ -6,6 +6,7 @@ using ControlPlane.Operator.ExecutionPlanes;
 using ControlPlane.Operator.Runtime;
 using ControlPlane.Operator.Store;
 using k8s.Models;
+using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using Xunit;
 using Xunit.Abstractions;
@@ -452,6 +453,39 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
         Assert.Contains(events, e => e.Event.EventType == "drift" && e.Event.Details["type"]!.GetValue<string>() == "version_mismatch");
         // Checked every 2 s against this test's plane: not left for the next tests' operators.
         await cluster.Api.DeleteAsync(Intents, ws[0], "drifting", CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task TheKubernetesPlane_NeverReadsNorAbortsARolloutAnotherIntentControls_WhenTheirNamesCollide()
+    {
+        // "a-b" with ring "ring-1" and "a" with ring "b-ring-1" both build the Rollout name "a-b-ring-1".
+        var ns = Unique("collide");
+        await cluster.Api.CreateAsync(ResourceType.Namespaces, null, new V1Namespace { Metadata = new V1ObjectMeta { Name = ns } }, CancellationToken.None);
+        var owner = await cluster.Api.CreateAsync(Intents, ns, Intent("a-b", null, null, "ring-1"), CancellationToken.None);
+        var name = KubernetesExecutionPlane.RolloutName("a", "b-ring-1");
+        Assert.Equal(KubernetesExecutionPlane.RolloutName("a-b", "ring-1"), name);
+        await cluster.Api.CreateAsync(RolloutReconciler.Type, ns, new Rollout
+        {
+            Metadata = new V1ObjectMeta { Name = name, OwnerReferences = [ChildApplier.OwnerReference(owner)] },
+            Spec = new RolloutSpec
+            {
+                Target = new RolloutTarget { Deployment = "app", Containers = [new ContainerImage { Name = "app", Image = "registry.example/app:2.1.0" }] },
+                Rings = [new Ring { Name = "ring-1", Workspaces = [ns] }],
+            },
+        }, CancellationToken.None);
+
+        var other = Intent("a", null, null, "b-ring-1");
+        other.Metadata.NamespaceProperty = ns;
+        other.Metadata.Uid = Guid.NewGuid().ToString();
+        var rollouts = new Informer<Rollout>(cluster.Api, RolloutReconciler.Type, new OperatorMetrics(), NullLogger.Instance);
+        var plane = new KubernetesExecutionPlane(cluster.Api, new ChildApplier(cluster.Api), rollouts, other);
+        var d = new PlaneDeployment(other.Metadata.Uid, "t", ns, "a", "app", "2.1.0", "registry.example/app:2.1.0", Digest, "b-ring-1", [ns]);
+
+        var read = await Assert.ThrowsAsync<PlaneError>(() => plane.QueryStatusAsync(d, CancellationToken.None));
+        Assert.Equal(PlaneErrorClass.PolicyViolation, read.Class);
+        var abort = await Assert.ThrowsAsync<PlaneError>(() => plane.RemediateAsync(d, PlaneRemediation.Rollback, null, CancellationToken.None));
+        Assert.Equal(PlaneErrorClass.PolicyViolation, abort.Class);
+        Assert.False((await cluster.Api.GetAsync<Rollout>(RolloutReconciler.Type, ns, name, CancellationToken.None)).Spec.Abort);
     }
 
     [Fact]
