@@ -305,10 +305,11 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
     [Fact]
     public async Task AnIntentInDev_ReachingProd_WithRiskZero_WaitsForTwoApproversOfTheProdWorkspace_NotOneNorTheAuthorNorADevOnlyApprover()
     {
-        // bob operates acme-dev; carol and erin approve in both; dave approves in dev only.
+        // bob operates both (he could deploy to prod by hand, so his rights do not hold the ring: only approvals do);
+        // carol and erin approve in both; dave approves in dev only.
         var ws = await TenantAsync([
             ("ring-0", "dev", [("bob", "Operator"), ("carol", "Approver"), ("erin", "Approver"), ("dave", "Approver")]),
-            ("ring-1", "prod", [("carol", "Approver"), ("erin", "Approver")]),
+            ("ring-1", "prod", [("bob", "Operator"), ("carol", "Approver"), ("erin", "Approver")]),
         ]);
         var (dev, prod) = (ws[0], ws[1]);
         using var bob = As("bob");
