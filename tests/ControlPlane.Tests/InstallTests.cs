@@ -850,7 +850,7 @@ public sealed class InstallTests(InstallFixture fixture, ITestOutputHelper outpu
                 {
                     return false;
                 }
-            }, TimeSpan.FromSeconds(60), "published operator ready");
+            }, TimeSpan.FromSeconds(120), "published operator ready");
         }
         finally
         {
