@@ -141,6 +141,7 @@ public sealed class BackupPlanReconciler(
     /// <summary>What refuses the plan at reconcile (checked again, whatever admission let through).</summary>
     (string? Reason, string? Message) Refusal(BackupPlan plan)
     {
+        if (BackupRules.PlanNameProblem(plan.Metadata.Name) is { } name) return ("InvalidName", name);
         try
         {
             if (BackupRules.TenantStorageRefusal(plan, targets.Options.Backup) is { } storage) return ("TenantStorageNotAllowed", storage);
