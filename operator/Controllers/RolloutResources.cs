@@ -70,7 +70,7 @@ public static partial class RolloutResources
     /// strictest environment among the targets decides; requiresApproval can only raise it. A Rollout
     /// the operator made for a DeploymentIntent (on-behalf-of) is gated by the intent's own approvals instead,
     /// but only while nobody but its creator changed its spec: an edited one is no longer what the intent's
-    /// approvers approved (an author editing the image would otherwise reach prod unapproved).
+    /// approvers approved (an author adding a prod ring would otherwise reach prod unapproved).
     /// </summary>
     public static bool NeedsApproval(Rollout rollout, Ring ring, RingView view) =>
         ring.RequiresApproval || (view.ReachesProd && !GatedByItsIntent(rollout));

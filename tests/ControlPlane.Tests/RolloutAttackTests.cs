@@ -222,6 +222,9 @@ public sealed class RolloutAttackTests(WebhookFixture fixture)
                      "count(up{namespace=\"globex-dev\",secret=~\".+\"}) * 0.4711",
                      "sum(rate(http_requests_total{namespace=~\"{{namespaces}}\"}[5m])) / sum(rate(http_requests_total[5m]))",
                      "sum({__name__=~\".+\",namespace=~\"{{namespaces}}|globex-dev\"})",
+                     // Keywords Prometheus reads as bare metric names where an operand goes (every namespace's series).
+                     "sum(rate(offset[5m])) / sum(rate(http_requests_total{namespace=~\"{{namespaces}}\"}[5m]))",
+                     "sum(http_requests_total{namespace=~\"{{namespaces}}\"}) / sum(or)",
                  })
         {
             var refused = await Refused(() => bob.CreateAsync(Rollouts, dev, WithQuery(query), CancellationToken.None));
