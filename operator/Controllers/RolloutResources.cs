@@ -75,10 +75,10 @@ public static partial class RolloutResources
     public static bool NeedsApproval(Rollout rollout, Ring ring, RingView view) =>
         ring.RequiresApproval || (view.ReachesProd && !GatedByItsIntent(rollout));
 
+    // Only the operator sets on-behalf-of, on create (the webhook drops anyone else's), so its creator is the operator.
     static bool GatedByItsIntent(Rollout rollout) =>
         rollout.Metadata.Annotations?.ContainsKey(ApiGroup.OnBehalfOfAnnotation) == true
-        && ApprovalPolicy.AuthorOf(rollout) is { Length: > 0 } creator
-        && ApprovalPolicy.EveryAuthorOf(rollout).All(a => a == creator);
+        && ApprovalPolicy.EveryAuthorOf(rollout).All(a => a == ApprovalPolicy.AuthorOf(rollout));
 
     /// <summary>The prod workspaces (namespaces) the Rollout's rings reach: an approver must be an Approver in each of them too.</summary>
     public static IReadOnlyList<string> ProdTargets(Rollout rollout, Func<string, Workspace?> workspaceByName, Func<string, IEnumerable<Workspace>> workspacesOfTenant)
