@@ -46,6 +46,16 @@ public static class BackupRules
     public static string ObjectKey(string keyPrefix, string tenant, string workspace, Backup backup) =>
         $"{keyPrefix}{tenant}/{workspace}/{backup.Spec.BackupPlan}/{backup.Metadata.Name}-{backup.Metadata.Uid}.dump";
 
+    /// <summary>
+    /// Why a plan's name cannot be rendered, naming the field; null when it can: the name is the value of
+    /// the label controlplane.io/backup-plan on every scheduled Backup (a label value has at most 63
+    /// characters), so a longer one would be admitted and then never back anything up.
+    /// </summary>
+    public static string? PlanNameProblem(string? name) =>
+        name is { Length: > 63 }
+            ? $"metadata.name: {name.Length} characters, at most 63: the plan's name is the value of the label {PlanLabel} on the Backups it schedules (a label value has at most 63)"
+            : null;
+
     /// <summary>The name of the Backup a plan's schedule makes for a time: one per schedule time, so a retried create is idempotent.</summary>
     public static string ScheduledBackupName(string plan, DateTime scheduled)
     {

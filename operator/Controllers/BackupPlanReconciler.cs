@@ -94,7 +94,8 @@ public sealed class BackupPlanReconciler(
         foreach (var b in prune) await PruneAsync(plan, b, ct).ConfigureAwait(false);
         var retained = ofPlan.Except(prune).Where(b => b.Metadata.DeletionTimestamp is null).ToList();
 
-        var newest = retained.MaxBy(b => b.Metadata.CreationTimestamp);
+        // creationTimestamp has whole seconds: two Backups made in one second are told apart by when they started (not yet started: newest).
+        var newest = retained.OrderBy(b => b.Metadata.CreationTimestamp).ThenBy(b => b.Status?.StartedAt ?? DateTime.MaxValue).LastOrDefault();
         status.LastBackup = newest is null ? null : new BackupRecord
         {
             Name = newest.Metadata.Name, StartedAt = newest.Status?.StartedAt, CompletedAt = newest.Status?.CompletedAt, SizeBytes = newest.Status?.SizeBytes,
@@ -141,6 +142,7 @@ public sealed class BackupPlanReconciler(
     /// <summary>What refuses the plan at reconcile (checked again, whatever admission let through).</summary>
     (string? Reason, string? Message) Refusal(BackupPlan plan)
     {
+        if (BackupRules.PlanNameProblem(plan.Metadata.Name) is { } name) return ("InvalidName", name);
         try
         {
             if (BackupRules.TenantStorageRefusal(plan, targets.Options.Backup) is { } storage) return ("TenantStorageNotAllowed", storage);

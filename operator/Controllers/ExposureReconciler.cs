@@ -178,6 +178,7 @@ public sealed partial class ExposureReconciler(
     Blocker? Refusal(Exposure e, ExposureSpec spec, Tenant tenant)
     {
         var ns = e.Metadata.NamespaceProperty;
+        if (ExposureResources.NameProblem(e.Metadata.Name) is { } name) return new("InvalidName", name);
         var host = ExposureResources.Host(e.Metadata.Name, ns, spec, options);
         if (ExposureHosts.HostProblem(host, ns, tenant.Metadata.Name, ExposureHosts.DelegationsOf(caches.Tenants.List()), options) is { } hostProblem)
         {

@@ -37,6 +37,16 @@ public static class ExposureResources
     public const string ClaimedHostIndex = "host.claimed";
     public const string LiveHostIndex = "host.live";
 
+    /// <summary>
+    /// Why an Exposure's name cannot be rendered, naming the field; null when it can: the name is the value
+    /// of the label controlplane.io/exposure on its Ingress (a label value has at most 63 characters), so a
+    /// longer one would be admitted and then refused by the API server on every pass.
+    /// </summary>
+    public static string? NameProblem(string? name) =>
+        name is { Length: > 63 }
+            ? $"metadata.name: {name.Length} characters, at most 63: the Exposure's name is the value of the label {ExposureLabel} on its Ingress (a label value has at most 63)"
+            : null;
+
     public static string Host(string name, string workspace, ExposureSpec spec, ExposureOptions options) =>
         string.IsNullOrEmpty(spec.Host) ? $"{name}.{workspace}.{options.Domain}" : spec.Host;
 

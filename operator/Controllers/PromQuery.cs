@@ -28,6 +28,18 @@ public static class PromQuery
 
     static readonly HashSet<string> Keywords = new(StringComparer.OrdinalIgnoreCase) { "and", "or", "unless", "bool", "offset", "atan2" };
 
+    /// <summary>
+    /// Keywords Prometheus also reads as a bare metric name where an operand is expected (its grammar's
+    /// metric_identifier: rate(offset[5m]), x / or): there they are selectors like any other.
+    /// </summary>
+    static readonly HashSet<string> MetricNameKeywords = new(StringComparer.OrdinalIgnoreCase) { "and", "or", "unless", "offset", "by", "without" };
+
+    /// <summary>What an operand follows: the start, '(', ',', a binary or unary operator, a binary keyword, a group modifier.</summary>
+    static readonly HashSet<string> BeforeOperand = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "(", ",", "+", "-", "*", "/", "%", "^", "==", "!=", "<", ">", "<=", ">=", "and", "or", "unless", "bool", "group_left", "group_right",
+    };
+
     /// <summary>Functions that read series the query does not select (info joins target_info): refused.</summary>
     static readonly HashSet<string> Refused = new(StringComparer.Ordinal) { "info" };
 
@@ -37,12 +49,21 @@ public static class PromQuery
         if (Tokenize(query, out var error) is not { } tokens) return [$"{Field}: {error}"];
         var problems = new List<string>();
         var selectors = 0;
+        var operandExpected = true;
         for (var i = 0; i < tokens.Count; i++)
         {
             var t = tokens[i];
             var next = i + 1 < tokens.Count ? tokens[i + 1] : null;
+            var atOperand = operandExpected;
+            operandExpected = t.Kind != Kind.String && BeforeOperand.Contains(t.Text);
             if (t.Kind == Kind.Ident)
             {
+                if (atOperand && MetricNameKeywords.Contains(t.Text) && next?.Text is not ("(" or "{"))
+                {
+                    problems.Add($"{Field}: selector {t.Text} at offset {t.At} has no matcher {RequiredMatcher}: every selector must be confined to the ring's namespaces");
+                    continue;
+                }
+
                 if (LabelListKeywords.Contains(t.Text))
                 {
                     if (next?.Text != "(") continue;
@@ -53,6 +74,8 @@ public static class PromQuery
                     }
 
                     i = close;
+                    // After on(...)/ignoring(...)/group_x(...) an operand follows; after by(...)/without(...) it does not.
+                    operandExpected = !t.Text.Equals("by", StringComparison.OrdinalIgnoreCase) && !t.Text.Equals("without", StringComparison.OrdinalIgnoreCase);
                     continue;
                 }
 

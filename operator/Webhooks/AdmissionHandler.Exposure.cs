@@ -34,6 +34,7 @@ public sealed partial class AdmissionHandler
         // Metadata-only updates always pass: an Exposure refused at reconcile can still be labelled or have its finalizer removed.
         if (old is not null && System.Text.Json.Nodes.JsonNode.DeepEquals(r.OldObject?["spec"], r.Object["spec"])) return [];
         var problems = new List<string>();
+        if (r.Operation == "CREATE" && ExposureResources.NameProblem(exposure.Metadata.Name) is { } name) problems.Add(name);
         if (ExposureHosts.PathProblem(exposure.Spec.Path) is { } path) problems.Add(path);
         if (ws is not null)
         {

@@ -276,6 +276,7 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
             problems.Add($"spec.schedule: \"{plan.Spec.Schedule}\" is not a five-field cron expression ({e.Message})");
         }
 
+        if (r.Operation == "CREATE" && BackupRules.PlanNameProblem(plan.Metadata.Name ?? r.Name) is { } name) problems.Add(name);
         if (plan.Spec.Retention?.MaxAge is { } maxAge && !Durations.TryParse(maxAge, out _)) problems.Add($"spec.retention.maxAge: \"{maxAge}\" is not a duration (e.g. 30d)");
         if (BackupRules.TenantStorageRefusal(plan, settings.Options.Backup) is { } refusal) problems.Add(refusal);
         return problems;

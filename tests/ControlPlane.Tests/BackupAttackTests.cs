@@ -116,4 +116,20 @@ public sealed class BackupAttackTests(WebhookFixture fixture)
         }, TimeSpan.FromSeconds(10), "the squatting restore refused");
         Assert.Contains($"spec.into.database: \"{mine.Status.Database.Name}_x\" is the database name of workspace {ns}-x", squat!.StatusMessage);
     }
+
+    [Fact]
+    public async Task APlanNameLongerThanALabelValue_IsRefusedAtAdmission_NamingTheField()
+    {
+        var mine = await WorkspaceAsync("bob");
+        using var bob = As("bob");
+        var name = "nightly-" + new string('a', 60);
+        var plan = new BackupPlan { Metadata = new V1ObjectMeta { Name = name } };
+        plan.Spec.Schedule = "0 2 * * *";
+        var refused = await Refused(() => bob.CreateAsync(Plans, mine.Metadata.Name, plan, CancellationToken.None));
+        Assert.Contains($"metadata.name: {name.Length} characters, at most 63", refused.StatusMessage);
+
+        // 63 characters is a label value: admitted.
+        plan.Metadata.Name = name[..63];
+        await bob.CreateAsync(Plans, mine.Metadata.Name, plan, CancellationToken.None);
+    }
 }

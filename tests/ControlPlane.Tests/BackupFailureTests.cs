@@ -144,4 +144,20 @@ public sealed partial class BackupTests
         Assert.Equal("Failed", failed.Status!.Phase);
         Assert.Contains("spec.storage.s3", Condition(failed.Status.Conditions, "Ready")!.Message);
     }
+
+    [Fact]
+    public async Task APlanNameLongerThanALabelValue_ThatSlippedPastAdmission_IsInvalidName_AndSchedulesNothing()
+    {
+        var (ws, prefix, credentials) = await WorkspaceAsync("bk-long");
+        await using var op = TestOperator.Start(cluster, Unique("lease"), output, Storage(prefix, credentials));
+        await cluster.WaitForWorkspaceAsync(ws, ClusterFixture.IsReady, "Ready");
+        // Its name labels every scheduled Backup (controlplane.io/backup-plan): 64+ characters would fail every pass.
+        var name = "nightly-" + new string('a', 60);
+        await CreatePlanAsync(ws, name, "* * * * *");
+        var plan = await WaitForPlanAsync(ws, name, p => Condition(p.Status?.Conditions, "Ready")?.Status == "False", "Ready False");
+        Assert.Equal("InvalidName", Condition(plan.Status!.Conditions, "Ready")!.Reason);
+        Assert.StartsWith("metadata.name: 68 characters, at most 63", Condition(plan.Status.Conditions, "Ready")!.Message);
+        Assert.Null(plan.Status.NextScheduleTime);
+        Assert.Empty(await BackupsOfAsync(ws));
+    }
 }

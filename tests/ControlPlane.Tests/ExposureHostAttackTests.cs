@@ -313,4 +313,19 @@ public sealed class ExposureHostAttackTests(WebhookFixture fixture)
         // A well-formed one passes.
         await alice.CreateAsync(policies, acme.Workspace, Policy(ok, ok), CancellationToken.None);
     }
+
+    [Fact]
+    public async Task AnExposureNameLongerThanALabelValue_IsRefusedAtAdmission_NamingTheField()
+    {
+        // Its name labels the Ingress (controlplane.io/exposure): 64+ characters would be admitted, then refused by the API server every pass.
+        var acme = await SideAsync("acme", "alice", "carol");
+        using var alice = As("alice");
+        await alice.CreateAsync(Services, acme.Workspace, Service("orders"), CancellationToken.None);
+        var longName = "orders-" + new string('a', 60);
+        var message = await RefusedAsync(() => alice.CreateAsync(Exposures, acme.Workspace, NewExposure(longName, $"api.{acme.Domain}"), CancellationToken.None));
+        Assert.Contains($"metadata.name: {longName.Length} characters, at most 63", message);
+
+        // 63 characters is a label value: admitted.
+        await alice.CreateAsync(Exposures, acme.Workspace, NewExposure(longName[..63], $"api.{acme.Domain}"), CancellationToken.None);
+    }
 }

@@ -181,6 +181,19 @@ public sealed class ExposureReconcileTests(ClusterFixture cluster, ITestOutputHe
     }
 
     [Fact]
+    public async Task ANameLongerThanALabelValue_ThatSlippedPastAdmission_IsInvalidName_NotAnEndlessReconcileError()
+    {
+        await using var op = TestOperator.Start(cluster, Unique("lease"), output);
+        var ws = await WorkspaceAsync();
+        var name = "orders-" + new string('a', 60);
+        var e = await CreateAsync(ws, name, HostIn(ws, "api"));
+        await ApproveAsync(e);
+        var invalid = await WaitForAsync(ws, name, x => ReadyReason(x) == "InvalidName", "InvalidName");
+        Assert.StartsWith("metadata.name: 67 characters, at most 63", invalid.Status!.Conditions!.Single(c => c.Type == "Ready").Message);
+        Assert.Null(await IngressAsync(ws, name));
+    }
+
+    [Fact]
     public async Task AnIngressEditedByHand_IsRestoredToTheApprovedGeneration_AndAForgedStatusCopyIsNeverServed()
     {
         await using var op = TestOperator.Start(cluster, Unique("lease"), output);

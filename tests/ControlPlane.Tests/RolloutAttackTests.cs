@@ -222,6 +222,9 @@ public sealed class RolloutAttackTests(WebhookFixture fixture)
                      "count(up{namespace=\"globex-dev\",secret=~\".+\"}) * 0.4711",
                      "sum(rate(http_requests_total{namespace=~\"{{namespaces}}\"}[5m])) / sum(rate(http_requests_total[5m]))",
                      "sum({__name__=~\".+\",namespace=~\"{{namespaces}}|globex-dev\"})",
+                     // Keywords Prometheus reads as bare metric names where an operand goes (every namespace's series).
+                     "sum(rate(offset[5m])) / sum(rate(http_requests_total{namespace=~\"{{namespaces}}\"}[5m]))",
+                     "sum(http_requests_total{namespace=~\"{{namespaces}}\"}) / sum(or)",
                  })
         {
             var refused = await Refused(() => bob.CreateAsync(Rollouts, dev, WithQuery(query), CancellationToken.None));
@@ -347,5 +350,29 @@ public sealed class RolloutAttackTests(WebhookFixture fixture)
         forged.Spec.Paused = true;
         var stamped = await wade.CreateAsync(Rollouts, ring1, forged, CancellationToken.None);
         Assert.False(stamped.Metadata.Annotations?.ContainsKey(ApiGroup.OnBehalfOfAnnotation) == true);
+    }
+
+    [Fact]
+    public async Task AnIntentsRollout_EditedByItsAuthor_IsNoLongerGatedByTheIntent_ItsProdRingWaitsForTwoApprovers()
+    {
+        var (dev, stage) = await AcmeAsync();
+        using var alice = As("alice");
+        using var operatorApi = new KubeApi(Cluster.OperatorClientConfig());
+        const string New = "registry.example/payroll:2.0.0";
+        // As the operator makes it for a DeploymentIntent of alice's reaching dev only (on-behalf-of: the intent's approvals gate it).
+        var made = NewRollout(New, new Ring { Name = "ring-dev", Workspaces = [dev] });
+        made.Spec.Paused = true;
+        made.Metadata.Annotations = new Dictionary<string, string> { [ApiGroup.OnBehalfOfAnnotation] = Requesters.FormatOnBehalfOf([new Requester(Email("alice"), [])]) };
+        var rollout = await operatorApi.CreateAsync(Rollouts, dev, made, CancellationToken.None);
+        var name = rollout.Metadata.Name;
+        Assert.Contains(Email("alice"), rollout.Metadata.Annotations[ApiGroup.OnBehalfOfAnnotation]);
+
+        // alice (who may patch in stage) adds a prod ring and unpauses: prod was never among what the intent's approvers approved.
+        await alice.PatchAsync<Rollout>(Rollouts, dev, name,
+            $$$"""{"spec":{"paused":false,"rings":[{"name":"ring-dev","workspaces":["{{{dev}}}"]},{"name":"ring-prod","workspaces":["{{{stage}}}"]}]}}""", PatchTypes.Merge, CancellationToken.None);
+        var waiting = await WaitAsync(dev, name, r => r.Status?.ObservedGeneration == r.Metadata.Generation && r.Status?.Rings?.Count == 2 && r.Status.Rings[1].Phase == "AwaitingApproval",
+            "prod ring awaiting approval");
+        Assert.Contains("reaches a prod workspace", Condition(waiting, "Paused")!.Message);
+        Assert.Equal(Old, await ImageAsync(stage));
     }
 }

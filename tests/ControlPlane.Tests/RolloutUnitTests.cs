@@ -310,6 +310,8 @@ public sealed class RolloutUnitTests
     [InlineData("sum(rate(http_requests_total{namespace=~\"{{namespaces}}\",code!~\"5..\"}[5m])) / sum(rate(http_requests_total{namespace=~\"{{namespaces}}\"}[5m]))")]
     [InlineData("sum by (namespace) (rate(x{namespace=~\"{{namespaces}}\"}[5m] offset 1m)) / on() group_left sum(rate(y{namespace=~'{{namespaces}}', job=\"a\"}[5m:1m]))")]
     [InlineData("clamp_max(sum(x{namespace=~\"{{namespaces}}\"}) or vector(1), 1)")]
+    [InlineData("sum(x{namespace=~\"{{namespaces}}\"}) by (a) or sum without (b) (y{namespace=~\"{{namespaces}}\"} offset 5m) and on(c) group_left z{namespace=~\"{{namespaces}}\"} > bool 1")]
+    [InlineData("x{namespace=~\"{{namespaces}}\"} unless ignoring(a) offset{namespace=~\"{{namespaces}}\"}")]
     public void AQueryConfinedToTheRing_IsAllowed(string query) => Assert.Empty(PromQuery.Problems(query));
 
     [Theory]
@@ -321,6 +323,11 @@ public sealed class RolloutUnitTests
     [InlineData("sum(x{namespace=~\"{{namespaces}}\"}) or on() count(y{job=\"z\"})", "has no matcher")]
     [InlineData("info(x{namespace=~\"{{namespaces}}\"})", "info()")]
     [InlineData("sum(x{namespace=~\"{{namespaces}}\"", "not closed")]
+    [InlineData("sum(rate(offset[5m])) / sum(rate(x{namespace=~\"{{namespaces}}\"}[5m]))", "selector offset")]
+    [InlineData("sum(x{namespace=~\"{{namespaces}}\"}) / sum(or)", "selector or")]
+    [InlineData("x{namespace=~\"{{namespaces}}\"} * on(a) group_left BY", "selector BY")]
+    [InlineData("x{namespace=~\"{{namespaces}}\"} and without", "selector without")]
+    [InlineData("unless", "selector unless")]
     public void AQueryReadingOutsideTheRing_IsRefused_NamingTheField(string query, string why)
     {
         var problem = Assert.Single(PromQuery.Problems(query));
