@@ -205,7 +205,9 @@ public sealed partial class RolloutReconciler(
         MetricReading? metric = null;
         if (spec.Gates?.SuccessRate is { } gate && started && !RolloutPlan.IsFinished(rollout.Status) && !spec.Abort)
         {
-            metric = await ReadMetricAsync(Key(rollout) + "/" + ring!.Name, RolloutResources.Query(gate.Query, ringStatus!.Workspaces ?? []), now, ct).ConfigureAwait(false);
+            metric = RolloutResources.Query(gate.Query, ringStatus!.Workspaces ?? []) is { } query
+                ? await ReadMetricAsync(Key(rollout) + "/" + ring!.Name, query, now, ct).ConfigureAwait(false)
+                : MetricReading.Down($"ring {ring!.Name} has no namespaces: its success-rate query is not run (it would read series of no namespace)");
         }
 
         return new RolloutFacts(now, invalid, tenantName, tenant?.Spec.Suspended == true, WaitingFor(rollout, rings), rings, deployments, approval, metric, access);

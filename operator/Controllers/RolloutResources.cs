@@ -215,9 +215,13 @@ public static partial class RolloutResources
     [GeneratedRegex(@"\{\{\s*namespaces\s*\}\}")]
     private static partial Regex NamespacesPlaceholder();
 
-    /// <summary>The query with {{namespaces}} replaced by the ring's namespaces as an anchored-by-PromQL regex alternation.</summary>
-    public static string Query(string template, IEnumerable<string> namespaces) =>
-        NamespacesPlaceholder().Replace(template, string.Join('|', namespaces.Select(Regex.Escape)).Replace("\\", "\\\\", StringComparison.Ordinal));
+    /// <summary>
+    /// The query with {{namespaces}} replaced by the ring's namespaces as an anchored-by-PromQL regex alternation;
+    /// null for a ring without namespaces, since <c>namespace=~""</c> matches every series that has no namespace label.
+    /// </summary>
+    public static string? Query(string template, IReadOnlyCollection<string> namespaces) =>
+        namespaces.Count == 0 ? null
+            : NamespacesPlaceholder().Replace(template, string.Join('|', namespaces.Select(Regex.Escape)).Replace("\\", "\\\\", StringComparison.Ordinal));
 
     /// <summary>
     /// The scalar of a Prometheus /api/v1/query answer (a one-element vector or a scalar); null when

@@ -47,7 +47,7 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
         foreach (var ns in namespaces) traffic.SetTraffic(ns, 1000, 0.001);
         foreach (var ns in namespaces)
         {
-            await Net.WaitUntilAsync(async () => await prometheus.QueryAsync(RolloutResources.Query(SuccessRateQuery, [ns])) is > 0.99,
+            await Net.WaitUntilAsync(async () => await prometheus.QueryAsync(RolloutResources.Query(SuccessRateQuery, [ns])!) is > 0.99,
                 TimeSpan.FromSeconds(30), $"prometheus has a success rate for {ns}");
         }
     }

@@ -230,6 +230,8 @@ public sealed class RolloutUnitTests
     public void TheQueryIsTemplated_AndPrometheusAnswersAreParsed()
     {
         Assert.Equal("x{namespace=~\"a|b\"}", RolloutResources.Query("x{namespace=~\"{{namespaces}}\"}", ["a", "b"]));
+        // A ring without namespaces is never queried: namespace=~"" would read every series without a namespace label.
+        Assert.Null(RolloutResources.Query("x{namespace=~\"{{namespaces}}\"}", []));
         Assert.Equal(0.97, RolloutResources.ParsePrometheus("""{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1.5,"0.97"]}]}}"""));
         Assert.Null(RolloutResources.ParsePrometheus("""{"status":"success","data":{"resultType":"vector","result":[]}}"""));
         Assert.Null(RolloutResources.ParsePrometheus("""{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1.5,"NaN"]}]}}"""));
