@@ -68,10 +68,17 @@ public static partial class RolloutResources
     /// <summary>
     /// A ring waits for approval when its spec asks, and always when it reaches a prod workspace: the
     /// strictest environment among the targets decides; requiresApproval can only raise it. A Rollout
-    /// the operator made for a DeploymentIntent (on-behalf-of) is gated by the intent's own approvals instead.
+    /// the operator made for a DeploymentIntent (on-behalf-of) is gated by the intent's own approvals instead,
+    /// but only while nobody besides its creator (the operator) changed its spec: a member who edits its rings
+    /// (adds a prod workspace) is an author the intent's approvals never reviewed.
     /// </summary>
     public static bool NeedsApproval(Rollout rollout, Ring ring, RingView view) =>
-        ring.RequiresApproval || (view.ReachesProd && rollout.Metadata.Annotations?.ContainsKey(ApiGroup.OnBehalfOfAnnotation) != true);
+        ring.RequiresApproval || (view.ReachesProd && !GatedByIntent(rollout));
+
+    /// <summary>Made by the operator for a DeploymentIntent (on-behalf-of) and edited by no one else since: the intent's approvals cover it.</summary>
+    public static bool GatedByIntent(Rollout rollout) =>
+        rollout.Metadata.Annotations?.ContainsKey(ApiGroup.OnBehalfOfAnnotation) == true
+        && ApprovalPolicy.EveryAuthorOf(rollout).All(a => a == ApprovalPolicy.AuthorOf(rollout));
 
     /// <summary>The prod workspaces (namespaces) the Rollout's rings reach: an approver must be an Approver in each of them too.</summary>
     public static IReadOnlyList<string> ProdTargets(Rollout rollout, Func<string, Workspace?> workspaceByName, Func<string, IEnumerable<Workspace>> workspacesOfTenant)

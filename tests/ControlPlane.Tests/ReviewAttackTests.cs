@@ -1,0 +1,95 @@
+using ControlPlane.LocalEnv;
+using ControlPlane.Operator.Api.V1Alpha1;
+using ControlPlane.Operator.Controllers;
+using ControlPlane.Operator.Runtime;
+using k8s.Models;
+using Xunit;
+
+namespace ControlPlane.Tests;
+
+/// <summary>
+/// Issue 22, review of the merged fixes: attacks that still worked after the five classes were fixed, as
+/// token users of the local API server against the running operator (webhooks and reconcilers).
+/// </summary>
+[Collection(WebhookCollection.Name)]
+public sealed class ReviewAttackTests(WebhookFixture fixture)
+{
+    static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..6]}";
+
+    ClusterFixture Cluster => fixture.Cluster;
+    static readonly ResourceType Rollouts = ResourceType.For<Rollout>(true);
+    const string Old = "registry.example/payroll:1.0.0";
+
+    KubeApi As(string user) => new(Cluster.Plane.ClientConfigFor(Cluster.Plane.Users[user]));
+
+    static string Email(string user) => user + "@example.com";
+
+    async Task<string> WorkspaceAsync(string tenant, string environment, params (string Kind, string Name, string Role)[] members)
+    {
+        var name = Unique(tenant);
+        var ws = new Workspace { Metadata = new V1ObjectMeta { Name = name } };
+        ws.Spec.Tenant = tenant;
+        ws.Spec.Environment = environment;
+        ws.Spec.Database = new WorkspaceDatabase { Enabled = false };
+        ws.Spec.Members = members.Select(m => new WorkspaceMember { Kind = m.Kind, Name = m.Name, Role = m.Role }).ToList();
+        await Cluster.Api.CreateAsync(ClusterFixture.Workspaces, null, ws, CancellationToken.None);
+        await Net.WaitUntilAsync(async () => (await Cluster.Api.TryGetAsync<Workspace>(ClusterFixture.Workspaces, null, name, CancellationToken.None))?.Status?.Phase == "Ready",
+            TimeSpan.FromSeconds(30), $"workspace {name} Ready");
+        await Deployments.CreateAsync(Cluster.Api, name, "payroll", Old);
+        return name;
+    }
+
+    /// <summary>
+    /// A Rollout the operator made for a DeploymentIntent (on-behalf-of) skips the prod approvals: the intent's
+    /// own approvals gate it. bob, an Operator of the workspace it lives in, edited its ring to reach a prod
+    /// workspace (where he and the intent's author may patch): his edit was never approved by anyone, and the
+    /// prod ring ran with no approval at all. Now an edit by anyone but its creator makes the ring wait for
+    /// the two Approvers of the prod workspace, as any Rollout reaching prod does.
+    /// </summary>
+    [Fact]
+    public async Task AnIntentsRollout_EditedByAMemberIntoProd_WaitsForTwoApprovers()
+    {
+        var tenant = Unique("acme");
+        await Cluster.CreateTenantAsync(tenant);
+        var dev = await WorkspaceAsync(tenant, "dev", ("User", Email("bob"), "Operator"), ("User", Email("alice"), "WorkspaceAdmin"),
+            ("User", Email("carol"), "Approver"), ("User", Email("erin"), "Approver"));
+        var prod = await WorkspaceAsync(tenant, "prod", ("User", Email("bob"), "Operator"), ("User", Email("alice"), "WorkspaceAdmin"),
+            ("User", Email("carol"), "Approver"), ("User", Email("erin"), "Approver"));
+
+        // As the kubernetes plane makes it: by the operator, on behalf of the intent's author alice; paused before its ring.
+        using var asOperator = new KubeApi(Cluster.OperatorClientConfig());
+        var alice = Cluster.Plane.Users["alice"];
+        var name = Unique("payments-ring-1");
+        var made = await asOperator.CreateAsync(Rollouts, dev, new Rollout
+        {
+            Metadata = new V1ObjectMeta
+            {
+                Name = name,
+                Annotations = new Dictionary<string, string> { [ApiGroup.OnBehalfOfAnnotation] = Requesters.FormatOnBehalfOf([new Requester(alice.Name, [.. alice.Groups])]) },
+            },
+            Spec = new RolloutSpec
+            {
+                Target = new RolloutTarget { Deployment = "payroll", Containers = [new ContainerImage { Name = "app", Image = "registry.example/payroll:2.0.0" }] },
+                Rings = [new Ring { Name = "ring-1", Workspaces = [dev], Soak = "0s" }],
+                Gates = new RolloutGates { ProgressDeadline = "5m" },
+                Paused = true,
+            },
+        }, CancellationToken.None);
+        Assert.True(made.Metadata.Annotations.ContainsKey(ApiGroup.OnBehalfOfAnnotation));
+
+        // bob points the ring at prod and lets it go.
+        using var bob = As("bob");
+        var edited = await bob.PatchAsync<Rollout>(Rollouts, dev, name, $$$"""{"spec":{"paused":false,"rings":[{"name":"ring-1","workspaces":["{{{prod}}}"],"soak":"0s"}]}}""",
+            PatchTypes.Merge, CancellationToken.None);
+
+        Rollout? last = null;
+        await Net.WaitUntilAsync(async () =>
+        {
+            last = await Cluster.Api.TryGetAsync<Rollout>(Rollouts, dev, name, CancellationToken.None);
+            return last?.Status is { } s && s.ObservedGeneration == edited.Metadata.Generation && s.Rings?.FirstOrDefault()?.Phase is { } phase && phase != "Pending";
+        }, TimeSpan.FromSeconds(60), "the edited ring judged");
+        Assert.Equal("AwaitingApproval", last!.Status!.Rings![0].Phase);
+        Assert.Contains("reaches a prod workspace", last.Status.Conditions!.First(c => c.Type == "Paused").Message);
+        Assert.Equal(Old, Deployments.ImageOf(await Deployments.GetAsync(Cluster.Api, prod, "payroll")));
+    }
+}
