@@ -41,7 +41,7 @@ public sealed partial class AdmissionHandler
         if (r.Operation != "CREATE") return [];
         var name = r.Name ?? r.Object?["metadata"]?["name"]?.GetValue<string>() ?? "";
         var tenant = r.Object?["spec"]?["tenant"] is JsonValue t && t.TryGetValue<string>(out var named) ? named : "";
-        if (WorkspaceNames.Problem(name, tenant, settings.Options, isNew: true) is { } problem) return [problem];
+        if (WorkspaceNames.Problem(name, tenant, settings.Options, isNew: true, caches.Tenants.List().Select(t => t.Metadata.Name)) is { } problem) return [problem];
         // A new Workspace cannot own an existing namespace: that one was made by someone else, or for an earlier workspace still being deleted.
         return caches.Namespaces.Get(name) is { } ns
             ? [$"metadata.name: namespace \"{name}\" already exists{(ns.Metadata.DeletionTimestamp is null ? "" : " (still terminating)")} and was not created for this workspace; it is never adopted"]

@@ -148,6 +148,22 @@ public sealed class IdentityUnitTests
         Assert.Contains("is reserved", WorkspaceNames.Problem("kube-x", "kube", new ControlPlaneOptions { ForceTenantPrefix = true }, isNew: false));
     }
 
+    [Fact]
+    public void UnderTenantPrefixes_ANameUnderALongerTenantsPrefix_IsThatTenants()
+    {
+        string[] tenants = ["acme", "acme-corp", "globex"];
+        var forced = new ControlPlaneOptions { ForceTenantPrefix = true };
+        Assert.Contains("the prefix of tenant acme-corp", WorkspaceNames.Problem("acme-corp-prod", "acme", forced, isNew: true, tenants));
+        Assert.Null(WorkspaceNames.Problem("acme-corp-prod", "acme-corp", forced, isNew: true, tenants));
+        Assert.Null(WorkspaceNames.Problem("acme-dev", "acme", forced, isNew: true, tenants));
+        Assert.Null(WorkspaceNames.Problem("acme-corpus", "acme", forced, isNew: true, tenants)); // not under "acme-corp-"
+        Assert.Null(WorkspaceNames.Problem("acme-corp-prod", "acme", forced, isNew: false, tenants)); // provisioned before: keeps its name
+        var allowlist = new ControlPlaneOptions { AllowedWorkspaceNames = ["{tenant}-*"] };
+        Assert.NotNull(WorkspaceNames.Problem("acme-corp-prod", "acme", allowlist, isNew: true, tenants));
+        // Without prefix partitioning names are first come, first served among tenants (reserved names aside).
+        Assert.Null(WorkspaceNames.Problem("acme-corp-prod", "acme", new ControlPlaneOptions(), isNew: true, tenants));
+    }
+
     static Approval ApprovalBy(string approver, string? groups = null) => new()
     {
         Metadata = new V1ObjectMeta

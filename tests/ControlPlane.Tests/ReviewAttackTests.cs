@@ -2,7 +2,9 @@ using ControlPlane.LocalEnv;
 using ControlPlane.Operator.Api.V1Alpha1;
 using ControlPlane.Operator.Controllers;
 using ControlPlane.Operator.Runtime;
+using ControlPlane.Operator.Configuration;
 using k8s.Models;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 
 namespace ControlPlane.Tests;
@@ -91,5 +93,36 @@ public sealed class ReviewAttackTests(WebhookFixture fixture)
         Assert.Equal("AwaitingApproval", last!.Status!.Rings![0].Phase);
         Assert.Contains("reaches a prod workspace", last.Status.Conditions!.First(c => c.Type == "Paused").Message);
         Assert.Equal(Old, Deployments.ImageOf(await Deployments.GetAsync(Cluster.Api, prod, "payroll")));
+    }
+    /// <summary>
+    /// With Capsule-style prefix forcing, tenant acme (owner alice) took "acme-corp-prod": it starts with
+    /// "acme-", but it is the name tenant acme-corp's prod workspace gets, and its ServiceAccount members'
+    /// namespaces too. A name under a longer tenant's prefix is that tenant's: refused at admission, naming it.
+    /// </summary>
+    [Fact]
+    public async Task UnderTenantPrefixes_ATenantCannotTakeANameUnderAnotherTenantsLongerPrefix()
+    {
+        var acme = Unique("acme");
+        var corp = acme + "-corp";
+        await Cluster.CreateTenantAsync(acme, edit: t => t.Owners = [new Subject { Kind = "User", Name = Email("alice") }]);
+        await Cluster.CreateTenantAsync(corp);
+        await Net.WaitUntilAsync(() => Task.FromResult(fixture.App!.Services.GetRequiredService<Operator.Webhooks.AdmissionCaches>().Tenants.Get(corp) is not null),
+            TimeSpan.FromSeconds(10), "tenant in the admission cache");
+        var options = fixture.App!.Services.GetRequiredService<ControlPlaneOptions>();
+        options.ForceTenantPrefix = true;
+        try
+        {
+            using var alice = As("alice");
+            Workspace New(string name) => new() { Metadata = new V1ObjectMeta { Name = name }, Spec = new WorkspaceSpec { Tenant = acme, Database = new WorkspaceDatabase { Enabled = false } } };
+            var squat = corp + "-prod";
+            var refused = await Assert.ThrowsAsync<KubeApiException>(() => alice.CreateAsync(ClusterFixture.Workspaces, null, New(squat), CancellationToken.None));
+            Assert.Contains($"metadata.name: \"{squat}\" starts with \"{corp}-\", the prefix of tenant {corp}", refused.StatusMessage);
+            await alice.CreateAsync(ClusterFixture.Workspaces, null, New(acme + "-dev"), CancellationToken.None);
+            await alice.DeleteAsync(ClusterFixture.Workspaces, null, acme + "-dev", CancellationToken.None);
+        }
+        finally
+        {
+            options.ForceTenantPrefix = false;
+        }
     }
 }
