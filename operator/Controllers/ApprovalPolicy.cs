@@ -34,8 +34,18 @@ public static class ApprovalPolicy
         new[] { Annotation(target, ApiGroup.CreatedByAnnotation), Annotation(target, ApiGroup.LastSpecEditorAnnotation) }
             .OfType<string>().Where(a => a.Length > 0).Distinct().ToList();
 
-    /// <summary>Everyone who wrote any part of the spec under review: its creator and every spec editor so far, not only the last.</summary>
+    /// <summary>
+    /// Everyone who wrote any part of the spec under review: its creator and every spec editor so far, not only the last;
+    /// on a Rollout the operator made for a DeploymentIntent, also the intent's authors it acts for (on-behalf-of, an
+    /// operator-only stamp): they wrote the change it deploys, so approving it would be self-approval.
+    /// </summary>
     public static IReadOnlyList<string> EveryAuthorOf(IKubernetesObject<V1ObjectMeta> target) =>
+        WritersOf(target)
+            .Concat(Annotation(target, ApiGroup.OnBehalfOfAnnotation) is { } onBehalfOf ? Requesters.ParseOnBehalfOf(onBehalfOf)?.Select(r => r.User) ?? [] : [])
+            .Distinct().ToList();
+
+    /// <summary>Who wrote the object itself, as the webhook stamped it: its creator and every spec editor.</summary>
+    public static IReadOnlyList<string> WritersOf(IKubernetesObject<V1ObjectMeta> target) =>
         AuthorsOf(target).Concat(ParseUsers(Annotation(target, ApiGroup.SpecEditorsAnnotation))).Distinct().ToList();
 
     /// <summary>The spec-editors annotation's value with <paramref name="user"/> added (once).</summary>

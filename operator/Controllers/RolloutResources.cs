@@ -78,7 +78,7 @@ public static partial class RolloutResources
     /// <summary>Made by the operator for a DeploymentIntent (on-behalf-of) and edited by no one else since: the intent's approvals cover it.</summary>
     public static bool GatedByIntent(Rollout rollout) =>
         rollout.Metadata.Annotations?.ContainsKey(ApiGroup.OnBehalfOfAnnotation) == true
-        && ApprovalPolicy.EveryAuthorOf(rollout).All(a => a == ApprovalPolicy.AuthorOf(rollout));
+        && ApprovalPolicy.WritersOf(rollout).All(a => a == ApprovalPolicy.AuthorOf(rollout));
 
     /// <summary>The prod workspaces (namespaces) the Rollout's rings reach: an approver must be an Approver in each of them too.</summary>
     public static IReadOnlyList<string> ProdTargets(Rollout rollout, Func<string, Workspace?> workspaceByName, Func<string, IEnumerable<Workspace>> workspacesOfTenant)

@@ -93,6 +93,15 @@ public sealed class ReviewAttackTests(WebhookFixture fixture)
         Assert.Equal("AwaitingApproval", last!.Status!.Rings![0].Phase);
         Assert.Contains("reaches a prod workspace", last.Status.Conditions!.First(c => c.Type == "Paused").Message);
         Assert.Equal(Old, Deployments.ImageOf(await Deployments.GetAsync(Cluster.Api, prod, "payroll")));
+
+        // alice, the intent's author it acts for, is an author of what it deploys: her approval is self-approval.
+        using var asAlice = As("alice");
+        var self = await Assert.ThrowsAsync<KubeApiException>(() => asAlice.CreateAsync(ResourceType.For<Approval>(true), dev, new Approval
+        {
+            Metadata = new V1ObjectMeta { Name = Unique("apr") },
+            Spec = new ApprovalSpec { Target = new ApprovalTarget { Kind = "Rollout", Name = name }, Decision = "approve" },
+        }, CancellationToken.None));
+        Assert.Contains("self-approval is not allowed", self.StatusMessage);
     }
     /// <summary>
     /// With Capsule-style prefix forcing, tenant acme (owner alice) took "acme-corp-prod": it starts with

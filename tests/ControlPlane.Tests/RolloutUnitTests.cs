@@ -253,6 +253,8 @@ public sealed class RolloutUnitTests
         var prodRing = new RingView(["live"], [], ReachesProd: true);
         // As the operator made (and re-applied) it: the intent's approvals gate it.
         Assert.False(RolloutResources.NeedsApproval(r, new Ring { Name = "r0" }, prodRing));
+        // The intent's author it acts for wrote what it deploys: an author, never its approver.
+        Assert.Contains("wade@example.com", ApprovalPolicy.EveryAuthorOf(r));
 
         // bob (Operator in the workspace) added a prod workspace to its ring: his edit was never approved.
         r.Metadata.Annotations[ApiGroup.LastSpecEditorAnnotation] = "bob@example.com";
