@@ -115,11 +115,34 @@ public static class ApprovalPolicy
         foreach (var author in EveryAuthorOf(target).Where(a => a.StartsWith(KubernetesIdentities.ServiceAccountPrefix, StringComparison.Ordinal)))
         {
             var ns = author[KubernetesIdentities.ServiceAccountPrefix.Length..].Split(':')[0];
-            var role = bindingsIn(ns).FirstOrDefault(b => b.RoleRef.Kind == "ClusterRole" && TokenMintingRoles.Contains(b.RoleRef.Name)
-                && (b.Subjects ?? []).Any(s => (s.Kind == "User" && s.Name == user) || (s.Kind == "Group" && groups.Contains(s.Name))))?.RoleRef.Name;
-            if (role is not null)
+            if (MintingRoleIn(ns, user, groups, bindingsIn, []) is { } how)
             {
-                return $"{user} holds {role} in namespace {ns} and can act as {author}, an author of {target.Kind} {target.Metadata.Name}; approving it would be self-approval (two-person rule)";
+                return $"{user} holds {how} and can act as {author}, an author of {target.Kind} {target.Metadata.Name}; approving it would be self-approval (two-person rule)";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// How <paramref name="user"/> can mint tokens in <paramref name="ns"/>, or null: a token-minting role there, directly,
+    /// or through a ServiceAccount bound to one there whose own tokens the user can mint (a chain of namespaces).
+    /// </summary>
+    static string? MintingRoleIn(string ns, string user, IReadOnlyCollection<string> groups, Func<string, IEnumerable<V1RoleBinding>> bindingsIn, HashSet<string> seen)
+    {
+        if (!seen.Add(ns)) return null;
+        var minting = bindingsIn(ns).Where(b => b.RoleRef.Kind == "ClusterRole" && TokenMintingRoles.Contains(b.RoleRef.Name)).ToList();
+        if (minting.FirstOrDefault(b => (b.Subjects ?? []).Any(s => (s.Kind == "User" && s.Name == user) || (s.Kind == "Group" && groups.Contains(s.Name)))) is { } direct)
+        {
+            return $"{direct.RoleRef.Name} in namespace {ns}";
+        }
+
+        foreach (var b in minting)
+        {
+            foreach (var sa in (b.Subjects ?? []).Where(s => s.Kind == "ServiceAccount"))
+            {
+                var saNamespace = string.IsNullOrEmpty(sa.NamespaceProperty) ? ns : sa.NamespaceProperty;
+                if (MintingRoleIn(saNamespace, user, groups, bindingsIn, seen) is { } how) return $"{how}, whose ServiceAccount {saNamespace}/{sa.Name} holds {b.RoleRef.Name} in namespace {ns}";
             }
         }
 

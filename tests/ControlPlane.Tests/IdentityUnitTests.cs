@@ -232,6 +232,31 @@ public sealed class IdentityUnitTests
         Assert.True(ApprovalPolicy.Judge(ApprovalBy("bob@acme.io"), Orders, _ => true, In).Counts); // alice's own Exposure: an Operator reviews it
     }
     [Fact]
+    public void AnApproverWhoCanMintTheAuthorsTokenThroughAnotherServiceAccount_IsAnAuthor()
+    {
+        // The bot in acme-dev authored it; ServiceAccount acme-ci/admin is WorkspaceAdmin of acme-dev; carol is WorkspaceAdmin of acme-ci.
+        var byBot = new Exposure
+        {
+            Metadata = new V1ObjectMeta { Name = "orders", NamespaceProperty = "acme-dev", Uid = "x", Generation = 1, Annotations = new Dictionary<string, string> { [ApiGroup.CreatedByAnnotation] = "system:serviceaccount:acme-dev:bot" } },
+        };
+        V1RoleBinding Bound(string role, string kind, string name, string? ns = null) => new()
+        {
+            RoleRef = new V1RoleRef { Kind = "ClusterRole", Name = WorkspaceRoles.ClusterRoleName(role) },
+            Subjects = [new Rbacv1Subject { Kind = kind, Name = name, NamespaceProperty = ns }],
+        };
+        var bindings = new Dictionary<string, V1RoleBinding[]>
+        {
+            ["acme-dev"] = [Bound("WorkspaceAdmin", "ServiceAccount", "admin", "acme-ci"), Bound("Approver", "User", "carol@acme.io"), Bound("Approver", "User", "erin@acme.io")],
+            ["acme-ci"] = [Bound("WorkspaceAdmin", "User", "carol@acme.io"), Bound("Operator", "ServiceAccount", "admin", "acme-dev")],
+        };
+        IEnumerable<V1RoleBinding> In(string ns) => bindings.GetValueOrDefault(ns) ?? [];
+        var carol = ApprovalPolicy.Judge(ApprovalBy("carol@acme.io"), byBot, _ => true, In);
+        Assert.Equal("SelfApproval", carol.Reason);
+        Assert.Contains("whose ServiceAccount acme-ci/admin holds controlplane:workspace:workspace-admin in namespace acme-dev", carol.Message);
+        Assert.True(ApprovalPolicy.Judge(ApprovalBy("erin@acme.io"), byBot, _ => true, In).Counts); // a cycle of namespaces ends
+    }
+
+    [Fact]
     public void SystemAndConfusableSubjects_StoredPastAdmission_AreNeverBound()
     {
         var tenant = new Tenant { Metadata = new V1ObjectMeta { Name = "acme" } };

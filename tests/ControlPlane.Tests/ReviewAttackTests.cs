@@ -134,4 +134,85 @@ public sealed class ReviewAttackTests(WebhookFixture fixture)
             options.ForceTenantPrefix = false;
         }
     }
+    /// <summary>
+    /// carol is WorkspaceAdmin of workspace ci, whose ServiceAccount ci/admin is WorkspaceAdmin of dev: she can
+    /// mint ci/admin's token, and with it dev/bot's. She wrote a Rollout as dev/bot and approved it as herself:
+    /// only a direct token-minting role in dev made an approver an author. The chain of namespaces counts too.
+    /// </summary>
+    [Fact]
+    public async Task AnApprover_WhoCanMintTheAuthorsTokenThroughAnotherServiceAccount_CannotApprove()
+    {
+        var tenant = Unique("acme");
+        await Cluster.CreateTenantAsync(tenant);
+        var ci = Unique(tenant);
+        var dev = Unique(tenant);
+        async Task CreateAsync(string name, params WorkspaceMember[] members)
+        {
+            await Cluster.Api.CreateAsync(ClusterFixture.Workspaces, null, new Workspace
+            {
+                Metadata = new V1ObjectMeta { Name = name },
+                Spec = new WorkspaceSpec { Tenant = tenant, Database = new WorkspaceDatabase { Enabled = false }, Members = [.. members] },
+            }, CancellationToken.None);
+            await Cluster.WaitForWorkspaceAsync(name, ClusterFixture.IsReady, "Ready");
+        }
+
+        await CreateAsync(ci, new WorkspaceMember { Kind = "User", Name = Email("carol"), Role = "WorkspaceAdmin" });
+        await CreateAsync(dev, new WorkspaceMember { Kind = "ServiceAccount", Name = $"{ci}/admin", Role = "WorkspaceAdmin" },
+            new WorkspaceMember { Kind = "ServiceAccount", Name = $"{dev}/bot", Role = "Operator" },
+            new WorkspaceMember { Kind = "User", Name = Email("carol"), Role = "Approver" });
+
+        // dev/bot's token (what carol gets through ci/admin's; the local control plane runs no kubelet, so TokenRequest).
+        var serviceAccounts = new ResourceType("", "v1", "serviceaccounts", "ServiceAccount", true);
+        await Cluster.Api.CreateAsync(serviceAccounts, dev, new V1ServiceAccount { Metadata = new V1ObjectMeta { Name = "bot" } }, CancellationToken.None);
+        var token = await Cluster.Api.SendAsync(HttpMethod.Post, serviceAccounts.ItemPath(dev, "bot", "token"),
+            """{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{"expirationSeconds":3600}}""", "application/json", CancellationToken.None);
+        var config = Cluster.Plane.ClientConfig();
+        config.AccessToken = System.Text.Json.Nodes.JsonNode.Parse(token)!["status"]!["token"]!.GetValue<string>();
+        using var bot = new KubeApi(config);
+        var name = Unique("payroll");
+        await Net.WaitUntilAsync(async () =>
+        {
+            try
+            {
+                await bot.CreateAsync(Rollouts, dev, new Rollout
+                {
+                    Metadata = new V1ObjectMeta { Name = name },
+                    Spec = new RolloutSpec
+                    {
+                        Target = new RolloutTarget { Deployment = "payroll", Containers = [new ContainerImage { Name = "app", Image = "registry.example/payroll:2.0.0" }] },
+                        Rings = [new Ring { Name = "ring-1", Workspaces = [dev] }],
+                        Paused = true,
+                    },
+                }, CancellationToken.None);
+                return true;
+            }
+            catch (KubeApiException e) when (e.StatusCode is System.Net.HttpStatusCode.Forbidden or System.Net.HttpStatusCode.UnprocessableEntity)
+            {
+                return false; // bot's binding not there yet
+            }
+        }, TimeSpan.FromSeconds(30), "dev/bot writes the Rollout");
+
+        using var carol = As("carol");
+        string? refusal = null;
+        await Net.WaitUntilAsync(async () =>
+        {
+            var approval = new Approval
+            {
+                Metadata = new V1ObjectMeta { Name = Unique("apr") },
+                Spec = new ApprovalSpec { Target = new ApprovalTarget { Kind = "Rollout", Name = name }, Decision = "approve" },
+            };
+            try
+            {
+                await carol.CreateAsync(ResourceType.For<Approval>(true), dev, approval, CancellationToken.None);
+                Assert.Fail("carol's approval of the Rollout she wrote as dev/bot was admitted");
+            }
+            catch (KubeApiException e) when (e.StatusCode == System.Net.HttpStatusCode.UnprocessableEntity)
+            {
+                refusal = e.StatusMessage;
+            }
+
+            return refusal?.Contains("can act as system:serviceaccount:" + dev + ":bot", StringComparison.Ordinal) == true;
+        }, TimeSpan.FromSeconds(20), "carol's approval refused as an author's");
+        Assert.Contains($"whose ServiceAccount {ci}/admin holds controlplane:workspace:workspace-admin in namespace {dev}", refusal);
+    }
 }
