@@ -83,6 +83,18 @@ public static class WorkspaceNames
         return owner is null ? null : $"starts with \"{owner}-\", the prefix of tenant {owner}: a name under another tenant's prefix is that tenant's";
     }
 
+    /// <summary>
+    /// The other direction of <see cref="AnotherTenantsPrefix"/>: a new tenant whose prefix already holds another tenant's
+    /// workspaces would find names under its own prefix taken (refused at its creation, naming one), or null.
+    /// </summary>
+    public static string? PrefixTakenBy(string tenant, ControlPlaneOptions options, IEnumerable<(string Workspace, string Tenant)> workspaces)
+    {
+        if (!options.ForceTenantPrefix && !options.AllowedWorkspaceNames.Any(p => p.Contains("{tenant}", StringComparison.Ordinal))) return null;
+        var taken = workspaces.Where(w => w.Tenant != tenant && w.Workspace.StartsWith(tenant + "-", StringComparison.Ordinal)).OrderBy(w => w.Workspace, StringComparer.Ordinal).FirstOrDefault();
+        return taken.Workspace is null ? null
+            : $"metadata.name: workspace {taken.Workspace} of tenant {taken.Tenant} is already under the prefix \"{tenant}-\" this tenant's workspaces must take; choose another tenant name";
+    }
+
     /// <summary>A glob over a whole name: '*' stands for any run of characters (none included); everything else is literal.</summary>
     public static bool Matches(string pattern, string name)
     {

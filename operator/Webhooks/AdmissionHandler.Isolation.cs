@@ -35,6 +35,11 @@ public sealed partial class AdmissionHandler
             : [$"spec.region: \"{region}\" is not a configured region (configured: {(configured.Count == 0 ? "none" : string.Join(", ", configured))})"];
     }
 
+    /// <summary>A new tenant's prefix holds no other tenant's workspace (<see cref="WorkspaceNames.PrefixTakenBy"/>).</summary>
+    List<string> TenantPrefix(AdmissionRequest r) =>
+        r.Operation == "CREATE" && WorkspaceNames.PrefixTakenBy(r.Name ?? r.Object?["metadata"]?["name"]?.GetValue<string>() ?? "", settings.Options,
+            caches.Workspaces.List().Select(w => (w.Metadata.Name, w.Spec.Tenant))) is { } taken ? [taken] : [];
+
     /// <summary>A workspace's name is its namespace's: never a reserved one, never one that already exists.</summary>
     List<string> WorkspaceNamespace(AdmissionRequest r)
     {

@@ -162,6 +162,12 @@ public sealed class IdentityUnitTests
         Assert.NotNull(WorkspaceNames.Problem("acme-corp-prod", "acme", allowlist, isNew: true, tenants));
         // Without prefix partitioning names are first come, first served among tenants (reserved names aside).
         Assert.Null(WorkspaceNames.Problem("acme-corp-prod", "acme", new ControlPlaneOptions(), isNew: true, tenants));
+
+        // The other way round: tenant acme-corp arriving after acme took acme-corp-prod.
+        (string, string)[] held = [("acme-corp-prod", "acme"), ("acme-dev", "acme")];
+        Assert.Contains("workspace acme-corp-prod of tenant acme is already under the prefix \"acme-corp-\"", WorkspaceNames.PrefixTakenBy("acme-corp", forced, held));
+        Assert.Null(WorkspaceNames.PrefixTakenBy("acme", forced, held));
+        Assert.Null(WorkspaceNames.PrefixTakenBy("acme-corp", new ControlPlaneOptions(), held));
     }
 
     static Approval ApprovalBy(string approver, string? groups = null) => new()

@@ -127,6 +127,15 @@ public sealed class ReviewAttackTests(WebhookFixture fixture)
             var refused = await Assert.ThrowsAsync<KubeApiException>(() => alice.CreateAsync(ClusterFixture.Workspaces, null, New(squat), CancellationToken.None));
             Assert.Contains($"metadata.name: \"{squat}\" starts with \"{corp}-\", the prefix of tenant {corp}", refused.StatusMessage);
             await alice.CreateAsync(ClusterFixture.Workspaces, null, New(acme + "-dev"), CancellationToken.None);
+
+            // The other way round: tenant "<acme>-team" would find its prefix holding acme's "<acme>-team-a"; refused at its creation.
+            var team = acme + "-team";
+            await alice.CreateAsync(ClusterFixture.Workspaces, null, New(team + "-a"), CancellationToken.None);
+            await Net.WaitUntilAsync(() => Task.FromResult(fixture.App!.Services.GetRequiredService<Operator.Webhooks.AdmissionCaches>().Workspaces.Get(team + "-a") is not null),
+                TimeSpan.FromSeconds(10), "workspace in the admission cache");
+            var late = await Assert.ThrowsAsync<KubeApiException>(() => Cluster.CreateTenantAsync(team));
+            Assert.Contains($"workspace {team}-a of tenant {acme} is already under the prefix \"{team}-\"", late.StatusMessage);
+            await alice.DeleteAsync(ClusterFixture.Workspaces, null, team + "-a", CancellationToken.None);
             await alice.DeleteAsync(ClusterFixture.Workspaces, null, acme + "-dev", CancellationToken.None);
         }
         finally
