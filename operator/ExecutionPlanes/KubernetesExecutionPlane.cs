@@ -88,6 +88,13 @@ public sealed class KubernetesExecutionPlane(KubeApi api, ChildApplier applier, 
     {
         var rollout = await GetAsync(d.Namespace, RolloutName(d.Intent, d.Ring), ct).ConfigureAwait(false);
         if (rollout is null) return new PlaneStatus("failed", null, false, [], null, 0, $"Rollout {d.Namespace}/{RolloutName(d.Intent, d.Ring)} is gone");
+        // Members may write Rollouts in this namespace: one re-created under this name, or edited by anyone but the operator,
+        // reports on a change nobody reviewed for this intent (another image, other workspaces). Its status is not trusted.
+        if (!RolloutResources.GatedByIntent(rollout) || rollout.Metadata.OwnerReferences?.Any(o => o.Controller == true && o.Uid == intent.Metadata.Uid) != true)
+        {
+            return new PlaneStatus("failed", null, false, [], null, 0,
+                $"Rollout {d.Namespace}/{rollout.Metadata.Name} is not as the operator made it for this intent (written by {string.Join(", ", ApprovalPolicy.WritersOf(rollout).DefaultIfEmpty("nobody on record"))}): its status is not trusted");
+        }
         var ring = rollout.Status?.Rings?.FirstOrDefault(r => r.Name == d.Ring);
         var state = rollout.Status?.Phase switch
         {

@@ -224,4 +224,90 @@ public sealed class ReviewAttackTests(WebhookFixture fixture)
         }, TimeSpan.FromSeconds(20), "carol's approval refused as an author's");
         Assert.Contains($"whose ServiceAccount {ci}/admin holds controlplane:workspace:workspace-admin in namespace {dev}", refusal);
     }
+    /// <summary>
+    /// The kubernetes plane read a ring's result from whatever Rollout bore the ring's name: wade, an Operator of
+    /// the ring's workspace, edited the intent's Rollout (another workspace set, or deleted and re-made it with
+    /// another image) and the intent took its "Succeeded" as its own canary passing. A Rollout not as the operator
+    /// made it for the intent is not trusted: the ring fails, naming who wrote it.
+    /// </summary>
+    [Fact]
+    public async Task AnIntentsRollout_EditedByAMember_IsNotTakenAsTheIntentsRing()
+    {
+        var tenant = Unique("dia");
+        await Cluster.CreateTenantAsync(tenant, edit: t => t.Scopes = [new TenantScope { AcquisitionBoundary = "acq-001", BusinessUnits = ["bu-finance"], SiteClasses = ["online"] }]);
+        var ring1 = Unique(tenant);
+        await Cluster.Api.CreateAsync(ClusterFixture.Workspaces, null, new Workspace
+        {
+            Metadata = new V1ObjectMeta
+            {
+                Name = ring1,
+                Labels = new Dictionary<string, string>
+                {
+                    [DeploymentIntentResources.RingLabel] = "ring-1", [DeploymentIntentResources.AcquisitionBoundaryLabel] = "acq-001", [DeploymentIntentResources.BusinessUnitLabel] = "bu-finance",
+                },
+            },
+            Spec = new WorkspaceSpec
+            {
+                Tenant = tenant, Environment = "dev", Database = new WorkspaceDatabase { Enabled = false },
+                Members = [new WorkspaceMember { Kind = "User", Name = Email("wade"), Role = "Operator" }],
+            },
+        }, CancellationToken.None);
+        await Cluster.WaitForWorkspaceAsync(ring1, ClusterFixture.IsReady, "Ready");
+        await Deployments.CreateAsync(Cluster.Api, ring1, "app", "registry.example/app:2.0.5");
+
+        using var wade = As("wade");
+        var name = Unique("ship");
+        var intents = ResourceType.For<DeploymentIntent>(true);
+        await Net.WaitUntilAsync(async () =>
+        {
+            try
+            {
+                await wade.CreateAsync(intents, ring1, new DeploymentIntent
+                {
+                    Metadata = new V1ObjectMeta { Name = name },
+                    Spec = new DeploymentIntentSpec
+                    {
+                        Application = "app", Version = "2.1.0",
+                        Artifact = new Artifact { Image = "registry.example/app:2.1.0", Sha256 = new string('a', 64) },
+                        TargetScope = new TargetScope { AcquisitionBoundary = "acq-001", BusinessUnit = "bu-finance", Rings = ["ring-1"] },
+                        ExecutionPlane = new ExecutionPlane { Type = "kubernetes" },
+                        // A day's soak: the ring stays in progress, read from its Rollout every pass.
+                        Schedule = new Dictionary<string, RingSchedule> { ["ring-1"] = new() { Start = DateTime.UtcNow.AddMinutes(-1), DurationHours = 24 } },
+                        Risk = new RiskFactors { PrivilegeImpact = 0.1, SupplyChainTrust = 0.1, BlastRadius = 0.1, ChangeComplexity = 0.1, TestEvidence = 0.9 },
+                        RollbackPlan = new RollbackPlan { Strategy = "previous-version" },
+                        DriftCheckInterval = "1h",
+                    },
+                }, CancellationToken.None);
+                return true;
+            }
+            catch (KubeApiException e) when (e.StatusCode == System.Net.HttpStatusCode.Forbidden)
+            {
+                return false; // wade's binding not there yet
+            }
+        }, TimeSpan.FromSeconds(30), "wade writes the intent");
+
+        var rolloutName = $"{name}-ring-1";
+        await Net.WaitUntilAsync(async () => (await Cluster.Api.TryGetAsync<Rollout>(Rollouts, ring1, rolloutName, CancellationToken.None))?.Status?.Phase is not null,
+            TimeSpan.FromSeconds(60), "the intent's Rollout runs");
+        // wade rewrites its ring (here: the same workspace, with a soak; any edit of what it rolls out).
+        await wade.PatchAsync<Rollout>(Rollouts, ring1, rolloutName, """{"spec":{"rings":[{"name":"ring-1","workspaces":["__WS__"],"soak":"1s"}]}}""".Replace("__WS__", ring1),
+            PatchTypes.Merge, CancellationToken.None);
+
+        DeploymentIntent? last = null;
+        try
+        {
+            await Net.WaitUntilAsync(async () =>
+            {
+                last = await Cluster.Api.TryGetAsync<DeploymentIntent>(intents, ring1, name, CancellationToken.None);
+                return last?.Status?.Rings?.FirstOrDefault(r => r.Name == "ring-1")?.Phase is "Failed" or "RolledBack";
+            }, TimeSpan.FromSeconds(60), "the intent's ring failed (and rolled back): its Rollout is not the operator's any more");
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message}; last status: {k8s.KubernetesJson.Serialize(last?.Status)}");
+        }
+
+        Assert.Contains("is not as the operator made it for this intent (written by ", last!.Status!.Rings!.First(r => r.Name == "ring-1").Message);
+        Assert.Contains(Email("wade"), last.Status.Rings!.First(r => r.Name == "ring-1").Message);
+    }
 }
