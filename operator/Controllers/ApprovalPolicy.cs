@@ -34,8 +34,18 @@ public static class ApprovalPolicy
         new[] { Annotation(target, ApiGroup.CreatedByAnnotation), Annotation(target, ApiGroup.LastSpecEditorAnnotation) }
             .OfType<string>().Where(a => a.Length > 0).Distinct().ToList();
 
-    /// <summary>Everyone who wrote any part of the spec under review: its creator and every spec editor so far, not only the last.</summary>
+    /// <summary>
+    /// Everyone who wrote any part of the spec under review: its creator and every spec editor so far, not only the last;
+    /// on a Rollout the operator made for a DeploymentIntent, also the intent's authors it acts for (on-behalf-of, an
+    /// operator-only stamp): they wrote the change it deploys, so approving it would be self-approval.
+    /// </summary>
     public static IReadOnlyList<string> EveryAuthorOf(IKubernetesObject<V1ObjectMeta> target) =>
+        WritersOf(target)
+            .Concat(Annotation(target, ApiGroup.OnBehalfOfAnnotation) is { } onBehalfOf ? Requesters.ParseOnBehalfOf(onBehalfOf)?.Select(r => r.User) ?? [] : [])
+            .Distinct().ToList();
+
+    /// <summary>Who wrote the object itself, as the webhook stamped it: its creator and every spec editor.</summary>
+    public static IReadOnlyList<string> WritersOf(IKubernetesObject<V1ObjectMeta> target) =>
         AuthorsOf(target).Concat(ParseUsers(Annotation(target, ApiGroup.SpecEditorsAnnotation))).Distinct().ToList();
 
     /// <summary>The spec-editors annotation's value with <paramref name="user"/> added (once).</summary>
@@ -105,11 +115,34 @@ public static class ApprovalPolicy
         foreach (var author in EveryAuthorOf(target).Where(a => a.StartsWith(KubernetesIdentities.ServiceAccountPrefix, StringComparison.Ordinal)))
         {
             var ns = author[KubernetesIdentities.ServiceAccountPrefix.Length..].Split(':')[0];
-            var role = bindingsIn(ns).FirstOrDefault(b => b.RoleRef.Kind == "ClusterRole" && TokenMintingRoles.Contains(b.RoleRef.Name)
-                && (b.Subjects ?? []).Any(s => (s.Kind == "User" && s.Name == user) || (s.Kind == "Group" && groups.Contains(s.Name))))?.RoleRef.Name;
-            if (role is not null)
+            if (MintingRoleIn(ns, user, groups, bindingsIn, []) is { } how)
             {
-                return $"{user} holds {role} in namespace {ns} and can act as {author}, an author of {target.Kind} {target.Metadata.Name}; approving it would be self-approval (two-person rule)";
+                return $"{user} holds {how} and can act as {author}, an author of {target.Kind} {target.Metadata.Name}; approving it would be self-approval (two-person rule)";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// How <paramref name="user"/> can mint tokens in <paramref name="ns"/>, or null: a token-minting role there, directly,
+    /// or through a ServiceAccount bound to one there whose own tokens the user can mint (a chain of namespaces).
+    /// </summary>
+    static string? MintingRoleIn(string ns, string user, IReadOnlyCollection<string> groups, Func<string, IEnumerable<V1RoleBinding>> bindingsIn, HashSet<string> seen)
+    {
+        if (!seen.Add(ns)) return null;
+        var minting = bindingsIn(ns).Where(b => b.RoleRef.Kind == "ClusterRole" && TokenMintingRoles.Contains(b.RoleRef.Name)).ToList();
+        if (minting.FirstOrDefault(b => (b.Subjects ?? []).Any(s => (s.Kind == "User" && s.Name == user) || (s.Kind == "Group" && groups.Contains(s.Name)))) is { } direct)
+        {
+            return $"{direct.RoleRef.Name} in namespace {ns}";
+        }
+
+        foreach (var b in minting)
+        {
+            foreach (var sa in (b.Subjects ?? []).Where(s => s.Kind == "ServiceAccount"))
+            {
+                var saNamespace = string.IsNullOrEmpty(sa.NamespaceProperty) ? ns : sa.NamespaceProperty;
+                if (MintingRoleIn(saNamespace, user, groups, bindingsIn, seen) is { } how) return $"{how}, whose ServiceAccount {saNamespace}/{sa.Name} holds {b.RoleRef.Name} in namespace {ns}";
             }
         }
 

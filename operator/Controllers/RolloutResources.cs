@@ -69,16 +69,16 @@ public static partial class RolloutResources
     /// A ring waits for approval when its spec asks, and always when it reaches a prod workspace: the
     /// strictest environment among the targets decides; requiresApproval can only raise it. A Rollout
     /// the operator made for a DeploymentIntent (on-behalf-of) is gated by the intent's own approvals instead,
-    /// but only while nobody but its creator changed its spec: an edited one is no longer what the intent's
-    /// approvers approved (an author adding a prod ring would otherwise reach prod unapproved).
+    /// but only while nobody besides its creator (the operator) changed its spec: a member who edits its rings
+    /// (adds a prod workspace) is an author the intent's approvals never reviewed.
     /// </summary>
     public static bool NeedsApproval(Rollout rollout, Ring ring, RingView view) =>
-        ring.RequiresApproval || (view.ReachesProd && !GatedByItsIntent(rollout));
+        ring.RequiresApproval || (view.ReachesProd && !GatedByIntent(rollout));
 
-    // Only the operator sets on-behalf-of, on create (the webhook drops anyone else's), so its creator is the operator.
-    static bool GatedByItsIntent(Rollout rollout) =>
+    /// <summary>Made by the operator for a DeploymentIntent (on-behalf-of) and edited by no one else since: the intent's approvals cover it.</summary>
+    public static bool GatedByIntent(Rollout rollout) =>
         rollout.Metadata.Annotations?.ContainsKey(ApiGroup.OnBehalfOfAnnotation) == true
-        && ApprovalPolicy.EveryAuthorOf(rollout).All(a => a == ApprovalPolicy.AuthorOf(rollout));
+        && ApprovalPolicy.WritersOf(rollout).All(a => a == ApprovalPolicy.AuthorOf(rollout));
 
     /// <summary>The prod workspaces (namespaces) the Rollout's rings reach: an approver must be an Approver in each of them too.</summary>
     public static IReadOnlyList<string> ProdTargets(Rollout rollout, Func<string, Workspace?> workspaceByName, Func<string, IEnumerable<Workspace>> workspacesOfTenant)

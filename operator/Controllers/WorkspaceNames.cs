@@ -59,11 +59,40 @@ public static class WorkspaceNames
             : $"matches none of the names the platform allows (ControlPlane:AllowedWorkspaceNames: {string.Join(", ", allowed)})";
     }
 
-    /// <summary>The one answer for admission and the reconciler: the problem with the name, naming metadata.name, or null.</summary>
-    public static string? Problem(string name, string tenant, ControlPlaneOptions options, bool isNew)
+    /// <summary>
+    /// The one answer for admission and the reconciler: the problem with the name, naming metadata.name, or null.
+    /// <paramref name="tenants"/>: every tenant's name, for <see cref="AnotherTenantsPrefix"/>.
+    /// </summary>
+    public static string? Problem(string name, string tenant, ControlPlaneOptions options, bool isNew, IEnumerable<string>? tenants = null)
     {
         if (Reserved(name, options) is { } reserved) return $"metadata.name: \"{name}\" is reserved ({reserved}); a workspace's name is its namespace's name";
-        return isNew && NotAllowed(name, tenant, options) is { } notAllowed ? $"metadata.name: \"{name}\" {notAllowed}" : null;
+        if (!isNew) return null;
+        return (NotAllowed(name, tenant, options) ?? AnotherTenantsPrefix(name, tenant, options, tenants ?? [])) is { } notAllowed ? $"metadata.name: \"{name}\" {notAllowed}" : null;
+    }
+
+    /// <summary>
+    /// Where names are partitioned by tenant prefix (ForceTenantPrefix, or an allowlist with {tenant}), a name under a
+    /// longer tenant's prefix is that tenant's: tenant "acme" would otherwise take "acme-corp-prod" before tenant
+    /// "acme-corp" does, or its ServiceAccounts' namespaces (Capsule's prefix overlap).
+    /// </summary>
+    public static string? AnotherTenantsPrefix(string name, string tenant, ControlPlaneOptions options, IEnumerable<string> tenants)
+    {
+        if (!options.ForceTenantPrefix && !options.AllowedWorkspaceNames.Any(p => p.Contains("{tenant}", StringComparison.Ordinal))) return null;
+        var owner = tenants.Where(t => t != tenant && t.Length > tenant.Length && name.StartsWith(t + "-", StringComparison.Ordinal))
+            .OrderByDescending(t => t.Length).FirstOrDefault();
+        return owner is null ? null : $"starts with \"{owner}-\", the prefix of tenant {owner}: a name under another tenant's prefix is that tenant's";
+    }
+
+    /// <summary>
+    /// The other direction of <see cref="AnotherTenantsPrefix"/>: a new tenant whose prefix already holds another tenant's
+    /// workspaces would find names under its own prefix taken (refused at its creation, naming one), or null.
+    /// </summary>
+    public static string? PrefixTakenBy(string tenant, ControlPlaneOptions options, IEnumerable<(string Workspace, string Tenant)> workspaces)
+    {
+        if (!options.ForceTenantPrefix && !options.AllowedWorkspaceNames.Any(p => p.Contains("{tenant}", StringComparison.Ordinal))) return null;
+        var taken = workspaces.Where(w => w.Tenant != tenant && w.Workspace.StartsWith(tenant + "-", StringComparison.Ordinal)).OrderBy(w => w.Workspace, StringComparer.Ordinal).FirstOrDefault();
+        return taken.Workspace is null ? null
+            : $"metadata.name: workspace {taken.Workspace} of tenant {taken.Tenant} is already under the prefix \"{tenant}-\" this tenant's workspaces must take; choose another tenant name";
     }
 
     /// <summary>A glob over a whole name: '*' stands for any run of characters (none included); everything else is literal.</summary>

@@ -16,7 +16,7 @@ public sealed partial class WorkspaceReconciler
     {
         // The same rule as admission; the tenant prefix and allowlist bind new workspaces only (not yet provisioned).
         var isNew = record is null || record.DeletedAt is not null;
-        if (WorkspaceNames.Problem(ws.Metadata.Name, ws.Spec.Tenant, options, isNew) is { } badName)
+        if (WorkspaceNames.Problem(ws.Metadata.Name, ws.Spec.Tenant, options, isNew, caches.Tenants.List().Select(t => t.Metadata.Name)) is { } badName)
         {
             return new(WorkspaceNames.Reserved(ws.Metadata.Name, options) is null ? "NameNotAllowed" : "ReservedName", badName, Security: true, WorkspaceConditions.NamespaceReady);
         }

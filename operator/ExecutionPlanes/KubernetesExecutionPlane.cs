@@ -99,6 +99,14 @@ public sealed class KubernetesExecutionPlane(KubeApi api, ChildApplier applier, 
     {
         var rollout = await OwnedAsync(d.Namespace, RolloutName(d.Intent, d.Ring), ct).ConfigureAwait(false);
         if (rollout is null) return new PlaneStatus("failed", null, false, [], null, 0, $"Rollout {d.Namespace}/{RolloutName(d.Intent, d.Ring)} is gone");
+        // Members may write Rollouts in this namespace: ours (OwnedAsync) edited by anyone but the operator reports
+        // on a change nobody reviewed for this intent (another image, other workspaces). Its status is not trusted.
+        if (!RolloutResources.GatedByIntent(rollout))
+        {
+            return new PlaneStatus("failed", null, false, [], null, 0,
+                $"Rollout {d.Namespace}/{rollout.Metadata.Name} is not as the operator made it for this intent (written by {string.Join(", ", ApprovalPolicy.WritersOf(rollout).DefaultIfEmpty("nobody on record"))}): its status is not trusted");
+        }
+
         var ring = rollout.Status?.Rings?.FirstOrDefault(r => r.Name == d.Ring);
         var state = rollout.Status?.Phase switch
         {

@@ -35,13 +35,18 @@ public sealed partial class AdmissionHandler
             : [$"spec.region: \"{region}\" is not a configured region (configured: {(configured.Count == 0 ? "none" : string.Join(", ", configured))})"];
     }
 
+    /// <summary>A new tenant's prefix holds no other tenant's workspace (<see cref="WorkspaceNames.PrefixTakenBy"/>).</summary>
+    List<string> TenantPrefix(AdmissionRequest r) =>
+        r.Operation == "CREATE" && WorkspaceNames.PrefixTakenBy(r.Name ?? r.Object?["metadata"]?["name"]?.GetValue<string>() ?? "", settings.Options,
+            caches.Workspaces.List().Select(w => (w.Metadata.Name, w.Spec.Tenant))) is { } taken ? [taken] : [];
+
     /// <summary>A workspace's name is its namespace's: never a reserved one, never one that already exists.</summary>
     List<string> WorkspaceNamespace(AdmissionRequest r)
     {
         if (r.Operation != "CREATE") return [];
         var name = r.Name ?? r.Object?["metadata"]?["name"]?.GetValue<string>() ?? "";
         var tenant = r.Object?["spec"]?["tenant"] is JsonValue t && t.TryGetValue<string>(out var named) ? named : "";
-        if (WorkspaceNames.Problem(name, tenant, settings.Options, isNew: true) is { } problem) return [problem];
+        if (WorkspaceNames.Problem(name, tenant, settings.Options, isNew: true, caches.Tenants.List().Select(t => t.Metadata.Name)) is { } problem) return [problem];
         // A new Workspace cannot own an existing namespace: that one was made by someone else, or for an earlier workspace still being deleted.
         return caches.Namespaces.Get(name) is { } ns
             ? [$"metadata.name: namespace \"{name}\" already exists{(ns.Metadata.DeletionTimestamp is null ? "" : " (still terminating)")} and was not created for this workspace; it is never adopted"]

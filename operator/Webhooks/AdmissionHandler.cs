@@ -90,7 +90,7 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
     {
         var problems = (r.Kind.Group == ApiGroup.Group ? r.Kind.Kind : r.Kind.Group + "/" + r.Kind.Kind) switch
         {
-            "Tenant" => [.. ValidateTenant(r), .. TenantRegion(r), .. TenantDomains(r)],
+            "Tenant" => [.. ValidateTenant(r), .. TenantRegion(r), .. TenantDomains(r), .. TenantPrefix(r)],
             "Workspace" => [.. await SelfServiceAsync(r, ct).ConfigureAwait(false), .. WorkspaceNamespace(r), .. await ServiceAccountMembersAsync(r, ct).ConfigureAwait(false), .. WorkspaceExtensions(r), .. WorkspaceScopeLabels(r), .. await ValidateWorkspaceAsync(r, ct).ConfigureAwait(false)],
             "networking.k8s.io/Ingress" or "networking.k8s.io/NetworkPolicy" or "/ResourceQuota" or "/LimitRange" => GovernedKind(r),
             "Approval" => await ValidateApprovalAsync(r, ct).ConfigureAwait(false),

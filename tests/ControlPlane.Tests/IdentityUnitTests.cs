@@ -148,6 +148,28 @@ public sealed class IdentityUnitTests
         Assert.Contains("is reserved", WorkspaceNames.Problem("kube-x", "kube", new ControlPlaneOptions { ForceTenantPrefix = true }, isNew: false));
     }
 
+    [Fact]
+    public void UnderTenantPrefixes_ANameUnderALongerTenantsPrefix_IsThatTenants()
+    {
+        string[] tenants = ["acme", "acme-corp", "globex"];
+        var forced = new ControlPlaneOptions { ForceTenantPrefix = true };
+        Assert.Contains("the prefix of tenant acme-corp", WorkspaceNames.Problem("acme-corp-prod", "acme", forced, isNew: true, tenants));
+        Assert.Null(WorkspaceNames.Problem("acme-corp-prod", "acme-corp", forced, isNew: true, tenants));
+        Assert.Null(WorkspaceNames.Problem("acme-dev", "acme", forced, isNew: true, tenants));
+        Assert.Null(WorkspaceNames.Problem("acme-corpus", "acme", forced, isNew: true, tenants)); // not under "acme-corp-"
+        Assert.Null(WorkspaceNames.Problem("acme-corp-prod", "acme", forced, isNew: false, tenants)); // provisioned before: keeps its name
+        var allowlist = new ControlPlaneOptions { AllowedWorkspaceNames = ["{tenant}-*"] };
+        Assert.NotNull(WorkspaceNames.Problem("acme-corp-prod", "acme", allowlist, isNew: true, tenants));
+        // Without prefix partitioning names are first come, first served among tenants (reserved names aside).
+        Assert.Null(WorkspaceNames.Problem("acme-corp-prod", "acme", new ControlPlaneOptions(), isNew: true, tenants));
+
+        // The other way round: tenant acme-corp arriving after acme took acme-corp-prod.
+        (string, string)[] held = [("acme-corp-prod", "acme"), ("acme-dev", "acme")];
+        Assert.Contains("workspace acme-corp-prod of tenant acme is already under the prefix \"acme-corp-\"", WorkspaceNames.PrefixTakenBy("acme-corp", forced, held));
+        Assert.Null(WorkspaceNames.PrefixTakenBy("acme", forced, held));
+        Assert.Null(WorkspaceNames.PrefixTakenBy("acme-corp", new ControlPlaneOptions(), held));
+    }
+
     static Approval ApprovalBy(string approver, string? groups = null) => new()
     {
         Metadata = new V1ObjectMeta
@@ -215,6 +237,31 @@ public sealed class IdentityUnitTests
         Assert.True(ApprovalPolicy.Judge(ApprovalBy("carol@acme.io"), byBot, _ => true, In).Counts);
         Assert.True(ApprovalPolicy.Judge(ApprovalBy("bob@acme.io"), Orders, _ => true, In).Counts); // alice's own Exposure: an Operator reviews it
     }
+    [Fact]
+    public void AnApproverWhoCanMintTheAuthorsTokenThroughAnotherServiceAccount_IsAnAuthor()
+    {
+        // The bot in acme-dev authored it; ServiceAccount acme-ci/admin is WorkspaceAdmin of acme-dev; carol is WorkspaceAdmin of acme-ci.
+        var byBot = new Exposure
+        {
+            Metadata = new V1ObjectMeta { Name = "orders", NamespaceProperty = "acme-dev", Uid = "x", Generation = 1, Annotations = new Dictionary<string, string> { [ApiGroup.CreatedByAnnotation] = "system:serviceaccount:acme-dev:bot" } },
+        };
+        V1RoleBinding Bound(string role, string kind, string name, string? ns = null) => new()
+        {
+            RoleRef = new V1RoleRef { Kind = "ClusterRole", Name = WorkspaceRoles.ClusterRoleName(role) },
+            Subjects = [new Rbacv1Subject { Kind = kind, Name = name, NamespaceProperty = ns }],
+        };
+        var bindings = new Dictionary<string, V1RoleBinding[]>
+        {
+            ["acme-dev"] = [Bound("WorkspaceAdmin", "ServiceAccount", "admin", "acme-ci"), Bound("Approver", "User", "carol@acme.io"), Bound("Approver", "User", "erin@acme.io")],
+            ["acme-ci"] = [Bound("WorkspaceAdmin", "User", "carol@acme.io"), Bound("Operator", "ServiceAccount", "admin", "acme-dev")],
+        };
+        IEnumerable<V1RoleBinding> In(string ns) => bindings.GetValueOrDefault(ns) ?? [];
+        var carol = ApprovalPolicy.Judge(ApprovalBy("carol@acme.io"), byBot, _ => true, In);
+        Assert.Equal("SelfApproval", carol.Reason);
+        Assert.Contains("whose ServiceAccount acme-ci/admin holds controlplane:workspace:workspace-admin in namespace acme-dev", carol.Message);
+        Assert.True(ApprovalPolicy.Judge(ApprovalBy("erin@acme.io"), byBot, _ => true, In).Counts); // a cycle of namespaces ends
+    }
+
     [Fact]
     public void SystemAndConfusableSubjects_StoredPastAdmission_AreNeverBound()
     {

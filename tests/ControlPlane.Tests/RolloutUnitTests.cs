@@ -241,6 +241,34 @@ public sealed class RolloutUnitTests
     }
 
     [Fact]
+    public void AnIntentsRollout_EditedByAMember_NeedsTheProdApprovals_TheIntentNeverGaveIt()
+    {
+        const string operatorUser = "system:serviceaccount:controlplane-system:controlplane";
+        var r = NewRollout(new Ring { Name = "r0", Workspaces = ["live"] });
+        r.Metadata.Annotations = new Dictionary<string, string>
+        {
+            [ApiGroup.OnBehalfOfAnnotation] = Requesters.FormatOnBehalfOf([new ControlPlane.Operator.Runtime.Requester("wade@example.com", [])]),
+            [ApiGroup.CreatedByAnnotation] = operatorUser,
+            [ApiGroup.LastSpecEditorAnnotation] = operatorUser,
+            [ApiGroup.SpecEditorsAnnotation] = ApprovalPolicy.WithSpecEditor(null, operatorUser),
+        };
+        var prodRing = new RingView(["live"], [], ReachesProd: true);
+        // As the operator made (and re-applied) it: the intent's approvals gate it.
+        Assert.False(RolloutResources.NeedsApproval(r, new Ring { Name = "r0" }, prodRing));
+        // The intent's author it acts for wrote what it deploys: an author, never its approver.
+        Assert.Contains("wade@example.com", ApprovalPolicy.EveryAuthorOf(r));
+
+        // bob (Operator in the workspace) added a prod workspace to its ring: his edit was never approved.
+        r.Metadata.Annotations[ApiGroup.LastSpecEditorAnnotation] = "bob@example.com";
+        r.Metadata.Annotations[ApiGroup.SpecEditorsAnnotation] = ApprovalPolicy.WithSpecEditor(r.Metadata.Annotations[ApiGroup.SpecEditorsAnnotation], "bob@example.com");
+        Assert.True(RolloutResources.NeedsApproval(r, new Ring { Name = "r0" }, prodRing));
+
+        // No creator on record (made where no webhook ran), but an editor: still an author nobody approved.
+        r.Metadata.Annotations.Remove(ApiGroup.CreatedByAnnotation);
+        Assert.True(RolloutResources.NeedsApproval(r, new Ring { Name = "r0" }, prodRing));
+    }
+
+    [Fact]
     public void ARingReachingProd_WaitsForApproval_EvenWithoutRequiresApproval()
     {
         var r = NewRollout(new Ring { Name = "r0", Workspaces = ["live"] });
