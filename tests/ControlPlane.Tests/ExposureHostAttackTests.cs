@@ -84,26 +84,9 @@ public sealed class ExposureHostAttackTests(WebhookFixture fixture)
         return e.StatusMessage;
     }
 
-    async Task<Exposure> WaitForAsync(string ws, string name, Func<Exposure, bool> condition, string what)
-    {
-        Exposure? last = null;
-        try
-        {
-            await Net.WaitUntilAsync(async () =>
-            {
-                last = await Cluster.Api.GetAsync<Exposure>(Exposures, ws, name, CancellationToken.None);
-                return last.Status?.ObservedGeneration == last.Metadata.Generation && condition(last);
-            }, TimeSpan.FromSeconds(30), $"exposure {name}: {what}");
-        }
-        catch (TimeoutException)
-        {
-            throw new TimeoutException($"exposure {name}: {what}; last status: {k8s.KubernetesJson.Serialize(last?.Status)}");
-        }
+    Task<Exposure> WaitForAsync(string ws, string name, Func<Exposure, bool> condition, string what) => ExposureWaits.WaitForAsync(Cluster.Api, ws, name, condition, what);
 
-        return last!;
-    }
-
-    static string? ReadyReason(Exposure e) => e.Status?.Conditions?.FirstOrDefault(c => c.Type == ExposureConditions.Ready)?.Reason;
+    static string? ReadyReason(Exposure e) => ExposureWaits.ReadyReason(e);
 
     [Fact]
     public async Task Acme_CannotPublishOnGlobexsHost_ItsDefaultDomain_PlatformHostsOrWildcards_AndGlobexPublishesOnItsOwn()

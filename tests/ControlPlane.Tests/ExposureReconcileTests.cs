@@ -80,26 +80,9 @@ public sealed class ExposureReconcileTests(ClusterFixture cluster, ITestOutputHe
         await cluster.Api.CreateAsync(Approvals, target.Metadata.NamespaceProperty, approval, CancellationToken.None);
     }
 
-    async Task<Exposure> WaitForAsync(string ws, string name, Func<Exposure, bool> condition, string what)
-    {
-        Exposure? last = null;
-        try
-        {
-            await Net.WaitUntilAsync(async () =>
-            {
-                last = await cluster.Api.GetAsync<Exposure>(Exposures, ws, name, CancellationToken.None);
-                return last.Status?.ObservedGeneration == last.Metadata.Generation && condition(last);
-            }, TimeSpan.FromSeconds(30), $"exposure {name}: {what}");
-        }
-        catch (TimeoutException)
-        {
-            throw new TimeoutException($"exposure {name}: {what}; last status: {k8s.KubernetesJson.Serialize(last?.Status)}");
-        }
+    Task<Exposure> WaitForAsync(string ws, string name, Func<Exposure, bool> condition, string what) => ExposureWaits.WaitForAsync(cluster.Api, ws, name, condition, what);
 
-        return last!;
-    }
-
-    static string? ReadyReason(Exposure e) => e.Status?.Conditions?.FirstOrDefault(c => c.Type == ExposureConditions.Ready)?.Reason;
+    static string? ReadyReason(Exposure e) => ExposureWaits.ReadyReason(e);
 
     Task<V1Ingress?> IngressAsync(string ws, string name) => cluster.Api.TryGetAsync<V1Ingress>(ExposureResources.Ingresses, ws, name, CancellationToken.None);
 

@@ -87,24 +87,7 @@ public sealed class ExposureTests(WebhookFixture fixture)
         Spec = new ApprovalSpec { Target = new ApprovalTarget { Kind = "Exposure", Name = target }, Decision = decision },
     };
 
-    async Task<Exposure> WaitForAsync(string ws, string name, Func<Exposure, bool> condition, string what)
-    {
-        Exposure? last = null;
-        try
-        {
-            await Net.WaitUntilAsync(async () =>
-            {
-                last = await Cluster.Api.GetAsync<Exposure>(Exposures, ws, name, CancellationToken.None);
-                return last.Status?.ObservedGeneration == last.Metadata.Generation && condition(last);
-            }, TimeSpan.FromSeconds(30), $"exposure {name}: {what}");
-        }
-        catch (TimeoutException)
-        {
-            throw new TimeoutException($"exposure {name}: {what}; last status: {k8s.KubernetesJson.Serialize(last?.Status)}");
-        }
-
-        return last!;
-    }
+    Task<Exposure> WaitForAsync(string ws, string name, Func<Exposure, bool> condition, string what) => ExposureWaits.WaitForAsync(Cluster.Api, ws, name, condition, what);
 
     static V1Condition? Condition(Exposure e, string type) => e.Status?.Conditions?.FirstOrDefault(c => c.Type == type);
 
