@@ -838,19 +838,32 @@ public sealed class InstallTests(InstallFixture fixture, ITestOutputHelper outpu
         try
         {
             using var http = new HttpClient();
-            await Net.WaitUntilAsync(async () =>
+            var seen = "nothing answered";
+            try
             {
-                Assert.False(op.HasExited, $"the published operator exited ({(op.HasExited ? op.ExitCode : 0)}): {log}");
-                try
+                await Net.WaitUntilAsync(async () =>
                 {
-                    return (await http.GetAsync($"http://127.0.0.1:{health}/readyz")).IsSuccessStatusCode
-                        && (await http.GetStringAsync($"http://127.0.0.1:{health}/metrics")).Contains("controller_runtime_reconcile_total", StringComparison.Ordinal);
-                }
-                catch (HttpRequestException)
-                {
-                    return false;
-                }
-            }, TimeSpan.FromSeconds(120), "published operator ready");
+                    Assert.False(op.HasExited, $"the published operator exited ({(op.HasExited ? op.ExitCode : 0)}): {log}");
+                    try
+                    {
+                        var ready = await http.GetAsync($"http://127.0.0.1:{health}/readyz");
+                        var reconciled = (await http.GetStringAsync($"http://127.0.0.1:{health}/metrics")).Contains("controller_runtime_reconcile_total", StringComparison.Ordinal);
+                        seen = $"/readyz {(int)ready.StatusCode} {await ready.Content.ReadAsStringAsync()}; a reconcile counted: {reconciled}";
+                        return ready.IsSuccessStatusCode && reconciled;
+                    }
+                    catch (HttpRequestException)
+                    {
+                        return false;
+                    }
+                }, TimeSpan.FromSeconds(120), "published operator ready");
+            }
+            catch (TimeoutException)
+            {
+                // What it said last, and its log: a start that hangs says where.
+                string output;
+                lock (log) output = log.ToString();
+                throw new TimeoutException($"published operator not ready after 120 s ({seen}); its log:\n{output[Math.Max(0, output.Length - 6000)..]}");
+            }
         }
         finally
         {
