@@ -816,6 +816,12 @@ public sealed class InstallTests(InstallFixture fixture, ITestOutputHelper outpu
         Assert.True(File.Exists(Path.Combine(outDir, "ControlPlane.Operator.dll")));
         Assert.True(File.Exists(Path.Combine(outDir, "appsettings.json")), "appsettings.json is published next to the operator");
 
+        // Its CRDs as `make install` applies them (not its RBAC: the Helm test owns those objects here): another
+        // test of this collection deletes them (the order is not fixed), and an operator without its CRDs is rightly never ready.
+        var crds = Path.Combine(Tools.Repo, "crds");
+        (await Kubectl(null, "apply", "-f", crds)).EnsureSuccess("kubectl apply -f crds/");
+        (await Kubectl(null, "wait", "--for", "condition=established", "--timeout=60s", "-f", crds)).EnsureSuccess("kubectl wait for the CRDs");
+
         // ENTRYPOINT ["dotnet", "ControlPlane.Operator.dll"], configured through env as the chart's Deployment
         // does; webhooks off (this API server's other tests own its admission configuration).
         var health = Net.FreePort();
