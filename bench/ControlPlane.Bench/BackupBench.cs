@@ -1,14 +1,15 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using System.Text.Json.Nodes;
+using System.Text;
+using ControlPlane.Api.V1Alpha1;
 using ControlPlane.LocalEnv;
-using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Backups;
+using ControlPlane.Operator.Adapters;
 using ControlPlane.Operator.Configuration;
-using ControlPlane.Operator.Runtime;
-using k8s.Models;
+using ControlPlane.Operator.Kinds;
+using ControlPlane.Runtime;
 using Npgsql;
+using k8s.Models;
 
 namespace ControlPlane.Bench;
 

@@ -1,9 +1,10 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using ControlPlane.Api.V1Alpha1;
 using ControlPlane.LocalEnv;
-using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Controllers;
-using ControlPlane.Operator.Runtime;
+using ControlPlane.Operator.Kinds;
+using ControlPlane.Operator.Policy;
+using ControlPlane.Runtime;
 using k8s.Models;
 
 namespace ControlPlane.Bench;

@@ -1,20 +1,17 @@
-using OperatorRuntime = ControlPlane.Operator.OperatorRuntime;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json;
+using ControlPlane.Api.V1Alpha1;
 using ControlPlane.LocalEnv;
-using ControlPlane.Operator.Api.V1Alpha1;
 using ControlPlane.Operator.Configuration;
-using ControlPlane.Operator.Controllers;
-using ControlPlane.Operator.Runtime;
+using ControlPlane.Operator.Kinds;
 using ControlPlane.Operator.Store;
-using k8s;
-using k8s.Models;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.Logging;
+using ControlPlane.Runtime;
 using Npgsql;
+using k8s.Models;
+using OperatorRuntime = ControlPlane.Operator.OperatorRuntime;
 
 namespace ControlPlane.Bench;
 
@@ -700,8 +697,8 @@ public static partial class Program
             var apiserverAfter = await ScrapeApiServerAsync(env);
             var operatorAfter = await Percentiles.ExportAsync(runtime.Metrics.Registry);
 
-            await env.Api.DeleteAsync(ControlPlane.Operator.Webhooks.WebhookConfigurations.Mutating, null, "controlplane-mutating", CancellationToken.None);
-            await env.Api.DeleteAsync(ControlPlane.Operator.Webhooks.WebhookConfigurations.Validating, null, "controlplane-validating", CancellationToken.None);
+            await env.Api.DeleteAsync(ControlPlane.Operator.Admission.WebhookConfigurations.Mutating, null, "controlplane-mutating", CancellationToken.None);
+            await env.Api.DeleteAsync(ControlPlane.Operator.Admission.WebhookConfigurations.Validating, null, "controlplane-validating", CancellationToken.None);
             await Task.Delay(TimeSpan.FromSeconds(2)); // the API server's webhook informer catches up
             var without = await LoadAsync(env, ws.Metadata.Name);
 

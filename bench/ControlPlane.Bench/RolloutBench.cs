@@ -1,9 +1,8 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json.Nodes;
+using ControlPlane.Api.V1Alpha1;
 using ControlPlane.LocalEnv;
-using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Runtime;
+using ControlPlane.Runtime;
 using k8s.Models;
 
 namespace ControlPlane.Bench;

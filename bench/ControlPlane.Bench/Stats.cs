@@ -139,7 +139,7 @@ public static class ProcessCpu
 /// </summary>
 public static class ApiServerWork
 {
-    public static async Task<Dictionary<string, double>> ScrapeAsync(ControlPlane.Operator.Runtime.KubeApi api)
+    public static async Task<Dictionary<string, double>> ScrapeAsync(ControlPlane.Runtime.KubeApi api)
     {
         var text = await api.SendAsync(HttpMethod.Get, "metrics", null, "application/json", CancellationToken.None, accept: "text/plain");
         var result = new Dictionary<string, double>();

@@ -1,10 +1,9 @@
 using System.Collections.Frozen;
 using System.Collections.Immutable;
 using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
-using Microsoft.AspNetCore.Http;
+using System.Text.Json;
+using System.Text;
 
 namespace ControlPlane.LocalEnv;
 

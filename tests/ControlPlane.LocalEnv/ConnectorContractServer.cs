@@ -1,13 +1,9 @@
 using System.Collections.Frozen;
 using System.Net;
-using System.Text;
 using System.Text.Json.Nodes;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
+using System.Text;
 using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
+using Microsoft.AspNetCore.Hosting.Server;
 
 namespace ControlPlane.LocalEnv;
 

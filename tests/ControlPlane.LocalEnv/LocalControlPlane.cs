@@ -1,10 +1,9 @@
-using System.Net.Http.Json;
-using System.Text;
 using System.Text.Json.Nodes;
+using System.Text;
 using ControlPlane.Operator.Crds;
-using ControlPlane.Operator.Runtime;
-using k8s;
+using ControlPlane.Runtime;
 using k8s.Models;
+using k8s;
 
 namespace ControlPlane.LocalEnv;
 
@@ -365,7 +364,7 @@ public sealed class LocalControlPlane : IAsyncDisposable
     {
         using var api = NewApi();
         var type = new ResourceType("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false);
-        foreach (var role in ControlPlane.Operator.Controllers.WorkspaceRoles.ClusterRoles())
+        foreach (var role in ControlPlane.Operator.Kinds.WorkspaceRoles.ClusterRoles())
         {
             var existing = await api.TryGetAsync<V1ClusterRole>(type, null, role.Metadata.Name, ct);
             if (existing is null)

@@ -1,5 +1,5 @@
 using System.Globalization;
-using ControlPlane.Operator.Controllers;
+using ControlPlane.Operator.Kinds;
 
 namespace ControlPlane.LocalEnv;
 

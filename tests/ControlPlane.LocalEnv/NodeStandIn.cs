@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
-using ControlPlane.Operator.Runtime;
-using k8s;
+using ControlPlane.Runtime;
 using k8s.Models;
+using k8s;
 
 namespace ControlPlane.LocalEnv;
 

@@ -1,9 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
-using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Runtime;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.Configuration;
+using ControlPlane.Api.V1Alpha1;
+using ControlPlane.Runtime;
 
 namespace ControlPlane.LocalEnv;
 

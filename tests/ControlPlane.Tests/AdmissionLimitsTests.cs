@@ -1,11 +1,11 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using ControlPlane.Api.V1Alpha1;
 using ControlPlane.LocalEnv;
-using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Runtime;
-using ControlPlane.Operator.Webhooks;
-using k8s.Models;
+using ControlPlane.Operator.Admission;
+using ControlPlane.Runtime;
 using Xunit;
+using k8s.Models;
 
 namespace ControlPlane.Tests;
 

@@ -1,10 +1,10 @@
 using System.Text.Json.Nodes;
-using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Controllers;
-using ControlPlane.Operator.Webhooks;
-using k8s;
-using k8s.Models;
+using ControlPlane.Api.V1Alpha1;
+using ControlPlane.Operator.Admission;
+using ControlPlane.Operator.Policy;
 using Xunit;
+using k8s.Models;
+using k8s;
 
 namespace ControlPlane.Tests;
 

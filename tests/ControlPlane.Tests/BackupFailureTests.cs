@@ -1,10 +1,9 @@
 using System.Text;
+using ControlPlane.Api.V1Alpha1;
 using ControlPlane.LocalEnv;
-using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Backups;
-using ControlPlane.Operator.Runtime;
-using k8s.Models;
+using ControlPlane.Runtime;
 using Xunit;
+using k8s.Models;
 
 namespace ControlPlane.Tests;
 
@@ -134,7 +133,7 @@ public sealed partial class BackupTests
         // Written past admission (no webhook here): the reconcilers check again.
         await CreatePlanAsync(ws, "own-bucket", Yearly, edit: s => s.Storage = new BackupStorage
         {
-            S3 = new S3Storage { Endpoint = s3.S3.Endpoint, Bucket = S3Fixture.Bucket, CredentialsSecret = new ControlPlane.Operator.Api.V1Alpha1.LocalObjectReference { Name = "mine" } },
+            S3 = new S3Storage { Endpoint = s3.S3.Endpoint, Bucket = S3Fixture.Bucket, CredentialsSecret = new ControlPlane.Api.V1Alpha1.LocalObjectReference { Name = "mine" } },
         });
         var plan = await WaitForPlanAsync(ws, "own-bucket", p => Condition(p.Status?.Conditions, "Ready")?.Status == "False", "Ready False");
         Assert.Equal("TenantStorageNotAllowed", Condition(plan.Status!.Conditions, "Ready")!.Reason);

@@ -1,8 +1,8 @@
-using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Backups;
+using ControlPlane.Api.V1Alpha1;
 using ControlPlane.Operator.Configuration;
-using k8s.Models;
+using ControlPlane.Operator.Policy;
 using Xunit;
+using k8s.Models;
 
 namespace ControlPlane.Tests;
 

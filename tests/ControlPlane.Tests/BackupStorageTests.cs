@@ -1,7 +1,8 @@
 using System.Security.Cryptography;
-using ControlPlane.Operator.Backups;
-using ControlPlane.Operator.Configuration;
 using Amazon.S3;
+using ControlPlane.Operator.Adapters;
+using ControlPlane.Operator.Configuration;
+using ControlPlane.Operator.Kinds;
 using Npgsql;
 using Xunit;
 

@@ -1,12 +1,12 @@
-using System.Net;
 using System.Net.Sockets;
+using System.Net;
 using System.Text;
+using ControlPlane.Api.V1Alpha1;
 using ControlPlane.LocalEnv;
-using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Runtime;
-using k8s.Models;
+using ControlPlane.Runtime;
 using Npgsql;
 using Xunit;
+using k8s.Models;
 
 namespace ControlPlane.Tests;
 

@@ -1,8 +1,7 @@
-using ControlPlane.LocalEnv;
-using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Runtime;
-using k8s.Models;
+using ControlPlane.Api.V1Alpha1;
+using ControlPlane.Runtime;
 using Xunit;
+using k8s.Models;
 
 namespace ControlPlane.Tests;
 

@@ -1,12 +1,12 @@
 using System.Security.Cryptography;
+using ControlPlane.Api.V1Alpha1;
 using ControlPlane.LocalEnv;
-using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Backups;
-using ControlPlane.Operator.Controllers;
-using ControlPlane.Operator.Runtime;
-using k8s.Models;
+using ControlPlane.Operator.Adapters;
+using ControlPlane.Operator.Kinds;
+using ControlPlane.Runtime;
 using Npgsql;
 using Xunit;
+using k8s.Models;
 
 namespace ControlPlane.Tests;
 

@@ -1,5 +1,5 @@
+using ControlPlane.Api.V1Alpha1;
 using ControlPlane.LocalEnv;
-using ControlPlane.Operator.Api.V1Alpha1;
 using Npgsql;
 using Xunit;
 

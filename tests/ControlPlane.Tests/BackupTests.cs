@@ -1,14 +1,15 @@
 using System.Text;
+using ControlPlane.Api.V1Alpha1;
 using ControlPlane.LocalEnv;
-using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Backups;
+using ControlPlane.Operator.Adapters;
 using ControlPlane.Operator.Configuration;
-using ControlPlane.Operator.Controllers;
-using ControlPlane.Operator.Runtime;
-using k8s.Models;
+using ControlPlane.Operator.Kinds;
+using ControlPlane.Operator.Policy;
+using ControlPlane.Runtime;
 using Npgsql;
-using Xunit;
 using Xunit.Abstractions;
+using Xunit;
+using k8s.Models;
 
 namespace ControlPlane.Tests;
 

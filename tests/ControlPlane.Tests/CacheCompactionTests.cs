@@ -1,6 +1,6 @@
-using ControlPlane.Operator.Runtime;
-using k8s.Models;
+using ControlPlane.Runtime;
 using Xunit;
+using k8s.Models;
 
 namespace ControlPlane.Tests;
 

@@ -1,6 +1,6 @@
 using ControlPlane.LocalEnv.Chaos;
-using Xunit;
 using Xunit.Abstractions;
+using Xunit;
 
 namespace ControlPlane.Tests;
 

@@ -1,12 +1,12 @@
 using System.Collections.Concurrent;
+using ControlPlane.Api.V1Alpha1;
 using ControlPlane.LocalEnv;
-using ControlPlane.Operator.Api.V1Alpha1;
 using ControlPlane.Operator.Configuration;
-using ControlPlane.Operator.Runtime;
-using k8s.Models;
+using ControlPlane.Runtime;
 using Microsoft.Extensions.Logging;
-using Xunit;
 using Xunit.Abstractions;
+using Xunit;
+using k8s.Models;
 
 namespace ControlPlane.Tests;
 

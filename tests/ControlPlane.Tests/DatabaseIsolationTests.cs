@@ -1,15 +1,14 @@
 using System.Text;
+using ControlPlane.Api.V1Alpha1;
 using ControlPlane.LocalEnv;
-using ControlPlane.Operator.Api.V1Alpha1;
 using ControlPlane.Operator.Configuration;
-using ControlPlane.Operator.Controllers;
-using ControlPlane.Operator.Runtime;
+using ControlPlane.Operator.Kinds;
 using ControlPlane.Operator.Store;
-using k8s;
-using k8s.Models;
+using ControlPlane.Runtime;
 using Npgsql;
-using Xunit;
 using Xunit.Abstractions;
+using Xunit;
+using k8s.Models;
 
 namespace ControlPlane.Tests;
 

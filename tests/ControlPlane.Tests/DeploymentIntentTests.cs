@@ -1,15 +1,16 @@
 using System.Text;
+using ControlPlane.Api.V1Alpha1;
 using ControlPlane.LocalEnv;
-using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Controllers;
-using ControlPlane.Operator.ExecutionPlanes;
-using ControlPlane.Operator.Runtime;
+using ControlPlane.Operator.Adapters;
+using ControlPlane.Operator.Kinds;
+using ControlPlane.Operator.Policy;
 using ControlPlane.Operator.Store;
-using k8s.Models;
+using ControlPlane.Runtime;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
-using Xunit;
 using Xunit.Abstractions;
+using Xunit;
+using k8s.Models;
 
 namespace ControlPlane.Tests;
 

@@ -1,5 +1,5 @@
 using ControlPlane.LocalEnv;
-using ControlPlane.Operator.Runtime;
+using ControlPlane.Runtime;
 using k8s.Models;
 
 namespace ControlPlane.Tests;

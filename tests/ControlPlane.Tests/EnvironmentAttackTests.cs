@@ -1,12 +1,13 @@
 using System.Net;
+using ControlPlane.Api.V1Alpha1;
 using ControlPlane.LocalEnv;
-using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Controllers;
-using ControlPlane.Operator.Runtime;
-using ControlPlane.Operator.Webhooks;
-using k8s.Models;
+using ControlPlane.Operator.Admission;
+using ControlPlane.Operator.Kinds;
+using ControlPlane.Operator.Policy;
+using ControlPlane.Runtime;
 using Npgsql;
 using Xunit;
+using k8s.Models;
 
 namespace ControlPlane.Tests;
 

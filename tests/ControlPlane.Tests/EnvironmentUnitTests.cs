@@ -1,9 +1,10 @@
-using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Controllers;
-using ControlPlane.Operator.ExecutionPlanes;
-using ControlPlane.Operator.Webhooks;
-using k8s.Models;
+using ControlPlane.Api.V1Alpha1;
+using ControlPlane.Operator.Adapters;
+using ControlPlane.Operator.Admission;
+using ControlPlane.Operator.Kinds;
+using ControlPlane.Operator.Policy;
 using Xunit;
+using k8s.Models;
 
 namespace ControlPlane.Tests;
 

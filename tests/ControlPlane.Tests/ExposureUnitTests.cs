@@ -1,10 +1,11 @@
 using System.Text.Json.Nodes;
-using ControlPlane.Operator.Api.V1Alpha1;
+using ControlPlane.Api.V1Alpha1;
 using ControlPlane.Operator.Configuration;
-using ControlPlane.Operator.Controllers;
+using ControlPlane.Operator.Kinds;
+using ControlPlane.Operator.Policy;
 using ControlPlane.Operator.Store;
-using k8s.Models;
 using Xunit;
+using k8s.Models;
 
 namespace ControlPlane.Tests;
 

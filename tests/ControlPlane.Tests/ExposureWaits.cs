@@ -1,7 +1,7 @@
+using ControlPlane.Api.V1Alpha1;
 using ControlPlane.LocalEnv;
-using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Controllers;
-using ControlPlane.Operator.Runtime;
+using ControlPlane.Operator.Kinds;
+using ControlPlane.Runtime;
 
 namespace ControlPlane.Tests;
 

@@ -1,1 +1,2 @@
 global using OperatorRuntime = ControlPlane.Operator.OperatorRuntime;
+

@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 using ControlPlane.LocalEnv;
-using ControlPlane.Operator.ExecutionPlanes;
+using ControlPlane.Operator.Adapters;
 using Xunit;
 using YamlDotNet.Serialization;
 

@@ -1,10 +1,10 @@
-using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
+using System.Net;
 using System.Text;
-using ControlPlane.Operator.ExecutionPlanes;
-using k8s.Models;
+using ControlPlane.Operator.Adapters;
 using Xunit;
+using k8s.Models;
 
 namespace ControlPlane.Tests;
 

@@ -1,18 +1,18 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using ControlPlane.Api.V1Alpha1;
 using ControlPlane.LocalEnv;
-using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Runtime;
-using ControlPlane.Operator.Webhooks;
-using k8s;
-using k8s.Models;
+using ControlPlane.Operator.Admission;
+using ControlPlane.Runtime;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Xunit;
 using Xunit.Abstractions;
+using Xunit;
 using YamlDotNet.Serialization;
+using k8s.Models;
+using k8s;
 
 namespace ControlPlane.Tests;
 

@@ -1,11 +1,11 @@
+using ControlPlane.Api.V1Alpha1;
 using ControlPlane.LocalEnv;
-using ControlPlane.Operator.Api.V1Alpha1;
 using ControlPlane.Operator.Store;
-using k8s.Models;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
-using Xunit;
 using Xunit.Abstractions;
+using Xunit;
+using k8s.Models;
 
 namespace ControlPlane.Tests;
 

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using ControlPlane.LocalEnv;
-using Xunit;
 using Xunit.Abstractions;
+using Xunit;
 
 namespace ControlPlane.Tests;
 

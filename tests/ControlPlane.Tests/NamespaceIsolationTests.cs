@@ -1,10 +1,10 @@
+using ControlPlane.Api.V1Alpha1;
 using ControlPlane.LocalEnv;
-using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Controllers;
-using ControlPlane.Operator.Runtime;
-using k8s.Models;
-using Xunit;
+using ControlPlane.Operator.Kinds;
+using ControlPlane.Runtime;
 using Xunit.Abstractions;
+using Xunit;
+using k8s.Models;
 
 namespace ControlPlane.Tests;
 
@@ -167,7 +167,7 @@ public sealed class NamespaceIsolationTests(ClusterFixture cluster, ITestOutputH
         }
         // The test operators authenticate as the ServiceAccount that manifest binds, not as an admin.
         Assert.Equal("system:serviceaccount:controlplane-system:controlplane-operator",
-            ControlPlane.Operator.Webhooks.OperatorIdentity.SubjectOf(cluster.OperatorClientConfig().AccessToken));
+            ControlPlane.Operator.Admission.OperatorIdentity.SubjectOf(cluster.OperatorClientConfig().AccessToken));
         await using var op = TestOperator.Start(cluster, Unique("lease"), output);
         var tenant = Unique("t");
         await cluster.CreateTenantAsync(tenant);

@@ -1,6 +1,6 @@
 using ControlPlane.LocalEnv;
-using k8s.Models;
 using Xunit;
+using k8s.Models;
 
 namespace ControlPlane.Tests;
 

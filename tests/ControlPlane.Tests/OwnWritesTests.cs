@@ -1,8 +1,8 @@
-using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Controllers;
-using ControlPlane.Operator.Runtime;
-using k8s.Models;
+using ControlPlane.Api.V1Alpha1;
+using ControlPlane.Operator.Kinds;
+using ControlPlane.Runtime;
 using Xunit;
+using k8s.Models;
 
 namespace ControlPlane.Tests;
 

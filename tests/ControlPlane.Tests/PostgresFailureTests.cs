@@ -1,6 +1,6 @@
 using ControlPlane.Operator.Store;
-using Xunit;
 using Xunit.Abstractions;
+using Xunit;
 
 namespace ControlPlane.Tests;
 
@@ -49,8 +49,8 @@ public sealed class PostgresFailureTests(ClusterFixture cluster, ITestOutputHelp
         }
 
         // Fixed, and the spec changes: it converges.
-        await cluster.Api.PatchAsync<ControlPlane.Operator.Api.V1Alpha1.Tenant>(ClusterFixture.Tenants, null, name, """{"spec":{"displayName":"retry"}}""",
-            ControlPlane.Operator.Runtime.PatchTypes.Merge, CancellationToken.None);
+        await cluster.Api.PatchAsync<ControlPlane.Api.V1Alpha1.Tenant>(ClusterFixture.Tenants, null, name, """{"spec":{"displayName":"retry"}}""",
+            ControlPlane.Runtime.PatchTypes.Merge, CancellationToken.None);
         await cluster.WaitForTenantAsync(name, ClusterFixture.IsReady, "Ready once the spec changed");
     }
 

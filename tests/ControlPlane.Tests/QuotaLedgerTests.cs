@@ -1,10 +1,11 @@
-using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Controllers;
-using ControlPlane.Operator.Runtime;
-using k8s;
-using k8s.Models;
+using ControlPlane.Api.V1Alpha1;
+using ControlPlane.Operator.Kinds;
+using ControlPlane.Operator.Policy;
+using ControlPlane.Runtime;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit;
+using k8s.Models;
+using k8s;
 
 namespace ControlPlane.Tests;
 

@@ -1,11 +1,12 @@
+using ControlPlane.Api.V1Alpha1;
 using ControlPlane.LocalEnv;
-using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Controllers;
-using ControlPlane.Operator.Runtime;
 using ControlPlane.Operator.Configuration;
-using k8s.Models;
+using ControlPlane.Operator.Kinds;
+using ControlPlane.Operator.Policy;
+using ControlPlane.Runtime;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit;
+using k8s.Models;
 
 namespace ControlPlane.Tests;
 
@@ -115,7 +116,7 @@ public sealed class ReviewAttackTests(WebhookFixture fixture)
         var corp = acme + "-corp";
         await Cluster.CreateTenantAsync(acme, edit: t => t.Owners = [new Subject { Kind = "User", Name = Email("alice") }]);
         await Cluster.CreateTenantAsync(corp);
-        await Net.WaitUntilAsync(() => Task.FromResult(fixture.App!.Services.GetRequiredService<Operator.Webhooks.AdmissionCaches>().Tenants.Get(corp) is not null),
+        await Net.WaitUntilAsync(() => Task.FromResult(fixture.App!.Services.GetRequiredService<Operator.Admission.AdmissionCaches>().Tenants.Get(corp) is not null),
             TimeSpan.FromSeconds(10), "tenant in the admission cache");
         var options = fixture.App!.Services.GetRequiredService<ControlPlaneOptions>();
         options.ForceTenantPrefix = true;
@@ -131,7 +132,7 @@ public sealed class ReviewAttackTests(WebhookFixture fixture)
             // The other way round: tenant "<acme>-team" would find its prefix holding acme's "<acme>-team-a"; refused at its creation.
             var team = acme + "-team";
             await alice.CreateAsync(ClusterFixture.Workspaces, null, New(team + "-a"), CancellationToken.None);
-            await Net.WaitUntilAsync(() => Task.FromResult(fixture.App!.Services.GetRequiredService<Operator.Webhooks.AdmissionCaches>().Workspaces.Get(team + "-a") is not null),
+            await Net.WaitUntilAsync(() => Task.FromResult(fixture.App!.Services.GetRequiredService<Operator.Admission.AdmissionCaches>().Workspaces.Get(team + "-a") is not null),
                 TimeSpan.FromSeconds(10), "workspace in the admission cache");
             var late = await Assert.ThrowsAsync<KubeApiException>(() => Cluster.CreateTenantAsync(team));
             Assert.Contains($"workspace {team}-a of tenant {acme} is already under the prefix \"{team}-\"", late.StatusMessage);

@@ -1,7 +1,9 @@
-using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Controllers;
-using k8s.Models;
+using ControlPlane.Api.V1Alpha1;
+using ControlPlane.Api;
+using ControlPlane.Operator.Kinds;
+using ControlPlane.Operator.Policy;
 using Xunit;
+using k8s.Models;
 
 namespace ControlPlane.Tests;
 
@@ -247,7 +249,7 @@ public sealed class RolloutUnitTests
         var r = NewRollout(new Ring { Name = "r0", Workspaces = ["live"] });
         r.Metadata.Annotations = new Dictionary<string, string>
         {
-            [ApiGroup.OnBehalfOfAnnotation] = Requesters.FormatOnBehalfOf([new ControlPlane.Operator.Runtime.Requester("wade@example.com", [])]),
+            [ApiGroup.OnBehalfOfAnnotation] = Requesters.FormatOnBehalfOf([new ControlPlane.Runtime.Requester("wade@example.com", [])]),
             [ApiGroup.CreatedByAnnotation] = operatorUser,
             [ApiGroup.LastSpecEditorAnnotation] = operatorUser,
             [ApiGroup.SpecEditorsAnnotation] = ApprovalPolicy.WithSpecEditor(null, operatorUser),

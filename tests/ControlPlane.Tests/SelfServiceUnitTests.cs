@@ -1,8 +1,8 @@
 using System.Text.Json.Nodes;
-using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Controllers;
-using k8s.Models;
+using ControlPlane.Api.V1Alpha1;
+using ControlPlane.Operator.Policy;
 using Xunit;
+using k8s.Models;
 
 namespace ControlPlane.Tests;
 

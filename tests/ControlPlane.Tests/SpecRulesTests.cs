@@ -1,7 +1,7 @@
-using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Controllers;
-using k8s.Models;
+using ControlPlane.Api.V1Alpha1;
+using ControlPlane.Operator.Kinds;
 using Xunit;
+using k8s.Models;
 
 namespace ControlPlane.Tests;
 

@@ -1,11 +1,11 @@
 using System.Net;
+using ControlPlane.Api.V1Alpha1;
 using ControlPlane.LocalEnv;
-using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Runtime;
-using k8s.Models;
+using ControlPlane.Runtime;
 using Npgsql;
-using Xunit;
 using Xunit.Abstractions;
+using Xunit;
+using k8s.Models;
 
 namespace ControlPlane.Tests;
 

@@ -1,13 +1,13 @@
 using System.Text.Json.Nodes;
+using ControlPlane.Api.V1Alpha1;
 using ControlPlane.LocalEnv;
-using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Controllers;
 using ControlPlane.Operator.Crds;
-using ControlPlane.Operator.Runtime;
+using ControlPlane.Operator.Kinds;
 using ControlPlane.Operator.Store;
-using k8s;
-using k8s.Models;
+using ControlPlane.Runtime;
 using Xunit;
+using k8s.Models;
+using k8s;
 
 namespace ControlPlane.Tests;
 

@@ -1,10 +1,10 @@
 using ControlPlane.LocalEnv;
-using ControlPlane.Operator.Runtime;
-using k8s.Models;
+using ControlPlane.Runtime;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit;
+using k8s.Models;
 
 namespace ControlPlane.Tests;
 

@@ -1,10 +1,9 @@
 using ControlPlane.LocalEnv;
-using ControlPlane.Operator.Runtime;
-using ControlPlane.Operator.Webhooks;
-using k8s.Models;
-using Microsoft.AspNetCore.Builder;
+using ControlPlane.Operator.Admission;
+using ControlPlane.Runtime;
 using Microsoft.Extensions.Configuration;
 using Xunit;
+using k8s.Models;
 
 namespace ControlPlane.Tests;
 

@@ -1,9 +1,9 @@
-using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Runtime;
-using ControlPlane.Operator.Webhooks;
-using k8s.Models;
+using ControlPlane.Api.V1Alpha1;
+using ControlPlane.Operator.Admission;
+using ControlPlane.Runtime;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit;
+using k8s.Models;
 
 namespace ControlPlane.Tests;
 

@@ -1,4 +1,4 @@
-using ControlPlane.Operator.Runtime;
+using ControlPlane.Runtime;
 using Microsoft.Extensions.Time.Testing;
 using Xunit;
 

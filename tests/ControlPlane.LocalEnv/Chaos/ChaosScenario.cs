@@ -1,14 +1,14 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using System.Text.Json.Nodes;
-using ControlPlane.Operator.Api.V1Alpha1;
-using ControlPlane.Operator.Controllers;
-using ControlPlane.Operator.Runtime;
+using System.Text;
+using ControlPlane.Api.V1Alpha1;
+using ControlPlane.Operator.Kinds;
 using ControlPlane.Operator.Store;
-using k8s.Models;
+using ControlPlane.Runtime;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
+using k8s.Models;
 
 namespace ControlPlane.LocalEnv.Chaos;
 

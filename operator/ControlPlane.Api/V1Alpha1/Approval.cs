@@ -1,0 +1,59 @@
+using k8s.Models;
+
+namespace ControlPlane.Api.V1Alpha1;
+
+/// <summary>An approver's decision on an Exposure, DeploymentIntent, Restore or Rollout (two-person rule).</summary>
+[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "Approval", PluralName = "approvals")]
+[EntityScope(EntityScope.Namespaced), ShortName("apr")]
+[PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
+[PrinterColumn("Decision", ".spec.decision")]
+[PrinterColumn("Target-Kind", ".spec.target.kind")]
+[PrinterColumn("Target", ".spec.target.name")]
+[PrinterColumn("Approver", ".spec.approver")]
+[PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
+public sealed class Approval : CustomResource<ApprovalSpec, ApprovalStatus>
+{
+    public Approval() => Kind = "Approval";
+}
+
+/// <summary>A decision on one approvable object, bound to its UID and generation.</summary>
+public sealed class ApprovalSpec
+{
+    /// <summary>The object approved or rejected, in the Approval's namespace.</summary>
+    [Required]
+    public ApprovalTarget Target { get; set; } = new();
+
+    /// <summary>approve counts toward the target's required approvals; reject blocks the target's current generation.</summary>
+    [Required, Enum("approve", "reject")]
+    public string Decision { get; set; } = "approve";
+
+    /// <summary>Why: kept with the approval in the audit trail.</summary>
+    [Length(0, 4096)]
+    public string? Comment { get; set; }
+
+    [Description("Set by the admission webhook from the requester's identity; a user-supplied value is overwritten.")]
+    public string? Approver { get; set; }
+
+    [Description("The target's generation approved. Filled in by the admission webhook when absent; a value that is not the target's current generation is refused.")]
+    public long? TargetGeneration { get; set; }
+
+    [Default(false), Description("DeploymentIntent only: the approver lets this change proceed although another change of the same application is in progress in one of its rings.")]
+    public bool Override { get; set; }
+
+    [Description("The target's UID approved (an object deleted and recreated under the same name is another object). Filled in by the admission webhook when absent; another UID is refused.")]
+    public string? TargetUID { get; set; }
+}
+
+public sealed class ApprovalTarget
+{
+    /// <summary>The kind of the object approved.</summary>
+    [Required, Enum("Exposure", "DeploymentIntent", "Restore", "Rollout")]
+    public string Kind { get; set; } = "";
+
+    /// <summary>The name of the object approved, in the Approval's namespace.</summary>
+    [Required, Length(1, 253)]
+    public string Name { get; set; } = "";
+}
+
+/// <summary>The observed state of an Approval, written by the operator.</summary>
+public sealed class ApprovalStatus : StatusBase;

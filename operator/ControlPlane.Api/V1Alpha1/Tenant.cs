@@ -1,0 +1,134 @@
+using k8s.Models;
+
+namespace ControlPlane.Api.V1Alpha1;
+
+/// <summary>A Tenant: an organisation with owners, a region and an aggregate quota; its Workspaces are its teams' environments.</summary>
+[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "Tenant", PluralName = "tenants")]
+[EntityScope(EntityScope.Cluster), ShortName("tnt")]
+[PrinterColumn("Phase", ".status.phase")]
+[PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
+[PrinterColumn("Workspaces", ".status.workspaces", "integer")]
+[PrinterColumn("Region", ".spec.region")]
+[PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
+public sealed class Tenant : CustomResource<TenantSpec, TenantStatus>
+{
+    public Tenant() => Kind = "Tenant";
+}
+
+/// <summary>The desired state of a Tenant: region, data mode, owners, quota, scopes, network bounds.</summary>
+public sealed class TenantSpec
+{
+    [Description("Human-readable name of the tenant.")]
+    public string? DisplayName { get; set; }
+
+    [Required, Pattern(Patterns.DnsLabel), Length(1, 63)]
+    [Description("Region the tenant's data lives in; one of the regions the operator is configured with. Immutable.")]
+    public string Region { get; set; } = "";
+
+    [Enum("metadataOnly", "full"), Default("metadataOnly")]
+    [Description("metadataOnly keeps identifiers, hashes and counts but no free text in the operator's records.")]
+    public string DataMode { get; set; } = "metadataOnly";
+
+    [Description("Owners are WorkspaceAdmin in every workspace of the tenant.")]
+    public List<Subject>? Owners { get; set; }
+
+    /// <summary>Aggregate limits over all the tenant's workspaces; a workspace gets what it asks for while the sum fits, earlier admissions first.</summary>
+    public TenantQuota? Quota { get; set; }
+
+    [Description("Boundaries that deployment intents of this tenant may target.")]
+    public List<TenantScope>? Scopes { get; set; }
+
+    /// <summary>Network bounds for the tenant's workspaces: the CIDRs their WorkspaceNetworkPolicies may name.</summary>
+    public TenantNetwork? Network { get; set; }
+
+    /// <summary>Where the tenant's Exposures may publish: the host names the platform delegates to it (besides each workspace's default domain).</summary>
+    public TenantExposure? Exposure { get; set; }
+
+    [Default(false)]
+    [Description("true: no new workspaces, rollouts or publications (cordon).")]
+    public bool Suspended { get; set; }
+}
+
+public sealed class TenantQuota
+{
+    /// <summary>How many workspaces the tenant may have; a create past it is refused at admission.</summary>
+    [Range(0, 100000)]
+    public int? MaxWorkspaces { get; set; }
+
+    /// <summary>Total CPU the tenant's workspaces may be granted (sum of their spec.quota.cpu).</summary>
+    public ResourceQuantity? Cpu { get; set; }
+
+    /// <summary>Total memory the tenant's workspaces may be granted (sum of their spec.quota.memory).</summary>
+    public ResourceQuantity? Memory { get; set; }
+
+    /// <summary>Total storage the tenant's workspaces may be granted (sum of their spec.quota.storage).</summary>
+    public ResourceQuantity? Storage { get; set; }
+}
+
+public sealed class TenantScope
+{
+    /// <summary>The acquisition boundary (legal entity or acquired company) a deployment intent of this tenant may target.</summary>
+    [Required, Length(1)]
+    public string AcquisitionBoundary { get; set; } = "";
+
+    /// <summary>Business units inside that boundary the tenant may target; empty: none.</summary>
+    [ListSet]
+    public List<string>? BusinessUnits { get; set; }
+
+    /// <summary>Site classes (e.g. online, edge) the tenant may target; empty: none.</summary>
+    [ListSet]
+    public List<string>? SiteClasses { get; set; }
+}
+
+public sealed class TenantNetwork
+{
+    /// <summary>Source CIDRs a WorkspaceNetworkPolicy of this tenant may allow in; any other CIDR is refused.</summary>
+    [ListSet]
+    public List<string>? AllowedIngressCIDRs { get; set; }
+
+    /// <summary>Destination CIDRs every workspace of this tenant may reach (its default-deny policy allows egress to them), and the only ones a WorkspaceNetworkPolicy of this tenant may allow out to; any other CIDR is refused.</summary>
+    [ListSet]
+    public List<string>? ApprovedEgressCIDRs { get; set; }
+}
+
+public sealed class TenantExposure
+{
+    /// <summary>
+    /// Hosts delegated to the tenant: an exact host (api.acme.example) or a pattern *.suffix (one or
+    /// more labels under suffix; it also allows wildcard hosts under suffix). Its Exposures may use a
+    /// spec.host only inside these, or under a workspace's default domain. Delegations are exclusive:
+    /// one overlapping another tenant's, or the platform's default domain, is refused. Set by a
+    /// platform administrator (tenant owners cannot update their Tenant).
+    /// </summary>
+    [ListSet, Items(0, 256)]
+    public List<string>? AllowedDomains { get; set; }
+}
+
+/// <summary>The observed state of a Tenant, written by the operator.</summary>
+public sealed class TenantStatus : StatusBase
+{
+    /// <summary>Pending until the system of record has the tenant; Ready; Suspended when spec.suspended; Failed on an invalid spec; Terminating while deletion waits for its workspaces.</summary>
+    [Enum("Pending", "Ready", "Suspended", "Failed", "Terminating")]
+    public string? Phase { get; set; }
+
+    /// <summary>How many workspaces the tenant has.</summary>
+    public int? Workspaces { get; set; }
+
+    /// <summary>What the tenant's workspaces are granted in total (their requests, capped by the tenant quota).</summary>
+    public TenantUsage? Usage { get; set; }
+
+    [Description("UUID of the tenant row in the system of record.")]
+    public string? RecordId { get; set; }
+}
+
+public sealed class TenantUsage
+{
+    /// <summary>CPU granted to the tenant's workspaces in total.</summary>
+    public ResourceQuantity? Cpu { get; set; }
+
+    /// <summary>Memory granted to the tenant's workspaces in total.</summary>
+    public ResourceQuantity? Memory { get; set; }
+
+    /// <summary>Storage granted to the tenant's workspaces in total.</summary>
+    public ResourceQuantity? Storage { get; set; }
+}

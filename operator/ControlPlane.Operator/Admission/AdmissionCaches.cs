@@ -1,0 +1,151 @@
+using System.Text.Json.Nodes;
+using ControlPlane.Api.V1Alpha1;
+using ControlPlane.Operator.Kinds;
+using ControlPlane.Operator.Policy;
+using ControlPlane.Runtime;
+using k8s.Models;
+using k8s;
+
+namespace ControlPlane.Operator.Admission;
+
+/// <summary>
+/// What admission decisions read: caches kept by informers in every replica (not only the leader),
+/// so the decision path never calls Postgres and never GETs.
+/// </summary>
+public sealed class AdmissionCaches
+{
+    readonly KubeApi api;
+
+    public AdmissionCaches(KubeApi api, OperatorMetrics metrics, ILoggerFactory loggers)
+    {
+        this.api = api;
+        Access = new AccessReviewer(api);
+        var options = new InformerOptions { Strings = new StringPool(internOwn: IInternStrings.Of) };
+        Informer<T> Inform<T>(bool namespaced, ResourceType? explicitType = null, InformerOptions? o = null) where T : class, IKubernetesObject<V1ObjectMeta>
+        {
+            var type = explicitType ?? ResourceType.For<T>(namespaced);
+            var informer = new Informer<T>(api, type, metrics, loggers.CreateLogger("admission-informer." + type.Plural), o ?? options);
+            All.Add(informer);
+            return informer;
+        }
+
+        Tenants = Inform<Tenant>(false);
+        Workspaces = Inform<Workspace>(false).AddIndex(WorkspaceResources.TenantIndex, w => w.Spec.Tenant);
+        // Metadata only: admission asks whether a namespace exists and who controls it, never more.
+        Namespaces = new Informer<PartialObjectMetadata>(api, ResourceType.Namespaces, metrics, loggers.CreateLogger("admission-informer.namespaces"),
+            options with { MetadataOnly = true, IndexByNamespace = false });
+        All.Add(Namespaces);
+        Exposures = Inform<Exposure>(true);
+        DeploymentIntents = Inform<DeploymentIntent>(true);
+        Restores = Inform<Restore>(true);
+        Rollouts = Inform<Rollout>(true);
+        // The same RoleBindings the approval reconciler reads (the operator's own), so both judge approvers alike.
+        RoleBindings = Inform<V1RoleBinding>(true, WorkspaceReconciler.RoleBindings, options with { LabelSelector = WorkspaceResources.ManagedSelector });
+    }
+
+    /// <summary>SubjectAccessReviews: what a requester may do in a namespace, as the API server answers it.</summary>
+    public AccessReviewer Access { get; }
+
+    public List<IInformer> All { get; } = [];
+    public Informer<Tenant> Tenants { get; }
+    public Informer<Workspace> Workspaces { get; }
+    public Informer<PartialObjectMetadata> Namespaces { get; }
+    public Informer<Exposure> Exposures { get; }
+    public Informer<DeploymentIntent> DeploymentIntents { get; }
+    public Informer<Restore> Restores { get; }
+    public Informer<Rollout> Rollouts { get; }
+    public Informer<V1RoleBinding> RoleBindings { get; }
+
+    public bool Synced => All.All(i => i.HasSynced);
+
+    /// <summary>
+    /// A tenant by name: the cache, or on a miss one live read, since an object applied together with
+    /// its tenant (one kubectl apply, one Argo CD sync) can reach us before the tenant's watch event.
+    /// </summary>
+    public async Task<Tenant?> TenantAsync(string name, CancellationToken ct) =>
+        Tenants.Get(name) ?? await api.TryGetAsync<Tenant>(Tenants.Type, null, name, ct).ConfigureAwait(false);
+
+    /// <summary>A workspace by name: the cache, or on a miss one live read (see <see cref="TenantAsync"/>).</summary>
+    public async Task<Workspace?> WorkspaceAsync(string name, CancellationToken ct) =>
+        Workspaces.Get(name) ?? await api.TryGetAsync<Workspace>(Workspaces.Type, null, name, ct).ConfigureAwait(false);
+
+    /// <summary>
+    /// A tenant's workspaces: the cache, or live (every page) when <paramref name="live"/>, for a refusal
+    /// that a workspace applied together with the object (not yet in the cache) might lift.
+    /// </summary>
+    public async Task<IReadOnlyList<Workspace>> WorkspacesOfTenantAsync(string tenant, bool live, CancellationToken ct)
+    {
+        if (!live) return Workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant).ToList();
+        var all = new List<Workspace>();
+        string? next = null;
+        do
+        {
+            var page = await api.ListAsync<Workspace>(Workspaces.Type, null, null, 500, next, ct).ConfigureAwait(false);
+            all.AddRange(page.Items.Where(w => w.Spec.Tenant == tenant));
+            next = page.Continue;
+        }
+        while (!string.IsNullOrEmpty(next));
+        return all;
+    }
+
+    /// <summary>A Service by one live read (no cache: only an Exposure's admission asks, to refuse a backend that exists and may never be one).</summary>
+    public Task<V1Service?> ServiceAsync(string ns, string name, CancellationToken ct) => api.TryGetAsync<V1Service>(ExposureResources.Services, ns, name, ct);
+
+    /// <summary>The approvable target, from the cache or, on a miss, one live read.</summary>
+    public async Task<IKubernetesObject<V1ObjectMeta>?> TargetAsync(string ns, string kind, string name, CancellationToken ct)
+    {
+        if (Target(ns, kind, name) is { } cached) return cached;
+        return kind switch
+        {
+            "Exposure" => await api.TryGetAsync<Exposure>(Exposures.Type, ns, name, ct).ConfigureAwait(false),
+            "DeploymentIntent" => await api.TryGetAsync<DeploymentIntent>(DeploymentIntents.Type, ns, name, ct).ConfigureAwait(false),
+            "Restore" => await api.TryGetAsync<Restore>(Restores.Type, ns, name, ct).ConfigureAwait(false),
+            "Rollout" => await api.TryGetAsync<Rollout>(Rollouts.Type, ns, name, ct).ConfigureAwait(false),
+            _ => null,
+        };
+    }
+
+    /// <summary>
+    /// <see cref="ApprovalPolicy.IsApprover"/> over the RoleBinding cache; a "no" is checked once
+    /// against a live list, since a member added a moment ago can reach us before the binding's watch event.
+    /// </summary>
+    public async Task<bool> IsApproverAsync(string ns, string user, IReadOnlyCollection<string> groups, CancellationToken ct)
+    {
+        if (ApprovalPolicy.IsApprover(user, groups, RoleBindings.InNamespace(ns))) return true;
+        var live = await api.ListAsync<V1RoleBinding>(RoleBindings.Type, ns, WorkspaceResources.ManagedSelector, 500, null, ct).ConfigureAwait(false);
+        return ApprovalPolicy.IsApprover(user, groups, live.Items);
+    }
+
+    /// <summary>
+    /// Whether the requester may update Tenants cluster-wide (a SubjectAccessReview): a platform
+    /// administrator, for whom Workspace writes are not narrowed to one tenant. Tenant owners cannot.
+    /// </summary>
+    public async Task<bool> IsPlatformAdminAsync(AdmissionUserInfo user, CancellationToken ct)
+    {
+        var review = new JsonObject
+        {
+            ["apiVersion"] = "authorization.k8s.io/v1",
+            ["kind"] = "SubjectAccessReview",
+            ["spec"] = new JsonObject
+            {
+                ["user"] = user.Username,
+                ["uid"] = user.Uid,
+                ["groups"] = new JsonArray((user.Groups ?? []).Select(g => (JsonNode)JsonValue.Create(g)).ToArray()),
+                ["extra"] = user.Extra is null ? null : JsonNode.Parse(KubernetesJson.Serialize(user.Extra)),
+                ["resourceAttributes"] = new JsonObject { ["group"] = ApiGroup.Group, ["resource"] = "tenants", ["verb"] = "update" },
+            },
+        };
+        var answer = await api.SendAsync(HttpMethod.Post, "/apis/authorization.k8s.io/v1/subjectaccessreviews", review.ToJsonString(), "application/json", ct).ConfigureAwait(false);
+        return JsonNode.Parse(answer)?["status"]?["allowed"]?.GetValue<bool>() == true;
+    }
+
+    /// <summary>The approvable object an Approval names, from the cache.</summary>
+    public IKubernetesObject<V1ObjectMeta>? Target(string ns, string kind, string name) => kind switch
+    {
+        "Exposure" => Exposures.Get($"{ns}/{name}"),
+        "DeploymentIntent" => DeploymentIntents.Get($"{ns}/{name}"),
+        "Restore" => Restores.Get($"{ns}/{name}"),
+        "Rollout" => Rollouts.Get($"{ns}/{name}"),
+        _ => null,
+    };
+}

@@ -1,0 +1,128 @@
+using ControlPlane.Api.V1Alpha1;
+using ControlPlane.Operator.Policy;
+using ControlPlane.Runtime;
+using k8s.Models;
+using k8s;
+
+namespace ControlPlane.Operator.Kinds;
+
+/// <summary>
+/// Tells on each Approval whether it counts (Ready) and why not: target gone or replaced, stale
+/// generation, self-approval, or an approver without the role; and whether its target is approved
+/// (TargetApproved). Role checks read the RoleBinding cache (the approver's groups were recorded by
+/// the admission webhook), so a reconcile makes no API call.
+/// </summary>
+public sealed class ApprovalReconciler(
+    Informer<Exposure> exposures,
+    Informer<DeploymentIntent> intents,
+    Informer<Restore> restores,
+    Informer<Rollout> rollouts,
+    Informer<Workspace> workspaces,
+    Informer<V1RoleBinding> roleBindings,
+    Informer<Approval> approvals,
+    ObjectWriter writer,
+    TimeProvider time) : IReconciler<Approval>
+{
+    public static readonly ResourceType Type = ResourceType.For<Approval>(namespaced: true);
+
+    /// <summary>How the Approval kind plugs into the runtime: its targets, the workspaces and RoleBindings that judge it.</summary>
+    public static void Setup(TermBuilder b)
+    {
+        var approvals = b.Informer<Approval>(Type);
+        var exposures = b.Informer<Exposure>(ResourceType.For<Exposure>(true));
+        var intents = b.Informer<DeploymentIntent>(ResourceType.For<DeploymentIntent>(true));
+        var restores = b.Informer<Restore>(ResourceType.For<Restore>(true));
+        var rollouts = b.Informer<Rollout>(RolloutReconciler.Type);
+        var roleBindings = WorkspaceReconciler.RoleBindingsOf(b);
+        var writes = new OwnWrites();
+        var reconciler = new ApprovalReconciler(exposures, intents, restores, rollouts, WorkspaceReconciler.WorkspacesOf(b), roleBindings, approvals, new ObjectWriter(b.Api, writes), b.Time);
+        b.Controller("approval", approvals, reconciler)
+            .SkipsEchoesOf(writes)
+            .Watches(exposures, t => reconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
+            .Watches(intents, t => reconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
+            .Watches(restores, t => reconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
+            // A Rollout's status moves all the time; only a spec change (a new generation) re-judges its approvals.
+            .WatchesEvents(rollouts, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
+                ? []
+                : reconciler.ApprovalsOf(e.Object, approvals.InNamespace(e.Object.Metadata.NamespaceProperty)))
+            .Watches(roleBindings, rb => approvals.InNamespace(rb.Metadata.NamespaceProperty).Select(a => $"{a.Metadata.NamespaceProperty}/{a.Metadata.Name}"))
+            // Another approval of the same target arriving or leaving changes TargetApproved (status writes change nothing).
+            .WatchesEvents(approvals, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
+                ? []
+                : SiblingsOf(e.Object, approvals.InNamespace(e.Object.Metadata.NamespaceProperty)));
+    }
+
+    /// <summary>On every Approval: whether its target, at its current generation, has the approvals it needs.</summary>
+    public const string TargetApprovedCondition = "TargetApproved";
+
+    public IKubernetesObject<V1ObjectMeta>? Target(string ns, string kind, string name) => kind switch
+    {
+        "Exposure" => exposures.Get($"{ns}/{name}"),
+        "DeploymentIntent" => intents.Get($"{ns}/{name}"),
+        "Restore" => restores.Get($"{ns}/{name}"),
+        "Rollout" => rollouts.Get($"{ns}/{name}"),
+        _ => null,
+    };
+
+    /// <summary>The shared definition (<see cref="ApprovalPolicy.IsApprover"/>) over the RoleBinding cache, with the groups recorded at admission.</summary>
+    public bool HoldsApproverRole(Approval approval) =>
+        ApprovalPolicy.HoldsApproverRole(approval, roleBindings);
+
+    public IEnumerable<string> ApprovalsOf(IKubernetesObject<V1ObjectMeta> target, IEnumerable<Approval> all) =>
+        all.Where(a => a.Spec.Target.Kind == target.Kind && a.Spec.Target.Name == target.Metadata.Name)
+            .Select(a => $"{a.Metadata.NamespaceProperty}/{a.Metadata.Name}");
+
+    /// <summary>An approval added, changed or removed changes whether its target is approved, which every approval of that target shows.</summary>
+    public static IEnumerable<string> SiblingsOf(Approval approval, IEnumerable<Approval> inNamespace) =>
+        inNamespace.Where(a => a.Spec.Target.Kind == approval.Spec.Target.Kind && a.Spec.Target.Name == approval.Spec.Target.Name
+                               && a.Metadata.Name != approval.Metadata.Name)
+            .Select(a => $"{a.Metadata.NamespaceProperty}/{a.Metadata.Name}");
+
+    public async Task<ReconcileResult> ReconcileAsync(Approval approval, CancellationToken ct)
+    {
+        var target = Target(approval.Metadata.NamespaceProperty, approval.Spec.Target.Kind, approval.Spec.Target.Name);
+        var verdict = ApprovalPolicy.Judge(approval, target, HoldsApproverRole, roleBindings.InNamespace);
+        var conditions = new ConditionSet(approval.Status?.Conditions, approval.Metadata.Generation, time.GetUtcNow().UtcDateTime)
+            .Set("Ready", verdict.Counts, verdict.Reason, verdict.Message);
+        // What the target's approvals add up to (one outside prod, two distinct approvers in prod; a Restore by its own rule), as its reconciler computes it.
+        if (target is null)
+        {
+            conditions.Set(TargetApprovedCondition, false, "TargetNotFound", verdict.Message);
+        }
+        else
+        {
+            var state = StateOf(target, approvals.InNamespace(approval.Metadata.NamespaceProperty));
+            conditions.Set(TargetApprovedCondition, state.Approved, state.Rejected ? "Rejected" : state.Approved ? "Approved" : "AwaitingApproval", state.Message);
+        }
+
+        await writer.UpdateStatusAsync(Type, approval, new ApprovalStatus { ObservedGeneration = approval.Metadata.Generation, Conditions = conditions.ToList() }, ct)
+            .ConfigureAwait(false);
+        return ReconcileResult.Done;
+    }
+
+    /// <summary>Is this target approved now? For the Exposure, DeploymentIntent, Restore and Rollout reconcilers.</summary>
+    public ApprovalState StateOf(IKubernetesObject<V1ObjectMeta> target, IEnumerable<Approval> approvals)
+    {
+        var environment = target is Rollout rollout
+            ? RolloutResources.ApprovalEnvironment(rollout, workspaces.Get, t => workspaces.ByIndex(WorkspaceResources.TenantIndex, t))
+            : workspaces.Get(target.Metadata.NamespaceProperty) is { } own ? WorkspaceEnvironments.Effective(own) : "dev";
+        // A DeploymentIntent's count and approvers come from the workspaces it targets, as its reconciler decides.
+        if (target is DeploymentIntent intent && workspaces.Get(target.Metadata.NamespaceProperty) is { } home)
+        {
+            var rings = DeploymentIntentResources.RingTargets(intent.Spec.TargetScope, workspaces.ByIndex(WorkspaceResources.TenantIndex, home.Spec.Tenant));
+            return DeploymentIntentResources.ApprovalOf(intent, DeploymentIntentResources.ApprovalRule(home, rings, workspaces.Get), approvals, HoldsApproverRole, roleBindings.InNamespace);
+        }
+
+        // A Restore's count depends on its target too (none for a new database outside prod): its own rule, the one its reconciler uses.
+        if (target is Rollout r)
+        {
+            // As the Rollout reconciler counts: an Approver of every prod workspace the rings reach, too.
+            var prodTargets = RolloutResources.ProdTargets(r, workspaces.Get, t => workspaces.ByIndex(WorkspaceResources.TenantIndex, t));
+            return ApprovalPolicy.Evaluate(target, environment, approvals, a => RolloutResources.HoldsApproverRoleForRollout(a, prodTargets, roleBindings.InNamespace), roleBindings.InNamespace);
+        }
+
+        return target is Restore restore
+            ? RestoreResources.ApprovalOf(restore, environment, approvals, HoldsApproverRole, roleBindings.InNamespace)
+            : ApprovalPolicy.Evaluate(target, environment, approvals, HoldsApproverRole, roleBindings.InNamespace);
+    }
+}

@@ -1,0 +1,279 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Amazon.Runtime;
+using ControlPlane.Api.V1Alpha1;
+using ControlPlane.Operator.Adapters;
+using ControlPlane.Operator.Policy;
+using ControlPlane.Operator.Store;
+using ControlPlane.Runtime;
+
+namespace ControlPlane.Operator.Kinds;
+
+/// <summary>A Backup's job (dump, upload, verify), the interrupted ones, and deletion of the stored object.</summary>
+public sealed partial class BackupReconciler
+{
+    async Task RunAsync(Backup backup, BackupSource source, S3Target storage, PgLogin login, CancellationToken ct)
+    {
+        var key = BackupRules.ObjectKey(storage.KeyPrefix, source.Tenant, source.Workspace.Metadata.Name, backup);
+        var uid = backup.Metadata.Uid ?? "";
+        var startedAt = Now;
+        var clock = Stopwatch.StartNew();
+        var correlation = await database.StartBackupAsync(
+            new BackupRow(Guid.NewGuid(), backup.Metadata.NamespaceProperty, backup.Metadata.Name, uid, backup.Spec.BackupPlan, source.Tenant, source.Region,
+                source.Database, storage.ToString(), key),
+            Audit(backup, "backup.started", new JsonObject { ["database"] = source.Database, ["storage"] = storage.ToString(), ["key"] = key }, source.Tenant), ct).ConfigureAwait(false);
+        backup = await WriteStatusAsync(backup, s =>
+        {
+            s.Phase = BackupRules.Phases.Running;
+            s.StartedAt = startedAt;
+            s.Key = key;
+            s.Database = source.Database;
+            s.CorrelationId = correlation.ToString("D");
+            s.ObservedGeneration = backup.Metadata.Generation;
+            s.Conditions = new ConditionSet(s.Conditions, backup.Metadata.Generation, startedAt).Set("Ready", false, "Running", $"pg_dump of {source.Database} to {storage}").ToList();
+            return s;
+        }, ct).ConfigureAwait(false);
+
+        string reason;
+        string message;
+        try
+        {
+            // The server confirms the session is the workspace role's, and that role a plain login, before pg_dump runs as it.
+            var session = await targets.VerifyAsync(source.Region, login, ct).ConfigureAwait(false);
+            using var store = new ObjectStore(storage);
+            var uploaded = await tools.DumpAsync(login, stdout => store.UploadAsync(key, stdout, targets.Options.Backup.PartSizeBytes, async uploadId =>
+            {
+                backup = await WriteStatusAsync(backup, s =>
+                {
+                    s.UploadId = uploadId;
+                    return s;
+                }, ct).ConfigureAwait(false);
+            }, ct), ct).ConfigureAwait(false);
+            var verification = await BackupVerifier.VerifyAsync(store, tools, key, uploaded, ct).ConfigureAwait(false);
+            if (verification.Ok)
+            {
+                // The archive's header names the pg_dump that wrote it; asking the binary is only the fallback (one process less per backup).
+                var dumpVersion = verification.PgDumpVersion ?? await tools.DumpVersionAsync(ct).ConfigureAwait(false);
+                var completedAt = Now;
+                await WriteStatusAsync(backup, s =>
+                {
+                    s.Phase = BackupRules.Phases.Completed;
+                    s.CompletedAt = completedAt;
+                    s.UploadId = null;
+                    s.SizeBytes = uploaded.SizeBytes;
+                    s.Sha256 = uploaded.Sha256;
+                    s.PgDumpVersion = dumpVersion;
+                    s.ServerVersion = verification.ServerVersion;
+                    s.Conditions = new ConditionSet(s.Conditions, backup.Metadata.Generation, completedAt).Set("Ready", true, "Completed", $"{verification.Message}; dumped as role {session.Role} (session_user verified)").ToList();
+                    return s;
+                }, ct).ConfigureAwait(false);
+                await database.FinishBackupAsync(uid, new BackupOutcome(BackupRules.Phases.Completed, null, uploaded.SizeBytes, uploaded.Sha256, dumpVersion,
+                    verification.ServerVersion), Audit(backup, "backup.completed", new JsonObject
+                {
+                    ["sizeBytes"] = uploaded.SizeBytes, ["sha256"] = uploaded.Sha256, ["durationSeconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3),
+                    ["serverVersion"] = verification.ServerVersion,
+                }, source.Tenant), ct).ConfigureAwait(false);
+                await events.NormalAsync(backup, "BackupCompleted",
+                        $"{source.Database}: {uploaded.SizeBytes} bytes, sha256 {uploaded.Sha256}, in {clock.Elapsed.TotalSeconds:0.0} s; pg_dump {session.Describe()}", ct)
+                    .ConfigureAwait(false);
+                return;
+            }
+
+            // Nothing that failed verification is kept as if it were a backup.
+            await store.DeleteAsync(key, ct).ConfigureAwait(false);
+            (reason, message) = ("VerificationFailed", verification.Message);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // The term ended: the upload was aborted; the next leader finds this Backup Running and marks it Interrupted.
+            throw;
+        }
+        catch (PgToolException e)
+        {
+            (reason, message) = ("DumpFailed", e.Message);
+        }
+        catch (BackupRefusedException e)
+        {
+            (reason, message) = (e.Reason, e.Message);
+        }
+        catch (Npgsql.NpgsqlException e)
+        {
+            // Only ever the region's configured server: its error says nothing about any address a tenant chose.
+            (reason, message) = ("DatabaseUnavailable", $"{source.Database} on the {source.Region} server: {e.Message}");
+        }
+        catch (AmazonServiceException e)
+        {
+            // The service's code and message (they carry no credentials).
+            (reason, message) = ("StorageFailed", $"{storage}: {e.ErrorCode ?? e.StatusCode.ToString()}: {e.Message}");
+        }
+        catch (Exception e) when (e is AmazonClientException or HttpRequestException or IOException)
+        {
+            (reason, message) = ("StorageFailed", $"{storage}: {e.Message}");
+        }
+
+        logger.LogWarning("backup {Namespace}/{Name} failed: {Reason}: {Message}", backup.Metadata.NamespaceProperty, backup.Metadata.Name, reason, message);
+        await FinishFailedAsync(backup, reason, message, source.Tenant, ct).ConfigureAwait(false);
+    }
+
+    async Task FinishFailedAsync(Backup backup, string reason, string message, string? tenant, CancellationToken ct)
+    {
+        var at = Now;
+        backup = await WriteStatusAsync(backup, s =>
+        {
+            s.Phase = BackupRules.Phases.Failed;
+            s.CompletedAt = at;
+            s.UploadId = null;
+            s.Conditions = new ConditionSet(s.Conditions, backup.Metadata.Generation, at).Set("Ready", false, reason, message).ToList();
+            return s;
+        }, ct).ConfigureAwait(false);
+        await database.FinishBackupAsync(backup.Metadata.Uid ?? "", new BackupOutcome(BackupRules.Phases.Failed, reason, null, null, null, null),
+            Audit(backup, "backup.failed", new JsonObject { ["reason"] = reason, ["message"] = message }, tenant), ct).ConfigureAwait(false);
+        await events.WarningAsync(backup, reason, message, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The storage a Backup's object is in: its plan's, else (plan gone) its region's platform storage.</summary>
+    async Task<S3Target?> StorageOfAsync(Backup backup, CancellationToken ct)
+    {
+        var plan = plans.Get($"{backup.Metadata.NamespaceProperty}/{backup.Spec.BackupPlan}")
+                   ?? new BackupPlan { Metadata = new() { Name = backup.Spec.BackupPlan, NamespaceProperty = backup.Metadata.NamespaceProperty }, Spec = new() };
+        try
+        {
+            return await targets.StorageAsync(plan, targets.Source(plan, toRun: false).Region, ct).ConfigureAwait(false);
+        }
+        catch (BackupRefusedException e)
+        {
+            logger.LogWarning("backup {Namespace}/{Name}: its storage cannot be resolved: {Reason}", backup.Metadata.NamespaceProperty, backup.Metadata.Name, e.Message);
+            return null;
+        }
+    }
+
+    /// <summary>Running, but no job here runs it: the operator stopped mid-backup. Abort the upload; Failed/Interrupted.</summary>
+    async Task<ReconcileResult> InterruptedAsync(Backup backup, CancellationToken ct)
+    {
+        try
+        {
+            return await AbortInterruptedAsync(backup, ct).ConfigureAwait(false);
+        }
+        catch (BackupNotReadyException)
+        {
+            return ReconcileResult.RequeueAfter(WaitDelay); // its workspace is not in the cache yet: the storage is known once it is
+        }
+    }
+
+    async Task<ReconcileResult> AbortInterruptedAsync(Backup backup, CancellationToken ct)
+    {
+        var aborted = false;
+        if (backup.Status?.Key is { } key && await StorageOfAsync(backup, ct).ConfigureAwait(false) is { } storage)
+        {
+            using var store = new ObjectStore(storage);
+            if (backup.Status.UploadId is { } uploadId) aborted = await store.AbortAsync(key, uploadId, ct).ConfigureAwait(false);
+            // A completed upload that was never verified is no backup either.
+            await store.DeleteAsync(key, ct).ConfigureAwait(false);
+        }
+
+        await FinishFailedAsync(backup, "Interrupted",
+            $"the operator stopped while this backup ran (started {backup.Status?.StartedAt:O}); {(aborted ? "its unfinished upload was aborted" : "no unfinished upload was left")}; the schedule goes on", null, ct).ConfigureAwait(false);
+        return ReconcileResult.Done;
+    }
+
+    /// <summary>A deleted Backup (by hand or by retention): its stored object goes first, then the finalizer.</summary>
+    async Task<ReconcileResult> FinalizeAsync(Backup backup, CancellationToken ct)
+    {
+        try
+        {
+            return await DeleteStoredAsync(backup, ct).ConfigureAwait(false);
+        }
+        catch (BackupNotReadyException)
+        {
+            return ReconcileResult.RequeueAfter(WaitDelay);
+        }
+    }
+
+    async Task<ReconcileResult> DeleteStoredAsync(Backup backup, CancellationToken ct)
+    {
+        if (!ObjectWriter.HasFinalizer(backup, BackupRules.Finalizer)) return ReconcileResult.Done;
+        var uid = backup.Metadata.Uid ?? "";
+        if (jobs.IsRunning(uid)) return ReconcileResult.RequeueAfter(WaitDelay); // its job ends soon, then the object is deleted
+        if (backup.Status?.Phase == BackupRules.Phases.Completed && await NamespaceGoingAsync(backup, ct).ConfigureAwait(false) is var (policy, why)
+            && await database.GetRecordedBackupAsync(uid, ct).ConfigureAwait(false) is { DeletedAt: null } recorded)
+        {
+            await OutliveWorkspaceAsync(backup, recorded, policy, why, ct).ConfigureAwait(false);
+            await writer.RemoveFinalizerAsync(Type, backup, BackupRules.Finalizer, ct).ConfigureAwait(false);
+            return ReconcileResult.Done;
+        }
+
+        var deleted = false;
+        if (backup.Status?.Key is { } key && await StorageOfAsync(backup, ct).ConfigureAwait(false) is { } storage)
+        {
+            using var store = new ObjectStore(storage);
+            if (backup.Status.UploadId is { } uploadId) await store.AbortAsync(key, uploadId, ct).ConfigureAwait(false);
+            await store.DeleteAsync(key, ct).ConfigureAwait(false);
+            deleted = true;
+        }
+
+        if (backup.Status?.Key is not null)
+        {
+            await database.MarkBackupDeletedAsync(uid, Audit(backup, "backup.deleted", new JsonObject { ["objectDeleted"] = deleted }), ct).ConfigureAwait(false);
+        }
+
+        await writer.RemoveFinalizerAsync(Type, backup, BackupRules.Finalizer, ct).ConfigureAwait(false);
+        return ReconcileResult.Done;
+    }
+
+    /// <summary>
+    /// Null when only this Backup is being deleted (by hand or by retention). When its whole namespace
+    /// goes, the deletionPolicy of the workspace being deleted decides; a namespace deleted under a
+    /// workspace that stays is treated as Retain: backups are never lost to a deletion nobody meant for them.
+    /// </summary>
+    async Task<(string Policy, string Why)?> NamespaceGoingAsync(Backup backup, CancellationToken ct)
+    {
+        var name = backup.Metadata.NamespaceProperty;
+        if (targets.Workspaces.Get(name) is { Metadata.DeletionTimestamp: not null } ws)
+        {
+            var policy = ws.Spec.Database?.DeletionPolicy ?? "Retain";
+            return (policy, $"workspace deleted with deletionPolicy {policy}");
+        }
+
+        var ns = await api.TryGetAsync<k8s.Models.V1Namespace>(ResourceType.Namespaces, null, name, ct).ConfigureAwait(false);
+        return ns is null || ns.Metadata.DeletionTimestamp is not null ? ("Retain", $"namespace {name} deleted while its workspace stays: kept as with Retain") : null;
+    }
+
+    /// <summary>
+    /// A completed backup of a workspace being deleted outlives its Backup object: with Delete its object
+    /// is deleted after ControlPlane:Backup:DeleteGrace (by the <see cref="BackupJanitor"/>), otherwise it
+    /// is kept. A backup in the plan's own bucket is always kept: its credentials go with the namespace.
+    /// </summary>
+    async Task OutliveWorkspaceAsync(Backup backup, RecordedBackup stored, string policy, string why, CancellationToken ct)
+    {
+        var platform = await PlatformStorageOrNullAsync(stored.Region, ct).ConfigureAwait(false);
+        var onPlatform = platform?.ToString() == stored.Storage;
+        var details = new JsonObject { ["deletionPolicy"] = policy, ["storage"] = stored.Storage };
+        if (policy == "Delete" && onPlatform)
+        {
+            var deleteAfter = Now + targets.Options.Backup.DeleteGrace;
+            details["deleteAfter"] = deleteAfter.ToString("O");
+            await database.ScheduleBackupDeletionAsync(stored.K8sUid, deleteAfter, Audit(backup, "backup.deletionScheduled", details, stored.Tenant), ct).ConfigureAwait(false);
+            janitor.Wake();
+            logger.LogInformation("backup {Namespace}/{Name}: its workspace is deleted (Delete): object {Key} is deleted after {DeleteAfter:O}",
+                backup.Metadata.NamespaceProperty, backup.Metadata.Name, stored.ObjectKey, deleteAfter);
+            return;
+        }
+
+        var reason = policy == "Delete" ? why + ", but the backup is in the plan's own bucket, whose credentials went with the namespace" : why;
+        details["reason"] = reason;
+        await database.RetainBackupAsync(stored.K8sUid, reason, Audit(backup, "backup.retained", details, stored.Tenant), ct).ConfigureAwait(false);
+        logger.LogInformation("backup {Namespace}/{Name}: kept after its workspace's deletion ({Reason})", backup.Metadata.NamespaceProperty, backup.Metadata.Name, reason);
+    }
+
+    async Task<S3Target?> PlatformStorageOrNullAsync(string region, CancellationToken ct)
+    {
+        try
+        {
+            return await targets.PlatformStorageAsync(region, ct).ConfigureAwait(false);
+        }
+        catch (BackupRefusedException)
+        {
+            return null;
+        }
+    }
+}

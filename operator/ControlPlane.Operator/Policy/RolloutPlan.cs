@@ -1,0 +1,409 @@
+using ControlPlane.Api.V1Alpha1;
+using ControlPlane.Api;
+using ControlPlane.Operator.Kinds;
+
+namespace ControlPlane.Operator.Policy;
+
+/// <summary>
+/// The Rollout state machine, a pure function of the Rollout and the facts. Rings go in order:
+/// Pending → (AwaitingApproval) → Progressing (images patched, waiting for the rollout within
+/// progressDeadline) → Soaking (gates hold for the ring's soak, counted from status.rings[].rolledOutAt,
+/// so a restarted operator resumes where it was) → Succeeded, then the next ring. A breached gate
+/// rolls every touched namespace back (autoRollback) or fails the Rollout.
+/// </summary>
+public static class RolloutPlan
+{
+    public static readonly TimeSpan DefaultDeadline = TimeSpan.FromMinutes(30);
+
+    /// <summary>Finished Rollouts do nothing more (a new version is a new Rollout).</summary>
+    public static bool IsFinished(RolloutStatus? s) => s?.Phase is "Succeeded" or "RolledBack" || (s?.Phase == "Failed" && s.Rollback is not null);
+
+    /// <summary>Holds its Deployment: started or waiting to, and not finished (a Failed spec holds nothing).</summary>
+    public static bool IsActive(RolloutStatus? s) => !IsFinished(s) && s?.Phase != "Failed";
+
+    /// <summary>The index of the first ring not yet Succeeded (Count when all are).</summary>
+    public static int CurrentRing(RolloutSpec spec, RolloutStatus? status)
+    {
+        for (var i = 0; i < spec.Rings.Count; i++)
+        {
+            if (status?.Rings?.FirstOrDefault(r => r.Name == spec.Rings[i].Name)?.Phase != "Succeeded") return i;
+        }
+
+        return spec.Rings.Count;
+    }
+
+    public static TimeSpan Deadline(RolloutSpec spec) =>
+        Durations.TryParse(spec.Gates?.ProgressDeadline, out var d) && d > TimeSpan.Zero ? d : DefaultDeadline;
+
+    public static TimeSpan Soak(Ring ring) => Durations.TryParse(ring.Soak, out var d) ? d : TimeSpan.Zero;
+
+    public static RolloutDecision Decide(Rollout rollout, RolloutFacts facts) => new Pass(rollout, facts).Run();
+
+    /// <summary>One pass over a copy of the status.</summary>
+    sealed class Pass(Rollout rollout, RolloutFacts facts)
+    {
+        readonly RolloutSpec spec = rollout.Spec;
+        readonly RolloutStatus status = Copy(rollout.Status, rollout.Spec);
+        readonly List<ImagePatch> patches = [];
+        readonly List<RolloutNotice> notices = [];
+        bool rollback;
+        TimeSpan? requeue;
+        Verdict progressing = new(false, "Pending", "not started");
+        Verdict paused = new(false, "NotPaused", "not paused");
+        string readyReason = "Pending";
+        string readyMessage = "not started";
+
+        IReadOnlyList<ContainerImage> Target => spec.Target.Containers ?? [];
+
+        public RolloutDecision Run()
+        {
+            status.ObservedGeneration = rollout.Metadata.Generation;
+            var before = rollout.Status?.Phase;
+            Step();
+            // Pausing and resuming by spec.paused are audited (the reason says which generation did it).
+            var wasUserPaused = rollout.Status?.Conditions?.Any(c => c.Type == "Paused" && c.Status == "True" && c.Reason == "Paused") == true;
+            if (paused is { Status: true, Reason: "Paused" } && !wasUserPaused)
+            {
+                notices.Add(new("Paused", "Rollout paused (spec.paused): no next step is taken until it is false", AuditAction: "rollout.paused", AuditReason: "paused"));
+            }
+            else if (wasUserPaused && !spec.Paused && !IsFinished(status))
+            {
+                notices.Add(new("Resumed", "Rollout resumed (spec.paused is false)", AuditAction: "rollout.resumed", AuditReason: "resumed"));
+            }
+
+            if (status.Phase == "Succeeded" && before != "Succeeded") notices.Add(new("Succeeded", $"Every ring rolled out and soaked: {RolloutResources.Describe(Target)}"));
+            var ready = new Verdict(status.Phase == "Succeeded", readyReason, readyMessage);
+            return new RolloutDecision(status, patches, rollback, notices, progressing, paused, ready, requeue);
+        }
+
+        void Step()
+        {
+            if (IsFinished(rollout.Status))
+            {
+                Finished();
+                return;
+            }
+
+            if (facts.Invalid.Count > 0)
+            {
+                Fail("InvalidSpec", string.Join("; ", facts.Invalid));
+                return;
+            }
+
+            if (facts.Tenant is null)
+            {
+                Fail("NotInAWorkspace", $"metadata.namespace: \"{rollout.Metadata.NamespaceProperty}\" is not a workspace: a Rollout lives in a workspace of the tenant whose workspaces it targets");
+                return;
+            }
+
+            if (spec.Abort)
+            {
+                Rollback("abort", "spec.abort", "true", "false", facts.Now);
+                return;
+            }
+
+            if (facts.TenantSuspended)
+            {
+                Pause("TenantSuspended", $"tenant {facts.Tenant} is suspended: its rollouts take no step");
+                return;
+            }
+
+            // Promotion may start the next ring in the same pass; each ring is visited once.
+            for (var i = CurrentRing(spec, status); i < spec.Rings.Count; i = CurrentRing(spec, status))
+            {
+                if (!StepRing(i)) return;
+            }
+
+            status.Phase = "Succeeded";
+            status.CurrentRing = null;
+            progressing = new(false, "Succeeded", "every ring rolled out and soaked");
+            readyReason = "Succeeded";
+            readyMessage = $"{RolloutResources.Describe(Target)} rolled out to {status.Rings!.Sum(r => r.Workspaces?.Count ?? 0)} namespace(s) in {spec.Rings.Count} ring(s)";
+        }
+
+        /// <summary>Advances ring i; true when it was promoted and the next ring may be looked at.</summary>
+        bool StepRing(int i)
+        {
+            var ring = spec.Rings[i];
+            var rs = status.Rings![i];
+            status.CurrentRing = ring.Name;
+            var view = facts.Rings[i];
+            if (rs.Phase is null or "Pending" or "AwaitingApproval")
+            {
+                StartRing(i, ring, rs, view);
+                return false;
+            }
+
+            var namespaces = rs.Workspaces ?? [];
+            var views = namespaces.Select(ns => facts.Deployments.TryGetValue(ns, out var v) ? v : DeploymentView.Missing(ns)).ToList();
+            var deadline = rs.StartedAt!.Value + Deadline(spec);
+            var pastDeadline = facts.Now >= deadline;
+            var incidents = views.Sum(v => v.Restarts) + (pastDeadline || rs.Phase == "Soaking" ? views.Sum(v => v.NotReady) : 0);
+            rs.Incidents = incidents;
+            var max = spec.Gates?.MaxIncidents ?? 0;
+            if (incidents > max)
+            {
+                var at = views.Select(v => v.LastRestartAt).Where(t => t is not null).DefaultIfEmpty(null).Max() ?? (pastDeadline ? deadline : facts.Now);
+                Rollback("incidents", ring.Name, incidents.ToString(System.Globalization.CultureInfo.InvariantCulture), max.ToString(System.Globalization.CultureInfo.InvariantCulture), at);
+                return false;
+            }
+
+            if (spec.Gates?.SuccessRate is { } gate && facts.Metric is { } reading)
+            {
+                if (reading.Value is { } value)
+                {
+                    rs.SuccessRate = Math.Clamp(Math.Round(value, 4), 0, 1);
+                    if (value < gate.Threshold)
+                    {
+                        Rollback("successRate", ring.Name, RolloutResources.Format(value), RolloutResources.Format(gate.Threshold), facts.Now);
+                        return false;
+                    }
+                }
+                else if (reading.Unavailable is not null || rs.Phase == "Soaking")
+                {
+                    // Unknown is not a breach: hold (no promotion) and say why; the gate is asked again on the interval.
+                    Pause("MetricsUnavailable", $"spec.gates.successRate: {reading.Unavailable ?? "the query returned no sample (no traffic in the ring?)"}; the ring holds until it answers");
+                    return false;
+                }
+            }
+
+            if (rs.Phase == "Progressing")
+            {
+                // A patch that failed (or an image changed by hand meanwhile) is issued again while the ring rolls out.
+                foreach (var v in views.Where(v => v.Exists && !v.OnTarget)) patches.Add(new ImagePatch(v.Namespace, Target));
+                if (views.All(v => v.RolledOut))
+                {
+                    rs.Phase = "Soaking";
+                    rs.RolledOutAt = facts.Now;
+                    notices.Add(new("RingRolledOut", $"ring {ring.Name}: {string.Join(", ", namespaces)} rolled out; soaking for {ring.Soak}"));
+                }
+                else if (pastDeadline)
+                {
+                    var late = views.Where(v => !v.RolledOut).Select(v => $"{v.Namespace} ({v.Summary})");
+                    Rollback("progressDeadline", ring.Name, string.Join(", ", late), spec.Gates?.ProgressDeadline ?? "30m", deadline);
+                    return false;
+                }
+                else
+                {
+                    Progress(ring, $"ring {ring.Name}: waiting for {string.Join(", ", views.Where(v => !v.RolledOut).Select(v => $"{v.Namespace} ({v.Summary})"))}");
+                    if (spec.Paused) Pause("Paused", $"spec.paused is true: ring {ring.Name} finishes rolling out (gates watched), the next step waits");
+                    RequeueIn(deadline - facts.Now);
+                    return false;
+                }
+            }
+
+            var soakEnds = rs.RolledOutAt!.Value + Soak(ring);
+            if (facts.Now < soakEnds)
+            {
+                Progress(ring, $"ring {ring.Name}: soaking until {soakEnds:u}, gates holding ({incidents} incident(s){(rs.SuccessRate is { } r ? $", success rate {RolloutResources.Format(r)}" : "")})");
+                if (spec.Paused) Pause("Paused", "spec.paused is true: the next ring waits (gates are still watched)");
+                RequeueIn(soakEnds - facts.Now);
+                return false;
+            }
+
+            if (spec.Paused)
+            {
+                Pause("Paused", $"spec.paused is true: ring {ring.Name} soaked; the next ring waits");
+                return false;
+            }
+
+            rs.Phase = "Succeeded";
+            rs.CompletedAt = facts.Now;
+            notices.Add(new("RingPromoted", $"ring {ring.Name} succeeded ({string.Join(", ", namespaces)}): rolled out and soaked for {ring.Soak} with gates holding",
+                AuditAction: "rollout.ring-promoted", AuditReason: ring.Name));
+            return true;
+        }
+
+        /// <summary>Starts a ring when nothing holds it (nothing more happens in this pass either way).</summary>
+        void StartRing(int i, Ring ring, RingStatus rs, RingView view)
+        {
+            if (spec.Paused)
+            {
+                Pause("Paused", $"spec.paused is true: ring {ring.Name} does not start");
+                return;
+            }
+
+            if (facts.WaitingFor is { } other)
+            {
+                status.Phase = "Pending";
+                progressing = new(false, "WaitingForRollout", $"Rollout {other} is active on Deployment {spec.Target.Deployment} in a ring namespace: one at a time; this one starts when it finishes");
+                (readyReason, readyMessage) = ("WaitingForRollout", progressing.Message);
+                return;
+            }
+
+            if (RolloutResources.NeedsApproval(rollout, ring, view) && facts.Approval is not { Approved: true })
+            {
+                rs.Phase = "AwaitingApproval";
+                var why = facts.Approval?.Message ?? "no approval";
+                var prod = ring.RequiresApproval ? "" : " (it reaches a prod workspace: approval is required whatever requiresApproval says)";
+                Pause(facts.Approval?.Rejected == true ? "Rejected" : "AwaitingApproval",
+                    $"ring {ring.Name} requires approval of generation {rollout.Metadata.Generation}{prod} (an Approval with target kind Rollout, name {rollout.Metadata.Name}): {why}");
+                return;
+            }
+
+            if (view.Namespaces.Count == 0)
+            {
+                Pause("RingEmpty", $"spec.rings[{i}]: ring {ring.Name} matches no workspace of tenant {facts.Tenant}{Refusals(view)}; it holds until one matches");
+                return;
+            }
+
+            var views = view.Namespaces.Select(ns => facts.Deployments.TryGetValue(ns, out var v) ? v : DeploymentView.Missing(ns)).ToList();
+            if (views.Where(v => !v.Exists).Select(v => v.Namespace).ToList() is { Count: > 0 } missing)
+            {
+                Pause("DeploymentNotFound", $"spec.target.deployment: Deployment {spec.Target.Deployment} does not exist in {string.Join(", ", missing)} (ring {ring.Name}); the operator never creates it");
+                return;
+            }
+
+            // No confused deputy: the operator patches only where every requester could patch by hand.
+            if (facts.Access is not { } access || !access.Covers(view.Namespaces))
+            {
+                // Reached by a promotion in this pass: the rights in this ring are asked on the next one.
+                Progress(ring, $"ring {ring.Name}: checking that the Rollout's requesters may patch Deployment {spec.Target.Deployment} in {string.Join(", ", view.Namespaces)}");
+                RequeueIn(TimeSpan.Zero);
+                return;
+            }
+
+            if (access.DeniedIn(view.Namespaces) is { Count: > 0 } deniedHere)
+            {
+                var denied = string.Join("; ", deniedHere);
+                var message = $"spec.rings[{i}]: ring {ring.Name} does not start: {denied}";
+                var before = rollout.Status?.Conditions?.FirstOrDefault(c => c.Type == "Ready");
+                if (before?.Reason != "RequesterForbidden" || before.Message != message)
+                {
+                    notices.Add(new("RequesterForbidden", message, Warning: true, AuditAction: "rollout.requester-forbidden", AuditReason: ring.Name));
+                }
+
+                rs.Phase = "Pending";
+                Pause("RequesterForbidden", message);
+                return;
+            }
+
+            foreach (var v in views)
+            {
+                if (RolloutResources.MissingContainers(v, Target) is { Count: > 0 } absent)
+                {
+                    Fail("ContainerNotFound", $"spec.target.containers: Deployment {v.Namespace}/{spec.Target.Deployment} has no container {string.Join(", ", absent)}");
+                    return;
+                }
+            }
+
+            status.Previous ??= [];
+            foreach (var v in views)
+            {
+                // Recorded once, before the first patch: a second look would record our own image.
+                if (status.Previous.All(p => p.Namespace != v.Namespace)) status.Previous.Add(RolloutResources.Previous(v, Target));
+                if (!v.OnTarget) patches.Add(new ImagePatch(v.Namespace, Target));
+            }
+
+            rs.Phase = "Progressing";
+            rs.StartedAt = facts.Now;
+            rs.Workspaces = view.Namespaces.ToList();
+            rs.Incidents = 0;
+            notices.Add(new("RingStarted", $"ring {ring.Name}: setting {RolloutResources.Describe(Target)} on Deployment {spec.Target.Deployment} in {string.Join(", ", view.Namespaces)}{Refusals(view)}"));
+            Progress(ring, $"ring {ring.Name}: images patched in {string.Join(", ", view.Namespaces)}; waiting for the rollout");
+            RequeueIn(Deadline(spec));
+            return;
+        }
+
+        static string Refusals(RingView view) => view.Refused.Count == 0 ? "" : $" (refused: {string.Join(", ", view.Refused)})";
+
+        void Progress(Ring ring, string message)
+        {
+            status.Phase = "Progressing";
+            progressing = new(true, "RingProgressing", message);
+            (readyReason, readyMessage) = ("Progressing", $"ring {ring.Name} of {spec.Rings.Count} in progress");
+        }
+
+        void Pause(string reason, string message)
+        {
+            status.Phase = "Paused";
+            paused = new(true, reason, message);
+            progressing = new(false, reason, message);
+            (readyReason, readyMessage) = (reason, message);
+            if (reason == "MetricsUnavailable") RequeueIn(TimeSpan.FromSeconds(10));
+        }
+
+        void Fail(string reason, string message)
+        {
+            status.Phase = "Failed";
+            progressing = new(false, reason, message);
+            (readyReason, readyMessage) = (reason, message);
+        }
+
+        void RequeueIn(TimeSpan delay)
+        {
+            if (delay < TimeSpan.Zero) delay = TimeSpan.Zero;
+            requeue = requeue is { } r && r < delay ? r : delay;
+        }
+
+        /// <summary>Breach (or abort): every touched namespace back to its recorded images, or Failed without autoRollback.</summary>
+        void Rollback(string gate, string ring, string value, string limit, DateTime observableAt)
+        {
+            var touched = status.Previous ?? [];
+            var current = status.Rings?.FirstOrDefault(r => r.Phase is "Progressing" or "Soaking");
+            var record = new RollbackRecord
+            {
+                Gate = gate, Ring = gate == "abort" ? current?.Name : ring, Value = value, Limit = limit,
+                BreachObservableAt = observableAt,
+                Namespaces = touched.Select(p => p.Namespace).ToList(),
+            };
+            status.Rollback = record;
+            var what = gate == "abort" ? "spec.abort is true" : $"gate {gate} breached in ring {ring}: {value} (limit {limit})";
+            if (gate != "abort" && !spec.AutoRollback)
+            {
+                if (current is not null) current.Phase = "Failed";
+                Fail("GateBreached", $"{what}; autoRollback is false: nothing rolled back");
+                notices.Add(new("GateBreached", $"{what}; autoRollback is false: nothing rolled back", Warning: true, AuditAction: "rollout.failed", AuditReason: gate));
+                return;
+            }
+
+            if (current is not null) current.Phase = "RolledBack";
+            foreach (var p in touched) patches.Add(new ImagePatch(p.Namespace, p.Containers));
+            rollback = true;
+            status.Phase = "RolledBack";
+            status.RolledBackAt = facts.Now;
+            record.IssuedAt = facts.Now;
+            record.SecondsToIssue = Math.Max(0, Math.Round((facts.Now - observableAt).TotalSeconds, 3));
+            var restored = touched.Count == 0 ? "nothing had been changed" : $"restored {string.Join("; ", touched.Select(p => $"{p.Namespace}: {RolloutResources.Describe(p.Containers)}"))}";
+            progressing = new(false, gate == "abort" ? "Aborted" : "RolledBack", $"{what}; {restored}");
+            (readyReason, readyMessage) = (progressing.Reason, progressing.Message);
+            if (gate == "abort") notices.Add(new("Aborted", "spec.abort is true: stopping and rolling back", Warning: true, AuditAction: "rollout.aborted", AuditReason: "abort"));
+            notices.Add(new("RolledBack", $"{what}; {restored}", Warning: true, AuditAction: "rollout.rolled-back", AuditReason: gate));
+        }
+
+        void Finished()
+        {
+            var phase = status.Phase!;
+            // A rollback not fully issued (a patch failed) is issued again for what still differs; a
+            // finished Rollout otherwise touches nothing.
+            if (phase == "RolledBack" && status.Rollback is { IssuedAt: null })
+            {
+                foreach (var p in status.Previous ?? [])
+                {
+                    if (facts.Deployments.TryGetValue(p.Namespace, out var v) && v.Exists
+                        && !p.Containers.All(c => v.Images.Any(i => i.Name == c.Name && i.Image == c.Image)))
+                    {
+                        patches.Add(new ImagePatch(p.Namespace, p.Containers));
+                    }
+                }
+
+                rollback = true;
+            }
+
+            var ready = rollout.Status?.Conditions?.FirstOrDefault(c => c.Type == "Ready");
+            var prog = rollout.Status?.Conditions?.FirstOrDefault(c => c.Type == "Progressing");
+            readyReason = ready?.Reason ?? phase;
+            readyMessage = ready?.Message ?? phase;
+            progressing = new(false, prog?.Reason ?? phase, prog?.Message ?? phase);
+        }
+    }
+
+    /// <summary>A deep copy of the status with one ring entry per spec ring, in spec order.</summary>
+    static RolloutStatus Copy(RolloutStatus? s, RolloutSpec spec)
+    {
+        var copy = s is null ? new RolloutStatus() : k8s.KubernetesJson.Deserialize<RolloutStatus>(k8s.KubernetesJson.Serialize(s));
+        var rings = spec.Rings.Select(r => copy.Rings?.FirstOrDefault(x => x.Name == r.Name) ?? new RingStatus { Name = r.Name, Phase = "Pending" }).ToList();
+        copy.Rings = rings;
+        return copy;
+    }
+}

@@ -1,0 +1,122 @@
+using System.Net;
+using ControlPlane.Operator.Admission;
+using ControlPlane.Operator.Configuration;
+using ControlPlane.Operator.Crds;
+using Prometheus;
+
+namespace ControlPlane.Operator;
+
+public static class Program
+{
+    public static async Task<int> Main(string[] args)
+    {
+        if (args.Length >= 1 && args[0] == "generate-manifests")
+        {
+            // Everything generated from the C# types: crds/ and the workspace ClusterRoles.
+            var root = args.Length >= 2 ? args[1] : ".";
+            var crds = Path.Combine(root, "crds");
+            Directory.CreateDirectory(crds);
+            foreach (var (file, yaml) in CrdGenerator.RenderAll()) await File.WriteAllTextAsync(Path.Combine(crds, file), yaml);
+            Directory.CreateDirectory(Path.Combine(root, "config", "rbac"));
+            await File.WriteAllTextAsync(Path.Combine(root, "config", "rbac", "workspace-roles.yaml"), Kinds.WorkspaceRoles.RenderYaml());
+            Console.WriteLine($"wrote {CrdGenerator.RenderAll().Count} CRDs to {crds} and the workspace ClusterRoles to config/rbac");
+            return 0;
+        }
+
+        var app = BuildApp(args);
+        await app.RunAsync();
+        return 0;
+    }
+
+    /// <summary>The operator process: health and metrics endpoints, admission webhooks, and the runtime as a hosted service.</summary>
+    public static WebApplication BuildApp(string[] args, Action<IConfigurationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(args);
+        configure?.Invoke(builder.Configuration);
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.IncludeScopes = true;
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+        });
+        var options = new ControlPlaneOptions();
+        builder.Configuration.GetSection(ControlPlaneOptions.Section).Bind(options);
+        var webhook = new WebhookOptions();
+        builder.Configuration.GetSection(ControlPlaneOptions.Section + ":Webhook").Bind(webhook);
+
+        // Explicit listeners: health and metrics over HTTP, admission over TLS with the current certificate.
+        var health = new Uri(options.HealthUrls.Split(';')[0].Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal).Replace("*", "127.0.0.1", StringComparison.Ordinal));
+        var healthBind = options.HealthUrls.Contains("0.0.0.0", StringComparison.Ordinal) || options.HealthUrls.Contains('*') ? IPAddress.Any : IPAddress.Parse(health.Host);
+        builder.WebHost.ConfigureKestrel((context, kestrel) =>
+        {
+            kestrel.Listen(healthBind, health.Port);
+            if (!webhook.Enabled) return;
+            var clientCa = WebhookClientAuthentication.Load(webhook.ClientCaFile);
+            kestrel.Listen(IPAddress.Parse(webhook.BindAddress), webhook.Port, listen => listen.UseHttps(https =>
+            {
+                var certs = kestrel.ApplicationServices.GetRequiredService<WebhookCertificates>();
+                https.ServerCertificateSelector = (_, _) => certs.Current;
+                if (clientCa is null) return;
+                https.ClientCertificateMode = Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.RequireCertificate;
+                https.ClientCertificateValidation = (certificate, _, _) => WebhookClientAuthentication.IsTrusted(certificate, clientCa);
+            }));
+        });
+
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(webhook);
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(sp => new OperatorRuntime(options, OperatorRuntime.LoadKubeConfig(options.Kubeconfig), sp.GetRequiredService<ILoggerFactory>()));
+        if (webhook.Enabled)
+        {
+            builder.Services.AddSingleton(sp => new WebhookCertificates(sp.GetRequiredService<OperatorRuntime>().Api, webhook, TimeProvider.System,
+                sp.GetRequiredService<ILogger<WebhookCertificates>>()));
+            builder.Services.AddSingleton(sp => new AdmissionCaches(sp.GetRequiredService<OperatorRuntime>().Api, sp.GetRequiredService<OperatorRuntime>().Metrics,
+                sp.GetRequiredService<ILoggerFactory>()));
+            builder.Services.AddSingleton(sp => new AdmissionHandler(sp.GetRequiredService<AdmissionCaches>(),
+                new AdmissionSettings(options, OperatorIdentity.Usernames(sp.GetRequiredService<OperatorRuntime>().KubeConfig, webhook.OperatorUsernames))));
+            builder.Services.AddSingleton<WebhookService>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<WebhookService>());
+        }
+
+        builder.Services.AddHostedService<OperatorService>();
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(20));
+
+        var app = builder.Build();
+        var runtime = app.Services.GetRequiredService<OperatorRuntime>();
+        var healthHost = $"*:{health.Port}";
+        // A dead loop or a lease that could not be given up: unhealthy and unready, and the process exits non-zero.
+        runtime.Fatal += reason =>
+        {
+            Environment.ExitCode = 1;
+            app.Services.GetRequiredService<IHostApplicationLifetime>().StopApplication();
+        };
+        app.MapGet("/healthz", () => runtime.FatalError is { } fatal ? Results.Text(fatal, statusCode: 503) : Results.Text("ok")).RequireHost(healthHost);
+        app.MapGet("/readyz", () => runtime.FatalError is { } fatal
+            ? Results.Text(fatal, statusCode: 503)
+            : webhook.Enabled && app.Services.GetRequiredService<WebhookService>().NotRegisteredReason is { } unregistered
+                ? Results.Text(unregistered, statusCode: 503)
+                : runtime.IsReady && (!webhook.Enabled || app.Services.GetRequiredService<AdmissionCaches>().Synced)
+                    ? Results.Text("ok")
+                    : Results.Text("caches not synced", statusCode: 503)).RequireHost(healthHost);
+        app.MapMetrics("/metrics", runtime.Metrics.Registry).RequireHost(healthHost);
+        if (webhook.Enabled)
+        {
+            WebhookService.Map(app, webhook, app.Services.GetRequiredService<AdmissionHandler>(), app.Services.GetRequiredService<AdmissionCaches>(), runtime.Metrics);
+        }
+
+        return app;
+    }
+}
+
+/// <summary>Runs the operator runtime for the host's lifetime; graceful shutdown releases the lease (the container disposes the runtime).</summary>
+sealed class OperatorService(OperatorRuntime runtime, ILogger<OperatorService> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        logger.LogInformation("operator {Identity} starting against {Host}", runtime.Identity, runtime.Api.Host);
+        await runtime.RunAsync(stoppingToken);
+        logger.LogInformation("operator {Identity} stopped", runtime.Identity);
+    }
+
+}

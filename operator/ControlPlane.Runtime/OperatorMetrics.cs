@@ -1,0 +1,62 @@
+using Prometheus;
+
+namespace ControlPlane.Runtime;
+
+/// <summary>
+/// The operator's metrics, with controller-runtime's names, in a registry owned by one operator
+/// instance (so two instances in one process, as in the leader-election tests, do not mix).
+/// </summary>
+public sealed class OperatorMetrics
+{
+    public OperatorMetrics()
+    {
+        Registry = Metrics.NewCustomRegistry();
+        var f = Metrics.WithCustomRegistry(Registry);
+        ReconcileTotal = f.CreateCounter("controller_runtime_reconcile_total", "Total number of reconciliations per controller.", "controller", "result");
+        ReconcileErrors = f.CreateCounter("controller_runtime_reconcile_errors_total", "Total number of reconciliation errors per controller.", "controller");
+        ReconcileTime = f.CreateHistogram("controller_runtime_reconcile_time_seconds", "Length of time per reconciliation per controller.",
+            new HistogramConfiguration { LabelNames = ["controller"], Buckets = Histogram.ExponentialBuckets(0.001, 2, 16) });
+        ActiveWorkers = f.CreateGauge("controller_runtime_active_workers", "Number of currently used workers per controller.", "controller");
+        MaxConcurrentReconciles = f.CreateGauge("controller_runtime_max_concurrent_reconciles", "Maximum number of concurrent reconciles per controller.", "controller");
+        QueueDepth = f.CreateGauge("workqueue_depth", "Current depth of workqueue.", "name");
+        QueueAdds = f.CreateCounter("workqueue_adds_total", "Total number of adds handled by workqueue.", "name");
+        QueueRetries = f.CreateCounter("workqueue_retries_total", "Total number of retries handled by workqueue.", "name");
+        QueueLatency = f.CreateHistogram("workqueue_queue_duration_seconds", "How long in seconds an item stays in workqueue before being requested.",
+            new HistogramConfiguration { LabelNames = ["name"], Buckets = Histogram.ExponentialBuckets(0.0001, 4, 12) });
+        QueueWorkDuration = f.CreateHistogram("workqueue_work_duration_seconds", "How long in seconds processing an item from workqueue takes.",
+            new HistogramConfiguration { LabelNames = ["name"], Buckets = Histogram.ExponentialBuckets(0.0001, 4, 12) });
+        WatchRestarts = f.CreateCounter("controlplane_watch_restarts_total", "Watches restarted, by resource and reason (timeout, error, gone, watchdog).", "resource", "reason");
+        Relists = f.CreateCounter("controlplane_informer_relists_total", "Full re-lists performed by informers.", "resource");
+        RestRequests = f.CreateCounter("rest_client_requests_total", "Number of HTTP requests to the API server, partitioned by verb and status code.", "verb", "code");
+        LeaderStatus = f.CreateGauge("leader_election_master_status", "1 while this instance holds the lease.", "name");
+        WebhookLatency = f.CreateHistogram("controlplane_webhook_request_duration_seconds", "Admission decision latency, by operation, kind and outcome.",
+            new HistogramConfiguration { LabelNames = ["operation", "kind", "outcome"], Buckets = Histogram.ExponentialBuckets(0.0001, 2, 16) });
+        PostgresErrors = f.CreateCounter("controlplane_postgres_errors_total", "Postgres operations that failed.", "operation");
+        PostgresWrites = f.CreateCounter("controlplane_postgres_writes_total", "Postgres write transactions, by database (system of record, or a region's server).", "database");
+        ControllersIdle = f.CreateGauge("controlplane_controllers_idle", "1 when every work queue is empty and no reconcile is running or waiting, else 0.");
+        CachedObjects = f.CreateGauge("controlplane_informer_cached_objects", "Objects held in an informer's cache, by resource.", "resource");
+        // process_* and dotnet_* (working set, CPU seconds, managed heap), as controller-runtime exposes process_* and go_*.
+        DotNetStats.Register(Registry);
+    }
+
+    public CollectorRegistry Registry { get; }
+    public Counter ReconcileTotal { get; }
+    public Counter ReconcileErrors { get; }
+    public Histogram ReconcileTime { get; }
+    public Gauge ActiveWorkers { get; }
+    public Gauge MaxConcurrentReconciles { get; }
+    public Gauge QueueDepth { get; }
+    public Counter QueueAdds { get; }
+    public Counter QueueRetries { get; }
+    public Histogram QueueLatency { get; }
+    public Histogram QueueWorkDuration { get; }
+    public Counter WatchRestarts { get; }
+    public Counter Relists { get; }
+    public Counter RestRequests { get; }
+    public Gauge LeaderStatus { get; }
+    public Counter PostgresErrors { get; }
+    public Histogram WebhookLatency { get; }
+    public Counter PostgresWrites { get; }
+    public Gauge ControllersIdle { get; }
+    public Gauge CachedObjects { get; }
+}
