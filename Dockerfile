@@ -5,7 +5,7 @@ FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 WORKDIR /src
 COPY Directory.Build.props ControlPlane.sln ./
 COPY operator/ operator/
-RUN dotnet publish operator/ControlPlane.Operator.csproj -c Release -o /out
+RUN dotnet publish operator/ControlPlane.Operator/ControlPlane.Operator.csproj -c Release -o /out
 
 FROM mcr.microsoft.com/dotnet/aspnet:10.0
 RUN apt-get update \

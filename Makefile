@@ -60,7 +60,7 @@ run: ## Run the operator against the current kubeconfig (set ControlPlane__Syste
 	ControlPlane__Webhook__Enabled=$(if $(WEBHOOK_URL),true,false) \
 	ControlPlane__Webhook__Url=$(WEBHOOK_URL) \
 	$(if $(WEBHOOK_SAN),ControlPlane__Webhook__ExtraSans__0=$(WEBHOOK_SAN)) \
-	$(DOTNET) run --project operator -c $(CONFIGURATION)
+	$(DOTNET) run --project operator/ControlPlane.Operator -c $(CONFIGURATION)
 
 bench: tools ## Benchmarks on the local control plane: converge vs floor, idle, memory, one change, restart, webhook latency, exposure publication, backup vs pg_dump floor and restore, rollout breach-to-rollback and idle soak (writes bench/results/)
 	$(DOTNET) run --project bench/ControlPlane.Bench -c Release

@@ -14,7 +14,7 @@ HELM="${HELM:-$HOME/.local/share/controlplane-tools/helm/helm}"
 [ -x "$HELM" ] || HELM=$(command -v helm || true)
 [ -n "$HELM" ] || { echo "helm not found: run make tools (hack/install-helm.sh)" >&2; exit 1; }
 
-"$DOTNET" run --project operator -c "$CONFIGURATION" -- generate-manifests "$PWD"
+"$DOTNET" run --project operator/ControlPlane.Operator -c "$CONFIGURATION" -- generate-manifests "$PWD"
 
 chart=charts/controlplane
 rm -rf "$chart/crds" "$chart/files/rbac"

@@ -30,7 +30,7 @@ public sealed class ChildOperator : IAsyncDisposable
 
     public static ChildOperator Start(string repo, IReadOnlyDictionary<string, string> settings)
     {
-        var dll = Path.Combine(repo, "operator", "bin", "Release", "net10.0", "ControlPlane.Operator.dll");
+        var dll = Path.Combine(repo, "operator", "ControlPlane.Operator", "bin", "Release", "net10.0", "ControlPlane.Operator.dll");
         if (!File.Exists(dll)) throw new FileNotFoundException($"{dll} is missing: `make bench` builds it (dotnet build operator -c Release)", dll);
         var healthPort = Net.FreePort();
         var start = ControlPlane.LocalEnv.Chaos.OperatorProcess.StartInfo(dll, settings, healthPort);
