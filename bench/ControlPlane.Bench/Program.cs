@@ -7,6 +7,7 @@ using ControlPlane.Api.V1Alpha1;
 using ControlPlane.LocalEnv;
 using ControlPlane.Operator.Configuration;
 using ControlPlane.Operator.Kinds;
+using ControlPlane.Operator.Policy;
 using ControlPlane.Operator.Store;
 using ControlPlane.Runtime;
 using Npgsql;
@@ -521,7 +522,7 @@ public static partial class Program
                 var ct = CancellationToken.None;
                 await api.CreateAsync(ResourceType.Namespaces, null, WorkspaceResources.Namespace(ws, tenant.Metadata.Name, "eu"), ct);
                 foreach (var b in WorkspaceResources.RoleBindings(ws, tenant)) await api.CreateAsync(WorkspaceReconciler.RoleBindings, ws.Metadata.Name, b, ct);
-                var grant = WorkspaceResources.AllocateQuota(ws, tenant, [ws]);
+                var grant = Quota.AllocateQuota(ws, tenant, [ws]);
                 await api.CreateAsync(WorkspaceReconciler.Quotas, ws.Metadata.Name, WorkspaceResources.ResourceQuota(ws, grant)!, ct);
                 await api.CreateAsync(WorkspaceReconciler.LimitRanges, ws.Metadata.Name, WorkspaceResources.LimitRange(ws), ct);
                 await api.CreateAsync(WorkspaceReconciler.NetworkPolicies, ws.Metadata.Name, WorkspaceResources.DefaultDeny(ws), ct);

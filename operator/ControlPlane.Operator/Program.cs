@@ -18,7 +18,7 @@ public static class Program
             Directory.CreateDirectory(crds);
             foreach (var (file, yaml) in CrdGenerator.RenderAll()) await File.WriteAllTextAsync(Path.Combine(crds, file), yaml);
             Directory.CreateDirectory(Path.Combine(root, "config", "rbac"));
-            await File.WriteAllTextAsync(Path.Combine(root, "config", "rbac", "workspace-roles.yaml"), Kinds.WorkspaceRoles.RenderYaml());
+            await File.WriteAllTextAsync(Path.Combine(root, "config", "rbac", "workspace-roles.yaml"), Policy.WorkspaceRoles.RenderYaml());
             Console.WriteLine($"wrote {CrdGenerator.RenderAll().Count} CRDs to {crds} and the workspace ClusterRoles to config/rbac");
             return 0;
         }

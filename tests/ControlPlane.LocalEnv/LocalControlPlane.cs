@@ -364,7 +364,7 @@ public sealed class LocalControlPlane : IAsyncDisposable
     {
         using var api = NewApi();
         var type = new ResourceType("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false);
-        foreach (var role in ControlPlane.Operator.Kinds.WorkspaceRoles.ClusterRoles())
+        foreach (var role in ControlPlane.Operator.Policy.WorkspaceRoles.ClusterRoles())
         {
             var existing = await api.TryGetAsync<V1ClusterRole>(type, null, role.Metadata.Name, ct);
             if (existing is null)

@@ -1,5 +1,6 @@
 using System.Globalization;
 using ControlPlane.Operator.Kinds;
+using ControlPlane.Operator.Policy;
 
 namespace ControlPlane.LocalEnv;
 

@@ -274,7 +274,7 @@ public sealed class IdentityUnitTests
         Assert.StartsWith("spec.members[0].name:", refused[0].Message);
         var subjects = WorkspaceResources.RoleBindings(ws, tenant, refused).Select(b => b.Subjects[0].Name).Order().ToList();
         Assert.Equal(["alice@acme.io", "bob@acme.io"], subjects);
-        var selfService = SelfService.Bindings(tenant, [ws]);
+        var selfService = SelfServiceBindings.Bindings(tenant, [ws]);
         Assert.Equal(["alice@acme.io"], selfService.Single(b => b.RoleRef.Name == SelfService.TenantOwnerRole).Subjects.Select(s => s.Name));
         Assert.Null(selfService.Single(b => b.RoleRef.Name == SelfService.MemberManagerRole).Subjects);
     }

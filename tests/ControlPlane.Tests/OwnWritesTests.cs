@@ -1,5 +1,6 @@
 using ControlPlane.Api.V1Alpha1;
 using ControlPlane.Operator.Kinds;
+using ControlPlane.Operator.Policy;
 using ControlPlane.Runtime;
 using Xunit;
 using k8s.Models;
@@ -106,12 +107,12 @@ public sealed class OwnWritesTests
             Metadata = new V1ObjectMeta { Name = "acme" },
             Spec = new TenantSpec { Region = "eu", Quota = new TenantQuota { Cpu = new ResourceQuantity("2"), MaxWorkspaces = 3 } },
         };
-        Assert.True(WorkspaceResources.FitsEveryone(tenant, [Ws("a", "1"), Ws("b", "500m"), Ws("c", "500m")]));
-        Assert.False(WorkspaceResources.FitsEveryone(tenant, [Ws("a", "1"), Ws("b", "1500m")]));
-        Assert.False(WorkspaceResources.FitsEveryone(tenant, [Ws("a", "100m"), Ws("b", "100m"), Ws("c", "100m"), Ws("d", "100m")]));
+        Assert.True(Quota.FitsEveryone(tenant, [Ws("a", "1"), Ws("b", "500m"), Ws("c", "500m")]));
+        Assert.False(Quota.FitsEveryone(tenant, [Ws("a", "1"), Ws("b", "1500m")]));
+        Assert.False(Quota.FitsEveryone(tenant, [Ws("a", "100m"), Ws("b", "100m"), Ws("c", "100m"), Ws("d", "100m")]));
         // When everyone fits, the one-pass allocation grants every full ask, whatever the order.
         var all = new List<Workspace> { Ws("a", "1"), Ws("b", "500m"), Ws("c", "500m") };
-        foreach (var (name, grant) in WorkspaceResources.AllocateAll(tenant, all))
+        foreach (var (name, grant) in Quota.AllocateAll(tenant, all))
         {
             Assert.Empty(grant.Shortfalls);
             Assert.Equal(all.Single(w => w.Metadata.Name == name).Spec.Quota!.Cpu!.ToDecimal(), grant.Granted["cpu"].ToDecimal());

@@ -78,7 +78,7 @@ public sealed class QuotaLedgerTests
 
         foreach (var w in all)
         {
-            var expected = WorkspaceResources.AllocateQuota(w, acme, all);
+            var expected = Quota.AllocateQuota(w, acme, all);
             var got = ledger.GrantFor(w, acme);
             Assert.Equal(expected.Exceeded, got.Exceeded);
             Assert.Equal(expected.Granted["cpu"].CanonicalizeString(), got.Granted["cpu"].CanonicalizeString());
@@ -93,7 +93,7 @@ public sealed class QuotaLedgerTests
         all[0] = smaller;
         var last = ledger.GrantFor(all[49], acme);
         Assert.Equal(2, ledger.Decisions);
-        Assert.Equal(WorkspaceResources.AllocateQuota(all[49], acme, all).Granted["cpu"].CanonicalizeString(), last.Granted["cpu"].CanonicalizeString());
+        Assert.Equal(Quota.AllocateQuota(all[49], acme, all).Granted["cpu"].CanonicalizeString(), last.Granted["cpu"].CanonicalizeString());
 
         // The tenant itself changes.
         var bigger = Tenant("acme", "100", rv: "2");
@@ -133,7 +133,7 @@ public sealed class QuotaLedgerTests
         }).ToList();
         foreach (var w in all) informer.Seed(w);
 
-        var decided = WorkspaceResources.AllocateAll(acme, all);
+        var decided = Quota.AllocateAll(acme, all);
         foreach (var w in all)
         {
             var got = ledger.GrantFor(w, acme);

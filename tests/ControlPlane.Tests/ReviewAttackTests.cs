@@ -1,5 +1,6 @@
 using ControlPlane.Api.V1Alpha1;
 using ControlPlane.LocalEnv;
+using ControlPlane.Operator.Adapters;
 using ControlPlane.Operator.Configuration;
 using ControlPlane.Operator.Kinds;
 using ControlPlane.Operator.Policy;

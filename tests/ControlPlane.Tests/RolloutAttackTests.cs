@@ -1,6 +1,7 @@
 using System.Net;
 using ControlPlane.Api.V1Alpha1;
 using ControlPlane.LocalEnv;
+using ControlPlane.Operator.Adapters;
 using ControlPlane.Operator.Kinds;
 using ControlPlane.Operator.Policy;
 using ControlPlane.Runtime;

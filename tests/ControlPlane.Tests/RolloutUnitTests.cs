@@ -1,5 +1,6 @@
 using ControlPlane.Api.V1Alpha1;
 using ControlPlane.Api;
+using ControlPlane.Operator.Adapters;
 using ControlPlane.Operator.Kinds;
 using ControlPlane.Operator.Policy;
 using Xunit;
@@ -249,7 +250,7 @@ public sealed class RolloutUnitTests
         var r = NewRollout(new Ring { Name = "r0", Workspaces = ["live"] });
         r.Metadata.Annotations = new Dictionary<string, string>
         {
-            [ApiGroup.OnBehalfOfAnnotation] = Requesters.FormatOnBehalfOf([new ControlPlane.Runtime.Requester("wade@example.com", [])]),
+            [ApiGroup.OnBehalfOfAnnotation] = Requesters.FormatOnBehalfOf([new ControlPlane.Operator.Policy.Requester("wade@example.com", [])]),
             [ApiGroup.CreatedByAnnotation] = operatorUser,
             [ApiGroup.LastSpecEditorAnnotation] = operatorUser,
             [ApiGroup.SpecEditorsAnnotation] = ApprovalPolicy.WithSpecEditor(null, operatorUser),

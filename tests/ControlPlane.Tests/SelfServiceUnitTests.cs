@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using ControlPlane.Api.V1Alpha1;
+using ControlPlane.Operator.Kinds;
 using ControlPlane.Operator.Policy;
 using Xunit;
 using k8s.Models;
@@ -19,7 +20,7 @@ public sealed class SelfServiceUnitTests
     {
         var tenant = new Tenant { Metadata = new V1ObjectMeta { Name = "acme", Uid = "u1" } };
         tenant.Spec.Owners = [new Subject { Kind = "User", Name = "alice" }, new Subject { Kind = "Group", Name = "acme-platform" }];
-        var bindings = SelfService.Bindings(tenant,
+        var bindings = SelfServiceBindings.Bindings(tenant,
         [
             Ws("a", "acme", Member("User", "bob", "WorkspaceAdmin"), Member("User", "carol", "Operator")),
             // A ServiceAccount in one of the tenant's workspaces is bound; one in a namespace the tenant does not hold (ci) is not.
@@ -33,7 +34,7 @@ public sealed class SelfServiceUnitTests
         Assert.All(bindings, b => Assert.Equal("u1", b.Metadata.OwnerReferences.Single().Uid));
 
         // Nobody to bind: no subjects at all (the API server's form), so an idle reconcile matches it.
-        Assert.All(SelfService.Bindings(new Tenant { Metadata = new V1ObjectMeta { Name = "empty" } }, []), b => Assert.Null(b.Subjects));
+        Assert.All(SelfServiceBindings.Bindings(new Tenant { Metadata = new V1ObjectMeta { Name = "empty" } }, []), b => Assert.Null(b.Subjects));
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using ControlPlane.Api.V1Alpha1;
 using ControlPlane.Operator.Kinds;
+using ControlPlane.Operator.Policy;
 using Xunit;
 using k8s.Models;
 
@@ -118,8 +119,8 @@ public sealed class SpecRulesTests
     {
         var tenant = Acme("8");
         var all = new[] { Ws("neg", "-10", 0), Ws("huge", "1e30", 1), Ws("late", "8", 2), Ws("later", "1", 3) };
-        Assert.False(WorkspaceResources.FitsEveryone(tenant, all));
-        var grants = WorkspaceResources.AllocateAll(tenant, all);
+        Assert.False(Quota.FitsEveryone(tenant, all));
+        var grants = Quota.AllocateAll(tenant, all);
         foreach (var bad in new[] { "neg", "huge" })
         {
             Assert.Equal(0m, grants[bad].Granted["cpu"].ToDecimal());
@@ -132,7 +133,7 @@ public sealed class SpecRulesTests
         Assert.Equal(0m, grants["later"].Granted["cpu"].ToDecimal());
         Assert.Equal(8m, grants.Values.Sum(g => g.Granted["cpu"].ToDecimal()));
 
-        var full = WorkspaceResources.FullGrant(Ws("huge", "1e30"), tenant);
+        var full = Quota.FullGrant(Ws("huge", "1e30"), tenant);
         Assert.Equal(0m, full.Granted["cpu"].ToDecimal());
         Assert.NotEmpty(full.Invalid);
     }
@@ -140,10 +141,10 @@ public sealed class SpecRulesTests
     [Fact]
     public void Ledger_ATenantQuotaOutOfBounds_GrantsNothing_WithoutThrowing()
     {
-        var grants = WorkspaceResources.AllocateAll(Acme("1e30"), [Ws("a", "2")]);
+        var grants = Quota.AllocateAll(Acme("1e30"), [Ws("a", "2")]);
         Assert.Equal(0m, grants["a"].Granted["cpu"].ToDecimal());
         Assert.Contains("tenant acme's spec.quota.cpu", Assert.Single(grants["a"].Invalid));
-        Assert.False(WorkspaceResources.FitsEveryone(Acme("1e30"), [Ws("a", "2")]));
+        Assert.False(Quota.FitsEveryone(Acme("1e30"), [Ws("a", "2")]));
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using ControlPlane.Api.V1Alpha1;
 using ControlPlane.Operator.Kinds;
+using ControlPlane.Operator.Policy;
 using ControlPlane.Operator.Store;
 using Xunit;
 using k8s.Models;
@@ -58,9 +59,9 @@ public sealed class WorkspaceUnitTests
     {
         var tenant = TenantWith("10");
         var all = new[] { Ws("a", "acme", "6", 0), Ws("b", "acme", "6", 1), Ws("c", "acme", "500m", 2), Ws("x", "other", "100", 0) };
-        var a = WorkspaceResources.AllocateQuota(all[0], tenant, all);
-        var b = WorkspaceResources.AllocateQuota(all[1], tenant, all);
-        var c = WorkspaceResources.AllocateQuota(all[2], tenant, all);
+        var a = Quota.AllocateQuota(all[0], tenant, all);
+        var b = Quota.AllocateQuota(all[1], tenant, all);
+        var c = Quota.AllocateQuota(all[2], tenant, all);
         Assert.False(a.Exceeded);
         Assert.Equal("6", a.Granted["cpu"].CanonicalizeString());
         Assert.True(b.Exceeded);
@@ -76,8 +77,8 @@ public sealed class WorkspaceUnitTests
         var tenant = TenantWith("10", max: 1);
         var old = Ws("zzz", "acme", "8", 5, provisioned: true);
         var newcomer = Ws("aaa", "acme", "8", 5);
-        Assert.False(WorkspaceResources.AllocateQuota(old, tenant, [old, newcomer]).Exceeded);
-        var grant = WorkspaceResources.AllocateQuota(newcomer, tenant, [old, newcomer]);
+        Assert.False(Quota.AllocateQuota(old, tenant, [old, newcomer]).Exceeded);
+        var grant = Quota.AllocateQuota(newcomer, tenant, [old, newcomer]);
         Assert.True(grant.OverWorkspaceLimit);
         Assert.Equal("2", grant.Granted["cpu"].CanonicalizeString());
     }

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using ControlPlane.Operator.Configuration;
-using ControlPlane.Operator.Kinds;
 
 namespace ControlPlane.Operator.Adapters;
 

@@ -1,5 +1,4 @@
 using ControlPlane.Operator.Configuration;
-using ControlPlane.Operator.Kinds;
 using ControlPlane.Operator.Policy;
 
 namespace ControlPlane.Operator.Adapters;

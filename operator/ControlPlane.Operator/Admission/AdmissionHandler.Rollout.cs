@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using ControlPlane.Api.V1Alpha1;
+using ControlPlane.Operator.Adapters;
 using ControlPlane.Operator.Kinds;
 using ControlPlane.Operator.Policy;
 using ControlPlane.Runtime;

@@ -176,7 +176,7 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
         if (region != tenant.Spec.Region) result.Add($"spec.region: \"{region}\" must equal tenant {tenant.Metadata.Name}'s region \"{tenant.Spec.Region}\"");
         if (tenant.Spec.Suspended) result.Add($"spec.tenant: tenant {tenant.Metadata.Name} is suspended and gets no new workspace");
         var siblings = caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name).ToList();
-        var grant = WorkspaceResources.AllocateQuota(ws, tenant, siblings);
+        var grant = Quota.AllocateQuota(ws, tenant, siblings);
         // A count, not the grant order: a newcomer created in the same second as a workspace not yet
         // admitted would otherwise pass by sorting first by name.
         var others = siblings.Count(w => w.Metadata.Name != ws.Metadata.Name);

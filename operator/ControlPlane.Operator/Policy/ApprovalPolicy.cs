@@ -3,7 +3,6 @@ using System.Text.Json.Nodes;
 using System.Text.Json;
 using System.Text;
 using ControlPlane.Api.V1Alpha1;
-using ControlPlane.Operator.Kinds;
 using k8s.Models;
 using k8s;
 

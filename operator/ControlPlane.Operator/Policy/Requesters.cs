@@ -1,11 +1,13 @@
 using System.Text.Json.Nodes;
 using System.Text.Json;
 using ControlPlane.Api.V1Alpha1;
-using ControlPlane.Runtime;
 using k8s.Models;
 using k8s;
 
 namespace ControlPlane.Operator.Policy;
+
+/// <summary>Someone on whose behalf the operator acts: a username and the groups the API server gave them.</summary>
+public sealed record Requester(string User, IReadOnlyList<string> Groups);
 
 /// <summary>
 /// On whose behalf the operator acts for an object: read from the webhook-stamped annotations only

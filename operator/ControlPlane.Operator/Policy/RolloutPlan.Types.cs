@@ -1,7 +1,25 @@
 using ControlPlane.Api.V1Alpha1;
-using ControlPlane.Operator.Kinds;
 
 namespace ControlPlane.Operator.Policy;
+
+/// <summary>A ring's workspaces as resolved now: the namespaces it covers, and what was refused (another tenant's, or unknown).</summary>
+/// <summary>ReachesProd: one of its workspaces is prod, so the ring needs two approvals whatever its spec says.</summary>
+public sealed record RingView(IReadOnlyList<string> Namespaces, IReadOnlyList<string> Refused, bool ReachesProd = false);
+
+/// <summary>What the Rollout needs to know of the target Deployment in one namespace.</summary>
+public sealed record DeploymentView(
+    string Namespace,
+    bool Exists,
+    bool OnTarget,
+    bool RolledOut,
+    IReadOnlyList<ContainerImage> Images,
+    int Restarts,
+    int NotReady,
+    DateTime? LastRestartAt,
+    string Summary)
+{
+    public static DeploymentView Missing(string ns) => new(ns, false, false, false, [], 0, 0, null, "not found");
+}
 
 // What RolloutPlan decides on (facts, read by the reconciler) and what it returns (the decision, applied by it).
 

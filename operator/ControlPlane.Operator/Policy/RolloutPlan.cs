@@ -1,6 +1,5 @@
 using ControlPlane.Api.V1Alpha1;
 using ControlPlane.Api;
-using ControlPlane.Operator.Kinds;
 
 namespace ControlPlane.Operator.Policy;
 

@@ -1,3 +1,4 @@
+using ControlPlane.Operator.Adapters;
 using ControlPlane.Operator.Policy;
 using ControlPlane.Runtime;
 

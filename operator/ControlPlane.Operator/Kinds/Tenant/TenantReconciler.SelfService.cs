@@ -18,7 +18,7 @@ public sealed partial class TenantReconciler
     async Task ApplySelfServiceBindingsAsync(Tenant tenant, CancellationToken ct)
     {
         var own = workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name);
-        foreach (var desired in SelfService.Bindings(tenant, own))
+        foreach (var desired in SelfServiceBindings.Bindings(tenant, own))
         {
             var outcome = await children.ApplyAsync(ClusterRoleBindings, desired, bindings.Get(desired.Metadata.Name), ["roleRef", "subjects"], ct).ConfigureAwait(false);
             if (outcome == ApplyOutcome.Unchanged) continue;

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using ControlPlane.Api.V1Alpha1;
 using ControlPlane.Operator.Configuration;
+using ControlPlane.Operator.Policy;
 using ControlPlane.Operator.Store;
 using ControlPlane.Runtime;
 using Npgsql;
@@ -192,7 +193,7 @@ public sealed partial class TenantReconciler(
         var own = workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name).ToList();
         if (own.All(w => w.Spec.Quota is null)) return null;
         decimal cpu = 0, memory = 0, storage = 0;
-        foreach (var grant in WorkspaceResources.AllocateAll(tenant, own).Values)
+        foreach (var grant in Quota.AllocateAll(tenant, own).Values)
         {
             // Grants are bounded (out-of-bounds asks are granted 0), and the sums saturate.
             cpu = SpecRules.Add(cpu, grant.Granted.TryGetValue("cpu", out var c) && SpecRules.TryQuantity("cpu", c, out var cv) ? cv : 0);

@@ -95,7 +95,7 @@ public sealed partial class WorkspaceReconciler(
         // While the tenant has room for everyone's full ask, an admission changes no one's grant
         // (a converge of a tenant's workspaces would otherwise re-decide each newcomer per admission).
         var all = caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, e.Object.Spec.Tenant);
-        if (WorkspaceResources.FitsEveryone(tenant!, all)) return [];
+        if (Quota.FitsEveryone(tenant!, all)) return [];
         // The admitted one moves ahead of those still waiting, so its own grant is decided again too.
         return siblings.Where(w => w.Status?.AdmittedAt is null).Select(w => w.Metadata.Name).Append(e.Object.Metadata.Name);
     }

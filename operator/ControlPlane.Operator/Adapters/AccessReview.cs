@@ -1,10 +1,10 @@
 using System.Text.Json.Nodes;
+using ControlPlane.Operator.Adapters;
+using ControlPlane.Operator.Policy;
+using ControlPlane.Runtime;
 using k8s;
 
-namespace ControlPlane.Runtime;
-
-/// <summary>Someone on whose behalf the operator acts: a username and the groups the API server gave them.</summary>
-public sealed record Requester(string User, IReadOnlyList<string> Groups);
+namespace ControlPlane.Operator.Adapters;
 
 /// <summary>One namespaced action, as a SubjectAccessReview's resourceAttributes name it.</summary>
 public sealed record AccessCheck(string Namespace, string Group, string Resource, string Verb, string? Name);

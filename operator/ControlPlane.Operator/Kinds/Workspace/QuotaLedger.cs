@@ -1,9 +1,9 @@
 using System.Collections.Concurrent;
 using ControlPlane.Api.V1Alpha1;
-using ControlPlane.Operator.Kinds;
+using ControlPlane.Operator.Policy;
 using ControlPlane.Runtime;
 
-namespace ControlPlane.Operator.Policy;
+namespace ControlPlane.Operator.Kinds;
 
 /// <summary>
 /// The tenant-wide quota decision, memoised per tenant. Every workspace's grant depends on all its
@@ -34,31 +34,31 @@ public sealed class QuotaLedger(Informer<Workspace> workspaces)
             // The caller holds a copy the cache does not (yet) have (say, the one its finalizer patch
             // returned): decide on that copy.
             var withCopy = workspaces.ByIndex(WorkspaceResources.TenantIndex, name).Where(w => w.Metadata.Name != ws.Metadata.Name).Append(ws).ToList();
-            return WorkspaceResources.FitsEveryone(tenant, withCopy)
-                ? WorkspaceResources.FullGrant(ws, tenant)
-                : WorkspaceResources.AllocateQuota(ws, tenant, withCopy);
+            return Quota.FitsEveryone(tenant, withCopy)
+                ? Quota.FullGrant(ws, tenant)
+                : Quota.AllocateQuota(ws, tenant, withCopy);
         }
 
         // The stamp is read before the list, so a change in between leaves a stale stamp, never a stale hit.
         var stamp = workspaces.IndexVersion(WorkspaceResources.TenantIndex, name);
         if (byTenant.TryGetValue(name, out var entry) && entry.TenantVersion == tenant.Metadata.ResourceVersion && entry.WorkspacesVersion == stamp)
         {
-            if (entry.Grants is null) return WorkspaceResources.FullGrant(ws, tenant);
+            if (entry.Grants is null) return Quota.FullGrant(ws, tenant);
             if (entry.Grants.TryGetValue(ws.Metadata.Name, out var hit)) return hit;
         }
 
         Interlocked.Increment(ref decisions);
         var siblings = workspaces.ByIndex(WorkspaceResources.TenantIndex, name);
-        if (WorkspaceResources.FitsEveryone(tenant, siblings))
+        if (Quota.FitsEveryone(tenant, siblings))
         {
             byTenant[name] = new Entry(tenant.Metadata.ResourceVersion, stamp, null);
-            return WorkspaceResources.FullGrant(ws, tenant);
+            return Quota.FullGrant(ws, tenant);
         }
 
-        var grants = WorkspaceResources.AllocateAll(tenant, siblings);
+        var grants = Quota.AllocateAll(tenant, siblings);
         byTenant[name] = new Entry(tenant.Metadata.ResourceVersion, stamp, grants);
         return grants.TryGetValue(ws.Metadata.Name, out var grant)
             ? grant
-            : WorkspaceResources.AllocateQuota(ws, tenant, workspaces.ByIndex(WorkspaceResources.TenantIndex, name)); // removed meanwhile
+            : Quota.AllocateQuota(ws, tenant, workspaces.ByIndex(WorkspaceResources.TenantIndex, name)); // removed meanwhile
     }
 }

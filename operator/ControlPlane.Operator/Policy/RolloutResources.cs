@@ -3,29 +3,9 @@ using System.Text.Json.Nodes;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using ControlPlane.Api.V1Alpha1;
-using ControlPlane.Operator.Policy;
 using k8s.Models;
 
-namespace ControlPlane.Operator.Kinds;
-
-/// <summary>A ring's workspaces as resolved now: the namespaces it covers, and what was refused (another tenant's, or unknown).</summary>
-/// <summary>ReachesProd: one of its workspaces is prod, so the ring needs two approvals whatever its spec says.</summary>
-public sealed record RingView(IReadOnlyList<string> Namespaces, IReadOnlyList<string> Refused, bool ReachesProd = false);
-
-/// <summary>What the Rollout needs to know of the target Deployment in one namespace.</summary>
-public sealed record DeploymentView(
-    string Namespace,
-    bool Exists,
-    bool OnTarget,
-    bool RolledOut,
-    IReadOnlyList<ContainerImage> Images,
-    int Restarts,
-    int NotReady,
-    DateTime? LastRestartAt,
-    string Summary)
-{
-    public static DeploymentView Missing(string ns) => new(ns, false, false, false, [], 0, 0, null, "not found");
-}
+namespace ControlPlane.Operator.Policy;
 
 /// <summary>
 /// Pure functions from cached objects to what the Rollout reconciler decides on: ring membership
