@@ -190,6 +190,7 @@ public static class ApiReference
         return sb.ToString();
     }
 
-    // Inside a code span only the table's pipe needs escaping (GitHub unescapes it before the span).
+    // Inside a code span only the table's pipe needs escaping (GitHub unescapes it before the span);
+    // a backtick would end the span early, so it shows as a quote (no schema value has one today).
     static string CodeCell(string text) => text.Replace("|", "\\|", StringComparison.Ordinal).Replace("`", "'", StringComparison.Ordinal);
 }
