@@ -19,12 +19,12 @@ tools: ## Install what the tests and `make up` need: etcd, kube-apiserver, kube-
 build: ## Build the solution (warnings are errors)
 	$(DOTNET) build ControlPlane.sln -c $(CONFIGURATION)
 
-GENERATED := crds/ config/rbac/ charts/controlplane/crds/ charts/controlplane/files/ dist/ samples/gitops/argocd-cm-health.yaml
+GENERATED := crds/ docs/api/ config/rbac/ charts/controlplane/crds/ charts/controlplane/files/ dist/ samples/gitops/argocd-cm-health.yaml
 
-manifests: ## Regenerate crds/, the workspace roles, the chart's copies of them and dist/install.yaml (helm template)
+manifests: ## Regenerate crds/, docs/api/ (the API reference), the workspace roles, the chart's copies of them and dist/install.yaml (helm template)
 	DOTNET=$(DOTNET) CONFIGURATION=$(CONFIGURATION) bash hack/manifests.sh
 
-verify-manifests: manifests ## Fail when anything generated drifts from its source (crds/, config/rbac, the chart, dist/)
+verify-manifests: manifests ## Fail when anything generated drifts from its source (crds/, docs/api/, config/rbac, the chart, dist/)
 	git diff --exit-code -- $(GENERATED)
 	@test -z "$$(git status --porcelain -- $(GENERATED))" || { git status --porcelain -- $(GENERATED); echo "untracked generated files: commit them"; exit 1; }
 

@@ -12,11 +12,12 @@ public static class Program
     {
         if (args.Length >= 1 && args[0] == "generate-manifests")
         {
-            // Everything generated from the C# types: crds/ and the workspace ClusterRoles.
+            // Everything generated from the C# types: crds/, docs/api/ and the workspace ClusterRoles.
             var root = args.Length >= 2 ? args[1] : ".";
             var crds = Path.Combine(root, "crds");
             Directory.CreateDirectory(crds);
             foreach (var (file, yaml) in CrdGenerator.RenderAll()) await File.WriteAllTextAsync(Path.Combine(crds, file), yaml);
+            await ApiReference.WriteAsync(root, CrdGenerator.GenerateAll()); // docs/api/, from the same CRD objects
             Directory.CreateDirectory(Path.Combine(root, "config", "rbac"));
             await File.WriteAllTextAsync(Path.Combine(root, "config", "rbac", "workspace-roles.yaml"), Policy.WorkspaceRoles.RenderYaml());
             Console.WriteLine($"wrote {CrdGenerator.RenderAll().Count} CRDs to {crds} and the workspace ClusterRoles to config/rbac");
