@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make manifests`: everything generated, from one source each.
 #   crds/, config/rbac/workspace-roles.yaml  <- the C# API types and WorkspaceRoles.cs
-#   docs/api/                                <- the same CRD objects (operator/Crds/ApiReference.cs: every field as kubectl explain shows it)
+#   docs/api/                                <- the same CRD objects (operator/ControlPlane.Operator/Crds/ApiReference.cs: every field as kubectl explain shows it)
 #   charts/controlplane/crds/                <- crds/
 #   charts/controlplane/files/rbac/          <- config/rbac/ (what `make install` applies)
 #   dist/install.yaml                        <- the chart rendered with its defaults (helm template)

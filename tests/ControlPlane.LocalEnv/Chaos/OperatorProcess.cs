@@ -41,16 +41,16 @@ public sealed class OperatorProcess : IAsyncDisposable
 
     /// <summary>
     /// The operator's entry point: next to this assembly when a project referencing the operator was
-    /// built (its runtimeconfig and deps are copied along), else operator/bin of the repository.
+    /// built (its runtimeconfig and deps are copied along), else operator/ControlPlane.Operator/bin of the repository.
     /// </summary>
     public static string FindDll(string repo)
     {
         var here = Path.Combine(AppContext.BaseDirectory, "ControlPlane.Operator.dll");
         if (File.Exists(here) && File.Exists(Path.ChangeExtension(here, ".runtimeconfig.json"))) return here;
         var built = new[] { "Release", "Debug" }
-            .Select(c => Path.Combine(repo, "operator", "bin", c, "net10.0", "ControlPlane.Operator.dll"))
+            .Select(c => Path.Combine(repo, "operator", "ControlPlane.Operator", "bin", c, "net10.0", "ControlPlane.Operator.dll"))
             .Where(File.Exists).OrderByDescending(File.GetLastWriteTimeUtc).FirstOrDefault();
-        return built ?? throw new FileNotFoundException("ControlPlane.Operator.dll is missing: build the operator first (dotnet build operator)");
+        return built ?? throw new FileNotFoundException("ControlPlane.Operator.dll is missing: build the operator first (dotnet build operator/ControlPlane.Operator)");
     }
 
     /// <summary>
