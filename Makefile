@@ -31,8 +31,8 @@ verify-manifests: manifests ## Fail when anything generated drifts from its sour
 test: tools ## Install what is missing, then run every test (unit and integration on a real control plane and Postgres)
 	bash hack/test.sh
 
-unit-test: ## Only the tests that need no servers
-	bash hack/test.sh --filter "FullyQualifiedName!~TenantTests"
+unit-test: ## Only the unit project (tests/ControlPlane.UnitTests): no server starts, no tools needed, under a minute
+	bash hack/test.sh --unit
 
 up: tools ## Start a local control plane + Postgres, install CRDs, run the operator, apply samples/ (Ctrl-C stops)
 	$(DOTNET) run --project tests/ControlPlane.LocalEnv -c $(CONFIGURATION) -- $(ARGS)

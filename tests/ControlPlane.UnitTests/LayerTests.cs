@@ -11,7 +11,7 @@ namespace ControlPlane.Tests;
 /// </summary>
 public sealed partial class LayerTests
 {
-    static readonly string Repo = ControlPlane.LocalEnv.Program.FindRepoRoot();
+    static readonly string Repo = Repository.Root();
     static readonly string OperatorProject = Path.Combine(Repo, "operator", "ControlPlane.Operator");
 
     /// <summary>What each folder of the operator project may not import (namespaces, and their children).</summary>

@@ -129,21 +129,6 @@ public sealed class WorkspaceNetworkPolicyUnitTests
     public void CidrWithin_NeedsTheSameFamily_AndAPrefixAtLeastAsLong(string cidr, string allowed, bool within) =>
         Assert.Equal(within, WorkspaceNetworkPolicyResources.CidrWithin(cidr, [allowed]));
 
-    [Theory]
-    [InlineData("True", "Rendered", "False", "AllRulesRendered", "Healthy")]
-    [InlineData("False", "RulesDropped", "True", "RulesDropped", "Degraded")]
-    [InlineData("False", "PolicyConflict", "False", "AllRulesRendered", "Degraded")]
-    [InlineData("False", "DatabaseUnavailable", "False", "AllRulesRendered", "Progressing")]
-    public async Task ArgoCdHealth_ReadsDegraded_AsAbnormalWhenTrue(string ready, string readyReason, string degraded, string degradedReason, string verdict)
-    {
-        var obj = System.Text.Json.Nodes.JsonNode.Parse($$$$$"""
-            {"metadata":{"name":"api","generation":2},"status":{"observedGeneration":2,"conditions":[
-              {"type":"Ready","status":"{{{{{ready}}}}}","reason":"{{{{{readyReason}}}}}","message":"m","observedGeneration":2},
-              {"type":"Degraded","status":"{{{{{degraded}}}}}","reason":"{{{{{degradedReason}}}}}","message":"d","observedGeneration":2}]}}
-            """)!;
-        Assert.Equal(verdict, (await Tools.ArgoHealthAsync(obj)).Status);
-    }
-
     [Fact]
     public void TheRenderedSpec_IsStable_SoAnUnchangedPolicyComparesEqual()
     {

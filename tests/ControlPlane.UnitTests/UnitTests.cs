@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using ControlPlane.Api.V1Alpha1;
-using ControlPlane.LocalEnv;
 using ControlPlane.Operator.Crds;
 using ControlPlane.Operator.Kinds;
 using ControlPlane.Operator.Store;
@@ -16,7 +15,7 @@ public sealed class CrdTests
     [Fact]
     public void CrdsDirectory_MatchesWhatTheGeneratorWrites()
     {
-        var dir = Path.Combine(Program.FindRepoRoot(), "crds");
+        var dir = Path.Combine(Repository.Root(), "crds");
         var expected = CrdGenerator.RenderAll();
         var actual = Directory.GetFiles(dir, "*.yaml").ToDictionary(f => Path.GetFileName(f), File.ReadAllText);
         Assert.Equal(expected.Keys.Order(), actual.Keys.Order());

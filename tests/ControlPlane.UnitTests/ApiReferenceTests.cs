@@ -13,7 +13,7 @@ public sealed class ApiReferenceTests
     [Fact]
     public void DocsApi_MatchesWhatTheGeneratorWrites()
     {
-        var dir = Path.Combine(DocsLinkTests.RepoRoot(), ApiReference.Folder);
+        var dir = Path.Combine(Repository.Root(), ApiReference.Folder);
         var expected = ApiReference.RenderAll(CrdGenerator.GenerateAll());
         var actual = Directory.GetFiles(dir, "*.md").ToDictionary(f => Path.GetFileName(f), File.ReadAllText);
         Assert.Equal(expected.Keys.Order(), actual.Keys.Order());
@@ -27,7 +27,7 @@ public sealed class ApiReferenceTests
     public void EveryFieldPathOfTheCommittedCrds_HasItsRowInDocsApi()
     {
         // Walks the YAML itself (not ApiReference's own walk), so a field the generator skipped is caught.
-        var root = DocsLinkTests.RepoRoot();
+        var root = Repository.Root();
         var crdFiles = Directory.GetFiles(Path.Combine(root, "crds"), "*.yaml");
         Assert.NotEmpty(crdFiles);
         var missing = new List<string>();

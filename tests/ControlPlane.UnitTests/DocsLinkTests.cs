@@ -12,7 +12,7 @@ public sealed partial class DocsLinkTests
     [Fact]
     public void EveryRelativeMarkdownLink_ResolvesInsideTheRepository()
     {
-        var root = RepoRoot();
+        var root = Repository.Root();
         var pages = Directory.GetFiles(Path.Combine(root, "docs"), "*.md", SearchOption.AllDirectories)
             .Append(Path.Combine(root, "README.md"))
             .Append(Path.Combine(root, "bench", "README.md"))
@@ -69,16 +69,6 @@ public sealed partial class DocsLinkTests
                 .Where(c => char.IsLetterOrDigit(c) || c is ' ' or '-' or '_'))
             .Replace(' ', '-'))
             .ToHashSet(StringComparer.Ordinal);
-
-    public static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "ControlPlane.sln"))) return dir.FullName;
-        }
-
-        throw new InvalidOperationException($"no ControlPlane.sln above {AppContext.BaseDirectory}");
-    }
 
     [GeneratedRegex(@"^```.*?^```", RegexOptions.Multiline | RegexOptions.Singleline)]
     private static partial Regex FencedCode();
