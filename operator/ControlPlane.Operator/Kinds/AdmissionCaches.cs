@@ -1,17 +1,17 @@
 using System.Text.Json.Nodes;
 using ControlPlane.Api.V1Alpha1;
 using ControlPlane.Operator.Adapters;
-using ControlPlane.Operator.Kinds;
 using ControlPlane.Operator.Policy;
 using ControlPlane.Runtime;
 using k8s.Models;
 using k8s;
 
-namespace ControlPlane.Operator.Admission;
+namespace ControlPlane.Operator.Kinds;
 
 /// <summary>
 /// What admission decisions read: caches kept by informers in every replica (not only the leader),
-/// so the decision path never calls Postgres and never GETs.
+/// so the decision path never calls Postgres and never GETs. Shared by every kind's admission
+/// (<see cref="IAdmissionHandler"/>); the webhook server sees only its informers.
 /// </summary>
 public sealed class AdmissionCaches
 {
@@ -149,4 +149,17 @@ public sealed class AdmissionCaches
         "Rollout" => Rollouts.Get($"{ns}/{name}"),
         _ => null,
     };
+
+    /// <summary>The tenant of the workspace whose namespace this is, from the caches; null when it is not a workspace's.</summary>
+    public Tenant? TenantOfNamespace(string? ns) =>
+        ns is null ? null : Workspaces.Get(ns) is { } ws ? Tenants.Get(ws.Spec.Tenant) : null;
+
+    /// <summary>The workspace whose namespace this is, from the cache.</summary>
+    public Workspace? WorkspaceOfNamespace(string? ns) => ns is null ? null : Workspaces.Get(ns);
+
+    /// <summary>True when <paramref name="name"/> is a workspace of <paramref name="tenant"/>; another tenant's and a missing one look alike.</summary>
+    public bool InTenant(string name, string tenant) => Workspaces.Get(name)?.Spec.Tenant == tenant;
+
+    /// <summary>The workspace's own database, as the operator recorded it in the workspace's status.</summary>
+    public string? OwnDatabase(string? ns) => WorkspaceOfNamespace(ns)?.Status?.Database?.Name;
 }
