@@ -14,9 +14,6 @@ namespace ControlPlane.Operator.Kinds;
 /// </summary>
 public sealed class StampsAdmission(AdmissionCaches caches, AdmissionSettings settings) : IAdmissionHandler
 {
-    /// <summary>The kinds an Approval can name: whoever changes their spec is an author of that generation.</summary>
-    public static readonly IReadOnlyList<string> ApprovableKinds = ["Exposure", "DeploymentIntent", "Restore", "Rollout"];
-
     static string Escape(string segment) => segment.Replace("~", "~0").Replace("/", "~1");
 
     public async Task MutateAsync(AdmissionRequest r, AdmissionPatch patch, CancellationToken ct)
@@ -74,6 +71,8 @@ public sealed class StampsAdmission(AdmissionCaches caches, AdmissionSettings se
     /// </summary>
     public static Dictionary<string, string?> Stamps(AdmissionRequest r, string? targetContentHash = null)
     {
+        // An approvable kind (IApprovableKind): whoever changes its content is an author of that generation.
+        var approvable = ApprovableKinds.Of(r.Kind.Kind);
         if (r.Operation == "CREATE")
         {
             return new()
@@ -83,20 +82,20 @@ public sealed class StampsAdmission(AdmissionCaches caches, AdmissionSettings se
                 [ApiGroup.SpecEditorsAnnotation] = null,
                 [ApiGroup.ApproverGroupsAnnotation] = r.Kind.Kind == "Approval" ? ApprovalPolicy.FormatGroups(r.UserInfo.Groups) : null,
                 [ApiGroup.TargetContentHashAnnotation] = r.Kind.Kind == "Approval" ? targetContentHash : null,
-                [ApiGroup.AuthorGroupsAnnotation] = ApprovableKinds.Contains(r.Kind.Kind) ? Requesters.WithAuthorGroups(null, r.UserInfo.Username, r.UserInfo.Groups) : null,
+                [ApiGroup.AuthorGroupsAnnotation] = approvable is not null ? Requesters.WithAuthorGroups(null, r.UserInfo.Username, r.UserInfo.Groups) : null,
             };
         }
 
         var stamps = ApiGroup.StampedAnnotations.ToDictionary(k => k, k => AnnotationOf(r.OldObject, k));
         // On a Workspace it names who last changed the members, for the audit trail.
-        if ((ApprovableKinds.Contains(r.Kind.Kind) || r.Kind.Kind == "Workspace")
+        if ((approvable is not null || r.Kind.Kind == "Workspace")
             && !JsonNode.DeepEquals(ApprovalPolicy.ApprovalRelevantSpec(r.Kind.Kind, r.OldObject?["spec"]), ApprovalPolicy.ApprovalRelevantSpec(r.Kind.Kind, r.Object?["spec"])))
         {
             stamps[ApiGroup.LastSpecEditorAnnotation] = r.UserInfo.Username;
             // Every editor stays an author: a later edit by someone else does not clear an earlier one's.
-            if (ApprovableKinds.Contains(r.Kind.Kind)) stamps[ApiGroup.SpecEditorsAnnotation] = ApprovalPolicy.WithSpecEditor(stamps[ApiGroup.SpecEditorsAnnotation], r.UserInfo.Username);
+            if (approvable is not null) stamps[ApiGroup.SpecEditorsAnnotation] = ApprovalPolicy.WithSpecEditor(stamps[ApiGroup.SpecEditorsAnnotation], r.UserInfo.Username);
             // Their groups too: the operator acts with each author's rights (a SubjectAccessReview carries the groups).
-            if (ApprovableKinds.Contains(r.Kind.Kind)) stamps[ApiGroup.AuthorGroupsAnnotation] = Requesters.WithAuthorGroups(stamps[ApiGroup.AuthorGroupsAnnotation], r.UserInfo.Username, r.UserInfo.Groups);
+            if (approvable is not null) stamps[ApiGroup.AuthorGroupsAnnotation] = Requesters.WithAuthorGroups(stamps[ApiGroup.AuthorGroupsAnnotation], r.UserInfo.Username, r.UserInfo.Groups);
         }
 
         return stamps;
@@ -109,7 +108,7 @@ public sealed class StampsAdmission(AdmissionCaches caches, AdmissionSettings se
         if (r.Object?["spec"]?["target"] is not JsonObject t || t["kind"] is not JsonValue k || !k.TryGetValue<string>(out var kind)
             || t["name"] is not JsonValue n || !n.TryGetValue<string>(out var name)) return null;
         var target = await caches.TargetAsync(r.Namespace ?? "", kind, name, ct).ConfigureAwait(false);
-        return target is null ? null : ApprovalPolicy.ContentHash(target);
+        return target is null || ApprovableKinds.Of(kind) is not { } approvable ? null : approvable.ContentHash(target);
     }
 
     /// <summary>A stamped annotation that is not what the webhook stamps is refused, naming it.</summary>

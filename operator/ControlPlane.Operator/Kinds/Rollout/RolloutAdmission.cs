@@ -73,7 +73,7 @@ public sealed class RolloutAdmission(AdmissionCaches caches, AdmissionSettings s
     {
         if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null || settings.OperatorUsernames.Contains(r.UserInfo.Username)) return [];
         if (r.Operation == "UPDATE"
-            && JsonNode.DeepEquals(ApprovalPolicy.ApprovalRelevantSpec("Rollout", r.OldObject?["spec"]), ApprovalPolicy.ApprovalRelevantSpec("Rollout", r.Object["spec"]))) return [];
+            && JsonNode.DeepEquals(ApprovableKinds.Rollout.ContentOf(r.OldObject?["spec"]), ApprovableKinds.Rollout.ContentOf(r.Object["spec"]))) return [];
         var own = caches.WorkspaceOfNamespace(r.Namespace);
         if (own is null) return [];
         var rollout = As<Rollout>(r.Object);
