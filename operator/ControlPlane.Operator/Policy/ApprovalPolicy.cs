@@ -160,11 +160,11 @@ public static class ApprovalPolicy
             : null;
 
     /// <summary>
-    /// <see cref="IsApprover"/> for an admitted Approval, over a RoleBinding cache: the groups are the
-    /// ones recorded at admission. Every reconciler that gates on approvals asks this one.
+    /// <see cref="IsApprover"/> for an admitted Approval, over the RoleBindings of a namespace (a cache's, passed in:
+    /// Policy reads no cache itself): the groups are the ones recorded at admission. Every reconciler that gates on approvals asks this one.
     /// </summary>
-    public static bool HoldsApproverRole(Approval approval, Runtime.Informer<V1RoleBinding> roleBindings) =>
-        IsApprover(approval.Spec.Approver, GroupsOf(approval), roleBindings.InNamespace(approval.Metadata.NamespaceProperty));
+    public static bool HoldsApproverRole(Approval approval, Func<string, IEnumerable<V1RoleBinding>> bindingsIn) =>
+        IsApprover(approval.Spec.Approver, GroupsOf(approval), bindingsIn(approval.Metadata.NamespaceProperty));
 
     /// <param name="bindingsIn">The operator's RoleBindings by namespace: when given, an approver who can act as a ServiceAccount author (<see cref="ControlsAnAuthor"/>) is an author.</param>
     public static ApprovalVerdict Judge(Approval approval, IKubernetesObject<V1ObjectMeta>? target, Func<Approval, bool> holdsApproverRole,

@@ -69,7 +69,7 @@ public sealed class ApprovalReconciler(
 
     /// <summary>The shared definition (<see cref="ApprovalPolicy.IsApprover"/>) over the RoleBinding cache, with the groups recorded at admission.</summary>
     public bool HoldsApproverRole(Approval approval) =>
-        ApprovalPolicy.HoldsApproverRole(approval, roleBindings);
+        ApprovalPolicy.HoldsApproverRole(approval, roleBindings.InNamespace);
 
     public IEnumerable<string> ApprovalsOf(IKubernetesObject<V1ObjectMeta> target, IEnumerable<Approval> all) =>
         all.Where(a => a.Spec.Target.Kind == target.Kind && a.Spec.Target.Name == target.Metadata.Name)
