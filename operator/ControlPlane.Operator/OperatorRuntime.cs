@@ -12,7 +12,7 @@ namespace ControlPlane.Operator;
 
 /// <summary>
 /// The operator's composition root: the API client, the system of record and the region servers,
-/// and the kinds registered with the generic <see cref="Manager"/> (each kind's Setup says what it
+/// and the kinds of <see cref="KindRegistry"/> registered with the generic <see cref="Manager"/> (each kind's Setup says what it
 /// caches, indexes and watches). Only the leader migrates and reconciles; followers wait on the lease.
 /// </summary>
 public sealed class OperatorRuntime : IAsyncDisposable
@@ -80,18 +80,13 @@ public sealed class OperatorRuntime : IAsyncDisposable
         var backupJobs = new BackgroundJobs(options.Backup.MaxConcurrent, loggers.CreateLogger<BackgroundJobs>());
         var pgTools = new PgTools(options.Backup);
         BackupTargets BackupTargetsOf(TermBuilder b) => new(b.Api, WorkspaceReconciler.WorkspacesOf(b), b.Informer<Api.V1Alpha1.Tenant>(TenantReconciler.Type), options, Database, RegionDatabases);
-        // The kinds, each registered in one place (its Setup), as controller-runtime's SetupWithManager.
-        manager.AddStartup(MigrateUntilDoneAsync)
-            .Add(b => WorkspaceReconciler.Setup(b, Database, RegionDatabases, Vault, options))
-            .Add(b => ApprovalReconciler.Setup(b))
-            .Add(b => TenantReconciler.Setup(b, Database, options))
-            .Add(b => ExposureReconciler.Setup(b, Database, options))
-            .Add(b => RolloutReconciler.Setup(b, Database, options))
-            .Add(b => WorkspaceNetworkPolicyReconciler.Setup(b, Database))
-            .Add(b => DeploymentIntentReconciler.Setup(b, Database, planeHandler, intentMetrics, options))
-            .Add(b => BackupReconciler.Setup(b, Database, BackupTargetsOf, backupJobs, pgTools))
-            .Add(b => BackupPlanReconciler.Setup(b, Database, BackupTargetsOf, BackupMetrics))
-            .Add(b => RestoreReconciler.Setup(b, Database, RegionDatabases, BackupTargetsOf, backupJobs, pgTools));
+        var dependencies = new ControllerDependencies(options, Database, RegionDatabases, Vault, planeHandler, intentMetrics, BackupMetrics, backupJobs, pgTools, BackupTargetsOf);
+        manager.AddStartup(MigrateUntilDoneAsync);
+        // The kinds, each registered in one place (KindRegistry, its Setup), as controller-runtime's SetupWithManager.
+        foreach (var kind in KindRegistry.Kinds)
+        {
+            if (kind.Controller is { } setup) manager.Add(b => setup(b, dependencies));
+        }
 
         // Values kept as plain counters, read at scrape time.
         Metrics.Registry.AddBeforeCollectCallback(() =>

@@ -2,6 +2,7 @@ using System.Net;
 using ControlPlane.Operator.Admission;
 using ControlPlane.Operator.Configuration;
 using ControlPlane.Operator.Crds;
+using ControlPlane.Operator.Kinds;
 using Prometheus;
 
 namespace ControlPlane.Operator;
@@ -74,8 +75,12 @@ public static class Program
                 sp.GetRequiredService<ILogger<WebhookCertificates>>()));
             builder.Services.AddSingleton(sp => new AdmissionCaches(sp.GetRequiredService<OperatorRuntime>().Api, sp.GetRequiredService<OperatorRuntime>().Metrics,
                 sp.GetRequiredService<ILoggerFactory>()));
-            builder.Services.AddSingleton(sp => new AdmissionHandler(sp.GetRequiredService<AdmissionCaches>(),
-                new AdmissionSettings(options, OperatorIdentity.Usernames(sp.GetRequiredService<OperatorRuntime>().KubeConfig, webhook.OperatorUsernames))));
+            builder.Services.AddSingleton(sp =>
+            {
+                var caches = sp.GetRequiredService<AdmissionCaches>();
+                var settings = new AdmissionSettings(options, OperatorIdentity.Usernames(sp.GetRequiredService<OperatorRuntime>().KubeConfig, webhook.OperatorUsernames));
+                return new AdmissionDispatcher(KindRegistry.AdmissionRoutes(new AdmissionDependencies(caches, settings)), caches.All);
+            });
             builder.Services.AddSingleton<WebhookService>();
             builder.Services.AddHostedService(sp => sp.GetRequiredService<WebhookService>());
         }
@@ -103,7 +108,7 @@ public static class Program
         app.MapMetrics("/metrics", runtime.Metrics.Registry).RequireHost(healthHost);
         if (webhook.Enabled)
         {
-            WebhookService.Map(app, webhook, app.Services.GetRequiredService<AdmissionHandler>(), app.Services.GetRequiredService<AdmissionCaches>(), runtime.Metrics);
+            WebhookService.Map(app, webhook, app.Services.GetRequiredService<AdmissionDispatcher>(), runtime.Metrics);
         }
 
         return app;

@@ -161,7 +161,7 @@ public sealed class AdmissionLimitsTests(WebhookFixture fixture)
         var first = Unique(tenant);
         await PostAsync(Cluster.Api, ClusterFixture.Workspaces, WorkspaceJson(first, tenant));
         await Cluster.Api.PatchAsync<Tenant>(ClusterFixture.Tenants, null, tenant,
-            "{\"metadata\":{\"annotations\":{\"" + AdmissionHandler.AllowDeleteAnnotation + "\":\"true\"}}}", PatchTypes.Merge, CancellationToken.None);
+            "{\"metadata\":{\"annotations\":{\"" + ApiGroup.AllowDeleteAnnotation + "\":\"true\"}}}", PatchTypes.Merge, CancellationToken.None);
         await Cluster.Api.DeleteAsync(ClusterFixture.Tenants, null, tenant, CancellationToken.None);
 
         // Its finalizer holds it while the workspace remains; meanwhile it says so.

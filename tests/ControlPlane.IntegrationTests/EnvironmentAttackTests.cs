@@ -90,7 +90,7 @@ public sealed class EnvironmentAttackTests(WebhookFixture fixture)
 
         // The approved path: a platform administrator lifts the guard, then lowers it; the operator follows and audits it.
         await Cluster.Api.PatchAsync<Workspace>(ClusterFixture.Workspaces, null, prod,
-            "{\"metadata\":{\"annotations\":{\"" + AdmissionHandler.AllowDeleteAnnotation + "\":\"true\"}}}", PatchTypes.Merge, CancellationToken.None);
+            "{\"metadata\":{\"annotations\":{\"" + ApiGroup.AllowDeleteAnnotation + "\":\"true\"}}}", PatchTypes.Merge, CancellationToken.None);
         await Cluster.Api.PatchAsync<Workspace>(ClusterFixture.Workspaces, null, prod, EnvironmentPatch("dev"), PatchTypes.Merge, CancellationToken.None);
         await WaitForEnvironmentAsync(prod, "dev");
         Assert.Contains("workspace.environmentChanged", await AuditActionsAsync(prod));

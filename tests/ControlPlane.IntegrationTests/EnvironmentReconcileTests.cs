@@ -47,12 +47,12 @@ public sealed class EnvironmentReconcileTests(ClusterFixture cluster, ITestOutpu
         // Deleted: the namespace (and database) stay, the reason is in status, until the guard is lifted.
         await cluster.Api.DeleteAsync(ClusterFixture.Workspaces, null, name, CancellationToken.None);
         var held = await cluster.WaitForWorkspaceAsync(name, w => ClusterFixture.Condition(w, "Ready")?.Reason == "DeletionGuarded", "deletion held");
-        Assert.Contains(AdmissionHandler.AllowDeleteAnnotation, ClusterFixture.Condition(held, "Ready")!.Message);
+        Assert.Contains(ApiGroup.AllowDeleteAnnotation, ClusterFixture.Condition(held, "Ready")!.Message);
         var ns = await cluster.Api.GetAsync<V1Namespace>(ResourceType.Namespaces, null, name, CancellationToken.None);
         Assert.Null(ns.Metadata.DeletionTimestamp);
 
         await cluster.Api.PatchAsync<Workspace>(ClusterFixture.Workspaces, null, name,
-            "{\"metadata\":{\"annotations\":{\"" + AdmissionHandler.AllowDeleteAnnotation + "\":\"true\"}}}", PatchTypes.Merge, CancellationToken.None);
+            "{\"metadata\":{\"annotations\":{\"" + ApiGroup.AllowDeleteAnnotation + "\":\"true\"}}}", PatchTypes.Merge, CancellationToken.None);
         await Net.WaitUntilAsync(async () => await cluster.GetWorkspaceAsync(name) is null, TimeSpan.FromSeconds(60), "deleted once the guard is lifted");
     }
 }

@@ -117,7 +117,7 @@ public sealed class ReviewAttackTests(WebhookFixture fixture)
         var corp = acme + "-corp";
         await Cluster.CreateTenantAsync(acme, edit: t => t.Owners = [new Subject { Kind = "User", Name = Email("alice") }]);
         await Cluster.CreateTenantAsync(corp);
-        await Net.WaitUntilAsync(() => Task.FromResult(fixture.App!.Services.GetRequiredService<Operator.Admission.AdmissionCaches>().Tenants.Get(corp) is not null),
+        await Net.WaitUntilAsync(() => Task.FromResult(fixture.App!.Services.GetRequiredService<Operator.Kinds.AdmissionCaches>().Tenants.Get(corp) is not null),
             TimeSpan.FromSeconds(10), "tenant in the admission cache");
         var options = fixture.App!.Services.GetRequiredService<ControlPlaneOptions>();
         options.ForceTenantPrefix = true;
@@ -133,7 +133,7 @@ public sealed class ReviewAttackTests(WebhookFixture fixture)
             // The other way round: tenant "<acme>-team" would find its prefix holding acme's "<acme>-team-a"; refused at its creation.
             var team = acme + "-team";
             await alice.CreateAsync(ClusterFixture.Workspaces, null, New(team + "-a"), CancellationToken.None);
-            await Net.WaitUntilAsync(() => Task.FromResult(fixture.App!.Services.GetRequiredService<Operator.Admission.AdmissionCaches>().Workspaces.Get(team + "-a") is not null),
+            await Net.WaitUntilAsync(() => Task.FromResult(fixture.App!.Services.GetRequiredService<Operator.Kinds.AdmissionCaches>().Workspaces.Get(team + "-a") is not null),
                 TimeSpan.FromSeconds(10), "workspace in the admission cache");
             var late = await Assert.ThrowsAsync<KubeApiException>(() => Cluster.CreateTenantAsync(team));
             Assert.Contains($"workspace {team}-a of tenant {acme} is already under the prefix \"{team}-\"", late.StatusMessage);

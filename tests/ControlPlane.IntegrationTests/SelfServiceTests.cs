@@ -154,7 +154,7 @@ public sealed class SelfServiceTests(WebhookFixture fixture)
         // Prod's deletion guard holds for the owner, who cannot lift it either.
         var guarded = await Refused(() => olga.DeleteAsync(ClusterFixture.Workspaces, null, prod.Metadata.Name, CancellationToken.None));
         Assert.Contains("spec.environment: prod", guarded.StatusMessage);
-        var unlock = await Refused(() => EditAsync("olga", prod.Metadata.Name, w => w.Metadata.Annotations[AdmissionHandler.AllowDeleteAnnotation] = "true"));
+        var unlock = await Refused(() => EditAsync("olga", prod.Metadata.Name, w => w.Metadata.Annotations[ApiGroup.AllowDeleteAnnotation] = "true"));
         Assert.Contains("only a platform administrator", unlock.StatusMessage);
 
         // A user who owns nothing is refused by RBAC before admission.
@@ -197,7 +197,7 @@ public sealed class SelfServiceTests(WebhookFixture fixture)
         var other = await Refused(() => EditAsync("wade", name, w => w.Spec.Environment = "prod"));
         Assert.Contains("may change only spec.members", other.StatusMessage);
         await Refused(() => EditAsync("wade", name, w => w.Spec.Quota = new WorkspaceQuota { Pods = 1000 }));
-        await Refused(() => EditAsync("wade", name, w => w.Metadata.Annotations[AdmissionHandler.AllowDeleteAnnotation] = "true"));
+        await Refused(() => EditAsync("wade", name, w => w.Metadata.Annotations[ApiGroup.AllowDeleteAnnotation] = "true"));
 
         // The owner's admin binding: not removable through the workspace, its RoleBinding, or the Tenant.
         var ownerBinding = (await Cluster.Api.ListAsync<V1RoleBinding>(WorkspaceReconciler.RoleBindings, name, "controlplane.io/binding=owner", 10, null, CancellationToken.None)).Items.Single();

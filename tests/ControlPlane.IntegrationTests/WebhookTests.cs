@@ -326,12 +326,12 @@ public sealed class WebhookTests(WebhookFixture fixture)
     {
         var (tenant, ws) = await WorkspaceAsync("prod");
         var held = await Refused(() => Cluster.Api.DeleteAsync(ClusterFixture.Tenants, null, tenant, CancellationToken.None));
-        Assert.Contains(AdmissionHandler.AllowDeleteAnnotation, held.StatusMessage);
+        Assert.Contains(ApiGroup.AllowDeleteAnnotation, held.StatusMessage);
         var prod = await Refused(() => Cluster.Api.DeleteAsync(ClusterFixture.Workspaces, null, ws, CancellationToken.None));
         Assert.Contains("prod", prod.StatusMessage);
 
         await Cluster.Api.PatchAsync<Workspace>(ClusterFixture.Workspaces, null, ws,
-            "{\"metadata\":{\"annotations\":{\"" + AdmissionHandler.AllowDeleteAnnotation + "\":\"true\"}}}", PatchTypes.Merge, CancellationToken.None);
+            "{\"metadata\":{\"annotations\":{\"" + ApiGroup.AllowDeleteAnnotation + "\":\"true\"}}}", PatchTypes.Merge, CancellationToken.None);
         await Cluster.Api.DeleteAsync(ClusterFixture.Workspaces, null, ws, CancellationToken.None);
         await Net.WaitUntilAsync(async () => await Cluster.Api.TryGetAsync<Workspace>(ClusterFixture.Workspaces, null, ws, CancellationToken.None) is null,
             TimeSpan.FromSeconds(60), "workspace deleted");

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using ControlPlane.Api.V1Alpha1;
-using ControlPlane.Operator.Admission;
+using ControlPlane.Operator.Kinds;
+using ControlPlane.Runtime;
 using ControlPlane.Operator.Policy;
 using Xunit;
 using k8s.Models;
@@ -122,11 +123,11 @@ public sealed class ApprovalContentUnitTests
     {
         JsonObject Spec(string json) => JsonNode.Parse(json)!.AsObject();
         const string Before = """{"rings":[{"name":"prod","soak":"0s"}],"paused":false}""";
-        Assert.Equal("carol@example.com", AdmissionHandler.Stamps(Update("Rollout", Spec(Before), Spec("""{"rings":[{"name":"prod","soak":"0s"}],"paused":true}"""), "bob@example.com"))[ApiGroup.LastSpecEditorAnnotation]);
-        Assert.Equal("carol@example.com", AdmissionHandler.Stamps(Update("Rollout", Spec(Before), Spec("""{"rings":[{"name":"prod","soak":"0s"}],"abort":true}"""), "bob@example.com"))[ApiGroup.LastSpecEditorAnnotation]);
-        Assert.Equal("bob@example.com", AdmissionHandler.Stamps(Update("Rollout", Spec(Before), Spec("""{"rings":[{"name":"prod","soak":"1h"}],"paused":true}"""), "bob@example.com"))[ApiGroup.LastSpecEditorAnnotation]);
+        Assert.Equal("carol@example.com", StampsAdmission.Stamps(Update("Rollout", Spec(Before), Spec("""{"rings":[{"name":"prod","soak":"0s"}],"paused":true}"""), "bob@example.com"))[ApiGroup.LastSpecEditorAnnotation]);
+        Assert.Equal("carol@example.com", StampsAdmission.Stamps(Update("Rollout", Spec(Before), Spec("""{"rings":[{"name":"prod","soak":"0s"}],"abort":true}"""), "bob@example.com"))[ApiGroup.LastSpecEditorAnnotation]);
+        Assert.Equal("bob@example.com", StampsAdmission.Stamps(Update("Rollout", Spec(Before), Spec("""{"rings":[{"name":"prod","soak":"1h"}],"paused":true}"""), "bob@example.com"))[ApiGroup.LastSpecEditorAnnotation]);
         // Another kind's "paused" is content.
-        Assert.Equal("bob@example.com", AdmissionHandler.Stamps(Update("Exposure", Spec("""{"paused":false}"""), Spec("""{"paused":true}"""), "bob@example.com"))[ApiGroup.LastSpecEditorAnnotation]);
+        Assert.Equal("bob@example.com", StampsAdmission.Stamps(Update("Exposure", Spec("""{"paused":false}"""), Spec("""{"paused":true}"""), "bob@example.com"))[ApiGroup.LastSpecEditorAnnotation]);
     }
 
     [Fact]
@@ -134,17 +135,17 @@ public sealed class ApprovalContentUnitTests
     {
         JsonObject Spec(string json) => JsonNode.Parse(json)!.AsObject();
         // erin edits (carol was the last editor before, without a spec-editors stamp), then bob edits after her.
-        var afterErin = AdmissionHandler.Stamps(Update("Exposure", Spec("""{"path":"/a"}"""), Spec("""{"path":"/b"}"""), "erin@example.com"));
+        var afterErin = StampsAdmission.Stamps(Update("Exposure", Spec("""{"path":"/a"}"""), Spec("""{"path":"/b"}"""), "erin@example.com"));
         Assert.Equal("""["erin@example.com"]""", afterErin[ApiGroup.SpecEditorsAnnotation]);
         var second = Update("Exposure", Spec("""{"path":"/b"}"""), Spec("""{"path":"/c"}"""), "bob@example.com");
         second.OldObject!["metadata"]!["annotations"]![ApiGroup.SpecEditorsAnnotation] = afterErin[ApiGroup.SpecEditorsAnnotation];
-        var afterBob = AdmissionHandler.Stamps(second);
+        var afterBob = StampsAdmission.Stamps(second);
         Assert.Equal("bob@example.com", afterBob[ApiGroup.LastSpecEditorAnnotation]);
         Assert.Equal("""["erin@example.com","bob@example.com"]""", afterBob[ApiGroup.SpecEditorsAnnotation]);
         // A metadata-only update keeps the list as it was.
         var labelled = Update("Exposure", Spec("""{"path":"/c"}"""), Spec("""{"path":"/c"}"""), "dave@example.com");
         labelled.OldObject!["metadata"]!["annotations"]![ApiGroup.SpecEditorsAnnotation] = afterBob[ApiGroup.SpecEditorsAnnotation];
-        Assert.Equal(afterBob[ApiGroup.SpecEditorsAnnotation], AdmissionHandler.Stamps(labelled)[ApiGroup.SpecEditorsAnnotation]);
+        Assert.Equal(afterBob[ApiGroup.SpecEditorsAnnotation], StampsAdmission.Stamps(labelled)[ApiGroup.SpecEditorsAnnotation]);
 
         // Judged: erin's approval of the generation bob last changed does not count; dave's does.
         var exposure = new Exposure

@@ -20,7 +20,7 @@ public sealed class EnvironmentUnitTests
         Metadata = new V1ObjectMeta
         {
             Name = "acme-prod",
-            Annotations = guardLifted ? new Dictionary<string, string> { [AdmissionHandler.AllowDeleteAnnotation] = "true" } : null,
+            Annotations = guardLifted ? new Dictionary<string, string> { [ApiGroup.AllowDeleteAnnotation] = "true" } : null,
         },
         Spec = new WorkspaceSpec { Tenant = "acme", Environment = spec },
         Status = recorded is null ? null : new WorkspaceStatus { Environment = recorded },

@@ -56,8 +56,10 @@ public sealed partial class LayerTests
                 var text = File.ReadAllText(file);
                 foreach (var ns in forbidden)
                 {
-                    // An import, or a name qualified by the namespace, anywhere in the file.
-                    if (Regex.IsMatch(text, $@"(^\s*(global\s+)?using\s+(static\s+)?(\w+\s*=\s*)?{Regex.Escape(ns)}(\.|;))|(\b(?<!using\s+){Regex.Escape(ns)}\.[A-Z])", RegexOptions.Multiline))
+                    // An import, or a name qualified by the namespace anywhere in the file, also as C# resolves
+                    // it relative to the file's own namespace (Runtime.Informer inside ControlPlane.Operator.*).
+                    if (Regex.IsMatch(text, $@"(^\s*(global\s+)?using\s+(static\s+)?(\w+\s*=\s*)?{Regex.Escape(ns)}(\.|;))|(\b(?<!using\s+){Regex.Escape(ns)}\.[A-Z])", RegexOptions.Multiline)
+                        || RelativeForms(ns).Any(relative => Regex.IsMatch(text, $@"(?<![\w.""]){Regex.Escape(relative)}\.[A-Z]\w*")))
                     {
                         violations.Add($"{Path.GetRelativePath(Repo, file)} uses {ns}");
                     }
@@ -105,6 +107,14 @@ public sealed partial class LayerTests
         }
 
         Assert.True(wrong.Count == 0, string.Join("\n", wrong));
+    }
+
+    /// <summary>The shorter names a namespace answers to from inside ControlPlane.Operator.*: Runtime, Operator.Kinds, Kinds.</summary>
+    static IEnumerable<string> RelativeForms(string ns)
+    {
+        if (!ns.StartsWith("ControlPlane.", StringComparison.Ordinal)) yield break;
+        var parts = ns.Split('.');
+        for (var i = 1; i < parts.Length; i++) yield return string.Join('.', parts[i..]);
     }
 
     [GeneratedRegex(@"^\s*global\s+using\s", RegexOptions.Multiline)]

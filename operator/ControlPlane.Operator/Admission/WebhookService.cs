@@ -12,7 +12,7 @@ public sealed class WebhookService(
     OperatorRuntime runtime,
     WebhookOptions options,
     WebhookCertificates certificates,
-    AdmissionCaches caches,
+    AdmissionDispatcher dispatcher,
     TimeProvider time,
     ILogger<WebhookService> logger) : IHostedService
 {
@@ -55,7 +55,7 @@ public sealed class WebhookService(
             }
         }
 
-        background = Task.WhenAll([.. caches.All.Select(i => i.RunAsync(stopping.Token)), RenewAsync(stopping.Token), registration ?? Task.CompletedTask]);
+        background = Task.WhenAll([.. dispatcher.Informers.Select(i => i.RunAsync(stopping.Token)), RenewAsync(stopping.Token), registration ?? Task.CompletedTask]);
         logger.LogInformation("admission webhooks served on {Address}:{Port}", options.BindAddress, options.Port);
         if (string.IsNullOrWhiteSpace(options.ClientCaFile))
         {
@@ -124,14 +124,14 @@ public sealed class WebhookService(
     }
 
     /// <summary>The /mutate and /validate endpoints, reachable only on the webhook port.</summary>
-    public static void Map(WebApplication app, WebhookOptions options, AdmissionHandler handler, AdmissionCaches caches, OperatorMetrics metrics)
+    public static void Map(WebApplication app, WebhookOptions options, AdmissionDispatcher dispatcher, OperatorMetrics metrics)
     {
         var host = $"*:{options.Port}";
-        app.MapPost("/mutate", (HttpContext http) => Serve(http, handler, caches, metrics, mutate: true)).RequireHost(host);
-        app.MapPost("/validate", (HttpContext http) => Serve(http, handler, caches, metrics, mutate: false)).RequireHost(host);
+        app.MapPost("/mutate", (HttpContext http) => Serve(http, dispatcher, metrics, mutate: true)).RequireHost(host);
+        app.MapPost("/validate", (HttpContext http) => Serve(http, dispatcher, metrics, mutate: false)).RequireHost(host);
     }
 
-    static async Task Serve(HttpContext http, AdmissionHandler handler, AdmissionCaches caches, OperatorMetrics metrics, bool mutate)
+    static async Task Serve(HttpContext http, AdmissionDispatcher dispatcher, OperatorMetrics metrics, bool mutate)
     {
         var operation = mutate ? "mutate" : "validate";
         var watch = Stopwatch.StartNew();
@@ -145,7 +145,7 @@ public sealed class WebhookService(
 
         AdmissionResponse response;
         string outcome;
-        if (!caches.Synced)
+        if (!dispatcher.Synced)
         {
             response = AdmissionResponse.Deny(review.Request.Uid, "ControlPlane admission is starting (caches not yet synced); retry shortly", 503, "ServiceUnavailable");
             outcome = "unavailable";
@@ -153,8 +153,8 @@ public sealed class WebhookService(
         else
         {
             response = mutate
-                ? await handler.MutateAsync(review.Request, http.RequestAborted).ConfigureAwait(false)
-                : await handler.ValidateAsync(review.Request, http.RequestAborted).ConfigureAwait(false);
+                ? await dispatcher.MutateAsync(review.Request, http.RequestAborted).ConfigureAwait(false)
+                : await dispatcher.ValidateAsync(review.Request, http.RequestAborted).ConfigureAwait(false);
             outcome = response.Allowed ? "allowed" : "denied";
         }
 

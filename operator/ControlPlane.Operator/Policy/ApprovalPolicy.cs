@@ -160,11 +160,11 @@ public static class ApprovalPolicy
             : null;
 
     /// <summary>
-    /// <see cref="IsApprover"/> for an admitted Approval, over a RoleBinding cache: the groups are the
-    /// ones recorded at admission. Every reconciler that gates on approvals asks this one.
+    /// <see cref="IsApprover"/> for an admitted Approval, over the RoleBindings of a namespace (a cache's, passed in:
+    /// Policy reads no cache itself): the groups are the ones recorded at admission. Every reconciler that gates on approvals asks this one.
     /// </summary>
-    public static bool HoldsApproverRole(Approval approval, Runtime.Informer<V1RoleBinding> roleBindings) =>
-        IsApprover(approval.Spec.Approver, GroupsOf(approval), roleBindings.InNamespace(approval.Metadata.NamespaceProperty));
+    public static bool HoldsApproverRole(Approval approval, Func<string, IEnumerable<V1RoleBinding>> bindingsIn) =>
+        IsApprover(approval.Spec.Approver, GroupsOf(approval), bindingsIn(approval.Metadata.NamespaceProperty));
 
     /// <param name="bindingsIn">The operator's RoleBindings by namespace: when given, an approver who can act as a ServiceAccount author (<see cref="ControlsAnAuthor"/>) is an author.</param>
     public static ApprovalVerdict Judge(Approval approval, IKubernetesObject<V1ObjectMeta>? target, Func<Approval, bool> holdsApproverRole,
@@ -205,19 +205,12 @@ public static class ApprovalPolicy
             + (carried ? $"; only spec.{string.Join("/", ControlFields(target.Kind))} changed since (now generation {target.Metadata.Generation})" : ""));
     }
 
-    /// <summary>
-    /// Spec fields that are control actions, not content under review: a Rollout's paused and abort
-    /// (as in Argo Rollouts). Changing them neither invalidates an approval nor makes the requester an author.
-    /// </summary>
-    public static IReadOnlyList<string> ControlFields(string? kind) => kind == "Rollout" ? ["paused", "abort"] : [];
+    /// <summary>The kind's control fields (<see cref="IApprovableKind.ControlFields"/>); none for a kind no Approval names.</summary>
+    public static IReadOnlyList<string> ControlFields(string? kind) => ApprovableKinds.Of(kind)?.ControlFields ?? [];
 
-    /// <summary>The part of a spec an approval covers: all of it but the kind's <see cref="ControlFields"/>.</summary>
-    public static JsonNode? ApprovalRelevantSpec(string? kind, JsonNode? spec)
-    {
-        var copy = spec?.DeepClone();
-        if (copy is JsonObject o) foreach (var field in ControlFields(kind)) o.Remove(field);
-        return copy;
-    }
+    /// <summary>The part of a spec an approval covers (<see cref="IApprovableKind.ContentOf"/>); all of it for a kind no Approval names.</summary>
+    public static JsonNode? ApprovalRelevantSpec(string? kind, JsonNode? spec) =>
+        ApprovableKinds.Of(kind) is { } approvable ? approvable.ContentOf(spec) : spec?.DeepClone();
 
     /// <summary>SHA-256 (hex) of the canonical JSON (keys sorted) of the target's approval-relevant spec.</summary>
     public static string ContentHash(IKubernetesObject<V1ObjectMeta> target)
@@ -248,10 +241,10 @@ public static class ApprovalPolicy
 
     public static ApprovalState Evaluate(IKubernetesObject<V1ObjectMeta> target, string environment, IEnumerable<Approval> approvals, Func<Approval, bool> holdsApproverRole,
         Func<string, IEnumerable<V1RoleBinding>>? bindingsIn = null) =>
-        Evaluate(target, RequiredApprovals(environment), approvals, holdsApproverRole, bindingsIn);
+        Evaluate(target, ApprovableKinds.Of(target)?.RequiredApprovals(target, environment) ?? RequiredApprovals(environment), approvals, holdsApproverRole, bindingsIn);
 
     /// <summary>
-    /// As above, for a kind whose own rules say how many approvers it needs (a Restore: <see cref="RestoreResources.RequiredApprovals"/>).
+    /// As above, for a kind whose own rules say how many approvers it needs (a Restore: <see cref="ApprovableKinds.RestoreApprovals"/>).
     /// Zero needed is approved unless a counting approval rejects it: any reject wins.
     /// </summary>
     public static ApprovalState Evaluate(IKubernetesObject<V1ObjectMeta> target, int required, IEnumerable<Approval> approvals, Func<Approval, bool> holdsApproverRole,

@@ -13,10 +13,7 @@ namespace ControlPlane.Operator.Kinds;
 /// the admission webhook), so a reconcile makes no API call.
 /// </summary>
 public sealed class ApprovalReconciler(
-    Informer<Exposure> exposures,
-    Informer<DeploymentIntent> intents,
-    Informer<Restore> restores,
-    Informer<Rollout> rollouts,
+    IReadOnlyDictionary<string, Func<string, IKubernetesObject<V1ObjectMeta>?>> targets,
     Informer<Workspace> workspaces,
     Informer<V1RoleBinding> roleBindings,
     Informer<Approval> approvals,
@@ -29,13 +26,15 @@ public sealed class ApprovalReconciler(
     public static void Setup(TermBuilder b)
     {
         var approvals = b.Informer<Approval>(Type);
+        // Every kind an Approval can name (ApprovableKinds), read from the term's one informer of it.
+        var targets = ApprovableKinds.All.ToDictionary(k => k.Kind, k => k.Accept(new CachedTargets(b)), StringComparer.Ordinal);
         var exposures = b.Informer<Exposure>(ResourceType.For<Exposure>(true));
         var intents = b.Informer<DeploymentIntent>(ResourceType.For<DeploymentIntent>(true));
         var restores = b.Informer<Restore>(ResourceType.For<Restore>(true));
         var rollouts = b.Informer<Rollout>(RolloutReconciler.Type);
         var roleBindings = WorkspaceReconciler.RoleBindingsOf(b);
         var writes = new OwnWrites();
-        var reconciler = new ApprovalReconciler(exposures, intents, restores, rollouts, WorkspaceReconciler.WorkspacesOf(b), roleBindings, approvals, new ObjectWriter(b.Api, writes), b.Time);
+        var reconciler = new ApprovalReconciler(targets, WorkspaceReconciler.WorkspacesOf(b), roleBindings, approvals, new ObjectWriter(b.Api, writes), b.Time);
         b.Controller("approval", approvals, reconciler)
             .SkipsEchoesOf(writes)
             .Watches(exposures, t => reconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
@@ -55,18 +54,22 @@ public sealed class ApprovalReconciler(
     /// <summary>On every Approval: whether its target, at its current generation, has the approvals it needs.</summary>
     public const string TargetApprovedCondition = "TargetApproved";
 
-    public IKubernetesObject<V1ObjectMeta>? Target(string ns, string kind, string name) => kind switch
+    public IKubernetesObject<V1ObjectMeta>? Target(string ns, string kind, string name) =>
+        targets.TryGetValue(kind, out var get) ? get($"{ns}/{name}") : null;
+
+    /// <summary>An approvable kind's cached objects by key, from the term's informer of its CRD type.</summary>
+    sealed class CachedTargets(TermBuilder b) : IApprovableKindVisitor<Func<string, IKubernetesObject<V1ObjectMeta>?>>
     {
-        "Exposure" => exposures.Get($"{ns}/{name}"),
-        "DeploymentIntent" => intents.Get($"{ns}/{name}"),
-        "Restore" => restores.Get($"{ns}/{name}"),
-        "Rollout" => rollouts.Get($"{ns}/{name}"),
-        _ => null,
-    };
+        public Func<string, IKubernetesObject<V1ObjectMeta>?> Visit<T>(IApprovableKind kind) where T : class, IKubernetesObject<V1ObjectMeta>
+        {
+            var informer = b.Informer<T>(ResourceType.For<T>(namespaced: true));
+            return key => informer.Get(key);
+        }
+    }
 
     /// <summary>The shared definition (<see cref="ApprovalPolicy.IsApprover"/>) over the RoleBinding cache, with the groups recorded at admission.</summary>
     public bool HoldsApproverRole(Approval approval) =>
-        ApprovalPolicy.HoldsApproverRole(approval, roleBindings);
+        ApprovalPolicy.HoldsApproverRole(approval, roleBindings.InNamespace);
 
     public IEnumerable<string> ApprovalsOf(IKubernetesObject<V1ObjectMeta> target, IEnumerable<Approval> all) =>
         all.Where(a => a.Spec.Target.Kind == target.Kind && a.Spec.Target.Name == target.Metadata.Name)
@@ -100,7 +103,10 @@ public sealed class ApprovalReconciler(
         return ReconcileResult.Done;
     }
 
-    /// <summary>Is this target approved now? For the Exposure, DeploymentIntent, Restore and Rollout reconcilers.</summary>
+    /// <summary>
+    /// Is this target approved now? For the Exposure, DeploymentIntent, Restore and Rollout reconcilers: the count its
+    /// kind needs (<see cref="IApprovableKind.RequiredApprovals"/>) in its environment, who counts as its reconciler decides.
+    /// </summary>
     public ApprovalState StateOf(IKubernetesObject<V1ObjectMeta> target, IEnumerable<Approval> approvals)
     {
         var environment = target is Rollout rollout
@@ -113,16 +119,16 @@ public sealed class ApprovalReconciler(
             return DeploymentIntentResources.ApprovalOf(intent, DeploymentIntentResources.ApprovalRule(home, rings, workspaces.Get), approvals, HoldsApproverRole, roleBindings.InNamespace);
         }
 
-        // A Restore's count depends on its target too (none for a new database outside prod): its own rule, the one its reconciler uses.
+        Func<Approval, bool> holdsApproverRole = HoldsApproverRole;
         if (target is Rollout r)
         {
             // As the Rollout reconciler counts: an Approver of every prod workspace the rings reach, too.
             var prodTargets = RolloutResources.ProdTargets(r, workspaces.Get, t => workspaces.ByIndex(WorkspaceResources.TenantIndex, t));
-            return ApprovalPolicy.Evaluate(target, environment, approvals, a => RolloutResources.HoldsApproverRoleForRollout(a, prodTargets, roleBindings.InNamespace), roleBindings.InNamespace);
+            holdsApproverRole = a => RolloutResources.HoldsApproverRoleForRollout(a, prodTargets, roleBindings.InNamespace);
         }
 
-        return target is Restore restore
-            ? RestoreResources.ApprovalOf(restore, environment, approvals, HoldsApproverRole, roleBindings.InNamespace)
-            : ApprovalPolicy.Evaluate(target, environment, approvals, HoldsApproverRole, roleBindings.InNamespace);
+        // A Restore's count depends on the restore too (none for a new database outside prod): its kind says so.
+        var required = ApprovableKinds.Of(target)?.RequiredApprovals(target, environment) ?? ApprovalPolicy.RequiredApprovals(environment);
+        return ApprovalPolicy.Evaluate(target, required, approvals, holdsApproverRole, roleBindings.InNamespace);
     }
 }

@@ -155,7 +155,7 @@ public sealed partial class DeploymentIntentReconciler
     static string PlaneType(DeploymentIntent intent) => intent.Spec.ExecutionPlane?.Type ?? "kubernetes";
 
     bool HoldsApproverRole(Approval approval) =>
-        ApprovalPolicy.HoldsApproverRole(approval, caches.RoleBindings);
+        ApprovalPolicy.HoldsApproverRole(approval, caches.RoleBindings.InNamespace);
 
     static PlaneDeployment Deployment(IntentPass pass, string ring, IReadOnlyList<string> workspaces)
     {

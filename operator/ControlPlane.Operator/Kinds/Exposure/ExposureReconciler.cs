@@ -199,7 +199,7 @@ public sealed partial class ExposureReconciler(
         ApprovalPolicy.Evaluate(e, WorkspaceEnvironments.Effective(ws), caches.Approvals.InNamespace(e.Metadata.NamespaceProperty), HoldsApproverRole, caches.RoleBindings.InNamespace);
 
     bool HoldsApproverRole(Approval approval) =>
-        ApprovalPolicy.HoldsApproverRole(approval, caches.RoleBindings);
+        ApprovalPolicy.HoldsApproverRole(approval, caches.RoleBindings.InNamespace);
 
     /// <summary>The approvals that count for the current generation, one per approver, for status.</summary>
     List<ApprovalRecord> CountedApprovals(Exposure e) =>

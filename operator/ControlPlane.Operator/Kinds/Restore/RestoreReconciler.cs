@@ -161,7 +161,7 @@ public sealed partial class RestoreReconciler(
     }
 
     bool HoldsApproverRole(Approval approval) =>
-        ApprovalPolicy.HoldsApproverRole(approval, roleBindings);
+        ApprovalPolicy.HoldsApproverRole(approval, roleBindings.InNamespace);
 
     /// <summary>First seen: the request is audited once (its phase is written in the same reconcile, so it is never audited again).</summary>
     async Task RequestedAsync(Restore restore, Backup backup, RestoreTargetPlan target, string tenant, CancellationToken ct)

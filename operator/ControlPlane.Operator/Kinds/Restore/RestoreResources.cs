@@ -43,8 +43,8 @@ public static partial class RestoreResources
     [GeneratedRegex("^[a-z_][a-z0-9_]{0,62}$")]
     private static partial Regex Identifier();
 
-    /// <summary>In prod two approvers for any restore; elsewhere one for in place and none for a new database.</summary>
-    public static int RequiredApprovals(string environment, bool inPlace) => environment == "prod" ? 2 : inPlace ? 1 : 0;
+    /// <summary>In prod two approvers for any restore; elsewhere one for in place and none for a new database (<see cref="ApprovableKinds.Restore"/>).</summary>
+    public static int RequiredApprovals(string environment, bool inPlace) => ApprovableKinds.RestoreApprovals(environment, inPlace);
 
     /// <summary>
     /// The one answer to "is this Restore approved for its current generation", for the Restore
@@ -53,7 +53,7 @@ public static partial class RestoreResources
     /// </summary>
     public static ApprovalState ApprovalOf(Restore restore, string environment, IEnumerable<Approval> approvals, Func<Approval, bool> holdsApproverRole,
         Func<string, IEnumerable<k8s.Models.V1RoleBinding>>? bindingsIn = null) =>
-        ApprovalPolicy.Evaluate(restore, RequiredApprovals(environment, restore.Spec.Into.InPlace == true), approvals, holdsApproverRole, bindingsIn);
+        ApprovalPolicy.Evaluate(restore, ApprovableKinds.Restore.RequiredApprovals(restore, environment), approvals, holdsApproverRole, bindingsIn);
 
     /// <summary>
     /// The databases a restore touches, checked against the workspace's own database again whatever

@@ -1,17 +1,18 @@
 using ControlPlane.Api.V1Alpha1;
-using ControlPlane.Operator.Kinds;
 using ControlPlane.Operator.Policy;
+using ControlPlane.Runtime;
+using static ControlPlane.Operator.Kinds.AdmissionChecks;
 
-namespace ControlPlane.Operator.Admission;
+namespace ControlPlane.Operator.Kinds;
 
 /// <summary>
 /// Exposures: published from a workspace's namespace only, on a host delegated to the tenant (or the
 /// workspace's default domain), with a safe path prefix no other workspace's overlaps, to a ClusterIP
 /// Service with a selector; each host+path claimed once across the cluster.
 /// </summary>
-public sealed partial class AdmissionHandler
+public sealed class ExposureAdmission(AdmissionCaches caches, AdmissionSettings settings) : IAdmissionHandler
 {
-    async Task<List<string>> ValidateExposureAsync(AdmissionRequest r, CancellationToken ct)
+    public async Task<List<string>> ValidateAsync(AdmissionRequest r, CancellationToken ct)
     {
         if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
         var exposure = As<Exposure>(r.Object);

@@ -1,8 +1,10 @@
 using System.Text.Json.Nodes;
 using ControlPlane.Api.V1Alpha1;
 using ControlPlane.Operator.Policy;
+using ControlPlane.Runtime;
+using static ControlPlane.Operator.Kinds.AdmissionChecks;
 
-namespace ControlPlane.Operator.Admission;
+namespace ControlPlane.Operator.Kinds;
 
 /// <summary>
 /// Who may write a Workspace. RBAC lets tenant owners and WorkspaceAdmins reach the kind at all
@@ -10,7 +12,7 @@ namespace ControlPlane.Operator.Admission;
 /// they own, a WorkspaceAdmin to spec.members of the workspaces they administer, everyone else to
 /// what a platform administrator (who may update Tenants) does.
 /// </summary>
-public sealed partial class AdmissionHandler
+public sealed partial class WorkspaceAdmission
 {
     async Task<List<string>> SelfServiceAsync(AdmissionRequest r, CancellationToken ct)
     {
@@ -26,13 +28,13 @@ public sealed partial class AdmissionHandler
         }
 
         // Unlocking a prod workspace's deletion stays with the platform: an owner cannot lift the guard.
-        var unlock = r.Operation != "DELETE" && AnnotationOf(r.Object, AllowDeleteAnnotation) is { } value && value != AnnotationOf(r.OldObject, AllowDeleteAnnotation);
+        var unlock = r.Operation != "DELETE" && AnnotationOf(r.Object, ApiGroup.AllowDeleteAnnotation) is { } value && value != AnnotationOf(r.OldObject, ApiGroup.AllowDeleteAnnotation);
         if (owned && named.Count > 0 && !unlock) return [];
 
         string refusal;
         if (owned && named.Count > 0)
         {
-            refusal = $"metadata.annotations[{AllowDeleteAnnotation}]: only a platform administrator may lift a workspace's deletion guard ({user} owns the tenant but may not)";
+            refusal = $"metadata.annotations[{ApiGroup.AllowDeleteAnnotation}]: only a platform administrator may lift a workspace's deletion guard ({user} owns the tenant but may not)";
         }
         else if (r.Operation == "UPDATE" && r.OldObject is not null && SelfService.IsWorkspaceAdmin(As<Workspace>(r.OldObject), user, groups, caches.Workspaces.Get))
         {

@@ -1,45 +1,40 @@
 using System.Text.Json.Nodes;
 using ControlPlane.Api.V1Alpha1;
 using ControlPlane.Operator.Adapters;
-using ControlPlane.Operator.Kinds;
 using ControlPlane.Operator.Policy;
 using ControlPlane.Runtime;
 using k8s.Models;
 using k8s;
 
-namespace ControlPlane.Operator.Admission;
+namespace ControlPlane.Operator.Kinds;
 
 /// <summary>
 /// What admission decisions read: caches kept by informers in every replica (not only the leader),
-/// so the decision path never calls Postgres and never GETs.
+/// so the decision path never calls Postgres and never GETs. Shared by every kind's admission
+/// (<see cref="IAdmissionHandler"/>); the webhook server sees only its informers.
 /// </summary>
 public sealed class AdmissionCaches
 {
     readonly KubeApi api;
+    readonly OperatorMetrics metrics;
+    readonly ILoggerFactory loggers;
+    readonly InformerOptions options = new() { Strings = new StringPool(internOwn: IInternStrings.Of) };
 
     public AdmissionCaches(KubeApi api, OperatorMetrics metrics, ILoggerFactory loggers)
     {
         this.api = api;
+        this.metrics = metrics;
+        this.loggers = loggers;
         Access = new AccessReviewer(api);
-        var options = new InformerOptions { Strings = new StringPool(internOwn: IInternStrings.Of) };
-        Informer<T> Inform<T>(bool namespaced, ResourceType? explicitType = null, InformerOptions? o = null) where T : class, IKubernetesObject<V1ObjectMeta>
-        {
-            var type = explicitType ?? ResourceType.For<T>(namespaced);
-            var informer = new Informer<T>(api, type, metrics, loggers.CreateLogger("admission-informer." + type.Plural), o ?? options);
-            All.Add(informer);
-            return informer;
-        }
-
         Tenants = Inform<Tenant>(false);
         Workspaces = Inform<Workspace>(false).AddIndex(WorkspaceResources.TenantIndex, w => w.Spec.Tenant);
         // Metadata only: admission asks whether a namespace exists and who controls it, never more.
         Namespaces = new Informer<PartialObjectMetadata>(api, ResourceType.Namespaces, metrics, loggers.CreateLogger("admission-informer.namespaces"),
             options with { MetadataOnly = true, IndexByNamespace = false });
         All.Add(Namespaces);
+        // Every kind an Approval can name, typed, by the name it names it with.
+        foreach (var kind in ApprovableKinds.All) targets[kind.Kind] = kind.Accept(new TargetReaders(this));
         Exposures = Inform<Exposure>(true);
-        DeploymentIntents = Inform<DeploymentIntent>(true);
-        Restores = Inform<Restore>(true);
-        Rollouts = Inform<Rollout>(true);
         // The same RoleBindings the approval reconciler reads (the operator's own), so both judge approvers alike.
         RoleBindings = Inform<V1RoleBinding>(true, WorkspaceReconciler.RoleBindings, options with { LabelSelector = WorkspaceResources.ManagedSelector });
     }
@@ -52,9 +47,6 @@ public sealed class AdmissionCaches
     public Informer<Workspace> Workspaces { get; }
     public Informer<PartialObjectMetadata> Namespaces { get; }
     public Informer<Exposure> Exposures { get; }
-    public Informer<DeploymentIntent> DeploymentIntents { get; }
-    public Informer<Restore> Restores { get; }
-    public Informer<Rollout> Rollouts { get; }
     public Informer<V1RoleBinding> RoleBindings { get; }
 
     public bool Synced => All.All(i => i.HasSynced);
@@ -96,14 +88,7 @@ public sealed class AdmissionCaches
     public async Task<IKubernetesObject<V1ObjectMeta>?> TargetAsync(string ns, string kind, string name, CancellationToken ct)
     {
         if (Target(ns, kind, name) is { } cached) return cached;
-        return kind switch
-        {
-            "Exposure" => await api.TryGetAsync<Exposure>(Exposures.Type, ns, name, ct).ConfigureAwait(false),
-            "DeploymentIntent" => await api.TryGetAsync<DeploymentIntent>(DeploymentIntents.Type, ns, name, ct).ConfigureAwait(false),
-            "Restore" => await api.TryGetAsync<Restore>(Restores.Type, ns, name, ct).ConfigureAwait(false),
-            "Rollout" => await api.TryGetAsync<Rollout>(Rollouts.Type, ns, name, ct).ConfigureAwait(false),
-            _ => null,
-        };
+        return targets.TryGetValue(kind, out var reader) ? await reader.LiveAsync(ns, name, ct).ConfigureAwait(false) : null;
     }
 
     /// <summary>
@@ -141,12 +126,44 @@ public sealed class AdmissionCaches
     }
 
     /// <summary>The approvable object an Approval names, from the cache.</summary>
-    public IKubernetesObject<V1ObjectMeta>? Target(string ns, string kind, string name) => kind switch
+    public IKubernetesObject<V1ObjectMeta>? Target(string ns, string kind, string name) =>
+        targets.TryGetValue(kind, out var reader) ? reader.Cached($"{ns}/{name}") : null;
+
+    readonly Dictionary<string, TargetReader> targets = new(StringComparer.Ordinal);
+
+    /// <summary>An approvable kind's object by key: from the cache, or by one live read.</summary>
+    sealed record TargetReader(Func<string, IKubernetesObject<V1ObjectMeta>?> Cached, Func<string, string, CancellationToken, Task<IKubernetesObject<V1ObjectMeta>?>> LiveAsync);
+
+    /// <summary>Makes an approvable kind's informer (typed) and its readers.</summary>
+    sealed class TargetReaders(AdmissionCaches caches) : IApprovableKindVisitor<TargetReader>
     {
-        "Exposure" => Exposures.Get($"{ns}/{name}"),
-        "DeploymentIntent" => DeploymentIntents.Get($"{ns}/{name}"),
-        "Restore" => Restores.Get($"{ns}/{name}"),
-        "Rollout" => Rollouts.Get($"{ns}/{name}"),
-        _ => null,
-    };
+        public TargetReader Visit<T>(IApprovableKind kind) where T : class, IKubernetesObject<V1ObjectMeta>
+        {
+            var informer = caches.Inform<T>(true);
+            return new(key => informer.Get(key), async (ns, name, ct) => await caches.api.TryGetAsync<T>(informer.Type, ns, name, ct).ConfigureAwait(false));
+        }
+    }
+
+    Informer<T> Inform<T>(bool namespaced, ResourceType? explicitType = null, InformerOptions? o = null) where T : class, IKubernetesObject<V1ObjectMeta>
+    {
+        var type = explicitType ?? ResourceType.For<T>(namespaced);
+        // One informer a resource: an approvable kind's is the one its admission reads too.
+        if (All.OfType<Informer<T>>().FirstOrDefault(i => i.Type == type) is { } made) return made;
+        var informer = new Informer<T>(api, type, metrics, loggers.CreateLogger("admission-informer." + type.Plural), o ?? options);
+        All.Add(informer);
+        return informer;
+    }
+
+    /// <summary>The tenant of the workspace whose namespace this is, from the caches; null when it is not a workspace's.</summary>
+    public Tenant? TenantOfNamespace(string? ns) =>
+        ns is null ? null : Workspaces.Get(ns) is { } ws ? Tenants.Get(ws.Spec.Tenant) : null;
+
+    /// <summary>The workspace whose namespace this is, from the cache.</summary>
+    public Workspace? WorkspaceOfNamespace(string? ns) => ns is null ? null : Workspaces.Get(ns);
+
+    /// <summary>True when <paramref name="name"/> is a workspace of <paramref name="tenant"/>; another tenant's and a missing one look alike.</summary>
+    public bool InTenant(string name, string tenant) => Workspaces.Get(name)?.Spec.Tenant == tenant;
+
+    /// <summary>The workspace's own database, as the operator recorded it in the workspace's status.</summary>
+    public string? OwnDatabase(string? ns) => WorkspaceOfNamespace(ns)?.Status?.Database?.Name;
 }

@@ -1,29 +1,66 @@
 using System.Text.Json.Nodes;
 using ControlPlane.Api.V1Alpha1;
 using ControlPlane.Operator.Adapters;
-using ControlPlane.Operator.Kinds;
 using ControlPlane.Operator.Policy;
 using ControlPlane.Runtime;
+using static ControlPlane.Operator.Kinds.AdmissionChecks;
 
-namespace ControlPlane.Operator.Admission;
+namespace ControlPlane.Operator.Kinds;
 
-/// <summary>Rollouts: no confused deputy (the requester must be able to patch the Deployment in every ring workspace), and operator-only stamps.</summary>
-public sealed partial class AdmissionHandler
+/// <summary>
+/// Rollouts: spec rules and a target fixed once started, rings inside the tenant, and no confused deputy
+/// (the requester must be able to patch the Deployment in every ring workspace).
+/// </summary>
+public sealed class RolloutAdmission(AdmissionCaches caches, AdmissionSettings settings) : IAdmissionHandler
 {
-    /// <summary>
-    /// Annotations only the operator itself writes (on-behalf-of, on the Rollouts it makes for a
-    /// DeploymentIntent): anyone else's value is dropped on create and restored on update. Empty for
-    /// the operator's own requests.
-    /// </summary>
-    Dictionary<string, string?> OperatorStamps(AdmissionRequest r) =>
-        r.Kind.Group != ApiGroup.Group || settings.OperatorUsernames.Contains(r.UserInfo.Username)
-            ? []
-            : new() { [ApiGroup.OnBehalfOfAnnotation] = r.Operation == "CREATE" ? null : AnnotationOf(r.OldObject, ApiGroup.OnBehalfOfAnnotation) };
+    public async Task<List<string>> ValidateAsync(AdmissionRequest r, CancellationToken ct) =>
+        [.. ValidateRollout(r), .. RingsInTenant(r), .. await RequesterMayPatchRingsAsync(r, ct).ConfigureAwait(false)];
 
-    List<string> ValidateOperatorStamps(AdmissionRequest r) =>
-        OperatorStamps(r).Where(kv => AnnotationOf(r.Object, kv.Key) != kv.Value)
-            .Select(kv => $"metadata.annotations[{kv.Key}]: set only by the operator; it cannot be set or changed by {r.UserInfo.Username}")
-            .ToList();
+    static List<string> ValidateRollout(AdmissionRequest r)
+    {
+        if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
+        var problems = SpecRules.Rollout(As<Rollout>(r.Object).Spec);
+        // The change rolled out is fixed once started: a new version is a new Rollout (its previous
+        // images and ring history belong to this one).
+        if (r.Operation == "UPDATE") problems.AddRange(Immutable(r.OldObject, r.Object, "target"));
+        return problems;
+    }
+
+    List<string> RingsInTenant(AdmissionRequest r)
+    {
+        if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
+        var own = caches.WorkspaceOfNamespace(r.Namespace);
+        if (own is null) return [$"metadata.namespace: \"{r.Namespace}\" is not a workspace"];
+        var rollout = As<Rollout>(r.Object);
+        var problems = new List<string>();
+        for (var i = 0; i < rollout.Spec.Rings.Count; i++)
+        {
+            var ring = rollout.Spec.Rings[i];
+            for (var j = 0; j < (ring.Workspaces?.Count ?? 0); j++)
+            {
+                if (!caches.InTenant(ring.Workspaces![j], own.Spec.Tenant))
+                {
+                    problems.Add($"spec.rings[{i}].workspaces[{j}]: \"{ring.Workspaces[j]}\" is not a workspace of tenant {own.Spec.Tenant}");
+                }
+            }
+
+            // Selectors are evaluated over the tenant's own workspaces only; one naming another tenant is a mistake or an attempt.
+            if (ring.Selector?.MatchLabels?.TryGetValue(WorkspaceResources.TenantLabel, out var t) == true && t != own.Spec.Tenant)
+            {
+                problems.Add($"spec.rings[{i}].selector.matchLabels.{WorkspaceResources.TenantLabel}: \"{t}\" is not this rollout's tenant {own.Spec.Tenant}");
+            }
+
+            foreach (var e in ring.Selector?.MatchExpressions ?? [])
+            {
+                if (e.Key == WorkspaceResources.TenantLabel && e.Operator == "In" && (e.Values ?? []).Any(v => v != own.Spec.Tenant))
+                {
+                    problems.Add($"spec.rings[{i}].selector.matchExpressions: {WorkspaceResources.TenantLabel} may only name tenant {own.Spec.Tenant}");
+                }
+            }
+        }
+
+        return problems;
+    }
 
     /// <summary>
     /// The Rollout's requester must hold patch on the target Deployment in every workspace its rings
@@ -36,8 +73,8 @@ public sealed partial class AdmissionHandler
     {
         if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null || settings.OperatorUsernames.Contains(r.UserInfo.Username)) return [];
         if (r.Operation == "UPDATE"
-            && JsonNode.DeepEquals(ApprovalPolicy.ApprovalRelevantSpec("Rollout", r.OldObject?["spec"]), ApprovalPolicy.ApprovalRelevantSpec("Rollout", r.Object["spec"]))) return [];
-        var own = WorkspaceOfNamespace(r.Namespace);
+            && JsonNode.DeepEquals(ApprovableKinds.Rollout.ContentOf(r.OldObject?["spec"]), ApprovableKinds.Rollout.ContentOf(r.Object["spec"]))) return [];
+        var own = caches.WorkspaceOfNamespace(r.Namespace);
         if (own is null) return [];
         var rollout = As<Rollout>(r.Object);
         var tenant = own.Spec.Tenant;

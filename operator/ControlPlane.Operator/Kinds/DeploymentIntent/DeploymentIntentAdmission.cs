@@ -2,22 +2,23 @@ using System.Text.Json.Nodes;
 using ControlPlane.Api.V1Alpha1;
 using ControlPlane.Api;
 using ControlPlane.Operator.Configuration;
-using ControlPlane.Operator.Kinds;
 using ControlPlane.Operator.Policy;
+using ControlPlane.Runtime;
+using static ControlPlane.Operator.Kinds.AdmissionChecks;
 
-namespace ControlPlane.Operator.Admission;
+namespace ControlPlane.Operator.Kinds;
 
-/// <summary>DeploymentIntents (scope, an immutable change request once assessed) and the scope labels of Workspaces.</summary>
-public sealed partial class AdmissionHandler
+/// <summary>DeploymentIntents: scope inside the tenant's, an immutable change request once assessed, a configured execution plane.</summary>
+public sealed class DeploymentIntentAdmission(AdmissionCaches caches, AdmissionSettings settings) : IAdmissionHandler
 {
-    async Task<List<string>> ValidateDeploymentIntentAsync(AdmissionRequest r, CancellationToken ct)
+    public async Task<List<string>> ValidateAsync(AdmissionRequest r, CancellationToken ct)
     {
         if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
         // Metadata-only writes always pass (labels, finalizers, the garbage collector's foreground
         // deletion), even for an intent whose ring workspaces or tenant scopes have changed since.
         if (r.Operation == "UPDATE" && JsonNode.DeepEquals(r.OldObject?["spec"], r.Object["spec"])) return [];
         var intent = As<DeploymentIntent>(r.Object);
-        var tenant = TenantOfNamespace(r.Namespace);
+        var tenant = caches.TenantOfNamespace(r.Namespace);
         if (tenant is null) return [$"metadata.namespace: \"{r.Namespace}\" is not a workspace"];
 
         // A change request is what was scored and approved: once assessed its spec stays as it was.
@@ -75,14 +76,5 @@ public sealed partial class AdmissionHandler
         }
 
         return [.. names, .. problems];
-    }
-
-    /// <summary>A workspace's scope labels (acquisition boundary, business unit, site class) stay inside its tenant's scopes.</summary>
-    List<string> WorkspaceScopeLabels(AdmissionRequest r)
-    {
-        if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
-        var ws = As<Workspace>(r.Object);
-        var tenant = caches.Tenants.Get(ws.Spec.Tenant);
-        return tenant is null ? [] : DeploymentIntentResources.WorkspaceScopeProblems(ws.Metadata.Labels, tenant);
     }
 }

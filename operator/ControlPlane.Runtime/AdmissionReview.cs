@@ -1,9 +1,10 @@
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 
-namespace ControlPlane.Operator.Admission;
+namespace ControlPlane.Runtime;
 
-// admission.k8s.io/v1 AdmissionReview: KubernetesClient has no model for it.
+// admission.k8s.io/v1 AdmissionReview: KubernetesClient has no model for it. Generic (no kind named),
+// as controller-runtime's webhook/admission package: the server and every kind's handler share it.
 
 public sealed class AdmissionReview
 {

@@ -1,0 +1,94 @@
+using System.Text.Json.Nodes;
+using ControlPlane.Api.V1Alpha1;
+using ControlPlane.Operator.Policy;
+using ControlPlane.Runtime;
+using static ControlPlane.Operator.Kinds.AdmissionChecks;
+
+namespace ControlPlane.Operator.Kinds;
+
+/// <summary>
+/// Approvals: the approver is the requester, a person who holds the Approver or WorkspaceAdmin role and
+/// is no author of the target; the target's UID and generation are the ones reviewed; immutable once created.
+/// The mutating pass sets the approver and, when absent, the target's UID and generation.
+/// </summary>
+public sealed class ApprovalAdmission(AdmissionCaches caches) : IAdmissionHandler
+{
+    public async Task MutateAsync(AdmissionRequest r, AdmissionPatch patch, CancellationToken ct)
+    {
+        if (r.Operation != "CREATE") return;
+        var ops = patch.Operations;
+        var spec = r.Object!["spec"] as JsonObject;
+        if (spec is null) return;
+        if (spec["approver"] is JsonValue claimed && claimed.TryGetValue<string>(out var who) && who != r.UserInfo.Username)
+        {
+            patch.Warnings.Add("spec.approver: set by the admission webhook to the requester; the value supplied was replaced");
+        }
+
+        ops.Add(new JsonObject { ["op"] = spec.ContainsKey("approver") ? "replace" : "add", ["path"] = "/spec/approver", ["value"] = r.UserInfo.Username });
+        var kind = spec["target"]?["kind"]?.GetValue<string>();
+        var name = spec["target"]?["name"]?.GetValue<string>();
+        if (kind is null || name is null) return;
+        var target = await caches.TargetAsync(r.Namespace ?? "", kind, name, ct).ConfigureAwait(false);
+        if (target is null) return;
+        // Filled in only when absent: a value the approver submitted is what they reviewed, and the
+        // validating webhook refuses it when it is not the current one (never rewritten).
+        if (!spec.ContainsKey("targetGeneration") && target.Metadata.Generation is { } generation)
+        {
+            ops.Add(new JsonObject { ["op"] = "add", ["path"] = "/spec/targetGeneration", ["value"] = generation });
+        }
+
+        if (!spec.ContainsKey("targetUID") && target.Metadata.Uid is { } uid)
+        {
+            ops.Add(new JsonObject { ["op"] = "add", ["path"] = "/spec/targetUID", ["value"] = uid });
+        }
+    }
+
+    public async Task<List<string>> ValidateAsync(AdmissionRequest r, CancellationToken ct)
+    {
+        if (r.Operation == "UPDATE")
+        {
+            // Every spec field, including the stamped approver, targetUID and targetGeneration: refused, never rewritten.
+            var fields = new[] { r.OldObject?["spec"] as JsonObject, r.Object?["spec"] as JsonObject }
+                .SelectMany(o => o?.Select(kv => kv.Key) ?? []).Distinct().Order(StringComparer.Ordinal).ToArray();
+            return Immutable(r.OldObject, r.Object, fields).Select(p => p + ": an Approval is immutable once created; create a new one instead").ToList();
+        }
+
+        if (r.Operation != "CREATE" || r.Object is null) return [];
+        var approval = As<Approval>(r.Object);
+        var ns = r.Namespace ?? "";
+        var user = r.UserInfo.Username;
+        var t = approval.Spec.Target;
+        var target = await caches.TargetAsync(ns, t.Kind, t.Name, ct).ConfigureAwait(false);
+        if (target is null) return [$"spec.target: {t.Kind} {ns}/{t.Name} does not exist"];
+        var problems = new List<string>();
+        if (ApprovalPolicy.NotAPerson(user, r.UserInfo.Groups) is { } machine) problems.Add($"spec.approver: {machine}");
+        if (ApprovalPolicy.ControlsAnAuthor(user, r.UserInfo.Groups ?? [], target, caches.RoleBindings.InNamespace) is { } controls) problems.Add($"spec.approver: {controls}");
+        if (ApprovalPolicy.AuthorOf(target) == user)
+        {
+            problems.Add($"spec.approver: {user} created {t.Kind} {t.Name}; self-approval is not allowed (two-person rule)");
+        }
+        else if (ApprovalPolicy.EveryAuthorOf(target).Contains(user))
+        {
+            var when = ApprovalPolicy.AuthorsOf(target).Contains(user) ? "last changed" : "changed";
+            problems.Add($"spec.approver: {user} {when} the spec of {t.Kind} {t.Name} (generation {target.Metadata.Generation}) and is an author of it; self-approval is not allowed (two-person rule)");
+        }
+
+        if (approval.Spec.Approver is { } claimed && claimed != user) problems.Add("spec.approver: must be the requester (set by the admission webhook)");
+        if (approval.Spec.TargetUID != target.Metadata.Uid)
+        {
+            problems.Add($"spec.targetUID: \"{approval.Spec.TargetUID}\" is not the UID of {t.Kind} {ns}/{t.Name} (\"{target.Metadata.Uid}\"): the object reviewed was deleted and recreated; review the current one");
+        }
+
+        if (approval.Spec.TargetGeneration != target.Metadata.Generation)
+        {
+            problems.Add($"spec.targetGeneration: {approval.Spec.TargetGeneration?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unset"} is not the current generation {target.Metadata.Generation} of {t.Kind} {ns}/{t.Name}: it changed since; review generation {target.Metadata.Generation} and approve that");
+        }
+
+        if (!await caches.IsApproverAsync(ns, user, r.UserInfo.Groups ?? [], ct).ConfigureAwait(false))
+        {
+            problems.Add($"spec.approver: {user} holds neither the Approver nor the WorkspaceAdmin role in workspace {ns}");
+        }
+
+        return problems;
+    }
+}
