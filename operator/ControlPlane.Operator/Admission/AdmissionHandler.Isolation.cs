@@ -29,10 +29,7 @@ public sealed partial class AdmissionHandler
     {
         if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
         var region = r.Object["spec"]?["region"]?.GetValue<string>() ?? "";
-        var configured = settings.Options.Regions.Where(kv => !string.IsNullOrWhiteSpace(kv.Value.Database)).Select(kv => kv.Key).Order(StringComparer.Ordinal).ToList();
-        return configured.Contains(region, StringComparer.OrdinalIgnoreCase)
-            ? []
-            : [$"spec.region: \"{region}\" is not a configured region (configured: {(configured.Count == 0 ? "none" : string.Join(", ", configured))})"];
+        return Placement.UnservedTenantRegion(settings.Options, region) is { } problem ? [problem] : [];
     }
 
     /// <summary>A new tenant's prefix holds no other tenant's workspace (<see cref="WorkspaceNames.PrefixTakenBy"/>).</summary>
@@ -83,8 +80,8 @@ public sealed partial class AdmissionHandler
         if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
         var ws = As<Workspace>(r.Object);
         if (ws.Spec.Database is not { Enabled: true } database) return [];
-        var region = ws.Spec.Region ?? (caches.Tenants.Get(ws.Spec.Tenant)?.Spec.Region ?? "");
-        return RegionDatabases.DisallowedExtensions(settings.Options, region, database.Extensions)
+        var region = Placement.WorkspaceRegion(ws, caches.Tenants.Get(ws.Spec.Tenant));
+        return Placement.Region(settings.Options, region).DisallowedExtensions(database.Extensions)
             .Select(x => $"spec.database.extensions[{x.Index}]: \"{x.Name}\" is not in region {region}'s allowlist (ControlPlane:Regions:{region}:AllowedExtensions)")
             .ToList();
     }

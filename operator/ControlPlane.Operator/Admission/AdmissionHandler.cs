@@ -172,8 +172,8 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
         if (tenant is null) return [.. rules, $"spec.tenant: tenant \"{ws.Spec.Tenant}\" does not exist"];
         var result = rules;
         if (tenant.Metadata.DeletionTimestamp is not null) result.Add($"spec.tenant: tenant {tenant.Metadata.Name} is being deleted and gets no new workspace");
-        var region = WorkspaceResources.EffectiveRegion(ws, tenant);
-        if (region != tenant.Spec.Region) result.Add($"spec.region: \"{region}\" must equal tenant {tenant.Metadata.Name}'s region \"{tenant.Spec.Region}\"");
+        var region = Placement.WorkspaceRegion(ws, tenant);
+        if (!Placement.IsTenantRegion(region, tenant)) result.Add($"spec.region: \"{region}\" must equal tenant {tenant.Metadata.Name}'s region \"{tenant.Spec.Region}\"");
         if (tenant.Spec.Suspended) result.Add($"spec.tenant: tenant {tenant.Metadata.Name} is suspended and gets no new workspace");
         var siblings = caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name).ToList();
         var grant = Quota.AllocateQuota(ws, tenant, siblings);
