@@ -3,6 +3,7 @@ using ControlPlane.Api.V1Alpha1;
 using ControlPlane.LocalEnv;
 using ControlPlane.Operator.Configuration;
 using ControlPlane.Operator.Kinds;
+using ControlPlane.Operator.Policy;
 using ControlPlane.Operator.Store;
 using ControlPlane.Runtime;
 using Npgsql;

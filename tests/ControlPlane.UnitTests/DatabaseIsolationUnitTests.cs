@@ -1,3 +1,4 @@
+using ControlPlane.Operator.Policy;
 using ControlPlane.Operator.Configuration;
 using ControlPlane.Operator.Store;
 using Npgsql;
@@ -45,10 +46,10 @@ public sealed class DatabaseIsolationUnitTests
     {
         var options = new ControlPlaneOptions();
         options.Regions["eu"] = new RegionOptions { Database = "Host=x" };
-        Assert.Equal([(1, "plpython3u")], RegionDatabases.DisallowedExtensions(options, "eu", ["pgcrypto", "plpython3u", "uuid-ossp"]));
+        Assert.Equal([(1, "plpython3u")], Placement.Region(options, "eu").DisallowedExtensions(["pgcrypto", "plpython3u", "uuid-ossp"]));
         options.Regions["eu"].AllowedExtensions = ["postgis"];
-        Assert.Equal([(0, "pgcrypto")], RegionDatabases.DisallowedExtensions(options, "eu", ["pgcrypto", "postgis"]));
-        Assert.Empty(RegionDatabases.DisallowedExtensions(options, "eu", null));
+        Assert.Equal([(0, "pgcrypto")], Placement.Region(options, "eu").DisallowedExtensions(["pgcrypto", "postgis"]));
+        Assert.Empty(Placement.Region(options, "eu").DisallowedExtensions(null));
     }
 
     [Fact]

@@ -189,15 +189,6 @@ public sealed class RegionOptions
 
     /// <summary>Where this region's workspace backups go (region residency: only here).</summary>
     public BackupStorageOptions? BackupStorage { get; set; }
-
-    public IReadOnlyList<string> EffectiveAllowedExtensions => AllowedExtensions ?? DefaultAllowedExtensions;
-
-    /// <summary>The requested extensions this region does not allow, with their index in spec.database.extensions.</summary>
-    public IReadOnlyList<(int Index, string Name)> DisallowedExtensions(IReadOnlyList<string>? requested)
-    {
-        var allowed = EffectiveAllowedExtensions;
-        return (requested ?? []).Select((name, i) => (i, name)).Where(e => !allowed.Contains(e.name, StringComparer.Ordinal)).ToList();
-    }
 }
 
 public sealed class LeaderElectionSettings

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using System.Text;
 using ControlPlane.Operator.Configuration;
+using ControlPlane.Operator.Policy;
 using Npgsql;
 
 namespace ControlPlane.Operator.Store;
@@ -102,12 +103,6 @@ public sealed partial class RegionDatabases(ControlPlaneOptions options) : IAsyn
 
     public static string SetPasswordSql(string role, string verifier) => $"ALTER ROLE {Quote(role)} WITH LOGIN PASSWORD {VerifierLiteral(verifier)}";
 
-    public bool IsConfigured(string region) => options.Regions.TryGetValue(region, out var r) && !string.IsNullOrWhiteSpace(r.Database);
-
-    /// <summary>The extensions of a request this region does not allow (what the webhook and the reconciler refuse).</summary>
-    public static IReadOnlyList<(int Index, string Name)> DisallowedExtensions(ControlPlaneOptions options, string region, IReadOnlyList<string>? extensions) =>
-        options.Regions.TryGetValue(region, out var r) ? r.DisallowedExtensions(extensions) : new RegionOptions().DisallowedExtensions(extensions);
-
     /// <summary>Connection failures and timeouts: retried and shown as DatabaseUnavailable, not as a provisioning error.</summary>
     public static bool IsTransient(Exception e) => e switch
     {
@@ -119,12 +114,9 @@ public sealed partial class RegionDatabases(ControlPlaneOptions options) : IAsyn
 
     NpgsqlConnectionStringBuilder RegionBuilder(string region)
     {
-        if (!options.Regions.TryGetValue(region, out var r) || string.IsNullOrWhiteSpace(r.Database))
-        {
-            throw new InvalidOperationException($"region \"{region}\" has no database server configured (ControlPlane:Regions:{region}:Database)");
-        }
-
-        return new NpgsqlConnectionStringBuilder(r.Database);
+        var server = Placement.Region(options, region).Server
+                     ?? throw new InvalidOperationException($"region \"{region}\" has no database server configured (ControlPlane:Regions:{region}:Database)");
+        return new NpgsqlConnectionStringBuilder(server);
     }
 
     NpgsqlDataSource Source(string region) =>

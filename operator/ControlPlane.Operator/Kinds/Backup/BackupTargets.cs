@@ -52,7 +52,7 @@ public sealed class BackupTargets(KubeApi api, Informer<Workspace> workspaces, I
         }
 
         var tenant = tenants.Get(ws.Spec.Tenant) ?? throw new BackupNotReadyException($"tenant {ws.Spec.Tenant} of workspace {ns} is not in the cache yet");
-        var region = WorkspaceResources.EffectiveRegion(ws, tenant);
+        var region = Placement.WorkspaceRegion(ws, tenant);
         return new BackupSource(ws, ws.Spec.Tenant, region, db?.Name ?? "", db?.SecretName ?? "");
     }
 
@@ -155,15 +155,10 @@ public sealed class BackupTargets(KubeApi api, Informer<Workspace> workspaces, I
     /// <summary>The region's platform storage, with its credentials from the operator's namespace.</summary>
     public async Task<S3Target> PlatformStorageAsync(string region, CancellationToken ct)
     {
-        var setting = $"ControlPlane:Regions:{region}:BackupStorage";
-        var platform = options.Regions.TryGetValue(region, out var r) ? r.BackupStorage : null;
-        if (platform?.Endpoint is null || platform.Bucket is null || platform.CredentialsSecret is null)
-        {
-            throw new BackupRefusedException("NoBackupStorage", $"region {region} has no backup storage configured ({setting}: Endpoint, Bucket and CredentialsSecret)");
-        }
-
-        var (accessKey, secretKey) = await CredentialsAsync(options.OperatorNamespace, platform.CredentialsSecret, setting + ":CredentialsSecret", ct).ConfigureAwait(false);
-        return new S3Target(platform.Endpoint, platform.Bucket, platform.Prefix ?? "", accessKey, secretKey, platform.SigningRegion);
+        var placement = Placement.Region(options, region);
+        var platform = placement.BackupStorage ?? throw new BackupRefusedException("NoBackupStorage", placement.NoBackupStorage);
+        var (accessKey, secretKey) = await CredentialsAsync(options.OperatorNamespace, platform.CredentialsSecret, placement.BackupStorageSetting + ":CredentialsSecret", ct).ConfigureAwait(false);
+        return new S3Target(platform.Endpoint, platform.Bucket, platform.Prefix, accessKey, secretKey, platform.SigningRegion);
     }
 
     async Task<(string AccessKeyId, string SecretAccessKey)> CredentialsAsync(string ns, string name, string field, CancellationToken ct)

@@ -48,10 +48,7 @@ public sealed class TenantAdmission(AdmissionCaches caches, AdmissionSettings se
     {
         if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
         var region = r.Object["spec"]?["region"]?.GetValue<string>() ?? "";
-        var configured = settings.Options.Regions.Where(kv => !string.IsNullOrWhiteSpace(kv.Value.Database)).Select(kv => kv.Key).Order(StringComparer.Ordinal).ToList();
-        return configured.Contains(region, StringComparer.OrdinalIgnoreCase)
-            ? []
-            : [$"spec.region: \"{region}\" is not a configured region (configured: {(configured.Count == 0 ? "none" : string.Join(", ", configured))})"];
+        return Placement.UnservedTenantRegion(settings.Options, region) is { } problem ? [problem] : [];
     }
 
     /// <summary>Delegated domains: well-formed, outside the platform's default domain, and overlapping no other tenant's (delegation is exclusive).</summary>

@@ -98,18 +98,17 @@ public sealed partial class TenantReconciler(
         var status = NewStatus(tenant, owned);
         var conditions = new ConditionSet(tenant.Status?.Conditions, tenant.Metadata.Generation, now);
 
-        if (!options.Regions.ContainsKey(tenant.Spec.Region))
+        if (Placement.UndeclaredTenantRegion(options, tenant.Spec.Region) is { } badRegion)
         {
-            var message = $"spec.region: \"{tenant.Spec.Region}\" is not a configured region (configured: {string.Join(", ", options.Regions.Keys.Order())})";
-            conditions.Set(TenantConditions.RecordSynced, false, "InvalidRegion", message).Set(TenantConditions.Ready, false, "InvalidRegion", message);
+            conditions.Set(TenantConditions.RecordSynced, false, "InvalidRegion", badRegion).Set(TenantConditions.Ready, false, "InvalidRegion", badRegion);
             status.Phase = "Failed";
             status.Conditions = conditions.ToList();
             if (await WriteStatusAsync(tenant, status, ct).ConfigureAwait(false))
             {
-                await events.WarningAsync(tenant, "InvalidRegion", message, ct).ConfigureAwait(false);
+                await events.WarningAsync(tenant, "InvalidRegion", badRegion, ct).ConfigureAwait(false);
             }
 
-            return ReconcileResult.Terminal(message);
+            return ReconcileResult.Terminal(badRegion);
         }
 
         try

@@ -59,8 +59,8 @@ public sealed partial class WorkspaceAdmission(AdmissionCaches caches, Admission
         if (tenant is null) return [.. rules, $"spec.tenant: tenant \"{ws.Spec.Tenant}\" does not exist"];
         var result = rules;
         if (tenant.Metadata.DeletionTimestamp is not null) result.Add($"spec.tenant: tenant {tenant.Metadata.Name} is being deleted and gets no new workspace");
-        var region = WorkspaceResources.EffectiveRegion(ws, tenant);
-        if (region != tenant.Spec.Region) result.Add($"spec.region: \"{region}\" must equal tenant {tenant.Metadata.Name}'s region \"{tenant.Spec.Region}\"");
+        var region = Placement.WorkspaceRegion(ws, tenant);
+        if (!Placement.IsTenantRegion(region, tenant)) result.Add($"spec.region: \"{region}\" must equal tenant {tenant.Metadata.Name}'s region \"{tenant.Spec.Region}\"");
         if (tenant.Spec.Suspended) result.Add($"spec.tenant: tenant {tenant.Metadata.Name} is suspended and gets no new workspace");
         var siblings = caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name).ToList();
         var grant = Quota.AllocateQuota(ws, tenant, siblings);
@@ -130,8 +130,8 @@ public sealed partial class WorkspaceAdmission(AdmissionCaches caches, Admission
         if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
         var ws = As<Workspace>(r.Object);
         if (ws.Spec.Database is not { Enabled: true } database) return [];
-        var region = ws.Spec.Region ?? (caches.Tenants.Get(ws.Spec.Tenant)?.Spec.Region ?? "");
-        return RegionDatabases.DisallowedExtensions(settings.Options, region, database.Extensions)
+        var region = Placement.WorkspaceRegion(ws, caches.Tenants.Get(ws.Spec.Tenant));
+        return Placement.Region(settings.Options, region).DisallowedExtensions(database.Extensions)
             .Select(x => $"spec.database.extensions[{x.Index}]: \"{x.Name}\" is not in region {region}'s allowlist (ControlPlane:Regions:{region}:AllowedExtensions)")
             .ToList();
     }

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using System.Text;
 using ControlPlane.Api.V1Alpha1;
 using ControlPlane.Operator.Configuration;
+using ControlPlane.Operator.Policy;
 using ControlPlane.Operator.Store;
 using ControlPlane.Runtime;
 using Npgsql;
@@ -30,10 +31,11 @@ public sealed partial class WorkspaceReconciler
         }
 
         var extensions = ws.Spec.Database?.Extensions ?? [];
-        var disallowed = RegionDatabases.DisallowedExtensions(options, region, extensions);
+        var placement = Placement.Region(options, region);
+        var disallowed = placement.DisallowedExtensions(extensions);
         if (disallowed.Count > 0)
         {
-            var allowed = options.Regions.TryGetValue(region, out var ro) ? ro.EffectiveAllowedExtensions : RegionOptions.DefaultAllowedExtensions;
+            var allowed = placement.AllowedExtensions;
             return await DatabaseNotReadyAsync(ws, conditions, "ExtensionNotAllowed",
                 string.Join("; ", disallowed.Select(d => $"spec.database.extensions[{d.Index}]: \"{d.Name}\" is not allowed in region {region}")) +
                 $" (allowed: {string.Join(", ", allowed)})", ct).ConfigureAwait(false);

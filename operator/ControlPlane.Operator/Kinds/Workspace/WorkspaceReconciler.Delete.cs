@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using ControlPlane.Api.V1Alpha1;
+using ControlPlane.Operator.Policy;
 using ControlPlane.Operator.Store;
 using ControlPlane.Runtime;
 using Npgsql;
@@ -61,7 +62,7 @@ public sealed partial class WorkspaceReconciler
             record = await database.GetWorkspaceAsync(ws.Metadata.Name, ct).ConfigureAwait(false);
             var deleteDatabase = ws.Spec.Database?.DeletionPolicy == "Delete";
             string? dbName = null;
-            if (record is not null && record.DeletedAt is null && regions.IsConfigured(record.Region)
+            if (record is not null && record.DeletedAt is null && Placement.Region(options, record.Region).HasServer
                 && (await database.GetDatabaseAllocationsAsync(record.Region, ws.Metadata.Name, ct).ConfigureAwait(false))
                     .FirstOrDefault(a => a.State == "active" && a.Tenant == record.TenantName) is { } allocation)
             {

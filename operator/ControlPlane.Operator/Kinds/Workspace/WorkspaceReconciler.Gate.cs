@@ -32,8 +32,8 @@ public sealed partial class WorkspaceReconciler
             return new("ImmutableFieldChanged", $"spec.tenant: is immutable; it was \"{record.TenantName}\" and is now \"{ws.Spec.Tenant}\". Set it back.", Security: true);
         }
 
-        var region = WorkspaceResources.EffectiveRegion(ws, tenant);
-        if (region != tenant.Spec.Region)
+        var region = Placement.WorkspaceRegion(ws, tenant);
+        if (!Placement.IsTenantRegion(region, tenant))
         {
             return new("RegionMismatch", $"spec.region: \"{region}\" differs from tenant {tenant.Metadata.Name}'s region \"{tenant.Spec.Region}\"; a workspace is pinned to its tenant's region", Security: true);
         }
@@ -43,7 +43,7 @@ public sealed partial class WorkspaceReconciler
             return new("ImmutableFieldChanged", $"spec.region: is immutable; it was \"{record.Region}\" and is now \"{region}\". Set it back.", Security: true);
         }
 
-        if (!regions.IsConfigured(region))
+        if (!Placement.Region(options, region).HasServer)
         {
             return new("InvalidRegion", $"spec.region: \"{region}\" has no database server configured", Security: false);
         }

@@ -183,7 +183,7 @@ public sealed partial class WorkspaceReconciler(
         var gate = Gate(ws, tenant, record, grant);
         if (gate is { } refused) return await RefuseAsync(ws, tenant, status, conditions, refused, ct).ConfigureAwait(false);
         ArgumentNullException.ThrowIfNull(grant); // the gate refuses a missing tenant
-        var region = WorkspaceResources.EffectiveRegion(ws, tenant!);
+        var region = Placement.WorkspaceRegion(ws, tenant);
         // The environment every rule applies: a lowered spec is not followed unless the guard was lifted.
         var environment = WorkspaceEnvironments.ToRecord(ws.Spec.Environment, record?.DeletedAt is null ? record?.Environment ?? ws.Status?.Environment : ws.Status?.Environment, DeletionGuardLifted(ws));
         status.Environment = environment;

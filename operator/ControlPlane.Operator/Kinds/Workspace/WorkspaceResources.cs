@@ -49,8 +49,6 @@ public static class WorkspaceResources
         return new V1Namespace { ApiVersion = "v1", Kind = "Namespace", Metadata = meta };
     }
 
-    public static string EffectiveRegion(Workspace ws, Tenant tenant) => string.IsNullOrEmpty(ws.Spec.Region) ? tenant.Spec.Region : ws.Spec.Region;
-
     public static string EffectiveDataMode(Workspace ws, Tenant tenant) => ws.Spec.DataMode ?? tenant.Spec.DataMode;
 
     public static V1ConfigMap ConfigMap(Workspace ws, Tenant tenant, string? environment = null) => new()
@@ -61,7 +59,7 @@ public static class WorkspaceResources
         Data = new Dictionary<string, string>
         {
             ["tenant"] = tenant.Metadata.Name,
-            ["region"] = EffectiveRegion(ws, tenant),
+            ["region"] = Placement.WorkspaceRegion(ws, tenant),
             ["dataMode"] = EffectiveDataMode(ws, tenant),
             ["environment"] = environment ?? WorkspaceEnvironments.Effective(ws),
         },
