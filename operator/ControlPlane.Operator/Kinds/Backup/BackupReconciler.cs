@@ -145,21 +145,8 @@ public sealed partial class BackupReconciler(
     }
 
     /// <summary>Writes a status computed from the newest copy of the object (a job's writes race the controller's).</summary>
-    async Task<Backup> WriteStatusAsync(Backup backup, Func<BackupStatus, BackupStatus> change, CancellationToken ct)
-    {
-        for (var attempt = 0; ; attempt++)
-        {
-            var current = await api.GetAsync<Backup>(Type, backup.Metadata.NamespaceProperty, backup.Metadata.Name, ct).ConfigureAwait(false);
-            if (current.Metadata.Uid != backup.Metadata.Uid) throw new InvalidOperationException($"Backup {backup.Metadata.Name} was replaced");
-            try
-            {
-                return await writer.UpdateStatusAsync(Type, current, change(Copy(current.Status)), ct).ConfigureAwait(false);
-            }
-            catch (KubeApiException e) when (e.IsConflict && attempt < 5)
-            {
-            }
-        }
-    }
+    Task<Backup> WriteStatusAsync(Backup backup, Func<BackupStatus, BackupStatus> change, CancellationToken ct) =>
+        writer.UpdateStatusFromLatestAsync(Type, backup, current => change(Copy(current.Status)), ct);
 }
 
 /// <summary>Makes the term's <see cref="BackupTargets"/> (its workspace cache belongs to the term).</summary>

@@ -55,28 +55,17 @@ public sealed partial class TenantReconciler(
     public static IEnumerable<string> TenantOfWorkspace(Workspace ws) =>
         string.IsNullOrEmpty(ws.Spec.Tenant) ? [] : [ws.Spec.Tenant];
 
-    public async Task<ReconcileResult> ReconcileAsync(Tenant tenant, CancellationToken ct)
+    public Task<ReconcileResult> ReconcileAsync(Tenant tenant, CancellationToken ct) => ReconcileErrors.RunAsync(tenant, ReconcilePassAsync, ErrorReport, ct);
+
+    ErrorReport<Tenant> ErrorReport => new(writer, Type, TenantConditions.Ready, t => t.Status?.Conditions, (t, conditions) => new TenantStatus
     {
-        try
-        {
-            return await ReconcilePassAsync(tenant, ct).ConfigureAwait(false);
-        }
-        catch (Exception e) when (ReconcileErrors.ShouldReport(e, ct))
-        {
-            // Whatever failed, the status must not keep saying Ready for a generation we could not converge.
-            var message = ReconcileErrors.Describe(e);
-            await ReconcileErrors.ReportAsync(writer, Type, tenant, t => t.Status?.Conditions, (t, conditions) => new TenantStatus
-            {
-                ObservedGeneration = t.Metadata.Generation,
-                Phase = t.Metadata.DeletionTimestamp is not null ? "Terminating" : t.Status?.Phase ?? "Pending",
-                Workspaces = t.Status?.Workspaces,
-                Usage = t.Status?.Usage,
-                RecordId = t.Status?.RecordId,
-                Conditions = conditions,
-            }, TenantConditions.Ready, message, events, time, logger, ct).ConfigureAwait(false);
-            throw;
-        }
-    }
+        ObservedGeneration = t.Metadata.Generation,
+        Phase = t.Metadata.DeletionTimestamp is not null ? "Terminating" : t.Status?.Phase ?? "Pending",
+        Workspaces = t.Status?.Workspaces,
+        Usage = t.Status?.Usage,
+        RecordId = t.Status?.RecordId,
+        Conditions = conditions,
+    }, events, time, logger);
 
     async Task<ReconcileResult> ReconcilePassAsync(Tenant tenant, CancellationToken ct)
     {
