@@ -27,6 +27,29 @@ public sealed class ObjectWriter(KubeApi api, OwnWrites? writes = null)
         return KubernetesJson.Deserialize<T>(text);
     }
 
+    /// <summary>
+    /// Replaces status with one computed from the newest copy of the object (read from the API server,
+    /// not a cache), retrying a conflict up to five times: for writers that race the controller, such as
+    /// a background job. An object deleted and recreated under the same name is not written.
+    /// </summary>
+    public async Task<T> UpdateStatusFromLatestAsync<T>(ResourceType type, T obj, Func<T, object?> statusOf, CancellationToken ct)
+        where T : class, IKubernetesObject<V1ObjectMeta>
+    {
+        var ns = obj.Metadata.NamespaceProperty;
+        for (var attempt = 0; ; attempt++)
+        {
+            var current = await api.GetAsync<T>(type, ns, obj.Metadata.Name, ct).ConfigureAwait(false);
+            if (current.Metadata.Uid != obj.Metadata.Uid) throw new InvalidOperationException($"{type.Kind} {obj.Metadata.Name} was replaced");
+            try
+            {
+                return await UpdateStatusAsync(type, current, statusOf(current), ct).ConfigureAwait(false);
+            }
+            catch (KubeApiException e) when (e.IsConflict && attempt < 5)
+            {
+            }
+        }
+    }
+
     public static bool HasFinalizer(IKubernetesObject<V1ObjectMeta> obj, string finalizer) =>
         obj.Metadata.Finalizers?.Contains(finalizer) == true;
 

@@ -1,6 +1,7 @@
 using ControlPlane.Api.V1Alpha1;
 using ControlPlane.LocalEnv;
 using ControlPlane.Operator.Kinds;
+using ControlPlane.Operator.Policy;
 using ControlPlane.Runtime;
 using Npgsql;
 using Xunit.Abstractions;

@@ -45,10 +45,13 @@ public static class Placement
     /// purpose: a tenant admitted before its region lost its server keeps its record, and its workspaces say
     /// InvalidRegion (<see cref="RegionPlacement.HasServer"/>). Null when it is; otherwise the message.
     /// </summary>
-    public static string? UndeclaredTenantRegion(ControlPlaneOptions options, string region) =>
-        Region(options, region).Declared
+    public static string? UndeclaredTenantRegion(ControlPlaneOptions options, string region) => UndeclaredTenantRegion(options.Regions.Keys, region);
+
+    /// <summary>The same rule over the configured region names (a dictionary's keys keep its comparer).</summary>
+    public static string? UndeclaredTenantRegion(IReadOnlyCollection<string> declared, string region) =>
+        declared.Contains(region)
             ? null
-            : $"spec.region: \"{region}\" is not a configured region (configured: {string.Join(", ", options.Regions.Keys.Order())})";
+            : $"spec.region: \"{region}\" is not a configured region (configured: {string.Join(", ", declared.Order())})";
 }
 
 /// <summary>A region's platform backup storage, complete; the credentials Secret (accessKeyId, secretAccessKey) is in the operator's namespace.</summary>

@@ -156,7 +156,7 @@ public sealed partial class BackupReconciler
         }
         catch (BackupNotReadyException)
         {
-            return ReconcileResult.RequeueAfter(WaitDelay); // its workspace is not in the cache yet: the storage is known once it is
+            return ReconcileResult.RequeueAfter(BackupRunPlan.WaitDelay); // its workspace is not in the cache yet: the storage is known once it is
         }
     }
 
@@ -171,8 +171,7 @@ public sealed partial class BackupReconciler
             await store.DeleteAsync(key, ct).ConfigureAwait(false);
         }
 
-        await FinishFailedAsync(backup, "Interrupted",
-            $"the operator stopped while this backup ran (started {backup.Status?.StartedAt:O}); {(aborted ? "its unfinished upload was aborted" : "no unfinished upload was left")}; the schedule goes on", null, ct).ConfigureAwait(false);
+        await FinishFailedAsync(backup, "Interrupted", BackupRunPlan.InterruptedMessage(backup, aborted), null, ct).ConfigureAwait(false);
         return ReconcileResult.Done;
     }
 
@@ -185,84 +184,87 @@ public sealed partial class BackupReconciler
         }
         catch (BackupNotReadyException)
         {
-            return ReconcileResult.RequeueAfter(WaitDelay);
+            return ReconcileResult.RequeueAfter(BackupRunPlan.WaitDelay);
         }
     }
 
     async Task<ReconcileResult> DeleteStoredAsync(Backup backup, CancellationToken ct)
     {
-        if (!ObjectWriter.HasFinalizer(backup, BackupRules.Finalizer)) return ReconcileResult.Done;
         var uid = backup.Metadata.Uid ?? "";
-        if (jobs.IsRunning(uid)) return ReconcileResult.RequeueAfter(WaitDelay); // its job ends soon, then the object is deleted
-        if (backup.Status?.Phase == BackupRules.Phases.Completed && await NamespaceGoingAsync(backup, ct).ConfigureAwait(false) is var (policy, why)
-            && await database.GetRecordedBackupAsync(uid, ct).ConfigureAwait(false) is { DeletedAt: null } recorded)
+        var facts = new BackupDeletionFacts(jobs.IsRunning(uid));
+        RecordedBackup? recorded = null;
+        // Whether its namespace goes, and the system of record's row, are read only where they decide (a Completed backup).
+        if (ObjectWriter.HasFinalizer(backup, BackupRules.Finalizer) && !facts.JobRunning && backup.Status?.Phase == BackupRules.Phases.Completed
+            && await NamespaceGoingAsync(backup, ct).ConfigureAwait(false) is { } going)
         {
-            await OutliveWorkspaceAsync(backup, recorded, policy, why, ct).ConfigureAwait(false);
-            await writer.RemoveFinalizerAsync(Type, backup, BackupRules.Finalizer, ct).ConfigureAwait(false);
-            return ReconcileResult.Done;
+            recorded = await database.GetRecordedBackupAsync(uid, ct).ConfigureAwait(false);
+            facts = facts with { Going = going, Recorded = recorded is { DeletedAt: null } };
         }
 
-        var deleted = false;
-        if (backup.Status?.Key is { } key && await StorageOfAsync(backup, ct).ConfigureAwait(false) is { } storage)
+        switch (BackupRunPlan.Deletion(backup, facts))
         {
-            using var store = new ObjectStore(storage);
-            if (backup.Status.UploadId is { } uploadId) await store.AbortAsync(key, uploadId, ct).ConfigureAwait(false);
-            await store.DeleteAsync(key, ct).ConfigureAwait(false);
-            deleted = true;
-        }
+            case BackupDeletion.Outlive outlive:
+                await OutliveWorkspaceAsync(backup, recorded!, outlive.Policy, outlive.Why, ct).ConfigureAwait(false);
+                await writer.RemoveFinalizerAsync(Type, backup, BackupRules.Finalizer, ct).ConfigureAwait(false);
+                return ReconcileResult.Done;
+            case BackupDeletion.Release:
+                return ReconcileResult.Done;
+            case BackupDeletion.WaitForJob:
+                return ReconcileResult.RequeueAfter(BackupRunPlan.WaitDelay); // its job ends soon, then the object is deleted
+            case BackupDeletion.DeleteStored stored:
+                var deleted = false;
+                if (stored.Key is { } key && await StorageOfAsync(backup, ct).ConfigureAwait(false) is { } storage)
+                {
+                    using var store = new ObjectStore(storage);
+                    if (stored.UploadId is { } uploadId) await store.AbortAsync(key, uploadId, ct).ConfigureAwait(false);
+                    await store.DeleteAsync(key, ct).ConfigureAwait(false);
+                    deleted = true;
+                }
 
-        if (backup.Status?.Key is not null)
-        {
-            await database.MarkBackupDeletedAsync(uid, Audit(backup, "backup.deleted", new JsonObject { ["objectDeleted"] = deleted }), ct).ConfigureAwait(false);
-        }
+                if (stored.Key is not null)
+                {
+                    await database.MarkBackupDeletedAsync(uid, Audit(backup, "backup.deleted", new JsonObject { ["objectDeleted"] = deleted }), ct).ConfigureAwait(false);
+                }
 
-        await writer.RemoveFinalizerAsync(Type, backup, BackupRules.Finalizer, ct).ConfigureAwait(false);
-        return ReconcileResult.Done;
+                await writer.RemoveFinalizerAsync(Type, backup, BackupRules.Finalizer, ct).ConfigureAwait(false);
+                return ReconcileResult.Done;
+            case var other:
+                throw new InvalidOperationException($"not a deletion to apply here: {other}");
+        }
     }
 
-    /// <summary>
-    /// Null when only this Backup is being deleted (by hand or by retention). When its whole namespace
-    /// goes, the deletionPolicy of the workspace being deleted decides; a namespace deleted under a
-    /// workspace that stays is treated as Retain: backups are never lost to a deletion nobody meant for them.
-    /// </summary>
+    /// <summary>Whether its whole namespace goes: its workspace's deletion (cache), else the namespace's (a GET).</summary>
     async Task<(string Policy, string Why)?> NamespaceGoingAsync(Backup backup, CancellationToken ct)
     {
         var name = backup.Metadata.NamespaceProperty;
-        if (targets.Workspaces.Get(name) is { Metadata.DeletionTimestamp: not null } ws)
-        {
-            var policy = ws.Spec.Database?.DeletionPolicy ?? "Retain";
-            return (policy, $"workspace deleted with deletionPolicy {policy}");
-        }
-
-        var ns = await api.TryGetAsync<k8s.Models.V1Namespace>(ResourceType.Namespaces, null, name, ct).ConfigureAwait(false);
-        return ns is null || ns.Metadata.DeletionTimestamp is not null ? ("Retain", $"namespace {name} deleted while its workspace stays: kept as with Retain") : null;
+        return BackupRunPlan.WorkspaceGoing(targets.Workspaces.Get(name))
+               ?? BackupRunPlan.NamespaceGone(name, await api.TryGetAsync<k8s.Models.V1Namespace>(ResourceType.Namespaces, null, name, ct).ConfigureAwait(false));
     }
 
     /// <summary>
-    /// A completed backup of a workspace being deleted outlives its Backup object: with Delete its object
-    /// is deleted after ControlPlane:Backup:DeleteGrace (by the <see cref="BackupJanitor"/>), otherwise it
-    /// is kept. A backup in the plan's own bucket is always kept: its credentials go with the namespace.
+    /// A completed backup of a workspace being deleted outlives its Backup object (<see cref="BackupRunPlan.Outlive"/>):
+    /// its deletion is scheduled (the <see cref="BackupJanitor"/> deletes it) or it is kept, audited either way.
     /// </summary>
     async Task OutliveWorkspaceAsync(Backup backup, RecordedBackup stored, string policy, string why, CancellationToken ct)
     {
         var platform = await PlatformStorageOrNullAsync(stored.Region, ct).ConfigureAwait(false);
         var onPlatform = platform?.ToString() == stored.Storage;
         var details = new JsonObject { ["deletionPolicy"] = policy, ["storage"] = stored.Storage };
-        if (policy == "Delete" && onPlatform)
+        switch (BackupRunPlan.Outlive(policy, why, onPlatform, Now, targets.Options.Backup.DeleteGrace))
         {
-            var deleteAfter = Now + targets.Options.Backup.DeleteGrace;
-            details["deleteAfter"] = deleteAfter.ToString("O");
-            await database.ScheduleBackupDeletionAsync(stored.K8sUid, deleteAfter, Audit(backup, "backup.deletionScheduled", details, stored.Tenant), ct).ConfigureAwait(false);
-            janitor.Wake();
-            logger.LogInformation("backup {Namespace}/{Name}: its workspace is deleted (Delete): object {Key} is deleted after {DeleteAfter:O}",
-                backup.Metadata.NamespaceProperty, backup.Metadata.Name, stored.ObjectKey, deleteAfter);
-            return;
+            case Outliving.ScheduleDeletion schedule:
+                details["deleteAfter"] = schedule.DeleteAfter.ToString("O");
+                await database.ScheduleBackupDeletionAsync(stored.K8sUid, schedule.DeleteAfter, Audit(backup, "backup.deletionScheduled", details, stored.Tenant), ct).ConfigureAwait(false);
+                janitor.Wake();
+                logger.LogInformation("backup {Namespace}/{Name}: its workspace is deleted (Delete): object {Key} is deleted after {DeleteAfter:O}",
+                    backup.Metadata.NamespaceProperty, backup.Metadata.Name, stored.ObjectKey, schedule.DeleteAfter);
+                return;
+            case Outliving.Retain retain:
+                details["reason"] = retain.Reason;
+                await database.RetainBackupAsync(stored.K8sUid, retain.Reason, Audit(backup, "backup.retained", details, stored.Tenant), ct).ConfigureAwait(false);
+                logger.LogInformation("backup {Namespace}/{Name}: kept after its workspace's deletion ({Reason})", backup.Metadata.NamespaceProperty, backup.Metadata.Name, retain.Reason);
+                return;
         }
-
-        var reason = policy == "Delete" ? why + ", but the backup is in the plan's own bucket, whose credentials went with the namespace" : why;
-        details["reason"] = reason;
-        await database.RetainBackupAsync(stored.K8sUid, reason, Audit(backup, "backup.retained", details, stored.Tenant), ct).ConfigureAwait(false);
-        logger.LogInformation("backup {Namespace}/{Name}: kept after its workspace's deletion ({Reason})", backup.Metadata.NamespaceProperty, backup.Metadata.Name, reason);
     }
 
     async Task<S3Target?> PlatformStorageOrNullAsync(string region, CancellationToken ct)

@@ -31,9 +31,6 @@ public sealed partial class BackupReconciler(
     public static readonly ResourceType Type = ResourceType.For<Backup>(namespaced: true);
     const string Actor = "controlplane-operator";
 
-    /// <summary>How long a Backup waits before trying again for a slot or for its workspace's database.</summary>
-    static readonly TimeSpan WaitDelay = TimeSpan.FromSeconds(2);
-
     public static Informer<Backup> BackupsOf(TermBuilder b) => b.Informer<Backup>(Type);
 
     public static Informer<BackupPlan> PlansOf(TermBuilder b) => b.Informer<BackupPlan>(BackupPlanReconciler.Type);
@@ -56,51 +53,70 @@ public sealed partial class BackupReconciler(
             .Watches(targets.Tenants, _ => []);
     }
 
+    /// <summary>Facts (its job, its plan, its targets), decisions by <see cref="BackupRunPlan"/>, each applied before the next is asked.</summary>
     public async Task<ReconcileResult> ReconcileAsync(Backup backup, CancellationToken ct)
     {
-        if (backup.Metadata.DeletionTimestamp is not null) return await FinalizeAsync(backup, ct).ConfigureAwait(false);
         var uid = backup.Metadata.Uid ?? "";
-        switch (backup.Status?.Phase)
+        switch (BackupRunPlan.Triage(backup, jobs.IsRunning(uid)))
         {
-            case BackupRules.Phases.Completed or BackupRules.Phases.Failed:
+            case BackupStep.Finalize:
+                return await FinalizeAsync(backup, ct).ConfigureAwait(false);
+            case BackupStep.Interrupted:
+                return await InterruptedAsync(backup, ct).ConfigureAwait(false);
+            case BackupStep.Prepare:
+                break;
+            default:
                 return ReconcileResult.Done;
-            case BackupRules.Phases.Running:
-                return jobs.IsRunning(uid) ? ReconcileResult.Done : await InterruptedAsync(backup, ct).ConfigureAwait(false);
         }
 
-        if (jobs.IsRunning(uid)) return ReconcileResult.Done;
         backup = await writer.AddFinalizerAsync(Type, backup, BackupRules.Finalizer, ct).ConfigureAwait(false);
-        var ns = backup.Metadata.NamespaceProperty;
-        var plan = plans.Get($"{ns}/{backup.Spec.BackupPlan}");
-        if (plan is null) return await FailAsync(backup, "PlanNotFound", $"spec.backupPlan: BackupPlan {backup.Spec.BackupPlan} not found in namespace {ns}", ct).ConfigureAwait(false);
-        BackupSource source;
-        S3Target storage;
-        PgLogin login;
+        var plan = plans.Get($"{backup.Metadata.NamespaceProperty}/{backup.Spec.BackupPlan}");
+        if (BackupRunPlan.Plan(backup, plan) is { } noPlan) return await ApplyAsync(backup, noPlan, ct).ConfigureAwait(false);
+
+        BackupSource? source = null;
+        S3Target? storage = null;
+        PgLogin? login = null;
+        BackupResolution resolution;
         try
         {
-            source = targets.Source(plan);
-            storage = await targets.StorageAsync(plan, source.Region, ct).ConfigureAwait(false);
+            source = targets.Source(plan!);
+            storage = await targets.StorageAsync(plan!, source.Region, ct).ConfigureAwait(false);
             login = await targets.LoginAsync(source, ct).ConfigureAwait(false);
+            resolution = new BackupResolution.Resolved();
         }
         catch (BackupRefusedException e)
         {
-            return await FailAsync(backup, e.Reason, $"BackupPlan {plan.Metadata.Name}: {e.Message}", ct).ConfigureAwait(false);
+            resolution = new BackupResolution.Refused(e.Reason, e.Message);
         }
         catch (BackupNotReadyException e)
         {
-            await PendingAsync(backup, "Waiting", e.Message, ct).ConfigureAwait(false);
-            return ReconcileResult.RequeueAfter(WaitDelay);
+            resolution = new BackupResolution.NotReady(e.Message);
         }
 
+        var step = BackupRunPlan.Resolve(plan!, resolution);
+        if (step is not BackupStep.Start) return await ApplyAsync(backup, step, ct).ConfigureAwait(false);
         var started = backup;
-        if (!jobs.TryStart(uid, jobCt => RunAsync(started, source, storage, login, jobCt)))
+        if (!jobs.TryStart(uid, jobCt => RunAsync(started, source!, storage!, login!, jobCt)))
         {
             if (jobs.IsRunning(uid)) return ReconcileResult.Done;
-            await PendingAsync(backup, "Queued", $"waiting for a slot: {jobs.Running} backups or restores running (ControlPlane:Backup:MaxConcurrent)", ct).ConfigureAwait(false);
-            return ReconcileResult.RequeueAfter(WaitDelay);
+            return await ApplyAsync(backup, BackupRunPlan.Queued(jobs.Running), ct).ConfigureAwait(false);
         }
 
         return ReconcileResult.Done;
+    }
+
+    async Task<ReconcileResult> ApplyAsync(Backup backup, BackupStep step, CancellationToken ct)
+    {
+        switch (step)
+        {
+            case BackupStep.Fail fail:
+                return await FailAsync(backup, fail.Reason, fail.Message, ct).ConfigureAwait(false);
+            case BackupStep.Wait wait:
+                await PendingAsync(backup, wait.Reason, wait.Message, ct).ConfigureAwait(false);
+                return ReconcileResult.RequeueAfter(BackupRunPlan.WaitDelay);
+            default:
+                throw new InvalidOperationException($"not a step to apply here: {step}");
+        }
     }
 
     Task PendingAsync(Backup backup, string reason, string message, CancellationToken ct)
@@ -145,21 +161,8 @@ public sealed partial class BackupReconciler(
     }
 
     /// <summary>Writes a status computed from the newest copy of the object (a job's writes race the controller's).</summary>
-    async Task<Backup> WriteStatusAsync(Backup backup, Func<BackupStatus, BackupStatus> change, CancellationToken ct)
-    {
-        for (var attempt = 0; ; attempt++)
-        {
-            var current = await api.GetAsync<Backup>(Type, backup.Metadata.NamespaceProperty, backup.Metadata.Name, ct).ConfigureAwait(false);
-            if (current.Metadata.Uid != backup.Metadata.Uid) throw new InvalidOperationException($"Backup {backup.Metadata.Name} was replaced");
-            try
-            {
-                return await writer.UpdateStatusAsync(Type, current, change(Copy(current.Status)), ct).ConfigureAwait(false);
-            }
-            catch (KubeApiException e) when (e.IsConflict && attempt < 5)
-            {
-            }
-        }
-    }
+    Task<Backup> WriteStatusAsync(Backup backup, Func<BackupStatus, BackupStatus> change, CancellationToken ct) =>
+        writer.UpdateStatusFromLatestAsync(Type, backup, current => change(Copy(current.Status)), ct);
 }
 
 /// <summary>Makes the term's <see cref="BackupTargets"/> (its workspace cache belongs to the term).</summary>

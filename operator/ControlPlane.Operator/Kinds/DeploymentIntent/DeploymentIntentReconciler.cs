@@ -53,19 +53,13 @@ public sealed partial class DeploymentIntentReconciler(
     /// <summary>While a ring runs, the plane is asked again this often (the kubernetes plane's Rollout events come sooner).</summary>
     TimeSpan PollInterval => options.DeploymentIntent.PollInterval;
 
-    public async Task<ReconcileResult> ReconcileAsync(DeploymentIntent intent, CancellationToken ct)
+    public Task<ReconcileResult> ReconcileAsync(DeploymentIntent intent, CancellationToken ct) => ReconcileErrors.RunAsync(intent, ReconcilePassAsync, ErrorReport, ct);
+
+    // Database and plane failures are the pass's own conditions (DatabaseUnavailable, PlaneUnavailable, ...), not a ReconcileError.
+    ErrorReport<DeploymentIntent> ErrorReport => new(writer, Type, IntentConditions.Ready, i => i.Status?.Conditions, (i, conditions) => CopyStatus(i, conditions), events, time, logger)
     {
-        try
-        {
-            return await ReconcilePassAsync(intent, ct).ConfigureAwait(false);
-        }
-        catch (Exception e) when (ReconcileErrors.ShouldReport(e, ct) && e is not (NpgsqlException or TimeoutException or PlaneError))
-        {
-            await ReconcileErrors.ReportAsync(writer, Type, intent, i => i.Status?.Conditions, (i, conditions) => CopyStatus(i, conditions),
-                IntentConditions.Ready, ReconcileErrors.Describe(e), events, time, logger, ct).ConfigureAwait(false);
-            throw;
-        }
-    }
+        Reports = e => e is not (NpgsqlException or TimeoutException or PlaneError),
+    };
 
     static DeploymentIntentStatus CopyStatus(DeploymentIntent i, List<V1Condition> conditions)
     {

@@ -54,19 +54,10 @@ public sealed partial class ExposureReconciler(
     /// <summary>What is live: an approved generation and its spec.</summary>
     sealed record Live(long Generation, ExposureSpec Spec);
 
-    public async Task<ReconcileResult> ReconcileAsync(Exposure e, CancellationToken ct)
-    {
-        try
-        {
-            return await ReconcilePassAsync(e, ct).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ReconcileErrors.ShouldReport(ex, ct))
-        {
-            await ReconcileErrors.ReportAsync(writer, Type, e, x => x.Status?.Conditions, (x, conditions) => StatusOf(x, LiveOf(x), x.Status?.Phase ?? "Draft", x.Status?.Approvals, conditions),
-                ExposureConditions.Ready, ReconcileErrors.Describe(ex), events, time, logger, ct).ConfigureAwait(false);
-            throw;
-        }
-    }
+    public Task<ReconcileResult> ReconcileAsync(Exposure e, CancellationToken ct) => ReconcileErrors.RunAsync(e, ReconcilePassAsync, ErrorReport, ct);
+
+    ErrorReport<Exposure> ErrorReport => new(writer, Type, ExposureConditions.Ready, x => x.Status?.Conditions,
+        (x, conditions) => StatusOf(x, LiveOf(x), x.Status?.Phase ?? "Draft", x.Status?.Approvals, conditions), events, time, logger);
 
     async Task<ReconcileResult> ReconcilePassAsync(Exposure e, CancellationToken ct)
     {

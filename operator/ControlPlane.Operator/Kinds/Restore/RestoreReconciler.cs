@@ -27,7 +27,6 @@ public sealed partial class RestoreReconciler(
     PgTools tools,
     RegionDatabases regions,
     SystemDatabase database,
-    KubeApi api,
     ObjectWriter writer,
     EventRecorder events,
     TimeProvider time,
@@ -46,7 +45,7 @@ public sealed partial class RestoreReconciler(
         var roleBindings = WorkspaceReconciler.RoleBindingsOf(b);
         var writes = new OwnWrites();
         var targets = targetsFactory(b);
-        var reconciler = new RestoreReconciler(backups, plans, approvals, roleBindings, targets, jobs, tools, regions, database, b.Api, new ObjectWriter(b.Api, writes),
+        var reconciler = new RestoreReconciler(backups, plans, approvals, roleBindings, targets, jobs, tools, regions, database, new ObjectWriter(b.Api, writes),
             b.Events, b.Time, b.Loggers.CreateLogger<RestoreReconciler>());
         IEnumerable<string> InNamespace(string ns) => restores.InNamespace(ns).Select(r => $"{ns}/{r.Metadata.Name}");
         b.Controller("restore", restores, reconciler).SkipsEchoesOf(writes)
@@ -260,19 +259,6 @@ public sealed partial class RestoreReconciler(
     }
 
     /// <summary>Writes a status computed from the newest copy of the object (a job's writes race the controller's).</summary>
-    async Task<Restore> WriteStatusAsync(Restore restore, Func<RestoreStatus, RestoreStatus> change, CancellationToken ct)
-    {
-        for (var attempt = 0; ; attempt++)
-        {
-            var current = await api.GetAsync<Restore>(Type, restore.Metadata.NamespaceProperty, restore.Metadata.Name, ct).ConfigureAwait(false);
-            if (current.Metadata.Uid != restore.Metadata.Uid) throw new InvalidOperationException($"Restore {restore.Metadata.Name} was replaced");
-            try
-            {
-                return await writer.UpdateStatusAsync(Type, current, change(Copy(current.Status)), ct).ConfigureAwait(false);
-            }
-            catch (KubeApiException e) when (e.IsConflict && attempt < 5)
-            {
-            }
-        }
-    }
+    Task<Restore> WriteStatusAsync(Restore restore, Func<RestoreStatus, RestoreStatus> change, CancellationToken ct) =>
+        writer.UpdateStatusFromLatestAsync(Type, restore, current => change(Copy(current.Status)), ct);
 }

@@ -102,19 +102,10 @@ public sealed partial class RolloutReconciler(
         return RolloutsOf(owner[..^(hash.Length + 1)], pod.Metadata.NamespaceProperty);
     }
 
-    public async Task<ReconcileResult> ReconcileAsync(Rollout rollout, CancellationToken ct)
-    {
-        try
-        {
-            return await ReconcilePassAsync(rollout, ct).ConfigureAwait(false);
-        }
-        catch (Exception e) when (ReconcileErrors.ShouldReport(e, ct))
-        {
-            await ReconcileErrors.ReportAsync(writer, Type, rollout, r => r.Status?.Conditions, (r, conditions) => WithConditions(r.Status, r.Metadata.Generation, conditions),
-                "Ready", ReconcileErrors.Describe(e), events, time, logger, ct).ConfigureAwait(false);
-            throw;
-        }
-    }
+    public Task<ReconcileResult> ReconcileAsync(Rollout rollout, CancellationToken ct) => ReconcileErrors.RunAsync(rollout, ReconcilePassAsync, ErrorReport, ct);
+
+    ErrorReport<Rollout> ErrorReport => new(writer, Type, "Ready", r => r.Status?.Conditions, (r, conditions) => WithConditions(r.Status, r.Metadata.Generation, conditions),
+        events, time, logger);
 
     static RolloutStatus WithConditions(RolloutStatus? s, long? generation, List<V1Condition> conditions)
     {

@@ -9,13 +9,6 @@ using k8s.Models;
 
 namespace ControlPlane.Operator.Kinds;
 
-public static class TenantConditions
-{
-    public const string Ready = "Ready";
-    public const string RecordSynced = "RecordSynced";
-    public const string QuotaReady = "QuotaReady";
-}
-
 /// <summary>
 /// Converges a Tenant into the system of record: validates its region against the configured
 /// ones, upserts its row (audited) when the spec changed, and reports phase, workspace count and
@@ -55,157 +48,58 @@ public sealed partial class TenantReconciler(
     public static IEnumerable<string> TenantOfWorkspace(Workspace ws) =>
         string.IsNullOrEmpty(ws.Spec.Tenant) ? [] : [ws.Spec.Tenant];
 
-    public async Task<ReconcileResult> ReconcileAsync(Tenant tenant, CancellationToken ct)
-    {
-        try
-        {
-            return await ReconcilePassAsync(tenant, ct).ConfigureAwait(false);
-        }
-        catch (Exception e) when (ReconcileErrors.ShouldReport(e, ct))
-        {
-            // Whatever failed, the status must not keep saying Ready for a generation we could not converge.
-            var message = ReconcileErrors.Describe(e);
-            await ReconcileErrors.ReportAsync(writer, Type, tenant, t => t.Status?.Conditions, (t, conditions) => new TenantStatus
-            {
-                ObservedGeneration = t.Metadata.Generation,
-                Phase = t.Metadata.DeletionTimestamp is not null ? "Terminating" : t.Status?.Phase ?? "Pending",
-                Workspaces = t.Status?.Workspaces,
-                Usage = t.Status?.Usage,
-                RecordId = t.Status?.RecordId,
-                Conditions = conditions,
-            }, TenantConditions.Ready, message, events, time, logger, ct).ConfigureAwait(false);
-            throw;
-        }
-    }
+    public Task<ReconcileResult> ReconcileAsync(Tenant tenant, CancellationToken ct) => ReconcileErrors.RunAsync(tenant, ReconcilePassAsync, ErrorReport, ct);
 
+    ErrorReport<Tenant> ErrorReport => new(writer, Type, TenantConditions.Ready, t => t.Status?.Conditions, (t, conditions) => new TenantStatus
+    {
+        ObservedGeneration = t.Metadata.Generation,
+        Phase = t.Metadata.DeletionTimestamp is not null ? "Terminating" : t.Status?.Phase ?? "Pending",
+        Workspaces = t.Status?.Workspaces,
+        Usage = t.Status?.Usage,
+        RecordId = t.Status?.RecordId,
+        Conditions = conditions,
+    }, events, time, logger);
+
+    /// <summary>Facts from the caches, decisions by <see cref="TenantPlan"/>, each applied before the next is asked.</summary>
     async Task<ReconcileResult> ReconcilePassAsync(Tenant tenant, CancellationToken ct)
     {
-        var owned = workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name).Select(w => w.Metadata.Name).OrderBy(n => n).ToList();
-        if (tenant.Metadata.DeletionTimestamp is not null) return await FinalizeAsync(tenant, owned, ct).ConfigureAwait(false);
-
-        // A name that is not a DNS label cannot label namespaces; refuse it before anything is written.
-        if (SpecRules.ObjectName(tenant.Metadata.Name) is { } badName)
-        {
-            var refused = new TenantStatus { ObservedGeneration = tenant.Metadata.Generation, Phase = "Failed" };
-            refused.Conditions = new ConditionSet(tenant.Status?.Conditions, tenant.Metadata.Generation, time.GetUtcNow().UtcDateTime)
-                .Set(TenantConditions.Ready, false, "InvalidName", badName).ToList();
-            if (await WriteStatusAsync(tenant, refused, ct).ConfigureAwait(false)) await events.WarningAsync(tenant, "InvalidName", badName, ct).ConfigureAwait(false);
-            return ReconcileResult.Terminal(badName);
-        }
+        var facts = Facts(tenant);
+        if (tenant.Metadata.DeletionTimestamp is not null) return await FinalizeAsync(tenant, facts, ct).ConfigureAwait(false);
+        if (TenantPlan.Refusal(tenant, facts) is { } refused) return await ApplyAsync(tenant, refused, ct).ConfigureAwait(false);
 
         tenant = await writer.AddFinalizerAsync(Type, tenant, ApiGroup.Finalizer, ct).ConfigureAwait(false);
-        var now = time.GetUtcNow().UtcDateTime;
-        var status = NewStatus(tenant, owned);
-        var conditions = new ConditionSet(tenant.Status?.Conditions, tenant.Metadata.Generation, now);
+        if (TenantPlan.RegionRefusal(tenant, facts) is { } badRegion) return await ApplyAsync(tenant, badRegion, ct).ConfigureAwait(false);
 
-        if (Placement.UndeclaredTenantRegion(options, tenant.Spec.Region) is { } badRegion)
-        {
-            conditions.Set(TenantConditions.RecordSynced, false, "InvalidRegion", badRegion).Set(TenantConditions.Ready, false, "InvalidRegion", badRegion);
-            status.Phase = "Failed";
-            status.Conditions = conditions.ToList();
-            if (await WriteStatusAsync(tenant, status, ct).ConfigureAwait(false))
-            {
-                await events.WarningAsync(tenant, "InvalidRegion", badRegion, ct).ConfigureAwait(false);
-            }
-
-            return ReconcileResult.Terminal(badRegion);
-        }
-
+        RecordOutcome record;
         try
         {
             var (recordId, change) = await SyncRecordAsync(tenant, ct).ConfigureAwait(false);
-            status.RecordId = recordId.ToString();
-            conditions.Set(TenantConditions.RecordSynced, true, "Synced", "The tenant row in the system of record matches the spec.");
-            if (change is not null) await events.NormalAsync(tenant, change, $"Tenant record {recordId} {(change == "RecordCreated" ? "created" : "updated")}", ct).ConfigureAwait(false);
+            record = new RecordOutcome.Synced(recordId, change);
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
-            // Unreachable is retried with backoff; a refusal (permission, constraint, ...) waits for a spec change.
             var failure = PostgresFailure.Of(e, "The system of record");
-            status.RecordId = tenant.Status?.RecordId;
-            conditions.Set(TenantConditions.RecordSynced, false, failure.Reason, failure.Message)
-                .Set(TenantConditions.Ready, false, failure.Reason, failure.Message);
-            status.Phase = tenant.Status?.Phase ?? "Pending";
-            status.Conditions = conditions.ToList();
-            if (await WriteStatusAsync(tenant, status, ct).ConfigureAwait(false))
-            {
-                await events.WarningAsync(tenant, "RecordSyncFailed", failure.Message, ct).ConfigureAwait(false);
-            }
-
-            return failure.Transient ? ReconcileResult.Retry(failure.Message) : ReconcileResult.Terminal(failure.Message);
+            record = new RecordOutcome.Failed(failure.Reason, failure.Message, failure.Transient);
         }
 
-        // Quantities out of bounds (the tenant's own, or a workspace's stored while the webhook was
-        // absent) are counted as zero by the ledger; the tenant says so instead of looking healthy.
-        var invalid = InvalidQuantities(tenant);
-        if (invalid.Count > 0)
-        {
-            var message = string.Join("; ", invalid.Take(10)) + (invalid.Count > 10 ? $"; and {invalid.Count - 10} more" : "");
-            conditions.Set(TenantConditions.QuotaReady, false, "InvalidQuantity", message).Set(TenantConditions.Ready, false, "InvalidQuantity", message);
-            status.Phase = "Failed";
-            status.Conditions = conditions.ToList();
-            var previous = tenant.Status?.Conditions?.FirstOrDefault(c => c.Type == TenantConditions.QuotaReady)?.Message;
-            if (await WriteStatusAsync(tenant, status, ct).ConfigureAwait(false) && previous != message)
-            {
-                await events.WarningAsync(tenant, "InvalidQuantity", message, ct).ConfigureAwait(false);
-            }
-
-            return ReconcileResult.Done; // a change of the tenant or of a workspace re-triggers us
-        }
-
-        if (tenant.Status?.Conditions?.Any(c => c.Type == TenantConditions.QuotaReady) == true)
-        {
-            conditions.Set(TenantConditions.QuotaReady, true, "Valid", "Every quantity of the tenant and its workspaces is within bounds.");
-        }
-
-        await ApplySelfServiceBindingsAsync(tenant, ct).ConfigureAwait(false);
-        status.Phase = tenant.Spec.Suspended ? "Suspended" : "Ready";
-        conditions.Set(TenantConditions.Ready, true, tenant.Spec.Suspended ? "Suspended" : "Ready",
-            tenant.Spec.Suspended ? "Tenant is suspended: no new workspaces, rollouts or publications." : "Tenant is ready.");
-        status.Conditions = conditions.ToList();
-        await WriteStatusAsync(tenant, status, ct).ConfigureAwait(false);
-        return ReconcileResult.Done;
+        return await ApplyAsync(tenant, TenantPlan.Converge(tenant, facts, record), ct).ConfigureAwait(false);
     }
 
-    List<string> InvalidQuantities(Tenant tenant)
+    TenantFacts Facts(Tenant tenant) =>
+        new(workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name).ToList(), options.Regions.Keys);
+
+    /// <summary>Events first, then the bindings, the status (only if it changed), and the Warning only when it did.</summary>
+    async Task<ReconcileResult> ApplyAsync(Tenant tenant, TenantStep step, CancellationToken ct)
     {
-        var problems = SpecRules.TenantQuota(tenant.Spec.Quota).ToList();
-        foreach (var ws in workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name).OrderBy(w => w.Metadata.Name, StringComparer.Ordinal))
+        await events.SendAsync(tenant, step.Before, ct).ConfigureAwait(false);
+        if (step.ApplyBindings) await ApplySelfServiceBindingsAsync(tenant, ct).ConfigureAwait(false);
+        step.Status.Conditions = new ConditionSet(tenant.Status?.Conditions, tenant.Metadata.Generation, time.GetUtcNow().UtcDateTime).Apply(step.Verdicts).ToList();
+        if (await WriteStatusAsync(tenant, step.Status, ct).ConfigureAwait(false) && step.IfWritten is { } warning)
         {
-            problems.AddRange(SpecRules.WorkspaceQuota(ws.Spec.Quota).Select(p => $"workspace {ws.Metadata.Name}: {p} (counted as 0)"));
+            await events.SendAsync(tenant, [warning], ct).ConfigureAwait(false);
         }
 
-        return problems;
-    }
-
-    TenantStatus NewStatus(Tenant tenant, IReadOnlyCollection<string> owned) => new()
-    {
-        ObservedGeneration = tenant.Metadata.Generation,
-        Workspaces = owned.Count,
-        Usage = Usage(tenant),
-        RecordId = tenant.Status?.RecordId,
-    };
-
-    /// <summary>What the tenant's workspaces are granted (their requests, capped by the tenant's aggregate quota).</summary>
-    TenantUsage? Usage(Tenant tenant)
-    {
-        var own = workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name).ToList();
-        if (own.All(w => w.Spec.Quota is null)) return null;
-        decimal cpu = 0, memory = 0, storage = 0;
-        foreach (var grant in Quota.AllocateAll(tenant, own).Values)
-        {
-            // Grants are bounded (out-of-bounds asks are granted 0), and the sums saturate.
-            cpu = SpecRules.Add(cpu, grant.Granted.TryGetValue("cpu", out var c) && SpecRules.TryQuantity("cpu", c, out var cv) ? cv : 0);
-            memory = SpecRules.Add(memory, grant.Granted.TryGetValue("memory", out var m) && SpecRules.TryQuantity("memory", m, out var mv) ? mv : 0);
-            storage = SpecRules.Add(storage, grant.Granted.TryGetValue("storage", out var st) && SpecRules.TryQuantity("storage", st, out var sv) ? sv : 0);
-        }
-
-        return new TenantUsage
-        {
-            Cpu = new ResourceQuantity(new ResourceQuantity(cpu, 0, ResourceQuantity.SuffixFormat.DecimalSI).CanonicalizeString()),
-            Memory = new ResourceQuantity(new ResourceQuantity(memory, 0, ResourceQuantity.SuffixFormat.BinarySI).CanonicalizeString()),
-            Storage = new ResourceQuantity(new ResourceQuantity(storage, 0, ResourceQuantity.SuffixFormat.BinarySI).CanonicalizeString()),
-        };
+        return step.Result.ToResult();
     }
 
     async Task<bool> WriteStatusAsync(Tenant tenant, TenantStatus status, CancellationToken ct)
@@ -274,43 +168,37 @@ public sealed partial class TenantReconciler(
         return names;
     }
 
-    async Task<ReconcileResult> FinalizeAsync(Tenant tenant, IReadOnlyList<string> owned, CancellationToken ct)
+    async Task<ReconcileResult> FinalizeAsync(Tenant tenant, TenantFacts facts, CancellationToken ct)
     {
-        if (!ObjectWriter.HasFinalizer(tenant, ApiGroup.Finalizer)) return ReconcileResult.Done;
-        var now = time.GetUtcNow().UtcDateTime;
-        var conditions = new ConditionSet(tenant.Status?.Conditions, tenant.Metadata.Generation, now);
-        var status = NewStatus(tenant, owned);
-        status.Phase = "Terminating";
         // Letting go is irreversible: a cache that has not yet seen a new workspace must not decide it.
-        if (owned.Count == 0) owned = await LiveWorkspacesOfAsync(tenant.Metadata.Name, ct).ConfigureAwait(false);
-        if (owned.Count > 0)
+        if (facts.Workspaces.Count == 0 && ObjectWriter.HasFinalizer(tenant, ApiGroup.Finalizer))
         {
-            var message = $"Deletion held: tenant still has {owned.Count} workspace(s): {string.Join(", ", owned.Take(10))}{(owned.Count > 10 ? ", ..." : "")}. Delete them first.";
-            status.Conditions = conditions.Set(TenantConditions.Ready, false, "DeletionBlocked", message).ToList();
-            if (await WriteStatusAsync(tenant, status, ct).ConfigureAwait(false))
-            {
-                await events.WarningAsync(tenant, "DeletionBlocked", message, ct).ConfigureAwait(false);
-            }
-
-            return ReconcileResult.Done; // a workspace event re-triggers us
+            facts = facts with { Live = await LiveWorkspacesOfAsync(tenant.Metadata.Name, ct).ConfigureAwait(false) };
         }
 
-        try
+        switch (TenantPlan.Finalize(tenant, facts))
         {
-            await database.MarkTenantDeletedAsync(tenant.Metadata.Name,
-                new AuditEntry(Actor, "tenant.deleted", "Tenant", tenant.Metadata.Name, tenant.Metadata.Name,
-                    new JsonObject { ["recordId"] = tenant.Status?.RecordId, ["generation"] = tenant.Metadata.Generation }), ct).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException)
-        {
-            var message = $"Deletion waits for the system of record: {e.Message}";
-            status.Conditions = conditions.Set(TenantConditions.RecordSynced, false, "DatabaseUnavailable", message).ToList();
-            await WriteStatusAsync(tenant, status, ct).ConfigureAwait(false);
-            return ReconcileResult.Retry(message);
-        }
+            case TenantDeletion.Release:
+                return ReconcileResult.Done;
+            case TenantDeletion.Hold hold:
+                return await ApplyAsync(tenant, hold.Step, ct).ConfigureAwait(false);
+            case TenantDeletion.MarkDeleted deleted:
+                try
+                {
+                    await database.MarkTenantDeletedAsync(tenant.Metadata.Name,
+                        new AuditEntry(Actor, "tenant.deleted", "Tenant", tenant.Metadata.Name, tenant.Metadata.Name,
+                            new JsonObject { ["recordId"] = tenant.Status?.RecordId, ["generation"] = tenant.Metadata.Generation }), ct).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is NpgsqlException or TimeoutException)
+                {
+                    return await ApplyAsync(tenant, TenantPlan.DeletionWaits(tenant, facts, e.Message), ct).ConfigureAwait(false);
+                }
 
-        await events.NormalAsync(tenant, "RecordDeleted", "Tenant record marked deleted; finalizer removed", ct).ConfigureAwait(false);
-        await writer.RemoveFinalizerAsync(Type, tenant, ApiGroup.Finalizer, ct).ConfigureAwait(false);
-        return ReconcileResult.Done;
+                await events.SendAsync(tenant, [deleted.Done], ct).ConfigureAwait(false);
+                await writer.RemoveFinalizerAsync(Type, tenant, ApiGroup.Finalizer, ct).ConfigureAwait(false);
+                return ReconcileResult.Done;
+            case var other:
+                throw new InvalidOperationException($"unknown decision {other}");
+        }
     }
 }

@@ -115,29 +115,19 @@ public sealed partial class WorkspaceReconciler(
 
     // ---- reconcile ------------------------------------------------------------------------------
 
-    public async Task<ReconcileResult> ReconcileAsync(Workspace ws, CancellationToken ct)
+    public Task<ReconcileResult> ReconcileAsync(Workspace ws, CancellationToken ct) => ReconcileErrors.RunAsync(ws, ReconcilePassAsync, ErrorReport, ct);
+
+    ErrorReport<Workspace> ErrorReport => new(writer, Type, WorkspaceConditions.Ready, w => w.Status?.Conditions, (w, conditions) => new WorkspaceStatus
     {
-        try
-        {
-            return await ReconcilePassAsync(ws, ct).ConfigureAwait(false);
-        }
-        catch (Exception e) when (ReconcileErrors.ShouldReport(e, ct))
-        {
-            // Whatever failed, the status must not keep saying Ready for a generation we could not converge.
-            await ReconcileErrors.ReportAsync(writer, Type, ws, w => w.Status?.Conditions, (w, conditions) => new WorkspaceStatus
-            {
-                ObservedGeneration = w.Metadata.Generation,
-                Phase = w.Metadata.DeletionTimestamp is not null ? "Terminating" : w.Status?.Phase ?? "Creating",
-                Namespace = w.Status?.Namespace,
-                Database = w.Status?.Database,
-                ProviderKeys = w.Status?.ProviderKeys,
-                AdmittedAt = w.Status?.AdmittedAt,
-                Environment = w.Status?.Environment,
-                Conditions = conditions,
-            }, WorkspaceConditions.Ready, ReconcileErrors.Describe(e), events, time, logger, ct).ConfigureAwait(false);
-            throw;
-        }
-    }
+        ObservedGeneration = w.Metadata.Generation,
+        Phase = w.Metadata.DeletionTimestamp is not null ? "Terminating" : w.Status?.Phase ?? "Creating",
+        Namespace = w.Status?.Namespace,
+        Database = w.Status?.Database,
+        ProviderKeys = w.Status?.ProviderKeys,
+        AdmittedAt = w.Status?.AdmittedAt,
+        Environment = w.Status?.Environment,
+        Conditions = conditions,
+    }, events, time, logger);
 
     async Task<ReconcileResult> ReconcilePassAsync(Workspace ws, CancellationToken ct)
     {

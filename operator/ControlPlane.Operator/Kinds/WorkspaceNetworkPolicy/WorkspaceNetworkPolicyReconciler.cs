@@ -92,23 +92,14 @@ public sealed partial class WorkspaceNetworkPolicyReconciler(
 
     // ---- reconcile ------------------------------------------------------------------------------
 
-    public async Task<ReconcileResult> ReconcileAsync(WorkspaceNetworkPolicy policy, CancellationToken ct)
+    public Task<ReconcileResult> ReconcileAsync(WorkspaceNetworkPolicy policy, CancellationToken ct) => ReconcileErrors.RunAsync(policy, ReconcilePassAsync, ErrorReport, ct);
+
+    ErrorReport<WorkspaceNetworkPolicy> ErrorReport => new(writer, Type, NetworkPolicyConditions.Ready, p => p.Status?.Conditions, (p, conditions) => new WorkspaceNetworkPolicyStatus
     {
-        try
-        {
-            return await ReconcilePassAsync(policy, ct).ConfigureAwait(false);
-        }
-        catch (Exception e) when (ReconcileErrors.ShouldReport(e, ct))
-        {
-            await ReconcileErrors.ReportAsync(writer, Type, policy, p => p.Status?.Conditions, (p, conditions) => new WorkspaceNetworkPolicyStatus
-            {
-                ObservedGeneration = p.Metadata.Generation,
-                RenderedPolicies = p.Status?.RenderedPolicies,
-                Conditions = conditions,
-            }, NetworkPolicyConditions.Ready, ReconcileErrors.Describe(e), events, time, logger, ct).ConfigureAwait(false);
-            throw;
-        }
-    }
+        ObservedGeneration = p.Metadata.Generation,
+        RenderedPolicies = p.Status?.RenderedPolicies,
+        Conditions = conditions,
+    }, events, time, logger);
 
     async Task<ReconcileResult> ReconcilePassAsync(WorkspaceNetworkPolicy policy, CancellationToken ct)
     {
