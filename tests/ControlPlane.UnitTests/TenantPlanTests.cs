@@ -46,7 +46,7 @@ public sealed class TenantPlanTests
         Assert.Null(step.Status.RecordId);
         var ready = Verdict(step, TenantConditions.Ready);
         Assert.Equal((false, "InvalidName"), (ready.Status!.Value, ready.Reason));
-        Assert.Equal(PassResult.Kinds.Terminal, step.Result.Kind);
+        Assert.Equal(PassResult.Outcome.Terminal, step.Result.Kind);
         Assert.Equal(new Notice("InvalidName", ready.Message, Warning: true), step.IfWritten);
         Assert.Empty(step.Before);
         Assert.False(step.ApplyBindings);
@@ -102,9 +102,9 @@ public sealed class TenantPlanTests
     }
 
     [Theory]
-    [InlineData(true, PassResult.Kinds.Retry)]
-    [InlineData(false, PassResult.Kinds.Terminal)]
-    public void ARecordThatCouldNotBeSynced_KeepsThePhaseAndTheOldRecordId_AndIsRetriedOnlyWhenTransient(bool transient, PassResult.Kinds kind)
+    [InlineData(true, PassResult.Outcome.Retry)]
+    [InlineData(false, PassResult.Outcome.Terminal)]
+    public void ARecordThatCouldNotBeSynced_KeepsThePhaseAndTheOldRecordId_AndIsRetriedOnlyWhenTransient(bool transient, PassResult.Outcome kind)
     {
         var failure = new RecordOutcome.Failed(transient ? "DatabaseUnavailable" : "DatabaseRefused", "The system of record unreachable: boom", transient);
         var step = TenantPlan.Converge(Tenant(status: new TenantStatus { Phase = "Ready", RecordId = "old" }), Facts(), failure);

@@ -20,10 +20,10 @@ public static class Decisions
 
     public static ReconcileResult ToResult(this PassResult result) => result.Kind switch
     {
-        PassResult.Kinds.Done => ReconcileResult.Done,
-        PassResult.Kinds.RequeueAfter => ReconcileResult.RequeueAfter(result.After!.Value),
-        PassResult.Kinds.Retry => ReconcileResult.Retry(result.Message!),
-        PassResult.Kinds.Terminal => ReconcileResult.Terminal(result.Message!),
+        PassResult.Outcome.Done => ReconcileResult.Done,
+        PassResult.Outcome.RequeueAfter => ReconcileResult.RequeueAfter(result.After!.Value),
+        PassResult.Outcome.Retry => ReconcileResult.Retry(result.Message!),
+        PassResult.Outcome.Terminal => ReconcileResult.Terminal(result.Message!),
         _ => throw new ArgumentOutOfRangeException(nameof(result), result.Kind, "not a pass result"),
     };
 

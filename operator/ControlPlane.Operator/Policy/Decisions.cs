@@ -11,9 +11,9 @@ public sealed record ConditionVerdict(string Type, bool? Status, string Reason, 
 public sealed record Notice(string Reason, string Message, bool Warning = false);
 
 /// <summary>How a pass ends: done, look again after a time, retry with backoff, or terminal (a condition says why).</summary>
-public sealed record PassResult(PassResult.Kinds Kind, string? Message = null, TimeSpan? After = null)
+public sealed record PassResult(PassResult.Outcome Kind, string? Message = null, TimeSpan? After = null)
 {
-    public enum Kinds
+    public enum Outcome
     {
         Done,
         RequeueAfter,
@@ -21,11 +21,11 @@ public sealed record PassResult(PassResult.Kinds Kind, string? Message = null, T
         Terminal,
     }
 
-    public static readonly PassResult Done = new(Kinds.Done);
+    public static readonly PassResult Done = new(Outcome.Done);
 
-    public static PassResult RequeueAfter(TimeSpan delay) => new(Kinds.RequeueAfter, After: delay);
+    public static PassResult RequeueAfter(TimeSpan delay) => new(Outcome.RequeueAfter, After: delay);
 
-    public static PassResult Retry(string message) => new(Kinds.Retry, message);
+    public static PassResult Retry(string message) => new(Outcome.Retry, message);
 
-    public static PassResult Terminal(string message) => new(Kinds.Terminal, message);
+    public static PassResult Terminal(string message) => new(Outcome.Terminal, message);
 }
