@@ -26,8 +26,7 @@ public sealed class BackupSpec
 public sealed class BackupStatus : StatusBase
 {
     /// <summary>Pending (waiting to run), Running (dump streaming to storage), Completed (stored and verified) or Failed.</summary>
-    [Enum("Pending", "Running", "Completed", "Failed")]
-    public string? Phase { get; set; }
+    public BackupPhase? Phase { get; set; }
 
     /// <summary>When the dump started.</summary>
     [DateTimeFormat]

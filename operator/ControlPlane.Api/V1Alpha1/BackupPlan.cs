@@ -110,6 +110,5 @@ public sealed class BackupRecord
     public string? Sha256 { get; set; }
 
     /// <summary>The Backup's phase.</summary>
-    [Enum("Pending", "Running", "Completed", "Failed")]
-    public string? Phase { get; set; }
+    public BackupPhase? Phase { get; set; }
 }

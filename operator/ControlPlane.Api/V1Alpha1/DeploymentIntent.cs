@@ -202,8 +202,7 @@ public sealed class RiskFactors
 public sealed class DeploymentIntentStatus : StatusBase
 {
     /// <summary>Where the intent is in the governed state machine (Pending -&gt; RiskAssessed -&gt; ScopeValidated -&gt; AwaitingApproval -&gt; InProgress -&gt; Completed, or Failed, RolledBack, Denied).</summary>
-    [Enum("Pending", "RiskAssessed", "ScopeValidated", "AwaitingApproval", "InProgress", "Completed", "Failed", "RolledBack", "Denied")]
-    public string? Phase { get; set; }
+    public IntentPhase? Phase { get; set; }
 
     /// <summary>The policy decision from risk score, vulnerabilities, scope and privileged tooling: Allow, Deny or RequireApproval (CAB).</summary>
     [Enum("Allow", "Deny", "RequireApproval", "RequireException")]
@@ -247,8 +246,7 @@ public sealed class IntentRingStatus
     public string Name { get; set; } = "";
 
     /// <summary>The ring's phase.</summary>
-    [Enum("Pending", "InProgress", "Completed", "Failed", "RolledBack")]
-    public string? Phase { get; set; }
+    public IntentRingPhase? Phase { get; set; }
 
     /// <summary>The workspace namespaces the ring deploys to.</summary>
     public List<string>? Workspaces { get; set; }

@@ -78,8 +78,7 @@ public sealed class RatePlan
 public sealed class ExposureStatus : StatusBase
 {
     /// <summary>Draft while spec.publish is false; PendingApproval until the current generation is approved; Published; Rejected when an approver rejected it.</summary>
-    [Enum("Draft", "PendingApproval", "Published", "Rejected")]
-    public string? Phase { get; set; }
+    public ExposurePhase? Phase { get; set; }
 
     [Description("The approvals that count for the current generation (approver and when).")]
     public List<ApprovalRecord>? Approvals { get; set; }

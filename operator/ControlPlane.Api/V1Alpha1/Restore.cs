@@ -51,8 +51,7 @@ public sealed class RestoreTarget
 public sealed class RestoreStatus : StatusBase
 {
     /// <summary>Pending, AwaitingApproval (two Approvers in prod; one for in place elsewhere), Running (pg_restore), Completed or Failed.</summary>
-    [Enum("Pending", "AwaitingApproval", "Running", "Completed", "Failed")]
-    public string? Phase { get; set; }
+    public RestorePhase? Phase { get; set; }
 
     /// <summary>The Backup restored from (spec.backup, or the newest Completed one at or before spec.targetTime).</summary>
     public string? Backup { get; set; }

@@ -107,8 +107,7 @@ public sealed class SuccessRateGate
 public sealed class RolloutStatus : StatusBase
 {
     /// <summary>Pending; Progressing ring by ring; Paused; Succeeded when every ring completed; RolledBack after a breach or abort; Failed.</summary>
-    [Enum("Pending", "Progressing", "Paused", "Succeeded", "RolledBack", "Failed")]
-    public string? Phase { get; set; }
+    public RolloutPhase? Phase { get; set; }
 
     /// <summary>The ring in progress (or the last one reached).</summary>
     public string? CurrentRing { get; set; }
@@ -134,8 +133,7 @@ public sealed class RingStatus
     public string Name { get; set; } = "";
 
     /// <summary>Where the ring is: Pending, AwaitingApproval, Progressing, Soaking, Succeeded, Failed or RolledBack.</summary>
-    [Enum("Pending", "AwaitingApproval", "Progressing", "Soaking", "Succeeded", "Failed", "RolledBack")]
-    public string? Phase { get; set; }
+    public RingPhase? Phase { get; set; }
 
     [Description("The ring's namespaces as resolved when it started.")]
     public List<string>? Workspaces { get; set; }

@@ -108,8 +108,7 @@ public sealed class TenantExposure
 public sealed class TenantStatus : StatusBase
 {
     /// <summary>Pending until the system of record has the tenant; Ready; Suspended when spec.suspended; Failed on an invalid spec; Terminating while deletion waits for its workspaces.</summary>
-    [Enum("Pending", "Ready", "Suspended", "Failed", "Terminating")]
-    public string? Phase { get; set; }
+    public TenantPhase? Phase { get; set; }
 
     /// <summary>How many workspaces the tenant has.</summary>
     public int? Workspaces { get; set; }

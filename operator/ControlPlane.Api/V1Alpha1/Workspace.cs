@@ -124,8 +124,7 @@ public sealed class ProviderKey
 public sealed class WorkspaceStatus : StatusBase
 {
     /// <summary>Creating until every child is in place; Ready; Failed on a refusal or error (see conditions); Terminating while deletion runs.</summary>
-    [Enum("Creating", "Ready", "Failed", "Terminating")]
-    public string? Phase { get; set; }
+    public WorkspacePhase? Phase { get; set; }
 
     /// <summary>The namespace the workspace owns (same name as the workspace).</summary>
     public string? Namespace { get; set; }

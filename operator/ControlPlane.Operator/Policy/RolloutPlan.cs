@@ -15,17 +15,17 @@ public static class RolloutPlan
     public static readonly TimeSpan DefaultDeadline = TimeSpan.FromMinutes(30);
 
     /// <summary>Finished Rollouts do nothing more (a new version is a new Rollout).</summary>
-    public static bool IsFinished(RolloutStatus? s) => s?.Phase is "Succeeded" or "RolledBack" || (s?.Phase == "Failed" && s.Rollback is not null);
+    public static bool IsFinished(RolloutStatus? s) => s?.Phase is RolloutPhase.Succeeded or RolloutPhase.RolledBack || (s?.Phase == RolloutPhase.Failed && s.Rollback is not null);
 
     /// <summary>Holds its Deployment: started or waiting to, and not finished (a Failed spec holds nothing).</summary>
-    public static bool IsActive(RolloutStatus? s) => !IsFinished(s) && s?.Phase != "Failed";
+    public static bool IsActive(RolloutStatus? s) => !IsFinished(s) && s?.Phase != RolloutPhase.Failed;
 
     /// <summary>The index of the first ring not yet Succeeded (Count when all are).</summary>
     public static int CurrentRing(RolloutSpec spec, RolloutStatus? status)
     {
         for (var i = 0; i < spec.Rings.Count; i++)
         {
-            if (status?.Rings?.FirstOrDefault(r => r.Name == spec.Rings[i].Name)?.Phase != "Succeeded") return i;
+            if (status?.Rings?.FirstOrDefault(r => r.Name == spec.Rings[i].Name)?.Phase != RingPhase.Succeeded) return i;
         }
 
         return spec.Rings.Count;
@@ -70,8 +70,8 @@ public static class RolloutPlan
                 notices.Add(new("Resumed", "Rollout resumed (spec.paused is false)", AuditAction: "rollout.resumed", AuditReason: "resumed"));
             }
 
-            if (status.Phase == "Succeeded" && before != "Succeeded") notices.Add(new("Succeeded", $"Every ring rolled out and soaked: {RolloutResources.Describe(Target)}"));
-            var ready = new Verdict(status.Phase == "Succeeded", readyReason, readyMessage);
+            if (status.Phase == RolloutPhase.Succeeded && before != RolloutPhase.Succeeded) notices.Add(new("Succeeded", $"Every ring rolled out and soaked: {RolloutResources.Describe(Target)}"));
+            var ready = new Verdict(status.Phase == RolloutPhase.Succeeded, readyReason, readyMessage);
             return new RolloutDecision(status, patches, rollback, notices, progressing, paused, ready, requeue);
         }
 
@@ -113,7 +113,7 @@ public static class RolloutPlan
                 if (!StepRing(i)) return;
             }
 
-            status.Phase = "Succeeded";
+            status.Phase = RolloutPhase.Succeeded;
             status.CurrentRing = null;
             progressing = new(false, "Succeeded", "every ring rolled out and soaked");
             readyReason = "Succeeded";
@@ -127,7 +127,7 @@ public static class RolloutPlan
             var rs = status.Rings![i];
             status.CurrentRing = ring.Name;
             var view = facts.Rings[i];
-            if (rs.Phase is null or "Pending" or "AwaitingApproval")
+            if (rs.Phase is null or RingPhase.Pending or RingPhase.AwaitingApproval)
             {
                 StartRing(i, ring, rs, view);
                 return false;
@@ -137,7 +137,7 @@ public static class RolloutPlan
             var views = namespaces.Select(ns => facts.Deployments.TryGetValue(ns, out var v) ? v : DeploymentView.Missing(ns)).ToList();
             var deadline = rs.StartedAt!.Value + Deadline(spec);
             var pastDeadline = facts.Now >= deadline;
-            var incidents = views.Sum(v => v.Restarts) + (pastDeadline || rs.Phase == "Soaking" ? views.Sum(v => v.NotReady) : 0);
+            var incidents = views.Sum(v => v.Restarts) + (pastDeadline || rs.Phase == RingPhase.Soaking ? views.Sum(v => v.NotReady) : 0);
             rs.Incidents = incidents;
             var max = spec.Gates?.MaxIncidents ?? 0;
             if (incidents > max)
@@ -158,7 +158,7 @@ public static class RolloutPlan
                         return false;
                     }
                 }
-                else if (reading.Unavailable is not null || rs.Phase == "Soaking")
+                else if (reading.Unavailable is not null || rs.Phase == RingPhase.Soaking)
                 {
                     // Unknown is not a breach: hold (no promotion) and say why; the gate is asked again on the interval.
                     Pause("MetricsUnavailable", $"spec.gates.successRate: {reading.Unavailable ?? "the query returned no sample (no traffic in the ring?)"}; the ring holds until it answers");
@@ -166,13 +166,13 @@ public static class RolloutPlan
                 }
             }
 
-            if (rs.Phase == "Progressing")
+            if (rs.Phase == RingPhase.Progressing)
             {
                 // A patch that failed (or an image changed by hand meanwhile) is issued again while the ring rolls out.
                 foreach (var v in views.Where(v => v.Exists && !v.OnTarget)) patches.Add(new ImagePatch(v.Namespace, Target));
                 if (views.All(v => v.RolledOut))
                 {
-                    rs.Phase = "Soaking";
+                    rs.Phase = RingPhase.Soaking;
                     rs.RolledOutAt = facts.Now;
                     notices.Add(new("RingRolledOut", $"ring {ring.Name}: {string.Join(", ", namespaces)} rolled out; soaking for {ring.Soak}"));
                 }
@@ -206,7 +206,7 @@ public static class RolloutPlan
                 return false;
             }
 
-            rs.Phase = "Succeeded";
+            rs.Phase = RingPhase.Succeeded;
             rs.CompletedAt = facts.Now;
             notices.Add(new("RingPromoted", $"ring {ring.Name} succeeded ({string.Join(", ", namespaces)}): rolled out and soaked for {ring.Soak} with gates holding",
                 AuditAction: "rollout.ring-promoted", AuditReason: ring.Name));
@@ -224,7 +224,7 @@ public static class RolloutPlan
 
             if (facts.WaitingFor is { } other)
             {
-                status.Phase = "Pending";
+                status.Phase = RolloutPhase.Pending;
                 progressing = new(false, "WaitingForRollout", $"Rollout {other} is active on Deployment {spec.Target.Deployment} in a ring namespace: one at a time; this one starts when it finishes");
                 (readyReason, readyMessage) = ("WaitingForRollout", progressing.Message);
                 return;
@@ -232,7 +232,7 @@ public static class RolloutPlan
 
             if (RolloutResources.NeedsApproval(rollout, ring, view) && facts.Approval is not { Approved: true })
             {
-                rs.Phase = "AwaitingApproval";
+                rs.Phase = RingPhase.AwaitingApproval;
                 var why = facts.Approval?.Message ?? "no approval";
                 var prod = ring.RequiresApproval ? "" : " (it reaches a prod workspace: approval is required whatever requiresApproval says)";
                 Pause(facts.Approval?.Rejected == true ? "Rejected" : "AwaitingApproval",
@@ -272,7 +272,7 @@ public static class RolloutPlan
                     notices.Add(new("RequesterForbidden", message, Warning: true, AuditAction: "rollout.requester-forbidden", AuditReason: ring.Name));
                 }
 
-                rs.Phase = "Pending";
+                rs.Phase = RingPhase.Pending;
                 Pause("RequesterForbidden", message);
                 return;
             }
@@ -294,7 +294,7 @@ public static class RolloutPlan
                 if (!v.OnTarget) patches.Add(new ImagePatch(v.Namespace, Target));
             }
 
-            rs.Phase = "Progressing";
+            rs.Phase = RingPhase.Progressing;
             rs.StartedAt = facts.Now;
             rs.Workspaces = view.Namespaces.ToList();
             rs.Incidents = 0;
@@ -308,14 +308,14 @@ public static class RolloutPlan
 
         void Progress(Ring ring, string message)
         {
-            status.Phase = "Progressing";
+            status.Phase = RolloutPhase.Progressing;
             progressing = new(true, "RingProgressing", message);
             (readyReason, readyMessage) = ("Progressing", $"ring {ring.Name} of {spec.Rings.Count} in progress");
         }
 
         void Pause(string reason, string message)
         {
-            status.Phase = "Paused";
+            status.Phase = RolloutPhase.Paused;
             paused = new(true, reason, message);
             progressing = new(false, reason, message);
             (readyReason, readyMessage) = (reason, message);
@@ -324,7 +324,7 @@ public static class RolloutPlan
 
         void Fail(string reason, string message)
         {
-            status.Phase = "Failed";
+            status.Phase = RolloutPhase.Failed;
             progressing = new(false, reason, message);
             (readyReason, readyMessage) = (reason, message);
         }
@@ -339,7 +339,7 @@ public static class RolloutPlan
         void Rollback(string gate, string ring, string value, string limit, DateTime observableAt)
         {
             var touched = status.Previous ?? [];
-            var current = status.Rings?.FirstOrDefault(r => r.Phase is "Progressing" or "Soaking");
+            var current = status.Rings?.FirstOrDefault(r => r.Phase is RingPhase.Progressing or RingPhase.Soaking);
             var record = new RollbackRecord
             {
                 Gate = gate, Ring = gate == "abort" ? current?.Name : ring, Value = value, Limit = limit,
@@ -350,16 +350,16 @@ public static class RolloutPlan
             var what = gate == "abort" ? "spec.abort is true" : $"gate {gate} breached in ring {ring}: {value} (limit {limit})";
             if (gate != "abort" && !spec.AutoRollback)
             {
-                if (current is not null) current.Phase = "Failed";
+                if (current is not null) current.Phase = RingPhase.Failed;
                 Fail("GateBreached", $"{what}; autoRollback is false: nothing rolled back");
                 notices.Add(new("GateBreached", $"{what}; autoRollback is false: nothing rolled back", Warning: true, AuditAction: "rollout.failed", AuditReason: gate));
                 return;
             }
 
-            if (current is not null) current.Phase = "RolledBack";
+            if (current is not null) current.Phase = RingPhase.RolledBack;
             foreach (var p in touched) patches.Add(new ImagePatch(p.Namespace, p.Containers));
             rollback = true;
-            status.Phase = "RolledBack";
+            status.Phase = RolloutPhase.RolledBack;
             status.RolledBackAt = facts.Now;
             record.IssuedAt = facts.Now;
             record.SecondsToIssue = Math.Max(0, Math.Round((facts.Now - observableAt).TotalSeconds, 3));
@@ -372,10 +372,10 @@ public static class RolloutPlan
 
         void Finished()
         {
-            var phase = status.Phase!;
+            var phase = status.Phase!.Value; // finished: never null
             // A rollback not fully issued (a patch failed) is issued again for what still differs; a
             // finished Rollout otherwise touches nothing.
-            if (phase == "RolledBack" && status.Rollback is { IssuedAt: null })
+            if (phase == RolloutPhase.RolledBack && status.Rollback is { IssuedAt: null })
             {
                 foreach (var p in status.Previous ?? [])
                 {
@@ -391,9 +391,9 @@ public static class RolloutPlan
 
             var ready = rollout.Status?.Conditions?.FirstOrDefault(c => c.Type == "Ready");
             var prog = rollout.Status?.Conditions?.FirstOrDefault(c => c.Type == "Progressing");
-            readyReason = ready?.Reason ?? phase;
-            readyMessage = ready?.Message ?? phase;
-            progressing = new(false, prog?.Reason ?? phase, prog?.Message ?? phase);
+            readyReason = ready?.Reason ?? phase.ToString();
+            readyMessage = ready?.Message ?? phase.ToString();
+            progressing = new(false, prog?.Reason ?? phase.ToString(), prog?.Message ?? phase.ToString());
         }
     }
 
@@ -401,7 +401,7 @@ public static class RolloutPlan
     static RolloutStatus Copy(RolloutStatus? s, RolloutSpec spec)
     {
         var copy = s is null ? new RolloutStatus() : k8s.KubernetesJson.Deserialize<RolloutStatus>(k8s.KubernetesJson.Serialize(s));
-        var rings = spec.Rings.Select(r => copy.Rings?.FirstOrDefault(x => x.Name == r.Name) ?? new RingStatus { Name = r.Name, Phase = "Pending" }).ToList();
+        var rings = spec.Rings.Select(r => copy.Rings?.FirstOrDefault(x => x.Name == r.Name) ?? new RingStatus { Name = r.Name, Phase = RingPhase.Pending }).ToList();
         copy.Rings = rings;
         return copy;
     }

@@ -24,7 +24,7 @@ public sealed partial class BackupReconciler
             Audit(backup, "backup.started", new JsonObject { ["database"] = source.Database, ["storage"] = storage.ToString(), ["key"] = key }, source.Tenant), ct).ConfigureAwait(false);
         backup = await WriteStatusAsync(backup, s =>
         {
-            s.Phase = BackupRules.Phases.Running;
+            s.Phase = BackupPhase.Running;
             s.StartedAt = startedAt;
             s.Key = key;
             s.Database = source.Database;
@@ -57,7 +57,7 @@ public sealed partial class BackupReconciler
                 var completedAt = Now;
                 await WriteStatusAsync(backup, s =>
                 {
-                    s.Phase = BackupRules.Phases.Completed;
+                    s.Phase = BackupPhase.Completed;
                     s.CompletedAt = completedAt;
                     s.UploadId = null;
                     s.SizeBytes = uploaded.SizeBytes;
@@ -67,7 +67,7 @@ public sealed partial class BackupReconciler
                     s.Conditions = new ConditionSet(s.Conditions, backup.Metadata.Generation, completedAt).Set("Ready", true, "Completed", $"{verification.Message}; dumped as role {session.Role} (session_user verified)").ToList();
                     return s;
                 }, ct).ConfigureAwait(false);
-                await database.FinishBackupAsync(uid, new BackupOutcome(BackupRules.Phases.Completed, null, uploaded.SizeBytes, uploaded.Sha256, dumpVersion,
+                await database.FinishBackupAsync(uid, new BackupOutcome(BackupPhase.Completed, null, uploaded.SizeBytes, uploaded.Sha256, dumpVersion,
                     verification.ServerVersion), Audit(backup, "backup.completed", new JsonObject
                 {
                     ["sizeBytes"] = uploaded.SizeBytes, ["sha256"] = uploaded.Sha256, ["durationSeconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3),
@@ -120,13 +120,13 @@ public sealed partial class BackupReconciler
         var at = Now;
         backup = await WriteStatusAsync(backup, s =>
         {
-            s.Phase = BackupRules.Phases.Failed;
+            s.Phase = BackupPhase.Failed;
             s.CompletedAt = at;
             s.UploadId = null;
             s.Conditions = new ConditionSet(s.Conditions, backup.Metadata.Generation, at).Set("Ready", false, reason, message).ToList();
             return s;
         }, ct).ConfigureAwait(false);
-        await database.FinishBackupAsync(backup.Metadata.Uid ?? "", new BackupOutcome(BackupRules.Phases.Failed, reason, null, null, null, null),
+        await database.FinishBackupAsync(backup.Metadata.Uid ?? "", new BackupOutcome(BackupPhase.Failed, reason, null, null, null, null),
             Audit(backup, "backup.failed", new JsonObject { ["reason"] = reason, ["message"] = message }, tenant), ct).ConfigureAwait(false);
         await events.WarningAsync(backup, reason, message, ct).ConfigureAwait(false);
     }
@@ -194,7 +194,7 @@ public sealed partial class BackupReconciler
         if (!ObjectWriter.HasFinalizer(backup, BackupRules.Finalizer)) return ReconcileResult.Done;
         var uid = backup.Metadata.Uid ?? "";
         if (jobs.IsRunning(uid)) return ReconcileResult.RequeueAfter(WaitDelay); // its job ends soon, then the object is deleted
-        if (backup.Status?.Phase == BackupRules.Phases.Completed && await NamespaceGoingAsync(backup, ct).ConfigureAwait(false) is var (policy, why)
+        if (backup.Status?.Phase == BackupPhase.Completed && await NamespaceGoingAsync(backup, ct).ConfigureAwait(false) is var (policy, why)
             && await database.GetRecordedBackupAsync(uid, ct).ConfigureAwait(false) is { DeletedAt: null } recorded)
         {
             await OutliveWorkspaceAsync(backup, recorded, policy, why, ct).ConfigureAwait(false);

@@ -62,9 +62,9 @@ public sealed partial class BackupReconciler(
         var uid = backup.Metadata.Uid ?? "";
         switch (backup.Status?.Phase)
         {
-            case BackupRules.Phases.Completed or BackupRules.Phases.Failed:
+            case BackupPhase.Completed or BackupPhase.Failed:
                 return ReconcileResult.Done;
-            case BackupRules.Phases.Running:
+            case BackupPhase.Running:
                 return jobs.IsRunning(uid) ? ReconcileResult.Done : await InterruptedAsync(backup, ct).ConfigureAwait(false);
         }
 
@@ -106,7 +106,7 @@ public sealed partial class BackupReconciler(
     Task PendingAsync(Backup backup, string reason, string message, CancellationToken ct)
     {
         var status = Copy(backup.Status);
-        status.Phase = BackupRules.Phases.Pending;
+        status.Phase = BackupPhase.Pending;
         status.Conditions = new ConditionSet(backup.Status?.Conditions, backup.Metadata.Generation, Now).Set("Ready", false, reason, message).ToList();
         status.ObservedGeneration = backup.Metadata.Generation;
         return writer.UpdateStatusAsync(Type, backup, status, ct);
@@ -116,7 +116,7 @@ public sealed partial class BackupReconciler(
     async Task<ReconcileResult> FailAsync(Backup backup, string reason, string message, CancellationToken ct)
     {
         var status = Copy(backup.Status);
-        status.Phase = BackupRules.Phases.Failed;
+        status.Phase = BackupPhase.Failed;
         status.CompletedAt ??= Now;
         status.ObservedGeneration = backup.Metadata.Generation;
         status.Conditions = new ConditionSet(backup.Status?.Conditions, backup.Metadata.Generation, Now).Set("Ready", false, reason, message).ToList();

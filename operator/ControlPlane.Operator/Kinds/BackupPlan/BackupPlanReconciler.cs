@@ -98,15 +98,15 @@ public sealed class BackupPlanReconciler(
         status.LastBackup = newest is null ? null : new BackupRecord
         {
             Name = newest.Metadata.Name, StartedAt = newest.Status?.StartedAt, CompletedAt = newest.Status?.CompletedAt, SizeBytes = newest.Status?.SizeBytes,
-            Sha256 = newest.Status?.Sha256, Phase = newest.Status?.Phase ?? BackupRules.Phases.Pending,
+            Sha256 = newest.Status?.Sha256, Phase = newest.Status?.Phase ?? BackupPhase.Pending,
         };
         status.FirstRecoverabilityPoint = BackupRules.FirstRecoverabilityPoint(retained);
-        var lastCompleted = retained.Where(b => b.Status?.Phase == BackupRules.Phases.Completed).MaxBy(b => b.Status!.CompletedAt);
+        var lastCompleted = retained.Where(b => b.Status?.Phase == BackupPhase.Completed).MaxBy(b => b.Status!.CompletedAt);
         if (lastCompleted?.Status is { CompletedAt: { } done, StartedAt: { } start, SizeBytes: { } size }) metrics.Set(ns, plan.Metadata.Name, done, done - start, size);
 
-        var lastFinished = retained.Where(b => b.Status?.Phase is BackupRules.Phases.Completed or BackupRules.Phases.Failed).MaxBy(b => b.Status!.CompletedAt);
+        var lastFinished = retained.Where(b => b.Status?.Phase is BackupPhase.Completed or BackupPhase.Failed).MaxBy(b => b.Status!.CompletedAt);
         if (lastFinished is null) conditions.SetUnknown(BackupPlanConditions.LastBackupSucceeded, "NoBackupYet", "no backup has finished yet");
-        else if (lastFinished.Status!.Phase == BackupRules.Phases.Completed)
+        else if (lastFinished.Status!.Phase == BackupPhase.Completed)
         {
             conditions.Set(BackupPlanConditions.LastBackupSucceeded, true, "Completed", $"Backup {lastFinished.Metadata.Name} completed at {lastFinished.Status.CompletedAt:O}");
         }
@@ -195,7 +195,7 @@ public sealed class BackupPlanReconciler(
 
         await database.AppendAuditAsync(new AuditEntry(Actor, "backup.pruned", "Backup", $"{backup.Metadata.NamespaceProperty}/{backup.Metadata.Name}", null, new JsonObject
         {
-            ["backupPlan"] = plan.Metadata.Name, ["phase"] = backup.Status?.Phase, ["completedAt"] = backup.Status?.CompletedAt?.ToString("O"),
+            ["backupPlan"] = plan.Metadata.Name, ["phase"] = backup.Status?.Phase?.ToString(), ["completedAt"] = backup.Status?.CompletedAt?.ToString("O"),
             ["key"] = backup.Status?.Key, ["correlationId"] = backup.Status?.CorrelationId,
             ["keepLast"] = plan.Spec.Retention?.KeepLast, ["maxAge"] = plan.Spec.Retention?.MaxAge,
         }), ct).ConfigureAwait(false);

@@ -19,7 +19,7 @@ public sealed partial class DeploymentIntentReconciler
     async Task<TimeSpan?> CheckDriftAsync(IntentPass pass, CancellationToken ct)
     {
         var status = pass.Status;
-        var completed = status.Rings?.Where(r => r.Phase == "Completed").ToList() ?? [];
+        var completed = status.Rings?.Where(r => r.Phase == IntentRingPhase.Completed).ToList() ?? [];
         if (completed.Count == 0 || status.Phase is not (IntentPhase.Completed or IntentPhase.InProgress or IntentPhase.AwaitingApproval)) return null;
         var interval = Durations.TryParse(pass.Intent.Spec.DriftCheckInterval, out var d) && d > TimeSpan.Zero ? d : TimeSpan.FromHours(1);
         var due = (status.LastDriftCheck ?? completed.Max(r => r.CompletedAt) ?? pass.Now) + interval;
@@ -82,12 +82,12 @@ public sealed partial class DeploymentIntentReconciler
             {
                 // Denied where the table allows it; a completed change keeps its phase and says so (it is not undone by a refusal).
                 var previous = pass.Intent.Status?.Conditions?.FirstOrDefault(c => c.Type == IntentConditions.Ready);
-                if (IntentStateMachine.IsLegal(pass.Status.Phase!, IntentPhase.Denied)) pass.Move(IntentPhase.Denied, "PolicyViolation", message, new JsonObject { ["code"] = e.Code });
+                if (IntentStateMachine.IsLegal(pass.Status.Phase ?? IntentPhase.Pending, IntentPhase.Denied)) pass.Move(IntentPhase.Denied, "PolicyViolation", message, new JsonObject { ["code"] = e.Code });
                 if (previous?.Reason != "PolicyViolation" || previous.Message != message)
                 {
                     pass.Audits.Add(new AuditEntry(ApprovalPolicy.AuthorsOf(pass.Intent).LastOrDefault() ?? "unknown", "deploymentintent.policyViolation", "DeploymentIntent",
                         $"{pass.Intent.Metadata.NamespaceProperty}/{pass.Intent.Metadata.Name}", pass.Tenant,
-                        new JsonObject { ["reason"] = e.Code, ["generation"] = pass.Intent.Metadata.Generation, ["correlationId"] = pass.Status.CorrelationId, ["phase"] = pass.Status.Phase },
+                        new JsonObject { ["reason"] = e.Code, ["generation"] = pass.Intent.Metadata.Generation, ["correlationId"] = pass.Status.CorrelationId, ["phase"] = pass.Status.Phase?.ToString() },
                         Severity: "security"));
                     pass.Notices.Add(("Warning", "PolicyViolation", message));
                 }
@@ -97,7 +97,7 @@ public sealed partial class DeploymentIntentReconciler
             }
 
             default:
-                if (IntentStateMachine.IsLegal(pass.Status.Phase!, IntentPhase.Failed)) pass.Move(IntentPhase.Failed, "PlaneRefused", message, new JsonObject { ["code"] = e.Code });
+                if (IntentStateMachine.IsLegal(pass.Status.Phase ?? IntentPhase.Pending, IntentPhase.Failed)) pass.Move(IntentPhase.Failed, "PlaneRefused", message, new JsonObject { ["code"] = e.Code });
                 pass.Conditions.Set(IntentConditions.Progressing, false, "Failed", message).Set(IntentConditions.Ready, false, "PlaneRefused", message);
                 return await FinishAsync(pass, null, ct).ConfigureAwait(false);
         }

@@ -61,7 +61,7 @@ public sealed partial class DeploymentIntentReconciler
 
         // What the plane says of the rings in progress.
         var planeStates = new Dictionary<string, PlaneStatus>();
-        foreach (var ring in status.Rings?.Where(r => r.Phase == "InProgress") ?? [])
+        foreach (var ring in status.Rings?.Where(r => r.Phase == IntentRingPhase.InProgress) ?? [])
         {
             var state = await (await PlaneAsync().ConfigureAwait(false)).QueryStatusAsync(Deployment(pass, ring.Name, ring.Workspaces ?? []), ct).ConfigureAwait(false);
             planeStates[ring.Name] = state;
@@ -99,7 +99,7 @@ public sealed partial class DeploymentIntentReconciler
 
                     var state = await (await PlaneAsync().ConfigureAwait(false)).PublishAsync(Deployment(pass, step.Ring!, workspaces), ct).ConfigureAwait(false);
                     var ring = pass.Ring(step.Ring!);
-                    ring.Phase = "InProgress";
+                    ring.Phase = IntentRingPhase.InProgress;
                     ring.StartedAt = pass.Now;
                     ring.Workspaces = [.. workspaces];
                     ring.Message = state.Message;
@@ -114,7 +114,7 @@ public sealed partial class DeploymentIntentReconciler
                 case RingAction.Complete:
                 {
                     var ring = pass.Ring(step.Ring!);
-                    ring.Phase = "Completed";
+                    ring.Phase = IntentRingPhase.Completed;
                     ring.CompletedAt = pass.Now;
                     pass.Record("ring", step.Ring, "RingCompleted", $"ring {step.Ring} completed", RingDetails(step.Ring!, ring.Workspaces ?? []), $"ring/{step.Ring}/completed");
                     continue;
@@ -125,7 +125,7 @@ public sealed partial class DeploymentIntentReconciler
                     return null;
                 case RingAction.Wait:
                     if (step.Reason == "AwaitingApproval" && (status.Phase == IntentPhase.ScopeValidated
-                                                              || (status.Phase == IntentPhase.InProgress && !(status.Rings ?? []).Any(r => r.Phase == "InProgress"))))
+                                                              || (status.Phase == IntentPhase.InProgress && !(status.Rings ?? []).Any(r => r.Phase == IntentRingPhase.InProgress))))
                     {
                         pass.Move(IntentPhase.AwaitingApproval, "AwaitingApproval", step.Message, null, step.Ring);
                     }
@@ -172,7 +172,7 @@ public sealed partial class DeploymentIntentReconciler
     {
         var intent = pass.Intent;
         var failed = pass.Ring(step.Ring!);
-        failed.Phase = "Failed";
+        failed.Phase = IntentRingPhase.Failed;
         failed.Message = step.Message;
         pass.Record("ring", step.Ring, "RingFailed", step.Message, RingDetails(step.Ring!, failed.Workspaces ?? []), $"ring/{step.Ring}/failed", warning: true);
         var plan = intent.Spec.RollbackPlan ?? new RollbackPlan();
@@ -186,14 +186,14 @@ public sealed partial class DeploymentIntentReconciler
         var tenant = caches.Workspaces.Get(intent.Metadata.NamespaceProperty)?.Spec.Tenant;
         var sameApplication = caches.Intents.ByIndex(DeploymentIntentResources.ApplicationIndex, intent.Spec.Application)
             .Where(o => caches.Workspaces.Get(o.Metadata.NamespaceProperty)?.Spec.Tenant == tenant).ToList();
-        foreach (var ring in pass.Status.Rings!.Where(r => r.Phase is "InProgress" or "Completed" or "Failed"))
+        foreach (var ring in pass.Status.Rings!.Where(r => r.Phase is IntentRingPhase.InProgress or IntentRingPhase.Completed or IntentRingPhase.Failed))
         {
             // The kubernetes plane's Rollout recorded the images it replaced; the http plane is told the version.
             var (action, version) = plan.Strategy == "specific-version" ? (PlaneRemediation.Rollback, plan.RollbackVersion)
                 : PlaneType(intent) == "http" ? DeploymentIntentResources.PreviousVersionRollback(intent, ring.Name, sameApplication)
                 : (PlaneRemediation.Rollback, null);
             await plane.RemediateAsync(Deployment(pass, ring.Name, ring.Workspaces ?? []), action, version, ct).ConfigureAwait(false);
-            ring.Phase = "RolledBack";
+            ring.Phase = IntentRingPhase.RolledBack;
             var how = action == PlaneRemediation.Uninstall ? "nothing ran there before this intent: its assignment removed" : plan.Strategy + (version is null ? "" : " " + version);
             pass.Record("remediation", ring.Name, "RolledBack", $"ring {ring.Name} rolled back ({how})",
                 RingDetails(ring.Name, ring.Workspaces ?? []), $"ring/{ring.Name}/rolledback", warning: true);

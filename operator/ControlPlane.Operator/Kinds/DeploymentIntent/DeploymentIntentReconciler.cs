@@ -98,7 +98,7 @@ public sealed partial class DeploymentIntentReconciler(
         try
         {
             if (!await AssessAsync(pass, ws, tenant, ct).ConfigureAwait(false)) return await FinishAsync(pass, null, ct).ConfigureAwait(false);
-            if (IntentStateMachine.IsFinal(pass.Status.Phase!)) return await FinishAsync(pass, null, ct).ConfigureAwait(false);
+            if (IntentStateMachine.IsFinal(pass.Status.Phase.Value)) return await FinishAsync(pass, null, ct).ConfigureAwait(false);
             // A completed change only has its drift checked: no ring runs, nothing else is asked of its plane.
             var recheck = pass.Status.Phase == IntentPhase.Completed ? null : await RunRingsAsync(pass, ws, tenant, ct).ConfigureAwait(false);
             var driftRecheck = await CheckDriftAsync(pass, ct).ConfigureAwait(false);

@@ -235,7 +235,7 @@ public static class DeploymentIntentResources
 
     /// <summary>The rings an intent is currently running (its rings InProgress).</summary>
     public static IEnumerable<string> ActiveRings(DeploymentIntent i) =>
-        i.Status?.Rings?.Where(r => r.Phase == "InProgress").Select(r => r.Name) ?? [];
+        i.Status?.Rings?.Where(r => r.Phase == IntentRingPhase.InProgress).Select(r => r.Name) ?? [];
 
     /// <summary>
     /// Another change of the same application already in progress in a ring this one targets: one
@@ -266,7 +266,7 @@ public static class DeploymentIntentResources
     {
         var previous = sameApplicationOfTenant
             .Where(o => o.Metadata.Uid != intent.Metadata.Uid && o.Spec.Application == intent.Spec.Application && o.Status?.Phase == IntentPhase.Completed)
-            .Select(o => (o.Spec.Version, Completed: o.Status!.Rings?.FirstOrDefault(r => r.Name == ring && r.Phase == "Completed")?.CompletedAt))
+            .Select(o => (o.Spec.Version, Completed: o.Status!.Rings?.FirstOrDefault(r => r.Name == ring && r.Phase == IntentRingPhase.Completed)?.CompletedAt))
             .Where(o => o.Completed is not null)
             .OrderByDescending(o => o.Completed)
             .Select(o => o.Version)
@@ -311,8 +311,8 @@ public static class DeploymentIntentResources
         {
             var name = order[i];
             var rs = rings.FirstOrDefault(r => r.Name == name);
-            if (rs?.Phase == "Completed") continue;
-            if (rs?.Phase == "InProgress")
+            if (rs?.Phase == IntentRingPhase.Completed) continue;
+            if (rs?.Phase == IntentRingPhase.InProgress)
             {
                 if (!plane.TryGetValue(name, out var state)) return new(RingAction.Wait, name, "RingInProgress", $"ring {name} in progress");
                 if (state.State is "failed" or "rolled_back") return new(RingAction.Fail, name, "RingFailed", $"ring {name} failed on the plane: {state.Message ?? state.State}");
@@ -327,7 +327,7 @@ public static class DeploymentIntentResources
                 return new(RingAction.Complete, name, "RingCompleted", $"ring {name} completed");
             }
 
-            if (rs?.Phase is "Failed" or "RolledBack") return new(RingAction.None, name, "RingFailed", $"ring {name} is {rs.Phase}");
+            if (rs?.Phase is IntentRingPhase.Failed or IntentRingPhase.RolledBack) return new(RingAction.None, name, "RingFailed", $"ring {name} is {rs.Phase}");
             if (i > 0 && !mayPassFirstRing) return new(RingAction.Wait, name, "AwaitingApproval", approvalWait ?? $"ring {name} waits for CAB approval");
             // Any ring, the first too, that the target environment gates (a prod workspace: two approvers).
             if (ringHold?.Invoke(name) is { } hold) return new(RingAction.Wait, name, "AwaitingApproval", hold);

@@ -133,7 +133,7 @@ public sealed partial class ExposureReconciler
         conditions.Set(ExposureConditions.Approved, false, "Draft", "a draft is not up for approval; set spec.publish: true")
             .Set(ExposureConditions.Published, false, "Draft", message)
             .Set(ExposureConditions.Ready, true, "Draft", message);
-        return await WriteStatusAsync(e, StatusOf(e, null, "Draft", null, conditions.ToList()), "Draft", message, warning: false, ct).ConfigureAwait(false);
+        return await WriteStatusAsync(e, StatusOf(e, null, ExposurePhase.Draft, null, conditions.ToList()), "Draft", message, warning: false, ct).ConfigureAwait(false);
     }
 
     /// <summary>Takes the exposure down: the record first, then the Ingress (only ours, by UID).</summary>

@@ -62,7 +62,7 @@ public sealed partial class ExposureReconciler(
         }
         catch (Exception ex) when (ReconcileErrors.ShouldReport(ex, ct))
         {
-            await ReconcileErrors.ReportAsync(writer, Type, e, x => x.Status?.Conditions, (x, conditions) => StatusOf(x, LiveOf(x), x.Status?.Phase ?? "Draft", x.Status?.Approvals, conditions),
+            await ReconcileErrors.ReportAsync(writer, Type, e, x => x.Status?.Conditions, (x, conditions) => StatusOf(x, LiveOf(x), x.Status?.Phase ?? ExposurePhase.Draft, x.Status?.Approvals, conditions),
                 ExposureConditions.Ready, ReconcileErrors.Describe(ex), events, time, logger, ct).ConfigureAwait(false);
             throw;
         }
@@ -81,7 +81,7 @@ public sealed partial class ExposureReconciler(
             // Admission refuses an Exposure outside a workspace namespace; one that slipped in publishes nothing.
             var message = $"metadata.namespace: {ns} is not the namespace of a workspace: an Exposure publishes an API of a workspace";
             conditions.Set(ExposureConditions.Published, false, "WorkspaceNotFound", message).Set(ExposureConditions.Ready, false, "WorkspaceNotFound", message);
-            return await WriteStatusAsync(e, StatusOf(e, live, "Draft", null, conditions.ToList()), "WorkspaceNotFound", message, warning: true, ct).ConfigureAwait(false);
+            return await WriteStatusAsync(e, StatusOf(e, live, ExposurePhase.Draft, null, conditions.ToList()), "WorkspaceNotFound", message, warning: true, ct).ConfigureAwait(false);
         }
 
         try
@@ -114,7 +114,7 @@ public sealed partial class ExposureReconciler(
         {
             var failure = PostgresFailure.Of(ex, "The system of record");
             conditions.Set(ExposureConditions.Ready, false, failure.Reason, failure.Message);
-            await WriteStatusAsync(e, StatusOf(e, live, e.Status?.Phase ?? "Draft", e.Status?.Approvals, conditions.ToList()), failure.Reason, failure.Message, warning: true, ct)
+            await WriteStatusAsync(e, StatusOf(e, live, e.Status?.Phase ?? ExposurePhase.Draft, e.Status?.Approvals, conditions.ToList()), failure.Reason, failure.Message, warning: true, ct)
                 .ConfigureAwait(false);
             return failure.Transient ? ReconcileResult.Retry(failure.Message) : ReconcileResult.Terminal(failure.Message);
         }
@@ -127,7 +127,7 @@ public sealed partial class ExposureReconciler(
         var ns = e.Metadata.NamespaceProperty;
         var generation = e.Metadata.Generation ?? 0;
         var current = live?.Generation == generation;
-        var phase = current ? "Published" : state.Rejected ? "Rejected" : "PendingApproval";
+        var phase = current ? ExposurePhase.Published : state.Rejected ? ExposurePhase.Rejected : ExposurePhase.PendingApproval;
         string? liveText = live is null ? null : $"generation {live.Generation} is live at {ExposureResources.Endpoint(e.Metadata.Name, ns, live.Spec, options)}";
         if (live is null) conditions.Set(ExposureConditions.Published, false, blocker?.Reason ?? "NotPublished", blocker?.Message ?? "nothing is published yet");
         else conditions.Set(ExposureConditions.Published, true, "Published", liveText!);
@@ -215,7 +215,7 @@ public sealed partial class ExposureReconciler(
     static Live? LiveOf(Exposure e) =>
         e.Status is { PublishedGeneration: { } generation, PublishedSpec: { } spec } ? new Live(generation, spec) : null;
 
-    ExposureStatus StatusOf(Exposure e, Live? live, string phase, List<ApprovalRecord>? approvals, List<V1Condition> conditions) => new()
+    ExposureStatus StatusOf(Exposure e, Live? live, ExposurePhase phase, List<ApprovalRecord>? approvals, List<V1Condition> conditions) => new()
     {
         ObservedGeneration = e.Metadata.Generation,
         Phase = phase,

@@ -51,7 +51,7 @@ public sealed partial class RestoreReconciler
 
         restore = await WriteStatusAsync(restore, s =>
         {
-            s.Phase = RestorePhases.Running;
+            s.Phase = RestorePhase.Running;
             s.StartedAt = startedAt;
             s.Backup = job.Backup.Metadata.Name;
             s.Database = target.Database;
@@ -101,14 +101,14 @@ public sealed partial class RestoreReconciler
             var completedAt = Now;
             restore = await WriteStatusAsync(restore, s =>
             {
-                s.Phase = RestorePhases.Completed;
+                s.Phase = RestorePhase.Completed;
                 s.CompletedAt = completedAt;
                 s.SmokeCheck = smoke;
                 s.Conditions = new ConditionSet(s.Conditions, restore.Metadata.Generation, completedAt)
                     .Set(RestoreConditions.Ready, smoke.Passed, smoke.Passed ? "Completed" : "SmokeCheckFailed", $"{target.Database}: {smoke.Message}").ToList();
                 return s;
             }, ct).ConfigureAwait(false);
-            await database.FinishRestoreAsync(uid, RestorePhases.Completed, smoke.Passed ? null : "SmokeCheckFailed", target.Replaced, Audit(restore, "restore.completed", new JsonObject
+            await database.FinishRestoreAsync(uid, RestorePhase.Completed, smoke.Passed ? null : "SmokeCheckFailed", target.Replaced, Audit(restore, "restore.completed", new JsonObject
             {
                 ["backup"] = job.Backup.Metadata.Name, ["database"] = target.Database, ["replacedDatabase"] = target.Replaced, ["sha256"] = read!.Sha256,
                 ["sizeBytes"] = read.SizeBytes, ["tables"] = smoke.Tables, ["smokeCheckPassed"] = smoke.Passed, ["durationSeconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3),
@@ -196,14 +196,14 @@ public sealed partial class RestoreReconciler
         var at = Now;
         restore = await WriteStatusAsync(restore, s =>
         {
-            s.Phase = RestorePhases.Failed;
+            s.Phase = RestorePhase.Failed;
             s.CompletedAt = at;
             // No name for a database that does not exist: unless swapped, the live database was never renamed.
             s.ReplacedDatabase = replaced;
             s.Conditions = new ConditionSet(s.Conditions, restore.Metadata.Generation, at).Set(RestoreConditions.Ready, false, reason, message).ToList();
             return s;
         }, ct).ConfigureAwait(false);
-        await database.FinishRestoreAsync(restore.Metadata.Uid ?? "", RestorePhases.Failed, reason, replaced,
+        await database.FinishRestoreAsync(restore.Metadata.Uid ?? "", RestorePhase.Failed, reason, replaced,
             Audit(restore, "restore.failed", new JsonObject { ["reason"] = reason, ["message"] = message }, tenant), ct).ConfigureAwait(false);
         await events.WarningAsync(restore, reason, message, ct).ConfigureAwait(false);
     }

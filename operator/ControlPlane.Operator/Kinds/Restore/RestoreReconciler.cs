@@ -68,9 +68,9 @@ public sealed partial class RestoreReconciler(
         var uid = restore.Metadata.Uid ?? "";
         switch (restore.Status?.Phase)
         {
-            case RestorePhases.Completed or RestorePhases.Failed:
+            case RestorePhase.Completed or RestorePhase.Failed:
                 return ReconcileResult.Done;
-            case RestorePhases.Running:
+            case RestorePhase.Running:
                 return jobs.IsRunning(uid) ? ReconcileResult.Done : await InterruptedAsync(restore, ct).ConfigureAwait(false);
         }
 
@@ -116,7 +116,7 @@ public sealed partial class RestoreReconciler(
         var record = await database.BackupRecordAsync(backup.Metadata.Uid ?? "", ct).ConfigureAwait(false);
         var notOurs = RestoreResources.BackupOfWorkspaceRefusal(backup, storage.KeyPrefix, source.Tenant, source.Workspace.Metadata.Name, source.Database);
         if (notOurs is null && (record is null || record.Namespace != ns || record.ObjectKey != backup.Status?.Key || record.Sha256 != backup.Status?.Sha256
-                                || record.Phase != BackupRules.Phases.Completed))
+                                || record.Phase != nameof(BackupPhase.Completed)))
         {
             notOurs = new RestoreRefusal("BackupNotOfWorkspace", $"spec: Backup \"{backup.Metadata.Name}\" does not match the system of record's backup of this workspace; it is refused");
         }
@@ -177,8 +177,8 @@ public sealed partial class RestoreReconciler(
     async Task<ReconcileResult> AwaitingApprovalAsync(Restore restore, Backup backup, RestoreTargetPlan target, ApprovalState state, CancellationToken ct)
     {
         var status = Copy(restore.Status);
-        var first = status.Phase != RestorePhases.AwaitingApproval;
-        status.Phase = RestorePhases.AwaitingApproval;
+        var first = status.Phase != RestorePhase.AwaitingApproval;
+        status.Phase = RestorePhase.AwaitingApproval;
         status.Backup = backup.Metadata.Name;
         status.Database = target.Database;
         status.ObservedGeneration = restore.Metadata.Generation;
@@ -204,7 +204,7 @@ public sealed partial class RestoreReconciler(
             ["backup"] = restore.Status?.Backup, ["database"] = target.Database, ["inPlace"] = target.InPlace,
         }, tenant), ct).ConfigureAwait(false);
         var status = Copy(restore.Status);
-        status.Phase = RestorePhases.Failed;
+        status.Phase = RestorePhase.Failed;
         status.Database = target.Database;
         status.CompletedAt ??= Now;
         status.ObservedGeneration = generation;
@@ -219,7 +219,7 @@ public sealed partial class RestoreReconciler(
     async Task<ReconcileResult> PendingAsync(Restore restore, string reason, string message, CancellationToken ct, ApprovalState? approved = null)
     {
         var status = Copy(restore.Status);
-        status.Phase = RestorePhases.Pending;
+        status.Phase = RestorePhase.Pending;
         status.ObservedGeneration = restore.Metadata.Generation;
         var conditions = new ConditionSet(status.Conditions, restore.Metadata.Generation, Now).Set(RestoreConditions.Ready, false, reason, message);
         if (approved is not null) conditions.Set(RestoreConditions.Approved, true, "Approved", approved.Message);
@@ -232,7 +232,7 @@ public sealed partial class RestoreReconciler(
     async Task<ReconcileResult> FailAsync(Restore restore, string reason, string message, CancellationToken ct)
     {
         var status = Copy(restore.Status);
-        status.Phase = RestorePhases.Failed;
+        status.Phase = RestorePhase.Failed;
         status.CompletedAt ??= Now;
         status.ObservedGeneration = restore.Metadata.Generation;
         status.Conditions = new ConditionSet(status.Conditions, restore.Metadata.Generation, Now).Set(RestoreConditions.Ready, false, reason, message).ToList();

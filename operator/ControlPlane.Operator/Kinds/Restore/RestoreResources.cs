@@ -11,15 +11,6 @@ public static class RestoreConditions
     public const string Ready = "Ready";
 }
 
-public static class RestorePhases
-{
-    public const string Pending = "Pending";
-    public const string AwaitingApproval = "AwaitingApproval";
-    public const string Running = "Running";
-    public const string Completed = "Completed";
-    public const string Failed = "Failed";
-}
-
 /// <summary>Refused until the spec changes: Ready=False with this reason; the message names the field.</summary>
 public sealed record RestoreRefusal(string Reason, string Message);
 
@@ -138,15 +129,15 @@ public static partial class RestoreResources
             if (named.Metadata.DeletionTimestamp is not null) return Refused("BackupNotFound", $"spec.backup: Backup \"{name}\" is being deleted");
             return named.Status?.Phase switch
             {
-                BackupRules.Phases.Completed => new BackupChoice(named, null, null),
-                BackupRules.Phases.Failed => Refused("BackupFailed", $"spec.backup: Backup \"{name}\" failed; only a Completed backup can be restored"),
-                _ => new BackupChoice(null, null, $"Backup \"{name}\" is {named.Status?.Phase ?? "Pending"}"),
+                BackupPhase.Completed => new BackupChoice(named, null, null),
+                BackupPhase.Failed => Refused("BackupFailed", $"spec.backup: Backup \"{name}\" failed; only a Completed backup can be restored"),
+                _ => new BackupChoice(null, null, $"Backup \"{name}\" is {named.Status?.Phase ?? BackupPhase.Pending}"),
             };
         }
 
         if (spec.TargetTime is not { } target) return Refused("InvalidSource", "spec: set exactly one of targetTime or backup");
         var targetUtc = target.ToUniversalTime();
-        if (firstRecoverabilityPoint is null || !ofPlan.Any(b => b.Status?.Phase == BackupRules.Phases.Completed))
+        if (firstRecoverabilityPoint is null || !ofPlan.Any(b => b.Status?.Phase == BackupPhase.Completed))
         {
             return Refused("NoBackup", $"spec.targetTime: BackupPlan \"{spec.BackupPlan}\" has no Completed backup to restore");
         }

@@ -134,7 +134,7 @@ public sealed partial class RolloutReconciler(
         if (result is not null) return result;
         var requeue = decision.RequeueAfter;
         // A metrics gate is asked again on its interval while a ring is in flight.
-        if (rollout.Spec.Gates?.SuccessRate is not null && decision.Status.Phase is "Progressing" or "Paused" && !RolloutPlan.IsFinished(decision.Status))
+        if (rollout.Spec.Gates?.SuccessRate is not null && decision.Status.Phase is RolloutPhase.Progressing or RolloutPhase.Paused && !RolloutPlan.IsFinished(decision.Status))
         {
             requeue = requeue is { } r && r < prometheusOptions.Interval ? r : prometheusOptions.Interval;
         }
@@ -172,7 +172,7 @@ public sealed partial class RolloutReconciler(
         var index = RolloutPlan.CurrentRing(spec, rollout.Status);
         var ring = index < spec.Rings.Count ? spec.Rings[index] : null;
         var ringStatus = ring is null ? null : rollout.Status?.Rings?.FirstOrDefault(r => r.Name == ring.Name);
-        var started = ringStatus?.Phase is "Progressing" or "Soaking";
+        var started = ringStatus?.Phase is RingPhase.Progressing or RingPhase.Soaking;
 
         var view = ring is null ? null : rings[index];
         ApprovalState? approval = null;
@@ -196,7 +196,7 @@ public sealed partial class RolloutReconciler(
             {
                 access = await RequesterAccessAsync(rollout, view.Namespaces, ct).ConfigureAwait(false);
             }
-            else if (ringStatus is { Phase: "Soaking", RolledOutAt: { } rolledOut } && now >= rolledOut + RolloutPlan.Soak(ring) && index + 1 < spec.Rings.Count
+            else if (ringStatus is { Phase: RingPhase.Soaking, RolledOutAt: { } rolledOut } && now >= rolledOut + RolloutPlan.Soak(ring) && index + 1 < spec.Rings.Count
                      && !RolloutResources.NeedsApproval(rollout, spec.Rings[index + 1], rings[index + 1]) && rings[index + 1].Namespaces.Count > 0)
             {
                 access = await RequesterAccessAsync(rollout, rings[index + 1].Namespaces, ct).ConfigureAwait(false);

@@ -68,7 +68,7 @@ public sealed partial class TenantReconciler(
             await ReconcileErrors.ReportAsync(writer, Type, tenant, t => t.Status?.Conditions, (t, conditions) => new TenantStatus
             {
                 ObservedGeneration = t.Metadata.Generation,
-                Phase = t.Metadata.DeletionTimestamp is not null ? "Terminating" : t.Status?.Phase ?? "Pending",
+                Phase = t.Metadata.DeletionTimestamp is not null ? TenantPhase.Terminating : t.Status?.Phase ?? TenantPhase.Pending,
                 Workspaces = t.Status?.Workspaces,
                 Usage = t.Status?.Usage,
                 RecordId = t.Status?.RecordId,
@@ -86,7 +86,7 @@ public sealed partial class TenantReconciler(
         // A name that is not a DNS label cannot label namespaces; refuse it before anything is written.
         if (SpecRules.ObjectName(tenant.Metadata.Name) is { } badName)
         {
-            var refused = new TenantStatus { ObservedGeneration = tenant.Metadata.Generation, Phase = "Failed" };
+            var refused = new TenantStatus { ObservedGeneration = tenant.Metadata.Generation, Phase = TenantPhase.Failed };
             refused.Conditions = new ConditionSet(tenant.Status?.Conditions, tenant.Metadata.Generation, time.GetUtcNow().UtcDateTime)
                 .Set(TenantConditions.Ready, false, "InvalidName", badName).ToList();
             if (await WriteStatusAsync(tenant, refused, ct).ConfigureAwait(false)) await events.WarningAsync(tenant, "InvalidName", badName, ct).ConfigureAwait(false);
@@ -102,7 +102,7 @@ public sealed partial class TenantReconciler(
         {
             var message = $"spec.region: \"{tenant.Spec.Region}\" is not a configured region (configured: {string.Join(", ", options.Regions.Keys.Order())})";
             conditions.Set(TenantConditions.RecordSynced, false, "InvalidRegion", message).Set(TenantConditions.Ready, false, "InvalidRegion", message);
-            status.Phase = "Failed";
+            status.Phase = TenantPhase.Failed;
             status.Conditions = conditions.ToList();
             if (await WriteStatusAsync(tenant, status, ct).ConfigureAwait(false))
             {
@@ -126,7 +126,7 @@ public sealed partial class TenantReconciler(
             status.RecordId = tenant.Status?.RecordId;
             conditions.Set(TenantConditions.RecordSynced, false, failure.Reason, failure.Message)
                 .Set(TenantConditions.Ready, false, failure.Reason, failure.Message);
-            status.Phase = tenant.Status?.Phase ?? "Pending";
+            status.Phase = tenant.Status?.Phase ?? TenantPhase.Pending;
             status.Conditions = conditions.ToList();
             if (await WriteStatusAsync(tenant, status, ct).ConfigureAwait(false))
             {
@@ -143,7 +143,7 @@ public sealed partial class TenantReconciler(
         {
             var message = string.Join("; ", invalid.Take(10)) + (invalid.Count > 10 ? $"; and {invalid.Count - 10} more" : "");
             conditions.Set(TenantConditions.QuotaReady, false, "InvalidQuantity", message).Set(TenantConditions.Ready, false, "InvalidQuantity", message);
-            status.Phase = "Failed";
+            status.Phase = TenantPhase.Failed;
             status.Conditions = conditions.ToList();
             var previous = tenant.Status?.Conditions?.FirstOrDefault(c => c.Type == TenantConditions.QuotaReady)?.Message;
             if (await WriteStatusAsync(tenant, status, ct).ConfigureAwait(false) && previous != message)
@@ -160,7 +160,7 @@ public sealed partial class TenantReconciler(
         }
 
         await ApplySelfServiceBindingsAsync(tenant, ct).ConfigureAwait(false);
-        status.Phase = tenant.Spec.Suspended ? "Suspended" : "Ready";
+        status.Phase = tenant.Spec.Suspended ? TenantPhase.Suspended : TenantPhase.Ready;
         conditions.Set(TenantConditions.Ready, true, tenant.Spec.Suspended ? "Suspended" : "Ready",
             tenant.Spec.Suspended ? "Tenant is suspended: no new workspaces, rollouts or publications." : "Tenant is ready.");
         status.Conditions = conditions.ToList();
@@ -281,7 +281,7 @@ public sealed partial class TenantReconciler(
         var now = time.GetUtcNow().UtcDateTime;
         var conditions = new ConditionSet(tenant.Status?.Conditions, tenant.Metadata.Generation, now);
         var status = NewStatus(tenant, owned);
-        status.Phase = "Terminating";
+        status.Phase = TenantPhase.Terminating;
         // Letting go is irreversible: a cache that has not yet seen a new workspace must not decide it.
         if (owned.Count == 0) owned = await LiveWorkspacesOfAsync(tenant.Metadata.Name, ct).ConfigureAwait(false);
         if (owned.Count > 0)

@@ -27,7 +27,7 @@ public sealed partial class WorkspaceReconciler
         if (!ObjectWriter.HasFinalizer(ws, ApiGroup.Finalizer)) return ReconcileResult.Done;
         var now = time.GetUtcNow().UtcDateTime;
         var conditions = new ConditionSet(ws.Status?.Conditions, ws.Metadata.Generation, now);
-        var status = new WorkspaceStatus { ObservedGeneration = ws.Metadata.Generation, Namespace = ws.Status?.Namespace, Database = ws.Status?.Database, ProviderKeys = ws.Status?.ProviderKeys, Phase = "Terminating", Environment = ws.Status?.Environment };
+        var status = new WorkspaceStatus { ObservedGeneration = ws.Metadata.Generation, Namespace = ws.Status?.Namespace, Database = ws.Status?.Database, ProviderKeys = ws.Status?.ProviderKeys, Phase = WorkspacePhase.Terminating, Environment = ws.Status?.Environment };
 
         // The deletion guard, again here: a prod workspace (by spec or as recorded, so a spec lowered past the
         // webhook still counts) keeps its namespace and database until a platform administrator lifts the guard.

@@ -72,7 +72,7 @@ public sealed partial class WorkspaceReconciler
     {
         if (refusal.Condition != WorkspaceConditions.Ready) conditions.Set(refusal.Condition, false, refusal.Reason, refusal.Message);
         conditions.Set(WorkspaceConditions.Ready, false, refusal.Reason, refusal.Message);
-        status.Phase = "Failed";
+        status.Phase = WorkspacePhase.Failed;
         status.Conditions = conditions.ToList();
         var previous = ws.Status?.Conditions?.FirstOrDefault(c => c.Type == WorkspaceConditions.Ready);
         var isNew = previous?.Reason != refusal.Reason || previous.Message != refusal.Message;
@@ -105,7 +105,7 @@ public sealed partial class WorkspaceReconciler
     {
         var failure = PostgresFailure.Of(e, "The system of record or the region's database server");
         conditions.Set(WorkspaceConditions.DatabaseReady, false, failure.Reason, failure.Message).Set(WorkspaceConditions.Ready, false, failure.Reason, failure.Message);
-        status.Phase = ws.Status?.Phase ?? "Creating";
+        status.Phase = ws.Status?.Phase ?? WorkspacePhase.Creating;
         status.Conditions = conditions.ToList();
         var updated = await writer.UpdateStatusAsync(Type, ws, status, ct).ConfigureAwait(false);
         if (!ReferenceEquals(updated, ws)) await events.WarningAsync(ws, failure.Reason, failure.Message, ct).ConfigureAwait(false);

@@ -127,7 +127,7 @@ public sealed partial class WorkspaceReconciler(
             await ReconcileErrors.ReportAsync(writer, Type, ws, w => w.Status?.Conditions, (w, conditions) => new WorkspaceStatus
             {
                 ObservedGeneration = w.Metadata.Generation,
-                Phase = w.Metadata.DeletionTimestamp is not null ? "Terminating" : w.Status?.Phase ?? "Creating",
+                Phase = w.Metadata.DeletionTimestamp is not null ? WorkspacePhase.Terminating : w.Status?.Phase ?? WorkspacePhase.Creating,
                 Namespace = w.Status?.Namespace,
                 Database = w.Status?.Database,
                 ProviderKeys = w.Status?.ProviderKeys,
@@ -290,11 +290,11 @@ public sealed partial class WorkspaceReconciler(
             }
         }
 
-        status.Phase = allReady ? "Ready" : keysOk && accessOk ? "Creating" : "Failed";
+        status.Phase = allReady ? WorkspacePhase.Ready : keysOk && accessOk ? WorkspacePhase.Creating : WorkspacePhase.Failed;
         var notReady = conditions.ToList().Where(c => c.Type != WorkspaceConditions.Ready && c.Status != ConditionStatus.True).Select(c => $"{c.Type}: {c.Message}").ToList();
         conditions.Set(WorkspaceConditions.Ready, allReady, allReady ? "Ready" : "NotReady", allReady ? "Workspace is ready." : string.Join("; ", notReady));
         status.Conditions = conditions.ToList();
-        var becameReady = allReady && ws.Status?.Phase != "Ready";
+        var becameReady = allReady && ws.Status?.Phase != WorkspacePhase.Ready;
         await ReportChangesAsync(log, ws, becameReady, ct).ConfigureAwait(false);
         await writer.UpdateStatusAsync(Type, ws, status, ct).ConfigureAwait(false);
         // Unreachable is retried on a backoff; a refusal (conflict, retained, extension, provisioning error) waits for
@@ -322,7 +322,7 @@ public sealed partial class WorkspaceReconciler(
         var outcome = await applier.ApplyAsync(type, desired, cached, owned, ct, removeAnnotations).ConfigureAwait(false);
         var what = $"{type.Kind} {desired.Metadata.Name}";
         if (outcome == ApplyOutcome.Updated) log.Repaired.Add(what + " (changed by hand, restored)");
-        else if (outcome == ApplyOutcome.Created && ws.Status?.Phase == "Ready") log.Repaired.Add(what + " (missing, recreated)");
+        else if (outcome == ApplyOutcome.Created && ws.Status?.Phase == WorkspacePhase.Ready) log.Repaired.Add(what + " (missing, recreated)");
         else if (outcome == ApplyOutcome.Created) log.Created.Add(what);
         return outcome;
     }
