@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using k8s.Models;
 
 namespace ControlPlane.Api.V1Alpha1;
@@ -26,6 +27,7 @@ public sealed class BackupSpec
 public sealed class BackupStatus : StatusBase
 {
     /// <summary>Pending (waiting to run), Running (dump streaming to storage), Completed (stored and verified) or Failed.</summary>
+    [JsonConverter(typeof(PhaseConverter<BackupPhase>))]
     public BackupPhase? Phase { get; set; }
 
     /// <summary>When the dump started.</summary>

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using k8s.Models;
 
 namespace ControlPlane.Api.V1Alpha1;
@@ -110,5 +111,6 @@ public sealed class BackupRecord
     public string? Sha256 { get; set; }
 
     /// <summary>The Backup's phase.</summary>
+    [JsonConverter(typeof(PhaseConverter<BackupPhase>))]
     public BackupPhase? Phase { get; set; }
 }

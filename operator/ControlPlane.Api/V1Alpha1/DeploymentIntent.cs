@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using k8s.Models;
 
 namespace ControlPlane.Api.V1Alpha1;
@@ -202,6 +203,7 @@ public sealed class RiskFactors
 public sealed class DeploymentIntentStatus : StatusBase
 {
     /// <summary>Where the intent is in the governed state machine (Pending -&gt; RiskAssessed -&gt; ScopeValidated -&gt; AwaitingApproval -&gt; InProgress -&gt; Completed, or Failed, RolledBack, Denied).</summary>
+    [JsonConverter(typeof(PhaseConverter<IntentPhase>))]
     public IntentPhase? Phase { get; set; }
 
     /// <summary>The policy decision from risk score, vulnerabilities, scope and privileged tooling: Allow, Deny or RequireApproval (CAB).</summary>
@@ -246,6 +248,7 @@ public sealed class IntentRingStatus
     public string Name { get; set; } = "";
 
     /// <summary>The ring's phase.</summary>
+    [JsonConverter(typeof(PhaseConverter<IntentRingPhase>))]
     public IntentRingPhase? Phase { get; set; }
 
     /// <summary>The workspace namespaces the ring deploys to.</summary>

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using k8s.Models;
 
 namespace ControlPlane.Api.V1Alpha1;
@@ -78,6 +79,7 @@ public sealed class RatePlan
 public sealed class ExposureStatus : StatusBase
 {
     /// <summary>Draft while spec.publish is false; PendingApproval until the current generation is approved; Published; Rejected when an approver rejected it.</summary>
+    [JsonConverter(typeof(PhaseConverter<ExposurePhase>))]
     public ExposurePhase? Phase { get; set; }
 
     [Description("The approvals that count for the current generation (approver and when).")]

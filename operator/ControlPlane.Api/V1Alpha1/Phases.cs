@@ -7,6 +7,8 @@ namespace ControlPlane.Api.V1Alpha1;
 // The phases of every kind that has one. Each member's name is exactly the string the API stores
 // (status.phase), so ToString() is the wire form; PhaseConverter writes and reads that name, and the
 // CRD generator turns the members after Unknown into the schema's enum (in declaration order).
+// Every phase property names the converter too: KubernetesJson's options carry a JsonStringEnumConverter,
+// which wins over a converter on the enum type (and throws on an unknown name); one on the property wins.
 //
 // Unknown (0) is never written by this operator: it stands for a string this build does not know,
 // one a newer operator wrote (its CRD allows more values). Reading it must not break the informer,
@@ -76,5 +78,7 @@ public static class Phases
 {
     /// <summary>The API's phase values, in schema order: every member but Unknown.</summary>
     public static IReadOnlyList<string> Values(Type phase) =>
-        Enum.GetValues(phase).Cast<object>().Where(v => Convert.ToInt32(v, System.Globalization.CultureInfo.InvariantCulture) != 0).Select(v => v.ToString()!).ToList();
+        Enum.GetName(phase, 0) == "Unknown"
+            ? Enum.GetNames(phase).Where(n => n != "Unknown").ToList()
+            : throw new NotSupportedException($"{phase.Name}: a phase enum starts with Unknown = 0, the stand-in for a value this build does not know");
 }

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using k8s.Models;
 
 namespace ControlPlane.Api.V1Alpha1;
@@ -51,6 +52,7 @@ public sealed class RestoreTarget
 public sealed class RestoreStatus : StatusBase
 {
     /// <summary>Pending, AwaitingApproval (two Approvers in prod; one for in place elsewhere), Running (pg_restore), Completed or Failed.</summary>
+    [JsonConverter(typeof(PhaseConverter<RestorePhase>))]
     public RestorePhase? Phase { get; set; }
 
     /// <summary>The Backup restored from (spec.backup, or the newest Completed one at or before spec.targetTime).</summary>

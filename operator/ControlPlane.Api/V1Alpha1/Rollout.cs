@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using k8s.Models;
 
 namespace ControlPlane.Api.V1Alpha1;
@@ -107,6 +108,7 @@ public sealed class SuccessRateGate
 public sealed class RolloutStatus : StatusBase
 {
     /// <summary>Pending; Progressing ring by ring; Paused; Succeeded when every ring completed; RolledBack after a breach or abort; Failed.</summary>
+    [JsonConverter(typeof(PhaseConverter<RolloutPhase>))]
     public RolloutPhase? Phase { get; set; }
 
     /// <summary>The ring in progress (or the last one reached).</summary>
@@ -133,6 +135,7 @@ public sealed class RingStatus
     public string Name { get; set; } = "";
 
     /// <summary>Where the ring is: Pending, AwaitingApproval, Progressing, Soaking, Succeeded, Failed or RolledBack.</summary>
+    [JsonConverter(typeof(PhaseConverter<RingPhase>))]
     public RingPhase? Phase { get; set; }
 
     [Description("The ring's namespaces as resolved when it started.")]

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using k8s.Models;
 
 namespace ControlPlane.Api.V1Alpha1;
@@ -108,6 +109,7 @@ public sealed class TenantExposure
 public sealed class TenantStatus : StatusBase
 {
     /// <summary>Pending until the system of record has the tenant; Ready; Suspended when spec.suspended; Failed on an invalid spec; Terminating while deletion waits for its workspaces.</summary>
+    [JsonConverter(typeof(PhaseConverter<TenantPhase>))]
     public TenantPhase? Phase { get; set; }
 
     /// <summary>How many workspaces the tenant has.</summary>

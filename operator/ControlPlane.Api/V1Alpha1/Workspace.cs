@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using k8s.Models;
 
 namespace ControlPlane.Api.V1Alpha1;
@@ -124,6 +125,7 @@ public sealed class ProviderKey
 public sealed class WorkspaceStatus : StatusBase
 {
     /// <summary>Creating until every child is in place; Ready; Failed on a refusal or error (see conditions); Terminating while deletion runs.</summary>
+    [JsonConverter(typeof(PhaseConverter<WorkspacePhase>))]
     public WorkspacePhase? Phase { get; set; }
 
     /// <summary>The namespace the workspace owns (same name as the workspace).</summary>
