@@ -4,7 +4,7 @@ using k8s.Models;
 namespace ControlPlane.Api.V1Alpha1;
 
 /// <summary>One logical backup (pg_dump -Fc) of a workspace database, made by a BackupPlan's schedule or by hand.</summary>
-[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "Backup", PluralName = "backups")]
+[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = KubeKind, PluralName = "backups")]
 [EntityScope(EntityScope.Namespaced), ShortName("bk")]
 [PrinterColumn("Phase", ".status.phase")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
@@ -14,7 +14,10 @@ namespace ControlPlane.Api.V1Alpha1;
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class Backup : CustomResource<BackupSpec, BackupStatus>
 {
-    public Backup() => Kind = "Backup";
+    /// <summary>The kind as the API names it (apiVersion controlplane.io/v1alpha1), as KubernetesClient's own models name theirs.</summary>
+    public const string KubeKind = "Backup";
+
+    public Backup() => Kind = KubeKind;
 }
 
 public sealed class BackupSpec

@@ -4,7 +4,7 @@ using k8s.Models;
 namespace ControlPlane.Api.V1Alpha1;
 
 /// <summary>Scheduled logical backups of a workspace database: creates a Backup per schedule tick and prunes old ones by its retention.</summary>
-[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "BackupPlan", PluralName = "backupplans")]
+[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = KubeKind, PluralName = "backupplans")]
 [EntityScope(EntityScope.Namespaced), ShortName("bp")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
 [PrinterColumn("Schedule", ".spec.schedule")]
@@ -12,7 +12,10 @@ namespace ControlPlane.Api.V1Alpha1;
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class BackupPlan : CustomResource<BackupPlanSpec, BackupPlanStatus>
 {
-    public BackupPlan() => Kind = "BackupPlan";
+    /// <summary>The kind as the API names it (apiVersion controlplane.io/v1alpha1), as KubernetesClient's own models name theirs.</summary>
+    public const string KubeKind = "BackupPlan";
+
+    public BackupPlan() => Kind = KubeKind;
 }
 
 public sealed class BackupPlanSpec

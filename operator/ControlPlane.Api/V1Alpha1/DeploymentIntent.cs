@@ -4,7 +4,7 @@ using k8s.Models;
 namespace ControlPlane.Api.V1Alpha1;
 
 /// <summary>A governed change: one application version rolled out ring by ring through an execution plane, after risk scoring, scope checks and, when required, CAB approval.</summary>
-[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "DeploymentIntent", PluralName = "deploymentintents")]
+[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = KubeKind, PluralName = "deploymentintents")]
 [EntityScope(EntityScope.Namespaced), ShortName("di")]
 [PrinterColumn("Phase", ".status.phase")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
@@ -16,7 +16,10 @@ namespace ControlPlane.Api.V1Alpha1;
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class DeploymentIntent : CustomResource<DeploymentIntentSpec, DeploymentIntentStatus>
 {
-    public DeploymentIntent() => Kind = "DeploymentIntent";
+    /// <summary>The kind as the API names it (apiVersion controlplane.io/v1alpha1), as KubernetesClient's own models name theirs.</summary>
+    public const string KubeKind = "DeploymentIntent";
+
+    public DeploymentIntent() => Kind = KubeKind;
 }
 
 public sealed class DeploymentIntentSpec

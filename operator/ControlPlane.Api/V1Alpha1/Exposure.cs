@@ -4,7 +4,7 @@ using k8s.Models;
 namespace ControlPlane.Api.V1Alpha1;
 
 /// <summary>An API of the workspace published through the edge, live only once approved.</summary>
-[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "Exposure", PluralName = "exposures")]
+[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = KubeKind, PluralName = "exposures")]
 [EntityScope(EntityScope.Namespaced), ShortName("exp")]
 [PrinterColumn("Phase", ".status.phase")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
@@ -15,7 +15,10 @@ namespace ControlPlane.Api.V1Alpha1;
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class Exposure : CustomResource<ExposureSpec, ExposureStatus>
 {
-    public Exposure() => Kind = "Exposure";
+    /// <summary>The kind as the API names it (apiVersion controlplane.io/v1alpha1), as KubernetesClient's own models name theirs.</summary>
+    public const string KubeKind = "Exposure";
+
+    public Exposure() => Kind = KubeKind;
 }
 
 /// <summary>The API to publish and how.</summary>

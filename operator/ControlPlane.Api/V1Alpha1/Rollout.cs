@@ -4,7 +4,7 @@ using k8s.Models;
 namespace ControlPlane.Api.V1Alpha1;
 
 /// <summary>A ring-by-ring image rollout across the tenant's workspaces, with gates and automatic rollback.</summary>
-[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "Rollout", PluralName = "rollouts")]
+[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = KubeKind, PluralName = "rollouts")]
 [EntityScope(EntityScope.Namespaced), ShortName("ro")]
 [PrinterColumn("Phase", ".status.phase")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
@@ -13,7 +13,10 @@ namespace ControlPlane.Api.V1Alpha1;
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class Rollout : CustomResource<RolloutSpec, RolloutStatus>
 {
-    public Rollout() => Kind = "Rollout";
+    /// <summary>The kind as the API names it (apiVersion controlplane.io/v1alpha1), as KubernetesClient's own models name theirs.</summary>
+    public const string KubeKind = "Rollout";
+
+    public Rollout() => Kind = KubeKind;
 }
 
 /// <summary>What to roll out, through which rings, under which gates.</summary>

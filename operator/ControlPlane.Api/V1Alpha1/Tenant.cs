@@ -4,7 +4,7 @@ using k8s.Models;
 namespace ControlPlane.Api.V1Alpha1;
 
 /// <summary>A Tenant: an organisation with owners, a region and an aggregate quota; its Workspaces are its teams' environments.</summary>
-[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "Tenant", PluralName = "tenants")]
+[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = KubeKind, PluralName = "tenants")]
 [EntityScope(EntityScope.Cluster), ShortName("tnt")]
 [PrinterColumn("Phase", ".status.phase")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
@@ -13,7 +13,10 @@ namespace ControlPlane.Api.V1Alpha1;
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class Tenant : CustomResource<TenantSpec, TenantStatus>
 {
-    public Tenant() => Kind = "Tenant";
+    /// <summary>The kind as the API names it (apiVersion controlplane.io/v1alpha1), as KubernetesClient's own models name theirs.</summary>
+    public const string KubeKind = "Tenant";
+
+    public Tenant() => Kind = KubeKind;
 }
 
 /// <summary>The desired state of a Tenant: region, data mode, owners, quota, scopes, network bounds.</summary>

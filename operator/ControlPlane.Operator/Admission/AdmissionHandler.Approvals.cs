@@ -27,15 +27,15 @@ public sealed partial class AdmissionHandler
                 [ApiGroup.CreatedByAnnotation] = r.UserInfo.Username,
                 [ApiGroup.LastSpecEditorAnnotation] = null,
                 [ApiGroup.SpecEditorsAnnotation] = null,
-                [ApiGroup.ApproverGroupsAnnotation] = r.Kind.Kind == "Approval" ? ApprovalPolicy.FormatGroups(r.UserInfo.Groups) : null,
-                [ApiGroup.TargetContentHashAnnotation] = r.Kind.Kind == "Approval" ? targetContentHash : null,
+                [ApiGroup.ApproverGroupsAnnotation] = r.Kind.Kind == Approval.KubeKind ? ApprovalPolicy.FormatGroups(r.UserInfo.Groups) : null,
+                [ApiGroup.TargetContentHashAnnotation] = r.Kind.Kind == Approval.KubeKind ? targetContentHash : null,
                 [ApiGroup.AuthorGroupsAnnotation] = ApprovableKinds.Contains(r.Kind.Kind) ? Requesters.WithAuthorGroups(null, r.UserInfo.Username, r.UserInfo.Groups) : null,
             };
         }
 
         var stamps = ApiGroup.StampedAnnotations.ToDictionary(k => k, k => AnnotationOf(r.OldObject, k));
         // On a Workspace it names who last changed the members, for the audit trail.
-        if ((ApprovableKinds.Contains(r.Kind.Kind) || r.Kind.Kind == "Workspace")
+        if ((ApprovableKinds.Contains(r.Kind.Kind) || r.Kind.Kind == Workspace.KubeKind)
             && !JsonNode.DeepEquals(ApprovalPolicy.ApprovalRelevantSpec(r.Kind.Kind, r.OldObject?["spec"]), ApprovalPolicy.ApprovalRelevantSpec(r.Kind.Kind, r.Object?["spec"])))
         {
             stamps[ApiGroup.LastSpecEditorAnnotation] = r.UserInfo.Username;
@@ -51,7 +51,7 @@ public sealed partial class AdmissionHandler
     /// <summary>On an Approval's create: the content hash of the target it names, read as the generation check reads it; otherwise null.</summary>
     async Task<string?> TargetContentHashAsync(AdmissionRequest r, CancellationToken ct)
     {
-        if (r.Operation != "CREATE" || r.Kind.Kind != "Approval" || r.Kind.Group != ApiGroup.Group) return null;
+        if (r.Operation != "CREATE" || r.Kind.Kind != Approval.KubeKind || r.Kind.Group != ApiGroup.Group) return null;
         if (r.Object?["spec"]?["target"] is not JsonObject t || t["kind"] is not JsonValue k || !k.TryGetValue<string>(out var kind)
             || t["name"] is not JsonValue n || !n.TryGetValue<string>(out var name)) return null;
         var target = await caches.TargetAsync(r.Namespace ?? "", kind, name, ct).ConfigureAwait(false);

@@ -36,7 +36,7 @@ public sealed partial class AdmissionHandler
     {
         if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null || settings.OperatorUsernames.Contains(r.UserInfo.Username)) return [];
         if (r.Operation == "UPDATE"
-            && JsonNode.DeepEquals(ApprovalPolicy.ApprovalRelevantSpec("Rollout", r.OldObject?["spec"]), ApprovalPolicy.ApprovalRelevantSpec("Rollout", r.Object["spec"]))) return [];
+            && JsonNode.DeepEquals(ApprovalPolicy.ApprovalRelevantSpec(Rollout.KubeKind, r.OldObject?["spec"]), ApprovalPolicy.ApprovalRelevantSpec(Rollout.KubeKind, r.Object["spec"]))) return [];
         var own = WorkspaceOfNamespace(r.Namespace);
         if (own is null) return [];
         var rollout = As<Rollout>(r.Object);

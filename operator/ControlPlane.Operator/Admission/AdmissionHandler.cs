@@ -67,8 +67,8 @@ public sealed partial class AdmissionHandler(AdmissionCaches caches, AdmissionSe
             SetAnnotation(key, value);
         }
 
-        if (r.Operation == "CREATE" && r.Kind.Kind == "Approval") await MutateApprovalAsync(r, ops, warnings, ct).ConfigureAwait(false);
-        if (r.Operation == "CREATE" && r.Kind.Kind == "Workspace") await MutateWorkspaceAsync(r, ops, ct).ConfigureAwait(false);
+        if (r.Operation == "CREATE" && r.Kind.Kind == Approval.KubeKind) await MutateApprovalAsync(r, ops, warnings, ct).ConfigureAwait(false);
+        if (r.Operation == "CREATE" && r.Kind.Kind == Workspace.KubeKind) await MutateWorkspaceAsync(r, ops, ct).ConfigureAwait(false);
         var response = AdmissionResponse.Patched(r.Uid, ops);
         if (warnings.Count > 0) response.Warnings = warnings;
         return response;

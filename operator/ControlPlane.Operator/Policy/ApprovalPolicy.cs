@@ -209,7 +209,7 @@ public static class ApprovalPolicy
     /// Spec fields that are control actions, not content under review: a Rollout's paused and abort
     /// (as in Argo Rollouts). Changing them neither invalidates an approval nor makes the requester an author.
     /// </summary>
-    public static IReadOnlyList<string> ControlFields(string? kind) => kind == "Rollout" ? ["paused", "abort"] : [];
+    public static IReadOnlyList<string> ControlFields(string? kind) => kind == Rollout.KubeKind ? ["paused", "abort"] : [];
 
     /// <summary>The part of a spec an approval covers: all of it but the kind's <see cref="ControlFields"/>.</summary>
     public static JsonNode? ApprovalRelevantSpec(string? kind, JsonNode? spec)

@@ -57,10 +57,10 @@ public sealed class ApprovalReconciler(
 
     public IKubernetesObject<V1ObjectMeta>? Target(string ns, string kind, string name) => kind switch
     {
-        "Exposure" => exposures.Get($"{ns}/{name}"),
-        "DeploymentIntent" => intents.Get($"{ns}/{name}"),
-        "Restore" => restores.Get($"{ns}/{name}"),
-        "Rollout" => rollouts.Get($"{ns}/{name}"),
+        Exposure.KubeKind => exposures.Get($"{ns}/{name}"),
+        DeploymentIntent.KubeKind => intents.Get($"{ns}/{name}"),
+        Restore.KubeKind => restores.Get($"{ns}/{name}"),
+        Rollout.KubeKind => rollouts.Get($"{ns}/{name}"),
         _ => null,
     };
 

@@ -56,7 +56,7 @@ public sealed partial class DeploymentIntentReconciler
         var conflict = DeploymentIntentResources.ConflictingChange(intent, caches.Intents.ByIndex(DeploymentIntentResources.ApplicationIndex, intent.Spec.Application)
             .Where(o => caches.Workspaces.Get(o.Metadata.NamespaceProperty)?.Spec.Tenant == tenant.Metadata.Name));
         var overridden = conflict is not null && approval.Approved && caches.Approvals.InNamespace(intent.Metadata.NamespaceProperty)
-            .Any(a => a.Spec.Override && a.Spec.Decision == "approve" && a.Spec.Target.Kind == "DeploymentIntent" && a.Spec.Target.Name == intent.Metadata.Name
+            .Any(a => a.Spec.Override && a.Spec.Decision == "approve" && a.Spec.Target.Kind == DeploymentIntent.KubeKind && a.Spec.Target.Name == intent.Metadata.Name
                       && ApprovalPolicy.Judge(a, intent, HoldsApproverRole, caches.RoleBindings.InNamespace).Counts);
 
         // What the plane says of the rings in progress.

@@ -204,7 +204,7 @@ public sealed partial class ExposureReconciler(
     /// <summary>The approvals that count for the current generation, one per approver, for status.</summary>
     List<ApprovalRecord> CountedApprovals(Exposure e) =>
         caches.Approvals.InNamespace(e.Metadata.NamespaceProperty)
-            .Where(a => a.Spec.Target.Kind == "Exposure" && a.Spec.Target.Name == e.Metadata.Name && a.Spec.Decision == "approve")
+            .Where(a => a.Spec.Target.Kind == Exposure.KubeKind && a.Spec.Target.Name == e.Metadata.Name && a.Spec.Decision == "approve")
             .Where(a => ApprovalPolicy.Judge(a, e, HoldsApproverRole, caches.RoleBindings.InNamespace).Counts)
             .GroupBy(a => a.Spec.Approver!)
             .Select(g => g.OrderBy(a => a.Metadata.CreationTimestamp).First())

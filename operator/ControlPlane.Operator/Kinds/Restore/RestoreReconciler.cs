@@ -53,7 +53,7 @@ public sealed partial class RestoreReconciler(
             // A new, changed or withdrawn approval of a Restore; its status (the approval kind's) changes nothing here.
             .WatchesEvents(approvals, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
                 ? []
-                : e.Object.Spec.Target.Kind == "Restore" ? [$"{e.Object.Metadata.NamespaceProperty}/{e.Object.Spec.Target.Name}"] : [])
+                : e.Object.Spec.Target.Kind == Restore.KubeKind ? [$"{e.Object.Metadata.NamespaceProperty}/{e.Object.Spec.Target.Name}"] : [])
             .Watches(roleBindings, rb => InNamespace(rb.Metadata.NamespaceProperty))
             // A named Backup completing, or a plan's recoverability window moving.
             .Watches(backups, bk => InNamespace(bk.Metadata.NamespaceProperty))

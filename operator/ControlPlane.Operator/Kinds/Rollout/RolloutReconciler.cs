@@ -57,7 +57,7 @@ public sealed partial class RolloutReconciler(
             .SkipsEchoesOf(writes)
             .Watches(caches.Deployments, d => reconciler.RolloutsOf(d.Metadata.Name, d.Metadata.NamespaceProperty))
             .Watches(caches.Pods, reconciler.RolloutsOfPod)
-            .Watches(caches.Approvals, a => a.Spec.Target.Kind == "Rollout" ? [$"{a.Metadata.NamespaceProperty}/{a.Spec.Target.Name}"] : [])
+            .Watches(caches.Approvals, a => a.Spec.Target.Kind == Rollout.KubeKind ? [$"{a.Metadata.NamespaceProperty}/{a.Spec.Target.Name}"] : [])
             .Watches(caches.RoleBindings, rb => caches.Rollouts.InNamespace(rb.Metadata.NamespaceProperty).Where(r => RolloutPlan.IsActive(r.Status))
                 .Concat(caches.Rollouts.List().Where(IsRequesterForbidden)).Select(Key).Distinct())
             // Ring membership and suspension: any workspace or tenant spec/label change re-decides the active rollouts.

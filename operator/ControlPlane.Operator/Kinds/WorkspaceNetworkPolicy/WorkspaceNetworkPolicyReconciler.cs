@@ -61,7 +61,7 @@ public sealed partial class WorkspaceNetworkPolicyReconciler(
 
     /// <summary>The WorkspaceNetworkPolicy controlling a NetworkPolicy (by its controller ownerReference), if any.</summary>
     public static IEnumerable<string> OwnerOf(V1NetworkPolicy np) =>
-        np.Metadata.OwnerReferences?.Where(o => o.Controller == true && o.Kind == "WorkspaceNetworkPolicy" && o.ApiVersion == ApiGroup.ApiVersion)
+        np.Metadata.OwnerReferences?.Where(o => o.Controller == true && o.Kind == WorkspaceNetworkPolicy.KubeKind && o.ApiVersion == ApiGroup.ApiVersion)
             .Select(o => $"{np.Metadata.NamespaceProperty}/{o.Name}") ?? [];
 
     IEnumerable<string> Keys(IEnumerable<WorkspaceNetworkPolicy> found) => found.Select(p => $"{p.Metadata.NamespaceProperty}/{p.Metadata.Name}");
