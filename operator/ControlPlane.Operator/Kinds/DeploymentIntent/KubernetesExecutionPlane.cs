@@ -117,7 +117,7 @@ public sealed class KubernetesExecutionPlane(KubeApi api, ChildApplier applier, 
             null or RolloutPhase.Pending => "pending",
             _ => "in_progress",
         };
-        var message = rollout.Status?.Conditions?.FirstOrDefault(c => c.Type == "Ready")?.Message;
+        var message = rollout.Status?.Conditions?.FirstOrDefault(c => c.Type == RolloutConditions.Ready)?.Message;
         if (state != "succeeded") return new PlaneStatus(state, null, true, d.Workspaces, ring?.SuccessRate, ring?.Incidents ?? 0, message);
         var (version, assigned, where) = await ActualAsync(d, ct).ConfigureAwait(false);
         return new PlaneStatus(state, version, assigned, where, ring?.SuccessRate, ring?.Incidents ?? 0, message);

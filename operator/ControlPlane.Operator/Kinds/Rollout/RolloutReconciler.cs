@@ -71,7 +71,7 @@ public sealed partial class RolloutReconciler(
     }
 
     /// <summary>Held because a requester lacks rights in a ring workspace: a RoleBinding change anywhere may lift it.</summary>
-    static bool IsRequesterForbidden(Rollout r) => r.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Reason == "RequesterForbidden") == true;
+    static bool IsRequesterForbidden(Rollout r) => r.Status?.Conditions?.Any(c => c.Type == RolloutConditions.Ready && c.Reason == RolloutReasons.RequesterForbidden) == true;
 
     static string Key(Rollout r) => $"{r.Metadata.NamespaceProperty}/{r.Metadata.Name}";
 
@@ -111,7 +111,7 @@ public sealed partial class RolloutReconciler(
         catch (Exception e) when (ReconcileErrors.ShouldReport(e, ct))
         {
             await ReconcileErrors.ReportAsync(writer, Type, rollout, r => r.Status?.Conditions, (r, conditions) => WithConditions(r.Status, r.Metadata.Generation, conditions),
-                "Ready", ReconcileErrors.Describe(e), events, time, logger, ct).ConfigureAwait(false);
+                RolloutConditions.Ready, ReconcileErrors.Describe(e), events, time, logger, ct).ConfigureAwait(false);
             throw;
         }
     }
