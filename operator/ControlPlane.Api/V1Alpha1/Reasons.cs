@@ -44,3 +44,35 @@ public static class RolloutReasons
     public const string RollbackIncomplete = "RollbackIncomplete";
     public const string PatchFailed = "PatchFailed";
 }
+
+/// <summary>An Exposure's condition types.</summary>
+public static class ExposureConditions
+{
+    public const string Approved = "Approved";
+    public const string Published = "Published";
+    public const string Ready = "Ready";
+}
+
+/// <summary>Why an Exposure's conditions are as they are, and the reasons of its Events and audit entries.</summary>
+public static class ExposureReasons
+{
+    public const string IngressConflict = "IngressConflict";
+    public const string Published = "Published";
+    public const string Conflict = "Conflict";
+    public const string PublishedSpecMismatch = "PublishedSpecMismatch";
+    public const string IngressRepaired = "IngressRepaired";
+    public const string Unpublished = "Unpublished";
+    public const string Draft = "Draft";
+    public const string Deleted = "Deleted";
+    public const string WorkspaceNotFound = "WorkspaceNotFound";
+    public const string Rejected = "Rejected";
+    public const string Approved = "Approved";
+    public const string AwaitingApproval = "AwaitingApproval";
+    public const string NotPublished = "NotPublished";
+    public const string TenantSuspended = "TenantSuspended";
+    public const string BackendNotFound = "BackendNotFound";
+    public const string InvalidName = "InvalidName";
+    public const string HostNotDelegated = "HostNotDelegated";
+    public const string InvalidPath = "InvalidPath";
+    public const string BackendRefused = "BackendRefused";
+}
