@@ -76,3 +76,149 @@ public static class ExposureReasons
     public const string InvalidPath = "InvalidPath";
     public const string BackendRefused = "BackendRefused";
 }
+
+/// <summary>A Restore's condition types.</summary>
+public static class RestoreConditions
+{
+    public const string Approved = "Approved";
+    public const string Ready = "Ready";
+}
+
+/// <summary>Why a Restore's conditions are as they are, and the reasons of its Events.</summary>
+public static class RestoreReasons
+{
+    public const string Approved = "Approved";
+    public const string AwaitingApproval = "AwaitingApproval";
+    public const string Rejected = "Rejected";
+    public const string Requested = "Requested";
+    public const string Queued = "Queued";
+    public const string Waiting = "Waiting";
+    public const string WaitingForBackup = "WaitingForBackup";
+    public const string Running = "Running";
+    public const string SessionVerified = "SessionVerified";
+    public const string Swapped = "Swapped";
+    public const string Completed = "Completed";
+    public const string RestoreCompleted = "RestoreCompleted";
+    public const string SmokeCheckFailed = "SmokeCheckFailed";
+    public const string RestoreFailed = "RestoreFailed";
+    public const string DatabaseError = "DatabaseError";
+    public const string DatabaseUnavailable = "DatabaseUnavailable";
+    public const string StorageFailed = "StorageFailed";
+    public const string ChecksumMismatch = "ChecksumMismatch";
+    public const string Interrupted = "Interrupted";
+    public const string PlanNotFound = "PlanNotFound";
+    public const string InvalidTarget = "InvalidTarget";
+    public const string InvalidSource = "InvalidSource";
+    public const string DatabaseNotOwned = "DatabaseNotOwned";
+    public const string DatabaseNameReserved = "DatabaseNameReserved";
+    public const string BackupNotFound = "BackupNotFound";
+    public const string BackupNotOfPlan = "BackupNotOfPlan";
+    public const string BackupNotOfWorkspace = "BackupNotOfWorkspace";
+    public const string BackupFailed = "BackupFailed";
+    public const string NoBackup = "NoBackup";
+    public const string OutsideRecoverabilityWindow = "OutsideRecoverabilityWindow";
+}
+
+/// <summary>A DeploymentIntent's condition types.</summary>
+public static class IntentConditions
+{
+    public const string ScopeValid = "ScopeValid";
+    public const string Approved = "Approved";
+    public const string Progressing = "Progressing";
+    public const string InSync = "InSync";
+    public const string Ready = "Ready";
+}
+
+/// <summary>Why a DeploymentIntent's conditions are as they are, and the reasons of its Events and event-store entries.</summary>
+public static class IntentReasons
+{
+    public const string RiskAssessed = "RiskAssessed";
+    public const string ScopeValidated = "ScopeValidated";
+    public const string ScopeValid = "ScopeValid";
+    public const string ScopeInvalid = "ScopeInvalid";
+    public const string Allowed = "Allowed";
+    public const string RequiresApproval = "RequiresApproval";
+    public const string NotRequired = "NotRequired";
+    public const string AwaitingApproval = "AwaitingApproval";
+    public const string Approved = "Approved";
+    public const string Rejected = "Rejected";
+    public const string Denied = "Denied";
+    public const string PolicyViolation = "PolicyViolation";
+    public const string Vulnerable = "Vulnerable";
+    public const string EvidenceMissing = "EvidenceMissing";
+    public const string NoArtifactDigest = "NoArtifactDigest";
+    public const string InvalidRiskModel = "InvalidRiskModel";
+    public const string ScheduleWindow = "ScheduleWindow";
+    public const string MinimumSoak = "MinimumSoak";
+    public const string ConflictingChange = "ConflictingChange";
+    public const string TenantSuspended = "TenantSuspended";
+    public const string NotInAWorkspace = "NotInAWorkspace";
+    public const string RequesterForbidden = "RequesterForbidden";
+    public const string RingStarting = "RingStarting";
+    public const string RingStarted = "RingStarted";
+    public const string RingInProgress = "RingInProgress";
+    public const string RingCompleted = "RingCompleted";
+    public const string RingFailed = "RingFailed";
+    public const string AllRingsCompleted = "AllRingsCompleted";
+    public const string PromotionGateBreached = "PromotionGateBreached";
+    public const string PlaneUnavailable = "PlaneUnavailable";
+    public const string PlaneRefused = "PlaneRefused";
+    public const string DriftDetected = "DriftDetected";
+    public const string DriftRemediated = "DriftRemediated";
+    public const string Completed = "Completed";
+    public const string Failed = "Failed";
+    public const string RolledBack = "RolledBack";
+}
+
+/// <summary>A WorkspaceNetworkPolicy's condition types.</summary>
+public static class NetworkPolicyConditions
+{
+    public const string Ready = "Ready";
+
+    /// <summary>True while some peers or rules of the spec are not rendered (outside the tenant's bounds).</summary>
+    public const string Degraded = "Degraded";
+}
+
+/// <summary>Why a WorkspaceNetworkPolicy's conditions are as they are, and the reasons of its Events.</summary>
+public static class NetworkPolicyReasons
+{
+    public const string Rendered = "Rendered";
+    public const string AllRulesRendered = "AllRulesRendered";
+    public const string RulesDropped = "RulesDropped";
+    public const string RulesRestored = "RulesRestored";
+    public const string PolicyConflict = "PolicyConflict";
+    public const string Updated = "Updated";
+    public const string DriftRepaired = "DriftRepaired";
+    public const string PolicyRemoved = "PolicyRemoved";
+    public const string InvalidName = "InvalidName";
+    public const string InvalidSelector = "InvalidSelector";
+    public const string WorkspaceNotFound = "WorkspaceNotFound";
+    public const string TenantNotFound = "TenantNotFound";
+}
+
+/// <summary>An Approval's condition types.</summary>
+public static class ApprovalConditions
+{
+    /// <summary>Whether this approval counts (Counts, Rejects) or why not.</summary>
+    public const string Ready = "Ready";
+
+    /// <summary>Whether the target, at its current generation, has the approvals it needs.</summary>
+    public const string TargetApproved = "TargetApproved";
+}
+
+/// <summary>Why an Approval counts or not (ApprovalPolicy.Judge), and whether its target is approved.</summary>
+public static class ApprovalReasons
+{
+    public const string Counts = "Counts";
+    public const string Rejects = "Rejects";
+    public const string TargetNotFound = "TargetNotFound";
+    public const string NoApprover = "NoApprover";
+    public const string NotAPerson = "NotAPerson";
+    public const string TargetReplaced = "TargetReplaced";
+    public const string SelfApproval = "SelfApproval";
+    public const string StaleGeneration = "StaleGeneration";
+    public const string NotAnApprover = "NotAnApprover";
+    public const string Approved = "Approved";
+    public const string Rejected = "Rejected";
+    public const string AwaitingApproval = "AwaitingApproval";
+}
