@@ -222,3 +222,65 @@ public static class ApprovalReasons
     public const string Rejected = "Rejected";
     public const string AwaitingApproval = "AwaitingApproval";
 }
+
+/// <summary>A Workspace's condition types: one per child, and Ready over them all.</summary>
+public static class WorkspaceConditions
+{
+    public const string NamespaceReady = "NamespaceReady";
+    public const string AccessReady = "AccessReady";
+    public const string QuotaReady = "QuotaReady";
+    public const string NetworkReady = "NetworkReady";
+    public const string DatabaseReady = "DatabaseReady";
+    public const string ProviderKeysReady = "ProviderKeysReady";
+    public const string Ready = "Ready";
+}
+
+/// <summary>Why a Workspace's conditions are as they are, and the reasons of its Events.</summary>
+public static class WorkspaceReasons
+{
+    public const string Ready = "Ready";
+    public const string NotReady = "NotReady";
+    public const string Created = "Created";
+    public const string Bound = "Bound";
+    public const string Granted = "Granted";
+    public const string DefaultDeny = "DefaultDeny";
+    public const string Valid = "Valid";
+    public const string Disabled = "Disabled";
+    public const string Terminating = "Terminating";
+    public const string Deleting = "Deleting";
+    public const string DeletionWaiting = "DeletionWaiting";
+    public const string DeletionGuarded = "DeletionGuarded";
+    public const string DatabaseCreated = "DatabaseCreated";
+    public const string DatabaseDeleted = "DatabaseDeleted";
+    public const string DatabaseRetained = "DatabaseRetained";
+    public const string DatabaseUnavailable = "DatabaseUnavailable";
+    public const string DatabaseConflict = "DatabaseConflict";
+    public const string RetainedDatabaseExists = "RetainedDatabaseExists";
+    public const string CredentialsTampered = "CredentialsTampered";
+    public const string SessionNotVerified = "SessionNotVerified";
+    public const string PasswordRotated = "PasswordRotated";
+    public const string ExtensionsCreated = "ExtensionsCreated";
+    public const string ExtensionNotAllowed = "ExtensionNotAllowed";
+    public const string InvalidProviderKey = "InvalidProviderKey";
+    public const string ProviderKeyStored = "ProviderKeyStored";
+    public const string ProviderKeyRotated = "ProviderKeyRotated";
+    public const string ImmutableFieldChanged = "ImmutableFieldChanged";
+    public const string UnsafeRegionRole = "UnsafeRegionRole";
+    public const string RegionMismatch = "RegionMismatch";
+    public const string InvalidRegion = "InvalidRegion";
+    public const string TenantTerminating = "TenantTerminating";
+    public const string TenantSuspended = "TenantSuspended";
+    public const string TenantNotFound = "TenantNotFound";
+    public const string ReservedName = "ReservedName";
+    public const string NameNotAllowed = "NameNotAllowed";
+    public const string InvalidName = "InvalidName";
+    public const string InvalidQuantity = "InvalidQuantity";
+    public const string QuotaExceeded = "QuotaExceeded";
+    public const string MaxWorkspacesExceeded = "MaxWorkspacesExceeded";
+    public const string NamespaceConflict = "NamespaceConflict";
+    public const string MemberRemoved = "MemberRemoved";
+    public const string MemberRefused = "MemberRefused";
+    public const string BindingFailed = "BindingFailed";
+    public const string ProvisioningFailed = "ProvisioningFailed";
+    public const string DriftRepaired = "DriftRepaired";
+}
