@@ -135,6 +135,32 @@ public sealed class PhaseTests
     }
 
     [Fact]
+    public void EveryConditionTypeAndReasonConstant_IsTheCamelCaseStringOfItsName_AndEveryKindsKubeKindIsItsKind()
+    {
+        // The values are the API (tests, alerts and users match on them): a constant named X is "X", so
+        // a rename shows in review as a change of the string, and no two names share a value.
+        var classes = typeof(ApiKinds).Assembly.GetTypes()
+            .Where(t => t.Namespace == typeof(ApiKinds).Namespace && t.IsAbstract && t.IsSealed
+                        && (t.Name.EndsWith("Reasons", StringComparison.Ordinal) || t.Name.EndsWith("Conditions", StringComparison.Ordinal)))
+            .ToList();
+        Assert.Contains(classes, t => t.Name == "RolloutReasons");
+        Assert.Contains(classes, t => t.Name == "WorkspaceConditions");
+        foreach (var c in classes)
+        {
+            var constants = c.GetFields(BindingFlags.Public | BindingFlags.Static).Where(f => f.IsLiteral).ToList();
+            Assert.NotEmpty(constants);
+            foreach (var f in constants) Assert.Equal(f.Name, (string)f.GetRawConstantValue()!);
+        }
+
+        foreach (var kind in ApiKinds.All)
+        {
+            var kubeKind = (string)kind.GetField("KubeKind")!.GetRawConstantValue()!;
+            Assert.Equal(kind.GetCustomAttribute<KubernetesEntityAttribute>()!.Kind, kubeKind);
+            Assert.Equal(kubeKind, ((IKubernetesObject)Activator.CreateInstance(kind)!).Kind);
+        }
+    }
+
+    [Fact]
     public void Unknown_IsWrittenAsUnknown_WhichTheCrdRefuses_SoANewerPhaseIsNeverOverwritten()
     {
         // The status write serialises the object as read (ObjectWriter): that must not throw; the API
