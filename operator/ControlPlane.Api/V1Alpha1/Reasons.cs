@@ -284,3 +284,86 @@ public static class WorkspaceReasons
     public const string ProvisioningFailed = "ProvisioningFailed";
     public const string DriftRepaired = "DriftRepaired";
 }
+
+/// <summary>A Tenant's condition types.</summary>
+public static class TenantConditions
+{
+    public const string Ready = "Ready";
+    public const string RecordSynced = "RecordSynced";
+    public const string QuotaReady = "QuotaReady";
+}
+
+/// <summary>Why a Tenant's conditions are as they are, and the reasons of its Events.</summary>
+public static class TenantReasons
+{
+    public const string Ready = "Ready";
+    public const string Suspended = "Suspended";
+    public const string Valid = "Valid";
+    public const string Synced = "Synced";
+    public const string InvalidName = "InvalidName";
+    public const string InvalidRegion = "InvalidRegion";
+    public const string InvalidQuantity = "InvalidQuantity";
+    public const string DeletionBlocked = "DeletionBlocked";
+    public const string RecordCreated = "RecordCreated";
+    public const string RecordUpdated = "RecordUpdated";
+    public const string RecordDeleted = "RecordDeleted";
+    public const string RecordSyncFailed = "RecordSyncFailed";
+    public const string DatabaseUnavailable = "DatabaseUnavailable";
+    public const string SelfServiceAccess = "SelfServiceAccess";
+}
+
+/// <summary>A Backup's condition types.</summary>
+public static class BackupConditions
+{
+    public const string Ready = "Ready";
+}
+
+/// <summary>Why a Backup's conditions are as they are, and the reasons of its Events.</summary>
+public static class BackupReasons
+{
+    public const string Running = "Running";
+    public const string Completed = "Completed";
+    public const string BackupCompleted = "BackupCompleted";
+    public const string Waiting = "Waiting";
+    public const string Queued = "Queued";
+    public const string Interrupted = "Interrupted";
+    public const string PlanNotFound = "PlanNotFound";
+    public const string NotAWorkspace = "NotAWorkspace";
+    public const string NoBackupStorage = "NoBackupStorage";
+    public const string TenantStorageNotAllowed = "TenantStorageNotAllowed";
+    public const string DatabaseUnavailable = "DatabaseUnavailable";
+    public const string DatabaseNotRecorded = "DatabaseNotRecorded";
+    public const string DatabaseNotOwned = "DatabaseNotOwned";
+    public const string CredentialsNotFound = "CredentialsNotFound";
+    public const string CredentialsInvalid = "CredentialsInvalid";
+    public const string CredentialsTampered = "CredentialsTampered";
+    public const string SessionNotVerified = "SessionNotVerified";
+    public const string DumpFailed = "DumpFailed";
+    public const string StorageFailed = "StorageFailed";
+    public const string VerificationFailed = "VerificationFailed";
+}
+
+/// <summary>A BackupPlan's condition types.</summary>
+public static class BackupPlanConditions
+{
+    public const string LastBackupSucceeded = "LastBackupSucceeded";
+    public const string BackupOverdue = "BackupOverdue";
+    public const string Ready = "Ready";
+}
+
+/// <summary>Why a BackupPlan's conditions are as they are, and the reasons of its Events.</summary>
+public static class BackupPlanReasons
+{
+    public const string Scheduled = "Scheduled";
+    public const string Suspended = "Suspended";
+    public const string OnSchedule = "OnSchedule";
+    public const string Overdue = "Overdue";
+    public const string NoBackupYet = "NoBackupYet";
+    public const string Completed = "Completed";
+    public const string Failed = "Failed";
+    public const string WorkspaceNotReady = "WorkspaceNotReady";
+    public const string TenantStorageNotAllowed = "TenantStorageNotAllowed";
+    public const string InvalidSchedule = "InvalidSchedule";
+    public const string InvalidName = "InvalidName";
+    public const string BackupPruned = "BackupPruned";
+}

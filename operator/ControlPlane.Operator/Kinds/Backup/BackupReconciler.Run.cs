@@ -30,7 +30,7 @@ public sealed partial class BackupReconciler
             s.Database = source.Database;
             s.CorrelationId = correlation.ToString("D");
             s.ObservedGeneration = backup.Metadata.Generation;
-            s.Conditions = new ConditionSet(s.Conditions, backup.Metadata.Generation, startedAt).Set("Ready", false, "Running", $"pg_dump of {source.Database} to {storage}").ToList();
+            s.Conditions = new ConditionSet(s.Conditions, backup.Metadata.Generation, startedAt).Set(BackupConditions.Ready, false, BackupReasons.Running, $"pg_dump of {source.Database} to {storage}").ToList();
             return s;
         }, ct).ConfigureAwait(false);
 
@@ -64,7 +64,7 @@ public sealed partial class BackupReconciler
                     s.Sha256 = uploaded.Sha256;
                     s.PgDumpVersion = dumpVersion;
                     s.ServerVersion = verification.ServerVersion;
-                    s.Conditions = new ConditionSet(s.Conditions, backup.Metadata.Generation, completedAt).Set("Ready", true, "Completed", $"{verification.Message}; dumped as role {session.Role} (session_user verified)").ToList();
+                    s.Conditions = new ConditionSet(s.Conditions, backup.Metadata.Generation, completedAt).Set(BackupConditions.Ready, true, BackupReasons.Completed, $"{verification.Message}; dumped as role {session.Role} (session_user verified)").ToList();
                     return s;
                 }, ct).ConfigureAwait(false);
                 await database.FinishBackupAsync(uid, new BackupOutcome(BackupPhase.Completed, null, uploaded.SizeBytes, uploaded.Sha256, dumpVersion,
@@ -73,7 +73,7 @@ public sealed partial class BackupReconciler
                     ["sizeBytes"] = uploaded.SizeBytes, ["sha256"] = uploaded.Sha256, ["durationSeconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3),
                     ["serverVersion"] = verification.ServerVersion,
                 }, source.Tenant), ct).ConfigureAwait(false);
-                await events.NormalAsync(backup, "BackupCompleted",
+                await events.NormalAsync(backup, BackupReasons.BackupCompleted,
                         $"{source.Database}: {uploaded.SizeBytes} bytes, sha256 {uploaded.Sha256}, in {clock.Elapsed.TotalSeconds:0.0} s; pg_dump {session.Describe()}", ct)
                     .ConfigureAwait(false);
                 return;
@@ -81,7 +81,7 @@ public sealed partial class BackupReconciler
 
             // Nothing that failed verification is kept as if it were a backup.
             await store.DeleteAsync(key, ct).ConfigureAwait(false);
-            (reason, message) = ("VerificationFailed", verification.Message);
+            (reason, message) = (BackupReasons.VerificationFailed, verification.Message);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -90,7 +90,7 @@ public sealed partial class BackupReconciler
         }
         catch (PgToolException e)
         {
-            (reason, message) = ("DumpFailed", e.Message);
+            (reason, message) = (BackupReasons.DumpFailed, e.Message);
         }
         catch (BackupRefusedException e)
         {
@@ -99,16 +99,16 @@ public sealed partial class BackupReconciler
         catch (Npgsql.NpgsqlException e)
         {
             // Only ever the region's configured server: its error says nothing about any address a tenant chose.
-            (reason, message) = ("DatabaseUnavailable", $"{source.Database} on the {source.Region} server: {e.Message}");
+            (reason, message) = (BackupReasons.DatabaseUnavailable, $"{source.Database} on the {source.Region} server: {e.Message}");
         }
         catch (AmazonServiceException e)
         {
             // The service's code and message (they carry no credentials).
-            (reason, message) = ("StorageFailed", $"{storage}: {e.ErrorCode ?? e.StatusCode.ToString()}: {e.Message}");
+            (reason, message) = (BackupReasons.StorageFailed, $"{storage}: {e.ErrorCode ?? e.StatusCode.ToString()}: {e.Message}");
         }
         catch (Exception e) when (e is AmazonClientException or HttpRequestException or IOException)
         {
-            (reason, message) = ("StorageFailed", $"{storage}: {e.Message}");
+            (reason, message) = (BackupReasons.StorageFailed, $"{storage}: {e.Message}");
         }
 
         logger.LogWarning("backup {Namespace}/{Name} failed: {Reason}: {Message}", backup.Metadata.NamespaceProperty, backup.Metadata.Name, reason, message);
@@ -123,7 +123,7 @@ public sealed partial class BackupReconciler
             s.Phase = BackupPhase.Failed;
             s.CompletedAt = at;
             s.UploadId = null;
-            s.Conditions = new ConditionSet(s.Conditions, backup.Metadata.Generation, at).Set("Ready", false, reason, message).ToList();
+            s.Conditions = new ConditionSet(s.Conditions, backup.Metadata.Generation, at).Set(BackupConditions.Ready, false, reason, message).ToList();
             return s;
         }, ct).ConfigureAwait(false);
         await database.FinishBackupAsync(backup.Metadata.Uid ?? "", new BackupOutcome(BackupPhase.Failed, reason, null, null, null, null),
@@ -171,7 +171,7 @@ public sealed partial class BackupReconciler
             await store.DeleteAsync(key, ct).ConfigureAwait(false);
         }
 
-        await FinishFailedAsync(backup, "Interrupted",
+        await FinishFailedAsync(backup, BackupReasons.Interrupted,
             $"the operator stopped while this backup ran (started {backup.Status?.StartedAt:O}); {(aborted ? "its unfinished upload was aborted" : "no unfinished upload was left")}; the schedule goes on", null, ct).ConfigureAwait(false);
         return ReconcileResult.Done;
     }

@@ -72,7 +72,7 @@ public sealed partial class BackupReconciler(
         backup = await writer.AddFinalizerAsync(Type, backup, BackupRules.Finalizer, ct).ConfigureAwait(false);
         var ns = backup.Metadata.NamespaceProperty;
         var plan = plans.Get($"{ns}/{backup.Spec.BackupPlan}");
-        if (plan is null) return await FailAsync(backup, "PlanNotFound", $"spec.backupPlan: BackupPlan {backup.Spec.BackupPlan} not found in namespace {ns}", ct).ConfigureAwait(false);
+        if (plan is null) return await FailAsync(backup, BackupReasons.PlanNotFound, $"spec.backupPlan: BackupPlan {backup.Spec.BackupPlan} not found in namespace {ns}", ct).ConfigureAwait(false);
         BackupSource source;
         S3Target storage;
         PgLogin login;
@@ -88,7 +88,7 @@ public sealed partial class BackupReconciler(
         }
         catch (BackupNotReadyException e)
         {
-            await PendingAsync(backup, "Waiting", e.Message, ct).ConfigureAwait(false);
+            await PendingAsync(backup, BackupReasons.Waiting, e.Message, ct).ConfigureAwait(false);
             return ReconcileResult.RequeueAfter(WaitDelay);
         }
 
@@ -96,7 +96,7 @@ public sealed partial class BackupReconciler(
         if (!jobs.TryStart(uid, jobCt => RunAsync(started, source, storage, login, jobCt)))
         {
             if (jobs.IsRunning(uid)) return ReconcileResult.Done;
-            await PendingAsync(backup, "Queued", $"waiting for a slot: {jobs.Running} backups or restores running (ControlPlane:Backup:MaxConcurrent)", ct).ConfigureAwait(false);
+            await PendingAsync(backup, BackupReasons.Queued, $"waiting for a slot: {jobs.Running} backups or restores running (ControlPlane:Backup:MaxConcurrent)", ct).ConfigureAwait(false);
             return ReconcileResult.RequeueAfter(WaitDelay);
         }
 
@@ -107,7 +107,7 @@ public sealed partial class BackupReconciler(
     {
         var status = Copy(backup.Status);
         status.Phase = BackupPhase.Pending;
-        status.Conditions = new ConditionSet(backup.Status?.Conditions, backup.Metadata.Generation, Now).Set("Ready", false, reason, message).ToList();
+        status.Conditions = new ConditionSet(backup.Status?.Conditions, backup.Metadata.Generation, Now).Set(BackupConditions.Ready, false, reason, message).ToList();
         status.ObservedGeneration = backup.Metadata.Generation;
         return writer.UpdateStatusAsync(Type, backup, status, ct);
     }
@@ -119,7 +119,7 @@ public sealed partial class BackupReconciler(
         status.Phase = BackupPhase.Failed;
         status.CompletedAt ??= Now;
         status.ObservedGeneration = backup.Metadata.Generation;
-        status.Conditions = new ConditionSet(backup.Status?.Conditions, backup.Metadata.Generation, Now).Set("Ready", false, reason, message).ToList();
+        status.Conditions = new ConditionSet(backup.Status?.Conditions, backup.Metadata.Generation, Now).Set(BackupConditions.Ready, false, reason, message).ToList();
         await writer.UpdateStatusAsync(Type, backup, status, ct).ConfigureAwait(false);
         await events.WarningAsync(backup, reason, message, ct).ConfigureAwait(false);
         await database.AppendAuditAsync(Audit(backup, "backup.failed", new JsonObject { ["reason"] = reason, ["message"] = message }), ct).ConfigureAwait(false);

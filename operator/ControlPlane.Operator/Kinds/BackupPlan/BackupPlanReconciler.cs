@@ -10,13 +10,6 @@ using k8s.Models;
 namespace ControlPlane.Operator.Kinds;
 
 /// <summary>The BackupPlan's conditions.</summary>
-public static class BackupPlanConditions
-{
-    public const string LastBackupSucceeded = "LastBackupSucceeded";
-    public const string BackupOverdue = "BackupOverdue";
-    public const string Ready = "Ready";
-}
-
 /// <summary>
 /// A BackupPlan's schedule (Cronos, UTC) makes Backup objects; its retention (keepLast, maxAge; never
 /// the newest Completed) deletes them, and each deleted Backup's finalizer deletes its stored object
@@ -75,7 +68,7 @@ public sealed class BackupPlanReconciler(
         }
         catch (CronFormatException e)
         {
-            (refusalReason, refusal) = ("InvalidSchedule", $"spec.schedule: \"{plan.Spec.Schedule}\" is not a five-field cron expression ({e.Message})");
+            (refusalReason, refusal) = (BackupPlanReasons.InvalidSchedule, $"spec.schedule: \"{plan.Spec.Schedule}\" is not a five-field cron expression ({e.Message})");
         }
 
         var decision = cron is null ? new ScheduleDecision(null, null, TimeSpan.FromDays(1)) : BackupRules.Schedule(cron, plan.Status?.LastScheduleTime ?? created, now);
@@ -105,23 +98,23 @@ public sealed class BackupPlanReconciler(
         if (lastCompleted?.Status is { CompletedAt: { } done, StartedAt: { } start, SizeBytes: { } size }) metrics.Set(ns, plan.Metadata.Name, done, done - start, size);
 
         var lastFinished = retained.Where(b => b.Status?.Phase is BackupPhase.Completed or BackupPhase.Failed).MaxBy(b => b.Status!.CompletedAt);
-        if (lastFinished is null) conditions.SetUnknown(BackupPlanConditions.LastBackupSucceeded, "NoBackupYet", "no backup has finished yet");
+        if (lastFinished is null) conditions.SetUnknown(BackupPlanConditions.LastBackupSucceeded, BackupPlanReasons.NoBackupYet, "no backup has finished yet");
         else if (lastFinished.Status!.Phase == BackupPhase.Completed)
         {
-            conditions.Set(BackupPlanConditions.LastBackupSucceeded, true, "Completed", $"Backup {lastFinished.Metadata.Name} completed at {lastFinished.Status.CompletedAt:O}");
+            conditions.Set(BackupPlanConditions.LastBackupSucceeded, true, BackupPlanReasons.Completed, $"Backup {lastFinished.Metadata.Name} completed at {lastFinished.Status.CompletedAt:O}");
         }
         else
         {
-            var why = Conditions.Find(lastFinished.Status.Conditions, "Ready");
-            conditions.Set(BackupPlanConditions.LastBackupSucceeded, false, why?.Reason ?? "Failed", $"Backup {lastFinished.Metadata.Name} failed: {why?.Message}");
+            var why = Conditions.Find(lastFinished.Status.Conditions, BackupConditions.Ready);
+            conditions.Set(BackupPlanConditions.LastBackupSucceeded, false, why?.Reason ?? BackupPlanReasons.Failed, $"Backup {lastFinished.Metadata.Name} failed: {why?.Message}");
         }
 
         var overdue = !plan.Spec.Suspend && BackupRules.Overdue(lastCompleted?.Status?.CompletedAt, created, decision.Interval, now);
-        conditions.Set(BackupPlanConditions.BackupOverdue, overdue, overdue ? "Overdue" : plan.Spec.Suspend ? "Suspended" : "OnSchedule",
+        conditions.Set(BackupPlanConditions.BackupOverdue, overdue, overdue ? BackupPlanReasons.Overdue : plan.Spec.Suspend ? BackupPlanReasons.Suspended : BackupPlanReasons.OnSchedule,
             overdue ? $"no Completed backup since {(lastCompleted?.Status?.CompletedAt ?? created):O}: more than twice the schedule's interval ({decision.Interval})"
                 : plan.Spec.Suspend ? "spec.suspend is true: nothing is scheduled" : "the last success is within twice the schedule's interval");
         if (refusal is not null) conditions.Set(BackupPlanConditions.Ready, false, refusalReason!, refusal);
-        else conditions.Set(BackupPlanConditions.Ready, true, plan.Spec.Suspend ? "Suspended" : "Scheduled",
+        else conditions.Set(BackupPlanConditions.Ready, true, plan.Spec.Suspend ? BackupPlanReasons.Suspended : BackupPlanReasons.Scheduled,
             plan.Spec.Suspend ? "suspended: no new backups are scheduled" : $"next backup at {decision.Next:O}");
         status.Conditions = conditions.ToList();
 
@@ -141,10 +134,10 @@ public sealed class BackupPlanReconciler(
     /// <summary>What refuses the plan at reconcile (checked again, whatever admission let through).</summary>
     (string? Reason, string? Message) Refusal(BackupPlan plan)
     {
-        if (BackupRules.PlanNameProblem(plan.Metadata.Name) is { } name) return ("InvalidName", name);
+        if (BackupRules.PlanNameProblem(plan.Metadata.Name) is { } name) return (BackupPlanReasons.InvalidName, name);
         try
         {
-            if (BackupRules.TenantStorageRefusal(plan, targets.Options.Backup) is { } storage) return ("TenantStorageNotAllowed", storage);
+            if (BackupRules.TenantStorageRefusal(plan, targets.Options.Backup) is { } storage) return (BackupPlanReasons.TenantStorageNotAllowed, storage);
             targets.Source(plan);
             return (null, null);
         }
@@ -154,7 +147,7 @@ public sealed class BackupPlanReconciler(
         }
         catch (BackupNotReadyException e)
         {
-            return ("WorkspaceNotReady", e.Message);
+            return (BackupPlanReasons.WorkspaceNotReady, e.Message);
         }
     }
 
@@ -199,6 +192,6 @@ public sealed class BackupPlanReconciler(
             ["key"] = backup.Status?.Key, ["correlationId"] = backup.Status?.CorrelationId,
             ["keepLast"] = plan.Spec.Retention?.KeepLast, ["maxAge"] = plan.Spec.Retention?.MaxAge,
         }), ct).ConfigureAwait(false);
-        await events.NormalAsync(plan, "BackupPruned", $"Backup {backup.Metadata.Name} pruned by retention; its stored object is deleted first", ct).ConfigureAwait(false);
+        await events.NormalAsync(plan, BackupPlanReasons.BackupPruned, $"Backup {backup.Metadata.Name} pruned by retention; its stored object is deleted first", ct).ConfigureAwait(false);
     }
 }

@@ -9,13 +9,6 @@ using k8s.Models;
 
 namespace ControlPlane.Operator.Kinds;
 
-public static class TenantConditions
-{
-    public const string Ready = "Ready";
-    public const string RecordSynced = "RecordSynced";
-    public const string QuotaReady = "QuotaReady";
-}
-
 /// <summary>
 /// Converges a Tenant into the system of record: validates its region against the configured
 /// ones, upserts its row (audited) when the spec changed, and reports phase, workspace count and
@@ -88,8 +81,8 @@ public sealed partial class TenantReconciler(
         {
             var refused = new TenantStatus { ObservedGeneration = tenant.Metadata.Generation, Phase = TenantPhase.Failed };
             refused.Conditions = new ConditionSet(tenant.Status?.Conditions, tenant.Metadata.Generation, time.GetUtcNow().UtcDateTime)
-                .Set(TenantConditions.Ready, false, "InvalidName", badName).ToList();
-            if (await WriteStatusAsync(tenant, refused, ct).ConfigureAwait(false)) await events.WarningAsync(tenant, "InvalidName", badName, ct).ConfigureAwait(false);
+                .Set(TenantConditions.Ready, false, TenantReasons.InvalidName, badName).ToList();
+            if (await WriteStatusAsync(tenant, refused, ct).ConfigureAwait(false)) await events.WarningAsync(tenant, TenantReasons.InvalidName, badName, ct).ConfigureAwait(false);
             return ReconcileResult.Terminal(badName);
         }
 
@@ -101,12 +94,12 @@ public sealed partial class TenantReconciler(
         if (!options.Regions.ContainsKey(tenant.Spec.Region))
         {
             var message = $"spec.region: \"{tenant.Spec.Region}\" is not a configured region (configured: {string.Join(", ", options.Regions.Keys.Order())})";
-            conditions.Set(TenantConditions.RecordSynced, false, "InvalidRegion", message).Set(TenantConditions.Ready, false, "InvalidRegion", message);
+            conditions.Set(TenantConditions.RecordSynced, false, TenantReasons.InvalidRegion, message).Set(TenantConditions.Ready, false, TenantReasons.InvalidRegion, message);
             status.Phase = TenantPhase.Failed;
             status.Conditions = conditions.ToList();
             if (await WriteStatusAsync(tenant, status, ct).ConfigureAwait(false))
             {
-                await events.WarningAsync(tenant, "InvalidRegion", message, ct).ConfigureAwait(false);
+                await events.WarningAsync(tenant, TenantReasons.InvalidRegion, message, ct).ConfigureAwait(false);
             }
 
             return ReconcileResult.Terminal(message);
@@ -116,8 +109,8 @@ public sealed partial class TenantReconciler(
         {
             var (recordId, change) = await SyncRecordAsync(tenant, ct).ConfigureAwait(false);
             status.RecordId = recordId.ToString();
-            conditions.Set(TenantConditions.RecordSynced, true, "Synced", "The tenant row in the system of record matches the spec.");
-            if (change is not null) await events.NormalAsync(tenant, change, $"Tenant record {recordId} {(change == "RecordCreated" ? "created" : "updated")}", ct).ConfigureAwait(false);
+            conditions.Set(TenantConditions.RecordSynced, true, TenantReasons.Synced, "The tenant row in the system of record matches the spec.");
+            if (change is not null) await events.NormalAsync(tenant, change, $"Tenant record {recordId} {(change == TenantReasons.RecordCreated ? "created" : "updated")}", ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
@@ -130,7 +123,7 @@ public sealed partial class TenantReconciler(
             status.Conditions = conditions.ToList();
             if (await WriteStatusAsync(tenant, status, ct).ConfigureAwait(false))
             {
-                await events.WarningAsync(tenant, "RecordSyncFailed", failure.Message, ct).ConfigureAwait(false);
+                await events.WarningAsync(tenant, TenantReasons.RecordSyncFailed, failure.Message, ct).ConfigureAwait(false);
             }
 
             return failure.Transient ? ReconcileResult.Retry(failure.Message) : ReconcileResult.Terminal(failure.Message);
@@ -142,13 +135,13 @@ public sealed partial class TenantReconciler(
         if (invalid.Count > 0)
         {
             var message = string.Join("; ", invalid.Take(10)) + (invalid.Count > 10 ? $"; and {invalid.Count - 10} more" : "");
-            conditions.Set(TenantConditions.QuotaReady, false, "InvalidQuantity", message).Set(TenantConditions.Ready, false, "InvalidQuantity", message);
+            conditions.Set(TenantConditions.QuotaReady, false, TenantReasons.InvalidQuantity, message).Set(TenantConditions.Ready, false, TenantReasons.InvalidQuantity, message);
             status.Phase = TenantPhase.Failed;
             status.Conditions = conditions.ToList();
             var previous = tenant.Status?.Conditions?.FirstOrDefault(c => c.Type == TenantConditions.QuotaReady)?.Message;
             if (await WriteStatusAsync(tenant, status, ct).ConfigureAwait(false) && previous != message)
             {
-                await events.WarningAsync(tenant, "InvalidQuantity", message, ct).ConfigureAwait(false);
+                await events.WarningAsync(tenant, TenantReasons.InvalidQuantity, message, ct).ConfigureAwait(false);
             }
 
             return ReconcileResult.Done; // a change of the tenant or of a workspace re-triggers us
@@ -156,12 +149,12 @@ public sealed partial class TenantReconciler(
 
         if (tenant.Status?.Conditions?.Any(c => c.Type == TenantConditions.QuotaReady) == true)
         {
-            conditions.Set(TenantConditions.QuotaReady, true, "Valid", "Every quantity of the tenant and its workspaces is within bounds.");
+            conditions.Set(TenantConditions.QuotaReady, true, TenantReasons.Valid, "Every quantity of the tenant and its workspaces is within bounds.");
         }
 
         await ApplySelfServiceBindingsAsync(tenant, ct).ConfigureAwait(false);
         status.Phase = tenant.Spec.Suspended ? TenantPhase.Suspended : TenantPhase.Ready;
-        conditions.Set(TenantConditions.Ready, true, tenant.Spec.Suspended ? "Suspended" : "Ready",
+        conditions.Set(TenantConditions.Ready, true, tenant.Spec.Suspended ? TenantReasons.Suspended : TenantReasons.Ready,
             tenant.Spec.Suspended ? "Tenant is suspended: no new workspaces, rollouts or publications." : "Tenant is ready.");
         status.Conditions = conditions.ToList();
         await WriteStatusAsync(tenant, status, ct).ConfigureAwait(false);
@@ -254,7 +247,7 @@ public sealed partial class TenantReconciler(
         var id = await database.UpsertTenantAsync(desired, tenant.Metadata.Uid ?? "",
             new AuditEntry(CreatedBy(tenant), action, "Tenant", tenant.Metadata.Name, tenant.Metadata.Name, details), ct).ConfigureAwait(false);
         logger.LogInformation("tenant {Tenant} record {Action} ({RecordId})", tenant.Metadata.Name, action, id);
-        return (id, created ? "RecordCreated" : "RecordUpdated");
+        return (id, created ? TenantReasons.RecordCreated : TenantReasons.RecordUpdated);
     }
 
     static string CreatedBy(Tenant tenant) =>
@@ -287,10 +280,10 @@ public sealed partial class TenantReconciler(
         if (owned.Count > 0)
         {
             var message = $"Deletion held: tenant still has {owned.Count} workspace(s): {string.Join(", ", owned.Take(10))}{(owned.Count > 10 ? ", ..." : "")}. Delete them first.";
-            status.Conditions = conditions.Set(TenantConditions.Ready, false, "DeletionBlocked", message).ToList();
+            status.Conditions = conditions.Set(TenantConditions.Ready, false, TenantReasons.DeletionBlocked, message).ToList();
             if (await WriteStatusAsync(tenant, status, ct).ConfigureAwait(false))
             {
-                await events.WarningAsync(tenant, "DeletionBlocked", message, ct).ConfigureAwait(false);
+                await events.WarningAsync(tenant, TenantReasons.DeletionBlocked, message, ct).ConfigureAwait(false);
             }
 
             return ReconcileResult.Done; // a workspace event re-triggers us
@@ -305,12 +298,12 @@ public sealed partial class TenantReconciler(
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
             var message = $"Deletion waits for the system of record: {e.Message}";
-            status.Conditions = conditions.Set(TenantConditions.RecordSynced, false, "DatabaseUnavailable", message).ToList();
+            status.Conditions = conditions.Set(TenantConditions.RecordSynced, false, TenantReasons.DatabaseUnavailable, message).ToList();
             await WriteStatusAsync(tenant, status, ct).ConfigureAwait(false);
             return ReconcileResult.Retry(message);
         }
 
-        await events.NormalAsync(tenant, "RecordDeleted", "Tenant record marked deleted; finalizer removed", ct).ConfigureAwait(false);
+        await events.NormalAsync(tenant, TenantReasons.RecordDeleted, "Tenant record marked deleted; finalizer removed", ct).ConfigureAwait(false);
         await writer.RemoveFinalizerAsync(Type, tenant, ApiGroup.Finalizer, ct).ConfigureAwait(false);
         return ReconcileResult.Done;
     }
