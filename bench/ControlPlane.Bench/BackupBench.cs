@@ -52,7 +52,7 @@ public static partial class Program
         var ws = NewWorkspace(0, db: true);
         await env.Api.CreateAsync(ResourceType.For<Workspace>(false), null, ws, CancellationToken.None);
         var ns = ws.Metadata.Name;
-        await Net.WaitUntilAsync(async () => (await env.Api.GetAsync<Workspace>(ResourceType.For<Workspace>(false), null, ns, CancellationToken.None)).Status?.Phase == "Ready",
+        await Net.WaitUntilAsync(async () => (await env.Api.GetAsync<Workspace>(ResourceType.For<Workspace>(false), null, ns, CancellationToken.None)).Status?.Phase == WorkspacePhase.Ready,
             TimeSpan.FromMinutes(2), "workspace Ready");
         var secret = await env.Api.GetAsync<V1Secret>(ResourceType.Secrets, ns, ns + "-db", CancellationToken.None);
         string Value(string key) => Encoding.UTF8.GetString(secret.Data[key]);
@@ -144,8 +144,8 @@ public static partial class Program
         {
             if (JsonNode.Parse(line)?["object"] is not JsonObject o || o["kind"]?.GetValue<string>() != "Backup") continue;
             var backup = k8s.KubernetesJson.Deserialize<Backup>(o.ToJsonString());
-            if (backup.Status?.Phase == "Failed") throw new InvalidOperationException($"backup failed: {backup.Status.Conditions?.FirstOrDefault()?.Message}");
-            if (backup.Status?.Phase == "Completed") return (watch.Elapsed.TotalSeconds, backup);
+            if (backup.Status?.Phase == BackupPhase.Failed) throw new InvalidOperationException($"backup failed: {backup.Status.Conditions?.FirstOrDefault()?.Message}");
+            if (backup.Status?.Phase == BackupPhase.Completed) return (watch.Elapsed.TotalSeconds, backup);
         }
 
         throw new InvalidOperationException($"backup {name}: the watch ended before it Completed");

@@ -32,7 +32,7 @@ public static partial class Program
         ws.Spec.Members = [.. ws.Spec.Members!, new WorkspaceMember { Kind = "User", Name = "second-lead@example.com", Role = "Approver" }];
         await env.Api.CreateAsync(ResourceType.For<Workspace>(false), null, ws, CancellationToken.None);
         var ns = ws.Metadata.Name;
-        await Net.WaitUntilAsync(async () => (await env.Api.GetAsync<Workspace>(ResourceType.For<Workspace>(false), null, ns, CancellationToken.None)).Status?.Phase == "Ready",
+        await Net.WaitUntilAsync(async () => (await env.Api.GetAsync<Workspace>(ResourceType.For<Workspace>(false), null, ns, CancellationToken.None)).Status?.Phase == WorkspacePhase.Ready,
             TimeSpan.FromMinutes(1), "workspace Ready");
         await env.Api.CreateAsync(ExposureResources.Services, ns, new V1Service
         {

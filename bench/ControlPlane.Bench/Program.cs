@@ -421,7 +421,7 @@ public static partial class Program
         await CreateTenantsAsync(env, n);
         var op = RunningOperator.Start(env);
         await op.WaitSyncedAsync();
-        await Net.WaitUntilAsync(() => Task.FromResult(op.Runtime.InformerOf<Tenant>()!.List().Count(t => t.Status?.Phase == "Ready") == 10),
+        await Net.WaitUntilAsync(() => Task.FromResult(op.Runtime.InformerOf<Tenant>()!.List().Count(t => t.Status?.Phase == TenantPhase.Ready) == 10),
             TimeSpan.FromMinutes(1), "tenants Ready");
         await op.WaitIdleAsync();
         var before = op.Runtime.Requests.Snapshot();
@@ -435,7 +435,7 @@ public static partial class Program
         var workspaces = ResourceType.For<Workspace>(false);
         await Parallel.ForEachAsync(Enumerable.Range(0, n), new ParallelOptions { MaxDegreeOfParallelism = ApplyConcurrency },
             async (i, ct) => await env.Api.CreateAsync(workspaces, null, NewWorkspace(i, db), ct));
-        await Net.WaitUntilAsync(() => Task.FromResult(op.Runtime.InformerOf<Workspace>()!.List().Count(w => w.Status?.Phase == "Ready") >= n),
+        await Net.WaitUntilAsync(() => Task.FromResult(op.Runtime.InformerOf<Workspace>()!.List().Count(w => w.Status?.Phase == WorkspacePhase.Ready) >= n),
             TimeSpan.FromMinutes(30), $"{n} workspaces Ready");
         var seconds = watch.Elapsed.TotalSeconds;
         var cpu = ProcessCpu.Delta(cpuBefore, ProcessCpu.Snapshot());
@@ -535,7 +535,7 @@ public static partial class Program
                     await api.CreateAsync(WorkspaceReconciler.Secrets, ws.Metadata.Name, WorkspaceResources.DatabaseSecret(ws, endpoint.Host, endpoint.Port, name, name, password), ct);
                 }
 
-                ws.Status = new WorkspaceStatus { Phase = "Ready", Namespace = ws.Metadata.Name, ObservedGeneration = ws.Metadata.Generation };
+                ws.Status = new WorkspaceStatus { Phase = WorkspacePhase.Ready, Namespace = ws.Metadata.Name, ObservedGeneration = ws.Metadata.Generation };
                 await api.ReplaceAsync(type, null, ws.Metadata.Name, ws, ct, "status");
             }
         })).ToList();
@@ -688,7 +688,7 @@ public static partial class Program
             await CreateTenantsAsync(env, 10);
             var ws = NewWorkspace(0, db: false);
             await env.Api.CreateAsync(ResourceType.For<Workspace>(false), null, ws, CancellationToken.None);
-            await Net.WaitUntilAsync(async () => (await env.Api.GetAsync<Workspace>(ResourceType.For<Workspace>(false), null, ws.Metadata.Name, CancellationToken.None)).Status?.Phase == "Ready",
+            await Net.WaitUntilAsync(async () => (await env.Api.GetAsync<Workspace>(ResourceType.For<Workspace>(false), null, ws.Metadata.Name, CancellationToken.None)).Status?.Phase == WorkspacePhase.Ready,
                 TimeSpan.FromMinutes(1), "workspace Ready");
             var runtime = (OperatorRuntime)app.Services.GetService(typeof(OperatorRuntime))!;
 

@@ -38,7 +38,7 @@ public static partial class Program
 
         foreach (var ns in workspaces)
         {
-            await Net.WaitUntilAsync(async () => (await env.Api.GetAsync<Workspace>(ResourceType.For<Workspace>(false), null, ns, CancellationToken.None)).Status?.Phase == "Ready",
+            await Net.WaitUntilAsync(async () => (await env.Api.GetAsync<Workspace>(ResourceType.For<Workspace>(false), null, ns, CancellationToken.None)).Status?.Phase == WorkspacePhase.Ready,
                 TimeSpan.FromMinutes(1), "workspace Ready");
         }
 
@@ -66,7 +66,7 @@ public static partial class Program
             await WaitDeploymentAsync(env, ns, deployment, RolloutOldImage);
             var bad = $"registry.example/orders:2.0.0-bench{run:00}-{Guid.NewGuid().ToString("N")[..6]}";
             var rollout = await env.Api.CreateAsync(RolloutType, ns, BenchRollout($"breach-{run:00}", deployment, bad, ns, "10m"), CancellationToken.None);
-            await WaitRolloutAsync(env, ns, rollout.Metadata.Name, r => r.Status?.Rings?[0].Phase == "Soaking", "soaking");
+            await WaitRolloutAsync(env, ns, rollout.Metadata.Name, r => r.Status?.Rings?[0].Phase == RingPhase.Soaking, "soaking");
             var watch = Stopwatch.StartNew();
             node.MarkBad(bad);
             while (ImageOf(await env.Api.GetAsync<V1Deployment>(DeploymentType, ns, deployment, CancellationToken.None)) != RolloutOldImage)
@@ -76,7 +76,7 @@ public static partial class Program
             }
 
             byBench.Add(watch.Elapsed.TotalSeconds);
-            var done = await WaitRolloutAsync(env, ns, rollout.Metadata.Name, r => r.Status?.Phase == "RolledBack", "rolled back");
+            var done = await WaitRolloutAsync(env, ns, rollout.Metadata.Name, r => r.Status?.Phase == RolloutPhase.RolledBack, "rolled back");
             byOperator.Add(done.Status!.Rollback!.SecondsToIssue ?? double.NaN);
             await env.Api.DeleteAsync(DeploymentType, ns, deployment, CancellationToken.None);
             Console.WriteLine($"  rollout breach run {run + 1}/{RolloutBreachRuns}: gate {done.Status.Rollback.Gate}, operator {byOperator[^1]:0.000} s, bench {byBench[^1]:0.000} s");
@@ -115,7 +115,7 @@ public static partial class Program
             foreach (var ns in workspaces)
             {
                 var list = await env.Api.ListAsync<Rollout>(RolloutType, ns, null, 500, null, CancellationToken.None);
-                soaking += list.Items.Count(r => r.Metadata.Name.StartsWith("soak-", StringComparison.Ordinal) && r.Status?.Rings?[0].Phase == "Soaking");
+                soaking += list.Items.Count(r => r.Metadata.Name.StartsWith("soak-", StringComparison.Ordinal) && r.Status?.Rings?[0].Phase == RingPhase.Soaking);
             }
 
             return soaking == NRollouts;

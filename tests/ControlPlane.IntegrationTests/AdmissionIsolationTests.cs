@@ -48,7 +48,7 @@ public sealed class AdmissionIsolationTests(WebhookFixture fixture)
         await Net.WaitUntilAsync(async () =>
         {
             ready = await Cluster.Api.TryGetAsync<Workspace>(ClusterFixture.Workspaces, null, ws.Metadata.Name, CancellationToken.None);
-            return ready?.Status?.Phase == "Ready";
+            return ready?.Status?.Phase == WorkspacePhase.Ready;
         }, TimeSpan.FromSeconds(30), $"workspace {ws.Metadata.Name} Ready");
         return (tenant, ready!);
     }

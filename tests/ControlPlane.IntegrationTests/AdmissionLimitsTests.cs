@@ -165,7 +165,7 @@ public sealed class AdmissionLimitsTests(WebhookFixture fixture)
         await Cluster.Api.DeleteAsync(ClusterFixture.Tenants, null, tenant, CancellationToken.None);
 
         // Its finalizer holds it while the workspace remains; meanwhile it says so.
-        var terminating = await Cluster.WaitForTenantAsync(tenant, t => t.Status?.Phase == "Terminating", "phase Terminating");
+        var terminating = await Cluster.WaitForTenantAsync(tenant, t => t.Status?.Phase == TenantPhase.Terminating, "phase Terminating");
         Assert.NotNull(terminating.Metadata.DeletionTimestamp);
 
         using var bob = As("bob");

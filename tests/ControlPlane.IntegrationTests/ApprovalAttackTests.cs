@@ -49,7 +49,7 @@ public sealed class ApprovalAttackTests(WebhookFixture fixture)
             new WorkspaceMember { Kind = "Group", Name = ReleaseManagers, Role = "Approver" },
         ];
         await Cluster.Api.CreateAsync(ClusterFixture.Workspaces, null, ws, CancellationToken.None);
-        await Net.WaitUntilAsync(async () => (await Cluster.Api.TryGetAsync<Workspace>(ClusterFixture.Workspaces, null, name, CancellationToken.None))?.Status?.Phase == "Ready",
+        await Net.WaitUntilAsync(async () => (await Cluster.Api.TryGetAsync<Workspace>(ClusterFixture.Workspaces, null, name, CancellationToken.None))?.Status?.Phase == WorkspacePhase.Ready,
             TimeSpan.FromSeconds(30), $"workspace {name} Ready");
         return name;
     }

@@ -43,7 +43,7 @@ public sealed class BackupAttackTests(WebhookFixture fixture)
         await Net.WaitUntilAsync(async () =>
         {
             ready = await Cluster.Api.TryGetAsync<Workspace>(ClusterFixture.Workspaces, null, ws.Metadata.Name, CancellationToken.None);
-            return ready?.Status?.Phase == "Ready" && ready.Status.Database?.Name is not null;
+            return ready?.Status?.Phase == WorkspacePhase.Ready && ready.Status.Database?.Name is not null;
         }, TimeSpan.FromSeconds(30), $"workspace {ws.Metadata.Name} Ready with its database");
         return ready!;
     }

@@ -12,7 +12,7 @@ public sealed partial class BackupTests
 {
     const string Yearly = "0 0 1 1 *";
 
-    static bool Finished(Backup b) => b.Status?.Phase is "Completed" or "Failed";
+    static bool Finished(Backup b) => b.Status?.Phase is BackupPhase.Completed or BackupPhase.Failed;
 
     [Fact]
     public async Task OperatorStoppedMidBackup_NextStart_MarksItFailedInterrupted_AndAbortsTheUpload_AndTheScheduleGoesOn()
@@ -26,13 +26,13 @@ public sealed partial class BackupTests
             await cluster.WaitForWorkspaceAsync(ws, ClusterFixture.IsReady, "Ready");
             await CreatePlanAsync(ws, "nightly", Yearly);
             await CreateBackupAsync(ws, "on-demand", "nightly");
-            var running = await WaitForBackupAsync(ws, "on-demand", b => b.Status?.Phase == "Running" && b.Status.UploadId is not null, "Running with an upload");
+            var running = await WaitForBackupAsync(ws, "on-demand", b => b.Status?.Phase == BackupPhase.Running && b.Status.UploadId is not null, "Running with an upload");
             uploadId = running.Status!.UploadId!;
             await op.StopAsync();
         }
 
         var stopped = await cluster.Api.GetAsync<Backup>(Backups, ws, "on-demand", CancellationToken.None);
-        Assert.Equal("Running", stopped.Status?.Phase);
+        Assert.Equal(BackupPhase.Running, stopped.Status?.Phase);
         // A SIGKILLed operator aborts nothing: leave an unfinished upload behind under the recorded id, as it would.
         using var store = s3.Store(prefix);
         var leftover = await store.InitiateAsync(stopped.Status!.Key!, CancellationToken.None);
@@ -41,7 +41,7 @@ public sealed partial class BackupTests
 
         await using var next = TestOperator.Start(cluster, Unique("lease"), output, Storage(prefix, credentials));
         var failed = await WaitForBackupAsync(ws, "on-demand", Finished, "finished after the restart");
-        Assert.Equal("Failed", failed.Status!.Phase);
+        Assert.Equal(BackupPhase.Failed, failed.Status!.Phase);
         Assert.Equal("Interrupted", Condition(failed.Status.Conditions, "Ready")?.Reason);
         Assert.Contains("aborted", Condition(failed.Status.Conditions, "Ready")?.Message);
         Assert.Null(failed.Status.UploadId);
@@ -52,7 +52,7 @@ public sealed partial class BackupTests
         // Not stuck: the next backup of the same plan runs to completion.
         await CreateBackupAsync(ws, "after", "nightly");
         var after = await WaitForBackupAsync(ws, "after", Finished, "the next backup finished");
-        Assert.Equal("Completed", after.Status!.Phase);
+        Assert.Equal(BackupPhase.Completed, after.Status!.Phase);
         var plan = await WaitForPlanAsync(ws, "nightly", p => p.Status?.LastBackup?.Name == "after", "status shows the later backup");
         Assert.Equal("True", Condition(plan.Status!.Conditions, "LastBackupSucceeded")?.Status);
     }
@@ -73,7 +73,7 @@ public sealed partial class BackupTests
         await CreatePlanAsync(ws, "nightly", Yearly);
         await CreateBackupAsync(ws, "on-demand", "nightly");
         var failed = await WaitForBackupAsync(ws, "on-demand", Finished, "finished");
-        Assert.Equal("Failed", failed.Status!.Phase);
+        Assert.Equal(BackupPhase.Failed, failed.Status!.Phase);
         var ready = Condition(failed.Status.Conditions, "Ready")!;
         Assert.Equal("StorageFailed", ready.Reason);
         Assert.Contains("InvalidAccessKeyId", ready.Message);
@@ -94,7 +94,7 @@ public sealed partial class BackupTests
         await CreatePlanAsync(ws, "nightly", Yearly);
         await CreateBackupAsync(ws, "on-demand", "nightly");
         var failed = await WaitForBackupAsync(ws, "on-demand", Finished, "finished");
-        Assert.Equal("Failed", failed.Status!.Phase);
+        Assert.Equal(BackupPhase.Failed, failed.Status!.Phase);
         Assert.Equal("VerificationFailed", Condition(failed.Status.Conditions, "Ready")?.Reason);
         using var store = s3.Store(prefix);
         Assert.Empty(await store.ListKeysAsync(prefix + "/", CancellationToken.None));
@@ -110,10 +110,10 @@ public sealed partial class BackupTests
         await CreatePlanAsync(ws, "nightly", Yearly);
         await CreateBackupAsync(ws, "on-demand", "nightly");
         var done = await WaitForBackupAsync(ws, "on-demand", Finished, "finished");
-        Assert.Equal("Completed", done.Status!.Phase);
+        Assert.Equal(BackupPhase.Completed, done.Status!.Phase);
         using var store = s3.Store(prefix);
         Assert.Equal([done.Status.Key!], await store.ListKeysAsync(prefix + "/", CancellationToken.None));
-        await WaitForPlanAsync(ws, "nightly", p => p.Status?.LastBackup?.Phase == "Completed", "plan status settled");
+        await WaitForPlanAsync(ws, "nightly", p => p.Status?.LastBackup?.Phase == BackupPhase.Completed, "plan status settled");
 
         // Settled: reconciling the Backup and its BackupPlan again writes nothing to the API server or Postgres.
         await op.ResyncWritesNothingAsync($"backup {ws}/on-demand", $"backupplan {ws}/nightly");
@@ -140,7 +140,7 @@ public sealed partial class BackupTests
         Assert.Contains("spec.storage.s3", Condition(plan.Status.Conditions, "Ready")!.Message);
         await CreateBackupAsync(ws, "on-demand", "own-bucket");
         var failed = await WaitForBackupAsync(ws, "on-demand", Finished, "finished");
-        Assert.Equal("Failed", failed.Status!.Phase);
+        Assert.Equal(BackupPhase.Failed, failed.Status!.Phase);
         Assert.Contains("spec.storage.s3", Condition(failed.Status.Conditions, "Ready")!.Message);
     }
 

@@ -65,7 +65,7 @@ public sealed partial class BackupTests
     }
 
     async Task<Backup> WaitForBackupFinishedAsync(string ws, string name) =>
-        await WaitForBackupAsync(ws, name, b => b.Status?.Phase is "Completed" or "Failed", "finished", TimeSpan.FromSeconds(90));
+        await WaitForBackupAsync(ws, name, b => b.Status?.Phase is BackupPhase.Completed or BackupPhase.Failed, "finished", TimeSpan.FromSeconds(90));
 
     [Fact]
     public async Task ACredentialsSecretPointedAtAnotherAddress_NeverMakesTheOperatorConnectThere_RepairedWhenOwned_RefusedWhenStripped()
@@ -85,7 +85,7 @@ public sealed partial class BackupTests
         Assert.Equal(realHost, Value(await DatabaseSecretAsync(ws), "host"));
         await CreateBackupAsync(ws, "after-repair", "nightly");
         var repaired = await WaitForBackupFinishedAsync(ws, "after-repair");
-        Assert.True(repaired.Status!.Phase == "Completed", $"{Condition(repaired.Status.Conditions, "Ready")?.Reason}: {Condition(repaired.Status.Conditions, "Ready")?.Message}");
+        Assert.True(repaired.Status!.Phase == BackupPhase.Completed, $"{Condition(repaired.Status.Conditions, "Ready")?.Reason}: {Condition(repaired.Status.Conditions, "Ready")?.Message}");
         Assert.Contains($"dumped as role {db} (session_user verified)", Condition(repaired.Status.Conditions, "Ready")!.Message);
 
         // 2. The same edit with the owner reference stripped (the operator does not adopt it): the Workspace reports
@@ -94,7 +94,7 @@ public sealed partial class BackupTests
         await cluster.WaitForWorkspaceAsync(ws, w => Condition(w.Status?.Conditions, "DatabaseReady")?.Reason == "CredentialsTampered", "DatabaseReady=False CredentialsTampered");
         await CreateBackupAsync(ws, "after-strip", "nightly");
         var refused = await WaitForBackupFinishedAsync(ws, "after-strip");
-        Assert.True(refused.Status!.Phase == "Failed", $"{refused.Status.Phase}: {Condition(refused.Status.Conditions, "Ready")?.Message}");
+        Assert.True(refused.Status!.Phase == BackupPhase.Failed, $"{refused.Status.Phase}: {Condition(refused.Status.Conditions, "Ready")?.Message}");
         Assert.Equal("CredentialsTampered", Condition(refused.Status.Conditions, "Ready")?.Reason);
         var message = Condition(refused.Status.Conditions, "Ready")!.Message;
         Assert.Contains("data.port differs from the operator's record", message);
@@ -106,7 +106,7 @@ public sealed partial class BackupTests
         await bob.DeleteAsync(Secrets, ws, ws + "-db", CancellationToken.None);
         await cluster.WaitForWorkspaceAsync(ws, ClusterFixture.IsReady, "Ready again with a new Secret");
         await CreateBackupAsync(ws, "after-delete", "nightly");
-        Assert.Equal("Completed", (await WaitForBackupFinishedAsync(ws, "after-delete")).Status!.Phase);
+        Assert.Equal(BackupPhase.Completed, (await WaitForBackupFinishedAsync(ws, "after-delete")).Status!.Phase);
         Assert.Equal(0, probe.Accepted);
     }
 
@@ -154,7 +154,7 @@ public sealed partial class BackupTests
             SecretPatch(true, ("host", cluster.Postgres.SocketDirectory), ("port", cluster.Postgres.Port.ToString()), ("username", LocalPostgres.OperatorRole)), PatchTypes.Merge, CancellationToken.None);
         await CreateRestoreAsync(mine, "steal", s => (s.Backup, s.Into) = ("first", new RestoreTarget { Database = db + "_steal" }), bob);
         var steal = await WaitForRestoreAsync(mine, "steal", RestoreFinished, "finished", TimeSpan.FromSeconds(90));
-        Assert.True(steal.Status!.Phase == "Failed" && ReadyReason(steal) == "CredentialsTampered", $"{steal.Status.Phase} {ReadyReason(steal)}: {Condition(steal.Status.Conditions, "Ready")?.Message}");
+        Assert.True(steal.Status!.Phase == RestorePhase.Failed && ReadyReason(steal) == "CredentialsTampered", $"{steal.Status.Phase} {ReadyReason(steal)}: {Condition(steal.Status.Conditions, "Ready")?.Message}");
         Assert.False(await DatabaseExistsAsync(db + "_steal"));
         await AssertRoleGainedNothingAsync(myRole, victimRole);
 
@@ -163,7 +163,7 @@ public sealed partial class BackupTests
         await cluster.WaitForWorkspaceAsync(mine, ClusterFixture.IsReady, "Ready again with a new Secret");
         await CreateRestoreAsync(mine, "copy", s => (s.Backup, s.Into) = ("first", new RestoreTarget { Database = db + "_copy" }), bob);
         var copy = await WaitForRestoreAsync(mine, "copy", RestoreFinished, "finished", TimeSpan.FromSeconds(90));
-        Assert.True(copy.Status!.Phase == "Completed", $"{ReadyReason(copy)}: {Condition(copy.Status.Conditions, "Ready")?.Message}");
+        Assert.True(copy.Status!.Phase == RestorePhase.Completed, $"{ReadyReason(copy)}: {Condition(copy.Status.Conditions, "Ready")?.Message}");
         Assert.StartsWith($"connected as role {myRole} to {db}_copy (verified server-side: session_user and current_user are {myRole}", copy.Status.SmokeCheck!.Message);
         await AssertRoleGainedNothingAsync(myRole, victimRole);
         await using (var conn = TenantConnection(await DatabaseSecretAsync(mine), db + "_copy"))
@@ -211,7 +211,7 @@ public sealed partial class BackupTests
         var squatted = ControlPlane.Operator.Store.RegionDatabases.DatabaseName(ws + "-x");
         Assert.Equal(db + "_x", squatted);
         await CreateRestoreAsync(ws, "squat", s => (s.Backup, s.Into) = ("first", new RestoreTarget { Database = squatted }));
-        Assert.Equal("Completed", (await WaitForRestoreAsync(ws, "squat", RestoreFinished, "finished", TimeSpan.FromSeconds(90))).Status!.Phase);
+        Assert.Equal(RestorePhase.Completed, (await WaitForRestoreAsync(ws, "squat", RestoreFinished, "finished", TimeSpan.FromSeconds(90))).Status!.Phase);
 
         // Another tenant's workspace of that name later: Ready, on another database; the restored copy is not its.
         var other = Unique("sq-other");
@@ -225,7 +225,7 @@ public sealed partial class BackupTests
         var taken = ControlPlane.Operator.Store.RegionDatabases.DatabaseName(ws + "-y");
         await CreateRestoreAsync(ws, "grab", s => (s.Backup, s.Into) = ("first", new RestoreTarget { Database = taken }));
         var grab = await WaitForRestoreAsync(ws, "grab", RestoreFinished, "finished");
-        Assert.True(grab.Status!.Phase == "Failed" && ReadyReason(grab) == "DatabaseNameReserved", $"{grab.Status.Phase} {ReadyReason(grab)}");
+        Assert.True(grab.Status!.Phase == RestorePhase.Failed && ReadyReason(grab) == "DatabaseNameReserved", $"{grab.Status.Phase} {ReadyReason(grab)}");
         Assert.StartsWith("spec.into.database", Condition(grab.Status.Conditions, "Ready")!.Message);
         Assert.False(await DatabaseExistsAsync(taken));
     }
@@ -251,7 +251,7 @@ public sealed partial class BackupTests
 
         await CreateBackupAsync(mine, "gained", "nightly");
         var gained = await WaitForBackupFinishedAsync(mine, "gained");
-        Assert.True(gained.Status!.Phase == "Failed", $"{gained.Status.Phase}: {Condition(gained.Status.Conditions, "Ready")?.Message}");
+        Assert.True(gained.Status!.Phase == BackupPhase.Failed, $"{gained.Status.Phase}: {Condition(gained.Status.Conditions, "Ready")?.Message}");
         Assert.Equal("SessionNotVerified", Condition(gained.Status.Conditions, "Ready")?.Reason);
         Assert.Contains("CREATEDB, membership of another role", Condition(gained.Status.Conditions, "Ready")!.Message);
 

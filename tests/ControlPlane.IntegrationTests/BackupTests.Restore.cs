@@ -42,7 +42,7 @@ public sealed partial class BackupTests
         return last!;
     }
 
-    static bool RestoreFinished(Restore r) => r.Status?.Phase is "Completed" or "Failed";
+    static bool RestoreFinished(Restore r) => r.Status?.Phase is RestorePhase.Completed or RestorePhase.Failed;
 
     static string? ReadyReason(Restore r) => Condition(r.Status?.Conditions, "Ready")?.Reason;
 
@@ -107,8 +107,8 @@ public sealed partial class BackupTests
         await WriteRowsAsync(ws, 1, 300);
         await CreatePlanAsync(ws, "nightly", Yearly);
         await CreateBackupAsync(ws, backupName, "nightly");
-        var backup = await WaitForBackupAsync(ws, backupName, b => b.Status?.Phase is "Completed" or "Failed", "finished");
-        Assert.Equal("Completed", backup.Status!.Phase);
+        var backup = await WaitForBackupAsync(ws, backupName, b => b.Status?.Phase is BackupPhase.Completed or BackupPhase.Failed, "finished");
+        Assert.Equal(BackupPhase.Completed, backup.Status!.Phase);
         var atBackup = await ChecksumOfAsync(ws);
         await WriteRowsAsync(ws, 301, 50);
         return (ws, Value(await DatabaseSecretAsync(ws), "database"), atBackup, backup);
@@ -152,7 +152,7 @@ public sealed partial class BackupTests
         var into = db + "_restored";
         await CreateRestoreAsync(ws, "copy", s => (s.Backup, s.Into) = ("first", new RestoreTarget { Database = into }));
         var done = await WaitForRestoreAsync(ws, "copy", RestoreFinished, "finished");
-        Assert.True(done.Status!.Phase == "Completed", $"{ReadyReason(done)}: {Condition(done.Status.Conditions, "Ready")?.Message}");
+        Assert.True(done.Status!.Phase == RestorePhase.Completed, $"{ReadyReason(done)}: {Condition(done.Status.Conditions, "Ready")?.Message}");
         Assert.Equal("first", done.Status.Backup);
         Assert.Equal(into, done.Status.Database);
         Assert.Null(done.Status.ReplacedDatabase);
@@ -179,7 +179,7 @@ public sealed partial class BackupTests
         // The same name again: the database exists, so it is refused (never overwritten).
         await CreateRestoreAsync(ws, "again", s => (s.Backup, s.Into) = ("first", new RestoreTarget { Database = into }));
         var again = await WaitForRestoreAsync(ws, "again", RestoreFinished, "finished");
-        Assert.Equal("Failed", again.Status!.Phase);
+        Assert.Equal(RestorePhase.Failed, again.Status!.Phase);
         Assert.Equal("DatabaseExists", ReadyReason(again));
         Assert.Equal(atBackup, await ChecksumOfAsync(ws, into));
 
@@ -187,7 +187,7 @@ public sealed partial class BackupTests
         var plan = await WaitForPlanAsync(ws, "nightly", p => p.Status?.FirstRecoverabilityPoint is not null, "a recoverability point");
         await CreateRestoreAsync(ws, "too-old", s => (s.TargetTime, s.Into) = (plan.Status!.FirstRecoverabilityPoint!.Value.AddHours(-1), new RestoreTarget { Database = db + "_old" }));
         var old = await WaitForRestoreAsync(ws, "too-old", RestoreFinished, "finished");
-        Assert.Equal("Failed", old.Status!.Phase);
+        Assert.Equal(RestorePhase.Failed, old.Status!.Phase);
         Assert.Equal("OutsideRecoverabilityWindow", ReadyReason(old));
         Assert.Contains("firstRecoverabilityPoint", Condition(old.Status.Conditions, "Ready")!.Message);
         Assert.Contains(plan.Status!.FirstRecoverabilityPoint!.Value.ToUniversalTime().ToString("O"), Condition(old.Status.Conditions, "Ready")!.Message);
@@ -204,7 +204,7 @@ public sealed partial class BackupTests
         var afterBackup = await ChecksumOfAsync(ws);
 
         var restore = await CreateRestoreAsync(ws, "undo", s => (s.TargetTime, s.Into, s.Reason) = (DateTime.UtcNow.AddMinutes(5), new RestoreTarget { InPlace = true }, "bad migration"));
-        var waiting = await WaitForRestoreAsync(ws, "undo", r => r.Status?.Phase == "AwaitingApproval", "awaiting approval");
+        var waiting = await WaitForRestoreAsync(ws, "undo", r => r.Status?.Phase == RestorePhase.AwaitingApproval, "awaiting approval");
         Assert.Equal("False", Condition(waiting.Status!.Conditions, "Approved")?.Status);
 
         // A session of the tenant's on the live database: the swap ends it.
@@ -212,7 +212,7 @@ public sealed partial class BackupTests
         await session.OpenAsync();
         await ApproveAsync(restore, "carol@example.com");
         var done = await WaitForRestoreAsync(ws, "undo", RestoreFinished, "finished", TimeSpan.FromSeconds(90));
-        Assert.True(done.Status!.Phase == "Completed", $"{ReadyReason(done)}: {Condition(done.Status.Conditions, "Ready")?.Message}");
+        Assert.True(done.Status!.Phase == RestorePhase.Completed, $"{ReadyReason(done)}: {Condition(done.Status.Conditions, "Ready")?.Message}");
         var replaced = done.Status.ReplacedDatabase!;
         Assert.Matches($"^{db}_pre_restore_[0-9]{{14}}$", replaced);
         Assert.Equal(db, done.Status.Database);
@@ -241,15 +241,15 @@ public sealed partial class BackupTests
         var (_, db, atBackup, _) = await BackedUpAsync(ws);
 
         var restore = await CreateRestoreAsync(ws, "copy", s => (s.Backup, s.Into) = ("first", new RestoreTarget { Database = db + "_copy" }));
-        await WaitForRestoreAsync(ws, "copy", r => r.Status?.Phase == "AwaitingApproval", "awaiting approval");
+        await WaitForRestoreAsync(ws, "copy", r => r.Status?.Phase == RestorePhase.AwaitingApproval, "awaiting approval");
         await ApproveAsync(restore, "carol@example.com");
         var one = await WaitForRestoreAsync(ws, "copy", r => Condition(r.Status?.Conditions, "Approved")?.Message?.StartsWith("1 of 2") == true, "one of two approvals");
-        Assert.Equal("AwaitingApproval", one.Status!.Phase);
+        Assert.Equal(RestorePhase.AwaitingApproval, one.Status!.Phase);
         Assert.False(await DatabaseExistsAsync(db + "_copy"));
 
         await ApproveAsync(restore, "dave@example.com");
         var done = await WaitForRestoreAsync(ws, "copy", RestoreFinished, "finished", TimeSpan.FromSeconds(90));
-        Assert.True(done.Status!.Phase == "Completed", $"{ReadyReason(done)}: {Condition(done.Status.Conditions, "Ready")?.Message}");
+        Assert.True(done.Status!.Phase == RestorePhase.Completed, $"{ReadyReason(done)}: {Condition(done.Status.Conditions, "Ready")?.Message}");
         Assert.Contains("carol@example.com", Condition(done.Status.Conditions, "Approved")!.Message);
         Assert.Contains("dave@example.com", Condition(done.Status.Conditions, "Approved")!.Message);
         Assert.Equal(atBackup, await ChecksumOfAsync(ws, db + "_copy"));

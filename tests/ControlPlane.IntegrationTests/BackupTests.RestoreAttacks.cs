@@ -35,7 +35,7 @@ public sealed partial class BackupTests
         }, CancellationToken.None);
         forged.Status = new BackupStatus
         {
-            Phase = "Completed", CompletedAt = DateTime.UtcNow, Key = theirs.Status!.Key, Sha256 = theirs.Status.Sha256, SizeBytes = theirs.Status.SizeBytes, Database = myDb,
+            Phase = BackupPhase.Completed, CompletedAt = DateTime.UtcNow, Key = theirs.Status!.Key, Sha256 = theirs.Status.Sha256, SizeBytes = theirs.Status.SizeBytes, Database = myDb,
             CorrelationId = theirs.Status.CorrelationId,
         };
         await cluster.Api.ReplaceAsync(Backups, mine, "forged", forged, CancellationToken.None, "status");
@@ -56,7 +56,7 @@ public sealed partial class BackupTests
         foreach (var (name, _, reason, mustNotExist) in attacks)
         {
             var refused = await WaitForRestoreAsync(mine, name, RestoreFinished, "finished");
-            Assert.True(refused.Status!.Phase == "Failed", $"{name}: {refused.Status.Phase}");
+            Assert.True(refused.Status!.Phase == RestorePhase.Failed, $"{name}: {refused.Status.Phase}");
             Assert.True(reason == ReadyReason(refused), $"{name}: {ReadyReason(refused)}: {Condition(refused.Status.Conditions, "Ready")?.Message}");
             Assert.StartsWith("spec", Condition(refused.Status.Conditions, "Ready")!.Message);
             if (mustNotExist is not null) Assert.False(await DatabaseExistsAsync(mustNotExist), $"{name}: {mustNotExist} was created");

@@ -53,18 +53,18 @@ public sealed partial class BackupTests
             live = await ChecksumOfAsync(ws);
             await CreateRestoreAsync(ws, "copy", s => (s.Backup, s.Into) = ("first", new RestoreTarget { Database = db + "_copy" }));
             undo = await CreateRestoreAsync(ws, "undo", s => (s.Backup, s.Into) = ("first", new RestoreTarget { InPlace = true }));
-            await WaitForRestoreAsync(ws, "undo", r => r.Status?.Phase == "AwaitingApproval", "awaiting approval");
+            await WaitForRestoreAsync(ws, "undo", r => r.Status?.Phase == RestorePhase.AwaitingApproval, "awaiting approval");
             await ApproveAsync(undo, "carol@example.com");
             foreach (var (name, made) in new[] { ("copy", db + "_copy"), ("undo", RestoreResources.StagingName(db, undo.Metadata.Uid)) })
             {
-                await WaitForRestoreAsync(ws, name, r => r.Status?.Phase == "Running", "Running");
+                await WaitForRestoreAsync(ws, name, r => r.Status?.Phase == RestorePhase.Running, "Running");
                 await Net.WaitUntilAsync(() => DatabaseExistsAsync(made), TimeSpan.FromSeconds(30), $"{name}: {made} made for pg_restore");
             }
 
             await op.StopAsync();
         }
 
-        Assert.Equal("Running", (await cluster.Api.GetAsync<Restore>(Restores, ws, "undo", CancellationToken.None)).Status?.Phase);
+        Assert.Equal(RestorePhase.Running, (await cluster.Api.GetAsync<Restore>(Restores, ws, "undo", CancellationToken.None)).Status?.Phase);
         Assert.Equal([db + "_copy", RestoreResources.StagingName(db, undo.Metadata.Uid)], await DatabasesUnderAsync(db));
         // As a SIGKILL between closing the live database to connections and the finally that reopens it would leave it.
         await using (var admin = new NpgsqlConnection(cluster.Postgres.ConnectionString()))
@@ -77,7 +77,7 @@ public sealed partial class BackupTests
         foreach (var name in new[] { "copy", "undo" })
         {
             var failed = await WaitForRestoreAsync(ws, name, RestoreFinished, "finished after the restart");
-            Assert.Equal("Failed", failed.Status!.Phase);
+            Assert.Equal(RestorePhase.Failed, failed.Status!.Phase);
             Assert.True(ReadyReason(failed) == "Interrupted", $"{name}: {ReadyReason(failed)}: {Condition(failed.Status.Conditions, "Ready")?.Message}");
             Assert.Contains("dropped", Condition(failed.Status.Conditions, "Ready")!.Message);
             // Nothing was renamed: no name of a kept database that does not exist.
@@ -103,7 +103,7 @@ public sealed partial class BackupTests
         var (_, db, _, first) = await BackedUpAsync(ws);
         await CreateBackupAsync(ws, "second", "nightly");
         var second = await WaitForBackupAsync(ws, "second", Finished, "finished");
-        Assert.Equal("Completed", second.Status!.Phase);
+        Assert.Equal(BackupPhase.Completed, second.Status!.Phase);
         var live = await ChecksumOfAsync(ws);
 
         // Someone with write access to the bucket swaps the objects: the first backup's now holds the second's archive
@@ -120,12 +120,12 @@ public sealed partial class BackupTests
 
         var undo = await CreateRestoreAsync(ws, "undo", s => (s.Backup, s.Into) = ("first", new RestoreTarget { InPlace = true }));
         await CreateRestoreAsync(ws, "copy", s => (s.Backup, s.Into) = ("second", new RestoreTarget { Database = db + "_copy" }));
-        await WaitForRestoreAsync(ws, "undo", r => r.Status?.Phase == "AwaitingApproval", "awaiting approval");
+        await WaitForRestoreAsync(ws, "undo", r => r.Status?.Phase == RestorePhase.AwaitingApproval, "awaiting approval");
         await ApproveAsync(undo, "carol@example.com");
         foreach (var (name, backup) in new[] { ("undo", first), ("copy", second) })
         {
             var failed = await WaitForRestoreAsync(ws, name, RestoreFinished, "finished", TimeSpan.FromSeconds(90));
-            Assert.Equal("Failed", failed.Status!.Phase);
+            Assert.Equal(RestorePhase.Failed, failed.Status!.Phase);
             var ready = Condition(failed.Status.Conditions, "Ready")!;
             Assert.True(ready.Reason == "ChecksumMismatch", $"{name}: {ready.Reason}: {ready.Message}");
             Assert.Contains("checksum mismatch", ready.Message);
@@ -157,10 +157,10 @@ public sealed partial class BackupTests
         var live = await ChecksumOfAsync(ws);
 
         var undo = await CreateRestoreAsync(ws, "undo", s => (s.Backup, s.Into, s.Reason) = ("first", new RestoreTarget { InPlace = true }, "bad migration"));
-        await WaitForRestoreAsync(ws, "undo", r => r.Status?.Phase == "AwaitingApproval", "awaiting approval");
+        await WaitForRestoreAsync(ws, "undo", r => r.Status?.Phase == RestorePhase.AwaitingApproval, "awaiting approval");
         var rejection = await ApproveAsync(undo, "carol@example.com", "reject");
         var failed = await WaitForRestoreAsync(ws, "undo", RestoreFinished, "finished");
-        Assert.Equal("Failed", failed.Status!.Phase);
+        Assert.Equal(RestorePhase.Failed, failed.Status!.Phase);
         var ready = Condition(failed.Status.Conditions, "Ready")!;
         Assert.Equal(("False", "Rejected"), (ready.Status, ready.Reason));
         Assert.Contains("carol@example.com", ready.Message);
@@ -180,7 +180,7 @@ public sealed partial class BackupTests
         var copy = await CreateRestoreAsync(ws, "copy", s => (s.Backup, s.Into) = ("first", new RestoreTarget { Database = db + "_copy" }));
         var bystander = await ApproveAsync(copy, "dave@example.com");
         var done = await WaitForRestoreAsync(ws, "copy", RestoreFinished, "finished");
-        Assert.True(done.Status!.Phase == "Completed", $"{ReadyReason(done)}: {Condition(done.Status.Conditions, "Ready")?.Message}");
+        Assert.True(done.Status!.Phase == RestorePhase.Completed, $"{ReadyReason(done)}: {Condition(done.Status.Conditions, "Ready")?.Message}");
         Assert.Equal("True", Condition(done.Status.Conditions, "Approved")?.Status);
         await Net.WaitUntilAsync(async () => (await ApprovalConditionAsync(bystander, "Ready"))?.Reason == "NotAnApprover"
                                              && (await ApprovalConditionAsync(bystander, ApprovalReconciler.TargetApprovedCondition))?.Status == "True",

@@ -116,7 +116,7 @@ public sealed partial class BackupTests
             databases[ws] = db;
             await CreateRestoreAsync(ws, "copy", s => (s.Backup, s.Into) = ("first", new RestoreTarget { Database = db + "_copy" }));
             var done = await WaitForRestoreAsync(ws, "copy", RestoreFinished, "finished", TimeSpan.FromSeconds(90));
-            Assert.True(done.Status!.Phase == "Completed", $"{ReadyReason(done)}: {Condition(done.Status.Conditions, "Ready")?.Message}");
+            Assert.True(done.Status!.Phase == RestorePhase.Completed, $"{ReadyReason(done)}: {Condition(done.Status.Conditions, "Ready")?.Message}");
         }
 
         foreach (var ws in new[] { retained, deleted }) await cluster.Api.DeleteAsync(ClusterFixture.Workspaces, null, ws, CancellationToken.None);

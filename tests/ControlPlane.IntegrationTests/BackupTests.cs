@@ -176,7 +176,7 @@ public sealed partial class BackupTests(ClusterFixture cluster, S3Fixture s3, IT
         {
             await Net.WaitUntilAsync(async () =>
             {
-                found = (await BackupsOfAsync(ws)).FirstOrDefault(b => b.Spec.BackupPlan == plan && b.Status?.Phase == "Completed" && (which?.Invoke(b) ?? true));
+                found = (await BackupsOfAsync(ws)).FirstOrDefault(b => b.Spec.BackupPlan == plan && b.Status?.Phase == BackupPhase.Completed && (which?.Invoke(b) ?? true));
                 return found is not null;
             }, timeout, $"a Completed backup of {ws}/{plan}");
         }
@@ -256,7 +256,7 @@ public sealed partial class BackupTests(ClusterFixture cluster, S3Fixture s3, IT
         await Net.WaitUntilAsync(async () =>
         {
             var all = await BackupsOfAsync(ws);
-            return all.Count == 1 && all[0].Metadata.Name != first.Metadata.Name && all[0].Status?.Phase == "Completed";
+            return all.Count == 1 && all[0].Metadata.Name != first.Metadata.Name && all[0].Status?.Phase == BackupPhase.Completed;
         }, TimeSpan.FromSeconds(120), "the second backup Completed and the first pruned");
         var second = (await BackupsOfAsync(ws)).Single();
         await Net.WaitUntilAsync(async () => (await store.ListKeysAsync(prefix + "/", CancellationToken.None)).Count == 1, TimeSpan.FromSeconds(20), "one object left");

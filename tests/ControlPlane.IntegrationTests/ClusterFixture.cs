@@ -155,7 +155,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         return last!;
     }
 
-    public static bool IsReady(Workspace w) => w.Status?.Phase == "Ready" && w.Status.ObservedGeneration == w.Metadata.Generation;
+    public static bool IsReady(Workspace w) => w.Status?.Phase == WorkspacePhase.Ready && w.Status.ObservedGeneration == w.Metadata.Generation;
 
     public static V1Condition? Condition(Workspace w, string type) => w.Status?.Conditions?.FirstOrDefault(c => c.Type == type);
 

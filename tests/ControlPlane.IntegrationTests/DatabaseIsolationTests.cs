@@ -226,7 +226,7 @@ public sealed class DatabaseIsolationTests(ClusterFixture cluster, ITestOutputHe
 
         // The allocation checks the server too (issue 22: a name taken there, e.g. by a restore, is skipped): another name, never the foreign role.
         await CreateWorkspaceAsync(name, tenant);
-        var ws = await WaitForWorkspaceAsync(name, w => w.Status?.Phase == "Ready", "Ready");
+        var ws = await WaitForWorkspaceAsync(name, w => w.Status?.Phase == WorkspacePhase.Ready, "Ready");
         Assert.NotEqual(foreign, ws.Status!.Database!.Name);
         Assert.StartsWith(foreign[..Math.Min(foreign.Length, 54)] + "_", ws.Status.Database.Name);
         Assert.Equal(before, await AsSuperuserAsync<string>("SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1", null, foreign));

@@ -166,7 +166,7 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
         Assert.Equal(created.Metadata.Uid, done.Status.CorrelationId);
         Assert.Equal("v1.0", done.Status.RiskModelVersion);
         Assert.Equal(["ring-1", "ring-2"], done.Status.Rings!.Select(r => r.Name));
-        Assert.All(done.Status.Rings!, r => Assert.Equal("Completed", r.Phase));
+        Assert.All(done.Status.Rings!, r => Assert.Equal(IntentRingPhase.Completed, r.Phase));
         Assert.Equal([ws[0]], done.Status.Rings![0].Workspaces);
         Assert.Equal("True", done.Status.Conditions!.Single(c => c.Type == IntentConditions.Ready).Status);
 
@@ -274,7 +274,7 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
 
         // Low risk, dev targets: Allow, ring-0 runs. While it does, the prod workspace is labelled into ring-1.
         var created = await CreateAsync(ws[0], Intent("grow", plane, null, "ring-0", "ring-1"));
-        await WaitAsync(ws[0], "grow", i => i.Status?.Rings?.Any(r => r.Name == "ring-0" && r.Phase == "InProgress") == true, "ring-0 in progress");
+        await WaitAsync(ws[0], "grow", i => i.Status?.Rings?.Any(r => r.Name == "ring-0" && r.Phase == IntentRingPhase.InProgress) == true, "ring-0 in progress");
         Assert.Equal("Allow", (await cluster.Api.GetAsync<DeploymentIntent>(Intents, ws[0], "grow", CancellationToken.None)).Status!.Decision);
         await cluster.Api.PatchAsync<Workspace>(ClusterFixture.Workspaces, null, prod, "{\"metadata\":{\"labels\":{\"" + DeploymentIntentResources.RingLabel + "\":\"ring-1\"}}}",
             PatchTypes.Merge, CancellationToken.None);
@@ -288,7 +288,7 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
         await ApproveAsync(created, "carol@example.com");
         await WaitAsync(ws[0], "grow", i => i.Status?.Conditions?.Any(c => c.Type == IntentConditions.Approved && c.Message.StartsWith("1 of 2", StringComparison.Ordinal)) == true, "1 of 2");
         await ApproveAsync(created, "erin@example.com");
-        var started = await WaitAsync(ws[0], "grow", i => i.Status?.Rings?.Any(r => r.Name == "ring-1" && r.Phase == "InProgress") == true, "ring-1 starts after two approvers");
+        var started = await WaitAsync(ws[0], "grow", i => i.Status?.Rings?.Any(r => r.Name == "ring-1" && r.Phase == IntentRingPhase.InProgress) == true, "ring-1 starts after two approvers");
         Assert.Equal(new[] { ws[1], prod }.Order(StringComparer.Ordinal), started.Status!.Rings!.Single(r => r.Name == "ring-1").Workspaces);
     }
 
@@ -300,7 +300,7 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
         await using var op = Start(plane);
         var (_, ws) = await TenantAsync("dev", "ring-1");
         var first = await CreateAsync(ws[0], Intent("first", plane, null, "ring-1"));
-        await WaitAsync(ws[0], "first", i => i.Status?.Rings?.Any(r => r.Phase == "InProgress") == true, "ring-1 in progress");
+        await WaitAsync(ws[0], "first", i => i.Status?.Rings?.Any(r => r.Phase == IntentRingPhase.InProgress) == true, "ring-1 in progress");
         await CreateAsync(ws[0], Intent("second", plane, null, "ring-1"));
         var waits = await WaitAsync(ws[0], "second", i => Reason(i) == "ConflictingChange", "ConflictingChange");
         Assert.Contains($"{ws[0]}/first", waits.Status!.Conditions!.Single(c => c.Type == IntentConditions.Ready).Message);
@@ -308,7 +308,7 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
 
         plane.Advance(first.Metadata.Uid!, "ring-1", "succeeded");
         await WaitAsync(ws[0], "first", i => i.Status?.Phase == IntentPhase.Completed, "first Completed");
-        var second = await WaitAsync(ws[0], "second", i => i.Status?.Rings?.Any(r => r.Phase == "InProgress") == true, "second starts");
+        var second = await WaitAsync(ws[0], "second", i => i.Status?.Rings?.Any(r => r.Phase == IntentRingPhase.InProgress) == true, "second starts");
         plane.Advance(second.Metadata.Uid!, "ring-1", "succeeded");
         await WaitAsync(ws[0], "second", i => i.Status?.Phase == IntentPhase.Completed, "second Completed");
     }
@@ -333,7 +333,7 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
         baseline = await CreateAsync(ws[0], baseline);
         foreach (var ring in new[] { "ring-1", "ring-2" })
         {
-            await WaitAsync(ws[0], "baseline", i => i.Status?.Rings?.Any(r => r.Name == ring && r.Phase == "InProgress") == true, $"{ring} in progress");
+            await WaitAsync(ws[0], "baseline", i => i.Status?.Rings?.Any(r => r.Name == ring && r.Phase == IntentRingPhase.InProgress) == true, $"{ring} in progress");
             plane.Advance(baseline.Metadata.Uid!, ring, "succeeded");
         }
 
@@ -341,7 +341,7 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
 
         // The plane says succeeded, but only 80% of targets are compliant: back to 2.0.0, the version the ring ran before.
         var low = await CreateAsync(ws[0], Gated("low-rate"));
-        await WaitAsync(ws[0], "low-rate", i => i.Status?.Rings?.Any(r => r.Phase == "InProgress") == true, "ring-1 in progress");
+        await WaitAsync(ws[0], "low-rate", i => i.Status?.Rings?.Any(r => r.Phase == IntentRingPhase.InProgress) == true, "ring-1 in progress");
         plane.Advance(low.Metadata.Uid!, "ring-1", "succeeded", successRate: 0.8);
         var rolledBack = await WaitAsync(ws[0], "low-rate", i => i.Status?.Phase == IntentPhase.RolledBack, "RolledBack");
         var message = rolledBack.Status!.Conditions!.Single(c => c.Type == IntentConditions.Ready).Message;
@@ -353,7 +353,7 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
 
         // Still installing, with more incidents than allowed.
         var noisy = await CreateAsync(ws[0], Gated("incidents"));
-        await WaitAsync(ws[0], "incidents", i => i.Status?.Rings?.Any(r => r.Phase == "InProgress") == true, "ring-1 in progress");
+        await WaitAsync(ws[0], "incidents", i => i.Status?.Rings?.Any(r => r.Phase == IntentRingPhase.InProgress) == true, "ring-1 in progress");
         plane.Advance(noisy.Metadata.Uid!, "ring-1", "in_progress", incidents: 2);
         await WaitAsync(ws[0], "incidents", i => i.Status?.Rings?.FirstOrDefault()?.Incidents == 2, "two incidents seen");
         Assert.Equal(IntentPhase.InProgress, (await cluster.Api.GetAsync<DeploymentIntent>(Intents, ws[0], "incidents", CancellationToken.None)).Status!.Phase);
@@ -411,7 +411,7 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
             await cluster.Postgres.StartServerAsync();
         }
 
-        await WaitAsync(replayed.Metadata.NamespaceProperty, "replayed", i => i.Status?.Rings?.Any(r => r.Phase == "InProgress") == true, "ring recorded once Postgres is back");
+        await WaitAsync(replayed.Metadata.NamespaceProperty, "replayed", i => i.Status?.Rings?.Any(r => r.Phase == IntentRingPhase.InProgress) == true, "ring recorded once Postgres is back");
         Assert.True(plane.Calls.Count(c => c.Method == "POST" && c.Path == "/deployments" && c.IdempotencyKey == $"{replayed.Metadata.Uid}:ring-1") >= 2,
             "the publish was replayed with the same key");
         plane.Advance(replayed.Metadata.Uid!, "ring-1", "succeeded");
@@ -506,7 +506,7 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
             var rollout = await cluster.Api.GetAsync<Rollout>(RolloutReconciler.Type, ws[0], $"k8s-{ring}", CancellationToken.None);
             Assert.Equal(created.Metadata.Uid, rollout.Metadata.OwnerReferences.Single(o => o.Controller == true).Uid);
             Assert.Equal(created.Metadata.Uid, rollout.Metadata.Annotations[KubernetesExecutionPlane.CorrelationAnnotation]);
-            Assert.Equal("Succeeded", rollout.Status!.Phase);
+            Assert.Equal(RolloutPhase.Succeeded, rollout.Status!.Phase);
         }
 
         Assert.Equal("k8s-ring-2", done.Status!.RolloutRef);

@@ -125,7 +125,7 @@ public sealed class ExposureHostAttackTests(WebhookFixture fixture)
         await bob.CreateAsync(Exposures, globex.Workspace, NewExposure("api", $"api.{globex.Domain}"), CancellationToken.None);
         using var erin = As("erin");
         await erin.CreateAsync(Approvals, globex.Workspace, NewApproval("orders"), CancellationToken.None);
-        await WaitForAsync(globex.Workspace, "orders", e => e.Status?.Phase == "Published", "Published");
+        await WaitForAsync(globex.Workspace, "orders", e => e.Status?.Phase == ExposurePhase.Published, "Published");
         var ingress = await Cluster.Api.GetAsync<V1Ingress>(Ingresses, globex.Workspace, "orders", CancellationToken.None);
         Assert.Equal($"orders.{globex.Workspace}.apps.example.com", ingress.Spec.Rules.Single().Host);
     }
@@ -197,7 +197,7 @@ public sealed class ExposureHostAttackTests(WebhookFixture fixture)
         await alice.CreateAsync(Services, ws, Service("orders"), CancellationToken.None);
         await alice.CreateAsync(Exposures, ws, NewExposure("orders"), CancellationToken.None);
         await carol.CreateAsync(Approvals, ws, NewApproval("orders"), CancellationToken.None);
-        await WaitForAsync(ws, "orders", e => e.Status?.Phase == "Published", "Published");
+        await WaitForAsync(ws, "orders", e => e.Status?.Phase == ExposurePhase.Published, "Published");
         Assert.NotNull(await Cluster.Api.TryGetAsync<V1Ingress>(Ingresses, ws, "orders", CancellationToken.None));
         await alice.DeleteAsync(Services, ws, "orders", CancellationToken.None);
         await Net.WaitUntilAsync(async () => await Cluster.Api.TryGetAsync<V1Service>(Services, ws, "orders", CancellationToken.None) is null, TimeSpan.FromSeconds(10), "service gone");
@@ -224,7 +224,7 @@ public sealed class ExposureHostAttackTests(WebhookFixture fixture)
         await alice.CreateAsync(Services, ws, Service("orders"), CancellationToken.None);
         await alice.CreateAsync(Exposures, ws, NewExposure("orders", host), CancellationToken.None);
         await carol.CreateAsync(Approvals, ws, NewApproval("orders"), CancellationToken.None);
-        await WaitForAsync(ws, "orders", e => e.Status?.Phase == "Published", "Published");
+        await WaitForAsync(ws, "orders", e => e.Status?.Phase == ExposurePhase.Published, "Published");
 
         // Another tenant cannot be delegated an overlapping domain.
         var other = Unique("globex");

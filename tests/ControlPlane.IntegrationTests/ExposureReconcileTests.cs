@@ -117,8 +117,8 @@ public sealed class ExposureReconcileTests(ClusterFixture cluster, ITestOutputHe
         {
             var x = await cluster.Api.GetAsync<Exposure>(Exposures, a, "orders", CancellationToken.None);
             var y = await cluster.Api.GetAsync<Exposure>(Exposures, b, "shop", CancellationToken.None);
-            settled = x.Status?.Phase == "Published" && ReadyReason(y) == "Conflict" ? (a, "orders", b, "shop")
-                : y.Status?.Phase == "Published" && ReadyReason(x) == "Conflict" ? (b, "shop", a, "orders")
+            settled = x.Status?.Phase == ExposurePhase.Published && ReadyReason(y) == "Conflict" ? (a, "orders", b, "shop")
+                : y.Status?.Phase == ExposurePhase.Published && ReadyReason(x) == "Conflict" ? (b, "shop", a, "orders")
                 : null;
             return settled is not null;
         }, TimeSpan.FromSeconds(30), "one published, the other in conflict");
@@ -130,7 +130,7 @@ public sealed class ExposureReconcileTests(ClusterFixture cluster, ITestOutputHe
 
         // The holder leaves: the other one's claim is settled and it goes live.
         await cluster.Api.DeleteAsync(Exposures, holder.Ns, holder.Name, CancellationToken.None);
-        await WaitForAsync(holder.OtherNs, holder.Other, e => e.Status?.Phase == "Published", "the other published once the route is free");
+        await WaitForAsync(holder.OtherNs, holder.Other, e => e.Status?.Phase == ExposurePhase.Published, "the other published once the route is free");
         Assert.NotNull(await IngressAsync(holder.OtherNs, holder.Other));
     }
 
@@ -144,7 +144,7 @@ public sealed class ExposureReconcileTests(ClusterFixture cluster, ITestOutputHe
         var host = HostIn(a, "api");
         var holder = await CreateAsync(a, "orders", host, "/orders");
         await ApproveAsync(holder);
-        await WaitForAsync(a, "orders", e => e.Status?.Phase == "Published", "Published");
+        await WaitForAsync(a, "orders", e => e.Status?.Phase == ExposurePhase.Published, "Published");
 
         // Another workspace nests under the live prefix; another tenant uses the host; a path carries nginx configuration.
         var nested = await CreateAsync(b, "admin", host, "/orders/admin");
@@ -184,7 +184,7 @@ public sealed class ExposureReconcileTests(ClusterFixture cluster, ITestOutputHe
         var ws = await WorkspaceAsync();
         var exposure = await CreateAsync(ws, "orders", HostIn(ws, "drift"));
         await ApproveAsync(exposure);
-        var published = await WaitForAsync(ws, "orders", e => e.Status?.Phase == "Published", "Published");
+        var published = await WaitForAsync(ws, "orders", e => e.Status?.Phase == ExposurePhase.Published, "Published");
 
         // A cluster admin points the Ingress elsewhere: repaired.
         await cluster.Api.PatchAsync<V1Ingress>(ExposureResources.Ingresses, ws, "orders",
@@ -241,8 +241,8 @@ public sealed class ExposureReconcileTests(ClusterFixture cluster, ITestOutputHe
         var published = await CreateAsync(ws, "orders", HostIn(ws, "idle"));
         await ApproveAsync(published);
         var pending = await CreateAsync(ws, "pending", HostIn(ws, "idle"));
-        await WaitForAsync(ws, "orders", e => e.Status?.Phase == "Published", "Published");
-        await WaitForAsync(ws, "pending", e => e.Status?.Phase == "PendingApproval", "PendingApproval");
+        await WaitForAsync(ws, "orders", e => e.Status?.Phase == ExposurePhase.Published, "Published");
+        await WaitForAsync(ws, "pending", e => e.Status?.Phase == ExposurePhase.PendingApproval, "PendingApproval");
         Assert.NotNull(pending);
         await op.WaitUntilIdleAsync();
 

@@ -60,7 +60,7 @@ public sealed class ExposureTests(WebhookFixture fixture)
             new WorkspaceMember { Kind = "User", Name = Email("dave"), Role = "Auditor" },
         ];
         await Cluster.Api.CreateAsync(ClusterFixture.Workspaces, null, ws, CancellationToken.None);
-        await Net.WaitUntilAsync(async () => (await Cluster.Api.TryGetAsync<Workspace>(ClusterFixture.Workspaces, null, name, CancellationToken.None))?.Status?.Phase == "Ready",
+        await Net.WaitUntilAsync(async () => (await Cluster.Api.TryGetAsync<Workspace>(ClusterFixture.Workspaces, null, name, CancellationToken.None))?.Status?.Phase == WorkspacePhase.Ready,
             TimeSpan.FromSeconds(30), $"workspace {name} Ready");
         return (tenant, name);
     }
@@ -119,13 +119,13 @@ public sealed class ExposureTests(WebhookFixture fixture)
         await bob.CreateAsync(Services, ws, Service("orders", 8080), CancellationToken.None);
         await bob.CreateAsync(Exposures, ws, NewExposure("orders"), CancellationToken.None);
 
-        var pending = await WaitForAsync(ws, "orders", e => e.Status?.Phase == "PendingApproval", "PendingApproval");
+        var pending = await WaitForAsync(ws, "orders", e => e.Status?.Phase == ExposurePhase.PendingApproval, "PendingApproval");
         Assert.Equal("AwaitingApproval", Condition(pending, ExposureConditions.Ready)!.Reason);
         Assert.Null(await IngressAsync(ws, "orders"));
         Assert.Null(pending.Status!.Endpoint);
 
         await carol.CreateAsync(Approvals, ws, NewApproval("orders"), CancellationToken.None);
-        var published = await WaitForAsync(ws, "orders", e => e.Status?.Phase == "Published", "Published");
+        var published = await WaitForAsync(ws, "orders", e => e.Status?.Phase == ExposurePhase.Published, "Published");
         Assert.Equal(1, published.Status!.PublishedGeneration);
         Assert.Equal($"https://orders.{ws}.apps.example.com/orders", published.Status.Endpoint);
         Assert.Equal([Email("carol")], published.Status.Approvals!.Select(a => a.Approver));
@@ -140,7 +140,7 @@ public sealed class ExposureTests(WebhookFixture fixture)
 
         // bob edits: generation 2 waits; the Ingress keeps serving generation 1.
         await bob.PatchAsync<Exposure>(Exposures, ws, "orders", """{"spec":{"path":"/orders-v2","ratePlan":{"requestsPerMinute":6000}}}""", PatchTypes.Merge, CancellationToken.None);
-        var edited = await WaitForAsync(ws, "orders", e => e.Metadata.Generation == 2 && e.Status?.Phase == "PendingApproval", "edit pending");
+        var edited = await WaitForAsync(ws, "orders", e => e.Metadata.Generation == 2 && e.Status?.Phase == ExposurePhase.PendingApproval, "edit pending");
         Assert.Equal(1, edited.Status!.PublishedGeneration);
         Assert.Contains("generation 1 is live", Condition(edited, ExposureConditions.Ready)!.Message);
         var still = (await IngressAsync(ws, "orders"))!;
@@ -150,7 +150,7 @@ public sealed class ExposureTests(WebhookFixture fixture)
         // erin rejects the edit: any reject wins, and generation 1 stays live, said so.
         await erin.CreateAsync(Approvals, ws, NewApproval("orders", "reject"), CancellationToken.None);
         await carol.CreateAsync(Approvals, ws, NewApproval("orders"), CancellationToken.None);
-        var rejected = await WaitForAsync(ws, "orders", e => e.Status?.Phase == "Rejected", "Rejected");
+        var rejected = await WaitForAsync(ws, "orders", e => e.Status?.Phase == ExposurePhase.Rejected, "Rejected");
         Assert.Equal(1, rejected.Status!.PublishedGeneration);
         Assert.Equal("Rejected", Condition(rejected, ExposureConditions.Approved)!.Reason);
         Assert.Contains("generation 1 is live", Condition(rejected, ExposureConditions.Ready)!.Message);
@@ -159,9 +159,9 @@ public sealed class ExposureTests(WebhookFixture fixture)
 
         // A third generation, approved, goes live; the record holds each published generation with its diff.
         await bob.PatchAsync<Exposure>(Exposures, ws, "orders", """{"spec":{"path":"/orders-v3"}}""", PatchTypes.Merge, CancellationToken.None);
-        await WaitForAsync(ws, "orders", e => e.Metadata.Generation == 3 && e.Status?.Phase == "PendingApproval", "generation 3 pending");
+        await WaitForAsync(ws, "orders", e => e.Metadata.Generation == 3 && e.Status?.Phase == ExposurePhase.PendingApproval, "generation 3 pending");
         await carol.CreateAsync(Approvals, ws, NewApproval("orders"), CancellationToken.None);
-        var v3 = await WaitForAsync(ws, "orders", e => e.Status?.PublishedGeneration == 3 && e.Status.Phase == "Published", "generation 3 published");
+        var v3 = await WaitForAsync(ws, "orders", e => e.Status?.PublishedGeneration == 3 && e.Status.Phase == ExposurePhase.Published, "generation 3 published");
         await Net.WaitUntilAsync(async () => (await IngressAsync(ws, "orders"))!.Spec.Rules.Single().Http.Paths.Single().Path == "/orders-v3",
             TimeSpan.FromSeconds(10), "ingress serves generation 3");
 
@@ -193,11 +193,11 @@ public sealed class ExposureTests(WebhookFixture fixture)
         await erin.CreateAsync(Approvals, ws, NewApproval("orders"), CancellationToken.None);
         await erin.CreateAsync(Approvals, ws, NewApproval("orders"), CancellationToken.None);
         var one = await WaitForAsync(ws, "orders", e => Condition(e, ExposureConditions.Approved)?.Message.Contains("1 of 2") == true, "1 of 2");
-        Assert.Equal("PendingApproval", one.Status!.Phase);
+        Assert.Equal(ExposurePhase.PendingApproval, one.Status!.Phase);
         Assert.Null(await IngressAsync(ws, "orders"));
 
         await alice.CreateAsync(Approvals, ws, NewApproval("orders"), CancellationToken.None);
-        var published = await WaitForAsync(ws, "orders", e => e.Status?.Phase == "Published", "Published");
+        var published = await WaitForAsync(ws, "orders", e => e.Status?.Phase == ExposurePhase.Published, "Published");
         Assert.Equal([Email("alice"), Email("erin")], published.Status!.Approvals!.Select(a => a.Approver));
         Assert.NotNull(await IngressAsync(ws, "orders"));
     }
@@ -221,7 +221,7 @@ public sealed class ExposureTests(WebhookFixture fixture)
 
         await bob.DeleteAsync(Services, ws, "orders", CancellationToken.None);
         await bob.CreateAsync(Services, ws, Service("orders", 8080), CancellationToken.None);
-        await WaitForAsync(ws, "orders", e => e.Status?.Phase == "Published", "Published once the backend exists");
+        await WaitForAsync(ws, "orders", e => e.Status?.Phase == ExposurePhase.Published, "Published once the backend exists");
         Assert.NotNull(await IngressAsync(ws, "orders"));
     }
 
@@ -261,19 +261,19 @@ public sealed class ExposureTests(WebhookFixture fixture)
         await bob.CreateAsync(Services, ws, Service("orders", 8080), CancellationToken.None);
         await bob.CreateAsync(Exposures, ws, NewExposure("orders"), CancellationToken.None);
         await carol.CreateAsync(Approvals, ws, NewApproval("orders"), CancellationToken.None);
-        var published = await WaitForAsync(ws, "orders", e => e.Status?.Phase == "Published", "Published");
+        var published = await WaitForAsync(ws, "orders", e => e.Status?.Phase == ExposurePhase.Published, "Published");
         Assert.Contains(ApiGroup.Finalizer, published.Metadata.Finalizers);
 
         await bob.PatchAsync<Exposure>(Exposures, ws, "orders", """{"spec":{"publish":false}}""", PatchTypes.Merge, CancellationToken.None);
-        var draft = await WaitForAsync(ws, "orders", e => e.Status?.Phase == "Draft", "Draft");
+        var draft = await WaitForAsync(ws, "orders", e => e.Status?.Phase == ExposurePhase.Draft, "Draft");
         Assert.Null(draft.Status!.PublishedGeneration);
         Assert.Null(draft.Status.Endpoint);
         await Net.WaitUntilAsync(async () => await IngressAsync(ws, "orders") is null, TimeSpan.FromSeconds(10), "ingress removed");
 
         await bob.PatchAsync<Exposure>(Exposures, ws, "orders", """{"spec":{"publish":true}}""", PatchTypes.Merge, CancellationToken.None);
-        await WaitForAsync(ws, "orders", e => e.Status?.Phase == "PendingApproval", "pending again");
+        await WaitForAsync(ws, "orders", e => e.Status?.Phase == ExposurePhase.PendingApproval, "pending again");
         await carol.CreateAsync(Approvals, ws, NewApproval("orders"), CancellationToken.None);
-        await WaitForAsync(ws, "orders", e => e.Status?.Phase == "Published", "published again");
+        await WaitForAsync(ws, "orders", e => e.Status?.Phase == ExposurePhase.Published, "published again");
         Assert.NotNull(await IngressAsync(ws, "orders"));
 
         await bob.DeleteAsync(Exposures, ws, "orders", CancellationToken.None);
@@ -296,7 +296,7 @@ public sealed class ExposureTests(WebhookFixture fixture)
         await bob.CreateAsync(Services, ws, Service("orders", 8080), CancellationToken.None);
         await bob.CreateAsync(Exposures, ws, NewExposure("orders"), CancellationToken.None);
         await carol.CreateAsync(Approvals, ws, NewApproval("orders"), CancellationToken.None);
-        await WaitForAsync(ws, "orders", e => e.Status?.Phase == "Published", "Published");
+        await WaitForAsync(ws, "orders", e => e.Status?.Phase == ExposurePhase.Published, "Published");
 
         await Cluster.Api.PatchAsync<Tenant>(ClusterFixture.Tenants, null, tenant, """{"spec":{"suspended":true}}""", PatchTypes.Merge, CancellationToken.None);
         var suspended = await WaitForAsync(ws, "orders", e => Reason(e, "TenantSuspended"), "TenantSuspended");
@@ -324,7 +324,7 @@ public sealed class ExposureTests(WebhookFixture fixture)
         await bob.CreateAsync(Services, ws, Service("orders", 8080), CancellationToken.None);
         await bob.CreateAsync(Exposures, ws, NewExposure("orders", host: $"secret-partner.{ws}.example"), CancellationToken.None);
         await carol.CreateAsync(Approvals, ws, NewApproval("orders"), CancellationToken.None);
-        var published = await WaitForAsync(ws, "orders", e => e.Status?.Phase == "Published", "Published");
+        var published = await WaitForAsync(ws, "orders", e => e.Status?.Phase == ExposurePhase.Published, "Published");
 
         var row = (await PublicationsAsync(published)).Single();
         Assert.True(row.ValuesRedacted);
@@ -344,7 +344,7 @@ public sealed class ExposureTests(WebhookFixture fixture)
         using var carol = As("carol");
         await bob.CreateAsync(Services, ws, Service("orders", 8080), CancellationToken.None);
         await bob.CreateAsync(Exposures, ws, NewExposure("orders"), CancellationToken.None);
-        await WaitForAsync(ws, "orders", e => e.Status?.Phase == "PendingApproval", "PendingApproval");
+        await WaitForAsync(ws, "orders", e => e.Status?.Phase == ExposurePhase.PendingApproval, "PendingApproval");
 
         // bob writes "published" into status himself: the status subresource is the operator's.
         var forged = await Assert.ThrowsAsync<KubeApiException>(() => bob.PatchAsync<Exposure>(Exposures, ws, "orders",
@@ -367,7 +367,7 @@ public sealed class ExposureTests(WebhookFixture fixture)
         await Net.WaitUntilAsync(async () => (await Cluster.Api.ListAsync<V1RoleBinding>(WorkspaceReconciler.RoleBindings, ws, null, 100, null, CancellationToken.None)).Items
             .All(b => b.Subjects?.Any(s => s.Name == Email("carol")) != true), TimeSpan.FromSeconds(30), "carol unbound");
         await Assert.ThrowsAsync<KubeApiException>(() => carol.CreateAsync(Approvals, ws, NewApproval("orders"), CancellationToken.None));
-        var stillPending = await WaitForAsync(ws, "orders", e => e.Status?.Phase == "PendingApproval", "still pending");
+        var stillPending = await WaitForAsync(ws, "orders", e => e.Status?.Phase == ExposurePhase.PendingApproval, "still pending");
         Assert.Null(stillPending.Status!.PublishedGeneration);
         Assert.Null(await IngressAsync(ws, "orders"));
         Assert.NotNull(other);

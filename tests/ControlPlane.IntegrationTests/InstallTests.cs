@@ -641,7 +641,7 @@ public sealed class InstallTests(InstallFixture fixture, ITestOutputHelper outpu
                     await Net.WaitUntilAsync(async () =>
                     {
                         last = await api.GetAsync<Workspace>(ClusterFixture.Workspaces, null, w, CancellationToken.None);
-                        return last.Status?.Phase == "Ready" && last.Status.ObservedGeneration == last.Metadata.Generation;
+                        return last.Status?.Phase == WorkspacePhase.Ready && last.Status.ObservedGeneration == last.Metadata.Generation;
                     }, TimeSpan.FromSeconds(90), $"workspace {w} Ready");
                 }
                 catch (TimeoutException e)
@@ -677,7 +677,7 @@ public sealed class InstallTests(InstallFixture fixture, ITestOutputHelper outpu
             }
 
             await api.PatchAsync<Tenant>(ClusterFixture.Tenants, null, "globex", """{"spec":{"suspended":true}}""", PatchTypes.Merge, CancellationToken.None);
-            await Net.WaitUntilAsync(async () => (await api.GetAsync<Tenant>(ClusterFixture.Tenants, null, "globex", CancellationToken.None)).Status?.Phase == "Suspended",
+            await Net.WaitUntilAsync(async () => (await api.GetAsync<Tenant>(ClusterFixture.Tenants, null, "globex", CancellationToken.None)).Status?.Phase == TenantPhase.Suspended,
                 TimeSpan.FromSeconds(30), "globex Suspended");
             Assert.Equal("Suspended", (await Tools.ArgoHealthAsync(await Get(ClusterFixture.Tenants, "globex"))).Status);
             // Deleted through it too (the deletion guard, then finalizers: namespaces and databases go).

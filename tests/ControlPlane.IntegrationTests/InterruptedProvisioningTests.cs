@@ -42,7 +42,7 @@ public sealed class InterruptedProvisioningTests(ClusterFixture cluster, ITestOu
         await Net.WaitUntilAsync(async () =>
         {
             var current = await cluster.Api.TryGetAsync<Workspace>(ClusterFixture.Workspaces, null, name, ct);
-            return current?.Status?.Phase == "Ready" && current.Status.ObservedGeneration == current.Metadata.Generation;
+            return current?.Status?.Phase == WorkspacePhase.Ready && current.Status.ObservedGeneration == current.Metadata.Generation;
         }, TimeSpan.FromSeconds(60), $"workspace {name} Ready");
 
         await using var cmd = ds.CreateCommand("SELECT action FROM controlplane.audit_events WHERE kind = 'Workspace' AND object_name = $1 ORDER BY id");

@@ -174,7 +174,7 @@ public sealed class NamespaceIsolationTests(ClusterFixture cluster, ITestOutputH
         await cluster.CreateTenantAsync(tenant);
         var name = Unique(tenant);
         await WorkspaceAsync(name, tenant);
-        await WaitForWorkspaceAsync(name, w => w.Status?.Phase == "Ready", "Ready under the operator's own RBAC");
+        await WaitForWorkspaceAsync(name, w => w.Status?.Phase == WorkspacePhase.Ready, "Ready under the operator's own RBAC");
     }
 
     [Fact]

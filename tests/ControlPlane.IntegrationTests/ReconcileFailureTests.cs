@@ -98,7 +98,7 @@ public sealed class ReconcileFailureTests(ClusterFixture cluster, ITestOutputHel
         Assert.Contains($"{name}/Bad_Name", access);
         Assert.Contains("Invalid value", access); // the API server's own reason
         Assert.True(Has(ws, WorkspaceConditions.Ready, "False"));
-        Assert.NotEqual("Ready", ws.Status.Phase);
+        Assert.NotEqual(WorkspacePhase.Ready, ws.Status.Phase);
 
         // The removed member's binding is gone and the API server denies them; the kept one still works.
         var bindings = await cluster.Api.ListAsync<V1RoleBinding>(WorkspaceReconciler.RoleBindings, name, null, 100, null, CancellationToken.None);
@@ -163,7 +163,7 @@ public sealed class ReconcileFailureTests(ClusterFixture cluster, ITestOutputHel
         {
             var ws = await WaitForAsync(name, w => Has(w, WorkspaceConditions.Ready, "False", "InvalidName"), "refused with InvalidName");
             Assert.Contains("metadata.name", Condition(ws, WorkspaceConditions.Ready)!.Message);
-            Assert.Equal("Failed", ws.Status!.Phase);
+            Assert.Equal(WorkspacePhase.Failed, ws.Status!.Phase);
             Assert.Equal(0, await WorkspaceRowsAsync(name));
             Assert.Null(await cluster.Api.TryGetAsync<V1Namespace>(ResourceType.Namespaces, null, name.Length <= 63 ? name : name[..63], CancellationToken.None));
             await Net.WaitUntilAsync(() => HasEventAsync(name, "InvalidName"), TimeSpan.FromSeconds(10), "InvalidName event");
@@ -190,7 +190,7 @@ public sealed class ReconcileFailureTests(ClusterFixture cluster, ITestOutputHel
         await CreateWorkspaceAsync(first, tenant);
         await WaitForAsync(first, IsReady, "Ready");
         await cluster.Api.DeleteAsync(ClusterFixture.Tenants, null, tenant, CancellationToken.None);
-        await cluster.WaitForTenantAsync(tenant, t => t.Status?.Phase == "Terminating", "phase Terminating");
+        await cluster.WaitForTenantAsync(tenant, t => t.Status?.Phase == TenantPhase.Terminating, "phase Terminating");
 
         var late = Unique(tenant);
         await CreateWorkspaceAsync(late, tenant);

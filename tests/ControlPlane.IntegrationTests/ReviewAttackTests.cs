@@ -37,7 +37,7 @@ public sealed class ReviewAttackTests(WebhookFixture fixture)
         ws.Spec.Database = new WorkspaceDatabase { Enabled = false };
         ws.Spec.Members = members.Select(m => new WorkspaceMember { Kind = m.Kind, Name = m.Name, Role = m.Role }).ToList();
         await Cluster.Api.CreateAsync(ClusterFixture.Workspaces, null, ws, CancellationToken.None);
-        await Net.WaitUntilAsync(async () => (await Cluster.Api.TryGetAsync<Workspace>(ClusterFixture.Workspaces, null, name, CancellationToken.None))?.Status?.Phase == "Ready",
+        await Net.WaitUntilAsync(async () => (await Cluster.Api.TryGetAsync<Workspace>(ClusterFixture.Workspaces, null, name, CancellationToken.None))?.Status?.Phase == WorkspacePhase.Ready,
             TimeSpan.FromSeconds(30), $"workspace {name} Ready");
         await Deployments.CreateAsync(Cluster.Api, name, "payroll", Old);
         return name;
@@ -90,9 +90,9 @@ public sealed class ReviewAttackTests(WebhookFixture fixture)
         await Net.WaitUntilAsync(async () =>
         {
             last = await Cluster.Api.TryGetAsync<Rollout>(Rollouts, dev, name, CancellationToken.None);
-            return last?.Status is { } s && s.ObservedGeneration == edited.Metadata.Generation && s.Rings?.FirstOrDefault()?.Phase is { } phase && phase != "Pending";
+            return last?.Status is { } s && s.ObservedGeneration == edited.Metadata.Generation && s.Rings?.FirstOrDefault()?.Phase is { } phase && phase != RingPhase.Pending;
         }, TimeSpan.FromSeconds(60), "the edited ring judged");
-        Assert.Equal("AwaitingApproval", last!.Status!.Rings![0].Phase);
+        Assert.Equal(RingPhase.AwaitingApproval, last!.Status!.Rings![0].Phase);
         Assert.Contains("reaches a prod workspace", last.Status.Conditions!.First(c => c.Type == "Paused").Message);
         Assert.Equal(Old, Deployments.ImageOf(await Deployments.GetAsync(Cluster.Api, prod, "payroll")));
 
@@ -301,7 +301,7 @@ public sealed class ReviewAttackTests(WebhookFixture fixture)
             await Net.WaitUntilAsync(async () =>
             {
                 last = await Cluster.Api.TryGetAsync<DeploymentIntent>(intents, ring1, name, CancellationToken.None);
-                return last?.Status?.Rings?.FirstOrDefault(r => r.Name == "ring-1")?.Phase is "Failed" or "RolledBack";
+                return last?.Status?.Rings?.FirstOrDefault(r => r.Name == "ring-1")?.Phase is IntentRingPhase.Failed or IntentRingPhase.RolledBack;
             }, TimeSpan.FromSeconds(60), "the intent's ring failed (and rolled back): its Rollout is not the operator's any more");
         }
         catch (TimeoutException e)

@@ -40,7 +40,7 @@ public sealed class RolloutAttackTests(WebhookFixture fixture)
         ws.Spec.Database = new WorkspaceDatabase { Enabled = false };
         ws.Spec.Members = members.Select(m => new WorkspaceMember { Kind = m.Kind, Name = m.Name, Role = m.Role }).ToList();
         await Cluster.Api.CreateAsync(ClusterFixture.Workspaces, null, ws, CancellationToken.None);
-        await Net.WaitUntilAsync(async () => (await Cluster.Api.TryGetAsync<Workspace>(ClusterFixture.Workspaces, null, name, CancellationToken.None))?.Status?.Phase == "Ready",
+        await Net.WaitUntilAsync(async () => (await Cluster.Api.TryGetAsync<Workspace>(ClusterFixture.Workspaces, null, name, CancellationToken.None))?.Status?.Phase == WorkspacePhase.Ready,
             TimeSpan.FromSeconds(30), $"workspace {name} Ready");
         await Deployments.CreateAsync(Cluster.Api, name, "payroll", Old);
         return name;
@@ -140,7 +140,7 @@ public sealed class RolloutAttackTests(WebhookFixture fixture)
         var spec = NewRollout(Backdoor, new Ring { Name = "ring-0", Workspaces = [shared] });
         spec.Spec.Paused = true;
         var rollout = await bob.CreateAsync(Rollouts, dev, spec, CancellationToken.None);
-        await WaitAsync(dev, rollout.Metadata.Name, r => r.Status?.Phase == "Paused", "paused");
+        await WaitAsync(dev, rollout.Metadata.Name, r => r.Status?.Phase == RolloutPhase.Paused, "paused");
 
         // Then bob is removed from shared; once the API server forbids him, he resumes his Rollout (a control action).
         await Cluster.Api.PatchAsync<Workspace>(ClusterFixture.Workspaces, null, shared,
@@ -161,7 +161,7 @@ public sealed class RolloutAttackTests(WebhookFixture fixture)
 
         var held = await WaitAsync(dev, rollout.Metadata.Name, r => Condition(r, "Ready")?.Reason == "RequesterForbidden", "held: its requester may not patch there");
         Assert.Contains($"{Email("bob")} may not patch Deployment payroll in workspace {shared}", Condition(held, "Ready")!.Message);
-        Assert.Equal("Pending", held.Status!.Rings![0].Phase);
+        Assert.Equal(RingPhase.Pending, held.Status!.Rings![0].Phase);
         Assert.Null(held.Status.Previous);
         Assert.Equal(Old, await ImageAsync(shared));
         var events = await Cluster.Api.ListAsync<Corev1Event>(ResourceType.Events, dev, null, 500, null, CancellationToken.None);
@@ -181,7 +181,7 @@ public sealed class RolloutAttackTests(WebhookFixture fixture)
         // alice may patch in stage (WorkspaceAdmin), and says nothing about approval.
         var rollout = await alice.CreateAsync(Rollouts, dev, NewRollout(New, new Ring { Name = "ring-prod", Workspaces = [stage] }), CancellationToken.None);
         var name = rollout.Metadata.Name;
-        var waiting = await WaitAsync(dev, name, r => r.Status?.Rings?[0].Phase == "AwaitingApproval", "prod ring awaiting approval");
+        var waiting = await WaitAsync(dev, name, r => r.Status?.Rings?[0].Phase == RingPhase.AwaitingApproval, "prod ring awaiting approval");
         Assert.Contains("reaches a prod workspace", Condition(waiting, "Paused")!.Message);
         Assert.Equal(Old, await ImageAsync(stage));
 
@@ -198,11 +198,11 @@ public sealed class RolloutAttackTests(WebhookFixture fixture)
                 .Any(c => c.Type == ApprovalReconciler.TargetApprovedCondition && c.Message.Contains("1 of 2 approval(s)", StringComparison.Ordinal)) == true,
             TimeSpan.FromSeconds(30), "dave's approval judged: still one of two");
         var one = await WaitAsync(dev, name, r => Condition(r, "Paused")?.Message.Contains("1 of 2 approval(s)", StringComparison.Ordinal) == true, "one of two");
-        Assert.Equal("AwaitingApproval", one.Status!.Rings![0].Phase);
+        Assert.Equal(RingPhase.AwaitingApproval, one.Status!.Rings![0].Phase);
         Assert.Equal(Old, await ImageAsync(stage));
 
         await erin.CreateAsync(Approvals, dev, Approve(), CancellationToken.None);
-        await WaitAsync(dev, name, r => r.Status?.Rings?[0].Phase is "Progressing" or "Soaking" or "Succeeded", "started with two approvals");
+        await WaitAsync(dev, name, r => r.Status?.Rings?[0].Phase is RingPhase.Progressing or RingPhase.Soaking or RingPhase.Succeeded, "started with two approvals");
         Assert.Equal(New, await ImageAsync(stage));
     }
 
@@ -372,7 +372,7 @@ public sealed class RolloutAttackTests(WebhookFixture fixture)
         // alice (who may patch in stage) adds a prod ring and unpauses: prod was never among what the intent's approvers approved.
         await alice.PatchAsync<Rollout>(Rollouts, dev, name,
             $$$"""{"spec":{"paused":false,"rings":[{"name":"ring-dev","workspaces":["{{{dev}}}"]},{"name":"ring-prod","workspaces":["{{{stage}}}"]}]}}""", PatchTypes.Merge, CancellationToken.None);
-        var waiting = await WaitAsync(dev, name, r => r.Status?.ObservedGeneration == r.Metadata.Generation && r.Status?.Rings?.Count == 2 && r.Status.Rings[1].Phase == "AwaitingApproval",
+        var waiting = await WaitAsync(dev, name, r => r.Status?.ObservedGeneration == r.Metadata.Generation && r.Status?.Rings?.Count == 2 && r.Status.Rings[1].Phase == RingPhase.AwaitingApproval,
             "prod ring awaiting approval");
         Assert.Contains("reaches a prod workspace", Condition(waiting, "Paused")!.Message);
         Assert.Equal(Old, await ImageAsync(stage));

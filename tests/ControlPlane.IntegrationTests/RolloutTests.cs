@@ -132,7 +132,7 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
         return last!;
     }
 
-    static string? RingPhase(Rollout r, string ring) => r.Status?.Rings?.FirstOrDefault(x => x.Name == ring)?.Phase;
+    static string? RingPhase(Rollout r, string ring) => r.Status?.Rings?.FirstOrDefault(x => x.Name == ring)?.Phase?.ToString();
 
     static V1Condition? Condition(Rollout r, string type) => r.Status?.Conditions?.FirstOrDefault(c => c.Type == type);
 
@@ -166,7 +166,7 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
         Assert.Equal(new[] { ws[1], ws[2] }.Order(StringComparer.Ordinal), ring1.Status!.Rings![1].Workspaces!.Order(StringComparer.Ordinal));
         foreach (var n in ws) Assert.Equal(New, await ImageAsync(n));
         Assert.Equal(3, ring1.Status.Previous!.Count);
-        Assert.Equal("Progressing", ring1.Status.Phase);
+        Assert.Equal(RolloutPhase.Progressing, ring1.Status.Phase);
         Assert.Equal("ring-1-canary", ring1.Status.CurrentRing);
         Assert.True(await AuditedAsync(op, ring1, "rollout.ring-promoted", "ring-0-lab"));
 
@@ -190,10 +190,10 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
         output.WriteLine($"idle in soak: {reconciled} reconciles, 0 API writes, 0 Postgres writes");
 
         // Shorten nothing: the soak ends on its own (counted from status.rings[].rolledOutAt).
-        var done = await WaitAsync(ws[0], name, r => r.Status?.Phase == "Succeeded", "Succeeded", TimeSpan.FromSeconds(90));
+        var done = await WaitAsync(ws[0], name, r => r.Status?.Phase == RolloutPhase.Succeeded, "Succeeded", TimeSpan.FromSeconds(90));
         Assert.Equal("True", Condition(done, "Ready")!.Status);
         Assert.Equal("False", Condition(done, "Progressing")!.Status);
-        Assert.All(done.Status!.Rings!, r => Assert.Equal("Succeeded", r.Phase));
+        Assert.All(done.Status!.Rings!, r => Assert.Equal("Succeeded", r.Phase?.ToString()));
         Assert.True(await AuditedAsync(op, done, "rollout.ring-promoted", "ring-1-canary"));
         foreach (var n in ws) await Deployments.WaitAsync(cluster.Api, n, "orders", Deployments.IsRolledOut, "rolled out on the new image");
     }
@@ -220,14 +220,14 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
         await WaitAsync(ws[0], name, r => RingPhase(r, "ring-1-canary") is "Progressing" or "Soaking", "ring 1 in flight");
         Assert.Equal(Old, await ImageAsync(ws[3]));
 
-        var done = await WaitAsync(ws[0], name, r => r.Status?.Phase == "Succeeded", "Succeeded", TimeSpan.FromSeconds(120));
+        var done = await WaitAsync(ws[0], name, r => r.Status?.Phase == RolloutPhase.Succeeded, "Succeeded", TimeSpan.FromSeconds(120));
         Assert.Equal("True", Condition(done, "Ready")!.Status);
         Assert.Null(done.Status!.Rollback);
         Assert.Equal(new[] { "ring-0-lab", "ring-1-canary", "ring-2-prod" }, done.Status.Rings!.Select(r => r.Name));
         foreach (var ring in done.Status.Rings!)
         {
             output.WriteLine($"{ring.Name}: {string.Join(",", ring.Workspaces ?? [])} started {ring.StartedAt:O} rolled out {ring.RolledOutAt:O} completed {ring.CompletedAt:O} success rate {ring.SuccessRate}");
-            Assert.Equal("Succeeded", ring.Phase);
+            Assert.Equal("Succeeded", ring.Phase?.ToString());
             Assert.InRange(ring.SuccessRate!.Value, 0.998, 1.0);
             Assert.True((ring.CompletedAt!.Value - ring.RolledOutAt!.Value).TotalSeconds >= 2, $"{ring.Name} soaked 2 s");
             Assert.True(await AuditedAsync(op, done, "rollout.ring-promoted", ring.Name));
@@ -267,7 +267,7 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
         var rolledOutAt = soaking.Status!.Rings![0].RolledOutAt!.Value;
         await Net.WaitUntilAsync(() => Task.FromResult(DateTime.UtcNow >= rolledOutAt.AddSeconds(8)), TimeSpan.FromSeconds(30), "8 s of the soak passed with no operator");
         await using var second = Start();
-        var done = await WaitAsync(ws[0], name, r => r.Status?.Phase == "Succeeded", "Succeeded under the second operator");
+        var done = await WaitAsync(ws[0], name, r => r.Status?.Phase == RolloutPhase.Succeeded, "Succeeded under the second operator");
         var ring0 = done.Status!.Rings![0];
         Assert.Equal(soaking.Status!.Rings![0].RolledOutAt, ring0.RolledOutAt);
         var soaked = ring0.CompletedAt!.Value - ring0.RolledOutAt!.Value;
@@ -290,7 +290,7 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
 
         // The version turns out bad in ring 1: its containers crash-loop (restarts climb).
         cluster.Node.MarkBad(bad);
-        var rolledBack = await WaitAsync(ws[0], name, r => r.Status?.Phase == "RolledBack", "rolled back");
+        var rolledBack = await WaitAsync(ws[0], name, r => r.Status?.Phase == RolloutPhase.RolledBack, "rolled back");
         var record = rolledBack.Status!.Rollback!;
         output.WriteLine($"breach observable {record.BreachObservableAt:O}, rollback issued {record.IssuedAt:O}: {record.SecondsToIssue} s; incidents {record.Value}");
         Assert.Equal("incidents", record.Gate);
@@ -319,7 +319,7 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
         spec.Spec.Paused = true;
         var rollout = await CreateAsync(ws[0], spec);
         var name = rollout.Metadata.Name;
-        var paused = await WaitAsync(ws[0], name, r => r.Status?.Phase == "Paused", "Paused");
+        var paused = await WaitAsync(ws[0], name, r => r.Status?.Phase == RolloutPhase.Paused, "Paused");
         Assert.Equal("True", Condition(paused, "Paused")!.Status);
         Assert.Equal(Old, await ImageAsync(ws[0]));
         Assert.True(await AuditedAsync(op, paused, "rollout.paused", "paused"));
@@ -331,7 +331,7 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
         Assert.Equal(New, await ImageAsync(ws[1]));
 
         await PatchSpecAsync(ws[0], name, "{\"abort\":true}");
-        var aborted = await WaitAsync(ws[0], name, r => r.Status?.Phase == "RolledBack", "aborted and rolled back");
+        var aborted = await WaitAsync(ws[0], name, r => r.Status?.Phase == RolloutPhase.RolledBack, "aborted and rolled back");
         Assert.Equal("abort", aborted.Status!.Rollback!.Gate);
         Assert.Equal("Aborted", Condition(aborted, "Progressing")!.Reason);
         Assert.Equal(Old, await ImageAsync(ws[0]));
@@ -350,7 +350,7 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
             new Ring { Name = "ring-2-prod", Selector = new LabelSelector { MatchLabels = new() { ["controlplane.io/ring"] = "prod" } }, RequiresApproval = true }));
         var name = rollout.Metadata.Name;
         var waiting = await WaitAsync(ws[0], name, r => RingPhase(r, "ring-2-prod") == "AwaitingApproval", "prod ring awaiting approval");
-        Assert.Equal("Paused", waiting.Status!.Phase);
+        Assert.Equal(RolloutPhase.Paused, waiting.Status!.Phase);
         Assert.Equal("AwaitingApproval", Condition(waiting, "Paused")!.Reason);
         Assert.Equal(New, await ImageAsync(ws[0]));
         Assert.Equal(Old, await ImageAsync(ws[1]));
@@ -370,7 +370,7 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
         Assert.Equal(Old, await ImageAsync(ws[1]));
 
         await cluster.Api.CreateAsync(Approvals, ws[0], ApprovalBy("erin@example.com"), CancellationToken.None);
-        await WaitAsync(ws[0], name, r => r.Status?.Phase == "Succeeded", "Succeeded after the second approval");
+        await WaitAsync(ws[0], name, r => r.Status?.Phase == RolloutPhase.Succeeded, "Succeeded after the second approval");
         Assert.Equal(New, await ImageAsync(ws[1]));
     }
 
@@ -410,7 +410,7 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
 
         // erin reviewed the same content before the pause: her approval of it completes the two.
         await cluster.Api.CreateAsync(Approvals, ws[0], ApprovalOf(rollout, "erin@example.com"), CancellationToken.None);
-        await WaitAsync(ws[0], name, r => r.Status?.Phase == "Succeeded", "Succeeded without new approvals");
+        await WaitAsync(ws[0], name, r => r.Status?.Phase == RolloutPhase.Succeeded, "Succeeded without new approvals");
         Assert.Equal(New, await ImageAsync(ws[1]));
 
         // A new version, approved by one, then its image changed: that approval is stale, the ring waits for new ones.
@@ -423,7 +423,7 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
         await cluster.Api.CreateAsync(Approvals, ws[0], ApprovalOf(next, "erin@example.com"), CancellationToken.None);
         var stale = await WaitAsync(ws[0], next.Metadata.Name, r => r.Status?.ObservedGeneration == next.Metadata.Generation + 1
             && Condition(r, "Paused")?.Message.Contains($"0 of 2 approval(s) for generation {next.Metadata.Generation + 1}", StringComparison.Ordinal) == true, "approvals of the old image stale");
-        Assert.NotEqual("Succeeded", stale.Status!.Phase);
+        Assert.NotEqual(RolloutPhase.Succeeded, stale.Status!.Phase);
         Assert.Equal(New, await ImageAsync(ws[1]));
     }
 
@@ -436,7 +436,7 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
         const string New = "registry.example/orders:5.0.0";
         // No webhook in this collection: as if admission were bypassed, the reconciler is the last line.
         var rollout = await CreateAsync(mine[0], NewRollout(New, new Ring { Name = "ring-0", Workspaces = [mine[0], theirs[0]], Soak = "0s" }));
-        var done = await WaitAsync(mine[0], rollout.Metadata.Name, r => r.Status?.Phase == "Succeeded", "Succeeded on its own workspace only");
+        var done = await WaitAsync(mine[0], rollout.Metadata.Name, r => r.Status?.Phase == RolloutPhase.Succeeded, "Succeeded on its own workspace only");
         Assert.Equal([mine[0]], done.Status!.Rings![0].Workspaces);
         Assert.DoesNotContain(done.Status.Previous!, p => p.Namespace == theirs[0]);
         var foreign = await Deployments.GetAsync(cluster.Api, theirs[0], "orders");
@@ -455,12 +455,12 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
         await WaitAsync(ws[0], first.Metadata.Name, r => RingPhase(r, "ring-0") == "Soaking", "first soaking");
         var second = await CreateAsync(ws[0], NewRollout("registry.example/orders:6.1.0", new Ring { Name = "ring-0", Workspaces = [ws[0]], Soak = "0s" }));
         var waiting = await WaitAsync(ws[0], second.Metadata.Name, r => Condition(r, "Progressing")?.Reason == "WaitingForRollout", "second waiting");
-        Assert.Equal("Pending", waiting.Status!.Phase);
+        Assert.Equal(RolloutPhase.Pending, waiting.Status!.Phase);
         Assert.Contains(first.Metadata.Name, Condition(waiting, "Progressing")!.Message);
         Assert.Equal("registry.example/orders:6.0.0", await ImageAsync(ws[0]));
 
         await PatchSpecAsync(ws[0], first.Metadata.Name, "{\"abort\":true}");
-        await WaitAsync(ws[0], second.Metadata.Name, r => r.Status?.Phase == "Succeeded", "second Succeeded once the first finished");
+        await WaitAsync(ws[0], second.Metadata.Name, r => r.Status?.Phase == RolloutPhase.Succeeded, "second Succeeded once the first finished");
         Assert.Equal("registry.example/orders:6.1.0", await ImageAsync(ws[0]));
         // The second recorded what it found (the first's rollback), not the first's version.
         var second2 = await cluster.Api.GetAsync<Rollout>(Rollouts, ws[0], second.Metadata.Name, CancellationToken.None);
@@ -488,14 +488,14 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
 
         // Prometheus down: the ring holds (Paused, with the reason), nothing is rolled back.
         await prometheus.StopAsync();
-        var held = await WaitAsync(ws[0], name, r => r.Status?.Phase == "Paused" && Condition(r, "Paused")?.Reason == "MetricsUnavailable", "paused: metrics unavailable");
+        var held = await WaitAsync(ws[0], name, r => r.Status?.Phase == RolloutPhase.Paused && Condition(r, "Paused")?.Reason == "MetricsUnavailable", "paused: metrics unavailable");
         Assert.Contains("Prometheus", Condition(held, "Paused")!.Message);
         Assert.Equal("registry.example/orders:7.0.0", await ImageAsync(ws[0]));
 
         // Back up while half of ring 0's requests fail: the ratio Prometheus computes drops below the threshold, rolled back.
         traffic.SetTraffic(ws[0], 1000, 0.5);
         await prometheus.ResumeAsync();
-        var rolledBack = await WaitAsync(ws[0], name, r => r.Status?.Phase == "RolledBack", "rolled back on the success rate");
+        var rolledBack = await WaitAsync(ws[0], name, r => r.Status?.Phase == RolloutPhase.RolledBack, "rolled back on the success rate");
         var record = rolledBack.Status!.Rollback!;
         output.WriteLine($"breach: success rate {record.Value} (limit {record.Limit}), rollback issued {record.SecondsToIssue} s after");
         Assert.Equal("successRate", record.Gate);
@@ -521,7 +521,7 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
         spec.Spec.Gates!.SuccessRate = new SuccessRateGate { Query = leak, Threshold = 0.1 };
         // No webhook in this collection: as if admission were bypassed, the reconciler re-checks the query.
         var rollout = await CreateAsync(mine[0], spec);
-        var failed = await WaitAsync(mine[0], rollout.Metadata.Name, r => r.Status?.Phase == "Failed", "Failed: the query reads outside the ring");
+        var failed = await WaitAsync(mine[0], rollout.Metadata.Name, r => r.Status?.Phase == RolloutPhase.Failed, "Failed: the query reads outside the ring");
         Assert.Equal("InvalidSpec", Condition(failed, "Ready")!.Reason);
         Assert.Contains("spec.gates.successRate.query: the selector at offset", Condition(failed, "Ready")!.Message);
         Assert.All(failed.Status!.Rings!, r => Assert.Null(r.SuccessRate));

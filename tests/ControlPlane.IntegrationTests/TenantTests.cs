@@ -35,7 +35,7 @@ public sealed class TenantTests(ClusterFixture cluster, ITestOutputHelper output
         await cluster.CreateTenantAsync(name, edit: s => s.Quota = new TenantQuota { MaxWorkspaces = 3 });
         var tenant = await cluster.WaitForTenantAsync(name, ClusterFixture.IsReady, "Ready");
 
-        Assert.Equal("Ready", tenant.Status!.Phase);
+        Assert.Equal(TenantPhase.Ready, tenant.Status!.Phase);
         Assert.Equal("True", ClusterFixture.Condition(tenant, "RecordSynced")!.Status);
         Assert.Equal(0, tenant.Status.Workspaces);
         Assert.Contains(ApiGroup.Finalizer, tenant.Metadata.Finalizers);
@@ -81,7 +81,7 @@ public sealed class TenantTests(ClusterFixture cluster, ITestOutputHelper output
         await using var op = TestOperator.Start(cluster, Unique("lease"), output);
         var name = Unique("mars");
         await cluster.CreateTenantAsync(name, region: "mars");
-        var tenant = await cluster.WaitForTenantAsync(name, t => t.Status?.Phase == "Failed", "Failed");
+        var tenant = await cluster.WaitForTenantAsync(name, t => t.Status?.Phase == TenantPhase.Failed, "Failed");
         var ready = ClusterFixture.Condition(tenant, "Ready")!;
         Assert.Equal("False", ready.Status);
         Assert.Equal("InvalidRegion", ready.Reason);
@@ -163,7 +163,7 @@ public sealed class TenantTests(ClusterFixture cluster, ITestOutputHelper output
 
         var recovered = await cluster.WaitForTenantAsync(name, t => ClusterFixture.IsReady(t) && ClusterFixture.Condition(t, "RecordSynced")?.Status == "True",
             "recovered", TimeSpan.FromSeconds(60));
-        Assert.Equal("Ready", recovered.Status!.Phase);
+        Assert.Equal(TenantPhase.Ready, recovered.Status!.Phase);
     }
 
     [Fact]

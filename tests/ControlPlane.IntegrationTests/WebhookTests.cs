@@ -45,7 +45,7 @@ public sealed class WebhookTests(WebhookFixture fixture)
             new WorkspaceMember { Kind = "User", Name = Email("dave"), Role = "Auditor" },
         ];
         await Cluster.Api.CreateAsync(ClusterFixture.Workspaces, null, ws, CancellationToken.None);
-        await Net.WaitUntilAsync(async () => (await Cluster.Api.TryGetAsync<Workspace>(ClusterFixture.Workspaces, null, name, CancellationToken.None))?.Status?.Phase == "Ready",
+        await Net.WaitUntilAsync(async () => (await Cluster.Api.TryGetAsync<Workspace>(ClusterFixture.Workspaces, null, name, CancellationToken.None))?.Status?.Phase == WorkspacePhase.Ready,
             TimeSpan.FromSeconds(30), $"workspace {name} Ready");
         return (tenant, name);
     }

@@ -304,7 +304,7 @@ public sealed class WorkspaceTests(ClusterFixture cluster, ITestOutputHelper out
         var name = Unique(tenant);
         await CreateWorkspaceAsync(name, tenant);
         var ws = await WaitForWorkspaceAsync(name, w => Condition(w, "Ready")?.Reason == "TenantSuspended", "TenantSuspended");
-        Assert.Equal("Failed", ws.Status!.Phase);
+        Assert.Equal(WorkspacePhase.Failed, ws.Status!.Phase);
         Assert.Null(await cluster.Api.TryGetAsync<V1Namespace>(ResourceType.Namespaces, null, name, CancellationToken.None));
     }
 
@@ -493,7 +493,7 @@ public sealed class WorkspaceTests(ClusterFixture cluster, ITestOutputHelper out
         try
         {
             await cluster.Api.DeleteAsync(ClusterFixture.Workspaces, null, name, CancellationToken.None);
-            var waiting = await WaitForWorkspaceAsync(name, w => Condition(w, "DatabaseReady")?.Message.Contains("Deletion waits") == true && w.Status?.Phase == "Terminating",
+            var waiting = await WaitForWorkspaceAsync(name, w => Condition(w, "DatabaseReady")?.Message.Contains("Deletion waits") == true && w.Status?.Phase == WorkspacePhase.Terminating,
                 "deletion waiting for Postgres", TimeSpan.FromSeconds(60));
             Assert.Equal("DatabaseUnavailable", Condition(waiting, "DatabaseReady")!.Reason);
         }

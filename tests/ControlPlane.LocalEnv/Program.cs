@@ -101,7 +101,7 @@ public static class Program
             await Net.WaitUntilAsync(async () =>
             {
                 var page = await api.ListAsync<Workspace>(ResourceType.For<Workspace>(false), null, null, 500, null, stop.Token);
-                return page.Items.Count >= expectedWorkspaces && page.Items.All(w => w.Status?.Phase == "Ready");
+                return page.Items.Count >= expectedWorkspaces && page.Items.All(w => w.Status?.Phase == WorkspacePhase.Ready);
             }, TimeSpan.FromSeconds(60), "sample workspaces Ready", stop.Token);
             await Kubectl(plane, "get", "workspaces");
             await PublishSampleExposureAsync(plane, api, samples, stop.Token);
@@ -130,7 +130,7 @@ public static class Program
             await Net.WaitUntilAsync(async () =>
             {
                 var page = await api.ListAsync<Backup>(ResourceType.For<Backup>(true), null, null, 500, null, stop.Token);
-                return page.Items.Count > 0 && page.Items.All(b => b.Status?.Phase is "Completed" or "Failed");
+                return page.Items.Count > 0 && page.Items.All(b => b.Status?.Phase is BackupPhase.Completed or BackupPhase.Failed);
             }, TimeSpan.FromSeconds(60), "sample backups finished", stop.Token);
             await Kubectl(plane, "get", "backupplans,backups", "-A");
 
@@ -185,7 +185,7 @@ public static class Program
         Say("bob@acme.io submits samples/intents (a DeploymentIntent of payments 1.4.0, risk 59.5)");
         await Kubectl(plane, "--kubeconfig", Path.Combine(Path.GetDirectoryName(plane.KubeconfigPath)!, "kubeconfig-bob"), "apply", "-f", Path.Combine(samples, "intents"));
         await Net.WaitUntilAsync(async () => (await api.TryGetAsync<DeploymentIntent>(ResourceType.For<DeploymentIntent>(true), "acme-dev", "payments-1-4-0", ct))?.Status?.Phase
-            is "AwaitingApproval" or "Completed" or "Failed" or "Denied" or "RolledBack", TimeSpan.FromSeconds(90), "sample intent's ring-1 done", ct);
+            is IntentPhase.AwaitingApproval or IntentPhase.Completed or IntentPhase.Failed or IntentPhase.Denied or IntentPhase.RolledBack, TimeSpan.FromSeconds(90), "sample intent's ring-1 done", ct);
         await Kubectl(plane, "get", "deploymentintents,rollouts", "-n", "acme-dev");
         Console.WriteLine("The sample DeploymentIntent waits for CAB before ring-2 (acme-prod: two Approvers of acme-prod). Approve it as carol@acme.io, then likewise as dave@acme.io (kubeconfig-dave, name payments-cab-dave):");
         Console.WriteLine($"  kubectl --kubeconfig {carol} -n acme-dev create -f - <<'YAML'");
@@ -207,7 +207,7 @@ public static class Program
         await Net.WaitUntilAsync(async () =>
         {
             var page = await api.ListAsync<Exposure>(ResourceType.For<Exposure>(true), null, null, 500, null, ct);
-            return page.Items.Count > 0 && page.Items.All(e => e.Status?.Phase == "Published");
+            return page.Items.Count > 0 && page.Items.All(e => e.Status?.Phase == ExposurePhase.Published);
         }, TimeSpan.FromSeconds(60), "sample exposures Published", ct);
         await Kubectl(plane, "get", "exposures", "-A", "-o", "wide");
         await Kubectl(plane, "get", "ingresses", "-A");

@@ -15,7 +15,7 @@ public sealed class BackupRulesTests
     {
         Metadata = new V1ObjectMeta { Name = name, CreationTimestamp = at.AddMinutes(-1), Labels = scheduled ? new Dictionary<string, string> { [BackupRules.ScheduledLabel] = "true" } : null },
         Spec = new BackupSpec { BackupPlan = "p" },
-        Status = new BackupStatus { Phase = "Completed", CompletedAt = at },
+        Status = new BackupStatus { Phase = BackupPhase.Completed, CompletedAt = at },
     };
 
     [Fact]

@@ -21,7 +21,7 @@ public sealed class BackupRunPlanTests
             DeletionTimestamp = deleting ? Now : null, Finalizers = finalizer ? [BackupRules.Finalizer] : null,
         },
         Spec = new BackupSpec { BackupPlan = "nightly" },
-        Status = phase is null ? null : new BackupStatus { Phase = phase, Key = key, UploadId = uploadId, StartedAt = Now.AddMinutes(-5) },
+        Status = phase is null ? null : new BackupStatus { Phase = phase is null ? null : Enum.Parse<BackupPhase>(phase), Key = key, UploadId = uploadId, StartedAt = Now.AddMinutes(-5) },
     };
 
     static BackupPlan Plan() => new() { Metadata = new V1ObjectMeta { Name = "nightly", NamespaceProperty = "team-a" }, Spec = new BackupPlanSpec { Schedule = "0 2 * * *" } };

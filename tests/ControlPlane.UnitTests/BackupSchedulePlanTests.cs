@@ -23,7 +23,7 @@ public sealed class BackupSchedulePlanTests
         Status = lastScheduled is null && conditions is null ? null : new BackupPlanStatus { LastScheduleTime = lastScheduled, Conditions = conditions },
     };
 
-    static Backup Backup(string name, string phase, DateTime? completedAt, DateTime created, string plan = "nightly", List<V1Condition>? conditions = null) => new()
+    static Backup Backup(string name, BackupPhase phase, DateTime? completedAt, DateTime created, string plan = "nightly", List<V1Condition>? conditions = null) => new()
     {
         Metadata = new V1ObjectMeta
         {
@@ -77,7 +77,7 @@ public sealed class BackupSchedulePlanTests
     public void NothingDue_CreatesNothing_AndWakesAtTheNextTime()
     {
         var last = new DateTime(2026, 1, 4, 2, 0, 0, DateTimeKind.Utc);
-        var completed = Backup("b1", BackupRules.Phases.Completed, last.AddMinutes(5), last);
+        var completed = Backup("b1", BackupPhase.Completed, last.AddMinutes(5), last);
         var d = Converge(Plan(lastScheduled: last), Facts([completed]));
         Assert.Null(d.Create);
         Assert.Equal(last, d.Status.LastScheduleTime);
@@ -163,8 +163,8 @@ public sealed class BackupSchedulePlanTests
     [Fact]
     public void TheLastFinishedBackup_SaysWhetherItSucceeded_WithItsReason()
     {
-        var ok = Backup("b1", BackupRules.Phases.Completed, Now.AddHours(-10), Now.AddHours(-11));
-        var failed = Backup("b2", BackupRules.Phases.Failed, Now.AddHours(-1), Now.AddHours(-2),
+        var ok = Backup("b1", BackupPhase.Completed, Now.AddHours(-10), Now.AddHours(-11));
+        var failed = Backup("b2", BackupPhase.Failed, Now.AddHours(-1), Now.AddHours(-2),
             conditions: [new V1Condition { Type = "Ready", Status = "False", Reason = "DumpFailed", Message = "pg_dump exited 1" }]);
         var d = Converge(Plan(lastScheduled: Now.AddHours(-2)), Facts([ok, failed]));
         Assert.Equal(new ConditionVerdict(BackupPlanConditions.LastBackupSucceeded, false, "DumpFailed", "Backup b2 failed: pg_dump exited 1"), Verdict(d, BackupPlanConditions.LastBackupSucceeded));
@@ -180,19 +180,19 @@ public sealed class BackupSchedulePlanTests
     [Fact]
     public void ABackupNotStartedYet_IsTheNewest_AndOtherPlansBackupsAreNotCounted()
     {
-        var done = Backup("b1", BackupRules.Phases.Completed, Now.AddHours(-1), Now.AddHours(-2));
-        var pending = Backup("b2", BackupRules.Phases.Pending, null, Now.AddHours(-2));
+        var done = Backup("b1", BackupPhase.Completed, Now.AddHours(-1), Now.AddHours(-2));
+        var pending = Backup("b2", BackupPhase.Pending, null, Now.AddHours(-2));
         pending.Status!.StartedAt = null;
-        var other = Backup("x1", BackupRules.Phases.Completed, Now.AddMinutes(-1), Now.AddMinutes(-2), plan: "other");
+        var other = Backup("x1", BackupPhase.Completed, Now.AddMinutes(-1), Now.AddMinutes(-2), plan: "other");
         var d = Converge(Plan(lastScheduled: Now.AddHours(-2)), Facts([done, pending, other]));
-        Assert.Equal(("b2", BackupRules.Phases.Pending), (d.Status.LastBackup?.Name, d.Status.LastBackup?.Phase));
+        Assert.Equal(("b2", BackupPhase.Pending), (d.Status.LastBackup?.Name, d.Status.LastBackup?.Phase));
         Assert.Equal(Now.AddHours(-1), d.Status.FirstRecoverabilityPoint);
     }
 
     [Fact]
     public void Retention_PrunesBeyondKeepLast_NeverTheNewest_AndTheStatusCountsOnlyWhatIsKept()
     {
-        var all = Enumerable.Range(0, 4).Select(i => Backup($"b{i}", BackupRules.Phases.Completed, Now.AddDays(-i), Now.AddDays(-i).AddMinutes(-5))).ToList();
+        var all = Enumerable.Range(0, 4).Select(i => Backup($"b{i}", BackupPhase.Completed, Now.AddDays(-i), Now.AddDays(-i).AddMinutes(-5))).ToList();
         var d = Converge(Plan(lastScheduled: Now.AddHours(-8), retention: new BackupRetention { KeepLast = 2 }), Facts(all));
         Assert.Equal(["b2", "b3"], d.Prune.Select(b => b.Metadata.Name));
         Assert.Equal(Now.AddDays(-1), d.Status.FirstRecoverabilityPoint);
@@ -201,8 +201,8 @@ public sealed class BackupSchedulePlanTests
     [Fact]
     public void MaxAge_PrunesOldOnes_AndWakesWhenTheOldestKeptAgesOut()
     {
-        var recent = Backup("b0", BackupRules.Phases.Completed, Now.AddHours(-3), Now.AddHours(-4));
-        var old = Backup("b1", BackupRules.Phases.Completed, Now.AddDays(-3), Now.AddDays(-3).AddMinutes(-5));
+        var recent = Backup("b0", BackupPhase.Completed, Now.AddHours(-3), Now.AddHours(-4));
+        var old = Backup("b1", BackupPhase.Completed, Now.AddDays(-3), Now.AddDays(-3).AddMinutes(-5));
         var d = Converge(Plan(schedule: "0 2 1 1 *", lastScheduled: Now.AddHours(-8), retention: new BackupRetention { MaxAge = "1d" }), Facts([recent, old]));
         Assert.Equal(["b1"], d.Prune.Select(b => b.Metadata.Name));
         // The yearly schedule and its overdue point are far off: b0 ageing out (in 21 h) is the first wake.

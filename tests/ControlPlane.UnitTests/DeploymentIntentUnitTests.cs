@@ -70,9 +70,9 @@ public sealed class DeploymentIntentUnitTests
     [Fact]
     public void TheTransitionTable_AllowsTheSeedsPath_AndNothingElse()
     {
-        string[] all = [IntentPhase.Pending, IntentPhase.RiskAssessed, IntentPhase.ScopeValidated, IntentPhase.AwaitingApproval, IntentPhase.InProgress,
+        IntentPhase[] all = [IntentPhase.Pending, IntentPhase.RiskAssessed, IntentPhase.ScopeValidated, IntentPhase.AwaitingApproval, IntentPhase.InProgress,
             IntentPhase.Completed, IntentPhase.Failed, IntentPhase.RolledBack, IntentPhase.Denied];
-        var legal = new HashSet<(string, string)>
+        var legal = new HashSet<(IntentPhase, IntentPhase)>
         {
             (IntentPhase.Pending, IntentPhase.RiskAssessed), (IntentPhase.Pending, IntentPhase.Denied), (IntentPhase.Pending, IntentPhase.Failed),
             (IntentPhase.RiskAssessed, IntentPhase.ScopeValidated), (IntentPhase.RiskAssessed, IntentPhase.Denied), (IntentPhase.RiskAssessed, IntentPhase.Failed),
@@ -187,7 +187,7 @@ public sealed class DeploymentIntentUnitTests
     [Fact]
     public void PreviousVersionRollback_OnTheHttpPlane_IsTheNewestVersionCompletedInThatRing_OrAnUninstallWhenNone()
     {
-        DeploymentIntent Done(string uid, string version, string phase, params (string Ring, string Phase, int Hour)[] rings) => new()
+        DeploymentIntent Done(string uid, string version, IntentPhase phase, params (string Ring, IntentRingPhase Phase, int Hour)[] rings) => new()
         {
             Metadata = new V1ObjectMeta { Name = "i-" + uid, Uid = uid },
             Spec = new DeploymentIntentSpec { Application = "app", Version = version },
@@ -197,19 +197,19 @@ public sealed class DeploymentIntentUnitTests
                 Rings = rings.Select(r => new IntentRingStatus { Name = r.Ring, Phase = r.Phase, CompletedAt = Now.AddHours(r.Hour) }).ToList(),
             },
         };
-        var current = Done("me", "3.0.0", IntentPhase.InProgress, ("r1", "InProgress", 0));
+        var current = Done("me", "3.0.0", IntentPhase.InProgress, ("r1", IntentRingPhase.InProgress, 0));
         var others = new[]
         {
-            Done("a", "1.0.0", IntentPhase.Completed, ("r1", "Completed", 1), ("r2", "Completed", 2)),
-            Done("b", "2.0.0", IntentPhase.Completed, ("r1", "Completed", 5)),
-            Done("c", "2.5.0", IntentPhase.RolledBack, ("r1", "RolledBack", 9)), // rolled back: never what runs
-            Done("d", "2.9.0", IntentPhase.Failed, ("r1", "Completed", 10)), // the intent did not complete
+            Done("a", "1.0.0", IntentPhase.Completed, ("r1", IntentRingPhase.Completed, 1), ("r2", IntentRingPhase.Completed, 2)),
+            Done("b", "2.0.0", IntentPhase.Completed, ("r1", IntentRingPhase.Completed, 5)),
+            Done("c", "2.5.0", IntentPhase.RolledBack, ("r1", IntentRingPhase.RolledBack, 9)), // rolled back: never what runs
+            Done("d", "2.9.0", IntentPhase.Failed, ("r1", IntentRingPhase.Completed, 10)), // the intent did not complete
             current,
         };
         Assert.Equal((PlaneRemediation.Rollback, "2.0.0"), DeploymentIntentResources.PreviousVersionRollback(current, "r1", others));
         Assert.Equal((PlaneRemediation.Rollback, "1.0.0"), DeploymentIntentResources.PreviousVersionRollback(current, "r2", others));
         Assert.Equal((PlaneRemediation.Uninstall, (string?)null), DeploymentIntentResources.PreviousVersionRollback(current, "r3", others));
-        var otherApplication = Done("e", "9.0.0", IntentPhase.Completed, ("r3", "Completed", 1));
+        var otherApplication = Done("e", "9.0.0", IntentPhase.Completed, ("r3", IntentRingPhase.Completed, 1));
         otherApplication.Spec.Application = "other";
         Assert.Equal(PlaneRemediation.Uninstall, DeploymentIntentResources.PreviousVersionRollback(current, "r3", [otherApplication]).Action);
     }
@@ -219,7 +219,7 @@ public sealed class DeploymentIntentUnitTests
     {
         var spec = Spec("r1", "r2");
         spec.PromotionGates = new PromotionGates { SuccessRateThreshold = 0.98, MaxIncidents = 1 };
-        var running = new List<IntentRingStatus> { new() { Name = "r1", Phase = "InProgress", StartedAt = Now } };
+        var running = new List<IntentRingStatus> { new() { Name = "r1", Phase = IntentRingPhase.InProgress, StartedAt = Now } };
         RingStep Step(PlaneStatus state) => DeploymentIntentResources.NextStep(spec, running, new Dictionary<string, PlaneStatus> { ["r1"] = state }, false, null, Now.AddHours(1));
 
         // Still installing: a low rate is no verdict yet; succeeded at or over the threshold completes.
@@ -259,20 +259,20 @@ public sealed class DeploymentIntentUnitTests
         var start = DeploymentIntentResources.NextStep(spec, [], none, false, null, Now.AddHours(1));
         Assert.Equal((RingAction.Start, "r1"), (start.Action, start.Ring));
 
-        var running = new List<IntentRingStatus> { new() { Name = "r1", Phase = "InProgress", StartedAt = Now.AddHours(1) } };
+        var running = new List<IntentRingStatus> { new() { Name = "r1", Phase = IntentRingPhase.InProgress, StartedAt = Now.AddHours(1) } };
         var soak = DeploymentIntentResources.NextStep(spec, running, new Dictionary<string, PlaneStatus> { ["r1"] = State("succeeded") }, false, null, Now.AddHours(2));
         Assert.Equal((RingAction.Wait, "MinimumSoak"), (soak.Action, soak.Reason));
         var done = DeploymentIntentResources.NextStep(spec, running, new Dictionary<string, PlaneStatus> { ["r1"] = State("succeeded") }, false, null, Now.AddHours(3));
         Assert.Equal(RingAction.Complete, done.Action);
 
-        var completed = new List<IntentRingStatus> { new() { Name = "r1", Phase = "Completed" } };
+        var completed = new List<IntentRingStatus> { new() { Name = "r1", Phase = IntentRingPhase.Completed } };
         var cab = DeploymentIntentResources.NextStep(spec, completed, none, mayPassFirstRing: false, "2 approvals needed", Now.AddHours(3));
         Assert.Equal((RingAction.Wait, "r2", "AwaitingApproval", "2 approvals needed"), (cab.Action, cab.Ring, cab.Reason, cab.Message));
         Assert.Equal(RingAction.Start, DeploymentIntentResources.NextStep(spec, completed, none, mayPassFirstRing: true, null, Now.AddHours(3)).Action);
 
         var failed = DeploymentIntentResources.NextStep(spec, running, new Dictionary<string, PlaneStatus> { ["r1"] = State("failed") }, true, null, Now.AddHours(3));
         Assert.Equal(RingAction.Fail, failed.Action);
-        var all = new List<IntentRingStatus> { new() { Name = "r1", Phase = "Completed" }, new() { Name = "r2", Phase = "Completed" } };
+        var all = new List<IntentRingStatus> { new() { Name = "r1", Phase = IntentRingPhase.Completed }, new() { Name = "r2", Phase = IntentRingPhase.Completed } };
         Assert.Equal("AllRingsCompleted", DeploymentIntentResources.NextStep(spec, all, none, true, null, Now).Reason);
     }
 
@@ -285,12 +285,12 @@ public sealed class DeploymentIntentUnitTests
             Spec = Spec("r1", "r2"),
             Status = new DeploymentIntentStatus { Rings = [.. rings] },
         };
-        var first = Intent("first", "1", 0, new IntentRingStatus { Name = "r1", Phase = "Completed" }, new IntentRingStatus { Name = "r2", Phase = "InProgress" });
+        var first = Intent("first", "1", 0, new IntentRingStatus { Name = "r1", Phase = IntentRingPhase.Completed }, new IntentRingStatus { Name = "r2", Phase = IntentRingPhase.InProgress });
         var second = Intent("second", "2", 1);
         var conflict = DeploymentIntentResources.ConflictingChange(second, [first, second]);
         Assert.Equal(("first", "r2"), (conflict!.Value.Other.Metadata.Name, conflict.Value.Ring));
         Assert.Null(DeploymentIntentResources.ConflictingChange(first, [first, second]));
-        var other = Intent("other-app", "3", 0, new IntentRingStatus { Name = "r1", Phase = "InProgress" });
+        var other = Intent("other-app", "3", 0, new IntentRingStatus { Name = "r1", Phase = IntentRingPhase.InProgress });
         other.Spec.Application = "another";
         Assert.Null(DeploymentIntentResources.ConflictingChange(second, [other]));
     }

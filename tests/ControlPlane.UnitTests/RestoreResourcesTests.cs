@@ -17,7 +17,7 @@ public sealed class RestoreResourcesTests
     {
         Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = "acme-dev", Uid = uid ?? name + "-uid" },
         Spec = new BackupSpec { BackupPlan = plan },
-        Status = new BackupStatus { Phase = phase, CompletedAt = at },
+        Status = new BackupStatus { Phase = Enum.Parse<BackupPhase>(phase), CompletedAt = at },
     };
 
     static RestoreSpec Spec(string? backup = null, DateTime? targetTime = null, string? into = null, bool? inPlace = null) =>

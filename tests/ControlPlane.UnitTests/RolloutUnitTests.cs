@@ -44,10 +44,10 @@ public sealed class RolloutUnitTests
     {
         var r = NewRollout(new Ring { Name = "r0", Workspaces = ["lab"] }, new Ring { Name = "r1", Workspaces = ["c1", "c2"] });
         var d = RolloutPlan.Decide(r, Facts(T0, TwoRings, View("lab", Old), View("c1", Old), View("c2", Old)));
-        Assert.Equal("Progressing", d.Status.Phase);
+        Assert.Equal(RolloutPhase.Progressing, d.Status.Phase);
         Assert.Equal("r0", d.Status.CurrentRing);
-        Assert.Equal("Progressing", d.Status.Rings![0].Phase);
-        Assert.Equal("Pending", d.Status.Rings[1].Phase);
+        Assert.Equal(RingPhase.Progressing, d.Status.Rings![0].Phase);
+        Assert.Equal(RingPhase.Pending, d.Status.Rings[1].Phase);
         Assert.Equal("lab", Assert.Single(d.Status.Previous!).Namespace);
         Assert.Equal(Old, d.Status.Previous![0].Containers.Single().Image);
         Assert.Equal("lab", Assert.Single(d.Patches).Namespace);
@@ -61,7 +61,7 @@ public sealed class RolloutUnitTests
         var r = NewRollout(new Ring { Name = "r0", Workspaces = ["lab"], Soak = "10m" }, new Ring { Name = "r1", Workspaces = ["c1", "c2"] });
         r = Applied(r, RolloutPlan.Decide(r, Facts(T0, TwoRings, View("lab", Old), View("c1", Old), View("c2", Old))));
         var rolledOut = RolloutPlan.Decide(r, Facts(T0.AddMinutes(1), TwoRings, View("lab", New), View("c1", Old), View("c2", Old)));
-        Assert.Equal("Soaking", rolledOut.Status.Rings![0].Phase);
+        Assert.Equal(RingPhase.Soaking, rolledOut.Status.Rings![0].Phase);
         Assert.Equal(T0.AddMinutes(1), rolledOut.Status.Rings[0].RolledOutAt);
         Assert.Equal(TimeSpan.FromMinutes(10), rolledOut.RequeueAfter);
         r = Applied(r, rolledOut);
@@ -72,8 +72,8 @@ public sealed class RolloutUnitTests
         Assert.Empty(midSoak.Patches);
 
         var promoted = RolloutPlan.Decide(r, Facts(T0.AddMinutes(11), TwoRings, View("lab", New), View("c1", Old), View("c2", Old)));
-        Assert.Equal("Succeeded", promoted.Status.Rings![0].Phase);
-        Assert.Equal("Progressing", promoted.Status.Rings[1].Phase);
+        Assert.Equal(RingPhase.Succeeded, promoted.Status.Rings![0].Phase);
+        Assert.Equal(RingPhase.Progressing, promoted.Status.Rings[1].Phase);
         Assert.Equal(["c1", "c2"], promoted.Patches.Select(p => p.Namespace));
         Assert.Contains(promoted.Notices, n => n is { Reason: "RingPromoted", AuditAction: "rollout.ring-promoted", AuditReason: "r0" });
         Assert.Equal(3, promoted.Status.Previous!.Count);
@@ -85,12 +85,12 @@ public sealed class RolloutUnitTests
         var r = NewRollout(new Ring { Name = "r0", Workspaces = ["lab"] }, new Ring { Name = "r1", Workspaces = ["c1", "c2"], Soak = "1h" });
         r = Applied(r, RolloutPlan.Decide(r, Facts(T0, TwoRings, View("lab", Old), View("c1", Old), View("c2", Old))));
         r = Applied(r, RolloutPlan.Decide(r, Facts(T0.AddSeconds(10), TwoRings, View("lab", New), View("c1", Old), View("c2", Old))));
-        Assert.Equal("Progressing", r.Status!.Rings![1].Phase);
+        Assert.Equal(RingPhase.Progressing, r.Status!.Rings![1].Phase);
         var crash = T0.AddSeconds(20);
         var d = RolloutPlan.Decide(r, Facts(T0.AddSeconds(23), TwoRings, View("lab", New), View("c1", New, rolledOut: false, restarts: 1, lastRestart: crash), View("c2", New, rolledOut: false)));
         Assert.True(d.Rollback);
-        Assert.Equal("RolledBack", d.Status.Phase);
-        Assert.Equal("RolledBack", d.Status.Rings![1].Phase);
+        Assert.Equal(RolloutPhase.RolledBack, d.Status.Phase);
+        Assert.Equal(RingPhase.RolledBack, d.Status.Rings![1].Phase);
         Assert.Equal(["lab", "c1", "c2"], d.Patches.Select(p => p.Namespace));
         Assert.All(d.Patches, p => Assert.Equal(Old, p.Containers.Single().Image));
         Assert.Equal("incidents", d.Status.Rollback!.Gate);
@@ -110,7 +110,7 @@ public sealed class RolloutUnitTests
         var after = RolloutPlan.Decide(partly, Facts(T0.AddMinutes(1), TwoRings, View("lab", Old), View("c1", New), View("c2", Old)));
         Assert.Empty(after.Patches);
         Assert.False(after.Rollback);
-        Assert.Equal("RolledBack", after.Status.Phase);
+        Assert.Equal(RolloutPhase.RolledBack, after.Status.Phase);
     }
 
     [Fact]
@@ -123,7 +123,7 @@ public sealed class RolloutUnitTests
         var d = RolloutPlan.Decide(r, Facts(T0.AddMinutes(11), one, View("lab", New, rolledOut: false)));
         Assert.False(d.Rollback);
         Assert.Empty(d.Patches);
-        Assert.Equal("Failed", d.Status.Phase);
+        Assert.Equal(RolloutPhase.Failed, d.Status.Phase);
         Assert.Equal("progressDeadline", d.Status.Rollback!.Gate);
         Assert.Equal(T0.AddMinutes(10), d.Status.Rollback.BreachObservableAt);
         Assert.True(RolloutPlan.IsFinished(d.Status));
@@ -137,11 +137,11 @@ public sealed class RolloutUnitTests
         RingView[] one = [new(["lab"], [])];
         r = Applied(r, RolloutPlan.Decide(r, Facts(T0, one, View("lab", Old))));
         r = Applied(r, RolloutPlan.Decide(r, Facts(T0.AddSeconds(5), one, View("lab", New)) with { Metric = MetricReading.Of(0.99) }));
-        Assert.Equal("Soaking", r.Status!.Rings![0].Phase);
+        Assert.Equal(RingPhase.Soaking, r.Status!.Rings![0].Phase);
         Assert.Equal(0.99, r.Status.Rings[0].SuccessRate);
 
         var down = RolloutPlan.Decide(r, Facts(T0.AddSeconds(10), one, View("lab", New)) with { Metric = MetricReading.Down("connection refused") });
-        Assert.Equal("Paused", down.Status.Phase);
+        Assert.Equal(RolloutPhase.Paused, down.Status.Phase);
         Assert.Equal("MetricsUnavailable", down.Paused.Reason);
         Assert.False(down.Rollback);
         Assert.Empty(down.Patches);
@@ -159,7 +159,7 @@ public sealed class RolloutUnitTests
         var paused = NewRollout(new Ring { Name = "r0", Workspaces = ["lab"] });
         paused.Spec.Paused = true;
         var p = RolloutPlan.Decide(paused, Facts(T0, one, View("lab", Old)));
-        Assert.Equal("Paused", p.Status.Phase);
+        Assert.Equal(RolloutPhase.Paused, p.Status.Phase);
         Assert.Empty(p.Patches);
         Assert.Contains(p.Notices, n => n.AuditAction == "rollout.paused");
 
@@ -168,8 +168,8 @@ public sealed class RolloutUnitTests
         inFlight = Applied(inFlight, RolloutPlan.Decide(inFlight, Facts(T0, one, View("lab", Old))));
         inFlight.Spec.Paused = true;
         var flying = RolloutPlan.Decide(inFlight, Facts(T0.AddSeconds(1), one, View("lab", New, rolledOut: false)));
-        Assert.Equal("Paused", flying.Status.Phase);
-        Assert.Equal("Progressing", flying.Status.Rings![0].Phase);
+        Assert.Equal(RolloutPhase.Paused, flying.Status.Phase);
+        Assert.Equal(RingPhase.Progressing, flying.Status.Rings![0].Phase);
         Assert.True(flying.Paused.Status);
 
         var suspended = RolloutPlan.Decide(NewRollout(new Ring { Name = "r0", Workspaces = ["lab"] }), Facts(T0, one, View("lab", Old)) with { TenantSuspended = true });
@@ -178,7 +178,7 @@ public sealed class RolloutUnitTests
 
         var gated = NewRollout(new Ring { Name = "r0", Workspaces = ["lab"], RequiresApproval = true });
         var waiting = RolloutPlan.Decide(gated, Facts(T0, one, View("lab", Old)) with { Approval = new ApprovalState(false, false, 2, ["carol"], [], "1 of 2 approval(s)") });
-        Assert.Equal("AwaitingApproval", waiting.Status.Rings![0].Phase);
+        Assert.Equal(RingPhase.AwaitingApproval, waiting.Status.Rings![0].Phase);
         Assert.Contains("1 of 2", waiting.Paused.Message);
         Assert.Empty(waiting.Patches);
 
@@ -279,14 +279,14 @@ public sealed class RolloutUnitTests
         var unapproved = new ApprovalState(false, false, 2, ["carol@example.com"], [], "1 of 2 approval(s) for generation 1");
         var facts = Facts(T0, [prodRing], View("live", Old)) with { Approval = unapproved };
         var d = RolloutPlan.Decide(r, facts);
-        Assert.Equal("AwaitingApproval", d.Status.Rings![0].Phase);
+        Assert.Equal(RingPhase.AwaitingApproval, d.Status.Rings![0].Phase);
         Assert.Empty(d.Patches);
         Assert.Contains("reaches a prod workspace", d.Paused.Message);
         Assert.True(RolloutResources.NeedsApproval(r, new Ring { Name = "x" }, prodRing));
         Assert.False(RolloutResources.NeedsApproval(r, new Ring { Name = "x" }, new RingView(["lab"], [])));
 
         var approved = RolloutPlan.Decide(r, facts with { Approval = unapproved with { Approved = true } });
-        Assert.Equal("Progressing", approved.Status.Rings![0].Phase);
+        Assert.Equal(RingPhase.Progressing, approved.Status.Rings![0].Phase);
         Assert.Single(approved.Patches);
     }
 
@@ -298,7 +298,7 @@ public sealed class RolloutUnitTests
         Assert.Empty(denied.Patches);
         Assert.Equal("RequesterForbidden", denied.Ready.Reason);
         Assert.Contains("spec.rings[0]: ring r0 does not start: bob@example.com may not patch Deployment orders in workspace lab", denied.Ready.Message);
-        Assert.Equal("Pending", denied.Status.Rings![0].Phase);
+        Assert.Equal(RingPhase.Pending, denied.Status.Rings![0].Phase);
         Assert.Null(denied.Status.Previous);
         var notice = Assert.Single(denied.Notices);
         Assert.True(notice.Warning);
@@ -311,7 +311,7 @@ public sealed class RolloutUnitTests
 
         var notChecked = RolloutPlan.Decide(NewRollout(new Ring { Name = "r0", Workspaces = ["lab"] }), Facts(T0, [new(["lab"], [])], View("lab", Old)) with { Access = null });
         Assert.Empty(notChecked.Patches);
-        Assert.Equal("Pending", notChecked.Status.Rings![0].Phase);
+        Assert.Equal(RingPhase.Pending, notChecked.Status.Rings![0].Phase);
         Assert.Equal(TimeSpan.Zero, notChecked.RequeueAfter);
     }
 

@@ -39,7 +39,7 @@ public sealed class TenantPlanTests
         Assert.Null(TenantPlan.Refusal(Tenant(), Facts()));
         var step = TenantPlan.Refusal(Tenant(name: "Not_A_Label"), Facts(Workspace("w1")));
         Assert.NotNull(step);
-        Assert.Equal("Failed", step.Status.Phase);
+        Assert.Equal(TenantPhase.Failed, step.Status.Phase);
         Assert.Equal(4, step.Status.ObservedGeneration);
         // Nothing else is reported for a tenant that cannot exist.
         Assert.Null(step.Status.Workspaces);
@@ -60,7 +60,7 @@ public sealed class TenantPlanTests
         Assert.NotNull(step);
         const string message = "spec.region: \"mars\" is not a configured region (configured: eu-west, us-east)";
         Assert.Equal([new(TenantConditions.RecordSynced, false, "InvalidRegion", message), new(TenantConditions.Ready, false, "InvalidRegion", message)], step.Verdicts);
-        Assert.Equal(("Failed", 1, "r1"), (step.Status.Phase, step.Status.Workspaces, step.Status.RecordId));
+        Assert.Equal(((TenantPhase?)TenantPhase.Failed, 1, "r1"), (step.Status.Phase, step.Status.Workspaces, step.Status.RecordId));
         Assert.Equal(PassResult.Terminal(message), step.Result);
         Assert.Equal(new Notice("InvalidRegion", message, Warning: true), step.IfWritten);
         Assert.False(step.ApplyBindings);
@@ -70,7 +70,7 @@ public sealed class TenantPlanTests
     public void ASyncedTenant_IsReady_WithItsBindingsApplied_AndTellsNothingWhenTheRowWasAlreadyRight()
     {
         var step = TenantPlan.Converge(Tenant(), Facts(Workspace("w1"), Workspace("w2")), Unchanged);
-        Assert.Equal(("Ready", 2, "11111111-2222-3333-4444-555555555555"), (step.Status.Phase, step.Status.Workspaces, step.Status.RecordId));
+        Assert.Equal(((TenantPhase?)TenantPhase.Ready, 2, "11111111-2222-3333-4444-555555555555"), (step.Status.Phase, step.Status.Workspaces, step.Status.RecordId));
         Assert.Equal([
             new(TenantConditions.RecordSynced, true, "Synced", "The tenant row in the system of record matches the spec."),
             new(TenantConditions.Ready, true, "Ready", "Tenant is ready."),
@@ -96,7 +96,7 @@ public sealed class TenantPlanTests
     public void ASuspendedTenant_IsSuspended_AndStillReady()
     {
         var step = TenantPlan.Converge(Tenant(suspended: true), Facts(), Unchanged);
-        Assert.Equal("Suspended", step.Status.Phase);
+        Assert.Equal(TenantPhase.Suspended, step.Status.Phase);
         Assert.Equal(new ConditionVerdict(TenantConditions.Ready, true, "Suspended", "Tenant is suspended: no new workspaces, rollouts or publications."), Verdict(step, TenantConditions.Ready));
         Assert.True(step.ApplyBindings);
     }
@@ -107,14 +107,14 @@ public sealed class TenantPlanTests
     public void ARecordThatCouldNotBeSynced_KeepsThePhaseAndTheOldRecordId_AndIsRetriedOnlyWhenTransient(bool transient, PassResult.Outcome kind)
     {
         var failure = new RecordOutcome.Failed(transient ? "DatabaseUnavailable" : "DatabaseRefused", "The system of record unreachable: boom", transient);
-        var step = TenantPlan.Converge(Tenant(status: new TenantStatus { Phase = "Ready", RecordId = "old" }), Facts(), failure);
-        Assert.Equal(("Ready", "old"), (step.Status.Phase, step.Status.RecordId));
+        var step = TenantPlan.Converge(Tenant(status: new TenantStatus { Phase = TenantPhase.Ready, RecordId = "old" }), Facts(), failure);
+        Assert.Equal(((TenantPhase?)TenantPhase.Ready, "old"), (step.Status.Phase, step.Status.RecordId));
         Assert.Equal([new(TenantConditions.RecordSynced, false, failure.Reason, failure.Message), new(TenantConditions.Ready, false, failure.Reason, failure.Message)], step.Verdicts);
         Assert.Equal(new PassResult(kind, failure.Message), step.Result);
         Assert.Equal(new Notice("RecordSyncFailed", failure.Message, Warning: true), step.IfWritten);
         Assert.False(step.ApplyBindings);
 
-        Assert.Equal("Pending", TenantPlan.Converge(Tenant(), Facts(), failure).Status.Phase);
+        Assert.Equal(TenantPhase.Pending, TenantPlan.Converge(Tenant(), Facts(), failure).Status.Phase);
     }
 
     [Fact]
@@ -128,7 +128,7 @@ public sealed class TenantPlanTests
         Assert.Contains("; workspace b: spec.quota.cpu: \"3M\" is out of bounds", quota.Message, StringComparison.Ordinal);
         Assert.EndsWith("(counted as 0)", quota.Message, StringComparison.Ordinal);
         Assert.Equal(new ConditionVerdict(TenantConditions.Ready, false, "InvalidQuantity", quota.Message), Verdict(step, TenantConditions.Ready));
-        Assert.Equal("Failed", step.Status.Phase);
+        Assert.Equal(TenantPhase.Failed, step.Status.Phase);
         Assert.Equal(PassResult.Done, step.Result);
         Assert.False(step.ApplyBindings);
         Assert.Equal(new Notice("InvalidQuantity", quota.Message, Warning: true), step.IfWritten);
@@ -180,7 +180,7 @@ public sealed class TenantPlanTests
         var hold = Assert.IsType<TenantDeletion.Hold>(TenantPlan.Finalize(Tenant(status: new TenantStatus { RecordId = "r1" }), Facts(many)));
         var message = "Deletion held: tenant still has 11 workspace(s): w00, w01, w02, w03, w04, w05, w06, w07, w08, w09, .... Delete them first.";
         Assert.Equal([new ConditionVerdict(TenantConditions.Ready, false, "DeletionBlocked", message)], hold.Step.Verdicts);
-        Assert.Equal(("Terminating", 11, "r1"), (hold.Step.Status.Phase, hold.Step.Status.Workspaces, hold.Step.Status.RecordId));
+        Assert.Equal(((TenantPhase?)TenantPhase.Terminating, 11, "r1"), (hold.Step.Status.Phase, hold.Step.Status.Workspaces, hold.Step.Status.RecordId));
         Assert.Equal(new Notice("DeletionBlocked", message, Warning: true), hold.Step.IfWritten);
         Assert.Equal(PassResult.Done, hold.Step.Result);
     }
@@ -203,7 +203,7 @@ public sealed class TenantPlanTests
         var step = TenantPlan.DeletionWaits(Tenant(), Facts(), "connection refused");
         const string message = "Deletion waits for the system of record: connection refused";
         Assert.Equal([new ConditionVerdict(TenantConditions.RecordSynced, false, "DatabaseUnavailable", message)], step.Verdicts);
-        Assert.Equal("Terminating", step.Status.Phase);
+        Assert.Equal(TenantPhase.Terminating, step.Status.Phase);
         Assert.Equal(PassResult.Retry(message), step.Result);
         Assert.Null(step.IfWritten);
     }

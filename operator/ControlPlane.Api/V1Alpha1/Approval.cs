@@ -3,7 +3,7 @@ using k8s.Models;
 namespace ControlPlane.Api.V1Alpha1;
 
 /// <summary>An approver's decision on an Exposure, DeploymentIntent, Restore or Rollout (two-person rule).</summary>
-[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "Approval", PluralName = "approvals")]
+[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = KubeKind, PluralName = "approvals")]
 [EntityScope(EntityScope.Namespaced), ShortName("apr")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
 [PrinterColumn("Decision", ".spec.decision")]
@@ -13,7 +13,10 @@ namespace ControlPlane.Api.V1Alpha1;
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class Approval : CustomResource<ApprovalSpec, ApprovalStatus>
 {
-    public Approval() => Kind = "Approval";
+    /// <summary>The kind as the API names it (apiVersion controlplane.io/v1alpha1), as KubernetesClient's own models name theirs.</summary>
+    public const string KubeKind = "Approval";
+
+    public Approval() => Kind = KubeKind;
 }
 
 /// <summary>A decision on one approvable object, bound to its UID and generation.</summary>

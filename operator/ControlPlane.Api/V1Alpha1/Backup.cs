@@ -1,9 +1,10 @@
+using System.Text.Json.Serialization;
 using k8s.Models;
 
 namespace ControlPlane.Api.V1Alpha1;
 
 /// <summary>One logical backup (pg_dump -Fc) of a workspace database, made by a BackupPlan's schedule or by hand.</summary>
-[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "Backup", PluralName = "backups")]
+[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = KubeKind, PluralName = "backups")]
 [EntityScope(EntityScope.Namespaced), ShortName("bk")]
 [PrinterColumn("Phase", ".status.phase")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
@@ -13,7 +14,10 @@ namespace ControlPlane.Api.V1Alpha1;
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class Backup : CustomResource<BackupSpec, BackupStatus>
 {
-    public Backup() => Kind = "Backup";
+    /// <summary>The kind as the API names it (apiVersion controlplane.io/v1alpha1), as KubernetesClient's own models name theirs.</summary>
+    public const string KubeKind = "Backup";
+
+    public Backup() => Kind = KubeKind;
 }
 
 public sealed class BackupSpec
@@ -26,8 +30,8 @@ public sealed class BackupSpec
 public sealed class BackupStatus : StatusBase
 {
     /// <summary>Pending (waiting to run), Running (dump streaming to storage), Completed (stored and verified) or Failed.</summary>
-    [Enum("Pending", "Running", "Completed", "Failed")]
-    public string? Phase { get; set; }
+    [JsonConverter(typeof(PhaseConverter<BackupPhase>))]
+    public BackupPhase? Phase { get; set; }
 
     /// <summary>When the dump started.</summary>
     [DateTimeFormat]

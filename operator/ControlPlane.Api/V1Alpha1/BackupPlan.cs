@@ -1,9 +1,10 @@
+using System.Text.Json.Serialization;
 using k8s.Models;
 
 namespace ControlPlane.Api.V1Alpha1;
 
 /// <summary>Scheduled logical backups of a workspace database: creates a Backup per schedule tick and prunes old ones by its retention.</summary>
-[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "BackupPlan", PluralName = "backupplans")]
+[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = KubeKind, PluralName = "backupplans")]
 [EntityScope(EntityScope.Namespaced), ShortName("bp")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
 [PrinterColumn("Schedule", ".spec.schedule")]
@@ -11,7 +12,10 @@ namespace ControlPlane.Api.V1Alpha1;
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class BackupPlan : CustomResource<BackupPlanSpec, BackupPlanStatus>
 {
-    public BackupPlan() => Kind = "BackupPlan";
+    /// <summary>The kind as the API names it (apiVersion controlplane.io/v1alpha1), as KubernetesClient's own models name theirs.</summary>
+    public const string KubeKind = "BackupPlan";
+
+    public BackupPlan() => Kind = KubeKind;
 }
 
 public sealed class BackupPlanSpec
@@ -110,6 +114,6 @@ public sealed class BackupRecord
     public string? Sha256 { get; set; }
 
     /// <summary>The Backup's phase.</summary>
-    [Enum("Pending", "Running", "Completed", "Failed")]
-    public string? Phase { get; set; }
+    [JsonConverter(typeof(PhaseConverter<BackupPhase>))]
+    public BackupPhase? Phase { get; set; }
 }

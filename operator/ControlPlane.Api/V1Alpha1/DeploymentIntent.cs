@@ -1,9 +1,10 @@
+using System.Text.Json.Serialization;
 using k8s.Models;
 
 namespace ControlPlane.Api.V1Alpha1;
 
 /// <summary>A governed change: one application version rolled out ring by ring through an execution plane, after risk scoring, scope checks and, when required, CAB approval.</summary>
-[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "DeploymentIntent", PluralName = "deploymentintents")]
+[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = KubeKind, PluralName = "deploymentintents")]
 [EntityScope(EntityScope.Namespaced), ShortName("di")]
 [PrinterColumn("Phase", ".status.phase")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
@@ -15,7 +16,10 @@ namespace ControlPlane.Api.V1Alpha1;
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class DeploymentIntent : CustomResource<DeploymentIntentSpec, DeploymentIntentStatus>
 {
-    public DeploymentIntent() => Kind = "DeploymentIntent";
+    /// <summary>The kind as the API names it (apiVersion controlplane.io/v1alpha1), as KubernetesClient's own models name theirs.</summary>
+    public const string KubeKind = "DeploymentIntent";
+
+    public DeploymentIntent() => Kind = KubeKind;
 }
 
 public sealed class DeploymentIntentSpec
@@ -202,8 +206,8 @@ public sealed class RiskFactors
 public sealed class DeploymentIntentStatus : StatusBase
 {
     /// <summary>Where the intent is in the governed state machine (Pending -&gt; RiskAssessed -&gt; ScopeValidated -&gt; AwaitingApproval -&gt; InProgress -&gt; Completed, or Failed, RolledBack, Denied).</summary>
-    [Enum("Pending", "RiskAssessed", "ScopeValidated", "AwaitingApproval", "InProgress", "Completed", "Failed", "RolledBack", "Denied")]
-    public string? Phase { get; set; }
+    [JsonConverter(typeof(PhaseConverter<IntentPhase>))]
+    public IntentPhase? Phase { get; set; }
 
     /// <summary>The policy decision from risk score, vulnerabilities, scope and privileged tooling: Allow, Deny or RequireApproval (CAB).</summary>
     [Enum("Allow", "Deny", "RequireApproval", "RequireException")]
@@ -247,8 +251,8 @@ public sealed class IntentRingStatus
     public string Name { get; set; } = "";
 
     /// <summary>The ring's phase.</summary>
-    [Enum("Pending", "InProgress", "Completed", "Failed", "RolledBack")]
-    public string? Phase { get; set; }
+    [JsonConverter(typeof(PhaseConverter<IntentRingPhase>))]
+    public IntentRingPhase? Phase { get; set; }
 
     /// <summary>The workspace namespaces the ring deploys to.</summary>
     public List<string>? Workspaces { get; set; }

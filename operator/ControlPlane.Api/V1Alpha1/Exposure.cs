@@ -1,9 +1,10 @@
+using System.Text.Json.Serialization;
 using k8s.Models;
 
 namespace ControlPlane.Api.V1Alpha1;
 
 /// <summary>An API of the workspace published through the edge, live only once approved.</summary>
-[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "Exposure", PluralName = "exposures")]
+[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = KubeKind, PluralName = "exposures")]
 [EntityScope(EntityScope.Namespaced), ShortName("exp")]
 [PrinterColumn("Phase", ".status.phase")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
@@ -14,7 +15,10 @@ namespace ControlPlane.Api.V1Alpha1;
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class Exposure : CustomResource<ExposureSpec, ExposureStatus>
 {
-    public Exposure() => Kind = "Exposure";
+    /// <summary>The kind as the API names it (apiVersion controlplane.io/v1alpha1), as KubernetesClient's own models name theirs.</summary>
+    public const string KubeKind = "Exposure";
+
+    public Exposure() => Kind = KubeKind;
 }
 
 /// <summary>The API to publish and how.</summary>
@@ -78,8 +82,8 @@ public sealed class RatePlan
 public sealed class ExposureStatus : StatusBase
 {
     /// <summary>Draft while spec.publish is false; PendingApproval until the current generation is approved; Published; Rejected when an approver rejected it.</summary>
-    [Enum("Draft", "PendingApproval", "Published", "Rejected")]
-    public string? Phase { get; set; }
+    [JsonConverter(typeof(PhaseConverter<ExposurePhase>))]
+    public ExposurePhase? Phase { get; set; }
 
     [Description("The approvals that count for the current generation (approver and when).")]
     public List<ApprovalRecord>? Approvals { get; set; }

@@ -1,9 +1,10 @@
+using System.Text.Json.Serialization;
 using k8s.Models;
 
 namespace ControlPlane.Api.V1Alpha1;
 
 /// <summary>Restores a Backup of a workspace database into a new database of the same workspace, or in place (the replaced one is kept renamed); approved through ApprovalPolicy.</summary>
-[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "Restore", PluralName = "restores")]
+[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = KubeKind, PluralName = "restores")]
 [EntityScope(EntityScope.Namespaced), ShortName("rst")]
 [PrinterColumn("Phase", ".status.phase")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
@@ -13,7 +14,10 @@ namespace ControlPlane.Api.V1Alpha1;
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class Restore : CustomResource<RestoreSpec, RestoreStatus>
 {
-    public Restore() => Kind = "Restore";
+    /// <summary>The kind as the API names it (apiVersion controlplane.io/v1alpha1), as KubernetesClient's own models name theirs.</summary>
+    public const string KubeKind = "Restore";
+
+    public Restore() => Kind = KubeKind;
 }
 
 public sealed class RestoreSpec
@@ -51,8 +55,8 @@ public sealed class RestoreTarget
 public sealed class RestoreStatus : StatusBase
 {
     /// <summary>Pending, AwaitingApproval (two Approvers in prod; one for in place elsewhere), Running (pg_restore), Completed or Failed.</summary>
-    [Enum("Pending", "AwaitingApproval", "Running", "Completed", "Failed")]
-    public string? Phase { get; set; }
+    [JsonConverter(typeof(PhaseConverter<RestorePhase>))]
+    public RestorePhase? Phase { get; set; }
 
     /// <summary>The Backup restored from (spec.backup, or the newest Completed one at or before spec.targetTime).</summary>
     public string? Backup { get; set; }

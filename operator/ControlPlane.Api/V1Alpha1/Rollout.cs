@@ -1,9 +1,10 @@
+using System.Text.Json.Serialization;
 using k8s.Models;
 
 namespace ControlPlane.Api.V1Alpha1;
 
 /// <summary>A ring-by-ring image rollout across the tenant's workspaces, with gates and automatic rollback.</summary>
-[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "Rollout", PluralName = "rollouts")]
+[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = KubeKind, PluralName = "rollouts")]
 [EntityScope(EntityScope.Namespaced), ShortName("ro")]
 [PrinterColumn("Phase", ".status.phase")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
@@ -12,7 +13,10 @@ namespace ControlPlane.Api.V1Alpha1;
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class Rollout : CustomResource<RolloutSpec, RolloutStatus>
 {
-    public Rollout() => Kind = "Rollout";
+    /// <summary>The kind as the API names it (apiVersion controlplane.io/v1alpha1), as KubernetesClient's own models name theirs.</summary>
+    public const string KubeKind = "Rollout";
+
+    public Rollout() => Kind = KubeKind;
 }
 
 /// <summary>What to roll out, through which rings, under which gates.</summary>
@@ -107,8 +111,8 @@ public sealed class SuccessRateGate
 public sealed class RolloutStatus : StatusBase
 {
     /// <summary>Pending; Progressing ring by ring; Paused; Succeeded when every ring completed; RolledBack after a breach or abort; Failed.</summary>
-    [Enum("Pending", "Progressing", "Paused", "Succeeded", "RolledBack", "Failed")]
-    public string? Phase { get; set; }
+    [JsonConverter(typeof(PhaseConverter<RolloutPhase>))]
+    public RolloutPhase? Phase { get; set; }
 
     /// <summary>The ring in progress (or the last one reached).</summary>
     public string? CurrentRing { get; set; }
@@ -134,8 +138,8 @@ public sealed class RingStatus
     public string Name { get; set; } = "";
 
     /// <summary>Where the ring is: Pending, AwaitingApproval, Progressing, Soaking, Succeeded, Failed or RolledBack.</summary>
-    [Enum("Pending", "AwaitingApproval", "Progressing", "Soaking", "Succeeded", "Failed", "RolledBack")]
-    public string? Phase { get; set; }
+    [JsonConverter(typeof(PhaseConverter<RingPhase>))]
+    public RingPhase? Phase { get; set; }
 
     [Description("The ring's namespaces as resolved when it started.")]
     public List<string>? Workspaces { get; set; }

@@ -1,9 +1,10 @@
+using System.Text.Json.Serialization;
 using k8s.Models;
 
 namespace ControlPlane.Api.V1Alpha1;
 
 /// <summary>A Tenant: an organisation with owners, a region and an aggregate quota; its Workspaces are its teams' environments.</summary>
-[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "Tenant", PluralName = "tenants")]
+[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = KubeKind, PluralName = "tenants")]
 [EntityScope(EntityScope.Cluster), ShortName("tnt")]
 [PrinterColumn("Phase", ".status.phase")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
@@ -12,7 +13,10 @@ namespace ControlPlane.Api.V1Alpha1;
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class Tenant : CustomResource<TenantSpec, TenantStatus>
 {
-    public Tenant() => Kind = "Tenant";
+    /// <summary>The kind as the API names it (apiVersion controlplane.io/v1alpha1), as KubernetesClient's own models name theirs.</summary>
+    public const string KubeKind = "Tenant";
+
+    public Tenant() => Kind = KubeKind;
 }
 
 /// <summary>The desired state of a Tenant: region, data mode, owners, quota, scopes, network bounds.</summary>
@@ -108,8 +112,8 @@ public sealed class TenantExposure
 public sealed class TenantStatus : StatusBase
 {
     /// <summary>Pending until the system of record has the tenant; Ready; Suspended when spec.suspended; Failed on an invalid spec; Terminating while deletion waits for its workspaces.</summary>
-    [Enum("Pending", "Ready", "Suspended", "Failed", "Terminating")]
-    public string? Phase { get; set; }
+    [JsonConverter(typeof(PhaseConverter<TenantPhase>))]
+    public TenantPhase? Phase { get; set; }
 
     /// <summary>How many workspaces the tenant has.</summary>
     public int? Workspaces { get; set; }

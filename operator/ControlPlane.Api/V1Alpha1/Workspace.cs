@@ -1,9 +1,10 @@
+using System.Text.Json.Serialization;
 using k8s.Models;
 
 namespace ControlPlane.Api.V1Alpha1;
 
 /// <summary>A Workspace: a namespace with members, quota, a default-deny network and a Postgres database, owned by one Tenant.</summary>
-[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "Workspace", PluralName = "workspaces")]
+[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = KubeKind, PluralName = "workspaces")]
 [EntityScope(EntityScope.Cluster), ShortName("ws")]
 [PrinterColumn("Tenant", ".spec.tenant")]
 [PrinterColumn("Phase", ".status.phase")]
@@ -13,7 +14,10 @@ namespace ControlPlane.Api.V1Alpha1;
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class Workspace : CustomResource<WorkspaceSpec, WorkspaceStatus>
 {
-    public Workspace() => Kind = "Workspace";
+    /// <summary>The kind as the API names it (apiVersion controlplane.io/v1alpha1), as KubernetesClient's own models name theirs.</summary>
+    public const string KubeKind = "Workspace";
+
+    public Workspace() => Kind = KubeKind;
 
     /// <summary>Thousands of workspaces name a few tenants: the cache shares those strings too.</summary>
     public override void InternStrings(Func<string?, string?> intern)
@@ -124,8 +128,8 @@ public sealed class ProviderKey
 public sealed class WorkspaceStatus : StatusBase
 {
     /// <summary>Creating until every child is in place; Ready; Failed on a refusal or error (see conditions); Terminating while deletion runs.</summary>
-    [Enum("Creating", "Ready", "Failed", "Terminating")]
-    public string? Phase { get; set; }
+    [JsonConverter(typeof(PhaseConverter<WorkspacePhase>))]
+    public WorkspacePhase? Phase { get; set; }
 
     /// <summary>The namespace the workspace owns (same name as the workspace).</summary>
     public string? Namespace { get; set; }

@@ -3,7 +3,7 @@ using k8s.Models;
 namespace ControlPlane.Api.V1Alpha1;
 
 /// <summary>Network rules for a workspace, bounded by its tenant's allowlists; rendered as NetworkPolicies.</summary>
-[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = "WorkspaceNetworkPolicy", PluralName = "workspacenetworkpolicies")]
+[KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = KubeKind, PluralName = "workspacenetworkpolicies")]
 [EntityScope(EntityScope.Namespaced), ShortName("wnp")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
 [PrinterColumn("Policies", ".status.renderedPolicies")]
@@ -11,7 +11,10 @@ namespace ControlPlane.Api.V1Alpha1;
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class WorkspaceNetworkPolicy : CustomResource<WorkspaceNetworkPolicySpec, WorkspaceNetworkPolicyStatus>
 {
-    public WorkspaceNetworkPolicy() => Kind = "WorkspaceNetworkPolicy";
+    /// <summary>The kind as the API names it (apiVersion controlplane.io/v1alpha1), as KubernetesClient's own models name theirs.</summary>
+    public const string KubeKind = "WorkspaceNetworkPolicy";
+
+    public WorkspaceNetworkPolicy() => Kind = KubeKind;
 }
 
 /// <summary>The traffic allowed beyond the workspace's default deny.</summary>

@@ -199,6 +199,8 @@ public static class CrdGenerator
         if (type == typeof(int) || type == typeof(long)) return new() { Type = "integer", Format = type == typeof(int) ? "int32" : "int64" };
         if (type == typeof(double)) return new() { Type = "number" };
         if (type == typeof(DateTime) || type == typeof(DateTimeOffset)) return new() { Type = "string", Format = "date-time" };
+        // A typed phase: a string limited to its members (Unknown, the stand-in for a value this build does not know, is never valid).
+        if (type.IsEnum) return new() { Type = "string", EnumProperty = Phases.Values(type).Cast<object>().ToList() };
         if (type == typeof(ResourceQuantity))
         {
             // Never negative (no '-' sign, minimum 0 for the integer form), and short, with an exponent

@@ -171,22 +171,22 @@ public static class ApprovalPolicy
         Func<string, IEnumerable<V1RoleBinding>>? bindingsIn = null)
     {
         var t = approval.Spec.Target;
-        if (target is null) return new(false, "TargetNotFound", $"{t.Kind} {t.Name} does not exist");
-        if (string.IsNullOrEmpty(approval.Spec.Approver)) return new(false, "NoApprover", "spec.approver is empty: the approval did not pass the admission webhook");
-        if (NotAPerson(approval.Spec.Approver, GroupsOf(approval)) is { } machine) return new(false, "NotAPerson", machine);
+        if (target is null) return new(false, ApprovalReasons.TargetNotFound, $"{t.Kind} {t.Name} does not exist");
+        if (string.IsNullOrEmpty(approval.Spec.Approver)) return new(false, ApprovalReasons.NoApprover, "spec.approver is empty: the approval did not pass the admission webhook");
+        if (NotAPerson(approval.Spec.Approver, GroupsOf(approval)) is { } machine) return new(false, ApprovalReasons.NotAPerson, machine);
         if (approval.Spec.TargetUID != target.Metadata.Uid)
         {
-            return new(false, "TargetReplaced", $"approves {t.Kind} {t.Name} with UID {approval.Spec.TargetUID ?? "(none)"}, but the one there now has UID {target.Metadata.Uid}: it was deleted and recreated after approval");
+            return new(false, ApprovalReasons.TargetReplaced, $"approves {t.Kind} {t.Name} with UID {approval.Spec.TargetUID ?? "(none)"}, but the one there now has UID {target.Metadata.Uid}: it was deleted and recreated after approval");
         }
 
         if (EveryAuthorOf(target).Contains(approval.Spec.Approver))
         {
-            return new(false, "SelfApproval", $"{approval.Spec.Approver} authored {t.Kind} {t.Name} (created it or changed its spec); self-approval does not count");
+            return new(false, ApprovalReasons.SelfApproval, $"{approval.Spec.Approver} authored {t.Kind} {t.Name} (created it or changed its spec); self-approval does not count");
         }
 
         if (bindingsIn is not null && ControlsAnAuthor(approval.Spec.Approver, GroupsOf(approval), target, bindingsIn) is { } controls)
         {
-            return new(false, "SelfApproval", controls);
+            return new(false, ApprovalReasons.SelfApproval, controls);
         }
 
         var carried = false;
@@ -194,14 +194,14 @@ public static class ApprovalPolicy
         {
             if (!OnlyControlFieldsChangedSince(approval, target))
             {
-                return new(false, "StaleGeneration", $"approves generation {approval.Spec.TargetGeneration} but {t.Kind} {t.Name} is at generation {target.Metadata.Generation}: it changed after approval");
+                return new(false, ApprovalReasons.StaleGeneration, $"approves generation {approval.Spec.TargetGeneration} but {t.Kind} {t.Name} is at generation {target.Metadata.Generation}: it changed after approval");
             }
 
             carried = true;
         }
 
-        if (!holdsApproverRole(approval)) return new(false, "NotAnApprover", $"{approval.Spec.Approver} holds neither the Approver nor the WorkspaceAdmin role here");
-        return new(true, approval.Spec.Decision == "reject" ? "Rejects" : "Counts", $"{approval.Spec.Decision}s generation {approval.Spec.TargetGeneration} of {t.Kind} {t.Name}"
+        if (!holdsApproverRole(approval)) return new(false, ApprovalReasons.NotAnApprover, $"{approval.Spec.Approver} holds neither the Approver nor the WorkspaceAdmin role here");
+        return new(true, approval.Spec.Decision == "reject" ? ApprovalReasons.Rejects : ApprovalReasons.Counts, $"{approval.Spec.Decision}s generation {approval.Spec.TargetGeneration} of {t.Kind} {t.Name}"
             + (carried ? $"; only spec.{string.Join("/", ControlFields(target.Kind))} changed since (now generation {target.Metadata.Generation})" : ""));
     }
 

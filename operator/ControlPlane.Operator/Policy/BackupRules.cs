@@ -19,14 +19,6 @@ public static class BackupRules
     public const string PlanLabel = "controlplane.io/backup-plan";
     public const string ScheduledLabel = "controlplane.io/scheduled";
 
-    public static class Phases
-    {
-        public const string Pending = "Pending";
-        public const string Running = "Running";
-        public const string Completed = "Completed";
-        public const string Failed = "Failed";
-    }
-
     /// <summary>A plan naming its own bucket where tenant storage is not allowed: refused, naming the field and the setting.</summary>
     public static string? TenantStorageRefusal(BackupPlan plan, BackupOptions options) => plan.Spec.Storage?.S3 switch
     {
@@ -102,9 +94,9 @@ public static class BackupRules
     public static IReadOnlyList<Backup> ToPrune(IEnumerable<Backup> ofPlan, int? keepLast, TimeSpan? maxAge, DateTime now)
     {
         var scheduled = ofPlan.Where(b => b.Metadata.Labels?.TryGetValue(ScheduledLabel, out var s) == true && s == "true" && b.Metadata.DeletionTimestamp is null).ToList();
-        var completed = scheduled.Where(b => b.Status?.Phase == Phases.Completed && CompletedAt(b) is not null)
+        var completed = scheduled.Where(b => b.Status?.Phase == BackupPhase.Completed && CompletedAt(b) is not null)
             .OrderByDescending(b => CompletedAt(b)).ThenByDescending(b => b.Metadata.Name, StringComparer.Ordinal).ToList();
-        var failed = scheduled.Where(b => b.Status?.Phase == Phases.Failed)
+        var failed = scheduled.Where(b => b.Status?.Phase == BackupPhase.Failed)
             .OrderByDescending(b => b.Status?.CompletedAt ?? b.Metadata.CreationTimestamp).ToList();
         bool Old(DateTime? at) => maxAge is { } age && at is { } t && now - t > age;
         var prune = completed.Skip(1).Where((b, i) => (keepLast is { } k && i + 1 >= k) || Old(CompletedAt(b))).ToList();
@@ -114,11 +106,11 @@ public static class BackupRules
 
     /// <summary>The oldest Completed backup kept: the earliest point a restore can return to.</summary>
     public static DateTime? FirstRecoverabilityPoint(IEnumerable<Backup> retainedOfPlan) =>
-        retainedOfPlan.Where(b => b.Status?.Phase == Phases.Completed && b.Metadata.DeletionTimestamp is null).Select(CompletedAt).Min();
+        retainedOfPlan.Where(b => b.Status?.Phase == BackupPhase.Completed && b.Metadata.DeletionTimestamp is null).Select(CompletedAt).Min();
 
     /// <summary>The newest Completed backup at or before a time; null when none is.</summary>
     public static Backup? AtOrBefore(IEnumerable<Backup> ofPlan, DateTime target) =>
-        ofPlan.Where(b => b.Status?.Phase == Phases.Completed && b.Metadata.DeletionTimestamp is null && CompletedAt(b) <= target)
+        ofPlan.Where(b => b.Status?.Phase == BackupPhase.Completed && b.Metadata.DeletionTimestamp is null && CompletedAt(b) <= target)
             .MaxBy(b => CompletedAt(b));
 
     /// <summary>Lines of a `pg_restore --list` header: ";     Dumped from database version: 15.18 (...)" and ";     Dumped by pg_dump version: 15.18 (...)".</summary>

@@ -89,8 +89,8 @@ public static class BackupRunPlan
         if (backup.Metadata.DeletionTimestamp is not null) return new BackupStep.Finalize();
         return backup.Status?.Phase switch
         {
-            BackupRules.Phases.Completed or BackupRules.Phases.Failed => new BackupStep.Nothing(),
-            BackupRules.Phases.Running => jobRunning ? new BackupStep.Nothing() : new BackupStep.Interrupted(),
+            BackupPhase.Completed or BackupPhase.Failed => new BackupStep.Nothing(),
+            BackupPhase.Running => jobRunning ? new BackupStep.Nothing() : new BackupStep.Interrupted(),
             _ => jobRunning ? new BackupStep.Nothing() : new BackupStep.Prepare(),
         };
     }
@@ -98,18 +98,18 @@ public static class BackupRunPlan
     /// <summary>Its plan must exist in its namespace; null when it does.</summary>
     public static BackupStep.Fail? Plan(Backup backup, BackupPlan? plan) => plan is not null
         ? null
-        : new("PlanNotFound", $"spec.backupPlan: BackupPlan {backup.Spec.BackupPlan} not found in namespace {backup.Metadata.NamespaceProperty}");
+        : new(BackupReasons.PlanNotFound, $"spec.backupPlan: BackupPlan {backup.Spec.BackupPlan} not found in namespace {backup.Metadata.NamespaceProperty}");
 
     public static BackupStep Resolve(BackupPlan plan, BackupResolution resolution) => resolution switch
     {
         BackupResolution.Refused r => new BackupStep.Fail(r.Reason, $"BackupPlan {plan.Metadata.Name}: {r.Message}"),
-        BackupResolution.NotReady n => new BackupStep.Wait("Waiting", n.Message),
+        BackupResolution.NotReady n => new BackupStep.Wait(BackupReasons.Waiting, n.Message),
         _ => new BackupStep.Start(),
     };
 
     /// <summary>No free slot for its job.</summary>
     public static BackupStep.Wait Queued(int running) =>
-        new("Queued", $"waiting for a slot: {running} backups or restores running (ControlPlane:Backup:MaxConcurrent)");
+        new(BackupReasons.Queued, $"waiting for a slot: {running} backups or restores running (ControlPlane:Backup:MaxConcurrent)");
 
     /// <summary>The Ready message of an interrupted backup.</summary>
     public static string InterruptedMessage(Backup backup, bool aborted) =>
@@ -119,7 +119,7 @@ public static class BackupRunPlan
     {
         if (backup.Metadata.Finalizers?.Contains(BackupRules.Finalizer) != true) return new BackupDeletion.Release();
         if (facts.JobRunning) return new BackupDeletion.WaitForJob();
-        if (backup.Status?.Phase == BackupRules.Phases.Completed && facts.Going is var (policy, why) && facts.Recorded) return new BackupDeletion.Outlive(policy, why);
+        if (backup.Status?.Phase == BackupPhase.Completed && facts.Going is var (policy, why) && facts.Recorded) return new BackupDeletion.Outlive(policy, why);
         return new BackupDeletion.DeleteStored(backup.Status?.Key, backup.Status?.UploadId);
     }
 

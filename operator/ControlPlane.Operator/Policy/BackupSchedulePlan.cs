@@ -6,14 +6,6 @@ using k8s.Models;
 
 namespace ControlPlane.Operator.Policy;
 
-/// <summary>The BackupPlan's conditions.</summary>
-public static class BackupPlanConditions
-{
-    public const string LastBackupSucceeded = "LastBackupSucceeded";
-    public const string BackupOverdue = "BackupOverdue";
-    public const string Ready = "Ready";
-}
-
 /// <summary>Why a BackupPlan is refused: the condition reason and a message naming the field.</summary>
 public sealed record PlanRefusal(string Reason, string Message);
 
@@ -72,7 +64,7 @@ public static class BackupSchedulePlan
         }
         catch (CronFormatException e)
         {
-            refusal = new("InvalidSchedule", $"spec.schedule: \"{plan.Spec.Schedule}\" is not a five-field cron expression ({e.Message})");
+            refusal = new(BackupPlanReasons.InvalidSchedule, $"spec.schedule: \"{plan.Spec.Schedule}\" is not a five-field cron expression ({e.Message})");
         }
 
         var schedule = cron is null ? new ScheduleDecision(null, null, TimeSpan.FromDays(1)) : BackupRules.Schedule(cron, plan.Status?.LastScheduleTime ?? created, now);
@@ -95,31 +87,31 @@ public static class BackupSchedulePlan
         status.LastBackup = newest is null ? null : new BackupRecord
         {
             Name = newest.Metadata.Name, StartedAt = newest.Status?.StartedAt, CompletedAt = newest.Status?.CompletedAt, SizeBytes = newest.Status?.SizeBytes,
-            Sha256 = newest.Status?.Sha256, Phase = newest.Status?.Phase ?? BackupRules.Phases.Pending,
+            Sha256 = newest.Status?.Sha256, Phase = newest.Status?.Phase ?? BackupPhase.Pending,
         };
         status.FirstRecoverabilityPoint = BackupRules.FirstRecoverabilityPoint(retained);
-        var lastCompleted = retained.Where(b => b.Status?.Phase == BackupRules.Phases.Completed).MaxBy(b => b.Status!.CompletedAt);
+        var lastCompleted = retained.Where(b => b.Status?.Phase == BackupPhase.Completed).MaxBy(b => b.Status!.CompletedAt);
         BackupSample? sample = lastCompleted?.Status is { CompletedAt: { } done, StartedAt: { } start, SizeBytes: { } size } ? new(done, done - start, size) : null;
 
         var verdicts = new List<ConditionVerdict>();
-        var lastFinished = retained.Where(b => b.Status?.Phase is BackupRules.Phases.Completed or BackupRules.Phases.Failed).MaxBy(b => b.Status!.CompletedAt);
-        if (lastFinished is null) verdicts.Add(new(BackupPlanConditions.LastBackupSucceeded, null, "NoBackupYet", "no backup has finished yet"));
-        else if (lastFinished.Status!.Phase == BackupRules.Phases.Completed)
+        var lastFinished = retained.Where(b => b.Status?.Phase is BackupPhase.Completed or BackupPhase.Failed).MaxBy(b => b.Status!.CompletedAt);
+        if (lastFinished is null) verdicts.Add(new(BackupPlanConditions.LastBackupSucceeded, null, BackupPlanReasons.NoBackupYet, "no backup has finished yet"));
+        else if (lastFinished.Status!.Phase == BackupPhase.Completed)
         {
-            verdicts.Add(new(BackupPlanConditions.LastBackupSucceeded, true, "Completed", $"Backup {lastFinished.Metadata.Name} completed at {lastFinished.Status.CompletedAt:O}"));
+            verdicts.Add(new(BackupPlanConditions.LastBackupSucceeded, true, BackupPlanReasons.Completed, $"Backup {lastFinished.Metadata.Name} completed at {lastFinished.Status.CompletedAt:O}"));
         }
         else
         {
             var why = lastFinished.Status.Conditions?.FirstOrDefault(c => c.Type == "Ready");
-            verdicts.Add(new(BackupPlanConditions.LastBackupSucceeded, false, why?.Reason ?? "Failed", $"Backup {lastFinished.Metadata.Name} failed: {why?.Message}"));
+            verdicts.Add(new(BackupPlanConditions.LastBackupSucceeded, false, why?.Reason ?? BackupPlanReasons.Failed, $"Backup {lastFinished.Metadata.Name} failed: {why?.Message}"));
         }
 
         var overdue = !plan.Spec.Suspend && BackupRules.Overdue(lastCompleted?.Status?.CompletedAt, created, schedule.Interval, now);
-        verdicts.Add(new(BackupPlanConditions.BackupOverdue, overdue, overdue ? "Overdue" : plan.Spec.Suspend ? "Suspended" : "OnSchedule",
+        verdicts.Add(new(BackupPlanConditions.BackupOverdue, overdue, overdue ? BackupPlanReasons.Overdue : plan.Spec.Suspend ? BackupPlanReasons.Suspended : BackupPlanReasons.OnSchedule,
             overdue ? $"no Completed backup since {(lastCompleted?.Status?.CompletedAt ?? created):O}: more than twice the schedule's interval ({schedule.Interval})"
                 : plan.Spec.Suspend ? "spec.suspend is true: nothing is scheduled" : "the last success is within twice the schedule's interval"));
         if (refusal is not null) verdicts.Add(new(BackupPlanConditions.Ready, false, refusal.Reason, refusal.Message));
-        else verdicts.Add(new(BackupPlanConditions.Ready, true, plan.Spec.Suspend ? "Suspended" : "Scheduled",
+        else verdicts.Add(new(BackupPlanConditions.Ready, true, plan.Spec.Suspend ? BackupPlanReasons.Suspended : BackupPlanReasons.Scheduled,
             plan.Spec.Suspend ? "suspended: no new backups are scheduled" : $"next backup at {schedule.Next:O}"));
 
         // A refusal is told once per message, not on every pass.
@@ -139,8 +131,8 @@ public static class BackupSchedulePlan
     /// <summary>What refuses the plan at reconcile (checked again, whatever admission let through), in this order.</summary>
     static PlanRefusal? Refusal(BackupPlan plan, BackupScheduleFacts facts)
     {
-        if (BackupRules.PlanNameProblem(plan.Metadata.Name) is { } name) return new("InvalidName", name);
-        if (BackupRules.TenantStorageRefusal(plan, facts.Options) is { } storage) return new("TenantStorageNotAllowed", storage);
+        if (BackupRules.PlanNameProblem(plan.Metadata.Name) is { } name) return new(BackupPlanReasons.InvalidName, name);
+        if (BackupRules.TenantStorageRefusal(plan, facts.Options) is { } storage) return new(BackupPlanReasons.TenantStorageNotAllowed, storage);
         return facts.SourceRefusal;
     }
 

@@ -15,17 +15,17 @@ public static class RolloutPlan
     public static readonly TimeSpan DefaultDeadline = TimeSpan.FromMinutes(30);
 
     /// <summary>Finished Rollouts do nothing more (a new version is a new Rollout).</summary>
-    public static bool IsFinished(RolloutStatus? s) => s?.Phase is "Succeeded" or "RolledBack" || (s?.Phase == "Failed" && s.Rollback is not null);
+    public static bool IsFinished(RolloutStatus? s) => s?.Phase is RolloutPhase.Succeeded or RolloutPhase.RolledBack || (s?.Phase == RolloutPhase.Failed && s.Rollback is not null);
 
     /// <summary>Holds its Deployment: started or waiting to, and not finished (a Failed spec holds nothing).</summary>
-    public static bool IsActive(RolloutStatus? s) => !IsFinished(s) && s?.Phase != "Failed";
+    public static bool IsActive(RolloutStatus? s) => !IsFinished(s) && s?.Phase != RolloutPhase.Failed;
 
     /// <summary>The index of the first ring not yet Succeeded (Count when all are).</summary>
     public static int CurrentRing(RolloutSpec spec, RolloutStatus? status)
     {
         for (var i = 0; i < spec.Rings.Count; i++)
         {
-            if (status?.Rings?.FirstOrDefault(r => r.Name == spec.Rings[i].Name)?.Phase != "Succeeded") return i;
+            if (status?.Rings?.FirstOrDefault(r => r.Name == spec.Rings[i].Name)?.Phase != RingPhase.Succeeded) return i;
         }
 
         return spec.Rings.Count;
@@ -47,9 +47,9 @@ public static class RolloutPlan
         readonly List<RolloutNotice> notices = [];
         bool rollback;
         TimeSpan? requeue;
-        Verdict progressing = new(false, "Pending", "not started");
-        Verdict paused = new(false, "NotPaused", "not paused");
-        string readyReason = "Pending";
+        Verdict progressing = new(false, RolloutReasons.Pending, "not started");
+        Verdict paused = new(false, RolloutReasons.NotPaused, "not paused");
+        string readyReason = RolloutReasons.Pending;
         string readyMessage = "not started";
 
         IReadOnlyList<ContainerImage> Target => spec.Target.Containers ?? [];
@@ -60,18 +60,18 @@ public static class RolloutPlan
             var before = rollout.Status?.Phase;
             Step();
             // Pausing and resuming by spec.paused are audited (the reason says which generation did it).
-            var wasUserPaused = rollout.Status?.Conditions?.Any(c => c.Type == "Paused" && c.Status == "True" && c.Reason == "Paused") == true;
-            if (paused is { Status: true, Reason: "Paused" } && !wasUserPaused)
+            var wasUserPaused = rollout.Status?.Conditions?.Any(c => c.Type == RolloutConditions.Paused && c.Status == "True" && c.Reason == RolloutReasons.Paused) == true;
+            if (paused is { Status: true, Reason: RolloutReasons.Paused } && !wasUserPaused)
             {
-                notices.Add(new("Paused", "Rollout paused (spec.paused): no next step is taken until it is false", AuditAction: "rollout.paused", AuditReason: "paused"));
+                notices.Add(new(RolloutReasons.Paused, "Rollout paused (spec.paused): no next step is taken until it is false", AuditAction: "rollout.paused", AuditReason: "paused"));
             }
             else if (wasUserPaused && !spec.Paused && !IsFinished(status))
             {
-                notices.Add(new("Resumed", "Rollout resumed (spec.paused is false)", AuditAction: "rollout.resumed", AuditReason: "resumed"));
+                notices.Add(new(RolloutReasons.Resumed, "Rollout resumed (spec.paused is false)", AuditAction: "rollout.resumed", AuditReason: "resumed"));
             }
 
-            if (status.Phase == "Succeeded" && before != "Succeeded") notices.Add(new("Succeeded", $"Every ring rolled out and soaked: {RolloutResources.Describe(Target)}"));
-            var ready = new Verdict(status.Phase == "Succeeded", readyReason, readyMessage);
+            if (status.Phase == RolloutPhase.Succeeded && before != RolloutPhase.Succeeded) notices.Add(new(RolloutReasons.Succeeded, $"Every ring rolled out and soaked: {RolloutResources.Describe(Target)}"));
+            var ready = new Verdict(status.Phase == RolloutPhase.Succeeded, readyReason, readyMessage);
             return new RolloutDecision(status, patches, rollback, notices, progressing, paused, ready, requeue);
         }
 
@@ -85,13 +85,13 @@ public static class RolloutPlan
 
             if (facts.Invalid.Count > 0)
             {
-                Fail("InvalidSpec", string.Join("; ", facts.Invalid));
+                Fail(RolloutReasons.InvalidSpec, string.Join("; ", facts.Invalid));
                 return;
             }
 
             if (facts.Tenant is null)
             {
-                Fail("NotInAWorkspace", $"metadata.namespace: \"{rollout.Metadata.NamespaceProperty}\" is not a workspace: a Rollout lives in a workspace of the tenant whose workspaces it targets");
+                Fail(RolloutReasons.NotInAWorkspace, $"metadata.namespace: \"{rollout.Metadata.NamespaceProperty}\" is not a workspace: a Rollout lives in a workspace of the tenant whose workspaces it targets");
                 return;
             }
 
@@ -103,7 +103,7 @@ public static class RolloutPlan
 
             if (facts.TenantSuspended)
             {
-                Pause("TenantSuspended", $"tenant {facts.Tenant} is suspended: its rollouts take no step");
+                Pause(RolloutReasons.TenantSuspended, $"tenant {facts.Tenant} is suspended: its rollouts take no step");
                 return;
             }
 
@@ -113,10 +113,10 @@ public static class RolloutPlan
                 if (!StepRing(i)) return;
             }
 
-            status.Phase = "Succeeded";
+            status.Phase = RolloutPhase.Succeeded;
             status.CurrentRing = null;
-            progressing = new(false, "Succeeded", "every ring rolled out and soaked");
-            readyReason = "Succeeded";
+            progressing = new(false, RolloutReasons.Succeeded, "every ring rolled out and soaked");
+            readyReason = RolloutReasons.Succeeded;
             readyMessage = $"{RolloutResources.Describe(Target)} rolled out to {status.Rings!.Sum(r => r.Workspaces?.Count ?? 0)} namespace(s) in {spec.Rings.Count} ring(s)";
         }
 
@@ -127,7 +127,7 @@ public static class RolloutPlan
             var rs = status.Rings![i];
             status.CurrentRing = ring.Name;
             var view = facts.Rings[i];
-            if (rs.Phase is null or "Pending" or "AwaitingApproval")
+            if (rs.Phase is null or RingPhase.Pending or RingPhase.AwaitingApproval)
             {
                 StartRing(i, ring, rs, view);
                 return false;
@@ -137,7 +137,7 @@ public static class RolloutPlan
             var views = namespaces.Select(ns => facts.Deployments.TryGetValue(ns, out var v) ? v : DeploymentView.Missing(ns)).ToList();
             var deadline = rs.StartedAt!.Value + Deadline(spec);
             var pastDeadline = facts.Now >= deadline;
-            var incidents = views.Sum(v => v.Restarts) + (pastDeadline || rs.Phase == "Soaking" ? views.Sum(v => v.NotReady) : 0);
+            var incidents = views.Sum(v => v.Restarts) + (pastDeadline || rs.Phase == RingPhase.Soaking ? views.Sum(v => v.NotReady) : 0);
             rs.Incidents = incidents;
             var max = spec.Gates?.MaxIncidents ?? 0;
             if (incidents > max)
@@ -158,23 +158,23 @@ public static class RolloutPlan
                         return false;
                     }
                 }
-                else if (reading.Unavailable is not null || rs.Phase == "Soaking")
+                else if (reading.Unavailable is not null || rs.Phase == RingPhase.Soaking)
                 {
                     // Unknown is not a breach: hold (no promotion) and say why; the gate is asked again on the interval.
-                    Pause("MetricsUnavailable", $"spec.gates.successRate: {reading.Unavailable ?? "the query returned no sample (no traffic in the ring?)"}; the ring holds until it answers");
+                    Pause(RolloutReasons.MetricsUnavailable, $"spec.gates.successRate: {reading.Unavailable ?? "the query returned no sample (no traffic in the ring?)"}; the ring holds until it answers");
                     return false;
                 }
             }
 
-            if (rs.Phase == "Progressing")
+            if (rs.Phase == RingPhase.Progressing)
             {
                 // A patch that failed (or an image changed by hand meanwhile) is issued again while the ring rolls out.
                 foreach (var v in views.Where(v => v.Exists && !v.OnTarget)) patches.Add(new ImagePatch(v.Namespace, Target));
                 if (views.All(v => v.RolledOut))
                 {
-                    rs.Phase = "Soaking";
+                    rs.Phase = RingPhase.Soaking;
                     rs.RolledOutAt = facts.Now;
-                    notices.Add(new("RingRolledOut", $"ring {ring.Name}: {string.Join(", ", namespaces)} rolled out; soaking for {ring.Soak}"));
+                    notices.Add(new(RolloutReasons.RingRolledOut, $"ring {ring.Name}: {string.Join(", ", namespaces)} rolled out; soaking for {ring.Soak}"));
                 }
                 else if (pastDeadline)
                 {
@@ -185,7 +185,7 @@ public static class RolloutPlan
                 else
                 {
                     Progress(ring, $"ring {ring.Name}: waiting for {string.Join(", ", views.Where(v => !v.RolledOut).Select(v => $"{v.Namespace} ({v.Summary})"))}");
-                    if (spec.Paused) Pause("Paused", $"spec.paused is true: ring {ring.Name} finishes rolling out (gates watched), the next step waits");
+                    if (spec.Paused) Pause(RolloutReasons.Paused, $"spec.paused is true: ring {ring.Name} finishes rolling out (gates watched), the next step waits");
                     RequeueIn(deadline - facts.Now);
                     return false;
                 }
@@ -195,20 +195,20 @@ public static class RolloutPlan
             if (facts.Now < soakEnds)
             {
                 Progress(ring, $"ring {ring.Name}: soaking until {soakEnds:u}, gates holding ({incidents} incident(s){(rs.SuccessRate is { } r ? $", success rate {RolloutResources.Format(r)}" : "")})");
-                if (spec.Paused) Pause("Paused", "spec.paused is true: the next ring waits (gates are still watched)");
+                if (spec.Paused) Pause(RolloutReasons.Paused, "spec.paused is true: the next ring waits (gates are still watched)");
                 RequeueIn(soakEnds - facts.Now);
                 return false;
             }
 
             if (spec.Paused)
             {
-                Pause("Paused", $"spec.paused is true: ring {ring.Name} soaked; the next ring waits");
+                Pause(RolloutReasons.Paused, $"spec.paused is true: ring {ring.Name} soaked; the next ring waits");
                 return false;
             }
 
-            rs.Phase = "Succeeded";
+            rs.Phase = RingPhase.Succeeded;
             rs.CompletedAt = facts.Now;
-            notices.Add(new("RingPromoted", $"ring {ring.Name} succeeded ({string.Join(", ", namespaces)}): rolled out and soaked for {ring.Soak} with gates holding",
+            notices.Add(new(RolloutReasons.RingPromoted, $"ring {ring.Name} succeeded ({string.Join(", ", namespaces)}): rolled out and soaked for {ring.Soak} with gates holding",
                 AuditAction: "rollout.ring-promoted", AuditReason: ring.Name));
             return true;
         }
@@ -218,38 +218,38 @@ public static class RolloutPlan
         {
             if (spec.Paused)
             {
-                Pause("Paused", $"spec.paused is true: ring {ring.Name} does not start");
+                Pause(RolloutReasons.Paused, $"spec.paused is true: ring {ring.Name} does not start");
                 return;
             }
 
             if (facts.WaitingFor is { } other)
             {
-                status.Phase = "Pending";
-                progressing = new(false, "WaitingForRollout", $"Rollout {other} is active on Deployment {spec.Target.Deployment} in a ring namespace: one at a time; this one starts when it finishes");
-                (readyReason, readyMessage) = ("WaitingForRollout", progressing.Message);
+                status.Phase = RolloutPhase.Pending;
+                progressing = new(false, RolloutReasons.WaitingForRollout, $"Rollout {other} is active on Deployment {spec.Target.Deployment} in a ring namespace: one at a time; this one starts when it finishes");
+                (readyReason, readyMessage) = (RolloutReasons.WaitingForRollout, progressing.Message);
                 return;
             }
 
             if (RolloutResources.NeedsApproval(rollout, ring, view) && facts.Approval is not { Approved: true })
             {
-                rs.Phase = "AwaitingApproval";
+                rs.Phase = RingPhase.AwaitingApproval;
                 var why = facts.Approval?.Message ?? "no approval";
                 var prod = ring.RequiresApproval ? "" : " (it reaches a prod workspace: approval is required whatever requiresApproval says)";
-                Pause(facts.Approval?.Rejected == true ? "Rejected" : "AwaitingApproval",
+                Pause(facts.Approval?.Rejected == true ? RolloutReasons.Rejected : RolloutReasons.AwaitingApproval,
                     $"ring {ring.Name} requires approval of generation {rollout.Metadata.Generation}{prod} (an Approval with target kind Rollout, name {rollout.Metadata.Name}): {why}");
                 return;
             }
 
             if (view.Namespaces.Count == 0)
             {
-                Pause("RingEmpty", $"spec.rings[{i}]: ring {ring.Name} matches no workspace of tenant {facts.Tenant}{Refusals(view)}; it holds until one matches");
+                Pause(RolloutReasons.RingEmpty, $"spec.rings[{i}]: ring {ring.Name} matches no workspace of tenant {facts.Tenant}{Refusals(view)}; it holds until one matches");
                 return;
             }
 
             var views = view.Namespaces.Select(ns => facts.Deployments.TryGetValue(ns, out var v) ? v : DeploymentView.Missing(ns)).ToList();
             if (views.Where(v => !v.Exists).Select(v => v.Namespace).ToList() is { Count: > 0 } missing)
             {
-                Pause("DeploymentNotFound", $"spec.target.deployment: Deployment {spec.Target.Deployment} does not exist in {string.Join(", ", missing)} (ring {ring.Name}); the operator never creates it");
+                Pause(RolloutReasons.DeploymentNotFound, $"spec.target.deployment: Deployment {spec.Target.Deployment} does not exist in {string.Join(", ", missing)} (ring {ring.Name}); the operator never creates it");
                 return;
             }
 
@@ -266,14 +266,14 @@ public static class RolloutPlan
             {
                 var denied = string.Join("; ", deniedHere);
                 var message = $"spec.rings[{i}]: ring {ring.Name} does not start: {denied}";
-                var before = rollout.Status?.Conditions?.FirstOrDefault(c => c.Type == "Ready");
-                if (before?.Reason != "RequesterForbidden" || before.Message != message)
+                var before = rollout.Status?.Conditions?.FirstOrDefault(c => c.Type == RolloutConditions.Ready);
+                if (before?.Reason != RolloutReasons.RequesterForbidden || before.Message != message)
                 {
-                    notices.Add(new("RequesterForbidden", message, Warning: true, AuditAction: "rollout.requester-forbidden", AuditReason: ring.Name));
+                    notices.Add(new(RolloutReasons.RequesterForbidden, message, Warning: true, AuditAction: "rollout.requester-forbidden", AuditReason: ring.Name));
                 }
 
-                rs.Phase = "Pending";
-                Pause("RequesterForbidden", message);
+                rs.Phase = RingPhase.Pending;
+                Pause(RolloutReasons.RequesterForbidden, message);
                 return;
             }
 
@@ -281,7 +281,7 @@ public static class RolloutPlan
             {
                 if (RolloutResources.MissingContainers(v, Target) is { Count: > 0 } absent)
                 {
-                    Fail("ContainerNotFound", $"spec.target.containers: Deployment {v.Namespace}/{spec.Target.Deployment} has no container {string.Join(", ", absent)}");
+                    Fail(RolloutReasons.ContainerNotFound, $"spec.target.containers: Deployment {v.Namespace}/{spec.Target.Deployment} has no container {string.Join(", ", absent)}");
                     return;
                 }
             }
@@ -294,11 +294,11 @@ public static class RolloutPlan
                 if (!v.OnTarget) patches.Add(new ImagePatch(v.Namespace, Target));
             }
 
-            rs.Phase = "Progressing";
+            rs.Phase = RingPhase.Progressing;
             rs.StartedAt = facts.Now;
             rs.Workspaces = view.Namespaces.ToList();
             rs.Incidents = 0;
-            notices.Add(new("RingStarted", $"ring {ring.Name}: setting {RolloutResources.Describe(Target)} on Deployment {spec.Target.Deployment} in {string.Join(", ", view.Namespaces)}{Refusals(view)}"));
+            notices.Add(new(RolloutReasons.RingStarted, $"ring {ring.Name}: setting {RolloutResources.Describe(Target)} on Deployment {spec.Target.Deployment} in {string.Join(", ", view.Namespaces)}{Refusals(view)}"));
             Progress(ring, $"ring {ring.Name}: images patched in {string.Join(", ", view.Namespaces)}; waiting for the rollout");
             RequeueIn(Deadline(spec));
             return;
@@ -308,23 +308,23 @@ public static class RolloutPlan
 
         void Progress(Ring ring, string message)
         {
-            status.Phase = "Progressing";
-            progressing = new(true, "RingProgressing", message);
-            (readyReason, readyMessage) = ("Progressing", $"ring {ring.Name} of {spec.Rings.Count} in progress");
+            status.Phase = RolloutPhase.Progressing;
+            progressing = new(true, RolloutReasons.RingProgressing, message);
+            (readyReason, readyMessage) = (RolloutReasons.Progressing, $"ring {ring.Name} of {spec.Rings.Count} in progress");
         }
 
         void Pause(string reason, string message)
         {
-            status.Phase = "Paused";
+            status.Phase = RolloutPhase.Paused;
             paused = new(true, reason, message);
             progressing = new(false, reason, message);
             (readyReason, readyMessage) = (reason, message);
-            if (reason == "MetricsUnavailable") RequeueIn(TimeSpan.FromSeconds(10));
+            if (reason == RolloutReasons.MetricsUnavailable) RequeueIn(TimeSpan.FromSeconds(10));
         }
 
         void Fail(string reason, string message)
         {
-            status.Phase = "Failed";
+            status.Phase = RolloutPhase.Failed;
             progressing = new(false, reason, message);
             (readyReason, readyMessage) = (reason, message);
         }
@@ -339,7 +339,7 @@ public static class RolloutPlan
         void Rollback(string gate, string ring, string value, string limit, DateTime observableAt)
         {
             var touched = status.Previous ?? [];
-            var current = status.Rings?.FirstOrDefault(r => r.Phase is "Progressing" or "Soaking");
+            var current = status.Rings?.FirstOrDefault(r => r.Phase is RingPhase.Progressing or RingPhase.Soaking);
             var record = new RollbackRecord
             {
                 Gate = gate, Ring = gate == "abort" ? current?.Name : ring, Value = value, Limit = limit,
@@ -350,32 +350,32 @@ public static class RolloutPlan
             var what = gate == "abort" ? "spec.abort is true" : $"gate {gate} breached in ring {ring}: {value} (limit {limit})";
             if (gate != "abort" && !spec.AutoRollback)
             {
-                if (current is not null) current.Phase = "Failed";
-                Fail("GateBreached", $"{what}; autoRollback is false: nothing rolled back");
-                notices.Add(new("GateBreached", $"{what}; autoRollback is false: nothing rolled back", Warning: true, AuditAction: "rollout.failed", AuditReason: gate));
+                if (current is not null) current.Phase = RingPhase.Failed;
+                Fail(RolloutReasons.GateBreached, $"{what}; autoRollback is false: nothing rolled back");
+                notices.Add(new(RolloutReasons.GateBreached, $"{what}; autoRollback is false: nothing rolled back", Warning: true, AuditAction: "rollout.failed", AuditReason: gate));
                 return;
             }
 
-            if (current is not null) current.Phase = "RolledBack";
+            if (current is not null) current.Phase = RingPhase.RolledBack;
             foreach (var p in touched) patches.Add(new ImagePatch(p.Namespace, p.Containers));
             rollback = true;
-            status.Phase = "RolledBack";
+            status.Phase = RolloutPhase.RolledBack;
             status.RolledBackAt = facts.Now;
             record.IssuedAt = facts.Now;
             record.SecondsToIssue = Math.Max(0, Math.Round((facts.Now - observableAt).TotalSeconds, 3));
             var restored = touched.Count == 0 ? "nothing had been changed" : $"restored {string.Join("; ", touched.Select(p => $"{p.Namespace}: {RolloutResources.Describe(p.Containers)}"))}";
-            progressing = new(false, gate == "abort" ? "Aborted" : "RolledBack", $"{what}; {restored}");
+            progressing = new(false, gate == "abort" ? RolloutReasons.Aborted : RolloutReasons.RolledBack, $"{what}; {restored}");
             (readyReason, readyMessage) = (progressing.Reason, progressing.Message);
-            if (gate == "abort") notices.Add(new("Aborted", "spec.abort is true: stopping and rolling back", Warning: true, AuditAction: "rollout.aborted", AuditReason: "abort"));
-            notices.Add(new("RolledBack", $"{what}; {restored}", Warning: true, AuditAction: "rollout.rolled-back", AuditReason: gate));
+            if (gate == "abort") notices.Add(new(RolloutReasons.Aborted, "spec.abort is true: stopping and rolling back", Warning: true, AuditAction: "rollout.aborted", AuditReason: "abort"));
+            notices.Add(new(RolloutReasons.RolledBack, $"{what}; {restored}", Warning: true, AuditAction: "rollout.rolled-back", AuditReason: gate));
         }
 
         void Finished()
         {
-            var phase = status.Phase!;
+            var phase = status.Phase!.Value; // finished: never null
             // A rollback not fully issued (a patch failed) is issued again for what still differs; a
             // finished Rollout otherwise touches nothing.
-            if (phase == "RolledBack" && status.Rollback is { IssuedAt: null })
+            if (phase == RolloutPhase.RolledBack && status.Rollback is { IssuedAt: null })
             {
                 foreach (var p in status.Previous ?? [])
                 {
@@ -389,11 +389,11 @@ public static class RolloutPlan
                 rollback = true;
             }
 
-            var ready = rollout.Status?.Conditions?.FirstOrDefault(c => c.Type == "Ready");
-            var prog = rollout.Status?.Conditions?.FirstOrDefault(c => c.Type == "Progressing");
-            readyReason = ready?.Reason ?? phase;
-            readyMessage = ready?.Message ?? phase;
-            progressing = new(false, prog?.Reason ?? phase, prog?.Message ?? phase);
+            var ready = rollout.Status?.Conditions?.FirstOrDefault(c => c.Type == RolloutConditions.Ready);
+            var prog = rollout.Status?.Conditions?.FirstOrDefault(c => c.Type == RolloutConditions.Progressing);
+            readyReason = ready?.Reason ?? phase.ToString();
+            readyMessage = ready?.Message ?? phase.ToString();
+            progressing = new(false, prog?.Reason ?? phase.ToString(), prog?.Message ?? phase.ToString());
         }
     }
 
@@ -401,7 +401,7 @@ public static class RolloutPlan
     static RolloutStatus Copy(RolloutStatus? s, RolloutSpec spec)
     {
         var copy = s is null ? new RolloutStatus() : k8s.KubernetesJson.Deserialize<RolloutStatus>(k8s.KubernetesJson.Serialize(s));
-        var rings = spec.Rings.Select(r => copy.Rings?.FirstOrDefault(x => x.Name == r.Name) ?? new RingStatus { Name = r.Name, Phase = "Pending" }).ToList();
+        var rings = spec.Rings.Select(r => copy.Rings?.FirstOrDefault(x => x.Name == r.Name) ?? new RingStatus { Name = r.Name, Phase = RingPhase.Pending }).ToList();
         copy.Rings = rings;
         return copy;
     }

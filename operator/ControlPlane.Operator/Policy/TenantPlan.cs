@@ -4,13 +4,6 @@ using k8s.Models;
 
 namespace ControlPlane.Operator.Policy;
 
-public static class TenantConditions
-{
-    public const string Ready = "Ready";
-    public const string RecordSynced = "RecordSynced";
-    public const string QuotaReady = "QuotaReady";
-}
-
 /// <summary>
 /// What a Tenant's pass decides on, read by the reconciler: the tenant's workspaces (cache), the
 /// configured regions, and, only when the cache has none of its workspaces and the tenant is being
@@ -67,8 +60,8 @@ public static class TenantPlan
     public static TenantStep? Refusal(Tenant tenant, TenantFacts facts)
     {
         if (SpecRules.ObjectName(tenant.Metadata.Name) is not { } badName) return null;
-        var status = new TenantStatus { ObservedGeneration = tenant.Metadata.Generation, Phase = "Failed" };
-        return new(status, [new(TenantConditions.Ready, false, "InvalidName", badName)], PassResult.Terminal(badName), [], new("InvalidName", badName, Warning: true));
+        var status = new TenantStatus { ObservedGeneration = tenant.Metadata.Generation, Phase = TenantPhase.Failed };
+        return new(status, [new(TenantConditions.Ready, false, TenantReasons.InvalidName, badName)], PassResult.Terminal(badName), [], new(TenantReasons.InvalidName, badName, Warning: true));
     }
 
     /// <summary>A region the operator is not configured for: Failed, and the row is never written.</summary>
@@ -76,9 +69,9 @@ public static class TenantPlan
     {
         if (Placement.UndeclaredTenantRegion(facts.Regions, tenant.Spec.Region) is not { } message) return null;
         var status = NewStatus(tenant, facts);
-        status.Phase = "Failed";
-        return new(status, [new(TenantConditions.RecordSynced, false, "InvalidRegion", message), new(TenantConditions.Ready, false, "InvalidRegion", message)],
-            PassResult.Terminal(message), [], new("InvalidRegion", message, Warning: true));
+        status.Phase = TenantPhase.Failed;
+        return new(status, [new(TenantConditions.RecordSynced, false, TenantReasons.InvalidRegion, message), new(TenantConditions.Ready, false, TenantReasons.InvalidRegion, message)],
+            PassResult.Terminal(message), [], new(TenantReasons.InvalidRegion, message, Warning: true));
     }
 
     /// <summary>After the row was synced (or not): the quota check, then Ready (or Suspended) with the self-service bindings applied.</summary>
@@ -88,15 +81,15 @@ public static class TenantPlan
         if (record is RecordOutcome.Failed failure)
         {
             // Unreachable is retried with backoff; a refusal (permission, constraint, ...) waits for a spec change.
-            status.Phase = tenant.Status?.Phase ?? "Pending";
+            status.Phase = tenant.Status?.Phase ?? TenantPhase.Pending;
             return new(status, [new(TenantConditions.RecordSynced, false, failure.Reason, failure.Message), new(TenantConditions.Ready, false, failure.Reason, failure.Message)],
-                failure.Transient ? PassResult.Retry(failure.Message) : PassResult.Terminal(failure.Message), [], new("RecordSyncFailed", failure.Message, Warning: true));
+                failure.Transient ? PassResult.Retry(failure.Message) : PassResult.Terminal(failure.Message), [], new(TenantReasons.RecordSyncFailed, failure.Message, Warning: true));
         }
 
         var synced = (RecordOutcome.Synced)record;
         status.RecordId = synced.Id.ToString();
-        var verdicts = new List<ConditionVerdict> { new(TenantConditions.RecordSynced, true, "Synced", "The tenant row in the system of record matches the spec.") };
-        List<Notice> before = synced.Change is { } change ? [new(change, $"Tenant record {synced.Id} {(change == "RecordCreated" ? "created" : "updated")}")] : [];
+        var verdicts = new List<ConditionVerdict> { new(TenantConditions.RecordSynced, true, TenantReasons.Synced, "The tenant row in the system of record matches the spec.") };
+        List<Notice> before = synced.Change is { } change ? [new(change, $"Tenant record {synced.Id} {(change == TenantReasons.RecordCreated ? "created" : "updated")}")] : [];
 
         // Quantities out of bounds (the tenant's own, or a workspace's stored while the webhook was
         // absent) are counted as zero by the ledger; the tenant says so instead of looking healthy.
@@ -104,22 +97,22 @@ public static class TenantPlan
         if (invalid.Count > 0)
         {
             var message = string.Join("; ", invalid.Take(10)) + (invalid.Count > 10 ? $"; and {invalid.Count - 10} more" : "");
-            verdicts.Add(new(TenantConditions.QuotaReady, false, "InvalidQuantity", message));
-            verdicts.Add(new(TenantConditions.Ready, false, "InvalidQuantity", message));
-            status.Phase = "Failed";
+            verdicts.Add(new(TenantConditions.QuotaReady, false, TenantReasons.InvalidQuantity, message));
+            verdicts.Add(new(TenantConditions.Ready, false, TenantReasons.InvalidQuantity, message));
+            status.Phase = TenantPhase.Failed;
             var previous = tenant.Status?.Conditions?.FirstOrDefault(c => c.Type == TenantConditions.QuotaReady)?.Message;
             // Done: a change of the tenant or of a workspace re-triggers it.
-            return new(status, verdicts, PassResult.Done, before, previous != message ? new("InvalidQuantity", message, Warning: true) : null);
+            return new(status, verdicts, PassResult.Done, before, previous != message ? new(TenantReasons.InvalidQuantity, message, Warning: true) : null);
         }
 
         if (tenant.Status?.Conditions?.Any(c => c.Type == TenantConditions.QuotaReady) == true)
         {
-            verdicts.Add(new(TenantConditions.QuotaReady, true, "Valid", "Every quantity of the tenant and its workspaces is within bounds."));
+            verdicts.Add(new(TenantConditions.QuotaReady, true, TenantReasons.Valid, "Every quantity of the tenant and its workspaces is within bounds."));
         }
 
         var suspended = tenant.Spec.Suspended;
-        status.Phase = suspended ? "Suspended" : "Ready";
-        verdicts.Add(new(TenantConditions.Ready, true, suspended ? "Suspended" : "Ready",
+        status.Phase = suspended ? TenantPhase.Suspended : TenantPhase.Ready;
+        verdicts.Add(new(TenantConditions.Ready, true, suspended ? TenantReasons.Suspended : TenantReasons.Ready,
             suspended ? "Tenant is suspended: no new workspaces, rollouts or publications." : "Tenant is ready."));
         return new(status, verdicts, PassResult.Done, before, null, ApplyBindings: true);
     }
@@ -133,25 +126,25 @@ public static class TenantPlan
         if (tenant.Metadata.Finalizers?.Contains(ApiGroup.Finalizer) != true) return new TenantDeletion.Release();
         var owned = OwnedNames(facts);
         if (owned.Count == 0) owned = facts.Live ?? throw new ArgumentException("the live list of the tenant's workspaces is read when the cache has none", nameof(facts));
-        if (owned.Count == 0) return new TenantDeletion.MarkDeleted(new("RecordDeleted", "Tenant record marked deleted; finalizer removed"));
+        if (owned.Count == 0) return new TenantDeletion.MarkDeleted(new(TenantReasons.RecordDeleted, "Tenant record marked deleted; finalizer removed"));
 
         var message = $"Deletion held: tenant still has {owned.Count} workspace(s): {string.Join(", ", owned.Take(10))}{(owned.Count > 10 ? ", ..." : "")}. Delete them first.";
         var status = Terminating(tenant, facts);
         // Done: a workspace event re-triggers it.
-        return new TenantDeletion.Hold(new(status, [new(TenantConditions.Ready, false, "DeletionBlocked", message)], PassResult.Done, [], new("DeletionBlocked", message, Warning: true)));
+        return new TenantDeletion.Hold(new(status, [new(TenantConditions.Ready, false, TenantReasons.DeletionBlocked, message)], PassResult.Done, [], new(TenantReasons.DeletionBlocked, message, Warning: true)));
     }
 
     /// <summary>The row could not be marked deleted: the finalizer stays, and the pass is retried.</summary>
     public static TenantStep DeletionWaits(Tenant tenant, TenantFacts facts, string error)
     {
         var message = $"Deletion waits for the system of record: {error}";
-        return new(Terminating(tenant, facts), [new(TenantConditions.RecordSynced, false, "DatabaseUnavailable", message)], PassResult.Retry(message), [], null);
+        return new(Terminating(tenant, facts), [new(TenantConditions.RecordSynced, false, TenantReasons.DatabaseUnavailable, message)], PassResult.Retry(message), [], null);
     }
 
     static TenantStatus Terminating(Tenant tenant, TenantFacts facts)
     {
         var status = NewStatus(tenant, facts);
-        status.Phase = "Terminating";
+        status.Phase = TenantPhase.Terminating;
         return status;
     }
 

@@ -1,3 +1,4 @@
+using ControlPlane.Api.V1Alpha1;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -7,7 +8,7 @@ namespace ControlPlane.Operator.Store;
 public sealed record BackupRow(Guid Id, string Namespace, string Name, string K8sUid, string Plan, string Tenant, string Region, string Database, string Storage, string ObjectKey);
 
 /// <summary>How a backup ended.</summary>
-public sealed record BackupOutcome(string Phase, string? Reason, long? SizeBytes, string? Sha256, string? PgDumpVersion, string? ServerVersion);
+public sealed record BackupOutcome(BackupPhase Phase, string? Reason, long? SizeBytes, string? Sha256, string? PgDumpVersion, string? ServerVersion);
 
 /// <summary>A backup as the system of record holds it: where its object is, and what became of it.</summary>
 public sealed record RecordedBackup(string K8sUid, string Namespace, string Name, string Plan, string Tenant, string Region, string Storage, string ObjectKey, string Phase,
@@ -49,7 +50,7 @@ public static class BackupStore
                 WHERE k8s_uid = $1
                 """, conn, tx);
             cmd.Parameters.AddWithValue(k8sUid);
-            cmd.Parameters.AddWithValue(outcome.Phase);
+            cmd.Parameters.AddWithValue(outcome.Phase.ToString());
             cmd.Parameters.AddWithValue(NpgsqlDbType.Text, (object?)outcome.Reason ?? DBNull.Value);
             cmd.Parameters.AddWithValue(NpgsqlDbType.Bigint, (object?)outcome.SizeBytes ?? DBNull.Value);
             cmd.Parameters.AddWithValue(NpgsqlDbType.Text, (object?)outcome.Sha256 ?? DBNull.Value);
@@ -169,14 +170,14 @@ public static class BackupStore
         return id;
     }
 
-    public static Task FinishRestoreAsync(this SystemDatabase db, string k8sUid, string phase, string? reason, string? replacedDatabase, AuditEntry audit, CancellationToken ct) =>
+    public static Task FinishRestoreAsync(this SystemDatabase db, string k8sUid, RestorePhase phase, string? reason, string? replacedDatabase, AuditEntry audit, CancellationToken ct) =>
         db.WriteAsync(async (conn, tx) =>
         {
             await using var cmd = new NpgsqlCommand("""
                 UPDATE controlplane.restores SET phase = $2, reason = $3, replaced_database = $4, completed_at = now() WHERE k8s_uid = $1
                 """, conn, tx);
             cmd.Parameters.AddWithValue(k8sUid);
-            cmd.Parameters.AddWithValue(phase);
+            cmd.Parameters.AddWithValue(phase.ToString());
             cmd.Parameters.AddWithValue(NpgsqlDbType.Text, (object?)reason ?? DBNull.Value);
             cmd.Parameters.AddWithValue(NpgsqlDbType.Text, (object?)replacedDatabase ?? DBNull.Value);
             await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);

@@ -245,7 +245,7 @@ public sealed class ChaosScenario(ChaosEnvironment env, ChaosSettings settings, 
         Say("operator started; creating tenants");
         await CreateTenantsAsync(api, ct);
         await WaitAsync(async () => (await api.ListAsync<Tenant>(Tenants, null, null, 500, null, ct)).Items
-            .Count(t => t.Metadata.Name.StartsWith(Prefix, StringComparison.Ordinal) && t.Status?.Phase == "Ready") == TenantCount, TimeSpan.FromMinutes(2), "tenants Ready", ct);
+            .Count(t => t.Metadata.Name.StartsWith(Prefix, StringComparison.Ordinal) && t.Status?.Phase == TenantPhase.Ready) == TenantCount, TimeSpan.FromMinutes(2), "tenants Ready", ct);
         Say($"{TenantCount} tenants Ready; applying {names.Length} workspaces at once");
         var converge = Stopwatch.StartNew();
         var creates = CreateWorkspacesAsync(api, names, ct);
@@ -331,7 +331,7 @@ public sealed class ChaosScenario(ChaosEnvironment env, ChaosSettings settings, 
                && (await supervisor.Current.StateAsync(ct)).Idle;
     }
 
-    static bool IsReady(Workspace w) => w.Status?.Phase == "Ready" && w.Status.ObservedGeneration == w.Metadata.Generation;
+    static bool IsReady(Workspace w) => w.Status?.Phase == WorkspacePhase.Ready && w.Status.ObservedGeneration == w.Metadata.Generation;
 
     static async Task<string> NotReadyAsync(KubeApi api, CancellationToken ct)
     {

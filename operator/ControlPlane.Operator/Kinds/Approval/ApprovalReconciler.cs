@@ -52,7 +52,7 @@ public sealed class ApprovalReconciler(
     }
 
     /// <summary>On every Approval: whether its target, at its current generation, has the approvals it needs.</summary>
-    public const string TargetApprovedCondition = "TargetApproved";
+    public const string TargetApprovedCondition = ApprovalConditions.TargetApproved;
 
     public IKubernetesObject<V1ObjectMeta>? Target(string ns, string kind, string name) =>
         targets.TryGetValue(kind, out var get) ? get($"{ns}/{name}") : null;
@@ -86,16 +86,16 @@ public sealed class ApprovalReconciler(
         var target = Target(approval.Metadata.NamespaceProperty, approval.Spec.Target.Kind, approval.Spec.Target.Name);
         var verdict = ApprovalPolicy.Judge(approval, target, HoldsApproverRole, roleBindings.InNamespace);
         var conditions = new ConditionSet(approval.Status?.Conditions, approval.Metadata.Generation, time.GetUtcNow().UtcDateTime)
-            .Set("Ready", verdict.Counts, verdict.Reason, verdict.Message);
+            .Set(ApprovalConditions.Ready, verdict.Counts, verdict.Reason, verdict.Message);
         // What the target's approvals add up to (one outside prod, two distinct approvers in prod; a Restore by its own rule), as its reconciler computes it.
         if (target is null)
         {
-            conditions.Set(TargetApprovedCondition, false, "TargetNotFound", verdict.Message);
+            conditions.Set(TargetApprovedCondition, false, ApprovalReasons.TargetNotFound, verdict.Message);
         }
         else
         {
             var state = StateOf(target, approvals.InNamespace(approval.Metadata.NamespaceProperty));
-            conditions.Set(TargetApprovedCondition, state.Approved, state.Rejected ? "Rejected" : state.Approved ? "Approved" : "AwaitingApproval", state.Message);
+            conditions.Set(TargetApprovedCondition, state.Approved, state.Rejected ? ApprovalReasons.Rejected : state.Approved ? ApprovalReasons.Approved : ApprovalReasons.AwaitingApproval, state.Message);
         }
 
         await writer.UpdateStatusAsync(Type, approval, new ApprovalStatus { ObservedGeneration = approval.Metadata.Generation, Conditions = conditions.ToList() }, ct)

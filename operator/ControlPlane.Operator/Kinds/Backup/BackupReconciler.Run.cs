@@ -24,13 +24,13 @@ public sealed partial class BackupReconciler
             Audit(backup, "backup.started", new JsonObject { ["database"] = source.Database, ["storage"] = storage.ToString(), ["key"] = key }, source.Tenant), ct).ConfigureAwait(false);
         backup = await WriteStatusAsync(backup, s =>
         {
-            s.Phase = BackupRules.Phases.Running;
+            s.Phase = BackupPhase.Running;
             s.StartedAt = startedAt;
             s.Key = key;
             s.Database = source.Database;
             s.CorrelationId = correlation.ToString("D");
             s.ObservedGeneration = backup.Metadata.Generation;
-            s.Conditions = new ConditionSet(s.Conditions, backup.Metadata.Generation, startedAt).Set("Ready", false, "Running", $"pg_dump of {source.Database} to {storage}").ToList();
+            s.Conditions = new ConditionSet(s.Conditions, backup.Metadata.Generation, startedAt).Set(BackupConditions.Ready, false, BackupReasons.Running, $"pg_dump of {source.Database} to {storage}").ToList();
             return s;
         }, ct).ConfigureAwait(false);
 
@@ -57,23 +57,23 @@ public sealed partial class BackupReconciler
                 var completedAt = Now;
                 await WriteStatusAsync(backup, s =>
                 {
-                    s.Phase = BackupRules.Phases.Completed;
+                    s.Phase = BackupPhase.Completed;
                     s.CompletedAt = completedAt;
                     s.UploadId = null;
                     s.SizeBytes = uploaded.SizeBytes;
                     s.Sha256 = uploaded.Sha256;
                     s.PgDumpVersion = dumpVersion;
                     s.ServerVersion = verification.ServerVersion;
-                    s.Conditions = new ConditionSet(s.Conditions, backup.Metadata.Generation, completedAt).Set("Ready", true, "Completed", $"{verification.Message}; dumped as role {session.Role} (session_user verified)").ToList();
+                    s.Conditions = new ConditionSet(s.Conditions, backup.Metadata.Generation, completedAt).Set(BackupConditions.Ready, true, BackupReasons.Completed, $"{verification.Message}; dumped as role {session.Role} (session_user verified)").ToList();
                     return s;
                 }, ct).ConfigureAwait(false);
-                await database.FinishBackupAsync(uid, new BackupOutcome(BackupRules.Phases.Completed, null, uploaded.SizeBytes, uploaded.Sha256, dumpVersion,
+                await database.FinishBackupAsync(uid, new BackupOutcome(BackupPhase.Completed, null, uploaded.SizeBytes, uploaded.Sha256, dumpVersion,
                     verification.ServerVersion), Audit(backup, "backup.completed", new JsonObject
                 {
                     ["sizeBytes"] = uploaded.SizeBytes, ["sha256"] = uploaded.Sha256, ["durationSeconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3),
                     ["serverVersion"] = verification.ServerVersion,
                 }, source.Tenant), ct).ConfigureAwait(false);
-                await events.NormalAsync(backup, "BackupCompleted",
+                await events.NormalAsync(backup, BackupReasons.BackupCompleted,
                         $"{source.Database}: {uploaded.SizeBytes} bytes, sha256 {uploaded.Sha256}, in {clock.Elapsed.TotalSeconds:0.0} s; pg_dump {session.Describe()}", ct)
                     .ConfigureAwait(false);
                 return;
@@ -81,7 +81,7 @@ public sealed partial class BackupReconciler
 
             // Nothing that failed verification is kept as if it were a backup.
             await store.DeleteAsync(key, ct).ConfigureAwait(false);
-            (reason, message) = ("VerificationFailed", verification.Message);
+            (reason, message) = (BackupReasons.VerificationFailed, verification.Message);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -90,7 +90,7 @@ public sealed partial class BackupReconciler
         }
         catch (PgToolException e)
         {
-            (reason, message) = ("DumpFailed", e.Message);
+            (reason, message) = (BackupReasons.DumpFailed, e.Message);
         }
         catch (BackupRefusedException e)
         {
@@ -99,16 +99,16 @@ public sealed partial class BackupReconciler
         catch (Npgsql.NpgsqlException e)
         {
             // Only ever the region's configured server: its error says nothing about any address a tenant chose.
-            (reason, message) = ("DatabaseUnavailable", $"{source.Database} on the {source.Region} server: {e.Message}");
+            (reason, message) = (BackupReasons.DatabaseUnavailable, $"{source.Database} on the {source.Region} server: {e.Message}");
         }
         catch (AmazonServiceException e)
         {
             // The service's code and message (they carry no credentials).
-            (reason, message) = ("StorageFailed", $"{storage}: {e.ErrorCode ?? e.StatusCode.ToString()}: {e.Message}");
+            (reason, message) = (BackupReasons.StorageFailed, $"{storage}: {e.ErrorCode ?? e.StatusCode.ToString()}: {e.Message}");
         }
         catch (Exception e) when (e is AmazonClientException or HttpRequestException or IOException)
         {
-            (reason, message) = ("StorageFailed", $"{storage}: {e.Message}");
+            (reason, message) = (BackupReasons.StorageFailed, $"{storage}: {e.Message}");
         }
 
         logger.LogWarning("backup {Namespace}/{Name} failed: {Reason}: {Message}", backup.Metadata.NamespaceProperty, backup.Metadata.Name, reason, message);
@@ -120,13 +120,13 @@ public sealed partial class BackupReconciler
         var at = Now;
         backup = await WriteStatusAsync(backup, s =>
         {
-            s.Phase = BackupRules.Phases.Failed;
+            s.Phase = BackupPhase.Failed;
             s.CompletedAt = at;
             s.UploadId = null;
-            s.Conditions = new ConditionSet(s.Conditions, backup.Metadata.Generation, at).Set("Ready", false, reason, message).ToList();
+            s.Conditions = new ConditionSet(s.Conditions, backup.Metadata.Generation, at).Set(BackupConditions.Ready, false, reason, message).ToList();
             return s;
         }, ct).ConfigureAwait(false);
-        await database.FinishBackupAsync(backup.Metadata.Uid ?? "", new BackupOutcome(BackupRules.Phases.Failed, reason, null, null, null, null),
+        await database.FinishBackupAsync(backup.Metadata.Uid ?? "", new BackupOutcome(BackupPhase.Failed, reason, null, null, null, null),
             Audit(backup, "backup.failed", new JsonObject { ["reason"] = reason, ["message"] = message }, tenant), ct).ConfigureAwait(false);
         await events.WarningAsync(backup, reason, message, ct).ConfigureAwait(false);
     }
@@ -171,7 +171,7 @@ public sealed partial class BackupReconciler
             await store.DeleteAsync(key, ct).ConfigureAwait(false);
         }
 
-        await FinishFailedAsync(backup, "Interrupted", BackupRunPlan.InterruptedMessage(backup, aborted), null, ct).ConfigureAwait(false);
+        await FinishFailedAsync(backup, BackupReasons.Interrupted, BackupRunPlan.InterruptedMessage(backup, aborted), null, ct).ConfigureAwait(false);
         return ReconcileResult.Done;
     }
 
@@ -194,7 +194,7 @@ public sealed partial class BackupReconciler
         var facts = new BackupDeletionFacts(jobs.IsRunning(uid));
         RecordedBackup? recorded = null;
         // Whether its namespace goes, and the system of record's row, are read only where they decide (a Completed backup).
-        if (ObjectWriter.HasFinalizer(backup, BackupRules.Finalizer) && !facts.JobRunning && backup.Status?.Phase == BackupRules.Phases.Completed
+        if (ObjectWriter.HasFinalizer(backup, BackupRules.Finalizer) && !facts.JobRunning && backup.Status?.Phase == BackupPhase.Completed
             && await NamespaceGoingAsync(backup, ct).ConfigureAwait(false) is { } going)
         {
             recorded = await database.GetRecordedBackupAsync(uid, ct).ConfigureAwait(false);

@@ -122,8 +122,8 @@ public sealed partial class BackupReconciler(
     Task PendingAsync(Backup backup, string reason, string message, CancellationToken ct)
     {
         var status = Copy(backup.Status);
-        status.Phase = BackupRules.Phases.Pending;
-        status.Conditions = new ConditionSet(backup.Status?.Conditions, backup.Metadata.Generation, Now).Set("Ready", false, reason, message).ToList();
+        status.Phase = BackupPhase.Pending;
+        status.Conditions = new ConditionSet(backup.Status?.Conditions, backup.Metadata.Generation, Now).Set(BackupConditions.Ready, false, reason, message).ToList();
         status.ObservedGeneration = backup.Metadata.Generation;
         return writer.UpdateStatusAsync(Type, backup, status, ct);
     }
@@ -132,10 +132,10 @@ public sealed partial class BackupReconciler(
     async Task<ReconcileResult> FailAsync(Backup backup, string reason, string message, CancellationToken ct)
     {
         var status = Copy(backup.Status);
-        status.Phase = BackupRules.Phases.Failed;
+        status.Phase = BackupPhase.Failed;
         status.CompletedAt ??= Now;
         status.ObservedGeneration = backup.Metadata.Generation;
-        status.Conditions = new ConditionSet(backup.Status?.Conditions, backup.Metadata.Generation, Now).Set("Ready", false, reason, message).ToList();
+        status.Conditions = new ConditionSet(backup.Status?.Conditions, backup.Metadata.Generation, Now).Set(BackupConditions.Ready, false, reason, message).ToList();
         await writer.UpdateStatusAsync(Type, backup, status, ct).ConfigureAwait(false);
         await events.WarningAsync(backup, reason, message, ct).ConfigureAwait(false);
         await database.AppendAuditAsync(Audit(backup, "backup.failed", new JsonObject { ["reason"] = reason, ["message"] = message }), ct).ConfigureAwait(false);

@@ -42,13 +42,13 @@ public sealed class BackupTargets(KubeApi api, Informer<Workspace> workspaces, I
     public BackupSource Source(BackupPlan plan, bool toRun = true)
     {
         var ns = plan.Metadata.NamespaceProperty;
-        var ws = workspaces.Get(ns) ?? throw new BackupRefusedException("NotAWorkspace", $"metadata.namespace: \"{ns}\" is not a workspace");
+        var ws = workspaces.Get(ns) ?? throw new BackupRefusedException(BackupReasons.NotAWorkspace, $"metadata.namespace: \"{ns}\" is not a workspace");
         if (toRun && ws.Metadata.DeletionTimestamp is not null) throw new BackupNotReadyException($"workspace {ns} is being deleted");
         var db = ws.Status?.Database;
         if (toRun && (db?.Name is null || db.SecretName is null)) throw new BackupNotReadyException($"workspace {ns} has no database yet (status.database)");
         if (toRun && plan.Spec.Database is { } asked && asked != db!.Name)
         {
-            throw new BackupRefusedException("DatabaseNotOwned", $"spec.database: \"{asked}\" is not this workspace's database ({db.Name}); leave it empty to back up the workspace's own");
+            throw new BackupRefusedException(BackupReasons.DatabaseNotOwned, $"spec.database: \"{asked}\" is not this workspace's database ({db.Name}); leave it empty to back up the workspace's own");
         }
 
         var tenant = tenants.Get(ws.Spec.Tenant) ?? throw new BackupNotReadyException($"tenant {ws.Spec.Tenant} of workspace {ns} is not in the cache yet");
@@ -72,7 +72,7 @@ public sealed class BackupTargets(KubeApi api, Informer<Workspace> workspaces, I
         if (allocation is null) throw new BackupNotReadyException($"workspace {ns} has no provisioned database recorded in region {source.Region} yet");
         if (allocation.Name != source.Database)
         {
-            throw new BackupRefusedException("DatabaseNotRecorded",
+            throw new BackupRefusedException(BackupReasons.DatabaseNotRecorded,
                 $"status.database.name of workspace {ns} ({source.Database}) is not the database recorded for it ({allocation.Name}); nothing runs");
         }
 
@@ -82,7 +82,7 @@ public sealed class BackupTargets(KubeApi api, Informer<Workspace> workspaces, I
         var tampering = CredentialsTampering(secret, ws, endpoint, allocation.Name, allocation.Name);
         if (tampering.Count > 0)
         {
-            throw new BackupRefusedException("CredentialsTampered",
+            throw new BackupRefusedException(BackupReasons.CredentialsTampered,
                 $"Secret {ns}/{source.SecretName} was changed outside the operator ({string.Join("; ", tampering)}); nothing runs until the Workspace reconciler rewrites it (delete the Secret to have it recreated)");
         }
 
@@ -135,14 +135,14 @@ public sealed class BackupTargets(KubeApi api, Informer<Workspace> workspaces, I
         }
         catch (SessionNotVerifiedException e)
         {
-            throw new BackupRefusedException("SessionNotVerified", e.Message);
+            throw new BackupRefusedException(BackupReasons.SessionNotVerified, e.Message);
         }
     }
 
     /// <summary>Where the plan's backups go. Region residency: the workspace's region's storage, or the plan's own bucket where allowed.</summary>
     public async Task<S3Target> StorageAsync(BackupPlan plan, string region, CancellationToken ct)
     {
-        if (BackupRules.TenantStorageRefusal(plan, options.Backup) is { } refusal) throw new BackupRefusedException("TenantStorageNotAllowed", refusal);
+        if (BackupRules.TenantStorageRefusal(plan, options.Backup) is { } refusal) throw new BackupRefusedException(BackupReasons.TenantStorageNotAllowed, refusal);
         if (plan.Spec.Storage?.S3 is { } own)
         {
             var (id, key) = await CredentialsAsync(plan.Metadata.NamespaceProperty, own.CredentialsSecret.Name ?? "", "spec.storage.s3.credentialsSecret", ct).ConfigureAwait(false);
@@ -156,7 +156,7 @@ public sealed class BackupTargets(KubeApi api, Informer<Workspace> workspaces, I
     public async Task<S3Target> PlatformStorageAsync(string region, CancellationToken ct)
     {
         var placement = Placement.Region(options, region);
-        var platform = placement.BackupStorage ?? throw new BackupRefusedException("NoBackupStorage", placement.NoBackupStorage);
+        var platform = placement.BackupStorage ?? throw new BackupRefusedException(BackupReasons.NoBackupStorage, placement.NoBackupStorage);
         var (accessKey, secretKey) = await CredentialsAsync(options.OperatorNamespace, platform.CredentialsSecret, placement.BackupStorageSetting + ":CredentialsSecret", ct).ConfigureAwait(false);
         return new S3Target(platform.Endpoint, platform.Bucket, platform.Prefix, accessKey, secretKey, platform.SigningRegion);
     }
@@ -164,9 +164,9 @@ public sealed class BackupTargets(KubeApi api, Informer<Workspace> workspaces, I
     async Task<(string AccessKeyId, string SecretAccessKey)> CredentialsAsync(string ns, string name, string field, CancellationToken ct)
     {
         var secret = await api.TryGetAsync<V1Secret>(ResourceType.Secrets, ns, name, ct).ConfigureAwait(false)
-                     ?? throw new BackupRefusedException("CredentialsNotFound", $"{field}: Secret {ns}/{name} not found");
+                     ?? throw new BackupRefusedException(BackupReasons.CredentialsNotFound, $"{field}: Secret {ns}/{name} not found");
         string Field(string key) => secret.Data?.TryGetValue(key, out var v) == true && v.Length > 0 ? Encoding.UTF8.GetString(v)
-            : throw new BackupRefusedException("CredentialsInvalid", $"{field}: Secret {ns}/{name} has no {key}");
+            : throw new BackupRefusedException(BackupReasons.CredentialsInvalid, $"{field}: Secret {ns}/{name} has no {key}");
         return (Field("accessKeyId"), Field("secretAccessKey"));
     }
 }

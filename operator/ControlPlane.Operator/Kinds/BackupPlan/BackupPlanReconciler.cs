@@ -79,7 +79,7 @@ public sealed class BackupPlanReconciler(
         }
         catch (BackupNotReadyException e)
         {
-            return new("WorkspaceNotReady", e.Message);
+            return new(BackupPlanReasons.WorkspaceNotReady, e.Message);
         }
     }
 
@@ -109,10 +109,10 @@ public sealed class BackupPlanReconciler(
 
         await database.AppendAuditAsync(new AuditEntry(Actor, "backup.pruned", "Backup", $"{backup.Metadata.NamespaceProperty}/{backup.Metadata.Name}", null, new JsonObject
         {
-            ["backupPlan"] = plan.Metadata.Name, ["phase"] = backup.Status?.Phase, ["completedAt"] = backup.Status?.CompletedAt?.ToString("O"),
+            ["backupPlan"] = plan.Metadata.Name, ["phase"] = backup.Status?.Phase?.ToString(), ["completedAt"] = backup.Status?.CompletedAt?.ToString("O"),
             ["key"] = backup.Status?.Key, ["correlationId"] = backup.Status?.CorrelationId,
             ["keepLast"] = plan.Spec.Retention?.KeepLast, ["maxAge"] = plan.Spec.Retention?.MaxAge,
         }), ct).ConfigureAwait(false);
-        await events.NormalAsync(plan, "BackupPruned", $"Backup {backup.Metadata.Name} pruned by retention; its stored object is deleted first", ct).ConfigureAwait(false);
+        await events.NormalAsync(plan, BackupPlanReasons.BackupPruned, $"Backup {backup.Metadata.Name} pruned by retention; its stored object is deleted first", ct).ConfigureAwait(false);
     }
 }

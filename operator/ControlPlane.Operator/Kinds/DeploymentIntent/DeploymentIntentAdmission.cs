@@ -22,7 +22,7 @@ public sealed class DeploymentIntentAdmission(AdmissionCaches caches, AdmissionS
         if (tenant is null) return [$"metadata.namespace: \"{r.Namespace}\" is not a workspace"];
 
         // A change request is what was scored and approved: once assessed its spec stays as it was.
-        if (r.Operation == "UPDATE" && r.OldObject?["status"]?["phase"]?.GetValue<string>() is { } phase && phase != IntentPhase.Pending
+        if (r.Operation == "UPDATE" && r.OldObject?["status"]?["phase"]?.GetValue<string>() is { } phase && phase != nameof(IntentPhase.Pending)
             && !JsonNode.DeepEquals(r.OldObject["spec"], r.Object["spec"]))
         {
             return [$"spec: is immutable once the intent has been assessed (phase {phase}): a DeploymentIntent is one change request; create a new one for another change"];

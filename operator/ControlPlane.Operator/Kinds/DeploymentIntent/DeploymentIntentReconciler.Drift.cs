@@ -19,7 +19,7 @@ public sealed partial class DeploymentIntentReconciler
     async Task<TimeSpan?> CheckDriftAsync(IntentPass pass, CancellationToken ct)
     {
         var status = pass.Status;
-        var completed = status.Rings?.Where(r => r.Phase == "Completed").ToList() ?? [];
+        var completed = status.Rings?.Where(r => r.Phase == IntentRingPhase.Completed).ToList() ?? [];
         if (completed.Count == 0 || status.Phase is not (IntentPhase.Completed or IntentPhase.InProgress or IntentPhase.AwaitingApproval)) return null;
         var interval = Durations.TryParse(pass.Intent.Spec.DriftCheckInterval, out var d) && d > TimeSpan.Zero ? d : TimeSpan.FromHours(1);
         var due = (status.LastDriftCheck ?? completed.Max(r => r.CompletedAt) ?? pass.Now) + interval;
@@ -51,18 +51,18 @@ public sealed partial class DeploymentIntentReconciler
         status.Drift = found;
         var what = $"ring {foundRing}: {found.Type} (desired {found.Desired}, actual {found.Actual})";
         var auto = pass.Intent.Spec.DriftRemediation == "auto";
-        pass.Record("drift", foundRing, "DriftDetected", what, new JsonObject { ["type"] = found.Type, ["desired"] = found.Desired, ["actual"] = found.Actual, ["remediation"] = pass.Intent.Spec.DriftRemediation },
+        pass.Record("drift", foundRing, IntentReasons.DriftDetected, what, new JsonObject { ["type"] = found.Type, ["desired"] = found.Desired, ["actual"] = found.Actual, ["remediation"] = pass.Intent.Spec.DriftRemediation },
             $"drift/{foundRing}/{pass.Now:O}", warning: true);
         if (auto)
         {
             var ring = completed.First(r => r.Name == foundRing);
             await plane.RemediateAsync(Deployment(pass, ring.Name, ring.Workspaces ?? []), PlaneRemediation.Redeploy, pass.Intent.Spec.Version, ct).ConfigureAwait(false);
-            pass.Record("remediation", foundRing, "DriftRemediated", $"{what}: redeployed {pass.Intent.Spec.Version} through the plane", null, $"remediate/{foundRing}/{pass.Now:O}");
-            pass.Conditions.Set(IntentConditions.InSync, false, "DriftRemediated", $"{what}; redeployed (driftRemediation auto), checked again in {interval}");
+            pass.Record("remediation", foundRing, IntentReasons.DriftRemediated, $"{what}: redeployed {pass.Intent.Spec.Version} through the plane", null, $"remediate/{foundRing}/{pass.Now:O}");
+            pass.Conditions.Set(IntentConditions.InSync, false, IntentReasons.DriftRemediated, $"{what}; redeployed (driftRemediation auto), checked again in {interval}");
         }
         else
         {
-            pass.Conditions.Set(IntentConditions.InSync, false, "DriftDetected", $"{what}; driftRemediation is report: nothing changed");
+            pass.Conditions.Set(IntentConditions.InSync, false, IntentReasons.DriftDetected, $"{what}; driftRemediation is report: nothing changed");
         }
 
         return interval;
@@ -75,30 +75,30 @@ public sealed partial class DeploymentIntentReconciler
         switch (e.Class)
         {
             case PlaneErrorClass.Transient:
-                pass.Conditions.Set(IntentConditions.Progressing, false, "PlaneUnavailable", message).Set(IntentConditions.Ready, false, "PlaneUnavailable", message);
+                pass.Conditions.Set(IntentConditions.Progressing, false, IntentReasons.PlaneUnavailable, message).Set(IntentConditions.Ready, false, IntentReasons.PlaneUnavailable, message);
                 await FinishAsync(pass, null, ct).ConfigureAwait(false);
                 return e.RetryAfter is { } after ? ReconcileResult.RequeueAfter(after) : ReconcileResult.Retry(message);
             case PlaneErrorClass.PolicyViolation:
             {
                 // Denied where the table allows it; a completed change keeps its phase and says so (it is not undone by a refusal).
                 var previous = pass.Intent.Status?.Conditions?.FirstOrDefault(c => c.Type == IntentConditions.Ready);
-                if (IntentStateMachine.IsLegal(pass.Status.Phase!, IntentPhase.Denied)) pass.Move(IntentPhase.Denied, "PolicyViolation", message, new JsonObject { ["code"] = e.Code });
-                if (previous?.Reason != "PolicyViolation" || previous.Message != message)
+                if (IntentStateMachine.IsLegal(pass.Status.Phase ?? IntentPhase.Pending, IntentPhase.Denied)) pass.Move(IntentPhase.Denied, IntentReasons.PolicyViolation, message, new JsonObject { ["code"] = e.Code });
+                if (previous?.Reason != IntentReasons.PolicyViolation || previous.Message != message)
                 {
                     pass.Audits.Add(new AuditEntry(ApprovalPolicy.AuthorsOf(pass.Intent).LastOrDefault() ?? "unknown", "deploymentintent.policyViolation", "DeploymentIntent",
                         $"{pass.Intent.Metadata.NamespaceProperty}/{pass.Intent.Metadata.Name}", pass.Tenant,
-                        new JsonObject { ["reason"] = e.Code, ["generation"] = pass.Intent.Metadata.Generation, ["correlationId"] = pass.Status.CorrelationId, ["phase"] = pass.Status.Phase },
+                        new JsonObject { ["reason"] = e.Code, ["generation"] = pass.Intent.Metadata.Generation, ["correlationId"] = pass.Status.CorrelationId, ["phase"] = pass.Status.Phase?.ToString() },
                         Severity: "security"));
-                    pass.Notices.Add(("Warning", "PolicyViolation", message));
+                    pass.Notices.Add(("Warning", IntentReasons.PolicyViolation, message));
                 }
 
-                pass.Conditions.Set(IntentConditions.Progressing, false, "Denied", message).Set(IntentConditions.Ready, false, "PolicyViolation", message);
+                pass.Conditions.Set(IntentConditions.Progressing, false, IntentReasons.Denied, message).Set(IntentConditions.Ready, false, IntentReasons.PolicyViolation, message);
                 return await FinishAsync(pass, null, ct).ConfigureAwait(false);
             }
 
             default:
-                if (IntentStateMachine.IsLegal(pass.Status.Phase!, IntentPhase.Failed)) pass.Move(IntentPhase.Failed, "PlaneRefused", message, new JsonObject { ["code"] = e.Code });
-                pass.Conditions.Set(IntentConditions.Progressing, false, "Failed", message).Set(IntentConditions.Ready, false, "PlaneRefused", message);
+                if (IntentStateMachine.IsLegal(pass.Status.Phase ?? IntentPhase.Pending, IntentPhase.Failed)) pass.Move(IntentPhase.Failed, IntentReasons.PlaneRefused, message, new JsonObject { ["code"] = e.Code });
+                pass.Conditions.Set(IntentConditions.Progressing, false, IntentReasons.Failed, message).Set(IntentConditions.Ready, false, IntentReasons.PlaneRefused, message);
                 return await FinishAsync(pass, null, ct).ConfigureAwait(false);
         }
     }
@@ -113,7 +113,7 @@ public sealed partial class DeploymentIntentReconciler
         var status = pass.Status;
         if (status.Phase == IntentPhase.Completed && pass.Conditions.ToList().FirstOrDefault(c => c.Type == IntentConditions.InSync)?.Status != "False")
         {
-            pass.Conditions.Set(IntentConditions.Ready, true, "Completed", $"every ring completed; {status.Rings?.Count ?? 0} ring(s) in sync");
+            pass.Conditions.Set(IntentConditions.Ready, true, IntentReasons.Completed, $"every ring completed; {status.Rings?.Count ?? 0} ring(s) in sync");
         }
 
         if (status.Phase == IntentPhase.Completed && pass.Conditions.ToList().FirstOrDefault(c => c.Type == IntentConditions.InSync)?.Status == "False")

@@ -26,22 +26,22 @@ public sealed class IntentPass(DeploymentIntent intent, DeploymentIntentStatus s
     string Key(string what) => $"{Intent.Metadata.Uid}/g{Intent.Metadata.Generation}/{what}";
 
     /// <summary>A phase change, legal by the table (or by the pipeline's path through it), each step an event-store entry.</summary>
-    public void Move(string to, string reason, string message, JsonObject? details = null, string? ring = null)
+    public void Move(IntentPhase to, string reason, string message, JsonObject? details = null, string? ring = null)
     {
         foreach (var step in IntentStateMachine.Path(Status.Phase ?? IntentPhase.Pending, to))
         {
             var from = Status.Phase ?? IntentPhase.Pending;
             Status.Phase = step;
-            Events.Add(Entry("transition", from, step, ring, step == to ? reason : step, step == to ? message : $"on the way to {to}", step == to ? details : null,
+            Events.Add(Entry("transition", from.ToString(), step.ToString(), ring, step == to ? reason : step.ToString(), step == to ? message : $"on the way to {to}", step == to ? details : null,
                 $"phase/{from}->{step}{(ring is null ? "" : "/" + ring)}"));
-            Notices.Add((step is IntentPhase.Denied or IntentPhase.Failed or IntentPhase.RolledBack ? "Warning" : "Normal", step, step == to ? message : $"{from} -> {step}"));
+            Notices.Add((step is IntentPhase.Denied or IntentPhase.Failed or IntentPhase.RolledBack ? "Warning" : "Normal", step.ToString(), step == to ? message : $"{from} -> {step}"));
         }
     }
 
     /// <summary>A ring step, a drift finding or a plane error: an event-store entry without a phase change.</summary>
     public void Record(string type, string? ring, string reason, string message, JsonObject? details, string dedupe, bool warning = false)
     {
-        Events.Add(Entry(type, Status.Phase, Status.Phase, ring, reason, message, details, dedupe));
+        Events.Add(Entry(type, Status.Phase?.ToString(), Status.Phase?.ToString(), ring, reason, message, details, dedupe));
         Notices.Add((warning ? "Warning" : "Normal", reason, message));
     }
 
@@ -59,7 +59,7 @@ public sealed class IntentPass(DeploymentIntent intent, DeploymentIntentStatus s
         var ring = Status.Rings.FirstOrDefault(r => r.Name == name);
         if (ring is null)
         {
-            ring = new IntentRingStatus { Name = name, Phase = "Pending" };
+            ring = new IntentRingStatus { Name = name, Phase = IntentRingPhase.Pending };
             Status.Rings.Add(ring);
         }
 

@@ -28,9 +28,9 @@ public sealed partial class DeploymentIntentReconciler
         var approval = DeploymentIntentResources.ApprovalOf(intent, rule, caches.Approvals.InNamespace(intent.Metadata.NamespaceProperty), HoldsApproverRole, caches.RoleBindings.InNamespace);
         if (approvalRequired && approval.Rejected)
         {
-            pass.Conditions.Set(IntentConditions.Approved, false, "Rejected", approval.Message);
-            pass.Move(IntentPhase.Denied, "Rejected", $"CAB {approval.Message}", new JsonObject { ["rejectedBy"] = Names(approval.RejectedBy) });
-            pass.Conditions.Set(IntentConditions.Progressing, false, "Denied", approval.Message).Set(IntentConditions.Ready, false, "Rejected", $"CAB {approval.Message}");
+            pass.Conditions.Set(IntentConditions.Approved, false, IntentReasons.Rejected, approval.Message);
+            pass.Move(IntentPhase.Denied, IntentReasons.Rejected, $"CAB {approval.Message}", new JsonObject { ["rejectedBy"] = Names(approval.RejectedBy) });
+            pass.Conditions.Set(IntentConditions.Progressing, false, IntentReasons.Denied, approval.Message).Set(IntentConditions.Ready, false, IntentReasons.Rejected, $"CAB {approval.Message}");
             return null;
         }
 
@@ -38,17 +38,17 @@ public sealed partial class DeploymentIntentReconciler
         if (cab && approval.Approved) evidenceProblem = await EvidenceProblemAsync(intent, ct).ConfigureAwait(false);
         var mayPass = !cab || (approval.Approved && evidenceProblem is null);
         var prodApproved = approval.Approved && evidenceProblem is null;
-        if (!approvalRequired) pass.Conditions.Set(IntentConditions.Approved, true, "NotRequired", $"decision {status.Decision}: no CAB approval needed");
-        else if (!approval.Approved) pass.Conditions.Set(IntentConditions.Approved, false, "AwaitingApproval", approval.Message);
-        else if (evidenceProblem is not null) pass.Conditions.Set(IntentConditions.Approved, false, "EvidenceMissing", evidenceProblem);
+        if (!approvalRequired) pass.Conditions.Set(IntentConditions.Approved, true, IntentReasons.NotRequired, $"decision {status.Decision}: no CAB approval needed");
+        else if (!approval.Approved) pass.Conditions.Set(IntentConditions.Approved, false, IntentReasons.AwaitingApproval, approval.Message);
+        else if (evidenceProblem is not null) pass.Conditions.Set(IntentConditions.Approved, false, IntentReasons.EvidenceMissing, evidenceProblem);
         else
         {
-            pass.Conditions.Set(IntentConditions.Approved, true, "Approved", approval.Message);
+            pass.Conditions.Set(IntentConditions.Approved, true, IntentReasons.Approved, approval.Message);
             if (status.ApprovedAt is null)
             {
                 status.ApprovedAt = pass.Now;
                 metrics.ObserveApproval(intent, pass.Now);
-                pass.Record("approval", null, "Approved", $"CAB {approval.Message}", new JsonObject { ["approvers"] = Names(approval.Approvers) }, "approved");
+                pass.Record("approval", null, IntentReasons.Approved, $"CAB {approval.Message}", new JsonObject { ["approvers"] = Names(approval.Approvers) }, "approved");
             }
         }
 
@@ -56,12 +56,12 @@ public sealed partial class DeploymentIntentReconciler
         var conflict = DeploymentIntentResources.ConflictingChange(intent, caches.Intents.ByIndex(DeploymentIntentResources.ApplicationIndex, intent.Spec.Application)
             .Where(o => caches.Workspaces.Get(o.Metadata.NamespaceProperty)?.Spec.Tenant == tenant.Metadata.Name));
         var overridden = conflict is not null && approval.Approved && caches.Approvals.InNamespace(intent.Metadata.NamespaceProperty)
-            .Any(a => a.Spec.Override && a.Spec.Decision == "approve" && a.Spec.Target.Kind == "DeploymentIntent" && a.Spec.Target.Name == intent.Metadata.Name
+            .Any(a => a.Spec.Override && a.Spec.Decision == "approve" && a.Spec.Target.Kind == DeploymentIntent.KubeKind && a.Spec.Target.Name == intent.Metadata.Name
                       && ApprovalPolicy.Judge(a, intent, HoldsApproverRole, caches.RoleBindings.InNamespace).Counts);
 
         // What the plane says of the rings in progress.
         var planeStates = new Dictionary<string, PlaneStatus>();
-        foreach (var ring in status.Rings?.Where(r => r.Phase == "InProgress") ?? [])
+        foreach (var ring in status.Rings?.Where(r => r.Phase == IntentRingPhase.InProgress) ?? [])
         {
             var state = await (await PlaneAsync().ConfigureAwait(false)).QueryStatusAsync(Deployment(pass, ring.Name, ring.Workspaces ?? []), ct).ConfigureAwait(false);
             planeStates[ring.Name] = state;
@@ -80,11 +80,11 @@ public sealed partial class DeploymentIntentReconciler
             {
                 case RingAction.Start when conflict is { } c && !overridden && c.Ring == step.Ring:
                     var message = $"DeploymentIntent {c.Other.Metadata.NamespaceProperty}/{c.Other.Metadata.Name} is changing {intent.Spec.Application} in ring {c.Ring}: one change per application and ring; this one waits (an approval with spec.override lets it through)";
-                    pass.Conditions.Set(IntentConditions.Progressing, false, "ConflictingChange", message).Set(IntentConditions.Ready, false, "ConflictingChange", message);
+                    pass.Conditions.Set(IntentConditions.Progressing, false, IntentReasons.ConflictingChange, message).Set(IntentConditions.Ready, false, IntentReasons.ConflictingChange, message);
                     return PollInterval;
                 case RingAction.Start when tenant.Spec.Suspended:
                     var suspended = $"tenant {tenant.Metadata.Name} is suspended: ring {step.Ring} does not start";
-                    pass.Conditions.Set(IntentConditions.Progressing, false, "TenantSuspended", suspended).Set(IntentConditions.Ready, false, "TenantSuspended", suspended);
+                    pass.Conditions.Set(IntentConditions.Progressing, false, IntentReasons.TenantSuspended, suspended).Set(IntentConditions.Ready, false, IntentReasons.TenantSuspended, suspended);
                     return null;
                 case RingAction.Start:
                 {
@@ -93,20 +93,20 @@ public sealed partial class DeploymentIntentReconciler
                     if (PlaneType(intent) == "http" && await RequesterDeniedAsync(intent, workspaces, ct).ConfigureAwait(false) is { } denied)
                     {
                         var held = $"ring {step.Ring} does not start: {denied}";
-                        pass.Conditions.Set(IntentConditions.Progressing, false, "RequesterForbidden", held).Set(IntentConditions.Ready, false, "RequesterForbidden", held);
+                        pass.Conditions.Set(IntentConditions.Progressing, false, IntentReasons.RequesterForbidden, held).Set(IntentConditions.Ready, false, IntentReasons.RequesterForbidden, held);
                         return PollInterval;
                     }
 
                     var state = await (await PlaneAsync().ConfigureAwait(false)).PublishAsync(Deployment(pass, step.Ring!, workspaces), ct).ConfigureAwait(false);
                     var ring = pass.Ring(step.Ring!);
-                    ring.Phase = "InProgress";
+                    ring.Phase = IntentRingPhase.InProgress;
                     ring.StartedAt = pass.Now;
                     ring.Workspaces = [.. workspaces];
                     ring.Message = state.Message;
                     planeStates[step.Ring!] = state;
                     if (PlaneType(intent) == "kubernetes") status.RolloutRef = KubernetesExecutionPlane.RolloutName(intent.Metadata.Name, step.Ring!);
-                    if (status.Phase != IntentPhase.InProgress) pass.Move(IntentPhase.InProgress, "RingStarted", $"ring {step.Ring} started", RingDetails(step.Ring!, workspaces), step.Ring);
-                    pass.Record("ring", step.Ring, "RingStarted", $"ring {step.Ring} published to the {PlaneType(intent)} plane: {string.Join(", ", workspaces)}",
+                    if (status.Phase != IntentPhase.InProgress) pass.Move(IntentPhase.InProgress, IntentReasons.RingStarted, $"ring {step.Ring} started", RingDetails(step.Ring!, workspaces), step.Ring);
+                    pass.Record("ring", step.Ring, IntentReasons.RingStarted, $"ring {step.Ring} published to the {PlaneType(intent)} plane: {string.Join(", ", workspaces)}",
                         RingDetails(step.Ring!, workspaces), $"ring/{step.Ring}/started");
                     continue;
                 }
@@ -114,9 +114,9 @@ public sealed partial class DeploymentIntentReconciler
                 case RingAction.Complete:
                 {
                     var ring = pass.Ring(step.Ring!);
-                    ring.Phase = "Completed";
+                    ring.Phase = IntentRingPhase.Completed;
                     ring.CompletedAt = pass.Now;
-                    pass.Record("ring", step.Ring, "RingCompleted", $"ring {step.Ring} completed", RingDetails(step.Ring!, ring.Workspaces ?? []), $"ring/{step.Ring}/completed");
+                    pass.Record("ring", step.Ring, IntentReasons.RingCompleted, $"ring {step.Ring} completed", RingDetails(step.Ring!, ring.Workspaces ?? []), $"ring/{step.Ring}/completed");
                     continue;
                 }
 
@@ -124,20 +124,20 @@ public sealed partial class DeploymentIntentReconciler
                     await RollBackAsync(pass, await PlaneAsync().ConfigureAwait(false), step, ct).ConfigureAwait(false);
                     return null;
                 case RingAction.Wait:
-                    if (step.Reason == "AwaitingApproval" && (status.Phase == IntentPhase.ScopeValidated
-                                                              || (status.Phase == IntentPhase.InProgress && !(status.Rings ?? []).Any(r => r.Phase == "InProgress"))))
+                    if (step.Reason == IntentReasons.AwaitingApproval && (status.Phase == IntentPhase.ScopeValidated
+                                                              || (status.Phase == IntentPhase.InProgress && !(status.Rings ?? []).Any(r => r.Phase == IntentRingPhase.InProgress))))
                     {
-                        pass.Move(IntentPhase.AwaitingApproval, "AwaitingApproval", step.Message, null, step.Ring);
+                        pass.Move(IntentPhase.AwaitingApproval, IntentReasons.AwaitingApproval, step.Message, null, step.Ring);
                     }
 
                     var progressing = status.Phase == IntentPhase.InProgress;
                     pass.Conditions.Set(IntentConditions.Progressing, progressing, step.Reason, step.Message).Set(IntentConditions.Ready, false, step.Reason, step.Message);
                     // Approvals arrive as events; an evidence pack (a ConfigMap or URL, not watched) is looked for again.
-                    return step.Reason == "AwaitingApproval" && !approval.Approved ? null : step.RecheckIn is { } r && r < PollInterval ? r : PollInterval;
+                    return step.Reason == IntentReasons.AwaitingApproval && !approval.Approved ? null : step.RecheckIn is { } r && r < PollInterval ? r : PollInterval;
                 default:
-                    if (step.Reason == "AllRingsCompleted" && status.Phase is IntentPhase.InProgress or IntentPhase.AwaitingApproval)
+                    if (step.Reason == IntentReasons.AllRingsCompleted && status.Phase is IntentPhase.InProgress or IntentPhase.AwaitingApproval)
                     {
-                        pass.Move(IntentPhase.Completed, "Completed", $"every ring completed: {string.Join(", ", DeploymentIntentResources.Rings(intent.Spec))}");
+                        pass.Move(IntentPhase.Completed, IntentReasons.Completed, $"every ring completed: {string.Join(", ", DeploymentIntentResources.Rings(intent.Spec))}");
                     }
 
                     pass.Conditions.Set(IntentConditions.Progressing, false, step.Reason, step.Message);
@@ -172,36 +172,36 @@ public sealed partial class DeploymentIntentReconciler
     {
         var intent = pass.Intent;
         var failed = pass.Ring(step.Ring!);
-        failed.Phase = "Failed";
+        failed.Phase = IntentRingPhase.Failed;
         failed.Message = step.Message;
-        pass.Record("ring", step.Ring, "RingFailed", step.Message, RingDetails(step.Ring!, failed.Workspaces ?? []), $"ring/{step.Ring}/failed", warning: true);
+        pass.Record("ring", step.Ring, IntentReasons.RingFailed, step.Message, RingDetails(step.Ring!, failed.Workspaces ?? []), $"ring/{step.Ring}/failed", warning: true);
         var plan = intent.Spec.RollbackPlan ?? new RollbackPlan();
         if (plan.Strategy == "none")
         {
-            pass.Move(IntentPhase.Failed, "RingFailed", $"{step.Message}; spec.rollbackPlan.strategy is none: nothing is rolled back");
-            pass.Conditions.Set(IntentConditions.Progressing, false, "Failed", step.Message).Set(IntentConditions.Ready, false, "Failed", step.Message);
+            pass.Move(IntentPhase.Failed, IntentReasons.RingFailed, $"{step.Message}; spec.rollbackPlan.strategy is none: nothing is rolled back");
+            pass.Conditions.Set(IntentConditions.Progressing, false, IntentReasons.Failed, step.Message).Set(IntentConditions.Ready, false, IntentReasons.Failed, step.Message);
             return;
         }
 
         var tenant = caches.Workspaces.Get(intent.Metadata.NamespaceProperty)?.Spec.Tenant;
         var sameApplication = caches.Intents.ByIndex(DeploymentIntentResources.ApplicationIndex, intent.Spec.Application)
             .Where(o => caches.Workspaces.Get(o.Metadata.NamespaceProperty)?.Spec.Tenant == tenant).ToList();
-        foreach (var ring in pass.Status.Rings!.Where(r => r.Phase is "InProgress" or "Completed" or "Failed"))
+        foreach (var ring in pass.Status.Rings!.Where(r => r.Phase is IntentRingPhase.InProgress or IntentRingPhase.Completed or IntentRingPhase.Failed))
         {
             // The kubernetes plane's Rollout recorded the images it replaced; the http plane is told the version.
             var (action, version) = plan.Strategy == "specific-version" ? (PlaneRemediation.Rollback, plan.RollbackVersion)
                 : PlaneType(intent) == "http" ? DeploymentIntentResources.PreviousVersionRollback(intent, ring.Name, sameApplication)
                 : (PlaneRemediation.Rollback, null);
             await plane.RemediateAsync(Deployment(pass, ring.Name, ring.Workspaces ?? []), action, version, ct).ConfigureAwait(false);
-            ring.Phase = "RolledBack";
+            ring.Phase = IntentRingPhase.RolledBack;
             var how = action == PlaneRemediation.Uninstall ? "nothing ran there before this intent: its assignment removed" : plan.Strategy + (version is null ? "" : " " + version);
-            pass.Record("remediation", ring.Name, "RolledBack", $"ring {ring.Name} rolled back ({how})",
+            pass.Record("remediation", ring.Name, IntentReasons.RolledBack, $"ring {ring.Name} rolled back ({how})",
                 RingDetails(ring.Name, ring.Workspaces ?? []), $"ring/{ring.Name}/rolledback", warning: true);
         }
 
         metrics.RolledBack(intent);
-        pass.Move(IntentPhase.RolledBack, "RolledBack", $"{step.Message}; every ring touched rolled back ({plan.Strategy})");
-        pass.Conditions.Set(IntentConditions.Progressing, false, "RolledBack", step.Message).Set(IntentConditions.Ready, false, "RolledBack", step.Message);
+        pass.Move(IntentPhase.RolledBack, IntentReasons.RolledBack, $"{step.Message}; every ring touched rolled back ({plan.Strategy})");
+        pass.Conditions.Set(IntentConditions.Progressing, false, IntentReasons.RolledBack, step.Message).Set(IntentConditions.Ready, false, IntentReasons.RolledBack, step.Message);
     }
 
     /// <summary>The evidence pack exists and has the declared SHA-256; else what is wrong, naming the field.</summary>

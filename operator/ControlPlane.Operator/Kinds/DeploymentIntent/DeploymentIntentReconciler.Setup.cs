@@ -33,7 +33,7 @@ public sealed partial class DeploymentIntentReconciler
                 : intents.ByIndex(DeploymentIntentResources.ApplicationIndex, e.Object.Spec.Application).Where(o => o.Metadata.Uid != e.Object.Metadata.Uid).Select(KeyOf))
             .WatchesEvents(caches.Approvals, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
                 ? []
-                : e.Object.Spec.Target.Kind == "DeploymentIntent" ? [$"{e.Object.Metadata.NamespaceProperty}/{e.Object.Spec.Target.Name}"] : [])
+                : e.Object.Spec.Target.Kind == DeploymentIntent.KubeKind ? [$"{e.Object.Metadata.NamespaceProperty}/{e.Object.Spec.Target.Name}"] : [])
             .Watches(caches.RoleBindings, rb => intents.InNamespace(rb.Metadata.NamespaceProperty).Select(KeyOf))
             // An invalid risk model holds intents Pending unscored: once it is fixed or removed they are assessed.
             .Watches(caches.RiskModels, _ => intents.List().Where(i => i.Status?.RiskScore is null).Select(KeyOf))

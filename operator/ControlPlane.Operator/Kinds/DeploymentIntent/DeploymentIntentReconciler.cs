@@ -10,15 +10,6 @@ using k8s.Models;
 
 namespace ControlPlane.Operator.Kinds;
 
-public static class IntentConditions
-{
-    public const string ScopeValid = "ScopeValid";
-    public const string Approved = "Approved";
-    public const string Progressing = "Progressing";
-    public const string InSync = "InSync";
-    public const string Ready = "Ready";
-}
-
 /// <summary>The caches the DeploymentIntent reconciler reads instead of the API server.</summary>
 public sealed record IntentCaches(
     Informer<DeploymentIntent> Intents,
@@ -84,7 +75,7 @@ public sealed partial class DeploymentIntentReconciler(
         var tenant = ws is null ? null : caches.Tenants.Get(ws.Spec.Tenant);
         if (ws is null || tenant is null)
         {
-            pass.Conditions.Set(IntentConditions.Ready, false, "NotInAWorkspace", $"metadata.namespace: \"{ns}\" is not the namespace of a workspace: a DeploymentIntent is a change of a tenant's workspace");
+            pass.Conditions.Set(IntentConditions.Ready, false, IntentReasons.NotInAWorkspace, $"metadata.namespace: \"{ns}\" is not the namespace of a workspace: a DeploymentIntent is a change of a tenant's workspace");
             return await FinishAsync(pass, null, ct).ConfigureAwait(false);
         }
 
@@ -92,7 +83,7 @@ public sealed partial class DeploymentIntentReconciler(
         try
         {
             if (!await AssessAsync(pass, ws, tenant, ct).ConfigureAwait(false)) return await FinishAsync(pass, null, ct).ConfigureAwait(false);
-            if (IntentStateMachine.IsFinal(pass.Status.Phase!)) return await FinishAsync(pass, null, ct).ConfigureAwait(false);
+            if (IntentStateMachine.IsFinal(pass.Status.Phase.Value)) return await FinishAsync(pass, null, ct).ConfigureAwait(false);
             // A completed change only has its drift checked: no ring runs, nothing else is asked of its plane.
             var recheck = pass.Status.Phase == IntentPhase.Completed ? null : await RunRingsAsync(pass, ws, tenant, ct).ConfigureAwait(false);
             var driftRecheck = await CheckDriftAsync(pass, ct).ConfigureAwait(false);
@@ -132,7 +123,7 @@ public sealed partial class DeploymentIntentReconciler(
             var (model, problem) = await ActiveModelAsync(ct).ConfigureAwait(false);
             if (model is null)
             {
-                pass.Conditions.Set(IntentConditions.Ready, false, "InvalidRiskModel", problem!);
+                pass.Conditions.Set(IntentConditions.Ready, false, IntentReasons.InvalidRiskModel, problem!);
                 return false;
             }
 
@@ -141,7 +132,7 @@ public sealed partial class DeploymentIntentReconciler(
             status.RiskScore = risk.Score;
             status.RiskModelVersion = risk.ModelVersion;
             status.RiskFactors = risk.Factors.Select(f => new RiskFactorContribution { Name = f.Name, NormalizedValue = f.Value, Weight = f.Weight, Contribution = f.Contribution }).ToList();
-            pass.Move(IntentPhase.RiskAssessed, "RiskAssessed", $"risk {risk.Score:0.0} with model {risk.ModelVersion}", new JsonObject
+            pass.Move(IntentPhase.RiskAssessed, IntentReasons.RiskAssessed, $"risk {risk.Score:0.0} with model {risk.ModelVersion}", new JsonObject
             {
                 ["score"] = risk.Score,
                 ["model"] = risk.ModelVersion,
@@ -152,7 +143,7 @@ public sealed partial class DeploymentIntentReconciler(
         var assessment = new RiskAssessment(status.RiskScore!.Value, status.RiskModelVersion!, [],
             scoredNow ?? (status.Decision == "RequireApproval" || spec.PrivilegedTooling || (status.Decision is null && status.RiskScore > RiskModel.V1.ApprovalThreshold)));
         var scopeProblems = ScopeProblems(intent, tenant);
-        pass.Conditions.Set(IntentConditions.ScopeValid, scopeProblems.Count == 0, scopeProblems.Count == 0 ? "ScopeValid" : "ScopeInvalid",
+        pass.Conditions.Set(IntentConditions.ScopeValid, scopeProblems.Count == 0, scopeProblems.Count == 0 ? IntentReasons.ScopeValid : IntentReasons.ScopeInvalid,
             scopeProblems.Count == 0 ? $"within tenant {tenant.Metadata.Name}'s scopes; rings: {RingsText(intent, tenant)}" : string.Join("; ", scopeProblems));
         var decision = DeploymentIntentResources.Decide(spec, tenant, scopeProblems, assessment);
         // A decision already taken stands (the spec does not change after assessment); a suspended tenant stops new rings below.
@@ -162,13 +153,13 @@ public sealed partial class DeploymentIntentReconciler(
             status.Decision = "Deny";
             pass.Move(IntentPhase.Denied, decision.Reason, decision.Message, new JsonObject { ["decision"] = "Deny" });
             pass.Conditions.Set(IntentConditions.Ready, false, decision.Reason, decision.Message)
-                .Set(IntentConditions.Progressing, false, "Denied", decision.Message);
+                .Set(IntentConditions.Progressing, false, IntentReasons.Denied, decision.Message);
             return false;
         }
 
         if (status.Phase is IntentPhase.Pending or IntentPhase.RiskAssessed)
         {
-            pass.Move(IntentPhase.ScopeValidated, "ScopeValidated", $"{decision.Decision}: {decision.Message}", new JsonObject { ["decision"] = decision.Decision });
+            pass.Move(IntentPhase.ScopeValidated, IntentReasons.ScopeValidated, $"{decision.Decision}: {decision.Message}", new JsonObject { ["decision"] = decision.Decision });
         }
 
         return true;

@@ -211,23 +211,23 @@ public static class DeploymentIntentResources
     /// </summary>
     public static IntentDecision Decide(DeploymentIntentSpec spec, Tenant tenant, IReadOnlyList<string> scopeProblems, RiskAssessment risk)
     {
-        if (string.IsNullOrEmpty(spec.Artifact.Sha256)) return new("Deny", "NoArtifactDigest", "spec.artifact.sha256: an artifact without a digest is never deployed");
-        if (scopeProblems.Count > 0) return new("Deny", "ScopeInvalid", string.Join("; ", scopeProblems));
-        if (tenant.Spec.Suspended) return new("Deny", "TenantSuspended", $"tenant {tenant.Metadata.Name} is suspended: no change is deployed");
+        if (string.IsNullOrEmpty(spec.Artifact.Sha256)) return new("Deny", IntentReasons.NoArtifactDigest, "spec.artifact.sha256: an artifact without a digest is never deployed");
+        if (scopeProblems.Count > 0) return new("Deny", IntentReasons.ScopeInvalid, string.Join("; ", scopeProblems));
+        if (tenant.Spec.Suspended) return new("Deny", IntentReasons.TenantSuspended, $"tenant {tenant.Metadata.Name} is suspended: no change is deployed");
         var serious = (spec.Artifact.Vulnerabilities ?? []).Where(v => v.Severity is "High" or "Critical").ToList();
         if (serious.Count > 0)
         {
-            return new("Deny", "Vulnerable",
+            return new("Deny", IntentReasons.Vulnerable,
                 $"spec.artifact.vulnerabilities: {string.Join(", ", serious.Select(v => $"{v.Id} ({v.Severity})"))}; exceptions (RequireException) are not supported yet: fix or upgrade the artifact");
         }
 
         if (risk.RequiresApproval)
         {
             var why = risk.Score > 0 && spec.PrivilegedTooling ? $"privileged tooling, risk {risk.Score:0.0}" : spec.PrivilegedTooling ? "privileged tooling" : $"risk {risk.Score:0.0}";
-            return new("RequireApproval", "RequiresApproval", $"{why} (model {risk.ModelVersion}): no ring past the first starts until CAB approves this generation");
+            return new("RequireApproval", IntentReasons.RequiresApproval, $"{why} (model {risk.ModelVersion}): no ring past the first starts until CAB approves this generation");
         }
 
-        return new("Allow", "Allowed", $"risk {risk.Score:0.0} (model {risk.ModelVersion}) needs no approval");
+        return new("Allow", IntentReasons.Allowed, $"risk {risk.Score:0.0} (model {risk.ModelVersion}) needs no approval");
     }
 
     /// <summary>SHA-256 (hex) of an evidence pack's bytes: what `sha256sum` prints.</summary>
@@ -235,7 +235,7 @@ public static class DeploymentIntentResources
 
     /// <summary>The rings an intent is currently running (its rings InProgress).</summary>
     public static IEnumerable<string> ActiveRings(DeploymentIntent i) =>
-        i.Status?.Rings?.Where(r => r.Phase == "InProgress").Select(r => r.Name) ?? [];
+        i.Status?.Rings?.Where(r => r.Phase == IntentRingPhase.InProgress).Select(r => r.Name) ?? [];
 
     /// <summary>
     /// Another change of the same application already in progress in a ring this one targets: one
@@ -266,7 +266,7 @@ public static class DeploymentIntentResources
     {
         var previous = sameApplicationOfTenant
             .Where(o => o.Metadata.Uid != intent.Metadata.Uid && o.Spec.Application == intent.Spec.Application && o.Status?.Phase == IntentPhase.Completed)
-            .Select(o => (o.Spec.Version, Completed: o.Status!.Rings?.FirstOrDefault(r => r.Name == ring && r.Phase == "Completed")?.CompletedAt))
+            .Select(o => (o.Spec.Version, Completed: o.Status!.Rings?.FirstOrDefault(r => r.Name == ring && r.Phase == IntentRingPhase.Completed)?.CompletedAt))
             .Where(o => o.Completed is not null)
             .OrderByDescending(o => o.Completed)
             .Select(o => o.Version)
@@ -311,34 +311,34 @@ public static class DeploymentIntentResources
         {
             var name = order[i];
             var rs = rings.FirstOrDefault(r => r.Name == name);
-            if (rs?.Phase == "Completed") continue;
-            if (rs?.Phase == "InProgress")
+            if (rs?.Phase == IntentRingPhase.Completed) continue;
+            if (rs?.Phase == IntentRingPhase.InProgress)
             {
-                if (!plane.TryGetValue(name, out var state)) return new(RingAction.Wait, name, "RingInProgress", $"ring {name} in progress");
-                if (state.State is "failed" or "rolled_back") return new(RingAction.Fail, name, "RingFailed", $"ring {name} failed on the plane: {state.Message ?? state.State}");
-                if (GateBreach(spec.PromotionGates, name, state) is { } breach) return new(RingAction.Fail, name, "PromotionGateBreached", breach);
-                if (state.State != "succeeded") return new(RingAction.Wait, name, "RingInProgress", $"ring {name} in progress ({state.State}{(state.Message is null ? "" : ": " + state.Message)})");
+                if (!plane.TryGetValue(name, out var state)) return new(RingAction.Wait, name, IntentReasons.RingInProgress, $"ring {name} in progress");
+                if (state.State is "failed" or "rolled_back") return new(RingAction.Fail, name, IntentReasons.RingFailed, $"ring {name} failed on the plane: {state.Message ?? state.State}");
+                if (GateBreach(spec.PromotionGates, name, state) is { } breach) return new(RingAction.Fail, name, IntentReasons.PromotionGateBreached, breach);
+                if (state.State != "succeeded") return new(RingAction.Wait, name, IntentReasons.RingInProgress, $"ring {name} in progress ({state.State}{(state.Message is null ? "" : ": " + state.Message)})");
                 var soakEnds = (rs.StartedAt ?? now) + MinimumSoak(spec, name);
                 if (now < soakEnds)
                 {
-                    return new(RingAction.Wait, name, "MinimumSoak", $"ring {name} succeeded; its minimum soak (schedule.{name}.durationHours) ends {soakEnds:u}", soakEnds - now);
+                    return new(RingAction.Wait, name, IntentReasons.MinimumSoak, $"ring {name} succeeded; its minimum soak (schedule.{name}.durationHours) ends {soakEnds:u}", soakEnds - now);
                 }
 
-                return new(RingAction.Complete, name, "RingCompleted", $"ring {name} completed");
+                return new(RingAction.Complete, name, IntentReasons.RingCompleted, $"ring {name} completed");
             }
 
-            if (rs?.Phase is "Failed" or "RolledBack") return new(RingAction.None, name, "RingFailed", $"ring {name} is {rs.Phase}");
-            if (i > 0 && !mayPassFirstRing) return new(RingAction.Wait, name, "AwaitingApproval", approvalWait ?? $"ring {name} waits for CAB approval");
+            if (rs?.Phase is IntentRingPhase.Failed or IntentRingPhase.RolledBack) return new(RingAction.None, name, IntentReasons.RingFailed, $"ring {name} is {rs.Phase}");
+            if (i > 0 && !mayPassFirstRing) return new(RingAction.Wait, name, IntentReasons.AwaitingApproval, approvalWait ?? $"ring {name} waits for CAB approval");
             // Any ring, the first too, that the target environment gates (a prod workspace: two approvers).
-            if (ringHold?.Invoke(name) is { } hold) return new(RingAction.Wait, name, "AwaitingApproval", hold);
+            if (ringHold?.Invoke(name) is { } hold) return new(RingAction.Wait, name, IntentReasons.AwaitingApproval, hold);
             if (spec.Schedule?.TryGetValue(name, out var window) == true && window.Start is { } start && now < start.ToUniversalTime())
             {
-                return new(RingAction.Wait, name, "ScheduleWindow", $"ring {name} starts at {start.ToUniversalTime():u} (spec.schedule.{name}.start)", start.ToUniversalTime() - now);
+                return new(RingAction.Wait, name, IntentReasons.ScheduleWindow, $"ring {name} starts at {start.ToUniversalTime():u} (spec.schedule.{name}.start)", start.ToUniversalTime() - now);
             }
 
-            return new(RingAction.Start, name, "RingStarting", $"ring {name} starts");
+            return new(RingAction.Start, name, IntentReasons.RingStarting, $"ring {name} starts");
         }
 
-        return new(RingAction.None, null, "AllRingsCompleted", "every ring completed");
+        return new(RingAction.None, null, IntentReasons.AllRingsCompleted, "every ring completed");
     }
 }

@@ -27,12 +27,12 @@ public sealed class IntentMetrics
             new GaugeConfiguration { LabelNames = ["namespace", "intent", "ring"] });
         rollbacks = f.CreateCounter("controlplane_deployment_rollbacks_total", "DeploymentIntents rolled back.", new CounterConfiguration { LabelNames = ["namespace"] });
         var byPhase = f.CreateGauge("controlplane_deployment_intents", "DeploymentIntents by phase.", new GaugeConfiguration { LabelNames = ["phase"] });
-        string[] phases = [IntentPhase.Pending, IntentPhase.RiskAssessed, IntentPhase.ScopeValidated, IntentPhase.AwaitingApproval, IntentPhase.InProgress,
+        IntentPhase[] phases = [IntentPhase.Pending, IntentPhase.RiskAssessed, IntentPhase.ScopeValidated, IntentPhase.AwaitingApproval, IntentPhase.InProgress,
             IntentPhase.Completed, IntentPhase.Failed, IntentPhase.RolledBack, IntentPhase.Denied];
         metrics.Registry.AddBeforeCollectCallback(() =>
         {
             var counts = Source().GroupBy(i => i.Status?.Phase ?? IntentPhase.Pending).ToDictionary(g => g.Key, g => g.Count());
-            foreach (var phase in phases) byPhase.WithLabels(phase).Set(counts.GetValueOrDefault(phase));
+            foreach (var phase in phases) byPhase.WithLabels(phase.ToString()).Set(counts.GetValueOrDefault(phase));
         });
     }
 

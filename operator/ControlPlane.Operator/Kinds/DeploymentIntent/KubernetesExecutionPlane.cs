@@ -111,13 +111,13 @@ public sealed class KubernetesExecutionPlane(KubeApi api, ChildApplier applier, 
         var ring = rollout.Status?.Rings?.FirstOrDefault(r => r.Name == d.Ring);
         var state = rollout.Status?.Phase switch
         {
-            "Succeeded" => "succeeded",
-            "RolledBack" => "rolled_back",
-            "Failed" => "failed",
-            null or "Pending" => "pending",
+            RolloutPhase.Succeeded => "succeeded",
+            RolloutPhase.RolledBack => "rolled_back",
+            RolloutPhase.Failed => "failed",
+            null or RolloutPhase.Pending => "pending",
             _ => "in_progress",
         };
-        var message = rollout.Status?.Conditions?.FirstOrDefault(c => c.Type == "Ready")?.Message;
+        var message = rollout.Status?.Conditions?.FirstOrDefault(c => c.Type == RolloutConditions.Ready)?.Message;
         if (state != "succeeded") return new PlaneStatus(state, null, true, d.Workspaces, ring?.SuccessRate, ring?.Incidents ?? 0, message);
         var (version, assigned, where) = await ActualAsync(d, ct).ConfigureAwait(false);
         return new PlaneStatus(state, version, assigned, where, ring?.SuccessRate, ring?.Incidents ?? 0, message);
@@ -146,7 +146,7 @@ public sealed class KubernetesExecutionPlane(KubeApi api, ChildApplier applier, 
         var rollout = await OwnedAsync(d.Namespace, RolloutName(d.Intent, d.Ring), ct).ConfigureAwait(false);
         switch (action)
         {
-            case PlaneRemediation.Rollback when rollout is not null && rollout.Status?.Phase is not ("Succeeded" or "RolledBack" or "Failed"):
+            case PlaneRemediation.Rollback when rollout is not null && rollout.Status?.Phase is not (RolloutPhase.Succeeded or RolloutPhase.RolledBack or RolloutPhase.Failed):
                 // Still running: the Rollout itself restores what it recorded.
                 await api.PatchAsync<Rollout>(RolloutReconciler.Type, d.Namespace, rollout.Metadata.Name, """{"spec":{"abort":true}}""", PatchTypes.Merge, ct).ConfigureAwait(false);
                 break;
@@ -155,7 +155,7 @@ public sealed class KubernetesExecutionPlane(KubeApi api, ChildApplier applier, 
                 var previous = version is not null
                     ? [new ContainerImage { Name = Container, Image = WithTag(d.Image, version) }]
                     : rollout?.Status?.Previous?.FirstOrDefault()?.Containers ?? [];
-                if (rollout?.Status?.Phase == "RolledBack") break; // it already restored its ring
+                if (rollout?.Status?.Phase == RolloutPhase.RolledBack) break; // it already restored its ring
                 if (previous.Count == 0) throw new PlaneError(PlaneErrorClass.Permanent, "resource_not_found", $"ring {d.Ring}: no previous images are recorded to roll back to");
                 await ReplaceAsync(Desired(intent, d, RolloutName(d.Intent, d.Ring, "rollback"), previous), ct).ConfigureAwait(false);
                 break;
@@ -176,7 +176,7 @@ public sealed class KubernetesExecutionPlane(KubeApi api, ChildApplier applier, 
     async Task ReplaceAsync(Rollout desired, CancellationToken ct)
     {
         var existing = await GetAsync(desired.Metadata.NamespaceProperty, desired.Metadata.Name, ct).ConfigureAwait(false);
-        if (existing is not null && ChildApplier.SameController(desired, existing) && existing.Status?.Phase is "Succeeded" or "RolledBack" or "Failed")
+        if (existing is not null && ChildApplier.SameController(desired, existing) && existing.Status?.Phase is RolloutPhase.Succeeded or RolloutPhase.RolledBack or RolloutPhase.Failed)
         {
             await api.DeleteAsync(RolloutReconciler.Type, existing.Metadata.NamespaceProperty, existing.Metadata.Name, ct, preconditionUid: existing.Metadata.Uid).ConfigureAwait(false);
             existing = null;

@@ -52,10 +52,10 @@ public sealed partial class ExposureReconciler
         }
         catch (ForeignObjectException f)
         {
-            return new(e, new Blocker("IngressConflict", f.Message, Security: true));
+            return new(e, new Blocker(ExposureReasons.IngressConflict, f.Message, Security: true));
         }
 
-        await events.NormalAsync(e, "Published", $"generation {generation} published at {endpoint}, approved by {string.Join(", ", state.Approvers)}", ct).ConfigureAwait(false);
+        await events.NormalAsync(e, ExposureReasons.Published, $"generation {generation} published at {endpoint}, approved by {string.Join(", ", state.Approvers)}", ct).ConfigureAwait(false);
         return new(e, null);
     }
 
@@ -64,7 +64,7 @@ public sealed partial class ExposureReconciler
     {
         var existing = await api.TryGetAsync<V1Ingress>(ExposureResources.Ingresses, e.Metadata.NamespaceProperty, e.Metadata.Name, ct).ConfigureAwait(false);
         if (existing is null || ChildApplier.SameController(desired, existing)) return null;
-        return new("IngressConflict", $"Ingress {KeyOf(e)} already exists and was not created for Exposure {e.Metadata.Name}: it is not adopted, and nothing is published", Security: true);
+        return new(ExposureReasons.IngressConflict, $"Ingress {KeyOf(e)} already exists and was not created for Exposure {e.Metadata.Name}: it is not adopted, and nothing is published", Security: true);
     }
 
     /// <summary>
@@ -79,8 +79,8 @@ public sealed partial class ExposureReconciler
         if (holder is not null && holder.Metadata.Uid != e.Metadata.Uid)
         {
             var message = $"spec.host/spec.path: {route} is served by Exposure {holder.Metadata.NamespaceProperty}/{holder.Metadata.Name}; generation {live.Generation} was taken down";
-            await UnpublishAsync(e, tenant.Metadata.Name, live, "Conflict", ct).ConfigureAwait(false);
-            return new(null, new Blocker("Conflict", message, Security: true));
+            await UnpublishAsync(e, tenant.Metadata.Name, live, ExposureReasons.Conflict, ct).ConfigureAwait(false);
+            return new(null, new Blocker(ExposureReasons.Conflict, message, Security: true));
         }
 
         var desired = ExposureResources.Ingress(e, live.Spec, live.Generation, options);
@@ -94,7 +94,7 @@ public sealed partial class ExposureReconciler
         var recorded = await database.PublishedSpecHashAsync(e.Metadata.Uid ?? "", live.Generation, ct).ConfigureAwait(false);
         if (recorded != ExposureResources.SpecHash(live.Spec))
         {
-            return new(live, new Blocker("PublishedSpecMismatch",
+            return new(live, new Blocker(ExposureReasons.PublishedSpecMismatch,
                 $"status.publishedSpec of generation {live.Generation} is not the spec recorded when it was approved: it is not served", Security: true));
         }
 
@@ -103,12 +103,12 @@ public sealed partial class ExposureReconciler
         try
         {
             var outcome = await applier.ApplyAsync(ExposureResources.Ingresses, desired, cached, ["spec"], ct).ConfigureAwait(false);
-            if (outcome != ApplyOutcome.Unchanged) await events.NormalAsync(e, "IngressRepaired", $"Ingress {KeyOf(e)} restored to approved generation {live.Generation}", ct).ConfigureAwait(false);
+            if (outcome != ApplyOutcome.Unchanged) await events.NormalAsync(e, ExposureReasons.IngressRepaired, $"Ingress {KeyOf(e)} restored to approved generation {live.Generation}", ct).ConfigureAwait(false);
             return new(live, null);
         }
         catch (ForeignObjectException f)
         {
-            return new(live, new Blocker("IngressConflict", f.Message, Security: true));
+            return new(live, new Blocker(ExposureReasons.IngressConflict, f.Message, Security: true));
         }
     }
 
@@ -126,14 +126,14 @@ public sealed partial class ExposureReconciler
     {
         if (live is not null || caches.Ingresses.Get(KeyOf(e)) is not null)
         {
-            await UnpublishAsync(e, tenant.Metadata.Name, live, "Unpublished", ct).ConfigureAwait(false);
+            await UnpublishAsync(e, tenant.Metadata.Name, live, ExposureReasons.Unpublished, ct).ConfigureAwait(false);
         }
 
         const string message = "a draft (spec.publish: false): nothing is published";
-        conditions.Set(ExposureConditions.Approved, false, "Draft", "a draft is not up for approval; set spec.publish: true")
-            .Set(ExposureConditions.Published, false, "Draft", message)
-            .Set(ExposureConditions.Ready, true, "Draft", message);
-        return await WriteStatusAsync(e, StatusOf(e, null, "Draft", null, conditions.ToList()), "Draft", message, warning: false, ct).ConfigureAwait(false);
+        conditions.Set(ExposureConditions.Approved, false, ExposureReasons.Draft, "a draft is not up for approval; set spec.publish: true")
+            .Set(ExposureConditions.Published, false, ExposureReasons.Draft, message)
+            .Set(ExposureConditions.Ready, true, ExposureReasons.Draft, message);
+        return await WriteStatusAsync(e, StatusOf(e, null, ExposurePhase.Draft, null, conditions.ToList()), ExposureReasons.Draft, message, warning: false, ct).ConfigureAwait(false);
     }
 
     /// <summary>Takes the exposure down: the record first, then the Ingress (only ours, by UID).</summary>
@@ -151,7 +151,7 @@ public sealed partial class ExposureReconciler
                     ["generation"] = e.Metadata.Generation,
                     ["liveGeneration"] = live.Generation,
                     ["specHash"] = specHash,
-                }, Severity: reason is "Unpublished" or "Deleted" ? "info" : "security"), ct).ConfigureAwait(false);
+                }, Severity: reason is ExposureReasons.Unpublished or ExposureReasons.Deleted ? "info" : "security"), ct).ConfigureAwait(false);
         }
 
         var ingress = caches.Ingresses.Get(KeyOf(e))
@@ -161,14 +161,14 @@ public sealed partial class ExposureReconciler
             await api.DeleteAsync(ExposureResources.Ingresses, e.Metadata.NamespaceProperty, e.Metadata.Name, ct, preconditionUid: ingress.Metadata.Uid).ConfigureAwait(false);
         }
 
-        if (live is not null) await events.NormalAsync(e, "Unpublished", $"generation {live.Generation} taken down ({reason}); Ingress {KeyOf(e)} deleted", ct).ConfigureAwait(false);
+        if (live is not null) await events.NormalAsync(e, ExposureReasons.Unpublished, $"generation {live.Generation} taken down ({reason}); Ingress {KeyOf(e)} deleted", ct).ConfigureAwait(false);
     }
 
     async Task<ReconcileResult> FinalizeAsync(Exposure e, CancellationToken ct)
     {
         if (!ObjectWriter.HasFinalizer(e, ApiGroup.Finalizer)) return ReconcileResult.Done;
         var tenant = caches.Workspaces.Get(e.Metadata.NamespaceProperty)?.Spec.Tenant ?? "";
-        await UnpublishAsync(e, tenant, LiveOf(e), "Deleted", ct).ConfigureAwait(false);
+        await UnpublishAsync(e, tenant, LiveOf(e), ExposureReasons.Deleted, ct).ConfigureAwait(false);
         try
         {
             await writer.RemoveFinalizerAsync(Type, e, ApiGroup.Finalizer, ct).ConfigureAwait(false);

@@ -33,7 +33,7 @@ public sealed partial class ExposureReconciler
             // A new, changed (spec) or withdrawn approval; its status (written by the approval kind) changes nothing here.
             .WatchesEvents(caches.Approvals, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
                 ? []
-                : e.Object.Spec.Target.Kind == "Exposure" ? [$"{e.Object.Metadata.NamespaceProperty}/{e.Object.Spec.Target.Name}"] : [])
+                : e.Object.Spec.Target.Kind == Exposure.KubeKind ? [$"{e.Object.Metadata.NamespaceProperty}/{e.Object.Spec.Target.Name}"] : [])
             // Who may approve changed.
             .Watches(caches.RoleBindings, rb => KeysIn(exposures, rb.Metadata.NamespaceProperty))
             .Watches(caches.Services, s => exposures.InNamespace(s.Metadata.NamespaceProperty)

@@ -9,13 +9,6 @@ using k8s.Models;
 
 namespace ControlPlane.Operator.Kinds;
 
-public static class ExposureConditions
-{
-    public const string Approved = "Approved";
-    public const string Published = "Published";
-    public const string Ready = "Ready";
-}
-
 /// <summary>The caches the Exposure reconciler reads instead of the API server.</summary>
 public sealed record ExposureCaches(
     Informer<Exposure> Exposures,
@@ -57,7 +50,7 @@ public sealed partial class ExposureReconciler(
     public Task<ReconcileResult> ReconcileAsync(Exposure e, CancellationToken ct) => ReconcileErrors.RunAsync(e, ReconcilePassAsync, ErrorReport, ct);
 
     ErrorReport<Exposure> ErrorReport => new(writer, Type, ExposureConditions.Ready, x => x.Status?.Conditions,
-        (x, conditions) => StatusOf(x, LiveOf(x), x.Status?.Phase ?? "Draft", x.Status?.Approvals, conditions), events, time, logger);
+        (x, conditions) => StatusOf(x, LiveOf(x), x.Status?.Phase ?? ExposurePhase.Draft, x.Status?.Approvals, conditions), events, time, logger);
 
     async Task<ReconcileResult> ReconcilePassAsync(Exposure e, CancellationToken ct)
     {
@@ -71,8 +64,8 @@ public sealed partial class ExposureReconciler(
         {
             // Admission refuses an Exposure outside a workspace namespace; one that slipped in publishes nothing.
             var message = $"metadata.namespace: {ns} is not the namespace of a workspace: an Exposure publishes an API of a workspace";
-            conditions.Set(ExposureConditions.Published, false, "WorkspaceNotFound", message).Set(ExposureConditions.Ready, false, "WorkspaceNotFound", message);
-            return await WriteStatusAsync(e, StatusOf(e, live, "Draft", null, conditions.ToList()), "WorkspaceNotFound", message, warning: true, ct).ConfigureAwait(false);
+            conditions.Set(ExposureConditions.Published, false, ExposureReasons.WorkspaceNotFound, message).Set(ExposureConditions.Ready, false, ExposureReasons.WorkspaceNotFound, message);
+            return await WriteStatusAsync(e, StatusOf(e, live, ExposurePhase.Draft, null, conditions.ToList()), ExposureReasons.WorkspaceNotFound, message, warning: true, ct).ConfigureAwait(false);
         }
 
         try
@@ -81,7 +74,7 @@ public sealed partial class ExposureReconciler(
 
             var state = ApprovalStateOf(e, ws);
             var counted = CountedApprovals(e);
-            conditions.Set(ExposureConditions.Approved, state.Approved, state.Rejected ? "Rejected" : state.Approved ? "Approved" : "AwaitingApproval", state.Message);
+            conditions.Set(ExposureConditions.Approved, state.Approved, state.Rejected ? ExposureReasons.Rejected : state.Approved ? ExposureReasons.Approved : ExposureReasons.AwaitingApproval, state.Message);
             if (state.Rejected) await RecordRejectionAsync(e, tenant, state, live, ct).ConfigureAwait(false);
 
             var blocker = Blocked(e, tenant);
@@ -105,7 +98,7 @@ public sealed partial class ExposureReconciler(
         {
             var failure = PostgresFailure.Of(ex, "The system of record");
             conditions.Set(ExposureConditions.Ready, false, failure.Reason, failure.Message);
-            await WriteStatusAsync(e, StatusOf(e, live, e.Status?.Phase ?? "Draft", e.Status?.Approvals, conditions.ToList()), failure.Reason, failure.Message, warning: true, ct)
+            await WriteStatusAsync(e, StatusOf(e, live, e.Status?.Phase ?? ExposurePhase.Draft, e.Status?.Approvals, conditions.ToList()), failure.Reason, failure.Message, warning: true, ct)
                 .ConfigureAwait(false);
             return failure.Transient ? ReconcileResult.Retry(failure.Message) : ReconcileResult.Terminal(failure.Message);
         }
@@ -118,44 +111,44 @@ public sealed partial class ExposureReconciler(
         var ns = e.Metadata.NamespaceProperty;
         var generation = e.Metadata.Generation ?? 0;
         var current = live?.Generation == generation;
-        var phase = current ? "Published" : state.Rejected ? "Rejected" : "PendingApproval";
+        var phase = current ? ExposurePhase.Published : state.Rejected ? ExposurePhase.Rejected : ExposurePhase.PendingApproval;
         string? liveText = live is null ? null : $"generation {live.Generation} is live at {ExposureResources.Endpoint(e.Metadata.Name, ns, live.Spec, options)}";
-        if (live is null) conditions.Set(ExposureConditions.Published, false, blocker?.Reason ?? "NotPublished", blocker?.Message ?? "nothing is published yet");
-        else conditions.Set(ExposureConditions.Published, true, "Published", liveText!);
+        if (live is null) conditions.Set(ExposureConditions.Published, false, blocker?.Reason ?? ExposureReasons.NotPublished, blocker?.Message ?? "nothing is published yet");
+        else conditions.Set(ExposureConditions.Published, true, ExposureReasons.Published, liveText!);
 
         // Ready: the current generation is what is served, and nothing stands in its way.
         var liveBackend = live is null ? null : ExposureResources.BackendProblem(ns, live.Spec, caches.Services.Get($"{ns}/{live.Spec.Backend.Service}"));
         var (ready, reason, message) = (current, blocker, state) switch
         {
-            (_, { Reason: "TenantSuspended" } b, _) => (false, b.Reason, live is null ? b.Message : $"{b.Message}; {liveText} and stays"),
+            (_, { Reason: ExposureReasons.TenantSuspended } b, _) => (false, b.Reason, live is null ? b.Message : $"{b.Message}; {liveText} and stays"),
             (_, { Security: true } b, _) => (false, b.Reason, live is null ? b.Message : $"{b.Message}; {liveText}"),
-            (true, _, _) when liveBackend is not null => (false, "BackendNotFound", liveBackend),
-            (true, _, _) => (true, "Published", liveText!),
-            (_, _, { Rejected: true }) => (false, "Rejected",
+            (true, _, _) when liveBackend is not null => (false, ExposureReasons.BackendNotFound, liveBackend),
+            (true, _, _) => (true, ExposureReasons.Published, liveText!),
+            (_, _, { Rejected: true }) => (false, ExposureReasons.Rejected,
                 $"generation {generation} was {state.Message}{(live is null ? "; nothing is published" : $"; {liveText} and stays (the last approved)")}"),
             (_, { } b, _) => (false, b.Reason, live is null ? b.Message : $"{b.Message}; {liveText} and stays"),
-            _ => (false, "AwaitingApproval", $"generation {generation}: {state.Message}{(live is null ? "" : $"; {liveText} until then")}"),
+            _ => (false, ExposureReasons.AwaitingApproval, $"generation {generation}: {state.Message}{(live is null ? "" : $"; {liveText} until then")}"),
         };
         conditions.Set(ExposureConditions.Ready, ready, reason, message);
         var status = StatusOf(e, live, phase, counted, conditions.ToList());
         var previous = e.Status?.Conditions?.FirstOrDefault(c => c.Type == ExposureConditions.Ready);
         if (blocker?.Security == true && (previous?.Reason != reason || previous.Message != message)) await RecordSecurityRefusalAsync(e, blocker, ct).ConfigureAwait(false);
-        return await WriteStatusAsync(e, status, reason, message, warning: !ready && reason is not ("AwaitingApproval" or "Rejected"), ct).ConfigureAwait(false);
+        return await WriteStatusAsync(e, status, reason, message, warning: !ready && reason is not (ExposureReasons.AwaitingApproval or ExposureReasons.Rejected), ct).ConfigureAwait(false);
     }
 
     /// <summary>Rules checked before a new generation goes live: the tenant, the host, the path, the backend, the route.</summary>
     Blocker? Blocked(Exposure e, Tenant tenant)
     {
         var ns = e.Metadata.NamespaceProperty;
-        if (tenant.Spec.Suspended) return new("TenantSuspended", $"tenant {tenant.Metadata.Name} is suspended: nothing new is published");
+        if (tenant.Spec.Suspended) return new(ExposureReasons.TenantSuspended, $"tenant {tenant.Metadata.Name} is suspended: nothing new is published");
         if (Refusal(e, e.Spec, tenant) is { } refusal) return refusal;
-        if (ExposureResources.BackendProblem(ns, e.Spec, caches.Services.Get($"{ns}/{e.Spec.Backend.Service}")) is { } backend) return new("BackendNotFound", backend);
+        if (ExposureResources.BackendProblem(ns, e.Spec, caches.Services.Get($"{ns}/{e.Spec.Backend.Service}")) is { } backend) return new(ExposureReasons.BackendNotFound, backend);
         var route = ExposureResources.ClaimedKey(e, options);
         var holder = ExposureResources.RouteHolder(OnHost(route.Host), route, options);
         if (holder is not null && holder.Metadata.Uid != e.Metadata.Uid)
         {
             var held = ExposureResources.ClaimedKey(holder, options).Path == route.Path ? "is already claimed" : "overlaps a prefix held";
-            return new("Conflict", $"spec.host/spec.path: {route} {held} by Exposure {holder.Metadata.NamespaceProperty}/{holder.Metadata.Name}", Security: true);
+            return new(ExposureReasons.Conflict, $"spec.host/spec.path: {route} {held} by Exposure {holder.Metadata.NamespaceProperty}/{holder.Metadata.Name}", Security: true);
         }
 
         return null;
@@ -169,16 +162,16 @@ public sealed partial class ExposureReconciler(
     Blocker? Refusal(Exposure e, ExposureSpec spec, Tenant tenant)
     {
         var ns = e.Metadata.NamespaceProperty;
-        if (ExposureResources.NameProblem(e.Metadata.Name) is { } name) return new("InvalidName", name);
+        if (ExposureResources.NameProblem(e.Metadata.Name) is { } name) return new(ExposureReasons.InvalidName, name);
         var host = ExposureResources.Host(e.Metadata.Name, ns, spec, options);
         if (ExposureHosts.HostProblem(host, ns, tenant.Metadata.Name, ExposureHosts.DelegationsOf(caches.Tenants.List()), options) is { } hostProblem)
         {
-            return new("HostNotDelegated", hostProblem, Security: true);
+            return new(ExposureReasons.HostNotDelegated, hostProblem, Security: true);
         }
 
-        if (ExposureHosts.PathProblem(spec.Path) is { } path) return new("InvalidPath", path, Security: true);
+        if (ExposureHosts.PathProblem(spec.Path) is { } path) return new(ExposureReasons.InvalidPath, path, Security: true);
         return ExposureResources.BackendRefusal(ns, spec.Backend, caches.Services.Get($"{ns}/{spec.Backend.Service}")) is { } backend
-            ? new("BackendRefused", backend, Security: true)
+            ? new(ExposureReasons.BackendRefused, backend, Security: true)
             : null;
     }
 
@@ -195,7 +188,7 @@ public sealed partial class ExposureReconciler(
     /// <summary>The approvals that count for the current generation, one per approver, for status.</summary>
     List<ApprovalRecord> CountedApprovals(Exposure e) =>
         caches.Approvals.InNamespace(e.Metadata.NamespaceProperty)
-            .Where(a => a.Spec.Target.Kind == "Exposure" && a.Spec.Target.Name == e.Metadata.Name && a.Spec.Decision == "approve")
+            .Where(a => a.Spec.Target.Kind == Exposure.KubeKind && a.Spec.Target.Name == e.Metadata.Name && a.Spec.Decision == "approve")
             .Where(a => ApprovalPolicy.Judge(a, e, HoldsApproverRole, caches.RoleBindings.InNamespace).Counts)
             .GroupBy(a => a.Spec.Approver!)
             .Select(g => g.OrderBy(a => a.Metadata.CreationTimestamp).First())
@@ -206,7 +199,7 @@ public sealed partial class ExposureReconciler(
     static Live? LiveOf(Exposure e) =>
         e.Status is { PublishedGeneration: { } generation, PublishedSpec: { } spec } ? new Live(generation, spec) : null;
 
-    ExposureStatus StatusOf(Exposure e, Live? live, string phase, List<ApprovalRecord>? approvals, List<V1Condition> conditions) => new()
+    ExposureStatus StatusOf(Exposure e, Live? live, ExposurePhase phase, List<ApprovalRecord>? approvals, List<V1Condition> conditions) => new()
     {
         ObservedGeneration = e.Metadata.Generation,
         Phase = phase,
@@ -232,17 +225,17 @@ public sealed partial class ExposureReconciler(
     async Task RecordRejectionAsync(Exposure e, Tenant tenant, ApprovalState state, Live? live, CancellationToken ct)
     {
         var previous = e.Status?.Conditions?.FirstOrDefault(c => c.Type == ExposureConditions.Approved);
-        if (previous?.Reason == "Rejected" && previous.ObservedGeneration == e.Metadata.Generation) return;
+        if (previous?.Reason == ExposureReasons.Rejected && previous.ObservedGeneration == e.Metadata.Generation) return;
         var key = $"{e.Metadata.NamespaceProperty}/{e.Metadata.Name}";
-        if (await database.AuditExistsAsync("Exposure", key, "exposure.rejected", "Rejected", e.Metadata.Generation, ct).ConfigureAwait(false)) return;
+        if (await database.AuditExistsAsync("Exposure", key, "exposure.rejected", ExposureReasons.Rejected, e.Metadata.Generation, ct).ConfigureAwait(false)) return;
         await database.AppendAuditAsync(new AuditEntry(AuthorOf(e), "exposure.rejected", "Exposure", key, tenant.Metadata.Name, new JsonObject
         {
-            ["reason"] = "Rejected",
+            ["reason"] = ExposureReasons.Rejected,
             ["generation"] = e.Metadata.Generation,
             ["rejectedBy"] = new JsonArray(state.RejectedBy.Select(r => (JsonNode)JsonValue.Create(r)).ToArray()),
             ["liveGeneration"] = live?.Generation,
         }), ct).ConfigureAwait(false);
-        await events.WarningAsync(e, "Rejected", $"generation {e.Metadata.Generation} {state.Message}" +
+        await events.WarningAsync(e, ExposureReasons.Rejected, $"generation {e.Metadata.Generation} {state.Message}" +
             (live is null ? "" : $"; generation {live.Generation} stays live"), ct).ConfigureAwait(false);
     }
 

@@ -18,7 +18,7 @@ public sealed class RestoreAdmission(AdmissionCaches caches) : IAdmissionHandler
         if ((restore.Spec.TargetTime is null) == (restore.Spec.Backup is null)) problems.Add("spec: set exactly one of targetTime or backup");
         if ((restore.Spec.Into.Database is null) == (restore.Spec.Into.InPlace != true)) problems.Add("spec.into: set exactly one of database or inPlace: true");
         var phase = r.OldObject?["status"]?["phase"]?.GetValue<string>();
-        if (r.Operation == "UPDATE" && phase is "Running" or "Completed" or "Failed")
+        if (r.Operation == "UPDATE" && phase is nameof(RestorePhase.Running) or nameof(RestorePhase.Completed) or nameof(RestorePhase.Failed))
         {
             problems.AddRange(Immutable(r.OldObject, r.Object, "backupPlan", "into", "targetTime", "backup").Select(p => p + $" once the restore is {phase}"));
         }

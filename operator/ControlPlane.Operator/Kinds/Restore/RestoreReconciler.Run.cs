@@ -51,7 +51,7 @@ public sealed partial class RestoreReconciler
 
         restore = await WriteStatusAsync(restore, s =>
         {
-            s.Phase = RestorePhases.Running;
+            s.Phase = RestorePhase.Running;
             s.StartedAt = startedAt;
             s.Backup = job.Backup.Metadata.Name;
             s.Database = target.Database;
@@ -59,11 +59,11 @@ public sealed partial class RestoreReconciler
             s.CorrelationId = correlation.ToString("D");
             s.ObservedGeneration = restore.Metadata.Generation;
             s.Conditions = new ConditionSet(s.Conditions, restore.Metadata.Generation, startedAt)
-                .Set(RestoreConditions.Approved, true, "Approved", job.Approval.Message)
-                .Set(RestoreConditions.Ready, false, "Running", $"pg_restore of Backup {job.Backup.Metadata.Name} into {target.Staging}").ToList();
+                .Set(RestoreConditions.Approved, true, RestoreReasons.Approved, job.Approval.Message)
+                .Set(RestoreConditions.Ready, false, RestoreReasons.Running, $"pg_restore of Backup {job.Backup.Metadata.Name} into {target.Staging}").ToList();
             return s;
         }, ct).ConfigureAwait(false);
-        await events.NormalAsync(restore, "Running", $"restoring Backup {job.Backup.Metadata.Name} into {target.Staging}", ct).ConfigureAwait(false);
+        await events.NormalAsync(restore, RestoreReasons.Running, $"restoring Backup {job.Backup.Metadata.Name} into {target.Staging}", ct).ConfigureAwait(false);
 
         var role = job.Login.User;
         var swapped = false;
@@ -79,7 +79,7 @@ public sealed partial class RestoreReconciler
             // pg_restore runs what the archive holds (functions in CHECK constraints, defaults, index expressions):
             // the server confirms first that the session is the workspace role's and that role a plain login.
             var session = await targets.VerifyAsync(job.Source.Region, login, ct).ConfigureAwait(false);
-            await events.NormalAsync(restore, "SessionVerified", $"pg_restore into {target.Staging}: {session.Describe()}", ct).ConfigureAwait(false);
+            await events.NormalAsync(restore, RestoreReasons.SessionVerified, $"pg_restore into {target.Staging}: {session.Describe()}", ct).ConfigureAwait(false);
             UploadResult? read = null;
             await tools.RestoreAsync(login, async stdin => read = await store.ReadAsync(key, stdin, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
             // Hashed again as it streamed: an object replaced after the first read is caught before anything is swapped or handed over.
@@ -89,7 +89,7 @@ public sealed partial class RestoreReconciler
             {
                 await regions.SwapInPlaceAsync(job.Source.Region, target.Database, target.Staging, replaced, role, uid, ct).ConfigureAwait(false);
                 swapped = true;
-                await events.NormalAsync(restore, "Swapped", $"{target.Database} kept as {replaced}; the restored database took its name", ct).ConfigureAwait(false);
+                await events.NormalAsync(restore, RestoreReasons.Swapped, $"{target.Database} kept as {replaced}; the restored database took its name", ct).ConfigureAwait(false);
             }
             else
             {
@@ -101,19 +101,19 @@ public sealed partial class RestoreReconciler
             var completedAt = Now;
             restore = await WriteStatusAsync(restore, s =>
             {
-                s.Phase = RestorePhases.Completed;
+                s.Phase = RestorePhase.Completed;
                 s.CompletedAt = completedAt;
                 s.SmokeCheck = smoke;
                 s.Conditions = new ConditionSet(s.Conditions, restore.Metadata.Generation, completedAt)
-                    .Set(RestoreConditions.Ready, smoke.Passed, smoke.Passed ? "Completed" : "SmokeCheckFailed", $"{target.Database}: {smoke.Message}").ToList();
+                    .Set(RestoreConditions.Ready, smoke.Passed, smoke.Passed ? RestoreReasons.Completed : RestoreReasons.SmokeCheckFailed, $"{target.Database}: {smoke.Message}").ToList();
                 return s;
             }, ct).ConfigureAwait(false);
-            await database.FinishRestoreAsync(uid, RestorePhases.Completed, smoke.Passed ? null : "SmokeCheckFailed", target.Replaced, Audit(restore, "restore.completed", new JsonObject
+            await database.FinishRestoreAsync(uid, RestorePhase.Completed, smoke.Passed ? null : RestoreReasons.SmokeCheckFailed, target.Replaced, Audit(restore, "restore.completed", new JsonObject
             {
                 ["backup"] = job.Backup.Metadata.Name, ["database"] = target.Database, ["replacedDatabase"] = target.Replaced, ["sha256"] = read!.Sha256,
                 ["sizeBytes"] = read.SizeBytes, ["tables"] = smoke.Tables, ["smokeCheckPassed"] = smoke.Passed, ["durationSeconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3),
             }, job.Source.Tenant), ct).ConfigureAwait(false);
-            await events.NormalAsync(restore, "RestoreCompleted", $"{target.Database}: {smoke.Message}, in {clock.Elapsed.TotalSeconds:0.0} s", ct).ConfigureAwait(false);
+            await events.NormalAsync(restore, RestoreReasons.RestoreCompleted, $"{target.Database}: {smoke.Message}, in {clock.Elapsed.TotalSeconds:0.0} s", ct).ConfigureAwait(false);
             return;
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -128,12 +128,12 @@ public sealed partial class RestoreReconciler
             {
                 RestoreFailedException f => (f.Reason, f.Message),
                 BackupRefusedException r => (r.Reason, r.Message),
-                PgToolException => ("RestoreFailed", e.Message),
+                PgToolException => (RestoreReasons.RestoreFailed, e.Message),
                 DatabaseConflictException c => (c.Reason, c.Message),
-                PostgresException p => ("DatabaseError", $"{p.SqlState}: {p.MessageText}"),
-                NpgsqlException or BackupNotReadyException => ("DatabaseUnavailable", e.Message),
-                AmazonServiceException s => ("StorageFailed", $"{job.Storage}: {s.ErrorCode ?? s.StatusCode.ToString()}: {s.Message}"),
-                _ => ("StorageFailed", $"{job.Storage}: {e.Message}"),
+                PostgresException p => (RestoreReasons.DatabaseError, $"{p.SqlState}: {p.MessageText}"),
+                NpgsqlException or BackupNotReadyException => (RestoreReasons.DatabaseUnavailable, e.Message),
+                AmazonServiceException s => (RestoreReasons.StorageFailed, $"{job.Storage}: {s.ErrorCode ?? s.StatusCode.ToString()}: {s.Message}"),
+                _ => (RestoreReasons.StorageFailed, $"{job.Storage}: {e.Message}"),
             };
             if (!swapped) await TryDropStagingAsync(job.Source.Region, target.Staging, uid).ConfigureAwait(false);
             logger.LogWarning("restore {Namespace}/{Name} failed: {Reason}: {Message}", restore.Metadata.NamespaceProperty, restore.Metadata.Name, reason, message);
@@ -146,7 +146,7 @@ public sealed partial class RestoreReconciler
     {
         var recorded = job.Backup.Status!.Sha256;
         if (read == recorded) return;
-        throw new RestoreFailedException("ChecksumMismatch",
+        throw new RestoreFailedException(RestoreReasons.ChecksumMismatch,
             $"checksum mismatch: the stored object's sha256 {read ?? "(unread)"} differs from Backup {job.Backup.Metadata.Name}'s sha256 {recorded}; nothing was restored");
     }
 
@@ -196,14 +196,14 @@ public sealed partial class RestoreReconciler
         var at = Now;
         restore = await WriteStatusAsync(restore, s =>
         {
-            s.Phase = RestorePhases.Failed;
+            s.Phase = RestorePhase.Failed;
             s.CompletedAt = at;
             // No name for a database that does not exist: unless swapped, the live database was never renamed.
             s.ReplacedDatabase = replaced;
             s.Conditions = new ConditionSet(s.Conditions, restore.Metadata.Generation, at).Set(RestoreConditions.Ready, false, reason, message).ToList();
             return s;
         }, ct).ConfigureAwait(false);
-        await database.FinishRestoreAsync(restore.Metadata.Uid ?? "", RestorePhases.Failed, reason, replaced,
+        await database.FinishRestoreAsync(restore.Metadata.Uid ?? "", RestorePhase.Failed, reason, replaced,
             Audit(restore, "restore.failed", new JsonObject { ["reason"] = reason, ["message"] = message }, tenant), ct).ConfigureAwait(false);
         await events.WarningAsync(restore, reason, message, ct).ConfigureAwait(false);
     }
@@ -249,7 +249,7 @@ public sealed partial class RestoreReconciler
         var outcome = replaced is not null
             ? $"the swap had committed: {restore.Status!.Database} holds the restored data (not smoke-checked) and the replaced database is kept as {replaced}"
             : dropped ? "its half-restored database was dropped; the live database is untouched" : "no half-restored database was left; the live database is untouched";
-        await FinishFailedAsync(restore, "Interrupted", $"the operator stopped while this restore ran (started {restore.Status?.StartedAt:O}); {outcome}", null, replaced, ct)
+        await FinishFailedAsync(restore, RestoreReasons.Interrupted, $"the operator stopped while this restore ran (started {restore.Status?.StartedAt:O}); {outcome}", null, replaced, ct)
             .ConfigureAwait(false);
         return ReconcileResult.Done;
     }

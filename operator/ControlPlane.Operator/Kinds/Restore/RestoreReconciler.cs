@@ -52,7 +52,7 @@ public sealed partial class RestoreReconciler(
             // A new, changed or withdrawn approval of a Restore; its status (the approval kind's) changes nothing here.
             .WatchesEvents(approvals, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
                 ? []
-                : e.Object.Spec.Target.Kind == "Restore" ? [$"{e.Object.Metadata.NamespaceProperty}/{e.Object.Spec.Target.Name}"] : [])
+                : e.Object.Spec.Target.Kind == Restore.KubeKind ? [$"{e.Object.Metadata.NamespaceProperty}/{e.Object.Spec.Target.Name}"] : [])
             .Watches(roleBindings, rb => InNamespace(rb.Metadata.NamespaceProperty))
             // A named Backup completing, or a plan's recoverability window moving.
             .Watches(backups, bk => InNamespace(bk.Metadata.NamespaceProperty))
@@ -67,16 +67,16 @@ public sealed partial class RestoreReconciler(
         var uid = restore.Metadata.Uid ?? "";
         switch (restore.Status?.Phase)
         {
-            case RestorePhases.Completed or RestorePhases.Failed:
+            case RestorePhase.Completed or RestorePhase.Failed:
                 return ReconcileResult.Done;
-            case RestorePhases.Running:
+            case RestorePhase.Running:
                 return jobs.IsRunning(uid) ? ReconcileResult.Done : await InterruptedAsync(restore, ct).ConfigureAwait(false);
         }
 
         if (jobs.IsRunning(uid)) return ReconcileResult.Done;
         var ns = restore.Metadata.NamespaceProperty;
         var plan = plans.Get($"{ns}/{restore.Spec.BackupPlan}");
-        if (plan is null) return await FailAsync(restore, "PlanNotFound", $"spec.backupPlan: BackupPlan \"{restore.Spec.BackupPlan}\" not found in namespace {ns}", ct).ConfigureAwait(false);
+        if (plan is null) return await FailAsync(restore, RestoreReasons.PlanNotFound, $"spec.backupPlan: BackupPlan \"{restore.Spec.BackupPlan}\" not found in namespace {ns}", ct).ConfigureAwait(false);
         BackupSource source;
         try
         {
@@ -88,7 +88,7 @@ public sealed partial class RestoreReconciler(
         }
         catch (BackupNotReadyException e)
         {
-            return await PendingAsync(restore, "Waiting", e.Message, ct).ConfigureAwait(false);
+            return await PendingAsync(restore, RestoreReasons.Waiting, e.Message, ct).ConfigureAwait(false);
         }
 
         var target = RestoreResources.Target(restore.Spec, source.Database, uid, Now, out var targetRefusal);
@@ -99,7 +99,7 @@ public sealed partial class RestoreReconciler(
         if (state.Rejected) return await RejectedAsync(restore, target, state, source.Tenant, ct).ConfigureAwait(false);
         var choice = RestoreResources.ChooseBackup(restore.Spec, backups.InNamespace(ns).ToList(), plan.Status?.FirstRecoverabilityPoint);
         if (choice.Refusal is { } refusal) return await FailAsync(restore, refusal.Reason, refusal.Message, ct).ConfigureAwait(false);
-        if (choice.Backup is not { } backup) return await PendingAsync(restore, "WaitingForBackup", choice.WaitingFor ?? "waiting for the backup", ct).ConfigureAwait(false);
+        if (choice.Backup is not { } backup) return await PendingAsync(restore, RestoreReasons.WaitingForBackup, choice.WaitingFor ?? "waiting for the backup", ct).ConfigureAwait(false);
 
         S3Target storage;
         try
@@ -115,9 +115,9 @@ public sealed partial class RestoreReconciler(
         var record = await database.BackupRecordAsync(backup.Metadata.Uid ?? "", ct).ConfigureAwait(false);
         var notOurs = RestoreResources.BackupOfWorkspaceRefusal(backup, storage.KeyPrefix, source.Tenant, source.Workspace.Metadata.Name, source.Database);
         if (notOurs is null && (record is null || record.Namespace != ns || record.ObjectKey != backup.Status?.Key || record.Sha256 != backup.Status?.Sha256
-                                || record.Phase != BackupRules.Phases.Completed))
+                                || record.Phase != nameof(BackupPhase.Completed)))
         {
-            notOurs = new RestoreRefusal("BackupNotOfWorkspace", $"spec: Backup \"{backup.Metadata.Name}\" does not match the system of record's backup of this workspace; it is refused");
+            notOurs = new RestoreRefusal(RestoreReasons.BackupNotOfWorkspace, $"spec: Backup \"{backup.Metadata.Name}\" does not match the system of record's backup of this workspace; it is refused");
         }
 
         if (notOurs is not null) return await FailAsync(restore, notOurs.Reason, notOurs.Message, ct).ConfigureAwait(false);
@@ -130,7 +130,7 @@ public sealed partial class RestoreReconciler(
             {
                 ["approvers"] = new JsonArray(state.Approvers.Select(a => (JsonNode)JsonValue.Create(a)).ToArray()), ["generation"] = restore.Metadata.Generation,
             }, source.Tenant), ct).ConfigureAwait(false);
-            await events.NormalAsync(restore, "Approved", $"generation {restore.Metadata.Generation} {state.Message}", ct).ConfigureAwait(false);
+            await events.NormalAsync(restore, RestoreReasons.Approved, $"generation {restore.Metadata.Generation} {state.Message}", ct).ConfigureAwait(false);
         }
 
         // Where and as whom the restore connects: built once here from the operator's record, passed down, never read again.
@@ -145,14 +145,14 @@ public sealed partial class RestoreReconciler(
         }
         catch (BackupNotReadyException e)
         {
-            return await PendingAsync(restore, "Waiting", e.Message, ct, state).ConfigureAwait(false);
+            return await PendingAsync(restore, RestoreReasons.Waiting, e.Message, ct, state).ConfigureAwait(false);
         }
 
         var job = new RestoreJob(restore, backup, source, storage, target, record!.Id, state, login);
         if (!jobs.TryStart(uid, jobCt => RunAsync(job, jobCt)))
         {
             if (jobs.IsRunning(uid)) return ReconcileResult.Done;
-            return await PendingAsync(restore, "Queued", $"waiting for a slot: {jobs.Running} backups or restores running (ControlPlane:Backup:MaxConcurrent)", ct, state)
+            return await PendingAsync(restore, RestoreReasons.Queued, $"waiting for a slot: {jobs.Running} backups or restores running (ControlPlane:Backup:MaxConcurrent)", ct, state)
                 .ConfigureAwait(false);
         }
 
@@ -169,23 +169,23 @@ public sealed partial class RestoreReconciler(
         {
             ["backup"] = restore.Status?.Backup, ["database"] = target.Database, ["inPlace"] = target.InPlace, ["reason"] = restore.Spec.Reason,
         }, tenant), ct).ConfigureAwait(false);
-        await events.NormalAsync(restore, "Requested", $"restore of Backup {backup.Metadata.Name} into {(target.InPlace ? $"{target.Database} (in place)" : target.Database)}", ct)
+        await events.NormalAsync(restore, RestoreReasons.Requested, $"restore of Backup {backup.Metadata.Name} into {(target.InPlace ? $"{target.Database} (in place)" : target.Database)}", ct)
             .ConfigureAwait(false);
     }
 
     async Task<ReconcileResult> AwaitingApprovalAsync(Restore restore, Backup backup, RestoreTargetPlan target, ApprovalState state, CancellationToken ct)
     {
         var status = Copy(restore.Status);
-        var first = status.Phase != RestorePhases.AwaitingApproval;
-        status.Phase = RestorePhases.AwaitingApproval;
+        var first = status.Phase != RestorePhase.AwaitingApproval;
+        status.Phase = RestorePhase.AwaitingApproval;
         status.Backup = backup.Metadata.Name;
         status.Database = target.Database;
         status.ObservedGeneration = restore.Metadata.Generation;
         status.Conditions = new ConditionSet(status.Conditions, restore.Metadata.Generation, Now)
-            .Set(RestoreConditions.Approved, false, "AwaitingApproval", state.Message)
-            .Set(RestoreConditions.Ready, false, "AwaitingApproval", $"generation {restore.Metadata.Generation}: {state.Message}").ToList();
+            .Set(RestoreConditions.Approved, false, RestoreReasons.AwaitingApproval, state.Message)
+            .Set(RestoreConditions.Ready, false, RestoreReasons.AwaitingApproval, $"generation {restore.Metadata.Generation}: {state.Message}").ToList();
         await writer.UpdateStatusAsync(Type, restore, status, ct).ConfigureAwait(false);
-        if (first) await events.NormalAsync(restore, "AwaitingApproval", state.Message, ct).ConfigureAwait(false);
+        if (first) await events.NormalAsync(restore, RestoreReasons.AwaitingApproval, state.Message, ct).ConfigureAwait(false);
         return ReconcileResult.Done;
     }
 
@@ -203,25 +203,25 @@ public sealed partial class RestoreReconciler(
             ["backup"] = restore.Status?.Backup, ["database"] = target.Database, ["inPlace"] = target.InPlace,
         }, tenant), ct).ConfigureAwait(false);
         var status = Copy(restore.Status);
-        status.Phase = RestorePhases.Failed;
+        status.Phase = RestorePhase.Failed;
         status.Database = target.Database;
         status.CompletedAt ??= Now;
         status.ObservedGeneration = generation;
         status.Conditions = new ConditionSet(status.Conditions, generation, Now)
-            .Set(RestoreConditions.Approved, false, "Rejected", state.Message)
-            .Set(RestoreConditions.Ready, false, "Rejected", message).ToList();
+            .Set(RestoreConditions.Approved, false, RestoreReasons.Rejected, state.Message)
+            .Set(RestoreConditions.Ready, false, RestoreReasons.Rejected, message).ToList();
         await writer.UpdateStatusAsync(Type, restore, status, ct).ConfigureAwait(false);
-        await events.WarningAsync(restore, "Rejected", message, ct).ConfigureAwait(false);
+        await events.WarningAsync(restore, RestoreReasons.Rejected, message, ct).ConfigureAwait(false);
         return ReconcileResult.Done;
     }
 
     async Task<ReconcileResult> PendingAsync(Restore restore, string reason, string message, CancellationToken ct, ApprovalState? approved = null)
     {
         var status = Copy(restore.Status);
-        status.Phase = RestorePhases.Pending;
+        status.Phase = RestorePhase.Pending;
         status.ObservedGeneration = restore.Metadata.Generation;
         var conditions = new ConditionSet(status.Conditions, restore.Metadata.Generation, Now).Set(RestoreConditions.Ready, false, reason, message);
-        if (approved is not null) conditions.Set(RestoreConditions.Approved, true, "Approved", approved.Message);
+        if (approved is not null) conditions.Set(RestoreConditions.Approved, true, RestoreReasons.Approved, approved.Message);
         status.Conditions = conditions.ToList();
         await writer.UpdateStatusAsync(Type, restore, status, ct).ConfigureAwait(false);
         return ReconcileResult.RequeueAfter(WaitDelay);
@@ -231,7 +231,7 @@ public sealed partial class RestoreReconciler(
     async Task<ReconcileResult> FailAsync(Restore restore, string reason, string message, CancellationToken ct)
     {
         var status = Copy(restore.Status);
-        status.Phase = RestorePhases.Failed;
+        status.Phase = RestorePhase.Failed;
         status.CompletedAt ??= Now;
         status.ObservedGeneration = restore.Metadata.Generation;
         status.Conditions = new ConditionSet(status.Conditions, restore.Metadata.Generation, Now).Set(RestoreConditions.Ready, false, reason, message).ToList();

@@ -5,21 +5,6 @@ using ControlPlane.Operator.Policy;
 
 namespace ControlPlane.Operator.Kinds;
 
-public static class RestoreConditions
-{
-    public const string Approved = "Approved";
-    public const string Ready = "Ready";
-}
-
-public static class RestorePhases
-{
-    public const string Pending = "Pending";
-    public const string AwaitingApproval = "AwaitingApproval";
-    public const string Running = "Running";
-    public const string Completed = "Completed";
-    public const string Failed = "Failed";
-}
-
 /// <summary>Refused until the spec changes: Ready=False with this reason; the message names the field.</summary>
 public sealed record RestoreRefusal(string Reason, string Message);
 
@@ -66,7 +51,7 @@ public static partial class RestoreResources
         {
             if (spec.Into.Database is not null)
             {
-                refusal = new("InvalidTarget", "spec.into: set exactly one of database or inPlace: true");
+                refusal = new(RestoreReasons.InvalidTarget, "spec.into: set exactly one of database or inPlace: true");
             }
 
             return new RestoreTargetPlan(ownDatabase, StagingName(ownDatabase, uid), ReplacedName(ownDatabase, requestedAt));
@@ -75,13 +60,13 @@ public static partial class RestoreResources
         var into = spec.Into.Database;
         if (into is null)
         {
-            refusal = new("InvalidTarget", "spec.into: set exactly one of database or inPlace: true");
+            refusal = new(RestoreReasons.InvalidTarget, "spec.into: set exactly one of database or inPlace: true");
             return new RestoreTargetPlan(ownDatabase, ownDatabase, null);
         }
 
         if (!Identifier().IsMatch(into) || !into.StartsWith(ownDatabase + "_", StringComparison.Ordinal))
         {
-            refusal = new("DatabaseNotOwned",
+            refusal = new(RestoreReasons.DatabaseNotOwned,
                 $"spec.into.database: \"{into}\" must be inside this workspace's database prefix \"{ownDatabase}_\" (at most 63 characters; lowercase letters, digits, underscores)");
         }
 
@@ -97,7 +82,7 @@ public static partial class RestoreResources
     public static RestoreRefusal? WorkspaceNameRefusal(string into, IEnumerable<Workspace> workspaces)
     {
         var holder = workspaces.FirstOrDefault(w => w.Status?.Database?.Name == into || Store.RegionDatabases.DatabaseName(w.Metadata.Name) == into);
-        return holder is null ? null : new("DatabaseNameReserved",
+        return holder is null ? null : new(RestoreReasons.DatabaseNameReserved,
             $"spec.into.database: \"{into}\" is the database name of workspace {holder.Metadata.Name}; a restore never takes a workspace's name, choose another");
     }
 
@@ -129,37 +114,37 @@ public static partial class RestoreResources
         if (spec.Backup is { } name)
         {
             var named = inNamespace.FirstOrDefault(b => b.Metadata.Name == name);
-            if (named is null) return Refused("BackupNotFound", $"spec.backup: Backup \"{name}\" not found in this workspace");
+            if (named is null) return Refused(RestoreReasons.BackupNotFound, $"spec.backup: Backup \"{name}\" not found in this workspace");
             if (named.Spec.BackupPlan != spec.BackupPlan)
             {
-                return Refused("BackupNotOfPlan", $"spec.backup: Backup \"{name}\" belongs to BackupPlan \"{named.Spec.BackupPlan}\", not to spec.backupPlan \"{spec.BackupPlan}\"");
+                return Refused(RestoreReasons.BackupNotOfPlan, $"spec.backup: Backup \"{name}\" belongs to BackupPlan \"{named.Spec.BackupPlan}\", not to spec.backupPlan \"{spec.BackupPlan}\"");
             }
 
-            if (named.Metadata.DeletionTimestamp is not null) return Refused("BackupNotFound", $"spec.backup: Backup \"{name}\" is being deleted");
+            if (named.Metadata.DeletionTimestamp is not null) return Refused(RestoreReasons.BackupNotFound, $"spec.backup: Backup \"{name}\" is being deleted");
             return named.Status?.Phase switch
             {
-                BackupRules.Phases.Completed => new BackupChoice(named, null, null),
-                BackupRules.Phases.Failed => Refused("BackupFailed", $"spec.backup: Backup \"{name}\" failed; only a Completed backup can be restored"),
-                _ => new BackupChoice(null, null, $"Backup \"{name}\" is {named.Status?.Phase ?? "Pending"}"),
+                BackupPhase.Completed => new BackupChoice(named, null, null),
+                BackupPhase.Failed => Refused(RestoreReasons.BackupFailed, $"spec.backup: Backup \"{name}\" failed; only a Completed backup can be restored"),
+                _ => new BackupChoice(null, null, $"Backup \"{name}\" is {named.Status?.Phase ?? BackupPhase.Pending}"),
             };
         }
 
-        if (spec.TargetTime is not { } target) return Refused("InvalidSource", "spec: set exactly one of targetTime or backup");
+        if (spec.TargetTime is not { } target) return Refused(RestoreReasons.InvalidSource, "spec: set exactly one of targetTime or backup");
         var targetUtc = target.ToUniversalTime();
-        if (firstRecoverabilityPoint is null || !ofPlan.Any(b => b.Status?.Phase == BackupRules.Phases.Completed))
+        if (firstRecoverabilityPoint is null || !ofPlan.Any(b => b.Status?.Phase == BackupPhase.Completed))
         {
-            return Refused("NoBackup", $"spec.targetTime: BackupPlan \"{spec.BackupPlan}\" has no Completed backup to restore");
+            return Refused(RestoreReasons.NoBackup, $"spec.targetTime: BackupPlan \"{spec.BackupPlan}\" has no Completed backup to restore");
         }
 
         if (targetUtc < firstRecoverabilityPoint.Value.ToUniversalTime())
         {
-            return Refused("OutsideRecoverabilityWindow",
+            return Refused(RestoreReasons.OutsideRecoverabilityWindow,
                 $"spec.targetTime: {targetUtc:O} is before BackupPlan \"{spec.BackupPlan}\"'s firstRecoverabilityPoint {firstRecoverabilityPoint.Value.ToUniversalTime():O}: no backup that old is kept");
         }
 
         var chosen = BackupRules.AtOrBefore(ofPlan, targetUtc);
         return chosen is null
-            ? Refused("OutsideRecoverabilityWindow", $"spec.targetTime: no Completed backup of BackupPlan \"{spec.BackupPlan}\" at or before {targetUtc:O}")
+            ? Refused(RestoreReasons.OutsideRecoverabilityWindow, $"spec.targetTime: no Completed backup of BackupPlan \"{spec.BackupPlan}\" at or before {targetUtc:O}")
             : new BackupChoice(chosen, null, null);
     }
 
@@ -175,7 +160,7 @@ public static partial class RestoreResources
         var expected = BackupRules.ObjectKey(keyPrefix, tenant, workspace, backup);
         if (backup.Status?.Key != expected || backup.Status?.Database != ownDatabase || string.IsNullOrEmpty(backup.Status?.Sha256))
         {
-            return new("BackupNotOfWorkspace", $"spec: Backup \"{backup.Metadata.Name}\" is not a backup of this workspace's database {ownDatabase}; it is refused");
+            return new(RestoreReasons.BackupNotOfWorkspace, $"spec: Backup \"{backup.Metadata.Name}\" is not a backup of this workspace's database {ownDatabase}; it is refused");
         }
 
         return null;

@@ -46,16 +46,16 @@ public sealed partial class RolloutReconciler
         {
             // Nothing is reported as done before it is on record: the transition is taken again on the retry.
             var failure = PostgresFailure.Of(e, "The system of record");
-            conditions.Set("Ready", false, failure.Reason, failure.Message);
+            conditions.Set(RolloutConditions.Ready, false, failure.Reason, failure.Message);
             var updated = await writer.UpdateStatusAsync(Type, rollout, WithConditions(rollout.Status, rollout.Metadata.Generation, conditions.ToList()), ct).ConfigureAwait(false);
             if (!ReferenceEquals(updated, rollout)) await events.WarningAsync(rollout, failure.Reason, failure.Message, ct).ConfigureAwait(false);
             return failure.Transient ? ReconcileResult.Retry(failure.Message) : ReconcileResult.Terminal(failure.Message);
         }
 
-        conditions.Set("Progressing", d.Progressing.Status, d.Progressing.Reason, d.Progressing.Message)
-            .Set("Paused", d.Paused.Status, d.Paused.Reason, d.Paused.Message)
-            .Set("Ready", d.Ready.Status, d.Ready.Reason, d.Ready.Message);
-        if (d.Rollback && failures.Count > 0) conditions.Set("Ready", false, "RollbackIncomplete", "rollback not fully issued, retrying: " + string.Join("; ", failures));
+        conditions.Set(RolloutConditions.Progressing, d.Progressing.Status, d.Progressing.Reason, d.Progressing.Message)
+            .Set(RolloutConditions.Paused, d.Paused.Status, d.Paused.Reason, d.Paused.Message)
+            .Set(RolloutConditions.Ready, d.Ready.Status, d.Ready.Reason, d.Ready.Message);
+        if (d.Rollback && failures.Count > 0) conditions.Set(RolloutConditions.Ready, false, RolloutReasons.RollbackIncomplete, "rollback not fully issued, retrying: " + string.Join("; ", failures));
         status.Conditions = conditions.ToList();
         await writer.UpdateStatusAsync(Type, rollout, status, ct).ConfigureAwait(false);
         if (!d.Rollback) failures.AddRange(await PatchAllAsync(rollout, d.Patches, ct).ConfigureAwait(false));
@@ -68,7 +68,7 @@ public sealed partial class RolloutReconciler
 
         if (failures.Count == 0) return null;
         var message = string.Join("; ", failures);
-        await events.WarningAsync(rollout, "PatchFailed", message, ct).ConfigureAwait(false);
+        await events.WarningAsync(rollout, RolloutReasons.PatchFailed, message, ct).ConfigureAwait(false);
         return ReconcileResult.Retry(message);
     }
 

@@ -57,7 +57,7 @@ public sealed partial class RolloutReconciler(
             .SkipsEchoesOf(writes)
             .Watches(caches.Deployments, d => reconciler.RolloutsOf(d.Metadata.Name, d.Metadata.NamespaceProperty))
             .Watches(caches.Pods, reconciler.RolloutsOfPod)
-            .Watches(caches.Approvals, a => a.Spec.Target.Kind == "Rollout" ? [$"{a.Metadata.NamespaceProperty}/{a.Spec.Target.Name}"] : [])
+            .Watches(caches.Approvals, a => a.Spec.Target.Kind == Rollout.KubeKind ? [$"{a.Metadata.NamespaceProperty}/{a.Spec.Target.Name}"] : [])
             .Watches(caches.RoleBindings, rb => caches.Rollouts.InNamespace(rb.Metadata.NamespaceProperty).Where(r => RolloutPlan.IsActive(r.Status))
                 .Concat(caches.Rollouts.List().Where(IsRequesterForbidden)).Select(Key).Distinct())
             // Ring membership and suspension: any workspace or tenant spec/label change re-decides the active rollouts.
@@ -71,7 +71,7 @@ public sealed partial class RolloutReconciler(
     }
 
     /// <summary>Held because a requester lacks rights in a ring workspace: a RoleBinding change anywhere may lift it.</summary>
-    static bool IsRequesterForbidden(Rollout r) => r.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Reason == "RequesterForbidden") == true;
+    static bool IsRequesterForbidden(Rollout r) => r.Status?.Conditions?.Any(c => c.Type == RolloutConditions.Ready && c.Reason == RolloutReasons.RequesterForbidden) == true;
 
     static string Key(Rollout r) => $"{r.Metadata.NamespaceProperty}/{r.Metadata.Name}";
 
@@ -104,7 +104,7 @@ public sealed partial class RolloutReconciler(
 
     public Task<ReconcileResult> ReconcileAsync(Rollout rollout, CancellationToken ct) => ReconcileErrors.RunAsync(rollout, ReconcilePassAsync, ErrorReport, ct);
 
-    ErrorReport<Rollout> ErrorReport => new(writer, Type, "Ready", r => r.Status?.Conditions, (r, conditions) => WithConditions(r.Status, r.Metadata.Generation, conditions),
+    ErrorReport<Rollout> ErrorReport => new(writer, Type, RolloutConditions.Ready, r => r.Status?.Conditions, (r, conditions) => WithConditions(r.Status, r.Metadata.Generation, conditions),
         events, time, logger);
 
     static RolloutStatus WithConditions(RolloutStatus? s, long? generation, List<V1Condition> conditions)
@@ -125,7 +125,7 @@ public sealed partial class RolloutReconciler(
         if (result is not null) return result;
         var requeue = decision.RequeueAfter;
         // A metrics gate is asked again on its interval while a ring is in flight.
-        if (rollout.Spec.Gates?.SuccessRate is not null && decision.Status.Phase is "Progressing" or "Paused" && !RolloutPlan.IsFinished(decision.Status))
+        if (rollout.Spec.Gates?.SuccessRate is not null && decision.Status.Phase is RolloutPhase.Progressing or RolloutPhase.Paused && !RolloutPlan.IsFinished(decision.Status))
         {
             requeue = requeue is { } r && r < prometheusOptions.Interval ? r : prometheusOptions.Interval;
         }
@@ -163,7 +163,7 @@ public sealed partial class RolloutReconciler(
         var index = RolloutPlan.CurrentRing(spec, rollout.Status);
         var ring = index < spec.Rings.Count ? spec.Rings[index] : null;
         var ringStatus = ring is null ? null : rollout.Status?.Rings?.FirstOrDefault(r => r.Name == ring.Name);
-        var started = ringStatus?.Phase is "Progressing" or "Soaking";
+        var started = ringStatus?.Phase is RingPhase.Progressing or RingPhase.Soaking;
 
         var view = ring is null ? null : rings[index];
         ApprovalState? approval = null;
@@ -187,7 +187,7 @@ public sealed partial class RolloutReconciler(
             {
                 access = await RequesterAccessAsync(rollout, view.Namespaces, ct).ConfigureAwait(false);
             }
-            else if (ringStatus is { Phase: "Soaking", RolledOutAt: { } rolledOut } && now >= rolledOut + RolloutPlan.Soak(ring) && index + 1 < spec.Rings.Count
+            else if (ringStatus is { Phase: RingPhase.Soaking, RolledOutAt: { } rolledOut } && now >= rolledOut + RolloutPlan.Soak(ring) && index + 1 < spec.Rings.Count
                      && !RolloutResources.NeedsApproval(rollout, spec.Rings[index + 1], rings[index + 1]) && rings[index + 1].Namespaces.Count > 0)
             {
                 access = await RequesterAccessAsync(rollout, rings[index + 1].Namespaces, ct).ConfigureAwait(false);

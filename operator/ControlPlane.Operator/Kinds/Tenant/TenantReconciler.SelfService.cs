@@ -23,7 +23,7 @@ public sealed partial class TenantReconciler
             var outcome = await children.ApplyAsync(ClusterRoleBindings, desired, bindings.Get(desired.Metadata.Name), ["roleRef", "subjects"], ct).ConfigureAwait(false);
             if (outcome == ApplyOutcome.Unchanged) continue;
             logger.LogInformation("tenant {Tenant}: ClusterRoleBinding {Binding} {Outcome}", tenant.Metadata.Name, desired.Metadata.Name, outcome);
-            await events.NormalAsync(tenant, "SelfServiceAccess", $"ClusterRoleBinding {desired.Metadata.Name} {outcome.ToString().ToLowerInvariant()} ({desired.Subjects?.Count ?? 0} subject(s))", ct).ConfigureAwait(false);
+            await events.NormalAsync(tenant, TenantReasons.SelfServiceAccess, $"ClusterRoleBinding {desired.Metadata.Name} {outcome.ToString().ToLowerInvariant()} ({desired.Subjects?.Count ?? 0} subject(s))", ct).ConfigureAwait(false);
         }
     }
 }

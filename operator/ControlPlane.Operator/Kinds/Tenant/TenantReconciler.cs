@@ -53,7 +53,7 @@ public sealed partial class TenantReconciler(
     ErrorReport<Tenant> ErrorReport => new(writer, Type, TenantConditions.Ready, t => t.Status?.Conditions, (t, conditions) => new TenantStatus
     {
         ObservedGeneration = t.Metadata.Generation,
-        Phase = t.Metadata.DeletionTimestamp is not null ? "Terminating" : t.Status?.Phase ?? "Pending",
+        Phase = t.Metadata.DeletionTimestamp is not null ? TenantPhase.Terminating : t.Status?.Phase ?? TenantPhase.Pending,
         Workspaces = t.Status?.Workspaces,
         Usage = t.Status?.Usage,
         RecordId = t.Status?.RecordId,
@@ -147,7 +147,7 @@ public sealed partial class TenantReconciler(
         var id = await database.UpsertTenantAsync(desired, tenant.Metadata.Uid ?? "",
             new AuditEntry(CreatedBy(tenant), action, "Tenant", tenant.Metadata.Name, tenant.Metadata.Name, details), ct).ConfigureAwait(false);
         logger.LogInformation("tenant {Tenant} record {Action} ({RecordId})", tenant.Metadata.Name, action, id);
-        return (id, created ? "RecordCreated" : "RecordUpdated");
+        return (id, created ? TenantReasons.RecordCreated : TenantReasons.RecordUpdated);
     }
 
     static string CreatedBy(Tenant tenant) =>

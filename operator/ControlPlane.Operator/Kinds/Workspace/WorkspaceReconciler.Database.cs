@@ -26,7 +26,7 @@ public sealed partial class WorkspaceReconciler
         if (ws.Spec.Database?.Enabled == false)
         {
             status.Database = null;
-            conditions.Set(WorkspaceConditions.DatabaseReady, true, "Disabled", "spec.database.enabled is false: no database.");
+            conditions.Set(WorkspaceConditions.DatabaseReady, true, WorkspaceReasons.Disabled, "spec.database.enabled is false: no database.");
             return DatabaseOutcome.Ready;
         }
 
@@ -36,7 +36,7 @@ public sealed partial class WorkspaceReconciler
         if (disallowed.Count > 0)
         {
             var allowed = placement.AllowedExtensions;
-            return await DatabaseNotReadyAsync(ws, conditions, "ExtensionNotAllowed",
+            return await DatabaseNotReadyAsync(ws, conditions, WorkspaceReasons.ExtensionNotAllowed,
                 string.Join("; ", disallowed.Select(d => $"spec.database.extensions[{d.Index}]: \"{d.Name}\" is not allowed in region {region}")) +
                 $" (allowed: {string.Join(", ", allowed)})", ct).ConfigureAwait(false);
         }
@@ -49,7 +49,7 @@ public sealed partial class WorkspaceReconciler
         {
             // The tenant can edit this Secret, so a copy without our controller reference is not provably ours: it is
             // not adopted, and backups and restores refuse it (BackupTargets.CredentialsTampering); deleting it has it recreated.
-            return await DatabaseNotReadyAsync(ws, conditions, "CredentialsTampered",
+            return await DatabaseNotReadyAsync(ws, conditions, WorkspaceReasons.CredentialsTampered,
                 $"Secret {ws.Metadata.Name}/{cached.Metadata.Name} no longer carries this workspace's controller reference: it is not adopted and no backup or restore runs with it; delete it and a new one is written with a new password", ct).ConfigureAwait(false);
         }
 
@@ -80,10 +80,10 @@ public sealed partial class WorkspaceReconciler
                 changes = await regions.EnsureAsync(region, allocation.Id, allocation.Provisioned, dbName, dbName, password, password, extensions, ct).ConfigureAwait(false);
             }
 
-            if (changes.DatabaseCreated) await events.NormalAsync(ws, "DatabaseCreated", $"Database {dbName} created on the {region} server", ct).ConfigureAwait(false);
+            if (changes.DatabaseCreated) await events.NormalAsync(ws, WorkspaceReasons.DatabaseCreated, $"Database {dbName} created on the {region} server", ct).ConfigureAwait(false);
             if (changes.ExtensionsCreated.Count > 0)
             {
-                await events.NormalAsync(ws, "ExtensionsCreated", $"Extensions created in {dbName}: {string.Join(", ", changes.ExtensionsCreated)}", ct).ConfigureAwait(false);
+                await events.NormalAsync(ws, WorkspaceReasons.ExtensionsCreated, $"Extensions created in {dbName}: {string.Join(", ", changes.ExtensionsCreated)}", ct).ConfigureAwait(false);
             }
 
             if (changes.Any || reset || !allocation.Provisioned)
@@ -104,9 +104,9 @@ public sealed partial class WorkspaceReconciler
             var endpoint = regions.Endpoint(region);
             var secret = WorkspaceResources.DatabaseSecret(ws, endpoint.Host, endpoint.Port, dbName, dbName, password);
             await ApplyAsync(log, ws, Secrets, secret, cached, ["data", "type"], ct, removeAnnotations: [WorkspaceResources.RotateAnnotation]).ConfigureAwait(false);
-            if (rotate) await events.NormalAsync(ws, "PasswordRotated", $"Password of role {dbName} rotated; Secret {secret.Metadata.Name} updated", ct).ConfigureAwait(false);
+            if (rotate) await events.NormalAsync(ws, WorkspaceReasons.PasswordRotated, $"Password of role {dbName} rotated; Secret {secret.Metadata.Name} updated", ct).ConfigureAwait(false);
             status.Database = new WorkspaceDatabaseStatus { Host = endpoint.Host, Name = dbName, SecretName = secret.Metadata.Name };
-            conditions.Set(WorkspaceConditions.DatabaseReady, true, "Ready", $"Database {dbName} on the {region} server; credentials in Secret {secret.Metadata.Name}.");
+            conditions.Set(WorkspaceConditions.DatabaseReady, true, WorkspaceReasons.Ready, $"Database {dbName} on the {region} server; credentials in Secret {secret.Metadata.Name}.");
             return DatabaseOutcome.Ready;
         }
         catch (DatabaseConflictException e)
@@ -115,22 +115,22 @@ public sealed partial class WorkspaceReconciler
         }
         catch (SessionNotVerifiedException e)
         {
-            return await DatabaseNotReadyAsync(ws, conditions, "SessionNotVerified", e.Message, ct).ConfigureAwait(false);
+            return await DatabaseNotReadyAsync(ws, conditions, WorkspaceReasons.SessionNotVerified, e.Message, ct).ConfigureAwait(false);
         }
         catch (UnsafeRegionRoleException e)
         {
             logger.LogError("region {Region}: {Problem}", region, e.Message);
-            return await DatabaseNotReadyAsync(ws, conditions, "UnsafeRegionRole", e.Message, ct).ConfigureAwait(false);
+            return await DatabaseNotReadyAsync(ws, conditions, WorkspaceReasons.UnsafeRegionRole, e.Message, ct).ConfigureAwait(false);
         }
         catch (Exception e) when (PostgresFailure.Of(e, "").Transient)
         {
-            conditions.Set(WorkspaceConditions.DatabaseReady, false, "DatabaseUnavailable", $"Region {region} database server unreachable: {e.Message}");
+            conditions.Set(WorkspaceConditions.DatabaseReady, false, WorkspaceReasons.DatabaseUnavailable, $"Region {region} database server unreachable: {e.Message}");
             return DatabaseOutcome.Unavailable;
         }
         catch (PostgresException e)
         {
             // The server refused a statement: its class and message (our statements carry no password, only a verifier).
-            return await DatabaseNotReadyAsync(ws, conditions, "ProvisioningFailed",
+            return await DatabaseNotReadyAsync(ws, conditions, WorkspaceReasons.ProvisioningFailed,
                 $"{(dbName.Length > 0 ? dbName : ws.Metadata.Name)}: SQLSTATE {e.SqlState}: {e.MessageText}", ct).ConfigureAwait(false);
         }
     }
@@ -150,20 +150,20 @@ public sealed partial class WorkspaceReconciler
         {
             return active.Tenant == ws.Spec.Tenant
                 ? (active, false, null)
-                : (null, false, new("DatabaseConflict", $"database {active.Name} is recorded for another tenant's workspace named {name}; it is left untouched"));
+                : (null, false, new(WorkspaceReasons.DatabaseConflict, $"database {active.Name} is recorded for another tenant's workspace named {name}; it is left untouched"));
         }
 
         if (recorded.FirstOrDefault(a => a.State == "retained") is { } retained)
         {
             if (retained.Tenant != ws.Spec.Tenant)
             {
-                return (null, false, new("RetainedDatabaseExists",
+                return (null, false, new(WorkspaceReasons.RetainedDatabaseExists,
                     $"database {retained.Name} of a deleted workspace named {name} is retained for another tenant and is never given to a new workspace; choose another workspace name (spec.database.reuseRetained cannot take it)"));
             }
 
             if (ws.Spec.Database?.ReuseRetained != true)
             {
-                return (null, false, new("RetainedDatabaseExists",
+                return (null, false, new(WorkspaceReasons.RetainedDatabaseExists,
                     $"database {retained.Name} of a deleted workspace named {name} is retained for this tenant; set spec.database.reuseRetained: true to take it back (with a new password), or have an administrator drop it"));
             }
 
@@ -179,7 +179,7 @@ public sealed partial class WorkspaceReconciler
         var onServer = await regions.ExistingNamesAsync(region, candidates, ct).ConfigureAwait(false);
         var allocated = await database.AllocateDatabaseAsync(region, name, ws.Metadata.Uid ?? "", ws.Spec.Tenant, [.. candidates.Where(c => !onServer.Contains(c))], ct).ConfigureAwait(false);
         return allocated is null
-            ? (null, false, new("DatabaseConflict", $"no free database name for workspace {name} in region {region}"))
+            ? (null, false, new(WorkspaceReasons.DatabaseConflict, $"no free database name for workspace {name} in region {region}"))
             : (allocated, false, null);
     }
 

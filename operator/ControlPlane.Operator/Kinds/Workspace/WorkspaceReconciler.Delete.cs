@@ -28,15 +28,15 @@ public sealed partial class WorkspaceReconciler
         if (!ObjectWriter.HasFinalizer(ws, ApiGroup.Finalizer)) return ReconcileResult.Done;
         var now = time.GetUtcNow().UtcDateTime;
         var conditions = new ConditionSet(ws.Status?.Conditions, ws.Metadata.Generation, now);
-        var status = new WorkspaceStatus { ObservedGeneration = ws.Metadata.Generation, Namespace = ws.Status?.Namespace, Database = ws.Status?.Database, ProviderKeys = ws.Status?.ProviderKeys, Phase = "Terminating", Environment = ws.Status?.Environment };
+        var status = new WorkspaceStatus { ObservedGeneration = ws.Metadata.Generation, Namespace = ws.Status?.Namespace, Database = ws.Status?.Database, ProviderKeys = ws.Status?.ProviderKeys, Phase = WorkspacePhase.Terminating, Environment = ws.Status?.Environment };
 
         // The deletion guard, again here: a prod workspace (by spec or as recorded, so a spec lowered past the
         // webhook still counts) keeps its namespace and database until a platform administrator lifts the guard.
         if (DeletionHold(ws) is { } hold)
         {
-            status.Conditions = conditions.Set(WorkspaceConditions.Ready, false, "DeletionGuarded", hold).ToList();
+            status.Conditions = conditions.Set(WorkspaceConditions.Ready, false, WorkspaceReasons.DeletionGuarded, hold).ToList();
             var held = await writer.UpdateStatusAsync(Type, ws, status, ct).ConfigureAwait(false);
-            if (!ReferenceEquals(held, ws)) await events.WarningAsync(ws, "DeletionGuarded", hold, ct).ConfigureAwait(false);
+            if (!ReferenceEquals(held, ws)) await events.WarningAsync(ws, WorkspaceReasons.DeletionGuarded, hold, ct).ConfigureAwait(false);
             return ReconcileResult.Done; // the annotation's arrival is a watch event
         }
 
@@ -48,10 +48,10 @@ public sealed partial class WorkspaceReconciler
             if (ns.Metadata.DeletionTimestamp is null)
             {
                 await api.DeleteAsync(ResourceType.Namespaces, null, ws.Metadata.Name, ct, preconditionUid: ns.Metadata.Uid).ConfigureAwait(false);
-                await events.NormalAsync(ws, "Deleting", $"Namespace {ws.Metadata.Name} deleted", ct).ConfigureAwait(false);
+                await events.NormalAsync(ws, WorkspaceReasons.Deleting, $"Namespace {ws.Metadata.Name} deleted", ct).ConfigureAwait(false);
             }
 
-            status.Conditions = conditions.Set(WorkspaceConditions.Ready, false, "Terminating", $"Waiting for namespace {ws.Metadata.Name} to be deleted.").ToList();
+            status.Conditions = conditions.Set(WorkspaceConditions.Ready, false, WorkspaceReasons.Terminating, $"Waiting for namespace {ws.Metadata.Name} to be deleted.").ToList();
             await writer.UpdateStatusAsync(Type, ws, status, ct).ConfigureAwait(false);
             return ReconcileResult.RequeueAfter(TimeSpan.FromSeconds(2)); // the namespace's delete event usually comes first
         }
@@ -87,7 +87,7 @@ public sealed partial class WorkspaceReconciler
 
                     await database.UpdateDatabaseAllocationAsync(allocation.Id, "dropped", allocation.Provisioned, null, new AuditEntry(Actor, "workspace.databaseDropped",
                         "Workspace", ws.Metadata.Name, record.TenantName, new JsonObject { ["database"] = dbName, ["region"] = record.Region, ["restoredCopies"] = Names(copies) }), ct).ConfigureAwait(false);
-                    await events.NormalAsync(ws, "DatabaseDeleted", $"Database {dbName}{AndCopies(copies)} and its role dropped (deletionPolicy {ws.Spec.Database?.DeletionPolicy ?? "Retain"})", ct).ConfigureAwait(false);
+                    await events.NormalAsync(ws, WorkspaceReasons.DatabaseDeleted, $"Database {dbName}{AndCopies(copies)} and its role dropped (deletionPolicy {ws.Spec.Database?.DeletionPolicy ?? "Retain"})", ct).ConfigureAwait(false);
                 }
                 else
                 {
@@ -95,7 +95,7 @@ public sealed partial class WorkspaceReconciler
                     await regions.LockAsync(record.Region, allocation.Id, allocation.Provisioned, dbName, dbName, ct).ConfigureAwait(false);
                     await database.UpdateDatabaseAllocationAsync(allocation.Id, "retained", allocation.Provisioned, null, new AuditEntry(Actor, "workspace.databaseRetained",
                         "Workspace", ws.Metadata.Name, record.TenantName, new JsonObject { ["database"] = dbName, ["region"] = record.Region, ["restoredCopies"] = Names(copies) }), ct).ConfigureAwait(false);
-                    await events.NormalAsync(ws, "DatabaseRetained", $"Database {dbName}{AndCopies(copies)} retained and locked (deletionPolicy Retain): its role cannot log in", ct).ConfigureAwait(false);
+                    await events.NormalAsync(ws, WorkspaceReasons.DatabaseRetained, $"Database {dbName}{AndCopies(copies)} retained and locked (deletionPolicy Retain): its role cannot log in", ct).ConfigureAwait(false);
                 }
             }
 
@@ -115,10 +115,10 @@ public sealed partial class WorkspaceReconciler
         catch (Exception e) when (e is NpgsqlException or TimeoutException or UnsafeRegionRoleException)
         {
             var message = $"Deletion waits for Postgres: {e.Message}";
-            status.Conditions = conditions.Set(WorkspaceConditions.DatabaseReady, false, "DatabaseUnavailable", message)
-                .Set(WorkspaceConditions.Ready, false, "Terminating", message).ToList();
+            status.Conditions = conditions.Set(WorkspaceConditions.DatabaseReady, false, WorkspaceReasons.DatabaseUnavailable, message)
+                .Set(WorkspaceConditions.Ready, false, WorkspaceReasons.Terminating, message).ToList();
             var updated = await writer.UpdateStatusAsync(Type, ws, status, ct).ConfigureAwait(false);
-            if (!ReferenceEquals(updated, ws)) await events.WarningAsync(ws, "DeletionWaiting", message, ct).ConfigureAwait(false);
+            if (!ReferenceEquals(updated, ws)) await events.WarningAsync(ws, WorkspaceReasons.DeletionWaiting, message, ct).ConfigureAwait(false);
             return ReconcileResult.Retry(message);
         }
 

@@ -19,49 +19,49 @@ public sealed partial class WorkspaceReconciler
         var isNew = record is null || record.DeletedAt is not null;
         if (WorkspaceNames.Problem(ws.Metadata.Name, ws.Spec.Tenant, options, isNew, caches.Tenants.List().Select(t => t.Metadata.Name)) is { } badName)
         {
-            return new(WorkspaceNames.Reserved(ws.Metadata.Name, options) is null ? "NameNotAllowed" : "ReservedName", badName, Security: true, WorkspaceConditions.NamespaceReady);
+            return new(WorkspaceNames.Reserved(ws.Metadata.Name, options) is null ? WorkspaceReasons.NameNotAllowed : WorkspaceReasons.ReservedName, badName, Security: true, WorkspaceConditions.NamespaceReady);
         }
 
         if (tenant is null)
         {
-            return new("TenantNotFound", $"spec.tenant: tenant \"{ws.Spec.Tenant}\" does not exist", Security: true);
+            return new(WorkspaceReasons.TenantNotFound, $"spec.tenant: tenant \"{ws.Spec.Tenant}\" does not exist", Security: true);
         }
 
         if (record is not null && record.DeletedAt is null && record.TenantName != ws.Spec.Tenant)
         {
-            return new("ImmutableFieldChanged", $"spec.tenant: is immutable; it was \"{record.TenantName}\" and is now \"{ws.Spec.Tenant}\". Set it back.", Security: true);
+            return new(WorkspaceReasons.ImmutableFieldChanged, $"spec.tenant: is immutable; it was \"{record.TenantName}\" and is now \"{ws.Spec.Tenant}\". Set it back.", Security: true);
         }
 
         var region = Placement.WorkspaceRegion(ws, tenant);
         if (!Placement.IsTenantRegion(region, tenant))
         {
-            return new("RegionMismatch", $"spec.region: \"{region}\" differs from tenant {tenant.Metadata.Name}'s region \"{tenant.Spec.Region}\"; a workspace is pinned to its tenant's region", Security: true);
+            return new(WorkspaceReasons.RegionMismatch, $"spec.region: \"{region}\" differs from tenant {tenant.Metadata.Name}'s region \"{tenant.Spec.Region}\"; a workspace is pinned to its tenant's region", Security: true);
         }
 
         if (record is not null && record.DeletedAt is null && record.Region != region)
         {
-            return new("ImmutableFieldChanged", $"spec.region: is immutable; it was \"{record.Region}\" and is now \"{region}\". Set it back.", Security: true);
+            return new(WorkspaceReasons.ImmutableFieldChanged, $"spec.region: is immutable; it was \"{record.Region}\" and is now \"{region}\". Set it back.", Security: true);
         }
 
         if (!Placement.Region(options, region).HasServer)
         {
-            return new("InvalidRegion", $"spec.region: \"{region}\" has no database server configured", Security: false);
+            return new(WorkspaceReasons.InvalidRegion, $"spec.region: \"{region}\" has no database server configured", Security: false);
         }
 
         var provisioned = record is not null && record.DeletedAt is null;
         if (!provisioned && tenant.Metadata.DeletionTimestamp is not null)
         {
-            return new("TenantTerminating", $"spec.tenant: tenant {tenant.Metadata.Name} is being deleted: it gets no new workspace", Security: false);
+            return new(WorkspaceReasons.TenantTerminating, $"spec.tenant: tenant {tenant.Metadata.Name} is being deleted: it gets no new workspace", Security: false);
         }
 
         if (!provisioned && tenant.Spec.Suspended)
         {
-            return new("TenantSuspended", $"tenant {tenant.Metadata.Name} is suspended: it gets no new workspace", Security: false);
+            return new(WorkspaceReasons.TenantSuspended, $"tenant {tenant.Metadata.Name} is suspended: it gets no new workspace", Security: false);
         }
 
         if (!provisioned && grant!.OverWorkspaceLimit)
         {
-            return new("MaxWorkspacesExceeded", $"tenant {tenant.Metadata.Name} allows {tenant.Spec.Quota!.MaxWorkspaces} workspace(s) (spec.quota.maxWorkspaces) and this one is past it",
+            return new(WorkspaceReasons.MaxWorkspacesExceeded, $"tenant {tenant.Metadata.Name} allows {tenant.Spec.Quota!.MaxWorkspaces} workspace(s) (spec.quota.maxWorkspaces) and this one is past it",
                 Security: false, WorkspaceConditions.QuotaReady);
         }
 
@@ -72,7 +72,7 @@ public sealed partial class WorkspaceReconciler
     {
         if (refusal.Condition != WorkspaceConditions.Ready) conditions.Set(refusal.Condition, false, refusal.Reason, refusal.Message);
         conditions.Set(WorkspaceConditions.Ready, false, refusal.Reason, refusal.Message);
-        status.Phase = "Failed";
+        status.Phase = WorkspacePhase.Failed;
         status.Conditions = conditions.ToList();
         var previous = ws.Status?.Conditions?.FirstOrDefault(c => c.Type == WorkspaceConditions.Ready);
         var isNew = previous?.Reason != refusal.Reason || previous.Message != refusal.Message;
@@ -105,7 +105,7 @@ public sealed partial class WorkspaceReconciler
     {
         var failure = PostgresFailure.Of(e, "The system of record or the region's database server");
         conditions.Set(WorkspaceConditions.DatabaseReady, false, failure.Reason, failure.Message).Set(WorkspaceConditions.Ready, false, failure.Reason, failure.Message);
-        status.Phase = ws.Status?.Phase ?? "Creating";
+        status.Phase = ws.Status?.Phase ?? WorkspacePhase.Creating;
         status.Conditions = conditions.ToList();
         var updated = await writer.UpdateStatusAsync(Type, ws, status, ct).ConfigureAwait(false);
         if (!ReferenceEquals(updated, ws)) await events.WarningAsync(ws, failure.Reason, failure.Message, ct).ConfigureAwait(false);

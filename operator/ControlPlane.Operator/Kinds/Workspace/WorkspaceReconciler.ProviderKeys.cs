@@ -28,7 +28,7 @@ public sealed partial class WorkspaceReconciler
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
-            conditions.Set(WorkspaceConditions.ProviderKeysReady, false, "DatabaseUnavailable", e.Message);
+            conditions.Set(WorkspaceConditions.ProviderKeysReady, false, WorkspaceReasons.DatabaseUnavailable, e.Message);
             return false;
         }
 
@@ -84,11 +84,11 @@ public sealed partial class WorkspaceReconciler
                 }
                 catch (Exception e) when (e is NpgsqlException or TimeoutException)
                 {
-                    conditions.Set(WorkspaceConditions.ProviderKeysReady, false, "DatabaseUnavailable", e.Message);
+                    conditions.Set(WorkspaceConditions.ProviderKeysReady, false, WorkspaceReasons.DatabaseUnavailable, e.Message);
                     return false;
                 }
 
-                await events.NormalAsync(ws, active is null ? "ProviderKeyStored" : "ProviderKeyRotated",
+                await events.NormalAsync(ws, active is null ? WorkspaceReasons.ProviderKeyStored : WorkspaceReasons.ProviderKeyRotated,
                     $"{key.Provider} key {fingerprint} is active{(active is null ? "" : $"; {active.Fingerprint} stays valid for {grace}")}", ct).ConfigureAwait(false);
                 stored = await database.GetProviderKeysAsync(ws.Metadata.Name, ct).ConfigureAwait(false);
             }
@@ -120,14 +120,14 @@ public sealed partial class WorkspaceReconciler
         {
             var message = string.Join("; ", problems);
             var previous = ws.Status?.Conditions?.FirstOrDefault(c => c.Type == WorkspaceConditions.ProviderKeysReady)?.Message;
-            conditions.Set(WorkspaceConditions.ProviderKeysReady, false, "InvalidProviderKey", message);
-            if (previous != message) await events.WarningAsync(ws, "InvalidProviderKey", message, ct).ConfigureAwait(false);
+            conditions.Set(WorkspaceConditions.ProviderKeysReady, false, WorkspaceReasons.InvalidProviderKey, message);
+            if (previous != message) await events.WarningAsync(ws, WorkspaceReasons.InvalidProviderKey, message, ct).ConfigureAwait(false);
             return false;
         }
 
         if (specKeys.Count > 0 || ws.Status?.Conditions?.Any(c => c.Type == WorkspaceConditions.ProviderKeysReady) == true)
         {
-            conditions.Set(WorkspaceConditions.ProviderKeysReady, true, "Valid", $"{specKeys.Count} provider key(s) validated and stored encrypted.");
+            conditions.Set(WorkspaceConditions.ProviderKeysReady, true, WorkspaceReasons.Valid, $"{specKeys.Count} provider key(s) validated and stored encrypted.");
         }
 
         return true;

@@ -9,17 +9,6 @@ using k8s.Models;
 
 namespace ControlPlane.Operator.Kinds;
 
-public static class WorkspaceConditions
-{
-    public const string NamespaceReady = "NamespaceReady";
-    public const string AccessReady = "AccessReady";
-    public const string QuotaReady = "QuotaReady";
-    public const string NetworkReady = "NetworkReady";
-    public const string DatabaseReady = "DatabaseReady";
-    public const string ProviderKeysReady = "ProviderKeysReady";
-    public const string Ready = "Ready";
-}
-
 /// <summary>The caches the Workspace reconciler reads instead of the API server.</summary>
 public sealed record WorkspaceCaches(
     Informer<Workspace> Workspaces,
@@ -120,7 +109,7 @@ public sealed partial class WorkspaceReconciler(
     ErrorReport<Workspace> ErrorReport => new(writer, Type, WorkspaceConditions.Ready, w => w.Status?.Conditions, (w, conditions) => new WorkspaceStatus
     {
         ObservedGeneration = w.Metadata.Generation,
-        Phase = w.Metadata.DeletionTimestamp is not null ? "Terminating" : w.Status?.Phase ?? "Creating",
+        Phase = w.Metadata.DeletionTimestamp is not null ? WorkspacePhase.Terminating : w.Status?.Phase ?? WorkspacePhase.Creating,
         Namespace = w.Status?.Namespace,
         Database = w.Status?.Database,
         ProviderKeys = w.Status?.ProviderKeys,
@@ -139,7 +128,7 @@ public sealed partial class WorkspaceReconciler(
         {
             var refusedStatus = new WorkspaceStatus { ObservedGeneration = ws.Metadata.Generation };
             var refusedConditions = new ConditionSet(ws.Status?.Conditions, ws.Metadata.Generation, time.GetUtcNow().UtcDateTime);
-            return await RefuseAsync(ws, null, refusedStatus, refusedConditions, new Refusal("InvalidName", badName, Security: false), ct).ConfigureAwait(false);
+            return await RefuseAsync(ws, null, refusedStatus, refusedConditions, new Refusal(WorkspaceReasons.InvalidName, badName, Security: false), ct).ConfigureAwait(false);
         }
 
         ws = await writer.AddFinalizerAsync(Type, ws, ApiGroup.Finalizer, ct).ConfigureAwait(false);
@@ -187,7 +176,7 @@ public sealed partial class WorkspaceReconciler(
         catch (ForeignObjectException e) when (e.Kind == ResourceType.Namespaces.Kind)
         {
             return await RefuseAsync(ws, tenant, status, conditions,
-                new Refusal("NamespaceConflict", $"metadata.name: {e.Message}; choose another workspace name", Security: true, WorkspaceConditions.NamespaceReady), ct).ConfigureAwait(false);
+                new Refusal(WorkspaceReasons.NamespaceConflict, $"metadata.name: {e.Message}; choose another workspace name", Security: true, WorkspaceConditions.NamespaceReady), ct).ConfigureAwait(false);
         }
 
         status.AdmittedAt ??= WorkspaceResources.AdmissionTime(time.GetUtcNow());
@@ -212,21 +201,21 @@ public sealed partial class WorkspaceReconciler(
         await ApplyAsync(log, ws, ConfigMaps, WorkspaceResources.ConfigMap(ws, tenant, environment), caches.ConfigMaps.Get($"{ws.Metadata.Name}/{WorkspaceResources.ConfigMapName}"), ["data"], ct).ConfigureAwait(false);
         status.Namespace = ws.Metadata.Name;
         // A stable reason: a condition that differs between the creating pass and the next one is a wasted status write.
-        conditions.Set(WorkspaceConditions.NamespaceReady, true, "Ready", $"Namespace {ws.Metadata.Name} is labelled for tenant {tenant.Metadata.Name} in region {region}.");
+        conditions.Set(WorkspaceConditions.NamespaceReady, true, WorkspaceReasons.Ready, $"Namespace {ws.Metadata.Name} is labelled for tenant {tenant.Metadata.Name} in region {region}.");
 
         // Members.
         var bindingFailures = await ApplyBindingsAsync(log, ws, tenant, ct).ConfigureAwait(false);
         var accessOk = bindingFailures.Count == 0;
         if (accessOk)
         {
-            conditions.Set(WorkspaceConditions.AccessReady, true, "Bound",
+            conditions.Set(WorkspaceConditions.AccessReady, true, WorkspaceReasons.Bound,
                 $"{ws.Spec.Members?.Count ?? 0} member(s) and {tenant.Spec.Owners?.Count ?? 0} tenant owner(s) bound.");
         }
         else
         {
             var message = string.Join("; ", bindingFailures.Select(f => f.Message));
             var previous = ws.Status?.Conditions?.FirstOrDefault(c => c.Type == WorkspaceConditions.AccessReady);
-            var reason = bindingFailures.All(f => f.Refused) ? "MemberRefused" : "BindingFailed";
+            var reason = bindingFailures.All(f => f.Refused) ? WorkspaceReasons.MemberRefused : WorkspaceReasons.BindingFailed;
             conditions.Set(WorkspaceConditions.AccessReady, false, reason, message);
             if (previous?.Message != message || previous.ObservedGeneration != ws.Metadata.Generation)
             {
@@ -239,7 +228,7 @@ public sealed partial class WorkspaceReconciler(
         if (grant.Exceeded)
         {
             var message = string.Join("; ", grant.Invalid.Concat(grant.Shortfalls));
-            var reason = grant.Invalid.Count > 0 ? "InvalidQuantity" : "QuotaExceeded";
+            var reason = grant.Invalid.Count > 0 ? WorkspaceReasons.InvalidQuantity : WorkspaceReasons.QuotaExceeded;
             conditions.Set(WorkspaceConditions.QuotaReady, false, reason, message);
             if (ws.Status?.Conditions?.FirstOrDefault(c => c.Type == WorkspaceConditions.QuotaReady)?.Message != message)
             {
@@ -248,7 +237,7 @@ public sealed partial class WorkspaceReconciler(
         }
         else
         {
-            conditions.Set(WorkspaceConditions.QuotaReady, true, "Granted",
+            conditions.Set(WorkspaceConditions.QuotaReady, true, WorkspaceReasons.Granted,
                 grant.Granted.Count == 0 ? "No quota requested." : string.Join(", ", grant.Granted.Select(g => $"{g.Key}={g.Value.CanonicalizeString()}")));
         }
 
@@ -256,7 +245,7 @@ public sealed partial class WorkspaceReconciler(
         var approvedEgress = tenant!.Spec.Network?.ApprovedEgressCIDRs ?? [];
         await ApplyAsync(log, ws, NetworkPolicies, WorkspaceResources.DefaultDeny(ws, approvedEgress), caches.NetworkPolicies.Get($"{ws.Metadata.Name}/{WorkspaceResources.NetworkPolicyName}"), ["spec"], ct)
             .ConfigureAwait(false);
-        conditions.Set(WorkspaceConditions.NetworkReady, true, "DefaultDeny", approvedEgress.Count == 0
+        conditions.Set(WorkspaceConditions.NetworkReady, true, WorkspaceReasons.DefaultDeny, approvedEgress.Count == 0
             ? "Ingress and egress are denied by default; DNS to kube-system is allowed."
             : $"Ingress and egress are denied by default; DNS to kube-system and the tenant's approved egress ({string.Join(", ", approvedEgress)}) are allowed.");
 
@@ -280,11 +269,11 @@ public sealed partial class WorkspaceReconciler(
             }
         }
 
-        status.Phase = allReady ? "Ready" : keysOk && accessOk ? "Creating" : "Failed";
+        status.Phase = allReady ? WorkspacePhase.Ready : keysOk && accessOk ? WorkspacePhase.Creating : WorkspacePhase.Failed;
         var notReady = conditions.ToList().Where(c => c.Type != WorkspaceConditions.Ready && c.Status != ConditionStatus.True).Select(c => $"{c.Type}: {c.Message}").ToList();
-        conditions.Set(WorkspaceConditions.Ready, allReady, allReady ? "Ready" : "NotReady", allReady ? "Workspace is ready." : string.Join("; ", notReady));
+        conditions.Set(WorkspaceConditions.Ready, allReady, allReady ? WorkspaceReasons.Ready : WorkspaceReasons.NotReady, allReady ? "Workspace is ready." : string.Join("; ", notReady));
         status.Conditions = conditions.ToList();
-        var becameReady = allReady && ws.Status?.Phase != "Ready";
+        var becameReady = allReady && ws.Status?.Phase != WorkspacePhase.Ready;
         await ReportChangesAsync(log, ws, becameReady, ct).ConfigureAwait(false);
         await writer.UpdateStatusAsync(Type, ws, status, ct).ConfigureAwait(false);
         // Unreachable is retried on a backoff; a refusal (conflict, retained, extension, provisioning error) waits for
@@ -312,7 +301,7 @@ public sealed partial class WorkspaceReconciler(
         var outcome = await applier.ApplyAsync(type, desired, cached, owned, ct, removeAnnotations).ConfigureAwait(false);
         var what = $"{type.Kind} {desired.Metadata.Name}";
         if (outcome == ApplyOutcome.Updated) log.Repaired.Add(what + " (changed by hand, restored)");
-        else if (outcome == ApplyOutcome.Created && ws.Status?.Phase == "Ready") log.Repaired.Add(what + " (missing, recreated)");
+        else if (outcome == ApplyOutcome.Created && ws.Status?.Phase == WorkspacePhase.Ready) log.Repaired.Add(what + " (missing, recreated)");
         else if (outcome == ApplyOutcome.Created) log.Created.Add(what);
         return outcome;
     }
@@ -321,9 +310,9 @@ public sealed partial class WorkspaceReconciler(
     async Task ReportChangesAsync(Changes log, Workspace ws, bool becameReady, CancellationToken ct)
     {
         var created = log.Created.Count > 0 ? "created " + string.Join(", ", log.Created) : null;
-        if (becameReady) await events.NormalAsync(ws, "Ready", "Workspace is ready" + (created is null ? "" : "; " + created), ct).ConfigureAwait(false);
-        else if (created is not null) await events.NormalAsync(ws, "Created", "Created " + string.Join(", ", log.Created), ct).ConfigureAwait(false);
-        if (log.Repaired.Count > 0) await events.NormalAsync(ws, "DriftRepaired", "Restored " + string.Join(", ", log.Repaired), ct).ConfigureAwait(false);
+        if (becameReady) await events.NormalAsync(ws, WorkspaceReasons.Ready, "Workspace is ready" + (created is null ? "" : "; " + created), ct).ConfigureAwait(false);
+        else if (created is not null) await events.NormalAsync(ws, WorkspaceReasons.Created, "Created " + string.Join(", ", log.Created), ct).ConfigureAwait(false);
+        if (log.Repaired.Count > 0) await events.NormalAsync(ws, WorkspaceReasons.DriftRepaired, "Restored " + string.Join(", ", log.Repaired), ct).ConfigureAwait(false);
     }
 
     /// <summary>A binding that could not be applied: who, and the API server's reason. Permanent when the server refused it as invalid.</summary>
@@ -376,7 +365,7 @@ public sealed partial class WorkspaceReconciler(
                 continue;
             }
 
-            await events.NormalAsync(ws, "MemberRemoved", $"RoleBinding {stale.Metadata.Name} removed: its member is no longer in the spec", ct).ConfigureAwait(false);
+            await events.NormalAsync(ws, WorkspaceReasons.MemberRemoved, $"RoleBinding {stale.Metadata.Name} removed: its member is no longer in the spec", ct).ConfigureAwait(false);
         }
 
         foreach (var binding in desired)

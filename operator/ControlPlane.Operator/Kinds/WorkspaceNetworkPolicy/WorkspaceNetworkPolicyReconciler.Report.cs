@@ -49,31 +49,31 @@ public sealed partial class WorkspaceNetworkPolicyReconciler
 
         if (gate is null)
         {
-            if (droppedMessage is null) conditions.Set(NetworkPolicyConditions.Degraded, false, "AllRulesRendered", "Every peer and rule of the spec is rendered.");
-            else conditions.Set(NetworkPolicyConditions.Degraded, true, "RulesDropped", droppedMessage);
+            if (droppedMessage is null) conditions.Set(NetworkPolicyConditions.Degraded, false, NetworkPolicyReasons.AllRulesRendered, "Every peer and rule of the spec is rendered.");
+            else conditions.Set(NetworkPolicyConditions.Degraded, true, NetworkPolicyReasons.RulesDropped, droppedMessage);
         }
 
         var renderedText = status.RenderedPolicies is { Count: > 0 } names ? "Rendered " + string.Join(", ", names) : "Nothing to render";
         var (ready, reason, message) = gate is { } g ? (false, g.Reason, g.Message)
-            : conflicts.Count > 0 ? (false, "PolicyConflict", string.Join("; ", conflicts))
-            : droppedMessage is not null ? (false, "RulesDropped", $"{renderedText}; {dropped.Count} peer(s) or rule(s) outside tenant {tenant!.Metadata.Name}'s bounds are not rendered (see Degraded).")
-            : (true, "Rendered", renderedText + ".");
+            : conflicts.Count > 0 ? (false, NetworkPolicyReasons.PolicyConflict, string.Join("; ", conflicts))
+            : droppedMessage is not null ? (false, NetworkPolicyReasons.RulesDropped, $"{renderedText}; {dropped.Count} peer(s) or rule(s) outside tenant {tenant!.Metadata.Name}'s bounds are not rendered (see Degraded).")
+            : (true, NetworkPolicyReasons.Rendered, renderedText + ".");
         conditions.Set(NetworkPolicyConditions.Ready, ready, reason, message);
         status.Conditions = conditions.ToList();
         await writer.UpdateStatusAsync(Type, policy, status, ct).ConfigureAwait(false);
 
-        if (log.Created.Count > 0) await events.NormalAsync(policy, "Rendered", "Created " + string.Join(", ", log.Created), ct).ConfigureAwait(false);
-        if (log.Updated.Count > 0) await events.NormalAsync(policy, "Updated", "Updated " + string.Join(", ", log.Updated), ct).ConfigureAwait(false);
-        if (log.Repaired.Count > 0) await events.NormalAsync(policy, "DriftRepaired", "Restored " + string.Join(", ", log.Repaired), ct).ConfigureAwait(false);
-        if (log.Removed.Count > 0) await events.NormalAsync(policy, "PolicyRemoved", "Removed " + string.Join(", ", log.Removed), ct).ConfigureAwait(false);
-        if (newlyDropped) await events.WarningAsync(policy, "RulesDropped", droppedMessage!, ct).ConfigureAwait(false);
+        if (log.Created.Count > 0) await events.NormalAsync(policy, NetworkPolicyReasons.Rendered, "Created " + string.Join(", ", log.Created), ct).ConfigureAwait(false);
+        if (log.Updated.Count > 0) await events.NormalAsync(policy, NetworkPolicyReasons.Updated, "Updated " + string.Join(", ", log.Updated), ct).ConfigureAwait(false);
+        if (log.Repaired.Count > 0) await events.NormalAsync(policy, NetworkPolicyReasons.DriftRepaired, "Restored " + string.Join(", ", log.Repaired), ct).ConfigureAwait(false);
+        if (log.Removed.Count > 0) await events.NormalAsync(policy, NetworkPolicyReasons.PolicyRemoved, "Removed " + string.Join(", ", log.Removed), ct).ConfigureAwait(false);
+        if (newlyDropped) await events.WarningAsync(policy, NetworkPolicyReasons.RulesDropped, droppedMessage!, ct).ConfigureAwait(false);
         else if (gate is null && droppedMessage is null && previousDropped is not null)
         {
-            await events.NormalAsync(policy, "RulesRestored", "Every peer and rule of the spec is rendered again.", ct).ConfigureAwait(false);
+            await events.NormalAsync(policy, NetworkPolicyReasons.RulesRestored, "Every peer and rule of the spec is rendered again.", ct).ConfigureAwait(false);
         }
 
         var readyIsNew = previousReady?.Reason != reason || previousReady.Message != message;
-        if (!ready && reason != "RulesDropped" && readyIsNew) await events.WarningAsync(policy, reason, message, ct).ConfigureAwait(false);
+        if (!ready && reason != NetworkPolicyReasons.RulesDropped && readyIsNew) await events.WarningAsync(policy, reason, message, ct).ConfigureAwait(false);
         if (gate is not null) return ReconcileResult.Terminal(gate.Value.Message);
         // A foreign object is not ours to watch: the periodic resync sees it go.
         return conflicts.Count > 0 ? ReconcileResult.Terminal(message) : ReconcileResult.Done;

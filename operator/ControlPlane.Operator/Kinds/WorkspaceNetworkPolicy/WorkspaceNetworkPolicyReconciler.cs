@@ -5,14 +5,6 @@ using k8s.Models;
 
 namespace ControlPlane.Operator.Kinds;
 
-public static class NetworkPolicyConditions
-{
-    public const string Ready = "Ready";
-
-    /// <summary>True while some peers or rules of the spec are not rendered (outside the tenant's bounds).</summary>
-    public const string Degraded = "Degraded";
-}
-
 /// <summary>
 /// Renders a WorkspaceNetworkPolicy into the NetworkPolicies it owns (controller ownerReference; the
 /// garbage collector removes them with it, so no finalizer), within its tenant's bounds as they are
@@ -61,7 +53,7 @@ public sealed partial class WorkspaceNetworkPolicyReconciler(
 
     /// <summary>The WorkspaceNetworkPolicy controlling a NetworkPolicy (by its controller ownerReference), if any.</summary>
     public static IEnumerable<string> OwnerOf(V1NetworkPolicy np) =>
-        np.Metadata.OwnerReferences?.Where(o => o.Controller == true && o.Kind == "WorkspaceNetworkPolicy" && o.ApiVersion == ApiGroup.ApiVersion)
+        np.Metadata.OwnerReferences?.Where(o => o.Controller == true && o.Kind == WorkspaceNetworkPolicy.KubeKind && o.ApiVersion == ApiGroup.ApiVersion)
             .Select(o => $"{np.Metadata.NamespaceProperty}/{o.Name}") ?? [];
 
     IEnumerable<string> Keys(IEnumerable<WorkspaceNetworkPolicy> found) => found.Select(p => $"{p.Metadata.NamespaceProperty}/{p.Metadata.Name}");
@@ -110,11 +102,11 @@ public sealed partial class WorkspaceNetworkPolicyReconciler(
         var conditions = new ConditionSet(policy.Status?.Conditions, policy.Metadata.Generation, time.GetUtcNow().UtcDateTime);
         var workspace = workspaces.Get(ns);
         var tenant = workspace is null ? null : tenants.Get(workspace.Spec.Tenant);
-        var gate = WorkspaceNetworkPolicyResources.NameProblem(policy.Metadata.Name) is { } badName ? ("InvalidName", badName)
-            : workspace is null ? ("WorkspaceNotFound", $"metadata.namespace: \"{ns}\" is not a workspace")
-            : tenant is null ? ("TenantNotFound", $"tenant \"{workspace.Spec.Tenant}\" of workspace {ns} does not exist")
+        var gate = WorkspaceNetworkPolicyResources.NameProblem(policy.Metadata.Name) is { } badName ? (NetworkPolicyReasons.InvalidName, badName)
+            : workspace is null ? (NetworkPolicyReasons.WorkspaceNotFound, $"metadata.namespace: \"{ns}\" is not a workspace")
+            : tenant is null ? (NetworkPolicyReasons.TenantNotFound, $"tenant \"{workspace.Spec.Tenant}\" of workspace {ns} does not exist")
             // A selector the API server refuses would fail every pass: nothing is rendered, and status says which field.
-            : WorkspaceNetworkPolicyResources.MalformedSelectors(policy.Spec) is { Count: > 0 } malformed ? ("InvalidSelector", string.Join("; ", malformed))
+            : WorkspaceNetworkPolicyResources.MalformedSelectors(policy.Spec) is { Count: > 0 } malformed ? (NetworkPolicyReasons.InvalidSelector, string.Join("; ", malformed))
             : ((string Reason, string Message)?)null;
 
         // Without a workspace and its tenant nothing is known to be allowed: nothing is rendered (fail closed).
