@@ -216,7 +216,7 @@ public sealed partial class BackupTests(ClusterFixture cluster, S3Fixture s3, IT
 
         // The schedule (every minute, UTC) makes the first Backup; it completes, verified.
         var first = await WaitForCompletedAsync(ws, "minutely", TimeSpan.FromSeconds(100));
-        Assert.Equal("true", first.Metadata.Labels[BackupRules.ScheduledLabel]);
+        Assert.Equal("true", first.Metadata.Labels[ApiGroup.ScheduledLabel]);
         Assert.Matches("^[a-f0-9]{64}$", first.Status!.Sha256);
         Assert.StartsWith("15.", first.Status.ServerVersion);
         Assert.Contains("15.", first.Status.PgDumpVersion);

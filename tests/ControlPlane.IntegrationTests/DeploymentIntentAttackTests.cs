@@ -68,8 +68,8 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
                     Name = name,
                     Labels = new Dictionary<string, string>
                     {
-                        [DeploymentIntentResources.RingLabel] = ring, [DeploymentIntentResources.AcquisitionBoundaryLabel] = "acq-001",
-                        [DeploymentIntentResources.BusinessUnitLabel] = "bu-finance",
+                        [ApiGroup.RingLabel] = ring, [ApiGroup.AcquisitionBoundaryLabel] = "acq-001",
+                        [ApiGroup.BusinessUnitLabel] = "bu-finance",
                     },
                 },
                 Spec = new WorkspaceSpec
@@ -232,7 +232,7 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
 
         // Its workspace leaves ring-1: a new intent for ring-1 is refused, yet a metadata-only write to the
         // existing one (a label, the garbage collector's finalizer) still passes admission.
-        await Cluster.Api.PatchAsync<Workspace>(ClusterFixture.Workspaces, null, mine[0], "{\"metadata\":{\"labels\":{\"" + DeploymentIntentResources.RingLabel + "\":\"ring-0\"}}}",
+        await Cluster.Api.PatchAsync<Workspace>(ClusterFixture.Workspaces, null, mine[0], "{\"metadata\":{\"labels\":{\"" + ApiGroup.RingLabel + "\":\"ring-0\"}}}",
             PatchTypes.Merge, CancellationToken.None);
         await Net.WaitUntilAsync(async () =>
         {

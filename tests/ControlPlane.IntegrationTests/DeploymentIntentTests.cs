@@ -54,8 +54,8 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
                     Name = name,
                     Labels = new Dictionary<string, string>
                     {
-                        [DeploymentIntentResources.RingLabel] = ring, [DeploymentIntentResources.AcquisitionBoundaryLabel] = "acq-001",
-                        [DeploymentIntentResources.BusinessUnitLabel] = "bu-finance",
+                        [ApiGroup.RingLabel] = ring, [ApiGroup.AcquisitionBoundaryLabel] = "acq-001",
+                        [ApiGroup.BusinessUnitLabel] = "bu-finance",
                     },
                 },
                 Spec = new WorkspaceSpec
@@ -260,8 +260,8 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
                 Name = prod,
                 Labels = new Dictionary<string, string>
                 {
-                    [DeploymentIntentResources.RingLabel] = "spare", [DeploymentIntentResources.AcquisitionBoundaryLabel] = "acq-001",
-                    [DeploymentIntentResources.BusinessUnitLabel] = "bu-finance",
+                    [ApiGroup.RingLabel] = "spare", [ApiGroup.AcquisitionBoundaryLabel] = "acq-001",
+                    [ApiGroup.BusinessUnitLabel] = "bu-finance",
                 },
             },
             Spec = new WorkspaceSpec
@@ -276,7 +276,7 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
         var created = await CreateAsync(ws[0], Intent("grow", plane, null, "ring-0", "ring-1"));
         await WaitAsync(ws[0], "grow", i => i.Status?.Rings?.Any(r => r.Name == "ring-0" && r.Phase == IntentRingPhase.InProgress) == true, "ring-0 in progress");
         Assert.Equal("Allow", (await cluster.Api.GetAsync<DeploymentIntent>(Intents, ws[0], "grow", CancellationToken.None)).Status!.Decision);
-        await cluster.Api.PatchAsync<Workspace>(ClusterFixture.Workspaces, null, prod, "{\"metadata\":{\"labels\":{\"" + DeploymentIntentResources.RingLabel + "\":\"ring-1\"}}}",
+        await cluster.Api.PatchAsync<Workspace>(ClusterFixture.Workspaces, null, prod, "{\"metadata\":{\"labels\":{\"" + ApiGroup.RingLabel + "\":\"ring-1\"}}}",
             PatchTypes.Merge, CancellationToken.None);
         plane.Advance(created.Metadata.Uid!, "ring-0", "succeeded");
 
@@ -505,7 +505,7 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
         {
             var rollout = await cluster.Api.GetAsync<Rollout>(RolloutReconciler.Type, ws[0], $"k8s-{ring}", CancellationToken.None);
             Assert.Equal(created.Metadata.Uid, rollout.Metadata.OwnerReferences.Single(o => o.Controller == true).Uid);
-            Assert.Equal(created.Metadata.Uid, rollout.Metadata.Annotations[KubernetesExecutionPlane.CorrelationAnnotation]);
+            Assert.Equal(created.Metadata.Uid, rollout.Metadata.Annotations[ApiGroup.CorrelationAnnotation]);
             Assert.Equal(RolloutPhase.Succeeded, rollout.Status!.Phase);
         }
 

@@ -43,7 +43,7 @@ public sealed class EnvironmentAttackTests(WebhookFixture fixture)
     {
         await Cluster.WaitForWorkspaceAsync(name, w => ClusterFixture.IsReady(w) && w.Status!.Environment == environment, $"status.environment {environment}");
         await Net.WaitUntilAsync(async () => (await Cluster.Api.TryGetAsync<V1Namespace>(ResourceType.Namespaces, null, name, CancellationToken.None))?
-            .Metadata.Labels?.TryGetValue(WorkspaceResources.EnvironmentLabel, out var label) == true && label == environment, TimeSpan.FromSeconds(30), $"namespace {name} labelled {environment}");
+            .Metadata.Labels?.TryGetValue(ApiGroup.EnvironmentLabel, out var label) == true && label == environment, TimeSpan.FromSeconds(30), $"namespace {name} labelled {environment}");
     }
 
     async Task<List<string>> AuditActionsAsync(string ws)

@@ -20,7 +20,7 @@ public sealed class EnvironmentReconcileTests(ClusterFixture cluster, ITestOutpu
     static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..6]}";
 
     async Task<string?> NamespaceLabelAsync(string name) =>
-        (await cluster.Api.TryGetAsync<V1Namespace>(ResourceType.Namespaces, null, name, CancellationToken.None))?.Metadata.Labels?.TryGetValue(WorkspaceResources.EnvironmentLabel, out var v) == true ? v : null;
+        (await cluster.Api.TryGetAsync<V1Namespace>(ResourceType.Namespaces, null, name, CancellationToken.None))?.Metadata.Labels?.TryGetValue(ApiGroup.EnvironmentLabel, out var v) == true ? v : null;
 
     [Fact]
     public async Task AProdWorkspaceLoweredPastAdmission_StaysProd_AndItsDeletionWaitsForTheGuard()

@@ -217,7 +217,7 @@ public sealed class ExposureReconcileTests(ClusterFixture cluster, ITestOutputHe
         var ws = await WorkspaceAsync();
         await cluster.Api.CreateAsync(ExposureResources.Ingresses, ws, new V1Ingress
         {
-            Metadata = new V1ObjectMeta { Name = "orders", Labels = new Dictionary<string, string> { [WorkspaceResources.ManagedBy] = WorkspaceResources.ManagedByValue } },
+            Metadata = new V1ObjectMeta { Name = "orders", Labels = new Dictionary<string, string> { [ApiGroup.ManagedByLabel] = ApiGroup.ManagedByValue } },
             Spec = new V1IngressSpec { Rules = [new V1IngressRule { Host = "theirs.example" }] },
         }, CancellationToken.None);
         var exposure = await CreateAsync(ws, "orders", HostIn(ws, "foreign"));

@@ -135,7 +135,7 @@ public sealed class ExposureTests(WebhookFixture fixture)
         Assert.Equal($"orders.{ws}.apps.example.com", ingress.Spec.Rules.Single().Host);
         Assert.Equal("/orders", ingress.Spec.Rules.Single().Http.Paths.Single().Path);
         Assert.Equal("600", ingress.Metadata.Annotations[ExposureResources.LimitRpm]);
-        Assert.Equal("1", ingress.Metadata.Annotations[ExposureResources.PublishedGenerationAnnotation]);
+        Assert.Equal("1", ingress.Metadata.Annotations[ApiGroup.PublishedGenerationAnnotation]);
         Assert.Equal(published.Metadata.Uid, ingress.Metadata.OwnerReferences.Single(o => o.Controller == true).Uid);
 
         // bob edits: generation 2 waits; the Ingress keeps serving generation 1.

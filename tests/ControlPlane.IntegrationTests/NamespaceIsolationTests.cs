@@ -73,7 +73,7 @@ public sealed class NamespaceIsolationTests(ClusterFixture cluster, ITestOutputH
         Assert.Equal(0, await BindingsIn(name)); // nobody was made admin of the foreign namespace
         var ns = await cluster.Api.GetAsync<V1Namespace>(ResourceType.Namespaces, null, name, CancellationToken.None);
         Assert.Null(ns.Metadata.OwnerReferences);
-        Assert.False(ns.Metadata.Labels?.ContainsKey(WorkspaceResources.TenantLabel) ?? false);
+        Assert.False(ns.Metadata.Labels?.ContainsKey(ApiGroup.TenantLabel) ?? false);
 
         // Deleting the workspace leaves the namespace and its data alone.
         await cluster.Api.DeleteAsync(ClusterFixture.Workspaces, null, name, CancellationToken.None);
@@ -97,7 +97,7 @@ public sealed class NamespaceIsolationTests(ClusterFixture cluster, ITestOutputH
             Metadata = new V1ObjectMeta
             {
                 Name = name,
-                Labels = new Dictionary<string, string> { [WorkspaceResources.ManagedBy] = WorkspaceResources.ManagedByValue, [WorkspaceResources.WorkspaceLabel] = name },
+                Labels = new Dictionary<string, string> { [ApiGroup.ManagedByLabel] = ApiGroup.ManagedByValue, [ApiGroup.WorkspaceLabel] = name },
             },
         }, CancellationToken.None);
         await WorkspaceAsync(name, tenant);

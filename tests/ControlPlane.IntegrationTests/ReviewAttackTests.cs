@@ -245,7 +245,7 @@ public sealed class ReviewAttackTests(WebhookFixture fixture)
                 Name = ring1,
                 Labels = new Dictionary<string, string>
                 {
-                    [DeploymentIntentResources.RingLabel] = "ring-1", [DeploymentIntentResources.AcquisitionBoundaryLabel] = "acq-001", [DeploymentIntentResources.BusinessUnitLabel] = "bu-finance",
+                    [ApiGroup.RingLabel] = "ring-1", [ApiGroup.AcquisitionBoundaryLabel] = "acq-001", [ApiGroup.BusinessUnitLabel] = "bu-finance",
                 },
             },
             Spec = new WorkspaceSpec

@@ -254,8 +254,8 @@ public sealed class RolloutAttackTests(WebhookFixture fixture)
                     Name = name,
                     Labels = new Dictionary<string, string>
                     {
-                        [DeploymentIntentResources.RingLabel] = ring, [DeploymentIntentResources.AcquisitionBoundaryLabel] = "acq-001",
-                        [DeploymentIntentResources.BusinessUnitLabel] = "bu-finance",
+                        [ApiGroup.RingLabel] = ring, [ApiGroup.AcquisitionBoundaryLabel] = "acq-001",
+                        [ApiGroup.BusinessUnitLabel] = "bu-finance",
                     },
                 },
                 Spec = new WorkspaceSpec

@@ -274,7 +274,7 @@ public sealed class WorkspaceNetworkPolicyTests(ClusterFixture cluster, ITestOut
         var (_, own, peer) = await TenantWithTwoWorkspacesAsync();
         var foreign = await cluster.Api.CreateAsync(NetworkPolicies, own, new V1NetworkPolicy
         {
-            Metadata = new V1ObjectMeta { Name = "api-ingress", Labels = new Dictionary<string, string> { [WorkspaceResources.ManagedBy] = WorkspaceResources.ManagedByValue } },
+            Metadata = new V1ObjectMeta { Name = "api-ingress", Labels = new Dictionary<string, string> { [ApiGroup.ManagedByLabel] = ApiGroup.ManagedByValue } },
             Spec = new V1NetworkPolicySpec { PodSelector = new V1LabelSelector(), PolicyTypes = ["Ingress"] },
         }, CancellationToken.None);
         await CreateAsync(own, NewPolicy("api", peer));

@@ -13,7 +13,7 @@ public sealed class BackupRulesTests
 
     static Backup Completed(string name, DateTime at, bool scheduled = true) => new()
     {
-        Metadata = new V1ObjectMeta { Name = name, CreationTimestamp = at.AddMinutes(-1), Labels = scheduled ? new Dictionary<string, string> { [BackupRules.ScheduledLabel] = "true" } : null },
+        Metadata = new V1ObjectMeta { Name = name, CreationTimestamp = at.AddMinutes(-1), Labels = scheduled ? new Dictionary<string, string> { [ApiGroup.ScheduledLabel] = "true" } : null },
         Spec = new BackupSpec { BackupPlan = "p" },
         Status = new BackupStatus { Phase = BackupPhase.Completed, CompletedAt = at },
     };

@@ -18,7 +18,7 @@ public sealed class BackupRunPlanTests
         Metadata = new V1ObjectMeta
         {
             Name = "nightly-202601040200", NamespaceProperty = "team-a", Uid = "u1",
-            DeletionTimestamp = deleting ? Now : null, Finalizers = finalizer ? [BackupRules.Finalizer] : null,
+            DeletionTimestamp = deleting ? Now : null, Finalizers = finalizer ? [ApiGroup.Finalizer] : null,
         },
         Spec = new BackupSpec { BackupPlan = "nightly" },
         Status = phase is null ? null : new BackupStatus { Phase = phase is null ? null : Enum.Parse<BackupPhase>(phase), Key = key, UploadId = uploadId, StartedAt = Now.AddMinutes(-5) },

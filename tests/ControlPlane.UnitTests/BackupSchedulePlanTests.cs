@@ -28,7 +28,7 @@ public sealed class BackupSchedulePlanTests
         Metadata = new V1ObjectMeta
         {
             Name = name, NamespaceProperty = "team-a", CreationTimestamp = created, Uid = name + "-uid",
-            Labels = new Dictionary<string, string> { [BackupRules.ScheduledLabel] = "true", [BackupRules.PlanLabel] = plan },
+            Labels = new Dictionary<string, string> { [ApiGroup.ScheduledLabel] = "true", [ApiGroup.BackupPlanLabel] = plan },
         },
         Spec = new BackupSpec { BackupPlan = plan },
         Status = new BackupStatus
@@ -63,9 +63,9 @@ public sealed class BackupSchedulePlanTests
         Assert.Equal(BackupRules.ScheduledBackupName("nightly", due), d.Create.Metadata.Name);
         Assert.Equal("team-a", d.Create.Metadata.NamespaceProperty);
         Assert.Equal("nightly", d.Create.Spec.BackupPlan);
-        Assert.Equal("nightly", d.Create.Metadata.Labels[BackupRules.PlanLabel]);
-        Assert.Equal("true", d.Create.Metadata.Labels[BackupRules.ScheduledLabel]);
-        Assert.Equal([BackupRules.Finalizer], d.Create.Metadata.Finalizers);
+        Assert.Equal("nightly", d.Create.Metadata.Labels[ApiGroup.BackupPlanLabel]);
+        Assert.Equal("true", d.Create.Metadata.Labels[ApiGroup.ScheduledLabel]);
+        Assert.Equal([ApiGroup.Finalizer], d.Create.Metadata.Finalizers);
         Assert.Equal(due, d.Status.LastScheduleTime);
         Assert.Equal(due.AddDays(1), d.Status.NextScheduleTime);
         Assert.Equal(3, d.Status.ObservedGeneration);

@@ -144,7 +144,7 @@ public sealed class DeploymentIntentUnitTests
         Assert.Equal(["spec.targetScope.siteClass: \"datacenter\" is outside scope acq-001 (online)"], DeploymentIntentResources.ScopeProblems(spec, TenantWithScope()));
         spec.TargetScope.AcquisitionBoundary = "acq-999";
         Assert.Contains("not one of tenant acme's scopes", Assert.Single(DeploymentIntentResources.ScopeProblems(spec, TenantWithScope())));
-        var labels = new Dictionary<string, string> { [DeploymentIntentResources.AcquisitionBoundaryLabel] = "acq-001", [DeploymentIntentResources.BusinessUnitLabel] = "bu-hr" };
+        var labels = new Dictionary<string, string> { [ApiGroup.AcquisitionBoundaryLabel] = "acq-001", [ApiGroup.BusinessUnitLabel] = "bu-hr" };
         Assert.Contains("metadata.labels[controlplane.io/business-unit]", Assert.Single(DeploymentIntentResources.WorkspaceScopeProblems(labels, TenantWithScope())));
     }
 
@@ -155,7 +155,7 @@ public sealed class DeploymentIntentUnitTests
             Name = name,
             Labels = new Dictionary<string, string>
             {
-                [DeploymentIntentResources.RingLabel] = ring, [DeploymentIntentResources.AcquisitionBoundaryLabel] = boundary, [DeploymentIntentResources.BusinessUnitLabel] = bu,
+                [ApiGroup.RingLabel] = ring, [ApiGroup.AcquisitionBoundaryLabel] = boundary, [ApiGroup.BusinessUnitLabel] = bu,
             },
         },
     };

@@ -56,7 +56,7 @@ public sealed class EnvironmentUnitTests
         Assert.Equal("prod", WorkspaceEnvironments.Effective(lowered));
         Assert.Equal(2, ApprovalPolicy.RequiredApprovals(WorkspaceEnvironments.Effective(lowered)));
         Assert.Equal(2, RestoreResources.RequiredApprovals(WorkspaceEnvironments.Effective(lowered), inPlace: true));
-        Assert.Equal("prod", WorkspaceResources.Namespace(lowered, "acme", "eu").Metadata.Labels[WorkspaceResources.EnvironmentLabel]);
+        Assert.Equal("prod", WorkspaceResources.Namespace(lowered, "acme", "eu").Metadata.Labels[ApiGroup.EnvironmentLabel]);
         Assert.NotNull(WorkspaceReconciler.DeletionHold(lowered));
 
         // Raising is followed at once; lowering only through the guard a platform administrator lifts.

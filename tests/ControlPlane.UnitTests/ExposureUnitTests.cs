@@ -39,12 +39,12 @@ public sealed class ExposureUnitTests
         Assert.Equal(("/orders", "Prefix", "orders", 8080), (path.Path, path.PathType, path.Backend.Service.Name, path.Backend.Service.Port.Number));
         Assert.Equal("600", ingress.Metadata.Annotations[ExposureResources.LimitRpm]);
         Assert.Equal("3", ingress.Metadata.Annotations[ExposureResources.LimitBurstMultiplier]); // ceil(1500 / 600)
-        Assert.Equal("1000000", ingress.Metadata.Annotations[ExposureResources.MonthlyQuotaAnnotation]);
-        Assert.Equal("4", ingress.Metadata.Annotations[ExposureResources.PublishedGenerationAnnotation]);
+        Assert.Equal("1000000", ingress.Metadata.Annotations[ApiGroup.MonthlyQuotaAnnotation]);
+        Assert.Equal("4", ingress.Metadata.Annotations[ApiGroup.PublishedGenerationAnnotation]);
         Assert.False(ingress.Metadata.Annotations.ContainsKey(ExposureResources.ProxyReadTimeout));
         var owner = ingress.Metadata.OwnerReferences.Single();
         Assert.Equal(("Exposure", "orders", "orders-uid", true), (owner.Kind, owner.Name, owner.Uid, owner.Controller == true));
-        Assert.Equal("orders", ingress.Metadata.Labels[ExposureResources.ExposureLabel]);
+        Assert.Equal("orders", ingress.Metadata.Labels[ApiGroup.ExposureLabel]);
         Assert.Equal("https://orders.acme-dev.apps.acme.example/orders", ExposureResources.Endpoint("orders", "acme-dev", e.Spec, Options));
     }
 

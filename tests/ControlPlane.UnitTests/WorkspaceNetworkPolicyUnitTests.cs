@@ -48,7 +48,7 @@ public sealed class WorkspaceNetworkPolicyUnitTests
         var owner = Assert.Single(ingress.Metadata.OwnerReferences);
         Assert.True(owner.Controller);
         Assert.Equal(("WorkspaceNetworkPolicy", "api", "uid-1"), (owner.Kind, owner.Name, owner.Uid));
-        Assert.Equal("controlplane", ingress.Metadata.Labels[WorkspaceResources.ManagedBy]);
+        Assert.Equal("controlplane", ingress.Metadata.Labels[ApiGroup.ManagedByLabel]);
 
         var from = Assert.Single(ingress.Spec.Ingress).FromProperty;
         Assert.Equal(3, from.Count);

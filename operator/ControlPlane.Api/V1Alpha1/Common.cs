@@ -47,6 +47,31 @@ public static class ApiGroup
 
     /// <summary>Annotations only the admission webhook writes: a requester can neither set nor change them.</summary>
     public static readonly IReadOnlyList<string> StampedAnnotations = [CreatedByAnnotation, LastSpecEditorAnnotation, SpecEditorsAnnotation, ApproverGroupsAnnotation, TargetContentHashAnnotation, AuthorGroupsAnnotation];
+
+    // Labels and annotations the operator writes on what it owns (one home: every layer reads them here).
+    public const string ManagedByLabel = "app.kubernetes.io/managed-by";
+    public const string ManagedByValue = "controlplane";
+    public const string WorkspaceLabel = "controlplane.io/workspace";
+    public const string TenantLabel = "controlplane.io/tenant";
+    public const string RegionLabel = "controlplane.io/region";
+    public const string EnvironmentLabel = "controlplane.io/environment";
+    public const string RotateAnnotation = "controlplane.io/rotate";
+    public const string PasswordHashAnnotation = "controlplane.io/password-sha256";
+    public const string ExposureLabel = "controlplane.io/exposure";
+    public const string PublishedGenerationAnnotation = "controlplane.io/published-generation";
+    public const string MonthlyQuotaAnnotation = "controlplane.io/monthly-quota";
+    public const string CorrelationAnnotation = "controlplane.io/correlation-id";
+    public const string IntentRingLabel = "controlplane.io/intent-ring";
+    public const string AcquisitionBoundaryLabel = "controlplane.io/acquisition-boundary";
+    public const string BusinessUnitLabel = "controlplane.io/business-unit";
+    public const string SiteClassLabel = "controlplane.io/site-class";
+    public const string RingLabel = "controlplane.io/ring";
+    public const string IntentLabel = "controlplane.io/deployment-intent";
+
+    /// <summary>The label naming the tenant a self-service ClusterRoleBinding belongs to.</summary>
+    public const string SelfServiceLabel = "controlplane.io/self-service";
+    public const string BackupPlanLabel = "controlplane.io/backup-plan";
+    public const string ScheduledLabel = "controlplane.io/scheduled";
 }
 
 /// <summary>Duration as users write it: 30s, 10m, 1h, 7d, or combinations such as 1h30m.</summary>

@@ -15,9 +15,6 @@ public sealed record ScheduleDecision(DateTime? RunNow, DateTime? Next, TimeSpan
 /// </summary>
 public static class BackupRules
 {
-    public const string Finalizer = "controlplane.io/finalizer";
-    public const string PlanLabel = "controlplane.io/backup-plan";
-    public const string ScheduledLabel = "controlplane.io/scheduled";
 
     /// <summary>A plan naming its own bucket where tenant storage is not allowed: refused, naming the field and the setting.</summary>
     public static string? TenantStorageRefusal(BackupPlan plan, BackupOptions options) => plan.Spec.Storage?.S3 switch
@@ -45,7 +42,7 @@ public static class BackupRules
     /// </summary>
     public static string? PlanNameProblem(string? name) =>
         name is { Length: > 63 }
-            ? $"metadata.name: {name.Length} characters, at most 63: the plan's name is the value of the label {PlanLabel} on the Backups it schedules (a label value has at most 63)"
+            ? $"metadata.name: {name.Length} characters, at most 63: the plan's name is the value of the label {ApiGroup.BackupPlanLabel} on the Backups it schedules (a label value has at most 63)"
             : null;
 
     /// <summary>The name of the Backup a plan's schedule makes for a time: one per schedule time, so a retried create is idempotent.</summary>
@@ -93,7 +90,7 @@ public static class BackupRules
     /// </summary>
     public static IReadOnlyList<Backup> ToPrune(IEnumerable<Backup> ofPlan, int? keepLast, TimeSpan? maxAge, DateTime now)
     {
-        var scheduled = ofPlan.Where(b => b.Metadata.Labels?.TryGetValue(ScheduledLabel, out var s) == true && s == "true" && b.Metadata.DeletionTimestamp is null).ToList();
+        var scheduled = ofPlan.Where(b => b.Metadata.Labels?.TryGetValue(ApiGroup.ScheduledLabel, out var s) == true && s == "true" && b.Metadata.DeletionTimestamp is null).ToList();
         var completed = scheduled.Where(b => b.Status?.Phase == BackupPhase.Completed && CompletedAt(b) is not null)
             .OrderByDescending(b => CompletedAt(b)).ThenByDescending(b => b.Metadata.Name, StringComparer.Ordinal).ToList();
         var failed = scheduled.Where(b => b.Status?.Phase == BackupPhase.Failed)

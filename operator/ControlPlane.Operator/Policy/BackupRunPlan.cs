@@ -117,7 +117,7 @@ public static class BackupRunPlan
 
     public static BackupDeletion Deletion(Backup backup, BackupDeletionFacts facts)
     {
-        if (backup.Metadata.Finalizers?.Contains(BackupRules.Finalizer) != true) return new BackupDeletion.Release();
+        if (backup.Metadata.Finalizers?.Contains(ApiGroup.Finalizer) != true) return new BackupDeletion.Release();
         if (facts.JobRunning) return new BackupDeletion.WaitForJob();
         if (backup.Status?.Phase == BackupPhase.Completed && facts.Going is var (policy, why) && facts.Recorded) return new BackupDeletion.Outlive(policy, why);
         return new BackupDeletion.DeleteStored(backup.Status?.Key, backup.Status?.UploadId);

@@ -1,5 +1,5 @@
-using ControlPlane.Api;
 using ControlPlane.Api.V1Alpha1;
+using ControlPlane.Api;
 using ControlPlane.Operator.Configuration;
 using Cronos;
 using k8s.Models;
@@ -143,8 +143,8 @@ public static class BackupSchedulePlan
         {
             Name = BackupRules.ScheduledBackupName(plan.Metadata.Name, due),
             NamespaceProperty = plan.Metadata.NamespaceProperty,
-            Labels = new Dictionary<string, string> { [BackupRules.PlanLabel] = plan.Metadata.Name, [BackupRules.ScheduledLabel] = "true" },
-            Finalizers = [BackupRules.Finalizer],
+            Labels = new Dictionary<string, string> { [ApiGroup.BackupPlanLabel] = plan.Metadata.Name, [ApiGroup.ScheduledLabel] = "true" },
+            Finalizers = [ApiGroup.Finalizer],
         },
         Spec = new BackupSpec { BackupPlan = plan.Metadata.Name },
     };

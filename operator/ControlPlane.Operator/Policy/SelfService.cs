@@ -15,8 +15,6 @@ public static class SelfService
     public const string TenantOwnerRole = "controlplane:tenant-owner";
     public const string MemberManagerRole = "controlplane:workspace-member-manager";
 
-    /// <summary>The label naming the tenant a self-service ClusterRoleBinding belongs to.</summary>
-    public const string BindingLabel = "controlplane.io/self-service";
 
     static readonly string[] Read = ["get", "list", "watch"];
 

@@ -194,7 +194,7 @@ public sealed partial class BackupReconciler
         var facts = new BackupDeletionFacts(jobs.IsRunning(uid));
         RecordedBackup? recorded = null;
         // Whether its namespace goes, and the system of record's row, are read only where they decide (a Completed backup).
-        if (ObjectWriter.HasFinalizer(backup, BackupRules.Finalizer) && !facts.JobRunning && backup.Status?.Phase == BackupPhase.Completed
+        if (ObjectWriter.HasFinalizer(backup, ApiGroup.Finalizer) && !facts.JobRunning && backup.Status?.Phase == BackupPhase.Completed
             && await NamespaceGoingAsync(backup, ct).ConfigureAwait(false) is { } going)
         {
             recorded = await database.GetRecordedBackupAsync(uid, ct).ConfigureAwait(false);
@@ -205,7 +205,7 @@ public sealed partial class BackupReconciler
         {
             case BackupDeletion.Outlive outlive:
                 await OutliveWorkspaceAsync(backup, recorded!, outlive.Policy, outlive.Why, ct).ConfigureAwait(false);
-                await writer.RemoveFinalizerAsync(Type, backup, BackupRules.Finalizer, ct).ConfigureAwait(false);
+                await writer.RemoveFinalizerAsync(Type, backup, ApiGroup.Finalizer, ct).ConfigureAwait(false);
                 return ReconcileResult.Done;
             case BackupDeletion.Release:
                 return ReconcileResult.Done;
@@ -226,7 +226,7 @@ public sealed partial class BackupReconciler
                     await database.MarkBackupDeletedAsync(uid, Audit(backup, "backup.deleted", new JsonObject { ["objectDeleted"] = deleted }), ct).ConfigureAwait(false);
                 }
 
-                await writer.RemoveFinalizerAsync(Type, backup, BackupRules.Finalizer, ct).ConfigureAwait(false);
+                await writer.RemoveFinalizerAsync(Type, backup, ApiGroup.Finalizer, ct).ConfigureAwait(false);
                 return ReconcileResult.Done;
             case var other:
                 throw new InvalidOperationException($"not a deletion to apply here: {other}");

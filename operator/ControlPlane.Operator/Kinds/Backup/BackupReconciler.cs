@@ -69,7 +69,7 @@ public sealed partial class BackupReconciler(
                 return ReconcileResult.Done;
         }
 
-        backup = await writer.AddFinalizerAsync(Type, backup, BackupRules.Finalizer, ct).ConfigureAwait(false);
+        backup = await writer.AddFinalizerAsync(Type, backup, ApiGroup.Finalizer, ct).ConfigureAwait(false);
         var plan = plans.Get($"{backup.Metadata.NamespaceProperty}/{backup.Spec.BackupPlan}");
         if (BackupRunPlan.Plan(backup, plan) is { } noPlan) return await ApplyAsync(backup, noPlan, ct).ConfigureAwait(false);
 

@@ -102,9 +102,9 @@ public sealed class BackupTargets(KubeApi api, Informer<Workspace> workspaces, I
             problems.Add("metadata.ownerReferences: the workspace's controller reference was removed");
         }
 
-        if (secret.Metadata.Labels?.TryGetValue(WorkspaceResources.ManagedBy, out var by) != true || by != WorkspaceResources.ManagedByValue)
+        if (secret.Metadata.Labels?.TryGetValue(ApiGroup.ManagedByLabel, out var by) != true || by != ApiGroup.ManagedByValue)
         {
-            problems.Add($"metadata.labels: {WorkspaceResources.ManagedBy} was removed");
+            problems.Add($"metadata.labels: {ApiGroup.ManagedByLabel} was removed");
         }
 
         string? Field(string key) => secret.Data?.TryGetValue(key, out var v) == true ? Encoding.UTF8.GetString(v) : null;
@@ -115,9 +115,9 @@ public sealed class BackupTargets(KubeApi api, Informer<Workspace> workspaces, I
         problems.AddRange(expected.Where(e => Field(e.Key) != e.Value).Select(e => $"data.{e.Key} differs from the operator's record"));
         var password = Field("password");
         if (string.IsNullOrEmpty(password)
-            || secret.Metadata.Annotations?.TryGetValue(WorkspaceResources.PasswordHashAnnotation, out var hash) != true || hash != WorkspaceResources.PasswordHash(password))
+            || secret.Metadata.Annotations?.TryGetValue(ApiGroup.PasswordHashAnnotation, out var hash) != true || hash != WorkspaceResources.PasswordHash(password))
         {
-            problems.Add($"data.password does not match the {WorkspaceResources.PasswordHashAnnotation} annotation");
+            problems.Add($"data.password does not match the {ApiGroup.PasswordHashAnnotation} annotation");
         }
 
         return problems;

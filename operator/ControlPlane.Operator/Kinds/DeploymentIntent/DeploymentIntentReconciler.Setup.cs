@@ -38,7 +38,7 @@ public sealed partial class DeploymentIntentReconciler
             // An invalid risk model holds intents Pending unscored: once it is fixed or removed they are assessed.
             .Watches(caches.RiskModels, _ => intents.List().Where(i => i.Status?.RiskScore is null).Select(KeyOf))
             // The kubernetes plane's Rollouts: a ring's progress is theirs.
-            .WatchesEvents(rollouts, e => e.Object.Metadata.Labels?.TryGetValue(DeploymentIntentResources.IntentLabel, out var owner) == true
+            .WatchesEvents(rollouts, e => e.Object.Metadata.Labels?.TryGetValue(ApiGroup.IntentLabel, out var owner) == true
                                           && (e.Type != InformerEventType.Modified || e.Old?.Status?.Phase != e.Object.Status?.Phase)
                 ? [$"{e.Object.Metadata.NamespaceProperty}/{owner}"]
                 : [])

@@ -36,11 +36,6 @@ public sealed record RingStep(RingAction Action, string? Ring, string Reason, st
 public static class DeploymentIntentResources
 {
     // Workspace labels carrying its scope attributes (validated against the tenant's scopes at admission).
-    public const string AcquisitionBoundaryLabel = "controlplane.io/acquisition-boundary";
-    public const string BusinessUnitLabel = "controlplane.io/business-unit";
-    public const string SiteClassLabel = "controlplane.io/site-class";
-    public const string RingLabel = "controlplane.io/ring";
-    public const string IntentLabel = "controlplane.io/deployment-intent";
     public const string ApplicationIndex = "application";
 
     /// <summary>A target scope outside the tenant's scopes, each problem naming the field.</summary>
@@ -73,21 +68,21 @@ public static class DeploymentIntentResources
     {
         if (labels is null) return [];
         var problems = new List<string>();
-        labels.TryGetValue(AcquisitionBoundaryLabel, out var boundary);
+        labels.TryGetValue(ApiGroup.AcquisitionBoundaryLabel, out var boundary);
         var inScope = boundary is null ? null : tenant.Spec.Scopes?.FirstOrDefault(s => s.AcquisitionBoundary == boundary);
         if (boundary is not null && inScope is null)
         {
-            problems.Add($"metadata.labels[{AcquisitionBoundaryLabel}]: \"{boundary}\" is not one of tenant {tenant.Metadata.Name}'s scopes");
+            problems.Add($"metadata.labels[{ApiGroup.AcquisitionBoundaryLabel}]: \"{boundary}\" is not one of tenant {tenant.Metadata.Name}'s scopes");
         }
 
-        if (labels.TryGetValue(BusinessUnitLabel, out var bu) && (inScope is null || !(inScope.BusinessUnits ?? []).Contains(bu)))
+        if (labels.TryGetValue(ApiGroup.BusinessUnitLabel, out var bu) && (inScope is null || !(inScope.BusinessUnits ?? []).Contains(bu)))
         {
-            problems.Add($"metadata.labels[{BusinessUnitLabel}]: \"{bu}\" is outside the workspace's acquisition boundary in tenant {tenant.Metadata.Name}'s scopes");
+            problems.Add($"metadata.labels[{ApiGroup.BusinessUnitLabel}]: \"{bu}\" is outside the workspace's acquisition boundary in tenant {tenant.Metadata.Name}'s scopes");
         }
 
-        if (labels.TryGetValue(SiteClassLabel, out var sc) && (inScope is null || !(inScope.SiteClasses ?? []).Contains(sc)))
+        if (labels.TryGetValue(ApiGroup.SiteClassLabel, out var sc) && (inScope is null || !(inScope.SiteClasses ?? []).Contains(sc)))
         {
-            problems.Add($"metadata.labels[{SiteClassLabel}]: \"{sc}\" is outside the workspace's acquisition boundary in tenant {tenant.Metadata.Name}'s scopes");
+            problems.Add($"metadata.labels[{ApiGroup.SiteClassLabel}]: \"{sc}\" is outside the workspace's acquisition boundary in tenant {tenant.Metadata.Name}'s scopes");
         }
 
         return problems;
@@ -102,9 +97,9 @@ public static class DeploymentIntentResources
     /// </summary>
     public static IReadOnlyList<string> RingWorkspaces(TargetScope scope, string ring, IEnumerable<Workspace> tenantWorkspaces) =>
         tenantWorkspaces
-            .Where(w => w.Metadata.DeletionTimestamp is null && Label(w, RingLabel) == ring && Label(w, AcquisitionBoundaryLabel) == scope.AcquisitionBoundary)
-            .Where(w => scope.BusinessUnit is null || Label(w, BusinessUnitLabel) == scope.BusinessUnit)
-            .Where(w => scope.SiteClass is null || Label(w, SiteClassLabel) == scope.SiteClass)
+            .Where(w => w.Metadata.DeletionTimestamp is null && Label(w, ApiGroup.RingLabel) == ring && Label(w, ApiGroup.AcquisitionBoundaryLabel) == scope.AcquisitionBoundary)
+            .Where(w => scope.BusinessUnit is null || Label(w, ApiGroup.BusinessUnitLabel) == scope.BusinessUnit)
+            .Where(w => scope.SiteClass is null || Label(w, ApiGroup.SiteClassLabel) == scope.SiteClass)
             .Select(w => w.Metadata.Name)
             .Order(StringComparer.Ordinal)
             .ToList();
@@ -122,7 +117,7 @@ public static class DeploymentIntentResources
             a => holdsApproverRole(a) && rule.ProdTargets.All(t => ApprovalPolicy.IsApprover(a.Spec.Approver, ApprovalPolicy.GroupsOf(a), bindingsIn(t))), bindingsIn);
 
     /// <summary>
-    /// The longest intent name: its Rollouts carry it as the value of <see cref="IntentLabel"/> (a label
+    /// The longest intent name: its Rollouts carry it as the value of <see cref="ApiGroup.IntentLabel"/> (a label
     /// value: at most 63), and are named <c>&lt;name&gt;-&lt;ring&gt;[-rollback|-redeploy]</c> (a DNS subdomain: at most 253).
     /// </summary>
     public const int MaxNameLength = 63;
@@ -140,7 +135,7 @@ public static class DeploymentIntentResources
         var problems = new List<string>();
         if (name is { Length: > MaxNameLength })
         {
-            problems.Add($"metadata.name: {name.Length} characters, at most {MaxNameLength}: the intent's name is the value of the label {IntentLabel} on the Rollouts it creates (a label value has at most 63)");
+            problems.Add($"metadata.name: {name.Length} characters, at most {MaxNameLength}: the intent's name is the value of the label {ApiGroup.IntentLabel} on the Rollouts it creates (a label value has at most 63)");
         }
 
         rings ??= [];
@@ -196,9 +191,9 @@ public static class DeploymentIntentResources
         for (var i = 0; i < rings.Count; i++)
         {
             if (RingWorkspaces(scope, rings[i], workspaces).Count > 0) continue;
-            var narrowed = (scope.BusinessUnit is { } bu ? $", {BusinessUnitLabel}={bu}" : "") + (scope.SiteClass is { } sc ? $", {SiteClassLabel}={sc}" : "");
-            problems.Add($"spec.targetScope.rings[{i}]: ring \"{rings[i]}\" has no workspace of tenant {tenant} labelled {RingLabel}={rings[i]} and " +
-                         $"{AcquisitionBoundaryLabel}={scope.AcquisitionBoundary}{narrowed}: a ring is only ever the tenant's own workspaces");
+            var narrowed = (scope.BusinessUnit is { } bu ? $", {ApiGroup.BusinessUnitLabel}={bu}" : "") + (scope.SiteClass is { } sc ? $", {ApiGroup.SiteClassLabel}={sc}" : "");
+            problems.Add($"spec.targetScope.rings[{i}]: ring \"{rings[i]}\" has no workspace of tenant {tenant} labelled {ApiGroup.RingLabel}={rings[i]} and " +
+                         $"{ApiGroup.AcquisitionBoundaryLabel}={scope.AcquisitionBoundary}{narrowed}: a ring is only ever the tenant's own workspaces");
         }
 
         return problems;

@@ -16,8 +16,6 @@ namespace ControlPlane.Operator.Kinds;
 /// </summary>
 public sealed class KubernetesExecutionPlane(KubeApi api, ChildApplier applier, Informer<Rollout> rollouts, DeploymentIntent intent) : IExecutionPlane
 {
-    public const string CorrelationAnnotation = "controlplane.io/correlation-id";
-    public const string RingLabel = "controlplane.io/intent-ring";
 
     public static string RolloutName(string intent, string ring, string? purpose = null) => purpose is null ? $"{intent}-{ring}" : $"{intent}-{ring}-{purpose}";
 
@@ -36,14 +34,14 @@ public sealed class KubernetesExecutionPlane(KubeApi api, ChildApplier applier, 
             NamespaceProperty = d.Namespace,
             Labels = new Dictionary<string, string>
             {
-                [WorkspaceResources.ManagedBy] = WorkspaceResources.ManagedByValue,
-                [DeploymentIntentResources.IntentLabel] = d.Intent,
-                [RingLabel] = d.Ring,
+                [ApiGroup.ManagedByLabel] = ApiGroup.ManagedByValue,
+                [ApiGroup.IntentLabel] = d.Intent,
+                [ApiGroup.IntentRingLabel] = d.Ring,
             },
             // The Rollout acts with the intent's authors' rights (checked before its ring starts), never the operator's own.
             Annotations = new Dictionary<string, string>
             {
-                [CorrelationAnnotation] = d.CorrelationId,
+                [ApiGroup.CorrelationAnnotation] = d.CorrelationId,
                 [ApiGroup.OnBehalfOfAnnotation] = Requesters.FormatOnBehalfOf(Requesters.AuthorsOf(intent)),
             },
             OwnerReferences = [ChildApplier.OwnerReference(intent)],
@@ -195,6 +193,6 @@ public sealed class KubernetesExecutionPlane(KubeApi api, ChildApplier applier, 
     }
 
     public async Task<bool> VerifyIdempotencyAsync(PlaneDeployment d, CancellationToken ct) =>
-        (await GetAsync(d.Namespace, RolloutName(d.Intent, d.Ring), ct).ConfigureAwait(false))?.Metadata.Annotations?.TryGetValue(CorrelationAnnotation, out var id) == true
+        (await GetAsync(d.Namespace, RolloutName(d.Intent, d.Ring), ct).ConfigureAwait(false))?.Metadata.Annotations?.TryGetValue(ApiGroup.CorrelationAnnotation, out var id) == true
         && id == d.CorrelationId;
 }

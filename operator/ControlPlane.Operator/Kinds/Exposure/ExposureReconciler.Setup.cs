@@ -39,7 +39,7 @@ public sealed partial class ExposureReconciler
             .Watches(caches.Services, s => exposures.InNamespace(s.Metadata.NamespaceProperty)
                 .Where(e => e.Spec.Backend.Service == s.Metadata.Name || e.Status?.PublishedSpec?.Backend.Service == s.Metadata.Name)
                 .Select(e => $"{e.Metadata.NamespaceProperty}/{e.Metadata.Name}"))
-            .Watches(caches.Ingresses, i => i.Metadata.Labels?.TryGetValue(ExposureResources.ExposureLabel, out var name) == true
+            .Watches(caches.Ingresses, i => i.Metadata.Labels?.TryGetValue(ApiGroup.ExposureLabel, out var name) == true
                 ? [$"{i.Metadata.NamespaceProperty}/{name}"]
                 : [])
             // The environment (how many approvals) and the tenant (suspended, data mode) are spec: status updates change nothing here.

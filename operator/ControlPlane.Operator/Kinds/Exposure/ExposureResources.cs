@@ -20,9 +20,6 @@ public static class ExposureResources
     public static readonly ResourceType Ingresses = new("networking.k8s.io", "v1", "ingresses", "Ingress", true);
     public static readonly ResourceType Services = new("", "v1", "services", "Service", true);
 
-    public const string ExposureLabel = "controlplane.io/exposure";
-    public const string PublishedGenerationAnnotation = "controlplane.io/published-generation";
-    public const string MonthlyQuotaAnnotation = "controlplane.io/monthly-quota";
 
     // ingress-nginx annotations (https://kubernetes.github.io/ingress-nginx/user-guide/nginx-configuration/annotations/).
     public const string LimitRpm = "nginx.ingress.kubernetes.io/limit-rpm";
@@ -45,7 +42,7 @@ public static class ExposureResources
     /// </summary>
     public static string? NameProblem(string? name) =>
         name is { Length: > 63 }
-            ? $"metadata.name: {name.Length} characters, at most 63: the Exposure's name is the value of the label {ExposureLabel} on its Ingress (a label value has at most 63)"
+            ? $"metadata.name: {name.Length} characters, at most 63: the Exposure's name is the value of the label {ApiGroup.ExposureLabel} on its Ingress (a label value has at most 63)"
             : null;
 
     public static string Host(string name, string workspace, ExposureSpec spec, ExposureOptions options) =>
@@ -95,7 +92,7 @@ public static class ExposureResources
     /// <summary>The rate plan and the type's needs as ingress-nginx annotations (the README has the table).</summary>
     public static Dictionary<string, string> Annotations(ExposureSpec spec, long generation)
     {
-        var a = new Dictionary<string, string> { [PublishedGenerationAnnotation] = generation.ToString(CultureInfo.InvariantCulture) };
+        var a = new Dictionary<string, string> { [ApiGroup.PublishedGenerationAnnotation] = generation.ToString(CultureInfo.InvariantCulture) };
         var plan = spec.RatePlan;
         if (plan?.RequestsPerMinute is { } rpm)
         {
@@ -105,7 +102,7 @@ public static class ExposureResources
         }
 
         // ingress-nginx cannot count a month: the quota is carried for the metering that enforces it.
-        if (plan?.MonthlyQuota is { } quota) a[MonthlyQuotaAnnotation] = quota.ToString(CultureInfo.InvariantCulture);
+        if (plan?.MonthlyQuota is { } quota) a[ApiGroup.MonthlyQuotaAnnotation] = quota.ToString(CultureInfo.InvariantCulture);
         if (spec.Type == "Realtime")
         {
             a[ProxyReadTimeout] = RealtimeTimeoutSeconds;
@@ -130,9 +127,9 @@ public static class ExposureResources
                 NamespaceProperty = e.Metadata.NamespaceProperty,
                 Labels = new Dictionary<string, string>
                 {
-                    [WorkspaceResources.ManagedBy] = WorkspaceResources.ManagedByValue,
-                    [WorkspaceResources.WorkspaceLabel] = e.Metadata.NamespaceProperty,
-                    [ExposureLabel] = e.Metadata.Name,
+                    [ApiGroup.ManagedByLabel] = ApiGroup.ManagedByValue,
+                    [ApiGroup.WorkspaceLabel] = e.Metadata.NamespaceProperty,
+                    [ApiGroup.ExposureLabel] = e.Metadata.Name,
                 },
                 Annotations = Annotations(spec, generation),
                 OwnerReferences = [ChildApplier.OwnerReference(e)],

@@ -45,16 +45,16 @@ public sealed class RolloutAdmission(AdmissionCaches caches, AdmissionSettings s
             }
 
             // Selectors are evaluated over the tenant's own workspaces only; one naming another tenant is a mistake or an attempt.
-            if (ring.Selector?.MatchLabels?.TryGetValue(WorkspaceResources.TenantLabel, out var t) == true && t != own.Spec.Tenant)
+            if (ring.Selector?.MatchLabels?.TryGetValue(ApiGroup.TenantLabel, out var t) == true && t != own.Spec.Tenant)
             {
-                problems.Add($"spec.rings[{i}].selector.matchLabels.{WorkspaceResources.TenantLabel}: \"{t}\" is not this rollout's tenant {own.Spec.Tenant}");
+                problems.Add($"spec.rings[{i}].selector.matchLabels.{ApiGroup.TenantLabel}: \"{t}\" is not this rollout's tenant {own.Spec.Tenant}");
             }
 
             foreach (var e in ring.Selector?.MatchExpressions ?? [])
             {
-                if (e.Key == WorkspaceResources.TenantLabel && e.Operator == "In" && (e.Values ?? []).Any(v => v != own.Spec.Tenant))
+                if (e.Key == ApiGroup.TenantLabel && e.Operator == "In" && (e.Values ?? []).Any(v => v != own.Spec.Tenant))
                 {
-                    problems.Add($"spec.rings[{i}].selector.matchExpressions: {WorkspaceResources.TenantLabel} may only name tenant {own.Spec.Tenant}");
+                    problems.Add($"spec.rings[{i}].selector.matchExpressions: {ApiGroup.TenantLabel} may only name tenant {own.Spec.Tenant}");
                 }
             }
         }

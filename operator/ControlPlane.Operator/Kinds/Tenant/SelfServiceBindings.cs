@@ -35,9 +35,9 @@ public static class SelfServiceBindings
             Name = name,
             Labels = new Dictionary<string, string>
             {
-                [WorkspaceResources.ManagedBy] = WorkspaceResources.ManagedByValue,
-                [WorkspaceResources.TenantLabel] = tenant.Metadata.Name,
-                [SelfService.BindingLabel] = role == SelfService.TenantOwnerRole ? "owners" : "workspace-admins",
+                [ApiGroup.ManagedByLabel] = ApiGroup.ManagedByValue,
+                [ApiGroup.TenantLabel] = tenant.Metadata.Name,
+                [ApiGroup.SelfServiceLabel] = role == SelfService.TenantOwnerRole ? "owners" : "workspace-admins",
             },
             OwnerReferences = [ChildApplier.OwnerReference(tenant)],
         },

@@ -11,8 +11,8 @@ public sealed partial class TenantReconciler
     public static readonly ResourceType ClusterRoleBindings = new("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false);
 
     public static IEnumerable<string> TenantOfBinding(V1ClusterRoleBinding binding) =>
-        binding.Metadata.Labels?.TryGetValue(WorkspaceResources.TenantLabel, out var t) == true
-        && binding.Metadata.Labels.ContainsKey(SelfService.BindingLabel) ? [t] : [];
+        binding.Metadata.Labels?.TryGetValue(ApiGroup.TenantLabel, out var t) == true
+        && binding.Metadata.Labels.ContainsKey(ApiGroup.SelfServiceLabel) ? [t] : [];
 
     /// <summary>Writes only on a difference (subjects or roleRef drifted, or missing): an unchanged tenant writes nothing.</summary>
     async Task ApplySelfServiceBindingsAsync(Tenant tenant, CancellationToken ct)

@@ -54,9 +54,9 @@ public sealed partial class WorkspaceReconciler
         }
 
         var existingPassword = cached?.Data?.TryGetValue("password", out var pw) == true ? Encoding.UTF8.GetString(pw) : null;
-        var rotate = cached?.Metadata.Annotations?.TryGetValue(WorkspaceResources.RotateAnnotation, out var r) == true && r == "true";
+        var rotate = cached?.Metadata.Annotations?.TryGetValue(ApiGroup.RotateAnnotation, out var r) == true && r == "true";
         var intact = existingPassword is not null
-                     && cached!.Metadata.Annotations?.TryGetValue(WorkspaceResources.PasswordHashAnnotation, out var h) == true
+                     && cached!.Metadata.Annotations?.TryGetValue(ApiGroup.PasswordHashAnnotation, out var h) == true
                      && h == WorkspaceResources.PasswordHash(existingPassword);
         var reset = cached is null || rotate || !intact;
         string dbName = "";
@@ -103,7 +103,7 @@ public sealed partial class WorkspaceReconciler
 
             var endpoint = regions.Endpoint(region);
             var secret = WorkspaceResources.DatabaseSecret(ws, endpoint.Host, endpoint.Port, dbName, dbName, password);
-            await ApplyAsync(log, ws, Secrets, secret, cached, ["data", "type"], ct, removeAnnotations: [WorkspaceResources.RotateAnnotation]).ConfigureAwait(false);
+            await ApplyAsync(log, ws, Secrets, secret, cached, ["data", "type"], ct, removeAnnotations: [ApiGroup.RotateAnnotation]).ConfigureAwait(false);
             if (rotate) await events.NormalAsync(ws, WorkspaceReasons.PasswordRotated, $"Password of role {dbName} rotated; Secret {secret.Metadata.Name} updated", ct).ConfigureAwait(false);
             status.Database = new WorkspaceDatabaseStatus { Host = endpoint.Host, Name = dbName, SecretName = secret.Metadata.Name };
             conditions.Set(WorkspaceConditions.DatabaseReady, true, WorkspaceReasons.Ready, $"Database {dbName} on the {region} server; credentials in Secret {secret.Metadata.Name}.");

@@ -58,7 +58,7 @@ public sealed partial class WorkspaceReconciler(
     // ---- watch mappings -------------------------------------------------------------------------
 
     public static IEnumerable<string> OwnerOf(k8s.IKubernetesObject<V1ObjectMeta> obj) =>
-        obj.Metadata.Labels?.TryGetValue(WorkspaceResources.WorkspaceLabel, out var ws) == true ? [ws] : [];
+        obj.Metadata.Labels?.TryGetValue(ApiGroup.WorkspaceLabel, out var ws) == true ? [ws] : [];
 
     public IEnumerable<string> WorkspacesOfTenant(Tenant tenant) =>
         caches.Workspaces.ByIndex(WorkspaceResources.TenantIndex, tenant.Metadata.Name).Select(w => w.Metadata.Name);

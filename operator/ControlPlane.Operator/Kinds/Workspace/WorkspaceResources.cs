@@ -13,15 +13,7 @@ namespace ControlPlane.Operator.Kinds;
 /// </summary>
 public static class WorkspaceResources
 {
-    public const string ManagedBy = "app.kubernetes.io/managed-by";
-    public const string ManagedByValue = "controlplane";
-    public const string ManagedSelector = ManagedBy + "=" + ManagedByValue;
-    public const string WorkspaceLabel = "controlplane.io/workspace";
-    public const string TenantLabel = "controlplane.io/tenant";
-    public const string RegionLabel = "controlplane.io/region";
-    public const string EnvironmentLabel = "controlplane.io/environment";
-    public const string RotateAnnotation = "controlplane.io/rotate";
-    public const string PasswordHashAnnotation = "controlplane.io/password-sha256";
+    public const string ManagedSelector = ApiGroup.ManagedByLabel + "=" + ApiGroup.ManagedByValue;
     public const string QuotaName = "controlplane-quota";
     public const string LimitRangeName = "controlplane-limits";
     public const string NetworkPolicyName = "controlplane-default-deny";
@@ -29,7 +21,7 @@ public static class WorkspaceResources
 
     public static string SecretName(Workspace ws) => ws.Metadata.Name + "-db";
 
-    static Dictionary<string, string> Labels(Workspace ws) => new() { [ManagedBy] = ManagedByValue, [WorkspaceLabel] = ws.Metadata.Name };
+    static Dictionary<string, string> Labels(Workspace ws) => new() { [ApiGroup.ManagedByLabel] = ApiGroup.ManagedByValue, [ApiGroup.WorkspaceLabel] = ws.Metadata.Name };
 
     static V1ObjectMeta Meta(Workspace ws, string name, bool namespaced = true) => new()
     {
@@ -43,9 +35,9 @@ public static class WorkspaceResources
     public static V1Namespace Namespace(Workspace ws, string tenant, string region, string? environment = null)
     {
         var meta = Meta(ws, ws.Metadata.Name, namespaced: false);
-        meta.Labels[TenantLabel] = tenant;
-        meta.Labels[RegionLabel] = region;
-        meta.Labels[EnvironmentLabel] = environment ?? WorkspaceEnvironments.Effective(ws);
+        meta.Labels[ApiGroup.TenantLabel] = tenant;
+        meta.Labels[ApiGroup.RegionLabel] = region;
+        meta.Labels[ApiGroup.EnvironmentLabel] = environment ?? WorkspaceEnvironments.Effective(ws);
         return new V1Namespace { ApiVersion = "v1", Kind = "Namespace", Metadata = meta };
     }
 
@@ -205,7 +197,7 @@ public static class WorkspaceResources
     public static V1Secret DatabaseSecret(Workspace ws, string host, int port, string database, string username, string password)
     {
         var meta = Meta(ws, SecretName(ws));
-        meta.Annotations = new Dictionary<string, string> { [PasswordHashAnnotation] = PasswordHash(password) };
+        meta.Annotations = new Dictionary<string, string> { [ApiGroup.PasswordHashAnnotation] = PasswordHash(password) };
         var uri = $"postgresql://{Uri.EscapeDataString(username)}:{Uri.EscapeDataString(password)}@{host}:{port}/{database}";
         return new V1Secret
         {

@@ -179,7 +179,7 @@ public static partial class WorkspaceNetworkPolicyResources
         // Both labels are the operator's, set on namespaces it created: a namespace of another tenant never matches.
         { Workspace: { } ws } => new V1NetworkPolicyPeer
         {
-            NamespaceSelector = new V1LabelSelector { MatchLabels = new Dictionary<string, string> { [WorkspaceResources.WorkspaceLabel] = ws, [WorkspaceResources.TenantLabel] = tenant } },
+            NamespaceSelector = new V1LabelSelector { MatchLabels = new Dictionary<string, string> { [ApiGroup.WorkspaceLabel] = ws, [ApiGroup.TenantLabel] = tenant } },
             PodSelector = Selector(peer.PodSelector),
         },
         // A pod selector alone selects pods of the policy's own namespace.
@@ -240,7 +240,7 @@ public static partial class WorkspaceNetworkPolicyResources
             {
                 Name = name,
                 NamespaceProperty = owner.Metadata.NamespaceProperty,
-                Labels = new Dictionary<string, string> { [WorkspaceResources.ManagedBy] = WorkspaceResources.ManagedByValue },
+                Labels = new Dictionary<string, string> { [ApiGroup.ManagedByLabel] = ApiGroup.ManagedByValue },
                 OwnerReferences = [ChildApplier.OwnerReference(owner)],
             },
             Spec = spec,
