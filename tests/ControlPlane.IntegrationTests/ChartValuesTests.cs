@@ -109,9 +109,10 @@ public sealed class ChartValuesTests : IDisposable
         return file;
     }
 
+    /// <summary>Key paths down to scalars, lists, empty maps and label maps (their keys are the user's, e.g. "a/b").</summary>
     static IEnumerable<string> LeafPaths(object? node, string prefix) => node switch
     {
-        IDictionary<object, object> map when map.Count > 0 => map.SelectMany(kv => LeafPaths(kv.Value, prefix.Length == 0 ? (string)kv.Key : $"{prefix}.{kv.Key}")),
+        IDictionary<object, object> map when map.Count > 0 && !map.Keys.Any(k => ((string)k).Contains('/', StringComparison.Ordinal)) => map.SelectMany(kv => LeafPaths(kv.Value, prefix.Length == 0 ? (string)kv.Key : $"{prefix}.{kv.Key}")),
         _ => [prefix],
     };
 
