@@ -291,6 +291,10 @@ public sealed class ChartValuesTests : IDisposable
         var issuer = own.Single(o => o.Kind == "Issuer");
         Assert.Contains("selfSigned: {}", issuer.Yaml);
         Assert.Contains($"name: {issuer.Name}", own.Single(o => o.Kind == "Certificate").Yaml);
+        // The group alone (helm template --api-versions monitoring.coreos.com/v1, as often written) is enough too.
+        var grouped = ManifestObject.Parse(await Tools.RenderAsync(helmHome, "--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.prometheusRule.enabled=true",
+            "--set", "webhook.certManager.enabled=true", "--api-versions", "monitoring.coreos.com/v1", "--api-versions", "cert-manager.io/v1"));
+        Assert.Equal(3, grouped.Count(o => o.Kind is "ServiceMonitor" or "PrometheusRule" or "Certificate"));
         // Without cert-manager's CRDs the chart says so.
         var refused = await Tools.HelmAsync(helmHome, null, "template", "x", Tools.Chart, "--set", "webhook.certManager.enabled=true");
         Assert.NotEqual(0, refused.ExitCode);
