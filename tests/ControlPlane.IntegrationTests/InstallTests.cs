@@ -808,8 +808,10 @@ public sealed class InstallTests(InstallFixture fixture, ITestOutputHelper outpu
         }
 
         // Upgrade: new values land; what the operator wrote at runtime (CA bundle, certificate) survives.
-        (await Helm("upgrade", Release, Tools.Chart, "--namespace", Ns, "--reuse-values", "--set", "workers=2", "--set", "replicas=3")).EnsureSuccess("helm upgrade");
+        // As docs/operations.md says: the install's values over the chart's defaults.
+        (await Helm("upgrade", Release, Tools.Chart, "--namespace", Ns, "--reset-then-reuse-values", "--set", "workers=2", "--set", "replicas=3")).EnsureSuccess("helm upgrade");
         var deployment = await api.GetAsync<V1Deployment>(new ResourceType("apps", "v1", "deployments", "Deployment", true), Ns, "controlplane-operator", CancellationToken.None);
+        Assert.Equal(("platform", 1000710000L), (deployment.Metadata.Labels["team"], deployment.Spec.Template.Spec.SecurityContext.RunAsUser));
         Assert.Equal(3, deployment.Spec.Replicas);
         Assert.Equal("2", deployment.Spec.Template.Spec.Containers[0].Env.Single(e => e.Name == "ControlPlane__Workers").Value);
         var validating = await api.GetAsync<V1ValidatingWebhookConfiguration>(WebhookConfigurations.Validating, null, "controlplane-validating", CancellationToken.None);
