@@ -19,7 +19,7 @@ tools: ## Install what the tests and `make up` need: etcd, kube-apiserver, kube-
 build: ## Build the solution (warnings are errors)
 	$(DOTNET) build ControlPlane.sln -c $(CONFIGURATION)
 
-GENERATED := crds/ docs/api/ config/rbac/ charts/controlplane/crds/ charts/controlplane/files/ dist/ samples/gitops/argocd-cm-health.yaml
+GENERATED := crds/ docs/api/ config/rbac/ charts/controlplane/files/ dist/ samples/gitops/argocd-cm-health.yaml
 
 manifests: ## Regenerate crds/, docs/api/ (the API reference), the workspace roles, the chart's copies of them and dist/install.yaml (helm template)
 	DOTNET=$(DOTNET) CONFIGURATION=$(CONFIGURATION) bash hack/manifests.sh

@@ -149,8 +149,11 @@ public static class Tools
         _ => node.ToJsonString(),
     };
 
-    /// <summary>What `make manifests` renders into dist/install.yaml.</summary>
-    public static readonly string[] DistTemplateArgs = ["template", "controlplane", Chart, "--namespace", "controlplane-system", "--include-crds", "--set", "createNamespace=true"];
+    /// <summary>What `make manifests` renders into dist/install.yaml (Kubernetes 1.21 and later).</summary>
+    public static readonly string[] DistTemplateArgs = ["template", "controlplane", Chart, "--namespace", "controlplane-system", "--set", "createNamespace=true"];
+
+    /// <summary>What `make manifests` renders into dist/kubernetes-1.20/install.yaml.</summary>
+    public static readonly string[] Dist120TemplateArgs = [.. DistTemplateArgs, "--kube-version", "1.20.0"];
 
     public static async Task<string> RenderAsync(string home, params string[] extra) =>
         (await HelmAsync(home, null, ["template", "controlplane", Chart, "--namespace", "controlplane-system", .. extra])).EnsureSuccess("helm template").Stdout;
@@ -204,8 +207,9 @@ public sealed class ChartTests : IDisposable
     {
         var lint = await Tools.HelmAsync(helmHome, null, "lint", Tools.Chart, "--strict");
         Assert.True(lint.ExitCode == 0, lint.Stdout + lint.Stderr);
+        // (The ServiceMonitor, PrometheusRule and cert-manager objects need their CRDs, which lint cannot be
+        // told about: ChartValuesTests renders them with --api-versions.)
         var withEverything = await Tools.HelmAsync(helmHome, null, "lint", Tools.Chart, "--strict",
-            "--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.prometheusRule.enabled=true",
             "--set", "regions.eu.database.secretName=db", "--set", "regions.eu.database.key=eu", "--set", "webhook.clientCA.configMapName=ca");
         Assert.True(withEverything.ExitCode == 0, withEverything.Stdout + withEverything.Stderr);
     }
@@ -213,8 +217,8 @@ public sealed class ChartTests : IDisposable
     [Fact]
     public void ChartCopies_AreTheGeneratedSources()
     {
-        // charts/controlplane/crds and files/rbac are copies `make manifests` makes of crds/ and config/rbac.
-        foreach (var (source, copy) in new[] { ("crds", "charts/controlplane/crds"), ("config/rbac", "charts/controlplane/files/rbac") })
+        // charts/controlplane/files/crds and files/rbac are copies `make manifests` makes of crds/ and config/rbac.
+        foreach (var (source, copy) in new[] { ("crds", "charts/controlplane/files/crds"), ("config/rbac", "charts/controlplane/files/rbac") })
         {
             var expected = Directory.GetFiles(Path.Combine(Tools.Repo, source), "*.yaml").Select(Path.GetFileName).Order().ToList();
             var actual = Directory.GetFiles(Path.Combine(Tools.Repo, copy), "*.yaml").Select(Path.GetFileName).Order().ToList();
@@ -229,10 +233,39 @@ public sealed class ChartTests : IDisposable
     [Fact]
     public async Task DistInstallYaml_IsTheChartRenderedWithItsDefaults()
     {
-        var rendered = (await Tools.HelmAsync(helmHome, null, Tools.DistTemplateArgs)).EnsureSuccess("helm template").Stdout;
-        var dist = Read("dist", "install.yaml");
-        var body = string.Join('\n', dist.Split('\n').SkipWhile(l => l.StartsWith('#') && !l.StartsWith("# Source", StringComparison.Ordinal)));
-        Assert.True(body == rendered, "dist/install.yaml differs from the chart rendered with its defaults: run `make manifests` and commit the result");
+        foreach (var (file, args) in new[] { ("dist/install.yaml", Tools.DistTemplateArgs), ("dist/kubernetes-1.20/install.yaml", Tools.Dist120TemplateArgs) })
+        {
+            var rendered = (await Tools.HelmAsync(helmHome, null, args)).EnsureSuccess("helm template").Stdout;
+            var dist = Read(file);
+            var body = string.Join('\n', dist.Split('\n').SkipWhile(l => l.StartsWith('#') && !l.StartsWith("# Source", StringComparison.Ordinal)));
+            Assert.True(body == rendered, $"{file} differs from the chart rendered with its defaults: run `make manifests` and commit the result");
+        }
+
+        // The two differ only in the PodDisruptionBudget's API: policy/v1 (1.21 on; v1beta1 is gone from 1.25),
+        // policy/v1beta1 (1.20 has no v1). The spec is the same in both versions.
+        var current = ManifestObject.Parse(Read("dist", "install.yaml"));
+        var old = ManifestObject.Parse(Read("dist", "kubernetes-1.20", "install.yaml"));
+        Assert.Equal(current.Select(o => o.Id), old.Select(o => o.Id));
+        foreach (var (c, o) in current.Zip(old))
+        {
+            if (c.Kind == "PodDisruptionBudget")
+            {
+                Assert.Equal(("policy/v1", "policy/v1beta1"), (c.ApiVersion, o.ApiVersion));
+                Assert.Equal(KubernetesJson.Serialize(c.As<V1PodDisruptionBudget>().Spec), KubernetesJson.Serialize(o.As<V1PodDisruptionBudget>().Spec));
+            }
+            else
+            {
+                Assert.True(c.Yaml == o.Yaml, $"{c.Id} differs between dist/install.yaml and dist/kubernetes-1.20/install.yaml");
+            }
+        }
+
+        // The chart reads what the cluster serves (helm install, Argo CD's --api-versions), kind-level entries included.
+        foreach (var (apis, want) in new[] { ("policy/v1/PodDisruptionBudget", "policy/v1"), ("policy/v1beta1/PodDisruptionBudget", "policy/v1beta1") })
+        {
+            var pdb = ManifestObject.Parse(await Tools.RenderAsync(helmHome, "--api-versions", apis, "--kube-version", apis.StartsWith("policy/v1/", StringComparison.Ordinal) ? "1.20.0" : "1.32.0"))
+                .Single(o => o.Kind == "PodDisruptionBudget");
+            Assert.Equal(want, pdb.ApiVersion);
+        }
     }
 
     [Fact]
@@ -387,8 +420,17 @@ public sealed class ChartTests : IDisposable
     {
         var defaults = ManifestObject.Parse(await Tools.RenderAsync(helmHome));
         Assert.DoesNotContain(defaults, o => o.Kind is "ServiceMonitor" or "PrometheusRule");
+        // Without the Prometheus Operator's CRDs the chart says so instead of failing at apply time.
+        foreach (var value in new[] { "metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true" })
+        {
+            var refused = await Tools.HelmAsync(helmHome, null, "template", "x", Tools.Chart, "--set", value);
+            Assert.NotEqual(0, refused.ExitCode);
+            Assert.Contains("the cluster has no monitoring.coreos.com/v1", refused.Stderr);
+        }
+
         var on = ManifestObject.Parse(await Tools.RenderAsync(helmHome, "--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.prometheusRule.enabled=true",
-            "--set", "metrics.prometheusRule.webhookLatencyP99Seconds=2"));
+            "--set", "metrics.prometheusRule.webhookLatencyP99Seconds=2",
+            "--api-versions", "monitoring.coreos.com/v1/ServiceMonitor", "--api-versions", "monitoring.coreos.com/v1/PrometheusRule"));
         var monitor = on.Single(o => o.Kind == "ServiceMonitor");
         Assert.Contains("port: metrics", monitor.Yaml);
         var rule = on.Single(o => o.Kind == "PrometheusRule").Yaml;
@@ -514,23 +556,12 @@ public sealed class InstallTests(InstallFixture fixture, ITestOutputHelper outpu
 
     async Task<bool> ServerHasPolicyV1() => (await Kubectl(null, "api-versions")).EnsureSuccess("kubectl api-versions").Stdout.Split('\n').Contains("policy/v1");
 
-    /// <summary>
-    /// `kubectl apply --dry-run=server`: every object accepted. The 1.20 test server predates policy/v1, so
-    /// there (only there) the PodDisruptionBudget is the one object it cannot take, and the only error allowed.
-    /// </summary>
-    async Task<HashSet<string>> DryRunAsync(bool policyV1, params string[] source)
+    /// <summary>`kubectl apply --dry-run=server`: every object accepted, no error allowed.</summary>
+    async Task<HashSet<string>> DryRunAsync(params string[] source)
     {
         var result = await Kubectl(null, ["apply", .. source, "--dry-run=server", "-o", "name"]);
-        var errors = result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith("Warning:", StringComparison.Ordinal)).ToList();
-        if (policyV1)
-        {
-            Assert.True(result.ExitCode == 0, $"kubectl apply {string.Join(' ', source)}: {result.Stderr}");
-        }
-        else
-        {
-            Assert.All(errors, e => Assert.Matches("PodDisruptionBudget.*policy/v1|policy/v1.*PodDisruptionBudget|ensure CRDs are installed first", e));
-        }
-
+        Assert.True(result.ExitCode == 0 && result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).All(l => l.StartsWith("Warning:", StringComparison.Ordinal)),
+            $"kubectl apply {string.Join(' ', source)} ({result.ExitCode}): {result.Stderr}");
         return result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Trim()).ToHashSet();
     }
 
@@ -538,27 +569,36 @@ public sealed class InstallTests(InstallFixture fixture, ITestOutputHelper outpu
     public async Task DistInstallYamlAndKustomize_AreAcceptedByTheServer_WithTheChartsObjects()
     {
         await Plane.EnsureNamespaceAsync(Ns);
+        // The rendering for this server's Kubernetes: dist/ and config/default from 1.21, their 1.20 variants before.
         var policyV1 = await ServerHasPolicyV1();
-        var chart = ManifestObject.Parse((await Tools.HelmAsync(fixture.HelmHome, null, Tools.DistTemplateArgs)).EnsureSuccess("helm template").Stdout);
-        var expected = chart.Where(o => policyV1 || o.Kind != "PodDisruptionBudget").Select(KubectlName).ToHashSet();
+        var (distFile, kustomization, templateArgs) = policyV1
+            ? (Path.Combine("dist", "install.yaml"), Path.Combine("config", "default"), Tools.DistTemplateArgs)
+            : (Path.Combine("dist", "kubernetes-1.20", "install.yaml"), Path.Combine("config", "kubernetes-1.20"), Tools.Dist120TemplateArgs);
+        output.WriteLine($"server serves policy/v1: {policyV1}: applying {distFile} and {kustomization}");
+        var chart = ManifestObject.Parse((await Tools.HelmAsync(fixture.HelmHome, null, templateArgs)).EnsureSuccess("helm template").Stdout);
+        var expected = chart.Select(KubectlName).ToHashSet();
+        Assert.Contains(expected, n => n.StartsWith("poddisruptionbudget.policy/", StringComparison.Ordinal));
 
         // Client-side (kubectl apply -f) and server-side apply (as the README, Argo CD and Flux do).
         foreach (var mode in new[] { "--server-side=false", "--server-side" })
         {
-            var dist = await DryRunAsync(policyV1, mode, "-f", Path.Combine(Tools.Repo, "dist", "install.yaml"));
-            var kustomize = await DryRunAsync(policyV1, mode, "-k", Path.Combine(Tools.Repo, "config", "default"));
+            var dist = await DryRunAsync(mode, "-f", Path.Combine(Tools.Repo, distFile));
+            var kustomize = await DryRunAsync(mode, "-k", Path.Combine(Tools.Repo, kustomization));
             Assert.Equal(expected.Order(), dist.Order());
             Assert.Equal(expected.Order(), kustomize.Order());
         }
 
-        // Kustomize builds exactly dist's objects, field for field.
-        var built = ManifestObject.Parse((await Kubectl(null, "kustomize", Path.Combine(Tools.Repo, "config", "default"))).EnsureSuccess("kubectl kustomize").Stdout);
-        var fromDist = ManifestObject.Parse(await File.ReadAllTextAsync(Path.Combine(Tools.Repo, "dist", "install.yaml")));
-        Assert.Equal(fromDist.Select(o => o.Id).Order(), built.Select(o => o.Id).Order());
-        foreach (var o in built)
+        // Kustomize builds exactly dist's objects, field for field, for both Kubernetes ranges.
+        foreach (var (k, d) in new[] { (Path.Combine("config", "default"), Path.Combine("dist", "install.yaml")), (Path.Combine("config", "kubernetes-1.20"), Path.Combine("dist", "kubernetes-1.20", "install.yaml")) })
         {
-            var d = fromDist.Single(x => x.Id == o.Id);
-            Assert.True(SameYaml(d.Raw, o.Raw), $"{o.Id} differs between config/default and dist/install.yaml");
+            var built = ManifestObject.Parse((await Kubectl(null, "kustomize", Path.Combine(Tools.Repo, k))).EnsureSuccess("kubectl kustomize").Stdout);
+            var fromDist = ManifestObject.Parse(await File.ReadAllTextAsync(Path.Combine(Tools.Repo, d)));
+            Assert.Equal(fromDist.Select(o => o.Id).Order(), built.Select(o => o.Id).Order());
+            foreach (var o in built)
+            {
+                var same = fromDist.Single(x => x.Id == o.Id);
+                Assert.True(o.ApiVersion == same.ApiVersion && SameYaml(same.Raw, o.Raw), $"{o.Id} differs between {k} and {d}");
+            }
         }
     }
 
@@ -585,20 +625,62 @@ public sealed class InstallTests(InstallFixture fixture, ITestOutputHelper outpu
         var webhookPort = Net.FreePort();
         var url = $"https://127.0.0.1:{webhookPort}";
         (await Helm("lint", Tools.Chart, "--strict")).EnsureSuccess("helm lint");
-        (await Helm("install", Release, Tools.Chart, "--namespace", Ns, "--set", $"webhook.url={url}",
-            "--set", "regions.eu.database.secretName=controlplane-database", "--set", "regions.eu.database.key=eu")).EnsureSuccess("helm install");
+        // CRDs another install path left (kubectl apply -f crds/, or this chart before its CRDs were
+        // templates) are adopted as docs/operations.md says; Helm refuses objects it does not own.
+        foreach (var existing in (await Kubectl(null, "get", "crd", "-l", "app.kubernetes.io/part-of=controlplane", "-o", "name")).EnsureSuccess("kubectl get crd").Stdout
+                     .Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            (await Kubectl(null, "label", "--overwrite", existing, "app.kubernetes.io/managed-by=Helm")).EnsureSuccess("kubectl label crd");
+            (await Kubectl(null, "annotate", "--overwrite", existing, $"meta.helm.sh/release-name={Release}", $"meta.helm.sh/release-namespace={Ns}")).EnsureSuccess("kubectl annotate crd");
+        }
 
-        // Every rendered object is there, and the CRDs from the chart's crds/ are Established.
+        // A platform team's own scheduling, labels and security context (a UID the platform assigns, as
+        // OpenShift's restricted SCC does): they reach the Deployment the server stores.
+        var values = Path.Combine(fixture.HelmHome, "platform-values.yaml");
+        Directory.CreateDirectory(fixture.HelmHome);
+        await File.WriteAllTextAsync(values, """
+            commonLabels: {team: platform}
+            podLabels: {cost-center: cc-42}
+            podAnnotations: {example.com/scrape: "false"}
+            nodeSelector: {kubernetes.io/os: linux}
+            tolerations: [{key: dedicated, operator: Equal, value: control, effect: NoSchedule}]
+            affinity:
+              nodeAffinity:
+                requiredDuringSchedulingIgnoredDuringExecution:
+                  nodeSelectorTerms: [{matchExpressions: [{key: node-role.example.com/control, operator: Exists}]}]
+            podSecurityContext: {runAsNonRoot: true, runAsUser: 1000710000, fsGroup: 1000710000, seccompProfile: {type: RuntimeDefault}}
+            securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: {drop: [ALL]}}
+            """);
+        var installed = (await Helm("install", Release, Tools.Chart, "--namespace", Ns, "--values", values, "--set", $"webhook.url={url}",
+            "--set", "regions.eu.database.secretName=controlplane-database", "--set", "regions.eu.database.key=eu")).EnsureSuccess("helm install");
+        // NOTES.txt: the Secrets to create and the first Tenant, in the region the values configure.
+        Assert.Contains("NOTES:", installed.Stdout);
+        Assert.Contains("kind: Tenant", installed.Stdout);
+        Assert.Contains("region: eu", installed.Stdout);
+        Assert.Contains($"rollout status deployment/controlplane-operator", installed.Stdout);
+        var onServer = await api.GetAsync<V1Deployment>(new ResourceType("apps", "v1", "deployments", "Deployment", true), Ns, "controlplane-operator", CancellationToken.None);
+        var podSpec = onServer.Spec.Template.Spec;
+        Assert.Equal("platform", onServer.Metadata.Labels["team"]);
+        Assert.Equal("cc-42", onServer.Spec.Template.Metadata.Labels["cost-center"]);
+        Assert.Equal("false", onServer.Spec.Template.Metadata.Annotations["example.com/scrape"]);
+        Assert.Equal("linux", podSpec.NodeSelector["kubernetes.io/os"]);
+        Assert.Equal("dedicated", Assert.Single(podSpec.Tolerations).Key);
+        Assert.Null(podSpec.Affinity.PodAntiAffinity);
+        Assert.Equal("node-role.example.com/control", podSpec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms[0].MatchExpressions[0].Key);
+        Assert.Equal((1000710000L, 1000710000L, true), (podSpec.SecurityContext.RunAsUser, podSpec.SecurityContext.FsGroup, podSpec.SecurityContext.RunAsNonRoot));
+        Assert.True(podSpec.Containers[0].SecurityContext.ReadOnlyRootFilesystem);
+
+        // Every rendered object is there, and the CRDs (templates/crds.yaml, from files/crds) are Established and kept on uninstall.
         var manifest = (await Helm("get", "manifest", Release, "--namespace", Ns)).EnsureSuccess("helm get manifest").Stdout;
         var objects = ManifestObject.Parse(manifest);
         var present = (await Kubectl(manifest, "get", "-f", "-", "-o", "name")).EnsureSuccess("kubectl get -f manifest").Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(objects.Select(KubectlName).Order(), present.Order());
-        var crdNames = ManifestObject.Parse(string.Join("\n---\n", Directory.GetFiles(Path.Combine(Tools.Repo, Tools.Chart, "crds")).Select(File.ReadAllText))).Select(c => c.Name).ToList();
+        var crdNames = objects.Where(o => o.Kind == "CustomResourceDefinition").Select(c => c.Name).ToList();
         Assert.Equal(Directory.GetFiles(Path.Combine(Tools.Repo, "crds"), "*.yaml").Length, crdNames.Count);
+        Assert.All(objects.Where(o => o.Kind == "CustomResourceDefinition"), c => Assert.Contains("helm.sh/resource-policy: keep", c.Yaml));
         // The same objects as dist/install.yaml (which adds the Namespace Helm's --create-namespace makes).
         var dist = ManifestObject.Parse(await File.ReadAllTextAsync(Path.Combine(Tools.Repo, "dist", "install.yaml")));
-        Assert.Equal(dist.Where(o => o.Kind is not ("Namespace" or "CustomResourceDefinition")).Select(o => o.Id).Order(), objects.Select(o => o.Id).Order());
-        Assert.Equal(dist.Where(o => o.Kind == "CustomResourceDefinition").Select(o => o.Name).Order(), crdNames.Order());
+        Assert.Equal(dist.Where(o => o.Kind is not "Namespace").Select(o => o.Id).Order(), objects.Select(o => o.Id).Order());
         foreach (var crd in crdNames)
         {
             await Net.WaitUntilAsync(async () => (await api.GetAsync<V1CustomResourceDefinition>(ResourceType.Crds, null, crd, CancellationToken.None))
@@ -726,8 +808,10 @@ public sealed class InstallTests(InstallFixture fixture, ITestOutputHelper outpu
         }
 
         // Upgrade: new values land; what the operator wrote at runtime (CA bundle, certificate) survives.
-        (await Helm("upgrade", Release, Tools.Chart, "--namespace", Ns, "--reuse-values", "--set", "workers=2", "--set", "replicas=3")).EnsureSuccess("helm upgrade");
+        // As docs/operations.md says: the install's values over the chart's defaults.
+        (await Helm("upgrade", Release, Tools.Chart, "--namespace", Ns, "--reset-then-reuse-values", "--set", "workers=2", "--set", "replicas=3")).EnsureSuccess("helm upgrade");
         var deployment = await api.GetAsync<V1Deployment>(new ResourceType("apps", "v1", "deployments", "Deployment", true), Ns, "controlplane-operator", CancellationToken.None);
+        Assert.Equal(("platform", 1000710000L), (deployment.Metadata.Labels["team"], deployment.Spec.Template.Spec.SecurityContext.RunAsUser));
         Assert.Equal(3, deployment.Spec.Replicas);
         Assert.Equal("2", deployment.Spec.Template.Spec.Containers[0].Env.Single(e => e.Name == "ControlPlane__Workers").Value);
         var validating = await api.GetAsync<V1ValidatingWebhookConfiguration>(WebhookConfigurations.Validating, null, "controlplane-validating", CancellationToken.None);
@@ -738,7 +822,8 @@ public sealed class InstallTests(InstallFixture fixture, ITestOutputHelper outpu
         // Uninstall: nothing of the release is left, the CRDs are kept, and the API is not bricked by a
         // stale webhook configuration.
         (await Helm("uninstall", Release, "--namespace", Ns, "--wait")).EnsureSuccess("helm uninstall");
-        var left = (await Kubectl(manifest, "get", "-f", "-", "--ignore-not-found", "-o", "name")).EnsureSuccess("kubectl get -f manifest");
+        var withoutCrds = string.Join("\n---\n", objects.Where(o => o.Kind != "CustomResourceDefinition").Select(o => o.Yaml));
+        var left = (await Kubectl(withoutCrds, "get", "-f", "-", "--ignore-not-found", "-o", "name")).EnsureSuccess("kubectl get -f manifest");
         Assert.Equal("", left.Stdout.Trim());
         foreach (var kind in new[] { "clusterroles", "clusterrolebindings", "mutatingwebhookconfigurations", "validatingwebhookconfigurations" })
         {

@@ -31,6 +31,20 @@ public sealed class WebhookCertificates(KubeApi api, WebhookOptions options, Tim
     public async Task EnsureAsync(CancellationToken ct)
     {
         var secret = await api.TryGetAsync<V1Secret>(ResourceType.Secrets, options.CertSecretNamespace, options.CertSecretName, ct).ConfigureAwait(false);
+        if (options.CertificateSource == WebhookCertificateSource.External)
+        {
+            // cert-manager (or another issuer) writes and renews the Secret: read it, never write it.
+            var issued = secret is null ? null : Load(secret, requireCa: false);
+            if (issued is null)
+            {
+                throw new CertificateNotIssuedException($"Secret {options.CertSecretNamespace}/{options.CertSecretName} holds no tls.crt/tls.key yet " +
+                                                         "(ControlPlane:Webhook:CertificateSource is External: its issuer, e.g. cert-manager, writes it)");
+            }
+
+            Use(issued.Value.Cert, issued.Value.CaPem);
+            return;
+        }
+
         if (secret is not null && Load(secret) is { } loaded && Fresh(loaded.Cert))
         {
             Use(loaded.Cert, loaded.CaPem);
@@ -114,13 +128,14 @@ public sealed class WebhookCertificates(KubeApi api, WebhookOptions options, Tim
         return Sans().All(names.Contains);
     }
 
-    static (X509Certificate2 Cert, string CaPem)? Load(V1Secret secret)
+    static (X509Certificate2 Cert, string CaPem)? Load(V1Secret secret, bool requireCa = true)
     {
-        if (secret.Data is null || !secret.Data.TryGetValue("tls.crt", out var crt) || !secret.Data.TryGetValue("tls.key", out var key)
-            || !secret.Data.TryGetValue(CaKey, out var ca)) return null;
+        if (secret.Data is null || !secret.Data.TryGetValue("tls.crt", out var crt) || !secret.Data.TryGetValue("tls.key", out var key)) return null;
+        byte[]? ca = null;
+        if (!secret.Data.TryGetValue(CaKey, out ca) && requireCa) return null;
         try
         {
-            return (X509Certificate2.CreateFromPem(Encoding.UTF8.GetString(crt), Encoding.UTF8.GetString(key)), Encoding.UTF8.GetString(ca));
+            return (X509Certificate2.CreateFromPem(Encoding.UTF8.GetString(crt), Encoding.UTF8.GetString(key)), ca is null ? "" : Encoding.UTF8.GetString(ca));
         }
         catch (CryptographicException)
         {
@@ -154,3 +169,6 @@ public sealed class WebhookCertificates(KubeApi api, WebhookOptions options, Tim
         return (cert.ExportCertificatePem(), key.ExportPkcs8PrivateKeyPem(), ca.ExportCertificatePem());
     }
 }
+
+/// <summary>An external issuer has not written the webhook's serving certificate yet: retried, not fatal.</summary>
+public sealed class CertificateNotIssuedException(string message) : Exception(message);

@@ -47,7 +47,7 @@ public static class WebhookConfigurations
                 Name = "mutate.controlplane.io",
                 ClientConfig = Client(o, "/mutate", caPem),
                 Rules = [Rule("CREATE", "UPDATE")],
-                FailurePolicy = "Fail",
+                FailurePolicy = o.FailurePolicy,
                 SideEffects = "None",
                 AdmissionReviewVersions = ["v1"],
                 TimeoutSeconds = o.TimeoutSeconds,
@@ -71,7 +71,7 @@ public static class WebhookConfigurations
                 Name = "validate.controlplane.io",
                 ClientConfig = Client(o, "/validate", caPem),
                 Rules = [Rule("CREATE", "UPDATE", "DELETE")],
-                FailurePolicy = "Fail",
+                FailurePolicy = o.FailurePolicy,
                 SideEffects = "None",
                 AdmissionReviewVersions = ["v1"],
                 TimeoutSeconds = o.TimeoutSeconds,
@@ -98,7 +98,7 @@ public static class WebhookConfigurations
                         Operations = ["CREATE", "UPDATE", "DELETE"], Scope = "Namespaced",
                     },
                 ],
-                FailurePolicy = "Fail",
+                FailurePolicy = o.FailurePolicy,
                 SideEffects = "None",
                 AdmissionReviewVersions = ["v1"],
                 TimeoutSeconds = o.TimeoutSeconds,
@@ -139,9 +139,23 @@ public static class WebhookConfigurations
         var applier = new ChildApplier(api);
         var mutating = MutatingConfiguration(o, caPem);
         var validating = ValidatingConfiguration(o, caPem);
-        await applier.ApplyAsync(Mutating, mutating,
-            await api.TryGetAsync<V1MutatingWebhookConfiguration>(Mutating, null, mutating.Metadata.Name, ct).ConfigureAwait(false), ["webhooks"], ct).ConfigureAwait(false);
-        await applier.ApplyAsync(Validating, validating,
-            await api.TryGetAsync<V1ValidatingWebhookConfiguration>(Validating, null, validating.Metadata.Name, ct).ConfigureAwait(false), ["webhooks"], ct).ConfigureAwait(false);
+        var currentMutating = await api.TryGetAsync<V1MutatingWebhookConfiguration>(Mutating, null, mutating.Metadata.Name, ct).ConfigureAwait(false);
+        var currentValidating = await api.TryGetAsync<V1ValidatingWebhookConfiguration>(Validating, null, validating.Metadata.Name, ct).ConfigureAwait(false);
+        if (o.CertificateSource == WebhookCertificateSource.External)
+        {
+            // The CA injector owns caBundle: keep whatever it wrote, so the two never fight.
+            KeepCaBundles(mutating.Webhooks.Select(w => (w.Name, w.ClientConfig)), currentMutating?.Webhooks?.Select(w => (w.Name, w.ClientConfig)));
+            KeepCaBundles(validating.Webhooks.Select(w => (w.Name, w.ClientConfig)), currentValidating?.Webhooks?.Select(w => (w.Name, w.ClientConfig)));
+        }
+
+        await applier.ApplyAsync(Mutating, mutating, currentMutating, ["webhooks"], ct).ConfigureAwait(false);
+        await applier.ApplyAsync(Validating, validating, currentValidating, ["webhooks"], ct).ConfigureAwait(false);
+    }
+
+    static void KeepCaBundles(IEnumerable<(string Name, Admissionregistrationv1WebhookClientConfig Client)> desired,
+        IEnumerable<(string Name, Admissionregistrationv1WebhookClientConfig Client)>? current)
+    {
+        var installed = current?.ToDictionary(w => w.Name, w => w.Client.CaBundle) ?? [];
+        foreach (var (name, client) in desired) client.CaBundle = installed.GetValueOrDefault(name);
     }
 }

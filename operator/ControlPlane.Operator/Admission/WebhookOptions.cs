@@ -31,6 +31,16 @@ public sealed class WebhookOptions
 
     public int TimeoutSeconds { get; set; } = 5;
 
+    /// <summary>The configurations' failurePolicy: Fail (default) or Ignore.</summary>
+    public string FailurePolicy { get; set; } = "Fail";
+
+    /// <summary>
+    /// Operator (default): the operator issues the serving certificate from its own CA and injects the
+    /// CA bundle. External: another issuer (cert-manager) writes CertSecretName and injects the bundle
+    /// (cert-manager.io/inject-ca-from); the operator only reads the Secret and never writes either.
+    /// </summary>
+    public WebhookCertificateSource CertificateSource { get; set; } = WebhookCertificateSource.Operator;
+
     /// <summary>
     /// PEM bundle of the CA that signs the API server's client certificate towards webhooks (its
     /// --admission-control-config-file). When set, the webhook port completes a TLS handshake only
@@ -44,4 +54,10 @@ public sealed class WebhookOptions
     /// (its ServiceAccount token) is always included.
     /// </summary>
     public List<string> OperatorUsernames { get; set; } = [];
+}
+
+public enum WebhookCertificateSource
+{
+    Operator,
+    External,
 }

@@ -47,7 +47,7 @@ public sealed class WebhookService(
                 await WebhookConfigurations.ApplyAsync(runtime.Api, options, certificates.CaBundlePem, cancellationToken).ConfigureAwait(false);
                 break;
             }
-            catch (Exception e) when (e is KubeApiException or HttpRequestException or IOException)
+            catch (Exception e) when (e is KubeApiException or HttpRequestException or IOException or CertificateNotIssuedException)
             {
                 logger.LogWarning("webhook setup failed ({Error}); retrying in {Delay} ms", e.Message, (int)delay.TotalMilliseconds);
                 await Task.Delay(delay, time, cancellationToken).ConfigureAwait(false);
@@ -83,7 +83,7 @@ public sealed class WebhookService(
                     NotRegisteredReason = null;
                     logger.LogInformation("admission webhooks registered: their Service has endpoints");
                 }
-                catch (Exception e) when (e is KubeApiException or HttpRequestException or IOException)
+                catch (Exception e) when (e is KubeApiException or HttpRequestException or IOException or CertificateNotIssuedException)
                 {
                     logger.LogWarning("webhook registration failed ({Error}); retrying", e.Message);
                 }
@@ -106,7 +106,7 @@ public sealed class WebhookService(
                     await certificates.EnsureAsync(ct).ConfigureAwait(false);
                     await WebhookConfigurations.ApplyAsync(runtime.Api, options, certificates.CaBundlePem, ct).ConfigureAwait(false);
                 }
-                catch (Exception e) when (e is KubeApiException or HttpRequestException or IOException)
+                catch (Exception e) when (e is KubeApiException or HttpRequestException or IOException or CertificateNotIssuedException)
                 {
                     logger.LogWarning("webhook certificate renewal check failed: {Error}", e.Message);
                 }
