@@ -2,6 +2,7 @@ using System.Reflection;
 using System.Text.Json.Nodes;
 using ControlPlane.Api;
 using ControlPlane.Api.V1Alpha1;
+using ControlPlane.LocalEnv;
 using Xunit;
 using k8s.Models;
 
@@ -186,4 +187,43 @@ public sealed class ArgoCdHealthTests
         stalled["status"]!["conditions"]![0]!["observedGeneration"] = 2;
         Assert.Equal("Degraded", (await ArgoCdHealth.EvaluateAsync(stalled)).Status);
     }
+}
+
+/// <summary>
+/// The table checked against the operator: an object it drove into a phase is the table's row of that name
+/// (same phase, same conditions with the same status and reason) and gets the row's verdict, live.
+/// </summary>
+public static class LiveHealth
+{
+    public static async Task AssertAsync(ControlPlane.Runtime.KubeApi api, ControlPlane.Runtime.ResourceType type, string? ns, string name, string row)
+    {
+        JsonNode? live = null;
+        HealthCase? expected = null;
+        var seen = "";
+        try
+        {
+            // The operator may still be writing the step the test waited for: the row must be reached, not be the first read.
+            await Net.WaitUntilAsync(async () =>
+            {
+                live = JsonNode.Parse(k8s.KubernetesJson.Serialize(await api.GetAsync<JsonObject>(type, ns, name, CancellationToken.None)))!;
+                var kind = live["kind"]!.GetValue<string>();
+                expected = HealthCase.All().SingleOrDefault(c => c.Kind == kind && c.Case == row) ?? throw new InvalidOperationException($"{HealthCase.Folder}/{kind}.json has no case \"{row}\"");
+                seen = Shape(live);
+                return seen == Shape(expected.Object);
+            }, TimeSpan.FromSeconds(15), $"{name} as the row \"{row}\"");
+        }
+        catch (TimeoutException)
+        {
+            throw new Xunit.Sdk.XunitException($"{name} is not the row \"{row}\" of {HealthCase.Folder}:\n live: {seen}\n  row: {(expected is null ? "" : Shape(expected.Object))}");
+        }
+
+        var (status, message) = await ArgoCdHealth.EvaluateAsync(live!);
+        Assert.True(status == expected!.Health, $"{name} ({row}): Argo CD says {status} ({message}), the table {expected.Health}");
+    }
+
+    /// <summary>Phase and every condition's type, status and reason (Stalled aside: kstatus' own, judged in common.lua).</summary>
+    static string Shape(JsonNode obj) =>
+        $"phase={obj["status"]?["phase"]?.GetValue<string>()} " + string.Join(" ", (obj["status"]?["conditions"]?.AsArray() ?? [])
+            .Select(c => $"{c!["type"]!.GetValue<string>()}={c["status"]!.GetValue<string>()}/{c["reason"]?.GetValue<string>()}")
+            .Where(c => !c.StartsWith("Stalled=", StringComparison.Ordinal)).Order(StringComparer.Ordinal));
 }
