@@ -126,6 +126,10 @@ public sealed class GitOpsSampleTests(GitOpsFixture fixture, ITestOutputHelper o
         var operatorKs = flux.Single(k => Spec(k)["path"]!.GetValue<string>() == "./config/operator");
         Assert.Contains(Spec(operatorKs)["dependsOn"]!.AsArray(), d => d!["name"]!.GetValue<string>() == crdKs.Name);
         Assert.DoesNotContain(flux, k => Spec(k)["path"]!.GetValue<string>() is "./config/default" && IsTrue(Spec(k)["prune"]));
+        // The tenants' own objects: wait: true health-checks every object applied, of every controlplane.io kind (kstatus), after the operator.
+        var tenantsKs = flux.Single(k => k.Name == "controlplane-tenants");
+        Assert.True(IsTrue(Spec(tenantsKs)["wait"]), "the tenants' Kustomization must health-check every object it applies");
+        Assert.Contains(Spec(tenantsKs)["dependsOn"]!.AsArray(), d => d!["name"]!.GetValue<string>() == operatorKs.Name);
     }
 
     [Fact]

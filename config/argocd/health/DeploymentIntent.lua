@@ -9,8 +9,9 @@ if phase == "AwaitingApproval" then
   return verdict("Suspended", describe(approved ~= nil and approved.status ~= "True" and approved or ready))
 end
 if phase == "Completed" then
-  -- Drift found and redeployed (driftRemediation auto) is on its way back; drift only reported is Degraded.
-  return judgeReason(ready, { DriftRemediated = true }, nil)
+  -- Drift found and redeployed (driftRemediation auto) is on its way back, as is a drift check whose plane is
+  -- briefly away; drift only reported is Degraded.
+  return judgeReason(ready, { DriftRemediated = true, PlaneUnavailable = true }, nil)
 end
 -- Pending .. InProgress: a ring in progress, soaking, waiting for its window, another change of the same
 -- application or a plane that is briefly away goes on by itself; a later ring waiting for approval is held.
