@@ -89,8 +89,8 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-# PostgreSQL server and tools the tests and `make up` start on their own; Lua for the Argo CD health check tests.
-apt_install postgresql-15 openssl lua5.4   # lua5.4: the tests run the Argo CD health check (config/argocd)
+# PostgreSQL server and tools the tests and `make up` start on their own; Lua 5.1 (what Argo CD's gopher-lua implements) for the Argo CD health check tests.
+apt_install postgresql-15 openssl lua5.1   # lua5.1: the tests run the Argo CD health checks (config/argocd/health)
 if have_all; then
   log "control plane binaries present in $ASSETS"
   exit 0

@@ -43,6 +43,7 @@ public sealed partial class BackupTests
         var failed = await WaitForBackupAsync(ws, "on-demand", Finished, "finished after the restart");
         Assert.Equal(BackupPhase.Failed, failed.Status!.Phase);
         Assert.Equal("Interrupted", Condition(failed.Status.Conditions, "Ready")?.Reason);
+        await LiveHealth.AssertAsync(cluster.Api, Backups, ws, "on-demand", "failed: interrupted by an operator restart");
         Assert.Contains("aborted", Condition(failed.Status.Conditions, "Ready")?.Message);
         Assert.Null(failed.Status.UploadId);
         Assert.Empty(await store.ListUploadsAsync(prefix + "/", CancellationToken.None));

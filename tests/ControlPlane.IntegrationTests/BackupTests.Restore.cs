@@ -206,6 +206,7 @@ public sealed partial class BackupTests
         var restore = await CreateRestoreAsync(ws, "undo", s => (s.TargetTime, s.Into, s.Reason) = (DateTime.UtcNow.AddMinutes(5), new RestoreTarget { InPlace = true }, "bad migration"));
         var waiting = await WaitForRestoreAsync(ws, "undo", r => r.Status?.Phase == RestorePhase.AwaitingApproval, "awaiting approval");
         Assert.Equal("False", Condition(waiting.Status!.Conditions, "Approved")?.Status);
+        await LiveHealth.AssertAsync(cluster.Api, Restores, ws, "undo", "in place, awaiting approval");
 
         // A session of the tenant's on the live database: the swap ends it.
         await using var session = TenantConnection(await DatabaseSecretAsync(ws));

@@ -273,5 +273,7 @@ public sealed partial class BackupTests(ClusterFixture cluster, S3Fixture s3, IT
 
         // A minutely schedule left behind would write every minute under the next tests' operators (their zero-write checks).
         await cluster.Api.PatchAsync<BackupPlan>(ResourceType.For<BackupPlan>(true), ws, "minutely", """{"spec":{"suspend":true}}""", PatchTypes.Merge, CancellationToken.None);
+        await WaitForPlanAsync(ws, "minutely", p => Condition(p.Status?.Conditions, BackupPlanConditions.Ready)?.Reason == "Suspended", "suspended");
+        await LiveHealth.AssertAsync(cluster.Api, Plans, ws, "minutely", "suspended (spec.suspend)");
     }
 }

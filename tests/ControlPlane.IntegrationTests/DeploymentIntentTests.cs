@@ -222,6 +222,7 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
 
         // Every ring is prod: not even the first starts before CAB (the targets' environment gates every ring).
         var waiting = await WaitAsync(ws[0], "risky", i => i.Status?.Phase == IntentPhase.AwaitingApproval, "CAB awaited before ring 1");
+        await LiveHealth.AssertAsync(cluster.Api, Intents, ws[0], "risky", "CAB approval awaited");
         Assert.Equal("RequireApproval", waiting.Status!.Decision);
         Assert.True(waiting.Status.RiskScore > 50);
         Assert.Empty(waiting.Status.Rings ?? []);
@@ -381,11 +382,13 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
         plane.InjectError("PERMANENT", "invalid_request");
         await CreateAsync(ws[0], Intent("permanent", plane, null, "ring-1"));
         var failed = await WaitAsync(ws[0], "permanent", i => i.Status?.Phase == IntentPhase.Failed, "Failed");
+        await LiveHealth.AssertAsync(cluster.Api, Intents, ws[0], "permanent", "failed: the plane refused");
         Assert.Contains("invalid_request", failed.Status!.Conditions!.Single(c => c.Type == IntentConditions.Ready).Message);
 
         plane.InjectError("POLICY_VIOLATION", "scope_violation");
         await CreateAsync(ws[0], Intent("violation", plane, null, "ring-1"));
         var denied = await WaitAsync(ws[0], "violation", i => i.Status?.Phase == IntentPhase.Denied, "Denied");
+        await LiveHealth.AssertAsync(cluster.Api, Intents, ws[0], "violation", "denied: the plane's policy violation");
         Assert.Equal("PolicyViolation", Reason(denied));
         await using (var conn = new NpgsqlConnection(cluster.Postgres.ConnectionString()))
         {

@@ -121,6 +121,7 @@ public sealed class ExposureTests(WebhookFixture fixture)
 
         var pending = await WaitForAsync(ws, "orders", e => e.Status?.Phase == ExposurePhase.PendingApproval, "PendingApproval");
         Assert.Equal("AwaitingApproval", Condition(pending, ExposureConditions.Ready)!.Reason);
+        await LiveHealth.AssertAsync(Cluster.Api, Exposures, ws, "orders", "awaiting approval");
         Assert.Null(await IngressAsync(ws, "orders"));
         Assert.Null(pending.Status!.Endpoint);
 
@@ -266,6 +267,7 @@ public sealed class ExposureTests(WebhookFixture fixture)
 
         await bob.PatchAsync<Exposure>(Exposures, ws, "orders", """{"spec":{"publish":false}}""", PatchTypes.Merge, CancellationToken.None);
         var draft = await WaitForAsync(ws, "orders", e => e.Status?.Phase == ExposurePhase.Draft, "Draft");
+        await LiveHealth.AssertAsync(Cluster.Api, Exposures, ws, "orders", "draft (spec.publish false)");
         Assert.Null(draft.Status!.PublishedGeneration);
         Assert.Null(draft.Status.Endpoint);
         await Net.WaitUntilAsync(async () => await IngressAsync(ws, "orders") is null, TimeSpan.FromSeconds(10), "ingress removed");

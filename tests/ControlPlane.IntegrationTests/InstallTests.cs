@@ -125,30 +125,6 @@ public static class Tools
         return RunAsync(Helm(), args, env);
     }
 
-    /// <summary>
-    /// Argo CD's verdict on an object: config/argocd/health.lua run by Debian's Lua 5.4 (make tools
-    /// installs it) with the object as the global <c>obj</c>, as Argo CD runs it.
-    /// </summary>
-    public static async Task<(string Status, string Message)> ArgoHealthAsync(JsonNode obj)
-    {
-        var script = Path.Combine(Repo, "config", "argocd", "health.lua");
-        var harness = $"obj = {LuaLiteral(obj)}\nlocal hs = dofile({LuaLiteral(JsonValue.Create(script))})\nio.write(hs.status, \"\\t\", hs.message or \"\")\n";
-        var result = (await RunAsync("lua5.4", ["-"], stdin: harness)).EnsureSuccess("lua5.4 config/argocd/health.lua");
-        var parts = result.Stdout.Split('\t', 2);
-        return (parts[0], parts.Length > 1 ? parts[1] : "");
-    }
-
-    static string LuaLiteral(JsonNode? node) => node switch
-    {
-        null => "nil",
-        JsonObject o => "{" + string.Join(",", o.Select(kv => $"[{LuaLiteral(JsonValue.Create(kv.Key))}]={LuaLiteral(kv.Value)}")) + "}",
-        JsonArray a => "{" + string.Join(",", a.Select(LuaLiteral)) + "}",
-        JsonValue v when v.GetValueKind() == System.Text.Json.JsonValueKind.String =>
-            "\"" + v.GetValue<string>().Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)
-                .Replace("\n", "\\n", StringComparison.Ordinal).Replace("\r", "\\r", StringComparison.Ordinal) + "\"",
-        _ => node.ToJsonString(),
-    };
-
     /// <summary>What `make manifests` renders into dist/install.yaml (Kubernetes 1.21 and later).</summary>
     public static readonly string[] DistTemplateArgs = ["template", "controlplane", Chart, "--namespace", "controlplane-system", "--set", "createNamespace=true"];
 
@@ -448,30 +424,6 @@ public sealed class ChartTests : IDisposable
     }
 
     [Fact]
-    public void ArgoCdHealthConfigMap_IsConfigArgocdHealthLua()
-    {
-        var cm = ManifestObject.Parse(Read("samples", "gitops", "argocd-cm-health.yaml")).Single().As<V1ConfigMap>();
-        Assert.True(cm.Data["resource.customizations.health.controlplane.io_*"] == Read("config", "argocd", "health.lua"),
-            "samples/gitops/argocd-cm-health.yaml differs from config/argocd/health.lua: run `make manifests` and commit the result");
-    }
-
-    [Fact]
-    public async Task ArgoCdHealth_ClassifiesEdgeCases()
-    {
-        // What the API server can hold that the operator never wrote: deletion, a generation ahead.
-        var deleting = JsonNode.Parse("""{"metadata":{"generation":1,"deletionTimestamp":"2026-01-01T00:00:00Z"},"status":{"phase":"Ready"}}""")!;
-        Assert.Equal("Progressing", (await Tools.ArgoHealthAsync(deleting)).Status);
-        var ahead = JsonNode.Parse("""{"metadata":{"generation":3},"status":{"observedGeneration":2,"conditions":[{"type":"Ready","status":"True","reason":"Ready","message":"a \"quoted\"\nline"}]}}""")!;
-        Assert.Equal("Progressing", (await Tools.ArgoHealthAsync(ahead)).Status);
-        var waiting = JsonNode.Parse("""{"metadata":{"generation":1},"status":{"observedGeneration":1,"conditions":[{"type":"DatabaseReady","status":"False","reason":"DatabaseUnavailable"},{"type":"Ready","status":"False","reason":"NotReady","observedGeneration":1}]}}""")!;
-        Assert.Equal("Progressing", (await Tools.ArgoHealthAsync(waiting)).Status);
-        waiting["status"]!["conditions"]![0]!["reason"] = "RetainedDatabaseExists";
-        Assert.Equal("Degraded", (await Tools.ArgoHealthAsync(waiting)).Status);
-        ahead["status"]!["observedGeneration"] = 3;
-        Assert.Equal(("Healthy", "a \"quoted\"\nline"), await Tools.ArgoHealthAsync(ahead));
-    }
-
-    [Fact]
     public async Task InstallControlPlane_TakesTheDebianMirrorFromTheMachinesAptSources()
     {
         // A fake /etc/apt: a one-line security entry first, a disabled deb822 stanza, then the archive in a
@@ -754,14 +706,14 @@ public sealed class InstallTests(InstallFixture fixture, ITestOutputHelper outpu
             foreach (var (type, name) in new[] { (ClusterFixture.Tenants, "acme"), (ClusterFixture.Workspaces, "acme-dev") })
             {
                 var ready = await Get(type, name);
-                Assert.Equal("Healthy", (await Tools.ArgoHealthAsync(ready)).Status);
+                Assert.Equal("Healthy", (await ArgoCdHealth.EvaluateAsync(ready)).Status);
                 AssertKstatusCurrent(ready);
             }
 
             await api.PatchAsync<Tenant>(ClusterFixture.Tenants, null, "globex", """{"spec":{"suspended":true}}""", PatchTypes.Merge, CancellationToken.None);
             await Net.WaitUntilAsync(async () => (await api.GetAsync<Tenant>(ClusterFixture.Tenants, null, "globex", CancellationToken.None)).Status?.Phase == TenantPhase.Suspended,
                 TimeSpan.FromSeconds(30), "globex Suspended");
-            Assert.Equal("Suspended", (await Tools.ArgoHealthAsync(await Get(ClusterFixture.Tenants, "globex"))).Status);
+            Assert.Equal("Suspended", (await ArgoCdHealth.EvaluateAsync(await Get(ClusterFixture.Tenants, "globex"))).Status);
             // Deleted through it too (the deletion guard, then finalizers: namespaces and databases go).
             (await Kubectl(null, "annotate", "workspaces,tenants", "--all", "controlplane.io/allow-delete=true")).EnsureSuccess("kubectl annotate");
             (await Kubectl(null, "delete", "--wait=false", "-f", Path.Combine(samples, "workspaces.yaml"))).EnsureSuccess("kubectl delete workspaces");
@@ -779,14 +731,14 @@ public sealed class InstallTests(InstallFixture fixture, ITestOutputHelper outpu
             var taker = new Workspace { Metadata = new V1ObjectMeta { Name = "acme-prod" } };
             taker.Spec.Tenant = "tiny";
             var created = Json(await api.CreateAsync(ClusterFixture.Workspaces, null, taker, CancellationToken.None));
-            Assert.Equal("Progressing", (await Tools.ArgoHealthAsync(created)).Status);
+            Assert.Equal("Progressing", (await ArgoCdHealth.EvaluateAsync(created)).Status);
             JsonNode? conflict = null;
             await Net.WaitUntilAsync(async () =>
             {
                 conflict = await Get(ClusterFixture.Workspaces, "acme-prod");
                 return Json2<Workspace>(conflict).Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "False" && c.Reason != "Creating") == true;
             }, TimeSpan.FromSeconds(30), "acme-prod (tiny) not ready, with a reason");
-            var degraded = await Tools.ArgoHealthAsync(conflict!);
+            var degraded = await ArgoCdHealth.EvaluateAsync(conflict!);
             Assert.True(degraded.Status == "Degraded" && degraded.Message.StartsWith("RetainedDatabaseExists: DatabaseReady", StringComparison.Ordinal), $"{degraded}: {conflict!["status"]?.ToJsonString()}");
             AssertKstatusCurrent(conflict!);
             (await Kubectl(null, "delete", "--wait=false", "workspace", "acme-prod")).EnsureSuccess("kubectl delete workspace acme-prod");

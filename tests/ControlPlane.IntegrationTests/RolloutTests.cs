@@ -154,6 +154,7 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
 
         // Ring 0 rolls out and soaks while ring 1 is untouched.
         var soaking = await WaitAsync(ws[0], name, r => RingPhase(r, "ring-0-lab") == "Soaking", "ring 0 soaking");
+        await LiveHealth.AssertAsync(cluster.Api, Rollouts, ws[0], name, "ring soaking (Paused=False is its normal state)");
         Assert.Equal(New, await ImageAsync(ws[0]));
         Assert.Equal(Old, await ImageAsync(ws[1]));
         Assert.Equal(Old, await ImageAsync(ws[2]));
@@ -194,6 +195,7 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
         Assert.Equal("True", Condition(done, "Ready")!.Status);
         Assert.Equal("False", Condition(done, "Progressing")!.Status);
         Assert.All(done.Status!.Rings!, r => Assert.Equal("Succeeded", r.Phase?.ToString()));
+        await LiveHealth.AssertAsync(cluster.Api, Rollouts, ws[0], name, "succeeded");
         Assert.True(await AuditedAsync(op, done, "rollout.ring-promoted", "ring-1-canary"));
         foreach (var n in ws) await Deployments.WaitAsync(cluster.Api, n, "orders", Deployments.IsRolledOut, "rolled out on the new image");
     }
@@ -291,6 +293,7 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
         // The version turns out bad in ring 1: its containers crash-loop (restarts climb).
         cluster.Node.MarkBad(bad);
         var rolledBack = await WaitAsync(ws[0], name, r => r.Status?.Phase == RolloutPhase.RolledBack, "rolled back");
+        await LiveHealth.AssertAsync(cluster.Api, Rollouts, ws[0], name, "rolled back after a crash loop");
         var record = rolledBack.Status!.Rollback!;
         output.WriteLine($"breach observable {record.BreachObservableAt:O}, rollback issued {record.IssuedAt:O}: {record.SecondsToIssue} s; incidents {record.Value}");
         Assert.Equal("incidents", record.Gate);
@@ -321,12 +324,14 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
         var name = rollout.Metadata.Name;
         var paused = await WaitAsync(ws[0], name, r => r.Status?.Phase == RolloutPhase.Paused, "Paused");
         Assert.Equal("True", Condition(paused, "Paused")!.Status);
+        await LiveHealth.AssertAsync(cluster.Api, Rollouts, ws[0], name, "spec.paused before a ring");
         Assert.Equal(Old, await ImageAsync(ws[0]));
         Assert.True(await AuditedAsync(op, paused, "rollout.paused", "paused"));
 
         var resumed = await PatchSpecAsync(ws[0], name, "{\"paused\":false}");
         var soaking = await WaitAsync(ws[0], name, r => RingPhase(r, "ring-1") == "Soaking", "ring 1 soaking after resume");
         Assert.Equal("False", Condition(soaking, "Paused")!.Status);
+        await LiveHealth.AssertAsync(cluster.Api, Rollouts, ws[0], name, "ring soaking (Paused=False is its normal state)");
         Assert.True(await AuditedAsync(op, soaking, "rollout.resumed", "resumed", resumed.Metadata.Generation));
         Assert.Equal(New, await ImageAsync(ws[1]));
 
@@ -334,6 +339,7 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
         var aborted = await WaitAsync(ws[0], name, r => r.Status?.Phase == RolloutPhase.RolledBack, "aborted and rolled back");
         Assert.Equal("abort", aborted.Status!.Rollback!.Gate);
         Assert.Equal("Aborted", Condition(aborted, "Progressing")!.Reason);
+        await LiveHealth.AssertAsync(cluster.Api, Rollouts, ws[0], name, "aborted (spec.abort)");
         Assert.Equal(Old, await ImageAsync(ws[0]));
         Assert.Equal(Old, await ImageAsync(ws[1]));
         Assert.True(await AuditedAsync(op, aborted, "rollout.aborted", "abort"));
@@ -352,6 +358,7 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
         var waiting = await WaitAsync(ws[0], name, r => RingPhase(r, "ring-2-prod") == "AwaitingApproval", "prod ring awaiting approval");
         Assert.Equal(RolloutPhase.Paused, waiting.Status!.Phase);
         Assert.Equal("AwaitingApproval", Condition(waiting, "Paused")!.Reason);
+        await LiveHealth.AssertAsync(cluster.Api, Rollouts, ws[0], name, "ring awaiting approval");
         Assert.Equal(New, await ImageAsync(ws[0]));
         Assert.Equal(Old, await ImageAsync(ws[1]));
 

@@ -17,6 +17,17 @@ public static class CrdGenerator
 {
     public const string Category = "controlplane";
 
+    /// <summary>
+    /// A CRD deleted deletes every object of its kind (every Tenant, Workspace, ...): Helm, Argo CD and Flux
+    /// are told never to delete or prune one, whatever deletes the release, Application or Kustomization.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string> KeepAnnotations = new Dictionary<string, string>
+    {
+        ["helm.sh/resource-policy"] = "keep",
+        ["argocd.argoproj.io/sync-options"] = "Prune=false,Delete=false", // not pruned from Git, not deleted with the Application
+        ["kustomize.toolkit.fluxcd.io/prune"] = "disabled",
+    };
+
     public static IReadOnlyList<V1CustomResourceDefinition> GenerateAll() => ApiKinds.All.Select(Generate).ToList();
 
     static readonly Lazy<XmlDocs> Docs = new(() => XmlDocs.For(typeof(ApiKinds).Assembly));
@@ -59,6 +70,7 @@ public static class CrdGenerator
             {
                 Name = $"{entity.PluralName}.{entity.Group}",
                 Labels = new Dictionary<string, string> { ["app.kubernetes.io/part-of"] = "controlplane" },
+                Annotations = new Dictionary<string, string>(KeepAnnotations),
             },
             Spec = new V1CustomResourceDefinitionSpec
             {
