@@ -137,6 +137,10 @@ public static class Program
             Console.WriteLine();
             Console.WriteLine("The local control plane is up. From another terminal:");
             Console.WriteLine($"  export KUBECONFIG={plane.KubeconfigPath}");
+            if (ToolPaths.HelmPathLine(Environment.GetEnvironmentVariable("PATH"), ToolPaths.HelmDirectory(Environment.GetEnvironmentVariable), File.Exists) is { } helmPath)
+            {
+                Console.WriteLine($"  {helmPath}");
+            }
             Console.WriteLine("  kubectl get tenants,workspaces");
             // Self-service: a tenant owner's own kubeconfig, no cluster-admin (samples/self-service).
             Console.WriteLine($"  kubectl --kubeconfig {Path.Combine(Path.GetDirectoryName(plane.KubeconfigPath)!, "kubeconfig-alice")} apply -f {Path.Combine(repo, "samples", "self-service")}   # alice@acme.io, owner of acme, opens a workspace");
