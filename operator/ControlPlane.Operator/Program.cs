@@ -25,9 +25,18 @@ public static class Program
             return 0;
         }
 
-        var app = BuildApp(args);
-        await app.RunAsync();
-        return 0;
+        try
+        {
+            var app = BuildApp(args);
+            await app.RunAsync();
+            return Environment.ExitCode;
+        }
+        catch (Exception e) when (e is MissingConfigurationException or k8s.Exceptions.KubeConfigException)
+        {
+            // The message names the setting; the stack trace (and abort, exit 134) would bury it.
+            await Console.Error.WriteLineAsync($"controlplane-operator: {e.Message}");
+            return 1;
+        }
     }
 
     /// <summary>The operator process: health and metrics endpoints, admission webhooks, and the runtime as a hosted service.</summary>

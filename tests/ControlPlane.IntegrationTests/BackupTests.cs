@@ -225,6 +225,7 @@ public sealed partial class BackupTests(ClusterFixture cluster, S3Fixture s3, IT
         var read = await store.ReadAsync(first.Status.Key!, null, CancellationToken.None);
         Assert.Equal(first.Status.Sha256, read.Sha256);
         Assert.Equal(first.Status.SizeBytes, read.SizeBytes);
+        Assert.Equal(ByteSizes.Format(read.SizeBytes), first.Status.Size); // kubectl's SIZE column
 
         // The dump restores the same rows (into a scratch database the test owns).
         string expected;

@@ -169,6 +169,7 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
         Assert.Equal(3, ring1.Status.Previous!.Count);
         Assert.Equal(RolloutPhase.Progressing, ring1.Status.Phase);
         Assert.Equal("ring-1-canary", ring1.Status.CurrentRing);
+        Assert.Equal("1/2", ring1.Status.Progress); // kubectl's RINGS column, in the same write as the rings
         Assert.True(await AuditedAsync(op, ring1, "rollout.ring-promoted", "ring-0-lab"));
 
         var controller = op.Runtime.Controllers.Single(c => c.Name == "rollout");
@@ -196,6 +197,7 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
         Assert.Equal("False", Condition(done, "Progressing")!.Status);
         Assert.All(done.Status!.Rings!, r => Assert.Equal("Succeeded", r.Phase?.ToString()));
         await LiveHealth.AssertAsync(cluster.Api, Rollouts, ws[0], name, "succeeded");
+        Assert.Equal("2/2", done.Status.Progress);
         Assert.True(await AuditedAsync(op, done, "rollout.ring-promoted", "ring-1-canary"));
         foreach (var n in ws) await Deployments.WaitAsync(cluster.Api, n, "orders", Deployments.IsRolledOut, "rolled out on the new image");
     }

@@ -113,6 +113,7 @@ public sealed class WorkspaceNetworkPolicyTests(ClusterFixture cluster, ITestOut
         var created = await CreateAsync(own, NewPolicy("api", peer));
         var ready = await WaitForAsync(own, "api", IsReady, "Ready");
         Assert.Equal(["api-egress", "api-ingress"], ready.Status!.RenderedPolicies);
+        Assert.Equal(2, ready.Status.PolicyCount); // kubectl's POLICIES column
         Assert.Equal("False", Condition(ready, "Degraded")?.Status);
         Assert.All(ready.Status.Conditions!, c => Assert.Equal(ready.Metadata.Generation, c.ObservedGeneration));
 

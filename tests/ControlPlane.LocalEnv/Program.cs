@@ -137,10 +137,14 @@ public static class Program
             Console.WriteLine();
             Console.WriteLine("The local control plane is up. From another terminal:");
             Console.WriteLine($"  export KUBECONFIG={plane.KubeconfigPath}");
+            if (ToolPaths.HelmPathLine(Environment.GetEnvironmentVariable("PATH"), ToolPaths.HelmDirectory(Environment.GetEnvironmentVariable), File.Exists) is { } helmPath)
+            {
+                Console.WriteLine($"  {helmPath}");
+            }
             Console.WriteLine("  kubectl get tenants,workspaces");
             // Self-service: a tenant owner's own kubeconfig, no cluster-admin (samples/self-service).
             Console.WriteLine($"  kubectl --kubeconfig {Path.Combine(Path.GetDirectoryName(plane.KubeconfigPath)!, "kubeconfig-alice")} apply -f {Path.Combine(repo, "samples", "self-service")}   # alice@acme.io, owner of acme, opens a workspace");
-            Console.WriteLine("  kubectl get ro -n acme-dev -w        # the sample Rollout, ring by ring");
+            Console.WriteLine("  kubectl get rollouts.controlplane.io -n acme-dev -w # the sample Rollout, ring by ring");
             Console.WriteLine("  kubectl -n acme-dev get wnp,networkpolicies,exposures,ingresses");
             Console.WriteLine("  kubectl get backupplans,backups -A");
             Console.WriteLine($"  (backups are in s3rver at {s3.Endpoint}, bucket {BackupBucket}, files under {s3.Directory})");
@@ -191,7 +195,7 @@ public static class Program
         Console.WriteLine($"  kubectl --kubeconfig {carol} -n acme-dev create -f - <<'YAML'");
         Console.WriteLine("  {apiVersion: controlplane.io/v1alpha1, kind: Approval, metadata: {name: payments-cab-carol}, spec: {target: {kind: DeploymentIntent, name: payments-1-4-0}, decision: approve}}");
         Console.WriteLine("  YAML");
-        Console.WriteLine("  kubectl -n acme-dev get di,ro -w");
+        Console.WriteLine("  kubectl -n acme-dev get di,rollouts.controlplane.io -w");
     }
 
     /// <summary>

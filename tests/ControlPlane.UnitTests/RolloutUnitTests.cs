@@ -62,6 +62,7 @@ public sealed class RolloutUnitTests
         r = Applied(r, RolloutPlan.Decide(r, Facts(T0, TwoRings, View("lab", Old), View("c1", Old), View("c2", Old))));
         var rolledOut = RolloutPlan.Decide(r, Facts(T0.AddMinutes(1), TwoRings, View("lab", New), View("c1", Old), View("c2", Old)));
         Assert.Equal(RingPhase.Soaking, rolledOut.Status.Rings![0].Phase);
+        Assert.Equal("0/2", rolledOut.Status.Progress); // kubectl's RINGS column
         Assert.Equal(T0.AddMinutes(1), rolledOut.Status.Rings[0].RolledOutAt);
         Assert.Equal(TimeSpan.FromMinutes(10), rolledOut.RequeueAfter);
         r = Applied(r, rolledOut);
@@ -74,6 +75,7 @@ public sealed class RolloutUnitTests
         var promoted = RolloutPlan.Decide(r, Facts(T0.AddMinutes(11), TwoRings, View("lab", New), View("c1", Old), View("c2", Old)));
         Assert.Equal(RingPhase.Succeeded, promoted.Status.Rings![0].Phase);
         Assert.Equal(RingPhase.Progressing, promoted.Status.Rings[1].Phase);
+        Assert.Equal("1/2", promoted.Status.Progress);
         Assert.Equal(["c1", "c2"], promoted.Patches.Select(p => p.Namespace));
         Assert.Contains(promoted.Notices, n => n is { Reason: "RingPromoted", AuditAction: "rollout.ring-promoted", AuditReason: "r0" });
         Assert.Equal(3, promoted.Status.Previous!.Count);

@@ -29,10 +29,11 @@ public sealed class CrdTests
     public void EveryKindOfTheContract_HasItsCrd_WithShortNameScopeAndStatusSubresource()
     {
         var crds = CrdGenerator.GenerateAll().ToDictionary(c => c.Spec.Names.Kind);
-        var expected = new Dictionary<string, (string Short, string Scope)>
+        // No short name where every short one is another project's (ShortNameTests).
+        var expected = new Dictionary<string, (string? Short, string Scope)>
         {
-            ["Tenant"] = ("tnt", "Cluster"), ["Workspace"] = ("ws", "Cluster"), ["WorkspaceNetworkPolicy"] = ("wnp", "Namespaced"),
-            ["Exposure"] = ("exp", "Namespaced"), ["Approval"] = ("apr", "Namespaced"), ["Rollout"] = ("ro", "Namespaced"),
+            ["Tenant"] = (null, "Cluster"), ["Workspace"] = ("ws", "Cluster"), ["WorkspaceNetworkPolicy"] = ("wnp", "Namespaced"),
+            ["Exposure"] = (null, "Namespaced"), ["Approval"] = ("apr", "Namespaced"), ["Rollout"] = (null, "Namespaced"),
             ["DeploymentIntent"] = ("di", "Namespaced"), ["BackupPlan"] = ("bp", "Namespaced"), ["Backup"] = ("bk", "Namespaced"), ["Restore"] = ("rst", "Namespaced"),
         };
         Assert.Equal(expected.Keys.Order(), crds.Keys.Order());
@@ -40,7 +41,7 @@ public sealed class CrdTests
         {
             var crd = crds[kind];
             Assert.Equal("controlplane.io", crd.Spec.Group);
-            Assert.Equal([shortName], crd.Spec.Names.ShortNames);
+            Assert.Equal(shortName is null ? [] : [shortName], crd.Spec.Names.ShortNames ?? []);
             Assert.Equal(scope, crd.Spec.Scope);
             var version = Assert.Single(crd.Spec.Versions);
             Assert.Equal("v1alpha1", version.Name);

@@ -9,7 +9,7 @@ namespace ControlPlane.Api.V1Alpha1;
 [PrinterColumn("Phase", ".status.phase")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
 [PrinterColumn("Plan", ".spec.backupPlan")]
-[PrinterColumn("Size", ".status.sizeBytes", "integer")]
+[PrinterColumn("Size", ".status.size")]
 [PrinterColumn("Completed", ".status.completedAt", "date")]
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class Backup : CustomResource<BackupSpec, BackupStatus>
@@ -43,6 +43,9 @@ public sealed class BackupStatus : StatusBase
 
     /// <summary>Size of the stored object, in bytes.</summary>
     public long? SizeBytes { get; set; }
+
+    /// <summary>sizeBytes for people, in binary units (e.g. 12.3 MiB); what `kubectl get` shows.</summary>
+    public string? Size { get; set; }
 
     [Description("SHA-256 of the stored object, computed while streaming and verified by reading it back.")]
     public string? Sha256 { get; set; }

@@ -5,7 +5,7 @@ namespace ControlPlane.Api.V1Alpha1;
 
 /// <summary>An API of the workspace published through the edge, live only once approved.</summary>
 [KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = KubeKind, PluralName = "exposures")]
-[EntityScope(EntityScope.Namespaced), ShortName("exp")]
+[EntityScope(EntityScope.Namespaced)]
 [PrinterColumn("Phase", ".status.phase")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
 [PrinterColumn("Endpoint", ".status.endpoint")]

@@ -5,10 +5,12 @@ namespace ControlPlane.Api.V1Alpha1;
 
 /// <summary>A ring-by-ring image rollout across the tenant's workspaces, with gates and automatic rollback.</summary>
 [KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = KubeKind, PluralName = "rollouts")]
-[EntityScope(EntityScope.Namespaced), ShortName("ro")]
+[EntityScope(EntityScope.Namespaced)]
 [PrinterColumn("Phase", ".status.phase")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
+[PrinterColumn("Rings", ".status.progress")]
 [PrinterColumn("Current-Ring", ".status.currentRing")]
+[PrinterColumn("Images", ".spec.target.containers[*].image")]
 [PrinterColumn("Deployment", ".spec.target.deployment", Priority = 1)]
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class Rollout : CustomResource<RolloutSpec, RolloutStatus>
@@ -116,6 +118,9 @@ public sealed class RolloutStatus : StatusBase
 
     /// <summary>The ring in progress (or the last one reached).</summary>
     public string? CurrentRing { get; set; }
+
+    /// <summary>Rings completed out of the rings in spec, e.g. 1/3; what `kubectl get` shows.</summary>
+    public string? Progress { get; set; }
 
     /// <summary>Each ring's progress, in spec order.</summary>
     public List<RingStatus>? Rings { get; set; }

@@ -5,7 +5,7 @@ namespace ControlPlane.Api.V1Alpha1;
 
 /// <summary>A Tenant: an organisation with owners, a region and an aggregate quota; its Workspaces are its teams' environments.</summary>
 [KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = KubeKind, PluralName = "tenants")]
-[EntityScope(EntityScope.Cluster), ShortName("tnt")]
+[EntityScope(EntityScope.Cluster)]
 [PrinterColumn("Phase", ".status.phase")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
 [PrinterColumn("Workspaces", ".status.workspaces", "integer")]

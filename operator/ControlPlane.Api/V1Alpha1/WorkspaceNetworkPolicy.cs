@@ -6,7 +6,7 @@ namespace ControlPlane.Api.V1Alpha1;
 [KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = KubeKind, PluralName = "workspacenetworkpolicies")]
 [EntityScope(EntityScope.Namespaced), ShortName("wnp")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
-[PrinterColumn("Policies", ".status.renderedPolicies")]
+[PrinterColumn("Policies", ".status.policyCount", "integer")]
 [PrinterColumn("Degraded", ".status.conditions[?(@.type==\"Degraded\")].status", Priority = 1)]
 [PrinterColumn("Age", ".metadata.creationTimestamp", "date")]
 public sealed class WorkspaceNetworkPolicy : CustomResource<WorkspaceNetworkPolicySpec, WorkspaceNetworkPolicyStatus>
@@ -78,4 +78,7 @@ public sealed class WorkspaceNetworkPolicyStatus : StatusBase
 {
     [Description("The networking.k8s.io NetworkPolicies this policy owns.")]
     public List<string>? RenderedPolicies { get; set; }
+
+    /// <summary>How many NetworkPolicies this policy owns (the length of renderedPolicies; what `kubectl get` shows).</summary>
+    public int? PolicyCount { get; set; }
 }

@@ -82,7 +82,8 @@ public static class CrdGenerator
                     ListKind = entity.Kind + "List",
                     Plural = entity.PluralName,
                     Singular = entity.Kind.ToLowerInvariant(),
-                    ShortNames = entityType.GetCustomAttributes<ShortNameAttribute>().Select(s => s.Name).ToList(),
+                    // Null, not [], for a kind without one: the CRD then carries no empty shortNames list.
+                    ShortNames = entityType.GetCustomAttributes<ShortNameAttribute>().Select(s => s.Name).ToList() is { Count: > 0 } shortNames ? shortNames : null,
                     Categories = [Category],
                 },
                 Versions =

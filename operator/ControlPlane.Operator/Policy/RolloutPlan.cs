@@ -31,6 +31,10 @@ public static class RolloutPlan
         return spec.Rings.Count;
     }
 
+    /// <summary>Rings Succeeded out of the rings in spec: "1/3".</summary>
+    public static string Progress(RolloutSpec spec, RolloutStatus? status) =>
+        $"{spec.Rings.Count(r => status?.Rings?.FirstOrDefault(x => x.Name == r.Name)?.Phase == RingPhase.Succeeded)}/{spec.Rings.Count}";
+
     public static TimeSpan Deadline(RolloutSpec spec) =>
         Durations.TryParse(spec.Gates?.ProgressDeadline, out var d) && d > TimeSpan.Zero ? d : DefaultDeadline;
 
@@ -59,6 +63,8 @@ public static class RolloutPlan
             status.ObservedGeneration = rollout.Metadata.Generation;
             var before = rollout.Status?.Phase;
             Step();
+            // In the same status write as the rings it counts (the no-op pass still writes nothing).
+            status.Progress = RolloutPlan.Progress(spec, status);
             // Pausing and resuming by spec.paused are audited (the reason says which generation did it).
             var wasUserPaused = rollout.Status?.Conditions?.Any(c => c.Type == RolloutConditions.Paused && c.Status == "True" && c.Reason == RolloutReasons.Paused) == true;
             if (paused is { Status: true, Reason: RolloutReasons.Paused } && !wasUserPaused)

@@ -61,6 +61,7 @@ public sealed partial class BackupReconciler
                     s.CompletedAt = completedAt;
                     s.UploadId = null;
                     s.SizeBytes = uploaded.SizeBytes;
+                    s.Size = ByteSizes.Format(uploaded.SizeBytes);
                     s.Sha256 = uploaded.Sha256;
                     s.PgDumpVersion = dumpVersion;
                     s.ServerVersion = verification.ServerVersion;

@@ -146,7 +146,7 @@ public sealed partial class BackupReconciler(
 
     static BackupStatus Copy(BackupStatus? s) => s is null ? new BackupStatus() : new BackupStatus
     {
-        Phase = s.Phase, StartedAt = s.StartedAt, CompletedAt = s.CompletedAt, SizeBytes = s.SizeBytes, Sha256 = s.Sha256, Key = s.Key, UploadId = s.UploadId,
+        Phase = s.Phase, StartedAt = s.StartedAt, CompletedAt = s.CompletedAt, SizeBytes = s.SizeBytes, Size = s.Size, Sha256 = s.Sha256, Key = s.Key, UploadId = s.UploadId,
         PgDumpVersion = s.PgDumpVersion, ServerVersion = s.ServerVersion, Database = s.Database, CorrelationId = s.CorrelationId,
         ObservedGeneration = s.ObservedGeneration, Conditions = s.Conditions?.ToList(),
     };

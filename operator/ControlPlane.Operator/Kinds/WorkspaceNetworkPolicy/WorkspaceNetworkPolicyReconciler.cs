@@ -90,6 +90,7 @@ public sealed partial class WorkspaceNetworkPolicyReconciler(
     {
         ObservedGeneration = p.Metadata.Generation,
         RenderedPolicies = p.Status?.RenderedPolicies,
+        PolicyCount = p.Status?.PolicyCount,
         Conditions = conditions,
     }, events, time, logger);
 
@@ -149,7 +150,8 @@ public sealed partial class WorkspaceNetworkPolicyReconciler(
         }
 
         rendered.Sort(StringComparer.Ordinal);
-        var status = new WorkspaceNetworkPolicyStatus { ObservedGeneration = policy.Metadata.Generation, RenderedPolicies = rendered.Count == 0 ? null : rendered };
+        var status = new WorkspaceNetworkPolicyStatus { ObservedGeneration = policy.Metadata.Generation, RenderedPolicies = rendered.Count == 0 ? null : rendered,
+            PolicyCount = rendered.Count };
         return await ReportAsync(policy, tenant, status, conditions, plan.Dropped, conflicts, gate, log, ct).ConfigureAwait(false);
     }
 
