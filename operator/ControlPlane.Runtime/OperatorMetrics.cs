@@ -37,7 +37,7 @@ public sealed class OperatorMetrics
         RestRequests = f.CreateCounter("rest_client_requests_total", "Number of HTTP requests to the API server, partitioned by verb and status code.", "verb", "code");
         LeaderStatus = f.CreateGauge("leader_election_master_status", "1 while this instance holds the lease.", "name");
         WebhookLatency = f.CreateHistogram("controlplane_webhook_request_duration_seconds", "Admission decision latency, by operation, kind and outcome.",
-            new HistogramConfiguration { LabelNames = ["operation", "kind", "outcome"], Buckets = Histogram.ExponentialBuckets(0.0001, 2, 16) });
+            new HistogramConfiguration { LabelNames = ["operation", "kind", "outcome"], Buckets = WebhookLatencyBuckets });
         PostgresErrors = f.CreateCounter("controlplane_postgres_errors_total", "Postgres operations that failed.", "operation");
         PostgresWrites = f.CreateCounter("controlplane_postgres_writes_total", "Postgres write transactions, by database (system of record, or a region's server).", "database");
         ControllersIdle = f.CreateGauge("controlplane_controllers_idle", "1 when every work queue is empty and no reconcile is running or waiting, else 0.");
@@ -70,6 +70,12 @@ public sealed class OperatorMetrics
             QueueLongestRunning.WithLabels(name).Set(0);
         }
     }
+
+    /// <summary>
+    /// Round boundaries: the chart's latency SLO counts requests under one of them (its threshold must
+    /// be a bucket; the PrometheusRule template refuses another value).
+    /// </summary>
+    public static readonly double[] WebhookLatencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
     public CollectorRegistry Registry { get; }
     public Counter ReconcileTotal { get; }
