@@ -75,7 +75,7 @@ public sealed class OperatorMetrics
     /// Round boundaries: the chart's latency SLO counts requests under one of them (its threshold must
     /// be a bucket; the PrometheusRule template refuses another value).
     /// </summary>
-    public static readonly double[] WebhookLatencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+    public static readonly double[] WebhookLatencyBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
     public CollectorRegistry Registry { get; }
     public Counter ReconcileTotal { get; }
