@@ -80,8 +80,13 @@ public static class Program
         builder.Services.AddSingleton(sp => new OperatorRuntime(options, OperatorRuntime.LoadKubeConfig(options.Kubeconfig), sp.GetRequiredService<ILoggerFactory>()));
         if (webhook.Enabled)
         {
-            builder.Services.AddSingleton(sp => new WebhookCertificates(sp.GetRequiredService<OperatorRuntime>().Api, webhook, TimeProvider.System,
-                sp.GetRequiredService<ILogger<WebhookCertificates>>()));
+            builder.Services.AddSingleton(sp =>
+            {
+                var runtime = sp.GetRequiredService<OperatorRuntime>();
+                var certificates = new WebhookCertificates(runtime.Api, webhook, TimeProvider.System, sp.GetRequiredService<ILogger<WebhookCertificates>>());
+                certificates.ExportExpiry(runtime.Metrics.Registry);
+                return certificates;
+            });
             builder.Services.AddSingleton(sp => new AdmissionCaches(sp.GetRequiredService<OperatorRuntime>().Api, sp.GetRequiredService<OperatorRuntime>().Metrics,
                 sp.GetRequiredService<ILoggerFactory>()));
             builder.Services.AddSingleton(sp =>

@@ -270,6 +270,7 @@ public sealed class Controller<T> : IController where T : class, IKubernetesObje
                     break;
                 case ReconcileResult.TerminalResult r:
                     Queue.Forget(key);
+                    metrics.TerminalReconcileErrors.WithLabels(Name).Inc();
                     logger.LogWarning("reconcile of {Key} stopped until its spec changes: {Reason}", key, r.Reason);
                     result = "terminal";
                     break;

@@ -44,6 +44,9 @@ public interface IInformer
     Task RunAsync(CancellationToken ct);
     IEnumerable<string> Keys { get; }
     int Count { get; }
+
+    /// <summary>The cached objects, untyped (for readers that serve every kind, as per-object metrics).</summary>
+    IEnumerable<IKubernetesObject<V1ObjectMeta>> Objects { get; }
 }
 
 /// <summary>
@@ -109,6 +112,8 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
     public int Count => store.Count;
 
     public IEnumerable<T> List() => store.Values;
+
+    public IEnumerable<IKubernetesObject<V1ObjectMeta>> Objects => store.Values;
 
     public T? Get(string key) => store.TryGetValue(key, out var value) ? value : null;
 

@@ -19,6 +19,7 @@ public sealed class WorkQueue<T> : IDisposable where T : notnull
     readonly PriorityQueue<T, DateTimeOffset> waitingByDue = new();
     readonly Dictionary<T, int> failures = [];
     readonly Dictionary<T, DateTimeOffset> addedAt = [];
+    readonly Dictionary<T, DateTimeOffset> startedAt = [];
     readonly SemaphoreSlim available = new(0);
     readonly TimeProvider time;
     readonly ITimer timer;
@@ -34,6 +35,28 @@ public sealed class WorkQueue<T> : IDisposable where T : notnull
         this.maxDelay = maxDelay ?? DefaultMaxDelay;
         this.metrics = metrics;
         timer = this.time.CreateTimer(_ => PromoteDue(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        metrics?.Track(this, InProgress);
+    }
+
+    /// <summary>
+    /// Work handed out and not yet Done, as client-go reports it: the seconds all of it has run so far,
+    /// and the seconds the longest of it has run (a stuck reconcile shows here before it ends).
+    /// </summary>
+    public (double UnfinishedSeconds, double LongestSeconds) InProgress()
+    {
+        lock (gate)
+        {
+            var now = time.GetUtcNow();
+            double total = 0, longest = 0;
+            foreach (var started in startedAt.Values)
+            {
+                var s = Math.Max(0, (now - started).TotalSeconds);
+                total += s;
+                longest = Math.Max(longest, s);
+            }
+
+            return (total, longest);
+        }
     }
 
     /// <summary>Items ready to be handed out.</summary>
@@ -167,6 +190,7 @@ public sealed class WorkQueue<T> : IDisposable where T : notnull
 
                 var item = queue.Dequeue();
                 processing.Add(item);
+                startedAt[item] = time.GetUtcNow();
                 dirty.Remove(item);
                 metrics?.Depth(queue.Count);
                 if (addedAt.Remove(item, out var added)) metrics?.Waited(time.GetUtcNow() - added);
@@ -181,6 +205,7 @@ public sealed class WorkQueue<T> : IDisposable where T : notnull
         lock (gate)
         {
             processing.Remove(item);
+            startedAt.Remove(item);
             if (!dirty.Contains(item) || shuttingDown) return;
             queue.Enqueue(item);
             metrics?.Depth(queue.Count);
@@ -247,6 +272,7 @@ public sealed class WorkQueue<T> : IDisposable where T : notnull
 
     public void Dispose()
     {
+        metrics?.Untrack(this);
         ShutDown();
         timer.Dispose();
         available.Dispose();
@@ -261,4 +287,9 @@ public sealed class QueueMetrics(OperatorMetrics metrics, string name)
     public void Depth(int depth) => metrics.QueueDepth.WithLabels(name).Set(depth);
     public void Waited(TimeSpan wait) => metrics.QueueLatency.WithLabels(name).Observe(wait.TotalSeconds);
     public void Worked(TimeSpan work) => metrics.QueueWorkDuration.WithLabels(name).Observe(work.TotalSeconds);
+
+    /// <summary>Reads the queue's work in progress at every scrape, until <see cref="Untrack"/>.</summary>
+    public void Track(object queue, Func<(double UnfinishedSeconds, double LongestSeconds)> inProgress) => metrics.TrackQueue(name, queue, inProgress);
+
+    public void Untrack(object queue) => metrics.UntrackQueue(name, queue);
 }

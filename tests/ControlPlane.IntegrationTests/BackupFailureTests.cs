@@ -24,7 +24,11 @@ public sealed partial class BackupTests
         await using (var op = TestOperator.Start(cluster, Unique("lease"), output, Storage(prefix, credentials, o => o.Backup.PgDumpPath = hanging)))
         {
             await cluster.WaitForWorkspaceAsync(ws, ClusterFixture.IsReady, "Ready");
-            await CreatePlanAsync(ws, "nightly", Yearly);
+            var nightly = await CreatePlanAsync(ws, "nightly", Yearly);
+            // No success yet: the plan's series exists from its creation, so a plan that never succeeds becomes overdue.
+            var created = new DateTimeOffset(nightly.Metadata.CreationTimestamp!.Value.ToUniversalTime()).ToUnixTimeSeconds();
+            await Net.WaitUntilAsync(() => Task.FromResult(op.Runtime.BackupMetrics.LastSuccess.WithLabels(ws, "nightly").Value == created),
+                TimeSpan.FromSeconds(20), "the plan's last-success series at its creation time");
             await CreateBackupAsync(ws, "on-demand", "nightly");
             var running = await WaitForBackupAsync(ws, "on-demand", b => b.Status?.Phase == BackupPhase.Running && b.Status.UploadId is not null, "Running with an upload");
             uploadId = running.Status!.UploadId!;

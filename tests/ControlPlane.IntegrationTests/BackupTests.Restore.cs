@@ -192,6 +192,9 @@ public sealed partial class BackupTests
         Assert.Contains("firstRecoverabilityPoint", Condition(old.Status.Conditions, "Ready")!.Message);
         Assert.Contains(plan.Status!.FirstRecoverabilityPoint!.Value.ToUniversalTime().ToString("O"), Condition(old.Status.Conditions, "Ready")!.Message);
         Assert.False(await DatabaseExistsAsync(db + "_old"));
+        // Refused for good: counted as a terminal error, not as a successful reconcile.
+        Assert.True(op.Runtime.Metrics.TerminalReconcileErrors.WithLabels("restore").Value >= 1);
+        Assert.True(op.Runtime.Metrics.ReconcileTotal.WithLabels("restore", "terminal").Value >= 1);
         Assert.Equal(backup.Status!.Sha256, (await cluster.Api.GetAsync<Backup>(Backups, ws, "first", CancellationToken.None)).Status!.Sha256);
     }
 

@@ -269,7 +269,7 @@ public sealed partial class BackupTests(ClusterFixture cluster, S3Fixture s3, IT
         Assert.Equal("False", Condition(plan.Status.Conditions, BackupPlanConditions.BackupOverdue)?.Status);
         Assert.Equal("True", Condition(plan.Status.Conditions, BackupPlanConditions.Ready)?.Status);
         Assert.NotNull(plan.Status.NextScheduleTime);
-        Assert.True(op.Runtime.BackupMetrics.LastSuccess.WithLabels(ws, "minutely").Value > 0);
+        Assert.Equal(new DateTimeOffset(second.Status.CompletedAt!.Value.ToUniversalTime()).ToUnixTimeMilliseconds() / 1000.0, op.Runtime.BackupMetrics.LastSuccess.WithLabels(ws, "minutely").Value);
         Assert.Equal(second.Status.SizeBytes, (long)op.Runtime.BackupMetrics.Size.WithLabels(ws, "minutely").Value);
 
         // A minutely schedule left behind would write every minute under the next tests' operators (their zero-write checks).

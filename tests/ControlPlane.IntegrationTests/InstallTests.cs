@@ -405,19 +405,19 @@ public sealed class ChartTests : IDisposable
         }
 
         var on = ManifestObject.Parse(await Tools.RenderAsync(helmHome, "--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.prometheusRule.enabled=true",
-            "--set", "metrics.prometheusRule.webhookLatencyP99Seconds=2",
+            "--set", "metrics.prometheusRule.webhookLatencyP99Seconds=5",
             "--api-versions", "monitoring.coreos.com/v1/ServiceMonitor", "--api-versions", "monitoring.coreos.com/v1/PrometheusRule"));
         var monitor = on.Single(o => o.Kind == "ServiceMonitor");
         Assert.Contains("port: metrics", monitor.Yaml);
         var rule = on.Single(o => o.Kind == "PrometheusRule").Yaml;
-        foreach (var alert in new[] { "ControlPlaneOperatorDown", "ControlPlaneReconcileErrors", "ControlPlaneWebhookLatencyHigh", "ControlPlaneBackupOverdue" })
+        foreach (var alert in new[] { "ControlPlaneOperatorDown", "ControlPlaneReconcileErrors", "ControlPlaneWebhookLatencyBudgetBurn", "ControlPlaneBackupOverdue" })
         {
             Assert.Contains($"alert: {alert}", rule);
         }
 
         Assert.Contains("controller_runtime_reconcile_errors_total", rule);
         Assert.Contains("controlplane_webhook_request_duration_seconds_bucket", rule);
-        Assert.Contains("> 2", rule);
+        Assert.Contains("le=~`5(\\.0)?`", rule); // the latency SLO threshold, a bucket boundary
         // The metrics Service the ServiceMonitor selects.
         var service = on.Single(o => o.Kind == "Service" && o.Name == "controlplane-metrics").As<V1Service>();
         Assert.Equal("metrics", service.Metadata.Labels["app.kubernetes.io/component"]);

@@ -25,15 +25,20 @@ public sealed class LocalPrometheus : IAsyncDisposable
         : new[] { "/usr/bin/prometheus", "/usr/local/bin/prometheus" }.FirstOrDefault(File.Exists)
           ?? throw new InvalidOperationException("prometheus is not installed: run `make tools` (hack/install-prometheus.sh) or set PROMETHEUS");
 
-    /// <summary>Starts Prometheus scraping <paramref name="targets"/> (host:port, path /metrics) every second.</summary>
-    public static async Task<LocalPrometheus> StartAsync(string root, IEnumerable<string> targets, CancellationToken ct = default)
+    /// <summary>
+    /// Starts Prometheus scraping <paramref name="targets"/> (host:port, path /metrics) every second,
+    /// attaching <paramref name="targetLabels"/> to every series as a ServiceMonitor attaches namespace,
+    /// pod and service (a scraped label of the same name becomes exported_&lt;name&gt;).
+    /// </summary>
+    public static async Task<LocalPrometheus> StartAsync(string root, IEnumerable<string> targets, IReadOnlyDictionary<string, string>? targetLabels = null, CancellationToken ct = default)
     {
         var dir = Path.Combine(root, "prometheus-" + Guid.NewGuid().ToString("N")[..6]);
         Directory.CreateDirectory(Path.Combine(dir, "data"));
         // Scraped every second so a test sees a change in its counters within a few seconds.
         // The query log lets a test read the PromQL it was asked (after templating).
         var config = "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n  query_log_file: " + Path.Combine(dir, "queries.log") + "\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ["
-                     + string.Join(", ", targets.Select(t => $"'{t}'")) + "]\n";
+                     + string.Join(", ", targets.Select(t => $"'{t}'")) + "]\n"
+                     + (targetLabels is { Count: > 0 } ? "        labels: {" + string.Join(", ", targetLabels.Select(l => $"{l.Key}: '{l.Value}'")) + "}\n" : "");
         await File.WriteAllTextAsync(Path.Combine(dir, "prometheus.yml"), config, ct);
         var p = new LocalPrometheus(dir);
         await p.ResumeAsync(ct);

@@ -3,6 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Security.Cryptography;
 using System.Text;
 using ControlPlane.Runtime;
+using Prometheus;
 using k8s.Models;
 
 namespace ControlPlane.Operator.Admission;
@@ -21,6 +22,24 @@ public sealed class WebhookCertificates(KubeApi api, WebhookOptions options, Tim
     public X509Certificate2? Current => Volatile.Read(ref current);
 
     public string CaBundlePem { get; private set; } = "";
+
+    /// <summary>Exports the serving certificate's remaining validity (renewal happens at restart, so an alert must see it run out).</summary>
+    public void ExportExpiry(CollectorRegistry registry) => ExportExpiry(registry, () => Current, time);
+
+    /// <summary>
+    /// controlplane_webhook_certificate_expiry_seconds: seconds until <paramref name="current"/>'s NotAfter,
+    /// read at every scrape (negative once expired); no series before a certificate is loaded.
+    /// </summary>
+    public static void ExportExpiry(CollectorRegistry registry, Func<X509Certificate2?> current, TimeProvider time)
+    {
+        var gauge = Metrics.WithCustomRegistry(registry).CreateGauge("controlplane_webhook_certificate_expiry_seconds",
+            "Seconds until the webhook serving certificate's NotAfter (negative once expired).");
+        registry.AddBeforeCollectCallback(() =>
+        {
+            if (current() is { } cert) gauge.Set((cert.NotAfter.ToUniversalTime() - time.GetUtcNow().UtcDateTime).TotalSeconds);
+            else gauge.Unpublish();
+        });
+    }
 
     public IReadOnlyList<string> Sans()
     {

@@ -139,7 +139,7 @@ public sealed partial class BackupReconciler(
         await writer.UpdateStatusAsync(Type, backup, status, ct).ConfigureAwait(false);
         await events.WarningAsync(backup, reason, message, ct).ConfigureAwait(false);
         await database.AppendAuditAsync(Audit(backup, "backup.failed", new JsonObject { ["reason"] = reason, ["message"] = message }), ct).ConfigureAwait(false);
-        return ReconcileResult.Done;
+        return ReconcileResult.Terminal(reason); // counted as a terminal error, not a success
     }
 
     DateTime Now => time.GetUtcNow().UtcDateTime;

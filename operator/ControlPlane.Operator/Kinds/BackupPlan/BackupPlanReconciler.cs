@@ -56,6 +56,7 @@ public sealed class BackupPlanReconciler(
                 if (d.Create is { } backup) await CreateScheduledAsync(plan, backup, d.Status.LastScheduleTime, ct).ConfigureAwait(false);
                 foreach (var b in d.Prune) await PruneAsync(plan, b, ct).ConfigureAwait(false);
                 if (d.Sample is { } sample) metrics.Set(ns, plan.Metadata.Name, sample.CompletedAt, sample.Duration, sample.SizeBytes);
+                else metrics.NoSuccess(ns, plan.Metadata.Name, plan.Metadata.CreationTimestamp?.ToUniversalTime() ?? now);
                 d.Status.Conditions = new ConditionSet(plan.Status?.Conditions, plan.Metadata.Generation, now).Apply(d.Verdicts).ToList();
                 await writer.UpdateStatusAsync(Type, plan, d.Status, ct).ConfigureAwait(false);
                 if (d.Refusal is { } refusal) await events.SendAsync(plan, [refusal], ct).ConfigureAwait(false);

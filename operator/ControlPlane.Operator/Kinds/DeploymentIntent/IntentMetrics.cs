@@ -7,7 +7,8 @@ namespace ControlPlane.Operator.Kinds;
 
 /// <summary>
 /// DeploymentIntent metrics: CAB approval time, intents by phase, ring success rate, rollbacks. One per
-/// process (the registry's); each leadership term points <see cref="Source"/> at its own cache.
+/// process (the registry's); each leadership term points <see cref="Source"/> at its own cache. The
+/// intent's namespace is the label workspace: a scrape's target labels take `namespace`.
 /// </summary>
 public sealed class IntentMetrics
 {
@@ -24,8 +25,8 @@ public sealed class IntentMetrics
         approvalSeconds = f.CreateHistogram("controlplane_cab_approval_seconds", "Time from a DeploymentIntent's creation to its CAB approval (decided - submitted).",
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(60, 2, 14) });
         ringSuccessRate = f.CreateGauge("controlplane_deployment_ring_success_rate", "Success rate the execution plane reports for a ring in progress.",
-            new GaugeConfiguration { LabelNames = ["namespace", "intent", "ring"] });
-        rollbacks = f.CreateCounter("controlplane_deployment_rollbacks_total", "DeploymentIntents rolled back.", new CounterConfiguration { LabelNames = ["namespace"] });
+            new GaugeConfiguration { LabelNames = ["workspace", "intent", "ring"] });
+        rollbacks = f.CreateCounter("controlplane_deployment_rollbacks_total", "DeploymentIntents rolled back.", new CounterConfiguration { LabelNames = ["workspace"] });
         var byPhase = f.CreateGauge("controlplane_deployment_intents", "DeploymentIntents by phase.", new GaugeConfiguration { LabelNames = ["phase"] });
         IntentPhase[] phases = [IntentPhase.Pending, IntentPhase.RiskAssessed, IntentPhase.ScopeValidated, IntentPhase.AwaitingApproval, IntentPhase.InProgress,
             IntentPhase.Completed, IntentPhase.Failed, IntentPhase.RolledBack, IntentPhase.Denied];

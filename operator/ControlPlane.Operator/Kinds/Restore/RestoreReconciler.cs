@@ -238,7 +238,7 @@ public sealed partial class RestoreReconciler(
         await writer.UpdateStatusAsync(Type, restore, status, ct).ConfigureAwait(false);
         await events.WarningAsync(restore, reason, message, ct).ConfigureAwait(false);
         await database.AppendAuditAsync(Audit(restore, "restore.failed", new JsonObject { ["reason"] = reason, ["message"] = message }), ct).ConfigureAwait(false);
-        return ReconcileResult.Done;
+        return ReconcileResult.Terminal(reason); // counted as a terminal error, not a success
     }
 
     DateTime Now => time.GetUtcNow().UtcDateTime;
