@@ -63,8 +63,9 @@ public sealed class ChartValuesTests : IDisposable
         metrics:
           port: 9090
           serviceMonitor: {enabled: true, interval: 15s, labels: {release: prom}}
-          prometheusRule: {enabled: true, labels: {release: prom}, reconcileErrorRatePerSecond: 0.5, webhookLatencyP99Seconds: 2, backupOverdueSeconds: 3600}
+          prometheusRule: {enabled: true, labels: {release: prom}, reconcileErrorRatePerSecond: 0.5, webhookLatencyP99Seconds: 2.5, backupOverdueSeconds: 3600}
         networkPolicy: {enabled: true, podCIDRs: [10.42.0.0/16], metricsNamespaceLabels: {monitoring: "yes"}}
+        grafana: {dashboard: {enabled: true, labels: {grafana_folder_label: ops}, annotations: {grafana_folder: ControlPlane}}}
         podDisruptionBudget: {minAvailable: 2}
         resources: {requests: {cpu: 200m, memory: 300Mi}, limits: {memory: 600Mi}}
         podLabels: {cost-center: cc-42}
@@ -256,9 +257,11 @@ public sealed class ChartValuesTests : IDisposable
         var rule = One("PrometheusRule").Yaml;
         Assert.Contains("release: prom", rule);
         Assert.Contains("> 0.5", rule);
-        Assert.Contains("> 2", rule);
+        Assert.Contains(@"le=~`2.5(\.0)?`", rule); // the latency SLO's bucket
         Assert.Contains("> 3600", rule);
         Assert.Contains("service=\"acme-cp-metrics\"", rule);
+        var dashboard = objects.Single(o => o.Kind == "ConfigMap" && o.As<V1ConfigMap>().Metadata.Labels.ContainsKey("grafana_dashboard")).As<V1ConfigMap>();
+        Assert.Equal(("1", "ops", "ControlPlane"), (dashboard.Metadata.Labels["grafana_dashboard"], dashboard.Metadata.Labels["grafana_folder_label"], dashboard.Metadata.Annotations["grafana_folder"]));
     }
 
     [Fact]
