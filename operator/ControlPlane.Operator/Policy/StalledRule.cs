@@ -36,6 +36,13 @@ public static class StalledRule
             ApprovalReasons.TargetReplaced, ApprovalReasons.StaleGeneration]),
     };
 
+    // Never stalled whatever the phase: a suspended tenant is a hold a person lifts (Argo CD says Suspended),
+    // a terminating tenant takes its workspaces with it, an unreachable database is retried.
+    static readonly HashSet<string> Progresses = new(StringComparer.Ordinal)
+    {
+        WorkspaceReasons.TenantSuspended, WorkspaceReasons.TenantTerminating, WorkspaceReasons.DatabaseUnavailable,
+    };
+
     /// <summary>The kinds the rule knows: every kind of the API.</summary>
     public static IReadOnlyCollection<string> Kinds => Terminal.Keys;
 
@@ -43,6 +50,7 @@ public static class StalledRule
     public static StalledVerdict? Of(string kind, string? phase, V1Condition? ready)
     {
         if (!Terminal.TryGetValue(kind, out var terminal)) return null;
+        if (ready?.Reason is { } waits && Progresses.Contains(waits)) return null;
         if (phase is not null && terminal.Phases.Contains(phase))
         {
             // Ready False carries the terminal reason; a terminal phase without one still says which phase.
