@@ -26,7 +26,7 @@ public static class StalledRule
             [ExposureReasons.Conflict, ExposureReasons.IngressConflict, ExposureReasons.HostNotDelegated, ExposureReasons.InvalidName,
              ExposureReasons.InvalidPath, ExposureReasons.BackendRefused]),
         [Rollout.KubeKind] = ([nameof(RolloutPhase.RolledBack), nameof(RolloutPhase.Failed)], []),
-        [DeploymentIntent.KubeKind] = ([nameof(IntentPhase.Denied), nameof(IntentPhase.Failed), nameof(IntentPhase.RolledBack)], []),
+        [DeploymentIntent.KubeKind] = ([nameof(IntentPhase.Denied), nameof(IntentPhase.Failed), nameof(IntentPhase.RolledBack)], [IntentReasons.NotInAWorkspace]),
         [Backup.KubeKind] = ([nameof(BackupPhase.Failed)], []),
         [Restore.KubeKind] = ([nameof(RestorePhase.Failed)], []),
         [BackupPlan.KubeKind] = ([], [BackupPlanReasons.InvalidSchedule, BackupPlanReasons.InvalidName, BackupPlanReasons.TenantStorageNotAllowed]),
