@@ -25,6 +25,7 @@ public sealed class StalledTests(ClusterFixture cluster, ITestOutputHelper outpu
     static readonly ResourceType Plans = ResourceType.For<BackupPlan>(true);
     static readonly ResourceType Policies = ResourceType.For<WorkspaceNetworkPolicy>(true);
     static readonly ResourceType Approvals = ResourceType.For<Approval>(true);
+    static readonly ResourceType Exposures = ResourceType.For<Exposure>(true);
 
     static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..6]}";
 
@@ -188,5 +189,29 @@ public sealed class StalledTests(ClusterFixture cluster, ITestOutputHelper outpu
         var policy = new WorkspaceNetworkPolicy { Metadata = new V1ObjectMeta { Name = "n" + new string('x', 249) } };
         await cluster.Api.CreateAsync(Policies, ns, policy, CancellationToken.None);
         await AssertStalledAsync<WorkspaceNetworkPolicy>(Policies, ns, policy.Metadata.Name, p => p.Status, NetworkPolicyReasons.InvalidName);
+    }
+
+    [Fact]
+    public async Task Exposure_OnAHostItsTenantWasNotDelegated_IsStalled_UntilTheHostIsFixed()
+    {
+        await using var op = TestOperator.Start(cluster, Unique("lease"), output);
+        var tenant = Unique("t");
+        var ws = Unique(tenant);
+        await cluster.CreateTenantAsync(tenant, edit: t => t.Exposure = new TenantExposure { AllowedDomains = [$"*.{ws}.example"] });
+        await cluster.CreateWorkspaceAsync(ws, tenant, w => w.Database = new WorkspaceDatabase { Enabled = false });
+        await cluster.WaitForWorkspaceAsync(ws, ClusterFixture.IsReady, "Ready");
+
+        var exposure = new Exposure
+        {
+            Metadata = new V1ObjectMeta { Name = "orders" },
+            Spec = new ExposureSpec { Backend = new ExposureBackend { Service = "orders", Port = 8080 }, Host = $"orders.{Unique("elsewhere")}.example", Path = "/api", Publish = true },
+        };
+        await cluster.Api.CreateAsync(Exposures, ws, exposure, CancellationToken.None);
+        await AssertStalledAsync<Exposure>(Exposures, ws, "orders", e => e.Status, ExposureReasons.HostNotDelegated);
+        await op.ResyncWritesNothingAsync($"exposure {ws}/orders");
+
+        // Its own host: it waits for its Service and an approval now, which come without a spec change.
+        await cluster.Api.PatchAsync<Exposure>(Exposures, ws, "orders", "{\"spec\":{\"host\":\"orders." + ws + ".example\"}}", PatchTypes.Merge, CancellationToken.None);
+        await AssertNotStalledAsync<Exposure>(Exposures, ws, "orders", e => e.Status, "not stalled on a delegated host");
     }
 }
