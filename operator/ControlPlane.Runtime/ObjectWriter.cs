@@ -5,12 +5,17 @@ using k8s;
 
 namespace ControlPlane.Runtime;
 
+/// <summary>Completes a status about to be written, in place: <paramref name="current"/> is the object as last read (its status included).</summary>
+public delegate void StatusShaper(ResourceType type, JsonObject current, JsonObject status);
+
 /// <summary>
 /// The thin layer that writes a reconciler's results: status through the status subresource only
 /// when it changed, and finalizers by a merge patch guarded by resourceVersion. It never touches spec.
 /// Each write's resulting version goes to <paramref name="writes"/>, so the controller skips its watch echo.
+/// <paramref name="shapeStatus"/>, when given, completes every status before it is compared and written
+/// (the operator derives kstatus's Stalled there): one place for all writes of a kind, and no extra write.
 /// </summary>
-public sealed class ObjectWriter(KubeApi api, OwnWrites? writes = null)
+public sealed class ObjectWriter(KubeApi api, OwnWrites? writes = null, StatusShaper? shapeStatus = null)
 {
     /// <summary>Replaces status when the new one differs; returns the object as the server has it.</summary>
     public async Task<T> UpdateStatusAsync<T>(ResourceType type, T current, object? newStatus, CancellationToken ct)
@@ -18,6 +23,7 @@ public sealed class ObjectWriter(KubeApi api, OwnWrites? writes = null)
     {
         var currentNode = JsonNode.Parse(KubernetesJson.Serialize(current))!.AsObject();
         var newStatusNode = newStatus is null ? null : JsonNode.Parse(KubernetesJson.Serialize(newStatus));
+        if (shapeStatus is not null && newStatusNode is JsonObject shaped) shapeStatus(type, currentNode, shaped);
         if (JsonNode.DeepEquals(currentNode["status"], newStatusNode)) return current;
         currentNode["status"] = newStatusNode;
         var body = currentNode.ToJsonString();

@@ -12,6 +12,9 @@ public static class RolloutConditions
     public const string Ready = "Ready";
     public const string Progressing = "Progressing";
     public const string Paused = "Paused";
+
+    /// <summary>kstatus: True (reason = the terminal reason) while the object will not progress without a change; absent otherwise.</summary>
+    public const string Stalled = "Stalled";
 }
 
 /// <summary>Why a Rollout's conditions are as they are, and the reasons of its Events.</summary>
@@ -51,6 +54,9 @@ public static class ExposureConditions
     public const string Approved = "Approved";
     public const string Published = "Published";
     public const string Ready = "Ready";
+
+    /// <summary>kstatus: True (reason = the terminal reason) while the object will not progress without a change; absent otherwise.</summary>
+    public const string Stalled = "Stalled";
 }
 
 /// <summary>Why an Exposure's conditions are as they are, and the reasons of its Events and audit entries.</summary>
@@ -82,6 +88,9 @@ public static class RestoreConditions
 {
     public const string Approved = "Approved";
     public const string Ready = "Ready";
+
+    /// <summary>kstatus: True (reason = the terminal reason) while the object will not progress without a change; absent otherwise.</summary>
+    public const string Stalled = "Stalled";
 }
 
 /// <summary>Why a Restore's conditions are as they are, and the reasons of its Events.</summary>
@@ -127,6 +136,9 @@ public static class IntentConditions
     public const string Progressing = "Progressing";
     public const string InSync = "InSync";
     public const string Ready = "Ready";
+
+    /// <summary>kstatus: True (reason = the terminal reason) while the object will not progress without a change; absent otherwise.</summary>
+    public const string Stalled = "Stalled";
 }
 
 /// <summary>Why a DeploymentIntent's conditions are as they are, and the reasons of its Events and event-store entries.</summary>
@@ -177,6 +189,9 @@ public static class NetworkPolicyConditions
 
     /// <summary>True while some peers or rules of the spec are not rendered (outside the tenant's bounds).</summary>
     public const string Degraded = "Degraded";
+
+    /// <summary>kstatus: True (reason = the terminal reason) while the object will not progress without a change; absent otherwise.</summary>
+    public const string Stalled = "Stalled";
 }
 
 /// <summary>Why a WorkspaceNetworkPolicy's conditions are as they are, and the reasons of its Events.</summary>
@@ -204,6 +219,9 @@ public static class ApprovalConditions
 
     /// <summary>Whether the target, at its current generation, has the approvals it needs.</summary>
     public const string TargetApproved = "TargetApproved";
+
+    /// <summary>kstatus: True (reason = the terminal reason) while the object will not progress without a change; absent otherwise.</summary>
+    public const string Stalled = "Stalled";
 }
 
 /// <summary>Why an Approval counts or not (ApprovalPolicy.Judge), and whether its target is approved.</summary>
@@ -233,6 +251,9 @@ public static class WorkspaceConditions
     public const string DatabaseReady = "DatabaseReady";
     public const string ProviderKeysReady = "ProviderKeysReady";
     public const string Ready = "Ready";
+
+    /// <summary>kstatus: True (reason = the terminal reason) while the object will not progress without a change; absent otherwise.</summary>
+    public const string Stalled = "Stalled";
 }
 
 /// <summary>Why a Workspace's conditions are as they are, and the reasons of its Events.</summary>
@@ -291,6 +312,9 @@ public static class TenantConditions
     public const string Ready = "Ready";
     public const string RecordSynced = "RecordSynced";
     public const string QuotaReady = "QuotaReady";
+
+    /// <summary>kstatus: True (reason = the terminal reason) while the object will not progress without a change; absent otherwise.</summary>
+    public const string Stalled = "Stalled";
 }
 
 /// <summary>Why a Tenant's conditions are as they are, and the reasons of its Events.</summary>
@@ -316,6 +340,9 @@ public static class TenantReasons
 public static class BackupConditions
 {
     public const string Ready = "Ready";
+
+    /// <summary>kstatus: True (reason = the terminal reason) while the object will not progress without a change; absent otherwise.</summary>
+    public const string Stalled = "Stalled";
 }
 
 /// <summary>Why a Backup's conditions are as they are, and the reasons of its Events.</summary>
@@ -349,6 +376,9 @@ public static class BackupPlanConditions
     public const string LastBackupSucceeded = "LastBackupSucceeded";
     public const string BackupOverdue = "BackupOverdue";
     public const string Ready = "Ready";
+
+    /// <summary>kstatus: True (reason = the terminal reason) while the object will not progress without a change; absent otherwise.</summary>
+    public const string Stalled = "Stalled";
 }
 
 /// <summary>Why a BackupPlan's conditions are as they are, and the reasons of its Events.</summary>

@@ -34,7 +34,7 @@ public sealed class ApprovalReconciler(
         var rollouts = b.Informer<Rollout>(RolloutReconciler.Type);
         var roleBindings = WorkspaceReconciler.RoleBindingsOf(b);
         var writes = new OwnWrites();
-        var reconciler = new ApprovalReconciler(targets, WorkspaceReconciler.WorkspacesOf(b), roleBindings, approvals, new ObjectWriter(b.Api, writes), b.Time);
+        var reconciler = new ApprovalReconciler(targets, WorkspaceReconciler.WorkspacesOf(b), roleBindings, approvals, StalledStatus.Writer(b, writes), b.Time);
         b.Controller("approval", approvals, reconciler)
             .SkipsEchoesOf(writes)
             .Watches(exposures, t => reconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))

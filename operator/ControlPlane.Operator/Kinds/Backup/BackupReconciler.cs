@@ -42,7 +42,7 @@ public sealed partial class BackupReconciler(
         var writes = new OwnWrites();
         var targets = targetsFactory(b);
         var janitor = new BackupJanitor(database, targets, b.Time, b.Loggers.CreateLogger<BackupJanitor>());
-        var reconciler = new BackupReconciler(plans, targets, jobs, janitor, tools, database, b.Api, new ObjectWriter(b.Api, writes), b.Events, b.Time,
+        var reconciler = new BackupReconciler(plans, targets, jobs, janitor, tools, database, b.Api, StalledStatus.Writer(b, writes), b.Events, b.Time,
             b.Loggers.CreateLogger<BackupReconciler>());
         b.Loop("backup-jobs", jobs.RunTermAsync);
         b.Loop("backup-janitor", janitor.RunAsync);

@@ -32,7 +32,7 @@ public sealed class BackupPlanReconciler(
         var workspaces = WorkspaceReconciler.WorkspacesOf(b);
         var writes = new OwnWrites();
         var targets = targetsFactory(b);
-        var reconciler = new BackupPlanReconciler(backups, targets, metrics, database, b.Api, new ObjectWriter(b.Api, writes), b.Events, b.Time,
+        var reconciler = new BackupPlanReconciler(backups, targets, metrics, database, b.Api, StalledStatus.Writer(b, writes), b.Events, b.Time,
             b.Loggers.CreateLogger<BackupPlanReconciler>());
         b.Controller("backupplan", plans, reconciler)
             .SkipsEchoesOf(writes)

@@ -22,7 +22,7 @@ public sealed partial class DeploymentIntentReconciler
             b.Informer<V1ConfigMap>(WorkspaceReconciler.ConfigMaps, b.DefaultInformerOptions with { FieldSelector = "metadata.name=" + RiskModel.ConfigMapName, IndexByNamespace = false }));
         metrics.Source = intents.List;
         var writes = new OwnWrites();
-        var reconciler = new DeploymentIntentReconciler(caches, b.Api, database, planes, new ObjectWriter(b.Api, writes), b.Events, metrics, options, b.Time,
+        var reconciler = new DeploymentIntentReconciler(caches, b.Api, database, planes, StalledStatus.Writer(b, writes), b.Events, metrics, options, b.Time,
             b.Loggers.CreateLogger<DeploymentIntentReconciler>());
         b.Controller("deploymentintent", intents, reconciler)
             .SkipsEchoesOf(writes)

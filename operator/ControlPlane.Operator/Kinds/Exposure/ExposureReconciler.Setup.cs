@@ -24,7 +24,7 @@ public sealed partial class ExposureReconciler
             b.Informer<V1Service>(ExposureResources.Services),
             b.Informer<V1Ingress>(ExposureResources.Ingresses, WorkspaceReconciler.Owned(b) with { IndexByNamespace = false }));
         var writes = new OwnWrites();
-        var reconciler = new ExposureReconciler(caches, b.Api, database, new ObjectWriter(b.Api, writes), new ChildApplier(b.Api, writes), b.Events,
+        var reconciler = new ExposureReconciler(caches, b.Api, database, StalledStatus.Writer(b, writes), new ChildApplier(b.Api, writes), b.Events,
             options.Exposure, b.Time, b.Loggers.CreateLogger<ExposureReconciler>());
         b.Controller("exposure", exposures, reconciler)
             .SkipsEchoesOf(writes)

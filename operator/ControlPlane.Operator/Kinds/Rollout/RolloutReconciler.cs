@@ -52,7 +52,7 @@ public sealed partial class RolloutReconciler(
         var writes = new OwnWrites();
         var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
         var reconciler = new RolloutReconciler(caches, b.Api, database, new PrometheusClient(options.Prometheus, http), options.Prometheus,
-            new ObjectWriter(b.Api, writes), b.Events, b.Time, b.Loggers.CreateLogger<RolloutReconciler>());
+            StalledStatus.Writer(b, writes), b.Events, b.Time, b.Loggers.CreateLogger<RolloutReconciler>());
         b.Controller("rollout", rollouts, reconciler)
             .SkipsEchoesOf(writes)
             .Watches(caches.Deployments, d => reconciler.RolloutsOf(d.Metadata.Name, d.Metadata.NamespaceProperty))

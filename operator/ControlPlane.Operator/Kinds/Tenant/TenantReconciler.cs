@@ -36,7 +36,7 @@ public sealed partial class TenantReconciler(
         var bindings = b.Informer<V1ClusterRoleBinding>(ClusterRoleBindings, WorkspaceReconciler.Owned(b) with { IndexByNamespace = false });
         var writes = new OwnWrites();
         b.Controller("tenant", b.Informer<Tenant>(Type),
-                new TenantReconciler(workspaces, bindings, new ChildApplier(b.Api, writes), b.Api, database, new ObjectWriter(b.Api, writes), b.Events, options, b.Time,
+                new TenantReconciler(workspaces, bindings, new ChildApplier(b.Api, writes), b.Api, database, StalledStatus.Writer(b, writes), b.Events, options, b.Time,
                     b.Loggers.CreateLogger<TenantReconciler>()))
             .SkipsEchoesOf(writes)
             // Drift repair: a self-service binding edited or deleted by hand is put back.

@@ -41,7 +41,7 @@ public sealed partial class WorkspaceReconciler
         var caches = CachesOf(b);
         // The controller keeps the versions its own writes produced, to skip their watch echoes.
         var writes = new OwnWrites();
-        var reconciler = new WorkspaceReconciler(caches, b.Api, database, regions, vault, new ObjectWriter(b.Api, writes), new ChildApplier(b.Api, writes), b.Events,
+        var reconciler = new WorkspaceReconciler(caches, b.Api, database, regions, vault, StalledStatus.Writer(b, writes), new ChildApplier(b.Api, writes), b.Events,
             options, b.Time, b.Loggers.CreateLogger<WorkspaceReconciler>());
         b.Controller("workspace", caches.Workspaces, reconciler)
             .SkipsEchoesOf(writes)

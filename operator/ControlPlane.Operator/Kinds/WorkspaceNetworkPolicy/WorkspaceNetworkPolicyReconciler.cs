@@ -38,7 +38,7 @@ public sealed partial class WorkspaceNetworkPolicyReconciler(
         var networkPolicies = b.Informer<V1NetworkPolicy>(WorkspaceReconciler.NetworkPolicies, WorkspaceReconciler.Owned(b) with { IndexByNamespace = false });
         var writes = new OwnWrites();
         var reconciler = new WorkspaceNetworkPolicyReconciler(policies, workspaces, tenants, networkPolicies, b.Api, database,
-            new ObjectWriter(b.Api, writes), new ChildApplier(b.Api, writes), b.Events, b.Time, b.Loggers.CreateLogger<WorkspaceNetworkPolicyReconciler>());
+            StalledStatus.Writer(b, writes), new ChildApplier(b.Api, writes), b.Events, b.Time, b.Loggers.CreateLogger<WorkspaceNetworkPolicyReconciler>());
         b.Controller("workspacenetworkpolicy", policies, reconciler)
             .SkipsEchoesOf(writes)
             // A tenant's spec bounds its policies (allowlists); its status updates change nothing here.
