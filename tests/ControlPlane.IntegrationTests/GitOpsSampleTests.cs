@@ -79,10 +79,11 @@ public sealed class GitOpsSampleTests(GitOpsFixture fixture, ITestOutputHelper o
     [Fact]
     public void Crds_CarryTheKeepAnnotations_InEveryInstallPath()
     {
-        // crds/ (the CRD Application's path), the chart's copies, and dist/install.yaml (config/default).
-        var sources = new[] { "crds", "charts/controlplane/crds" }
+        // crds/ (the CRD Application's path), the chart's copies (rendered as templates), and both dist files (config/default, config/kubernetes-1.20).
+        var sources = new[] { "crds", "charts/controlplane/files/crds" }
             .SelectMany(d => Directory.GetFiles(Path.Combine(Tools.Repo, d), "*.yaml").Select(f => (Source: Path.GetRelativePath(Tools.Repo, f), Text: File.ReadAllText(f))))
-            .Append(("dist/install.yaml", Read("dist/install.yaml")));
+            .Append(("dist/install.yaml", Read("dist/install.yaml")))
+            .Append(("dist/kubernetes-1.20/install.yaml", Read("dist/kubernetes-1.20/install.yaml")));
         var crds = 0;
         foreach (var (source, text) in sources)
         {
@@ -94,7 +95,7 @@ public sealed class GitOpsSampleTests(GitOpsFixture fixture, ITestOutputHelper o
             }
         }
 
-        Assert.Equal(30, crds);
+        Assert.Equal(40, crds); // 10 CRDs in each of four sources
         Assert.Contains("Prune=false", CrdGenerator.KeepAnnotations[SyncOptions].Split(','));
         Assert.Contains("Delete=false", CrdGenerator.KeepAnnotations[SyncOptions].Split(','));
     }

@@ -203,7 +203,8 @@ public sealed class RolloutAttackTests(WebhookFixture fixture)
 
         await erin.CreateAsync(Approvals, dev, Approve(), CancellationToken.None);
         await WaitAsync(dev, name, r => r.Status?.Rings?[0].Phase is RingPhase.Progressing or RingPhase.Soaking or RingPhase.Succeeded, "started with two approvals");
-        Assert.Equal(New, await ImageAsync(stage));
+        // The ring's status is written before its image patch (a rollback must find the previous images on record).
+        await Net.WaitUntilAsync(async () => await ImageAsync(stage) == New, TimeSpan.FromSeconds(30), "the new image in stage");
     }
 
     [Fact]

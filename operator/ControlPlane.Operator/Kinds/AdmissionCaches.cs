@@ -88,8 +88,16 @@ public sealed class AdmissionCaches
     public async Task<IKubernetesObject<V1ObjectMeta>?> TargetAsync(string ns, string kind, string name, CancellationToken ct)
     {
         if (Target(ns, kind, name) is { } cached) return cached;
-        return targets.TryGetValue(kind, out var reader) ? await reader.LiveAsync(ns, name, ct).ConfigureAwait(false) : null;
+        return await LiveTargetAsync(ns, kind, name, ct).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// An approvable object as the API server has it now. An Approval is judged on this, never on the cache:
+    /// an edit made a moment before (which makes its editor an author of the new generation) can reach the
+    /// cache after the Approval does, and the stale copy would let the editor approve their own change.
+    /// </summary>
+    public async Task<IKubernetesObject<V1ObjectMeta>?> LiveTargetAsync(string ns, string kind, string name, CancellationToken ct) =>
+        targets.TryGetValue(kind, out var reader) ? await reader.LiveAsync(ns, name, ct).ConfigureAwait(false) : null;
 
     /// <summary>
     /// <see cref="ApprovalPolicy.IsApprover"/> over the RoleBinding cache; a "no" is checked once

@@ -107,7 +107,7 @@ public sealed class StampsAdmission(AdmissionCaches caches, AdmissionSettings se
         if (r.Operation != "CREATE" || r.Kind.Kind != "Approval" || r.Kind.Group != ApiGroup.Group) return null;
         if (r.Object?["spec"]?["target"] is not JsonObject t || t["kind"] is not JsonValue k || !k.TryGetValue<string>(out var kind)
             || t["name"] is not JsonValue n || !n.TryGetValue<string>(out var name)) return null;
-        var target = await caches.TargetAsync(r.Namespace ?? "", kind, name, ct).ConfigureAwait(false);
+        var target = await caches.LiveTargetAsync(r.Namespace ?? "", kind, name, ct).ConfigureAwait(false);
         return target is null || ApprovableKinds.Of(kind) is not { } approvable ? null : approvable.ContentHash(target);
     }
 

@@ -28,7 +28,7 @@ public sealed class ApprovalAdmission(AdmissionCaches caches) : IAdmissionHandle
         var kind = spec["target"]?["kind"]?.GetValue<string>();
         var name = spec["target"]?["name"]?.GetValue<string>();
         if (kind is null || name is null) return;
-        var target = await caches.TargetAsync(r.Namespace ?? "", kind, name, ct).ConfigureAwait(false);
+        var target = await caches.LiveTargetAsync(r.Namespace ?? "", kind, name, ct).ConfigureAwait(false);
         if (target is null) return;
         // Filled in only when absent: a value the approver submitted is what they reviewed, and the
         // validating webhook refuses it when it is not the current one (never rewritten).
@@ -58,7 +58,7 @@ public sealed class ApprovalAdmission(AdmissionCaches caches) : IAdmissionHandle
         var ns = r.Namespace ?? "";
         var user = r.UserInfo.Username;
         var t = approval.Spec.Target;
-        var target = await caches.TargetAsync(ns, t.Kind, t.Name, ct).ConfigureAwait(false);
+        var target = await caches.LiveTargetAsync(ns, t.Kind, t.Name, ct).ConfigureAwait(false);
         if (target is null) return [$"spec.target: {t.Kind} {ns}/{t.Name} does not exist"];
         var problems = new List<string>();
         if (ApprovalPolicy.NotAPerson(user, r.UserInfo.Groups) is { } machine) problems.Add($"spec.approver: {machine}");
