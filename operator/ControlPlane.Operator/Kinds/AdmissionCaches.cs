@@ -10,8 +10,10 @@ namespace ControlPlane.Operator.Kinds;
 
 /// <summary>
 /// What admission decisions read: caches kept by informers in every replica (not only the leader),
-/// so the decision path never calls Postgres and never GETs. Shared by every kind's admission
-/// (<see cref="IAdmissionHandler"/>); the webhook server sees only its informers.
+/// so the decision path never calls Postgres. It reads the API server only where a cache could
+/// mislead: a miss (an object applied together with what it names), and an Approval's target, which
+/// is always read live. Shared by every kind's admission (<see cref="IAdmissionHandler"/>); the
+/// webhook server sees only its informers.
 /// </summary>
 public sealed class AdmissionCaches
 {
@@ -32,8 +34,8 @@ public sealed class AdmissionCaches
         Namespaces = new Informer<PartialObjectMetadata>(api, ResourceType.Namespaces, metrics, loggers.CreateLogger("admission-informer.namespaces"),
             options with { MetadataOnly = true, IndexByNamespace = false });
         All.Add(Namespaces);
-        // Every kind an Approval can name, typed, by the name it names it with.
-        foreach (var kind in ApprovableKinds.All) targets[kind.Kind] = kind.Accept(new TargetReaders(this));
+        // Every kind an Approval can name, typed, by the name it names it with (read live: no informer).
+        foreach (var kind in ApprovableKinds.All) targets[kind.Kind] = kind.Accept(new TargetReaders(api));
         Exposures = Inform<Exposure>(true);
         // The same RoleBindings the approval reconciler reads (the operator's own), so both judge approvers alike.
         RoleBindings = Inform<V1RoleBinding>(true, WorkspaceReconciler.RoleBindings, options with { LabelSelector = WorkspaceResources.ManagedSelector });
@@ -84,20 +86,13 @@ public sealed class AdmissionCaches
     /// <summary>A Service by one live read (no cache: only an Exposure's admission asks, to refuse a backend that exists and may never be one).</summary>
     public Task<V1Service?> ServiceAsync(string ns, string name, CancellationToken ct) => api.TryGetAsync<V1Service>(ExposureResources.Services, ns, name, ct);
 
-    /// <summary>The approvable target, from the cache or, on a miss, one live read.</summary>
-    public async Task<IKubernetesObject<V1ObjectMeta>?> TargetAsync(string ns, string kind, string name, CancellationToken ct)
-    {
-        if (Target(ns, kind, name) is { } cached) return cached;
-        return await LiveTargetAsync(ns, kind, name, ct).ConfigureAwait(false);
-    }
-
     /// <summary>
     /// An approvable object as the API server has it now. An Approval is judged on this, never on the cache:
     /// an edit made a moment before (which makes its editor an author of the new generation) can reach the
     /// cache after the Approval does, and the stale copy would let the editor approve their own change.
     /// </summary>
     public async Task<IKubernetesObject<V1ObjectMeta>?> LiveTargetAsync(string ns, string kind, string name, CancellationToken ct) =>
-        targets.TryGetValue(kind, out var reader) ? await reader.LiveAsync(ns, name, ct).ConfigureAwait(false) : null;
+        targets.TryGetValue(kind, out var read) ? await read(ns, name, ct).ConfigureAwait(false) : null;
 
     /// <summary>
     /// <see cref="ApprovalPolicy.IsApprover"/> over the RoleBinding cache; a "no" is checked once
@@ -133,29 +128,25 @@ public sealed class AdmissionCaches
         return JsonNode.Parse(answer)?["status"]?["allowed"]?.GetValue<bool>() == true;
     }
 
-    /// <summary>The approvable object an Approval names, from the cache.</summary>
-    public IKubernetesObject<V1ObjectMeta>? Target(string ns, string kind, string name) =>
-        targets.TryGetValue(kind, out var reader) ? reader.Cached($"{ns}/{name}") : null;
-
     readonly Dictionary<string, TargetReader> targets = new(StringComparer.Ordinal);
 
-    /// <summary>An approvable kind's object by key: from the cache, or by one live read.</summary>
-    sealed record TargetReader(Func<string, IKubernetesObject<V1ObjectMeta>?> Cached, Func<string, string, CancellationToken, Task<IKubernetesObject<V1ObjectMeta>?>> LiveAsync);
+    /// <summary>Reads an approvable kind's object (namespace, name) from the API server.</summary>
+    delegate Task<IKubernetesObject<V1ObjectMeta>?> TargetReader(string ns, string name, CancellationToken ct);
 
-    /// <summary>Makes an approvable kind's informer (typed) and its readers.</summary>
-    sealed class TargetReaders(AdmissionCaches caches) : IApprovableKindVisitor<TargetReader>
+    /// <summary>Makes an approvable kind's typed live reader.</summary>
+    sealed class TargetReaders(KubeApi api) : IApprovableKindVisitor<TargetReader>
     {
         public TargetReader Visit<T>(IApprovableKind kind) where T : class, IKubernetesObject<V1ObjectMeta>
         {
-            var informer = caches.Inform<T>(true);
-            return new(key => informer.Get(key), async (ns, name, ct) => await caches.api.TryGetAsync<T>(informer.Type, ns, name, ct).ConfigureAwait(false));
+            var type = ResourceType.For<T>(namespaced: true);
+            return async (ns, name, ct) => await api.TryGetAsync<T>(type, ns, name, ct).ConfigureAwait(false);
         }
     }
 
     Informer<T> Inform<T>(bool namespaced, ResourceType? explicitType = null, InformerOptions? o = null) where T : class, IKubernetesObject<V1ObjectMeta>
     {
         var type = explicitType ?? ResourceType.For<T>(namespaced);
-        // One informer a resource: an approvable kind's is the one its admission reads too.
+        // One informer a resource, whoever asks for it.
         if (All.OfType<Informer<T>>().FirstOrDefault(i => i.Type == type) is { } made) return made;
         var informer = new Informer<T>(api, type, metrics, loggers.CreateLogger("admission-informer." + type.Plural), o ?? options);
         All.Add(informer);

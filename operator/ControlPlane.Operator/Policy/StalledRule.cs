@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using ControlPlane.Api.V1Alpha1;
 using k8s.Models;
 
@@ -18,7 +19,7 @@ public static class StalledRule
     // Per kind: the phases that end the object's life for its current spec, and the Ready reasons that
     // refuse the spec (or the object's place) whatever the phase. Strings, because the status is read
     // as JSON before it is written; the names come from the typed phases and reasons.
-    static readonly Dictionary<string, (HashSet<string> Phases, HashSet<string> Reasons)> Terminal = new(StringComparer.Ordinal)
+    static readonly FrozenDictionary<string, (FrozenSet<string> Phases, FrozenSet<string> Reasons)> Terminal = new Dictionary<string, (FrozenSet<string>, FrozenSet<string>)>(StringComparer.Ordinal)
     {
         [Tenant.KubeKind] = ([nameof(TenantPhase.Failed)], []),
         [Workspace.KubeKind] = ([nameof(WorkspacePhase.Failed)], []),
@@ -34,14 +35,14 @@ public static class StalledRule
         // An approval that does not count never will for this target generation: a new approval is needed.
         [Approval.KubeKind] = ([], [ApprovalReasons.NoApprover, ApprovalReasons.NotAPerson, ApprovalReasons.SelfApproval, ApprovalReasons.NotAnApprover,
             ApprovalReasons.TargetReplaced, ApprovalReasons.StaleGeneration]),
-    };
+    }.ToFrozenDictionary(StringComparer.Ordinal);
 
     // Never stalled whatever the phase: a suspended tenant is a hold a person lifts (Argo CD says Suspended),
     // a terminating tenant takes its workspaces with it, an unreachable database is retried.
-    static readonly HashSet<string> Progresses = new(StringComparer.Ordinal)
+    static readonly FrozenSet<string> Progresses = new[]
     {
         WorkspaceReasons.TenantSuspended, WorkspaceReasons.TenantTerminating, WorkspaceReasons.DatabaseUnavailable,
-    };
+    }.ToFrozenSet(StringComparer.Ordinal);
 
     /// <summary>The kinds the rule knows: every kind of the API.</summary>
     public static IReadOnlyCollection<string> Kinds => Terminal.Keys;
