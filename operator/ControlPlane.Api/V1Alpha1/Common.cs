@@ -109,11 +109,19 @@ public interface IInternStrings
     }
 }
 
+/// <summary>Any kind's status conditions, read without knowing its status type (metrics, generic checks).</summary>
+public interface IHasStatusConditions
+{
+    IReadOnlyList<V1Condition>? StatusConditions { get; }
+}
+
 /// <summary>Base of every custom resource: apiVersion, kind, metadata, spec and status.</summary>
-public abstract class CustomResource<TSpec, TStatus> : IKubernetesObject<V1ObjectMeta>, IInternStrings
+public abstract class CustomResource<TSpec, TStatus> : IKubernetesObject<V1ObjectMeta>, IInternStrings, IHasStatusConditions
     where TSpec : new()
     where TStatus : StatusBase, new()
 {
+    IReadOnlyList<V1Condition>? IHasStatusConditions.StatusConditions => Status?.Conditions;
+
     /// <summary>Cached copies share their condition strings (types, statuses, reasons) through the term's pool.</summary>
     public virtual void InternStrings(Func<string?, string?> intern)
     {

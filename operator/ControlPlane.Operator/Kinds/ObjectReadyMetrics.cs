@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-using System.Reflection;
 using ControlPlane.Api.V1Alpha1;
 using ControlPlane.Runtime;
 using k8s;
@@ -19,9 +17,6 @@ public sealed class ObjectReadyMetrics
     readonly Gauge ready;
     readonly HashSet<(string Kind, string Workspace, string Name)> exported = [];
     readonly object gate = new();
-
-    // Status is typed per kind (CustomResource<TSpec, TStatus>); its getter is looked up once per type.
-    static readonly ConcurrentDictionary<Type, PropertyInfo?> StatusProperties = new();
 
     public ObjectReadyMetrics(CollectorRegistry registry, Func<IEnumerable<IInformer>> informers)
     {
@@ -59,10 +54,6 @@ public sealed class ObjectReadyMetrics
         }
     }
 
-    public static bool IsReady(IKubernetesObject<V1ObjectMeta> obj)
-    {
-        var property = StatusProperties.GetOrAdd(obj.GetType(), t => t.GetProperty("Status"));
-        return property?.GetValue(obj) is StatusBase status
-               && status.Conditions?.FirstOrDefault(c => c.Type == "Ready") is { Status: "True" };
-    }
+    public static bool IsReady(IKubernetesObject<V1ObjectMeta> obj) =>
+        obj is IHasStatusConditions { StatusConditions: { } conditions } && conditions.FirstOrDefault(c => c.Type == "Ready") is { Status: "True" };
 }
