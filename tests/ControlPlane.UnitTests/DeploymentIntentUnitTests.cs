@@ -117,17 +117,17 @@ public sealed class DeploymentIntentUnitTests
     {
         var low = new RiskAssessment(20, "v1.0", [], false);
         var high = new RiskAssessment(60, "v1.0", [], true);
-        Assert.Equal(("Allow", "Allowed"), Pair(DeploymentIntentResources.Decide(Spec("r1"), TenantWithScope(), [], low)));
-        Assert.Equal(("RequireApproval", "RequiresApproval"), Pair(DeploymentIntentResources.Decide(Spec("r1"), TenantWithScope(), [], high)));
+        Assert.Equal(("Allow", "Allowed"), Pair(DeploymentIntentResources.Decide(Spec("r1"), TenantWithScope(), [], low, Findings.FromSpec(Spec("r1")))));
+        Assert.Equal(("RequireApproval", "RequiresApproval"), Pair(DeploymentIntentResources.Decide(Spec("r1"), TenantWithScope(), [], high, Findings.FromSpec(Spec("r1")))));
 
         var noDigest = Spec("r1");
         noDigest.Artifact.Sha256 = null;
-        Assert.Equal(("Deny", "NoArtifactDigest"), Pair(DeploymentIntentResources.Decide(noDigest, TenantWithScope(), [], low)));
-        Assert.Equal(("Deny", "ScopeInvalid"), Pair(DeploymentIntentResources.Decide(Spec("r1"), TenantWithScope(), ["spec.targetScope.x"], low)));
-        Assert.Equal(("Deny", "TenantSuspended"), Pair(DeploymentIntentResources.Decide(Spec("r1"), TenantWithScope(suspended: true), [], low)));
+        Assert.Equal(("Deny", "NoArtifactDigest"), Pair(DeploymentIntentResources.Decide(noDigest, TenantWithScope(), [], low, Findings.FromSpec(noDigest))));
+        Assert.Equal(("Deny", "ScopeInvalid"), Pair(DeploymentIntentResources.Decide(Spec("r1"), TenantWithScope(), ["spec.targetScope.x"], low, Findings.FromSpec(Spec("r1")))));
+        Assert.Equal(("Deny", "TenantSuspended"), Pair(DeploymentIntentResources.Decide(Spec("r1"), TenantWithScope(suspended: true), [], low, Findings.FromSpec(Spec("r1")))));
         var vulnerable = Spec("r1");
         vulnerable.Artifact.Vulnerabilities = [new Vulnerability { Id = "CVE-2025-1", Severity = "Medium" }, new Vulnerability { Id = "CVE-2025-12345", Severity = "High" }];
-        var denied = DeploymentIntentResources.Decide(vulnerable, TenantWithScope(), [], low);
+        var denied = DeploymentIntentResources.Decide(vulnerable, TenantWithScope(), [], low, Findings.FromSpec(vulnerable));
         Assert.Equal("Vulnerable", denied.Reason);
         Assert.Contains("CVE-2025-12345 (High)", denied.Message);
         Assert.DoesNotContain("CVE-2025-1 ", denied.Message);
@@ -135,6 +135,21 @@ public sealed class DeploymentIntentUnitTests
     }
 
     static (string, string) Pair(IntentDecision d) => (d.Decision, d.Reason);
+
+    [Fact]
+    public void Findings_FromSeveralSources_KeepOnePerId_AtTheHighestSeverity_SoNoSourceHidesOne()
+    {
+        var merged = Findings.Union([
+            new Finding(FindingType.Vulnerability, "CVE-1", "Low", "spec"),
+            new Finding(FindingType.Vulnerability, "CVE-1", "Critical", "scan:trivy"),
+            new Finding(FindingType.Vulnerability, "CVE-2", "Medium", "scan:trivy"),
+            new Finding(FindingType.UnsignedPackage, "registry.example/app", "High", "signature"),
+        ]);
+        Assert.Equal(3, merged.Count);
+        Assert.Equal("Critical", merged.Single(f => f.Id == "CVE-1").Severity);
+        Assert.Equal(["CVE-1", "registry.example/app"], merged.Where(f => f.Serious).Select(f => f.Id));
+        Assert.Equal(3, Findings.Rank("Unknown"));
+    }
 
     [Fact]
     public void ScopeProblems_NameTheField()

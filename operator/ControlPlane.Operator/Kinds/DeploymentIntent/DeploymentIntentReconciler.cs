@@ -145,7 +145,8 @@ public sealed partial class DeploymentIntentReconciler(
         var scopeProblems = ScopeProblems(intent, tenant);
         pass.Conditions.Set(IntentConditions.ScopeValid, scopeProblems.Count == 0, scopeProblems.Count == 0 ? IntentReasons.ScopeValid : IntentReasons.ScopeInvalid,
             scopeProblems.Count == 0 ? $"within tenant {tenant.Metadata.Name}'s scopes; rings: {RingsText(intent, tenant)}" : string.Join("; ", scopeProblems));
-        var decision = DeploymentIntentResources.Decide(spec, tenant, scopeProblems, assessment);
+        var findings = await FindingsAsync(pass, ct).ConfigureAwait(false);
+        var decision = DeploymentIntentResources.Decide(spec, tenant, scopeProblems, assessment, findings);
         // A decision already taken stands (the spec does not change after assessment); a suspended tenant stops new rings below.
         if (status.Decision is null || status.Phase is IntentPhase.Pending or IntentPhase.RiskAssessed) status.Decision = decision.Decision;
         if (decision.Decision == "Deny" && status.Phase is IntentPhase.Pending or IntentPhase.RiskAssessed or IntentPhase.ScopeValidated)

@@ -200,20 +200,20 @@ public static class DeploymentIntentResources
     }
 
     /// <summary>
-    /// The decision: Deny (no artifact digest, scope invalid, tenant suspended, a declared High or
-    /// Critical vulnerability), RequireApproval (score above the model's threshold, or privileged
+    /// The decision: Deny (no artifact digest, scope invalid, tenant suspended, a serious finding:
+    /// a High or Critical vulnerability, an unsigned artifact), RequireApproval (score above the model's threshold, or privileged
     /// tooling), else Allow.
     /// </summary>
-    public static IntentDecision Decide(DeploymentIntentSpec spec, Tenant tenant, IReadOnlyList<string> scopeProblems, RiskAssessment risk)
+    public static IntentDecision Decide(DeploymentIntentSpec spec, Tenant tenant, IReadOnlyList<string> scopeProblems, RiskAssessment risk, IReadOnlyList<Finding> findings)
     {
         if (string.IsNullOrEmpty(spec.Artifact.Sha256)) return new("Deny", IntentReasons.NoArtifactDigest, "spec.artifact.sha256: an artifact without a digest is never deployed");
         if (scopeProblems.Count > 0) return new("Deny", IntentReasons.ScopeInvalid, string.Join("; ", scopeProblems));
         if (tenant.Spec.Suspended) return new("Deny", IntentReasons.TenantSuspended, $"tenant {tenant.Metadata.Name} is suspended: no change is deployed");
-        var serious = (spec.Artifact.Vulnerabilities ?? []).Where(v => v.Severity is "High" or "Critical").ToList();
+        var serious = findings.Where(f => f.Serious).ToList();
         if (serious.Count > 0)
         {
             return new("Deny", IntentReasons.Vulnerable,
-                $"spec.artifact.vulnerabilities: {string.Join(", ", serious.Select(v => $"{v.Id} ({v.Severity})"))}; exceptions (RequireException) are not supported yet: fix or upgrade the artifact");
+                $"spec.artifact.vulnerabilities: {string.Join(", ", serious)}; exceptions (RequireException) are not supported yet: fix or upgrade the artifact");
         }
 
         if (risk.RequiresApproval)
