@@ -155,7 +155,7 @@ public sealed class AdmissionIsolationTests(WebhookFixture fixture)
                 User = Cluster.Plane.Users["bob"].Name,
                 ResourceAttributes = new V1ResourceAttributes { Verb = "create", Group = "networking.k8s.io", Resource = "ingresses", NamespaceProperty = ns },
             },
-        }, CancellationToken.None)).Status.Allowed, TimeSpan.FromSeconds(10), "the hand-made RoleBinding in effect");
+        }, CancellationToken.None)).Status.Allowed, TimeSpan.FromSeconds(60), "the hand-made RoleBinding in effect");
         var raw = await Refused(() => bob.CreateAsync(Ingresses, ns, ingress, CancellationToken.None));
         Assert.Contains("managed by the operator only", raw.StatusMessage);
         Assert.Contains("Exposure", raw.StatusMessage);

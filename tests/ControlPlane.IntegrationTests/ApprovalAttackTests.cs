@@ -276,7 +276,7 @@ public sealed class ApprovalAttackTests(WebhookFixture fixture)
         // Refused whatever generation the webhook's cache holds (generation 2: the last editor; 3: an earlier one), until it shows 3.
         await Net.WaitUntilAsync(async () =>
             (await Refused(() => erin.CreateAsync(Approvals, ws, NewApproval("orders"), CancellationToken.None))).StatusMessage.Contains($"{Email("erin")} changed the spec of Exposure orders (generation 3)"),
-            TimeSpan.FromSeconds(15), "erin refused as an earlier editor of generation 3");
+            TimeSpan.FromSeconds(60), "erin refused as an earlier editor of generation 3");
 
         // The same for a Restore: erin picks another backup of bob's in-place restore. Its plan exists, so the
         // Restore waits for its backup rather than failing PlanNotFound (a Failed Restore's spec is immutable).

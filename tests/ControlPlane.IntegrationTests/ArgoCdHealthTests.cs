@@ -210,7 +210,7 @@ public static class LiveHealth
                 expected = HealthCase.All().SingleOrDefault(c => c.Kind == kind && c.Case == row) ?? throw new InvalidOperationException($"{HealthCase.Folder}/{kind}.json has no case \"{row}\"");
                 seen = Shape(live);
                 return seen == Shape(expected.Object);
-            }, TimeSpan.FromSeconds(15), $"{name} as the row \"{row}\"");
+            }, TimeSpan.FromSeconds(60), $"{name} as the row \"{row}\"");
         }
         catch (TimeoutException)
         {

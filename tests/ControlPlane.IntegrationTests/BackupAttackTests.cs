@@ -113,7 +113,7 @@ public sealed class BackupAttackTests(WebhookFixture fixture)
                 squat = e;
                 return true;
             }
-        }, TimeSpan.FromSeconds(10), "the squatting restore refused");
+        }, TimeSpan.FromSeconds(60), "the squatting restore refused");
         Assert.Contains($"spec.into.database: \"{mine.Status.Database.Name}_x\" is the database name of workspace {ns}-x", squat!.StatusMessage);
     }
 

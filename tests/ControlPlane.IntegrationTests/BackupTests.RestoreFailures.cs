@@ -83,7 +83,7 @@ public sealed partial class BackupTests
             // Nothing was renamed: no name of a kept database that does not exist.
             Assert.Null(failed.Status.ReplacedDatabase);
             // The system of record is written just after the status.
-            await Net.WaitUntilAsync(async () => (await RestoreRowAsync(failed.Metadata.Uid)).Phase == "Failed", TimeSpan.FromSeconds(10), $"{name}: recorded Failed");
+            await Net.WaitUntilAsync(async () => (await RestoreRowAsync(failed.Metadata.Uid)).Phase == "Failed", TimeSpan.FromSeconds(60), $"{name}: recorded Failed");
             Assert.Null((await RestoreRowAsync(failed.Metadata.Uid)).Replaced);
             Assert.Equal(name == "undo" ? ["restore.requested", "restore.approved", "restore.started", "restore.failed"] : ["restore.requested", "restore.started", "restore.failed"],
                 await AuditActionsAsync($"{ws}/{name}"));

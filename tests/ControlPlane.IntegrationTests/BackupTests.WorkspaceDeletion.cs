@@ -79,7 +79,7 @@ public sealed partial class BackupTests
         await Net.WaitUntilAsync(async () => !(await store.ListKeysAsync(prefix + "/", CancellationToken.None)).Contains(dropped.Status.Key!),
             grace + TimeSpan.FromSeconds(60), "the deleted workspace's backup object deleted after the grace");
         Assert.True(DateTime.UtcNow >= droppedRow.DeleteAfter.Value, "not deleted before the grace was over");
-        await Net.WaitUntilAsync(async () => (await BackupRecordAsync(dropped.Metadata.Uid!)).Phase == "Deleted", TimeSpan.FromSeconds(10), "recorded as Deleted");
+        await Net.WaitUntilAsync(async () => (await BackupRecordAsync(dropped.Metadata.Uid!)).Phase == "Deleted", TimeSpan.FromSeconds(60), "recorded as Deleted");
         Assert.Equal(["backup.deletionScheduled", "backup.deleted"],
             (await BackupAuditActionsAsync(deleted, dropped.Metadata.Name)).Where(a => a is "backup.deletionScheduled" or "backup.deleted" or "backup.retained"));
 

@@ -269,8 +269,11 @@ public sealed partial class BackupTests(ClusterFixture cluster, S3Fixture s3, IT
         Assert.Equal("False", Condition(plan.Status.Conditions, BackupPlanConditions.BackupOverdue)?.Status);
         Assert.Equal("True", Condition(plan.Status.Conditions, BackupPlanConditions.Ready)?.Status);
         Assert.NotNull(plan.Status.NextScheduleTime);
-        Assert.Equal(new DateTimeOffset(second.Status.CompletedAt!.Value.ToUniversalTime()).ToUnixTimeMilliseconds() / 1000.0, op.Runtime.BackupMetrics.LastSuccess.WithLabels(ws, "minutely").Value);
-        Assert.Equal(second.Status.SizeBytes, (long)op.Runtime.BackupMetrics.Size.WithLabels(ws, "minutely").Value);
+        // The metrics are set when the backup's reconcile returns, after its status is written: waited for.
+        var completedAt = new DateTimeOffset(second.Status.CompletedAt!.Value.ToUniversalTime()).ToUnixTimeMilliseconds() / 1000.0;
+        await Net.WaitUntilAsync(() => Task.FromResult(op.Runtime.BackupMetrics.LastSuccess.WithLabels(ws, "minutely").Value == completedAt
+                                                       && (long)op.Runtime.BackupMetrics.Size.WithLabels(ws, "minutely").Value == second.Status.SizeBytes),
+            TimeSpan.FromSeconds(60), "last-success and size metrics of the second backup");
 
         // A minutely schedule left behind would write every minute under the next tests' operators (their zero-write checks).
         await cluster.Api.PatchAsync<BackupPlan>(ResourceType.For<BackupPlan>(true), ws, "minutely", """{"spec":{"suspend":true}}""", PatchTypes.Merge, CancellationToken.None);

@@ -444,7 +444,7 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
         if (remediation == "auto")
         {
             Assert.Equal("DriftRemediated", Reason(drifted, IntentConditions.InSync));
-            await Net.WaitUntilAsync(() => Task.FromResult(plane.Find(created.Metadata.Uid!, "ring-1")!.Remediations.Contains("redeploy:2.1.0")), TimeSpan.FromSeconds(10), "redeployed");
+            await Net.WaitUntilAsync(() => Task.FromResult(plane.Find(created.Metadata.Uid!, "ring-1")!.Remediations.Contains("redeploy:2.1.0")), TimeSpan.FromSeconds(60), "redeployed");
             await WaitAsync(ws[0], "drifting", i => Reason(i, IntentConditions.InSync) == "InSync", "in sync again");
         }
         else
@@ -530,7 +530,7 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
             {
                 controller.ResyncNow();
                 var want = target - times + i + 1;
-                await Net.WaitUntilAsync(() => Task.FromResult(Volatile.Read(ref reconciled) >= want), TimeSpan.FromSeconds(10), "the completed intent reconciled again");
+                await Net.WaitUntilAsync(() => Task.FromResult(Volatile.Read(ref reconciled) >= want), TimeSpan.FromSeconds(60), "the completed intent reconciled again");
             }
         }
 

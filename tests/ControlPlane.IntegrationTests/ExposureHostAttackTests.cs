@@ -200,7 +200,7 @@ public sealed class ExposureHostAttackTests(WebhookFixture fixture)
         await WaitForAsync(ws, "orders", e => e.Status?.Phase == ExposurePhase.Published, "Published");
         Assert.NotNull(await Cluster.Api.TryGetAsync<V1Ingress>(Ingresses, ws, "orders", CancellationToken.None));
         await alice.DeleteAsync(Services, ws, "orders", CancellationToken.None);
-        await Net.WaitUntilAsync(async () => await Cluster.Api.TryGetAsync<V1Service>(Services, ws, "orders", CancellationToken.None) is null, TimeSpan.FromSeconds(10), "service gone");
+        await Net.WaitUntilAsync(async () => await Cluster.Api.TryGetAsync<V1Service>(Services, ws, "orders", CancellationToken.None) is null, TimeSpan.FromSeconds(60), "service gone");
         await alice.CreateAsync(Services, ws, Service("orders", s =>
         {
             s.Type = "ExternalName";
@@ -210,7 +210,7 @@ public sealed class ExposureHostAttackTests(WebhookFixture fixture)
         var refused = await WaitForAsync(ws, "orders", e => ReadyReason(e) == "BackendRefused", "BackendRefused");
         Assert.Contains("spec.backend.service: Service orders", refused.Status!.Conditions!.Single(c => c.Type == ExposureConditions.Ready).Message);
         Assert.Null(refused.Status.PublishedGeneration);
-        await Net.WaitUntilAsync(async () => await Cluster.Api.TryGetAsync<V1Ingress>(Ingresses, ws, "orders", CancellationToken.None) is null, TimeSpan.FromSeconds(15), "ingress withdrawn");
+        await Net.WaitUntilAsync(async () => await Cluster.Api.TryGetAsync<V1Ingress>(Ingresses, ws, "orders", CancellationToken.None) is null, TimeSpan.FromSeconds(60), "ingress withdrawn");
     }
 
     [Fact]
@@ -257,7 +257,7 @@ public sealed class ExposureHostAttackTests(WebhookFixture fixture)
         var down = await WaitForAsync(ws, "orders", e => ReadyReason(e) == "HostNotDelegated", "HostNotDelegated");
         Assert.Null(down.Status!.PublishedGeneration);
         Assert.Contains($"spec.host: \"{host}\" is not delegated to tenant {acme.Tenant}", down.Status.Conditions!.Single(c => c.Type == ExposureConditions.Ready).Message);
-        await Net.WaitUntilAsync(async () => await Cluster.Api.TryGetAsync<V1Ingress>(Ingresses, ws, "orders", CancellationToken.None) is null, TimeSpan.FromSeconds(15), "ingress withdrawn");
+        await Net.WaitUntilAsync(async () => await Cluster.Api.TryGetAsync<V1Ingress>(Ingresses, ws, "orders", CancellationToken.None) is null, TimeSpan.FromSeconds(60), "ingress withdrawn");
     }
 
     [Fact]

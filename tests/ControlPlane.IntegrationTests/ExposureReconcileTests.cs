@@ -126,7 +126,7 @@ public sealed class ExposureReconcileTests(ClusterFixture cluster, ITestOutputHe
         var conflict = await cluster.Api.GetAsync<Exposure>(Exposures, holder.OtherNs, holder.Other, CancellationToken.None);
         Assert.Contains($"{host}/api is already claimed by Exposure {holder.Ns}/{holder.Name}", conflict.Status!.Conditions!.Single(c => c.Type == "Ready").Message);
         Assert.Null(await IngressAsync(holder.OtherNs, holder.Other));
-        await Net.WaitUntilAsync(async () => await SecurityAuditCountAsync($"{holder.OtherNs}/{holder.Other}", "exposure.refused") == 1, TimeSpan.FromSeconds(10), "conflict audited");
+        await Net.WaitUntilAsync(async () => await SecurityAuditCountAsync($"{holder.OtherNs}/{holder.Other}", "exposure.refused") == 1, TimeSpan.FromSeconds(60), "conflict audited");
 
         // The holder leaves: the other one's claim is settled and it goes live.
         await cluster.Api.DeleteAsync(Exposures, holder.Ns, holder.Name, CancellationToken.None);
@@ -190,7 +190,7 @@ public sealed class ExposureReconcileTests(ClusterFixture cluster, ITestOutputHe
         await cluster.Api.PatchAsync<V1Ingress>(ExposureResources.Ingresses, ws, "orders",
             """{"spec":{"rules":[{"host":"evil.example","http":{"paths":[{"path":"/","pathType":"Prefix","backend":{"service":{"name":"exfiltrate","port":{"number":9999}}}}]}}]}}""",
             PatchTypes.Merge, CancellationToken.None);
-        await Net.WaitUntilAsync(async () => (await IngressAsync(ws, "orders"))!.Spec.Rules.Single().Host == published.Spec.Host, TimeSpan.FromSeconds(15), "ingress repaired");
+        await Net.WaitUntilAsync(async () => (await IngressAsync(ws, "orders"))!.Spec.Rules.Single().Host == published.Spec.Host, TimeSpan.FromSeconds(60), "ingress repaired");
 
         // Someone with status rights rewrites the approved copy: it differs from the record, so it is not served.
         var forged = k8s.KubernetesJson.Serialize(new ExposureSpec { Backend = new ExposureBackend { Service = "exfiltrate", Port = 9999 }, Host = "evil.example", Path = "/" });

@@ -164,7 +164,7 @@ public sealed class ExposureTests(WebhookFixture fixture)
         await carol.CreateAsync(Approvals, ws, NewApproval("orders"), CancellationToken.None);
         var v3 = await WaitForAsync(ws, "orders", e => e.Status?.PublishedGeneration == 3 && e.Status.Phase == ExposurePhase.Published, "generation 3 published");
         await Net.WaitUntilAsync(async () => (await IngressAsync(ws, "orders"))!.Spec.Rules.Single().Http.Paths.Single().Path == "/orders-v3",
-            TimeSpan.FromSeconds(10), "ingress serves generation 3");
+            TimeSpan.FromSeconds(60), "ingress serves generation 3");
 
         var rows = await PublicationsAsync(v3);
         Assert.Equal([1L, 3L], rows.Select(r => r.Generation));
@@ -270,7 +270,7 @@ public sealed class ExposureTests(WebhookFixture fixture)
         await LiveHealth.AssertAsync(Cluster.Api, Exposures, ws, "orders", "draft (spec.publish false)");
         Assert.Null(draft.Status!.PublishedGeneration);
         Assert.Null(draft.Status.Endpoint);
-        await Net.WaitUntilAsync(async () => await IngressAsync(ws, "orders") is null, TimeSpan.FromSeconds(10), "ingress removed");
+        await Net.WaitUntilAsync(async () => await IngressAsync(ws, "orders") is null, TimeSpan.FromSeconds(60), "ingress removed");
 
         await bob.PatchAsync<Exposure>(Exposures, ws, "orders", """{"spec":{"publish":true}}""", PatchTypes.Merge, CancellationToken.None);
         await WaitForAsync(ws, "orders", e => e.Status?.Phase == ExposurePhase.PendingApproval, "pending again");

@@ -118,7 +118,7 @@ public sealed class ReviewAttackTests(WebhookFixture fixture)
         await Cluster.CreateTenantAsync(acme, edit: t => t.Owners = [new Subject { Kind = "User", Name = Email("alice") }]);
         await Cluster.CreateTenantAsync(corp);
         await Net.WaitUntilAsync(() => Task.FromResult(fixture.App!.Services.GetRequiredService<Operator.Kinds.AdmissionCaches>().Tenants.Get(corp) is not null),
-            TimeSpan.FromSeconds(10), "tenant in the admission cache");
+            TimeSpan.FromSeconds(60), "tenant in the admission cache");
         var options = fixture.App!.Services.GetRequiredService<ControlPlaneOptions>();
         options.ForceTenantPrefix = true;
         try
@@ -134,7 +134,7 @@ public sealed class ReviewAttackTests(WebhookFixture fixture)
             var team = acme + "-team";
             await alice.CreateAsync(ClusterFixture.Workspaces, null, New(team + "-a"), CancellationToken.None);
             await Net.WaitUntilAsync(() => Task.FromResult(fixture.App!.Services.GetRequiredService<Operator.Kinds.AdmissionCaches>().Workspaces.Get(team + "-a") is not null),
-                TimeSpan.FromSeconds(10), "workspace in the admission cache");
+                TimeSpan.FromSeconds(60), "workspace in the admission cache");
             var late = await Assert.ThrowsAsync<KubeApiException>(() => Cluster.CreateTenantAsync(team));
             Assert.Contains($"workspace {team}-a of tenant {acme} is already under the prefix \"{team}-\"", late.StatusMessage);
             await alice.DeleteAsync(ClusterFixture.Workspaces, null, team + "-a", CancellationToken.None);

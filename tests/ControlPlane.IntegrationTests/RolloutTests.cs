@@ -183,9 +183,9 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
 
         op.Runtime.Reconciled += Count;
         controller.ResyncNow();
-        await Net.WaitUntilAsync(() => Task.FromResult(Volatile.Read(ref reconciled) >= 1), TimeSpan.FromSeconds(10), "the soaking rollout reconciled again");
+        await Net.WaitUntilAsync(() => Task.FromResult(Volatile.Read(ref reconciled) >= 1), TimeSpan.FromSeconds(60), "the soaking rollout reconciled again");
         controller.ResyncNow();
-        await Net.WaitUntilAsync(() => Task.FromResult(Volatile.Read(ref reconciled) >= 2), TimeSpan.FromSeconds(10), "the soaking rollout reconciled a second time");
+        await Net.WaitUntilAsync(() => Task.FromResult(Volatile.Read(ref reconciled) >= 2), TimeSpan.FromSeconds(60), "the soaking rollout reconciled a second time");
         op.Runtime.Reconciled -= Count;
         Assert.Equal(apiWrites, op.Requests.Writes());
         Assert.Equal(dbWrites, op.Runtime.Database.Writes);

@@ -136,7 +136,7 @@ public sealed class SelfServiceTests(WebhookFixture fixture)
             {
                 return true;
             }
-        }, TimeSpan.FromSeconds(10), "admission counts the owner's second workspace");
+        }, TimeSpan.FromSeconds(60), "admission counts the owner's second workspace");
         var third = await Refused(() => olga.CreateAsync(ClusterFixture.Workspaces, null, NewWorkspace(Unique(own), own), CancellationToken.None));
         Assert.Contains("maxWorkspaces", third.StatusMessage);
 

@@ -128,7 +128,7 @@ public sealed class WorkspaceNetworkPolicyAttackTests(WebhookFixture fixture)
                 User = Cluster.Plane.Users["bob"].Name,
                 ResourceAttributes = new V1ResourceAttributes { Verb = "patch", Group = "networking.k8s.io", Resource = "networkpolicies", NamespaceProperty = ws },
             },
-        }, CancellationToken.None)).Status.Allowed, TimeSpan.FromSeconds(10), "the hand-made RoleBinding in effect");
+        }, CancellationToken.None)).Status.Allowed, TimeSpan.FromSeconds(60), "the hand-made RoleBinding in effect");
 
         var edit = await Refused(() => bob.PatchAsync<V1NetworkPolicy>(NetworkPolicies, ws, "api-ingress", openToAll, PatchTypes.Merge, CancellationToken.None));
         Assert.Contains("managed by the operator only", edit.StatusMessage);
