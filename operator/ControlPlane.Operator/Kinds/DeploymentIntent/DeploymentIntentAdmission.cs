@@ -31,6 +31,7 @@ public sealed class DeploymentIntentAdmission(AdmissionCaches caches, AdmissionS
         // Names derived from the intent's (its Rollouts, their labels): the name only on create (it cannot change).
         var names = DeploymentIntentResources.NameProblems(r.Operation == "CREATE" ? r.Name ?? intent.Metadata.Name : null, intent.Spec.TargetScope.Rings);
         var problems = DeploymentIntentResources.ScopeProblems(intent.Spec, tenant);
+        problems.AddRange(await IntentScopeAdmission.ProblemsAsync(r, intent, tenant, caches, ct).ConfigureAwait(false));
         // Cross-tenant references: a ring is the tenant's own workspaces only, checked here and again at reconcile.
         if (problems.Count == 0)
         {
