@@ -150,13 +150,6 @@ public sealed partial class DeploymentIntentReconciler(
         var gate = GateOf(intent);
         scopeProblems.AddRange(publisherProblems);
         if (gate.Verdict == GateVerdict.Deny) scopeProblems.Add(gate.Message);
-        if (scopeProblems.Count == 0 && gate.Verdict == GateVerdict.Wait && status.Phase is IntentPhase.Pending or IntentPhase.RiskAssessed)
-        {
-            // GitOps applies an intent with its Application: it waits for it (and its CAB), it is not denied.
-            pass.Conditions.Set(IntentConditions.ScopeValid, false, gate.Reason, gate.Message).Set(IntentConditions.Ready, false, gate.Reason, gate.Message);
-            return false;
-        }
-
         pass.Conditions.Set(IntentConditions.ScopeValid, scopeProblems.Count == 0, scopeProblems.Count == 0 ? IntentReasons.ScopeValid : IntentReasons.ScopeInvalid,
             scopeProblems.Count == 0 ? $"within tenant {tenant.Metadata.Name}'s scopes; rings: {RingsText(intent, tenant)}" : string.Join("; ", scopeProblems));
         var findings = await FindingsAsync(pass, ct).ConfigureAwait(false);
@@ -164,6 +157,13 @@ public sealed partial class DeploymentIntentReconciler(
         if (decision.Reason == IntentReasons.ScopeInvalid && baseProblems == 0)
         {
             decision = decision with { Reason = publisherProblems.Count > 0 ? IntentReasons.OutsidePublisherScope : IntentReasons.OutsideApplicationScope };
+        }
+
+        if (decision.Decision != "Deny" && gate.Verdict == GateVerdict.Wait && status.Phase is IntentPhase.Pending or IntentPhase.RiskAssessed)
+        {
+            // GitOps applies an intent with its Application: it waits for it (and its CAB) undecided; only a definite violation is denied.
+            pass.Conditions.Set(IntentConditions.ScopeValid, false, gate.Reason, gate.Message).Set(IntentConditions.Ready, false, gate.Reason, gate.Message);
+            return false;
         }
 
         // A decision already taken stands (the spec does not change after assessment); a suspended tenant stops new rings below.
