@@ -368,7 +368,7 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
     [Fact]
     public async Task AnIntentName_ItsRolloutsCannotCarry_IsRefusedAtAdmission_NamingTheFieldAndTheMaximum()
     {
-        var ws = await TenantAsync("dev", [("wade", "Operator")], "ring-1");
+        var ws = await TenantAsync("dev", [("wade", "Operator"), ("erin", "Approver")], "ring-1");
         await WaitForAccessAsync("wade", "create", "deploymentintents", ws[0]);
         using var wade = As("wade");
         var name = new string('p', 245);

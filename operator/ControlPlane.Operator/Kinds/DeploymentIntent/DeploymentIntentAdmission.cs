@@ -31,7 +31,6 @@ public sealed class DeploymentIntentAdmission(AdmissionCaches caches, AdmissionS
         // Names derived from the intent's (its Rollouts, their labels): the name only on create (it cannot change).
         var names = DeploymentIntentResources.NameProblems(r.Operation == "CREATE" ? r.Name ?? intent.Metadata.Name : null, intent.Spec.TargetScope.Rings);
         var problems = DeploymentIntentResources.ScopeProblems(intent.Spec, tenant);
-        problems.AddRange(await IntentScopeAdmission.ProblemsAsync(r, intent, tenant, caches, ct).ConfigureAwait(false));
         // Cross-tenant references: a ring is the tenant's own workspaces only, checked here and again at reconcile.
         if (problems.Count == 0)
         {
@@ -40,6 +39,9 @@ public sealed class DeploymentIntentAdmission(AdmissionCaches caches, AdmissionS
             if (rings.Count > 0) rings = DeploymentIntentResources.RingProblems(intent.Spec.TargetScope, name, await caches.WorkspacesOfTenantAsync(name, live: true, ct).ConfigureAwait(false));
             problems.AddRange(rings);
         }
+
+        // Issue 23: every dimension declared, the publisher scopes, the Application's scope.
+        problems.AddRange(await IntentScopeAdmission.ProblemsAsync(r, intent, tenant, caches, ct).ConfigureAwait(false));
 
         foreach (var ring in intent.Spec.Schedule?.Keys ?? Enumerable.Empty<string>())
         {
