@@ -203,6 +203,23 @@ public sealed class ApplicationAttackTests(WebhookFixture fixture)
         // The intent goes on against v2 (ring-1 published; ring-2, prod, waits for the intent's own CAB).
         var started = await WaitAsync<DeploymentIntent>(Intents, ns, "wide", i => i.Status?.Rings?.Any(r => r.Name == "ring-1") == true, "ring-1 started");
         Assert.Equal(2, started.Status!.ApplicationScopeVersion);
+
+        // The Application narrows back to ring-1 (at once, v3): ring-2, not started yet, never starts, even once CAB approves the intent.
+        await bob.PatchAsync<Application>(Applications.Type, ns, "app-001", """{"spec":{"allowedScope":{"rings":["ring-1"]}}}""", PatchTypes.Merge, CancellationToken.None);
+        await WaitAsync<Application>(Applications.Type, ns, "app-001", a => a.Status?.ScopeVersion == 3, "v3 (narrowed) in effect");
+        foreach (var approver in new[] { carol, erin })
+        {
+            await approver.CreateAsync(Approvals, ns, new Approval
+            {
+                Metadata = new V1ObjectMeta { Name = Unique("apr") },
+                Spec = new ApprovalSpec { Target = new ApprovalTarget { Kind = DeploymentIntent.KubeKind, Name = "wide" }, Decision = "approve" },
+            }, CancellationToken.None);
+        }
+
+        var held = await WaitAsync<DeploymentIntent>(Intents, ns, "wide", i => Ready(i)?.Reason == IntentReasons.OutsideApplicationScope, "ring-2 held: outside the narrowed scope");
+        Assert.Contains("ring ring-2 does not start: spec.targetScope.rings[1]: \"ring-2\" is outside application app-001's approved scope v3 (ring-1)", Ready(held)!.Message);
+        Assert.DoesNotContain(held.Status!.Rings!, r => r.Name == "ring-2");
+        Assert.DoesNotContain(Plane.Calls, c => c.IdempotencyKey == $"{intent.Metadata.Uid}:ring-2");
     }
 
     [Fact]
