@@ -69,7 +69,7 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
                     Labels = new Dictionary<string, string>
                     {
                         [ApiGroup.RingLabel] = ring, [ApiGroup.AcquisitionBoundaryLabel] = "acq-001",
-                        [ApiGroup.BusinessUnitLabel] = "bu-finance",
+                        [ApiGroup.BusinessUnitLabel] = "bu-finance", [ApiGroup.SiteClassLabel] = "online",
                     },
                 },
                 Spec = new WorkspaceSpec
@@ -92,6 +92,17 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
             {
                 Metadata = new V1ObjectMeta { Name = "evidence" }, Data = new Dictionary<string, string> { ["evidence"] = Evidence },
             }, CancellationToken.None);
+        }
+
+        // Issue 23: the intents' Application in the first workspace, its scope approved by that workspace's first two approvers.
+        var approvers = workspaces[0].Members.Where(m => m.Role is "Approver" or "WorkspaceAdmin").Take(2).Select(m => new Applications.Approver(Email(m.User), As(m.User))).ToList();
+        try
+        {
+            if (approvers.Count > 0) await Applications.ApprovedApplicationAsync(Cluster.Api, names[0], workspaces.Select(w => w.Ring), approvers);
+        }
+        finally
+        {
+            foreach (var a in approvers) a.Api?.Dispose();
         }
 
         return names;
@@ -119,7 +130,7 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
         {
             Application = "app", Version = "2.1.0",
             Artifact = new Artifact { Image = "registry.example/app:2.1.0", Sha256 = Digest },
-            TargetScope = new TargetScope { AcquisitionBoundary = "acq-001", BusinessUnit = "bu-finance", Rings = [.. rings] },
+            TargetScope = new TargetScope { AcquisitionBoundary = "acq-001", BusinessUnit = "bu-finance", SiteClass = "online", Rings = [.. rings] },
             ExecutionPlane = new ExecutionPlane { Type = "http", Url = Plane.BaseUrl.AbsoluteUri, CredentialsSecret = new LocalObjectReference { Name = "plane" } },
             Risk = risk,
             RollbackPlan = new RollbackPlan { Strategy = "previous-version" },
@@ -196,7 +207,7 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
     [Fact]
     public async Task AnOperatorOfTenantA_CannotWriteIntentsInTenantB_NorMakeItsWorkspacesARing()
     {
-        var mine = await TenantAsync("dev", [("wade", "Operator")], "ring-1");
+        var mine = await TenantAsync("dev", [("wade", "Operator"), ("erin", "Approver")], "ring-1");
         // Tenant B: a workspace with the same ring label, and one with a ring label only B has.
         var theirs = await TenantAsync("dev", [("mona", "Operator")], "ring-1", "ring-b");
         await WaitForAccessAsync("wade", "create", "deploymentintents", mine[0]);
@@ -357,7 +368,7 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
     [Fact]
     public async Task AnIntentName_ItsRolloutsCannotCarry_IsRefusedAtAdmission_NamingTheFieldAndTheMaximum()
     {
-        var ws = await TenantAsync("dev", [("wade", "Operator")], "ring-1");
+        var ws = await TenantAsync("dev", [("wade", "Operator"), ("erin", "Approver")], "ring-1");
         await WaitForAccessAsync("wade", "create", "deploymentintents", ws[0]);
         using var wade = As("wade");
         var name = new string('p', 245);

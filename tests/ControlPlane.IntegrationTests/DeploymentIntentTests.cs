@@ -55,7 +55,7 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
                     Labels = new Dictionary<string, string>
                     {
                         [ApiGroup.RingLabel] = ring, [ApiGroup.AcquisitionBoundaryLabel] = "acq-001",
-                        [ApiGroup.BusinessUnitLabel] = "bu-finance",
+                        [ApiGroup.BusinessUnitLabel] = "bu-finance", [ApiGroup.SiteClassLabel] = "online",
                     },
                 },
                 Spec = new WorkspaceSpec
@@ -82,7 +82,7 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
         {
             Application = "app", Version = "2.1.0",
             Artifact = new Artifact { Image = "registry.example/app:2.1.0", Sha256 = Digest },
-            TargetScope = new TargetScope { AcquisitionBoundary = "acq-001", BusinessUnit = "bu-finance", Rings = [.. rings] },
+            TargetScope = new TargetScope { AcquisitionBoundary = "acq-001", BusinessUnit = "bu-finance", SiteClass = "online", Rings = [.. rings] },
             ExecutionPlane = plane is null ? new ExecutionPlane { Type = "kubernetes" }
                 : new ExecutionPlane { Type = "http", Url = plane.BaseUrl.AbsoluteUri, CredentialsSecret = new LocalObjectReference { Name = "plane" } },
             Risk = risk ?? new RiskFactors { PrivilegeImpact = 0.1, SupplyChainTrust = 0.1, BlastRadius = 0.1, ChangeComplexity = 0.1, TestEvidence = 0.9 },
@@ -111,6 +111,8 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
             intent.Metadata.Annotations[ApiGroup.AuthorGroupsAnnotation] = Requesters.WithAuthorGroups(null, cluster.Plane.Admin.Name, cluster.Plane.Admin.Groups);
         }
 
+        // Issue 23: the intent's Application, its scope approved by CAB (carol and erin approve in every workspace here).
+        await Applications.ApprovedApplicationAsync(cluster.Api, ns, intent.Spec.TargetScope.Rings, [new("carol@example.com"), new("erin@example.com")], intent.Spec.Application);
         return await cluster.Api.CreateAsync(Intents, ns, intent, CancellationToken.None);
     }
 
@@ -262,7 +264,7 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
                 Labels = new Dictionary<string, string>
                 {
                     [ApiGroup.RingLabel] = "spare", [ApiGroup.AcquisitionBoundaryLabel] = "acq-001",
-                    [ApiGroup.BusinessUnitLabel] = "bu-finance",
+                    [ApiGroup.BusinessUnitLabel] = "bu-finance", [ApiGroup.SiteClassLabel] = "online",
                 },
             },
             Spec = new WorkspaceSpec

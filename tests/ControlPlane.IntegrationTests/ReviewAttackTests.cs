@@ -245,16 +245,17 @@ public sealed class ReviewAttackTests(WebhookFixture fixture)
                 Name = ring1,
                 Labels = new Dictionary<string, string>
                 {
-                    [ApiGroup.RingLabel] = "ring-1", [ApiGroup.AcquisitionBoundaryLabel] = "acq-001", [ApiGroup.BusinessUnitLabel] = "bu-finance",
+                    [ApiGroup.RingLabel] = "ring-1", [ApiGroup.AcquisitionBoundaryLabel] = "acq-001", [ApiGroup.BusinessUnitLabel] = "bu-finance", [ApiGroup.SiteClassLabel] = "online",
                 },
             },
             Spec = new WorkspaceSpec
             {
                 Tenant = tenant, Environment = "dev", Database = new WorkspaceDatabase { Enabled = false },
-                Members = [new WorkspaceMember { Kind = "User", Name = Email("wade"), Role = "Operator" }],
+                Members = [new WorkspaceMember { Kind = "User", Name = Email("wade"), Role = "Operator" }, new WorkspaceMember { Kind = "User", Name = Email("erin"), Role = "Approver" }],
             },
         }, CancellationToken.None);
         await Cluster.WaitForWorkspaceAsync(ring1, ClusterFixture.IsReady, "Ready");
+        using (var erin = As("erin")) await Applications.ApprovedApplicationAsync(Cluster.Api, ring1, ["ring-1"], [new(Email("erin"), erin)]);
         await Deployments.CreateAsync(Cluster.Api, ring1, "app", "registry.example/app:2.0.5");
 
         using var wade = As("wade");
@@ -271,7 +272,7 @@ public sealed class ReviewAttackTests(WebhookFixture fixture)
                     {
                         Application = "app", Version = "2.1.0",
                         Artifact = new Artifact { Image = "registry.example/app:2.1.0", Sha256 = new string('a', 64) },
-                        TargetScope = new TargetScope { AcquisitionBoundary = "acq-001", BusinessUnit = "bu-finance", Rings = ["ring-1"] },
+                        TargetScope = new TargetScope { AcquisitionBoundary = "acq-001", BusinessUnit = "bu-finance", SiteClass = "online", Rings = ["ring-1"] },
                         ExecutionPlane = new ExecutionPlane { Type = "kubernetes" },
                         // A day's soak: the ring stays in progress, read from its Rollout every pass.
                         Schedule = new Dictionary<string, RingSchedule> { ["ring-1"] = new() { Start = DateTime.UtcNow.AddMinutes(-1), DurationHours = 24 } },

@@ -256,13 +256,13 @@ public sealed class RolloutAttackTests(WebhookFixture fixture)
                     Labels = new Dictionary<string, string>
                     {
                         [ApiGroup.RingLabel] = ring, [ApiGroup.AcquisitionBoundaryLabel] = "acq-001",
-                        [ApiGroup.BusinessUnitLabel] = "bu-finance",
+                        [ApiGroup.BusinessUnitLabel] = "bu-finance", [ApiGroup.SiteClassLabel] = "online",
                     },
                 },
                 Spec = new WorkspaceSpec
                 {
                     Tenant = tenant, Environment = "dev", Database = new WorkspaceDatabase { Enabled = false },
-                    Members = [new WorkspaceMember { Kind = "User", Name = Email(member), Role = "Operator" }],
+                    Members = [new WorkspaceMember { Kind = "User", Name = Email(member), Role = "Operator" }, new WorkspaceMember { Kind = "User", Name = Email("erin"), Role = "Approver" }],
                 },
             }, CancellationToken.None);
             await Cluster.WaitForWorkspaceAsync(name, ClusterFixture.IsReady, "Ready");
@@ -276,6 +276,7 @@ public sealed class RolloutAttackTests(WebhookFixture fixture)
 
         var ring1 = await RingWorkspaceAsync("ring-1", "wade");
         var ring2 = await RingWorkspaceAsync("ring-2", "mona");
+        using (var erin = As("erin")) await Applications.ApprovedApplicationAsync(Cluster.Api, ring1, ["ring-1", "ring-2"], [new(Email("erin"), erin)]);
         var reviews = new ResourceType("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", false);
         var wadeUser = Cluster.Plane.Users["wade"];
         await Net.WaitUntilAsync(async () => (await Cluster.Api.CreateAsync(reviews, null, new V1SubjectAccessReview
@@ -296,7 +297,7 @@ public sealed class RolloutAttackTests(WebhookFixture fixture)
         {
             Application = "app", Version = "2.1.0",
             Artifact = new Artifact { Image = "attacker.example/app:2.1.0", Sha256 = new string('a', 64) },
-            TargetScope = new TargetScope { AcquisitionBoundary = "acq-001", BusinessUnit = "bu-finance", Rings = ["ring-1", "ring-2"] },
+            TargetScope = new TargetScope { AcquisitionBoundary = "acq-001", BusinessUnit = "bu-finance", SiteClass = "online", Rings = ["ring-1", "ring-2"] },
             ExecutionPlane = plane,
             Risk = new RiskFactors { PrivilegeImpact = 0.1, SupplyChainTrust = 0.1, BlastRadius = 0.1, ChangeComplexity = 0.1, TestEvidence = 0.9 },
             RollbackPlan = new RollbackPlan { Strategy = "previous-version" },

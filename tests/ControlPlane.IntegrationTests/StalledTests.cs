@@ -133,7 +133,7 @@ public sealed class StalledTests(ClusterFixture cluster, ITestOutputHelper outpu
             {
                 Application = "app", Version = "2.1.0",
                 Artifact = new Artifact { Image = "registry.example/app:2.1.0", Sha256 = new string('a', 64) },
-                TargetScope = new TargetScope { AcquisitionBoundary = "acq-001", BusinessUnit = "bu-finance", Rings = ["ring-1"] },
+                TargetScope = new TargetScope { AcquisitionBoundary = "acq-001", BusinessUnit = "bu-finance", SiteClass = "online", Rings = ["ring-1"] },
                 ExecutionPlane = new ExecutionPlane { Type = "kubernetes" },
                 Risk = new RiskFactors { PrivilegeImpact = 0.1, SupplyChainTrust = 0.1, BlastRadius = 0.1, ChangeComplexity = 0.1, TestEvidence = 0.9 },
                 RollbackPlan = new RollbackPlan { Strategy = "previous-version" },
@@ -142,6 +142,13 @@ public sealed class StalledTests(ClusterFixture cluster, ITestOutputHelper outpu
         };
         intent = await cluster.Api.CreateAsync(Intents, ns, intent, CancellationToken.None);
         await AssertStalledAsync<DeploymentIntent>(Intents, ns, intent.Metadata.Name, d => d.Status, IntentReasons.NotInAWorkspace);
+
+        // An Application outside a workspace: Failed, stalled until it moves (no scope version is ever offered to CAB).
+        var app = await cluster.Api.CreateAsync(Applications.Type, ns, new Application
+        {
+            Metadata = new V1ObjectMeta { Name = Unique("app") }, Spec = new ApplicationSpec { Owner = "alice@example.com", AllowedScope = Applications.Scope(["ring-1"]) },
+        }, CancellationToken.None);
+        await AssertStalledAsync<Application>(Applications.Type, ns, app.Metadata.Name, a => a.Status, ApplicationReasons.NotInAWorkspace);
 
         // An approval given by a ServiceAccount never counts: a person must approve instead.
         var approval = new Approval

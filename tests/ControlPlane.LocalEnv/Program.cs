@@ -188,6 +188,17 @@ public static class Program
         var carol = Path.Combine(Path.GetDirectoryName(plane.KubeconfigPath)!, "kubeconfig-carol");
         Say("bob@acme.io submits samples/intents (a DeploymentIntent of payments 1.4.0, risk 59.5)");
         await Kubectl(plane, "--kubeconfig", Path.Combine(Path.GetDirectoryName(plane.KubeconfigPath)!, "kubeconfig-bob"), "apply", "-f", Path.Combine(samples, "intents"));
+        // Its Application's first scope version reaches acme-prod: CAB (carol and dave, Approvers of acme-prod) approves it, as for any approvable kind.
+        Say("carol@acme.io and dave@acme.io approve Application payments' scope v1 (samples/application-approvals)");
+        foreach (var approver in new[] { "carol", "dave" })
+        {
+            await Kubectl(plane, "--kubeconfig", Path.Combine(Path.GetDirectoryName(plane.KubeconfigPath)!, "kubeconfig-" + approver), "apply", "-f",
+                Path.Combine(samples, "application-approvals", $"payments-{approver}.yaml"));
+        }
+
+        await Net.WaitUntilAsync(async () => (await api.TryGetAsync<Application>(ResourceType.For<Application>(true), "acme-dev", "payments", ct))?.Status?.ScopeVersion is not null,
+            TimeSpan.FromSeconds(60), "sample Application approved", ct);
+        await Kubectl(plane, "get", "applications.controlplane.io", "-n", "acme-dev");
         await Net.WaitUntilAsync(async () => (await api.TryGetAsync<DeploymentIntent>(ResourceType.For<DeploymentIntent>(true), "acme-dev", "payments-1-4-0", ct))?.Status?.Phase
             is IntentPhase.AwaitingApproval or IntentPhase.Completed or IntentPhase.Failed or IntentPhase.Denied or IntentPhase.RolledBack, TimeSpan.FromSeconds(90), "sample intent's ring-1 done", ct);
         await Kubectl(plane, "get", "deploymentintents,rollouts", "-n", "acme-dev");

@@ -42,8 +42,8 @@ public sealed class PhaseTests
     public void EveryPhaseEnum_HasUnknownAtZero_AndTheNameConverter()
     {
         var phases = PhaseProperties().ToList();
-        // Tenant, Workspace, Exposure, Rollout (+ rings), DeploymentIntent (+ rings), BackupPlan's last backup, Backup, Restore.
-        Assert.Equal(10, phases.Count);
+        // Tenant, Workspace, Exposure, Rollout (+ rings), DeploymentIntent (+ rings), BackupPlan's last backup, Backup, Restore, Application.
+        Assert.Equal(11, phases.Count);
         foreach (var (path, property) in phases)
         {
             var type = Nullable.GetUnderlyingType(property.PropertyType)!;

@@ -35,6 +35,7 @@ public sealed class CrdTests
             ["Tenant"] = (null, "Cluster"), ["Workspace"] = ("ws", "Cluster"), ["WorkspaceNetworkPolicy"] = ("wnp", "Namespaced"),
             ["Exposure"] = (null, "Namespaced"), ["Approval"] = ("apr", "Namespaced"), ["Rollout"] = (null, "Namespaced"),
             ["DeploymentIntent"] = ("di", "Namespaced"), ["BackupPlan"] = ("bp", "Namespaced"), ["Backup"] = ("bk", "Namespaced"), ["Restore"] = ("rst", "Namespaced"),
+            ["Application"] = ("cpapp", "Namespaced"),
         };
         Assert.Equal(expected.Keys.Order(), crds.Keys.Order());
         foreach (var (kind, (shortName, scope)) in expected)

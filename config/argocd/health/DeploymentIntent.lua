@@ -17,5 +17,5 @@ end
 -- application or a plane that is briefly away goes on by itself; a later ring waiting for approval is held.
 return judgeReason(ready,
   { Pending = true, RingInProgress = true, RingStarting = true, RingCompleted = true, MinimumSoak = true, ScheduleWindow = true,
-    ConflictingChange = true, PlaneUnavailable = true, RiskAssessed = true, ScopeValidated = true },
-  { AwaitingApproval = true, EvidenceMissing = true, TenantSuspended = true })
+    ConflictingChange = true, PlaneUnavailable = true, RiskAssessed = true, ScopeValidated = true, ApplicationNotFound = true },
+  { AwaitingApproval = true, EvidenceMissing = true, TenantSuspended = true, ApplicationNotApproved = true })

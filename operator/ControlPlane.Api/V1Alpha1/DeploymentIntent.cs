@@ -25,7 +25,7 @@ public sealed class DeploymentIntent : CustomResource<DeploymentIntentSpec, Depl
 public sealed class DeploymentIntentSpec
 {
     [Required, Length(1, 63), Pattern(Patterns.DnsLabel)]
-    [Description("The application changed. On the kubernetes plane it is also the name of the Deployment (and of its container, unless spec.artifact.container says otherwise) in every ring workspace. One active change per application and ring.")]
+    [Description("The Application (in this namespace) changed: the target must lie within its approved scope; an intent waits while it is missing or not yet approved. On the kubernetes plane it is also the name of the Deployment (and of its container, unless spec.artifact.container says otherwise) in every ring workspace. One active change per application and ring.")]
     public string Application { get; set; } = "";
 
     [Required, Length(1, 128), Description("The version being deployed (what drift checks compare the plane's actual version with).")]
@@ -115,10 +115,10 @@ public sealed class TargetScope
     [Required, Length(1)]
     public string AcquisitionBoundary { get; set; } = "";
 
-    /// <summary>Narrows the target to workspaces labelled controlplane.io/business-unit with this value; must be one of the boundary's business units.</summary>
+    /// <summary>Narrows the target to workspaces labelled controlplane.io/business-unit with this value; must be one of the boundary's business units. Required for a new intent.</summary>
     public string? BusinessUnit { get; set; }
 
-    /// <summary>Narrows the target to workspaces labelled controlplane.io/site-class with this value; must be one of the boundary's site classes.</summary>
+    /// <summary>Narrows the target to workspaces labelled controlplane.io/site-class with this value; must be one of the boundary's site classes. Required for a new intent.</summary>
     public string? SiteClass { get; set; }
 
     /// <summary>The rings, in the order they are deployed; a ring's workspaces are those in scope labelled controlplane.io/ring with its name.</summary>
@@ -236,6 +236,9 @@ public sealed class DeploymentIntentStatus : StatusBase
 
     /// <summary>Per ring, in deployment order: its phase, workspaces, timings and health.</summary>
     public List<IntentRingStatus>? Rings { get; set; }
+
+    [Description("The scope version of spec.application in effect when the intent last started a ring (its status.scopeVersion): what the target was checked against.")]
+    public int? ApplicationScopeVersion { get; set; }
 
     [DateTimeFormat, Description("When CAB approval was given (the CAB approval time is this minus creation).")]
     public DateTime? ApprovedAt { get; set; }

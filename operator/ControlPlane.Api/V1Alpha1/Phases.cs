@@ -44,6 +44,10 @@ public enum IntentPhase { Unknown, Pending, RiskAssessed, ScopeValidated, Awaiti
 [JsonConverter(typeof(PhaseConverter<IntentRingPhase>))]
 public enum IntentRingPhase { Unknown, Pending, InProgress, Completed, Failed, RolledBack }
 
+/// <summary>An Application's phase (status.phase): the state of its requested scope version.</summary>
+[JsonConverter(typeof(PhaseConverter<ApplicationPhase>))]
+public enum ApplicationPhase { Unknown, AwaitingApproval, Active, Rejected, Failed }
+
 /// <summary>A Backup's phase (status.phase; also a BackupPlan's status.lastBackup.phase).</summary>
 [JsonConverter(typeof(PhaseConverter<BackupPhase>))]
 public enum BackupPhase { Unknown, Pending, Running, Completed, Failed }

@@ -180,6 +180,12 @@ public static class IntentReasons
     public const string Completed = "Completed";
     public const string Failed = "Failed";
     public const string RolledBack = "RolledBack";
+
+    // Application and publisher scope (issue 23): the intent waits for its Application, or is outside a scope.
+    public const string ApplicationNotFound = "ApplicationNotFound";
+    public const string ApplicationNotApproved = "ApplicationNotApproved";
+    public const string OutsideApplicationScope = "OutsideApplicationScope";
+    public const string OutsidePublisherScope = "OutsidePublisherScope";
 }
 
 /// <summary>A WorkspaceNetworkPolicy's condition types.</summary>

@@ -42,6 +42,14 @@ public sealed class TenantSpec
     [Description("Boundaries that deployment intents of this tenant may target.")]
     public List<TenantScope>? Scopes { get; set; }
 
+    /// <summary>
+    /// Who may publish DeploymentIntents where: an intent's authors (its creator and every spec editor, as the
+    /// webhook stamped them, with their groups) must each hold a publisher entry whose scopes cover its target.
+    /// Absent or empty: every author publishes within spec.scopes (the behaviour before publishers existed).
+    /// </summary>
+    [Items(0, 256)]
+    public List<TenantPublisher>? Publishers { get; set; }
+
     /// <summary>Network bounds for the tenant's workspaces: the CIDRs their WorkspaceNetworkPolicies may name.</summary>
     public TenantNetwork? Network { get; set; }
 
@@ -82,6 +90,40 @@ public sealed class TenantScope
     /// <summary>Site classes (e.g. online, edge) the tenant may target; empty: none.</summary>
     [ListSet]
     public List<string>? SiteClasses { get; set; }
+}
+
+public sealed class TenantPublisher
+{
+    /// <summary>Users (as the API server authenticates them) this entry applies to.</summary>
+    [ListSet, Items(0, 256)]
+    public List<string>? Subjects { get; set; }
+
+    /// <summary>Groups (as the API server reports them) this entry applies to; system: groups never match.</summary>
+    [ListSet, Items(0, 256)]
+    public List<string>? Groups { get; set; }
+
+    /// <summary>Where they may publish; each within the tenant's spec.scopes.</summary>
+    [Required, Items(1, 64)]
+    public List<PublisherScope> Scopes { get; set; } = [];
+}
+
+public sealed class PublisherScope
+{
+    /// <summary>One of the tenant's spec.scopes acquisition boundaries.</summary>
+    [Required, Length(1)]
+    public string AcquisitionBoundary { get; set; } = "";
+
+    /// <summary>Business units of that boundary they may target; empty: none.</summary>
+    [ListSet]
+    public List<string>? BusinessUnits { get; set; }
+
+    /// <summary>Site classes of that boundary they may target; empty: none.</summary>
+    [ListSet]
+    public List<string>? SiteClasses { get; set; }
+
+    /// <summary>Rings they may target; empty: none.</summary>
+    [ListSet]
+    public List<string>? Rings { get; set; }
 }
 
 public sealed class TenantNetwork

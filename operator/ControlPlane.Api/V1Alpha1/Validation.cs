@@ -284,6 +284,7 @@ public static partial class SpecRules
         problems.AddRange(TenantQuota(tenant.Spec.Quota, rawQuota));
         problems.AddRange(Cidrs(tenant.Spec.Network?.AllowedIngressCIDRs, "spec.network.allowedIngressCIDRs"));
         problems.AddRange(Cidrs(tenant.Spec.Network?.ApprovedEgressCIDRs, "spec.network.approvedEgressCIDRs"));
+        problems.AddRange(Publishers(tenant.Spec));
         return problems;
     }
 

@@ -96,7 +96,14 @@ public static class ApprovableKinds
     /// <summary>paused and abort are control actions; the environment is the strictest its rings reach (<see cref="RolloutResources.ApprovalEnvironment"/>).</summary>
     public static readonly ApprovableKind<Rollout> Rollout = new(["paused", "abort"], (_, environment) => ApprovalPolicy.RequiredApprovals(environment));
 
-    public static readonly IReadOnlyList<IApprovableKind> All = [Exposure, DeploymentIntent, Restore, Rollout];
+    /// <summary>
+    /// Only spec.allowedScope is under review: owner, class and supportTier are descriptive (no decision reads
+    /// them), so changing them needs no new scope version, keeps the approvals given and makes nobody an author
+    /// of the scope. The count comes from the strictest environment the scope reaches (<see cref="ApplicationPlan.ApprovalRule"/>).
+    /// </summary>
+    public static readonly ApprovableKind<Application> Application = new(["owner", "class", "supportTier"], (_, environment) => ApprovalPolicy.RequiredApprovals(environment));
+
+    public static readonly IReadOnlyList<IApprovableKind> All = [Exposure, DeploymentIntent, Restore, Rollout, Application];
 
     /// <summary>The approvable kind an Approval (or an admission request) names, or null when it names none.</summary>
     public static IApprovableKind? Of(string? kind) => All.FirstOrDefault(k => k.Kind == kind);

@@ -32,6 +32,7 @@ public static class StalledRule
         [Restore.KubeKind] = ([nameof(RestorePhase.Failed)], []),
         [BackupPlan.KubeKind] = ([], [BackupPlanReasons.InvalidSchedule, BackupPlanReasons.InvalidName, BackupPlanReasons.TenantStorageNotAllowed]),
         [WorkspaceNetworkPolicy.KubeKind] = ([], [NetworkPolicyReasons.PolicyConflict, NetworkPolicyReasons.InvalidName, NetworkPolicyReasons.InvalidSelector]),
+        [Application.KubeKind] = ([nameof(ApplicationPhase.Rejected), nameof(ApplicationPhase.Failed)], [ApplicationReasons.NotInAWorkspace, ApplicationReasons.ScopeOutsideTenant]),
         // An approval that does not count never will for this target generation: a new approval is needed.
         [Approval.KubeKind] = ([], [ApprovalReasons.NoApprover, ApprovalReasons.NotAPerson, ApprovalReasons.SelfApproval, ApprovalReasons.NotAnApprover,
             ApprovalReasons.TargetReplaced, ApprovalReasons.StaleGeneration]),

@@ -16,8 +16,8 @@ public static class WorkspaceRoles
 
     static readonly string[] CoreWorkloads = ["pods", "pods/log", "services", "endpoints", "persistentvolumeclaims", "configmaps", "serviceaccounts"];
     static readonly string[] CoreReadOnly = ["events", "resourcequotas", "limitranges"];
-    static readonly string[] ControlPlaneKinds = ["workspacenetworkpolicies", "exposures", "approvals", "rollouts", "deploymentintents", "backupplans", "backups", "restores"];
-    static readonly string[] OperatorKinds = ["rollouts", "deploymentintents", "exposures", "backupplans", "backups"];
+    static readonly string[] ControlPlaneKinds = ["workspacenetworkpolicies", "exposures", "approvals", "rollouts", "deploymentintents", "backupplans", "backups", "restores", "applications"];
+    static readonly string[] OperatorKinds = ["rollouts", "deploymentintents", "exposures", "backupplans", "backups", "applications"];
 
     /// <summary>"controlplane:workspace:" + kebab-case role, e.g. controlplane:workspace:workspace-admin.</summary>
     public static string ClusterRoleName(string role) => "controlplane:workspace:" + Kebab(role);

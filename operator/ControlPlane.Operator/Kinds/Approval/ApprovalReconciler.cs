@@ -44,6 +44,9 @@ public sealed class ApprovalReconciler(
             .WatchesEvents(rollouts, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
                 ? []
                 : reconciler.ApprovalsOf(e.Object, approvals.InNamespace(e.Object.Metadata.NamespaceProperty)))
+            .WatchesEvents(b.Informer<Application>(ApplicationReconciler.Type), e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
+                ? []
+                : reconciler.ApprovalsOf(e.Object, approvals.InNamespace(e.Object.Metadata.NamespaceProperty)))
             .Watches(roleBindings, rb => approvals.InNamespace(rb.Metadata.NamespaceProperty).Select(a => $"{a.Metadata.NamespaceProperty}/{a.Metadata.Name}"))
             // Another approval of the same target arriving or leaving changes TargetApproved (status writes change nothing).
             .WatchesEvents(approvals, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
@@ -117,6 +120,13 @@ public sealed class ApprovalReconciler(
         {
             var rings = DeploymentIntentResources.RingTargets(intent.Spec.TargetScope, workspaces.ByIndex(WorkspaceResources.TenantIndex, home.Spec.Tenant));
             return DeploymentIntentResources.ApprovalOf(intent, DeploymentIntentResources.ApprovalRule(home, rings, workspaces.Get), approvals, HoldsApproverRole, roleBindings.InNamespace);
+        }
+
+        // An Application's count and approvers come from the scope it asks for, as its reconciler decides.
+        if (target is Application app && workspaces.Get(target.Metadata.NamespaceProperty) is { } appHome)
+        {
+            var rule = ApplicationPlan.RuleFor(app, appHome, workspaces.ByIndex(WorkspaceResources.TenantIndex, appHome.Spec.Tenant).ToList());
+            return ApplicationPlan.ApprovalOf(app, rule, approvals, HoldsApproverRole, roleBindings.InNamespace);
         }
 
         Func<Approval, bool> holdsApproverRole = HoldsApproverRole;

@@ -40,6 +40,9 @@ public sealed class DeploymentIntentAdmission(AdmissionCaches caches, AdmissionS
             problems.AddRange(rings);
         }
 
+        // Issue 23: every dimension declared, the publisher scopes, the Application's scope.
+        problems.AddRange(await IntentScopeAdmission.ProblemsAsync(r, intent, tenant, caches, ct).ConfigureAwait(false));
+
         foreach (var ring in intent.Spec.Schedule?.Keys ?? Enumerable.Empty<string>())
         {
             if (intent.Spec.TargetScope.Rings is { } rings && !rings.Contains(ring)) problems.Add($"spec.schedule.{ring}: ring is not in spec.targetScope.rings");

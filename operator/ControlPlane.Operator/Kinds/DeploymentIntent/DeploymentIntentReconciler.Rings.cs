@@ -86,8 +86,13 @@ public sealed partial class DeploymentIntentReconciler
                     var suspended = $"tenant {tenant.Metadata.Name} is suspended: ring {step.Ring} does not start";
                     pass.Conditions.Set(IntentConditions.Progressing, false, IntentReasons.TenantSuspended, suspended).Set(IntentConditions.Ready, false, IntentReasons.TenantSuspended, suspended);
                     return null;
+                case RingAction.Start when ScopeHold(intent, tenant, step.Ring!, out _) is { } scopeHold:
+                    pass.Conditions.Set(IntentConditions.Progressing, false, scopeHold.Reason, scopeHold.Message).Set(IntentConditions.Ready, false, scopeHold.Reason, scopeHold.Message);
+                    return null;
                 case RingAction.Start:
                 {
+                    ScopeHold(intent, tenant, step.Ring!, out var scopeVersion);
+                    status.ApplicationScopeVersion = scopeVersion;
                     var workspaces = ringTargets.TryGetValue(step.Ring!, out var targets) ? targets : [];
                     // The http plane deploys on the intent's word: only where its authors could patch by hand (the kubernetes plane's Rollouts check this themselves).
                     if (PlaneType(intent) == "http" && await RequesterDeniedAsync(intent, workspaces, ct).ConfigureAwait(false) is { } denied)
@@ -106,8 +111,11 @@ public sealed partial class DeploymentIntentReconciler
                     planeStates[step.Ring!] = state;
                     if (PlaneType(intent) == "kubernetes") status.RolloutRef = KubernetesExecutionPlane.RolloutName(intent.Metadata.Name, step.Ring!);
                     if (status.Phase != IntentPhase.InProgress) pass.Move(IntentPhase.InProgress, IntentReasons.RingStarted, $"ring {step.Ring} started", RingDetails(step.Ring!, workspaces), step.Ring);
+                    var started = RingDetails(step.Ring!, workspaces);
+                    started["application"] = intent.Spec.Application;
+                    started["applicationScopeVersion"] = scopeVersion;
                     pass.Record("ring", step.Ring, IntentReasons.RingStarted, $"ring {step.Ring} published to the {PlaneType(intent)} plane: {string.Join(", ", workspaces)}",
-                        RingDetails(step.Ring!, workspaces), $"ring/{step.Ring}/started");
+                        started, $"ring/{step.Ring}/started");
                     continue;
                 }
 

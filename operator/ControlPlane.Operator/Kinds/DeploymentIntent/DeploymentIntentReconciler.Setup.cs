@@ -19,7 +19,8 @@ public sealed partial class DeploymentIntentReconciler
         var caches = new IntentCaches(intents, WorkspaceReconciler.WorkspacesOf(b), b.Informer<Tenant>(TenantReconciler.Type),
             b.Informer<Approval>(ApprovalReconciler.Type), WorkspaceReconciler.RoleBindingsOf(b),
             // Only the one ConfigMap that can hold the risk model (its namespace is checked on use).
-            b.Informer<V1ConfigMap>(WorkspaceReconciler.ConfigMaps, b.DefaultInformerOptions with { FieldSelector = "metadata.name=" + RiskModel.ConfigMapName, IndexByNamespace = false }));
+            b.Informer<V1ConfigMap>(WorkspaceReconciler.ConfigMaps, b.DefaultInformerOptions with { FieldSelector = "metadata.name=" + RiskModel.ConfigMapName, IndexByNamespace = false }),
+            b.Informer<Application>(ApplicationReconciler.Type));
         metrics.Source = intents.List;
         var writes = new OwnWrites();
         var reconciler = new DeploymentIntentReconciler(caches, b.Api, database, planes, StalledStatus.Writer(b, writes), b.Events, metrics, options, b.Time,
@@ -35,6 +36,9 @@ public sealed partial class DeploymentIntentReconciler
                 ? []
                 : e.Object.Spec.Target.Kind == DeploymentIntent.KubeKind ? [$"{e.Object.Metadata.NamespaceProperty}/{e.Object.Spec.Target.Name}"] : [])
             .Watches(caches.RoleBindings, rb => intents.InNamespace(rb.Metadata.NamespaceProperty).Select(KeyOf))
+            // An Application's approved scope (its status) or its spec: the intents naming it in its namespace decide again.
+            .Watches(caches.Applications, a => intents.ByIndex(DeploymentIntentResources.ApplicationIndex, a.Metadata.Name)
+                .Where(i => i.Metadata.NamespaceProperty == a.Metadata.NamespaceProperty).Select(KeyOf))
             // An invalid risk model holds intents Pending unscored: once it is fixed or removed they are assessed.
             .Watches(caches.RiskModels, _ => intents.List().Where(i => i.Status?.RiskScore is null).Select(KeyOf))
             // The kubernetes plane's Rollouts: a ring's progress is theirs.

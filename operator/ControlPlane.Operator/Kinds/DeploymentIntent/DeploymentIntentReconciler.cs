@@ -17,7 +17,8 @@ public sealed record IntentCaches(
     Informer<Tenant> Tenants,
     Informer<Approval> Approvals,
     Informer<V1RoleBinding> RoleBindings,
-    Informer<V1ConfigMap> RiskModels);
+    Informer<V1ConfigMap> RiskModels,
+    Informer<Application> Applications);
 
 /// <summary>
 /// Governs a DeploymentIntent: scores its risk, checks its scope, decides (Allow / RequireApproval /
@@ -143,10 +144,28 @@ public sealed partial class DeploymentIntentReconciler(
         var assessment = new RiskAssessment(status.RiskScore!.Value, status.RiskModelVersion!, [],
             scoredNow ?? (status.Decision == "RequireApproval" || spec.PrivilegedTooling || (status.Decision is null && status.RiskScore > RiskModel.V1.ApprovalThreshold)));
         var scopeProblems = ScopeProblems(intent, tenant);
+        // Issue 23: target within every author's publisher scope and within the Application's approved scope.
+        var baseProblems = scopeProblems.Count;
+        var publisherProblems = PublisherProblems(intent, tenant);
+        var gate = GateOf(intent);
+        scopeProblems.AddRange(publisherProblems);
+        if (gate.Verdict == GateVerdict.Deny) scopeProblems.Add(gate.Message);
         pass.Conditions.Set(IntentConditions.ScopeValid, scopeProblems.Count == 0, scopeProblems.Count == 0 ? IntentReasons.ScopeValid : IntentReasons.ScopeInvalid,
             scopeProblems.Count == 0 ? $"within tenant {tenant.Metadata.Name}'s scopes; rings: {RingsText(intent, tenant)}" : string.Join("; ", scopeProblems));
         var findings = await FindingsAsync(pass, ct).ConfigureAwait(false);
         var decision = DeploymentIntentResources.Decide(spec, tenant, scopeProblems, assessment, findings);
+        if (decision.Reason == IntentReasons.ScopeInvalid && baseProblems == 0)
+        {
+            decision = decision with { Reason = publisherProblems.Count > 0 ? IntentReasons.OutsidePublisherScope : IntentReasons.OutsideApplicationScope };
+        }
+
+        if (decision.Decision != "Deny" && gate.Verdict == GateVerdict.Wait && status.Phase is IntentPhase.Pending or IntentPhase.RiskAssessed)
+        {
+            // GitOps applies an intent with its Application: it waits for it (and its CAB) undecided; only a definite violation is denied.
+            pass.Conditions.Set(IntentConditions.ScopeValid, false, gate.Reason, gate.Message).Set(IntentConditions.Ready, false, gate.Reason, gate.Message);
+            return false;
+        }
+
         // A decision already taken stands (the spec does not change after assessment); a suspended tenant stops new rings below.
         if (status.Decision is null || status.Phase is IntentPhase.Pending or IntentPhase.RiskAssessed) status.Decision = decision.Decision;
         if (decision.Decision == "Deny" && status.Phase is IntentPhase.Pending or IntentPhase.RiskAssessed or IntentPhase.ScopeValidated)
@@ -160,7 +179,8 @@ public sealed partial class DeploymentIntentReconciler(
 
         if (status.Phase is IntentPhase.Pending or IntentPhase.RiskAssessed)
         {
-            pass.Move(IntentPhase.ScopeValidated, IntentReasons.ScopeValidated, $"{decision.Decision}: {decision.Message}", new JsonObject { ["decision"] = decision.Decision });
+            pass.Move(IntentPhase.ScopeValidated, IntentReasons.ScopeValidated, $"{decision.Decision}: {decision.Message}",
+                new JsonObject { ["decision"] = decision.Decision, ["application"] = spec.Application, ["applicationScopeVersion"] = gate.Version });
         }
 
         return true;
