@@ -82,7 +82,7 @@ public sealed partial class DeploymentIntentReconciler(
         pass.Tenant = tenant.Metadata.Name;
         try
         {
-            if (!await AssessAsync(pass, ws, tenant, ct).ConfigureAwait(false)) return await FinishAsync(pass, null, ct).ConfigureAwait(false);
+            if (!await AssessAsync(pass, ws, tenant, ct).ConfigureAwait(false)) return await FinishAsync(pass, pass.Recheck, ct).ConfigureAwait(false);
             if (IntentStateMachine.IsFinal(pass.Status.Phase.Value)) return await FinishAsync(pass, null, ct).ConfigureAwait(false);
             // A completed change only has its drift checked: no ring runs, nothing else is asked of its plane.
             var recheck = pass.Status.Phase == IntentPhase.Completed ? null : await RunRingsAsync(pass, ws, tenant, ct).ConfigureAwait(false);
@@ -145,6 +145,7 @@ public sealed partial class DeploymentIntentReconciler(
         var scopeProblems = ScopeProblems(intent, tenant);
         pass.Conditions.Set(IntentConditions.ScopeValid, scopeProblems.Count == 0, scopeProblems.Count == 0 ? IntentReasons.ScopeValid : IntentReasons.ScopeInvalid,
             scopeProblems.Count == 0 ? $"within tenant {tenant.Metadata.Name}'s scopes; rings: {RingsText(intent, tenant)}" : string.Join("; ", scopeProblems));
+        if (!await ScanReportAsync(pass, ct).ConfigureAwait(false)) return false; // denied, or waiting for the report
         var findings = await FindingsAsync(pass, ct).ConfigureAwait(false);
         var decision = DeploymentIntentResources.Decide(spec, tenant, scopeProblems, assessment, findings);
         // A decision already taken stands (the spec does not change after assessment); a suspended tenant stops new rings below.
