@@ -92,6 +92,7 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
             {
                 Metadata = new V1ObjectMeta { Name = "evidence" }, Data = new Dictionary<string, string> { ["evidence"] = Evidence },
             }, CancellationToken.None);
+            await ControlPlane.Tests.Evidence.CreateAsync(Cluster.Api, name);
         }
 
         return names;
@@ -112,7 +113,7 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
         }, CancellationToken.None)).Status.Allowed, TimeSpan.FromSeconds(30), $"{user} may {verb} {resource} in {ns}");
     }
 
-    DeploymentIntent NewIntent(string name, RiskFactors risk, params string[] rings) => new()
+    DeploymentIntent NewIntent(string name, RiskFactors risk, params string[] rings) => Attached(new()
     {
         Metadata = new V1ObjectMeta { Name = name },
         Spec = new DeploymentIntentSpec
@@ -126,7 +127,13 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
             EvidencePackRef = new EvidencePackRef { ConfigMap = "evidence", Sha256 = DeploymentIntentResources.Sha256Hex(Encoding.UTF8.GetBytes(Evidence)) },
             DriftCheckInterval = "1h",
         },
-    };
+    });
+
+    static DeploymentIntent Attached(DeploymentIntent intent)
+    {
+        ControlPlane.Tests.Evidence.Attach(intent.Spec);
+        return intent;
+    }
 
     /// <summary>An Approval as a user writes it: only the target (the webhook stamps approver, UID and generation).</summary>
     static Approval NewApproval(string intent, string? approver = null, long? generation = null) => new()
@@ -321,6 +328,7 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
         // Every self-declared risk input at its lowest: the decision is Allow, ring-0 (dev) runs, ring-1 (prod) waits.
         var intent = NewIntent("payments", new RiskFactors { PrivilegeImpact = 0, SupplyChainTrust = 0, BlastRadius = 0, ChangeComplexity = 0, TestEvidence = 1 }, "ring-0", "ring-1");
         intent.Spec.Artifact = new Artifact { Image = "attacker.example/payments:9.9.9", Sha256 = Digest };
+        ControlPlane.Tests.Evidence.Attach(intent.Spec);
         var created = await bob.CreateAsync(Intents, dev, intent, CancellationToken.None);
         var waiting = await WaitAsync(dev, "payments", i => Awaits(i, "0 of 2"), "ring-0 done, ring-1 (prod) waits for two approvers");
         Assert.Equal("Allow", waiting.Status!.Decision);

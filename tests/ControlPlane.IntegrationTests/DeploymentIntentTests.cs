@@ -111,6 +111,7 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
             intent.Metadata.Annotations[ApiGroup.AuthorGroupsAnnotation] = Requesters.WithAuthorGroups(null, cluster.Plane.Admin.Name, cluster.Plane.Admin.Groups);
         }
 
+        await Evidence.AttachAsync(cluster.Api, ns, intent);
         return await cluster.Api.CreateAsync(Intents, ns, intent, CancellationToken.None);
     }
 
