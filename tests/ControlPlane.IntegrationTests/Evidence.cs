@@ -44,6 +44,13 @@ public static class Evidence
         return spec;
     }
 
+    /// <summary><see cref="Attach"/> on an intent's spec.</summary>
+    public static DeploymentIntent AttachIntent(DeploymentIntent intent)
+    {
+        Attach(intent.Spec);
+        return intent;
+    }
+
     /// <summary>The pack and the clean reports of <see cref="Images"/> (and <paramref name="images"/>) in <paramref name="ns"/>; idempotent.</summary>
     public static async Task CreateAsync(KubeApi admin, string ns, params string[] images)
     {
