@@ -158,7 +158,12 @@ public sealed partial class DeploymentIntentReconciler
             if (decision == EvidenceWrite.Put && !copied) decision = EvidenceStorage.Decide(await store.Sha256OrNullAsync(key, ct).ConfigureAwait(false), sha);
             if (decision == EvidenceWrite.Conflict)
             {
-                logger.LogWarning("Evidence storage {Storage} holds other bytes under {Key}: not overwritten", target, key);
+                // Once per change of the condition, not on every retry.
+                if (pass.Intent.Status?.Conditions?.FirstOrDefault(c => c.Type == IntentConditions.EvidenceStored)?.Message?.Contains("never overwritten", StringComparison.Ordinal) != true)
+                {
+                    logger.LogWarning("Evidence storage {Storage} holds other bytes under {Key}: not overwritten", target, key);
+                }
+
                 return Hold(IntentReasons.EvidenceStorageUnavailable, $"{target}: {key} holds other bytes than SHA-256 {sha}: a key is written once and never overwritten; an administrator must look at the storage");
             }
         }
