@@ -403,7 +403,25 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
             reviewed = [await carol.CreateAsync(Approvals, ns, NewApproval("swap"), CancellationToken.None), await erin.CreateAsync(Approvals, ns, NewApproval("swap"), CancellationToken.None)];
             Assert.All(reviewed, a => Assert.Equal(created.Metadata.Generation, a.Spec.TargetGeneration));
             var swapped = await bob.PatchAsync<DeploymentIntent>(Intents, ns, "swap",
-                """{"spec":{"version":"6.6.6","artifact":{"image":"registry.example/app:6.6.6"},"risk":{"testEvidence":0.6}}}""", PatchTypes.Merge, CancellationToken.None);
+                new System.Text.Json.Nodes.JsonObject
+                {
+                    ["spec"] = new System.Text.Json.Nodes.JsonObject
+                    {
+                        ["version"] = "6.6.6",
+                        ["artifact"] = new System.Text.Json.Nodes.JsonObject
+                        {
+                            ["image"] = "registry.example/app:6.6.6",
+                            // The scanner's report follows the artifact (the report of 2.1.0 is not about 6.6.6).
+                            ["scanReport"] = new System.Text.Json.Nodes.JsonObject
+                            {
+                                ["configMap"] = ControlPlane.Tests.Evidence.ReportConfigMap("registry.example/app:6.6.6"),
+                                ["sha256"] = ControlPlane.Tests.Evidence.Sha256(ControlPlane.Tests.Evidence.CleanReport("registry.example/app:6.6.6")),
+                            },
+                        },
+                        ["risk"] = new System.Text.Json.Nodes.JsonObject { ["testEvidence"] = 0.6 },
+                    },
+                }.ToJsonString(),
+                PatchTypes.Merge, CancellationToken.None);
             Assert.Equal(created.Metadata.Generation + 1, swapped.Metadata.Generation);
             foreach (var a in reviewed) await WaitForApprovalAsync(ns, a.Metadata.Name, "StaleGeneration");
 

@@ -23,7 +23,7 @@ public static class Evidence
     public const string Pack = "{\"tests\":\"passed\",\"coverage\":0.9}";
 
     /// <summary>The images the suites' intents deploy: a report ConfigMap is made for each.</summary>
-    public static readonly string[] Images = ["registry.example/app:2.1.0", "attacker.example/app:2.1.0", "attacker.example/payments:9.9.9"];
+    public static readonly string[] Images = ["registry.example/app:2.1.0", "registry.example/app:6.6.6", "attacker.example/app:2.1.0", "attacker.example/payments:9.9.9"];
 
     public static string Sha256(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
 
