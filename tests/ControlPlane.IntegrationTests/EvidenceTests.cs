@@ -326,8 +326,13 @@ public sealed class EvidenceStorageTests(ClusterFixture cluster, ITestOutputHelp
             Assert.Equal(Evidence.Pack, Encoding.UTF8.GetString(await EvidenceScenario.ReadAsync(s3, done.Status.Evidence.Key)));
             Assert.Contains(plane.Calls, c => c.Method == "POST" && c.IdempotencyKey?.StartsWith(created.Metadata.Uid!, StringComparison.Ordinal) == true);
 
-            // Nothing left to do: a resync reads no report, copies nothing, writes nothing.
+            // Nothing left to do: a resync reads no report, copies nothing, writes nothing; it does not even look
+            // at the report and the pack again (gone now, they would hold or deny the intent if it did).
             await op.ResyncWritesNothingAsync($"deploymentintent {ws}/paused");
+            await cluster.Api.DeleteAsync(WorkspaceReconciler.ConfigMaps, ws, Evidence.PackConfigMap, CancellationToken.None);
+            await cluster.Api.DeleteAsync(WorkspaceReconciler.ConfigMaps, ws, Evidence.ReportConfigMap(EvidenceScenario.Image), CancellationToken.None);
+            await op.ResyncWritesNothingAsync($"deploymentintent {ws}/paused");
+            Assert.Equal(IntentPhase.Completed, (await cluster.Api.GetAsync<DeploymentIntent>(EvidenceScenario.Intents, ws, "paused", CancellationToken.None)).Status!.Phase);
         }
         finally
         {
