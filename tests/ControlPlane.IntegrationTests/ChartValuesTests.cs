@@ -43,6 +43,14 @@ public sealed class ChartValuesTests : IDisposable
             database: {secretName: db-eu, key: eu}
             allowedExtensions: [pg_trgm]
             backupStorage: {endpoint: "https://s3.example.com", bucket: backups-eu, prefix: cp, credentialsSecret: s3-eu, signingRegion: eu-west-1}
+            evidenceStorage: {endpoint: "https://s3.example.com", bucket: evidence-eu, prefix: ev, credentialsSecret: s3-ev, signingRegion: eu-west-2}
+        deploymentIntent:
+          requireScanReport: false
+          trustedSigningKeys:
+          - |
+            -----BEGIN PUBLIC KEY-----
+            MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEtest
+            -----END PUBLIC KEY-----
         backup: {maxConcurrent: 3, allowTenantStorage: true, tenantStorageEndpoints: ["https://s3.tenant.example.com/"], deleteGrace: "2.00:00:00"}
         regionsSecret: {name: more-regions}
         reservedNamespaces: [vault]
@@ -194,6 +202,10 @@ public sealed class ChartValuesTests : IDisposable
         Assert.Equal(["pg_trgm"], options.Regions["eu"].AllowedExtensions ?? []);
         Assert.Equal(("https://s3.example.com", "backups-eu", "cp", "s3-eu", "eu-west-1"), (options.Regions["eu"].BackupStorage!.Endpoint, options.Regions["eu"].BackupStorage!.Bucket,
             options.Regions["eu"].BackupStorage!.Prefix, options.Regions["eu"].BackupStorage!.CredentialsSecret, options.Regions["eu"].BackupStorage!.SigningRegion));
+        Assert.Equal(("https://s3.example.com", "evidence-eu", "ev", "s3-ev", "eu-west-2"), (options.Regions["eu"].EvidenceStorage!.Endpoint, options.Regions["eu"].EvidenceStorage!.Bucket,
+            options.Regions["eu"].EvidenceStorage!.Prefix, options.Regions["eu"].EvidenceStorage!.CredentialsSecret, options.Regions["eu"].EvidenceStorage!.SigningRegion));
+        Assert.False(options.DeploymentIntent.RequireScanReport);
+        Assert.Equal(["-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEtest\n-----END PUBLIC KEY-----\n"], options.DeploymentIntent.TrustedSigningKeys);
         Assert.Equal((3, true, TimeSpan.FromDays(2)), (options.Backup.MaxConcurrent, options.Backup.AllowTenantStorage, options.Backup.DeleteGrace));
         Assert.Equal(["https://s3.tenant.example.com/"], options.Backup.TenantStorageEndpoints);
         Assert.Equal(["vault"], options.ReservedNamespaces);

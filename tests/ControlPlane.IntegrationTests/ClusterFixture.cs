@@ -29,6 +29,9 @@ public sealed class ClusterFixture : IAsyncLifetime
     public LocalPostgres Postgres { get; private set; } = null!;
     public KubeApi Api { get; private set; } = null!;
 
+    /// <summary>The regions' evidence storage (DeploymentIntent evidence packs are kept here, write-once): s3rver, bucket <see cref="Evidence.Bucket"/>.</summary>
+    public LocalS3 EvidenceS3 { get; private set; } = null!;
+
     /// <summary>The kubelet's stand-in: binds pods to a fake Node and reports them Running (or crash-looping for bad images).</summary>
     public NodeStandIn Node { get; private set; } = null!;
 
@@ -51,11 +54,14 @@ public sealed class ClusterFixture : IAsyncLifetime
         OperatorKubeconfigPath = await Plane.OperatorKubeconfigAsync();
         Api = Plane.NewApi();
         Node = await NodeStandIn.StartAsync(Plane.NewApi());
+        EvidenceS3 = await LocalS3.StartAsync(root, [Evidence.Bucket]);
+        await Evidence.CreateStorageSecretAsync(Api);
     }
 
     public async Task DisposeAsync()
     {
         if (Node is not null) await Node.DisposeAsync();
+        if (EvidenceS3 is not null) await EvidenceS3.DisposeAsync();
         Api.Dispose();
         await Postgres.DisposeAsync();
         await Plane.DisposeAsync();
@@ -76,8 +82,8 @@ public sealed class ClusterFixture : IAsyncLifetime
         SystemDatabase = Postgres.ConnectionString(),
         Regions = new(StringComparer.OrdinalIgnoreCase)
         {
-            ["eu"] = new RegionOptions { Database = Postgres.RegionConnectionString() },
-            ["us"] = new RegionOptions { Database = Postgres.RegionConnectionString() },
+            ["eu"] = new RegionOptions { Database = Postgres.RegionConnectionString(), EvidenceStorage = Evidence.Storage(EvidenceS3, "eu") },
+            ["us"] = new RegionOptions { Database = Postgres.RegionConnectionString(), EvidenceStorage = Evidence.Storage(EvidenceS3, "us") },
         },
         Workers = 2,
         KeyEncryptionKey = KeyEncryptionKey,

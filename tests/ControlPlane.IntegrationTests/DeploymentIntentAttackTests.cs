@@ -92,6 +92,7 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
             {
                 Metadata = new V1ObjectMeta { Name = "evidence" }, Data = new Dictionary<string, string> { ["evidence"] = Evidence },
             }, CancellationToken.None);
+            await ControlPlane.Tests.Evidence.CreateAsync(Cluster.Api, name);
         }
 
         // Issue 23: the intents' Application in the first workspace, its scope approved by that workspace's first two approvers.
@@ -123,7 +124,7 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
         }, CancellationToken.None)).Status.Allowed, TimeSpan.FromSeconds(30), $"{user} may {verb} {resource} in {ns}");
     }
 
-    DeploymentIntent NewIntent(string name, RiskFactors risk, params string[] rings) => new()
+    DeploymentIntent NewIntent(string name, RiskFactors risk, params string[] rings) => Attached(new()
     {
         Metadata = new V1ObjectMeta { Name = name },
         Spec = new DeploymentIntentSpec
@@ -137,7 +138,13 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
             EvidencePackRef = new EvidencePackRef { ConfigMap = "evidence", Sha256 = DeploymentIntentResources.Sha256Hex(Encoding.UTF8.GetBytes(Evidence)) },
             DriftCheckInterval = "1h",
         },
-    };
+    });
+
+    static DeploymentIntent Attached(DeploymentIntent intent)
+    {
+        ControlPlane.Tests.Evidence.Attach(intent.Spec);
+        return intent;
+    }
 
     /// <summary>An Approval as a user writes it: only the target (the webhook stamps approver, UID and generation).</summary>
     static Approval NewApproval(string intent, string? approver = null, long? generation = null) => new()
@@ -332,6 +339,7 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
         // Every self-declared risk input at its lowest: the decision is Allow, ring-0 (dev) runs, ring-1 (prod) waits.
         var intent = NewIntent("payments", new RiskFactors { PrivilegeImpact = 0, SupplyChainTrust = 0, BlastRadius = 0, ChangeComplexity = 0, TestEvidence = 1 }, "ring-0", "ring-1");
         intent.Spec.Artifact = new Artifact { Image = "attacker.example/payments:9.9.9", Sha256 = Digest };
+        ControlPlane.Tests.Evidence.Attach(intent.Spec);
         var created = await bob.CreateAsync(Intents, dev, intent, CancellationToken.None);
         var waiting = await WaitAsync(dev, "payments", i => Awaits(i, "0 of 2"), "ring-0 done, ring-1 (prod) waits for two approvers");
         Assert.Equal("Allow", waiting.Status!.Decision);
@@ -406,7 +414,25 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
             reviewed = [await carol.CreateAsync(Approvals, ns, NewApproval("swap"), CancellationToken.None), await erin.CreateAsync(Approvals, ns, NewApproval("swap"), CancellationToken.None)];
             Assert.All(reviewed, a => Assert.Equal(created.Metadata.Generation, a.Spec.TargetGeneration));
             var swapped = await bob.PatchAsync<DeploymentIntent>(Intents, ns, "swap",
-                """{"spec":{"version":"6.6.6","artifact":{"image":"registry.example/app:6.6.6"},"risk":{"testEvidence":0.6}}}""", PatchTypes.Merge, CancellationToken.None);
+                new System.Text.Json.Nodes.JsonObject
+                {
+                    ["spec"] = new System.Text.Json.Nodes.JsonObject
+                    {
+                        ["version"] = "6.6.6",
+                        ["artifact"] = new System.Text.Json.Nodes.JsonObject
+                        {
+                            ["image"] = "registry.example/app:6.6.6",
+                            // The scanner's report follows the artifact (the report of 2.1.0 is not about 6.6.6).
+                            ["scanReport"] = new System.Text.Json.Nodes.JsonObject
+                            {
+                                ["configMap"] = ControlPlane.Tests.Evidence.ReportConfigMap("registry.example/app:6.6.6"),
+                                ["sha256"] = ControlPlane.Tests.Evidence.Sha256(ControlPlane.Tests.Evidence.CleanReport("registry.example/app:6.6.6")),
+                            },
+                        },
+                        ["risk"] = new System.Text.Json.Nodes.JsonObject { ["testEvidence"] = 0.6 },
+                    },
+                }.ToJsonString(),
+                PatchTypes.Merge, CancellationToken.None);
             Assert.Equal(created.Metadata.Generation + 1, swapped.Metadata.Generation);
             foreach (var a in reviewed) await WaitForApprovalAsync(ns, a.Metadata.Name, "StaleGeneration");
 

@@ -113,6 +113,7 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
 
         // Issue 23: the intent's Application, its scope approved by CAB (carol and erin approve in every workspace here).
         await Applications.ApprovedApplicationAsync(cluster.Api, ns, intent.Spec.TargetScope.Rings, [new("carol@example.com"), new("erin@example.com")], intent.Spec.Application);
+        await Evidence.AttachAsync(cluster.Api, ns, intent);
         return await cluster.Api.CreateAsync(Intents, ns, intent, CancellationToken.None);
     }
 

@@ -261,6 +261,7 @@ public sealed class ReviewAttackTests(WebhookFixture fixture)
         using var wade = As("wade");
         var name = Unique("ship");
         var intents = ResourceType.For<DeploymentIntent>(true);
+        await Evidence.CreateAsync(Cluster.Api, ring1);
         await Net.WaitUntilAsync(async () =>
         {
             try
@@ -268,7 +269,7 @@ public sealed class ReviewAttackTests(WebhookFixture fixture)
                 await wade.CreateAsync(intents, ring1, new DeploymentIntent
                 {
                     Metadata = new V1ObjectMeta { Name = name },
-                    Spec = new DeploymentIntentSpec
+                    Spec = Evidence.Attach(new DeploymentIntentSpec
                     {
                         Application = "app", Version = "2.1.0",
                         Artifact = new Artifact { Image = "registry.example/app:2.1.0", Sha256 = new string('a', 64) },
@@ -279,7 +280,7 @@ public sealed class ReviewAttackTests(WebhookFixture fixture)
                         Risk = new RiskFactors { PrivilegeImpact = 0.1, SupplyChainTrust = 0.1, BlastRadius = 0.1, ChangeComplexity = 0.1, TestEvidence = 0.9 },
                         RollbackPlan = new RollbackPlan { Strategy = "previous-version" },
                         DriftCheckInterval = "1h",
-                    },
+                    }),
                 }, CancellationToken.None);
                 return true;
             }

@@ -287,13 +287,14 @@ public sealed class RolloutAttackTests(WebhookFixture fixture)
                 ResourceAttributes = new V1ResourceAttributes { Verb = "create", Group = ApiGroup.Group, Resource = "deploymentintents", NamespaceProperty = ring1 },
             },
         }, CancellationToken.None)).Status.Allowed, TimeSpan.FromSeconds(30), "wade may create deploymentintents");
+        await Evidence.CreateAsync(Cluster.Api, ring1);
         return (ring1, ring2);
     }
 
     static DeploymentIntent NewIntent(string name, ExecutionPlane plane) => new()
     {
         Metadata = new V1ObjectMeta { Name = name },
-        Spec = new DeploymentIntentSpec
+        Spec = Evidence.Attach(new DeploymentIntentSpec
         {
             Application = "app", Version = "2.1.0",
             Artifact = new Artifact { Image = "attacker.example/app:2.1.0", Sha256 = new string('a', 64) },
@@ -302,7 +303,7 @@ public sealed class RolloutAttackTests(WebhookFixture fixture)
             Risk = new RiskFactors { PrivilegeImpact = 0.1, SupplyChainTrust = 0.1, BlastRadius = 0.1, ChangeComplexity = 0.1, TestEvidence = 0.9 },
             RollbackPlan = new RollbackPlan { Strategy = "previous-version" },
             DriftCheckInterval = "1h",
-        },
+        }),
     };
 
     [Fact]

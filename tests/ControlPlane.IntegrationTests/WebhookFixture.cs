@@ -89,6 +89,14 @@ public sealed class WebhookFixture : IAsyncLifetime
             ["ControlPlane:Webhook:ExtraSans:0"] = "127.0.0.1",
             ["ControlPlane:DeploymentIntent:PlaneUrlPrefixes:0"] = IntentPlane.BaseUrl.AbsoluteUri,
             ["ControlPlane:DeploymentIntent:PollInterval"] = "00:00:00.300",
+            ["ControlPlane:Regions:eu:EvidenceStorage:Endpoint"] = Cluster.EvidenceS3.Endpoint,
+            ["ControlPlane:Regions:eu:EvidenceStorage:Bucket"] = Evidence.Bucket,
+            ["ControlPlane:Regions:eu:EvidenceStorage:Prefix"] = "eu",
+            ["ControlPlane:Regions:eu:EvidenceStorage:CredentialsSecret"] = Evidence.CredentialsSecret,
+            ["ControlPlane:Regions:us:EvidenceStorage:Endpoint"] = Cluster.EvidenceS3.Endpoint,
+            ["ControlPlane:Regions:us:EvidenceStorage:Bucket"] = Evidence.Bucket,
+            ["ControlPlane:Regions:us:EvidenceStorage:Prefix"] = "us",
+            ["ControlPlane:Regions:us:EvidenceStorage:CredentialsSecret"] = Evidence.CredentialsSecret,
             ["Logging:LogLevel:Default"] = "Warning",
         }));
         await App.StartAsync();

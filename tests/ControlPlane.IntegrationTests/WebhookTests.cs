@@ -300,6 +300,7 @@ public sealed class WebhookTests(WebhookFixture fixture)
         intent.Spec.Version = "2.1.0";
         intent.Spec.Artifact = new Artifact { Image = "registry.example/app:2.1.0" };
         intent.Spec.TargetScope = new TargetScope { AcquisitionBoundary = "acq-001", BusinessUnit = "bu-hr", SiteClass = "online" };
+        Evidence.Attach(intent.Spec);
         var scope = await Refused(() => Cluster.Api.CreateAsync(Intents, ws, intent, CancellationToken.None));
         Assert.Contains("spec.targetScope.businessUnit", scope.StatusMessage);
         intent.Spec.TargetScope.BusinessUnit = "bu-finance";

@@ -33,8 +33,8 @@ public sealed class LocalS3 : IAsyncDisposable
         return Path.Combine(dir, "node_modules", "s3rver");
     }
 
-    /// <summary>Starts s3rver with the given buckets created at startup.</summary>
-    public static async Task<LocalS3> StartAsync(string root, IEnumerable<string> buckets, CancellationToken ct = default)
+    /// <summary>Starts s3rver with the given buckets created at startup, on <paramref name="port"/> or a free one (a test restarting storage on the same address).</summary>
+    public static async Task<LocalS3> StartAsync(string root, IEnumerable<string> buckets, CancellationToken ct = default, int? port = null)
     {
         var module = ModuleDirectory();
         if (!File.Exists(Path.Combine(module, "package.json"))) throw new InvalidOperationException($"s3rver is not installed ({module} missing): run `make tools` (hack/install-s3.sh).");
@@ -44,11 +44,11 @@ public sealed class LocalS3 : IAsyncDisposable
         System.IO.Directory.CreateDirectory(dir);
         var data = Path.Combine(dir, "data");
         System.IO.Directory.CreateDirectory(data);
-        var port = Net.FreePort();
-        List<string> args = [launcher, module, data, port.ToString(System.Globalization.CultureInfo.InvariantCulture), .. buckets];
+        var listen = port ?? Net.FreePort();
+        List<string> args = [launcher, module, data, listen.ToString(System.Globalization.CultureInfo.InvariantCulture), .. buckets];
         var process = new ChildProcess("s3rver", "node", args, Path.Combine(dir, "s3rver.log"));
         process.Start();
-        var s3 = new LocalS3(process, port, data);
+        var s3 = new LocalS3(process, listen, data);
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         await Net.WaitUntilAsync(async () =>
         {

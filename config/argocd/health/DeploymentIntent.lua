@@ -14,8 +14,10 @@ if phase == "Completed" then
   return judgeReason(ready, { DriftRemediated = true, PlaneUnavailable = true }, nil)
 end
 -- Pending .. InProgress: a ring in progress, soaking, waiting for its window, another change of the same
--- application or a plane that is briefly away goes on by itself; a later ring waiting for approval is held.
+-- application, a plane or evidence storage that is briefly away, or a scan report ConfigMap not applied yet goes on by
+-- itself; a later ring waiting for approval, or an evidence pack not there, is held.
 return judgeReason(ready,
   { Pending = true, RingInProgress = true, RingStarting = true, RingCompleted = true, MinimumSoak = true, ScheduleWindow = true,
-    ConflictingChange = true, PlaneUnavailable = true, RiskAssessed = true, ScopeValidated = true, ApplicationNotFound = true },
+    ConflictingChange = true, PlaneUnavailable = true, RiskAssessed = true, ScopeValidated = true, ApplicationNotFound = true,
+    EvidenceStorageUnavailable = true, ScanReportMissing = true },
   { AwaitingApproval = true, EvidenceMissing = true, TenantSuspended = true, ApplicationNotApproved = true })

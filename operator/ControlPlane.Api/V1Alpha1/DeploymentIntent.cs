@@ -57,7 +57,7 @@ public sealed class DeploymentIntentSpec
     [Default(false), Description("true: the change uses privileged tooling, so it needs CAB approval whatever its risk score.")]
     public bool PrivilegedTooling { get; set; }
 
-    [Description("The evidence pack CAB reviews: a ConfigMap in this namespace (the value of one key) or a URL under ControlPlane:DeploymentIntent:EvidenceUrlPrefixes, with the SHA-256 it must have. Required before any ring past the first when approval is required.")]
+    [Description("The evidence pack: a ConfigMap in this namespace (the value of one key) or a URL under ControlPlane:DeploymentIntent:EvidenceUrlPrefixes, with the SHA-256 it must have. Required for every new intent: before the first ring starts the operator checks its SHA-256 (a mismatch denies the intent) and copies it, write-once, into the region's evidence storage under evidence/<tenant>/<sha256>.")]
     public EvidencePackRef? EvidencePackRef { get; set; }
 
     [Pattern(Patterns.Duration), Default("1h"), Description("How often the plane's actual state is compared with this intent once a ring has completed.")]
@@ -105,8 +105,32 @@ public sealed class Artifact
     [Pattern(Patterns.DnsLabel), Length(1, 63), Description("kubernetes plane: the container whose image changes (default: spec.application).")]
     public string? Container { get; set; }
 
-    [Items(0, 1000), Description("Vulnerabilities declared for the artifact; a High or Critical one denies the intent (exceptions are not supported yet).")]
+    [Items(0, 1000), Description("Vulnerabilities the author adds to what the scan report says (never hides any: a finding keeps the highest severity any source gives it); a High or Critical one denies the intent (exceptions are not supported yet).")]
     public List<Vulnerability>? Vulnerabilities { get; set; }
+
+    [Description("The scanner's report on this artifact (Trivy JSON or CycloneDX JSON with vulnerabilities), SHA-256 pinned: the operator reads it once per generation, checks it is about this artifact, and its vulnerabilities become findings. Required for new intents unless the platform sets ControlPlane:DeploymentIntent:RequireScanReport to false.")]
+    public ScanReportRef? ScanReport { get; set; }
+
+    [Length(1, 2048), Pattern("^[A-Za-z0-9+/]+={0,2}$"), Description("Base64 signature over the artifact's SHA-256 digest (spec.artifact.sha256; what `openssl dgst -sha256 -sign key.pem <artifact>` writes: ECDSA P-256 or RSA PKCS#1 v1.5/PSS), verified against the platform's keys (ControlPlane:DeploymentIntent:TrustedSigningKeys, never a key the tenant supplies). With keys configured, a missing or non-verifying signature is an UnsignedPackage finding.")]
+    public string? Signature { get; set; }
+}
+
+public sealed class ScanReportRef
+{
+    [Pattern(Patterns.DnsLabel), Length(1, 253), Description("A ConfigMap in the intent's namespace holding the report.")]
+    public string? ConfigMap { get; set; }
+
+    [Length(1, 253), Default("report"), Description("The ConfigMap key whose value is the report (its UTF-8 bytes are hashed and parsed).")]
+    public string Key { get; set; } = "report";
+
+    [Pattern("^https://.+$"), Length(1, 2048), Description("Or a URL the report is fetched from (the response body is hashed and parsed); only under ControlPlane:DeploymentIntent:EvidenceUrlPrefixes.")]
+    public string? Url { get; set; }
+
+    [Required, Pattern(Patterns.Sha256), Description("SHA-256 (hex) the report must have: what `sha256sum` prints for it; a mismatch denies the intent.")]
+    public string Sha256 { get; set; } = "";
+
+    [Required, Enum("trivy", "cyclonedx"), Description("trivy: `trivy image --format json` (Results[].Vulnerabilities[]); cyclonedx: CycloneDX 1.4+ JSON with vulnerabilities[] (`trivy image --format cyclonedx --scanners vuln`, grype, ...).")]
+    public string Format { get; set; } = "trivy";
 }
 
 public sealed class TargetScope
@@ -245,6 +269,52 @@ public sealed class DeploymentIntentStatus : StatusBase
 
     [DateTimeFormat, Description("When drift was last checked.")]
     public DateTime? LastDriftCheck { get; set; }
+
+    [Description("Everything found wrong with the artifact, from every source (the scan report, the author's list, the signature check), one per type and id at the highest severity any source gave; what the decision read.")]
+    public List<IntentFinding>? Findings { get; set; }
+
+    [Description("The metadata.generation status.findings were read for: the scan report is fetched once per generation, not on every resync.")]
+    public long? FindingsGeneration { get; set; }
+
+    /// <summary>The evidence pack as stored: its content-addressed key and SHA-256, set once it is copied (before the first ring starts).</summary>
+    public StoredEvidence? Evidence { get; set; }
+}
+
+public sealed class IntentFinding
+{
+    /// <summary>Vulnerability, UnsignedPackage or ScopeViolation.</summary>
+    [Required, Enum("Vulnerability", "UnsignedPackage", "ScopeViolation")]
+    public string Type { get; set; } = "Vulnerability";
+
+    /// <summary>The vulnerability's id (a CVE id), or unsigned for an artifact whose signature is missing or does not verify.</summary>
+    [Required]
+    public string Id { get; set; } = "";
+
+    /// <summary>Low, Medium, High or Critical (a severity the scanner did not give counts as Critical).</summary>
+    [Required]
+    public string Severity { get; set; } = "";
+
+    /// <summary>Who reported it: spec (the author), scan:trivy or scan:cyclonedx (the scan report), signature (the operator's check).</summary>
+    [Required]
+    public string Source { get; set; } = "";
+}
+
+public sealed class StoredEvidence
+{
+    /// <summary>The object key in the region's evidence storage: &lt;prefix&gt;evidence/&lt;tenant&gt;/&lt;sha256&gt;, written once and never overwritten.</summary>
+    [Required]
+    public string Key { get; set; } = "";
+
+    /// <summary>The SHA-256 (hex) of the stored bytes (spec.evidencePackRef.sha256, checked).</summary>
+    [Required]
+    public string Sha256 { get; set; } = "";
+
+    /// <summary>Where: the storage's endpoint and bucket (never its credentials).</summary>
+    public string? Storage { get; set; }
+
+    /// <summary>When the operator found it stored (copied now, or already there with the same bytes).</summary>
+    [DateTimeFormat]
+    public DateTime? StoredAt { get; set; }
 }
 
 public sealed class IntentRingStatus

@@ -137,6 +137,9 @@ public static class IntentConditions
     public const string InSync = "InSync";
     public const string Ready = "Ready";
 
+    /// <summary>True once the evidence pack is checked and copied, write-once, into the region's evidence storage; until then no ring starts.</summary>
+    public const string EvidenceStored = "EvidenceStored";
+
     /// <summary>kstatus: True (reason = the terminal reason) while the object will not progress without a change; absent otherwise.</summary>
     public const string Stalled = "Stalled";
 }
@@ -186,6 +189,13 @@ public static class IntentReasons
     public const string ApplicationNotApproved = "ApplicationNotApproved";
     public const string OutsideApplicationScope = "OutsideApplicationScope";
     public const string OutsidePublisherScope = "OutsidePublisherScope";
+
+    // Evidence and scan reports (issue 23).
+    public const string EvidenceStored = "EvidenceStored";
+    public const string EvidenceInvalid = "EvidenceInvalid";
+    public const string EvidenceStorageUnavailable = "EvidenceStorageUnavailable";
+    public const string ScanReportMissing = "ScanReportMissing";
+    public const string ScanReportInvalid = "ScanReportInvalid";
 }
 
 /// <summary>A WorkspaceNetworkPolicy's condition types.</summary>

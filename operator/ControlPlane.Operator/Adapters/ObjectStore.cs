@@ -136,6 +136,42 @@ public sealed class ObjectStore : IDisposable
         return new UploadResult(total, Convert.ToHexStringLower(hash.GetHashAndReset()));
     }
 
+    /// <summary>The SHA-256 of what <paramref name="key"/> holds, or null when nothing is there (a write-once check reads before it writes).</summary>
+    public async Task<string?> Sha256OrNullAsync(string key, CancellationToken ct)
+    {
+        try
+        {
+            return (await ReadAsync(key, null, ct).ConfigureAwait(false)).Sha256;
+        }
+        catch (AmazonS3Exception e) when (e.ErrorCode == "NoSuchKey" || e.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Writes <paramref name="data"/> to <paramref name="key"/> only if nothing is there: a conditional PUT
+    /// (If-None-Match: *), which S3 and most compatible services refuse with 412 when the key exists.
+    /// Services that ignore the header (s3rver) are covered by the caller's read-before-write check.
+    /// Returns false when the service refused because the key exists.
+    /// </summary>
+    public async Task<bool> PutIfAbsentAsync(string key, byte[] data, CancellationToken ct)
+    {
+        using var body = new MemoryStream(data, writable: false);
+        try
+        {
+            await client.PutObjectAsync(new PutObjectRequest
+            {
+                BucketName = Target.Bucket, Key = key, InputStream = body, IfNoneMatch = "*", UseChunkEncoding = false, ContentType = "application/octet-stream",
+            }, ct).ConfigureAwait(false);
+            return true;
+        }
+        catch (AmazonS3Exception e) when (e.StatusCode is System.Net.HttpStatusCode.PreconditionFailed or System.Net.HttpStatusCode.Conflict)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Deletes the object (deleting a missing one succeeds, as S3 does).</summary>
     public Task DeleteAsync(string key, CancellationToken ct) =>
         client.DeleteObjectAsync(new DeleteObjectRequest { BucketName = Target.Bucket, Key = key }, ct);

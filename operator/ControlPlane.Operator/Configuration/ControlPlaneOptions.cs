@@ -90,6 +90,18 @@ public sealed class DeploymentIntentOptions
 
     /// <summary>While a ring runs (or CAB has approved but the evidence pack is not there yet), the plane is asked again this often.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Whether a new intent must name a scan report (spec.artifact.scanReport): findings come from a
+    /// scanner, not from the author. Default true; false lets intents go on the author's list alone.
+    /// </summary>
+    public bool RequireScanReport { get; set; } = true;
+
+    /// <summary>
+    /// PEM public keys (ECDSA P-256 or RSA) an artifact's spec.artifact.signature is verified against.
+    /// Empty: no signature is checked and no UnsignedPackage finding is made. Never a tenant's key.
+    /// </summary>
+    public List<string> TrustedSigningKeys { get; set; } = [];
 }
 
 /// <summary>ControlPlane:Exposure: the Ingress class and the domain of default hosts.</summary>
@@ -189,6 +201,12 @@ public sealed class RegionOptions
 
     /// <summary>Where this region's workspace backups go (region residency: only here).</summary>
     public BackupStorageOptions? BackupStorage { get; set; }
+
+    /// <summary>
+    /// Where this region's DeploymentIntent evidence packs are kept, write-once, under
+    /// evidence/&lt;tenant&gt;/&lt;sha256&gt;; unset: the region's <see cref="BackupStorage"/>.
+    /// </summary>
+    public BackupStorageOptions? EvidenceStorage { get; set; }
 }
 
 public sealed class LeaderElectionSettings

@@ -78,6 +78,8 @@ public sealed class DeploymentIntentAdmission(AdmissionCaches caches, AdmissionS
             problems.Add("spec.evidencePackRef: name exactly one of configMap and url");
         }
 
+        // Evidence is mandatory, findings come from a scan report: new intents, and no update removes either.
+        problems.AddRange(IntentEvidenceRules.Problems(intent.Spec, r.Operation == "UPDATE" && r.OldObject is not null ? As<DeploymentIntent>(r.OldObject).Spec : null, settings.Options.DeploymentIntent));
         return [.. names, .. problems];
     }
 }

@@ -20,6 +20,9 @@ public sealed class IntentPass(DeploymentIntent intent, DeploymentIntentStatus s
     public List<DeploymentEvent> Events { get; } = [];
     public List<(string Type, string Reason, string Message)> Notices { get; } = [];
 
+    /// <summary>When a pass that stops before the rings (waiting for a scan report) looks again; null: the watches will say.</summary>
+    public TimeSpan? Recheck { get; set; }
+
     /// <summary>Security-relevant outcomes for the audit trail (policy violations).</summary>
     public List<AuditEntry> Audits { get; } = [];
 

@@ -34,8 +34,18 @@ public sealed partial class DeploymentIntentReconciler
             return null;
         }
 
-        string? evidenceProblem = null;
-        if (cab && approval.Approved) evidenceProblem = await EvidenceProblemAsync(intent, ct).ConfigureAwait(false);
+        // Evidence is mandatory for every intent: checked and stored before the first ring (never skipped).
+        var evidence = await EvidenceAsync(pass, ws, tenant, ct).ConfigureAwait(false);
+        if (evidence is { Deny: true })
+        {
+            status.Decision = "Deny";
+            pass.Move(IntentPhase.Denied, evidence.Reason, evidence.Message, new JsonObject { ["decision"] = "Deny" });
+            pass.Conditions.Set(IntentConditions.Ready, false, evidence.Reason, evidence.Message).Set(IntentConditions.Progressing, false, IntentReasons.Denied, evidence.Message);
+            return null;
+        }
+
+        // CAB's approval counts once the pack it reviewed is there; storage being down holds the rings below instead.
+        string? evidenceProblem = cab && approval.Approved && evidence?.Reason == IntentReasons.EvidenceMissing ? evidence.Message : null;
         var mayPass = !cab || (approval.Approved && evidenceProblem is null);
         var prodApproved = approval.Approved && evidenceProblem is null;
         if (!approvalRequired) pass.Conditions.Set(IntentConditions.Approved, true, IntentReasons.NotRequired, $"decision {status.Decision}: no CAB approval needed");
@@ -81,6 +91,10 @@ public sealed partial class DeploymentIntentReconciler
                 case RingAction.Start when conflict is { } c && !overridden && c.Ring == step.Ring:
                     var message = $"DeploymentIntent {c.Other.Metadata.NamespaceProperty}/{c.Other.Metadata.Name} is changing {intent.Spec.Application} in ring {c.Ring}: one change per application and ring; this one waits (an approval with spec.override lets it through)";
                     pass.Conditions.Set(IntentConditions.Progressing, false, IntentReasons.ConflictingChange, message).Set(IntentConditions.Ready, false, IntentReasons.ConflictingChange, message);
+                    return PollInterval;
+                case RingAction.Start when evidence is { } held:
+                    pass.Conditions.Set(IntentConditions.Progressing, false, held.Reason, $"ring {step.Ring} does not start: {held.Message}")
+                        .Set(IntentConditions.Ready, false, held.Reason, $"ring {step.Ring} does not start: {held.Message}");
                     return PollInterval;
                 case RingAction.Start when tenant.Spec.Suspended:
                     var suspended = $"tenant {tenant.Metadata.Name} is suspended: ring {step.Ring} does not start";
@@ -210,40 +224,5 @@ public sealed partial class DeploymentIntentReconciler
         metrics.RolledBack(intent);
         pass.Move(IntentPhase.RolledBack, IntentReasons.RolledBack, $"{step.Message}; every ring touched rolled back ({plan.Strategy})");
         pass.Conditions.Set(IntentConditions.Progressing, false, IntentReasons.RolledBack, step.Message).Set(IntentConditions.Ready, false, IntentReasons.RolledBack, step.Message);
-    }
-
-    /// <summary>The evidence pack exists and has the declared SHA-256; else what is wrong, naming the field.</summary>
-    async Task<string?> EvidenceProblemAsync(DeploymentIntent intent, CancellationToken ct)
-    {
-        if (intent.Spec.EvidencePackRef is not { } pack) return "spec.evidencePackRef: CAB approval needs an evidence pack (a ConfigMap or URL with its sha256)";
-        byte[]? bytes;
-        string where;
-        if (pack.ConfigMap is { } name)
-        {
-            where = $"ConfigMap {intent.Metadata.NamespaceProperty}/{name}";
-            var cm = await api.TryGetAsync<k8s.Models.V1ConfigMap>(WorkspaceReconciler.ConfigMaps, intent.Metadata.NamespaceProperty, name, ct).ConfigureAwait(false);
-            if (cm is null) return $"spec.evidencePackRef.configMap: {where} does not exist";
-            if (cm.Data?.TryGetValue(pack.Key, out var text) != true) return $"spec.evidencePackRef.key: {where} has no key {pack.Key}";
-            bytes = System.Text.Encoding.UTF8.GetBytes(text!);
-        }
-        else if (pack.Url is { } url)
-        {
-            where = url;
-            var allowed = options.DeploymentIntent.EvidenceUrlPrefixes;
-            if (!allowed.Any(p => url.StartsWith(p, StringComparison.Ordinal)))
-            {
-                return $"spec.evidencePackRef.url: {url} is not under ControlPlane:DeploymentIntent:EvidenceUrlPrefixes ({(allowed.Count == 0 ? "none configured" : string.Join(", ", allowed))})";
-            }
-
-            bytes = await planes.FetchEvidenceAsync(url, ct).ConfigureAwait(false);
-            if (bytes is null) return $"spec.evidencePackRef.url: {url} could not be read";
-        }
-        else
-        {
-            return "spec.evidencePackRef: name a configMap or a url";
-        }
-
-        var actual = DeploymentIntentResources.Sha256Hex(bytes);
-        return actual == pack.Sha256 ? null : $"spec.evidencePackRef.sha256: {where} has SHA-256 {actual}, not {pack.Sha256}";
     }
 }

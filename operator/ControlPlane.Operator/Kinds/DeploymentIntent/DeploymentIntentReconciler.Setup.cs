@@ -25,6 +25,8 @@ public sealed partial class DeploymentIntentReconciler
         var writes = new OwnWrites();
         var reconciler = new DeploymentIntentReconciler(caches, b.Api, database, planes, StalledStatus.Writer(b, writes), b.Events, metrics, options, b.Time,
             b.Loggers.CreateLogger<DeploymentIntentReconciler>());
+        // A trusted key that does not parse verifies nothing (every artifact it should vouch for becomes UnsignedPackage): say so.
+        foreach (var problem in ArtifactSignatures.KeyProblems(options.DeploymentIntent.TrustedSigningKeys)) b.Loggers.CreateLogger<DeploymentIntentReconciler>().LogWarning("{Problem}", problem);
         b.Controller("deploymentintent", intents, reconciler)
             .SkipsEchoesOf(writes)
             // A ring finishing in one change frees the ring for the others of the same application.

@@ -83,7 +83,7 @@ public sealed partial class DeploymentIntentReconciler(
         pass.Tenant = tenant.Metadata.Name;
         try
         {
-            if (!await AssessAsync(pass, ws, tenant, ct).ConfigureAwait(false)) return await FinishAsync(pass, null, ct).ConfigureAwait(false);
+            if (!await AssessAsync(pass, ws, tenant, ct).ConfigureAwait(false)) return await FinishAsync(pass, pass.Recheck, ct).ConfigureAwait(false);
             if (IntentStateMachine.IsFinal(pass.Status.Phase.Value)) return await FinishAsync(pass, null, ct).ConfigureAwait(false);
             // A completed change only has its drift checked: no ring runs, nothing else is asked of its plane.
             var recheck = pass.Status.Phase == IntentPhase.Completed ? null : await RunRingsAsync(pass, ws, tenant, ct).ConfigureAwait(false);
@@ -152,6 +152,7 @@ public sealed partial class DeploymentIntentReconciler(
         if (gate.Verdict == GateVerdict.Deny) scopeProblems.Add(gate.Message);
         pass.Conditions.Set(IntentConditions.ScopeValid, scopeProblems.Count == 0, scopeProblems.Count == 0 ? IntentReasons.ScopeValid : IntentReasons.ScopeInvalid,
             scopeProblems.Count == 0 ? $"within tenant {tenant.Metadata.Name}'s scopes; rings: {RingsText(intent, tenant)}" : string.Join("; ", scopeProblems));
+        if (!await ScanReportAsync(pass, ct).ConfigureAwait(false)) return false; // denied, or waiting for the report
         var findings = await FindingsAsync(pass, ct).ConfigureAwait(false);
         var decision = DeploymentIntentResources.Decide(spec, tenant, scopeProblems, assessment, findings);
         if (decision.Reason == IntentReasons.ScopeInvalid && baseProblems == 0)
