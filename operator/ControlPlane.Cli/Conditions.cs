@@ -10,20 +10,24 @@ public static class Obj
 {
     public static IReadOnlyList<Cond> Conditions(JsonObject o) =>
         (o["status"]?["conditions"] as JsonArray ?? []).OfType<JsonObject>()
-            .Select(c => new Cond(Str(c["type"]) ?? "", Str(c["status"]) ?? "Unknown", Str(c["reason"]), Str(c["message"]), c["observedGeneration"]?.GetValue<long>()))
+            .Select(c => new Cond(Str(c["type"]) ?? "", Str(c["status"]) ?? "Unknown", Str(c["reason"]), Str(c["message"]), Long(c["observedGeneration"])))
             .ToList();
 
     public static Cond? Condition(JsonObject o, string type) => Conditions(o).FirstOrDefault(c => c.Type == type);
 
     public static string? Phase(JsonObject o) => Str(o["status"]?["phase"]);
 
-    public static long Generation(JsonObject o) => o["metadata"]?["generation"]?.GetValue<long>() ?? 0;
+    public static long Generation(JsonObject o) => Long(o["metadata"]?["generation"]) ?? 0;
 
-    public static long? ObservedGeneration(JsonObject o) => o["status"]?["observedGeneration"]?.GetValue<long>();
+    public static long? ObservedGeneration(JsonObject o) => Long(o["status"]?["observedGeneration"]);
 
     public static string Name(JsonObject o) => Str(o["metadata"]?["name"]) ?? "";
 
     public static string? Annotation(JsonObject o, string key) => Str(o["metadata"]?["annotations"]?[key]);
+
+    /// <summary>A number as a long, whether parsed from the wire or built in memory; null when absent or not an integer.</summary>
+    public static long? Long(JsonNode? n) => n is not JsonValue v ? null
+        : v.TryGetValue<long>(out var l) ? l : v.TryGetValue<int>(out var i) ? i : v.TryGetValue<string>(out var s) && long.TryParse(s, System.Globalization.CultureInfo.InvariantCulture, out var p) ? p : null;
 
     public static string? Str(JsonNode? n) => n is JsonValue v && v.TryGetValue<string>(out var s) ? s : n?.ToJsonString();
 

@@ -13,8 +13,8 @@ public sealed record AuditRow(string Namespace, string Name, JsonObject Event, l
         var chain = o["chain"] as JsonObject ?? [];
         var tenant = o["tenantChain"] as JsonObject;
         return new AuditRow(Obj.Str(o["metadata"]?["namespace"]) ?? "", Obj.Name(o), o["event"] as JsonObject ?? [],
-            chain["sequence"]?.GetValue<long>() ?? long.Parse(Obj.Name(o), CultureInfo.InvariantCulture), Obj.Str(chain["prevHash"]) ?? "", Obj.Str(chain["hash"]) ?? "",
-            tenant is null ? null : Obj.Str(tenant["tenant"]), tenant?["sequence"]?.GetValue<long>(), tenant is null ? null : Obj.Str(tenant["prevHash"]) ?? "", tenant is null ? null : Obj.Str(tenant["hash"]));
+            Obj.Long(chain["sequence"]) ?? long.Parse(Obj.Name(o), CultureInfo.InvariantCulture), Obj.Str(chain["prevHash"]) ?? "", Obj.Str(chain["hash"]) ?? "",
+            tenant is null ? null : Obj.Str(tenant["tenant"]), Obj.Long(tenant?["sequence"]), tenant is null ? null : Obj.Str(tenant["prevHash"]) ?? "", tenant is null ? null : Obj.Str(tenant["hash"]));
     }
 
     public string? Field(string name) => Obj.Str(Event[name]);

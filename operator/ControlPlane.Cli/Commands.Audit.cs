@@ -37,7 +37,7 @@ public static partial class Commands
             var queries = Queries(kube, r.GetValue(all), r.GetValue(workspace), r.GetValue(deployments), r.GetValue(tenant), r.GetValue(kind), r.GetValue(actor), Since(r.GetValue(since)));
             var rows = new List<JsonObject>();
             foreach (var q in queries) rows.AddRange(await ListAuditAsync(kube, q, ct));
-            rows = rows.OrderBy(o => o["chain"]?["sequence"]?.GetValue<long>() ?? 0).ToList();
+            rows = rows.OrderBy(o => Obj.Long(o["chain"]?["sequence"]) ?? 0).ToList();
             if (r.GetValue(output) is { } format)
             {
                 Console.Write(Output.Render(new JsonArray(rows.Select(x => (JsonNode)x).ToArray()), format));

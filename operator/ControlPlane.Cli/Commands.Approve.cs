@@ -18,7 +18,7 @@ public static partial class Commands
     public static Command Approve(Globals g, string verb)
     {
         var decision = verb == "approve" ? "approve" : "reject";
-        var target = new Argument<string>("target") { Description = $"<kind>/<name> of the object to {verb}: {string.Join(", ", Kinds.Approvable)} (also plural or short names: rollout/orders, exp/orders-v1)" };
+        var target = new Argument<string>("target") { Description = $"<kind>/<name> of the object to {verb}: {string.Join(", ", Kinds.Approvable)} (also plural or short names: rollouts/orders, di/payments)" };
         var comment = new Option<string?>("--comment", "-m") { Description = "Why: kept with the Approval in the audit trail" };
         var wait = new Option<TimeSpan>("--wait") { Description = "How long to wait for the operator's verdict on the Approval (0: do not wait)", DefaultValueFactory = _ => TimeSpan.FromSeconds(60) };
         var output = Globals.OutputOption();
