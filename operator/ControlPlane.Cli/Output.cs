@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text;
-using k8s;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 
 namespace ControlPlane.Cli;
 
@@ -9,12 +11,79 @@ public static class Output
 {
     public static readonly string[] Formats = ["json", "yaml"];
 
-    public static string Render(object data, string format) => format switch
+    static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
-        "json" => KubernetesJson.Serialize(data, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n",
-        "yaml" => KubernetesYaml.Serialize(data),
-        _ => throw new CliError($"-o: \"{format}\" is not an output format (json, yaml)"),
+        WriteIndented = true,
+        Converters = { new JsonStringEnumConverter() },
+        TypeInfoResolver = new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver(),
     };
+
+    /// <summary>Data as JSON (camelCase, as the API's own objects) or as YAML (the same tree).</summary>
+    public static string Render(object data, string format)
+    {
+        var node = data as JsonNode ?? JsonSerializer.SerializeToNode(data, data.GetType(), Json);
+        return format switch
+        {
+            "json" => (node?.ToJsonString(Json) ?? "null") + "\n",
+            "yaml" => Yaml(node),
+            _ => throw new CliError($"-o: \"{format}\" is not an output format (json, yaml)"),
+        };
+    }
+
+    /// <summary>A JSON tree as block YAML; strings as JSON strings (valid YAML double-quoted scalars), so nothing needs YAML escaping rules.</summary>
+    public static string Yaml(JsonNode? node)
+    {
+        var sb = new StringBuilder();
+        void Scalar(JsonNode? n) => sb.Append(n is null ? "null" : n.ToJsonString()).Append('\n');
+        void Write(JsonNode? n, int indent, bool inline)
+        {
+            var pad = new string(' ', indent);
+            switch (n)
+            {
+                case JsonObject o when o.Count > 0:
+                    var first = true;
+                    foreach (var (key, value) in o)
+                    {
+                        if (!(first && inline)) sb.Append(pad);
+                        first = false;
+                        sb.Append(JsonValue.Create(key)!.ToJsonString()).Append(':');
+                        if (value is JsonObject { Count: > 0 } or JsonArray { Count: > 0 })
+                        {
+                            sb.Append('\n');
+                            Write(value, indent + 2, false);
+                        }
+                        else
+                        {
+                            sb.Append(' ');
+                            Write(value, indent + 2, true);
+                        }
+                    }
+
+                    break;
+                case JsonArray a when a.Count > 0:
+                    foreach (var item in a)
+                    {
+                        sb.Append(pad).Append("- ");
+                        if (item is JsonObject { Count: > 0 } or JsonArray { Count: > 0 }) Write(item, indent + 2, true);
+                        else Scalar(item);
+                    }
+
+                    break;
+                case JsonObject:
+                    sb.Append("{}\n");
+                    break;
+                case JsonArray:
+                    sb.Append("[]\n");
+                    break;
+                default:
+                    Scalar(n);
+                    break;
+            }
+        }
+
+        Write(node, 0, false);
+        return sb.ToString();
+    }
 
     /// <summary>A left-aligned table with a header, two spaces between columns (kubectl's look).</summary>
     public static string Table(IReadOnlyList<string> header, IEnumerable<IReadOnlyList<string>> rows)

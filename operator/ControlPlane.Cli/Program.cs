@@ -28,9 +28,9 @@ public static class Program
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0 && parsed.Action is not System.CommandLine.Help.HelpAction)
         {
-            // One line per problem, no usage dump: what was wrong and where to look.
-            foreach (var e in parsed.Errors) await Console.Error.WriteLineAsync("error: " + e.Message);
-            await Console.Error.WriteLineAsync($"see: kubectl controlplane {string.Join(' ', parsed.CommandResult.Command.Parents().Append(parsed.CommandResult.Command).Skip(1).Select(c => c.Name))} --help".Replace("  ", " ", StringComparison.Ordinal));
+            // One line for all problems, no usage dump: what was wrong and where to look.
+            var path = string.Join(' ', parsed.CommandResult.Command.Parents().Append(parsed.CommandResult.Command).Skip(1).Select(c => c.Name));
+            await Console.Error.WriteLineAsync($"error: {string.Join("; ", parsed.Errors.Select(e => e.Message.TrimEnd('.')))} (see: kubectl controlplane {path}{(path.Length > 0 ? " " : "")}--help)");
             return 2;
         }
 
