@@ -171,9 +171,11 @@ public static partial class Commands
                     ? await kube.Client.CustomObjects.ListClusterCustomObjectAsync(AuditGroup, AuditVersion, q.Resource, continueParameter: next, fieldSelector: q.FieldSelector, labelSelector: q.LabelSelector, limit: 500, cancellationToken: ct)
                     : await kube.Client.CustomObjects.ListNamespacedCustomObjectAsync(AuditGroup, AuditVersion, q.Namespace, q.Resource, continueParameter: next, fieldSelector: q.FieldSelector, labelSelector: q.LabelSelector, limit: 500, cancellationToken: ct);
             }
-            catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound && !IsStatusAbout(e, q.Resource))
+            catch (HttpOperationException e) when (e.Response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.Forbidden)
             {
-                throw new CliError($"the audit API is not installed on this cluster: {AuditGroup}/{AuditVersion} {q.Resource} is not served (the operator registers the APIService v1alpha1.{AuditGroup} when ControlPlane:AuditApi:Register is true)");
+                // The API server authorizes before it routes, so a group it does not serve is 403 to most users: discovery tells.
+                if (await ServedAsync(kube, ct)) throw;
+                throw new CliError($"the audit API is not installed on this cluster: {AuditGroup}/{AuditVersion} is not served (the operator registers the APIService v1alpha1.{AuditGroup} when ControlPlane:AuditApi:Register is true)");
             }
             catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.ServiceUnavailable)
             {
@@ -188,16 +190,10 @@ public static partial class Commands
         return rows;
     }
 
-    /// <summary>A 404 whose Status names the resource (a namespace the API serves nothing in) rather than a missing API.</summary>
-    static bool IsStatusAbout(HttpOperationException e, string resource)
+    /// <summary>Whether discovery (open to every authenticated user) lists the audit group and version.</summary>
+    static async Task<bool> ServedAsync(Kube kube, CancellationToken ct)
     {
-        try
-        {
-            return e.Response.Content is { Length: > 0 } body && JsonNode.Parse(body)?["details"]?["kind"]?.GetValue<string>() == resource;
-        }
-        catch (JsonException)
-        {
-            return false;
-        }
+        var groups = await kube.Client.Apis.GetAPIVersionsAsync(ct);
+        return groups.Groups?.Any(g => g.Name == AuditGroup && g.Versions.Any(v => v.Version == AuditVersion)) == true;
     }
 }
