@@ -136,5 +136,25 @@ public sealed class RolloutPromoteUnitTests
     public void Promote_IsContentUnderReview_NotAControlAction()
     {
         Assert.DoesNotContain("promote", ApprovableKinds.Rollout.ControlFields);
+
+        // An approval of the generation before the promote does not carry over to it (paused would) ...
+        var reviewed = Soaking(null);
+        reviewed.Metadata.Annotations = new Dictionary<string, string> { [ApiGroup.CreatedByAnnotation] = "bob@acme.io" };
+        var approval = new Approval
+        {
+            Metadata = new V1ObjectMeta { Name = "apr", NamespaceProperty = "lab", Annotations = new Dictionary<string, string> { [ApiGroup.TargetContentHashAnnotation] = ApprovalPolicy.ContentHash(reviewed) } },
+            Spec = new ApprovalSpec { Target = new ApprovalTarget { Kind = Rollout.KubeKind, Name = "orders" }, Decision = "approve", Approver = "carol@acme.io", TargetGeneration = 2, TargetUID = "u1" },
+        };
+        Assert.Equal(ApprovalReasons.Counts, ApprovalPolicy.Judge(approval, reviewed, _ => true).Reason);
+        var paused = Soaking(null);
+        (paused.Metadata.Generation, paused.Metadata.Annotations, paused.Spec.Paused) = (3, reviewed.Metadata.Annotations, true);
+        Assert.Equal(ApprovalReasons.Counts, ApprovalPolicy.Judge(approval, paused, _ => true).Reason);
+        var promoted = Soaking("r0");
+        (promoted.Metadata.Generation, promoted.Metadata.Annotations) = (3, new Dictionary<string, string>(reviewed.Metadata.Annotations) { [ApiGroup.SpecEditorsAnnotation] = "[\"dave@acme.io\"]" });
+        Assert.Equal(ApprovalReasons.StaleGeneration, ApprovalPolicy.Judge(approval, promoted, _ => true).Reason);
+
+        // ... and whoever set it is an author of the generation under review: their approval is self-approval.
+        var byPromoter = new Approval { Metadata = new V1ObjectMeta { Name = "apr2", NamespaceProperty = "lab" }, Spec = new ApprovalSpec { Target = approval.Spec.Target, Decision = "approve", Approver = "dave@acme.io", TargetGeneration = 3, TargetUID = "u1" } };
+        Assert.Equal(ApprovalReasons.SelfApproval, ApprovalPolicy.Judge(byPromoter, promoted, _ => true).Reason);
     }
 }
