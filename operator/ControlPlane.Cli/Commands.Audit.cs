@@ -40,7 +40,7 @@ public static partial class Commands
             rows = rows.OrderBy(o => Obj.Long(o["chain"]?["sequence"]) ?? 0).ToList();
             if (r.GetValue(output) is { } format)
             {
-                Console.Write(Output.Render(new JsonArray(rows.Select(x => (JsonNode)x).ToArray()), format));
+                Console.Write(Output.Render(new JsonArray(rows.Select(x => x.DeepClone()).ToArray()), format));
                 return 0;
             }
 
