@@ -14,6 +14,8 @@ public static class Output
     static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
         WriteIndented = true,
+        // Text for a terminal, not HTML: quotes, arrows and accents as themselves.
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         Converters = { new JsonStringEnumConverter() },
         TypeInfoResolver = new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver(),
     };
@@ -34,7 +36,8 @@ public static class Output
     public static string Yaml(JsonNode? node)
     {
         var sb = new StringBuilder();
-        void Scalar(JsonNode? n) => sb.Append(n is null ? "null" : n.ToJsonString()).Append('\n');
+        var compact = new JsonSerializerOptions(Json) { WriteIndented = false };
+        void Scalar(JsonNode? n) => sb.Append(n is null ? "null" : n.ToJsonString(compact)).Append('\n');
         void Write(JsonNode? n, int indent, bool inline)
         {
             var pad = new string(' ', indent);
@@ -46,7 +49,7 @@ public static class Output
                     {
                         if (!(first && inline)) sb.Append(pad);
                         first = false;
-                        sb.Append(JsonValue.Create(key)!.ToJsonString()).Append(':');
+                        sb.Append(JsonValue.Create(key)!.ToJsonString(compact)).Append(':');
                         if (value is JsonObject { Count: > 0 } or JsonArray { Count: > 0 })
                         {
                             sb.Append('\n');

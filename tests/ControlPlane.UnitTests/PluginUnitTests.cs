@@ -230,6 +230,31 @@ public sealed class PluginUnitTests
     }
 
     [Fact]
+    public void YamlOutput_IsTheJsonTree_AsBlockYaml_ThatAYamlParserReadsBack()
+    {
+        var tree = JsonNode.Parse("""{"name":"orders","rings":[{"name":"r0","workspaces":["lab","c1"]},{"name":"r1","workspaces":[]}],"score":41.0,"note":"a: \"quoted\" #x","empty":{},"none":null}""");
+        var yaml = Cli.Output.Yaml(tree);
+        Assert.Equal("""
+            "name": "orders"
+            "rings":
+              - "name": "r0"
+                "workspaces":
+                  - "lab"
+                  - "c1"
+              - "name": "r1"
+                "workspaces": []
+            "score": 41.0
+            "note": "a: \"quoted\" #x"
+            "empty": {}
+            "none": null
+
+            """.Replace("\r", "", StringComparison.Ordinal), yaml);
+        var back = new YamlDotNet.Serialization.DeserializerBuilder().Build().Deserialize<Dictionary<string, object?>>(yaml);
+        Assert.Equal("a: \"quoted\" #x", back["note"]);
+        Assert.Equal(2, ((List<object>)back["rings"]!).Count);
+    }
+
+    [Fact]
     public void Since_TakesATimeOrAnAge_AndNamesTheOptionOtherwise()
     {
         Assert.Equal(new DateTime(2026, 12, 7, 10, 0, 0, DateTimeKind.Utc), Cli.Commands.Since("2026-12-07T10:00:00Z"));
