@@ -5,7 +5,7 @@ CONFIGURATION ?= Debug
 IMG ?= controlplane-operator:dev
 KUBECTL ?= kubectl
 
-.PHONY: help tools build manifests verify-manifests test unit-test up install uninstall run docker-build bench chaos clean
+.PHONY: help tools build manifests verify-manifests test unit-test up install uninstall run docker-build bench chaos clean plugin plugin-pack plugin-krew
 
 help: ## Show the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -34,7 +34,25 @@ test: tools ## Install what is missing, then run every test (unit and integratio
 unit-test: ## Only the unit project (tests/ControlPlane.UnitTests): no server starts, no tools needed, under a minute
 	bash hack/test.sh --unit
 
-up: tools ## Start a local control plane + Postgres, install CRDs, run the operator, apply samples/ (Ctrl-C stops)
+PLUGIN_RID ?= $(shell $(DOTNET) --info | awk '/RID:/{print $$2; exit}')
+
+plugin: ## Build the kubectl plugin as one file: bin/kubectl-controlplane (and bin/kubectl_complete-controlplane, kubectl's completion hook); put bin/ on PATH and run kubectl controlplane --help
+	$(DOTNET) publish operator/ControlPlane.Cli -c Release -r $(PLUGIN_RID) --self-contained false -p:PublishSingleFile=true -p:PackAsTool=false -p:DebugType=none -o .local/plugin
+	mkdir -p bin
+	cp .local/plugin/kubectl-controlplane bin/kubectl-controlplane
+	printf '#!/bin/sh\n# kubectl (1.26+) asks this for completions of `kubectl controlplane ...`\nexec kubectl-controlplane __complete "$$@"\n' > bin/kubectl_complete-controlplane
+	chmod +x bin/kubectl-controlplane bin/kubectl_complete-controlplane
+
+RELEASE_URI ?= file://$(CURDIR)/bin/krew/kubectl-controlplane-linux-amd64.tar.gz
+plugin-krew: plugin ## Pack the plugin for krew: bin/krew/kubectl-controlplane-linux-amd64.tar.gz and bin/krew/controlplane.yaml (plugins/krew/controlplane.yaml with its sha256 and RELEASE_URI)
+	mkdir -p bin/krew
+	tar -C bin -czf bin/krew/kubectl-controlplane-linux-amd64.tar.gz kubectl-controlplane kubectl_complete-controlplane
+	sed -e "s|RELEASE_URI|$(RELEASE_URI)|" -e "s|ARCHIVE_SHA256|$$(sha256sum bin/krew/kubectl-controlplane-linux-amd64.tar.gz | cut -d' ' -f1)|" plugins/krew/controlplane.yaml > bin/krew/controlplane.yaml
+
+plugin-pack: ## Pack the plugin as a dotnet tool (bin/nupkg/ControlPlane.KubectlPlugin.*.nupkg): dotnet tool install -g --add-source bin/nupkg ControlPlane.KubectlPlugin
+	$(DOTNET) pack operator/ControlPlane.Cli -c Release -o bin/nupkg
+
+up: tools plugin ## Start a local control plane + Postgres, install CRDs, run the operator, apply samples/ (Ctrl-C stops)
 	$(DOTNET) run --project tests/ControlPlane.LocalEnv -c $(CONFIGURATION) -- $(ARGS)
 
 install: ## Install CRDs and cluster roles into the current kubeconfig's cluster

@@ -20,6 +20,16 @@ public sealed class ToolPathsTests
     }
 
     [Fact]
+    public void PluginBuilt_GetsAnExportLine_OnPathOrNotBuilt_GetsNone()
+    {
+        const string bin = "/src/controlplane/bin";
+        Assert.Equal($"export PATH=\"{bin}:$PATH\"   # kubectl controlplane, as make plugin built it", ToolPaths.PluginPathLine("/usr/bin", bin, _ => true));
+        Assert.Null(ToolPaths.PluginPathLine($"/usr/bin:{bin}/", bin, _ => true));
+        Assert.Null(ToolPaths.PluginPathLine("/usr/bin", bin, _ => false));
+        Assert.NotNull(ToolPaths.PluginPathLine(null, bin, f => f == Path.Combine(bin, "kubectl-controlplane")));
+    }
+
+    [Fact]
     public void HelmDirectory_IsInstallHelmsDestination()
     {
         Assert.Equal("/opt/helm", ToolPaths.HelmDirectory(name => name == "HELM_INSTALL_DIR" ? "/opt/helm" : null));

@@ -141,7 +141,12 @@ public static class Program
             {
                 Console.WriteLine($"  {helmPath}");
             }
+            if (ToolPaths.PluginPathLine(Environment.GetEnvironmentVariable("PATH"), Path.Combine(repo, "bin"), File.Exists) is { } pluginPath)
+            {
+                Console.WriteLine($"  {pluginPath}");
+            }
             Console.WriteLine("  kubectl get tenants,workspaces");
+            Console.WriteLine("  kubectl controlplane status                          # the tree: tenants, workspaces, every governed object (docs/plugin.md)");
             // Self-service: a tenant owner's own kubeconfig, no cluster-admin (samples/self-service).
             Console.WriteLine($"  kubectl --kubeconfig {Path.Combine(Path.GetDirectoryName(plane.KubeconfigPath)!, "kubeconfig-alice")} apply -f {Path.Combine(repo, "samples", "self-service")}   # alice@acme.io, owner of acme, opens a workspace");
             Console.WriteLine("  kubectl get rollouts.controlplane.io -n acme-dev -w # the sample Rollout, ring by ring");
@@ -206,6 +211,7 @@ public static class Program
         Console.WriteLine($"  kubectl --kubeconfig {carol} -n acme-dev create -f - <<'YAML'");
         Console.WriteLine("  {apiVersion: controlplane.io/v1alpha1, kind: Approval, metadata: {name: payments-cab-carol}, spec: {target: {kind: DeploymentIntent, name: payments-1-4-0}, decision: approve}}");
         Console.WriteLine("  YAML");
+        Console.WriteLine($"  # or, with the plugin (make plugin): kubectl controlplane --kubeconfig {carol} -n acme-dev approve deploymentintent/payments-1-4-0");
         Console.WriteLine("  kubectl -n acme-dev get di,rollouts.controlplane.io -w");
     }
 

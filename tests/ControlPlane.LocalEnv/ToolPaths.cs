@@ -20,4 +20,16 @@ public static class ToolPaths
             .Any(p => string.Equals(Path.TrimEndingDirectorySeparator(p), Path.TrimEndingDirectorySeparator(helmDirectory), StringComparison.Ordinal));
         return onPath ? null : $"export PATH=\"{helmDirectory}:$PATH\"   # helm, as make tools installed it";
     }
+
+    /// <summary>
+    /// `export PATH=...` for the kubectl plugin `make plugin` wrote to <paramref name="binDirectory"/>
+    /// (kubectl finds kubectl-controlplane on the PATH); null when it is not built or already on the PATH.
+    /// </summary>
+    public static string? PluginPathLine(string? path, string binDirectory, Func<string, bool> exists)
+    {
+        if (!exists(Path.Combine(binDirectory, "kubectl-controlplane"))) return null;
+        var onPath = (path ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Any(p => string.Equals(Path.TrimEndingDirectorySeparator(p), Path.TrimEndingDirectorySeparator(binDirectory), StringComparison.Ordinal));
+        return onPath ? null : $"export PATH=\"{binDirectory}:$PATH\"   # kubectl controlplane, as make plugin built it";
+    }
 }

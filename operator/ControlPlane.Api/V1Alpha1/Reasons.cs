@@ -29,6 +29,8 @@ public static class RolloutReasons
     public const string RingProgressing = "RingProgressing";
     public const string RingRolledOut = "RingRolledOut";
     public const string RingPromoted = "RingPromoted";
+    public const string PromotedEarly = "PromotedEarly";
+    public const string PromotionRefused = "PromotionRefused";
     public const string Succeeded = "Succeeded";
     public const string WaitingForRollout = "WaitingForRollout";
     public const string TenantSuspended = "TenantSuspended";

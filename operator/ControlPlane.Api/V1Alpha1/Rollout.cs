@@ -43,6 +43,9 @@ public sealed class RolloutSpec
 
     [Default(true), Description("A breached gate rolls every touched namespace back to its recorded previous images.")]
     public bool AutoRollback { get; set; } = true;
+
+    [Pattern(Patterns.DnsLabel), Length(1, 63), Description("End the named ring's soak early (kubectl controlplane rollout promote): it succeeds as soon as it has rolled out, its gates hold (a success-rate gate must answer) and the Rollout's current generation is approved as its environment requires (one approver, two when a ring reaches prod; never the one who set this field, which is content under review, not a control action). Refused while a gate fails or cannot be read; audited as rollout.promoted.")]
+    public string? Promote { get; set; }
 }
 
 public sealed class RolloutTarget

@@ -21,6 +21,11 @@ public static partial class SpecRules
             if (!Durations.TryParse(ring.Soak, out _)) problems.Add($"spec.rings[{i}].soak: \"{Shown(ring.Soak)}\" is not a duration (e.g. 10m, 1h)");
         }
 
+        if (spec.Promote is { } promote && spec.Rings.All(r => r.Name != promote))
+        {
+            problems.Add($"spec.promote: \"{Shown(promote)}\" is not a ring of this Rollout (spec.rings[].name)");
+        }
+
         if (spec.Gates is { } gates)
         {
             if (!Durations.TryParse(gates.ProgressDeadline, out var deadline) || deadline <= TimeSpan.Zero)

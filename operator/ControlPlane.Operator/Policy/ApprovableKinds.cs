@@ -93,7 +93,7 @@ public static class ApprovableKinds
     /// <summary>In prod two approvers for any restore; elsewhere one for in place and none for a new database.</summary>
     public static readonly ApprovableKind<Restore> Restore = new([], (restore, environment) => RestoreApprovals(environment, restore.Spec.Into.InPlace == true));
 
-    /// <summary>paused and abort are control actions; the environment is the strictest its rings reach (<see cref="RolloutResources.ApprovalEnvironment"/>).</summary>
+    /// <summary>paused and abort are control actions; promote is not (it shortens a soak, so its setter is an author and its approvers see it); the environment is the strictest its rings reach (<see cref="RolloutResources.ApprovalEnvironment"/>).</summary>
     public static readonly ApprovableKind<Rollout> Rollout = new(["paused", "abort"], (_, environment) => ApprovalPolicy.RequiredApprovals(environment));
 
     /// <summary>

@@ -40,6 +40,10 @@ public static class RolloutPlan
 
     public static TimeSpan Soak(Ring ring) => Durations.TryParse(ring.Soak, out var d) ? d : TimeSpan.Zero;
 
+    /// <summary>spec.promote names this ring and it is rolling out or soaking: its approval is read (the reconciler) and, once the ring soaks, its soak may end early.</summary>
+    public static bool PromoteAsked(RolloutSpec spec, Ring ring, RingStatus? rs) =>
+        spec.Promote == ring.Name && rs?.Phase is RingPhase.Progressing or RingPhase.Soaking;
+
     public static RolloutDecision Decide(Rollout rollout, RolloutFacts facts) => new Pass(rollout, facts).Run();
 
     /// <summary>One pass over a copy of the status.</summary>
@@ -198,7 +202,28 @@ public static class RolloutPlan
             }
 
             var soakEnds = rs.RolledOutAt!.Value + Soak(ring);
-            if (facts.Now < soakEnds)
+            var early = false;
+            if (facts.Now < soakEnds && PromoteAsked(spec, ring, rs) && !spec.Paused)
+            {
+                // Gates failing never reach here (a breach rolled back above; an unreadable gate held):
+                // what is left to ask is the approval of the generation that asked for it.
+                if (facts.Approval is { Approved: true } approval)
+                {
+                    early = true;
+                    notices.Add(new(RolloutReasons.PromotedEarly, $"ring {ring.Name}: soak ended early by spec.promote ({(soakEnds - facts.Now).TotalMinutes:0} min left of {ring.Soak}), gates holding, {approval.Message}",
+                        AuditAction: "rollout.promoted", AuditReason: ring.Name));
+                }
+                else
+                {
+                    var why = facts.Approval?.Message ?? "no approval";
+                    Progress(ring, $"ring {ring.Name}: spec.promote waits for approval of generation {rollout.Metadata.Generation} (an Approval with target kind Rollout, name {rollout.Metadata.Name}): {why}; soaking until {soakEnds:u} meanwhile");
+                    progressing = progressing with { Reason = RolloutReasons.PromotionRefused };
+                    RequeueIn(soakEnds - facts.Now);
+                    return false;
+                }
+            }
+
+            if (facts.Now < soakEnds && !early)
             {
                 Progress(ring, $"ring {ring.Name}: soaking until {soakEnds:u}, gates holding ({incidents} incident(s){(rs.SuccessRate is { } r ? $", success rate {RolloutResources.Format(r)}" : "")})");
                 if (spec.Paused) Pause(RolloutReasons.Paused, "spec.paused is true: the next ring waits (gates are still watched)");

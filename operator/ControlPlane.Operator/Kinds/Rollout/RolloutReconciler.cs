@@ -167,7 +167,8 @@ public sealed partial class RolloutReconciler(
 
         var view = ring is null ? null : rings[index];
         ApprovalState? approval = null;
-        if (ring is not null && RolloutResources.NeedsApproval(rollout, ring, view!) && !started && tenantName is not null)
+        var promoting = ring is not null && RolloutPlan.PromoteAsked(spec, ring, ringStatus);
+        if (ring is not null && ((RolloutResources.NeedsApproval(rollout, ring, view!) && !started) || promoting) && tenantName is not null)
         {
             // Two approvers when any ring reaches prod, whatever the environment the Rollout itself lives in,
             // each an Approver of the Rollout's workspace and of every prod workspace its rings reach.
@@ -187,7 +188,7 @@ public sealed partial class RolloutReconciler(
             {
                 access = await RequesterAccessAsync(rollout, view.Namespaces, ct).ConfigureAwait(false);
             }
-            else if (ringStatus is { Phase: RingPhase.Soaking, RolledOutAt: { } rolledOut } && now >= rolledOut + RolloutPlan.Soak(ring) && index + 1 < spec.Rings.Count
+            else if (ringStatus is { Phase: RingPhase.Soaking, RolledOutAt: { } rolledOut } && (now >= rolledOut + RolloutPlan.Soak(ring) || (promoting && approval is { Approved: true })) && index + 1 < spec.Rings.Count
                      && !RolloutResources.NeedsApproval(rollout, spec.Rings[index + 1], rings[index + 1]) && rings[index + 1].Namespaces.Count > 0)
             {
                 access = await RequesterAccessAsync(rollout, rings[index + 1].Namespaces, ct).ConfigureAwait(false);
