@@ -21,10 +21,14 @@ public sealed class ApplicationTests(ClusterFixture cluster, ITestOutputHelper o
     static readonly ResourceType Approvals = ResourceType.For<Approval>(true);
     static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..6]}";
 
-    async Task<List<string>> TenantAsync()
+    async Task<List<string>> TenantAsync(List<TenantPublisher>? publishers = null)
     {
         var tenant = Unique("apps");
-        await cluster.CreateTenantAsync(tenant, edit: t => t.Scopes = [new TenantScope { AcquisitionBoundary = "acq-001", BusinessUnits = ["bu-finance"], SiteClasses = ["online"] }]);
+        await cluster.CreateTenantAsync(tenant, edit: t =>
+        {
+            t.Scopes = [new TenantScope { AcquisitionBoundary = "acq-001", BusinessUnits = ["bu-finance"], SiteClasses = ["online"] }];
+            t.Publishers = publishers;
+        });
         var names = new List<string>();
         foreach (var (ring, environment) in new[] { ("ring-1", "dev"), ("ring-2", "prod") })
         {
@@ -189,5 +193,50 @@ public sealed class ApplicationTests(ClusterFixture cluster, ITestOutputHelper o
         Assert.Equal("[]", rows[2].Approvers);
         Assert.Equal(["application.scope-approved", "application.scope-approved", "application.scope-narrowed"], await AuditActionsAsync(key));
         await op.ResyncWritesNothingAsync($"application {key}");
+    }
+
+    [Fact]
+    public async Task AnIntentPastTheWebhook_OutsideItsAuthorsPublisherScope_IsDeniedAtReconcile_NamingTheDimensionAndTheValue()
+    {
+        await using var op = TestOperator.Start(cluster, Unique("lease"), output);
+        var ws = await TenantAsync([new TenantPublisher { Subjects = ["alice@example.com"], Scopes = [new PublisherScope { AcquisitionBoundary = "acq-001", BusinessUnits = ["bu-finance"], SiteClasses = ["online"], Rings = ["ring-1"] }] }]);
+        var ns = ws[0];
+        await Applications.ApprovedApplicationAsync(cluster.Api, ns, ["ring-1", "ring-2"], [new("carol@example.com"), new("erin@example.com")]);
+        DeploymentIntent Intent(string name, string author, params string[] rings) => new()
+        {
+            Metadata = new V1ObjectMeta
+            {
+                Name = name,
+                // What the webhook would have stamped (none runs here): the reconciler judges the recorded author, not the requester.
+                Annotations = new Dictionary<string, string>
+                {
+                    [ApiGroup.CreatedByAnnotation] = author, [ApiGroup.AuthorGroupsAnnotation] = Requesters.WithAuthorGroups(null, author, []),
+                },
+            },
+            Spec = new DeploymentIntentSpec
+            {
+                Application = "app", Version = "2.1.0", Artifact = new Artifact { Image = "registry.example/app:2.1.0", Sha256 = new string('a', 64) },
+                TargetScope = new TargetScope { AcquisitionBoundary = "acq-001", BusinessUnit = "bu-finance", SiteClass = "online", Rings = [.. rings] },
+                Risk = new RiskFactors { PrivilegeImpact = 0.1, SupplyChainTrust = 0.1, BlastRadius = 0.1, ChangeComplexity = 0.1, TestEvidence = 0.9 },
+            },
+        };
+        var intents = ResourceType.For<DeploymentIntent>(true);
+
+        // bob holds no publisher scope; alice's does not reach ring-2: both Denied, naming what is outside (ring-2 is in the Application).
+        foreach (var (name, author, rings, expected) in new[]
+        {
+            ("bobs", "bob@example.com", new[] { "ring-1" }, "spec.targetScope: bob@example.com holds no publisher scope"),
+            ("alices", "alice@example.com", new[] { "ring-1", "ring-2" }, "spec.targetScope.rings[1]: \"ring-2\" is outside the publisher scope of alice@example.com"),
+        })
+        {
+            await cluster.Api.CreateAsync(intents, ns, Intent(name, author, rings), CancellationToken.None);
+            DeploymentIntent? last = null;
+            await Net.WaitUntilAsync(async () => (last = await cluster.Api.GetAsync<DeploymentIntent>(intents, ns, name, CancellationToken.None)).Status?.Phase == IntentPhase.Denied,
+                TimeSpan.FromSeconds(60), $"{name} Denied");
+            var ready = last!.Status!.Conditions!.Single(c => c.Type == "Ready");
+            Assert.Equal(IntentReasons.OutsidePublisherScope, ready.Reason);
+            Assert.Contains(expected, ready.Message);
+            Assert.Empty(last.Status.Rings ?? []);
+        }
     }
 }
