@@ -224,6 +224,21 @@ public sealed class EvidenceAttackTests(WebhookFixture fixture)
         Assert.Equal(("Vulnerability", "High", "scan:trivy"), (high.Type, high.Severity, high.Source));
         Assert.NotEqual("Allow", i.Status.Decision);
         Assert.Contains("CVE-2024-0727 (High)", EvidenceScenario.Condition(i, IntentConditions.Ready)!.Message);
+
+        // The same from a CycloneDX report, the artifact named by the digest in its purl, the highest rating counting.
+        var bom = $$$$"""
+            {"bomFormat":"CycloneDX","specVersion":"1.5","version":1,
+             "metadata":{"component":{"type":"container","name":"{{{{EvidenceScenario.Image}}}}","purl":"pkg:oci/app@sha256%3A{{{{EvidenceScenario.Digest}}}}?repository_url=registry.example%2Fapp"}},
+             "vulnerabilities":[{"id":"CVE-2024-5535","ratings":[{"source":{"name":"debian"},"severity":"low"},{"source":{"name":"nvd"},"severity":"critical"}]}]}
+            """;
+        await Evidence.CreateConfigMapAsync(Cluster.Api, ws, "bom", "report", bom);
+        var fromBom = EvidenceScenario.Intent("from-bom", fixture.IntentPlane.BaseUrl);
+        fromBom.Spec.Artifact.ScanReport = new ScanReportRef { ConfigMap = "bom", Sha256 = Evidence.Sha256(bom), Format = "cyclonedx" };
+        await CreateAsAsync("wade", ws, Evidence.AttachIntent(fromBom));
+        var b = await EvidenceScenario.WaitAsync(Cluster.Api, ws, "from-bom", x => x.Status is { Decision: not null } s && s.FindingsGeneration == x.Metadata.Generation, "findings read");
+        var critical = Assert.Single(b.Status!.Findings!);
+        Assert.Equal(("CVE-2024-5535", "Critical", "scan:cyclonedx"), (critical.Id, critical.Severity, critical.Source));
+        Assert.NotEqual("Allow", b.Status.Decision);
     }
 
     [Fact]
