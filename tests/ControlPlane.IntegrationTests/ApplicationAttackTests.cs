@@ -78,6 +78,7 @@ public sealed class ApplicationAttackTests(WebhookFixture fixture)
             {
                 Metadata = new V1ObjectMeta { Name = "plane" }, StringData = new Dictionary<string, string> { ["token"] = WebhookFixture.IntentPlaneToken },
             }, CancellationToken.None);
+            await Evidence.CreateAsync(Cluster.Api, name);
         }
 
         return (tenant, names);
@@ -97,7 +98,7 @@ public sealed class ApplicationAttackTests(WebhookFixture fixture)
     DeploymentIntent NewIntent(string name, string application, string unit, params string[] rings) => new()
     {
         Metadata = new V1ObjectMeta { Name = name },
-        Spec = new DeploymentIntentSpec
+        Spec = Evidence.Attach(new DeploymentIntentSpec
         {
             Application = application, Version = "2.1.0",
             Artifact = new Artifact { Image = "registry.example/app:2.1.0", Sha256 = new string('a', 64) },
@@ -106,7 +107,7 @@ public sealed class ApplicationAttackTests(WebhookFixture fixture)
             Risk = new RiskFactors { PrivilegeImpact = 0.1, SupplyChainTrust = 0.1, BlastRadius = 0.1, ChangeComplexity = 0.1, TestEvidence = 0.9 },
             RollbackPlan = new RollbackPlan { Strategy = "previous-version" },
             DriftCheckInterval = "1h",
-        },
+        }),
     };
 
     static Approval NewApproval(string application) => new()

@@ -23,8 +23,13 @@ static class EvidenceScenario
     public static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..6]}";
 
     /// <summary>A tenant (scope acq-001/bu-finance) and one Ready dev workspace labelled ring-1 with these members, the plane's Secret, the shared pack and clean reports.</summary>
-    public static async Task<(string Tenant, string Workspace)> TenantAsync(ClusterFixture cluster, string planeToken, params (string Name, string Role)[] members)
+    public static async Task<(string Tenant, string Workspace)> TenantAsync(ClusterFixture cluster, string planeToken, params (string Name, string Role)[] members) =>
+        await TenantAsync(cluster, planeToken, new Applications.Approver("erin@example.com"), members);
+
+    /// <summary><see cref="TenantAsync(ClusterFixture, string, (string, string)[])"/> with erin as the workspace's Approver, approving application "app" as <paramref name="approver"/>.</summary>
+    public static async Task<(string Tenant, string Workspace)> TenantAsync(ClusterFixture cluster, string planeToken, Applications.Approver approver, params (string Name, string Role)[] members)
     {
+        members = [.. members, ("erin@example.com", "Approver")];
         var tenant = Unique("ev");
         await cluster.CreateTenantAsync(tenant, edit: t => t.Scopes = [new TenantScope { AcquisitionBoundary = "acq-001", BusinessUnits = ["bu-finance"], SiteClasses = ["online"] }]);
         var ws = Unique(tenant);
@@ -33,7 +38,7 @@ static class EvidenceScenario
             Metadata = new V1ObjectMeta
             {
                 Name = ws,
-                Labels = new Dictionary<string, string> { [ApiGroup.RingLabel] = "ring-1", [ApiGroup.AcquisitionBoundaryLabel] = "acq-001", [ApiGroup.BusinessUnitLabel] = "bu-finance" },
+                Labels = new Dictionary<string, string> { [ApiGroup.RingLabel] = "ring-1", [ApiGroup.AcquisitionBoundaryLabel] = "acq-001", [ApiGroup.BusinessUnitLabel] = "bu-finance", [ApiGroup.SiteClassLabel] = "online" },
             },
             Spec = new WorkspaceSpec
             {
@@ -45,6 +50,7 @@ static class EvidenceScenario
         await cluster.Api.CreateAsync(ResourceType.Secrets, ws, new V1Secret { Metadata = new V1ObjectMeta { Name = "plane" }, StringData = new Dictionary<string, string> { ["token"] = planeToken } },
             CancellationToken.None);
         await Evidence.CreateAsync(cluster.Api, ws);
+        await Applications.ApprovedApplicationAsync(cluster.Api, ws, ["ring-1"], [approver]);
         return (tenant, ws);
     }
 
@@ -55,7 +61,7 @@ static class EvidenceScenario
         {
             Application = "app", Version = "2.1.0",
             Artifact = new Artifact { Image = Image, Sha256 = Digest },
-            TargetScope = new TargetScope { AcquisitionBoundary = "acq-001", BusinessUnit = "bu-finance", Rings = ["ring-1"] },
+            TargetScope = new TargetScope { AcquisitionBoundary = "acq-001", BusinessUnit = "bu-finance", SiteClass = "online", Rings = ["ring-1"] },
             ExecutionPlane = new ExecutionPlane { Type = "http", Url = plane.AbsoluteUri, CredentialsSecret = new LocalObjectReference { Name = "plane" } },
             Risk = new RiskFactors { PrivilegeImpact = 0.1, SupplyChainTrust = 0.1, BlastRadius = 0.1, ChangeComplexity = 0.1, TestEvidence = 0.9 },
             RollbackPlan = new RollbackPlan { Strategy = "previous-version" },
@@ -114,7 +120,7 @@ public sealed class EvidenceAttackTests(WebhookFixture fixture)
     static readonly ResourceType Intents = EvidenceScenario.Intents;
 
     async Task<(string Tenant, string Workspace)> TenantAsync() =>
-        await EvidenceScenario.TenantAsync(Cluster, WebhookFixture.IntentPlaneToken, (Email("wade"), "Operator"));
+        await EvidenceScenario.TenantAsync(Cluster, WebhookFixture.IntentPlaneToken, new Applications.Approver(Email("erin"), As("erin")), (Email("wade"), "Operator"));
 
     async Task<DeploymentIntent> CreateAsAsync(string user, string ns, DeploymentIntent intent)
     {
