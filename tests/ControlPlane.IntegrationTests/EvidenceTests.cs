@@ -387,9 +387,12 @@ public sealed class EvidenceStorageTests(ClusterFixture cluster, ITestOutputHelp
 
         foreach (var name in new[] { "unsigned", "tenant-signed" })
         {
-            var i = await EvidenceScenario.WaitAsync(cluster.Api, ws, name, x => x.Status?.Phase == IntentPhase.Denied, "Denied");
+            // Asserted on the finding and the decision, not the phase: with Exceptions the decision is RequireException.
+            var i = await EvidenceScenario.WaitAsync(cluster.Api, ws, name, x => x.Status is { Decision: not null } s && s.FindingsGeneration == x.Metadata.Generation, "findings read");
             var finding = Assert.Single(i.Status!.Findings!);
             Assert.Equal(("UnsignedPackage", "unsigned", "signature"), (finding.Type, finding.Id, finding.Source));
+            Assert.NotEqual("Allow", i.Status.Decision);
+            Assert.Empty(i.Status.Rings ?? []);
         }
 
         var ok = await EvidenceScenario.WaitAsync(cluster.Api, ws, "signed", x => x.Status?.Phase == IntentPhase.Completed, "Completed");
