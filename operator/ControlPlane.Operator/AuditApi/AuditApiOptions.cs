@@ -3,7 +3,8 @@ namespace ControlPlane.Operator.AuditApi;
 /// <summary>The "ControlPlane:AuditApi" configuration section: the aggregated API audit.controlplane.io (docs/audit-api.md).</summary>
 public sealed class AuditApiOptions
 {
-    public bool Enabled { get; set; } = true;
+    /// <summary>Off unless configured (the chart turns it on): it needs the API server's front proxy and an APIService.</summary>
+    public bool Enabled { get; set; }
     public string BindAddress { get; set; } = "0.0.0.0";
     public int Port { get; set; } = 9444;
 
@@ -13,10 +14,13 @@ public sealed class AuditApiOptions
     /// <summary>Whether the operator writes the APIService (with the serving certificate's CA) itself, as it does the webhook configurations.</summary>
     public bool Register { get; set; } = true;
 
-    /// <summary>The Service the APIService names (in front of the audit port).</summary>
+    /// <summary>
+    /// The Service the APIService names, and its port in front of the audit port: by default the webhook's
+    /// Service, whose name the serving certificate (the webhook's) already carries.
+    /// </summary>
     public string ServiceNamespace { get; set; } = "controlplane-system";
-    public string ServiceName { get; set; } = "controlplane-audit";
-    public int ServicePort { get; set; } = 443;
+    public string ServiceName { get; set; } = "controlplane-webhook";
+    public int ServicePort { get; set; } = 8443;
 
     /// <summary>How often both chains are verified (incrementally, from the last verified row).</summary>
     public TimeSpan VerifyInterval { get; set; } = TimeSpan.FromMinutes(10);

@@ -106,16 +106,20 @@ public sealed class AuditApiService(KubeApi api, FrontProxy proxy, AuditChainVer
         }
 
         var existing = JsonNode.Parse(existingText)!.AsObject();
-        if (existing["metadata"]?["labels"]?["app.kubernetes.io/managed-by"]?.GetValue<string>() != ManagedBy)
+        if (existing["metadata"]?["labels"]?["app.kubernetes.io/part-of"]?.GetValue<string>() != "controlplane")
         {
-            // Someone else's (the chart with an external issuer, or a hand-made one): theirs to keep.
+            // Not ours nor the chart's (a hand-made one): theirs to keep.
+            logger.LogWarning("audit API: APIService {Name} exists without app.kubernetes.io/part-of=controlplane: left as it is", ApiServiceName);
             return;
         }
 
-        if (JsonNode.DeepEquals(existing["spec"]?["service"], desired["spec"]!["service"]) &&
-            existing["spec"]?["caBundle"]?.GetValue<string>() == desired["spec"]!["caBundle"]!.GetValue<string>()) return;
-        desired["metadata"]!["resourceVersion"] = existing["metadata"]!["resourceVersion"]!.GetValue<string>();
-        await api.SendAsync(HttpMethod.Put, ApiServices.ItemPath(null, ApiServiceName), desired.ToJsonString(), "application/json", ct).ConfigureAwait(false);
+        // The chart's (its labels, release ownership) or the operator's own: only the CA bundle and the Service are the operator's to set.
+        var spec = existing["spec"]!.AsObject();
+        if (JsonNode.DeepEquals(spec["service"], desired["spec"]!["service"]) && spec["caBundle"]?.GetValue<string>() == desired["spec"]!["caBundle"]!.GetValue<string>()) return;
+        spec["service"] = desired["spec"]!["service"]!.DeepClone();
+        spec["caBundle"] = desired["spec"]!["caBundle"]!.DeepClone();
+        existing.Remove("status");
+        await api.SendAsync(HttpMethod.Put, ApiServices.ItemPath(null, ApiServiceName), existing.ToJsonString(), "application/json", ct).ConfigureAwait(false);
         logger.LogInformation("audit API: APIService {Name} updated", ApiServiceName);
     }
 
