@@ -25,6 +25,11 @@ public sealed class WebhookFixture : IAsyncLifetime
     public WebApplication? App { get; private set; }
     public int WebhookPort { get; } = Net.FreePort();
     public int HealthPort { get; } = Net.FreePort();
+
+    /// <summary>The audit API's port, on <see cref="AuditAddress"/>: the API server refuses loopback Endpoints (docs/audit-api.md).</summary>
+    public int AuditPort { get; } = Net.FreePort();
+    public string AuditAddress { get; } = LocalControlPlane.NonLoopbackAddress()?.ToString()
+        ?? throw new InvalidOperationException("no non-loopback IPv4 address on this machine: the audit APIService's Endpoints need one (kube-apiserver refuses loopback)");
     readonly string lease = "webhook-tests-" + Guid.NewGuid().ToString("N")[..6];
 
     /// <summary>The bearer token of <see cref="IntentPlane"/>: a workspace's Secret "plane" holds it (key token).</summary>
@@ -62,7 +67,28 @@ public sealed class WebhookFixture : IAsyncLifetime
             Subjects = [new Rbacv1Subject { Kind = "Group", Name = "controlplane-test-users", ApiGroup = "rbac.authorization.k8s.io" }],
         }, CancellationToken.None);
         intentPlane = await ConnectorContractServer.StartAsync(IntentPlaneToken);
+        await RegisterAuditServiceAsync(api);
         await StartOperatorAsync();
+    }
+
+    /// <summary>
+    /// What the chart's Service is for the audit APIService: port 8443 of controlplane-webhook, here with hand-made
+    /// Endpoints at the operator's non-loopback address (the API server dials them: --enable-aggregator-routing).
+    /// </summary>
+    async Task RegisterAuditServiceAsync(KubeApi api)
+    {
+        var services = new ResourceType("", "v1", "services", "Service", true);
+        var endpoints = new ResourceType("", "v1", "endpoints", "Endpoints", true);
+        await api.CreateAsync(services, LocalControlPlane.OperatorNamespace, new V1Service
+        {
+            ApiVersion = "v1", Kind = "Service", Metadata = new V1ObjectMeta { Name = "controlplane-webhook", NamespaceProperty = LocalControlPlane.OperatorNamespace },
+            Spec = new V1ServiceSpec { Ports = [new V1ServicePort { Port = 8443, TargetPort = AuditPort, Protocol = "TCP" }] },
+        }, CancellationToken.None);
+        await api.CreateAsync(endpoints, LocalControlPlane.OperatorNamespace, new V1Endpoints
+        {
+            ApiVersion = "v1", Kind = "Endpoints", Metadata = new V1ObjectMeta { Name = "controlplane-webhook", NamespaceProperty = LocalControlPlane.OperatorNamespace },
+            Subsets = [new V1EndpointSubset { Addresses = [new V1EndpointAddress { Ip = AuditAddress }], Ports = [new Corev1EndpointPort { Port = AuditPort, Protocol = "TCP" }] }],
+        }, CancellationToken.None);
     }
 
     public async Task StartOperatorAsync()
@@ -89,6 +115,11 @@ public sealed class WebhookFixture : IAsyncLifetime
             ["ControlPlane:Webhook:ExtraSans:0"] = "127.0.0.1",
             ["ControlPlane:DeploymentIntent:PlaneUrlPrefixes:0"] = IntentPlane.BaseUrl.AbsoluteUri,
             ["ControlPlane:DeploymentIntent:PollInterval"] = "00:00:00.300",
+            ["ControlPlane:AuditApi:Enabled"] = "true",
+            ["ControlPlane:AuditApi:BindAddress"] = AuditAddress,
+            ["ControlPlane:AuditApi:Port"] = AuditPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["ControlPlane:AuditApi:VerifyInterval"] = "00:00:01",
+            ["ControlPlane:AuditApi:FullVerifyInterval"] = "00:00:01",
             ["Logging:LogLevel:Default"] = "Warning",
         }));
         await App.StartAsync();
