@@ -48,17 +48,29 @@ public sealed class AuditApiTests(WebhookFixture fixture, ITestOutputHelper outp
         await Cluster.WaitForWorkspaceAsync(ws, ClusterFixture.IsReady, "Ready", Generous);
         using var api = As(auditor);
         // The APIService turns Available, and the Auditor RoleBinding appears, shortly after the operator starts.
-        await Net.WaitUntilAsync(async () =>
+        var last = "";
+        try
         {
-            try
+            await Net.WaitUntilAsync(async () =>
             {
-                return Items(await api.SendAsync(HttpMethod.Get, $"{Prefix}/namespaces/{ws}/auditevents", null, "application/json", CancellationToken.None)).Count > 0;
-            }
-            catch (KubeApiException e) when (e.StatusCode is HttpStatusCode.Forbidden or HttpStatusCode.ServiceUnavailable or HttpStatusCode.NotFound)
-            {
-                return false;
-            }
-        }, Generous, $"{auditor} lists the audit events of {ws}");
+                try
+                {
+                    return Items(await api.SendAsync(HttpMethod.Get, $"{Prefix}/namespaces/{ws}/auditevents", null, "application/json", CancellationToken.None)).Count > 0;
+                }
+                catch (KubeApiException e) when (e.StatusCode is HttpStatusCode.Forbidden or HttpStatusCode.ServiceUnavailable or HttpStatusCode.NotFound)
+                {
+                    last = $"{(int)e.StatusCode} {e.Reason}: {e.StatusMessage}";
+                    return false;
+                }
+            }, Generous, $"{auditor} lists the audit events of {ws}");
+        }
+        catch (TimeoutException e)
+        {
+            var apiService = await Cluster.Api.SendAsync(HttpMethod.Get, "/apis/apiregistration.k8s.io/v1/apiservices/v1alpha1.audit.controlplane.io", null, "application/json", CancellationToken.None)
+                .ContinueWith(t => t.IsCompletedSuccessfully ? JsonNode.Parse(t.Result)?["status"]?.ToJsonString() : t.Exception?.InnerException?.Message, TaskScheduler.Default);
+            throw new TimeoutException($"{e.Message}; last answer: {last}; APIService status: {apiService}");
+        }
+
         return new TenantUnderAudit(tenant, ws, auditor);
     }
 
