@@ -228,7 +228,8 @@ public sealed class AuditApiTests(WebhookFixture fixture, ITestOutputHelper outp
         var (whole, onePage) = await ListAllAsync(dave, path, 500);
         var (paged, pages) = await ListAllAsync(dave, path, 2);
         Assert.Equal(1, onePage);
-        Assert.True(pages >= 4, $"{pages} pages of 2 for {whole.Count} items");
+        Assert.True(whole.Count >= 6, $"{whole.Count} items");
+        Assert.Equal((whole.Count + 1) / 2, pages); // no empty last page
         Assert.Equal(whole.Select(i => i["metadata"]!["name"]!.GetValue<string>()), paged.Select(i => i["metadata"]!["name"]!.GetValue<string>()));
         var ids = paged.Select(i => long.Parse(i["metadata"]!["name"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture)).ToList();
         Assert.Equal(ids.Order(), ids);
