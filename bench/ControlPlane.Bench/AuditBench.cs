@@ -33,16 +33,7 @@ public static partial class Program
         var webhookPort = Net.FreePort();
         var auditPort = Net.FreePort();
         // The chart's Service port for the APIService, with Endpoints at the operator's address (the API server dials them).
-        await env.Api.CreateAsync(new ResourceType("", "v1", "services", "Service", true), "controlplane-system", new V1Service
-        {
-            ApiVersion = "v1", Kind = "Service", Metadata = new V1ObjectMeta { Name = "controlplane-webhook" },
-            Spec = new V1ServiceSpec { Ports = [new V1ServicePort { Port = 8443, TargetPort = auditPort, Protocol = "TCP" }] },
-        }, CancellationToken.None);
-        await env.Api.CreateAsync(new ResourceType("", "v1", "endpoints", "Endpoints", true), "controlplane-system", new V1Endpoints
-        {
-            ApiVersion = "v1", Kind = "Endpoints", Metadata = new V1ObjectMeta { Name = "controlplane-webhook" },
-            Subsets = [new V1EndpointSubset { Addresses = [new V1EndpointAddress { Ip = address }], Ports = [new Corev1EndpointPort { Port = auditPort, Protocol = "TCP" }] }],
-        }, CancellationToken.None);
+        await env.Plane.ServeAuditApiAtAsync(address, auditPort);
         var app = ControlPlane.Operator.Program.BuildApp([], config => Microsoft.Extensions.Configuration.MemoryConfigurationBuilderExtensions.AddInMemoryCollection(config,
             new Dictionary<string, string?>
             {

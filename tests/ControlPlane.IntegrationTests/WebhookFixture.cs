@@ -67,28 +67,9 @@ public sealed class WebhookFixture : IAsyncLifetime
             Subjects = [new Rbacv1Subject { Kind = "Group", Name = "controlplane-test-users", ApiGroup = "rbac.authorization.k8s.io" }],
         }, CancellationToken.None);
         intentPlane = await ConnectorContractServer.StartAsync(IntentPlaneToken);
-        await RegisterAuditServiceAsync(api);
+        // The chart's Service for the audit APIService, with Endpoints at the operator's non-loopback address.
+        await Cluster.Plane.ServeAuditApiAtAsync(AuditAddress, AuditPort);
         await StartOperatorAsync();
-    }
-
-    /// <summary>
-    /// What the chart's Service is for the audit APIService: port 8443 of controlplane-webhook, here with hand-made
-    /// Endpoints at the operator's non-loopback address (the API server dials them: --enable-aggregator-routing).
-    /// </summary>
-    async Task RegisterAuditServiceAsync(KubeApi api)
-    {
-        var services = new ResourceType("", "v1", "services", "Service", true);
-        var endpoints = new ResourceType("", "v1", "endpoints", "Endpoints", true);
-        await api.CreateAsync(services, LocalControlPlane.OperatorNamespace, new V1Service
-        {
-            ApiVersion = "v1", Kind = "Service", Metadata = new V1ObjectMeta { Name = "controlplane-webhook", NamespaceProperty = LocalControlPlane.OperatorNamespace },
-            Spec = new V1ServiceSpec { Ports = [new V1ServicePort { Port = 8443, TargetPort = AuditPort, Protocol = "TCP" }] },
-        }, CancellationToken.None);
-        await api.CreateAsync(endpoints, LocalControlPlane.OperatorNamespace, new V1Endpoints
-        {
-            ApiVersion = "v1", Kind = "Endpoints", Metadata = new V1ObjectMeta { Name = "controlplane-webhook", NamespaceProperty = LocalControlPlane.OperatorNamespace },
-            Subsets = [new V1EndpointSubset { Addresses = [new V1EndpointAddress { Ip = AuditAddress }], Ports = [new Corev1EndpointPort { Port = AuditPort, Protocol = "TCP" }] }],
-        }, CancellationToken.None);
     }
 
     public async Task StartOperatorAsync()

@@ -237,6 +237,25 @@ public sealed class LocalControlPlane : IAsyncDisposable
         .Select(a => a.Address)
         .FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && !System.Net.IPAddress.IsLoopback(a) && !a.ToString().StartsWith("169.254.", StringComparison.Ordinal));
 
+    /// <summary>
+    /// The Service an APIService names (the chart's webhook Service, port 8443) with Endpoints at <paramref name="address"/>:<paramref name="port"/>,
+    /// where the operator's audit API listens: the API server dials the Endpoints (--enable-aggregator-routing).
+    /// </summary>
+    public async Task ServeAuditApiAtAsync(string address, int port, CancellationToken ct = default)
+    {
+        using var api = NewApi();
+        await api.CreateAsync(new ResourceType("", "v1", "services", "Service", true), OperatorNamespace, new V1Service
+        {
+            ApiVersion = "v1", Kind = "Service", Metadata = new V1ObjectMeta { Name = "controlplane-webhook", NamespaceProperty = OperatorNamespace },
+            Spec = new V1ServiceSpec { Ports = [new V1ServicePort { Port = 8443, TargetPort = port, Protocol = "TCP" }] },
+        }, ct);
+        await api.CreateAsync(new ResourceType("", "v1", "endpoints", "Endpoints", true), OperatorNamespace, new V1Endpoints
+        {
+            ApiVersion = "v1", Kind = "Endpoints", Metadata = new V1ObjectMeta { Name = "controlplane-webhook", NamespaceProperty = OperatorNamespace },
+            Subsets = [new V1EndpointSubset { Addresses = [new V1EndpointAddress { Ip = address }], Ports = [new Corev1EndpointPort { Port = port, Protocol = "TCP" }] }],
+        }, ct);
+    }
+
     public KubernetesClientConfiguration ClientConfig() => KubernetesClientConfiguration.BuildConfigFromConfigFile(KubeconfigPath);
 
     public KubernetesClientConfiguration ClientConfigFor(TestUser user)
