@@ -280,6 +280,31 @@ public sealed class AuditApiTests(WebhookFixture fixture, ITestOutputHelper outp
     }
 
     [Fact]
+    public async Task DeploymentEvents_AreServedInTheirIntentsWorkspace_OnTheirTenantsChain()
+    {
+        var a = await TenantAsync("dave");
+        using var dave = As("dave");
+        var uid = Guid.NewGuid().ToString();
+        DeploymentEvent Event(int i, string from, string to) => new(uid, a.Workspace, "checkout", a.Tenant, "corr-" + uid[..8], 1, "PhaseChanged", from, to, null,
+            "bob@example.com", "Approved", new JsonObject { ["i"] = i }, $"{uid}-{i}");
+        Assert.True(await fixture.Runtime.Database.AppendDeploymentEventsAsync([Event(0, "Pending", "Approved"), Event(1, "Approved", "Executing")], CancellationToken.None));
+        Assert.True(await fixture.Runtime.Database.AppendDeploymentEventsAsync([Event(2, "Executing", "Succeeded")], CancellationToken.None));
+
+        var (events, _) = await ListAllAsync(dave, $"{Prefix}/namespaces/{a.Workspace}/deploymentevents", 500, "&fieldSelector=" + Uri.EscapeDataString("intentUid=" + uid));
+        Assert.Equal(3, events.Count);
+        Assert.Equal(["Approved", "Executing", "Succeeded"], events.Select(e => e["event"]!["toPhase"]!.GetValue<string>()));
+        Assert.All(events, e => Assert.Equal("PhaseChanged", e["metadata"]!["labels"]!["audit.controlplane.io/type"]!.GetValue<string>()));
+        // The tenant's deployment chain is all in its one workspace: it verifies from sequence 1.
+        var (all, _) = await ListAllAsync(dave, $"{Prefix}/namespaces/{a.Workspace}/deploymentevents", 500);
+        Assert.Equal(1, all.Min(e => e["tenantChain"]!["sequence"]!.GetValue<long>()));
+        Assert.Null(FirstTenantChainBreak(all));
+        var table = await KubectlAsAsync("dave", "get", "deploymentevents", "-n", a.Workspace);
+        Assert.True(table.Exit == 0, table.Stderr);
+        Assert.Contains("INTENT", table.Stdout.Split('\n')[0], StringComparison.Ordinal);
+        Assert.Contains("Succeeded", table.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task TheOperatorsPort_RefusesEveryoneButTheFrontProxy()
     {
         var pki = Path.Combine(Path.GetDirectoryName(Cluster.Plane.KubeconfigPath)!, "pki");

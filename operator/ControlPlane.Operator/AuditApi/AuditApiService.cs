@@ -19,9 +19,6 @@ public sealed class AuditApiService(KubeApi api, FrontProxy proxy, AuditChainVer
     readonly CancellationTokenSource stopping = new();
     Task? background;
 
-    /// <summary>Why the API is not served yet (no front-proxy settings), or null.</summary>
-    public string? NotReadyReason => proxy.Settings is null ? "audit API: the front proxy's client CA is not loaded yet" : null;
-
     public Task StartAsync(CancellationToken cancellationToken)
     {
         background = Task.WhenAll(RefreshLoopAsync(stopping.Token), verifier.RunAsync(stopping.Token));
