@@ -34,8 +34,8 @@ public static partial class Program
     static readonly int IdleSeconds = Env("BENCH_IDLE_SECONDS", 600);
     static readonly int WebhookSeconds = Env("BENCH_WEBHOOK_SECONDS", 60);
     static readonly int WebhookRps = Env("BENCH_WEBHOOK_RPS", 100);
-    // Which parts to run (comma-separated: converge, large, webhook, exposure, backup, rollout); all by default.
-    const string AllScenarios = "converge,large,webhook,exposure,backup,rollout";
+    // Which parts to run (comma-separated: converge, large, webhook, exposure, backup, rollout, audit); all by default.
+    const string AllScenarios = "converge,large,webhook,exposure,backup,rollout,audit";
     static readonly HashSet<string> Scenarios = [.. (Environment.GetEnvironmentVariable("BENCH_SCENARIOS") ?? AllScenarios).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)];
     const int Workers = 8;
     const int ApplyConcurrency = 16;
@@ -206,6 +206,19 @@ public static partial class Program
                 var label = $"{idle["rollouts"]} Rollouts idle in soak, {idle["idleSeconds"]} s";
                 table.Add((label, "API writes / requests per minute", $"{idle["apiWritesPerMinute"]} / {idle["requestsPerMinute"]}"));
                 table.Add((label, "rollout reconciles / CPU s per minute", $"{idle["rolloutReconcilesPerMinute"]} / {idle["cpuSecondsPerMinute"]}"));
+            }
+
+            if (Scenarios.Contains("audit"))
+            {
+                await using var env = await BenchEnv.StartAsync(Path.Combine(root, "audit"));
+                var audit = await AuditAsync(env);
+                results["audit"] = audit;
+                var label = $"audit API over {audit["rows"]} audit rows";
+                table.Add((label, "kubectl get auditevents -n (Table, first page of 500) p50/p95/p99 ms", audit["firstPageTableNamespaceMs"]!.ToJsonString()));
+                table.Add((label, "kubectl get auditevents -A (Table, first page of 500) p50/p95/p99 ms", audit["firstPageTableClusterWideMs"]!.ToJsonString()));
+                table.Add((label, "list as JSON (first page of 500) p50/p95/p99 ms", audit["firstPageJsonNamespaceMs"]!.ToJsonString()));
+                table.Add((label, "watch: commit to event p50/p95/max ms", audit["watchDelayMs"]!.ToJsonString()));
+                table.Add((label, "full chain verification (global + tenant) s", $"{audit["fullVerificationSeconds"]}"));
             }
         }
         finally

@@ -1,5 +1,6 @@
 using System.Net;
 using ControlPlane.Operator.Admission;
+using ControlPlane.Operator.AuditApi;
 using ControlPlane.Operator.Configuration;
 using ControlPlane.Operator.Crds;
 using ControlPlane.Operator.Kinds;
@@ -55,6 +56,10 @@ public static class Program
         builder.Configuration.GetSection(ControlPlaneOptions.Section).Bind(options);
         var webhook = new WebhookOptions();
         builder.Configuration.GetSection(ControlPlaneOptions.Section + ":Webhook").Bind(webhook);
+        var auditApi = new AuditApiOptions();
+        builder.Configuration.GetSection(ControlPlaneOptions.Section + ":AuditApi").Bind(auditApi);
+        // The audit API serves with the webhook's certificate: no webhook, no audit API.
+        var serveAudit = auditApi.Enabled && webhook.Enabled;
 
         // Explicit listeners: health and metrics over HTTP, admission over TLS with the current certificate.
         var health = new Uri(options.HealthUrls.Split(';')[0].Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal).Replace("*", "127.0.0.1", StringComparison.Ordinal));
@@ -62,6 +67,19 @@ public static class Program
         builder.WebHost.ConfigureKestrel((context, kestrel) =>
         {
             kestrel.Listen(healthBind, health.Port);
+            if (serveAudit)
+            {
+                // Any client certificate completes the handshake; each request is then checked against the front proxy's CA
+                // (AuditApiServer), which the API server publishes and may rotate, so a refusal is a 401 naming nothing.
+                kestrel.Listen(IPAddress.Parse(auditApi.BindAddress), auditApi.Port, listen => listen.UseHttps(https =>
+                {
+                    var certs = kestrel.ApplicationServices.GetRequiredService<WebhookCertificates>();
+                    https.ServerCertificateSelector = (_, _) => certs.Current;
+                    https.ClientCertificateMode = Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.AllowCertificate;
+                    https.ClientCertificateValidation = (_, _, _) => true;
+                }));
+            }
+
             if (!webhook.Enabled) return;
             var clientCa = WebhookClientAuthentication.Load(webhook.ClientCaFile);
             kestrel.Listen(IPAddress.Parse(webhook.BindAddress), webhook.Port, listen => listen.UseHttps(https =>
@@ -99,6 +117,7 @@ public static class Program
             builder.Services.AddHostedService(sp => sp.GetRequiredService<WebhookService>());
         }
 
+        if (serveAudit) AddAuditApi(builder.Services, auditApi);
         builder.Services.AddHostedService<OperatorService>();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(20));
 
@@ -125,7 +144,30 @@ public static class Program
             WebhookService.Map(app, webhook, app.Services.GetRequiredService<AdmissionDispatcher>(), runtime.Metrics);
         }
 
+        if (serveAudit) app.Services.GetRequiredService<AuditApiServer>().Map(app);
         return app;
+    }
+
+    /// <summary>The aggregated API audit.controlplane.io (docs/audit-api.md): its server, front proxy, chain verification and APIService.</summary>
+    static void AddAuditApi(IServiceCollection services, AuditApiOptions auditApi)
+    {
+        services.AddSingleton(auditApi);
+        services.AddSingleton(sp => new Store.AuditLog(sp.GetRequiredService<OperatorRuntime>().Database.DataSource, auditApi.PlatformNamespace));
+        services.AddSingleton(sp => new FrontProxy(sp.GetRequiredService<OperatorRuntime>().Api, sp.GetRequiredService<ILogger<FrontProxy>>()));
+        services.AddSingleton(sp => new AuditApiServer(sp.GetRequiredService<Store.AuditLog>(), sp.GetRequiredService<FrontProxy>(),
+            new Adapters.AccessReviewer(sp.GetRequiredService<OperatorRuntime>().Api), auditApi, TimeProvider.System, sp.GetRequiredService<ILogger<AuditApiServer>>()));
+        services.AddSingleton(sp =>
+        {
+            var runtime = sp.GetRequiredService<OperatorRuntime>();
+            return new AuditChainVerifier(sp.GetRequiredService<Store.AuditLog>(), runtime.Database, auditApi, runtime.Metrics.Registry, TimeProvider.System,
+                sp.GetRequiredService<ILoggerFactory>().CreateLogger<AuditChainVerifier>());
+        });
+        services.AddHostedService(sp =>
+        {
+            var certificates = sp.GetRequiredService<WebhookCertificates>();
+            return new AuditApiService(sp.GetRequiredService<OperatorRuntime>().Api, sp.GetRequiredService<FrontProxy>(), sp.GetRequiredService<AuditChainVerifier>(),
+                auditApi, () => certificates.CaBundlePem, TimeProvider.System, sp.GetRequiredService<ILogger<AuditApiService>>());
+        });
     }
 }
 

@@ -71,7 +71,8 @@ public sealed class ChartValuesTests : IDisposable
         metrics:
           port: 9090
           serviceMonitor: {enabled: true, interval: 15s, labels: {release: prom}}
-          prometheusRule: {enabled: true, labels: {release: prom}, reconcileErrorRatePerSecond: 0.5, webhookLatencyP99Seconds: 2.5, backupOverdueSeconds: 3600}
+          prometheusRule: {enabled: true, labels: {release: prom}, reconcileErrorRatePerSecond: 0.5, webhookLatencyP99Seconds: 2.5, backupOverdueSeconds: 3600, auditVerificationStaleSeconds: 7200}
+        auditApi: {enabled: true, port: 10444, servicePort: 9443, verifyInterval: "00:20:00", fullVerifyInterval: "12:00:00"}
         networkPolicy: {enabled: true, podCIDRs: [10.42.0.0/16], metricsNamespaceLabels: {monitoring: "yes"}}
         grafana: {dashboard: {enabled: true, labels: {grafana_folder_label: ops}, annotations: {grafana_folder: ControlPlane}}}
         podDisruptionBudget: {minAvailable: 2}
@@ -218,6 +219,13 @@ public sealed class ChartValuesTests : IDisposable
         Assert.Equal("http://0.0.0.0:9090", options.HealthUrls);
         Assert.Equal((10443, 10, "Ignore", WebhookCertificateSource.External), (webhook.Port, webhook.TimeoutSeconds, webhook.FailurePolicy, webhook.CertificateSource));
         Assert.Equal(("acme-cp-webhook", "acme-cp-webhook-cert", "/etc/controlplane/client-ca/ca.pem"), (webhook.ServiceName, webhook.CertSecretName, webhook.ClientCaFile));
+        var audit = new ControlPlane.Operator.AuditApi.AuditApiOptions();
+        config.GetSection(ControlPlaneOptions.Section + ":AuditApi").Bind(audit);
+        Assert.Equal((true, 10444, "acme-cp-webhook", 9443, false), (audit.Enabled, audit.Port, audit.ServiceName, audit.ServicePort, audit.Register)); // cert-manager injects the CA
+        Assert.Equal((TimeSpan.FromMinutes(20), TimeSpan.FromHours(12), "controlplane-system"), (audit.VerifyInterval, audit.FullVerifyInterval, audit.PlatformNamespace));
+        Assert.Equal(10444, c.Ports.Single(p => p.Name == "audit").ContainerPort);
+        var apiService = One("APIService", "v1alpha1.audit.controlplane.io").Raw;
+        Assert.Equal("controlplane-system/acme-cp-webhook", ((IDictionary<object, object>)((IDictionary<object, object>)apiService["metadata"])["annotations"])["cert-manager.io/inject-ca-from"]);
 
         // Webhook configurations: what the operator writes with these options, plus cert-manager's CA injection.
         foreach (var (kind, ours) in new (string, object)[]

@@ -25,6 +25,11 @@ public sealed class WebhookFixture : IAsyncLifetime
     public WebApplication? App { get; private set; }
     public int WebhookPort { get; } = Net.FreePort();
     public int HealthPort { get; } = Net.FreePort();
+
+    /// <summary>The audit API's port, on <see cref="AuditAddress"/>: the API server refuses loopback Endpoints (docs/audit-api.md).</summary>
+    public int AuditPort { get; } = Net.FreePort();
+    public string AuditAddress { get; } = LocalControlPlane.NonLoopbackAddress()?.ToString()
+        ?? throw new InvalidOperationException("no non-loopback IPv4 address on this machine: the audit APIService's Endpoints need one (kube-apiserver refuses loopback)");
     readonly string lease = "webhook-tests-" + Guid.NewGuid().ToString("N")[..6];
 
     /// <summary>The bearer token of <see cref="IntentPlane"/>: a workspace's Secret "plane" holds it (key token).</summary>
@@ -62,6 +67,8 @@ public sealed class WebhookFixture : IAsyncLifetime
             Subjects = [new Rbacv1Subject { Kind = "Group", Name = "controlplane-test-users", ApiGroup = "rbac.authorization.k8s.io" }],
         }, CancellationToken.None);
         intentPlane = await ConnectorContractServer.StartAsync(IntentPlaneToken);
+        // The chart's Service for the audit APIService, with Endpoints at the operator's non-loopback address.
+        await Cluster.Plane.ServeAuditApiAtAsync(AuditAddress, AuditPort);
         await StartOperatorAsync();
     }
 
@@ -97,6 +104,11 @@ public sealed class WebhookFixture : IAsyncLifetime
             ["ControlPlane:Regions:us:EvidenceStorage:Bucket"] = Evidence.Bucket,
             ["ControlPlane:Regions:us:EvidenceStorage:Prefix"] = "us",
             ["ControlPlane:Regions:us:EvidenceStorage:CredentialsSecret"] = Evidence.CredentialsSecret,
+            ["ControlPlane:AuditApi:Enabled"] = "true",
+            ["ControlPlane:AuditApi:BindAddress"] = AuditAddress,
+            ["ControlPlane:AuditApi:Port"] = AuditPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["ControlPlane:AuditApi:VerifyInterval"] = "00:00:01",
+            ["ControlPlane:AuditApi:FullVerifyInterval"] = "00:00:01",
             ["Logging:LogLevel:Default"] = "Warning",
         }));
         await App.StartAsync();

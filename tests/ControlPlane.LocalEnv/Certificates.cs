@@ -8,7 +8,10 @@ namespace ControlPlane.LocalEnv;
 static class Certificates
 {
     public sealed record Paths(string CaCert, string ServingCert, string ServingKey, string ServiceAccountKey, string ServiceAccountPub,
-        string WebhookClientCert, string WebhookClientKey);
+        string WebhookClientCert, string WebhookClientKey, string FrontProxyCa, string FrontProxyClientCert, string FrontProxyClientKey);
+
+    /// <summary>The CN of the API server's front-proxy client certificate (its --requestheader-allowed-names).</summary>
+    public const string FrontProxyClientName = "front-proxy-client";
 
     public static Paths Write(string dir)
     {
@@ -40,9 +43,28 @@ static class Certificates
         clientReq.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));
         using var client = clientReq.Create(ca, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddMonths(6), RandomNumberGenerator.GetBytes(16));
 
+        // The front proxy (aggregated APIs) has a CA of its own, as kubeadm sets it up: a client certificate of
+        // the main CA cannot pose as the proxy and name any user in X-Remote-User.
+        using var proxyCaKey = RSA.Create(2048);
+        var proxyCaRequest = new CertificateRequest("CN=controlplane-local-front-proxy-ca", proxyCaKey, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        proxyCaRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        proxyCaRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        proxyCaRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(proxyCaRequest.PublicKey, false));
+        using var proxyCa = proxyCaRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddYears(1));
+        using var proxyKey = RSA.Create(2048);
+        var proxyReq = new CertificateRequest("CN=" + FrontProxyClientName, proxyKey, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        proxyReq.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        proxyReq.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
+        proxyReq.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));
+        using var proxyClient = proxyReq.Create(proxyCa, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddMonths(6), RandomNumberGenerator.GetBytes(16));
+
         using var saKey = RSA.Create(2048);
         var paths = new Paths(Path.Combine(dir, "ca.crt"), Path.Combine(dir, "apiserver.crt"), Path.Combine(dir, "apiserver.key"),
-            Path.Combine(dir, "sa.key"), Path.Combine(dir, "sa.pub"), Path.Combine(dir, "webhook-client.crt"), Path.Combine(dir, "webhook-client.key"));
+            Path.Combine(dir, "sa.key"), Path.Combine(dir, "sa.pub"), Path.Combine(dir, "webhook-client.crt"), Path.Combine(dir, "webhook-client.key"),
+            Path.Combine(dir, "front-proxy-ca.crt"), Path.Combine(dir, "front-proxy-client.crt"), Path.Combine(dir, "front-proxy-client.key"));
+        File.WriteAllText(paths.FrontProxyCa, proxyCa.ExportCertificatePem());
+        File.WriteAllText(paths.FrontProxyClientCert, proxyClient.ExportCertificatePem());
+        File.WriteAllText(paths.FrontProxyClientKey, proxyKey.ExportRSAPrivateKeyPem());
         File.WriteAllText(paths.WebhookClientCert, client.ExportCertificatePem());
         File.WriteAllText(paths.WebhookClientKey, clientKey.ExportRSAPrivateKeyPem());
         File.WriteAllText(paths.CaCert, ca.ExportCertificatePem());

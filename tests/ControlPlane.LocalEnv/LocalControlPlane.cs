@@ -157,6 +157,14 @@ public sealed class LocalControlPlane : IAsyncDisposable
             "--service-cluster-ip-range", "10.0.0.0/24", "--allow-privileged=true",
             "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
             "--service-account-key-file", certs.ServiceAccountPub, "--service-account-signing-key-file", certs.ServiceAccountKey,
+            // The front proxy, for aggregated APIs (audit.controlplane.io, docs/audit-api.md): the API server calls them with
+            // this client certificate and names the user in X-Remote-* headers; it dials an APIService's Endpoints directly
+            // (no kube-proxy here to serve a ClusterIP).
+            "--requestheader-client-ca-file", certs.FrontProxyCa, "--requestheader-allowed-names", Certificates.FrontProxyClientName,
+            "--requestheader-username-headers", "X-Remote-User", "--requestheader-group-headers", "X-Remote-Group",
+            "--requestheader-extra-headers-prefix", "X-Remote-Extra-",
+            "--proxy-client-cert-file", certs.FrontProxyClientCert, "--proxy-client-key-file", certs.FrontProxyClientKey,
+            "--enable-aggregator-routing=true",
         ];
         apiserver = new ChildProcess("kube-apiserver", Path.Combine(assets, "kube-apiserver"), apiserverArgs, Path.Combine(root, "kube-apiserver.log"));
         await StartApiServerAsync();
@@ -218,6 +226,35 @@ public sealed class LocalControlPlane : IAsyncDisposable
             user: "{user.Name}"
         current-context: local
         """;
+
+    /// <summary>
+    /// The machine's first non-loopback IPv4 address: where an aggregated API's Endpoints point (the API server
+    /// refuses loopback endpoint addresses, so the operator listens here for it). Null when there is none.
+    /// </summary>
+    public static System.Net.IPAddress? NonLoopbackAddress() => System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+        .Where(n => n.OperationalStatus == System.Net.NetworkInformation.OperationalStatus.Up && n.NetworkInterfaceType != System.Net.NetworkInformation.NetworkInterfaceType.Loopback)
+        .SelectMany(n => n.GetIPProperties().UnicastAddresses)
+        .Select(a => a.Address)
+        .FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && !System.Net.IPAddress.IsLoopback(a) && !a.ToString().StartsWith("169.254.", StringComparison.Ordinal));
+
+    /// <summary>
+    /// The Service an APIService names (the chart's webhook Service, port 8443) with Endpoints at <paramref name="address"/>:<paramref name="port"/>,
+    /// where the operator's audit API listens: the API server dials the Endpoints (--enable-aggregator-routing).
+    /// </summary>
+    public async Task ServeAuditApiAtAsync(string address, int port, CancellationToken ct = default)
+    {
+        using var api = NewApi();
+        await api.CreateAsync(new ResourceType("", "v1", "services", "Service", true), OperatorNamespace, new V1Service
+        {
+            ApiVersion = "v1", Kind = "Service", Metadata = new V1ObjectMeta { Name = "controlplane-webhook", NamespaceProperty = OperatorNamespace },
+            Spec = new V1ServiceSpec { Ports = [new V1ServicePort { Port = 8443, TargetPort = port, Protocol = "TCP" }] },
+        }, ct);
+        await api.CreateAsync(new ResourceType("", "v1", "endpoints", "Endpoints", true), OperatorNamespace, new V1Endpoints
+        {
+            ApiVersion = "v1", Kind = "Endpoints", Metadata = new V1ObjectMeta { Name = "controlplane-webhook", NamespaceProperty = OperatorNamespace },
+            Subsets = [new V1EndpointSubset { Addresses = [new V1EndpointAddress { Ip = address }], Ports = [new Corev1EndpointPort { Port = port, Protocol = "TCP" }] }],
+        }, ct);
+    }
 
     public KubernetesClientConfiguration ClientConfig() => KubernetesClientConfiguration.BuildConfigFromConfigFile(KubeconfigPath);
 

@@ -57,8 +57,15 @@ public static class Program
 
         var healthPort = Net.FreePort();
         var webhookPort = Net.FreePort();
+        // The audit API (docs/audit-api.md) listens where the API server may dial it: not loopback.
+        var auditAddress = LocalControlPlane.NonLoopbackAddress()?.ToString();
+        var auditPort = Net.FreePort();
+        if (auditAddress is not null) await plane.ServeAuditApiAtAsync(auditAddress, auditPort, stop.Token);
         var app = ControlPlane.Operator.Program.BuildApp([], config => config.AddInMemoryCollection(new Dictionary<string, string?>
         {
+            ["ControlPlane:AuditApi:Enabled"] = auditAddress is null ? "false" : "true",
+            ["ControlPlane:AuditApi:BindAddress"] = auditAddress ?? "127.0.0.1",
+            ["ControlPlane:AuditApi:Port"] = auditPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
             // The operator runs as its own ServiceAccount, under config/rbac/operator.yaml only.
             ["ControlPlane:Kubeconfig"] = operatorKubeconfig,
             ["ControlPlane:SystemDatabase"] = pg.ConnectionString(),
@@ -82,7 +89,8 @@ public static class Program
             ["Logging:LogLevel:Default"] = "Warning",
             ["Logging:LogLevel:ControlPlane"] = "Information",
         }));
-        Say($"running the operator (health and metrics on http://127.0.0.1:{healthPort}, admission webhooks on https://127.0.0.1:{webhookPort})");
+        Say($"running the operator (health and metrics on http://127.0.0.1:{healthPort}, admission webhooks on https://127.0.0.1:{webhookPort}, " +
+            (auditAddress is null ? "no audit API: this machine has no non-loopback IPv4 address for its Endpoints)" : $"the audit API on https://{auditAddress}:{auditPort}: kubectl get auditevents -n <workspace>)"));
         await app.StartAsync(stop.Token);
         try
         {

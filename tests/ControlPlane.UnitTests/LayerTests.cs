@@ -21,6 +21,7 @@ public sealed partial class LayerTests
         ["Policy"] = ["ControlPlane.Runtime", "ControlPlane.Operator.Store", "ControlPlane.Operator.Adapters", "ControlPlane.Operator.Kinds", "ControlPlane.Operator.Admission", "ControlPlane.Operator.Crds", "Npgsql", "k8s.Autorest", "System.Net.Http"],
         ["Kinds"] = ["ControlPlane.Operator.Admission"],
         ["Admission"] = ["ControlPlane.Operator.Kinds"],
+        ["AuditApi"] = ["ControlPlane.Operator.Kinds", "ControlPlane.Operator.Admission"],
         ["Adapters"] = ["ControlPlane.Operator.Kinds", "ControlPlane.Operator.Admission"],
         ["Store"] = ["ControlPlane.Operator.Kinds", "ControlPlane.Operator.Admission", "ControlPlane.Operator.Adapters"],
         ["Configuration"] = ["ControlPlane.Runtime", "ControlPlane.Operator.Kinds", "ControlPlane.Operator.Admission", "ControlPlane.Operator.Adapters", "ControlPlane.Operator.Policy"],

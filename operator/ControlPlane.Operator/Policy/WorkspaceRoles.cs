@@ -77,7 +77,8 @@ public static class WorkspaceRoles
             Rule("controlplane.io", ["approvals", "restores", "workspacenetworkpolicies"], Read),
         ],
         "Approver" => [.. ReadAllButSecrets(), Rule("controlplane.io", ["approvals"], ["create"])],
-        "Auditor" => [.. ReadAllButSecrets()],
+        // The workspace's audit trail through audit.controlplane.io (docs/audit-api.md).
+        "Auditor" => [.. ReadAllButSecrets(), Rule("audit.controlplane.io", ["auditevents", "deploymentevents"], Read)],
         "IntegrationAdmin" => [Rule("", ["secrets", "configmaps"], All)],
         _ => throw new ArgumentOutOfRangeException(nameof(role), role, "unknown workspace role"),
     };

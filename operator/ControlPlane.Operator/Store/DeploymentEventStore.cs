@@ -50,6 +50,7 @@ public static class DeploymentEventStore
                 }
 
                 var any = false;
+                var tenantHeads = new Dictionary<string, TenantLink>(StringComparer.Ordinal);
                 foreach (var e in events)
                 {
                     await using (var exists = new NpgsqlCommand("SELECT 1 FROM controlplane.deployment_events WHERE dedupe_key = $1", conn, tx))
@@ -61,10 +62,13 @@ public static class DeploymentEventStore
                     var now = DateTime.UtcNow;
                     var occurred = new DateTime(now.Ticks - now.Ticks % 10, DateTimeKind.Utc);
                     var hash = ChainHash(prev, occurred, e);
+                    var link = tenantHeads.TryGetValue(e.Tenant, out var head) ? head : await TenantChains.NextDeploymentLinkAsync(conn, tx, e.Tenant, ct).ConfigureAwait(false);
+                    var tenantHash = ChainHash(link.PrevHash, occurred, e);
+                    tenantHeads[e.Tenant] = new TenantLink(e.Tenant, link.Sequence + 1, tenantHash);
                     await using var insert = new NpgsqlCommand("""
                         INSERT INTO controlplane.deployment_events (occurred_at, intent_uid, namespace, name, tenant, correlation_id, generation, event_type,
-                            from_phase, to_phase, ring, actor, reason, details, dedupe_key, prev_hash, hash)
-                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15, $16, $17)
+                            from_phase, to_phase, ring, actor, reason, details, dedupe_key, prev_hash, hash, tenant_seq, tenant_prev_hash, tenant_hash)
+                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15, $16, $17, $18, $19, $20)
                         """, conn, tx);
                     insert.Parameters.AddWithValue(occurred);
                     insert.Parameters.AddWithValue(e.IntentUid);
@@ -83,6 +87,9 @@ public static class DeploymentEventStore
                     insert.Parameters.AddWithValue(e.DedupeKey);
                     insert.Parameters.AddWithValue(prev);
                     insert.Parameters.AddWithValue(hash);
+                    insert.Parameters.AddWithValue(link.Sequence);
+                    insert.Parameters.AddWithValue(link.PrevHash);
+                    insert.Parameters.AddWithValue(tenantHash);
                     await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
                     prev = hash;
                     any = true;

@@ -198,9 +198,11 @@ public sealed class SystemDatabase(NpgsqlDataSource dataSource, ILogger logger)
         var now = DateTime.UtcNow;
         var occurred = new DateTime(now.Ticks - now.Ticks % 10, DateTimeKind.Utc);
         var hash = ChainHash(prev, occurred, entry);
+        var link = await TenantChains.NextAuditLinkAsync(conn, tx, entry, ct).ConfigureAwait(false);
         await using var insert = new NpgsqlCommand("""
-            INSERT INTO controlplane.audit_events (occurred_at, actor, action, kind, object_name, tenant, severity, details, prev_hash, hash)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10)
+            INSERT INTO controlplane.audit_events (occurred_at, actor, action, kind, object_name, tenant, severity, details, prev_hash, hash,
+                chain_tenant, tenant_seq, tenant_prev_hash, tenant_hash)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14)
             """, conn, tx);
         insert.Parameters.AddWithValue(occurred);
         insert.Parameters.AddWithValue(entry.Actor);
@@ -212,6 +214,10 @@ public sealed class SystemDatabase(NpgsqlDataSource dataSource, ILogger logger)
         insert.Parameters.AddWithValue(Canonical(entry.Details));
         insert.Parameters.AddWithValue(prev);
         insert.Parameters.AddWithValue(hash);
+        insert.Parameters.AddWithValue(NpgsqlDbType.Text, (object?)link?.Tenant ?? DBNull.Value);
+        insert.Parameters.AddWithValue(NpgsqlDbType.Bigint, (object?)link?.Sequence ?? DBNull.Value);
+        insert.Parameters.AddWithValue(NpgsqlDbType.Text, (object?)link?.PrevHash ?? DBNull.Value);
+        insert.Parameters.AddWithValue(NpgsqlDbType.Text, link is null ? DBNull.Value : ChainHash(link.PrevHash, occurred, entry));
         await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
