@@ -50,7 +50,7 @@ public sealed class AuditApiUnitTests
         Assert.Contains("tenant hash", AuditVerification.Check(Row(2, first.Hash, "acme", 2, first.TenantHash, tenantHashOverride: "0"), first.Hash, heads));
         // Another tenant's chain starts at 1 whatever acme's is.
         Assert.Null(AuditVerification.Check(Row(2, first.Hash, "globex", 1, ""), first.Hash, heads));
-        // A row before migration 0012 (no tenant chain) is checked on the global chain only.
+        // A row before migration 0009 (no tenant chain) is checked on the global chain only.
         Assert.Null(AuditVerification.Check(Row(2, first.Hash, null, null, null), first.Hash, heads));
     }
 

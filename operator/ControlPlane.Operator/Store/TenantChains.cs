@@ -6,13 +6,13 @@ namespace ControlPlane.Operator.Store;
 public sealed record TenantLink(string Tenant, long Sequence, string PrevHash);
 
 /// <summary>
-/// The per-tenant hash chains (migration 0012, docs/audit-api.md): each row served in a tenant's
+/// The per-tenant hash chains (migration 0009, docs/audit-api.md): each row served in a tenant's
 /// workspace is also chained with that tenant's previous row, in the append transaction and under
 /// the same lock as the global chain, so a tenant auditor can verify their rows without seeing others'.
 /// </summary>
 public static class TenantChains
 {
-    /// <summary>The workspace an audit row is served in: as the generated column workspace of migration 0012 computes it.</summary>
+    /// <summary>The workspace an audit row is served in: as the generated column workspace of migration 0009 computes it.</summary>
     public static string? WorkspaceOf(string kind, string objectName) =>
         kind == "Workspace" ? objectName : objectName.IndexOf('/', StringComparison.Ordinal) is >= 0 and var i ? objectName[..i] : null;
 
