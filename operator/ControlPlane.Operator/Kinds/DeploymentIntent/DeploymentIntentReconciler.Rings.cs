@@ -25,7 +25,10 @@ public sealed partial class DeploymentIntentReconciler
         // author, any reject wins), from Approvers of every prod target, not only of the intent's workspace.
         var cab = status.Decision == "RequireApproval";
         var approvalRequired = cab || rule.ProdRings.Count > 0;
-        var approval = DeploymentIntentResources.ApprovalOf(intent, rule, caches.Approvals.InNamespace(intent.Metadata.NamespaceProperty), HoldsApproverRole, caches.RoleBindings.InNamespace);
+        // Approvals count ring by ring (routing, expiry, maxRing): the one asked here is the next ring's.
+        var cabFor = CabGate(pass, tenant, rule, approvalRequired);
+        var approval = cabFor(IntentCab.NextRing(intent.Spec, status.Rings) ?? DeploymentIntentResources.Rings(intent.Spec).LastOrDefault() ?? "").State;
+        var unvalidated = cab && intent.Spec.RollbackPlan?.Validated != true;
         if (approvalRequired && approval.Rejected)
         {
             pass.Conditions.Set(IntentConditions.Approved, false, IntentReasons.Rejected, approval.Message);
@@ -35,10 +38,9 @@ public sealed partial class DeploymentIntentReconciler
         }
 
         string? evidenceProblem = null;
-        if (cab && approval.Approved) evidenceProblem = await EvidenceProblemAsync(intent, ct).ConfigureAwait(false);
-        var mayPass = !cab || (approval.Approved && evidenceProblem is null);
-        var prodApproved = approval.Approved && evidenceProblem is null;
+        if (cab && !unvalidated && AnyApprove(intent)) evidenceProblem = await EvidenceProblemAsync(intent, ct).ConfigureAwait(false);
         if (!approvalRequired) pass.Conditions.Set(IntentConditions.Approved, true, IntentReasons.NotRequired, $"decision {status.Decision}: no CAB approval needed");
+        else if (unvalidated) pass.Conditions.Set(IntentConditions.Approved, false, IntentReasons.RollbackNotValidated, RollbackNotValidated);
         else if (!approval.Approved) pass.Conditions.Set(IntentConditions.Approved, false, IntentReasons.AwaitingApproval, approval.Message);
         else if (evidenceProblem is not null) pass.Conditions.Set(IntentConditions.Approved, false, IntentReasons.EvidenceMissing, evidenceProblem);
         else
@@ -70,11 +72,12 @@ public sealed partial class DeploymentIntentReconciler
             if (state.SuccessRate is { } rate) metrics.RingSuccessRate(intent, ring.Name, rate);
         }
 
-        string? approvalWait = !approval.Approved ? $"CAB approval: {approval.Message}" : evidenceProblem;
+        RecordSoaks(pass, cabFor);
         for (var guard = 0; guard < 64; guard++)
         {
-            var step = DeploymentIntentResources.NextStep(intent.Spec, status.Rings ?? [], planeStates, mayPass, approvalWait, pass.Now,
-                ring => rule.Hold(ring, prodApproved, approvalWait ?? approval.Message));
+            // Each ring is held by its own approvals (a ring started in this pass changes which ring is next).
+            var step = DeploymentIntentResources.NextStep(intent.Spec, status.Rings ?? [], planeStates, true, null, pass.Now,
+                ring => RingHold(intent, rule, cab, unvalidated, evidenceProblem, cabFor(ring)));
             status.CurrentRing = step.Ring;
             switch (step.Action)
             {
@@ -103,11 +106,12 @@ public sealed partial class DeploymentIntentReconciler
                     ring.StartedAt = pass.Now;
                     ring.Workspaces = [.. workspaces];
                     ring.Message = state.Message;
+                    var approvedBy = RecordApprovals(ring, intent, rule, cab, cabFor(step.Ring!));
                     planeStates[step.Ring!] = state;
                     if (PlaneType(intent) == "kubernetes") status.RolloutRef = KubernetesExecutionPlane.RolloutName(intent.Metadata.Name, step.Ring!);
                     if (status.Phase != IntentPhase.InProgress) pass.Move(IntentPhase.InProgress, IntentReasons.RingStarted, $"ring {step.Ring} started", RingDetails(step.Ring!, workspaces), step.Ring);
                     pass.Record("ring", step.Ring, IntentReasons.RingStarted, $"ring {step.Ring} published to the {PlaneType(intent)} plane: {string.Join(", ", workspaces)}",
-                        RingDetails(step.Ring!, workspaces), $"ring/{step.Ring}/started");
+                        WithApprovals(RingDetails(step.Ring!, workspaces), approvedBy, ring.MinSoak), $"ring/{step.Ring}/started");
                     continue;
                 }
 
