@@ -120,6 +120,7 @@ public sealed partial class DeploymentIntentReconciler
                     var ring = pass.Ring(step.Ring!);
                     ring.Phase = IntentRingPhase.Completed;
                     ring.CompletedAt = pass.Now;
+                    if (ring.StartedAt is { } started) metrics.RingCompleted(ring.Name, started, pass.Now);
                     pass.Record("ring", step.Ring, IntentReasons.RingCompleted, $"ring {step.Ring} completed", RingDetails(step.Ring!, ring.Workspaces ?? []), $"ring/{step.Ring}/completed");
                     continue;
                 }
@@ -193,10 +194,8 @@ public sealed partial class DeploymentIntentReconciler
         foreach (var ring in pass.Status.Rings!.Where(r => r.Phase is IntentRingPhase.InProgress or IntentRingPhase.Completed or IntentRingPhase.Failed))
         {
             // The kubernetes plane's Rollout recorded the images it replaced; the http plane is told the version.
-            var (action, version) = plan.Strategy == "specific-version" ? (PlaneRemediation.Rollback, plan.RollbackVersion)
-                : PlaneType(intent) == "http" ? DeploymentIntentResources.PreviousVersionRollback(intent, ring.Name, sameApplication)
-                : (PlaneRemediation.Rollback, null);
-            await plane.RemediateAsync(Deployment(pass, ring.Name, ring.Workspaces ?? []), action, version, ct).ConfigureAwait(false);
+            var (action, version, strategy) = RollbackOf(intent, plan, ring.Name, sameApplication);
+            await RemediateCountedAsync(pass, plane, Deployment(pass, ring.Name, ring.Workspaces ?? []), action, version, strategy, ct).ConfigureAwait(false);
             ring.Phase = IntentRingPhase.RolledBack;
             var how = action == PlaneRemediation.Uninstall ? "nothing ran there before this intent: its assignment removed" : plan.Strategy + (version is null ? "" : " " + version);
             pass.Record("remediation", ring.Name, IntentReasons.RolledBack, $"ring {ring.Name} rolled back ({how})",

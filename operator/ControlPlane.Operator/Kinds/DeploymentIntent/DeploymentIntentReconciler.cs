@@ -146,7 +146,7 @@ public sealed partial class DeploymentIntentReconciler(
         pass.Conditions.Set(IntentConditions.ScopeValid, scopeProblems.Count == 0, scopeProblems.Count == 0 ? IntentReasons.ScopeValid : IntentReasons.ScopeInvalid,
             scopeProblems.Count == 0 ? $"within tenant {tenant.Metadata.Name}'s scopes; rings: {RingsText(intent, tenant)}" : string.Join("; ", scopeProblems));
         var findings = await FindingsAsync(pass, ct).ConfigureAwait(false);
-        var decision = DeploymentIntentResources.Decide(spec, tenant, scopeProblems, assessment, findings);
+        var decision = await WithRollbackStrategyAsync(pass, DeploymentIntentResources.Decide(spec, tenant, scopeProblems, assessment, findings), scopeProblems, ct).ConfigureAwait(false);
         // A decision already taken stands (the spec does not change after assessment); a suspended tenant stops new rings below.
         if (status.Decision is null || status.Phase is IntentPhase.Pending or IntentPhase.RiskAssessed) status.Decision = decision.Decision;
         if (decision.Decision == "Deny" && status.Phase is IntentPhase.Pending or IntentPhase.RiskAssessed or IntentPhase.ScopeValidated)
