@@ -86,7 +86,7 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
             ExecutionPlane = plane is null ? new ExecutionPlane { Type = "kubernetes" }
                 : new ExecutionPlane { Type = "http", Url = plane.BaseUrl.AbsoluteUri, CredentialsSecret = new LocalObjectReference { Name = "plane" } },
             Risk = risk ?? new RiskFactors { PrivilegeImpact = 0.1, SupplyChainTrust = 0.1, BlastRadius = 0.1, ChangeComplexity = 0.1, TestEvidence = 0.9 },
-            RollbackPlan = new RollbackPlan { Strategy = "previous-version" },
+            RollbackPlan = new RollbackPlan { Strategy = "previous-version", Validated = true },
             DriftCheckInterval = "1h",
         },
     };

@@ -30,10 +30,9 @@ public sealed partial class DeploymentIntentReconciler
                 $"capabilities (GET capabilities) unanswered, so spec.rollbackPlan.strategy cannot be checked: {e.Detail}", e.RetryAfter) { NoAnswer = e.NoAnswer };
         }
 
-        if (capabilities.RollbackStrategies.Contains(strategy)) return decision;
-        var supported = capabilities.RollbackStrategies.Count == 0 ? "none" : string.Join(", ", capabilities.RollbackStrategies);
-        return new IntentDecision("Deny", IntentReasons.RollbackStrategyUnsupported,
-            $"spec.rollbackPlan.strategy: \"{strategy}\" is not advertised by the {PlaneType(pass.Intent)} execution plane; it supports: {supported}");
+        return Policy.RollbackStrategies.Problem(strategy, capabilities.RollbackStrategies, PlaneType(pass.Intent)) is { } problem
+            ? new IntentDecision("Deny", IntentReasons.RollbackStrategyUnsupported, problem)
+            : decision;
     }
 
     /// <summary>How a failed ring is rolled back under the plan's strategy: the action, the version and the strategy named to the plane.</summary>
