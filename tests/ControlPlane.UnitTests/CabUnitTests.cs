@@ -75,6 +75,8 @@ public sealed class CabUnitTests
         Assert.False(expired.State.Approved);
         Assert.Contains("spec.expiresAt", expired.State.Message);
         Assert.Equal(ApprovalReasons.Expired, IntentCab.NotCounting(Approve("carol", expiresAt: Now.AddSeconds(-1)), Intent(), null, Now)?.Reason);
+        // It never counts again: kstatus Stalled, as any approval that will not count for this generation.
+        Assert.Equal(ApprovalReasons.Expired, StalledRule.Of(Approval.KubeKind, null, new V1Condition { Type = "Ready", Status = "False", Reason = ApprovalReasons.Expired, Message = "expired" })?.Reason);
     }
 
     [Fact]
@@ -137,6 +139,20 @@ public sealed class CabUnitTests
         var eligible = new[] { new ApproverSubject("Group", "cab-hr"), new ApproverSubject("User", "carol"), new ApproverSubject("User", "erin") };
         Assert.Equal(["carol"], CabRouting.AssignedApprovers(eligible, routes, finance, []));
         Assert.Equal(["group:cab-hr"], CabRouting.AssignedApprovers(eligible, routes, new CabScope("acq-001", "bu-hr"), []));
+    }
+
+    [Fact]
+    public void TenantRoutes_ThatAssignNobody_OrNameAServiceAccountOrASystemGroup_AreRefusedNamingTheField()
+    {
+        var problems = CabRouting.RouteProblems([
+            new CabRoute { BusinessUnits = ["bu-finance"] },
+            new CabRoute { Subjects = ["carol", "system:serviceaccount:acme-dev:ci"], Groups = ["system:authenticated", " "] },
+        ]);
+        Assert.Equal(
+            ["spec.cabRoutes[0]:", "spec.cabRoutes[1].subjects[1]:", "spec.cabRoutes[1].groups[0]:", "spec.cabRoutes[1].groups[1]:"],
+            problems.Select(p => p[..(p.IndexOf(':', StringComparison.Ordinal) + 1)]));
+        Assert.Empty(CabRouting.RouteProblems([new CabRoute { Groups = ["cab-finance"] }]));
+        Assert.Empty(CabRouting.RouteProblems(null));
     }
 
     [Fact]

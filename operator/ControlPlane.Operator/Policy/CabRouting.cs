@@ -85,6 +85,30 @@ public static class CabRouting
         return common?.OrderBy(s => s.Kind, StringComparer.Ordinal).ThenBy(s => s.Name, StringComparer.Ordinal).ToList() ?? [];
     }
 
+    /// <summary>A Tenant's spec.cabRoutes refused at admission, naming the field: a route that assigns nobody, empty names, system: groups.</summary>
+    public static List<string> RouteProblems(IReadOnlyList<CabRoute>? routes)
+    {
+        var problems = new List<string>();
+        for (var i = 0; i < (routes?.Count ?? 0); i++)
+        {
+            var r = routes![i];
+            if ((r.Subjects?.Count ?? 0) + (r.Groups?.Count ?? 0) == 0) problems.Add($"spec.cabRoutes[{i}]: names no subject and no group: it would assign nobody");
+            for (var j = 0; j < (r.Subjects?.Count ?? 0); j++)
+            {
+                if (string.IsNullOrWhiteSpace(r.Subjects![j])) problems.Add($"spec.cabRoutes[{i}].subjects[{j}]: empty");
+                else if (ApprovalPolicy.NotAPerson(r.Subjects[j], []) is not null) problems.Add($"spec.cabRoutes[{i}].subjects[{j}]: \"{r.Subjects[j]}\" is a ServiceAccount; approvers are people");
+            }
+
+            for (var j = 0; j < (r.Groups?.Count ?? 0); j++)
+            {
+                if (string.IsNullOrWhiteSpace(r.Groups![j])) problems.Add($"spec.cabRoutes[{i}].groups[{j}]: empty");
+                else if (r.Groups[j].StartsWith("system:", StringComparison.Ordinal)) problems.Add($"spec.cabRoutes[{i}].groups[{j}]: \"{r.Groups[j]}\" is a system: group (everyone, or every ServiceAccount); it never makes an approver");
+            }
+        }
+
+        return problems;
+    }
+
     static string Describe(IReadOnlyList<CabRoute> routes)
     {
         var names = routes.SelectMany(r => (r.Subjects ?? []).Concat((r.Groups ?? []).Select(g => GroupPrefix + g))).Distinct().Order(StringComparer.Ordinal).ToList();

@@ -34,7 +34,8 @@ public static class StalledRule
         [WorkspaceNetworkPolicy.KubeKind] = ([], [NetworkPolicyReasons.PolicyConflict, NetworkPolicyReasons.InvalidName, NetworkPolicyReasons.InvalidSelector]),
         // An approval that does not count never will for this target generation: a new approval is needed.
         [Approval.KubeKind] = ([], [ApprovalReasons.NoApprover, ApprovalReasons.NotAPerson, ApprovalReasons.SelfApproval, ApprovalReasons.NotAnApprover,
-            ApprovalReasons.TargetReplaced, ApprovalReasons.StaleGeneration]),
+            ApprovalReasons.TargetReplaced, ApprovalReasons.StaleGeneration,
+            ApprovalReasons.Expired]),
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     // Never stalled whatever the phase: a suspended tenant is a hold a person lifts (Argo CD says Suspended),
