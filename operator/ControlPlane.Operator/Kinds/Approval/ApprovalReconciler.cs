@@ -36,7 +36,8 @@ public sealed class ApprovalReconciler(
         var roleBindings = WorkspaceReconciler.RoleBindingsOf(b);
         var writes = new OwnWrites();
         var tenants = b.Informer<Tenant>(TenantReconciler.Type);
-        var reconciler = new ApprovalReconciler(targets, WorkspaceReconciler.WorkspacesOf(b), roleBindings, approvals, StalledStatus.Writer(b, writes), b.Time, tenants);
+        var workspaceCache = WorkspaceReconciler.WorkspacesOf(b);
+        var reconciler = new ApprovalReconciler(targets, workspaceCache, roleBindings, approvals, StalledStatus.Writer(b, writes), b.Time, tenants);
         b.Controller("approval", approvals, reconciler)
             .SkipsEchoesOf(writes)
             .Watches(exposures, t => reconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
@@ -50,7 +51,7 @@ public sealed class ApprovalReconciler(
             // A tenant's CAB routes decide whether an approval of its intents counts.
             .WatchesEvents(tenants, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
                 ? []
-                : WorkspaceReconciler.WorkspacesOf(b).ByIndex(WorkspaceResources.TenantIndex, e.Object.Metadata.Name)
+                : workspaceCache.ByIndex(WorkspaceResources.TenantIndex, e.Object.Metadata.Name)
                     .SelectMany(w => approvals.InNamespace(w.Metadata.Name)).Where(a => a.Spec.Target.Kind == DeploymentIntent.KubeKind)
                     .Select(a => $"{a.Metadata.NamespaceProperty}/{a.Metadata.Name}"))
             // Another approval of the same target arriving or leaving changes TargetApproved (status writes change nothing).
