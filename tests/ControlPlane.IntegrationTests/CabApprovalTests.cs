@@ -334,5 +334,18 @@ public sealed class CabApprovalTests(WebhookFixture fixture)
         }
     }
 
+    [Fact]
+    public async Task CabRoutesThatAssignNobody_OrAServiceAccountOrASystemGroup_AreRefusedNamingTheField()
+    {
+        var e = await Refused(() => Cluster.CreateTenantAsync(Unique("cabbad"), edit: t => t.CabRoutes =
+        [
+            new CabRoute { BusinessUnits = ["bu-finance"] },
+            new CabRoute { Subjects = ["system:serviceaccount:acme-dev:ci"], Groups = ["system:authenticated"] },
+        ]));
+        Assert.Contains("spec.cabRoutes[0]: names no subject and no group", e.StatusMessage);
+        Assert.Contains("spec.cabRoutes[1].subjects[0]", e.StatusMessage);
+        Assert.Contains("spec.cabRoutes[1].groups[0]", e.StatusMessage);
+    }
+
     static readonly string[] PlaneCapabilitiesBuiltIn = ["previous-version", "specific-version", "none"];
 }
