@@ -86,6 +86,7 @@ public sealed partial class DeploymentIntentReconciler(
             if (IntentStateMachine.IsFinal(pass.Status.Phase.Value)) return await FinishAsync(pass, null, ct).ConfigureAwait(false);
             // A completed change only has its drift checked: no ring runs, nothing else is asked of its plane.
             var recheck = pass.Status.Phase == IntentPhase.Completed ? null : await RunRingsAsync(pass, ws, tenant, ct).ConfigureAwait(false);
+            if (pass.Status.Phase != IntentPhase.AwaitingApproval) pass.Status.AssignedApprovers = null; // listed only while CAB is awaited
             var driftRecheck = await CheckDriftAsync(pass, ct).ConfigureAwait(false);
             return await FinishAsync(pass, Min(recheck, driftRecheck), ct).ConfigureAwait(false);
         }
