@@ -134,7 +134,7 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
             TargetScope = new TargetScope { AcquisitionBoundary = "acq-001", BusinessUnit = "bu-finance", SiteClass = "online", Rings = [.. rings] },
             ExecutionPlane = new ExecutionPlane { Type = "http", Url = Plane.BaseUrl.AbsoluteUri, CredentialsSecret = new LocalObjectReference { Name = "plane" } },
             Risk = risk,
-            RollbackPlan = new RollbackPlan { Strategy = "previous-version" },
+            RollbackPlan = new RollbackPlan { Strategy = "previous-version", Validated = true },
             EvidencePackRef = new EvidencePackRef { ConfigMap = "evidence", Sha256 = DeploymentIntentResources.Sha256Hex(Encoding.UTF8.GetBytes(Evidence)) },
             DriftCheckInterval = "1h",
         },
@@ -150,7 +150,7 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
     static Approval NewApproval(string intent, string? approver = null, long? generation = null) => new()
     {
         Metadata = new V1ObjectMeta { Name = Unique("apr") },
-        Spec = new ApprovalSpec { Target = new ApprovalTarget { Kind = "DeploymentIntent", Name = intent }, Approver = approver, TargetGeneration = generation },
+        Spec = new ApprovalSpec { Target = new ApprovalTarget { Kind = "DeploymentIntent", Name = intent }, Approver = approver, TargetGeneration = generation, Justification = "reviewed the evidence pack and the rehearsed rollback" },
     };
 
     async Task<DeploymentIntent> WaitAsync(string ns, string name, Func<DeploymentIntent, bool> condition, string what, TimeSpan? timeout = null)

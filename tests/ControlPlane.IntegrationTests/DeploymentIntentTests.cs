@@ -86,7 +86,7 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
             ExecutionPlane = plane is null ? new ExecutionPlane { Type = "kubernetes" }
                 : new ExecutionPlane { Type = "http", Url = plane.BaseUrl.AbsoluteUri, CredentialsSecret = new LocalObjectReference { Name = "plane" } },
             Risk = risk ?? new RiskFactors { PrivilegeImpact = 0.1, SupplyChainTrust = 0.1, BlastRadius = 0.1, ChangeComplexity = 0.1, TestEvidence = 0.9 },
-            RollbackPlan = new RollbackPlan { Strategy = "previous-version" },
+            RollbackPlan = new RollbackPlan { Strategy = "previous-version", Validated = true },
             DriftCheckInterval = "1h",
         },
     };
@@ -432,7 +432,7 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
     {
         await using var plane = await ConnectorContractServer.StartAsync(Token);
         await using var op = Start(plane);
-        var (_, ws) = await TenantAsync("dev", "ring-1");
+        var (tenant, ws) = await TenantAsync("dev", "ring-1");
         var intent = Intent("drifting", plane, null, "ring-1");
         intent.Spec.DriftCheckInterval = "2s"; // below what admission allows (1m): no webhook runs here
         intent.Spec.DriftRemediation = remediation;
@@ -458,6 +458,15 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
 
         var events = await op.Runtime.Database.GetDeploymentEventsAsync(created.Metadata.Uid!, CancellationToken.None);
         Assert.Contains(events, e => e.Event.EventType == "drift" && e.Event.Details["type"]!.GetValue<string>() == "version_mismatch");
+        // Drift and its remediation are counted by tenant, workspace and type.
+        using (var exported = new MemoryStream())
+        {
+            await op.Runtime.Metrics.Registry.CollectAndExportAsTextAsync(exported);
+            var text = Encoding.UTF8.GetString(exported.ToArray());
+            Assert.Contains($"controlplane_deployment_drift_findings_total{{tenant=\"{tenant}\",workspace=\"{ws[0]}\",type=\"version_mismatch\"}}", text);
+            Assert.Equal(remediation == "auto", text.Contains($"controlplane_deployment_remediations_total{{tenant=\"{tenant}\",workspace=\"{ws[0]}\",type=\"redeploy\",outcome=\"succeeded\"}}", StringComparison.Ordinal));
+        }
+
         // Checked every 2 s against this test's plane: not left for the next tests' operators.
         await cluster.Api.DeleteAsync(Intents, ws[0], "drifting", CancellationToken.None);
     }

@@ -260,6 +260,7 @@ public sealed class HttpExecutionPlaneTests : IAsyncLifetime
         await plane.VerifyIdempotencyAsync(d, None);
         await plane.PublishAsync(d, None);
         await plane.QueryStatusAsync(d, None);
+        await plane.CapabilitiesAsync(None);
         foreach (var action in new[] { PlaneRemediation.PinRing, PlaneRemediation.Redeploy, PlaneRemediation.Rollback, PlaneRemediation.Uninstall })
             await plane.RemediateAsync(d, action, action == PlaneRemediation.Rollback ? "2.0.5" : null, None);
         foreach (var call in server.Calls)

@@ -127,6 +127,7 @@ public sealed class DashboardTests(WebhookFixture fixture) : IDisposable
     [
         "Not Ready now", "Reconcile error ratio (SLO 99%)", "Terminal errors", "Time since last successful backup", "Backup size", "Backup duration",
         "Ring success rate", "Rollbacks and CAB approval p90",
+        "Drift and remediations", "Time to compliance p90 by ring", "Connector errors by class",
     ];
 
     async Task<JsonObject> RenderedDashboardAsync()

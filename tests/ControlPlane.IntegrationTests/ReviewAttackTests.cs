@@ -278,7 +278,7 @@ public sealed class ReviewAttackTests(WebhookFixture fixture)
                         // A day's soak: the ring stays in progress, read from its Rollout every pass.
                         Schedule = new Dictionary<string, RingSchedule> { ["ring-1"] = new() { Start = DateTime.UtcNow.AddMinutes(-1), DurationHours = 24 } },
                         Risk = new RiskFactors { PrivilegeImpact = 0.1, SupplyChainTrust = 0.1, BlastRadius = 0.1, ChangeComplexity = 0.1, TestEvidence = 0.9 },
-                        RollbackPlan = new RollbackPlan { Strategy = "previous-version" },
+                        RollbackPlan = new RollbackPlan { Strategy = "previous-version", Validated = true },
                         DriftCheckInterval = "1h",
                     }),
                 }, CancellationToken.None);

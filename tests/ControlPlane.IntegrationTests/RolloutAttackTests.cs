@@ -301,7 +301,7 @@ public sealed class RolloutAttackTests(WebhookFixture fixture)
             TargetScope = new TargetScope { AcquisitionBoundary = "acq-001", BusinessUnit = "bu-finance", SiteClass = "online", Rings = ["ring-1", "ring-2"] },
             ExecutionPlane = plane,
             Risk = new RiskFactors { PrivilegeImpact = 0.1, SupplyChainTrust = 0.1, BlastRadius = 0.1, ChangeComplexity = 0.1, TestEvidence = 0.9 },
-            RollbackPlan = new RollbackPlan { Strategy = "previous-version" },
+            RollbackPlan = new RollbackPlan { Strategy = "previous-version", Validated = true },
             DriftCheckInterval = "1h",
         }),
     };

@@ -27,7 +27,10 @@ public sealed partial class ConnectorContractServer
         lock (gate)
         {
             calls.Add(new RecordedCall(request.Method, request.Path.Value ?? "/", headers, body, authorized));
-            injected = authorized && injections.Count > 0 ? injections.Dequeue() : null;
+            // Injected failures are for the deployment calls the tests count; the capabilities call (once per intent, at
+            // assessment) is failed on its own terms (RollbackStrategies = null), so it never takes a failure meant for a publish.
+            var capabilities = request.Method == "GET" && (request.Path.Value ?? "").Trim('/') == "capabilities";
+            injected = authorized && !capabilities && injections.Count > 0 ? injections.Dequeue() : null;
         }
 
         if (!authorized)
@@ -68,6 +71,7 @@ public sealed partial class ConnectorContractServer
             ("GET", ["deployments", var c, var r]) => Query(c, r),
             ("POST", ["deployments", var c, var r, "remediate"]) => Remediate(c, r, request.Headers, body),
             ("GET", ["idempotency", var k]) => Idempotency(k),
+            ("GET", ["capabilities"]) => Capabilities(),
             ("HEAD", ["idempotency", var k]) => Idempotency(k) is var (_, a, _) && a!["exists"]!.GetValue<bool>() ? (200, null, false) : (404, null, false),
             _ => (404, Error("PERMANENT", "resource_not_found", $"no route {request.Method} {request.Path}"), false),
         };
@@ -144,7 +148,16 @@ public sealed partial class ConnectorContractServer
         if (ParseObject(body) is not { } o || Str(o, "action") is not { } action || !Actions.Contains(action))
             return (400, Error("PERMANENT", "invalid_request", $"action must be one of {string.Join(", ", Actions)}"), false);
         var version = Str(o, "version");
-        if (action == "rollback" && version is null) return (400, Error("PERMANENT", "invalid_request", "rollback needs a version"), false);
+        var strategy = Str(o, "strategy");
+        lock (gate)
+        {
+            if (strategy is not null && rollbackStrategies?.Contains(strategy) != true)
+                return (400, Error("PERMANENT", "invalid_request", $"rollback strategy '{strategy}' is not advertised"), false);
+        }
+
+        // A plane-specific strategy (intune-supersedence, ...) knows what to go back to; the built-in ones are told a version.
+        var builtIn = strategy is null or "previous-version" or "specific-version";
+        if (action == "rollback" && version is null && builtIn) return (400, Error("PERMANENT", "invalid_request", "rollback needs a version"), false);
         lock (gate)
         {
             var key = Key(correlationId, ring);
@@ -160,7 +173,22 @@ public sealed partial class ConnectorContractServer
             };
             d = d with { Remediations = [.. d.Remediations, version is null ? action : $"{action}:{version}"] };
             byKey[key] = d;
+            if (strategy is not null)
+            {
+                if (!strategiesByKey.TryGetValue(key, out var list)) strategiesByKey[key] = list = [];
+                list.Add(strategy);
+            }
             return (200, StatusJson(d), false);
+        }
+    }
+
+    (int, JsonObject?, bool) Capabilities()
+    {
+        lock (gate)
+        {
+            return rollbackStrategies is { } strategies
+                ? (200, new JsonObject { ["rollbackStrategies"] = new JsonArray([.. strategies.Select(n => (JsonNode)JsonValue.Create(n))]) }, false)
+                : (404, Error("PERMANENT", "resource_not_found", "no route GET /capabilities"), false);
         }
     }
 

@@ -51,6 +51,22 @@ public sealed partial class ConnectorContractServer : IAsyncDisposable
 
     public Uri BaseUrl { get; }
 
+    /// <summary>What GET capabilities advertises as rollbackStrategies (default: the built-in three); null answers 404, as an adapter without the call would.</summary>
+    public IReadOnlyList<string>? RollbackStrategies
+    {
+        get { lock (gate) return rollbackStrategies; }
+        set { lock (gate) rollbackStrategies = value; }
+    }
+
+    IReadOnlyList<string>? rollbackStrategies = ["previous-version", "specific-version", "none"];
+    readonly Dictionary<string, List<string>> strategiesByKey = [];
+
+    /// <summary>The rollback strategies the remediate calls of a deployment named, in order (calls without one are not listed).</summary>
+    public IReadOnlyList<string> StrategiesOf(string correlationId, string ring)
+    {
+        lock (gate) return strategiesByKey.TryGetValue(Key(correlationId, ring), out var list) ? [.. list] : [];
+    }
+
     /// <summary>When true (the default) each status query moves a deployment one step: pending -> in_progress -> succeeded.</summary>
     public bool AutoAdvance { get; set; } = true;
 

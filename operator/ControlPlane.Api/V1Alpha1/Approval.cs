@@ -45,6 +45,37 @@ public sealed class ApprovalSpec
 
     [Description("The target's UID approved (an object deleted and recreated under the same name is another object). Filled in by the admission webhook when absent; another UID is refused.")]
     public string? TargetUID { get; set; }
+
+    /// <summary>DeploymentIntent only: limits the operator enforces on this approval (the rings it counts for, the least soak per ring). Absent: no limits.</summary>
+    public ApprovalLimits? Conditions { get; set; }
+
+    [DateTimeFormat, Description("DeploymentIntent only: after this time (RFC 3339, UTC) the approval no longer counts for rings not yet started; a ring it let start goes on. Must be in the future when created. Absent: no expiry.")]
+    public DateTime? ExpiresAt { get; set; }
+
+    [Length(0, 4096), Description("Why the change is acceptable, kept in the audit trail. Required (at least 20 characters) to approve a DeploymentIntent that needs CAB approval (status.decision RequireApproval).")]
+    public string? Justification { get; set; }
+}
+
+/// <summary>The conditions of a CAB approval of a DeploymentIntent, enforced by the operator and recorded with each ring they let start.</summary>
+public sealed class ApprovalLimits
+{
+    [Length(1, 63), Pattern(Patterns.DnsLabel), Description("The approval counts only for rings up to and including this one, in the order of the intent's spec.targetScope.rings; it must be one of them.")]
+    public string? MaxRing { get; set; }
+
+    [Items(0, 64), Description("Per ring, the least soak: the ring completes no earlier than this long after it started, whatever spec.schedule says (the longer of the two wins). Each ring must be one of the intent's rings, at most once.")]
+    public List<RingSoak>? MinSoak { get; set; }
+}
+
+/// <summary>A least soak for one ring of a DeploymentIntent.</summary>
+public sealed class RingSoak
+{
+    /// <summary>The ring (one of the intent's spec.targetScope.rings).</summary>
+    [Required, Length(1, 63), Pattern(Patterns.DnsLabel)]
+    public string Ring { get; set; } = "";
+
+    /// <summary>How long the ring soaks at least once started, e.g. 7d or 36h (at most 365d).</summary>
+    [Required, Pattern(Patterns.Duration), Length(1, 32)]
+    public string Duration { get; set; } = "";
 }
 
 public sealed class ApprovalTarget

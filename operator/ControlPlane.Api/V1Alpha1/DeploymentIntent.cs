@@ -192,14 +192,14 @@ public sealed class PromotionGates
 
 public sealed class RollbackPlan
 {
-    /// <summary>previous-version: failed rings go back to what ran before; specific-version: to spec.rollbackPlan.rollbackVersion; none: nothing is rolled back (the intent just fails).</summary>
-    [Enum("previous-version", "specific-version", "none"), Default("previous-version")]
+    /// <summary>How failed rings are rolled back: a strategy the execution plane advertises (its capabilities), checked at assessment. Every plane knows previous-version (back to what ran before), specific-version (to spec.rollbackPlan.rollbackVersion) and none (nothing is rolled back, the intent just fails); an http plane may advertise its own (e.g. intune-supersedence).</summary>
+    [Length(1, 63), Pattern(Patterns.DnsLabel), Default("previous-version")]
     public string Strategy { get; set; } = "previous-version";
 
-    /// <summary>specific-version: the version rolled back to.</summary>
+    /// <summary>specific-version: the version rolled back to; a plane-specific strategy receives it too.</summary>
     public string? RollbackVersion { get; set; }
 
-    /// <summary>Whether the rollback was rehearsed; evidence for CAB, not checked by the operator.</summary>
+    /// <summary>Whether the rollback was rehearsed. false blocks CAB approval of a risky intent (decision RequireApproval): approvals do not count, and the webhook refuses an approve.</summary>
     [Default(false)]
     public bool Validated { get; set; }
 }
@@ -269,6 +269,9 @@ public sealed class DeploymentIntentStatus : StatusBase
 
     [DateTimeFormat, Description("When drift was last checked.")]
     public DateTime? LastDriftCheck { get; set; }
+
+    [Description("While CAB approval is awaited (phase AwaitingApproval): the Approvers whose approval counts, routed by the tenant's spec.cabRoutes (users by name, groups as group:<name>); only these count when routes are declared.")]
+    public List<string>? AssignedApprovers { get; set; }
 
     [Description("Everything found wrong with the artifact, from every source (the scan report, the author's list, the signature check), one per type and id at the highest severity any source gave; what the decision read.")]
     public List<IntentFinding>? Findings { get; set; }
@@ -346,6 +349,33 @@ public sealed class IntentRingStatus
 
     /// <summary>The plane's latest message about the ring (why it failed, for instance).</summary>
     public string? Message { get; set; }
+
+    [Description("The CAB approvals that let the ring start, with their conditions and expiry as they were then: a later change of an Approval does not re-decide a started ring.")]
+    public List<RingApproval>? ApprovedBy { get; set; }
+
+    [Pattern(Patterns.Duration), Description("The least soak the approvals that let the ring start set for it (their conditions.minSoak); the ring completes no earlier than the longer of this and spec.schedule's durationHours.")]
+    public string? MinSoak { get; set; }
+}
+
+/// <summary>One approval counted when a ring started, as it was then.</summary>
+public sealed class RingApproval
+{
+    /// <summary>Who approved.</summary>
+    [Required]
+    public string Approver { get; set; } = "";
+
+    /// <summary>The Approval's name.</summary>
+    public string? Approval { get; set; }
+
+    /// <summary>Its conditions.maxRing, if any.</summary>
+    public string? MaxRing { get; set; }
+
+    /// <summary>Its least soak for this ring, if any.</summary>
+    public string? MinSoak { get; set; }
+
+    /// <summary>Its expiresAt, if any.</summary>
+    [DateTimeFormat]
+    public DateTime? ExpiresAt { get; set; }
 }
 
 public sealed class RiskFactorContribution

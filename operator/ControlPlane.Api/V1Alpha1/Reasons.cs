@@ -198,6 +198,10 @@ public static class IntentReasons
     public const string EvidenceStorageUnavailable = "EvidenceStorageUnavailable";
     public const string ScanReportMissing = "ScanReportMissing";
     public const string ScanReportInvalid = "ScanReportInvalid";
+
+    // CAB conditions, routing and rollback strategies (issue 23).
+    public const string RollbackNotValidated = "RollbackNotValidated";
+    public const string RollbackStrategyUnsupported = "RollbackStrategyUnsupported";
 }
 
 /// <summary>A WorkspaceNetworkPolicy's condition types.</summary>
@@ -257,6 +261,11 @@ public static class ApprovalReasons
     public const string Approved = "Approved";
     public const string Rejected = "Rejected";
     public const string AwaitingApproval = "AwaitingApproval";
+
+    // CAB routing and expiry (issue 23).
+    public const string NotAssigned = "NotAssigned";
+    public const string Expired = "Expired";
+    public const string BeyondMaxRing = "BeyondMaxRing";
 }
 
 /// <summary>A Workspace's condition types: one per child, and Ready over them all.</summary>

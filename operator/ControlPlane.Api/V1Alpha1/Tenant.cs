@@ -59,6 +59,25 @@ public sealed class TenantSpec
     [Default(false)]
     [Description("true: no new workspaces, rollouts or publications (cordon).")]
     public bool Suspended { get; set; }
+
+    [Items(0, 100), Description("CAB routing: which Approvers are assigned to changes of which acquisition boundaries and business units. When any route is declared, only an assigned Approver's approval counts toward CAB approval of a DeploymentIntent; absent or empty: every eligible Approver is assigned.")]
+    public List<CabRoute>? CabRoutes { get; set; }
+}
+
+/// <summary>One CAB route: these people (by name or group) review the changes of these boundaries and business units.</summary>
+public sealed class CabRoute
+{
+    [Items(0, 100), ListSet, Description("Users assigned by this route (they must also hold the Approver or WorkspaceAdmin role where the change lands).")]
+    public List<string>? Subjects { get; set; }
+
+    [Items(0, 100), ListSet, Description("Groups whose members are assigned by this route (system: groups never are).")]
+    public List<string>? Groups { get; set; }
+
+    [Items(0, 100), ListSet, Description("The acquisition boundaries this route covers (an intent's spec.targetScope.acquisitionBoundary); empty: every one.")]
+    public List<string>? AcquisitionBoundaries { get; set; }
+
+    [Items(0, 100), ListSet, Description("The business units this route covers (an intent's spec.targetScope.businessUnit); empty: every one, including an intent that names none.")]
+    public List<string>? BusinessUnits { get; set; }
 }
 
 public sealed class TenantQuota

@@ -35,7 +35,8 @@ public static class StalledRule
         [Application.KubeKind] = ([nameof(ApplicationPhase.Rejected), nameof(ApplicationPhase.Failed)], [ApplicationReasons.NotInAWorkspace, ApplicationReasons.ScopeOutsideTenant]),
         // An approval that does not count never will for this target generation: a new approval is needed.
         [Approval.KubeKind] = ([], [ApprovalReasons.NoApprover, ApprovalReasons.NotAPerson, ApprovalReasons.SelfApproval, ApprovalReasons.NotAnApprover,
-            ApprovalReasons.TargetReplaced, ApprovalReasons.StaleGeneration]),
+            ApprovalReasons.TargetReplaced, ApprovalReasons.StaleGeneration,
+            ApprovalReasons.Expired]),
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     // Never stalled whatever the phase: a suspended tenant is a hold a person lifts (Argo CD says Suspended),

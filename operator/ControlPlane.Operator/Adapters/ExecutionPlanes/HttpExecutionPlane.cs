@@ -101,17 +101,48 @@ public sealed class HttpExecutionPlane : IExecutionPlane, IDisposable
     public Task<PlaneStatus> QueryStatusAsync(PlaneDeployment d, CancellationToken ct) =>
         SendForStatusAsync(new HttpRequestMessage(HttpMethod.Get, DeploymentPath(d)), d, ct);
 
-    public Task<PlaneStatus> RemediateAsync(PlaneDeployment d, string action, string? version, CancellationToken ct)
+    public Task<PlaneStatus> RemediateAsync(PlaneDeployment d, string action, string? version, CancellationToken ct) => RemediateAsync(d, action, version, null, ct);
+
+    public Task<PlaneStatus> RemediateAsync(PlaneDeployment d, string action, string? version, string? strategy, CancellationToken ct)
     {
         if (!Actions.Contains(action)) throw new ArgumentException($"remediation action '{action}' is not one of {string.Join(", ", Actions)}", nameof(action));
+        if (strategy is not null && !IsStrategyName(strategy)) throw new ArgumentException($"rollback strategy '{HttpPlaneErrors.Cut(strategy, 64)}' is not a DNS label", nameof(strategy));
         var request = new HttpRequestMessage(HttpMethod.Post, DeploymentPath(d) + "/remediate")
         {
-            Content = JsonContent(new RemediateBody(action, version)),
+            Content = JsonContent(new RemediateBody(action, version, strategy)),
         };
         // A remediation replayed after a lost answer must not roll back twice: keyed per action and version.
         request.Headers.Add("Idempotency-Key", $"{IdempotencyKey(d)}:{action}:{(version is null ? "" : HeaderValue(version, "version"))}");
         return SendForStatusAsync(request, d, ct);
     }
+
+    /// <summary>
+    /// GET capabilities: <c>{"rollbackStrategies": ["previous-version", ...]}</c>. Every name a DNS label, at most
+    /// <see cref="MaxStrategies"/>; anything else is an answer outside the contract (permanent).
+    /// </summary>
+    public async Task<PlaneCapabilities> CapabilitiesAsync(CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "capabilities");
+        var body = await SendAsync(request, null, ct);
+        var answer = Parse<CapabilitiesBody>(body, "capabilities answer");
+        if (answer.RollbackStrategies is not { } strategies) throw Malformed("capabilities answer without 'rollbackStrategies'");
+        if (strategies.Count > MaxStrategies) throw Malformed($"capabilities answer with {strategies.Count} rollback strategies (at most {MaxStrategies})");
+        var names = new List<string>();
+        foreach (var s in strategies)
+        {
+            if (s is null || !IsStrategyName(s)) throw Malformed($"capabilities answer with rollback strategy '{HttpPlaneErrors.Cut(s ?? "null", 64)}' (not a DNS label)");
+            if (!names.Contains(s)) names.Add(s);
+        }
+
+        return new PlaneCapabilities(names);
+    }
+
+    /// <summary>A plane advertising more strategies than this is answering outside the contract.</summary>
+    public const int MaxStrategies = 64;
+
+    /// <summary>A strategy's name as spec.rollbackPlan.strategy allows it: a DNS label.</summary>
+    public static bool IsStrategyName(string s) =>
+        s.Length is > 0 and <= 63 && s.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '-') && s[0] != '-' && s[^1] != '-';
 
     public async Task<bool> VerifyIdempotencyAsync(PlaneDeployment d, CancellationToken ct)
     {
@@ -157,9 +188,10 @@ public sealed class HttpExecutionPlane : IExecutionPlane, IDisposable
     }
 
     /// <summary>One request, one attempt: the body of a 2xx answer, or a classified <see cref="PlaneError"/>.</summary>
-    async Task<string> SendAsync(HttpRequestMessage request, PlaneDeployment d, CancellationToken ct)
+    async Task<string> SendAsync(HttpRequestMessage request, PlaneDeployment? d, CancellationToken ct)
     {
-        request.Headers.Add("X-Correlation-Id", HeaderValue(d.CorrelationId, "correlationId"));
+        // The capabilities call is about the plane, not a deployment: it carries no correlation id.
+        if (d is not null) request.Headers.Add("X-Correlation-Id", HeaderValue(d.CorrelationId, "correlationId"));
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(requestTimeout);
         try
@@ -195,7 +227,7 @@ public sealed class HttpExecutionPlane : IExecutionPlane, IDisposable
     /// <summary>A plane echoing our Authorization header back must not put the token into an exception.</summary>
     PlaneError Redacted(PlaneError e) =>
         e.Detail.Contains(token, StringComparison.Ordinal)
-            ? new PlaneError(e.Class, e.Code, e.Detail.Replace(token, "[redacted]", StringComparison.Ordinal), e.RetryAfter)
+            ? new PlaneError(e.Class, e.Code, e.Detail.Replace(token, "[redacted]", StringComparison.Ordinal), e.RetryAfter) { NoAnswer = e.NoAnswer }
             : e;
 
     static T Parse<T>(string body, string what)
@@ -219,7 +251,9 @@ public sealed class HttpExecutionPlane : IExecutionPlane, IDisposable
 
     sealed record PublishBody(string CorrelationId, string Tenant, string Namespace, string Intent, string Application, string Version, string Image, string Sha256, string Ring, IReadOnlyList<string> Workspaces);
 
-    sealed record RemediateBody(string Action, string? Version);
+    sealed record RemediateBody(string Action, string? Version, string? Strategy);
+
+    sealed record CapabilitiesBody(IReadOnlyList<string?>? RollbackStrategies);
 
     sealed record StatusBody(string? State, string? ActualVersion, bool? Assigned, IReadOnlyList<string>? Workspaces, double? SuccessRate, int? Incidents, string? Message);
 

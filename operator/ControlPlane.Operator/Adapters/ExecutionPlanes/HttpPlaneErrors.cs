@@ -99,7 +99,7 @@ public static class HttpPlaneErrors
     /// Classifies a failure before any answer: the per-request timeout, a refused or reset
     /// connection, DNS. All transient: the plane may be back on the next attempt.
     /// </summary>
-    public static PlaneError ClassifyTransport(Exception e, TimeSpan requestTimeout) => e switch
+    public static PlaneError ClassifyTransport(Exception e, TimeSpan requestTimeout) => Unanswered(e switch
     {
         TimeoutException or TaskCanceledException or OperationCanceledException =>
             new PlaneError(PlaneErrorClass.Transient, Timeout, $"no answer within {requestTimeout.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)} s"),
@@ -112,7 +112,9 @@ public static class HttpPlaneErrors
         IOException =>
             new PlaneError(PlaneErrorClass.Transient, ServiceUnavailable, "connection lost"),
         _ => new PlaneError(PlaneErrorClass.Transient, ServiceUnavailable, $"request failed: {e.GetType().Name}"),
-    };
+    });
+
+    static PlaneError Unanswered(PlaneError e) => new(e.Class, e.Code, e.Detail, e.RetryAfter) { NoAnswer = true };
 
     /// <summary>A Retry-After header (delta seconds or an HTTP date) as a delay from <paramref name="now"/>.</summary>
     public static TimeSpan? RetryAfterOf(System.Net.Http.Headers.RetryConditionHeaderValue? header, DateTimeOffset now) => header switch

@@ -19,6 +19,16 @@ public sealed class PlaneError(PlaneErrorClass errorClass, string code, string m
     public string Detail { get; } = message;
 
     public TimeSpan? RetryAfter { get; } = retryAfter;
+
+    /// <summary>No answer came (timeout, connection refused or lost): the plane is unavailable, not refusing.</summary>
+    public bool NoAnswer { get; init; }
+}
+
+/// <summary>What a plane advertises (the connector contract's capabilities call).</summary>
+public sealed record PlaneCapabilities(IReadOnlyList<string> RollbackStrategies)
+{
+    /// <summary>The strategies every plane this operator drives itself knows (the kubernetes plane's).</summary>
+    public static readonly IReadOnlyList<string> BuiltInStrategies = ["previous-version", "specific-version", "none"];
 }
 
 /// <summary>One ring of one intent, as a plane sees it. The correlation id is the intent's idempotency key.</summary>
@@ -69,6 +79,12 @@ public interface IExecutionPlane
 
     /// <summary>Rollback, uninstall, redeploy or pin the ring; <paramref name="version"/> is the target version where one applies.</summary>
     Task<PlaneStatus> RemediateAsync(PlaneDeployment deployment, string action, string? version, CancellationToken ct);
+
+    /// <summary>As above, naming the rollback strategy (spec.rollbackPlan.strategy, one the plane advertises) the plane applies.</summary>
+    Task<PlaneStatus> RemediateAsync(PlaneDeployment deployment, string action, string? version, string? strategy, CancellationToken ct);
+
+    /// <summary>What the plane supports: the rollback strategies it advertises (checked at assessment).</summary>
+    Task<PlaneCapabilities> CapabilitiesAsync(CancellationToken ct);
 
     /// <summary>Whether the plane already holds a deployment under this idempotency key (a publish would be a replay).</summary>
     Task<bool> VerifyIdempotencyAsync(PlaneDeployment deployment, CancellationToken ct);

@@ -11,8 +11,10 @@ namespace ControlPlane.Operator.Kinds;
 /// is no author of the target; the target's UID and generation are the ones reviewed; immutable once created.
 /// The mutating pass sets the approver and, when absent, the target's UID and generation.
 /// </summary>
-public sealed class ApprovalAdmission(AdmissionCaches caches) : IAdmissionHandler
+public sealed class ApprovalAdmission(AdmissionCaches caches, TimeProvider? time = null) : IAdmissionHandler
 {
+    readonly TimeProvider clock = time ?? TimeProvider.System;
+
     public async Task MutateAsync(AdmissionRequest r, AdmissionPatch patch, CancellationToken ct)
     {
         if (r.Operation != "CREATE") return;
@@ -87,6 +89,18 @@ public sealed class ApprovalAdmission(AdmissionCaches caches) : IAdmissionHandle
         if (!await caches.IsApproverAsync(ns, user, r.UserInfo.Groups ?? [], ct).ConfigureAwait(false))
         {
             problems.Add($"spec.approver: {user} holds neither the Approver nor the WorkspaceAdmin role in workspace {ns}");
+        }
+
+        // CAB conditions, expiry, justification and the rollback plan, judged on the intent as the API server has it now.
+        if (target is DeploymentIntent intent)
+        {
+            problems.AddRange(CabConditions.Problems(approval.Spec, DeploymentIntentResources.Rings(intent.Spec), intent.Status?.Decision == "RequireApproval",
+                intent.Spec.RollbackPlan?.Validated == true, clock.GetUtcNow().UtcDateTime));
+        }
+        else
+        {
+            if (approval.Spec.Conditions is not null) problems.Add($"spec.conditions: only an Approval of a DeploymentIntent has conditions (this one names a {t.Kind})");
+            if (approval.Spec.ExpiresAt is not null) problems.Add($"spec.expiresAt: only an Approval of a DeploymentIntent expires (this one names a {t.Kind})");
         }
 
         return problems;

@@ -18,7 +18,8 @@ public sealed class ApprovalReconciler(
     Informer<V1RoleBinding> roleBindings,
     Informer<Approval> approvals,
     ObjectWriter writer,
-    TimeProvider time) : IReconciler<Approval>
+    TimeProvider time,
+    Informer<Tenant>? tenants = null) : IReconciler<Approval>
 {
     public static readonly ResourceType Type = ResourceType.For<Approval>(namespaced: true);
 
@@ -34,7 +35,9 @@ public sealed class ApprovalReconciler(
         var rollouts = b.Informer<Rollout>(RolloutReconciler.Type);
         var roleBindings = WorkspaceReconciler.RoleBindingsOf(b);
         var writes = new OwnWrites();
-        var reconciler = new ApprovalReconciler(targets, WorkspaceReconciler.WorkspacesOf(b), roleBindings, approvals, StalledStatus.Writer(b, writes), b.Time);
+        var tenants = b.Informer<Tenant>(TenantReconciler.Type);
+        var workspaceCache = WorkspaceReconciler.WorkspacesOf(b);
+        var reconciler = new ApprovalReconciler(targets, workspaceCache, roleBindings, approvals, StalledStatus.Writer(b, writes), b.Time, tenants);
         b.Controller("approval", approvals, reconciler)
             .SkipsEchoesOf(writes)
             .Watches(exposures, t => reconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
@@ -48,6 +51,12 @@ public sealed class ApprovalReconciler(
                 ? []
                 : reconciler.ApprovalsOf(e.Object, approvals.InNamespace(e.Object.Metadata.NamespaceProperty)))
             .Watches(roleBindings, rb => approvals.InNamespace(rb.Metadata.NamespaceProperty).Select(a => $"{a.Metadata.NamespaceProperty}/{a.Metadata.Name}"))
+            // A tenant's CAB routes decide whether an approval of its intents counts.
+            .WatchesEvents(tenants, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
+                ? []
+                : workspaceCache.ByIndex(WorkspaceResources.TenantIndex, e.Object.Metadata.Name)
+                    .SelectMany(w => approvals.InNamespace(w.Metadata.Name)).Where(a => a.Spec.Target.Kind == DeploymentIntent.KubeKind)
+                    .Select(a => $"{a.Metadata.NamespaceProperty}/{a.Metadata.Name}"))
             // Another approval of the same target arriving or leaving changes TargetApproved (status writes change nothing).
             .WatchesEvents(approvals, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
                 ? []
@@ -88,7 +97,14 @@ public sealed class ApprovalReconciler(
     {
         var target = Target(approval.Metadata.NamespaceProperty, approval.Spec.Target.Kind, approval.Spec.Target.Name);
         var verdict = ApprovalPolicy.Judge(approval, target, HoldsApproverRole, roleBindings.InNamespace);
-        var conditions = new ConditionSet(approval.Status?.Conditions, approval.Metadata.Generation, time.GetUtcNow().UtcDateTime)
+        var now = time.GetUtcNow().UtcDateTime;
+        // An approval of a DeploymentIntent also counts only from an assigned approver (the tenant's CAB routes) and until it expires.
+        if (verdict.Counts && target is DeploymentIntent routed && IntentCab.NotCounting(approval, routed, RoutesOf(routed), now) is var (reason, why))
+        {
+            verdict = new ApprovalVerdict(false, reason, why);
+        }
+
+        var conditions = new ConditionSet(approval.Status?.Conditions, approval.Metadata.Generation, now)
             .Set(ApprovalConditions.Ready, verdict.Counts, verdict.Reason, verdict.Message);
         // What the target's approvals add up to (one outside prod, two distinct approvers in prod; a Restore by its own rule), as its reconciler computes it.
         if (target is null)
@@ -103,8 +119,15 @@ public sealed class ApprovalReconciler(
 
         await writer.UpdateStatusAsync(Type, approval, new ApprovalStatus { ObservedGeneration = approval.Metadata.Generation, Conditions = conditions.ToList() }, ct)
             .ConfigureAwait(false);
-        return ReconcileResult.Done;
+        // An expiry is a time, not an event: look again when it passes.
+        return verdict.Counts && target is DeploymentIntent && approval.Spec.ExpiresAt?.ToUniversalTime() is { } expires && expires > now
+            ? ReconcileResult.RequeueAfter(expires - now + TimeSpan.FromSeconds(1))
+            : ReconcileResult.Done;
     }
+
+    /// <summary>The CAB routes of the intent's tenant (none when the tenant is not known here).</summary>
+    IReadOnlyList<CabRoute>? RoutesOf(DeploymentIntent intent) =>
+        workspaces.Get(intent.Metadata.NamespaceProperty) is { } ws && tenants?.Get(ws.Spec.Tenant) is { } tenant ? tenant.Spec.CabRoutes : null;
 
     /// <summary>
     /// Is this target approved now? For the Exposure, DeploymentIntent, Restore and Rollout reconcilers: the count its
@@ -119,7 +142,16 @@ public sealed class ApprovalReconciler(
         if (target is DeploymentIntent intent && workspaces.Get(target.Metadata.NamespaceProperty) is { } home)
         {
             var rings = DeploymentIntentResources.RingTargets(intent.Spec.TargetScope, workspaces.ByIndex(WorkspaceResources.TenantIndex, home.Spec.Tenant));
-            return DeploymentIntentResources.ApprovalOf(intent, DeploymentIntentResources.ApprovalRule(home, rings, workspaces.Get), approvals, HoldsApproverRole, roleBindings.InNamespace);
+            var rule = DeploymentIntentResources.ApprovalRule(home, rings, workspaces.Get);
+            // For the ring waiting to start, with routing and the approvals' conditions, as the intent's reconciler counts.
+            var next = IntentCab.NextRing(intent.Spec, intent.Status?.Rings) ?? DeploymentIntentResources.Rings(intent.Spec).LastOrDefault();
+            var state = next is null
+                ? DeploymentIntentResources.ApprovalOf(intent, rule, approvals, HoldsApproverRole, roleBindings.InNamespace)
+                : IntentCab.ForRing(intent, rule, approvals, HoldsApproverRole, roleBindings.InNamespace, RoutesOf(intent), next, time.GetUtcNow().UtcDateTime).State;
+            // A risky change's approvals do not count while its rollback plan is not validated.
+            return state.Approved && intent.Status?.Decision == "RequireApproval" && intent.Spec.RollbackPlan?.Validated != true
+                ? state with { Approved = false, Message = "spec.rollbackPlan.validated is false: approvals of a risky change do not count until its rollback was rehearsed" }
+                : state;
         }
 
         // An Application's count and approvers come from the scope it asks for, as its reconciler decides.

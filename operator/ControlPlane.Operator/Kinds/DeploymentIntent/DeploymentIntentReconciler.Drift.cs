@@ -51,12 +51,13 @@ public sealed partial class DeploymentIntentReconciler
         status.Drift = found;
         var what = $"ring {foundRing}: {found.Type} (desired {found.Desired}, actual {found.Actual})";
         var auto = pass.Intent.Spec.DriftRemediation == "auto";
+        metrics.DriftFound(pass.Intent, pass.Tenant, found.Type!);
         pass.Record("drift", foundRing, IntentReasons.DriftDetected, what, new JsonObject { ["type"] = found.Type, ["desired"] = found.Desired, ["actual"] = found.Actual, ["remediation"] = pass.Intent.Spec.DriftRemediation },
             $"drift/{foundRing}/{pass.Now:O}", warning: true);
         if (auto)
         {
             var ring = completed.First(r => r.Name == foundRing);
-            await plane.RemediateAsync(Deployment(pass, ring.Name, ring.Workspaces ?? []), PlaneRemediation.Redeploy, pass.Intent.Spec.Version, ct).ConfigureAwait(false);
+            await RemediateCountedAsync(pass, plane, Deployment(pass, ring.Name, ring.Workspaces ?? []), PlaneRemediation.Redeploy, pass.Intent.Spec.Version, null, ct).ConfigureAwait(false);
             pass.Record("remediation", foundRing, IntentReasons.DriftRemediated, $"{what}: redeployed {pass.Intent.Spec.Version} through the plane", null, $"remediate/{foundRing}/{pass.Now:O}");
             pass.Conditions.Set(IntentConditions.InSync, false, IntentReasons.DriftRemediated, $"{what}; redeployed (driftRemediation auto), checked again in {interval}");
         }
@@ -72,6 +73,7 @@ public sealed partial class DeploymentIntentReconciler
     async Task<ReconcileResult> PlaneFailedAsync(IntentPass pass, PlaneError e, CancellationToken ct)
     {
         var message = $"execution plane: {e.Class} {e.Code}: {e.Detail}";
+        metrics.PlaneError(PlaneType(pass.Intent), e);
         switch (e.Class)
         {
             case PlaneErrorClass.Transient:

@@ -25,7 +25,10 @@ public sealed partial class DeploymentIntentReconciler
         // author, any reject wins), from Approvers of every prod target, not only of the intent's workspace.
         var cab = status.Decision == "RequireApproval";
         var approvalRequired = cab || rule.ProdRings.Count > 0;
-        var approval = DeploymentIntentResources.ApprovalOf(intent, rule, caches.Approvals.InNamespace(intent.Metadata.NamespaceProperty), HoldsApproverRole, caches.RoleBindings.InNamespace);
+        // Approvals count ring by ring (routing, expiry, maxRing): the one asked here is the next ring's.
+        var cabFor = CabGate(pass, tenant, rule, approvalRequired);
+        var approval = cabFor(IntentCab.NextRing(intent.Spec, status.Rings) ?? DeploymentIntentResources.Rings(intent.Spec).LastOrDefault() ?? "").State;
+        var unvalidated = cab && intent.Spec.RollbackPlan?.Validated != true;
         if (approvalRequired && approval.Rejected)
         {
             pass.Conditions.Set(IntentConditions.Approved, false, IntentReasons.Rejected, approval.Message);
@@ -45,10 +48,9 @@ public sealed partial class DeploymentIntentReconciler
         }
 
         // CAB's approval counts once the pack it reviewed is there; storage being down holds the rings below instead.
-        string? evidenceProblem = cab && approval.Approved && evidence?.Reason == IntentReasons.EvidenceMissing ? evidence.Message : null;
-        var mayPass = !cab || (approval.Approved && evidenceProblem is null);
-        var prodApproved = approval.Approved && evidenceProblem is null;
+        string? evidenceProblem = cab && !unvalidated && approval.Approved && evidence?.Reason == IntentReasons.EvidenceMissing ? evidence.Message : null;
         if (!approvalRequired) pass.Conditions.Set(IntentConditions.Approved, true, IntentReasons.NotRequired, $"decision {status.Decision}: no CAB approval needed");
+        else if (unvalidated) pass.Conditions.Set(IntentConditions.Approved, false, IntentReasons.RollbackNotValidated, RollbackNotValidated);
         else if (!approval.Approved) pass.Conditions.Set(IntentConditions.Approved, false, IntentReasons.AwaitingApproval, approval.Message);
         else if (evidenceProblem is not null) pass.Conditions.Set(IntentConditions.Approved, false, IntentReasons.EvidenceMissing, evidenceProblem);
         else
@@ -80,11 +82,12 @@ public sealed partial class DeploymentIntentReconciler
             if (state.SuccessRate is { } rate) metrics.RingSuccessRate(intent, ring.Name, rate);
         }
 
-        string? approvalWait = !approval.Approved ? $"CAB approval: {approval.Message}" : evidenceProblem;
+        RecordSoaks(pass, cabFor);
         for (var guard = 0; guard < 64; guard++)
         {
-            var step = DeploymentIntentResources.NextStep(intent.Spec, status.Rings ?? [], planeStates, mayPass, approvalWait, pass.Now,
-                ring => rule.Hold(ring, prodApproved, approvalWait ?? approval.Message));
+            // Each ring is held by its own approvals (a ring started in this pass changes which ring is next).
+            var step = DeploymentIntentResources.NextStep(intent.Spec, status.Rings ?? [], planeStates, true, null, pass.Now,
+                ring => RingHold(intent, rule, cab, unvalidated, evidenceProblem, cabFor(ring)));
             status.CurrentRing = step.Ring;
             switch (step.Action)
             {
@@ -122,6 +125,7 @@ public sealed partial class DeploymentIntentReconciler
                     ring.StartedAt = pass.Now;
                     ring.Workspaces = [.. workspaces];
                     ring.Message = state.Message;
+                    var approvedBy = RecordApprovals(ring, intent, rule, cab, cabFor(step.Ring!));
                     planeStates[step.Ring!] = state;
                     if (PlaneType(intent) == "kubernetes") status.RolloutRef = KubernetesExecutionPlane.RolloutName(intent.Metadata.Name, step.Ring!);
                     if (status.Phase != IntentPhase.InProgress) pass.Move(IntentPhase.InProgress, IntentReasons.RingStarted, $"ring {step.Ring} started", RingDetails(step.Ring!, workspaces), step.Ring);
@@ -129,7 +133,7 @@ public sealed partial class DeploymentIntentReconciler
                     started["application"] = intent.Spec.Application;
                     started["applicationScopeVersion"] = scopeVersion;
                     pass.Record("ring", step.Ring, IntentReasons.RingStarted, $"ring {step.Ring} published to the {PlaneType(intent)} plane: {string.Join(", ", workspaces)}",
-                        started, $"ring/{step.Ring}/started");
+                        WithApprovals(started, approvedBy, ring.MinSoak), $"ring/{step.Ring}/started");
                     continue;
                 }
 
@@ -138,6 +142,7 @@ public sealed partial class DeploymentIntentReconciler
                     var ring = pass.Ring(step.Ring!);
                     ring.Phase = IntentRingPhase.Completed;
                     ring.CompletedAt = pass.Now;
+                    if (ring.StartedAt is { } started) metrics.RingCompleted(ring.Name, started, pass.Now);
                     pass.Record("ring", step.Ring, IntentReasons.RingCompleted, $"ring {step.Ring} completed", RingDetails(step.Ring!, ring.Workspaces ?? []), $"ring/{step.Ring}/completed");
                     continue;
                 }
@@ -211,10 +216,8 @@ public sealed partial class DeploymentIntentReconciler
         foreach (var ring in pass.Status.Rings!.Where(r => r.Phase is IntentRingPhase.InProgress or IntentRingPhase.Completed or IntentRingPhase.Failed))
         {
             // The kubernetes plane's Rollout recorded the images it replaced; the http plane is told the version.
-            var (action, version) = plan.Strategy == "specific-version" ? (PlaneRemediation.Rollback, plan.RollbackVersion)
-                : PlaneType(intent) == "http" ? DeploymentIntentResources.PreviousVersionRollback(intent, ring.Name, sameApplication)
-                : (PlaneRemediation.Rollback, null);
-            await plane.RemediateAsync(Deployment(pass, ring.Name, ring.Workspaces ?? []), action, version, ct).ConfigureAwait(false);
+            var (action, version, strategy) = RollbackOf(intent, plan, ring.Name, sameApplication);
+            await RemediateCountedAsync(pass, plane, Deployment(pass, ring.Name, ring.Workspaces ?? []), action, version, strategy, ct).ConfigureAwait(false);
             ring.Phase = IntentRingPhase.RolledBack;
             var how = action == PlaneRemediation.Uninstall ? "nothing ran there before this intent: its assignment removed" : plan.Strategy + (version is null ? "" : " " + version);
             pass.Record("remediation", ring.Name, IntentReasons.RolledBack, $"ring {ring.Name} rolled back ({how})",

@@ -87,6 +87,7 @@ public sealed partial class DeploymentIntentReconciler(
             if (IntentStateMachine.IsFinal(pass.Status.Phase.Value)) return await FinishAsync(pass, null, ct).ConfigureAwait(false);
             // A completed change only has its drift checked: no ring runs, nothing else is asked of its plane.
             var recheck = pass.Status.Phase == IntentPhase.Completed ? null : await RunRingsAsync(pass, ws, tenant, ct).ConfigureAwait(false);
+            if (pass.Status.Phase != IntentPhase.AwaitingApproval) pass.Status.AssignedApprovers = null; // listed only while CAB is awaited
             var driftRecheck = await CheckDriftAsync(pass, ct).ConfigureAwait(false);
             return await FinishAsync(pass, Min(recheck, driftRecheck), ct).ConfigureAwait(false);
         }
@@ -167,6 +168,7 @@ public sealed partial class DeploymentIntentReconciler(
             return false;
         }
 
+        decision = await WithRollbackStrategyAsync(pass, decision, scopeProblems, ct).ConfigureAwait(false);
         // A decision already taken stands (the spec does not change after assessment); a suspended tenant stops new rings below.
         if (status.Decision is null || status.Phase is IntentPhase.Pending or IntentPhase.RiskAssessed) status.Decision = decision.Decision;
         if (decision.Decision == "Deny" && status.Phase is IntentPhase.Pending or IntentPhase.RiskAssessed or IntentPhase.ScopeValidated)

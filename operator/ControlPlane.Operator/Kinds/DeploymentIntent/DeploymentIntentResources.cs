@@ -313,10 +313,13 @@ public static class DeploymentIntentResources
                 if (state.State is "failed" or "rolled_back") return new(RingAction.Fail, name, IntentReasons.RingFailed, $"ring {name} failed on the plane: {state.Message ?? state.State}");
                 if (GateBreach(spec.PromotionGates, name, state) is { } breach) return new(RingAction.Fail, name, IntentReasons.PromotionGateBreached, breach);
                 if (state.State != "succeeded") return new(RingAction.Wait, name, IntentReasons.RingInProgress, $"ring {name} in progress ({state.State}{(state.Message is null ? "" : ": " + state.Message)})");
-                var soakEnds = (rs.StartedAt ?? now) + MinimumSoak(spec, name);
+                // The longer of the schedule's soak and the one CAB's approvals set when the ring started (recorded with it).
+                var approvedSoak = CabConditions.RecordedSoakOf(rs);
+                var soakEnds = (rs.StartedAt ?? now) + (approvedSoak > MinimumSoak(spec, name) ? approvedSoak : MinimumSoak(spec, name));
                 if (now < soakEnds)
                 {
-                    return new(RingAction.Wait, name, IntentReasons.MinimumSoak, $"ring {name} succeeded; its minimum soak (schedule.{name}.durationHours) ends {soakEnds:u}", soakEnds - now);
+                    var source = approvedSoak > MinimumSoak(spec, name) ? $"status.rings[{name}].minSoak {rs.MinSoak}, from the CAB approval's conditions" : $"schedule.{name}.durationHours";
+                    return new(RingAction.Wait, name, IntentReasons.MinimumSoak, $"ring {name} succeeded; its minimum soak ({source}) ends {soakEnds:u}", soakEnds - now);
                 }
 
                 return new(RingAction.Complete, name, IntentReasons.RingCompleted, $"ring {name} completed");

@@ -139,6 +139,14 @@ public sealed class KubernetesExecutionPlane(KubeApi api, ChildApplier applier, 
         return (other ?? d.Version, found.Count == d.Workspaces.Count, found);
     }
 
+    /// <summary>The kubernetes plane advertises the built-in strategies: it is this operator's own, no call is made.</summary>
+    public Task<PlaneCapabilities> CapabilitiesAsync(CancellationToken ct) => Task.FromResult(new PlaneCapabilities(PlaneCapabilities.BuiltInStrategies));
+
+    public Task<PlaneStatus> RemediateAsync(PlaneDeployment d, string action, string? version, string? strategy, CancellationToken ct) =>
+        strategy is null || PlaneCapabilities.BuiltInStrategies.Contains(strategy)
+            ? RemediateAsync(d, action, version, ct)
+            : throw new PlaneError(PlaneErrorClass.Permanent, "invalid_request", $"the kubernetes plane has no rollback strategy {strategy} (it advertises {string.Join(", ", PlaneCapabilities.BuiltInStrategies)})");
+
     public async Task<PlaneStatus> RemediateAsync(PlaneDeployment d, string action, string? version, CancellationToken ct)
     {
         var rollout = await OwnedAsync(d.Namespace, RolloutName(d.Intent, d.Ring), ct).ConfigureAwait(false);

@@ -40,6 +40,7 @@ public sealed class TenantAdmission(AdmissionCaches caches, AdmissionSettings se
         var tenant = As<Tenant>(r.Object);
         if (string.IsNullOrEmpty(tenant.Metadata.Name)) tenant.Metadata.Name = r.Name;
         var problems = SpecRules.Tenant(tenant, RawQuota(r.Object));
+        problems.AddRange(CabRouting.RouteProblems(tenant.Spec.CabRoutes));
         if (r.Operation != "CREATE" || string.IsNullOrEmpty(tenant.Metadata.Name)) problems.RemoveAll(p => p.StartsWith("metadata.name:", StringComparison.Ordinal));
         return problems;
     }
