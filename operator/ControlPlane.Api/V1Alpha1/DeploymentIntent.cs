@@ -105,7 +105,7 @@ public sealed class Artifact
     [Pattern(Patterns.DnsLabel), Length(1, 63), Description("kubernetes plane: the container whose image changes (default: spec.application).")]
     public string? Container { get; set; }
 
-    [Items(0, 1000), Description("Vulnerabilities declared for the artifact; a High or Critical one denies the intent (exceptions are not supported yet).")]
+    [Items(0, 1000), Description("Vulnerabilities declared for the artifact (they add to what the operator finds, never hide it); a High or Critical one makes the decision RequireException: no ring starts until an approved, unexpired Exception covers it.")]
     public List<Vulnerability>? Vulnerabilities { get; set; }
 }
 
@@ -209,7 +209,7 @@ public sealed class DeploymentIntentStatus : StatusBase
     [JsonConverter(typeof(PhaseConverter<IntentPhase>))]
     public IntentPhase? Phase { get; set; }
 
-    /// <summary>The policy decision from risk score, vulnerabilities, scope and privileged tooling: Allow, Deny or RequireApproval (CAB).</summary>
+    /// <summary>The policy decision from risk score, findings, scope and privileged tooling: Allow, Deny, RequireApproval (CAB) or RequireException (serious findings wait for approved Exceptions; CAB too when status.cabRequired).</summary>
     [Enum("Allow", "Deny", "RequireApproval", "RequireException")]
     public string? Decision { get; set; }
 
@@ -237,11 +237,31 @@ public sealed class DeploymentIntentStatus : StatusBase
     /// <summary>Per ring, in deployment order: its phase, workspaces, timings and health.</summary>
     public List<IntentRingStatus>? Rings { get; set; }
 
+    [Description("RequireException only: true when the risk score or privileged tooling also asks for CAB approval (as RequireApproval would).")]
+    public bool? CabRequired { get; set; }
+
+    [Description("The Exceptions (of this namespace, for this artifact digest) covering the intent's serious findings now, and which findings each covers.")]
+    public List<IntentException>? Exceptions { get; set; }
+
     [DateTimeFormat, Description("When CAB approval was given (the CAB approval time is this minus creation).")]
     public DateTime? ApprovedAt { get; set; }
 
     [DateTimeFormat, Description("When drift was last checked.")]
     public DateTime? LastDriftCheck { get; set; }
+}
+
+public sealed class IntentException
+{
+    /// <summary>The Exception's name (in the intent's namespace).</summary>
+    [Required]
+    public string Name { get; set; } = "";
+
+    /// <summary>The finding ids it covers for this intent.</summary>
+    public List<string>? Covers { get; set; }
+
+    /// <summary>Its spec.expiresAt: from then on it covers nothing, and the next ring waits.</summary>
+    [DateTimeFormat]
+    public DateTime? ExpiresAt { get; set; }
 }
 
 public sealed class IntentRingStatus

@@ -44,6 +44,10 @@ public enum IntentPhase { Unknown, Pending, RiskAssessed, ScopeValidated, Awaiti
 [JsonConverter(typeof(PhaseConverter<IntentRingPhase>))]
 public enum IntentRingPhase { Unknown, Pending, InProgress, Completed, Failed, RolledBack }
 
+/// <summary>An Exception's phase (status.phase).</summary>
+[JsonConverter(typeof(PhaseConverter<ExceptionPhase>))]
+public enum ExceptionPhase { Unknown, Pending, Active, Expired, Rejected }
+
 /// <summary>A Backup's phase (status.phase; also a BackupPlan's status.lastBackup.phase).</summary>
 [JsonConverter(typeof(PhaseConverter<BackupPhase>))]
 public enum BackupPhase { Unknown, Pending, Running, Completed, Failed }

@@ -137,6 +137,9 @@ public static class IntentConditions
     public const string InSync = "InSync";
     public const string Ready = "Ready";
 
+    /// <summary>Whether approved, unexpired Exceptions cover every serious finding (High/Critical vulnerabilities, unsigned packages, scope violations).</summary>
+    public const string ExceptionsCovered = "ExceptionsCovered";
+
     /// <summary>kstatus: True (reason = the terminal reason) while the object will not progress without a change; absent otherwise.</summary>
     public const string Stalled = "Stalled";
 }
@@ -180,6 +183,14 @@ public static class IntentReasons
     public const string Completed = "Completed";
     public const string Failed = "Failed";
     public const string RolledBack = "RolledBack";
+
+    // RequireException: serious findings wait for approved, unexpired Exceptions of the same namespace and digest.
+    public const string RequiresException = "RequiresException";
+    public const string AwaitingException = "AwaitingException";
+    public const string ExceptionsCovered = "ExceptionsCovered";
+    public const string NoSeriousFindings = "NoSeriousFindings";
+    public const string ExceptionGranted = "ExceptionGranted";
+    public const string ExceptionExpired = "ExceptionExpired";
 }
 
 /// <summary>A WorkspaceNetworkPolicy's condition types.</summary>

@@ -7,5 +7,6 @@ public static class ApiKinds
     [
         typeof(Tenant), typeof(Workspace), typeof(WorkspaceNetworkPolicy), typeof(Exposure), typeof(Approval),
         typeof(Rollout), typeof(DeploymentIntent), typeof(BackupPlan), typeof(Backup), typeof(Restore),
+        typeof(SecurityException),
     ];
 }

@@ -96,7 +96,10 @@ public static class ApprovableKinds
     /// <summary>paused and abort are control actions; the environment is the strictest its rings reach (<see cref="RolloutResources.ApprovalEnvironment"/>).</summary>
     public static readonly ApprovableKind<Rollout> Rollout = new(["paused", "abort"], (_, environment) => ApprovalPolicy.RequiredApprovals(environment));
 
-    public static readonly IReadOnlyList<IApprovableKind> All = [Exposure, DeploymentIntent, Restore, Rollout];
+    /// <summary>One SecurityReviewer of the workspace, in every environment (who counts: <see cref="ExceptionApprovals"/>).</summary>
+    public static readonly ApprovableKind<SecurityException> Exception = new([], (_, _) => 1);
+
+    public static readonly IReadOnlyList<IApprovableKind> All = [Exposure, DeploymentIntent, Restore, Rollout, Exception];
 
     /// <summary>The approvable kind an Approval (or an admission request) names, or null when it names none.</summary>
     public static IApprovableKind? Of(string? kind) => All.FirstOrDefault(k => k.Kind == kind);

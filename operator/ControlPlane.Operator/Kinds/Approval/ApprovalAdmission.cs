@@ -84,11 +84,28 @@ public sealed class ApprovalAdmission(AdmissionCaches caches) : IAdmissionHandle
             problems.Add($"spec.targetGeneration: {approval.Spec.TargetGeneration?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unset"} is not the current generation {target.Metadata.Generation} of {t.Kind} {ns}/{t.Name}: it changed since; review generation {target.Metadata.Generation} and approve that");
         }
 
-        if (!await caches.IsApproverAsync(ns, user, r.UserInfo.Groups ?? [], ct).ConfigureAwait(false))
+        if (target is SecurityException exception)
+        {
+            // Only a SecurityReviewer, never the owner or an author of an intent it would cover (ExceptionApprovals).
+            problems.AddRange(await ExceptionApprovalProblemsAsync(exception, ns, user, r.UserInfo.Groups ?? [], ct).ConfigureAwait(false));
+        }
+        else if (!await caches.IsApproverAsync(ns, user, r.UserInfo.Groups ?? [], ct).ConfigureAwait(false))
         {
             problems.Add($"spec.approver: {user} holds neither the Approver nor the WorkspaceAdmin role in workspace {ns}");
         }
 
+        return problems;
+    }
+
+    async Task<List<string>> ExceptionApprovalProblemsAsync(SecurityException exception, string ns, string user, IReadOnlyCollection<string> groups, CancellationToken ct)
+    {
+        var problems = new List<string>();
+        if (!await caches.IsSecurityReviewerAsync(ns, user, groups, ct).ConfigureAwait(false))
+        {
+            problems.Add($"spec.approver: {user} does not hold the SecurityReviewer role in workspace {ns}: only a SecurityReviewer approves an Exception (Approver and WorkspaceAdmin do not)");
+        }
+
+        if (ExceptionApprovals.Conflict(user, exception, await caches.IntentsAsync(ns, ct).ConfigureAwait(false)) is { } conflict) problems.Add($"spec.approver: {conflict}");
         return problems;
     }
 }

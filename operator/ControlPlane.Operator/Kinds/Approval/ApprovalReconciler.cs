@@ -17,6 +17,7 @@ public sealed class ApprovalReconciler(
     Informer<Workspace> workspaces,
     Informer<V1RoleBinding> roleBindings,
     Informer<Approval> approvals,
+    Informer<DeploymentIntent> intents,
     ObjectWriter writer,
     TimeProvider time) : IReconciler<Approval>
 {
@@ -34,12 +35,17 @@ public sealed class ApprovalReconciler(
         var rollouts = b.Informer<Rollout>(RolloutReconciler.Type);
         var roleBindings = WorkspaceReconciler.RoleBindingsOf(b);
         var writes = new OwnWrites();
-        var reconciler = new ApprovalReconciler(targets, WorkspaceReconciler.WorkspacesOf(b), roleBindings, approvals, StalledStatus.Writer(b, writes), b.Time);
+        var exceptions = ExceptionReconciler.ExceptionsOf(b);
+        var reconciler = new ApprovalReconciler(targets, WorkspaceReconciler.WorkspacesOf(b), roleBindings, approvals, intents, StalledStatus.Writer(b, writes), b.Time);
         b.Controller("approval", approvals, reconciler)
             .SkipsEchoesOf(writes)
             .Watches(exposures, t => reconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
             .Watches(intents, t => reconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
             .Watches(restores, t => reconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
+            .Watches(exceptions, t => reconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
+            // An intent's authors may not approve an Exception of its digest: its approvals are judged again.
+            .Watches(intents, t => approvals.InNamespace(t.Metadata.NamespaceProperty).Where(a => a.Spec.Target.Kind == SecurityException.KubeKind)
+                .Select(a => $"{a.Metadata.NamespaceProperty}/{a.Metadata.Name}"))
             // A Rollout's status moves all the time; only a spec change (a new generation) re-judges its approvals.
             .WatchesEvents(rollouts, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
                 ? []
@@ -84,7 +90,10 @@ public sealed class ApprovalReconciler(
     public async Task<ReconcileResult> ReconcileAsync(Approval approval, CancellationToken ct)
     {
         var target = Target(approval.Metadata.NamespaceProperty, approval.Spec.Target.Kind, approval.Spec.Target.Name);
-        var verdict = ApprovalPolicy.Judge(approval, target, HoldsApproverRole, roleBindings.InNamespace);
+        // An Exception's approvals are a SecurityReviewer's, never its owner's or a covered intent's author's.
+        var verdict = approval.Spec.Target.Kind == SecurityException.KubeKind
+            ? ExceptionApprovals.Judge(approval, target as SecurityException, intents.InNamespace(approval.Metadata.NamespaceProperty), roleBindings.InNamespace)
+            : ApprovalPolicy.Judge(approval, target, HoldsApproverRole, roleBindings.InNamespace);
         var conditions = new ConditionSet(approval.Status?.Conditions, approval.Metadata.Generation, time.GetUtcNow().UtcDateTime)
             .Set(ApprovalConditions.Ready, verdict.Counts, verdict.Reason, verdict.Message);
         // What the target's approvals add up to (one outside prod, two distinct approvers in prod; a Restore by its own rule), as its reconciler computes it.
@@ -117,6 +126,11 @@ public sealed class ApprovalReconciler(
         {
             var rings = DeploymentIntentResources.RingTargets(intent.Spec.TargetScope, workspaces.ByIndex(WorkspaceResources.TenantIndex, home.Spec.Tenant));
             return DeploymentIntentResources.ApprovalOf(intent, DeploymentIntentResources.ApprovalRule(home, rings, workspaces.Get), approvals, HoldsApproverRole, roleBindings.InNamespace);
+        }
+
+        if (target is SecurityException exception)
+        {
+            return ExceptionApprovals.Evaluate(exception, approvals, intents.InNamespace(target.Metadata.NamespaceProperty), roleBindings.InNamespace);
         }
 
         Func<Approval, bool> holdsApproverRole = HoldsApproverRole;

@@ -20,6 +20,12 @@ public sealed class IntentPass(DeploymentIntent intent, DeploymentIntentStatus s
     public List<DeploymentEvent> Events { get; } = [];
     public List<(string Type, string Reason, string Message)> Notices { get; } = [];
 
+    /// <summary>Why no ring may start now (serious findings not covered by Exceptions), or null: set by the exception gate.</summary>
+    public (string Reason, string Message)? ExceptionHold { get; set; }
+
+    /// <summary>When the earliest Exception in use expires: the intent looks again then.</summary>
+    public TimeSpan? ExceptionRecheck { get; set; }
+
     /// <summary>Security-relevant outcomes for the audit trail (policy violations).</summary>
     public List<AuditEntry> Audits { get; } = [];
 

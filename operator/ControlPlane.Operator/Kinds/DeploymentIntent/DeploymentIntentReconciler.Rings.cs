@@ -23,7 +23,7 @@ public sealed partial class DeploymentIntentReconciler
 
         // CAB: an approval of this generation (two distinct approvers when any target is prod, never the
         // author, any reject wins), from Approvers of every prod target, not only of the intent's workspace.
-        var cab = status.Decision == "RequireApproval";
+        var cab = status.Decision == "RequireApproval" || (status.Decision == "RequireException" && status.CabRequired == true);
         var approvalRequired = cab || rule.ProdRings.Count > 0;
         var approval = DeploymentIntentResources.ApprovalOf(intent, rule, caches.Approvals.InNamespace(intent.Metadata.NamespaceProperty), HoldsApproverRole, caches.RoleBindings.InNamespace);
         if (approvalRequired && approval.Rejected)
@@ -82,6 +82,9 @@ public sealed partial class DeploymentIntentReconciler
                     var message = $"DeploymentIntent {c.Other.Metadata.NamespaceProperty}/{c.Other.Metadata.Name} is changing {intent.Spec.Application} in ring {c.Ring}: one change per application and ring; this one waits (an approval with spec.override lets it through)";
                     pass.Conditions.Set(IntentConditions.Progressing, false, IntentReasons.ConflictingChange, message).Set(IntentConditions.Ready, false, IntentReasons.ConflictingChange, message);
                     return PollInterval;
+                case RingAction.Start when pass.ExceptionHold is { } held:
+                    HoldForExceptions(pass, step.Ring!, held.Reason, held.Message);
+                    return null;
                 case RingAction.Start when tenant.Spec.Suspended:
                     var suspended = $"tenant {tenant.Metadata.Name} is suspended: ring {step.Ring} does not start";
                     pass.Conditions.Set(IntentConditions.Progressing, false, IntentReasons.TenantSuspended, suspended).Set(IntentConditions.Ready, false, IntentReasons.TenantSuspended, suspended);

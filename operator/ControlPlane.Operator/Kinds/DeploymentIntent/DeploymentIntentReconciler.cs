@@ -17,7 +17,8 @@ public sealed record IntentCaches(
     Informer<Tenant> Tenants,
     Informer<Approval> Approvals,
     Informer<V1RoleBinding> RoleBindings,
-    Informer<V1ConfigMap> RiskModels);
+    Informer<V1ConfigMap> RiskModels,
+    Informer<SecurityException> Exceptions);
 
 /// <summary>
 /// Governs a DeploymentIntent: scores its risk, checks its scope, decides (Allow / RequireApproval /
@@ -87,7 +88,7 @@ public sealed partial class DeploymentIntentReconciler(
             // A completed change only has its drift checked: no ring runs, nothing else is asked of its plane.
             var recheck = pass.Status.Phase == IntentPhase.Completed ? null : await RunRingsAsync(pass, ws, tenant, ct).ConfigureAwait(false);
             var driftRecheck = await CheckDriftAsync(pass, ct).ConfigureAwait(false);
-            return await FinishAsync(pass, Min(recheck, driftRecheck), ct).ConfigureAwait(false);
+            return await FinishAsync(pass, Min(Min(recheck, driftRecheck), pass.ExceptionRecheck), ct).ConfigureAwait(false);
         }
         catch (PlaneError e)
         {
@@ -141,14 +142,20 @@ public sealed partial class DeploymentIntentReconciler(
         }
 
         var assessment = new RiskAssessment(status.RiskScore!.Value, status.RiskModelVersion!, [],
-            scoredNow ?? (status.Decision == "RequireApproval" || spec.PrivilegedTooling || (status.Decision is null && status.RiskScore > RiskModel.V1.ApprovalThreshold)));
+            scoredNow ?? (status.Decision == "RequireApproval" || status.CabRequired == true || spec.PrivilegedTooling || (status.Decision is null && status.RiskScore > RiskModel.V1.ApprovalThreshold)));
         var scopeProblems = ScopeProblems(intent, tenant);
         pass.Conditions.Set(IntentConditions.ScopeValid, scopeProblems.Count == 0, scopeProblems.Count == 0 ? IntentReasons.ScopeValid : IntentReasons.ScopeInvalid,
             scopeProblems.Count == 0 ? $"within tenant {tenant.Metadata.Name}'s scopes; rings: {RingsText(intent, tenant)}" : string.Join("; ", scopeProblems));
         var findings = await FindingsAsync(pass, ct).ConfigureAwait(false);
         var decision = DeploymentIntentResources.Decide(spec, tenant, scopeProblems, assessment, findings);
         // A decision already taken stands (the spec does not change after assessment); a suspended tenant stops new rings below.
-        if (status.Decision is null || status.Phase is IntentPhase.Pending or IntentPhase.RiskAssessed) status.Decision = decision.Decision;
+        if (status.Decision is null || status.Phase is IntentPhase.Pending or IntentPhase.RiskAssessed)
+        {
+            status.Decision = decision.Decision;
+            // RequireException keeps whether CAB approval is needed on top (the risk is scored once).
+            status.CabRequired = decision.Decision == "RequireException" ? decision.CabRequired : null;
+        }
+
         if (decision.Decision == "Deny" && status.Phase is IntentPhase.Pending or IntentPhase.RiskAssessed or IntentPhase.ScopeValidated)
         {
             status.Decision = "Deny";
@@ -162,6 +169,9 @@ public sealed partial class DeploymentIntentReconciler(
         {
             pass.Move(IntentPhase.ScopeValidated, IntentReasons.ScopeValidated, $"{decision.Decision}: {decision.Message}", new JsonObject { ["decision"] = decision.Decision });
         }
+
+        // Serious findings wait for Exceptions, whatever the decision said when they were fewer.
+        GateOnExceptions(pass, tenant, findings);
 
         return true;
     }
