@@ -35,7 +35,7 @@ public sealed class PhaseTests
             }
         }
 
-        return ApiKinds.All.SelectMany(k => Walk(k.Name, k.GetProperty("Status")!.PropertyType));
+        return ApiKinds.All.SelectMany(k => Walk(ApiKinds.KindOf(k), k.GetProperty("Status")!.PropertyType));
     }
 
     [Fact]
