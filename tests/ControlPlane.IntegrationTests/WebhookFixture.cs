@@ -50,7 +50,7 @@ public sealed class WebhookFixture : IAsyncLifetime
                 new V1PolicyRule
                 {
                     ApiGroups = ["controlplane.io"],
-                    Resources = ["tenants", "workspaces", "exposures", "deploymentintents", "restores", "rollouts", "backupplans", "workspacenetworkpolicies", "approvals"],
+                    Resources = ["tenants", "workspaces", "exposures", "deploymentintents", "restores", "rollouts", "backupplans", "workspacenetworkpolicies", "approvals", "exceptions"],
                     Verbs = ["get", "list", "watch", "create", "update", "patch", "delete"],
                 },
             ],
