@@ -216,10 +216,10 @@ public sealed class ExceptionAttackTests(WebhookFixture fixture)
     [Fact]
     public async Task AHighCve_WaitsForAnException_ApprovedOnlyByASecurityReviewer_NeverItsAuthorOwnerIntentAuthorOrAnOperator_ThenCompletes()
     {
-        // erin writes the Exception, carol owns it, bob writes the intent: all three SecurityReviewers, none may approve.
+        // erin writes the Exception, carol owns it, bob writes the intent (an Operator, to deploy it): all three SecurityReviewers, none may approve.
         // dave is an Operator, alice the WorkspaceAdmin: not SecurityReviewers. mona is the one who may.
         var ws = await TenantAsync(
-            [("alice", "WorkspaceAdmin"), ("bob", "SecurityReviewer"), ("carol", "SecurityReviewer"), ("dave", "Operator"), ("erin", "SecurityReviewer"), ("mona", "SecurityReviewer")],
+            [("alice", "WorkspaceAdmin"), ("bob", "Operator"), ("bob", "SecurityReviewer"), ("carol", "SecurityReviewer"), ("dave", "Operator"), ("erin", "SecurityReviewer"), ("mona", "SecurityReviewer")],
             "ring-1", "ring-2");
         var ns = ws[0];
         await WaitForAccessAsync("mona", "create", "approvals", ns);
@@ -253,6 +253,7 @@ public sealed class ExceptionAttackTests(WebhookFixture fixture)
         Assert.Contains($"spec.approver: {Email("carol")} is spec.owner of Exception cve-waiver", owner.StatusMessage);
         var intentAuthor = await Refused(() => bob.CreateAsync(Approvals, ns, NewApproval("cve-waiver"), CancellationToken.None));
         Assert.Contains($"spec.approver: {Email("bob")} authored DeploymentIntent orders", intentAuthor.StatusMessage);
+        Assert.DoesNotContain("does not hold the SecurityReviewer role", intentAuthor.StatusMessage);
         var operatorRole = await Refused(() => dave.CreateAsync(Approvals, ns, NewApproval("cve-waiver"), CancellationToken.None));
         Assert.Contains($"spec.approver: {Email("dave")} does not hold the SecurityReviewer role in workspace {ns}", operatorRole.StatusMessage);
         var admin = await Refused(() => alice.CreateAsync(Approvals, ns, NewApproval("cve-waiver"), CancellationToken.None));
