@@ -95,7 +95,7 @@ public sealed class GitOpsSampleTests(GitOpsFixture fixture, ITestOutputHelper o
             }
         }
 
-        Assert.Equal(40, crds); // 10 CRDs in each of four sources
+        Assert.Equal(4 * ControlPlane.Api.V1Alpha1.ApiKinds.All.Count, crds); // every CRD in each of four sources
         Assert.Contains("Prune=false", CrdGenerator.KeepAnnotations[SyncOptions].Split(','));
         Assert.Contains("Delete=false", CrdGenerator.KeepAnnotations[SyncOptions].Split(','));
     }
