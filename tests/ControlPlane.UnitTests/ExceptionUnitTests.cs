@@ -219,6 +219,12 @@ public sealed class ExceptionUnitTests
         Assert.Equal((false, "SelfApproval"), (intentAuthor.Counts, intentAuthor.Reason));
         Assert.Contains("DeploymentIntent orders-2-1-0", intentAuthor.Message);
         Assert.Null(ExceptionApprovals.Conflict("carl@acme.io", exc, intents));
+        // An intent written by a ServiceAccount: whoever can mint its token (an Operator of its namespace) is its author too.
+        IReadOnlyList<DeploymentIntent> byBot = [Intent("system:serviceaccount:acme-dev:deployer")];
+        IEnumerable<V1RoleBinding> WithOperator(string ns) => ns == Ns ? [.. Bindings, Bound("Operator", "sam@acme.io")] : [];
+        var minter = ExceptionApprovals.Judge(ApprovalOf(exc, "sam@acme.io"), exc, byBot, WithOperator);
+        Assert.Equal((false, "SelfApproval"), (minter.Counts, minter.Reason));
+        Assert.True(ExceptionApprovals.Judge(ApprovalOf(exc, "sam@acme.io"), exc, byBot, BindingsIn).Counts);
 
         Assert.True(ExceptionApprovals.Evaluate(exc, [ApprovalOf(exc, "sam@acme.io")], intents, BindingsIn).Approved);
         Assert.False(ExceptionApprovals.Evaluate(exc, [ApprovalOf(exc, "ian@acme.io"), ApprovalOf(exc, "carol@acme.io", name: "b")], intents, BindingsIn).Approved);

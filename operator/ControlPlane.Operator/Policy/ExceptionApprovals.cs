@@ -28,14 +28,29 @@ public static class ExceptionApprovals
                                && !string.IsNullOrEmpty(i.Spec.Artifact.Sha256)
                                && string.Equals(i.Spec.Artifact.Sha256, exception.Spec.Artifact.Sha256, StringComparison.OrdinalIgnoreCase));
 
-    /// <summary>Why <paramref name="user"/> may not approve <paramref name="exception"/> beyond the rules of every approval, or null.</summary>
-    public static string? Conflict(string? user, SecurityException exception, IEnumerable<DeploymentIntent> intentsInNamespace)
+    /// <summary>
+    /// Why <paramref name="user"/> may not approve <paramref name="exception"/> beyond the rules of every approval, or null.
+    /// With <paramref name="bindingsIn"/>, one who can act as a ServiceAccount that authored a covered intent is its author too.
+    /// </summary>
+    public static string? Conflict(string? user, SecurityException exception, IEnumerable<DeploymentIntent> intentsInNamespace,
+        IReadOnlyCollection<string>? groups = null, Func<string, IEnumerable<V1RoleBinding>>? bindingsIn = null)
     {
         if (string.IsNullOrEmpty(user)) return null;
         if (user == exception.Spec.Owner) return $"{user} is spec.owner of Exception {exception.Metadata.Name}; the owner never approves their own exception";
-        var intent = CoveredIntents(exception, intentsInNamespace).FirstOrDefault(i => ApprovalPolicy.EveryAuthorOf(i).Contains(user));
-        return intent is null ? null
-            : $"{user} authored DeploymentIntent {intent.Metadata.Name}, which Exception {exception.Metadata.Name} would cover (same artifact digest); an intent's author never approves its exception";
+        foreach (var intent in CoveredIntents(exception, intentsInNamespace))
+        {
+            if (ApprovalPolicy.EveryAuthorOf(intent).Contains(user))
+            {
+                return $"{user} authored DeploymentIntent {intent.Metadata.Name}, which Exception {exception.Metadata.Name} would cover (same artifact digest); an intent's author never approves its exception";
+            }
+
+            if (bindingsIn is not null && ApprovalPolicy.ControlsAnAuthor(user, groups ?? [], intent, bindingsIn) is { } controls)
+            {
+                return $"{controls}; Exception {exception.Metadata.Name} would cover it (same artifact digest)";
+            }
+        }
+
+        return null;
     }
 
     /// <summary>Whether one Approval of an Exception counts, and why not: <see cref="ApprovalPolicy.Judge"/> with the SecurityReviewer role, then <see cref="Conflict"/>.</summary>
@@ -48,7 +63,9 @@ public static class ExceptionApprovals
         }
 
         if (!verdict.Counts || exception is null) return verdict;
-        return Conflict(approval.Spec.Approver, exception, intentsInNamespace) is { } conflict ? new(false, ApprovalReasons.SelfApproval, conflict) : verdict;
+        return Conflict(approval.Spec.Approver, exception, intentsInNamespace, ApprovalPolicy.GroupsOf(approval), bindingsIn) is { } conflict
+            ? new(false, ApprovalReasons.SelfApproval, conflict)
+            : verdict;
     }
 
     /// <summary>Whether the Exception's current generation is approved (one counting SecurityReviewer; any counting reject wins).</summary>
@@ -56,6 +73,6 @@ public static class ExceptionApprovals
     {
         var intents = intentsInNamespace.ToList();
         return ApprovalPolicy.Evaluate(exception, 1, approvals,
-            a => HoldsReviewerRole(a, bindingsIn) && Conflict(a.Spec.Approver, exception, intents) is null, bindingsIn);
+            a => HoldsReviewerRole(a, bindingsIn) && Conflict(a.Spec.Approver, exception, intents, ApprovalPolicy.GroupsOf(a), bindingsIn) is null, bindingsIn);
     }
 }

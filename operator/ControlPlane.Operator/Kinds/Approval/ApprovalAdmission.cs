@@ -105,7 +105,10 @@ public sealed class ApprovalAdmission(AdmissionCaches caches) : IAdmissionHandle
             problems.Add($"spec.approver: {user} does not hold the SecurityReviewer role in workspace {ns}: only a SecurityReviewer approves an Exception (Approver and WorkspaceAdmin do not)");
         }
 
-        if (ExceptionApprovals.Conflict(user, exception, await caches.IntentsAsync(ns, ct).ConfigureAwait(false)) is { } conflict) problems.Add($"spec.approver: {conflict}");
+        if (ExceptionApprovals.Conflict(user, exception, await caches.IntentsAsync(ns, ct).ConfigureAwait(false), groups, caches.RoleBindings.InNamespace) is { } conflict)
+        {
+            problems.Add($"spec.approver: {conflict}");
+        }
         return problems;
     }
 }
