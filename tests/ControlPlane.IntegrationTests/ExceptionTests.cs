@@ -128,4 +128,56 @@ public sealed class ExceptionTests(ClusterFixture cluster, ITestOutputHelper out
         var after = await cluster.Api.GetAsync<SecurityException>(Exceptions, ns, "waiver", CancellationToken.None);
         Assert.Equal(active.Metadata.ResourceVersion, after.Metadata.ResourceVersion);
     }
+
+    [Fact]
+    public async Task PostgresRefusingTheAuditRow_IsAConditionAndARetry_NeverAnUnauditedActivation()
+    {
+        await using var op = TestOperator.Start(cluster, Unique("lease"), output, o => o.MaxTransientRetryDelay = TimeSpan.FromSeconds(1));
+        await op.WaitUntilLeaderAndSyncedAsync(); // migrations ran
+        var ns = await WorkspaceAsync();
+        var name = Unique("down");
+        var fn = name.Replace('-', '_');
+        await using var ds = cluster.Postgres.DataSourceFor();
+        // The system of record refuses this Exception's audit rows as a server out of connections would (53300: transient).
+        await using (var cmd = ds.CreateCommand($"""
+            CREATE FUNCTION public.refuse_{fn}() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.kind = 'Exception' AND NEW.object_name = '{ns}/{name}' THEN RAISE EXCEPTION 'sorry, too many clients already' USING ERRCODE = '53300'; END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER refuse_{fn} BEFORE INSERT ON controlplane.audit_events FOR EACH ROW EXECUTE FUNCTION public.refuse_{fn}();
+            """))
+        {
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        try
+        {
+            var created = await cluster.Api.CreateAsync(Exceptions, ns, new SecurityException
+            {
+                Metadata = new V1ObjectMeta { Name = name, Annotations = new Dictionary<string, string> { [ApiGroup.CreatedByAnnotation] = "olga@example.com" } },
+                Spec = new SecurityExceptionSpec
+                {
+                    Type = "unsignedPackage", Artifact = new ExceptionArtifact { Image = "registry.example/app:2.1.0", Sha256 = new string('f', 64) },
+                    Covers = ["registry.example/app"], Severity = "Medium", Owner = "olga@example.com", ExpiresAt = DateTime.UtcNow.AddDays(3),
+                    Justification = "Signed by the vendor's old key only; the new key ships with the next release of the image.",
+                },
+            }, CancellationToken.None);
+            await ApproveAsync(created, "sam@example.com");
+            var held = await WaitAsync(ns, name, e => e.Status?.Conditions?.Any(c => c is { Type: "Ready", Status: "False", Reason: ExceptionReasons.DatabaseUnavailable }) == true,
+                "Ready=False/DatabaseUnavailable");
+            Assert.NotEqual(ExceptionPhase.Active, held.Status!.Phase);
+        }
+        finally
+        {
+            await using var drop = ds.CreateCommand($"DROP TRIGGER refuse_{fn} ON controlplane.audit_events");
+            await drop.ExecuteNonQueryAsync();
+        }
+
+        // Reachable again: retried on its own, Active, audited once.
+        await WaitAsync(ns, name, e => e.Status?.Phase == ExceptionPhase.Active, "Active after the retry");
+        await using var count = ds.CreateCommand("SELECT count(*) FROM controlplane.audit_events WHERE kind = 'Exception' AND object_name = $1 AND action = 'exception.approved'");
+        count.Parameters.AddWithValue($"{ns}/{name}");
+        Assert.Equal(1L, (long)(await count.ExecuteScalarAsync())!);
+    }
 }
