@@ -38,4 +38,17 @@ public static partial class Durations
             return false;
         }
     }
+
+    /// <summary>A duration as users write it, largest units first (90d, 1h30m, 45s).</summary>
+    public static string Format(TimeSpan value)
+    {
+        if (value <= TimeSpan.Zero) return "0s";
+        var parts = new List<string>();
+        if (value.Days > 0) parts.Add($"{value.Days}d");
+        if (value.Hours > 0) parts.Add($"{value.Hours}h");
+        if (value.Minutes > 0) parts.Add($"{value.Minutes}m");
+        if (value.Seconds > 0) parts.Add($"{value.Seconds}s");
+        if (value.Milliseconds > 0) parts.Add($"{value.Milliseconds}ms");
+        return string.Concat(parts);
+    }
 }

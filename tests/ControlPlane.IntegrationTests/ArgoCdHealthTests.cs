@@ -122,7 +122,7 @@ public sealed class ArgoCdHealthTests
         var cases = HealthCase.All();
         foreach (var type in ApiKinds.All)
         {
-            var kind = type.Name;
+            var kind = ApiKinds.KindOf(type);
             var own = cases.Where(c => c.Kind == kind).ToList();
             Assert.True(own.Count >= 4, $"{kind}: {own.Count} case(s) in {HealthCase.Folder}");
             // Every phase the API declares for the kind (status.phase's enum) has at least one row.
@@ -144,13 +144,14 @@ public sealed class ArgoCdHealthTests
     public void ConfigMap_HasOneKeyPerKind_EachTheSharedPartThenTheKindsOwn()
     {
         var data = ArgoCdHealth.Scripts();
-        Assert.Equal(ApiKinds.All.Select(t => ArgoCdHealth.KeyPrefix + t.Name).Order(StringComparer.Ordinal), data.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(ApiKinds.All.Select(t => ArgoCdHealth.KeyPrefix + ApiKinds.KindOf(t)).Order(StringComparer.Ordinal), data.Keys.Order(StringComparer.Ordinal));
         var folder = Path.Combine(Tools.Repo, "config", "argocd", "health");
         var common = File.ReadAllText(Path.Combine(folder, "common.lua"));
         foreach (var type in ApiKinds.All)
         {
-            Assert.True(data[ArgoCdHealth.KeyPrefix + type.Name] == common + File.ReadAllText(Path.Combine(folder, type.Name + ".lua")),
-                $"{ArgoCdHealth.Sample} differs from config/argocd/health/{type.Name}.lua: run `make manifests` and commit the result");
+            var kind = ApiKinds.KindOf(type);
+            Assert.True(data[ArgoCdHealth.KeyPrefix + kind] == common + File.ReadAllText(Path.Combine(folder, kind + ".lua")),
+                $"{ArgoCdHealth.Sample} differs from config/argocd/health/{kind}.lua: run `make manifests` and commit the result");
         }
 
         // Argo CD takes no wildcard in a key (only the block form of resource.customizations has them), and the API server refuses it.

@@ -184,7 +184,7 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
     }
 
     [Fact]
-    public async Task Denials_NoDigest_AVulnerableArtifact_ARingWithoutWorkspaces_AndAPlaneUrlNotAllowed()
+    public async Task Denials_NoDigest_ARingWithoutWorkspaces_AndAPlaneUrlNotAllowed_WhileAVulnerableArtifactWaitsForAnException()
     {
         await using var plane = await ConnectorContractServer.StartAsync(Token);
         await using var op = Start(plane);
@@ -202,8 +202,11 @@ public sealed class DeploymentIntentTests(ClusterFixture cluster, ITestOutputHel
         await CreateAsync(ws[0], elsewhere);
 
         Assert.Equal("NoArtifactDigest", Reason(await WaitAsync(ws[0], "no-digest", i => i.Status?.Phase == IntentPhase.Denied, "Denied")));
-        var v = await WaitAsync(ws[0], "vulnerable", i => i.Status?.Phase == IntentPhase.Denied, "Denied");
-        Assert.Contains("CVE-2025-12345 (Critical)", v.Status!.Conditions!.Single(c => c.Type == IntentConditions.Ready).Message);
+        // A Critical vulnerability is not denied: it waits for an Exception (RequireException), publishing nothing.
+        var v = await WaitAsync(ws[0], "vulnerable", i => i.Status?.Phase == IntentPhase.AwaitingApproval, "waits for an Exception");
+        Assert.Equal("RequireException", v.Status!.Decision);
+        Assert.Contains("CVE-2025-12345 (Critical)", v.Status.Conditions!.Single(c => c.Type == IntentConditions.ExceptionsCovered).Message);
+        Assert.Equal(IntentReasons.AwaitingException, v.Status.Conditions!.Single(c => c.Type == IntentConditions.Ready).Reason);
         var ring = await WaitAsync(ws[0], "no-ring", i => i.Status?.Phase == IntentPhase.Denied, "Denied");
         Assert.Contains("ring \"ring-9\" has no workspace", ring.Status!.Conditions!.Single(c => c.Type == IntentConditions.ScopeValid).Message);
         var url = await WaitAsync(ws[0], "elsewhere", i => i.Status?.Phase == IntentPhase.Denied, "Denied");

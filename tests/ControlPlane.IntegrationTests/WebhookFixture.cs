@@ -55,7 +55,7 @@ public sealed class WebhookFixture : IAsyncLifetime
                 new V1PolicyRule
                 {
                     ApiGroups = ["controlplane.io"],
-                    Resources = ["tenants", "workspaces", "exposures", "deploymentintents", "restores", "rollouts", "backupplans", "workspacenetworkpolicies", "approvals", "applications"],
+                    Resources = ["tenants", "workspaces", "exposures", "deploymentintents", "restores", "rollouts", "backupplans", "workspacenetworkpolicies", "approvals", "applications", "exceptions"],
                     Verbs = ["get", "list", "watch", "create", "update", "patch", "delete"],
                 },
             ],

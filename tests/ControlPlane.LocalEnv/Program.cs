@@ -114,6 +114,7 @@ public static class Program
             await Kubectl(plane, "get", "workspaces");
             await PublishSampleExposureAsync(plane, api, samples, stop.Token);
             await SubmitSampleIntentAsync(plane, api, samples, stop.Token);
+            await SampleExceptionAsync(plane, api, samples, stop.Token);
             // The sample Rollout's Deployments live in workspace namespaces: applied once those exist.
             var rollouts = Path.Combine(samples, "rollout");
             if (Directory.Exists(rollouts))
@@ -221,6 +222,40 @@ public static class Program
         Console.WriteLine("  YAML");
         Console.WriteLine($"  # or, with the plugin (make plugin): kubectl controlplane --kubeconfig {carol} -n acme-dev approve deploymentintent/payments-1-4-0");
         Console.WriteLine("  kubectl -n acme-dev get di,rollouts.controlplane.io -w");
+    }
+
+    /// <summary>
+    /// RequireException as its people run it: bob submits samples/exceptions (an intent whose artifact has a High
+    /// CVE, and the Exception for it, expiring 30 days from now), the intent waits for it; erin, a SecurityReviewer
+    /// of acme-dev, approves it (samples/exception-approvals) and the intent goes through ring-1 to Completed.
+    /// </summary>
+    static async Task SampleExceptionAsync(LocalControlPlane plane, KubeApi api, string samples, CancellationToken ct)
+    {
+        string As(string user) => Path.Combine(Path.GetDirectoryName(plane.KubeconfigPath)!, "kubeconfig-" + user);
+        var intents = ResourceType.For<DeploymentIntent>(true);
+        Say("bob@acme.io submits samples/exceptions (inventory 3.0.1 with a High CVE, and an Exception for it)");
+        // The Exception's expiresAt is bounded by the tenant's policy from its creation: 30 days from now.
+        var expires = DateTime.UtcNow.AddDays(30).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        var file = Path.Combine(Path.GetTempPath(), $"controlplane-exceptions-{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(file, System.Text.RegularExpressions.Regex.Replace(await File.ReadAllTextAsync(Path.Combine(samples, "exceptions", "inventory.yaml"), ct),
+            "expiresAt: \"[^\"]*\"", $"expiresAt: \"{expires}\""), ct);
+        try
+        {
+            await Kubectl(plane, "--kubeconfig", As("bob"), "apply", "-f", file);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+
+        await Net.WaitUntilAsync(async () => (await api.TryGetAsync<DeploymentIntent>(intents, "acme-dev", "inventory-3-0-1", ct))?.Status is { Phase: IntentPhase.AwaitingApproval, Decision: "RequireException" },
+            TimeSpan.FromSeconds(90), "sample intent waits for its Exception", ct);
+        await Kubectl(plane, "get", "deploymentintents,exceptions", "-n", "acme-dev");
+        Say("erin@acme.io (SecurityReviewer of acme-dev) approves the Exception (samples/exception-approvals)");
+        await Kubectl(plane, "--kubeconfig", As("erin"), "apply", "-f", Path.Combine(samples, "exception-approvals"));
+        await Net.WaitUntilAsync(async () => (await api.TryGetAsync<DeploymentIntent>(intents, "acme-dev", "inventory-3-0-1", ct))?.Status?.Phase is IntentPhase.Completed,
+            TimeSpan.FromSeconds(120), "sample intent Completed once its Exception is approved", ct);
+        await Kubectl(plane, "get", "deploymentintents,exceptions", "-n", "acme-dev");
     }
 
     /// <summary>

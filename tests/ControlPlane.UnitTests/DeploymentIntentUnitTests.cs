@@ -113,7 +113,7 @@ public sealed class DeploymentIntentUnitTests
     };
 
     [Fact]
-    public void TheDecision_DeniesWithoutADigest_OutOfScope_Suspended_OrVulnerable_AndAsksApprovalWhenRisky()
+    public void TheDecision_DeniesWithoutADigest_OutOfScope_OrSuspended_RequiresExceptionsWhenVulnerable_AndAsksApprovalWhenRisky()
     {
         var low = new RiskAssessment(20, "v1.0", [], false);
         var high = new RiskAssessment(60, "v1.0", [], true);
@@ -127,11 +127,21 @@ public sealed class DeploymentIntentUnitTests
         Assert.Equal(("Deny", "TenantSuspended"), Pair(DeploymentIntentResources.Decide(Spec("r1"), TenantWithScope(suspended: true), [], low, Findings.FromSpec(Spec("r1")))));
         var vulnerable = Spec("r1");
         vulnerable.Artifact.Vulnerabilities = [new Vulnerability { Id = "CVE-2025-1", Severity = "Medium" }, new Vulnerability { Id = "CVE-2025-12345", Severity = "High" }];
-        var denied = DeploymentIntentResources.Decide(vulnerable, TenantWithScope(), [], low, Findings.FromSpec(vulnerable));
-        Assert.Equal("Vulnerable", denied.Reason);
-        Assert.Contains("CVE-2025-12345 (High)", denied.Message);
-        Assert.DoesNotContain("CVE-2025-1 ", denied.Message);
-        Assert.Contains("exceptions", denied.Message);
+        // Serious findings wait for Exceptions (RequireException), never a Deny; a Medium one needs none.
+        var held = DeploymentIntentResources.Decide(vulnerable, TenantWithScope(), [], low, Findings.FromSpec(vulnerable));
+        Assert.Equal(("RequireException", "RequiresException"), Pair(held));
+        Assert.Contains("CVE-2025-12345 (High)", held.Message);
+        Assert.DoesNotContain("CVE-2025-1 ", held.Message);
+        Assert.Contains("Exception", held.Message);
+        Assert.False(held.CabRequired);
+        // A risky one needs CAB approval on top, said in the decision.
+        var risky = DeploymentIntentResources.Decide(vulnerable, TenantWithScope(), [], high, Findings.FromSpec(vulnerable));
+        Assert.Equal("RequireException", risky.Decision);
+        Assert.True(risky.CabRequired);
+        Assert.Contains("CAB approval", risky.Message);
+        // Deny still wins over an Exception: no digest, out of scope, suspended.
+        vulnerable.Artifact.Sha256 = null;
+        Assert.Equal(("Deny", "NoArtifactDigest"), Pair(DeploymentIntentResources.Decide(vulnerable, TenantWithScope(), [], low, Findings.FromSpec(vulnerable))));
     }
 
     static (string, string) Pair(IntentDecision d) => (d.Decision, d.Reason);

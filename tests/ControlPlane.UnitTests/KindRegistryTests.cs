@@ -12,7 +12,7 @@ public sealed class KindRegistryTests
     public void EveryCrdKind_IsRegisteredOnce_WithAControllerAndAdmission()
     {
         var own = KindRegistry.Kinds.Where(k => k.Group == ApiGroup.Group).ToList();
-        Assert.Equal(ApiKinds.All.Select(t => t.Name).Order(), own.Select(k => k.Kind).Order());
+        Assert.Equal(ApiKinds.All.Select(ApiKinds.KindOf).Order(), own.Select(k => k.Kind).Order());
         Assert.All(own, k => Assert.NotNull(k.Controller));
         Assert.Equal(KindRegistry.Kinds.Count, KindRegistry.Kinds.Select(k => (k.Group, k.Kind)).Distinct().Count());
     }

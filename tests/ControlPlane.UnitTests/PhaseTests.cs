@@ -35,14 +35,14 @@ public sealed class PhaseTests
             }
         }
 
-        return ApiKinds.All.SelectMany(k => Walk(k.Name, k.GetProperty("Status")!.PropertyType));
+        return ApiKinds.All.SelectMany(k => Walk(ApiKinds.KindOf(k), k.GetProperty("Status")!.PropertyType));
     }
 
     [Fact]
     public void EveryPhaseEnum_HasUnknownAtZero_AndTheNameConverter()
     {
         var phases = PhaseProperties().ToList();
-        // Tenant, Workspace, Exposure, Rollout (+ rings), DeploymentIntent (+ rings), BackupPlan's last backup, Backup, Restore, Application.
+        // Tenant, Workspace, Exposure, Rollout (+ rings), DeploymentIntent (+ rings), BackupPlan's last backup, Backup, Restore, Application, Exception.
         Assert.Equal(11, phases.Count);
         foreach (var (path, property) in phases)
         {
@@ -96,6 +96,7 @@ public sealed class PhaseTests
         RoundTrip<BackupPhase, BackupPlan>(p => new BackupPlan { Status = new BackupPlanStatus { LastBackup = new BackupRecord { Name = "b", Phase = p } } },
             b => b.Status?.LastBackup?.Phase, j => j["status"]!["lastBackup"]!["phase"]);
         RoundTrip<RestorePhase, Restore>(p => new Restore { Status = new RestoreStatus { Phase = p } }, r => r.Status?.Phase, j => j["status"]!["phase"]);
+        RoundTrip<ExceptionPhase, SecurityException>(p => new SecurityException { Status = new SecurityExceptionStatus { Phase = p } }, e => e.Status?.Phase, j => j["status"]!["phase"]);
 
         // No phase: no field, as before (null is left out, not written as "Unknown").
         Assert.Null(JsonNode.Parse(KubernetesJson.Serialize(new Workspace { Status = new WorkspaceStatus() }))!["status"]!["phase"]);

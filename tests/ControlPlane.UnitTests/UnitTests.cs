@@ -36,6 +36,7 @@ public sealed class CrdTests
             ["Exposure"] = (null, "Namespaced"), ["Approval"] = ("apr", "Namespaced"), ["Rollout"] = (null, "Namespaced"),
             ["DeploymentIntent"] = ("di", "Namespaced"), ["BackupPlan"] = ("bp", "Namespaced"), ["Backup"] = ("bk", "Namespaced"), ["Restore"] = ("rst", "Namespaced"),
             ["Application"] = ("cpapp", "Namespaced"),
+            ["Exception"] = ("exc", "Namespaced"),
         };
         Assert.Equal(expected.Keys.Order(), crds.Keys.Order());
         foreach (var (kind, (shortName, scope)) in expected)
@@ -68,7 +69,7 @@ public sealed class CrdTests
         Assert.Equal("dev", workspace.Properties["environment"].DefaultProperty);
         Assert.Equal(true, workspace.Properties["database"].Properties["enabled"].DefaultProperty);
         var member = (V1JSONSchemaProps)workspace.Properties["members"].Items;
-        Assert.Equal(["WorkspaceAdmin", "Operator", "Approver", "Auditor", "IntegrationAdmin"], member.Properties["role"].EnumProperty.Cast<string>());
+        Assert.Equal(["WorkspaceAdmin", "Operator", "Approver", "Auditor", "IntegrationAdmin", "SecurityReviewer"], member.Properties["role"].EnumProperty.Cast<string>());
 
         var intent = CrdGenerator.Generate(typeof(DeploymentIntent)).Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"];
         Assert.Equal(0, intent.Properties["risk"].Properties["blastRadius"].Minimum);

@@ -2,7 +2,7 @@ using k8s.Models;
 
 namespace ControlPlane.Api.V1Alpha1;
 
-/// <summary>An approver's decision on an Exposure, DeploymentIntent, Restore, Rollout or Application (two-person rule).</summary>
+/// <summary>An approver's decision on an Exposure, DeploymentIntent, Restore, Rollout or Application (two-person rule), or a SecurityReviewer's on an Exception.</summary>
 [KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = KubeKind, PluralName = "approvals")]
 [EntityScope(EntityScope.Namespaced), ShortName("apr")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
@@ -81,7 +81,7 @@ public sealed class RingSoak
 public sealed class ApprovalTarget
 {
     /// <summary>The kind of the object approved.</summary>
-    [Required, Enum("Exposure", "DeploymentIntent", "Restore", "Rollout", "Application")]
+    [Required, Enum("Exposure", "DeploymentIntent", "Restore", "Rollout", "Application", "Exception")]
     public string Kind { get; set; } = "";
 
     /// <summary>The name of the object approved, in the Approval's namespace.</summary>

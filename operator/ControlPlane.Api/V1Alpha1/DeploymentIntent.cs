@@ -105,7 +105,7 @@ public sealed class Artifact
     [Pattern(Patterns.DnsLabel), Length(1, 63), Description("kubernetes plane: the container whose image changes (default: spec.application).")]
     public string? Container { get; set; }
 
-    [Items(0, 1000), Description("Vulnerabilities the author adds to what the scan report says (never hides any: a finding keeps the highest severity any source gives it); a High or Critical one denies the intent (exceptions are not supported yet).")]
+    [Items(0, 1000), Description("Vulnerabilities the author adds to what the scan report says (never hides any: a finding keeps the highest severity any source gives it); a High or Critical one makes the decision RequireException: no ring starts until an approved, unexpired Exception covers it.")]
     public List<Vulnerability>? Vulnerabilities { get; set; }
 
     [Description("The scanner's report on this artifact (Trivy JSON or CycloneDX JSON with vulnerabilities), SHA-256 pinned: the operator reads it once per generation, checks it is about this artifact, and its vulnerabilities become findings. Required for new intents unless the platform sets ControlPlane:DeploymentIntent:RequireScanReport to false.")]
@@ -233,7 +233,7 @@ public sealed class DeploymentIntentStatus : StatusBase
     [JsonConverter(typeof(PhaseConverter<IntentPhase>))]
     public IntentPhase? Phase { get; set; }
 
-    /// <summary>The policy decision from risk score, vulnerabilities, scope and privileged tooling: Allow, Deny or RequireApproval (CAB).</summary>
+    /// <summary>The policy decision from risk score, findings, scope and privileged tooling: Allow, Deny, RequireApproval (CAB) or RequireException (serious findings wait for approved Exceptions; CAB too when status.cabRequired).</summary>
     [Enum("Allow", "Deny", "RequireApproval", "RequireException")]
     public string? Decision { get; set; }
 
@@ -263,6 +263,12 @@ public sealed class DeploymentIntentStatus : StatusBase
 
     [Description("The scope version of spec.application in effect when the intent last started a ring (its status.scopeVersion): what the target was checked against.")]
     public int? ApplicationScopeVersion { get; set; }
+
+    [Description("RequireException only: true when the risk score or privileged tooling also asks for CAB approval (as RequireApproval would).")]
+    public bool? CabRequired { get; set; }
+
+    [Description("The Exceptions (of this namespace, for this artifact digest) covering the intent's serious findings now, and which findings each covers.")]
+    public List<IntentException>? Exceptions { get; set; }
 
     [DateTimeFormat, Description("When CAB approval was given (the CAB approval time is this minus creation).")]
     public DateTime? ApprovedAt { get; set; }
@@ -318,6 +324,20 @@ public sealed class StoredEvidence
     /// <summary>When the operator found it stored (copied now, or already there with the same bytes).</summary>
     [DateTimeFormat]
     public DateTime? StoredAt { get; set; }
+}
+
+public sealed class IntentException
+{
+    /// <summary>The Exception's name (in the intent's namespace).</summary>
+    [Required]
+    public string Name { get; set; } = "";
+
+    /// <summary>The finding ids it covers for this intent.</summary>
+    public List<string>? Covers { get; set; }
+
+    /// <summary>Its spec.expiresAt: from then on it covers nothing, and the next ring waits.</summary>
+    [DateTimeFormat]
+    public DateTime? ExpiresAt { get; set; }
 }
 
 public sealed class IntentRingStatus

@@ -48,6 +48,10 @@ public enum IntentRingPhase { Unknown, Pending, InProgress, Completed, Failed, R
 [JsonConverter(typeof(PhaseConverter<ApplicationPhase>))]
 public enum ApplicationPhase { Unknown, AwaitingApproval, Active, Rejected, Failed }
 
+/// <summary>An Exception's phase (status.phase).</summary>
+[JsonConverter(typeof(PhaseConverter<ExceptionPhase>))]
+public enum ExceptionPhase { Unknown, Pending, Active, Expired, Rejected }
+
 /// <summary>A Backup's phase (status.phase; also a BackupPlan's status.lastBackup.phase).</summary>
 [JsonConverter(typeof(PhaseConverter<BackupPhase>))]
 public enum BackupPhase { Unknown, Pending, Running, Completed, Failed }

@@ -141,6 +141,8 @@ public static class IntentConditions
 
     /// <summary>True once the evidence pack is checked and copied, write-once, into the region's evidence storage; until then no ring starts.</summary>
     public const string EvidenceStored = "EvidenceStored";
+    /// <summary>Whether approved, unexpired Exceptions cover every serious finding (High/Critical vulnerabilities, unsigned packages, scope violations).</summary>
+    public const string ExceptionsCovered = "ExceptionsCovered";
 
     /// <summary>kstatus: True (reason = the terminal reason) while the object will not progress without a change; absent otherwise.</summary>
     public const string Stalled = "Stalled";
@@ -202,6 +204,14 @@ public static class IntentReasons
     // CAB conditions, routing and rollback strategies (issue 23).
     public const string RollbackNotValidated = "RollbackNotValidated";
     public const string RollbackStrategyUnsupported = "RollbackStrategyUnsupported";
+
+    // RequireException: serious findings wait for approved, unexpired Exceptions of the same namespace and digest.
+    public const string RequiresException = "RequiresException";
+    public const string AwaitingException = "AwaitingException";
+    public const string ExceptionsCovered = "ExceptionsCovered";
+    public const string NoSeriousFindings = "NoSeriousFindings";
+    public const string ExceptionGranted = "ExceptionGranted";
+    public const string ExceptionExpired = "ExceptionExpired";
 }
 
 /// <summary>A WorkspaceNetworkPolicy's condition types.</summary>

@@ -8,5 +8,11 @@ public static class ApiKinds
         typeof(Tenant), typeof(Workspace), typeof(WorkspaceNetworkPolicy), typeof(Exposure), typeof(Approval),
         typeof(Rollout), typeof(DeploymentIntent), typeof(BackupPlan), typeof(Backup), typeof(Restore),
         typeof(Application),
+        typeof(SecurityException),
     ];
+
+    /// <summary>The kind as the API names it ([KubernetesEntity]), which is not always the C# name (SecurityException is kind Exception).</summary>
+    public static string KindOf(Type type) =>
+        ((k8s.Models.KubernetesEntityAttribute?)Attribute.GetCustomAttribute(type, typeof(k8s.Models.KubernetesEntityAttribute)))?.Kind
+        ?? throw new InvalidOperationException($"{type.Name} lacks [KubernetesEntity]");
 }

@@ -56,6 +56,9 @@ public sealed class TenantSpec
     /// <summary>Where the tenant's Exposures may publish: the host names the platform delegates to it (besides each workspace's default domain).</summary>
     public TenantExposure? Exposure { get; set; }
 
+    /// <summary>How long the tenant's Exceptions may run (spec.expiresAt at most this after creation).</summary>
+    public TenantExceptionPolicy? ExceptionPolicy { get; set; }
+
     [Default(false)]
     [Description("true: no new workspaces, rollouts or publications (cordon).")]
     public bool Suspended { get; set; }
@@ -167,6 +170,13 @@ public sealed class TenantExposure
     /// </summary>
     [ListSet, Items(0, 256)]
     public List<string>? AllowedDomains { get; set; }
+}
+
+public sealed class TenantExceptionPolicy
+{
+    /// <summary>The longest an Exception may last: its spec.expiresAt at most this after its creation (30s, 12h, 30d; at most 3650d).</summary>
+    [Default("90d"), Pattern("^([0-9]+(ms|s|m|h|d))+$"), Length(1, 32)]
+    public string MaxDuration { get; set; } = "90d";
 }
 
 /// <summary>The observed state of a Tenant, written by the operator.</summary>

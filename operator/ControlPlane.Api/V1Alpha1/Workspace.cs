@@ -70,8 +70,8 @@ public sealed class WorkspaceMember
     [Description("User or group name; for a ServiceAccount \"namespace/name\" (a DNS label and a DNS subdomain).")]
     public string Name { get; set; } = "";
 
-    /// <summary>The workspace role bound: WorkspaceAdmin (everything in the namespace, members), Operator (workloads, rollouts), Approver (approvals, read), Auditor (read), IntegrationAdmin (Secrets and ConfigMaps). No other role can be granted.</summary>
-    [Required, Enum("WorkspaceAdmin", "Operator", "Approver", "Auditor", "IntegrationAdmin")]
+    /// <summary>The workspace role bound: WorkspaceAdmin (everything in the namespace, members), Operator (workloads, rollouts), Approver (approvals, read), Auditor (read), IntegrationAdmin (Secrets and ConfigMaps), SecurityReviewer (approves Exceptions, read). No other role can be granted.</summary>
+    [Required, Enum("WorkspaceAdmin", "Operator", "Approver", "Auditor", "IntegrationAdmin", "SecurityReviewer")]
     public string Role { get; set; } = "";
 }
 

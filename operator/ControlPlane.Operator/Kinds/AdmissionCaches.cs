@@ -105,6 +105,32 @@ public sealed class AdmissionCaches
         return ApprovalPolicy.IsApprover(user, groups, live.Items);
     }
 
+    /// <summary><see cref="ExceptionApprovals.IsSecurityReviewer"/> as <see cref="IsApproverAsync"/> asks it: the cache, and a "no" checked once live.</summary>
+    public async Task<bool> IsSecurityReviewerAsync(string ns, string user, IReadOnlyCollection<string> groups, CancellationToken ct)
+    {
+        if (ExceptionApprovals.IsSecurityReviewer(user, groups, RoleBindings.InNamespace(ns))) return true;
+        var live = await api.ListAsync<V1RoleBinding>(RoleBindings.Type, ns, WorkspaceResources.ManagedSelector, 500, null, ct).ConfigureAwait(false);
+        return ExceptionApprovals.IsSecurityReviewer(user, groups, live.Items);
+    }
+
+    /// <summary>
+    /// The DeploymentIntents of a namespace as the API server has them now (an Exception's approval is refused to
+    /// their authors; an intent created a moment before must count). Only an Approval of an Exception asks.
+    /// </summary>
+    public async Task<IReadOnlyList<DeploymentIntent>> IntentsAsync(string ns, CancellationToken ct)
+    {
+        var all = new List<DeploymentIntent>();
+        string? next = null;
+        do
+        {
+            var page = await api.ListAsync<DeploymentIntent>(ResourceType.For<DeploymentIntent>(true), ns, null, 500, next, ct).ConfigureAwait(false);
+            all.AddRange(page.Items);
+            next = page.Continue;
+        }
+        while (!string.IsNullOrEmpty(next));
+        return all;
+    }
+
     /// <summary>
     /// Whether the requester may update Tenants cluster-wide (a SubjectAccessReview): a platform
     /// administrator, for whom Workspace writes are not narrowed to one tenant. Tenant owners cannot.

@@ -103,7 +103,10 @@ public static class ApprovableKinds
     /// </summary>
     public static readonly ApprovableKind<Application> Application = new(["owner", "class", "supportTier"], (_, environment) => ApprovalPolicy.RequiredApprovals(environment));
 
-    public static readonly IReadOnlyList<IApprovableKind> All = [Exposure, DeploymentIntent, Restore, Rollout, Application];
+        /// <summary>One SecurityReviewer of the workspace, in every environment (who counts: <see cref="ExceptionApprovals"/>).</summary>
+    public static readonly ApprovableKind<SecurityException> Exception = new([], (_, _) => 1);
+
+    public static readonly IReadOnlyList<IApprovableKind> All = [Exposure, DeploymentIntent, Restore, Rollout, Application, Exception];
 
     /// <summary>The approvable kind an Approval (or an admission request) names, or null when it names none.</summary>
     public static IApprovableKind? Of(string? kind) => All.FirstOrDefault(k => k.Kind == kind);

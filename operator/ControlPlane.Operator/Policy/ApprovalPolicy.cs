@@ -92,11 +92,15 @@ public static class ApprovalPolicy
     /// role names the user or one of the groups. The webhook asks it with the request's groups and its
     /// RoleBinding informer, the reconciler with the groups recorded at admission and its own cache.
     /// </summary>
-    public static bool IsApprover(string? user, IReadOnlyCollection<string> groups, IEnumerable<V1RoleBinding> bindingsInNamespace)
+    public static bool IsApprover(string? user, IReadOnlyCollection<string> groups, IEnumerable<V1RoleBinding> bindingsInNamespace) =>
+        HoldsRole(user, groups, bindingsInNamespace, ApproverRoles);
+
+    /// <summary>As <see cref="IsApprover"/>, for other roles (an Exception's SecurityReviewer): people only, bound in the namespace to one of <paramref name="roles"/>.</summary>
+    public static bool HoldsRole(string? user, IReadOnlyCollection<string> groups, IEnumerable<V1RoleBinding> bindingsInNamespace, IReadOnlyList<string> roles)
     {
         // Approvers are people: a ServiceAccount never is one, and a "system:" group (everyone, every ServiceAccount) never makes one.
         if (string.IsNullOrEmpty(user) || NotAPerson(user, groups) is not null) return false;
-        return bindingsInNamespace.Any(b => b.RoleRef.Kind == "ClusterRole" && ApproverRoles.Contains(b.RoleRef.Name)
+        return bindingsInNamespace.Any(b => b.RoleRef.Kind == "ClusterRole" && roles.Contains(b.RoleRef.Name)
                                             && (b.Subjects ?? []).Any(s => (s.Kind == "User" && s.Name == user)
                                                                            || (s.Kind == "Group" && !s.Name.StartsWith("system:", StringComparison.Ordinal) && groups.Contains(s.Name))));
     }

@@ -27,7 +27,9 @@ public static class StalledRule
             [ExposureReasons.Conflict, ExposureReasons.IngressConflict, ExposureReasons.HostNotDelegated, ExposureReasons.InvalidName,
              ExposureReasons.InvalidPath, ExposureReasons.BackendRefused]),
         [Rollout.KubeKind] = ([nameof(RolloutPhase.RolledBack), nameof(RolloutPhase.Failed)], []),
-        [DeploymentIntent.KubeKind] = ([nameof(IntentPhase.Denied), nameof(IntentPhase.Failed), nameof(IntentPhase.RolledBack)], [IntentReasons.NotInAWorkspace]),
+        [DeploymentIntent.KubeKind] = ([nameof(IntentPhase.Denied), nameof(IntentPhase.Failed), nameof(IntentPhase.RolledBack)], [IntentReasons.NotInAWorkspace, IntentReasons.ExceptionExpired]),
+        // Expired and Rejected never count again for this spec: a new review (a new Exception or generation) is needed.
+        [SecurityException.KubeKind] = ([nameof(ExceptionPhase.Expired), nameof(ExceptionPhase.Rejected)], [ExceptionReasons.NotInAWorkspace, ExceptionReasons.PolicyViolation]),
         [Backup.KubeKind] = ([nameof(BackupPhase.Failed)], []),
         [Restore.KubeKind] = ([nameof(RestorePhase.Failed)], []),
         [BackupPlan.KubeKind] = ([], [BackupPlanReasons.InvalidSchedule, BackupPlanReasons.InvalidName, BackupPlanReasons.TenantStorageNotAllowed]),

@@ -3,21 +3,21 @@ using k8s.Models;
 namespace ControlPlane.Operator.Policy;
 
 /// <summary>
-/// The five workspace ClusterRoles members are bound to (by a RoleBinding in the workspace's
+/// The six workspace ClusterRoles members are bound to (by a RoleBinding in the workspace's
 /// namespace, so they grant nothing outside it). Written to config/rbac/workspace-roles.yaml by
 /// `make manifests`; installed with the CRDs.
 /// </summary>
 public static class WorkspaceRoles
 {
-    public static readonly IReadOnlyList<string> Roles = ["WorkspaceAdmin", "Operator", "Approver", "Auditor", "IntegrationAdmin"];
+    public static readonly IReadOnlyList<string> Roles = ["WorkspaceAdmin", "Operator", "Approver", "Auditor", "IntegrationAdmin", "SecurityReviewer"];
 
     static readonly string[] All = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"];
     static readonly string[] Read = ["get", "list", "watch"];
 
     static readonly string[] CoreWorkloads = ["pods", "pods/log", "services", "endpoints", "persistentvolumeclaims", "configmaps", "serviceaccounts"];
     static readonly string[] CoreReadOnly = ["events", "resourcequotas", "limitranges"];
-    static readonly string[] ControlPlaneKinds = ["workspacenetworkpolicies", "exposures", "approvals", "rollouts", "deploymentintents", "backupplans", "backups", "restores", "applications"];
-    static readonly string[] OperatorKinds = ["rollouts", "deploymentintents", "exposures", "backupplans", "backups", "applications"];
+    static readonly string[] ControlPlaneKinds = ["workspacenetworkpolicies", "exposures", "approvals", "rollouts", "deploymentintents", "backupplans", "backups", "restores", "applications", "exceptions"];
+    static readonly string[] OperatorKinds = ["rollouts", "deploymentintents", "exposures", "backupplans", "backups", "applications", "exceptions"];
 
     /// <summary>"controlplane:workspace:" + kebab-case role, e.g. controlplane:workspace:workspace-admin.</summary>
     public static string ClusterRoleName(string role) => "controlplane:workspace:" + Kebab(role);
@@ -80,6 +80,8 @@ public static class WorkspaceRoles
         // The workspace's audit trail through audit.controlplane.io (docs/audit-api.md).
         "Auditor" => [.. ReadAllButSecrets(), Rule("audit.controlplane.io", ["auditevents", "deploymentevents"], Read)],
         "IntegrationAdmin" => [Rule("", ["secrets", "configmaps"], All)],
+        // Reviews Exceptions: reads what they cover, approves or rejects them; whether an Approval counts is ExceptionApprovals' rule.
+        "SecurityReviewer" => [.. ReadAllButSecrets(), Rule("controlplane.io", ["approvals"], ["create"])],
         _ => throw new ArgumentOutOfRangeException(nameof(role), role, "unknown workspace role"),
     };
 

@@ -86,7 +86,12 @@ public sealed class ApprovalAdmission(AdmissionCaches caches, TimeProvider? time
             problems.Add($"spec.targetGeneration: {approval.Spec.TargetGeneration?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unset"} is not the current generation {target.Metadata.Generation} of {t.Kind} {ns}/{t.Name}: it changed since; review generation {target.Metadata.Generation} and approve that");
         }
 
-        if (!await caches.IsApproverAsync(ns, user, r.UserInfo.Groups ?? [], ct).ConfigureAwait(false))
+        if (target is SecurityException exception)
+        {
+            // Only a SecurityReviewer, never the owner or an author of an intent it would cover (ExceptionApprovals).
+            problems.AddRange(await ExceptionApprovalProblemsAsync(exception, ns, user, r.UserInfo.Groups ?? [], ct).ConfigureAwait(false));
+        }
+        else if (!await caches.IsApproverAsync(ns, user, r.UserInfo.Groups ?? [], ct).ConfigureAwait(false))
         {
             problems.Add($"spec.approver: {user} holds neither the Approver nor the WorkspaceAdmin role in workspace {ns}");
         }
@@ -94,7 +99,7 @@ public sealed class ApprovalAdmission(AdmissionCaches caches, TimeProvider? time
         // CAB conditions, expiry, justification and the rollback plan, judged on the intent as the API server has it now.
         if (target is DeploymentIntent intent)
         {
-            problems.AddRange(CabConditions.Problems(approval.Spec, DeploymentIntentResources.Rings(intent.Spec), intent.Status?.Decision == "RequireApproval",
+            problems.AddRange(CabConditions.Problems(approval.Spec, DeploymentIntentResources.Rings(intent.Spec), DeploymentIntentResources.NeedsCab(intent.Status),
                 intent.Spec.RollbackPlan?.Validated == true, clock.GetUtcNow().UtcDateTime));
         }
         else
@@ -103,6 +108,21 @@ public sealed class ApprovalAdmission(AdmissionCaches caches, TimeProvider? time
             if (approval.Spec.ExpiresAt is not null) problems.Add($"spec.expiresAt: only an Approval of a DeploymentIntent expires (this one names a {t.Kind})");
         }
 
+        return problems;
+    }
+
+    async Task<List<string>> ExceptionApprovalProblemsAsync(SecurityException exception, string ns, string user, IReadOnlyCollection<string> groups, CancellationToken ct)
+    {
+        var problems = new List<string>();
+        if (!await caches.IsSecurityReviewerAsync(ns, user, groups, ct).ConfigureAwait(false))
+        {
+            problems.Add($"spec.approver: {user} does not hold the SecurityReviewer role in workspace {ns}: only a SecurityReviewer approves an Exception (Approver and WorkspaceAdmin do not)");
+        }
+
+        if (ExceptionApprovals.Conflict(user, exception, await caches.IntentsAsync(ns, ct).ConfigureAwait(false), groups, caches.RoleBindings.InNamespace) is { } conflict)
+        {
+            problems.Add($"spec.approver: {conflict}");
+        }
         return problems;
     }
 }

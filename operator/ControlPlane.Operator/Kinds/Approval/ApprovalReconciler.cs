@@ -17,6 +17,7 @@ public sealed class ApprovalReconciler(
     Informer<Workspace> workspaces,
     Informer<V1RoleBinding> roleBindings,
     Informer<Approval> approvals,
+    Informer<DeploymentIntent> intents,
     ObjectWriter writer,
     TimeProvider time,
     Informer<Tenant>? tenants = null) : IReconciler<Approval>
@@ -36,13 +37,18 @@ public sealed class ApprovalReconciler(
         var roleBindings = WorkspaceReconciler.RoleBindingsOf(b);
         var writes = new OwnWrites();
         var tenants = b.Informer<Tenant>(TenantReconciler.Type);
+        var exceptions = ExceptionReconciler.ExceptionsOf(b);
         var workspaceCache = WorkspaceReconciler.WorkspacesOf(b);
-        var reconciler = new ApprovalReconciler(targets, workspaceCache, roleBindings, approvals, StalledStatus.Writer(b, writes), b.Time, tenants);
+        var reconciler = new ApprovalReconciler(targets, workspaceCache, roleBindings, approvals, intents, StalledStatus.Writer(b, writes), b.Time, tenants);
         b.Controller("approval", approvals, reconciler)
             .SkipsEchoesOf(writes)
             .Watches(exposures, t => reconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
             .Watches(intents, t => reconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
             .Watches(restores, t => reconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
+            .Watches(exceptions, t => reconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
+            // An intent's authors may not approve an Exception of its digest: its approvals are judged again.
+            .Watches(intents, t => approvals.InNamespace(t.Metadata.NamespaceProperty).Where(a => a.Spec.Target.Kind == SecurityException.KubeKind)
+                .Select(a => $"{a.Metadata.NamespaceProperty}/{a.Metadata.Name}"))
             // A Rollout's status moves all the time; only a spec change (a new generation) re-judges its approvals.
             .WatchesEvents(rollouts, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
                 ? []
@@ -96,8 +102,11 @@ public sealed class ApprovalReconciler(
     public async Task<ReconcileResult> ReconcileAsync(Approval approval, CancellationToken ct)
     {
         var target = Target(approval.Metadata.NamespaceProperty, approval.Spec.Target.Kind, approval.Spec.Target.Name);
-        var verdict = ApprovalPolicy.Judge(approval, target, HoldsApproverRole, roleBindings.InNamespace);
         var now = time.GetUtcNow().UtcDateTime;
+        // An Exception's approvals are a SecurityReviewer's, never its owner's or a covered intent's author's.
+        var verdict = approval.Spec.Target.Kind == SecurityException.KubeKind
+            ? ExceptionApprovals.Judge(approval, target as SecurityException, intents.InNamespace(approval.Metadata.NamespaceProperty), roleBindings.InNamespace)
+            : ApprovalPolicy.Judge(approval, target, HoldsApproverRole, roleBindings.InNamespace);
         // An approval of a DeploymentIntent also counts only from an assigned approver (the tenant's CAB routes) and until it expires.
         if (verdict.Counts && target is DeploymentIntent routed && IntentCab.NotCounting(approval, routed, RoutesOf(routed), now) is var (reason, why))
         {
@@ -149,7 +158,7 @@ public sealed class ApprovalReconciler(
                 ? DeploymentIntentResources.ApprovalOf(intent, rule, approvals, HoldsApproverRole, roleBindings.InNamespace)
                 : IntentCab.ForRing(intent, rule, approvals, HoldsApproverRole, roleBindings.InNamespace, RoutesOf(intent), next, time.GetUtcNow().UtcDateTime).State;
             // A risky change's approvals do not count while its rollback plan is not validated.
-            return state.Approved && intent.Status?.Decision == "RequireApproval" && intent.Spec.RollbackPlan?.Validated != true
+            return state.Approved && DeploymentIntentResources.NeedsCab(intent.Status) && intent.Spec.RollbackPlan?.Validated != true
                 ? state with { Approved = false, Message = "spec.rollbackPlan.validated is false: approvals of a risky change do not count until its rollback was rehearsed" }
                 : state;
         }
@@ -159,6 +168,11 @@ public sealed class ApprovalReconciler(
         {
             var rule = ApplicationPlan.RuleFor(app, appHome, workspaces.ByIndex(WorkspaceResources.TenantIndex, appHome.Spec.Tenant).ToList());
             return ApplicationPlan.ApprovalOf(app, rule, approvals, HoldsApproverRole, roleBindings.InNamespace);
+        }
+
+        if (target is SecurityException exception)
+        {
+            return ExceptionApprovals.Evaluate(exception, approvals, intents.InNamespace(target.Metadata.NamespaceProperty), roleBindings.InNamespace);
         }
 
         Func<Approval, bool> holdsApproverRole = HoldsApproverRole;

@@ -23,6 +23,12 @@ public sealed class IntentPass(DeploymentIntent intent, DeploymentIntentStatus s
     /// <summary>When a pass that stops before the rings (waiting for a scan report) looks again; null: the watches will say.</summary>
     public TimeSpan? Recheck { get; set; }
 
+    /// <summary>Why no ring may start now (serious findings not covered by Exceptions), or null: set by the exception gate.</summary>
+    public (string Reason, string Message)? ExceptionHold { get; set; }
+
+    /// <summary>When the earliest Exception in use expires: the intent looks again then.</summary>
+    public TimeSpan? ExceptionRecheck { get; set; }
+
     /// <summary>Security-relevant outcomes for the audit trail (policy violations).</summary>
     public List<AuditEntry> Audits { get; } = [];
 

@@ -23,7 +23,7 @@ public sealed partial class DeploymentIntentReconciler
 
         // CAB: an approval of this generation (two distinct approvers when any target is prod, never the
         // author, any reject wins), from Approvers of every prod target, not only of the intent's workspace.
-        var cab = status.Decision == "RequireApproval";
+        var cab = DeploymentIntentResources.NeedsCab(status);
         var approvalRequired = cab || rule.ProdRings.Count > 0;
         // Approvals count ring by ring (routing, expiry, maxRing): the one asked here is the next ring's.
         var cabFor = CabGate(pass, tenant, rule, approvalRequired);
@@ -95,6 +95,9 @@ public sealed partial class DeploymentIntentReconciler
                     var message = $"DeploymentIntent {c.Other.Metadata.NamespaceProperty}/{c.Other.Metadata.Name} is changing {intent.Spec.Application} in ring {c.Ring}: one change per application and ring; this one waits (an approval with spec.override lets it through)";
                     pass.Conditions.Set(IntentConditions.Progressing, false, IntentReasons.ConflictingChange, message).Set(IntentConditions.Ready, false, IntentReasons.ConflictingChange, message);
                     return PollInterval;
+                case RingAction.Start when pass.ExceptionHold is { } exceptionHold:
+                    HoldForExceptions(pass, step.Ring!, exceptionHold.Reason, exceptionHold.Message);
+                    return null;
                 case RingAction.Start when evidence is { } held:
                     pass.Conditions.Set(IntentConditions.Progressing, false, held.Reason, $"ring {step.Ring} does not start: {held.Message}")
                         .Set(IntentConditions.Ready, false, held.Reason, $"ring {step.Ring} does not start: {held.Message}");

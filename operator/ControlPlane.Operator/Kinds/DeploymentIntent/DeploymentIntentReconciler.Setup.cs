@@ -20,7 +20,8 @@ public sealed partial class DeploymentIntentReconciler
             b.Informer<Approval>(ApprovalReconciler.Type), WorkspaceReconciler.RoleBindingsOf(b),
             // Only the one ConfigMap that can hold the risk model (its namespace is checked on use).
             b.Informer<V1ConfigMap>(WorkspaceReconciler.ConfigMaps, b.DefaultInformerOptions with { FieldSelector = "metadata.name=" + RiskModel.ConfigMapName, IndexByNamespace = false }),
-            b.Informer<Application>(ApplicationReconciler.Type));
+            b.Informer<Application>(ApplicationReconciler.Type),
+            ExceptionReconciler.ExceptionsOf(b));
         metrics.Source = intents.List;
         var writes = new OwnWrites();
         var reconciler = new DeploymentIntentReconciler(caches, b.Api, database, planes, StalledStatus.Writer(b, writes), b.Events, metrics, options, b.Time,
@@ -41,6 +42,14 @@ public sealed partial class DeploymentIntentReconciler
             // An Application's approved scope (its status) or its spec: the intents naming it in its namespace decide again.
             .Watches(caches.Applications, a => intents.ByIndex(DeploymentIntentResources.ApplicationIndex, a.Metadata.Name)
                 .Where(i => i.Metadata.NamespaceProperty == a.Metadata.NamespaceProperty).Select(KeyOf))
+            // An Exception, or an Approval of one, changes what covers the intents of its digest.
+            .Watches(caches.Exceptions, x => IntentsOfDigest(intents, x.Metadata.NamespaceProperty, x.Spec.Artifact.Sha256))
+            .WatchesEvents(caches.Approvals, e => e.Object.Spec.Target.Kind != SecurityException.KubeKind
+                                                  || (e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation)
+                ? []
+                : caches.Exceptions.Get($"{e.Object.Metadata.NamespaceProperty}/{e.Object.Spec.Target.Name}") is { } x
+                    ? IntentsOfDigest(intents, x.Metadata.NamespaceProperty, x.Spec.Artifact.Sha256)
+                    : [])
             // An invalid risk model holds intents Pending unscored: once it is fixed or removed they are assessed.
             .Watches(caches.RiskModels, _ => intents.List().Where(i => i.Status?.RiskScore is null).Select(KeyOf))
             // The kubernetes plane's Rollouts: a ring's progress is theirs.
@@ -60,6 +69,9 @@ public sealed partial class DeploymentIntentReconciler
 
     static bool SameLabels(Workspace? a, Workspace b) =>
         a is not null && (a.Metadata.Labels ?? new Dictionary<string, string>()).OrderBy(kv => kv.Key).SequenceEqual((b.Metadata.Labels ?? new Dictionary<string, string>()).OrderBy(kv => kv.Key));
+
+    static IEnumerable<string> IntentsOfDigest(Informer<DeploymentIntent> intents, string ns, string sha256) =>
+        intents.InNamespace(ns).Where(i => string.Equals(i.Spec.Artifact.Sha256, sha256, StringComparison.OrdinalIgnoreCase)).Select(KeyOf);
 
     static string KeyOf(DeploymentIntent i) => $"{i.Metadata.NamespaceProperty}/{i.Metadata.Name}";
 }

@@ -18,7 +18,8 @@ public sealed record IntentCaches(
     Informer<Approval> Approvals,
     Informer<V1RoleBinding> RoleBindings,
     Informer<V1ConfigMap> RiskModels,
-    Informer<Application> Applications);
+    Informer<Application> Applications,
+    Informer<SecurityException> Exceptions);
 
 /// <summary>
 /// Governs a DeploymentIntent: scores its risk, checks its scope, decides (Allow / RequireApproval /
@@ -89,7 +90,7 @@ public sealed partial class DeploymentIntentReconciler(
             var recheck = pass.Status.Phase == IntentPhase.Completed ? null : await RunRingsAsync(pass, ws, tenant, ct).ConfigureAwait(false);
             if (pass.Status.Phase != IntentPhase.AwaitingApproval) pass.Status.AssignedApprovers = null; // listed only while CAB is awaited
             var driftRecheck = await CheckDriftAsync(pass, ct).ConfigureAwait(false);
-            return await FinishAsync(pass, Min(recheck, driftRecheck), ct).ConfigureAwait(false);
+            return await FinishAsync(pass, Min(Min(recheck, driftRecheck), pass.ExceptionRecheck), ct).ConfigureAwait(false);
         }
         catch (PlaneError e)
         {
@@ -143,7 +144,7 @@ public sealed partial class DeploymentIntentReconciler(
         }
 
         var assessment = new RiskAssessment(status.RiskScore!.Value, status.RiskModelVersion!, [],
-            scoredNow ?? (status.Decision == "RequireApproval" || spec.PrivilegedTooling || (status.Decision is null && status.RiskScore > RiskModel.V1.ApprovalThreshold)));
+            scoredNow ?? (status.Decision == "RequireApproval" || status.CabRequired == true || spec.PrivilegedTooling || (status.Decision is null && status.RiskScore > RiskModel.V1.ApprovalThreshold)));
         var scopeProblems = ScopeProblems(intent, tenant);
         // Issue 23: target within every author's publisher scope and within the Application's approved scope.
         var baseProblems = scopeProblems.Count;
@@ -170,7 +171,13 @@ public sealed partial class DeploymentIntentReconciler(
 
         decision = await WithRollbackStrategyAsync(pass, decision, scopeProblems, ct).ConfigureAwait(false);
         // A decision already taken stands (the spec does not change after assessment); a suspended tenant stops new rings below.
-        if (status.Decision is null || status.Phase is IntentPhase.Pending or IntentPhase.RiskAssessed) status.Decision = decision.Decision;
+        if (status.Decision is null || status.Phase is IntentPhase.Pending or IntentPhase.RiskAssessed)
+        {
+            status.Decision = decision.Decision;
+            // RequireException keeps whether CAB approval is needed on top (the risk is scored once).
+            status.CabRequired = decision.Decision == "RequireException" ? decision.CabRequired : null;
+        }
+
         if (decision.Decision == "Deny" && status.Phase is IntentPhase.Pending or IntentPhase.RiskAssessed or IntentPhase.ScopeValidated)
         {
             status.Decision = "Deny";
@@ -185,6 +192,9 @@ public sealed partial class DeploymentIntentReconciler(
             pass.Move(IntentPhase.ScopeValidated, IntentReasons.ScopeValidated, $"{decision.Decision}: {decision.Message}",
                 new JsonObject { ["decision"] = decision.Decision, ["application"] = spec.Application, ["applicationScopeVersion"] = gate.Version });
         }
+
+        // Serious findings wait for Exceptions, whatever the decision said when they were fewer.
+        GateOnExceptions(pass, tenant, findings);
 
         return true;
     }

@@ -6,7 +6,11 @@ using ControlPlane.Operator.Policy;
 namespace ControlPlane.Operator.Kinds;
 
 /// <summary>The decision of the pipeline's third step.</summary>
-public sealed record IntentDecision(string Decision, string Reason, string Message);
+public sealed record IntentDecision(string Decision, string Reason, string Message)
+{
+    /// <summary>RequireException: whether the risk also asks for CAB approval (as RequireApproval would).</summary>
+    public bool CabRequired { get; init; }
+}
 
 /// <summary>
 /// What approving an intent takes, from every workspace it will touch rather than from anything the
@@ -200,9 +204,9 @@ public static class DeploymentIntentResources
     }
 
     /// <summary>
-    /// The decision: Deny (no artifact digest, scope invalid, tenant suspended, a serious finding:
-    /// a High or Critical vulnerability, an unsigned artifact), RequireApproval (score above the model's threshold, or privileged
-    /// tooling), else Allow.
+    /// The decision: Deny (no artifact digest, scope invalid, tenant suspended), RequireException (a serious finding:
+    /// a High or Critical vulnerability, an unsigned artifact, a scope violation; CAB too when the risk asks), RequireApproval
+    /// (score above the model's threshold, or privileged tooling), else Allow.
     /// </summary>
     public static IntentDecision Decide(DeploymentIntentSpec spec, Tenant tenant, IReadOnlyList<string> scopeProblems, RiskAssessment risk, IReadOnlyList<Finding> findings)
     {
@@ -212,8 +216,13 @@ public static class DeploymentIntentResources
         var serious = findings.Where(f => f.Serious).ToList();
         if (serious.Count > 0)
         {
-            return new("Deny", IntentReasons.Vulnerable,
-                $"spec.artifact.vulnerabilities: {string.Join(", ", serious)}; exceptions (RequireException) are not supported yet: fix or upgrade the artifact");
+            // Not denied: held until approved, unexpired Exceptions cover each (ExceptionCoverage); CAB on top when the risk asks.
+            return new("RequireException", IntentReasons.RequiresException,
+                $"{string.Join(", ", serious)}: no ring starts until an approved, unexpired Exception of this namespace for artifact sha256 {spec.Artifact.Sha256} covers each"
+                + (risk.RequiresApproval ? $"; and CAB approval (risk {risk.Score:0.0}{(spec.PrivilegedTooling ? ", privileged tooling" : "")}, model {risk.ModelVersion}) before any ring past the first" : ""))
+            {
+                CabRequired = risk.RequiresApproval,
+            };
         }
 
         if (risk.RequiresApproval)
@@ -224,6 +233,10 @@ public static class DeploymentIntentResources
 
         return new("Allow", IntentReasons.Allowed, $"risk {risk.Score:0.0} (model {risk.ModelVersion}) needs no approval");
     }
+
+    /// <summary>Whether the intent's decision asks for CAB approval: RequireApproval, or RequireException whose risk also asks for it.</summary>
+    public static bool NeedsCab(DeploymentIntentStatus? status) =>
+        status?.Decision == "RequireApproval" || (status?.Decision == "RequireException" && status.CabRequired == true);
 
     /// <summary>SHA-256 (hex) of an evidence pack's bytes: what `sha256sum` prints.</summary>
     public static string Sha256Hex(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));

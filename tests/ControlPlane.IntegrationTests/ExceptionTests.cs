@@ -1,0 +1,183 @@
+using ControlPlane.Api.V1Alpha1;
+using ControlPlane.LocalEnv;
+using ControlPlane.Operator.Policy;
+using ControlPlane.Runtime;
+using Xunit.Abstractions;
+using Xunit;
+using k8s.Models;
+
+namespace ControlPlane.Tests;
+
+/// <summary>
+/// An Exception's reconciler with no webhook in front (its own checks): from Pending to Active on a
+/// SecurityReviewer's Approval, idle with zero writes to the API server and Postgres once nothing changes,
+/// and an approval by an Approver (no SecurityReviewer) never counting, whatever admission was skipped.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class ExceptionTests(ClusterFixture cluster, ITestOutputHelper output)
+{
+    static readonly ResourceType Exceptions = ResourceType.For<SecurityException>(true);
+    static readonly ResourceType Approvals = ResourceType.For<Approval>(true);
+
+    static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..6]}";
+
+    async Task<string> WorkspaceAsync()
+    {
+        var tenant = Unique("ex");
+        await cluster.CreateTenantAsync(tenant);
+        var name = Unique(tenant);
+        await cluster.Api.CreateAsync(ClusterFixture.Workspaces, null, new Workspace
+        {
+            Metadata = new V1ObjectMeta { Name = name },
+            Spec = new WorkspaceSpec
+            {
+                Tenant = tenant, Database = new WorkspaceDatabase { Enabled = false },
+                Members =
+                [
+                    new WorkspaceMember { Kind = "User", Name = "sam@example.com", Role = "SecurityReviewer" },
+                    new WorkspaceMember { Kind = "User", Name = "carol@example.com", Role = "Approver" },
+                ],
+            },
+        }, CancellationToken.None);
+        await cluster.WaitForWorkspaceAsync(name, ClusterFixture.IsReady, "Ready");
+        return name;
+    }
+
+    /// <summary>What the webhook would have stamped, written by hand (no webhook runs in this collection).</summary>
+    async Task<Approval> ApproveAsync(SecurityException target, string approver) =>
+        await cluster.Api.CreateAsync(Approvals, target.Metadata.NamespaceProperty, new Approval
+        {
+            Metadata = new V1ObjectMeta { Name = Unique("apr"), Annotations = new Dictionary<string, string> { [ApiGroup.ApproverGroupsAnnotation] = ApprovalPolicy.FormatGroups([]) } },
+            Spec = new ApprovalSpec
+            {
+                Target = new ApprovalTarget { Kind = SecurityException.KubeKind, Name = target.Metadata.Name },
+                Approver = approver, TargetUID = target.Metadata.Uid, TargetGeneration = target.Metadata.Generation,
+            },
+        }, CancellationToken.None);
+
+    async Task<SecurityException> WaitAsync(string ns, string name, Func<SecurityException, bool> condition, string what)
+    {
+        SecurityException? last = null;
+        try
+        {
+            await Net.WaitUntilAsync(async () => condition(last = await cluster.Api.GetAsync<SecurityException>(Exceptions, ns, name, CancellationToken.None)),
+                TimeSpan.FromSeconds(60), $"exception {name}: {what}");
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"exception {name}: {what}; last status: {k8s.KubernetesJson.Serialize(last?.Status)}");
+        }
+
+        return last!;
+    }
+
+    [Fact]
+    public async Task AnException_GoesActiveOnlyOnASecurityReviewersApproval_AndIdlesWithZeroWrites()
+    {
+        await using var op = TestOperator.Start(cluster, Unique("lease"), output, o => o.MaxTransientRetryDelay = TimeSpan.FromSeconds(1));
+        var ns = await WorkspaceAsync();
+        var created = await cluster.Api.CreateAsync(Exceptions, ns, new SecurityException
+        {
+            Metadata = new V1ObjectMeta { Name = "waiver", Annotations = new Dictionary<string, string> { [ApiGroup.CreatedByAnnotation] = "olga@example.com" } },
+            Spec = new SecurityExceptionSpec
+            {
+                Type = "vulnerability", Artifact = new ExceptionArtifact { Image = "registry.example/app:2.1.0", Sha256 = new string('e', 64) },
+                Covers = ["CVE-2025-12345"], Severity = "Critical", CompensatingControls = ["egress denied to everything but the database"],
+                Owner = "olga@example.com", ExpiresAt = DateTime.UtcNow.AddDays(7),
+                Justification = "Only reachable through an admin endpoint that is not exposed in this workspace.",
+            },
+        }, CancellationToken.None);
+        await WaitAsync(ns, "waiver", e => e.Status?.Phase == ExceptionPhase.Pending, "Pending");
+
+        // An Approver who is no SecurityReviewer: written past admission, it still does not count.
+        var carols = await ApproveAsync(created, "carol@example.com");
+        await Net.WaitUntilAsync(async () => (await cluster.Api.GetAsync<Approval>(Approvals, ns, carols.Metadata.Name, CancellationToken.None)).Status?.Conditions?
+            .FirstOrDefault(c => c.Type == "Ready") is { Status: "False", Reason: ApprovalReasons.NotAnApprover }, TimeSpan.FromSeconds(30), "carol's approval does not count");
+        Assert.Equal(ExceptionPhase.Pending, (await cluster.Api.GetAsync<SecurityException>(Exceptions, ns, "waiver", CancellationToken.None)).Status!.Phase);
+
+        await ApproveAsync(created, "sam@example.com");
+        var active = await WaitAsync(ns, "waiver", e => e.Status?.Phase == ExceptionPhase.Active, "Active");
+        Assert.Equal("sam@example.com", active.Status!.ApprovedBy);
+        Assert.Contains(active.Status.Conditions!, c => c is { Type: "Ready", Status: "True", Reason: ExceptionReasons.Active });
+        Assert.Contains(active.Status.Conditions!, c => c is { Type: "Approved", Status: "True" });
+
+        // Idle: reconciled again (twice, after two to settle), nothing is written to the API server or Postgres.
+        var controller = op.Runtime.Controllers.Single(c => c.Name == "exception");
+        var reconciled = 0;
+        void Count(string c, string key, string result)
+        {
+            if (c == "exception" && key == $"{ns}/waiver") Interlocked.Increment(ref reconciled);
+        }
+
+        op.Runtime.Reconciled += Count;
+        async Task ResyncAsync(int times)
+        {
+            for (var i = 0; i < times; i++)
+            {
+                var want = Volatile.Read(ref reconciled) + 1;
+                controller.ResyncNow();
+                await Net.WaitUntilAsync(() => Task.FromResult(Volatile.Read(ref reconciled) >= want), TimeSpan.FromSeconds(20), "the exception reconciled again");
+            }
+        }
+
+        await ResyncAsync(2);
+        var before = (op.Requests.Writes, op.Runtime.Database.Writes);
+        await ResyncAsync(2);
+        op.Runtime.Reconciled -= Count;
+        Assert.Equal(before, (op.Requests.Writes, op.Runtime.Database.Writes));
+        var after = await cluster.Api.GetAsync<SecurityException>(Exceptions, ns, "waiver", CancellationToken.None);
+        Assert.Equal(active.Metadata.ResourceVersion, after.Metadata.ResourceVersion);
+    }
+
+    [Fact]
+    public async Task PostgresRefusingTheAuditRow_IsAConditionAndARetry_NeverAnUnauditedActivation()
+    {
+        await using var op = TestOperator.Start(cluster, Unique("lease"), output, o => o.MaxTransientRetryDelay = TimeSpan.FromSeconds(1));
+        await op.WaitUntilLeaderAndSyncedAsync(); // migrations ran
+        var ns = await WorkspaceAsync();
+        var name = Unique("down");
+        var fn = name.Replace('-', '_');
+        await using var ds = cluster.Postgres.DataSourceFor();
+        // The system of record refuses this Exception's audit rows as a server out of connections would (53300: transient).
+        await using (var cmd = ds.CreateCommand($"""
+            CREATE FUNCTION public.refuse_{fn}() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.kind = 'Exception' AND NEW.object_name = '{ns}/{name}' THEN RAISE EXCEPTION 'sorry, too many clients already' USING ERRCODE = '53300'; END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER refuse_{fn} BEFORE INSERT ON controlplane.audit_events FOR EACH ROW EXECUTE FUNCTION public.refuse_{fn}();
+            """))
+        {
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        try
+        {
+            var created = await cluster.Api.CreateAsync(Exceptions, ns, new SecurityException
+            {
+                Metadata = new V1ObjectMeta { Name = name, Annotations = new Dictionary<string, string> { [ApiGroup.CreatedByAnnotation] = "olga@example.com" } },
+                Spec = new SecurityExceptionSpec
+                {
+                    Type = "unsignedPackage", Artifact = new ExceptionArtifact { Image = "registry.example/app:2.1.0", Sha256 = new string('f', 64) },
+                    Covers = ["registry.example/app"], Severity = "Medium", Owner = "olga@example.com", ExpiresAt = DateTime.UtcNow.AddDays(3),
+                    Justification = "Signed by the vendor's old key only; the new key ships with the next release of the image.",
+                },
+            }, CancellationToken.None);
+            await ApproveAsync(created, "sam@example.com");
+            var held = await WaitAsync(ns, name, e => e.Status?.Conditions?.Any(c => c is { Type: "Ready", Status: "False", Reason: ExceptionReasons.DatabaseUnavailable }) == true,
+                "Ready=False/DatabaseUnavailable");
+            Assert.NotEqual(ExceptionPhase.Active, held.Status!.Phase);
+        }
+        finally
+        {
+            await using var drop = ds.CreateCommand($"DROP TRIGGER refuse_{fn} ON controlplane.audit_events");
+            await drop.ExecuteNonQueryAsync();
+        }
+
+        // Reachable again: retried on its own, Active, audited once.
+        await WaitAsync(ns, name, e => e.Status?.Phase == ExceptionPhase.Active, "Active after the retry");
+        await using var count = ds.CreateCommand("SELECT count(*) FROM controlplane.audit_events WHERE kind = 'Exception' AND object_name = $1 AND action = 'exception.approved'");
+        count.Parameters.AddWithValue($"{ns}/{name}");
+        Assert.Equal(1L, (long)(await count.ExecuteScalarAsync())!);
+    }
+}
