@@ -62,7 +62,7 @@ public sealed class CabApprovalTests(WebhookFixture fixture)
                 Metadata = new V1ObjectMeta
                 {
                     Name = name,
-                    Labels = new Dictionary<string, string> { [ApiGroup.RingLabel] = ring, [ApiGroup.AcquisitionBoundaryLabel] = "acq-001", [ApiGroup.BusinessUnitLabel] = "bu-finance" },
+                    Labels = new Dictionary<string, string> { [ApiGroup.RingLabel] = ring, [ApiGroup.AcquisitionBoundaryLabel] = "acq-001", [ApiGroup.BusinessUnitLabel] = "bu-finance", [ApiGroup.SiteClassLabel] = "online" },
                 },
                 Spec = new WorkspaceSpec
                 {
@@ -90,9 +90,28 @@ public sealed class CabApprovalTests(WebhookFixture fixture)
             {
                 Metadata = new V1ObjectMeta { Name = "evidence" }, Data = new Dictionary<string, string> { ["evidence"] = Evidence },
             }, CancellationToken.None);
+            await ControlPlane.Tests.Evidence.CreateAsync(Cluster.Api, name, Image);
         }
 
         return names;
+    }
+
+    const string Image = "registry.example/cab:3.0.0";
+
+    /// <summary>
+    /// Creates the intent as <paramref name="author"/> after its Application (named like the intent) is approved for its rings by
+    /// carol and dave (issue 23: every intent names an approved Application; two approvers when a ring is prod), with its scan report.
+    /// </summary>
+    async Task<DeploymentIntent> CreateIntentAsync(KubeApi author, string ns, DeploymentIntent intent)
+    {
+        using (var carol = As("carol"))
+        using (var dave = As("dave"))
+        {
+            await Applications.ApprovedApplicationAsync(Cluster.Api, ns, intent.Spec.TargetScope.Rings, [new(Email("carol"), carol), new(Email("dave"), dave)], intent.Spec.Application);
+        }
+
+        ControlPlane.Tests.Evidence.Attach(intent.Spec);
+        return await author.CreateAsync(Intents, ns, intent, CancellationToken.None);
     }
 
     /// <summary>The one builder of this file's intents: risky (CAB), on the fake http plane, evidence attached, rollback validated unless said.</summary>
@@ -102,8 +121,8 @@ public sealed class CabApprovalTests(WebhookFixture fixture)
         Spec = new DeploymentIntentSpec
         {
             Application = name, Version = "3.0.0",
-            Artifact = new Artifact { Image = "registry.example/cab:3.0.0", Sha256 = Digest },
-            TargetScope = new TargetScope { AcquisitionBoundary = "acq-001", BusinessUnit = "bu-finance", Rings = [.. rings] },
+            Artifact = new Artifact { Image = Image, Sha256 = Digest },
+            TargetScope = new TargetScope { AcquisitionBoundary = "acq-001", BusinessUnit = "bu-finance", SiteClass = "online", Rings = [.. rings] },
             ExecutionPlane = new ExecutionPlane { Type = "http", Url = Plane.BaseUrl.AbsoluteUri, CredentialsSecret = new LocalObjectReference { Name = "plane" } },
             Risk = Risky,
             RollbackPlan = new RollbackPlan { Strategy = strategy, Validated = validated, RollbackVersion = "2.9.0" },
@@ -190,7 +209,7 @@ public sealed class CabApprovalTests(WebhookFixture fixture)
         using var alice = As("alice");
         using var carol = As("carol");
         using var dave = As("dave");
-        await alice.CreateAsync(Intents, ns, NewIntent("limited", ["ring-1", "ring-2", "ring-3"]), CancellationToken.None);
+        await CreateIntentAsync(alice, ns, NewIntent("limited", ["ring-1", "ring-2", "ring-3"]));
         var waiting = await WaitAsync(ns, "limited", i => Awaiting(i, "ring-2"), "ring-1 done, ring-2 waits for CAB");
         Assert.Equal("RequireApproval", waiting.Status!.Decision);
         Assert.Equal([Email("carol"), Email("dave"), Email("erin")], waiting.Status.AssignedApprovers);
@@ -226,7 +245,7 @@ public sealed class CabApprovalTests(WebhookFixture fixture)
         using var carol = As("carol");
         using var dave = As("dave");
         using var erin = As("erin");
-        await alice.CreateAsync(Intents, ns, NewIntent("expiring", ["ring-1", "ring-2"]), CancellationToken.None);
+        await CreateIntentAsync(alice, ns, NewIntent("expiring", ["ring-1", "ring-2"]));
         await WaitAsync(ns, "expiring", i => Awaiting(i, "ring-2"), "ring-2 (prod) waits for CAB");
 
         var past = await Refused(() => erin.CreateAsync(Approvals, ns, NewApproval("expiring", expiresAt: DateTime.UtcNow.AddMinutes(-1)), CancellationToken.None));
@@ -253,7 +272,7 @@ public sealed class CabApprovalTests(WebhookFixture fixture)
         using var alice = As("alice");
         using var carol = As("carol");
         using var erin = As("erin");
-        await alice.CreateAsync(Intents, ns, NewIntent("routed", ["ring-1", "ring-2"]), CancellationToken.None);
+        await CreateIntentAsync(alice, ns, NewIntent("routed", ["ring-1", "ring-2"]));
         var waiting = await WaitAsync(ns, "routed", i => Awaiting(i, "ring-2"), "ring-2 waits for CAB");
         Assert.Equal([Email("carol")], waiting.Status!.AssignedApprovers);
 
@@ -277,7 +296,7 @@ public sealed class CabApprovalTests(WebhookFixture fixture)
         var ns = ws[0];
         using var alice = As("alice");
         using var carol = As("carol");
-        await alice.CreateAsync(Intents, ns, NewIntent("unrehearsed", ["ring-1", "ring-2"], validated: false), CancellationToken.None);
+        await CreateIntentAsync(alice, ns, NewIntent("unrehearsed", ["ring-1", "ring-2"], validated: false));
         var waiting = await WaitAsync(ns, "unrehearsed", i => Awaiting(i, "ring-2"), "ring-2 waits for CAB");
         Assert.Equal(IntentReasons.RollbackNotValidated, Condition(waiting, IntentConditions.Approved)!.Reason);
         Assert.Contains("spec.rollbackPlan.validated", Condition(waiting, IntentConditions.Approved)!.Message);
@@ -303,7 +322,7 @@ public sealed class CabApprovalTests(WebhookFixture fixture)
         try
         {
             // The schema takes the design's own example; the plane (built-in strategies only) does not advertise it.
-            await alice.CreateAsync(Intents, ns, NewIntent("supersede-no", ["ring-1"], strategy: "intune-supersedence"), CancellationToken.None);
+            await CreateIntentAsync(alice, ns, NewIntent("supersede-no", ["ring-1"], strategy: "intune-supersedence"));
             var denied = await WaitAsync(ns, "supersede-no", i => i.Status?.Phase == IntentPhase.Denied, "Denied");
             Assert.Equal(IntentReasons.RollbackStrategyUnsupported, Condition(denied, IntentConditions.Ready)!.Reason);
             Assert.Contains("spec.rollbackPlan.strategy: \"intune-supersedence\"", Condition(denied, IntentConditions.Ready)!.Message);
@@ -311,7 +330,7 @@ public sealed class CabApprovalTests(WebhookFixture fixture)
 
             // A plane that cannot say what it supports: PlaneUnavailable, retried, never skipped.
             Plane.RollbackStrategies = null;
-            await alice.CreateAsync(Intents, ns, NewIntent("supersede", ["ring-1"], strategy: "intune-supersedence", soakHours: 1), CancellationToken.None);
+            await CreateIntentAsync(alice, ns, NewIntent("supersede", ["ring-1"], strategy: "intune-supersedence", soakHours: 1));
             var unavailable = await WaitAsync(ns, "supersede", i => Condition(i, IntentConditions.Ready)?.Reason == IntentReasons.PlaneUnavailable, "PlaneUnavailable");
             Assert.Null(unavailable.Status!.Rings);
             Plane.RollbackStrategies = [.. PlaneCapabilitiesBuiltIn, "intune-supersedence"];

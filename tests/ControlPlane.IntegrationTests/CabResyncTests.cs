@@ -31,7 +31,7 @@ public sealed class CabResyncTests(ClusterFixture cluster, ITestOutputHelper out
         {
             Application = name, Version = "1.0.0",
             Artifact = new Artifact { Image = "registry.example/cab:1.0.0", Sha256 = new string('c', 64) },
-            TargetScope = new TargetScope { AcquisitionBoundary = "acq-001", BusinessUnit = "bu-finance", Rings = [.. rings] },
+            TargetScope = new TargetScope { AcquisitionBoundary = "acq-001", BusinessUnit = "bu-finance", SiteClass = "online", Rings = [.. rings] },
             ExecutionPlane = new ExecutionPlane { Type = "http", Url = plane.BaseUrl.AbsoluteUri, CredentialsSecret = new LocalObjectReference { Name = "plane" } },
             Risk = new RiskFactors { PrivilegeImpact = 1, SupplyChainTrust = 1, BlastRadius = 1, ChangeComplexity = 1, TestEvidence = 0 },
             RollbackPlan = new RollbackPlan { Strategy = "previous-version", Validated = true },
@@ -94,7 +94,7 @@ public sealed class CabResyncTests(ClusterFixture cluster, ITestOutputHelper out
                 Metadata = new V1ObjectMeta
                 {
                     Name = name,
-                    Labels = new Dictionary<string, string> { [ApiGroup.RingLabel] = ring, [ApiGroup.AcquisitionBoundaryLabel] = "acq-001", [ApiGroup.BusinessUnitLabel] = "bu-finance" },
+                    Labels = new Dictionary<string, string> { [ApiGroup.RingLabel] = ring, [ApiGroup.AcquisitionBoundaryLabel] = "acq-001", [ApiGroup.BusinessUnitLabel] = "bu-finance", [ApiGroup.SiteClassLabel] = "online" },
                 },
                 Spec = new WorkspaceSpec
                 {
@@ -115,6 +115,10 @@ public sealed class CabResyncTests(ClusterFixture cluster, ITestOutputHelper out
         await cluster.Api.CreateAsync(Operator.Kinds.WorkspaceReconciler.ConfigMaps, ns, new V1ConfigMap { Metadata = new V1ObjectMeta { Name = "evidence" }, Data = new Dictionary<string, string> { ["evidence"] = "{}" } }, CancellationToken.None);
 
         var intent = NewIntent(Unique("routed"), plane, "ring-1", "ring-2");
+        // Issue 23: every intent names an approved Application and carries its scan report.
+        await Applications.ApprovedApplicationAsync(cluster.Api, ns, ["ring-1", "ring-2"], [new("carol@example.com")], intent.Spec.Application);
+        await Evidence.CreateAsync(cluster.Api, ns, intent.Spec.Artifact.Image);
+        Evidence.Attach(intent.Spec);
         intent.Metadata.Annotations = new Dictionary<string, string>
         {
             [ApiGroup.CreatedByAnnotation] = cluster.Plane.Admin.Name,

@@ -47,6 +47,8 @@ public sealed class ExceptionAttackTests(WebhookFixture fixture)
     async Task<List<string>> TenantAsync((string User, string Role)[] members, params string[] rings)
     {
         var tenant = Unique("exa");
+        // olga approves the intents' Application (issue 23: every intent names an approved Application); she plays no other part.
+        members = [.. members, ("olga", "Approver")];
         await Cluster.CreateTenantAsync(tenant, edit: t => t.Scopes = [new TenantScope { AcquisitionBoundary = "acq-001", BusinessUnits = ["bu-finance"], SiteClasses = ["online"] }]);
         var names = new List<string>();
         foreach (var ring in rings)
@@ -57,7 +59,7 @@ public sealed class ExceptionAttackTests(WebhookFixture fixture)
                 Metadata = new V1ObjectMeta
                 {
                     Name = name,
-                    Labels = new Dictionary<string, string> { [ApiGroup.RingLabel] = ring, [ApiGroup.AcquisitionBoundaryLabel] = "acq-001", [ApiGroup.BusinessUnitLabel] = "bu-finance" },
+                    Labels = new Dictionary<string, string> { [ApiGroup.RingLabel] = ring, [ApiGroup.AcquisitionBoundaryLabel] = "acq-001", [ApiGroup.BusinessUnitLabel] = "bu-finance", [ApiGroup.SiteClassLabel] = "online" },
                 },
                 Spec = new WorkspaceSpec
                 {
@@ -75,8 +77,10 @@ public sealed class ExceptionAttackTests(WebhookFixture fixture)
             {
                 Metadata = new V1ObjectMeta { Name = "plane" }, StringData = new Dictionary<string, string> { ["token"] = WebhookFixture.IntentPlaneToken },
             }, CancellationToken.None);
+            await Evidence.CreateAsync(Cluster.Api, name, Image);
         }
 
+        using (var olga = As("olga")) await Applications.ApprovedApplicationAsync(Cluster.Api, names[0], rings, [new(Email("olga"), olga)], "orders");
         return names;
     }
 
@@ -99,19 +103,21 @@ public sealed class ExceptionAttackTests(WebhookFixture fixture)
     /// The one builder of this file's DeploymentIntents: a low-risk change on the http plane (no CAB) whose artifact has a
     /// High CVE. What other issues make mandatory for intents (an Application, evidence) is added here.
     /// </summary>
+    const string Image = "registry.example/orders:2.1.0";
+
     DeploymentIntent NewIntent(string name, string digest, params string[] rings) => new()
     {
         Metadata = new V1ObjectMeta { Name = name },
-        Spec = new DeploymentIntentSpec
+        Spec = Evidence.Attach(new DeploymentIntentSpec
         {
             Application = "orders", Version = "2.1.0",
-            Artifact = new Artifact { Image = "registry.example/orders:2.1.0", Sha256 = digest, Vulnerabilities = [new Vulnerability { Id = Cve, Severity = "High" }] },
-            TargetScope = new TargetScope { AcquisitionBoundary = "acq-001", BusinessUnit = "bu-finance", Rings = [.. rings] },
+            Artifact = new Artifact { Image = Image, Sha256 = digest, Vulnerabilities = [new Vulnerability { Id = Cve, Severity = "High" }] },
+            TargetScope = new TargetScope { AcquisitionBoundary = "acq-001", BusinessUnit = "bu-finance", SiteClass = "online", Rings = [.. rings] },
             ExecutionPlane = new ExecutionPlane { Type = "http", Url = fixture.IntentPlane.BaseUrl.AbsoluteUri, CredentialsSecret = new LocalObjectReference { Name = "plane" } },
             Risk = new RiskFactors { PrivilegeImpact = 0.1, SupplyChainTrust = 0.1, BlastRadius = 0.1, ChangeComplexity = 0.1, TestEvidence = 0.9 },
             RollbackPlan = new RollbackPlan { Strategy = "previous-version" },
             DriftCheckInterval = "1h",
-        },
+        }),
     };
 
     static SecurityException NewException(string name, string digest, string owner, DateTime expiresAt) => new()
