@@ -248,6 +248,8 @@ public static class Program
             File.Delete(file);
         }
 
+        Say("carol@acme.io approves Application inventory's scope v1 (samples/application-approvals/inventory-carol.yaml)");
+        await Kubectl(plane, "--kubeconfig", As("carol"), "apply", "-f", Path.Combine(samples, "application-approvals", "inventory-carol.yaml"));
         await Net.WaitUntilAsync(async () => (await api.TryGetAsync<DeploymentIntent>(intents, "acme-dev", "inventory-3-0-1", ct))?.Status is { Phase: IntentPhase.AwaitingApproval, Decision: "RequireException" },
             TimeSpan.FromSeconds(90), "sample intent waits for its Exception", ct);
         await Kubectl(plane, "get", "deploymentintents,exceptions", "-n", "acme-dev");
