@@ -251,7 +251,7 @@ public sealed class ChartTests : IDisposable
         var chart = ManifestObject.Parse(await Tools.RenderAsync(helmHome)).ToDictionary(o => $"{o.Kind}/{o.Name}");
         var config = ManifestObject.Parse(Read("config", "rbac", "operator.yaml") + "\n---\n" + Read("config", "rbac", "workspace-roles.yaml"))
             .Where(o => o.Kind is "ClusterRole" or "Role" or "ClusterRoleBinding" or "RoleBinding").ToList();
-        Assert.Equal(13, config.Count);
+        Assert.Equal(14, config.Count); // the operator's roles and bindings, and the six workspace roles
         Assert.Equal(config.Select(o => $"{o.Kind}/{o.Name}").Order(), chart.Keys.Where(k => k.Split('/')[0] is "ClusterRole" or "Role" or "ClusterRoleBinding" or "RoleBinding").Order());
         foreach (var want in config)
         {

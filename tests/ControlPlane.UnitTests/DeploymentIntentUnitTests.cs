@@ -117,31 +117,31 @@ public sealed class DeploymentIntentUnitTests
     {
         var low = new RiskAssessment(20, "v1.0", [], false);
         var high = new RiskAssessment(60, "v1.0", [], true);
-        Assert.Equal(("Allow", "Allowed"), Pair(DeploymentIntentResources.Decide(Spec("r1"), TenantWithScope(), [], low, Findings.FromSpec(Spec("r1")))));
-        Assert.Equal(("RequireApproval", "RequiresApproval"), Pair(DeploymentIntentResources.Decide(Spec("r1"), TenantWithScope(), [], high, Findings.FromSpec(Spec("r1")))));
+        Assert.Equal(("Allow", "Allowed"), Pair(IntentDecisions.Decide(Spec("r1"), TenantWithScope(), [], low, Findings.FromSpec(Spec("r1")))));
+        Assert.Equal(("RequireApproval", "RequiresApproval"), Pair(IntentDecisions.Decide(Spec("r1"), TenantWithScope(), [], high, Findings.FromSpec(Spec("r1")))));
 
         var noDigest = Spec("r1");
         noDigest.Artifact.Sha256 = null;
-        Assert.Equal(("Deny", "NoArtifactDigest"), Pair(DeploymentIntentResources.Decide(noDigest, TenantWithScope(), [], low, Findings.FromSpec(noDigest))));
-        Assert.Equal(("Deny", "ScopeInvalid"), Pair(DeploymentIntentResources.Decide(Spec("r1"), TenantWithScope(), ["spec.targetScope.x"], low, Findings.FromSpec(Spec("r1")))));
-        Assert.Equal(("Deny", "TenantSuspended"), Pair(DeploymentIntentResources.Decide(Spec("r1"), TenantWithScope(suspended: true), [], low, Findings.FromSpec(Spec("r1")))));
+        Assert.Equal(("Deny", "NoArtifactDigest"), Pair(IntentDecisions.Decide(noDigest, TenantWithScope(), [], low, Findings.FromSpec(noDigest))));
+        Assert.Equal(("Deny", "ScopeInvalid"), Pair(IntentDecisions.Decide(Spec("r1"), TenantWithScope(), ["spec.targetScope.x"], low, Findings.FromSpec(Spec("r1")))));
+        Assert.Equal(("Deny", "TenantSuspended"), Pair(IntentDecisions.Decide(Spec("r1"), TenantWithScope(suspended: true), [], low, Findings.FromSpec(Spec("r1")))));
         var vulnerable = Spec("r1");
         vulnerable.Artifact.Vulnerabilities = [new Vulnerability { Id = "CVE-2025-1", Severity = "Medium" }, new Vulnerability { Id = "CVE-2025-12345", Severity = "High" }];
         // Serious findings wait for Exceptions (RequireException), never a Deny; a Medium one needs none.
-        var held = DeploymentIntentResources.Decide(vulnerable, TenantWithScope(), [], low, Findings.FromSpec(vulnerable));
+        var held = IntentDecisions.Decide(vulnerable, TenantWithScope(), [], low, Findings.FromSpec(vulnerable));
         Assert.Equal(("RequireException", "RequiresException"), Pair(held));
         Assert.Contains("CVE-2025-12345 (High)", held.Message);
         Assert.DoesNotContain("CVE-2025-1 ", held.Message);
         Assert.Contains("Exception", held.Message);
         Assert.False(held.CabRequired);
         // A risky one needs CAB approval on top, said in the decision.
-        var risky = DeploymentIntentResources.Decide(vulnerable, TenantWithScope(), [], high, Findings.FromSpec(vulnerable));
+        var risky = IntentDecisions.Decide(vulnerable, TenantWithScope(), [], high, Findings.FromSpec(vulnerable));
         Assert.Equal("RequireException", risky.Decision);
         Assert.True(risky.CabRequired);
         Assert.Contains("CAB approval", risky.Message);
         // Deny still wins over an Exception: no digest, out of scope, suspended.
         vulnerable.Artifact.Sha256 = null;
-        Assert.Equal(("Deny", "NoArtifactDigest"), Pair(DeploymentIntentResources.Decide(vulnerable, TenantWithScope(), [], low, Findings.FromSpec(vulnerable))));
+        Assert.Equal(("Deny", "NoArtifactDigest"), Pair(IntentDecisions.Decide(vulnerable, TenantWithScope(), [], low, Findings.FromSpec(vulnerable))));
     }
 
     static (string, string) Pair(IntentDecision d) => (d.Decision, d.Reason);

@@ -103,7 +103,7 @@ public sealed class EnvironmentUnitTests
             TargetScope = new TargetScope { AcquisitionBoundary = "acq-001", Rings = ["ring-1", "ring-0"] }, Risk = Zero,
         };
         var tenant = new Tenant { Metadata = new V1ObjectMeta { Name = "acme" }, Spec = new TenantSpec { Region = "eu" } };
-        Assert.Equal("Allow", DeploymentIntentResources.Decide(spec, tenant, [], RiskModel.V1.Assess(spec.Risk, false), Findings.FromSpec(spec)).Decision);
+        Assert.Equal("Allow", IntentDecisions.Decide(spec, tenant, [], RiskModel.V1.Assess(spec.Risk, false), Findings.FromSpec(spec)).Decision);
         var none = new Dictionary<string, PlaneStatus>();
         var first = DeploymentIntentResources.NextStep(spec, [], none, mayPassFirstRing: true, null, DateTime.UtcNow, r => rule.Hold(r, approved: false, "1 of 2"));
         Assert.Equal((RingAction.Wait, "ring-1", "AwaitingApproval"), (first.Action, first.Ring, first.Reason));

@@ -43,7 +43,7 @@ public sealed class PhaseTests
     {
         var phases = PhaseProperties().ToList();
         // Tenant, Workspace, Exposure, Rollout (+ rings), DeploymentIntent (+ rings), BackupPlan's last backup, Backup, Restore, Application, Exception.
-        Assert.Equal(11, phases.Count);
+        Assert.Equal(12, phases.Count);
         foreach (var (path, property) in phases)
         {
             var type = Nullable.GetUnderlyingType(property.PropertyType)!;

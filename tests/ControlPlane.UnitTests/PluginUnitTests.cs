@@ -50,7 +50,7 @@ public sealed class PluginUnitTests
         var tenant = new Tenant { Metadata = new V1ObjectMeta { Name = "acme" }, Spec = new TenantSpec { Suspended = suspended } };
         var risk = RiskModel.V1.Assess(spec.Risk, spec.PrivilegedTooling);
         var findings = Findings.Union(Findings.FromSpec(spec));
-        var operatorDecision = DeploymentIntentResources.Decide(spec, tenant, [], risk, findings);
+        var operatorDecision = IntentDecisions.Decide(spec, tenant, [], risk, findings);
         // The plugin's own compiled copy of the model and findings (the same source files), as the binary runs them.
         var pluginRisk = CliPolicy.RiskModel.V1.Assess(spec.Risk, spec.PrivilegedTooling);
         Assert.Equal(risk.Score, pluginRisk.Score);

@@ -1,5 +1,6 @@
 using ControlPlane.Api.V1Alpha1;
 using ControlPlane.Operator.Adapters;
+using ControlPlane.Operator.Policy;
 
 namespace ControlPlane.Operator.Kinds;
 

@@ -156,7 +156,7 @@ public sealed partial class DeploymentIntentReconciler(
             scopeProblems.Count == 0 ? $"within tenant {tenant.Metadata.Name}'s scopes; rings: {RingsText(intent, tenant)}" : string.Join("; ", scopeProblems));
         if (!await ScanReportAsync(pass, ct).ConfigureAwait(false)) return false; // denied, or waiting for the report
         var findings = await FindingsAsync(pass, ct).ConfigureAwait(false);
-        var decision = DeploymentIntentResources.Decide(spec, tenant, scopeProblems, assessment, findings);
+        var decision = IntentDecisions.Decide(spec, tenant, scopeProblems, assessment, findings);
         if (decision.Reason == IntentReasons.ScopeInvalid && baseProblems == 0)
         {
             decision = decision with { Reason = publisherProblems.Count > 0 ? IntentReasons.OutsidePublisherScope : IntentReasons.OutsideApplicationScope };
