@@ -121,17 +121,18 @@ public static partial class Commands
                 report = AuditChain.VerifyTenant(tenantName, items.Select(AuditRow.From).GroupBy(x => x.Sequence).Select(x => x.First()).ToList());
             }
 
+            var chainName = report.Chain == "global" ? $"{resource} global chain" : $"{resource} chain of {report.Chain}";
             if (r.GetValue(verifyOutput) is { } format)
             {
                 Console.Write(Output.Render(report, format));
             }
             else if (report.FirstBreak is { } b)
             {
-                Console.WriteLine($"{resource} chain of {report.Chain}: BROKEN at sequence {b.Sequence} (row {b.Row}): {b.Problem}");
+                Console.WriteLine($"{chainName}: BROKEN at sequence {b.Sequence} (row {b.Row}): {b.Problem}");
             }
             else
             {
-                Console.WriteLine($"{resource} chain of {report.Chain}: intact ({report.Rows} row(s) read{(report.Chain == "global" ? "" : $", {report.RowsOnTenantChain} on the tenant chain")})");
+                Console.WriteLine($"{chainName}: intact ({report.Rows} row(s) read{(report.Chain == "global" ? "" : $", {report.RowsOnTenantChain} on the tenant chain")})");
             }
 
             return report.FirstBreak is null ? 0 : 4;
