@@ -77,6 +77,8 @@ public sealed partial class AuditApiTests
         var intact = (await PluginRunner.RunAsync(dave, "audit", "verify", "-n", a.Workspace, "--chunk-size", "2")).Succeeds();
         Assert.Contains($"auditevents chain of tenant {a.Tenant}: intact (", intact.Stdout, StringComparison.Ordinal);
         (await PluginRunner.RunAsync(erin, "audit", "verify", "-n", b.Workspace)).Succeeds();
+        // The workspace named, no tenant: the tenant is the one whose rows it serves (what a caller who may not read Workspaces gets).
+        Assert.Contains($"chain of tenant {b.Tenant}: intact", (await PluginRunner.RunAsync(erin, "audit", "verify", "-w", b.Workspace)).Succeeds().Stdout, StringComparison.Ordinal);
         Assert.Contains("auditevents global chain: intact", (await PluginRunner.RunAsync(Cluster.Plane.KubeconfigPath, "audit", "verify", "-A")).Succeeds().Stdout, StringComparison.Ordinal);
 
         // One of a's rows changed as the Postgres superuser: a's verification names its tenant sequence and row, exit 4; b's chain is untouched.
