@@ -178,7 +178,7 @@ public sealed class PluginTests(WebhookFixture fixture)
         await Cluster.CreateTenantAsync(tenant, edit: t => t.Scopes = [new TenantScope { AcquisitionBoundary = "acq-001", BusinessUnits = ["bu-finance"], SiteClasses = ["online"] }]);
         var ws = await WorkspaceAsync(tenant, new Dictionary<string, string>
         {
-            [ApiGroup.RingLabel] = "r1", [ApiGroup.AcquisitionBoundaryLabel] = "acq-001", [ApiGroup.BusinessUnitLabel] = "bu-finance",
+            [ApiGroup.RingLabel] = "r1", [ApiGroup.AcquisitionBoundaryLabel] = "acq-001", [ApiGroup.BusinessUnitLabel] = "bu-finance", [ApiGroup.SiteClassLabel] = "online",
         });
         var yaml = $$"""
             apiVersion: controlplane.io/v1alpha1
@@ -188,7 +188,7 @@ public sealed class PluginTests(WebhookFixture fixture)
               application: payroll
               version: 2.1.0
               artifact: {image: "registry.example/payroll:2.1.0", sha256: "{{new string('a', 64)}}"}
-              targetScope: {acquisitionBoundary: acq-001, businessUnit: bu-finance, rings: [r1]}
+              targetScope: {acquisitionBoundary: acq-001, businessUnit: bu-finance, siteClass: online, rings: [r1]}
               executionPlane: {type: kubernetes}
               rollbackPlan: {strategy: previous-version}
               risk: {privilegeImpact: 1.0, supplyChainTrust: 0.1, blastRadius: 0.4, changeComplexity: 0.3, testEvidence: 0.8}
@@ -208,9 +208,13 @@ public sealed class PluginTests(WebhookFixture fixture)
 
         // The same intent, created: the reconciler's score is the plugin's.
         using var bob = As("bob");
-        await bob.CreateAsync(Intents, ws, k8s.KubernetesYaml.Deserialize<DeploymentIntent>(yaml), CancellationToken.None);
-        await Net.WaitUntilAsync(async () => (await Cluster.Api.GetAsync<DeploymentIntent>(Intents, ws, "payroll-2-1-0", CancellationToken.None)).Status?.RiskScore is not null,
-            TimeSpan.FromSeconds(60), "the intent scored");
+        // With what every intent needs since issue 23 (its Application approved by CAB, an evidence pack and a clean scan report): the score is the manifest's.
+        using var carol = As("carol");
+        using var erin = As("erin");
+        await Applications.ApprovedApplicationAsync(Cluster.Api, ws, ["r1"], [new("carol@example.com", carol), new("erin@example.com", erin)], "payroll");
+        await bob.CreateAsync(Intents, ws, await Evidence.AttachAsync(Cluster.Api, ws, k8s.KubernetesYaml.Deserialize<DeploymentIntent>(yaml)), CancellationToken.None);
+        await Net.WaitUntilAsync(async () => (await Cluster.Api.GetAsync<DeploymentIntent>(Intents, ws, "payroll-2-1-0", CancellationToken.None)).Status is { RiskScore: not null, Decision: not null },
+            TimeSpan.FromSeconds(90), "the intent scored and decided");
         var scored = await Cluster.Api.GetAsync<DeploymentIntent>(Intents, ws, "payroll-2-1-0", CancellationToken.None);
         Assert.Equal(report["score"]!.GetValue<double>(), scored.Status!.RiskScore);
         Assert.Equal(report["modelVersion"]!.GetValue<string>(), scored.Status.RiskModelVersion);
