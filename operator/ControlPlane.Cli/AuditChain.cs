@@ -48,9 +48,11 @@ public static class AuditChain
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(prevHash + Canonical(evt))));
 
     /// <summary>
-    /// The global chain over every row (a platform auditor's -A): sequences consecutive from the first
-    /// row returned, each prevHash the previous hash, each hash recomputing. A tenant auditor's rows are
-    /// checked on their tenant's chain instead (<see cref="VerifyTenant"/>).
+    /// The global chain over every row (a platform auditor's -A), in sequence order: the first row's
+    /// prevHash is "", each other row's prevHash is the hash of the row before it, each hash recomputes.
+    /// A gap in the sequence numbers alone is no break (an append rolled back with its transaction
+    /// consumes an id); a deleted row is, because its successor's prevHash then names a hash no row has.
+    /// A tenant auditor's rows are checked on their tenant's chain instead (<see cref="VerifyTenant"/>).
     /// </summary>
     public static ChainReport VerifyGlobal(IReadOnlyList<AuditRow> rows)
     {
@@ -58,19 +60,15 @@ public static class AuditChain
         AuditRow? previous = null;
         foreach (var row in ordered)
         {
-            if (previous is not null && row.Sequence != previous.Sequence + 1)
+            var expectedPrev = previous?.Hash ?? "";
+            if (row.PrevHash != expectedPrev)
             {
-                return new("global", rows.Count, 0, new("global", previous.Sequence + 1, row.Name, $"rows {previous.Sequence + 1}..{row.Sequence - 1} are missing"));
-            }
-
-            if (previous is null && row.Sequence == 1 && row.PrevHash.Length != 0)
-            {
-                return new("global", rows.Count, 0, new("global", row.Sequence, row.Name, "the first row's prevHash is not empty"));
-            }
-
-            if (previous is not null && row.PrevHash != previous.Hash)
-            {
-                return new("global", rows.Count, 0, new("global", row.Sequence, row.Name, $"prevHash {Short(row.PrevHash)} is not row {previous.Sequence}'s hash {Short(previous.Hash)}"));
+                var problem = previous is null
+                    ? $"the first row's prevHash is {Short(row.PrevHash)}, not \"\": rows before it were deleted"
+                    : row.Sequence != previous.Sequence + 1
+                        ? $"rows {previous.Sequence + 1}..{row.Sequence - 1} are missing: prevHash {Short(row.PrevHash)} is not row {previous.Sequence}'s hash {Short(previous.Hash)}"
+                        : $"prevHash {Short(row.PrevHash)} is not row {previous.Sequence}'s hash {Short(previous.Hash)}";
+                return new("global", rows.Count, 0, new("global", row.Sequence, row.Name, problem));
             }
 
             var expected = Hash(row.PrevHash, row.Event);
@@ -90,27 +88,30 @@ public static class AuditChain
     public static ChainReport VerifyTenant(string tenant, IReadOnlyList<AuditRow> rows)
     {
         var label = $"tenant {tenant}";
-        foreach (var row in rows.OrderBy(r => r.Sequence))
+        var onChain = rows.Where(r => r.TenantSequence is not null && r.Tenant == tenant).OrderBy(r => r.TenantSequence).ToList();
+        ChainReport Broken(long sequence, AuditRow row, string problem) => new(label, rows.Count, onChain.Count, new(label, sequence, row.Name, problem));
+
+        // Rows from before the tenant chains began (all older than the first row on one) are on the global chain only.
+        foreach (var row in rows.Where(r => r.TenantSequence is null || r.Tenant != tenant).OrderBy(r => r.Sequence))
         {
-            var expected = Hash(row.PrevHash, row.Event);
-            if (expected != row.Hash) return new(label, rows.Count, 0, new(label, row.TenantSequence ?? row.Sequence, row.Name, $"global hash of row {row.Sequence} does not recompute: the row was changed"));
+            if (Hash(row.PrevHash, row.Event) != row.Hash) return Broken(row.Sequence, row, $"global hash of row {row.Sequence} does not recompute: the row was changed");
         }
 
-        var onChain = rows.Where(r => r.TenantSequence is not null && r.Tenant == tenant).OrderBy(r => r.TenantSequence).ToList();
         long next = 1;
         var prevHash = "";
         foreach (var row in onChain)
         {
             if (row.TenantSequence != next)
             {
-                return new(label, rows.Count, onChain.Count, new(label, next, row.Name, row.TenantSequence < next
+                return Broken(next, row, row.TenantSequence < next
                     ? $"tenant sequence {row.TenantSequence} appears twice"
-                    : $"tenant sequences {next}..{row.TenantSequence - 1} are missing (rows deleted, or in a workspace you could not read)"));
+                    : $"tenant sequences {next}..{row.TenantSequence - 1} are missing (rows deleted, or in a workspace you could not read)");
             }
 
-            if (row.TenantPrevHash != prevHash) return new(label, rows.Count, onChain.Count, new(label, next, row.Name, $"prevHash {Short(row.TenantPrevHash)} is not tenant row {next - 1}'s hash {Short(prevHash)}"));
+            if (row.TenantPrevHash != prevHash) return Broken(next, row, $"prevHash {Short(row.TenantPrevHash)} is not tenant row {next - 1}'s hash {Short(prevHash)}");
             var expected = Hash(prevHash, row.Event);
-            if (expected != row.TenantHash) return new(label, rows.Count, onChain.Count, new(label, next, row.Name, $"hash {Short(row.TenantHash)} does not recompute ({Short(expected)}): the row was changed"));
+            if (expected != row.TenantHash) return Broken(next, row, $"hash {Short(row.TenantHash)} does not recompute ({Short(expected)}): the row was changed");
+            if (Hash(row.PrevHash, row.Event) != row.Hash) return Broken(next, row, $"global hash of row {row.Sequence} does not recompute from its own prevHash");
             prevHash = row.TenantHash!;
             next++;
         }

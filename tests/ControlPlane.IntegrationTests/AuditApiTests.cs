@@ -20,7 +20,7 @@ namespace ControlPlane.Tests;
 /// proxy, APIService, Endpoints at a non-loopback address) as token users of two tenants.
 /// </summary>
 [Collection(WebhookCollection.Name)]
-public sealed class AuditApiTests(WebhookFixture fixture, ITestOutputHelper output)
+public sealed partial class AuditApiTests(WebhookFixture fixture, ITestOutputHelper output)
 {
     const string Prefix = "/apis/audit.controlplane.io/v1alpha1";
     const string TableAccept = "application/json;as=Table;v=v1;g=meta.k8s.io";

@@ -130,11 +130,23 @@ public sealed class PluginUnitTests
     {
         var rows = Chain(5);
         rows.RemoveAt(1);
+        // Globally the first row that fails is the deleted row's successor: its prevHash names a hash no row has.
         var global = Cli.AuditChain.VerifyGlobal(rows).FirstBreak!;
-        Assert.Equal(2, global.Sequence);
-        Assert.Contains("missing", global.Problem, StringComparison.Ordinal);
+        Assert.Equal(3, global.Sequence);
+        Assert.Contains("rows 2..2 are missing", global.Problem, StringComparison.Ordinal);
         var tenant = Cli.AuditChain.VerifyTenant("acme", rows).FirstBreak!;
         Assert.Equal(2, tenant.Sequence);
+        // The first rows deleted: the new first row's prevHash is not "".
+        Assert.Equal(2, Cli.AuditChain.VerifyGlobal(Chain(5).Skip(1).ToList()).FirstBreak!.Sequence);
+    }
+
+    [Fact]
+    public void AuditVerify_AGlobalSequenceGap_WithIntactLinks_IsNoBreak()
+    {
+        // An append rolled back with its transaction consumes an id: ids 1, 2, 4, 5 linked row to row are intact.
+        var rows = Chain(4).Select(r => r.Sequence >= 3 ? r with { Sequence = r.Sequence + 1, Name = (r.Sequence + 1).ToString(System.Globalization.CultureInfo.InvariantCulture) } : r).ToList();
+        Assert.Null(Cli.AuditChain.VerifyGlobal(rows).FirstBreak);
+        Assert.Null(Cli.AuditChain.VerifyTenant("acme", rows).FirstBreak);
     }
 
     [Theory]
