@@ -229,7 +229,8 @@ public sealed class ApplicationTests(ClusterFixture cluster, ITestOutputHelper o
             ("alices", "alice@example.com", new[] { "ring-1", "ring-2" }, "spec.targetScope.rings[1]: \"ring-2\" is outside the publisher scope of alice@example.com"),
         })
         {
-            await cluster.Api.CreateAsync(intents, ns, Intent(name, author, rings), CancellationToken.None);
+            // With its evidence and scan report (else it is denied for those first: ScanReportMissing).
+            await cluster.Api.CreateAsync(intents, ns, await Evidence.AttachAsync(cluster.Api, ns, Intent(name, author, rings)), CancellationToken.None);
             DeploymentIntent? last = null;
             await Net.WaitUntilAsync(async () => (last = await cluster.Api.GetAsync<DeploymentIntent>(intents, ns, name, CancellationToken.None)).Status?.Phase == IntentPhase.Denied,
                 TimeSpan.FromSeconds(60), $"{name} Denied");
