@@ -168,32 +168,8 @@ public sealed class CabApprovalTests(WebhookFixture fixture)
 
     static bool Awaiting(DeploymentIntent i, string ring) => i.Status?.Phase == IntentPhase.AwaitingApproval && i.Status.CurrentRing == ring && Ring(i, ring) is null;
 
-    /// <summary>The intent reconciled at least twice after this call began (so it has seen everything written before it).</summary>
-    async Task ReconciledAgainAsync(string ns, string name)
-    {
-        var runtime = fixture.Runtime;
-        var controller = runtime.Controllers.Single(c => c.Name == "deploymentintent");
-        var seen = 0;
-        void Count(string c, string key, string result)
-        {
-            if (c == "deploymentintent" && key == $"{ns}/{name}") Interlocked.Increment(ref seen);
-        }
-
-        runtime.Reconciled += Count;
-        try
-        {
-            for (var round = 1; round <= 2; round++)
-            {
-                var want = round;
-                controller.ResyncNow();
-                await Net.WaitUntilAsync(() => Task.FromResult(Volatile.Read(ref seen) >= want), TimeSpan.FromSeconds(30), $"intent {name} reconciled again ({round})");
-            }
-        }
-        finally
-        {
-            runtime.Reconciled -= Count;
-        }
-    }
+    /// <summary>The intent reconciled twice more (<see cref="Reconciles.ReconciledAgainAsync"/>).</summary>
+    Task ReconciledAgainAsync(string ns, string name) => fixture.Runtime.ReconciledAgainAsync("deploymentintent", ns, name);
 
     async Task<string> MetricsAsync()
     {

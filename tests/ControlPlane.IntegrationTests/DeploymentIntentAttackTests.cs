@@ -178,35 +178,8 @@ public sealed class DeploymentIntentAttackTests(WebhookFixture fixture)
     static bool Awaits(DeploymentIntent i, string approvals) =>
         i.Status?.Phase == IntentPhase.AwaitingApproval && Condition(i, IntentConditions.Approved)?.Message.StartsWith(approvals, StringComparison.Ordinal) == true;
 
-    /// <summary>
-    /// The intent reconciled twice more, one pass after another: the second began after everything
-    /// written before this call was in the operator's caches (the approvals' own status says so).
-    /// </summary>
-    async Task ReconciledAgainAsync(string ns, string name)
-    {
-        var runtime = fixture.Runtime;
-        var controller = runtime.Controllers.Single(c => c.Name == "deploymentintent");
-        var seen = 0;
-        void Count(string c, string key, string result)
-        {
-            if (c == "deploymentintent" && key == $"{ns}/{name}") Interlocked.Increment(ref seen);
-        }
-
-        runtime.Reconciled += Count;
-        try
-        {
-            for (var round = 1; round <= 2; round++)
-            {
-                var want = round;
-                controller.ResyncNow();
-                await Net.WaitUntilAsync(() => Task.FromResult(Volatile.Read(ref seen) >= want), TimeSpan.FromSeconds(20), $"intent {name} reconciled again ({round})");
-            }
-        }
-        finally
-        {
-            runtime.Reconciled -= Count;
-        }
-    }
+    /// <summary>The intent reconciled twice more (<see cref="Reconciles.ReconciledAgainAsync"/>).</summary>
+    Task ReconciledAgainAsync(string ns, string name) => fixture.Runtime.ReconciledAgainAsync("deploymentintent", ns, name);
 
     IEnumerable<ConnectorContractServer.RecordedCall> PublishesOf(DeploymentIntent i) =>
         Plane.Calls.Where(c => c.Method == "POST" && c.Path == "/deployments" && c.IdempotencyKey?.StartsWith(i.Metadata.Uid + ":", StringComparison.Ordinal) == true);
