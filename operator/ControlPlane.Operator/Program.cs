@@ -130,6 +130,16 @@ public static class Program
             Environment.ExitCode = 1;
             app.Services.GetRequiredService<IHostApplicationLifetime>().StopApplication();
         };
+        // Each listener's endpoints are bound to its port (RequireHost("*:<port>")), which ASP.NET matches against the Host
+        // header: a value the client writes. Before routing, the Host is given the port the connection really arrived on,
+        // so no listener reaches another's endpoints (the plain-HTTP health port, or the audit port that takes any client,
+        // cannot reach the webhook's /validate), and the aggregator, which addresses the Service's port, is still served.
+        app.Use((http, next) =>
+        {
+            http.Request.Host = new HostString(string.IsNullOrEmpty(http.Request.Host.Host) ? "localhost" : http.Request.Host.Host, http.Connection.LocalPort);
+            return next(http);
+        });
+        app.UseRouting();
         app.MapGet("/healthz", () => runtime.FatalError is { } fatal ? Results.Text(fatal, statusCode: 503) : Results.Text("ok")).RequireHost(healthHost);
         app.MapGet("/readyz", () => runtime.FatalError is { } fatal
             ? Results.Text(fatal, statusCode: 503)

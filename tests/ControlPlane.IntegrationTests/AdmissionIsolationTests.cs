@@ -237,6 +237,34 @@ public sealed class AdmissionIsolationTests(WebhookFixture fixture)
         using var impostor = new HttpClient(handler);
         await Assert.ThrowsAnyAsync<HttpRequestException>(() => impostor.PostAsync(url, new StringContent(review, System.Text.Encoding.UTF8, "application/json")));
 
+        // Another listener's port with a Host header naming the webhook's: never the webhook (the Host a client writes does
+        // not choose the listener). The plain-HTTP health port and the audit API's port (any client certificate, or none).
+        using (var plain = new HttpClient())
+        {
+            var viaHealth = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{fixture.HealthPort}/validate")
+            {
+                Content = new StringContent(review, System.Text.Encoding.UTF8, "application/json"),
+            };
+            viaHealth.Headers.Host = $"127.0.0.1:{fixture.WebhookPort}";
+            Assert.Equal(System.Net.HttpStatusCode.NotFound, (await plain.SendAsync(viaHealth)).StatusCode);
+        }
+
+        using (var anyone = new HttpClient(new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, _, _, _) => true }))
+        {
+            var viaAudit = new HttpRequestMessage(HttpMethod.Post, $"https://{fixture.AuditAddress}:{fixture.AuditPort}/validate")
+            {
+                Content = new StringContent(review, System.Text.Encoding.UTF8, "application/json"),
+            };
+            viaAudit.Headers.Host = $"127.0.0.1:{fixture.WebhookPort}";
+            Assert.NotEqual(System.Net.HttpStatusCode.OK, (await anyone.SendAsync(viaAudit)).StatusCode);
+
+            // The audit API answers on its own port whatever port the Host names (the aggregator addresses the Service's):
+            // discovery without the front proxy's certificate is 401, not 404.
+            var discovery = new HttpRequestMessage(HttpMethod.Get, $"https://{fixture.AuditAddress}:{fixture.AuditPort}/apis/audit.controlplane.io/v1alpha1");
+            discovery.Headers.Host = "controlplane-webhook.controlplane-system.svc:8443";
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await anyone.SendAsync(discovery)).StatusCode);
+        }
+
         // The API server, presenting its client certificate, is answered (every admission in these tests goes that way).
         var tenant = Unique("t");
         await Cluster.CreateTenantAsync(tenant);
