@@ -147,6 +147,18 @@ public sealed class DeploymentIntentUnitTests
     static (string, string) Pair(IntentDecision d) => (d.Decision, d.Reason);
 
     [Fact]
+    public void AThousandSeriousFindings_MakeADecisionMessageThatFitsACondition_NamingTheFirstFiftyAndHowManyMore()
+    {
+        var spec = Spec("r1");
+        var findings = Enumerable.Range(1, 1000).Select(i => new Finding(FindingType.Vulnerability, $"CVE-2025-{i:00000}", "High", "scan:trivy")).ToList();
+        var held = IntentDecisions.Decide(spec, TenantWithScope(), [], new RiskAssessment(10, "v1.0", [], false), findings);
+        Assert.Equal("RequireException", held.Decision);
+        Assert.Contains("CVE-2025-00050 (High), and 950 more", held.Message);
+        Assert.DoesNotContain("CVE-2025-00051", held.Message);
+        Assert.True(held.Message.Length < 32768);
+    }
+
+    [Fact]
     public void Findings_FromSeveralSources_KeepOnePerId_AtTheHighestSeverity_SoNoSourceHidesOne()
     {
         var merged = Findings.Union([

@@ -37,6 +37,13 @@ public static class Findings
             .OrderBy(f => f.Type).ThenBy(f => f.Id, StringComparer.Ordinal)
             .ToList();
 
+    /// <summary>The most findings a message names; a condition message is at most 32768 characters, and a scan report can list thousands.</summary>
+    public const int NamedInMessages = 50;
+
+    /// <summary>Findings for a message: the first <see cref="NamedInMessages"/>, then how many more (all of them are in status.findings).</summary>
+    public static string Summary(IReadOnlyCollection<Finding> findings, string separator = ", ") =>
+        string.Join(separator, findings.Take(NamedInMessages)) + (findings.Count > NamedInMessages ? $"{separator}and {findings.Count - NamedInMessages} more" : "");
+
     /// <summary>Severity order: Low &lt; Medium &lt; High &lt; Critical (unknown counts as Critical: never lower a finding we cannot read).</summary>
     public static int Rank(string severity) => severity switch
     {

@@ -30,7 +30,7 @@ public static class IntentDecisions
         {
             // Not denied: held until approved, unexpired Exceptions cover each (ExceptionCoverage); CAB on top when the risk asks.
             return new("RequireException", IntentReasons.RequiresException,
-                $"{string.Join(", ", serious)}: no ring starts until an approved, unexpired Exception of this namespace for artifact sha256 {spec.Artifact.Sha256} covers each"
+                $"{Findings.Summary(serious)}: no ring starts until an approved, unexpired Exception of this namespace for artifact sha256 {spec.Artifact.Sha256} covers each"
                 + (risk.RequiresApproval ? $"; and CAB approval (risk {risk.Score:0.0}{(spec.PrivilegedTooling ? ", privileged tooling" : "")}, model {risk.ModelVersion}) before any ring past the first" : ""))
             {
                 CabRequired = risk.RequiresApproval,

@@ -62,7 +62,7 @@ public sealed partial class DeploymentIntentReconciler
         var lost = previous?.Status == ConditionStatus.True || previous?.Reason == IntentReasons.ExceptionExpired || started;
         var reason = lost ? IntentReasons.ExceptionExpired : IntentReasons.AwaitingException;
         var message = $"not covered by an approved, unexpired Exception of namespace {intent.Metadata.NamespaceProperty} for artifact sha256 {intent.Spec.Artifact.Sha256}: "
-                      + string.Join(", ", coverage.Uncovered) + (coverage.Hints.Count > 0 ? " (" + string.Join("; ", coverage.Hints) + ")" : "")
+                      + Findings.Summary(coverage.Uncovered.ToList()) + (coverage.Hints.Count > 0 ? " (" + string.Join("; ", coverage.Hints.Take(Findings.NamedInMessages)) + ")" : "")
                       + (started ? "; the ring in progress goes on, no further ring starts" : "; no ring starts");
         pass.Conditions.Set(IntentConditions.ExceptionsCovered, false, reason, message);
         pass.ExceptionHold = (reason, message);
