@@ -160,4 +160,16 @@ public sealed class AuditApiUnitTests
         Assert.Equal(8443, o["spec"]!["service"]!["port"]!.GetValue<int>());
         Assert.Equal(Convert.ToBase64String("PEM"u8.ToArray()), o["spec"]!["caBundle"]!.GetValue<string>());
     }
+
+    [Fact]
+    public void ARowsDetails_ChangedToNullOrAnArray_AreReadAsAMarker_WhoseHashDoesNotVerify_NeverAThrow()
+    {
+        Assert.Equal("{\"a\":1}", ControlPlane.Operator.Store.SystemDatabase.DetailsOf("{\"a\":1}").ToJsonString());
+        foreach (var tampered in new[] { "null", "[1,2]", "7" })
+        {
+            var read = ControlPlane.Operator.Store.SystemDatabase.DetailsOf(tampered);
+            Assert.Equal(tampered, read["notAnObject"]!.GetValue<string>());
+            Assert.NotEqual(ControlPlane.Operator.Store.SystemDatabase.Canonical(System.Text.Json.Nodes.JsonNode.Parse(tampered)), ControlPlane.Operator.Store.SystemDatabase.Canonical(read));
+        }
+    }
 }

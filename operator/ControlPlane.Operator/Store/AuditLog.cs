@@ -158,7 +158,7 @@ public sealed class AuditLog(NpgsqlDataSource dataSource, string platformNamespa
     AuditRecord AuditRow(NpgsqlDataReader r)
     {
         var occurred = DateTime.SpecifyKind(r.GetDateTime(1), DateTimeKind.Utc);
-        var entry = new AuditEntry(r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5), Text(r, 6), JsonNode.Parse(r.GetString(8))!.AsObject(), r.GetString(7));
+        var entry = new AuditEntry(r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5), Text(r, 6), SystemDatabase.DetailsOf(r.GetString(8)), r.GetString(7));
         var workspace = Text(r, 11);
         var chainTenant = Text(r, 12);
         return new AuditRecord(r.GetInt64(0), occurred, workspace ?? platformNamespace, workspace, AuditEvent(occurred, entry), r.GetString(9), r.GetString(10),
@@ -176,7 +176,7 @@ public sealed class AuditLog(NpgsqlDataSource dataSource, string platformNamespa
     {
         var occurred = DateTime.SpecifyKind(r.GetDateTime(1), DateTimeKind.Utc);
         var e = new DeploymentEvent(r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5), r.GetString(6), r.GetInt64(7), r.GetString(8),
-            Text(r, 9), Text(r, 10), Text(r, 11), r.GetString(12), r.GetString(13), JsonNode.Parse(r.GetString(14))!.AsObject(), r.GetString(15));
+            Text(r, 9), Text(r, 10), Text(r, 11), r.GetString(12), r.GetString(13), SystemDatabase.DetailsOf(r.GetString(14)), r.GetString(15));
         var tenantSeq = Long(r, 18);
         return new AuditRecord(r.GetInt64(0), occurred, e.Namespace, e.Namespace, DeploymentEventObject(occurred, e), r.GetString(16), r.GetString(17),
             tenantSeq is null ? null : e.Tenant, tenantSeq, Text(r, 19), Text(r, 20),

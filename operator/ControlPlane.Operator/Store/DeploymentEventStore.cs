@@ -152,7 +152,7 @@ public static class DeploymentEventStore
         {
             string? Text(int i) => r.IsDBNull(i) ? null : r.GetString(i);
             var e = new DeploymentEvent(r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5), r.GetString(6), r.GetInt64(7), r.GetString(8),
-                Text(9), Text(10), Text(11), r.GetString(12), r.GetString(13), JsonNode.Parse(r.GetString(14))!.AsObject(), r.GetString(15));
+                Text(9), Text(10), Text(11), r.GetString(12), r.GetString(13), SystemDatabase.DetailsOf(r.GetString(14)), r.GetString(15));
             result.Add(new StoredDeploymentEvent(r.GetInt64(0), DateTime.SpecifyKind(r.GetDateTime(1), DateTimeKind.Utc), e, r.GetString(16), r.GetString(17)));
         }
 

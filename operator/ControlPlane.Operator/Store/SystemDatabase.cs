@@ -238,6 +238,13 @@ public sealed class SystemDatabase(NpgsqlDataSource dataSource, ILogger logger)
         return Convert.ToHexStringLower(SHA256.HashData(bytes));
     }
 
+    /// <summary>
+    /// A row's details as written (always an object). A row changed behind the triggers may hold any JSON (null, an
+    /// array): it is kept as a marker object, whose hash then does not verify, so the chain reports the break at that row
+    /// instead of the reader throwing and verification stopping.
+    /// </summary>
+    public static JsonObject DetailsOf(string json) => JsonNode.Parse(json) as JsonObject ?? new JsonObject { ["notAnObject"] = json };
+
     /// <summary>JSON with object keys sorted at every level and no insignificant whitespace.</summary>
     public static string Canonical(JsonNode? node) => Sort(node)?.ToJsonString() ?? "null";
 
@@ -259,7 +266,7 @@ public sealed class SystemDatabase(NpgsqlDataSource dataSource, ILogger logger)
         while (await reader.ReadAsync(ct).ConfigureAwait(false))
         {
             var entry = new AuditEntry(reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.GetString(5),
-                reader.IsDBNull(6) ? null : reader.GetString(6), JsonNode.Parse(reader.GetString(8))!.AsObject(), reader.GetString(7));
+                reader.IsDBNull(6) ? null : reader.GetString(6), DetailsOf(reader.GetString(8)), reader.GetString(7));
             var expected = ChainHash(prev, reader.GetDateTime(1), entry);
             if (reader.GetString(9) != prev || reader.GetString(10) != expected) return reader.GetInt64(0);
             prev = expected;
