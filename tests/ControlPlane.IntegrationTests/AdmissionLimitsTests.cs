@@ -174,6 +174,6 @@ public sealed class AdmissionLimitsTests(WebhookFixture fixture)
         Assert.Contains("being deleted", refused.StatusMessage);
 
         await Cluster.Api.DeleteAsync(ClusterFixture.Workspaces, null, first, CancellationToken.None);
-        await Net.WaitUntilAsync(async () => await Cluster.GetTenantAsync(tenant) is null, TimeSpan.FromSeconds(30), $"tenant {tenant} gone");
+        await Net.WaitUntilAsync(async () => await Cluster.GetTenantAsync(tenant) is null, TimeSpan.FromSeconds(120), $"tenant {tenant} gone");
     }
 }

@@ -222,7 +222,7 @@ public sealed class ApprovalAttackTests(WebhookFixture fixture)
         // Same name, same generation 1, another backend.
         await bob.DeleteAsync(Exposures, ws, "orders", CancellationToken.None);
         await Net.WaitUntilAsync(async () => await Cluster.Api.TryGetAsync<Exposure>(Exposures, ws, "orders", CancellationToken.None) is null,
-            TimeSpan.FromSeconds(30), "exposure deleted");
+            TimeSpan.FromSeconds(120), "exposure deleted");
         var recreated = await bob.CreateAsync(Exposures, ws, NewExposure("orders", service: "exfiltrate", port: 9999), CancellationToken.None);
         Assert.Equal(original.Metadata.Generation, recreated.Metadata.Generation);
 

@@ -125,7 +125,7 @@ public sealed partial class BackupTests
 
         await cluster.Api.DeleteAsync(Backups, ws, "on-demand", CancellationToken.None);
         await Net.WaitUntilAsync(async () => await cluster.Api.TryGetAsync<Backup>(Backups, ws, "on-demand", CancellationToken.None) is null,
-            TimeSpan.FromSeconds(30), "the Backup gone");
+            TimeSpan.FromSeconds(120), "the Backup gone");
         Assert.Empty(await store.ListKeysAsync(prefix + "/", CancellationToken.None));
     }
 

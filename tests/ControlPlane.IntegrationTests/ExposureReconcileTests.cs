@@ -229,7 +229,7 @@ public sealed class ExposureReconcileTests(ClusterFixture cluster, ITestOutputHe
         // Deleting the Exposure leaves the Ingress it never owned.
         await cluster.Api.DeleteAsync(Exposures, ws, "orders", CancellationToken.None);
         await Net.WaitUntilAsync(async () => await cluster.Api.TryGetAsync<Exposure>(Exposures, ws, "orders", CancellationToken.None) is null,
-            TimeSpan.FromSeconds(30), "exposure gone");
+            TimeSpan.FromSeconds(120), "exposure gone");
         Assert.NotNull(await IngressAsync(ws, "orders"));
     }
 

@@ -78,7 +78,7 @@ public sealed class NamespaceIsolationTests(ClusterFixture cluster, ITestOutputH
         // Deleting the workspace leaves the namespace and its data alone.
         await cluster.Api.DeleteAsync(ClusterFixture.Workspaces, null, name, CancellationToken.None);
         await Net.WaitUntilAsync(async () => await cluster.Api.TryGetAsync<Workspace>(ClusterFixture.Workspaces, null, name, CancellationToken.None) is null,
-            TimeSpan.FromSeconds(30), "workspace gone");
+            TimeSpan.FromSeconds(120), "workspace gone");
         ns = await cluster.Api.GetAsync<V1Namespace>(ResourceType.Namespaces, null, name, CancellationToken.None);
         Assert.Null(ns.Metadata.DeletionTimestamp);
         Assert.NotNull(await cluster.Api.TryGetAsync<V1ConfigMap>(WorkspaceReconciler.ConfigMaps, name, "argocd-cm", CancellationToken.None));
@@ -105,7 +105,7 @@ public sealed class NamespaceIsolationTests(ClusterFixture cluster, ITestOutputH
         Assert.Equal(0, await BindingsIn(name));
         await cluster.Api.DeleteAsync(ClusterFixture.Workspaces, null, name, CancellationToken.None);
         await Net.WaitUntilAsync(async () => await cluster.Api.TryGetAsync<Workspace>(ClusterFixture.Workspaces, null, name, CancellationToken.None) is null,
-            TimeSpan.FromSeconds(30), "workspace gone");
+            TimeSpan.FromSeconds(120), "workspace gone");
         Assert.Null((await cluster.Api.GetAsync<V1Namespace>(ResourceType.Namespaces, null, name, CancellationToken.None)).Metadata.DeletionTimestamp);
     }
 
@@ -130,7 +130,7 @@ public sealed class NamespaceIsolationTests(ClusterFixture cluster, ITestOutputH
         {
             await cluster.Api.DeleteAsync(ClusterFixture.Workspaces, null, name, CancellationToken.None);
             await Net.WaitUntilAsync(async () => await cluster.Api.TryGetAsync<Workspace>(ClusterFixture.Workspaces, null, name, CancellationToken.None) is null,
-                TimeSpan.FromSeconds(30), $"workspace {name} gone");
+                TimeSpan.FromSeconds(120), $"workspace {name} gone");
         }
 
         Assert.Null((await cluster.Api.GetAsync<V1Namespace>(ResourceType.Namespaces, null, "kube-system", CancellationToken.None)).Metadata.DeletionTimestamp);

@@ -172,12 +172,12 @@ public sealed class ReconcileFailureTests(ClusterFixture cluster, ITestOutputHel
         foreach (var name in new[] { dotted, tooLong })
         {
             await cluster.Api.DeleteAsync(ClusterFixture.Workspaces, null, name, CancellationToken.None);
-            await Net.WaitUntilAsync(async () => await GetAsync(name) is null, TimeSpan.FromSeconds(30), $"workspace {name} deleted");
+            await Net.WaitUntilAsync(async () => await GetAsync(name) is null, TimeSpan.FromSeconds(120), $"workspace {name} deleted");
         }
 
         // Nothing holds the tenant's deletion either.
         await cluster.Api.DeleteAsync(ClusterFixture.Tenants, null, tenant, CancellationToken.None);
-        await Net.WaitUntilAsync(async () => await cluster.GetTenantAsync(tenant) is null, TimeSpan.FromSeconds(30), $"tenant {tenant} deleted");
+        await Net.WaitUntilAsync(async () => await cluster.GetTenantAsync(tenant) is null, TimeSpan.FromSeconds(120), $"tenant {tenant} deleted");
     }
 
     [Fact]

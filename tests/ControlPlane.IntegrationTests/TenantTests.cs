@@ -98,7 +98,7 @@ public sealed class TenantTests(ClusterFixture cluster, ITestOutputHelper output
         await cluster.CreateTenantAsync(name);
         await cluster.WaitForTenantAsync(name, ClusterFixture.IsReady, "Ready");
         await cluster.Api.DeleteAsync(ClusterFixture.Tenants, null, name, CancellationToken.None);
-        await Net.WaitUntilAsync(async () => await cluster.GetTenantAsync(name) is null, TimeSpan.FromSeconds(30), "tenant deleted");
+        await Net.WaitUntilAsync(async () => await cluster.GetTenantAsync(name) is null, TimeSpan.FromSeconds(120), "tenant deleted");
 
         var row = await op.Runtime.Database.GetTenantAsync(name, CancellationToken.None);
         Assert.NotNull(row!.DeletedAt);
@@ -134,7 +134,7 @@ public sealed class TenantTests(ClusterFixture cluster, ITestOutputHelper output
             TimeSpan.FromSeconds(60), "DeletionBlocked Warning event");
 
         await cluster.Api.DeleteAsync(ClusterFixture.Workspaces, null, name + "-dev", CancellationToken.None);
-        await Net.WaitUntilAsync(async () => await cluster.GetTenantAsync(name) is null, TimeSpan.FromSeconds(30), "tenant deleted once its workspace is gone");
+        await Net.WaitUntilAsync(async () => await cluster.GetTenantAsync(name) is null, TimeSpan.FromSeconds(120), "tenant deleted once its workspace is gone");
     }
 
     [Fact]
