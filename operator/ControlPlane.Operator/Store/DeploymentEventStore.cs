@@ -98,28 +98,8 @@ public static class DeploymentEventStore
                 return any;
             }, ct);
 
-    public static string ChainHash(string previousHash, DateTime occurredAt, DeploymentEvent e)
-    {
-        var row = new JsonObject
-        {
-            ["occurredAt"] = occurredAt.ToUniversalTime().ToString("yyyy-MM-ddTHH:mm:ss.ffffffZ", System.Globalization.CultureInfo.InvariantCulture),
-            ["intentUid"] = e.IntentUid,
-            ["namespace"] = e.Namespace,
-            ["name"] = e.Name,
-            ["tenant"] = e.Tenant,
-            ["correlationId"] = e.CorrelationId,
-            ["generation"] = e.Generation,
-            ["eventType"] = e.EventType,
-            ["fromPhase"] = e.FromPhase,
-            ["toPhase"] = e.ToPhase,
-            ["ring"] = e.Ring,
-            ["actor"] = e.Actor,
-            ["reason"] = e.Reason,
-            ["details"] = JsonNode.Parse(SystemDatabase.Canonical(e.Details)),
-            ["dedupeKey"] = e.DedupeKey,
-        };
-        return SystemDatabase.Sha256Hex(previousHash + SystemDatabase.Canonical(row));
-    }
+    /// <summary>The hash of a deployment event: over exactly the object the audit API serves (<see cref="AuditLog.DeploymentEventObject"/>).</summary>
+    public static string ChainHash(string previousHash, DateTime occurredAt, DeploymentEvent e) => AuditLog.Hash(previousHash, AuditLog.DeploymentEventObject(occurredAt, e));
 
     /// <summary>An intent's events, in order.</summary>
     public static async Task<IReadOnlyList<StoredDeploymentEvent>> GetDeploymentEventsAsync(this SystemDatabase db, string intentUid, CancellationToken ct) =>

@@ -221,22 +221,8 @@ public sealed class SystemDatabase(NpgsqlDataSource dataSource, ILogger logger)
         await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
-    public static string ChainHash(string previousHash, DateTime occurredAt, AuditEntry e)
-    {
-        var row = new JsonObject
-        {
-            ["occurredAt"] = occurredAt.ToUniversalTime().ToString("yyyy-MM-ddTHH:mm:ss.ffffffZ", System.Globalization.CultureInfo.InvariantCulture),
-            ["actor"] = e.Actor,
-            ["action"] = e.Action,
-            ["kind"] = e.Kind,
-            ["objectName"] = e.ObjectName,
-            ["tenant"] = e.Tenant,
-            ["severity"] = e.Severity,
-            ["details"] = JsonNode.Parse(Canonical(e.Details)),
-        };
-        var bytes = Encoding.UTF8.GetBytes(previousHash + Canonical(row));
-        return Convert.ToHexStringLower(SHA256.HashData(bytes));
-    }
+    /// <summary>The hash of an audit row: over exactly the object the audit API serves (<see cref="AuditLog.AuditEvent"/>), so a client recomputes it.</summary>
+    public static string ChainHash(string previousHash, DateTime occurredAt, AuditEntry e) => AuditLog.Hash(previousHash, AuditLog.AuditEvent(occurredAt, e));
 
     /// <summary>
     /// A row's details as written (always an object). A row changed behind the triggers may hold any JSON (null, an
