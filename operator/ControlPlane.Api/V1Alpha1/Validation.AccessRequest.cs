@@ -17,7 +17,7 @@ public static class AccessRequestRules
     public static readonly TimeSpan HardMaxDuration = TimeSpan.FromDays(7);
 
     /// <summary>The shortest grant worth approving.</summary>
-    public static readonly TimeSpan MinDuration = TimeSpan.FromMinutes(1);
+    public static readonly TimeSpan MinDuration = TimeSpan.FromSeconds(10);
 
     public const int MinJustification = 20;
     public const int MinJustificationWords = 4;

@@ -61,9 +61,9 @@ public static class WorkspaceRoles
 
     /// <summary>
     /// Every member may ask for more access just in time in their own workspace (the RoleBinding is in its
-    /// namespace) and revoke a request; the webhook keeps role and duration immutable, approvals decide.
+    /// namespace) and revoke or delete a request (either ends its grant); the webhook keeps role and duration immutable, approvals decide.
     /// </summary>
-    static V1PolicyRule RequestAccess() => Rule("controlplane.io", ["accessrequests"], ["get", "list", "watch", "create", "update", "patch"]);
+    static V1PolicyRule RequestAccess() => Rule("controlplane.io", ["accessrequests"], ["get", "list", "watch", "create", "update", "patch", "delete"]);
 
     public static IReadOnlyList<V1PolicyRule> Rules(string role) => role switch
     {
