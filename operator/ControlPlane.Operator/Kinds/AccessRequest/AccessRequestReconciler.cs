@@ -87,6 +87,19 @@ public sealed class AccessRequestReconciler(
 
     async Task<ReconcileResult> PassAsync(AccessRequest request, CancellationToken ct)
     {
+        try
+        {
+            return await GovernAsync(request, ct).ConfigureAwait(false);
+        }
+        catch (KubeApiException e) when (e.IsNotFound && request.Metadata.DeletionTimestamp is not null)
+        {
+            // A stale cached copy of a request whose finalizer an earlier pass removed: it is gone, nothing to end.
+            return ReconcileResult.Done;
+        }
+    }
+
+    async Task<ReconcileResult> GovernAsync(AccessRequest request, CancellationToken ct)
+    {
         var ns = request.Metadata.NamespaceProperty;
         var deleting = request.Metadata.DeletionTimestamp is not null;
         if (deleting && !ObjectWriter.HasFinalizer(request, ApiGroup.Finalizer)) return ReconcileResult.Done;
