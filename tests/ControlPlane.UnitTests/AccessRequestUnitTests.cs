@@ -253,6 +253,18 @@ public sealed class AccessRequestUnitTests
     public void Pending_WithABindingOfItsName_DeletesIt() =>
         Assert.Equal(BindingAction.Delete, Decide(Req(), NotApproved, binding: true).Binding);
 
+    [Fact]
+    public void ANameTooLongForItsBinding_IsRejected_NamingTheField()
+    {
+        var r = Req();
+        r.Metadata.Name = new string('a', 234);
+        var d = Decide(r, Approved("bob@acme.io"));
+        Assert.Equal(AccessRequestPhase.Rejected, d.Phase);
+        Assert.StartsWith("metadata.name: at most 233 characters", d.Conditions.Single(c => c.Type == "Ready").Message);
+        r.Metadata.Name = new string('a', 233);
+        Assert.Equal(AccessRequestPhase.Active, Decide(r, Approved("bob@acme.io")).Phase);
+    }
+
     // --- its RoleBinding ---
 
     [Fact]

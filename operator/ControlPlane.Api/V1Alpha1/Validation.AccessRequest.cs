@@ -19,6 +19,13 @@ public static class AccessRequestRules
     /// <summary>The shortest grant worth approving.</summary>
     public static readonly TimeSpan MinDuration = TimeSpan.FromSeconds(10);
 
+    /// <summary>Its RoleBinding is named controlplane-access-&lt;name&gt;, and an object name has at most 253 characters.</summary>
+    public const int MaxNameLength = 253 - 20;
+
+    /// <summary>Why the request's name cannot carry its RoleBinding's, or null.</summary>
+    public static string? NameProblem(string? name) =>
+        (name ?? "").Length > MaxNameLength ? $"metadata.name: at most {MaxNameLength} characters (its RoleBinding is named controlplane-access-<name>)" : null;
+
     public const int MinJustification = 20;
     public const int MinJustificationWords = 4;
 

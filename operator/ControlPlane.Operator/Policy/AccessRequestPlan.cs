@@ -109,6 +109,7 @@ public static class AccessRequestPlan
         else
         {
             var problems = f.Tenant is null ? [] : AccessRequestRules.Problems(r.Spec, f.Tenant);
+            if (AccessRequestRules.NameProblem(r.Metadata.Name) is { } badName) problems.Insert(0, badName);
             var notAPerson = string.IsNullOrEmpty(requester)
                 ? "metadata.annotations[controlplane.io/created-by]: the requester is unknown (the admission webhook stamps it)"
                 : ApprovalPolicy.NotAPerson(requester, null);

@@ -37,6 +37,7 @@ public sealed class AccessRequestAdmission(AdmissionCaches caches) : IAdmissionH
         if (tenant is null) return Task.FromResult<List<string>>([$"metadata.namespace: \"{r.Namespace}\" is not a workspace: an AccessRequest belongs to a workspace"]);
         var request = As<AccessRequest>(r.Object);
         var all = AccessRequestRules.Problems(request.Spec, tenant);
+        if (AccessRequestRules.NameProblem(request.Metadata.Name) is { } badName) all.Insert(0, badName);
         if (KubernetesIdentities.IsServiceAccount(r.UserInfo.Username, r.UserInfo.Groups))
         {
             all.Add($"metadata.annotations[{ApiGroup.CreatedByAnnotation}]: {r.UserInfo.Username} is a ServiceAccount; only a person requests access just in time");
