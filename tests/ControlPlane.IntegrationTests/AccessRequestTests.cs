@@ -42,7 +42,7 @@ public sealed class AccessRequestTests(ClusterFixture cluster, ITestOutputHelper
                 ],
             },
         }, CancellationToken.None);
-        await cluster.WaitForWorkspaceAsync(name, ClusterFixture.IsReady, "Ready");
+        await cluster.WaitForWorkspaceAsync(name, ClusterFixture.IsReady, "Ready", TimeSpan.FromSeconds(90));
         return name;
     }
 
@@ -136,10 +136,11 @@ public sealed class AccessRequestTests(ClusterFixture cluster, ITestOutputHelper
     [Fact]
     public async Task AGrantThatFallsDueWhileNoOperatorRuns_IsEndedByTheNextOperatorsFirstPass()
     {
-        var ns = await WorkspaceAsync();
+        string ns;
         AccessRequest active;
         await using (var first = TestOperator.Start(cluster, Unique("lease"), output, o => o.MaxTransientRetryDelay = TimeSpan.FromSeconds(1)))
         {
+            ns = await WorkspaceAsync();
             var created = await RequestAsync(ns, "due", "15s");
             await WaitAsync(ns, "due", r => r.Status?.Phase == AccessRequestPhase.Pending, "Pending");
             await ApproveAsync(created, "carol@example.com");
