@@ -358,6 +358,23 @@ public sealed class AccessRequestUnitTests
     }
 
     [Fact]
+    public void TheActiveGrantsGauge_CountsActiveUnexpiredGrants_PerWorkspace()
+    {
+        var granted = Granted();
+        AccessRequest Named(string name, AccessRequestStatus? status)
+        {
+            var r = Req(status: status);
+            r.Metadata.Name = name;
+            return r;
+        }
+
+        var requests = new[] { Named("a", granted), Named("b", granted), Named("pending", new AccessRequestStatus { Phase = AccessRequestPhase.Pending }) };
+        Assert.Equal(2, AccessRequestMetrics.Count(requests, _ => "acme", Now.AddMinutes(1))[("acme", Ns)]);
+        // Past the recorded expiry (before the reconciler's pass): no longer counted, the series stays at zero.
+        Assert.Equal(0, AccessRequestMetrics.Count(requests, _ => "acme", granted.ExpiresAt!.Value)[("acme", Ns)]);
+    }
+
+    [Fact]
     public void EndedPhases_AreStalled() =>
         Assert.All(new[] { "Expired", "Revoked", "Rejected" }, phase =>
             Assert.NotNull(StalledRule.Of(AccessRequest.KubeKind, phase, new V1Condition { Type = "Ready", Status = "False", Reason = phase, Message = "m" })));
