@@ -183,9 +183,10 @@ public sealed class AccessRequestAttackTests(WebhookFixture fixture)
         Assert.Contains(expired.Status.Conditions!, c => c is { Type: "Stalled", Status: "True", Reason: AccessRequestReasons.Expired });
         Assert.Equal(["access.requested", "access.granted", "access.expired"], await AuditActionsAsync($"{ns}/debug"));
 
-        // Replaying it: another approval of the expired request grants nothing.
+        // Replaying it: another approval of the expired request is refused (and would grant nothing: the plan keeps it Expired).
         using var olga = As("olga");
-        await olga.CreateAsync(Approvals, ns, NewApproval("debug"), CancellationToken.None);
+        var replay = await Refused(() => olga.CreateAsync(Approvals, ns, NewApproval("debug"), CancellationToken.None));
+        Assert.Contains($"spec.target: AccessRequest {ns}/debug is Expired: an ended request is never granted again", replay.StatusMessage);
         await fixture.Runtime.ReconciledAgainAsync("accessrequest", ns, "debug");
         Assert.Equal(AccessRequestPhase.Expired, (await Cluster.Api.GetAsync<AccessRequest>(Requests, ns, "debug", CancellationToken.None)).Status!.Phase);
         Assert.Null(await BindingAsync(ns, "debug"));
