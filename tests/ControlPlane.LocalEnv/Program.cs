@@ -115,6 +115,7 @@ public static class Program
             await PublishSampleExposureAsync(plane, api, samples, stop.Token);
             await SubmitSampleIntentAsync(plane, api, samples, stop.Token);
             await SampleExceptionAsync(plane, api, samples, stop.Token);
+            await SampleAccessRequestAsync(plane, api, samples, stop.Token);
             // The sample Rollout's Deployments live in workspace namespaces: applied once those exist.
             var rollouts = Path.Combine(samples, "rollout");
             if (Directory.Exists(rollouts))
@@ -258,6 +259,41 @@ public static class Program
         await Net.WaitUntilAsync(async () => (await api.TryGetAsync<DeploymentIntent>(intents, "acme-dev", "inventory-3-0-1", ct))?.Status?.Phase is IntentPhase.Completed,
             TimeSpan.FromSeconds(120), "sample intent Completed once its Exception is approved", ct);
         await Kubectl(plane, "get", "deploymentintents,exceptions", "-n", "acme-dev");
+    }
+
+    /// <summary>
+    /// Just-in-time access as its people run it: erin asks for Operator in acme-dev for 10 minutes
+    /// (samples/access-requests), carol approves (samples/access-approvals); the request goes Pending -> Active with
+    /// its RoleBinding, and to Expired (the binding deleted) at status.expiresAt. The sample's 10m is shortened
+    /// to 30s here so the whole life shows during `make up`.
+    /// </summary>
+    static async Task SampleAccessRequestAsync(LocalControlPlane plane, KubeApi api, string samples, CancellationToken ct)
+    {
+        string As(string user) => Path.Combine(Path.GetDirectoryName(plane.KubeconfigPath)!, "kubeconfig-" + user);
+        var requests = ResourceType.For<AccessRequest>(true);
+        Say("erin@acme.io asks for Operator in acme-dev just in time (samples/access-requests, 30s instead of 10m here)");
+        var file = Path.Combine(Path.GetTempPath(), $"controlplane-access-{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(file, (await File.ReadAllTextAsync(Path.Combine(samples, "access-requests", "erin-debug.yaml"), ct)).Replace("duration: 10m", "duration: 30s"), ct);
+        try
+        {
+            await Kubectl(plane, "--kubeconfig", As("erin"), "apply", "-f", file);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+
+        await Net.WaitUntilAsync(async () => (await api.TryGetAsync<AccessRequest>(requests, "acme-dev", "erin-debug", ct))?.Status?.Phase is AccessRequestPhase.Pending,
+            TimeSpan.FromSeconds(90), "sample access request Pending", ct);
+        await Kubectl(plane, "get", "accessrequests", "-n", "acme-dev");
+        Say("carol@acme.io (Approver of acme-dev) approves it (samples/access-approvals)");
+        await Kubectl(plane, "--kubeconfig", As("carol"), "apply", "-f", Path.Combine(samples, "access-approvals"));
+        await Net.WaitUntilAsync(async () => (await api.TryGetAsync<AccessRequest>(requests, "acme-dev", "erin-debug", ct))?.Status?.Phase is AccessRequestPhase.Active,
+            TimeSpan.FromSeconds(90), "sample access request Active", ct);
+        await Kubectl(plane, "get", "accessrequests,rolebindings", "-n", "acme-dev");
+        await Net.WaitUntilAsync(async () => (await api.TryGetAsync<AccessRequest>(requests, "acme-dev", "erin-debug", ct))?.Status?.Phase is AccessRequestPhase.Expired,
+            TimeSpan.FromSeconds(120), "sample access request Expired", ct);
+        await Kubectl(plane, "get", "accessrequests", "-n", "acme-dev");
     }
 
     /// <summary>

@@ -37,6 +37,7 @@ public sealed class CrdTests
             ["DeploymentIntent"] = ("di", "Namespaced"), ["BackupPlan"] = ("bp", "Namespaced"), ["Backup"] = ("bk", "Namespaced"), ["Restore"] = ("rst", "Namespaced"),
             ["Application"] = ("cpapp", "Namespaced"),
             ["Exception"] = ("exc", "Namespaced"),
+            ["AccessRequest"] = ("areq", "Namespaced"),
         };
         Assert.Equal(expected.Keys.Order(), crds.Keys.Order());
         foreach (var (kind, (shortName, scope)) in expected)

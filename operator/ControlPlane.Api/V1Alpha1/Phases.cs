@@ -52,6 +52,10 @@ public enum ApplicationPhase { Unknown, AwaitingApproval, Active, Rejected, Fail
 [JsonConverter(typeof(PhaseConverter<ExceptionPhase>))]
 public enum ExceptionPhase { Unknown, Pending, Active, Expired, Rejected }
 
+/// <summary>An AccessRequest's phase (status.phase).</summary>
+[JsonConverter(typeof(PhaseConverter<AccessRequestPhase>))]
+public enum AccessRequestPhase { Unknown, Pending, Active, Expired, Revoked, Rejected }
+
 /// <summary>A Backup's phase (status.phase; also a BackupPlan's status.lastBackup.phase).</summary>
 [JsonConverter(typeof(PhaseConverter<BackupPhase>))]
 public enum BackupPhase { Unknown, Pending, Running, Completed, Failed }

@@ -9,6 +9,7 @@ public static class ApiKinds
         typeof(Rollout), typeof(DeploymentIntent), typeof(BackupPlan), typeof(Backup), typeof(Restore),
         typeof(Application),
         typeof(SecurityException),
+        typeof(AccessRequest),
     ];
 
     /// <summary>The kind as the API names it ([KubernetesEntity]), which is not always the C# name (SecurityException is kind Exception).</summary>

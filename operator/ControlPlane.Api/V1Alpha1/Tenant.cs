@@ -59,6 +59,9 @@ public sealed class TenantSpec
     /// <summary>How long the tenant's Exceptions may run (spec.expiresAt at most this after creation).</summary>
     public TenantExceptionPolicy? ExceptionPolicy { get; set; }
 
+    /// <summary>What AccessRequests of the tenant's workspaces may ask for: the highest role and the longest grant.</summary>
+    public TenantAccessPolicy? AccessPolicy { get; set; }
+
     [Default(false)]
     [Description("true: no new workspaces, rollouts or publications (cordon).")]
     public bool Suspended { get; set; }
@@ -177,6 +180,17 @@ public sealed class TenantExceptionPolicy
     /// <summary>The longest an Exception may last: its spec.expiresAt at most this after its creation (30s, 12h, 30d; at most 3650d).</summary>
     [Default("90d"), Pattern("^([0-9]+(ms|s|m|h|d))+$"), Length(1, 32)]
     public string MaxDuration { get; set; } = "90d";
+}
+
+public sealed class TenantAccessPolicy
+{
+    /// <summary>The highest workspace role an AccessRequest may ask for (ranks: Auditor &lt; Approver = SecurityReviewer &lt; Operator &lt; IntegrationAdmin &lt; WorkspaceAdmin).</summary>
+    [Default("Operator"), Enum("WorkspaceAdmin", "Operator", "Approver", "Auditor", "IntegrationAdmin", "SecurityReviewer")]
+    public string MaxRole { get; set; } = "Operator";
+
+    /// <summary>The longest an AccessRequest's grant may last (spec.duration at most this; at most 7d).</summary>
+    [Default("8h"), Pattern("^([0-9]+(ms|s|m|h|d))+$"), Length(1, 32)]
+    public string MaxDuration { get; set; } = "8h";
 }
 
 /// <summary>The observed state of a Tenant, written by the operator.</summary>

@@ -106,7 +106,10 @@ public static class ApprovableKinds
         /// <summary>One SecurityReviewer of the workspace, in every environment (who counts: <see cref="ExceptionApprovals"/>).</summary>
     public static readonly ApprovableKind<SecurityException> Exception = new([], (_, _) => 1);
 
-    public static readonly IReadOnlyList<IApprovableKind> All = [Exposure, DeploymentIntent, Restore, Rollout, Application, Exception];
+    /// <summary>Outside prod one Approver or WorkspaceAdmin, in prod two distinct; revoke is a control action (ending a grant needs no review, makes nobody an author).</summary>
+    public static readonly ApprovableKind<AccessRequest> AccessRequest = new(["revoke"], (_, environment) => ApprovalPolicy.RequiredApprovals(environment));
+
+    public static readonly IReadOnlyList<IApprovableKind> All = [Exposure, DeploymentIntent, Restore, Rollout, Application, Exception, AccessRequest];
 
     /// <summary>The approvable kind an Approval (or an admission request) names, or null when it names none.</summary>
     public static IApprovableKind? Of(string? kind) => All.FirstOrDefault(k => k.Kind == kind);

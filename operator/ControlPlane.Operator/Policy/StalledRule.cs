@@ -30,6 +30,9 @@ public static class StalledRule
         [DeploymentIntent.KubeKind] = ([nameof(IntentPhase.Denied), nameof(IntentPhase.Failed), nameof(IntentPhase.RolledBack)], [IntentReasons.NotInAWorkspace, IntentReasons.ExceptionExpired]),
         // Expired and Rejected never count again for this spec: a new review (a new Exception or generation) is needed.
         [SecurityException.KubeKind] = ([nameof(ExceptionPhase.Expired), nameof(ExceptionPhase.Rejected)], [ExceptionReasons.NotInAWorkspace, ExceptionReasons.PolicyViolation]),
+        // An ended request is never granted again: a new AccessRequest needs a new approval.
+        [AccessRequest.KubeKind] = ([nameof(AccessRequestPhase.Expired), nameof(AccessRequestPhase.Revoked), nameof(AccessRequestPhase.Rejected)],
+            [AccessRequestReasons.NotInAWorkspace, AccessRequestReasons.PolicyViolation, AccessRequestReasons.NotAPerson]),
         [Backup.KubeKind] = ([nameof(BackupPhase.Failed)], []),
         [Restore.KubeKind] = ([nameof(RestorePhase.Failed)], []),
         [BackupPlan.KubeKind] = ([], [BackupPlanReasons.InvalidSchedule, BackupPlanReasons.InvalidName, BackupPlanReasons.TenantStorageNotAllowed]),

@@ -16,7 +16,7 @@ public static class WorkspaceRoles
 
     static readonly string[] CoreWorkloads = ["pods", "pods/log", "services", "endpoints", "persistentvolumeclaims", "configmaps", "serviceaccounts"];
     static readonly string[] CoreReadOnly = ["events", "resourcequotas", "limitranges"];
-    static readonly string[] ControlPlaneKinds = ["workspacenetworkpolicies", "exposures", "approvals", "rollouts", "deploymentintents", "backupplans", "backups", "restores", "applications", "exceptions"];
+    static readonly string[] ControlPlaneKinds = ["workspacenetworkpolicies", "exposures", "approvals", "rollouts", "deploymentintents", "backupplans", "backups", "restores", "applications", "exceptions", "accessrequests"];
     static readonly string[] OperatorKinds = ["rollouts", "deploymentintents", "exposures", "backupplans", "backups", "applications", "exceptions"];
 
     /// <summary>"controlplane:workspace:" + kebab-case role, e.g. controlplane:workspace:workspace-admin.</summary>
@@ -59,6 +59,12 @@ public static class WorkspaceRoles
         Rule("controlplane.io", ControlPlaneKinds, Read),
     ];
 
+    /// <summary>
+    /// Every member may ask for more access just in time in their own workspace (the RoleBinding is in its
+    /// namespace) and revoke or delete a request (either ends its grant); the webhook keeps role and duration immutable, approvals decide.
+    /// </summary>
+    static V1PolicyRule RequestAccess() => Rule("controlplane.io", ["accessrequests"], ["get", "list", "watch", "create", "update", "patch", "delete"]);
+
     public static IReadOnlyList<V1PolicyRule> Rules(string role) => role switch
     {
         "WorkspaceAdmin" =>
@@ -75,13 +81,14 @@ public static class WorkspaceRoles
             .. Governed(),
             Rule("controlplane.io", OperatorKinds, All),
             Rule("controlplane.io", ["approvals", "restores", "workspacenetworkpolicies"], Read),
+            RequestAccess(),
         ],
-        "Approver" => [.. ReadAllButSecrets(), Rule("controlplane.io", ["approvals"], ["create"])],
+        "Approver" => [.. ReadAllButSecrets(), Rule("controlplane.io", ["approvals"], ["create"]), RequestAccess()],
         // The workspace's audit trail through audit.controlplane.io (docs/audit-api.md).
-        "Auditor" => [.. ReadAllButSecrets(), Rule("audit.controlplane.io", ["auditevents", "deploymentevents"], Read)],
-        "IntegrationAdmin" => [Rule("", ["secrets", "configmaps"], All)],
+        "Auditor" => [.. ReadAllButSecrets(), Rule("audit.controlplane.io", ["auditevents", "deploymentevents"], Read), RequestAccess()],
+        "IntegrationAdmin" => [Rule("", ["secrets", "configmaps"], All), RequestAccess()],
         // Reviews Exceptions: reads what they cover, approves or rejects them; whether an Approval counts is ExceptionApprovals' rule.
-        "SecurityReviewer" => [.. ReadAllButSecrets(), Rule("controlplane.io", ["approvals"], ["create"])],
+        "SecurityReviewer" => [.. ReadAllButSecrets(), Rule("controlplane.io", ["approvals"], ["create"]), RequestAccess()],
         _ => throw new ArgumentOutOfRangeException(nameof(role), role, "unknown workspace role"),
     };
 

@@ -86,6 +86,12 @@ public sealed class ApprovalAdmission(AdmissionCaches caches, TimeProvider? time
             problems.Add($"spec.targetGeneration: {approval.Spec.TargetGeneration?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unset"} is not the current generation {target.Metadata.Generation} of {t.Kind} {ns}/{t.Name}: it changed since; review generation {target.Metadata.Generation} and approve that");
         }
 
+        // An ended AccessRequest is final (AccessRequestPlan): approving it again would grant nothing, so it is refused rather than ignored.
+        if (target is AccessRequest { Status.Phase: AccessRequestPhase.Expired or AccessRequestPhase.Revoked or AccessRequestPhase.Rejected } ended)
+        {
+            problems.Add($"spec.target: AccessRequest {ns}/{t.Name} is {ended.Status!.Phase}: an ended request is never granted again; ask with a new AccessRequest");
+        }
+
         if (target is SecurityException exception)
         {
             // Only a SecurityReviewer, never the owner or an author of an intent it would cover (ExceptionApprovals).
