@@ -31,29 +31,38 @@ public static partial class Commands
         cmd.SetAction(async (r, ct) =>
         {
             var (kind, name) = Kinds.ApprovableTarget(r.GetValue(target)!);
-            using var kube = g.Connect(r);
-            var ns = kube.Namespace;
-            var obj = await kube.GetNodeAsync(kind, ns, name, ct);
-            var approval = new Approval
-            {
-                ApiVersion = ApiGroup.ApiVersion,
-                Metadata = new V1ObjectMeta { Name = ApprovalName(name, decision) },
-                Spec = new ApprovalSpec { Target = new ApprovalTarget { Kind = kind.Kind, Name = name }, Decision = decision, Comment = r.GetValue(comment) },
-            };
-            var created = await kube.CreateAsync(ns, approval, ct);
-            var outlook = await OutlookAsync(kube, kind, ns, name, created, r.GetValue(wait), ct);
-            if (r.GetValue(output) is { } format)
-            {
-                Console.Write(Output.Render(outlook, format));
-            }
-            else
-            {
-                Console.Write(Describe(outlook, kind.Kind, name, ns, created.Spec.Approver, Obj.Generation(obj)));
-            }
-
-            return outlook.Counts || outlook.Reason is null ? 0 : 3;
+            return await ApproveAsync(g, r, kind, name, decision, r.GetValue(comment), r.GetValue(wait), r.GetValue(output), ct);
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// Creates the caller's Approval of the object's current generation and prints what the object still needs
+    /// (shared by `approve|reject kind/name` and `access approve|reject name`). Exit code 3 when it does not count.
+    /// </summary>
+    static async Task<int> ApproveAsync(Globals g, ParseResult r, KindInfo kind, string name, string decision, string? comment, TimeSpan wait, string? format, CancellationToken ct)
+    {
+        using var kube = g.Connect(r);
+        var ns = kube.Namespace;
+        var obj = await kube.GetNodeAsync(kind, ns, name, ct);
+        var approval = new Approval
+        {
+            ApiVersion = ApiGroup.ApiVersion,
+            Metadata = new V1ObjectMeta { Name = ApprovalName(name, decision) },
+            Spec = new ApprovalSpec { Target = new ApprovalTarget { Kind = kind.Kind, Name = name }, Decision = decision, Comment = comment },
+        };
+        var created = await kube.CreateAsync(ns, approval, ct);
+        var outlook = await OutlookAsync(kube, kind, ns, name, created, wait, ct);
+        if (format is not null)
+        {
+            Console.Write(Output.Render(outlook, format));
+        }
+        else
+        {
+            Console.Write(Describe(outlook, kind.Kind, name, ns, created.Spec.Approver, Obj.Generation(obj)));
+        }
+
+        return outlook.Counts || outlook.Reason is null ? 0 : 3;
     }
 
     /// <summary>A readable, unique name: the target, the decision and a random suffix, within 253 characters.</summary>
@@ -131,6 +140,7 @@ public static partial class Commands
     {
         "Rollout" or "DeploymentIntent" => $"distinct people holding Approver or WorkspaceAdmin in {ns} (and in every prod workspace its rings reach); two in prod",
         "Restore" => $"distinct people holding Approver or WorkspaceAdmin in {ns}; two in prod, one for an in-place restore elsewhere",
+        "AccessRequest" => $"distinct people holding Approver or WorkspaceAdmin in {ns}, never the requester (nor through a group); two in prod",
         _ => $"distinct people holding Approver or WorkspaceAdmin in {ns}; two in prod",
     };
 

@@ -60,6 +60,7 @@ public static class Program
         root.Add(Commands.Restore(g));
         root.Add(Commands.Intent(g));
         root.Add(Commands.Audit(g));
+        root.Add(Commands.Access(g));
         root.Add(Completion.Command(root));
         root.Add(Completion.CompleteCommand(root));
         return root;

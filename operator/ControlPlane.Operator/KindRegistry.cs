@@ -73,6 +73,7 @@ public static class KindRegistry
         KindRegistration.Of<V1NetworkPolicy>(null, d => new GovernedAdmission(d.Settings, GovernedAdmission.ThroughNetworkPolicy)),
         KindRegistration.Of<V1ResourceQuota>(null, d => new GovernedAdmission(d.Settings, GovernedAdmission.ThroughQuota)),
         KindRegistration.Of<V1LimitRange>(null, d => new GovernedAdmission(d.Settings, GovernedAdmission.ThroughQuota)),
+        KindRegistration.Of<V1RoleBinding>(null, d => new GovernedAdmission(d.Settings, GovernedAdmission.ThroughMembers)),
     ];
 
     /// <summary>

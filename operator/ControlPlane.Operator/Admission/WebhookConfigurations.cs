@@ -79,8 +79,9 @@ public static class WebhookConfigurations
                 NamespaceSelector = new V1LabelSelector(),
                 ObjectSelector = new V1LabelSelector(),
             },
-            // What the operator alone writes in workspace namespaces (Ingresses, NetworkPolicies, quotas):
-            // a RoleBinding added by hand must not reopen what Exposure and WorkspaceNetworkPolicy govern.
+            // What the operator alone writes in workspace namespaces (Ingresses, NetworkPolicies, quotas,
+            // RoleBindings): a RoleBinding added by hand must not reopen what Exposure and
+            // WorkspaceNetworkPolicy govern, nor grant access that no Workspace member or AccessRequest records.
             new V1ValidatingWebhook
             {
                 Name = "governed.controlplane.io",
@@ -95,6 +96,11 @@ public static class WebhookConfigurations
                     new V1RuleWithOperations
                     {
                         ApiGroups = [""], ApiVersions = ["v1"], Resources = ["resourcequotas", "limitranges"],
+                        Operations = ["CREATE", "UPDATE", "DELETE"], Scope = "Namespaced",
+                    },
+                    new V1RuleWithOperations
+                    {
+                        ApiGroups = ["rbac.authorization.k8s.io"], ApiVersions = ["*"], Resources = ["rolebindings"],
                         Operations = ["CREATE", "UPDATE", "DELETE"], Scope = "Namespaced",
                     },
                 ],
