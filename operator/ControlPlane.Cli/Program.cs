@@ -28,9 +28,9 @@ public static class Program
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0 && parsed.Action is not System.CommandLine.Help.HelpAction)
         {
-            // One line for all problems, no usage dump: what was wrong and where to look.
+            // One line for all problems, no usage dump: what was wrong and where to look (a list of allowed values flattened too).
             var path = string.Join(' ', parsed.CommandResult.Command.Parents().Append(parsed.CommandResult.Command).Skip(1).Select(c => c.Name));
-            await Console.Error.WriteLineAsync($"error: {string.Join("; ", parsed.Errors.Select(e => e.Message.TrimEnd('.')))} (see: kubectl controlplane {path}{(path.Length > 0 ? " " : "")}--help)");
+            await Console.Error.WriteLineAsync($"error: {string.Join("; ", parsed.Errors.Select(e => string.Join(' ', e.Message.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)).TrimEnd('.')))} (see: kubectl controlplane {path}{(path.Length > 0 ? " " : "")}--help)");
             return 2;
         }
 

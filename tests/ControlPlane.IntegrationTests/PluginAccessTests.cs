@@ -9,7 +9,7 @@ namespace ControlPlane.Tests;
 
 /// <summary>
 /// `kubectl controlplane access` as token users of the local API server, against the running operator and its
-/// webhooks: wade (Auditor) asks for Operator, cannot approve his own request, olga (Approver) approves; the list
+/// webhooks: wade (Approver) asks for Operator and cannot approve his own request (the webhook), olga (Approver) approves; the list
 /// shows the grant and its time left; revoke ends it; a reject ends a request followed with --wait (exit 3); a
 /// non-member is refused by RBAC; bad input is one line.
 /// </summary>
@@ -56,7 +56,7 @@ public sealed class PluginAccessTests(WebhookFixture fixture)
                 Tenant = tenant, Environment = "dev", Database = new WorkspaceDatabase { Enabled = false },
                 Members =
                 [
-                    new WorkspaceMember { Kind = "User", Name = Email("wade"), Role = "Auditor" },
+                    new WorkspaceMember { Kind = "User", Name = Email("wade"), Role = "Approver" },
                     new WorkspaceMember { Kind = "User", Name = Email("olga"), Role = "Approver" },
                 ],
             },
@@ -78,7 +78,7 @@ public sealed class PluginAccessTests(WebhookFixture fixture)
         }
         catch (TimeoutException e)
         {
-            throw new TimeoutException($"{e.Message}; last status: {k8s.KubernetesJson.Serialize(last?.Status)}", e);
+            throw new TimeoutException($"{e.Message}; last status: {(last?.Status is { } st ? k8s.KubernetesJson.Serialize(st) : "none")}", e);
         }
 
         return last!;
@@ -129,14 +129,14 @@ public sealed class PluginAccessTests(WebhookFixture fixture)
     {
         var ns = await WorkspaceAsync();
         var name = Unique("shell");
-        var waiting = Run("wade", "access", "request", ns, "--role", "Operator", "--duration", "30m", "--justification", Why, "--name", name, "--wait", "--timeout", "3m");
+        var waiting = Run("wade", "access", "request", ns, "--role", "Operator", "--duration", "30m", "--justification", Why, "--name", name, "--wait", "--timeout", "00:03:00");
         await WaitAsync(ns, name, a => a.Status?.Phase == AccessRequestPhase.Pending, "Pending");
         (await Run("olga", "access", "reject", name, "-n", ns, "-m", "not during the freeze")).Succeeds();
         var ended = await waiting;
         Assert.Equal(3, ended.ExitCode);
         Assert.Contains($"accessrequest {name} is Rejected", ended.Stderr);
 
-        (await Run("wade", "access", "request", ns, "--role", "Boss", "--duration", "2h", "--justification", Why)).FailsWithOneLine("Boss");
+        (await Run("wade", "access", "request", ns, "--role", "Boss", "--duration", "2h", "--justification", Why)).FailsWithOneLine("'Boss' not recognized. Must be one of: 'WorkspaceAdmin' 'Operator'");
         (await Run("wade", "access", "request", ns, "--role", "Operator", "--duration", "2 hours", "--justification", Why)).FailsWithOneLine("--duration: \"2 hours\" is not a duration");
         (await Run("wade", "access", "request", ns, "--role", "Operator", "--duration", "2h", "--justification", "fix it")).FailsWithOneLine("justification");
         (await Run("wade", "access", "revoke", "nothing-here", "-n", ns)).FailsWithOneLine("AccessRequest \"nothing-here\" not found");
