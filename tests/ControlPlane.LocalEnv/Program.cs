@@ -157,6 +157,7 @@ public static class Program
             }
             Console.WriteLine("  kubectl get tenants,workspaces");
             Console.WriteLine("  kubectl controlplane status                          # the tree: tenants, workspaces, every governed object (docs/plugin.md)");
+            Console.WriteLine("  kubectl controlplane access list -A                  # just-in-time grants: phase, requester, role, time remaining");
             // Self-service: a tenant owner's own kubeconfig, no cluster-admin (samples/self-service).
             Console.WriteLine($"  kubectl --kubeconfig {Path.Combine(Path.GetDirectoryName(plane.KubeconfigPath)!, "kubeconfig-alice")} apply -f {Path.Combine(repo, "samples", "self-service")}   # alice@acme.io, owner of acme, opens a workspace");
             Console.WriteLine("  kubectl get rollouts.controlplane.io -n acme-dev -w # the sample Rollout, ring by ring");
