@@ -27,7 +27,8 @@ public sealed class AccessRequestReconciler(
     ObjectWriter writer,
     EventRecorder events,
     TimeProvider time,
-    ILogger<AccessRequestReconciler> logger) : IReconciler<AccessRequest>
+    ILogger<AccessRequestReconciler> logger,
+    AccessExpiryLag expiryLag) : IReconciler<AccessRequest>
 {
     public static readonly ResourceType Type = ResourceType.For<AccessRequest>(namespaced: true);
     const string Actor = "controlplane-operator";
@@ -41,7 +42,8 @@ public sealed class AccessRequestReconciler(
         var roleBindings = WorkspaceReconciler.RoleBindingsOf(b);
         var writes = new OwnWrites();
         var reconciler = new AccessRequestReconciler(ws, tenants, approvals, roleBindings, b.Api, new ChildApplier(b.Api, writes), database,
-            StalledStatus.Writer(b, writes), b.Events, b.Time, b.Loggers.CreateLogger<AccessRequestReconciler>());
+            StalledStatus.Writer(b, writes), b.Events, b.Time, b.Loggers.CreateLogger<AccessRequestReconciler>(),
+            new AccessExpiryLag(b.Metrics.Registry));
         IEnumerable<string> InNamespace(string ns) => requests.InNamespace(ns).Select(r => $"{ns}/{r.Metadata.Name}");
         b.Controller("accessrequest", requests, reconciler)
             .SkipsEchoesOf(writes)
@@ -127,14 +129,14 @@ public sealed class AccessRequestReconciler(
         {
             var failure = PostgresFailure.Of(e, "The system of record");
             // A grant that should end ends anyway (less access is always safe); only its record waits for Postgres.
-            if (decision.Binding == BindingAction.Delete) await DeleteBindingAsync(ns, request, cached?.Metadata.Uid, ct).ConfigureAwait(false);
+            if (decision.Binding == BindingAction.Delete) await DeleteBindingAsync(ns, request, cached?.Metadata.Uid, decision.Phase, ct).ConfigureAwait(false);
             conditions.Set(AccessRequestConditions.Ready, false, failure.Reason, $"{failure.Message}; the change to {decision.Phase} is recorded once it is reachable");
             await writer.UpdateStatusAsync(Type, request, CopyStatus(request, conditions.ToList()), ct).ConfigureAwait(false);
             return failure.Transient ? ReconcileResult.Retry(failure.Message) : ReconcileResult.Terminal(failure.Message);
         }
 
         // An ending grant's binding goes before the status says it ended.
-        if (decision.Binding == BindingAction.Delete) await DeleteBindingAsync(ns, request, cached?.Metadata.Uid, ct).ConfigureAwait(false);
+        if (decision.Binding == BindingAction.Delete) await DeleteBindingAsync(ns, request, cached?.Metadata.Uid, decision.Phase, ct).ConfigureAwait(false);
         var status = decision.Status;
         status.Conditions = conditions.Apply(decision.Conditions).ToList();
         if (foreign)
@@ -162,11 +164,17 @@ public sealed class AccessRequestReconciler(
         return decision.RecheckIn is { } r ? ReconcileResult.RequeueAfter(r) : ReconcileResult.Done;
     }
 
-    async Task DeleteBindingAsync(string ns, AccessRequest request, string? uid, CancellationToken ct)
+    async Task DeleteBindingAsync(string ns, AccessRequest request, string? uid, AccessRequestPhase phase, CancellationToken ct)
     {
         try
         {
             await api.DeleteAsync(WorkspaceReconciler.RoleBindings, ns, AccessRequestPlan.BindingName(request.Metadata.Name), ct, uid).ConfigureAwait(false);
+            // An expiry's lag, once: a later pass finds no binding to delete (the decision asks for none).
+            if (phase == AccessRequestPhase.Expired && request.Status?.Phase == AccessRequestPhase.Active && request.Status.ExpiresAt is { } expiresAt)
+            {
+                expiryLag.Observe(expiresAt, time.GetUtcNow().UtcDateTime);
+            }
+
             logger.LogInformation("AccessRequest {Namespace}/{Name}: RoleBinding deleted", ns, request.Metadata.Name);
         }
         catch (KubeApiException e) when (e.IsNotFound)
