@@ -230,6 +230,12 @@ public static partial class Program
             ["requestsPerGrantAtExpiry"] = perVerb,
             ["postgresWritesPerGrantAtExpiry"] = Math.Round((double)(writesAfter.Db - writesBefore.Db) / NExpiry, 2),
             ["cpuSecondsByProcessAtExpiry"] = CpuJson(cpu),
+            ["reconcilesAtExpiryByController"] = ReconcilesByController(metricsBefore, metricsAfter),
+            ["accessRequestReconcileP50P99Ms"] = new JsonArray(
+                Math.Round(1000 * Percentiles.FromHistogram(metricsAfter, "controller_runtime_reconcile_time_seconds", "controller=\"accessrequest\"", 0.5,
+                    Percentiles.Buckets(metricsBefore, "controller_runtime_reconcile_time_seconds", "controller=\"accessrequest\"")), 1),
+                Math.Round(1000 * Percentiles.FromHistogram(metricsAfter, "controller_runtime_reconcile_time_seconds", "controller=\"accessrequest\"", 0.99,
+                    Percentiles.Buckets(metricsBefore, "controller_runtime_reconcile_time_seconds", "controller=\"accessrequest\"")), 1)),
             ["note"] = "p50 / p95 / p99 / max; in-process operator, no webhooks (requests and approvals carry the stamps the webhook would write); deletion times from the bench's own watch of the bindings; operatorLagMetricSeconds p50/p95/p99 from the histogram's buckets",
         };
         Console.WriteLine($"  expiry: {result.ToJsonString()}");
@@ -249,6 +255,33 @@ public static partial class Program
         table.Add((label, "API requests per grant at expiry; Postgres writes per grant", $"{expiry["requestsPerGrantAtExpiry"]!.ToJsonString()}; {expiry["postgresWritesPerGrantAtExpiry"]}"));
         var idle = expiry["idle"]!;
         table.Add((label, $"idle {idle["seconds"]} s, all in force: API writes / Postgres writes / reconciles", $"{idle["apiWrites"]} / {idle["postgresWrites"]} / {idle["accessRequestReconciles"]}"));
+    }
+
+    /// <summary>Reconciles per controller between two scrapes (who else the expiries woke).</summary>
+    static JsonObject ReconcilesByController(string before, string after)
+    {
+        static Dictionary<string, double> Read(string text)
+        {
+            var counts = new Dictionary<string, double>();
+            foreach (var line in text.Split('\n'))
+            {
+                if (!line.StartsWith("controller_runtime_reconcile_total{", StringComparison.Ordinal)) continue;
+                var c = line[(line.IndexOf("controller=\"", StringComparison.Ordinal) + 12)..];
+                c = c[..c.IndexOf('"')];
+                counts[c] = counts.GetValueOrDefault(c) + double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+            }
+
+            return counts;
+        }
+
+        var (b, a) = (Read(before), Read(after));
+        var json = new JsonObject();
+        foreach (var (c, n) in a.OrderByDescending(kv => kv.Value - b.GetValueOrDefault(kv.Key)))
+        {
+            if (n - b.GetValueOrDefault(c) > 0) json[c] = n - b.GetValueOrDefault(c);
+        }
+
+        return json;
     }
 
     static string Iso(DateTime utc) => utc.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture);

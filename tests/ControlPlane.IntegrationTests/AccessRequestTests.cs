@@ -16,7 +16,7 @@ namespace ControlPlane.Tests;
 /// grant (the binding goes), with Ready=False/DatabaseUnavailable until the row is written once.
 /// </summary>
 [Collection(ClusterCollection.Name)]
-public sealed class AccessRequestTests(ClusterFixture cluster, ITestOutputHelper output)
+public sealed partial class AccessRequestTests(ClusterFixture cluster, ITestOutputHelper output)
 {
     static readonly ResourceType Requests = ResourceType.For<AccessRequest>(true);
     static readonly ResourceType Approvals = ResourceType.For<Approval>(true);

@@ -10,9 +10,9 @@ namespace ControlPlane.Operator.Kinds;
 /// <summary>
 /// Governs an AccessRequest: its phase and conditions are <see cref="AccessRequestPlan.Decide"/> of its
 /// facts (its tenant's access policy, its Approvals as <see cref="ApprovalPolicy"/> counts them for the
-/// workspace's environment, whether its RoleBinding exists, the time). The apply is thin: audit rows
-/// first, then an ending grant's binding is deleted before the status says so, a starting grant's times
-/// are recorded in status before its binding is made. An Active request is looked at again at its
+/// workspace's environment, whether its RoleBinding exists, the time). The apply is thin: an ending
+/// grant's binding is deleted first, then audit rows (a grant's end once), then the status; a starting
+/// grant's times are recorded in status before its binding is made. An Active request is looked at again at its
 /// recorded status.expiresAt, so expiry survives restarts (the resync reads the recorded time, no timer).
 /// A finalizer lets a deleted request's grant end audited (access.revoked).
 /// </summary>
@@ -116,27 +116,36 @@ public sealed class AccessRequestReconciler(
         var ours = cached is not null && !foreign;
         var decision = AccessRequestPlan.Decide(new AccessRequestFacts(request, tenant, ApprovalOf(request, ws), ours, now));
         var conditions = new ConditionSet(request.Status?.Conditions, request.Metadata.Generation, now);
+        // An ending grant's binding goes first, before its record and its status: less access is always safe, the
+        // expiry's lag is not the audit chain's (appends are serialised), and a pass that cannot reach the API server
+        // records nothing (the next pass ends the grant and audits it).
+        if (decision.Binding == BindingAction.Delete) await DeleteBindingAsync(ns, request, cached?.Metadata.Uid, decision.Phase, ct).ConfigureAwait(false);
         try
         {
             // Audited before the status that reports it: a failed write leaves the phase as it was, and the next pass audits it.
             foreach (var audit in decision.Audits)
             {
-                await database.AppendAuditAsync(new AuditEntry(Actor, audit.Action, AccessRequest.KubeKind, $"{ns}/{request.Metadata.Name}", tenant?.Metadata.Name,
-                    audit.Details, audit.Severity), ct).ConfigureAwait(false);
+                var entry = new AuditEntry(Actor, audit.Action, AccessRequest.KubeKind, $"{ns}/{request.Metadata.Name}", tenant?.Metadata.Name, audit.Details, audit.Severity);
+                // A grant ends once: a pass repeated after its row committed but its status did not (API server gone) appends nothing.
+                if (audit.Action is "access.expired" or "access.revoked" && audit.Details["expiresAt"]?.GetValue<string>() is { } grantExpiry)
+                {
+                    await database.AppendGrantEndOnceAsync(entry, grantExpiry, ct).ConfigureAwait(false);
+                }
+                else
+                {
+                    await database.AppendAuditAsync(entry, ct).ConfigureAwait(false);
+                }
             }
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
             var failure = PostgresFailure.Of(e, "The system of record");
-            // A grant that should end ends anyway (less access is always safe); only its record waits for Postgres.
-            if (decision.Binding == BindingAction.Delete) await DeleteBindingAsync(ns, request, cached?.Metadata.Uid, decision.Phase, ct).ConfigureAwait(false);
+            // The grant already ended (its binding is gone); only its record waits for Postgres.
             conditions.Set(AccessRequestConditions.Ready, false, failure.Reason, $"{failure.Message}; the change to {decision.Phase} is recorded once it is reachable");
             await writer.UpdateStatusAsync(Type, request, CopyStatus(request, conditions.ToList()), ct).ConfigureAwait(false);
             return failure.Transient ? ReconcileResult.Retry(failure.Message) : ReconcileResult.Terminal(failure.Message);
         }
 
-        // An ending grant's binding goes before the status says it ended.
-        if (decision.Binding == BindingAction.Delete) await DeleteBindingAsync(ns, request, cached?.Metadata.Uid, decision.Phase, ct).ConfigureAwait(false);
         var status = decision.Status;
         status.Conditions = conditions.Apply(decision.Conditions).ToList();
         if (foreign)
