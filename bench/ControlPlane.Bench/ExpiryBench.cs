@@ -129,7 +129,9 @@ public static partial class Program
         await watcher.WaitForSyncAsync(CancellationToken.None);
 
         // ---- all grants due within the spread, ~30 s from now ------------------------------------------
-        var dueFrom = DateTime.UtcNow.AddSeconds(30);
+        // Whole milliseconds: the recorded times round-trip exactly (microseconds on the wire).
+        var now = DateTime.UtcNow;
+        var dueFrom = new DateTime(now.Ticks - now.Ticks % TimeSpan.TicksPerMillisecond, DateTimeKind.Utc).AddSeconds(30);
         var due = new ConcurrentDictionary<string, DateTime>();
         var rewriting = Stopwatch.StartNew();
         var all = requests.List().ToList();
