@@ -119,7 +119,18 @@ public sealed class AccessRequestReconciler(
         // An ending grant's binding goes first, before its record and its status: less access is always safe, the
         // expiry's lag is not the audit chain's (appends are serialised), and a pass that cannot reach the API server
         // records nothing (the next pass ends the grant and audits it).
-        if (decision.Binding == BindingAction.Delete) await DeleteBindingAsync(ns, request, cached?.Metadata.Uid, decision.Phase, ct).ConfigureAwait(false);
+        if (decision.Binding == BindingAction.Delete)
+        {
+            var deleted = await DeleteBindingAsync(ns, request, cached?.Metadata.Uid, decision.Phase, ct).ConfigureAwait(false);
+            // An expiry records itself (audit row, status, Event) in a second pass queued behind the other grants
+            // already due: when many fall due at once, every binding goes before any bookkeeping holds a worker.
+            // (A binding already gone, the cache behind, is recorded in this pass.)
+            if (deleted && decision.Phase == AccessRequestPhase.Expired && request.Status?.Phase == AccessRequestPhase.Active && !deleting)
+            {
+                return ReconcileResult.RequeueAfter(TimeSpan.Zero);
+            }
+        }
+
         try
         {
             // Audited before the status that reports it: a failed write leaves the phase as it was, and the next pass audits it.
@@ -173,7 +184,8 @@ public sealed class AccessRequestReconciler(
         return decision.RecheckIn is { } r ? ReconcileResult.RequeueAfter(r) : ReconcileResult.Done;
     }
 
-    async Task DeleteBindingAsync(string ns, AccessRequest request, string? uid, AccessRequestPhase phase, CancellationToken ct)
+    /// <summary>Deletes the grant's binding; false when it was already gone.</summary>
+    async Task<bool> DeleteBindingAsync(string ns, AccessRequest request, string? uid, AccessRequestPhase phase, CancellationToken ct)
     {
         try
         {
@@ -185,9 +197,11 @@ public sealed class AccessRequestReconciler(
             }
 
             logger.LogInformation("AccessRequest {Namespace}/{Name}: RoleBinding deleted", ns, request.Metadata.Name);
+            return true;
         }
         catch (KubeApiException e) when (e.IsNotFound)
         {
+            return false;
         }
     }
 }
