@@ -63,7 +63,7 @@ public sealed class Controller<T> : IController where T : class, IKubernetesObje
     readonly IReconciler<T> reconciler;
     readonly OperatorMetrics metrics;
     readonly ILogger logger;
-    ControllerOptions options;
+    readonly ControllerOptions options;
     readonly List<IInformer> sources = [];
     readonly QueueMetrics queueMetrics;
 
@@ -158,16 +158,6 @@ public sealed class Controller<T> : IController where T : class, IKubernetesObje
                 foreach (var key in map(e.Old)) Enqueue(key);
             }
         });
-        return this;
-    }
-
-    /// <summary>
-    /// At least <paramref name="workers"/> concurrent reconciles for this controller (before it runs), for a kind
-    /// whose work comes due in bursts of I/O-bound passes; the configured count when that is higher.
-    /// </summary>
-    public Controller<T> WithAtLeastWorkers(int workers)
-    {
-        if (workers > options.Workers) options = options with { Workers = workers };
         return this;
     }
 

@@ -33,9 +33,6 @@ public sealed class AccessRequestReconciler(
     public static readonly ResourceType Type = ResourceType.For<AccessRequest>(namespaced: true);
     const string Actor = "controlplane-operator";
 
-    /// <summary>Concurrent reconciles of AccessRequests (at least): the expiry bench's 1,000 grants due within a second.</summary>
-    public const int ExpiryWorkers = 32;
-
     public static void Setup(TermBuilder b, SystemDatabase database)
     {
         var requests = b.Informer<AccessRequest>(Type);
@@ -50,8 +47,6 @@ public sealed class AccessRequestReconciler(
         IEnumerable<string> InNamespace(string ns) => requests.InNamespace(ns).Select(r => $"{ns}/{r.Metadata.Name}");
         b.Controller("accessrequest", requests, reconciler)
             .SkipsEchoesOf(writes)
-            // Grants approved together fall due together: their bindings' deletes are API round trips, not CPU.
-            .WithAtLeastWorkers(ExpiryWorkers)
             // A new, changed or withdrawn Approval of a request (its status changes nothing here).
             .WatchesEvents(approvals, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
                 ? []
