@@ -34,8 +34,8 @@ public static partial class Program
     static readonly int IdleSeconds = Env("BENCH_IDLE_SECONDS", 600);
     static readonly int WebhookSeconds = Env("BENCH_WEBHOOK_SECONDS", 60);
     static readonly int WebhookRps = Env("BENCH_WEBHOOK_RPS", 100);
-    // Which parts to run (comma-separated: converge, large, webhook, exposure, backup, rollout, audit); all by default.
-    const string AllScenarios = "converge,large,webhook,exposure,backup,rollout,audit";
+    // Which parts to run (comma-separated: converge, large, webhook, exposure, backup, rollout, audit, expiry); all by default.
+    const string AllScenarios = "converge,large,webhook,exposure,backup,rollout,audit,expiry";
     static readonly HashSet<string> Scenarios = [.. (Environment.GetEnvironmentVariable("BENCH_SCENARIOS") ?? AllScenarios).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)];
     const int Workers = 8;
     const int ApplyConcurrency = 16;
@@ -220,6 +220,8 @@ public static partial class Program
                 table.Add((label, "watch: commit to event p50/p95/max ms", audit["watchDelayMs"]!.ToJsonString()));
                 table.Add((label, "full chain verification (global + tenant) s", $"{audit["fullVerificationSeconds"]}"));
             }
+
+            if (Scenarios.Contains("expiry")) await ExpiryScenarioAsync(Path.Combine(root, "expiry"), results, table);
         }
         finally
         {

@@ -10,9 +10,9 @@ namespace ControlPlane.Operator.Kinds;
 /// <summary>
 /// Governs an AccessRequest: its phase and conditions are <see cref="AccessRequestPlan.Decide"/> of its
 /// facts (its tenant's access policy, its Approvals as <see cref="ApprovalPolicy"/> counts them for the
-/// workspace's environment, whether its RoleBinding exists, the time). The apply is thin: audit rows
-/// first, then an ending grant's binding is deleted before the status says so, a starting grant's times
-/// are recorded in status before its binding is made. An Active request is looked at again at its
+/// workspace's environment, whether its RoleBinding exists, the time). The apply is thin: an ending
+/// grant's binding is deleted first, then audit rows (a grant's end once), then the status; a starting
+/// grant's times are recorded in status before its binding is made. An Active request is looked at again at its
 /// recorded status.expiresAt, so expiry survives restarts (the resync reads the recorded time, no timer).
 /// A finalizer lets a deleted request's grant end audited (access.revoked).
 /// </summary>
@@ -27,7 +27,8 @@ public sealed class AccessRequestReconciler(
     ObjectWriter writer,
     EventRecorder events,
     TimeProvider time,
-    ILogger<AccessRequestReconciler> logger) : IReconciler<AccessRequest>
+    ILogger<AccessRequestReconciler> logger,
+    AccessExpiryLag expiryLag) : IReconciler<AccessRequest>
 {
     public static readonly ResourceType Type = ResourceType.For<AccessRequest>(namespaced: true);
     const string Actor = "controlplane-operator";
@@ -41,7 +42,8 @@ public sealed class AccessRequestReconciler(
         var roleBindings = WorkspaceReconciler.RoleBindingsOf(b);
         var writes = new OwnWrites();
         var reconciler = new AccessRequestReconciler(ws, tenants, approvals, roleBindings, b.Api, new ChildApplier(b.Api, writes), database,
-            StalledStatus.Writer(b, writes), b.Events, b.Time, b.Loggers.CreateLogger<AccessRequestReconciler>());
+            StalledStatus.Writer(b, writes), b.Events, b.Time, b.Loggers.CreateLogger<AccessRequestReconciler>(),
+            new AccessExpiryLag(b.Metrics.Registry));
         IEnumerable<string> InNamespace(string ns) => requests.InNamespace(ns).Select(r => $"{ns}/{r.Metadata.Name}");
         b.Controller("accessrequest", requests, reconciler)
             .SkipsEchoesOf(writes)
@@ -114,27 +116,47 @@ public sealed class AccessRequestReconciler(
         var ours = cached is not null && !foreign;
         var decision = AccessRequestPlan.Decide(new AccessRequestFacts(request, tenant, ApprovalOf(request, ws), ours, now));
         var conditions = new ConditionSet(request.Status?.Conditions, request.Metadata.Generation, now);
+        // An ending grant's binding goes first, before its record and its status: less access is always safe, the
+        // expiry's lag is not the audit chain's (appends are serialised), and a pass that cannot reach the API server
+        // records nothing (the next pass ends the grant and audits it).
+        if (decision.Binding == BindingAction.Delete)
+        {
+            var deleted = await DeleteBindingAsync(ns, request, cached?.Metadata.Uid, decision.Phase, ct).ConfigureAwait(false);
+            // An expiry records itself (audit row, status, Event) in a second pass queued behind the other grants
+            // already due: when many fall due at once, every binding goes before any bookkeeping holds a worker.
+            // (A binding already gone, the cache behind, is recorded in this pass.)
+            if (deleted && decision.Phase == AccessRequestPhase.Expired && request.Status?.Phase == AccessRequestPhase.Active && !deleting)
+            {
+                return ReconcileResult.RequeueAfter(TimeSpan.Zero);
+            }
+        }
+
         try
         {
             // Audited before the status that reports it: a failed write leaves the phase as it was, and the next pass audits it.
             foreach (var audit in decision.Audits)
             {
-                await database.AppendAuditAsync(new AuditEntry(Actor, audit.Action, AccessRequest.KubeKind, $"{ns}/{request.Metadata.Name}", tenant?.Metadata.Name,
-                    audit.Details, audit.Severity), ct).ConfigureAwait(false);
+                var entry = new AuditEntry(Actor, audit.Action, AccessRequest.KubeKind, $"{ns}/{request.Metadata.Name}", tenant?.Metadata.Name, audit.Details, audit.Severity);
+                // A grant ends once: a pass repeated after its row committed but its status did not (API server gone) appends nothing.
+                if (audit.Action is "access.expired" or "access.revoked" && audit.Details["expiresAt"]?.GetValue<string>() is { } grantExpiry)
+                {
+                    await database.AppendGrantEndOnceAsync(entry, grantExpiry, ct).ConfigureAwait(false);
+                }
+                else
+                {
+                    await database.AppendAuditAsync(entry, ct).ConfigureAwait(false);
+                }
             }
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
             var failure = PostgresFailure.Of(e, "The system of record");
-            // A grant that should end ends anyway (less access is always safe); only its record waits for Postgres.
-            if (decision.Binding == BindingAction.Delete) await DeleteBindingAsync(ns, request, cached?.Metadata.Uid, ct).ConfigureAwait(false);
+            // The grant already ended (its binding is gone); only its record waits for Postgres.
             conditions.Set(AccessRequestConditions.Ready, false, failure.Reason, $"{failure.Message}; the change to {decision.Phase} is recorded once it is reachable");
             await writer.UpdateStatusAsync(Type, request, CopyStatus(request, conditions.ToList()), ct).ConfigureAwait(false);
             return failure.Transient ? ReconcileResult.Retry(failure.Message) : ReconcileResult.Terminal(failure.Message);
         }
 
-        // An ending grant's binding goes before the status says it ended.
-        if (decision.Binding == BindingAction.Delete) await DeleteBindingAsync(ns, request, cached?.Metadata.Uid, ct).ConfigureAwait(false);
         var status = decision.Status;
         status.Conditions = conditions.Apply(decision.Conditions).ToList();
         if (foreign)
@@ -162,15 +184,24 @@ public sealed class AccessRequestReconciler(
         return decision.RecheckIn is { } r ? ReconcileResult.RequeueAfter(r) : ReconcileResult.Done;
     }
 
-    async Task DeleteBindingAsync(string ns, AccessRequest request, string? uid, CancellationToken ct)
+    /// <summary>Deletes the grant's binding; false when it was already gone.</summary>
+    async Task<bool> DeleteBindingAsync(string ns, AccessRequest request, string? uid, AccessRequestPhase phase, CancellationToken ct)
     {
         try
         {
             await api.DeleteAsync(WorkspaceReconciler.RoleBindings, ns, AccessRequestPlan.BindingName(request.Metadata.Name), ct, uid).ConfigureAwait(false);
+            // An expiry's lag, once: a later pass finds no binding to delete (the decision asks for none).
+            if (phase == AccessRequestPhase.Expired && request.Status?.Phase == AccessRequestPhase.Active && request.Status.ExpiresAt is { } expiresAt)
+            {
+                expiryLag.Observe(expiresAt, time.GetUtcNow().UtcDateTime);
+            }
+
             logger.LogInformation("AccessRequest {Namespace}/{Name}: RoleBinding deleted", ns, request.Metadata.Name);
+            return true;
         }
         catch (KubeApiException e) when (e.IsNotFound)
         {
+            return false;
         }
     }
 }

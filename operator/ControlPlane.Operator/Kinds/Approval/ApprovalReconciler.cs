@@ -56,7 +56,8 @@ public sealed class ApprovalReconciler(
             .WatchesEvents(b.Informer<Application>(ApplicationReconciler.Type), e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
                 ? []
                 : reconciler.ApprovalsOf(e.Object, approvals.InNamespace(e.Object.Metadata.NamespaceProperty)))
-            .Watches(roleBindings, rb => approvals.InNamespace(rb.Metadata.NamespaceProperty).Select(a => $"{a.Metadata.NamespaceProperty}/{a.Metadata.Name}"))
+            // Only the approvals the binding's subjects (and their targets' other approvals) can be judged differently by.
+            .Watches(roleBindings, rb => ApprovalBindingWatch.AffectedBy(rb, approvals.InNamespace(rb.Metadata.NamespaceProperty)))
             // A tenant's CAB routes decide whether an approval of its intents counts.
             .WatchesEvents(tenants, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
                 ? []
