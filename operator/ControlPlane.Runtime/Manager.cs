@@ -23,6 +23,7 @@ public sealed class TermBuilder
 {
     readonly Manager manager;
     readonly Dictionary<(ResourceType, InformerOptions), IInformer> informers = [];
+    readonly Dictionary<IInformer, NamespaceScope> scopes = [];
 
     internal TermBuilder(Manager manager, EventRecorder events)
     {
@@ -52,6 +53,18 @@ public sealed class TermBuilder
         var informer = new Informer<T>(Api, type, Metrics, Loggers.CreateLogger("informer." + type.Plural), options);
         informers[(type, options)] = informer;
         return informer;
+    }
+
+    /// <summary>
+    /// The term's namespace scope kept from <paramref name="source"/> (made once per source, so informers
+    /// scoped by it share options and are shared between kinds).
+    /// </summary>
+    public NamespaceScope Scope<T>(Informer<T> source, Func<T, string?> namespaceOf) where T : class, IKubernetesObject<V1ObjectMeta>
+    {
+        if (scopes.TryGetValue(source, out var existing)) return existing;
+        var scope = NamespaceScope.Of(source, namespaceOf);
+        scopes[source] = scope;
+        return scope;
     }
 
     /// <summary>A controller for a kind; it runs for the term once the caches it watches have synced.</summary>
