@@ -140,7 +140,9 @@ public static partial class Program
             await op.WaitIdleAsync(TimeSpan.FromMinutes(5));
             load["steady"] = await MemoryAsync(op);
 
-            // 4. A quiet window, then the churn window of the same length.
+            // 4. A quiet window, then the churn window of the same length. First a pause: after a start the
+            // runtime still compiles hot code at its higher tier and collects the restart's garbage.
+            await Task.Delay(TimeSpan.FromSeconds(30));
             var quietCpu = await CpuOverAsync(op, TimeSpan.FromSeconds(ForeignChurnSeconds));
             var before = await op.ScrapeAsync();
             var cpu = op.CpuTime;
