@@ -117,8 +117,11 @@ public sealed class Manager(KubeApi api, OperatorMetrics metrics, ManagerOptions
 
     public bool IsLeader => leading;
 
-    /// <summary>Ready: a follower is always ready to stand by; a leader once its caches have synced.</summary>
-    public bool IsReady => !leading || informers.All(i => i.HasSynced);
+    /// <summary>
+    /// Ready: a follower is always ready to stand by; a leader once its caches have synced. Without
+    /// leader election there is no follower: not ready until the (only) term's caches have synced.
+    /// </summary>
+    public bool IsReady => leading ? informers.All(i => i.HasSynced) : options.LeaderElection is { Enabled: true };
 
     public bool IsIdle => controllers.Count > 0 && controllers.All(c => c.IsIdle);
 
@@ -174,8 +177,6 @@ public sealed class Manager(KubeApi api, OperatorMetrics metrics, ManagerOptions
 
     async Task LeadAsync(CancellationToken ct)
     {
-        leading = true;
-        LeadershipChanged?.Invoke(true);
         try
         {
             var term = new TermBuilder(this, new EventRecorder(api, options.EventSource, Identity, time, loggers.CreateLogger<EventRecorder>()));
@@ -188,6 +189,10 @@ public sealed class Manager(KubeApi api, OperatorMetrics metrics, ManagerOptions
 
             informers = [.. term.Informers];
             controllers = [.. term.Controllers];
+            // Leading only once the term's caches exist: readiness is judged by them (before, by the
+            // previous term's, or by none at all, which /readyz took for synced).
+            leading = true;
+            LeadershipChanged?.Invoke(true);
             var startupTasks = startups.Select(s => s(ct)).ToList();
             // Every loop runs for the whole term: one that ends before the term does died, and the term ends with it.
             var loops = new List<Task>();
@@ -200,8 +205,11 @@ public sealed class Manager(KubeApi api, OperatorMetrics metrics, ManagerOptions
         }
         finally
         {
-            leading = false;
-            LeadershipChanged?.Invoke(false);
+            if (leading)
+            {
+                leading = false;
+                LeadershipChanged?.Invoke(false);
+            }
         }
     }
 
