@@ -104,9 +104,9 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
     readonly TaskCompletionSource synced = new(TaskCreationOptions.RunContinuationsAsynchronously);
     string? resourceVersion;
 
-    // Namespaces whose objects were dropped as out of scope, with when (Environment.TickCount64): a
-    // namespace that joins the scope after its objects were seen is listed once (see OnScopeEntered).
-    readonly ConcurrentDictionary<string, long> dropped = new(StringComparer.Ordinal);
+    // Namespaces whose objects were dropped as out of scope: a namespace that joins the scope after
+    // its objects were seen is listed once (see OnScopeEntered).
+    readonly ConcurrentDictionary<string, byte> dropped = new(StringComparer.Ordinal);
     const int MaxDropped = 1 << 16;
     CancellationToken running;
 
@@ -249,7 +249,7 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
         {
             // Bounded: a cluster with more foreign namespaces than this only loses the late-join catch-up for some.
             if (dropped.Count >= MaxDropped) dropped.Clear();
-            dropped[ns] = Environment.TickCount64;
+            dropped[ns] = 0;
         }
 
         return false;
@@ -278,8 +278,8 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
                         var obj = Trim(item);
                         var key = KeyOf(obj);
                         // The watch may have brought a newer version meanwhile: only what it has not seen is added.
-                        if (store.ContainsKey(key) || !InScope(ns)) continue;
-                        Store(key, obj);
+                        if (!InScope(ns) || !store.TryAdd(key, obj)) continue;
+                        foreach (var index in indexes.Values) Move(index, key, default, obj);
                         Notify(new(InformerEventType.Added, default, obj));
                     }
 
