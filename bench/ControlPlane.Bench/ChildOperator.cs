@@ -30,7 +30,10 @@ public sealed class ChildOperator : IAsyncDisposable
 
     public static ChildOperator Start(string repo, IReadOnlyDictionary<string, string> settings)
     {
-        var dll = Path.Combine(repo, "operator", "ControlPlane.Operator", "bin", "Release", "net10.0", "ControlPlane.Operator.dll");
+        // BENCH_CHILD_DLL: another build of the operator (e.g. main's, for before/after numbers on the same harness).
+        var dll = Environment.GetEnvironmentVariable("BENCH_CHILD_DLL") is { Length: > 0 } other
+            ? other
+            : Path.Combine(repo, "operator", "ControlPlane.Operator", "bin", "Release", "net10.0", "ControlPlane.Operator.dll");
         if (!File.Exists(dll)) throw new FileNotFoundException($"{dll} is missing: `make bench` builds it (dotnet build operator -c Release)", dll);
         var healthPort = Net.FreePort();
         var start = ControlPlane.LocalEnv.Chaos.OperatorProcess.StartInfo(dll, settings, healthPort);

@@ -34,8 +34,8 @@ public static partial class Program
     static readonly int IdleSeconds = Env("BENCH_IDLE_SECONDS", 600);
     static readonly int WebhookSeconds = Env("BENCH_WEBHOOK_SECONDS", 60);
     static readonly int WebhookRps = Env("BENCH_WEBHOOK_RPS", 100);
-    // Which parts to run (comma-separated: converge, large, webhook, exposure, backup, rollout, audit, expiry); all by default.
-    const string AllScenarios = "converge,large,webhook,exposure,backup,rollout,audit,expiry";
+    // Which parts to run (comma-separated: converge, large, webhook, exposure, backup, rollout, audit, expiry, foreign); all by default.
+    const string AllScenarios = "converge,large,webhook,exposure,backup,rollout,audit,expiry,foreign";
     static readonly HashSet<string> Scenarios = [.. (Environment.GetEnvironmentVariable("BENCH_SCENARIOS") ?? AllScenarios).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)];
     const int Workers = 8;
     const int ApplyConcurrency = 16;
@@ -207,6 +207,8 @@ public static partial class Program
                 table.Add((label, "API writes / requests per minute", $"{idle["apiWritesPerMinute"]} / {idle["requestsPerMinute"]}"));
                 table.Add((label, "rollout reconciles / CPU s per minute", $"{idle["rolloutReconcilesPerMinute"]} / {idle["cpuSecondsPerMinute"]}"));
             }
+
+            if (Scenarios.Contains("foreign")) await ForeignScenarioAsync(root, repo, results, table);
 
             if (Scenarios.Contains("audit"))
             {

@@ -62,10 +62,10 @@ public static class CacheCompaction
     /// queues no reconcile. <paramref name="now"/> must not be in the cache yet (its resourceVersion is
     /// swapped for the comparison).
     /// </summary>
-    public static bool SameAsCached<T>(T old, T now, bool dropsStatus) where T : IKubernetesObject<V1ObjectMeta>
+    public static bool SameAsCached<T>(T old, T now, bool dropsParts) where T : IKubernetesObject<V1ObjectMeta>
     {
-        // Only caches that drop a part the server writes on its own (a status) can see such an update.
-        if (!dropsStatus || StatusOf<T>.Property is null || now.Metadata.DeletionTimestamp != old.Metadata.DeletionTimestamp) return false;
+        // Only caches that drop a part the server writes on its own (a status, or what a transform leaves out) can see such an update.
+        if (!dropsParts || now.Metadata.DeletionTimestamp != old.Metadata.DeletionTimestamp) return false;
         var version = now.Metadata.ResourceVersion;
         try
         {

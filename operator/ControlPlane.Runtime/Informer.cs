@@ -34,6 +34,21 @@ public sealed record InformerOptions
 
     /// <summary>Cache objects without their status (someone else's bookkeeping the operator never reads).</summary>
     public bool DropStatus { get; init; }
+
+    /// <summary>
+    /// Only objects in these namespaces are cached (and handed to handlers); the others are dropped
+    /// before they are deserialized. For kinds the operator reads but does not label (a tenant's Pods).
+    /// </summary>
+    public NamespaceScope? Scope { get; init; }
+
+    /// <summary>
+    /// What is kept of each object, applied before it is stored and compared: a copy with only the
+    /// fields its readers use (give one shared instance, as options are compared to share informers).
+    /// </summary>
+    public Func<IKubernetesObject<V1ObjectMeta>, IKubernetesObject<V1ObjectMeta>>? Transform { get; init; }
+
+    /// <summary>Whether a cached object lacks parts of what the server sent (so updates may change nothing cached).</summary>
+    internal bool DropsParts => DropStatus || Transform is not null;
 }
 
 public interface IInformer
@@ -89,6 +104,12 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
     readonly TaskCompletionSource synced = new(TaskCreationOptions.RunContinuationsAsynchronously);
     string? resourceVersion;
 
+    // Namespaces whose objects were dropped as out of scope: a namespace that joins the scope after
+    // its objects were seen is listed once (see OnScopeEntered).
+    readonly ConcurrentDictionary<string, byte> dropped = new(StringComparer.Ordinal);
+    const int MaxDropped = 1 << 16;
+    CancellationToken running;
+
     public Informer(KubeApi api, ResourceType type, OperatorMetrics metrics, ILogger logger, InformerOptions? options = null)
     {
         this.api = api;
@@ -98,6 +119,11 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
         this.options = options ?? new InformerOptions();
         // One bucket per namespace costs a few hundred bytes per namespace: only where someone asks.
         if (this.options.IndexByNamespace) AddIndex(NamespaceIndex, o => o.Metadata.NamespaceProperty);
+        if (this.options.Scope is { } scope)
+        {
+            scope.Entered += OnScopeEntered;
+            scope.Left += OnScopeLeft;
+        }
     }
 
     public ResourceType Type { get; }
@@ -208,7 +234,83 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
     }
 
     /// <summary>What the cache keeps of an object (see <see cref="CacheCompaction"/>).</summary>
-    T Trim(T obj) => CacheCompaction.Compact(obj, options.Strings, options.DropStatus);
+    T Trim(T obj) => CacheCompaction.Compact(options.Transform is { } transform ? (T)transform(obj) : obj, options.Strings, options.DropStatus);
+
+    bool InScope(string? ns) => options.Scope is not { } scope || scope.Contains(ns);
+
+    /// <summary>Reads the namespace of a raw object and, when it is out of scope, notes that it was dropped.</summary>
+    bool Admit(JsonElement obj)
+    {
+        if (options.Scope is null) return true;
+        var ns = obj.TryGetProperty("metadata", out var meta) && meta.TryGetProperty("namespace", out var n) ? n.GetString() : null;
+        if (InScope(ns)) return true;
+        metrics.OutOfScope.WithLabels(Type.Plural).Inc();
+        if (ns is not null)
+        {
+            // Bounded: a cluster with more foreign namespaces than this only loses the late-join catch-up for some.
+            if (dropped.Count >= MaxDropped) dropped.Clear();
+            dropped[ns] = 0;
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// A namespace joined the scope. Its objects seen before (dropped) would otherwise stay uncached
+    /// until they change: list that namespace once. A namespace made empty and joined at once (the
+    /// usual case: the operator creates it) costs nothing.
+    /// </summary>
+    void OnScopeEntered(string ns)
+    {
+        if (!dropped.TryRemove(ns, out _)) return;
+        var ct = running;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await synced.Task.WaitAsync(ct).ConfigureAwait(false);
+                string? continueToken = null;
+                do
+                {
+                    var page = await api.ListAsync<T>(Type, ns, options.LabelSelector, options.PageSize, continueToken, ct, options.MetadataOnly, options.FieldSelector).ConfigureAwait(false);
+                    foreach (var item in page.Items)
+                    {
+                        var obj = Trim(item);
+                        var key = KeyOf(obj);
+                        // The watch may have brought a newer version meanwhile: only what it has not seen is added.
+                        if (!InScope(ns) || !store.TryAdd(key, obj)) continue;
+                        foreach (var index in indexes.Values) Move(index, key, default, obj);
+                        Notify(new(InformerEventType.Added, default, obj));
+                    }
+
+                    continueToken = page.Continue;
+                }
+                while (continueToken is not null);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            catch (Exception e) when (e is HttpRequestException or KubeApiException or IOException or JsonException)
+            {
+                logger.LogWarning("list of {Resource} in namespace {Namespace}, which joined the cache's scope, failed ({Error}); its objects are cached as they change",
+                    Type.Plural, ns, e.Message);
+            }
+        }, CancellationToken.None);
+    }
+
+    /// <summary>A namespace left the scope: its objects leave the cache as if deleted.</summary>
+    void OnScopeLeft(string ns)
+    {
+        var prefix = ns + "/";
+        foreach (var key in store.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal)).ToList())
+        {
+            if (store.TryGetValue(key, out var gone))
+            {
+                Remove(key);
+                Notify(new(InformerEventType.Deleted, gone, gone));
+            }
+        }
+    }
 
     public static string KeyOf(T obj) =>
         string.IsNullOrEmpty(obj.Metadata.NamespaceProperty) ? obj.Metadata.Name : $"{obj.Metadata.NamespaceProperty}/{obj.Metadata.Name}";
@@ -223,6 +325,20 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
 
     public async Task RunAsync(CancellationToken ct)
     {
+        running = ct;
+        // Objects are judged by the scope's namespaces: they must be known before the first list.
+        if (options.Scope is { } scope)
+        {
+            try
+            {
+                await scope.WaitForSyncAsync(ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+
         var backoff = options.InitialBackoff;
         while (!ct.IsCancellationRequested)
         {
@@ -271,7 +387,8 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
         string listVersion;
         do
         {
-            var page = await api.ListAsync<T>(Type, null, options.LabelSelector, options.PageSize, continueToken, ct, options.MetadataOnly, options.FieldSelector).ConfigureAwait(false);
+            var page = await api.ListAsync<T>(Type, null, options.LabelSelector, options.PageSize, continueToken, ct, options.MetadataOnly, options.FieldSelector,
+                options.Scope is null ? null : Admit).ConfigureAwait(false);
             foreach (var item in page.Items) fresh[KeyOf(item)] = Trim(item);
             continueToken = page.Continue;
             listVersion = page.ResourceVersion;
@@ -283,7 +400,7 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
         {
             if (store.TryGetValue(key, out var old))
             {
-                var changed = old.Metadata.ResourceVersion != item.Metadata.ResourceVersion && !CacheCompaction.SameAsCached(old, item, options.DropStatus);
+                var changed = old.Metadata.ResourceVersion != item.Metadata.ResourceVersion && !CacheCompaction.SameAsCached(old, item, options.DropsParts);
                 Store(key, item);
                 if (changed) Notify(new(InformerEventType.Modified, old, item));
             }
@@ -355,6 +472,13 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
                 return;
         }
 
+        if (!Admit(objectJson))
+        {
+            // Not ours to cache, but the stream's position moves on.
+            if (objectJson.TryGetProperty("metadata", out var m) && m.TryGetProperty("resourceVersion", out var v)) Volatile.Write(ref resourceVersion, v.GetString());
+            return;
+        }
+
         var obj = Trim(KubernetesJson.Deserialize<T>(objectJson));
         var key = KeyOf(obj);
         switch (type)
@@ -363,7 +487,7 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
             case "MODIFIED":
                 store.TryGetValue(key, out var old);
                 // Compared before it is stored: readers of the cache never see the object mid-comparison.
-                var changed = old is null || !CacheCompaction.SameAsCached(old, obj, options.DropStatus);
+                var changed = old is null || !CacheCompaction.SameAsCached(old, obj, options.DropsParts);
                 Store(key, obj);
                 if (changed) Notify(new(old is null ? InformerEventType.Added : InformerEventType.Modified, old, obj));
                 break;

@@ -208,13 +208,13 @@ public sealed class KubeApi : IDisposable
     }
 
     public async Task<ListPage<T>> ListAsync<T>(ResourceType type, string? ns, string? labelSelector, int limit, string? continueToken, CancellationToken ct,
-        bool metadataOnly = false, string? fieldSelector = null)
+        bool metadataOnly = false, string? fieldSelector = null, Func<JsonElement, bool>? admit = null)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
         deadline.CancelAfter(RequestTimeout);
         try
         {
-            return await ListPageAsync<T>(type, ns, labelSelector, limit, continueToken, deadline.Token, metadataOnly, fieldSelector).ConfigureAwait(false);
+            return await ListPageAsync<T>(type, ns, labelSelector, limit, continueToken, deadline.Token, metadataOnly, fieldSelector, admit).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
@@ -223,7 +223,7 @@ public sealed class KubeApi : IDisposable
     }
 
     async Task<ListPage<T>> ListPageAsync<T>(ResourceType type, string? ns, string? labelSelector, int limit, string? continueToken, CancellationToken ct,
-        bool metadataOnly, string? fieldSelector)
+        bool metadataOnly, string? fieldSelector, Func<JsonElement, bool>? admit)
     {
         var query = new List<string> { $"limit={limit}" };
         if (!string.IsNullOrEmpty(continueToken)) query.Add("continue=" + Uri.EscapeDataString(continueToken));
@@ -244,7 +244,8 @@ public sealed class KubeApi : IDisposable
             items.Capacity = array.GetArrayLength();
             foreach (var element in array.EnumerateArray())
             {
-                if (element.ValueKind != JsonValueKind.Object) continue;
+                // Items the caller does not want are skipped before they cost a deserialization.
+                if (element.ValueKind != JsonValueKind.Object || (admit is not null && !admit(element))) continue;
                 var item = KubernetesJson.Deserialize<T>(element);
                 // Items of a list carry no apiVersion/kind; put them back so cached objects are whole.
                 if (item is IKubernetesObject whole)

@@ -23,6 +23,7 @@ public sealed class TermBuilder
 {
     readonly Manager manager;
     readonly Dictionary<(ResourceType, InformerOptions), IInformer> informers = [];
+    readonly Dictionary<IInformer, NamespaceScope> scopes = [];
 
     internal TermBuilder(Manager manager, EventRecorder events)
     {
@@ -52,6 +53,18 @@ public sealed class TermBuilder
         var informer = new Informer<T>(Api, type, Metrics, Loggers.CreateLogger("informer." + type.Plural), options);
         informers[(type, options)] = informer;
         return informer;
+    }
+
+    /// <summary>
+    /// The term's namespace scope kept from <paramref name="source"/> (made once per source, so informers
+    /// scoped by it share options and are shared between kinds).
+    /// </summary>
+    public NamespaceScope Scope<T>(Informer<T> source, Func<T, string?> namespaceOf) where T : class, IKubernetesObject<V1ObjectMeta>
+    {
+        if (scopes.TryGetValue(source, out var existing)) return existing;
+        var scope = NamespaceScope.Of(source, namespaceOf);
+        scopes[source] = scope;
+        return scope;
     }
 
     /// <summary>A controller for a kind; it runs for the term once the caches it watches have synced.</summary>
@@ -104,8 +117,11 @@ public sealed class Manager(KubeApi api, OperatorMetrics metrics, ManagerOptions
 
     public bool IsLeader => leading;
 
-    /// <summary>Ready: a follower is always ready to stand by; a leader once its caches have synced.</summary>
-    public bool IsReady => !leading || informers.All(i => i.HasSynced);
+    /// <summary>
+    /// Ready: a follower is always ready to stand by; a leader once its caches have synced. Without
+    /// leader election there is no follower: not ready until the (only) term's caches have synced.
+    /// </summary>
+    public bool IsReady => leading ? informers.All(i => i.HasSynced) : options.LeaderElection is { Enabled: true };
 
     public bool IsIdle => controllers.Count > 0 && controllers.All(c => c.IsIdle);
 
@@ -161,8 +177,6 @@ public sealed class Manager(KubeApi api, OperatorMetrics metrics, ManagerOptions
 
     async Task LeadAsync(CancellationToken ct)
     {
-        leading = true;
-        LeadershipChanged?.Invoke(true);
         try
         {
             var term = new TermBuilder(this, new EventRecorder(api, options.EventSource, Identity, time, loggers.CreateLogger<EventRecorder>()));
@@ -175,6 +189,10 @@ public sealed class Manager(KubeApi api, OperatorMetrics metrics, ManagerOptions
 
             informers = [.. term.Informers];
             controllers = [.. term.Controllers];
+            // Leading only once the term's caches exist: readiness is judged by them (before, by the
+            // previous term's, or by none at all, which /readyz took for synced).
+            leading = true;
+            LeadershipChanged?.Invoke(true);
             var startupTasks = startups.Select(s => s(ct)).ToList();
             // Every loop runs for the whole term: one that ends before the term does died, and the term ends with it.
             var loops = new List<Task>();
@@ -187,8 +205,11 @@ public sealed class Manager(KubeApi api, OperatorMetrics metrics, ManagerOptions
         }
         finally
         {
-            leading = false;
-            LeadershipChanged?.Invoke(false);
+            if (leading)
+            {
+                leading = false;
+                LeadershipChanged?.Invoke(false);
+            }
         }
     }
 

@@ -42,6 +42,8 @@ public sealed class OperatorMetrics
         PostgresWrites = f.CreateCounter("controlplane_postgres_writes_total", "Postgres write transactions, by database (system of record, or a region's server).", "database");
         ControllersIdle = f.CreateGauge("controlplane_controllers_idle", "1 when every work queue is empty and no reconcile is running or waiting, else 0.");
         CachedObjects = f.CreateGauge("controlplane_informer_cached_objects", "Objects held in an informer's cache, by resource.", "resource");
+        OutOfScope = f.CreateCounter("controlplane_informer_out_of_scope_total",
+            "Listed or watched objects dropped before caching because their namespace is outside the informer's scope, by resource.", "resource");
         // Read at scrape time, as client-go's queues refresh them every 500 ms: a stuck item grows between two Done calls.
         Registry.AddBeforeCollectCallback(() =>
         {
@@ -100,4 +102,5 @@ public sealed class OperatorMetrics
     public Counter PostgresWrites { get; }
     public Gauge ControllersIdle { get; }
     public Gauge CachedObjects { get; }
+    public Counter OutOfScope { get; }
 }

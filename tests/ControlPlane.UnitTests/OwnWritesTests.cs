@@ -87,10 +87,10 @@ public sealed class OwnWritesTests
 
         var first = Quota("1", "2", "0");
         var usage = Quota("2", "2", "500m");
-        Assert.True(CacheCompaction.SameAsCached(first, usage, dropsStatus: true));
+        Assert.True(CacheCompaction.SameAsCached(first, usage, dropsParts: true));
         Assert.Equal("2", usage.Metadata.ResourceVersion); // the cache still takes the new version
-        Assert.False(CacheCompaction.SameAsCached(first, Quota("3", "4", "0"), dropsStatus: true));
-        Assert.False(CacheCompaction.SameAsCached(first, usage, dropsStatus: false)); // a cache that keeps status sees the change
+        Assert.False(CacheCompaction.SameAsCached(first, Quota("3", "4", "0"), dropsParts: true));
+        Assert.False(CacheCompaction.SameAsCached(first, usage, dropsParts: false)); // a cache that keeps status sees the change
     }
 
     static Workspace Ws(string name, string cpu) => new()

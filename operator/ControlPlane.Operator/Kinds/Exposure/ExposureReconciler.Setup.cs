@@ -20,8 +20,8 @@ public sealed partial class ExposureReconciler
         var exposures = ExposuresOf(b, options.Exposure);
         var caches = new ExposureCaches(exposures, WorkspaceReconciler.WorkspacesOf(b), b.Informer<Tenant>(TenantReconciler.Type),
             b.Informer<Approval>(ApprovalReconciler.Type), WorkspaceReconciler.RoleBindingsOf(b),
-            // Backends are the tenants' own Services: all of them, by namespace (a Service is small).
-            b.Informer<V1Service>(ExposureResources.Services),
+            // Backends are the tenants' own Services: those of workspace namespaces, type, selector and ports only.
+            GovernedCaches.ServicesOf(b),
             b.Informer<V1Ingress>(ExposureResources.Ingresses, WorkspaceReconciler.Owned(b) with { IndexByNamespace = false }));
         var writes = new OwnWrites();
         var reconciler = new ExposureReconciler(caches, b.Api, database, StalledStatus.Writer(b, writes), new ChildApplier(b.Api, writes), b.Events,

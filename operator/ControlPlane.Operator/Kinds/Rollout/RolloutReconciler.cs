@@ -48,7 +48,8 @@ public sealed partial class RolloutReconciler(
     {
         var rollouts = b.Informer<Rollout>(Type).AddIndex(RolloutResources.DeploymentIndex, r => r.Spec.Target.Deployment);
         var caches = new RolloutCaches(rollouts, WorkspaceReconciler.WorkspacesOf(b), b.Informer<Tenant>(TenantReconciler.Type),
-            b.Informer<V1Deployment>(Deployments), b.Informer<V1Pod>(Pods), b.Informer<Approval>(ApprovalReconciler.Type), WorkspaceReconciler.RoleBindingsOf(b));
+            // Workspace namespaces only, stripped to what RolloutResources.View reads (see GovernedCaches).
+            GovernedCaches.DeploymentsOf(b), GovernedCaches.PodsOf(b), b.Informer<Approval>(ApprovalReconciler.Type), WorkspaceReconciler.RoleBindingsOf(b));
         var writes = new OwnWrites();
         var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
         var reconciler = new RolloutReconciler(caches, b.Api, database, new PrometheusClient(options.Prometheus, http), options.Prometheus,

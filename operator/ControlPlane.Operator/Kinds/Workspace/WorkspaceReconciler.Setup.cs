@@ -32,8 +32,12 @@ public sealed partial class WorkspaceReconciler
             b.Informer<V1NetworkPolicy>(NetworkPolicies, byKey),
             b.Informer<V1ConfigMap>(ConfigMaps, byKey),
             b.Informer<V1Secret>(Secrets, byKey),
-            // Provider keys are the user's own Secrets: service-account tokens (one per namespace) are never one.
-            b.Informer<PartialObjectMetadata>(Secrets, b.DefaultInformerOptions with { MetadataOnly = true, IndexByNamespace = false, FieldSelector = "type!=kubernetes.io/service-account-token" }));
+            // Provider keys are the user's own Secrets: service-account tokens (one per namespace) are never one,
+            // and only a workspace namespace holds one (the cluster's other Secrets are not even looked at).
+            b.Informer<PartialObjectMetadata>(Secrets, b.DefaultInformerOptions with
+            {
+                MetadataOnly = true, IndexByNamespace = false, FieldSelector = "type!=kubernetes.io/service-account-token", Scope = GovernedCaches.WorkspaceNamespaces(b),
+            }));
     }
 
     public static void Setup(TermBuilder b, SystemDatabase database, RegionDatabases regions, KeyVault? vault, ControlPlaneOptions options)
