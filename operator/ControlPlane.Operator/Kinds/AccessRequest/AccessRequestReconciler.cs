@@ -30,7 +30,9 @@ public sealed class AccessRequestReconciler(
     ILogger<AccessRequestReconciler> logger) : IReconciler<AccessRequest>
 {
     public static readonly ResourceType Type = ResourceType.For<AccessRequest>(namespaced: true);
-    const string Actor = "controlplane-operator";
+
+    readonly GrantApply<AccessRequest, AccessRequestStatus> grants =
+        new(Type, AccessRequestReasons.Granting, r => r.Status?.Conditions, CopyStatus, AccessRequestResources.Binding, api, applier, database, writer, events, logger);
 
     public static void Setup(TermBuilder b, SystemDatabase database)
     {
@@ -100,77 +102,16 @@ public sealed class AccessRequestReconciler(
 
     async Task<ReconcileResult> GovernAsync(AccessRequest request, CancellationToken ct)
     {
+        (var go, request) = await grants.BeginAsync(request, ct).ConfigureAwait(false);
+        if (!go) return ReconcileResult.Done;
         var ns = request.Metadata.NamespaceProperty;
-        var deleting = request.Metadata.DeletionTimestamp is not null;
-        if (deleting && !ObjectWriter.HasFinalizer(request, ApiGroup.Finalizer)) return ReconcileResult.Done;
-        if (!deleting) request = await writer.AddFinalizerAsync(Type, request, ApiGroup.Finalizer, ct).ConfigureAwait(false);
-
         var now = time.GetUtcNow().UtcDateTime;
         var ws = workspaces.Get(ns);
         var tenant = ws is null ? null : tenants.Get(ws.Spec.Tenant);
-        var cached = roleBindings.Get($"{ns}/{AccessRequestPlan.BindingName(request.Metadata.Name)}");
-        // A binding of that name that is not this request's is never adopted nor deleted.
-        var foreign = cached is not null && !AccessRequestResources.IsOurs(cached, request);
-        var ours = cached is not null && !foreign;
-        var decision = AccessRequestPlan.Decide(new AccessRequestFacts(request, tenant, ApprovalOf(request, ws), ours, now));
-        var conditions = new ConditionSet(request.Status?.Conditions, request.Metadata.Generation, now);
-        try
-        {
-            // Audited before the status that reports it: a failed write leaves the phase as it was, and the next pass audits it.
-            foreach (var audit in decision.Audits)
-            {
-                await database.AppendAuditAsync(new AuditEntry(Actor, audit.Action, AccessRequest.KubeKind, $"{ns}/{request.Metadata.Name}", tenant?.Metadata.Name,
-                    audit.Details, audit.Severity), ct).ConfigureAwait(false);
-            }
-        }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException)
-        {
-            var failure = PostgresFailure.Of(e, "The system of record");
-            // A grant that should end ends anyway (less access is always safe); only its record waits for Postgres.
-            if (decision.Binding == BindingAction.Delete) await DeleteBindingAsync(ns, request, cached?.Metadata.Uid, ct).ConfigureAwait(false);
-            conditions.Set(AccessRequestConditions.Ready, false, failure.Reason, $"{failure.Message}; the change to {decision.Phase} is recorded once it is reachable");
-            await writer.UpdateStatusAsync(Type, request, CopyStatus(request, conditions.ToList()), ct).ConfigureAwait(false);
-            return failure.Transient ? ReconcileResult.Retry(failure.Message) : ReconcileResult.Terminal(failure.Message);
-        }
-
-        // An ending grant's binding goes before the status says it ended.
-        if (decision.Binding == BindingAction.Delete) await DeleteBindingAsync(ns, request, cached?.Metadata.Uid, ct).ConfigureAwait(false);
-        var status = decision.Status;
-        status.Conditions = conditions.Apply(decision.Conditions).ToList();
-        if (foreign)
-        {
-            status.Conditions = conditions.Set(AccessRequestConditions.Ready, false, AccessRequestReasons.Granting,
-                $"RoleBinding {cached!.Metadata.Name} exists and is not this request's; it is never adopted: delete it or use another request name").ToList();
-        }
-
-        request = await writer.UpdateStatusAsync(Type, request, status, ct).ConfigureAwait(false);
-        // A starting grant's times are recorded first, so its expiry is known before it exists.
-        if (decision.Binding == BindingAction.Ensure && !foreign)
-        {
-            await applier.ApplyAsync(WorkspaceReconciler.RoleBindings, AccessRequestResources.Binding(request, status), cached, ["roleRef", "subjects"], ct).ConfigureAwait(false);
-        }
-
-        await events.SendAsync(request, decision.Notices, ct).ConfigureAwait(false);
-        if (deleting)
-        {
-            await writer.RemoveFinalizerAsync(Type, request, ApiGroup.Finalizer, ct).ConfigureAwait(false);
-            return ReconcileResult.Done;
-        }
-
-        if (foreign) return ReconcileResult.Retry("RoleBinding name taken by another owner");
-        // Expiry is status.expiresAt, a recorded time: look again at it.
-        return decision.RecheckIn is { } r ? ReconcileResult.RequeueAfter(r) : ReconcileResult.Done;
-    }
-
-    async Task DeleteBindingAsync(string ns, AccessRequest request, string? uid, CancellationToken ct)
-    {
-        try
-        {
-            await api.DeleteAsync(WorkspaceReconciler.RoleBindings, ns, AccessRequestPlan.BindingName(request.Metadata.Name), ct, uid).ConfigureAwait(false);
-            logger.LogInformation("AccessRequest {Namespace}/{Name}: RoleBinding deleted", ns, request.Metadata.Name);
-        }
-        catch (KubeApiException e) when (e.IsNotFound)
-        {
-        }
+        var name = AccessRequestPlan.BindingName(request.Metadata.Name);
+        var (cached, ours, foreign) = GrantApply<AccessRequest, AccessRequestStatus>.Binding(request, roleBindings, name);
+        var d = AccessRequestPlan.Decide(new AccessRequestFacts(request, tenant, ApprovalOf(request, ws), ours, now));
+        var step = new GrantStep<AccessRequestStatus>(d.Status, d.Binding, d.Conditions, d.Notices, d.Audits, d.RecheckIn, d.Phase.ToString());
+        return await grants.ApplyAsync(request, tenant?.Metadata.Name, name, step, now, cached, foreign, ct).ConfigureAwait(false);
     }
 }

@@ -1,0 +1,166 @@
+using System.Globalization;
+using ControlPlane.Api.V1Alpha1;
+using ControlPlane.Operator.Policy;
+using ControlPlane.Operator.Store;
+using ControlPlane.Runtime;
+using Npgsql;
+using k8s;
+using k8s.Models;
+
+namespace ControlPlane.Operator.Kinds;
+
+/// <summary>
+/// The RoleBinding that carries a time-bound grant (an AccessRequest's, a BreakGlass's), a pure function of its owner and
+/// recorded status: bound to one User with a workspace ClusterRole, owned by the object (the garbage collector takes it
+/// with the object), labelled managed-by so the operator's RoleBinding cache sees it, deliberately without the workspace
+/// label (the Workspace reconciler owns only its members' bindings), annotated with its recorded expiry.
+/// </summary>
+public static class GrantBindings
+{
+    public const string ExpiresAtAnnotation = "controlplane.io/expires-at";
+
+    public static V1RoleBinding Binding(IKubernetesObject<V1ObjectMeta> owner, string name, string ownerLabel, string role, string? user, DateTime? expiresAt) => new()
+    {
+        ApiVersion = "rbac.authorization.k8s.io/v1",
+        Kind = "RoleBinding",
+        Metadata = new V1ObjectMeta
+        {
+            Name = name,
+            NamespaceProperty = owner.Metadata.NamespaceProperty,
+            Labels = new Dictionary<string, string>
+            {
+                [ApiGroup.ManagedByLabel] = ApiGroup.ManagedByValue,
+                [ownerLabel] = owner.Metadata.Name,
+            },
+            Annotations = new Dictionary<string, string>
+            {
+                [ExpiresAtAnnotation] = expiresAt?.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture) ?? "",
+            },
+            OwnerReferences = [ChildApplier.OwnerReference(owner)],
+        },
+        RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "ClusterRole", Name = WorkspaceRoles.ClusterRoleName(role) },
+        Subjects = [new Rbacv1Subject { Kind = "User", Name = user ?? "", ApiGroup = "rbac.authorization.k8s.io" }],
+    };
+
+    /// <summary>The object of <paramref name="kind"/> a RoleBinding carries the grant of (its controlling owner), as a queue key; none for other bindings.</summary>
+    public static IEnumerable<string> OwnerOf(V1RoleBinding rb, string kind) =>
+        rb.Metadata.OwnerReferences?.Where(o => o.Controller == true && o.Kind == kind && o.ApiVersion == ApiGroup.ApiVersion)
+            .Select(o => $"{rb.Metadata.NamespaceProperty}/{o.Name}") ?? [];
+
+    /// <summary>Whether an existing binding is this object's (same owner uid): the operator never adopts or deletes another's.</summary>
+    public static bool IsOurs(V1RoleBinding rb, IKubernetesObject<V1ObjectMeta> owner) =>
+        rb.Metadata.OwnerReferences?.Any(o => o.Controller == true && o.Kind == owner.Kind && o.Uid == owner.Metadata.Uid) == true;
+}
+
+/// <summary>One pass's decision about a grant, in the terms the apply needs.</summary>
+public sealed record GrantStep<TStatus>(
+    TStatus Status,
+    BindingAction Binding,
+    IReadOnlyList<ConditionVerdict> Conditions,
+    IReadOnlyList<Notice> Notices,
+    IReadOnlyList<AccessAudit> Audits,
+    TimeSpan? RecheckIn,
+    string Phase) where TStatus : StatusBase;
+
+/// <summary>
+/// The thin apply of a time-bound grant (AccessRequest, BreakGlass), the same for both: audit rows first (a failed
+/// write leaves the phase as it was and the next pass audits it); an ending grant's binding deleted before the status
+/// says so (also while Postgres is down: less access is always safe; only its record waits, Ready=False/DatabaseUnavailable
+/// and a retry); a starting grant's times recorded in status before its binding is made, so its expiry is known before it
+/// exists; a binding of that name owned by someone else never adopted nor deleted; Events; the finalizer released last.
+/// </summary>
+public sealed class GrantApply<T, TStatus>(
+    ResourceType type,
+    string grantingReason,
+    Func<T, IReadOnlyList<V1Condition>?> conditionsOf,
+    Func<T, List<V1Condition>, TStatus> copyStatus,
+    Func<T, TStatus, V1RoleBinding> bindingOf,
+    KubeApi api,
+    ChildApplier applier,
+    SystemDatabase database,
+    ObjectWriter writer,
+    EventRecorder events,
+    ILogger logger)
+    where T : class, IKubernetesObject<V1ObjectMeta>
+    where TStatus : StatusBase
+{
+    const string Actor = "controlplane-operator";
+    const string Ready = "Ready";
+
+    /// <summary>Adds the finalizer unless the object is going (false: gone already, nothing to do).</summary>
+    public async Task<(bool Go, T Obj)> BeginAsync(T obj, CancellationToken ct)
+    {
+        var deleting = obj.Metadata.DeletionTimestamp is not null;
+        if (deleting && !ObjectWriter.HasFinalizer(obj, ApiGroup.Finalizer)) return (false, obj);
+        return (true, deleting ? obj : await writer.AddFinalizerAsync(type, obj, ApiGroup.Finalizer, ct).ConfigureAwait(false));
+    }
+
+    /// <summary>The binding named <paramref name="name"/> from the cache, and whether it is the object's own (null when it is someone else's).</summary>
+    public static (V1RoleBinding? Cached, bool Ours, bool Foreign) Binding(T obj, Informer<V1RoleBinding> roleBindings, string name)
+    {
+        var cached = roleBindings.Get($"{obj.Metadata.NamespaceProperty}/{name}");
+        var foreign = cached is not null && !GrantBindings.IsOurs(cached, obj);
+        return (cached, cached is not null && !foreign, foreign);
+    }
+
+    /// <param name="cached">The binding of that name in the cache; <paramref name="foreign"/>: it is someone else's.</param>
+    public async Task<ReconcileResult> ApplyAsync(T obj, string? tenant, string bindingName, GrantStep<TStatus> step, DateTime now, V1RoleBinding? cached, bool foreign, CancellationToken ct)
+    {
+        var ns = obj.Metadata.NamespaceProperty;
+        var deleting = obj.Metadata.DeletionTimestamp is not null;
+        var conditions = new ConditionSet(conditionsOf(obj), obj.Metadata.Generation, now);
+        try
+        {
+            foreach (var audit in step.Audits)
+            {
+                await database.AppendAuditAsync(new AuditEntry(Actor, audit.Action, obj.Kind, $"{ns}/{obj.Metadata.Name}", tenant, audit.Details, audit.Severity), ct).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            var failure = PostgresFailure.Of(e, "The system of record");
+            if (step.Binding == BindingAction.Delete) await DeleteBindingAsync(obj, bindingName, cached?.Metadata.Uid, ct).ConfigureAwait(false);
+            conditions.Set(Ready, false, failure.Reason, $"{failure.Message}; the change to {step.Phase} is recorded once it is reachable");
+            await writer.UpdateStatusAsync(type, obj, copyStatus(obj, conditions.ToList()), ct).ConfigureAwait(false);
+            return failure.Transient ? ReconcileResult.Retry(failure.Message) : ReconcileResult.Terminal(failure.Message);
+        }
+
+        if (step.Binding == BindingAction.Delete) await DeleteBindingAsync(obj, bindingName, cached?.Metadata.Uid, ct).ConfigureAwait(false);
+        var status = step.Status;
+        status.Conditions = conditions.Apply(step.Conditions).ToList();
+        if (foreign)
+        {
+            status.Conditions = conditions.Set(Ready, false, grantingReason,
+                $"RoleBinding {bindingName} exists and is not this {obj.Kind}'s; it is never adopted: delete it or use another name").ToList();
+        }
+
+        obj = await writer.UpdateStatusAsync(type, obj, status, ct).ConfigureAwait(false);
+        if (step.Binding == BindingAction.Ensure && !foreign)
+        {
+            await applier.ApplyAsync(WorkspaceReconciler.RoleBindings, bindingOf(obj, status), cached, ["roleRef", "subjects"], ct).ConfigureAwait(false);
+        }
+
+        await events.SendAsync(obj, step.Notices, ct).ConfigureAwait(false);
+        if (deleting)
+        {
+            await writer.RemoveFinalizerAsync(type, obj, ApiGroup.Finalizer, ct).ConfigureAwait(false);
+            return ReconcileResult.Done;
+        }
+
+        if (foreign) return ReconcileResult.Retry("RoleBinding name taken by another owner");
+        // Expiry (and a BreakGlass's review deadline) is a recorded time: look again at it.
+        return step.RecheckIn is { } r ? ReconcileResult.RequeueAfter(r) : ReconcileResult.Done;
+    }
+
+    async Task DeleteBindingAsync(T obj, string name, string? uid, CancellationToken ct)
+    {
+        try
+        {
+            await api.DeleteAsync(WorkspaceReconciler.RoleBindings, obj.Metadata.NamespaceProperty, name, ct, uid).ConfigureAwait(false);
+            logger.LogInformation("{Kind} {Namespace}/{Name}: RoleBinding deleted", obj.Kind, obj.Metadata.NamespaceProperty, obj.Metadata.Name);
+        }
+        catch (KubeApiException e) when (e.IsNotFound)
+        {
+        }
+    }
+}
