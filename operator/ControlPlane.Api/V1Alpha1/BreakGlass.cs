@@ -14,6 +14,7 @@ namespace ControlPlane.Api.V1Alpha1;
 [KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = KubeKind, PluralName = "breakglasses")]
 [EntityScope(EntityScope.Namespaced), ShortName("bg")]
 [PrinterColumn("Phase", ".status.phase")]
+[PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
 [PrinterColumn("Invoker", ".status.invoker")]
 [PrinterColumn("Role", ".spec.role")]
 [PrinterColumn("Incident", ".spec.incident")]

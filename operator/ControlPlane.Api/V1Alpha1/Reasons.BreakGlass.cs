@@ -19,13 +19,13 @@ public static class BreakGlassConditions
 /// <summary>Why a BreakGlass's conditions are as they are, and the reasons of its Events.</summary>
 public static class BreakGlassReasons
 {
-    public const string Invoked = "BreakGlassInvoked";
+    public const string BreakGlassInvoked = "BreakGlassInvoked";
     public const string Active = "Active";
     public const string Granting = "Granting";
     public const string Expired = "Expired";
     public const string Ended = "Ended";
     public const string PolicyWithdrawn = "PolicyWithdrawn";
-    public const string Disabled = "BreakGlassDisabled";
+    public const string BreakGlassDisabled = "BreakGlassDisabled";
     public const string NotAnInvoker = "NotAnInvoker";
     public const string PolicyViolation = "PolicyViolation";
     public const string AlreadyActive = "AlreadyActive";

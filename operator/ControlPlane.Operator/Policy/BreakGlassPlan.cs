@@ -183,7 +183,7 @@ public static class BreakGlassPlan
             {
                 case BreakGlassPhase.Active:
                     // Loud: a Warning Event and a security audit row at once.
-                    notices.Add(new(BreakGlassReasons.Invoked, message, Warning: true));
+                    notices.Add(new(BreakGlassReasons.BreakGlassInvoked, message, Warning: true));
                     audits.Add(new("breakglass.invoked", details, "security"));
                     break;
                 case BreakGlassPhase.Expired:
@@ -236,7 +236,7 @@ public static class BreakGlassPlan
         }
 
         if (ApprovalPolicy.NotAPerson(invoker, null) is { } machine) return (refused, BreakGlassReasons.NotAPerson, $"{machine}: only a person invokes break-glass");
-        if (BreakGlassRules.Disabled(f.Tenant) is { } disabled) return (refused, BreakGlassReasons.Disabled, disabled);
+        if (BreakGlassRules.Disabled(f.Tenant) is { } disabled) return (refused, BreakGlassReasons.BreakGlassDisabled, disabled);
         var problems = BreakGlassRules.Problems(b.Spec, f.Tenant);
         if (BreakGlassRules.NameProblem(b.Metadata.Name) is { } badName) problems.Insert(0, badName);
         if (problems.Count > 0) return (refused, BreakGlassReasons.PolicyViolation, string.Join("; ", problems));

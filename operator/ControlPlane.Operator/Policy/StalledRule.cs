@@ -35,7 +35,7 @@ public static class StalledRule
             [AccessRequestReasons.NotInAWorkspace, AccessRequestReasons.PolicyViolation, AccessRequestReasons.NotAPerson]),
         // An ended or refused break-glass is never granted again: emergency access needs a new BreakGlass.
         [BreakGlass.KubeKind] = ([nameof(BreakGlassPhase.Expired), nameof(BreakGlassPhase.Ended), nameof(BreakGlassPhase.Refused)],
-            [BreakGlassReasons.NotInAWorkspace, BreakGlassReasons.PolicyViolation, BreakGlassReasons.NotAPerson, BreakGlassReasons.Disabled,
+            [BreakGlassReasons.NotInAWorkspace, BreakGlassReasons.PolicyViolation, BreakGlassReasons.NotAPerson, BreakGlassReasons.BreakGlassDisabled,
              BreakGlassReasons.NotAnInvoker, BreakGlassReasons.AlreadyActive]),
         [Backup.KubeKind] = ([nameof(BackupPhase.Failed)], []),
         [Restore.KubeKind] = ([nameof(RestorePhase.Failed)], []),
