@@ -62,6 +62,31 @@ public sealed record GrantStep<TStatus>(
     TimeSpan? RecheckIn,
     string Phase) where TStatus : StatusBase;
 
+/// <summary>What a time-bound grant's reconciler (AccessRequest, BreakGlass) reads and writes with, made once per term.</summary>
+public sealed record GrantContext(
+    Informer<Workspace> Workspaces,
+    Informer<Tenant> Tenants,
+    Informer<Approval> Approvals,
+    Informer<V1RoleBinding> RoleBindings,
+    KubeApi Api,
+    ChildApplier Applier,
+    SystemDatabase Database,
+    ObjectWriter Writer,
+    EventRecorder Events,
+    TimeProvider Time,
+    OwnWrites Writes)
+{
+    public static GrantContext Of(TermBuilder b, SystemDatabase database)
+    {
+        var writes = new OwnWrites();
+        return new(WorkspaceReconciler.WorkspacesOf(b), b.Informer<Tenant>(TenantReconciler.Type), b.Informer<Approval>(ApprovalReconciler.Type),
+            WorkspaceReconciler.RoleBindingsOf(b), b.Api, new ChildApplier(b.Api, writes), database, StalledStatus.Writer(b, writes), b.Events, b.Time, writes);
+    }
+
+    /// <summary>The tenant of the workspace whose namespace this is, from the caches; null when it is not a workspace's.</summary>
+    public Tenant? TenantOf(string ns) => Workspaces.Get(ns) is { } ws ? Tenants.Get(ws.Spec.Tenant) : null;
+}
+
 /// <summary>
 /// The thin apply of a time-bound grant (AccessRequest, BreakGlass), the same for both: audit rows first (a failed
 /// write leaves the phase as it was and the next pass audits it); an ending grant's binding deleted before the status
@@ -72,20 +97,67 @@ public sealed record GrantStep<TStatus>(
 public sealed class GrantApply<T, TStatus>(
     ResourceType type,
     string grantingReason,
-    Func<T, IReadOnlyList<V1Condition>?> conditionsOf,
+    Func<T, List<V1Condition>?> conditionsOf,
     Func<T, List<V1Condition>, TStatus> copyStatus,
     Func<T, TStatus, V1RoleBinding> bindingOf,
-    KubeApi api,
-    ChildApplier applier,
-    SystemDatabase database,
-    ObjectWriter writer,
-    EventRecorder events,
+    GrantContext g,
     ILogger logger)
     where T : class, IKubernetesObject<V1ObjectMeta>
     where TStatus : StatusBase
 {
+    readonly KubeApi api = g.Api;
+    readonly ChildApplier applier = g.Applier;
+    readonly SystemDatabase database = g.Database;
+    readonly ObjectWriter writer = g.Writer;
+    readonly EventRecorder events = g.Events;
+
+    /// <summary>Postgres failures are the pass's own condition (DatabaseUnavailable), not a ReconcileError.</summary>
+    public ErrorReport<T> ErrorReport => new(writer, type, Ready, conditionsOf, copyStatus, events, g.Time, logger)
+    {
+        Reports = e => e is not (NpgsqlException or TimeoutException),
+    };
+
+    /// <summary>A pass under <see cref="ReconcileErrors"/> (<see cref="PassAsync"/>).</summary>
+    public Task<ReconcileResult> ReconcileAsync(T obj, Func<T, CancellationToken, Task<ReconcileResult>> govern, CancellationToken ct) =>
+        ReconcileErrors.RunAsync(obj, (x, c) => PassAsync(x, govern, c), ErrorReport, ct);
+
     const string Actor = "controlplane-operator";
     const string Ready = "Ready";
+
+    /// <summary>
+    /// What a grant's controller watches besides the object: a new, changed or withdrawn Approval of it (an Approval's status
+    /// changes nothing here); its own binding deleted or changed by someone else (an active grant puts it back, an ended one
+    /// removes it again); its workspace; its tenant's spec (the access policy bounds and may withdraw it).
+    /// </summary>
+    public static void Watch(TermBuilder b, string name, Informer<T> all, IReconciler<T> reconciler, GrantContext g)
+    {
+        var (approvals, roleBindings, ws, tenants) = (g.Approvals, g.RoleBindings, g.Workspaces, g.Tenants);
+        var kind = ApiKinds.KindOf(typeof(T));
+        IEnumerable<string> InNamespace(string ns) => all.InNamespace(ns).Select(x => $"{ns}/{x.Metadata.Name}");
+        b.Controller(name, all, reconciler)
+            .SkipsEchoesOf(g.Writes)
+            .WatchesEvents(approvals, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
+                ? []
+                : e.Object.Spec.Target.Kind == kind ? [$"{e.Object.Metadata.NamespaceProperty}/{e.Object.Spec.Target.Name}"] : [])
+            .Watches(roleBindings, rb => GrantBindings.OwnerOf(rb, kind))
+            .Watches(ws, w => InNamespace(w.Metadata.Name))
+            .WatchesEvents(tenants, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
+                ? []
+                : ws.ByIndex(WorkspaceResources.TenantIndex, e.Object.Metadata.Name).SelectMany(w => InNamespace(w.Metadata.Name)));
+    }
+
+    /// <summary>A pass; a stale cached copy of an object whose finalizer an earlier pass removed is gone: nothing to end.</summary>
+    public static async Task<ReconcileResult> PassAsync(T obj, Func<T, CancellationToken, Task<ReconcileResult>> govern, CancellationToken ct)
+    {
+        try
+        {
+            return await govern(obj, ct).ConfigureAwait(false);
+        }
+        catch (KubeApiException e) when (e.IsNotFound && obj.Metadata.DeletionTimestamp is not null)
+        {
+            return ReconcileResult.Done;
+        }
+    }
 
     /// <summary>Adds the finalizer unless the object is going (false: gone already, nothing to do).</summary>
     public async Task<(bool Go, T Obj)> BeginAsync(T obj, CancellationToken ct)
@@ -96,9 +168,9 @@ public sealed class GrantApply<T, TStatus>(
     }
 
     /// <summary>The binding named <paramref name="name"/> from the cache, and whether it is the object's own (null when it is someone else's).</summary>
-    public static (V1RoleBinding? Cached, bool Ours, bool Foreign) Binding(T obj, Informer<V1RoleBinding> roleBindings, string name)
+    public (V1RoleBinding? Cached, bool Ours, bool Foreign) Binding(T obj, string name)
     {
-        var cached = roleBindings.Get($"{obj.Metadata.NamespaceProperty}/{name}");
+        var cached = g.RoleBindings.Get($"{obj.Metadata.NamespaceProperty}/{name}");
         var foreign = cached is not null && !GrantBindings.IsOurs(cached, obj);
         return (cached, cached is not null && !foreign, foreign);
     }

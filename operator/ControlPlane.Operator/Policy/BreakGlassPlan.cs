@@ -118,39 +118,28 @@ public static class BreakGlassPlan
             phase = oldPhase.Value;
             reason = ready?.Reason ?? oldPhase.Value.ToString();
             message = ready?.Message ?? $"the BreakGlass is {oldPhase}: emergency access needs a new BreakGlass";
-            binding = f.BindingExists ? BindingAction.Delete : BindingAction.None;
+            binding = Grants.BindingEnds(f.BindingExists);
         }
         else if (oldPhase == BreakGlassPhase.Active && old?.ExpiresAt is { } recorded)
         {
             var expires = recorded.ToUniversalTime();
             var withdrawn = Withdrawn(b, f.Tenant, invoker);
-            if (deleting || b.Spec.End == true || reviewRejected || withdrawn is not null)
+            GrantCourse course;
+            (course, binding) = Grants.ActiveCourse(expires, f.Now, deleting || b.Spec.End == true || reviewRejected || withdrawn is not null, f.BindingExists);
+            (phase, reason, message) = course switch
             {
-                phase = BreakGlassPhase.Ended;
-                reason = withdrawn is not null && !deleting && b.Spec.End != true ? BreakGlassReasons.PolicyWithdrawn : BreakGlassReasons.Ended;
-                message = deleting ? "the BreakGlass was deleted: the grant ended early"
+                GrantCourse.End => (BreakGlassPhase.Ended,
+                    withdrawn is not null && !deleting && b.Spec.End != true ? BreakGlassReasons.PolicyWithdrawn : BreakGlassReasons.Ended,
+                    deleting ? "the BreakGlass was deleted: the grant ended early"
                     : b.Spec.End == true ? "spec.end is true: the grant ended early"
                     : reviewRejected ? $"the review rejected the invocation ({f.Review.Message}): the grant ended early"
-                    : withdrawn!;
-                status.EndedAt = f.Now;
-                binding = f.BindingExists ? BindingAction.Delete : BindingAction.None;
-            }
-            else if (f.Now >= expires)
-            {
-                phase = BreakGlassPhase.Expired;
-                reason = BreakGlassReasons.Expired;
-                message = $"the emergency grant of {b.Spec.Role} to {invoker} expired at {expires:u}; its RoleBinding is deleted";
-                status.EndedAt = f.Now;
-                binding = f.BindingExists ? BindingAction.Delete : BindingAction.None;
-            }
-            else
-            {
-                phase = BreakGlassPhase.Active;
-                reason = BreakGlassReasons.Active;
-                message = $"BREAK-GLASS: {invoker} holds {b.Spec.Role} in workspace {b.Metadata.NamespaceProperty} until {expires:u} (incident {b.Spec.Incident})";
-                status.RoleBinding = BindingName(b.Metadata.Name);
-                binding = f.BindingExists ? BindingAction.None : BindingAction.Ensure;
-            }
+                    : withdrawn!),
+                GrantCourse.Expire => (BreakGlassPhase.Expired, BreakGlassReasons.Expired, $"the emergency grant of {b.Spec.Role} to {invoker} expired at {expires:u}; its RoleBinding is deleted"),
+                _ => (BreakGlassPhase.Active, BreakGlassReasons.Active,
+                    $"BREAK-GLASS: {invoker} holds {b.Spec.Role} in workspace {b.Metadata.NamespaceProperty} until {expires:u} (incident {b.Spec.Incident})"),
+            };
+            if (course == GrantCourse.Hold) status.RoleBinding = BindingName(b.Metadata.Name);
+            else status.EndedAt = f.Now;
         }
         else
         {
@@ -212,11 +201,8 @@ public static class BreakGlassPlan
         };
 
         // Look again at the next recorded time: expiry while Active, the review deadline while no review came.
-        var times = new List<DateTime>();
-        if (phase == BreakGlassPhase.Active && status.ExpiresAt is { } e) times.Add(e.ToUniversalTime());
-        if (status.ReviewedAt is null && status.ReviewDeadline is { } d) times.Add(d.ToUniversalTime());
-        var next = times.Where(t => t > f.Now).DefaultIfEmpty(DateTime.MaxValue).Min();
-        return new(status, binding, conditions, notices, audits, next == DateTime.MaxValue ? null : next - f.Now);
+        return new(status, binding, conditions, notices, audits,
+            Grants.RecheckIn(f.Now, phase == BreakGlassPhase.Active ? status.ExpiresAt : null, status.ReviewedAt is null ? status.ReviewDeadline : null));
     }
 
     /// <summary>A new BreakGlass: granted, or refused and why (the first rule it breaks).</summary>
