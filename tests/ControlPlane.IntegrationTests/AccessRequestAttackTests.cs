@@ -222,7 +222,7 @@ public sealed class AccessRequestAttackTests(WebhookFixture fixture)
         Assert.NotNull(revoked.Status!.EndedAt);
         Assert.Null(await BindingAsync(ns, "revoked"));
         var unrevoke = await Refused(() => wade.PatchAsync<AccessRequest>(Requests, ns, "revoked", "{\"spec\":{\"revoke\":false}}", PatchTypes.Merge, CancellationToken.None));
-        Assert.Contains("spec.revoke: a revoked request stays revoked", unrevoke.StatusMessage);
+        Assert.Contains("spec.revoke: an ended grant stays ended", unrevoke.StatusMessage);
         Assert.Equal(["access.requested", "access.granted", "access.revoked"], await AuditActionsAsync($"{ns}/revoked"));
 
         // Deleting an active request ends its grant, audited, before it goes.

@@ -97,8 +97,8 @@ public sealed record GrantContext(
 public sealed class GrantApply<T, TStatus>(
     ResourceType type,
     string grantingReason,
-    Func<T, List<V1Condition>?> conditionsOf,
-    Func<T, List<V1Condition>, TStatus> copyStatus,
+    Func<T, TStatus?> statusOf,
+    Func<TStatus> fresh,
     Func<T, TStatus, V1RoleBinding> bindingOf,
     GrantContext g,
     ILogger logger)
@@ -112,10 +112,21 @@ public sealed class GrantApply<T, TStatus>(
     readonly EventRecorder events = g.Events;
 
     /// <summary>Postgres failures are the pass's own condition (DatabaseUnavailable), not a ReconcileError.</summary>
-    public ErrorReport<T> ErrorReport => new(writer, type, Ready, conditionsOf, copyStatus, events, g.Time, logger)
+    public ErrorReport<T> ErrorReport => new(writer, type, Ready, ConditionsOf, CopyStatus, events, g.Time, logger)
     {
         Reports = e => e is not (NpgsqlException or TimeoutException),
     };
+
+    List<V1Condition>? ConditionsOf(T obj) => statusOf(obj)?.Conditions;
+
+    /// <summary>The recorded status as it is (a copy) with other conditions: what a pass that cannot decide writes.</summary>
+    TStatus CopyStatus(T obj, List<V1Condition> conditions)
+    {
+        var copy = statusOf(obj) is { } recorded ? KubernetesJson.Deserialize<TStatus>(KubernetesJson.Serialize(recorded)) : fresh();
+        copy.ObservedGeneration = obj.Metadata.Generation;
+        copy.Conditions = conditions;
+        return copy;
+    }
 
     /// <summary>A pass under <see cref="ReconcileErrors"/> (<see cref="PassAsync"/>).</summary>
     public Task<ReconcileResult> ReconcileAsync(T obj, Func<T, CancellationToken, Task<ReconcileResult>> govern, CancellationToken ct) =>
@@ -180,7 +191,7 @@ public sealed class GrantApply<T, TStatus>(
     {
         var ns = obj.Metadata.NamespaceProperty;
         var deleting = obj.Metadata.DeletionTimestamp is not null;
-        var conditions = new ConditionSet(conditionsOf(obj), obj.Metadata.Generation, now);
+        var conditions = new ConditionSet(ConditionsOf(obj), obj.Metadata.Generation, now);
         try
         {
             foreach (var audit in step.Audits)
@@ -193,7 +204,7 @@ public sealed class GrantApply<T, TStatus>(
             var failure = PostgresFailure.Of(e, "The system of record");
             if (step.Binding == BindingAction.Delete) await DeleteBindingAsync(obj, bindingName, cached?.Metadata.Uid, ct).ConfigureAwait(false);
             conditions.Set(Ready, false, failure.Reason, $"{failure.Message}; the change to {step.Phase} is recorded once it is reachable");
-            await writer.UpdateStatusAsync(type, obj, copyStatus(obj, conditions.ToList()), ct).ConfigureAwait(false);
+            await writer.UpdateStatusAsync(type, obj, CopyStatus(obj, conditions.ToList()), ct).ConfigureAwait(false);
             return failure.Transient ? ReconcileResult.Retry(failure.Message) : ReconcileResult.Terminal(failure.Message);
         }
 

@@ -19,7 +19,7 @@ public sealed class AccessRequestReconciler(GrantContext g, ILogger<AccessReques
 {
     public static readonly ResourceType Type = ResourceType.For<AccessRequest>(namespaced: true);
 
-    readonly GrantApply<AccessRequest, AccessRequestStatus> grants = new(Type, AccessRequestReasons.Granting, r => r.Status?.Conditions, CopyStatus, AccessRequestResources.Binding, g, logger);
+    readonly GrantApply<AccessRequest, AccessRequestStatus> grants = new(Type, AccessRequestReasons.Granting, r => r.Status, () => new() { Phase = AccessRequestPhase.Pending }, AccessRequestResources.Binding, g, logger);
 
     public static void Setup(TermBuilder b, SystemDatabase database)
     {
@@ -28,19 +28,6 @@ public sealed class AccessRequestReconciler(GrantContext g, ILogger<AccessReques
     }
 
     public Task<ReconcileResult> ReconcileAsync(AccessRequest request, CancellationToken ct) => grants.ReconcileAsync(request, GovernAsync, ct);
-
-    static AccessRequestStatus CopyStatus(AccessRequest r, List<V1Condition> conditions) => new()
-    {
-        Phase = r.Status?.Phase ?? AccessRequestPhase.Pending,
-        Requester = r.Status?.Requester,
-        ApprovedBy = r.Status?.ApprovedBy,
-        GrantedAt = r.Status?.GrantedAt,
-        ExpiresAt = r.Status?.ExpiresAt,
-        EndedAt = r.Status?.EndedAt,
-        RoleBinding = r.Status?.RoleBinding,
-        ObservedGeneration = r.Metadata.Generation,
-        Conditions = conditions,
-    };
 
     ApprovalState ApprovalOf(AccessRequest request, Workspace? ws) =>
         ws is null

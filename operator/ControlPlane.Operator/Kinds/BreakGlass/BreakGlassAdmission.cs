@@ -25,14 +25,7 @@ public sealed class BreakGlassAdmission(AdmissionCaches caches, TimeProvider tim
         if (r.Operation == "UPDATE" && JsonNode.DeepEquals(r.OldObject?["spec"], r.Object["spec"])) return Task.FromResult<List<string>>([]);
         if (r.Operation == "UPDATE")
         {
-            var problems = Immutable(r.OldObject, r.Object, ImmutableFields)
-                .Select(p => p + ": a BreakGlass is granted as it was invoked; invoke again with a new BreakGlass").ToList();
-            if (r.OldObject?["spec"]?["end"]?.GetValue<bool>() == true && r.Object["spec"]?["end"]?.GetValue<bool>() != true)
-            {
-                problems.Add("spec.end: an ended BreakGlass stays ended; invoke again with a new BreakGlass");
-            }
-
-            return Task.FromResult(problems);
+            return Task.FromResult(GrantUpdateProblems(r, ImmutableFields, "end", "a BreakGlass is granted as it was invoked; invoke again with a new BreakGlass"));
         }
 
         var tenant = caches.TenantOfNamespace(r.Namespace);

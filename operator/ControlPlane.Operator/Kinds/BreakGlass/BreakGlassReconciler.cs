@@ -20,7 +20,7 @@ public sealed class BreakGlassReconciler(Informer<BreakGlass> breakGlasses, Gran
     public static readonly ResourceType Type = ResourceType.For<BreakGlass>(namespaced: true);
     public const string OwnerLabel = "controlplane.io/break-glass";
 
-    readonly GrantApply<BreakGlass, BreakGlassStatus> grants = new(Type, BreakGlassReasons.Granting, b => b.Status?.Conditions, CopyStatus, Binding, g, logger);
+    readonly GrantApply<BreakGlass, BreakGlassStatus> grants = new(Type, BreakGlassReasons.Granting, b => b.Status, () => new(), Binding, g, logger);
 
     public static void Setup(TermBuilder b, SystemDatabase database, TimeSpan reviewWindow)
     {
@@ -34,21 +34,6 @@ public sealed class BreakGlassReconciler(Informer<BreakGlass> breakGlasses, Gran
         GrantBindings.Binding(b, BreakGlassPlan.BindingName(b.Metadata.Name), OwnerLabel, b.Spec.Role, status.Invoker, status.ExpiresAt);
 
     public Task<ReconcileResult> ReconcileAsync(BreakGlass b, CancellationToken ct) => grants.ReconcileAsync(b, GovernAsync, ct);
-
-    static BreakGlassStatus CopyStatus(BreakGlass b, List<V1Condition> conditions) => new()
-    {
-        Phase = b.Status?.Phase,
-        Invoker = b.Status?.Invoker,
-        GrantedAt = b.Status?.GrantedAt,
-        ExpiresAt = b.Status?.ExpiresAt,
-        EndedAt = b.Status?.EndedAt,
-        ReviewDeadline = b.Status?.ReviewDeadline,
-        ReviewedBy = b.Status?.ReviewedBy,
-        ReviewedAt = b.Status?.ReviewedAt,
-        RoleBinding = b.Status?.RoleBinding,
-        ObservedGeneration = b.Metadata.Generation,
-        Conditions = conditions,
-    };
 
     async Task<ReconcileResult> GovernAsync(BreakGlass b, CancellationToken ct)
     {
