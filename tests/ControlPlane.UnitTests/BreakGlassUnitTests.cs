@@ -100,6 +100,16 @@ public sealed class BreakGlassUnitTests
         Assert.Contains(BreakGlassRules.Problems(Bg(justification: "fix it fix it fix it fix it").Spec, Acme), p => p.StartsWith("spec.justification:"));
 
     [Fact]
+    public void ATenantPolicy_ThatStretchesOrNamesNoPerson_IsRefused_NamingTheField()
+    {
+        Assert.Empty(BreakGlassRules.PolicyProblems(Policy()));
+        Assert.Contains(BreakGlassRules.PolicyProblems(Policy(maxDuration: "2h")), p => p.StartsWith("spec.accessPolicy.breakGlass.maxDuration:"));
+        Assert.Contains(BreakGlassRules.PolicyProblems(Policy(users: [], groups: [])), p => p.StartsWith("spec.accessPolicy.breakGlass.invokers:"));
+        Assert.Contains(BreakGlassRules.PolicyProblems(Policy(users: ["system:serviceaccount:acme-prod:ci"])), p => p.StartsWith("spec.accessPolicy.breakGlass.invokers.users:"));
+        Assert.Contains(BreakGlassRules.PolicyProblems(Policy(groups: ["system:authenticated"])), p => p.StartsWith("spec.accessPolicy.breakGlass.invokers.groups:"));
+    }
+
+    [Fact]
     public void TheInvoker_IsMatchedByUserOrByGroup_NeverBySystemGroups()
     {
         var policy = Policy(users: [Alice], groups: ["oncall", "system:authenticated"]);

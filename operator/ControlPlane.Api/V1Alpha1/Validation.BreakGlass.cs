@@ -63,6 +63,34 @@ public static class BreakGlassRules
         return problems;
     }
 
+    /// <summary>Every problem of a tenant's break-glass policy (the Tenant's admission refuses them, naming the field).</summary>
+    public static List<string> PolicyProblems(TenantBreakGlassPolicy? policy)
+    {
+        if (policy is null) return [];
+        var problems = new List<string>();
+        if (!Durations.TryParse(policy.MaxDuration, out var max) || max < AccessRequestRules.MinDuration || max > HardMaxDuration)
+        {
+            problems.Add($"{PolicyField}.maxDuration: \"{policy.MaxDuration}\" must be a duration from {Durations.Format(AccessRequestRules.MinDuration)} to 1h: break-glass never lasts longer");
+        }
+
+        if ((policy.Invokers.Users?.Count ?? 0) + (policy.Invokers.Groups?.Count ?? 0) == 0)
+        {
+            problems.Add($"{PolicyField}.invokers: names nobody; name the users or groups who may break the glass (or remove the policy to disable it)");
+        }
+
+        foreach (var user in (policy.Invokers.Users ?? []).Where(u => KubernetesIdentities.IsServiceAccount(u, null)))
+        {
+            problems.Add($"{PolicyField}.invokers.users: {user} is a ServiceAccount; only a person invokes break-glass");
+        }
+
+        foreach (var group in (policy.Invokers.Groups ?? []).Where(g => g.StartsWith("system:", StringComparison.Ordinal)))
+        {
+            problems.Add($"{PolicyField}.invokers.groups: {group} is a system: group (every user or every ServiceAccount); name a group of people");
+        }
+
+        return problems;
+    }
+
     /// <summary>
     /// Which entry of the policy's invokers names this caller: "user:&lt;name&gt;" or "group:&lt;group&gt;" (a
     /// system: group never counts), or null. Only admission can ask it with groups: it alone sees the caller's.
