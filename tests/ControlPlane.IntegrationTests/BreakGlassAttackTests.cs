@@ -29,51 +29,17 @@ public sealed class BreakGlassAttackTests(WebhookFixture fixture)
     static readonly ResourceType BreakGlasses = ResourceType.For<BreakGlass>(true);
     static readonly ResourceType Approvals = ResourceType.For<Approval>(true);
     static readonly ResourceType RoleBindings = new("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true);
-    static readonly ResourceType Reviews = new("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", false);
 
-    static async Task<KubeApiException> Refused(Func<Task> action, HttpStatusCode? status = null)
-    {
-        var e = await Assert.ThrowsAsync<KubeApiException>(action);
-        Assert.NotEqual(HttpStatusCode.InternalServerError, e.StatusCode);
-        if (status is { } s) Assert.Equal(s, e.StatusCode);
-        return e;
-    }
+    static Task<KubeApiException> Refused(Func<Task> action, HttpStatusCode? status = null) => Grants.Refused(action, status);
 
     /// <summary>A tenant (with this break-glass policy, or none) with one Ready dev workspace whose members are given.</summary>
-    async Task<string> WorkspaceAsync(TenantBreakGlassPolicy? policy, params (string Kind, string Name, string Role)[] members)
-    {
-        var tenant = Unique("bga");
-        await Cluster.CreateTenantAsync(tenant, edit: s => s.AccessPolicy = policy is null ? null : new TenantAccessPolicy { BreakGlass = policy });
-        var name = Unique(tenant);
-        await Cluster.Api.CreateAsync(ClusterFixture.Workspaces, null, new Workspace
-        {
-            Metadata = new V1ObjectMeta { Name = name },
-            Spec = new WorkspaceSpec
-            {
-                Tenant = tenant, Environment = "dev", Database = new WorkspaceDatabase { Enabled = false },
-                Members = [.. members.Select(m => new WorkspaceMember { Kind = m.Kind, Name = m.Name, Role = m.Role })],
-            },
-        }, CancellationToken.None);
-        await Cluster.WaitForWorkspaceAsync(name, ClusterFixture.IsReady, "Ready");
-        return name;
-    }
+    Task<string> WorkspaceAsync(TenantBreakGlassPolicy? policy, params (string Kind, string Name, string Role)[] members) =>
+        Cluster.GrantWorkspaceAsync("bga", s => s.AccessPolicy = policy is null ? null : new TenantAccessPolicy { BreakGlass = policy }, members);
 
-    async Task<bool> AllowedAsync(string user, string verb, string group, string resource, string ns)
-    {
-        var u = Cluster.Plane.Users[user];
-        return (await Cluster.Api.CreateAsync(Reviews, null, new V1SubjectAccessReview
-        {
-            Spec = new V1SubjectAccessReviewSpec
-            {
-                User = u.Name, Groups = [.. u.Groups],
-                ResourceAttributes = new V1ResourceAttributes { Verb = verb, Group = group, Resource = resource, NamespaceProperty = ns },
-            },
-        }, CancellationToken.None)).Status.Allowed;
-    }
+    Task<bool> AllowedAsync(string user, string verb, string group, string resource, string ns) => Cluster.AllowedAsync(user, verb, group, resource, ns);
 
     Task WaitForAccessAsync(string user, string verb, string group, string resource, string ns, bool allowed = true) =>
-        Net.WaitUntilAsync(async () => await AllowedAsync(user, verb, group, resource, ns) == allowed, TimeSpan.FromSeconds(90),
-            $"{user} {(allowed ? "may" : "may not")} {verb} {resource} in {ns}");
+        Cluster.WaitForAccessAsync(user, verb, group, resource, ns, allowed);
 
     static BreakGlass NewBreakGlass(string name, string role = "Operator", string duration = "30m") => new()
     {

@@ -116,29 +116,10 @@ public sealed class BreakGlassTests(ClusterFixture cluster, ITestOutputHelper ou
         Assert.Equal([("breakglass.invoked", "security")], (await AuditAsync($"{ns}/fire")).Select(a => (a.Action, a.Severity)));
 
         // Idle: reconciled again (twice, after two to settle), nothing is written to the API server or Postgres.
-        var controller = op.Runtime.Controllers.Single(c => c.Name == "breakglass");
-        var reconciled = 0;
-        void Count(string c, string key, string result)
-        {
-            if (c == "breakglass" && key == $"{ns}/fire") Interlocked.Increment(ref reconciled);
-        }
-
-        op.Runtime.Reconciled += Count;
-        async Task ResyncAsync(int times)
-        {
-            for (var i = 0; i < times; i++)
-            {
-                var want = Volatile.Read(ref reconciled) + 1;
-                controller.ResyncNow();
-                await Net.WaitUntilAsync(() => Task.FromResult(Volatile.Read(ref reconciled) >= want), TimeSpan.FromSeconds(30), "the break-glass reconciled again");
-            }
-        }
-
-        await ResyncAsync(2);
+        await op.Runtime.ReconciledAgainAsync("breakglass", ns, "fire");
         var before = (op.Requests.Writes, op.Runtime.Database.Writes);
         var version = (await cluster.Api.GetAsync<BreakGlass>(BreakGlasses, ns, "fire", CancellationToken.None)).Metadata.ResourceVersion;
-        await ResyncAsync(2);
-        op.Runtime.Reconciled -= Count;
+        await op.Runtime.ReconciledAgainAsync("breakglass", ns, "fire");
         Assert.Equal(before, (op.Requests.Writes, op.Runtime.Database.Writes));
         Assert.Equal(version, (await cluster.Api.GetAsync<BreakGlass>(BreakGlasses, ns, "fire", CancellationToken.None)).Metadata.ResourceVersion);
 
@@ -171,7 +152,7 @@ public sealed class BreakGlassTests(ClusterFixture cluster, ITestOutputHelper ou
         // No review by the deadline: ReviewOverdue, audited once (looked at again at the recorded deadline, no resync needed).
         var overdue = await WaitAsync(ns, "short", b => Has(b, BreakGlassConditions.ReviewOverdue, "True"), "ReviewOverdue", TimeSpan.FromSeconds(120));
         output.WriteLine($"review due {overdue.Status!.ReviewDeadline:O}, overdue seen at {DateTime.UtcNow:O}");
-        await ResyncOnceAsync(op, ns);
+        await op.Runtime.ReconciledAgainAsync("breakglass", ns, "short");
         Assert.Single(await AuditAsync($"{ns}/short"), a => a.Action == "breakglass.review_overdue" && a.Severity == "security");
 
         // A late review clears it; its audit row says it was late.
@@ -183,22 +164,6 @@ public sealed class BreakGlassTests(ClusterFixture cluster, ITestOutputHelper ou
         Assert.Contains("\"late\": true", review.Details);
         Assert.Equal(["breakglass.invoked", "breakglass.expired", "breakglass.review_overdue", "breakglass.reviewed"], (await AuditAsync($"{ns}/short")).Select(a => a.Action));
         Assert.NotNull(reviewed);
-    }
-
-    /// <summary>One more pass of the BreakGlasses of a namespace (an overdue one must not audit again).</summary>
-    static async Task ResyncOnceAsync(TestOperator op, string ns)
-    {
-        var controller = op.Runtime.Controllers.Single(c => c.Name == "breakglass");
-        var seen = 0;
-        void Count(string c, string key, string result)
-        {
-            if (c == "breakglass" && key.StartsWith(ns + "/", StringComparison.Ordinal)) Interlocked.Increment(ref seen);
-        }
-
-        op.Runtime.Reconciled += Count;
-        controller.ResyncNow();
-        await Net.WaitUntilAsync(() => Task.FromResult(Volatile.Read(ref seen) >= 1), TimeSpan.FromSeconds(30), "reconciled again");
-        op.Runtime.Reconciled -= Count;
     }
 
     [Fact]
