@@ -53,21 +53,8 @@ public sealed class AccessRequestAttackTests(WebhookFixture fixture)
         Spec = new ApprovalSpec { Target = new ApprovalTarget { Kind = AccessRequest.KubeKind, Name = request } },
     };
 
-    async Task<AccessRequest> WaitRequestAsync(string ns, string name, Func<AccessRequest, bool> condition, string what, TimeSpan? timeout = null)
-    {
-        AccessRequest? last = null;
-        try
-        {
-            await Net.WaitUntilAsync(async () => condition(last = await Cluster.Api.GetAsync<AccessRequest>(Requests, ns, name, CancellationToken.None)),
-                timeout ?? TimeSpan.FromSeconds(90), $"{name}: {what}");
-        }
-        catch (TimeoutException)
-        {
-            throw new TimeoutException($"{name}: {what}; last status: {k8s.KubernetesJson.Serialize(last?.Status)}");
-        }
-
-        return last!;
-    }
+    Task<AccessRequest> WaitRequestAsync(string ns, string name, Func<AccessRequest, bool> condition, string what, TimeSpan? timeout = null) =>
+        Cluster.WaitForObjectAsync(Requests, ns, name, condition, what, timeout);
 
     async Task<List<string>> AuditActionsAsync(string objectName)
     {

@@ -53,21 +53,8 @@ public sealed class BreakGlassAttackTests(WebhookFixture fixture)
         Spec = new ApprovalSpec { Target = new ApprovalTarget { Kind = BreakGlass.KubeKind, Name = target } },
     };
 
-    async Task<BreakGlass> WaitAsync(string ns, string name, Func<BreakGlass, bool> condition, string what)
-    {
-        BreakGlass? last = null;
-        try
-        {
-            await Net.WaitUntilAsync(async () => condition(last = await Cluster.Api.GetAsync<BreakGlass>(BreakGlasses, ns, name, CancellationToken.None)),
-                TimeSpan.FromSeconds(90), $"{name}: {what}");
-        }
-        catch (TimeoutException)
-        {
-            throw new TimeoutException($"{name}: {what}; last status: {k8s.KubernetesJson.Serialize(last?.Status)}");
-        }
-
-        return last!;
-    }
+    Task<BreakGlass> WaitAsync(string ns, string name, Func<BreakGlass, bool> condition, string what) =>
+        Cluster.WaitForObjectAsync(BreakGlasses, ns, name, condition, what);
 
     async Task<List<string>> AuditActionsAsync(string key)
     {

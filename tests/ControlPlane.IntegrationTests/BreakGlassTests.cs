@@ -69,21 +69,8 @@ public sealed class BreakGlassTests(ClusterFixture cluster, ITestOutputHelper ou
             },
         }, CancellationToken.None);
 
-    async Task<BreakGlass> WaitAsync(string ns, string name, Func<BreakGlass, bool> condition, string what, TimeSpan? timeout = null)
-    {
-        BreakGlass? last = null;
-        try
-        {
-            await Net.WaitUntilAsync(async () => condition(last = await cluster.Api.GetAsync<BreakGlass>(BreakGlasses, ns, name, CancellationToken.None)),
-                timeout ?? TimeSpan.FromSeconds(90), $"break-glass {name}: {what}");
-        }
-        catch (TimeoutException)
-        {
-            throw new TimeoutException($"break-glass {name}: {what}; last status: {k8s.KubernetesJson.Serialize(last?.Status)}");
-        }
-
-        return last!;
-    }
+    Task<BreakGlass> WaitAsync(string ns, string name, Func<BreakGlass, bool> condition, string what, TimeSpan? timeout = null) =>
+        cluster.WaitForObjectAsync(BreakGlasses, ns, name, condition, what, timeout);
 
     static bool Has(BreakGlass b, string type, string status) => b.Status?.Conditions?.Any(c => c.Type == type && c.Status == status) == true;
 
@@ -173,22 +160,8 @@ public sealed class BreakGlassTests(ClusterFixture cluster, ITestOutputHelper ou
         await op.WaitUntilLeaderAndSyncedAsync(); // migrations ran
         var ns = await WorkspaceAsync();
         var name = Unique("down");
-        var fn = name.Replace('-', '_');
-        await using var ds = cluster.Postgres.DataSourceFor();
-        // The system of record refuses this invocation's row as a server out of connections would (53300: transient).
-        await using (var cmd = ds.CreateCommand($"""
-            CREATE FUNCTION public.refuse_{fn}() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-                IF NEW.kind = 'BreakGlass' AND NEW.object_name = '{ns}/{name}' AND NEW.action = 'breakglass.invoked' THEN RAISE EXCEPTION 'sorry, too many clients already' USING ERRCODE = '53300'; END IF;
-                RETURN NEW;
-            END $$;
-            CREATE TRIGGER refuse_{fn} BEFORE INSERT ON controlplane.audit_events FOR EACH ROW EXECUTE FUNCTION public.refuse_{fn}();
-            """))
-        {
-            await cmd.ExecuteNonQueryAsync();
-        }
-
-        try
+        // The system of record refuses this invocation's row; every other row is written.
+        await using (await cluster.RefuseAuditRowAsync(BreakGlass.KubeKind, $"{ns}/{name}", "breakglass.invoked"))
         {
             await InvokeAsync(ns, name, "1h");
             var held = await WaitAsync(ns, name, b => b.Status?.Conditions?.Any(c => c is { Type: "Ready", Status: "False", Reason: BreakGlassReasons.DatabaseUnavailable }) == true,
@@ -196,11 +169,6 @@ public sealed class BreakGlassTests(ClusterFixture cluster, ITestOutputHelper ou
             // Loud or not at all: no grant without its record.
             Assert.Null(await BindingAsync(ns, name));
             Assert.NotEqual(BreakGlassPhase.Active, held.Status!.Phase);
-        }
-        finally
-        {
-            await using var drop = ds.CreateCommand($"DROP TRIGGER refuse_{fn} ON controlplane.audit_events");
-            await drop.ExecuteNonQueryAsync();
         }
 
         // Reachable again: retried on its own, Active, audited once.

@@ -59,4 +59,61 @@ public static class Grants
     public static Task WaitForAccessAsync(this ClusterFixture cluster, string user, string verb, string group, string resource, string ns, bool allowed = true) =>
         Net.WaitUntilAsync(async () => await cluster.AllowedAsync(user, verb, group, resource, ns) == allowed, TimeSpan.FromSeconds(90),
             $"{user} {(allowed ? "may" : "may not")} {verb} {resource} in {ns}");
+
+    /// <summary>
+    /// The object, read until <paramref name="condition"/> holds (generous deadline: the CI machine is loaded); the
+    /// timeout names what was awaited and the last status seen.
+    /// </summary>
+    public static async Task<T> WaitForObjectAsync<T>(this ClusterFixture cluster, ResourceType type, string ns, string name, Func<T, bool> condition, string what, TimeSpan? timeout = null)
+        where T : class, k8s.IKubernetesObject<V1ObjectMeta>
+    {
+        T? last = null;
+        try
+        {
+            await Net.WaitUntilAsync(async () => condition(last = await cluster.Api.GetAsync<T>(type, ns, name, CancellationToken.None)),
+                timeout ?? TimeSpan.FromSeconds(90), $"{type.Kind} {name}: {what}");
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"{type.Kind} {name}: {what}; last: {k8s.KubernetesJson.Serialize(last)}");
+        }
+
+        return last!;
+    }
+
+    /// <summary>
+    /// Until disposed, the system of record refuses one audit row (kind, object, action) as a server out of connections
+    /// would (53300: transient); every other row is written.
+    /// </summary>
+    public static async Task<IAsyncDisposable> RefuseAuditRowAsync(this ClusterFixture cluster, string kind, string objectName, string action)
+    {
+        var fn = "refuse_" + Guid.NewGuid().ToString("N")[..10];
+        var ds = cluster.Postgres.DataSourceFor();
+        await using (var cmd = ds.CreateCommand($"""
+            CREATE FUNCTION public.{fn}() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.kind = '{kind}' AND NEW.object_name = '{objectName}' AND NEW.action = '{action}' THEN RAISE EXCEPTION 'sorry, too many clients already' USING ERRCODE = '53300'; END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER {fn} BEFORE INSERT ON controlplane.audit_events FOR EACH ROW EXECUTE FUNCTION public.{fn}();
+            """))
+        {
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        return new Refusal(ds, fn);
+    }
+
+    sealed class Refusal(Npgsql.NpgsqlDataSource ds, string fn) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await using (var drop = ds.CreateCommand($"DROP TRIGGER {fn} ON controlplane.audit_events"))
+            {
+                await drop.ExecuteNonQueryAsync();
+            }
+
+            await ds.DisposeAsync();
+        }
+    }
 }

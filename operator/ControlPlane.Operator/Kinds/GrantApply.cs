@@ -191,6 +191,15 @@ public sealed class GrantApply<T, TStatus>(
     {
         var ns = obj.Metadata.NamespaceProperty;
         var deleting = obj.Metadata.DeletionTimestamp is not null;
+        // Audit rows are not idempotent: a pass that read a stale cached copy (woken by the binding it just deleted before
+        // its own status write reached the cache) would record the same change twice. Read live only when there is
+        // something to record; a newer object is decided again once the cache has it.
+        if (step.Audits.Count > 0 && await api.TryGetAsync<T>(type, ns, obj.Metadata.Name, ct).ConfigureAwait(false) is { } live
+            && live.Metadata.ResourceVersion != obj.Metadata.ResourceVersion)
+        {
+            return ReconcileResult.RequeueAfter(TimeSpan.FromMilliseconds(200));
+        }
+
         var conditions = new ConditionSet(ConditionsOf(obj), obj.Metadata.Generation, now);
         try
         {
