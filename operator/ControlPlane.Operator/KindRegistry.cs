@@ -68,6 +68,7 @@ public static class KindRegistry
         KindRegistration.Of<Application>((b, d) => ApplicationReconciler.Setup(b, d.Database), d => new ApplicationAdmission(d.Caches)),
         KindRegistration.Of<SecurityException>((b, d) => ExceptionReconciler.Setup(b, d.Database), d => new ExceptionAdmission(d.Caches, TimeProvider.System)),
         KindRegistration.Of<AccessRequest>((b, d) => AccessRequestReconciler.Setup(b, d.Database), d => new AccessRequestAdmission(d.Caches)),
+        KindRegistration.Of<BreakGlass>((b, d) => BreakGlassReconciler.Setup(b, d.Database, d.Options.BreakGlassReviewWindow), d => new BreakGlassAdmission(d.Caches, TimeProvider.System)),
         // Built-in kinds only the operator writes in workspace namespaces (the governed webhook); no controller of their own.
         KindRegistration.Of<V1Ingress>(null, d => new GovernedAdmission(d.Settings, GovernedAdmission.ThroughExposure)),
         KindRegistration.Of<V1NetworkPolicy>(null, d => new GovernedAdmission(d.Settings, GovernedAdmission.ThroughNetworkPolicy)),

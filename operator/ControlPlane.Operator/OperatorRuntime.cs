@@ -80,6 +80,7 @@ public sealed class OperatorRuntime : IAsyncDisposable
         _ = new ObjectReadyMetrics(Metrics.Registry, () => manager.Informers); // lives as long as the registry's callback
         _ = new ExceptionMetrics(Metrics.Registry, () => manager.Informers, this.time); // likewise
         _ = new AccessRequestMetrics(Metrics.Registry, () => manager.Informers, this.time); // likewise
+        _ = new BreakGlassMetrics(Metrics.Registry, () => manager.Informers, this.time); // likewise
         var backupJobs = new BackgroundJobs(options.Backup.MaxConcurrent, loggers.CreateLogger<BackgroundJobs>());
         var pgTools = new PgTools(options.Backup);
         BackupTargets BackupTargetsOf(TermBuilder b) => new(b.Api, WorkspaceReconciler.WorkspacesOf(b), b.Informer<Api.V1Alpha1.Tenant>(TenantReconciler.Type), options, Database, RegionDatabases);

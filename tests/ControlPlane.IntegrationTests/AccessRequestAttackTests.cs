@@ -30,51 +30,16 @@ public sealed class AccessRequestAttackTests(WebhookFixture fixture)
     static readonly ResourceType Requests = ResourceType.For<AccessRequest>(true);
     static readonly ResourceType Approvals = ResourceType.For<Approval>(true);
     static readonly ResourceType RoleBindings = new("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true);
-    static readonly ResourceType Reviews = new("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", false);
 
-    static async Task<KubeApiException> Refused(Func<Task> action, HttpStatusCode? status = null)
-    {
-        var e = await Assert.ThrowsAsync<KubeApiException>(action);
-        Assert.NotEqual(HttpStatusCode.InternalServerError, e.StatusCode);
-        if (status is { } s) Assert.Equal(s, e.StatusCode);
-        return e;
-    }
+    static Task<KubeApiException> Refused(Func<Task> action, HttpStatusCode? status = null) => Grants.Refused(action, status);
 
     /// <summary>A tenant with one Ready dev workspace whose members are given (kind, name, role).</summary>
-    async Task<string> WorkspaceAsync(params (string Kind, string Name, string Role)[] members)
-    {
-        var tenant = Unique("acr");
-        await Cluster.CreateTenantAsync(tenant);
-        var name = Unique(tenant);
-        await Cluster.Api.CreateAsync(ClusterFixture.Workspaces, null, new Workspace
-        {
-            Metadata = new V1ObjectMeta { Name = name },
-            Spec = new WorkspaceSpec
-            {
-                Tenant = tenant, Environment = "dev", Database = new WorkspaceDatabase { Enabled = false },
-                Members = [.. members.Select(m => new WorkspaceMember { Kind = m.Kind, Name = m.Name, Role = m.Role })],
-            },
-        }, CancellationToken.None);
-        await Cluster.WaitForWorkspaceAsync(name, ClusterFixture.IsReady, "Ready");
-        return name;
-    }
+    Task<string> WorkspaceAsync(params (string Kind, string Name, string Role)[] members) => Cluster.GrantWorkspaceAsync("acr", null, members);
 
-    async Task<bool> AllowedAsync(string user, string verb, string group, string resource, string ns)
-    {
-        var u = Cluster.Plane.Users[user];
-        return (await Cluster.Api.CreateAsync(Reviews, null, new V1SubjectAccessReview
-        {
-            Spec = new V1SubjectAccessReviewSpec
-            {
-                User = u.Name, Groups = [.. u.Groups],
-                ResourceAttributes = new V1ResourceAttributes { Verb = verb, Group = group, Resource = resource, NamespaceProperty = ns },
-            },
-        }, CancellationToken.None)).Status.Allowed;
-    }
+    Task<bool> AllowedAsync(string user, string verb, string group, string resource, string ns) => Cluster.AllowedAsync(user, verb, group, resource, ns);
 
     Task WaitForAccessAsync(string user, string verb, string group, string resource, string ns, bool allowed = true) =>
-        Net.WaitUntilAsync(async () => await AllowedAsync(user, verb, group, resource, ns) == allowed, TimeSpan.FromSeconds(90),
-            $"{user} {(allowed ? "may" : "may not")} {verb} {resource} in {ns}");
+        Cluster.WaitForAccessAsync(user, verb, group, resource, ns, allowed);
 
     static AccessRequest NewRequest(string name, string role = "Operator", string duration = "2h") => new()
     {
@@ -88,21 +53,8 @@ public sealed class AccessRequestAttackTests(WebhookFixture fixture)
         Spec = new ApprovalSpec { Target = new ApprovalTarget { Kind = AccessRequest.KubeKind, Name = request } },
     };
 
-    async Task<AccessRequest> WaitRequestAsync(string ns, string name, Func<AccessRequest, bool> condition, string what, TimeSpan? timeout = null)
-    {
-        AccessRequest? last = null;
-        try
-        {
-            await Net.WaitUntilAsync(async () => condition(last = await Cluster.Api.GetAsync<AccessRequest>(Requests, ns, name, CancellationToken.None)),
-                timeout ?? TimeSpan.FromSeconds(90), $"{name}: {what}");
-        }
-        catch (TimeoutException)
-        {
-            throw new TimeoutException($"{name}: {what}; last status: {k8s.KubernetesJson.Serialize(last?.Status)}");
-        }
-
-        return last!;
-    }
+    Task<AccessRequest> WaitRequestAsync(string ns, string name, Func<AccessRequest, bool> condition, string what, TimeSpan? timeout = null) =>
+        Cluster.WaitForObjectAsync(Requests, ns, name, condition, what, timeout);
 
     async Task<List<string>> AuditActionsAsync(string objectName)
     {
@@ -223,7 +175,7 @@ public sealed class AccessRequestAttackTests(WebhookFixture fixture)
         Assert.NotNull(revoked.Status!.EndedAt);
         Assert.Null(await BindingAsync(ns, "revoked"));
         var unrevoke = await Refused(() => wade.PatchAsync<AccessRequest>(Requests, ns, "revoked", "{\"spec\":{\"revoke\":false}}", PatchTypes.Merge, CancellationToken.None));
-        Assert.Contains("spec.revoke: a revoked request stays revoked", unrevoke.StatusMessage);
+        Assert.Contains("spec.revoke: an ended grant stays ended", unrevoke.StatusMessage);
         Assert.Equal(["access.requested", "access.granted", "access.revoked"], await AuditActionsAsync($"{ns}/revoked"));
 
         // Deleting an active request ends its grant, audited, before it goes.

@@ -65,21 +65,8 @@ public sealed partial class AccessRequestTests(ClusterFixture cluster, ITestOutp
             },
         }, CancellationToken.None);
 
-    async Task<AccessRequest> WaitAsync(string ns, string name, Func<AccessRequest, bool> condition, string what, TimeSpan? timeout = null)
-    {
-        AccessRequest? last = null;
-        try
-        {
-            await Net.WaitUntilAsync(async () => condition(last = await cluster.Api.GetAsync<AccessRequest>(Requests, ns, name, CancellationToken.None)),
-                timeout ?? TimeSpan.FromSeconds(90), $"access request {name}: {what}");
-        }
-        catch (TimeoutException)
-        {
-            throw new TimeoutException($"access request {name}: {what}; last status: {k8s.KubernetesJson.Serialize(last?.Status)}");
-        }
-
-        return last!;
-    }
+    Task<AccessRequest> WaitAsync(string ns, string name, Func<AccessRequest, bool> condition, string what, TimeSpan? timeout = null) =>
+        cluster.WaitForObjectAsync(Requests, ns, name, condition, what, timeout);
 
     Task<V1RoleBinding?> BindingAsync(string ns, string request) =>
         cluster.Api.TryGetAsync<V1RoleBinding>(RoleBindings, ns, "controlplane-access-" + request, CancellationToken.None);
@@ -145,22 +132,8 @@ public sealed partial class AccessRequestTests(ClusterFixture cluster, ITestOutp
         await ApproveAsync(created, "carol@example.com");
         await WaitAsync(ns, name, r => r.Status?.Phase == AccessRequestPhase.Active, "Active");
 
-        var fn = name.Replace('-', '_');
-        await using var ds = cluster.Postgres.DataSourceFor();
-        // The system of record refuses this request's expiry row as a server out of connections would (53300: transient).
-        await using (var cmd = ds.CreateCommand($"""
-            CREATE FUNCTION public.refuse_{fn}() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-                IF NEW.kind = 'AccessRequest' AND NEW.object_name = '{ns}/{name}' AND NEW.action = 'access.expired' THEN RAISE EXCEPTION 'sorry, too many clients already' USING ERRCODE = '53300'; END IF;
-                RETURN NEW;
-            END $$;
-            CREATE TRIGGER refuse_{fn} BEFORE INSERT ON controlplane.audit_events FOR EACH ROW EXECUTE FUNCTION public.refuse_{fn}();
-            """))
-        {
-            await cmd.ExecuteNonQueryAsync();
-        }
-
-        try
+        // The system of record refuses this request's expiry row; every other row is written.
+        await using (await cluster.RefuseAuditRowAsync(AccessRequest.KubeKind, $"{ns}/{name}", "access.expired"))
         {
             var held = await WaitAsync(ns, name, r => r.Status?.Conditions?.Any(c => c is { Type: "Ready", Status: "False", Reason: AccessRequestReasons.DatabaseUnavailable }) == true,
                 "Ready=False/DatabaseUnavailable");
@@ -168,14 +141,10 @@ public sealed partial class AccessRequestTests(ClusterFixture cluster, ITestOutp
             Assert.Null(await BindingAsync(ns, name));
             Assert.NotEqual(AccessRequestPhase.Expired, held.Status!.Phase);
         }
-        finally
-        {
-            await using var drop = ds.CreateCommand($"DROP TRIGGER refuse_{fn} ON controlplane.audit_events");
-            await drop.ExecuteNonQueryAsync();
-        }
 
         // Reachable again: retried on its own, Expired, audited once.
         await WaitAsync(ns, name, r => r.Status?.Phase == AccessRequestPhase.Expired, "Expired after the retry");
+        await using var ds = cluster.Postgres.DataSourceFor();
         await using var count = ds.CreateCommand("SELECT count(*) FROM controlplane.audit_events WHERE kind = 'AccessRequest' AND object_name = $1 AND action = 'access.expired'");
         count.Parameters.AddWithValue($"{ns}/{name}");
         Assert.Equal(1L, (long)(await count.ExecuteScalarAsync())!);

@@ -71,7 +71,7 @@ public sealed class ChartValuesTests : IDisposable
         metrics:
           port: 9090
           serviceMonitor: {enabled: true, interval: 15s, labels: {release: prom}}
-          prometheusRule: {enabled: true, labels: {release: prom}, reconcileErrorRatePerSecond: 0.5, webhookLatencyP99Seconds: 2.5, backupOverdueSeconds: 3600, auditVerificationStaleSeconds: 7200}
+          prometheusRule: {enabled: true, labels: {release: prom}, reconcileErrorRatePerSecond: 0.5, webhookLatencyP99Seconds: 2.5, backupOverdueSeconds: 3600, auditVerificationStaleSeconds: 7200, breakGlassReviewOverdueSeverity: critical}
         auditApi: {enabled: true, port: 10444, servicePort: 9443, verifyInterval: "00:20:00", fullVerifyInterval: "12:00:00"}
         networkPolicy: {enabled: true, podCIDRs: [10.42.0.0/16], metricsNamespaceLabels: {monitoring: "yes"}}
         grafana: {dashboard: {enabled: true, labels: {grafana_folder_label: ops}, annotations: {grafana_folder: ControlPlane}}}
@@ -279,6 +279,7 @@ public sealed class ChartValuesTests : IDisposable
         Assert.Contains("> 0.5", rule);
         Assert.Contains(@"le=~`2.5(\.0)?`", rule); // the latency SLO's bucket
         Assert.Contains("> 3600", rule);
+        Assert.Matches(@"alert: ControlPlaneBreakGlassReviewOverdue\s+expr: [^\n]+\s+labels: \{severity: critical\}", rule);
         Assert.Contains("service=\"acme-cp-metrics\"", rule);
         var dashboard = objects.Single(o => o.Kind == "ConfigMap" && o.As<V1ConfigMap>().Metadata.Labels.ContainsKey("grafana_dashboard")).As<V1ConfigMap>();
         Assert.Equal(("1", "ops", "ControlPlane"), (dashboard.Metadata.Labels["grafana_dashboard"], dashboard.Metadata.Labels["grafana_folder_label"], dashboard.Metadata.Annotations["grafana_folder"]));

@@ -245,11 +245,11 @@ public sealed class ExceptionUnitTests
         Assert.False(ExceptionApprovals.IsSecurityReviewer("alice@acme.io", [], Bindings));
         // A ServiceAccount is never one, however bound.
         Assert.False(ExceptionApprovals.IsSecurityReviewer("system:serviceaccount:acme-dev:bot", ["system:serviceaccounts"], [Bound("SecurityReviewer", "system:serviceaccount:acme-dev:bot")]));
-        // The sixth role: reads everything but Secrets, creates Approvals (and, as every member, AccessRequests), writes nothing else.
+        // The sixth role: reads everything but Secrets, creates Approvals (and, as every member, AccessRequests and BreakGlasses), writes nothing else.
         Assert.Contains("SecurityReviewer", WorkspaceRoles.Roles);
         var rules = WorkspaceRoles.Rules("SecurityReviewer");
         Assert.DoesNotContain(rules, r => r.Resources.Contains("secrets"));
-        Assert.All(rules.Where(r => r.Verbs.Except(["get", "list", "watch"]).Any() && !r.Resources.SequenceEqual(["accessrequests"])), r => Assert.Equal("controlplane.io approvals create", $"{string.Join(",", r.ApiGroups)} {string.Join(",", r.Resources)} {string.Join(",", r.Verbs)}"));
+        Assert.All(rules.Where(r => r.Verbs.Except(["get", "list", "watch"]).Any() && !r.Resources.SequenceEqual(["accessrequests"]) && !r.Resources.SequenceEqual(["breakglasses"])), r => Assert.Equal("controlplane.io approvals create", $"{string.Join(",", r.ApiGroups)} {string.Join(",", r.Resources)} {string.Join(",", r.Verbs)}"));
         Assert.Contains(rules, r => r.Resources.Contains("exceptions") && r.Verbs.Contains("list"));
         Assert.Same(ApprovableKinds.Exception, ApprovableKinds.Of("Exception"));
         Assert.Equal(1, ApprovableKinds.Exception.RequiredApprovals(Exc(), "prod"));

@@ -81,7 +81,7 @@ public sealed class RingSoak
 public sealed class ApprovalTarget
 {
     /// <summary>The kind of the object approved.</summary>
-    [Required, Enum("Exposure", "DeploymentIntent", "Restore", "Rollout", "Application", "Exception", "AccessRequest")]
+    [Required, Enum("Exposure", "DeploymentIntent", "Restore", "Rollout", "Application", "Exception", "AccessRequest", "BreakGlass")]
     public string Kind { get; set; } = "";
 
     /// <summary>The name of the object approved, in the Approval's namespace.</summary>

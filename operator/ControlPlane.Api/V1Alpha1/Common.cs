@@ -45,8 +45,15 @@ public static class ApiGroup
     /// </summary>
     public const string OnBehalfOfAnnotation = "controlplane.io/on-behalf-of";
 
+    /// <summary>
+    /// On a BreakGlass: which entry of the tenant's spec.accessPolicy.breakGlass.invokers let its creator invoke it
+    /// ("user:&lt;name&gt;" or "group:&lt;group&gt;"), stamped by the admission webhook, which alone sees the caller's
+    /// groups. A supplied value is replaced on create and restored on update.
+    /// </summary>
+    public const string BreakGlassInvokerMatchAnnotation = "controlplane.io/breakglass-invoker-match";
+
     /// <summary>Annotations only the admission webhook writes: a requester can neither set nor change them.</summary>
-    public static readonly IReadOnlyList<string> StampedAnnotations = [CreatedByAnnotation, LastSpecEditorAnnotation, SpecEditorsAnnotation, ApproverGroupsAnnotation, TargetContentHashAnnotation, AuthorGroupsAnnotation];
+    public static readonly IReadOnlyList<string> StampedAnnotations = [CreatedByAnnotation, LastSpecEditorAnnotation, SpecEditorsAnnotation, ApproverGroupsAnnotation, TargetContentHashAnnotation, AuthorGroupsAnnotation, BreakGlassInvokerMatchAnnotation];
 
     // Labels and annotations the operator writes on what it owns (one home: every layer reads them here).
     public const string ManagedByLabel = "app.kubernetes.io/managed-by";

@@ -56,6 +56,10 @@ public enum ExceptionPhase { Unknown, Pending, Active, Expired, Rejected }
 [JsonConverter(typeof(PhaseConverter<AccessRequestPhase>))]
 public enum AccessRequestPhase { Unknown, Pending, Active, Expired, Revoked, Rejected }
 
+/// <summary>A BreakGlass's phase (status.phase).</summary>
+[JsonConverter(typeof(PhaseConverter<BreakGlassPhase>))]
+public enum BreakGlassPhase { Unknown, Active, Expired, Ended, Refused }
+
 /// <summary>A Backup's phase (status.phase; also a BackupPlan's status.lastBackup.phase).</summary>
 [JsonConverter(typeof(PhaseConverter<BackupPhase>))]
 public enum BackupPhase { Unknown, Pending, Running, Completed, Failed }

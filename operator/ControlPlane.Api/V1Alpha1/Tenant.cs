@@ -191,6 +191,34 @@ public sealed class TenantAccessPolicy
     /// <summary>The longest an AccessRequest's grant may last (spec.duration at most this; at most 7d).</summary>
     [Default("8h"), Pattern("^([0-9]+(ms|s|m|h|d))+$"), Length(1, 32)]
     public string MaxDuration { get; set; } = "8h";
+
+    [Description("Break-glass emergency access (BreakGlass objects): the one role it grants and who may invoke it. Absent: break-glass is disabled in the tenant's workspaces.")]
+    public TenantBreakGlassPolicy? BreakGlass { get; set; }
+}
+
+/// <summary>Who may invoke break-glass in a tenant's workspaces, for which pre-declared emergency role, for how long at most.</summary>
+public sealed class TenantBreakGlassPolicy
+{
+    [Required, Enum("WorkspaceAdmin", "Operator", "Approver", "Auditor", "IntegrationAdmin", "SecurityReviewer")]
+    [Description("The pre-declared emergency role: a BreakGlass's spec.role must be this workspace role.")]
+    public string Role { get; set; } = "";
+
+    [Default("1h"), Pattern("^([0-9]+(ms|s|m|h|d))+$"), Length(1, 32)]
+    [Description("The longest a break-glass grant may last (a BreakGlass's spec.duration at most this); at most 1h, which is also the default.")]
+    public string MaxDuration { get; set; } = "1h";
+
+    [Required, Description("Who may invoke break-glass: users by name, or members of groups (the admission webhook checks the caller's groups). Nobody else, whatever their workspace role.")]
+    public BreakGlassInvokers Invokers { get; set; } = new();
+}
+
+/// <summary>The people a tenant allows to invoke break-glass.</summary>
+public sealed class BreakGlassInvokers
+{
+    [Items(0, 100), ListSet, Description("Users who may invoke break-glass, by username.")]
+    public List<string>? Users { get; set; }
+
+    [Items(0, 100), ListSet, Description("Groups whose members may invoke break-glass (system: groups never count).")]
+    public List<string>? Groups { get; set; }
 }
 
 /// <summary>The observed state of a Tenant, written by the operator.</summary>

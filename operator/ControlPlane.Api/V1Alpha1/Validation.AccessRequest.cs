@@ -51,6 +51,16 @@ public static class AccessRequestRules
             ? (max < HardMaxDuration ? max : HardMaxDuration)
             : DefaultMaxDuration;
 
+    /// <summary>Why a justification (an AccessRequest's, a BreakGlass's) does not say why access is needed, or null.</summary>
+    public static string? JustificationProblem(string? text)
+    {
+        var justification = (text ?? "").Trim();
+        var words = justification.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries).Distinct(StringComparer.OrdinalIgnoreCase).Count();
+        return justification.Length < MinJustification || words < MinJustificationWords
+            ? $"spec.justification: {justification.Length} characters and {words} distinct words; at least {MinJustification} characters and {MinJustificationWords} distinct words say why the access is needed"
+            : null;
+    }
+
     /// <summary>Every problem of the spec against the tenant's policy (<paramref name="tenant"/> null: the defaults).</summary>
     public static List<string> Problems(AccessRequestSpec spec, Tenant? tenant)
     {
@@ -76,12 +86,7 @@ public static class AccessRequestRules
             if (duration > maxDuration) problems.Add($"spec.duration: {spec.Duration} is beyond the tenant's spec.accessPolicy.maxDuration ({Durations.Format(maxDuration)})");
         }
 
-        var justification = (spec.Justification ?? "").Trim();
-        var words = justification.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries).Distinct(StringComparer.OrdinalIgnoreCase).Count();
-        if (justification.Length < MinJustification || words < MinJustificationWords)
-        {
-            problems.Add($"spec.justification: {justification.Length} characters and {words} distinct words; at least {MinJustification} characters and {MinJustificationWords} distinct words say why the access is needed");
-        }
+        if (JustificationProblem(spec.Justification) is { } why) problems.Add(why);
 
         if (spec.Ticket is { Length: > 256 }) problems.Add("spec.ticket: at most 256 characters");
         return problems;

@@ -71,6 +71,9 @@ public sealed class ControlPlaneOptions
     public PrometheusOptions Prometheus { get; set; } = new();
 
     public BackupOptions Backup { get; set; } = new();
+
+    /// <summary>How long after a BreakGlass is granted its review (an Approval of it) is due; later it shows ReviewOverdue.</summary>
+    public TimeSpan BreakGlassReviewWindow { get; set; } = TimeSpan.FromHours(24);
 }
 
 /// <summary>ControlPlane:DeploymentIntent: where the operator may send requests on a tenant's behalf.</summary>

@@ -37,6 +37,8 @@ public sealed class AdmissionCaches
         // Every kind an Approval can name, typed, by the name it names it with (read live: no informer).
         foreach (var kind in ApprovableKinds.All) targets[kind.Kind] = kind.Accept(new TargetReaders(api));
         Exposures = Inform<Exposure>(true);
+        // A second break-glass while one is active in the workspace is refused at once.
+        BreakGlasses = Inform<BreakGlass>(true);
         // The same RoleBindings the approval reconciler reads (the operator's own), so both judge approvers alike.
         RoleBindings = Inform<V1RoleBinding>(true, WorkspaceReconciler.RoleBindings, options with { LabelSelector = WorkspaceResources.ManagedSelector });
     }
@@ -49,6 +51,7 @@ public sealed class AdmissionCaches
     public Informer<Workspace> Workspaces { get; }
     public Informer<PartialObjectMetadata> Namespaces { get; }
     public Informer<Exposure> Exposures { get; }
+    public Informer<BreakGlass> BreakGlasses { get; }
     public Informer<V1RoleBinding> RoleBindings { get; }
 
     public bool Synced => All.All(i => i.HasSynced);

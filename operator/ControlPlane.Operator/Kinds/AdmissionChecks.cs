@@ -26,6 +26,21 @@ public static class AdmissionChecks
         return problems;
     }
 
+    /// <summary>
+    /// An update of a time-bound grant (AccessRequest, BreakGlass): nothing can stretch it, so <paramref name="fields"/> are
+    /// immutable, and its end switch (<paramref name="endFlag"/>) only goes from false to true. Each problem ends with <paramref name="hint"/>.
+    /// </summary>
+    public static List<string> GrantUpdateProblems(AdmissionRequest r, string[] fields, string endFlag, string hint)
+    {
+        var problems = Immutable(r.OldObject, r.Object, fields).Select(p => $"{p}: {hint}").ToList();
+        if (r.OldObject?["spec"]?[endFlag]?.GetValue<bool>() == true && r.Object?["spec"]?[endFlag]?.GetValue<bool>() != true)
+        {
+            problems.Add($"spec.{endFlag}: an ended grant stays ended; {hint}");
+        }
+
+        return problems;
+    }
+
     public static bool DeletionAllowedByAnnotation(JsonObject? obj) =>
         obj?["metadata"]?["annotations"]?[ApiGroup.AllowDeleteAnnotation]?.GetValue<string>() == "true";
 

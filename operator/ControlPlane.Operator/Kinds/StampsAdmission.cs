@@ -42,7 +42,7 @@ public sealed class StampsAdmission(AdmissionCaches caches, AdmissionSettings se
 
         // Whatever the requester wrote in a stamped annotation is overwritten on create and restored on
         // update: only the API server knows who asked. Not silently: the requester gets a warning.
-        foreach (var (key, value) in Stamps(r, await TargetContentHashAsync(r, ct).ConfigureAwait(false)).Concat(OperatorStamps(r)))
+        foreach (var (key, value) in Stamps(r, await TargetContentHashAsync(r, ct).ConfigureAwait(false), InvokerMatch(r)).Concat(OperatorStamps(r)))
         {
             var supplied = AnnotationOf(r.Object, key);
             if (supplied == value) continue;
@@ -58,7 +58,7 @@ public sealed class StampsAdmission(AdmissionCaches caches, AdmissionSettings se
     /// <summary>Defence in depth behind the mutating webhook: stamps exist on our own kinds only (the mutating webhook sees nothing else).</summary>
     public async Task<List<string>> ValidateAsync(AdmissionRequest r, CancellationToken ct) =>
         r.Operation is "CREATE" or "UPDATE" && r.Kind.Group == ApiGroup.Group
-            ? [.. ValidateStamps(r, await TargetContentHashAsync(r, ct).ConfigureAwait(false)), .. ValidateOperatorStamps(r)]
+            ? [.. ValidateStamps(r, await TargetContentHashAsync(r, ct).ConfigureAwait(false), InvokerMatch(r)), .. ValidateOperatorStamps(r)]
             : [];
 
     /// <summary>
@@ -69,7 +69,8 @@ public sealed class StampsAdmission(AdmissionCaches caches, AdmissionSettings se
     /// A change of a Rollout's paused/abort alone is a control action: it makes nobody an author.
     /// On an Approval's create, its target's content hash as admission sees it (<see cref="TargetContentHashAsync"/>).
     /// </summary>
-    public static Dictionary<string, string?> Stamps(AdmissionRequest r, string? targetContentHash = null)
+    /// On a BreakGlass's create, which entry of the tenant's break-glass invokers names the caller (<see cref="InvokerMatch"/>).
+    public static Dictionary<string, string?> Stamps(AdmissionRequest r, string? targetContentHash = null, string? invokerMatch = null)
     {
         // An approvable kind (IApprovableKind): whoever changes its content is an author of that generation.
         var approvable = ApprovableKinds.Of(r.Kind.Kind);
@@ -83,6 +84,7 @@ public sealed class StampsAdmission(AdmissionCaches caches, AdmissionSettings se
                 [ApiGroup.ApproverGroupsAnnotation] = r.Kind.Kind == "Approval" ? ApprovalPolicy.FormatGroups(r.UserInfo.Groups) : null,
                 [ApiGroup.TargetContentHashAnnotation] = r.Kind.Kind == "Approval" ? targetContentHash : null,
                 [ApiGroup.AuthorGroupsAnnotation] = approvable is not null ? Requesters.WithAuthorGroups(null, r.UserInfo.Username, r.UserInfo.Groups) : null,
+                [ApiGroup.BreakGlassInvokerMatchAnnotation] = r.Kind.Kind == BreakGlass.KubeKind ? invokerMatch : null,
             };
         }
 
@@ -111,9 +113,19 @@ public sealed class StampsAdmission(AdmissionCaches caches, AdmissionSettings se
         return target is null || ApprovableKinds.Of(kind) is not { } approvable ? null : approvable.ContentHash(target);
     }
 
+    /// <summary>
+    /// On a BreakGlass's create, the entry of its tenant's spec.accessPolicy.breakGlass.invokers that names the caller
+    /// (by user, or by a group only the API server can vouch for): the reconciler, which never sees groups, grants on
+    /// this stamp and re-checks it against the current policy. Null otherwise.
+    /// </summary>
+    string? InvokerMatch(AdmissionRequest r) =>
+        r.Operation == "CREATE" && r.Kind.Group == ApiGroup.Group && r.Kind.Kind == BreakGlass.KubeKind
+            ? BreakGlassRules.InvokerMatch(BreakGlassRules.PolicyOf(caches.TenantOfNamespace(r.Namespace)), r.UserInfo.Username, r.UserInfo.Groups)
+            : null;
+
     /// <summary>A stamped annotation that is not what the webhook stamps is refused, naming it.</summary>
-    static List<string> ValidateStamps(AdmissionRequest r, string? targetContentHash) =>
-        Stamps(r, targetContentHash).Where(kv => AnnotationOf(r.Object, kv.Key) != kv.Value)
+    static List<string> ValidateStamps(AdmissionRequest r, string? targetContentHash, string? invokerMatch) =>
+        Stamps(r, targetContentHash, invokerMatch).Where(kv => AnnotationOf(r.Object, kv.Key) != kv.Value)
             .Select(kv => $"metadata.annotations[{kv.Key}]: set only by the admission webhook (expected {(kv.Value is null ? "unset" : "\"" + kv.Value + "\"")}); it cannot be set or changed by a requester")
             .ToList();
 

@@ -74,37 +74,25 @@ public static class AccessRequestPlan
             phase = oldPhase;
             reason = old?.Conditions?.FirstOrDefault(c => c.Type == AccessRequestConditions.Ready)?.Reason ?? oldPhase.ToString();
             message = old?.Conditions?.FirstOrDefault(c => c.Type == AccessRequestConditions.Ready)?.Message ?? $"the request is {oldPhase}: a new AccessRequest needs a new approval";
-            binding = f.BindingExists ? BindingAction.Delete : BindingAction.None;
+            binding = Grants.BindingEnds(f.BindingExists);
         }
         else if (oldPhase == AccessRequestPhase.Active && old?.ExpiresAt is { } recorded)
         {
             var expires = recorded.ToUniversalTime();
-            if (deleting || r.Spec.Revoke == true || f.Approval.Rejected)
+            GrantCourse course;
+            (course, binding) = Grants.ActiveCourse(expires, f.Now, deleting || r.Spec.Revoke == true || f.Approval.Rejected, f.BindingExists);
+            (phase, reason, message) = course switch
             {
-                phase = AccessRequestPhase.Revoked;
-                reason = AccessRequestReasons.Revoked;
-                message = deleting ? "the request was deleted: the grant ended early"
+                GrantCourse.End => (AccessRequestPhase.Revoked, AccessRequestReasons.Revoked,
+                    deleting ? "the request was deleted: the grant ended early"
                     : r.Spec.Revoke == true ? "spec.revoke is true: the grant ended early"
-                    : $"{f.Approval.Message}: the grant ended early";
-                status.EndedAt = f.Now;
-                binding = f.BindingExists ? BindingAction.Delete : BindingAction.None;
-            }
-            else if (f.Now >= expires)
-            {
-                phase = AccessRequestPhase.Expired;
-                reason = AccessRequestReasons.Expired;
-                message = $"the grant of {r.Spec.Role} to {requester} expired at {expires:u}; its RoleBinding is deleted";
-                status.EndedAt = f.Now;
-                binding = f.BindingExists ? BindingAction.Delete : BindingAction.None;
-            }
-            else
-            {
-                phase = AccessRequestPhase.Active;
-                reason = AccessRequestReasons.Active;
-                message = $"{requester} holds {r.Spec.Role} in workspace {r.Metadata.NamespaceProperty} until {expires:u} (approved by {old.ApprovedBy})";
-                status.RoleBinding = BindingName(r.Metadata.Name);
-                binding = f.BindingExists ? BindingAction.None : BindingAction.Ensure;
-            }
+                    : $"{f.Approval.Message}: the grant ended early"),
+                GrantCourse.Expire => (AccessRequestPhase.Expired, AccessRequestReasons.Expired, $"the grant of {r.Spec.Role} to {requester} expired at {expires:u}; its RoleBinding is deleted"),
+                _ => (AccessRequestPhase.Active, AccessRequestReasons.Active,
+                    $"{requester} holds {r.Spec.Role} in workspace {r.Metadata.NamespaceProperty} until {expires:u} (approved by {old.ApprovedBy})"),
+            };
+            if (course == GrantCourse.Hold) status.RoleBinding = BindingName(r.Metadata.Name);
+            else status.EndedAt = f.Now;
         }
         else
         {
@@ -198,8 +186,7 @@ public static class AccessRequestPlan
             }
         }
 
-        TimeSpan? recheck = phase == AccessRequestPhase.Active && status.ExpiresAt is { } at && at.ToUniversalTime() > f.Now ? at.ToUniversalTime() - f.Now : null;
-        return new(status, binding, conditions, notices, audits, recheck);
+        return new(status, binding, conditions, notices, audits, phase == AccessRequestPhase.Active ? Grants.RecheckIn(f.Now, status.ExpiresAt) : null);
     }
 
     static JsonObject Details(AccessRequest r, string? requester, Tenant? tenant, AccessRequestStatus status) => new()

@@ -109,7 +109,10 @@ public static class ApprovableKinds
     /// <summary>Outside prod one Approver or WorkspaceAdmin, in prod two distinct; revoke is a control action (ending a grant needs no review, makes nobody an author).</summary>
     public static readonly ApprovableKind<AccessRequest> AccessRequest = new(["revoke"], (_, environment) => ApprovalPolicy.RequiredApprovals(environment));
 
-    public static readonly IReadOnlyList<IApprovableKind> All = [Exposure, DeploymentIntent, Restore, Rollout, Application, Exception, AccessRequest];
+    /// <summary>The after-the-fact review of an emergency grant: one reviewer in every environment (who counts: <see cref="BreakGlassReview"/>); end is a control action.</summary>
+    public static readonly ApprovableKind<BreakGlass> BreakGlass = new(["end"], (_, _) => 1);
+
+    public static readonly IReadOnlyList<IApprovableKind> All = [Exposure, DeploymentIntent, Restore, Rollout, Application, Exception, AccessRequest, BreakGlass];
 
     /// <summary>The approvable kind an Approval (or an admission request) names, or null when it names none.</summary>
     public static IApprovableKind? Of(string? kind) => All.FirstOrDefault(k => k.Kind == kind);

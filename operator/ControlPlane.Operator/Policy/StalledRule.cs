@@ -33,6 +33,10 @@ public static class StalledRule
         // An ended request is never granted again: a new AccessRequest needs a new approval.
         [AccessRequest.KubeKind] = ([nameof(AccessRequestPhase.Expired), nameof(AccessRequestPhase.Revoked), nameof(AccessRequestPhase.Rejected)],
             [AccessRequestReasons.NotInAWorkspace, AccessRequestReasons.PolicyViolation, AccessRequestReasons.NotAPerson]),
+        // An ended or refused break-glass is never granted again: emergency access needs a new BreakGlass.
+        [BreakGlass.KubeKind] = ([nameof(BreakGlassPhase.Expired), nameof(BreakGlassPhase.Ended), nameof(BreakGlassPhase.Refused)],
+            [BreakGlassReasons.NotInAWorkspace, BreakGlassReasons.PolicyViolation, BreakGlassReasons.NotAPerson, BreakGlassReasons.BreakGlassDisabled,
+             BreakGlassReasons.NotAnInvoker, BreakGlassReasons.AlreadyActive]),
         [Backup.KubeKind] = ([nameof(BackupPhase.Failed)], []),
         [Restore.KubeKind] = ([nameof(RestorePhase.Failed)], []),
         [BackupPlan.KubeKind] = ([], [BackupPlanReasons.InvalidSchedule, BackupPlanReasons.InvalidName, BackupPlanReasons.TenantStorageNotAllowed]),

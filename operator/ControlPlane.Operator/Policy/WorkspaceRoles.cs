@@ -16,7 +16,7 @@ public static class WorkspaceRoles
 
     static readonly string[] CoreWorkloads = ["pods", "pods/log", "services", "endpoints", "persistentvolumeclaims", "configmaps", "serviceaccounts"];
     static readonly string[] CoreReadOnly = ["events", "resourcequotas", "limitranges"];
-    static readonly string[] ControlPlaneKinds = ["workspacenetworkpolicies", "exposures", "approvals", "rollouts", "deploymentintents", "backupplans", "backups", "restores", "applications", "exceptions", "accessrequests"];
+    static readonly string[] ControlPlaneKinds = ["workspacenetworkpolicies", "exposures", "approvals", "rollouts", "deploymentintents", "backupplans", "backups", "restores", "applications", "exceptions", "accessrequests", "breakglasses"];
     static readonly string[] OperatorKinds = ["rollouts", "deploymentintents", "exposures", "backupplans", "backups", "applications", "exceptions"];
 
     /// <summary>"controlplane:workspace:" + kebab-case role, e.g. controlplane:workspace:workspace-admin.</summary>
@@ -65,6 +65,12 @@ public static class WorkspaceRoles
     /// </summary>
     static V1PolicyRule RequestAccess() => Rule("controlplane.io", ["accessrequests"], ["get", "list", "watch", "create", "update", "patch", "delete"]);
 
+    /// <summary>
+    /// Every member may create a BreakGlass (the tenant's spec.accessPolicy.breakGlass decides who may invoke) and end it
+    /// (spec.end); only a WorkspaceAdmin deletes one, so an invocation stays visible until it is reviewed.
+    /// </summary>
+    static V1PolicyRule InvokeBreakGlass() => Rule("controlplane.io", ["breakglasses"], ["get", "list", "watch", "create", "update", "patch"]);
+
     public static IReadOnlyList<V1PolicyRule> Rules(string role) => role switch
     {
         "WorkspaceAdmin" =>
@@ -82,13 +88,14 @@ public static class WorkspaceRoles
             Rule("controlplane.io", OperatorKinds, All),
             Rule("controlplane.io", ["approvals", "restores", "workspacenetworkpolicies"], Read),
             RequestAccess(),
+            InvokeBreakGlass(),
         ],
-        "Approver" => [.. ReadAllButSecrets(), Rule("controlplane.io", ["approvals"], ["create"]), RequestAccess()],
+        "Approver" => [.. ReadAllButSecrets(), Rule("controlplane.io", ["approvals"], ["create"]), RequestAccess(), InvokeBreakGlass()],
         // The workspace's audit trail through audit.controlplane.io (docs/audit-api.md).
-        "Auditor" => [.. ReadAllButSecrets(), Rule("audit.controlplane.io", ["auditevents", "deploymentevents"], Read), RequestAccess()],
-        "IntegrationAdmin" => [Rule("", ["secrets", "configmaps"], All), RequestAccess()],
+        "Auditor" => [.. ReadAllButSecrets(), Rule("audit.controlplane.io", ["auditevents", "deploymentevents"], Read), RequestAccess(), InvokeBreakGlass()],
+        "IntegrationAdmin" => [Rule("", ["secrets", "configmaps"], All), RequestAccess(), InvokeBreakGlass()],
         // Reviews Exceptions: reads what they cover, approves or rejects them; whether an Approval counts is ExceptionApprovals' rule.
-        "SecurityReviewer" => [.. ReadAllButSecrets(), Rule("controlplane.io", ["approvals"], ["create"]), RequestAccess()],
+        "SecurityReviewer" => [.. ReadAllButSecrets(), Rule("controlplane.io", ["approvals"], ["create"]), RequestAccess(), InvokeBreakGlass()],
         _ => throw new ArgumentOutOfRangeException(nameof(role), role, "unknown workspace role"),
     };
 

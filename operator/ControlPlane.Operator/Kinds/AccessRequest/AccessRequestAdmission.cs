@@ -23,14 +23,7 @@ public sealed class AccessRequestAdmission(AdmissionCaches caches) : IAdmissionH
         if (r.Operation == "UPDATE" && JsonNode.DeepEquals(r.OldObject?["spec"], r.Object["spec"])) return Task.FromResult<List<string>>([]);
         if (r.Operation == "UPDATE")
         {
-            var problems = Immutable(r.OldObject, r.Object, ImmutableFields)
-                .Select(p => p + ": an AccessRequest is approved as it is; ask for other access with a new AccessRequest").ToList();
-            if (r.OldObject?["spec"]?["revoke"]?.GetValue<bool>() == true && r.Object["spec"]?["revoke"]?.GetValue<bool>() != true)
-            {
-                problems.Add("spec.revoke: a revoked request stays revoked; ask again with a new AccessRequest");
-            }
-
-            return Task.FromResult(problems);
+            return Task.FromResult(GrantUpdateProblems(r, ImmutableFields, "revoke", "an AccessRequest is approved as it is; ask for other access with a new AccessRequest"));
         }
 
         var tenant = caches.TenantOfNamespace(r.Namespace);

@@ -97,6 +97,15 @@ public sealed class ApprovalAdmission(AdmissionCaches caches, TimeProvider? time
             // Only a SecurityReviewer, never the owner or an author of an intent it would cover (ExceptionApprovals).
             problems.AddRange(await ExceptionApprovalProblemsAsync(exception, ns, user, r.UserInfo.Groups ?? [], ct).ConfigureAwait(false));
         }
+        else if (target is BreakGlass)
+        {
+            // The after-the-fact review: an Approver, WorkspaceAdmin or SecurityReviewer of the workspace (BreakGlassReview).
+            if (!await caches.IsApproverAsync(ns, user, r.UserInfo.Groups ?? [], ct).ConfigureAwait(false)
+                && !await caches.IsSecurityReviewerAsync(ns, user, r.UserInfo.Groups ?? [], ct).ConfigureAwait(false))
+            {
+                problems.Add($"spec.approver: {user} holds none of Approver, WorkspaceAdmin or SecurityReviewer in workspace {ns}: only they review a BreakGlass");
+            }
+        }
         else if (!await caches.IsApproverAsync(ns, user, r.UserInfo.Groups ?? [], ct).ConfigureAwait(false))
         {
             problems.Add($"spec.approver: {user} holds neither the Approver nor the WorkspaceAdmin role in workspace {ns}");

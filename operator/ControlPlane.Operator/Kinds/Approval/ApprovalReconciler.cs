@@ -107,7 +107,9 @@ public sealed class ApprovalReconciler(
         // An Exception's approvals are a SecurityReviewer's, never its owner's or a covered intent's author's.
         var verdict = approval.Spec.Target.Kind == SecurityException.KubeKind
             ? ExceptionApprovals.Judge(approval, target as SecurityException, intents.InNamespace(approval.Metadata.NamespaceProperty), roleBindings.InNamespace)
-            : ApprovalPolicy.Judge(approval, target, HoldsApproverRole, roleBindings.InNamespace);
+            : approval.Spec.Target.Kind == BreakGlass.KubeKind
+                ? ApprovalPolicy.Judge(approval, target, a => BreakGlassReview.HoldsReviewerRole(a, roleBindings.InNamespace), roleBindings.InNamespace)
+                : ApprovalPolicy.Judge(approval, target, HoldsApproverRole, roleBindings.InNamespace);
         // An approval of a DeploymentIntent also counts only from an assigned approver (the tenant's CAB routes) and until it expires.
         if (verdict.Counts && target is DeploymentIntent routed && IntentCab.NotCounting(approval, routed, RoutesOf(routed), now) is var (reason, why))
         {
@@ -175,6 +177,8 @@ public sealed class ApprovalReconciler(
         {
             return ExceptionApprovals.Evaluate(exception, approvals, intents.InNamespace(target.Metadata.NamespaceProperty), roleBindings.InNamespace);
         }
+
+        if (target is BreakGlass breakGlass) return BreakGlassReview.Evaluate(breakGlass, approvals, roleBindings.InNamespace);
 
         Func<Approval, bool> holdsApproverRole = HoldsApproverRole;
         if (target is Rollout r)

@@ -41,6 +41,7 @@ public sealed class TenantAdmission(AdmissionCaches caches, AdmissionSettings se
         if (string.IsNullOrEmpty(tenant.Metadata.Name)) tenant.Metadata.Name = r.Name;
         var problems = SpecRules.Tenant(tenant, RawQuota(r.Object));
         problems.AddRange(CabRouting.RouteProblems(tenant.Spec.CabRoutes));
+        problems.AddRange(BreakGlassRules.PolicyProblems(tenant.Spec.AccessPolicy?.BreakGlass));
         if (r.Operation != "CREATE" || string.IsNullOrEmpty(tenant.Metadata.Name)) problems.RemoveAll(p => p.StartsWith("metadata.name:", StringComparison.Ordinal));
         return problems;
     }
