@@ -15,9 +15,9 @@ namespace ControlPlane.Api.V1Alpha1;
 /// </summary>
 [KubernetesEntity(Group = ApiGroup.Group, ApiVersion = ApiGroup.Version, Kind = KubeKind, PluralName = "notificationchannels")]
 [EntityScope(EntityScope.Namespaced), ShortName("nc")]
-[PrinterColumn("Type", ".spec.type")]
 [PrinterColumn("Phase", ".status.phase")]
 [PrinterColumn("Ready", ".status.conditions[?(@.type==\"Ready\")].status")]
+[PrinterColumn("Type", ".spec.type")]
 [PrinterColumn("Pending", ".status.pending", "integer")]
 [PrinterColumn("Delivered", ".status.delivered", "integer")]
 [PrinterColumn("Failures", ".status.consecutiveFailures", "integer")]
