@@ -42,8 +42,8 @@ public sealed class PhaseTests
     public void EveryPhaseEnum_HasUnknownAtZero_AndTheNameConverter()
     {
         var phases = PhaseProperties().ToList();
-        // Tenant, Workspace, Exposure, Rollout (+ rings), DeploymentIntent (+ rings), BackupPlan's last backup, Backup, Restore, Application, Exception, AccessRequest.
-        Assert.Equal(13, phases.Count);
+        // Tenant, Workspace, Exposure, Rollout (+ rings), DeploymentIntent (+ rings), BackupPlan's last backup, Backup, Restore, Application, Exception, AccessRequest, NotificationChannel.
+        Assert.Equal(14, phases.Count);
         foreach (var (path, property) in phases)
         {
             var type = Nullable.GetUnderlyingType(property.PropertyType)!;

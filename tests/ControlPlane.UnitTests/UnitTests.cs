@@ -38,6 +38,7 @@ public sealed class CrdTests
             ["Application"] = ("cpapp", "Namespaced"),
             ["Exception"] = ("exc", "Namespaced"),
             ["AccessRequest"] = ("areq", "Namespaced"),
+            ["NotificationChannel"] = ("nc", "Namespaced"),
         };
         Assert.Equal(expected.Keys.Order(), crds.Keys.Order());
         foreach (var (kind, (shortName, scope)) in expected)

@@ -10,6 +10,7 @@ public static class ApiKinds
         typeof(Application),
         typeof(SecurityException),
         typeof(AccessRequest),
+        typeof(NotificationChannel),
     ];
 
     /// <summary>The kind as the API names it ([KubernetesEntity]), which is not always the C# name (SecurityException is kind Exception).</summary>

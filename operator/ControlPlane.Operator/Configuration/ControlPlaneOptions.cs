@@ -95,6 +95,9 @@ public sealed class ControlPlaneOptions
     public PrometheusOptions Prometheus { get; set; } = new();
 
     public BackupOptions Backup { get; set; } = new();
+
+    /// <summary>How NotificationChannels deliver (ControlPlane:Notifications).</summary>
+    public NotificationOptions Notifications { get; set; } = new();
 }
 
 /// <summary>ControlPlane:DeploymentIntent: where the operator may send requests on a tenant's behalf.</summary>

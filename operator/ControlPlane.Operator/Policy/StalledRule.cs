@@ -33,6 +33,9 @@ public static class StalledRule
         // An ended request is never granted again: a new AccessRequest needs a new approval.
         [AccessRequest.KubeKind] = ([nameof(AccessRequestPhase.Expired), nameof(AccessRequestPhase.Revoked), nameof(AccessRequestPhase.Rejected)],
             [AccessRequestReasons.NotInAWorkspace, AccessRequestReasons.PolicyViolation, AccessRequestReasons.NotAPerson]),
+        // A refused spec, or a channel disabled by its failures: only a spec change moves it (a missing Secret is waited for).
+        [NotificationChannel.KubeKind] = ([nameof(NotificationChannelPhase.Invalid), nameof(NotificationChannelPhase.AutoDisabled)],
+            [NotificationChannelReasons.InvalidSpec, NotificationChannelReasons.AutoDisabled]),
         [Backup.KubeKind] = ([nameof(BackupPhase.Failed)], []),
         [Restore.KubeKind] = ([nameof(RestorePhase.Failed)], []),
         [BackupPlan.KubeKind] = ([], [BackupPlanReasons.InvalidSchedule, BackupPlanReasons.InvalidName, BackupPlanReasons.TenantStorageNotAllowed]),
