@@ -96,8 +96,8 @@ public sealed class ControlPlaneOptions
 
     public BackupOptions Backup { get; set; } = new();
 
-    /// <summary>How NotificationChannels deliver (ControlPlane:Notifications).</summary>
-    public NotificationOptions Notifications { get; set; } = new();
+    /// <summary>How NotificationChannels deliver (ControlPlane:NotificationDelivery); where they may send is the Notification* options above.</summary>
+    public NotificationOptions NotificationDelivery { get; set; } = new();
 }
 
 /// <summary>ControlPlane:DeploymentIntent: where the operator may send requests on a tenant's behalf.</summary>

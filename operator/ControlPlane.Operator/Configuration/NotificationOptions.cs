@@ -1,6 +1,6 @@
 namespace ControlPlane.Operator.Configuration;
 
-/// <summary>ControlPlane:Notifications: how NotificationChannels are delivered (docs/notifications.md, docs/operations.md).</summary>
+/// <summary>ControlPlane:NotificationDelivery: how NotificationChannels are delivered (docs/notifications.md, docs/operations.md).</summary>
 public sealed class NotificationOptions
 {
     /// <summary>How often the leader looks for new events and due retries (an idle look only reads).</summary>
@@ -14,17 +14,8 @@ public sealed class NotificationOptions
 
     public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromMinutes(5);
 
-    /// <summary>Per delivery: connect, send and read the answer.</summary>
-    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
-
     /// <summary>A channel's status (counts, last error) is written at most this often while it delivers.</summary>
     public TimeSpan StatusInterval { get; set; } = TimeSpan.FromSeconds(3);
-
-    /// <summary>URL prefixes a tenant's channel may send to (scheme, host, port, path), like PlaneUrlPrefixes; empty: none.</summary>
-    public List<string> UrlPrefixes { get; set; } = [];
-
-    /// <summary>Whether platform channels (in the operator's namespace) may reach private, loopback and link-local addresses; tenant channels never may.</summary>
-    public bool AllowPrivateAddresses { get; set; }
 
     /// <summary>Source rows read per look (per table).</summary>
     public int BatchSize { get; set; } = 500;

@@ -6,7 +6,7 @@ namespace ControlPlane.Operator.Policy;
 /// A NotificationChannel's spec rules, shared by admission and the reconciler (which re-checks them: an
 /// object admitted before a rule existed, or while the webhook was down, is never delivered to). Each
 /// problem names its field. Where a URL may point is the egress rules' decision, passed in as
-/// <paramref name="urlProblem"/> (null: allowed).
+/// <paramref name="urlProblem"/> (the refusal naming spec.url, or null: allowed).
 /// </summary>
 public static class NotificationChannelRules
 {
@@ -49,8 +49,7 @@ public static class NotificationChannelRules
 
         if (hasUrl)
         {
-            if (spec.Url!.Length > 2048) problems.Add("spec.url: longer than 2048 characters");
-            else if (urlProblem(spec.Url) is { } why) problems.Add($"spec.url: {why}");
+            if (urlProblem(spec.Url!) is { } why) problems.Add(why);
         }
 
         if (spec.UrlSecretRef is { } u)

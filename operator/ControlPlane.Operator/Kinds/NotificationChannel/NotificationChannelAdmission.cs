@@ -16,7 +16,7 @@ namespace ControlPlane.Operator.Kinds;
 /// </summary>
 public sealed class NotificationChannelAdmission(AdmissionCaches caches, AdmissionSettings settings) : IAdmissionHandler
 {
-    readonly NotificationEgress egress = new(settings.Options.Notifications);
+    readonly NotificationEgress egress = new(settings.Options);
 
     public Task<List<string>> ValidateAsync(AdmissionRequest r, CancellationToken ct)
     {
@@ -42,7 +42,7 @@ public sealed class NotificationChannelAdmission(AdmissionCaches caches, Admissi
             }
         }
 
-        problems.AddRange(NotificationChannelRules.Problems(channel.Spec, reach, url => egress.UrlProblem(url, reach)));
+        problems.AddRange(NotificationChannelRules.Problems(channel.Spec, reach, url => egress.UrlProblem("spec.url", url, reach)));
         return Task.FromResult(problems);
     }
 }

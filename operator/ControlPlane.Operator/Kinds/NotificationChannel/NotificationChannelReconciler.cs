@@ -30,7 +30,7 @@ public sealed class NotificationChannelReconciler(
 {
     public static readonly ResourceType Type = ResourceType.For<NotificationChannel>(namespaced: true);
     const string Actor = "controlplane-operator";
-    readonly NotificationEgress egress = new(options.Notifications);
+    readonly NotificationEgress egress = new(options);
 
     public static void Setup(TermBuilder b, SystemDatabase database, ControlPlaneOptions options, NotificationMetrics metrics)
     {
@@ -49,7 +49,7 @@ public sealed class NotificationChannelReconciler(
                 : ws.ByIndex(WorkspaceResources.TenantIndex, e.Object.Metadata.Name)
                     .SelectMany(w => channels.InNamespace(w.Metadata.Name).Select(c => $"{w.Metadata.Name}/{c.Metadata.Name}")));
         var dispatcher = new NotificationDispatcher(channels, ws, b.Api, database, options, reconciler.egress, b.Events, b.Time,
-            metrics, key => controller.Queue.AddAfter(key, options.Notifications.StatusInterval),
+            metrics, key => controller.Queue.AddAfter(key, options.NotificationDelivery.StatusInterval),
             b.Loggers.CreateLogger<NotificationDispatcher>());
         b.Loop("notifications", dispatcher.RunAsync);
     }
@@ -99,7 +99,7 @@ public sealed class NotificationChannelReconciler(
             }
         }
 
-        problems.AddRange(NotificationChannelRules.Problems(c.Spec, reach, url => egress.UrlProblem(url, reach)));
+        problems.AddRange(NotificationChannelRules.Problems(c.Spec, reach, url => egress.UrlProblem("spec.url", url, reach)));
         return (new ChannelScope(reach, tenantName, workspace, c.Spec.Type, c.Spec.Events ?? [], c.Spec.WorkspaceSelector), problems);
     }
 

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net.Http.Headers;
 using System.Text;
 using ControlPlane.Api.V1Alpha1;
+using ControlPlane.Operator.Adapters;
 using ControlPlane.Operator.Configuration;
 using ControlPlane.Operator.Policy;
 using ControlPlane.Operator.Store;
@@ -34,7 +35,7 @@ public sealed class NotificationDispatcher(
     Action<string> statusChanged,
     ILogger<NotificationDispatcher> logger)
 {
-    readonly NotificationOptions o = options.Notifications;
+    readonly NotificationOptions o = options.NotificationDelivery;
     readonly ConcurrentDictionary<string, Task> running = new();
     readonly HashSet<string> exported = [];
     bool warned;
@@ -42,8 +43,8 @@ public sealed class NotificationDispatcher(
     public async Task RunAsync(CancellationToken ct)
     {
         using var slots = new SemaphoreSlim(Math.Max(1, o.MaxConcurrentChannels));
-        using var platform = new HttpClient(egress.Handler(ChannelReach.Platform)) { Timeout = o.Timeout };
-        using var tenant = new HttpClient(egress.Handler(ChannelReach.Workspace)) { Timeout = o.Timeout };
+        using var platform = egress.Client(ChannelReach.Platform);
+        using var tenant = egress.Client(ChannelReach.Workspace);
         try
         {
             await channels.WaitForSyncAsync(ct).ConfigureAwait(false);
@@ -120,7 +121,7 @@ public sealed class NotificationDispatcher(
         var ws = workspaces.Get(c.Metadata.NamespaceProperty);
         if (ws is null) return null;
         // Re-checked on every look: a spec the rules refuse, whatever admission let through, is never routed to.
-        if (NotificationChannelRules.Problems(c.Spec, reach, url => egress.UrlProblem(url, reach)).Count > 0) return null;
+        if (NotificationChannelRules.Problems(c.Spec, reach, url => egress.UrlProblem("spec.url", url, reach)).Count > 0) return null;
         return new ChannelScope(reach, ws.Spec.Tenant, ws.Metadata.Name, c.Spec.Type, c.Spec.Events ?? [], c.Spec.WorkspaceSelector);
     }
 
@@ -272,7 +273,7 @@ public sealed class NotificationDispatcher(
             else
             {
                 // A URL from a Secret passes the same egress rule as one in the spec, before anything is sent.
-                if (egress.UrlProblem(value, reach) is not null)
+                if (egress.UrlProblem("spec.urlSecretRef", value, reach) is not null)
                 {
                     logger.LogWarning("notification channel {Namespace}/{Name}: the URL in spec.urlSecretRef is not allowed; nothing sent", ns, c.Metadata.Name);
                     return null;
@@ -313,18 +314,23 @@ public sealed class NotificationDispatcher(
 
         try
         {
-            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+            var response = await EgressHttp.SendAsync(client, request, egress.HttpOptions, ct).ConfigureAwait(false);
             var code = (int)response.StatusCode;
-            // The body is never read: nothing a receiver answers is kept or followed (no redirects either).
-            return code is >= 200 and < 300 ? (code, null) : (code, $"HTTP {code}");
+            // Nothing a receiver answers is kept or followed (a 3xx is a failure: no redirects).
+            return response.IsSuccess ? (code, null) : (code, $"HTTP {code}");
+        }
+        catch (EgressRefusedException e)
+        {
+            // The host resolved to an address the policy refuses (DNS rebinding, a metadata address): host, port and address only.
+            return (null, $"refused by the egress policy: {e.Reason}");
+        }
+        catch (TimeoutException)
+        {
+            return (null, $"no complete answer within {egress.HttpOptions.RequestTimeout.TotalSeconds:0.#} s");
         }
         catch (HttpRequestException e)
         {
             return (null, $"request failed: {e.HttpRequestError}");
-        }
-        catch (TaskCanceledException) when (!ct.IsCancellationRequested)
-        {
-            return (null, $"no answer within {o.Timeout.TotalSeconds:0.#} s");
         }
     }
 }
