@@ -55,8 +55,7 @@ public static partial class Program
                 ["ControlPlane:HealthUrls"] = $"http://127.0.0.1:{healthPort}",
                 ["ControlPlane:Webhook:Enabled"] = "false",
                 ["ControlPlane:Workers"] = Workers.ToString(CultureInfo.InvariantCulture),
-                // The receiver is on loopback: platform channels may reach it (both spellings of the setting, until they are one).
-                ["ControlPlane:Notifications:AllowPrivateAddresses"] = "true",
+                // The receiver is on loopback: platform channels may reach it only with this (never tenant channels).
                 ["ControlPlane:NotificationAllowLoopback"] = "true",
                 ["ControlPlane:NotificationUrlPrefixes:0"] = receiver.BaseUrl,
                 ["Logging:LogLevel:Default"] = "Warning",
