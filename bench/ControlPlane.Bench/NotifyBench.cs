@@ -27,7 +27,8 @@ namespace ControlPlane.Bench;
 /// the events of its own workspace; a real receiver on 127.0.0.1 that checks every signature and records the first
 /// arrival of each idempotency key. Measures committed → delivered p50/p99, then takes the receiver down for an
 /// outage while events keep coming, brings it back and measures how fast the backlog drains; counts duplicates,
-/// losses and per-channel order breaks. A siem channel streams every row alongside and its stream is verified.
+/// losses and per-channel order breaks. With BENCH_NOTIFY_SIEM=1 a siem channel also streams every row (a 21st channel
+/// carrying the whole rate: more load than the shape) and the receiver verifies the stream (SiemStreamVerifier).
 /// </summary>
 public static partial class Program
 {
@@ -35,7 +36,7 @@ public static partial class Program
     static readonly int NotifyChannels = Env("BENCH_NOTIFY_CHANNELS", 20);
     static readonly int NotifySeconds = Env("BENCH_NOTIFY_SECONDS", 60);
     static readonly int NotifyOutageSeconds = Env("BENCH_NOTIFY_OUTAGE_SECONDS", 600);
-    static readonly bool NotifySiem = Env("BENCH_NOTIFY_SIEM", 1) != 0;
+    static readonly bool NotifySiem = Env("BENCH_NOTIFY_SIEM", 0) != 0;
     const string NotifyNamespace = "controlplane-system";
     const string ChannelLabel = "bench.controlplane.io/channel";
 
