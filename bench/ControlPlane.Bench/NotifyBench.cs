@@ -112,7 +112,14 @@ public static partial class Program
             // Steady load: committed → delivered.
             var steady = await ProduceAsync(runtime.Database, workspaces, 0, NotifySeconds);
             await WaitDeliveredAsync(receiver, steady, TimeSpan.FromMinutes(5) + TimeSpan.FromSeconds(NotifySeconds));
-            var latencies = steady.Select(c => receiver.FirstArrival(c.Seq) is { } at ? Stopwatch.GetElapsedTime(c.At, at).TotalMilliseconds : double.NaN).Where(ms => !double.IsNaN(ms)).ToList();
+            var timed = steady.Select(c => (c.Seq, c.Channel, Ms: receiver.FirstArrival(c.Seq) is { } at ? Stopwatch.GetElapsedTime(c.At, at).TotalMilliseconds : double.NaN))
+                .Where(t => !double.IsNaN(t.Ms)).ToList();
+            var latencies = timed.Select(t => t.Ms).ToList();
+            // Where a tail comes from: by when the event was committed (10 s windows) and by channel.
+            var byWindow = new JsonArray([.. timed.GroupBy(t => t.Seq / (NotifyRate * 10)).OrderBy(g => g.Key).Select(g => (JsonNode)new JsonArray(
+                g.Key * 10, Math.Round(Percentiles.Of([.. g.Select(t => t.Ms)], 0.5), 0), Math.Round(Percentiles.Of([.. g.Select(t => t.Ms)], 0.99), 0), Math.Round(g.Max(t => t.Ms), 0)))]);
+            var slowestChannels = new JsonArray([.. timed.GroupBy(t => t.Channel).Select(g => (Channel: g.Key, Max: g.Max(t => t.Ms), P50: Percentiles.Of([.. g.Select(t => t.Ms)], 0.5)))
+                .OrderByDescending(c => c.Max).Take(5).Select(c => (JsonNode)new JsonArray(c.Channel, Math.Round(c.P50, 0), Math.Round(c.Max, 0)))]);
 
             // Outage: the receiver drops every connection while events keep being committed; then it is back.
             receiver.Down = true;
@@ -165,6 +172,8 @@ public static partial class Program
                 ["steadyEvents"] = steady.Count,
                 ["steadyAchievedRate"] = Math.Round(steady.Count / (double)Math.Max(1, NotifySeconds), 1),
                 ["committedToDeliveredMs"] = Ms(latencies),
+                ["latencyBy10sWindowMs"] = byWindow,
+                ["slowestChannelsP50MaxMs"] = slowestChannels,
                 ["outageSeconds"] = NotifyOutageSeconds,
                 ["outageEvents"] = outage.Count,
                 ["deliveredDuringOutage"] = deliveredDuringOutage,
