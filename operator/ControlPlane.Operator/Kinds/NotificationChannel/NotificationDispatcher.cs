@@ -238,7 +238,7 @@ public sealed class NotificationDispatcher(
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException or KubeApiException && !ct.IsCancellationRequested)
         {
-            logger.LogWarning("notification channel {Channel}: delivery paused ({Error})", l.Key, e.GetType().Name);
+            logger.LogWarning("notification channel {Channel}: delivery paused ({Error}: {Message})", l.Key, e.GetType().Name, e is Npgsql.PostgresException p ? p.SqlState + " " + p.MessageText : e.Message);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
