@@ -243,6 +243,11 @@ public sealed class NotificationDispatcher(
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
         }
+        catch (Exception e) when (!ct.IsCancellationRequested)
+        {
+            // Never silent, never fatal to other channels: this channel is looked at again next time.
+            logger.LogError("notification channel {Channel}: delivery run failed ({Error})", l.Key, e.GetType().Name);
+        }
         finally
         {
             running.TryRemove(l.State.Uid, out _);
