@@ -34,8 +34,8 @@ public static partial class Program
     static readonly int IdleSeconds = Env("BENCH_IDLE_SECONDS", 600);
     static readonly int WebhookSeconds = Env("BENCH_WEBHOOK_SECONDS", 60);
     static readonly int WebhookRps = Env("BENCH_WEBHOOK_RPS", 100);
-    // Which parts to run (comma-separated: converge, large, webhook, exposure, backup, rollout, audit); all by default.
-    const string AllScenarios = "converge,large,webhook,exposure,backup,rollout,audit";
+    // Which parts to run (comma-separated: converge, large, webhook, exposure, backup, rollout, audit, notify); all by default.
+    const string AllScenarios = "converge,large,webhook,exposure,backup,rollout,audit,notify";
     static readonly HashSet<string> Scenarios = [.. (Environment.GetEnvironmentVariable("BENCH_SCENARIOS") ?? AllScenarios).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)];
     const int Workers = 8;
     const int ApplyConcurrency = 16;
@@ -219,6 +219,12 @@ public static partial class Program
                 table.Add((label, "list as JSON (first page of 500) p50/p95/p99 ms", audit["firstPageJsonNamespaceMs"]!.ToJsonString()));
                 table.Add((label, "watch: commit to event p50/p95/max ms", audit["watchDelayMs"]!.ToJsonString()));
                 table.Add((label, "full chain verification (global + tenant) s", $"{audit["fullVerificationSeconds"]}"));
+            }
+
+            if (Scenarios.Contains("notify"))
+            {
+                await using var env = await BenchEnv.StartAsync(Path.Combine(root, "notify"));
+                AddNotifyRows(table, (JsonObject)(results["notify"] = await NotifyAsync(env)));
             }
         }
         finally
