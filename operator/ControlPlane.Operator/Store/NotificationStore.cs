@@ -99,12 +99,18 @@ public static class NotificationStore
     public static Task ReEnableChannelAsync(this SystemDatabase db, string uid, AuditEntry audit, CancellationToken ct) =>
         db.WriteAsync(async (conn, tx) =>
         {
-            await using var cmd = new NpgsqlCommand("""
-                UPDATE controlplane.notification_channels SET disabled_generation = NULL, consecutive_failures = 0 WHERE channel_uid = @uid;
-                UPDATE controlplane.notification_deliveries SET next_attempt_at = now() WHERE channel_uid = @uid AND state <> 'delivered';
-                """, conn, tx);
-            cmd.Parameters.AddWithValue("uid", uid);
-            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            // One statement per command: positional parameters do not span statements.
+            await using (var cmd = new NpgsqlCommand("UPDATE controlplane.notification_channels SET disabled_generation = NULL, consecutive_failures = 0 WHERE channel_uid = $1", conn, tx))
+            {
+                cmd.Parameters.AddWithValue(uid);
+                await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            await using (var cmd = new NpgsqlCommand("UPDATE controlplane.notification_deliveries SET next_attempt_at = now() WHERE channel_uid = $1 AND state <> 'delivered'", conn, tx))
+            {
+                cmd.Parameters.AddWithValue(uid);
+                await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
         }, audit, ct);
 
     /// <summary>Queues one delivery unless its event id is already queued for the channel (a test nonce sent once). True when queued.</summary>
@@ -208,17 +214,26 @@ public static class NotificationStore
     public static Task RecordDeliveredAsync(this SystemDatabase db, string uid, long deliveryId, int statusCode, CancellationToken ct) =>
         db.TransactAsync(async (conn, tx) =>
         {
-            // Two statements: named parameters (Npgsql refuses several statements with positional $n ones).
-            await using var cmd = new NpgsqlCommand("""
-                UPDATE controlplane.notification_deliveries SET state = 'delivered', attempts = attempts + 1, last_status_code = @code, last_error = NULL,
-                    last_attempt_at = now(), delivered_at = now() WHERE id = @id AND channel_uid = @uid;
+            await using (var cmd = new NpgsqlCommand("""
+                UPDATE controlplane.notification_deliveries SET state = 'delivered', attempts = attempts + 1, last_status_code = $3, last_error = NULL,
+                    last_attempt_at = now(), delivered_at = now() WHERE id = $2 AND channel_uid = $1
+                """, conn, tx))
+            {
+                cmd.Parameters.AddWithValue(uid);
+                cmd.Parameters.AddWithValue(deliveryId);
+                cmd.Parameters.AddWithValue(statusCode);
+                await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            await using (var cmd = new NpgsqlCommand("""
                 UPDATE controlplane.notification_channels SET consecutive_failures = 0, delivered_count = delivered_count + 1, last_delivered_at = now()
-                WHERE channel_uid = @uid;
-                """, conn, tx);
-            cmd.Parameters.AddWithValue("uid", uid);
-            cmd.Parameters.AddWithValue("id", deliveryId);
-            cmd.Parameters.AddWithValue("code", statusCode);
-            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                WHERE channel_uid = $1
+                """, conn, tx))
+            {
+                cmd.Parameters.AddWithValue(uid);
+                await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
             return true;
         }, ct);
 

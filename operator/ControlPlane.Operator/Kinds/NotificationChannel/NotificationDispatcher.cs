@@ -238,10 +238,15 @@ public sealed class NotificationDispatcher(
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException or KubeApiException && !ct.IsCancellationRequested)
         {
-            logger.LogWarning("notification channel {Channel}: delivery paused ({Error})", l.Key, e.GetType().Name);
+            logger.LogWarning("notification channel {Channel}: delivery paused ({Error}: {Message})", l.Key, e.GetType().Name, e is Npgsql.PostgresException p ? p.SqlState + " " + p.MessageText : e.Message);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested)
+        {
+            // Never silent, never fatal to other channels: this channel is looked at again next time.
+            logger.LogError("notification channel {Channel}: delivery run failed ({Error})", l.Key, e.GetType().Name);
         }
         finally
         {
