@@ -37,6 +37,9 @@ public sealed class NotificationDispatcher(
 {
     readonly NotificationOptions o = options.NotificationDelivery;
     readonly ConcurrentDictionary<string, Task> running = new();
+
+    /// <summary>Deliveries one channel makes per run before giving its slot back.</summary>
+    const int MaxPerRun = 50;
     readonly HashSet<string> exported = [];
     bool warned;
 
@@ -101,7 +104,9 @@ public sealed class NotificationDispatcher(
         ExportBacklog(live);
         var queued = await EnqueueAsync(live, ct).ConfigureAwait(false);
         var now = time.GetUtcNow().UtcDateTime;
-        foreach (var l in live)
+        // Fairness: the channel whose oldest undelivered event has waited longest gets a free slot first (a fixed order
+        // starved the same channels while busy ones kept refilling).
+        foreach (var l in live.OrderBy(l => queued.Contains(l.State.Uid) && l.State.NextDue is null ? now : l.State.NextDue ?? DateTime.MaxValue))
         {
             var disabled = l.State.DisabledGeneration is { } at && at >= (l.Channel.Metadata.Generation ?? 0);
             if (disabled || l.Channel.Status?.Phase is not NotificationChannelPhase.Active) continue;
@@ -200,7 +205,8 @@ public sealed class NotificationDispatcher(
             var credentials = await CredentialsAsync(l.Channel, l.Scope.Reach, ct).ConfigureAwait(false);
             if (credentials is null) return;
             var maxFailures = NotificationChannelRules.MaxFailuresOf(l.Channel.Spec);
-            while (!ct.IsCancellationRequested)
+            // A bounded run, then the slot goes back: other channels waiting get their turn at the next look.
+            for (var sent = 0; sent < MaxPerRun && !ct.IsCancellationRequested; sent++)
             {
                 var next = await database.NextDeliveryAsync(l.State.Uid, ct).ConfigureAwait(false);
                 if (next is null || next.NextAttemptAt > time.GetUtcNow().UtcDateTime) break;
