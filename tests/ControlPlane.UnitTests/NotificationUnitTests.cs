@@ -188,6 +188,18 @@ public sealed class NotificationUnitTests
         Assert.Equal("application/x-ndjson", NotificationPayloads.ContentType("siem"));
     }
 
+    [Fact]
+    public void ASiemLine_CarriesTheHashedObject_SoTheReceiverRecomputesTheHash()
+    {
+        var entry = new ControlPlane.Operator.Store.AuditEntry("bob@acme.io", "workspace.updated", "Workspace", "acme-dev", "acme", new JsonObject { ["n"] = 1 });
+        var hashed = ControlPlane.Operator.Store.AuditLog.AuditEvent(T0, entry);
+        var hash = ControlPlane.Operator.Store.AuditLog.Hash("prev", hashed);
+        var row = Audit("workspace.updated") with { PrevHash = "prev", Hash = hash, Hashed = hashed };
+        var line = JsonNode.Parse(Encoding.UTF8.GetString(NotificationPayloads.Body("siem", NotificationEvents.SiemLine(row), "audit/7", null)))!;
+        Assert.Equal(hash, ControlPlane.Operator.Store.AuditLog.Hash((string)line["prevHash"]!, line["event"]!));
+        Assert.Equal(ControlPlane.Operator.Store.SystemDatabase.ChainHash("prev", T0, entry), (string?)line["hash"]);
+    }
+
     static NotificationChannelSpec Spec(string type = "webhook", string? url = "https://hooks.example.com/x", string? scope = null) => new()
     {
         Type = type,

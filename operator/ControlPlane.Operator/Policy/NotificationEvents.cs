@@ -32,7 +32,8 @@ public sealed record SourceRow(
     string PrevHash,
     string Hash,
     long? TenantSeq,
-    string? TenantHash);
+    string? TenantHash,
+    JsonObject? Hashed = null);
 
 /// <summary>An event as channels receive it: a stable id (the idempotency key), its type and where it happened.</summary>
 public sealed record NotificationEvent(string Id, string Type, DateTime Time, string? Tenant, string? Workspace, string Subject, JsonObject Details)
@@ -202,7 +203,7 @@ public static class NotificationEvents
         return d;
     }
 
-    /// <summary>A SIEM line: the row as stored, with both chains' links, so the receiver proves nothing is missing (ids and tenant sequence numbers without gaps) or altered (hashes).</summary>
+    /// <summary>A SIEM line: the row as stored, with both chains' links and the hashed object, so the receiver proves nothing is missing (ids and tenant sequence numbers without gaps) or altered (hashes recomputed).</summary>
     public static JsonObject SiemLine(SourceRow row) => new()
     {
         ["id"] = $"{(row.Source == NotificationSource.Audit ? "audit" : "deployment")}/{row.Id.ToString(CultureInfo.InvariantCulture)}",
@@ -221,5 +222,7 @@ public static class NotificationEvents
         ["hash"] = row.Hash,
         ["tenantSeq"] = row.TenantSeq,
         ["tenantHash"] = row.TenantHash,
+        // The object each hash is computed over (as the audit API serves it): the receiver recomputes hash = sha256(prevHash || canonical(event)).
+        ["event"] = row.Hashed?.DeepClone(),
     };
 }

@@ -162,7 +162,8 @@ public static class NotificationStore
     {
         var rows = new List<SourceRow>();
         await using (var cmd = db.DataSource.CreateCommand("""
-            SELECT id, occurred_at, action, kind, object_name, COALESCE(chain_tenant, tenant), workspace, actor, details->>'reason', details::text, prev_hash, hash, tenant_seq, tenant_hash
+            SELECT id, occurred_at, action, kind, object_name, COALESCE(chain_tenant, tenant), workspace, actor, details->>'reason', details::text, prev_hash, hash, tenant_seq, tenant_hash,
+                   tenant, severity
             FROM controlplane.audit_events WHERE id > $1 ORDER BY id LIMIT $2
             """))
         {
@@ -172,14 +173,18 @@ public static class NotificationStore
             while (await r.ReadAsync(ct).ConfigureAwait(false))
             {
                 string? Text(int i) => r.IsDBNull(i) ? null : r.GetString(i);
-                rows.Add(new SourceRow(NotificationSource.Audit, r.GetInt64(0), Utc(r.GetDateTime(1)), r.GetString(2), r.GetString(3), r.GetString(4), Text(5), Text(6),
-                    r.GetString(7), Text(8), null, null, SystemDatabase.DetailsOf(r.GetString(9)), r.GetString(10), r.GetString(11),
-                    r.IsDBNull(12) ? null : r.GetInt64(12), Text(13)));
+                var occurred = Utc(r.GetDateTime(1));
+                var details = SystemDatabase.DetailsOf(r.GetString(9));
+                var hashed = AuditLog.AuditEvent(occurred, new AuditEntry(r.GetString(7), r.GetString(2), r.GetString(3), r.GetString(4), Text(14), details, r.GetString(15)));
+                rows.Add(new SourceRow(NotificationSource.Audit, r.GetInt64(0), occurred, r.GetString(2), r.GetString(3), r.GetString(4), Text(5), Text(6),
+                    r.GetString(7), Text(8), null, null, details, r.GetString(10), r.GetString(11),
+                    r.IsDBNull(12) ? null : r.GetInt64(12), Text(13), hashed));
             }
         }
 
         await using (var cmd = db.DataSource.CreateCommand("""
-            SELECT id, occurred_at, event_type, namespace || '/' || name, tenant, namespace, actor, reason, from_phase, to_phase, details::text, prev_hash, hash, tenant_seq, tenant_hash
+            SELECT id, occurred_at, event_type, namespace || '/' || name, tenant, namespace, actor, reason, from_phase, to_phase, details::text, prev_hash, hash, tenant_seq, tenant_hash,
+                   intent_uid, name, correlation_id, generation, ring, dedupe_key
             FROM controlplane.deployment_events WHERE id > $1 ORDER BY id LIMIT $2
             """))
         {
@@ -189,9 +194,13 @@ public static class NotificationStore
             while (await r.ReadAsync(ct).ConfigureAwait(false))
             {
                 string? Text(int i) => r.IsDBNull(i) ? null : r.GetString(i);
-                rows.Add(new SourceRow(NotificationSource.Deployment, r.GetInt64(0), Utc(r.GetDateTime(1)), r.GetString(2), "DeploymentIntent", r.GetString(3), r.GetString(4),
-                    r.GetString(5), r.GetString(6), r.GetString(7), Text(8), Text(9), SystemDatabase.DetailsOf(r.GetString(10)), r.GetString(11), r.GetString(12),
-                    r.IsDBNull(13) ? null : r.GetInt64(13), Text(14)));
+                var occurred = Utc(r.GetDateTime(1));
+                var details = SystemDatabase.DetailsOf(r.GetString(10));
+                var hashed = AuditLog.DeploymentEventObject(occurred, new DeploymentEvent(r.GetString(15), r.GetString(5), r.GetString(16), r.GetString(4), r.GetString(17), r.GetInt64(18),
+                    r.GetString(2), Text(8), Text(9), Text(19), r.GetString(6), r.GetString(7), details, r.GetString(20)));
+                rows.Add(new SourceRow(NotificationSource.Deployment, r.GetInt64(0), occurred, r.GetString(2), "DeploymentIntent", r.GetString(3), r.GetString(4),
+                    r.GetString(5), r.GetString(6), r.GetString(7), Text(8), Text(9), details, r.GetString(11), r.GetString(12),
+                    r.IsDBNull(13) ? null : r.GetInt64(13), Text(14), hashed));
             }
         }
 
