@@ -80,7 +80,7 @@ run: ## Run the operator against the current kubeconfig (set ControlPlane__Syste
 	$(if $(WEBHOOK_SAN),ControlPlane__Webhook__ExtraSans__0=$(WEBHOOK_SAN)) \
 	$(DOTNET) run --project operator/ControlPlane.Operator -c $(CONFIGURATION)
 
-bench: tools ## Benchmarks on the local control plane: converge vs floor, idle, memory, one change, restart, webhook latency, exposure publication, backup vs pg_dump floor and restore, rollout breach-to-rollback and idle soak, the audit API over 100,000 rows, foreign load (50,000 foreign pods, status churn) (writes bench/results/)
+bench: tools ## Benchmarks on the local control plane: converge vs floor, idle, memory, one change, restart, webhook latency, exposure publication, backup vs pg_dump floor and restore, rollout breach-to-rollback and idle soak, the audit API over 100,000 rows, foreign load (50,000 foreign pods, status churn), notification delivery and backlog drain (writes bench/results/)
 	$(DOTNET) run --project bench/ControlPlane.Bench -c Release
 
 chaos: tools ## Chaos: 200 workspaces with databases while the operator is SIGKILLed 20 times, the API server restarted twice, Postgres once, etcd compacted once; checks nothing is lost, duplicated or left (writes chaos/results/latest.json; CHAOS_SEED=n replays)

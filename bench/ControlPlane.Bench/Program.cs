@@ -34,8 +34,8 @@ public static partial class Program
     static readonly int IdleSeconds = Env("BENCH_IDLE_SECONDS", 600);
     static readonly int WebhookSeconds = Env("BENCH_WEBHOOK_SECONDS", 60);
     static readonly int WebhookRps = Env("BENCH_WEBHOOK_RPS", 100);
-    // Which parts to run (comma-separated: converge, large, webhook, exposure, backup, rollout, audit, expiry, foreign); all by default.
-    const string AllScenarios = "converge,large,webhook,exposure,backup,rollout,audit,expiry,foreign";
+    // Which parts to run (comma-separated: converge, large, webhook, exposure, backup, rollout, audit, expiry, foreign, notify); all by default.
+    const string AllScenarios = "converge,large,webhook,exposure,backup,rollout,audit,expiry,foreign,notify";
     static readonly HashSet<string> Scenarios = [.. (Environment.GetEnvironmentVariable("BENCH_SCENARIOS") ?? AllScenarios).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)];
     const int Workers = 8;
     const int ApplyConcurrency = 16;
@@ -224,6 +224,11 @@ public static partial class Program
             }
 
             if (Scenarios.Contains("expiry")) await ExpiryScenarioAsync(Path.Combine(root, "expiry"), results, table);
+            if (Scenarios.Contains("notify"))
+            {
+                await using var env = await BenchEnv.StartAsync(Path.Combine(root, "notify"));
+                AddNotifyRows(table, (JsonObject)(results["notify"] = await NotifyAsync(env)));
+            }
         }
         finally
         {

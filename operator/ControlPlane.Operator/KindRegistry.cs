@@ -20,7 +20,8 @@ public sealed record ControllerDependencies(
     BackupMetrics BackupMetrics,
     BackgroundJobs BackupJobs,
     PgTools PgTools,
-    BackupTargetsFactory BackupTargetsOf);
+    BackupTargetsFactory BackupTargetsOf,
+    NotificationMetrics NotificationMetrics);
 
 /// <summary>What a kind's admission may use: built once per process, in every replica.</summary>
 public sealed record AdmissionDependencies(AdmissionCaches Caches, AdmissionSettings Settings);
@@ -69,6 +70,7 @@ public static class KindRegistry
         KindRegistration.Of<SecurityException>((b, d) => ExceptionReconciler.Setup(b, d.Database), d => new ExceptionAdmission(d.Caches, TimeProvider.System)),
         KindRegistration.Of<AccessRequest>((b, d) => AccessRequestReconciler.Setup(b, d.Database), d => new AccessRequestAdmission(d.Caches)),
         KindRegistration.Of<BreakGlass>((b, d) => BreakGlassReconciler.Setup(b, d.Database, d.Options.BreakGlassReviewWindow), d => new BreakGlassAdmission(d.Caches, TimeProvider.System)),
+        KindRegistration.Of<NotificationChannel>((b, d) => NotificationChannelReconciler.Setup(b, d.Database, d.Options, d.NotificationMetrics), d => new NotificationChannelAdmission(d.Caches, d.Settings)),
         // Built-in kinds only the operator writes in workspace namespaces (the governed webhook); no controller of their own.
         KindRegistration.Of<V1Ingress>(null, d => new GovernedAdmission(d.Settings, GovernedAdmission.ThroughExposure)),
         KindRegistration.Of<V1NetworkPolicy>(null, d => new GovernedAdmission(d.Settings, GovernedAdmission.ThroughNetworkPolicy)),

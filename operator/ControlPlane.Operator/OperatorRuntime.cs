@@ -84,7 +84,8 @@ public sealed class OperatorRuntime : IAsyncDisposable
         var backupJobs = new BackgroundJobs(options.Backup.MaxConcurrent, loggers.CreateLogger<BackgroundJobs>());
         var pgTools = new PgTools(options.Backup);
         BackupTargets BackupTargetsOf(TermBuilder b) => new(b.Api, WorkspaceReconciler.WorkspacesOf(b), b.Informer<Api.V1Alpha1.Tenant>(TenantReconciler.Type), options, Database, RegionDatabases);
-        var dependencies = new ControllerDependencies(options, Database, RegionDatabases, Vault, planeHandler, intentMetrics, BackupMetrics, backupJobs, pgTools, BackupTargetsOf);
+        var dependencies = new ControllerDependencies(options, Database, RegionDatabases, Vault, planeHandler, intentMetrics, BackupMetrics, backupJobs, pgTools, BackupTargetsOf,
+            new NotificationMetrics(Metrics.Registry));
         manager.AddStartup(MigrateUntilDoneAsync);
         // The kinds, each registered in one place (KindRegistry, its Setup), as controller-runtime's SetupWithManager.
         foreach (var kind in KindRegistry.Kinds)

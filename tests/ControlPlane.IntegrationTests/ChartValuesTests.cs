@@ -58,6 +58,7 @@ public sealed class ChartValuesTests : IDisposable
         forceTenantPrefix: true
         allowedWorkspaceNames: ["{tenant}-*"]
         exposure: {ingressClass: traefik, domain: apps.acme.example}
+        notifications: {urlPrefixes: ["https://hooks.example.com/services/"], allowedHosts: ["events.pagerduty.com"], allowPrivateAddresses: true, proxy: "http://proxy.platform.svc:3128"}
         workers: 8
         logLevel: Debug
         leaderElection: {leaseName: cp-leader}
@@ -213,6 +214,9 @@ public sealed class ChartValuesTests : IDisposable
         Assert.Equal((false, true), (options.ReservedNamespaceDefaults, options.ForceTenantPrefix));
         Assert.Equal(["{tenant}-*"], options.AllowedWorkspaceNames);
         Assert.Equal(("traefik", "apps.acme.example"), (options.Exposure.IngressClass, options.Exposure.Domain));
+        Assert.Equal(["https://hooks.example.com/services/"], options.NotificationUrlPrefixes);
+        Assert.Equal(["events.pagerduty.com"], options.NotificationAllowedHosts);
+        Assert.Equal((true, "http://proxy.platform.svc:3128"), (options.NotificationAllowPrivateAddresses, options.NotificationProxy));
         Assert.Equal(8, options.Workers);
         Assert.Equal("Debug", config["Logging:LogLevel:Default"]);
         Assert.Equal("cp-leader", options.LeaderElection.LeaseName);

@@ -199,6 +199,8 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
         await LiveHealth.AssertAsync(cluster.Api, Rollouts, ws[0], name, "succeeded");
         Assert.Equal("2/2", done.Status.Progress);
         Assert.True(await AuditedAsync(op, done, "rollout.ring-promoted", "ring-1-canary"));
+        // Completion is audited (a rollout.completed notification's source row).
+        Assert.True(await AuditedAsync(op, done, "rollout.completed", "succeeded"));
         foreach (var n in ws) await Deployments.WaitAsync(cluster.Api, n, "orders", Deployments.IsRolledOut, "rolled out on the new image");
     }
 

@@ -55,7 +55,7 @@ public sealed class WebhookFixture : IAsyncLifetime
                 new V1PolicyRule
                 {
                     ApiGroups = ["controlplane.io"],
-                    Resources = ["tenants", "workspaces", "exposures", "deploymentintents", "restores", "rollouts", "backupplans", "workspacenetworkpolicies", "approvals", "applications", "exceptions"],
+                    Resources = ["tenants", "workspaces", "exposures", "deploymentintents", "restores", "rollouts", "backupplans", "workspacenetworkpolicies", "approvals", "applications", "exceptions", "notificationchannels"],
                     Verbs = ["get", "list", "watch", "create", "update", "patch", "delete"],
                 },
             ],
@@ -104,6 +104,10 @@ public sealed class WebhookFixture : IAsyncLifetime
             ["ControlPlane:Regions:us:EvidenceStorage:Bucket"] = Evidence.Bucket,
             ["ControlPlane:Regions:us:EvidenceStorage:Prefix"] = "us",
             ["ControlPlane:Regions:us:EvidenceStorage:CredentialsSecret"] = Evidence.CredentialsSecret,
+            // Tenant channels only under this prefix; loopback allowed (platform channels only: tenant channels never reach it).
+            ["ControlPlane:NotificationUrlPrefixes:0"] = "https://hooks.example.invalid/",
+            ["ControlPlane:NotificationAllowLoopback"] = "true",
+            ["ControlPlane:NotificationDelivery:PollInterval"] = "00:00:00.200",
             ["ControlPlane:AuditApi:Enabled"] = "true",
             ["ControlPlane:AuditApi:BindAddress"] = AuditAddress,
             ["ControlPlane:AuditApi:Port"] = AuditPort.ToString(System.Globalization.CultureInfo.InvariantCulture),

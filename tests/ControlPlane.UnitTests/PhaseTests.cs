@@ -42,7 +42,7 @@ public sealed class PhaseTests
     public void EveryPhaseEnum_HasUnknownAtZero_AndTheNameConverter()
     {
         var phases = PhaseProperties().ToList();
-        // Tenant, Workspace, Exposure, Rollout (+ rings), DeploymentIntent (+ rings), BackupPlan's last backup, Backup, Restore, Application, Exception, AccessRequest, BreakGlass.
+        // Tenant, Workspace, Exposure, Rollout (+ rings), DeploymentIntent (+ rings), BackupPlan's last backup, Backup, Restore, Application, Exception, AccessRequest, BreakGlass, NotificationChannel.
         Assert.Equal(14, phases.Count);
         foreach (var (path, property) in phases)
         {

@@ -19,7 +19,8 @@ public sealed class StalledRuleTests
     public void EveryKind_HasARule()
     {
         string[] kinds = [Tenant.KubeKind, Workspace.KubeKind, WorkspaceNetworkPolicy.KubeKind, Exposure.KubeKind, Approval.KubeKind, Rollout.KubeKind,
-            DeploymentIntent.KubeKind, BackupPlan.KubeKind, Backup.KubeKind, Restore.KubeKind, Application.KubeKind, SecurityException.KubeKind, AccessRequest.KubeKind, BreakGlass.KubeKind];
+            DeploymentIntent.KubeKind, BackupPlan.KubeKind, Backup.KubeKind, Restore.KubeKind, Application.KubeKind, SecurityException.KubeKind, AccessRequest.KubeKind, BreakGlass.KubeKind,
+            NotificationChannel.KubeKind];
         Assert.Equal(kinds.Order(), StalledRule.Kinds.Order());
     }
 

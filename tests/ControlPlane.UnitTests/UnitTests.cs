@@ -39,6 +39,7 @@ public sealed class CrdTests
             ["Exception"] = ("exc", "Namespaced"),
             ["AccessRequest"] = ("areq", "Namespaced"),
             ["BreakGlass"] = ("bg", "Namespaced"),
+            ["NotificationChannel"] = ("nc", "Namespaced"),
         };
         Assert.Equal(expected.Keys.Order(), crds.Keys.Order());
         foreach (var (kind, (shortName, scope)) in expected)

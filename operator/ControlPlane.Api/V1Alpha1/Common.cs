@@ -62,6 +62,8 @@ public static class ApiGroup
     public const string TenantLabel = "controlplane.io/tenant";
     public const string RegionLabel = "controlplane.io/region";
     public const string EnvironmentLabel = "controlplane.io/environment";
+    /// <summary>On a NotificationChannel: a nonce; each new value sends one signed test event (recorded, never re-sent for the same nonce).</summary>
+    public const string TestDeliveryAnnotation = "controlplane.io/test-delivery";
     public const string RotateAnnotation = "controlplane.io/rotate";
     public const string PasswordHashAnnotation = "controlplane.io/password-sha256";
     public const string ExposureLabel = "controlplane.io/exposure";

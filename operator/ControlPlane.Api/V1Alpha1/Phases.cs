@@ -98,3 +98,7 @@ public static class Phases
             ? Enum.GetNames(phase).Where(n => n != "Unknown").ToList()
             : throw new NotSupportedException($"{phase.Name}: a phase enum starts with Unknown = 0, the stand-in for a value this build does not know");
 }
+
+/// <summary>A NotificationChannel's phase (status.phase).</summary>
+[JsonConverter(typeof(PhaseConverter<NotificationChannelPhase>))]
+public enum NotificationChannelPhase { Unknown, Pending, Active, AutoDisabled, Invalid }

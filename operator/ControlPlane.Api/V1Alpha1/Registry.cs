@@ -11,6 +11,7 @@ public static class ApiKinds
         typeof(SecurityException),
         typeof(AccessRequest),
         typeof(BreakGlass),
+        typeof(NotificationChannel),
     ];
 
     /// <summary>The kind as the API names it ([KubernetesEntity]), which is not always the C# name (SecurityException is kind Exception).</summary>

@@ -58,6 +58,30 @@ public sealed class ControlPlaneOptions
     /// <summary>Globs a new workspace's name must match one of ("{tenant}" is its tenant, e.g. "{tenant}-*"); empty: any name not reserved.</summary>
     public List<string> AllowedWorkspaceNames { get; set; } = [];
 
+    /// <summary>
+    /// URL prefixes (scheme, host, port, path) a notification channel's URL may be under. A tenant's channel names the
+    /// URL; without this list (or <see cref="NotificationAllowedHosts"/>) the operator would call anywhere a tenant says.
+    /// </summary>
+    public List<string> NotificationUrlPrefixes { get; set; } = [];
+
+    /// <summary>Hosts a notification channel's URL may name on any path: "host", "host:port" or "*.domain"; without a port only 443.</summary>
+    public List<string> NotificationAllowedHosts { get; set; } = [];
+
+    /// <summary>Whether notification deliveries may reach private (RFC 1918, CGNAT, fc00::/7) addresses: in-cluster receivers. Link-local (metadata) never.</summary>
+    public bool NotificationAllowPrivateAddresses { get; set; }
+
+    /// <summary>Whether notification deliveries may reach loopback, also over plain http: tests and local runs only.</summary>
+    public bool NotificationAllowLoopback { get; set; }
+
+    /// <summary>An HTTP proxy every notification delivery goes through (then the proxy must enforce egress too); unset: direct, and never a proxy from the environment.</summary>
+    public string? NotificationProxy { get; set; }
+
+    /// <summary>Connecting to a notification receiver (DNS resolution included) is abandoned after this.</summary>
+    public TimeSpan NotificationConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>A whole notification delivery (connect, send, read the bounded answer) is abandoned after this.</summary>
+    public TimeSpan NotificationRequestTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Path to a kubeconfig; empty: KUBECONFIG, ~/.kube/config, then in-cluster.</summary>
     public string? Kubeconfig { get; set; }
 
@@ -74,6 +98,8 @@ public sealed class ControlPlaneOptions
 
     /// <summary>How long after a BreakGlass is granted its review (an Approval of it) is due; later it shows ReviewOverdue.</summary>
     public TimeSpan BreakGlassReviewWindow { get; set; } = TimeSpan.FromHours(24);
+    /// <summary>How NotificationChannels deliver (ControlPlane:NotificationDelivery); where they may send is the Notification* options above.</summary>
+    public NotificationOptions NotificationDelivery { get; set; } = new();
 }
 
 /// <summary>ControlPlane:DeploymentIntent: where the operator may send requests on a tenant's behalf.</summary>

@@ -80,7 +80,7 @@ public static class RolloutPlan
                 notices.Add(new(RolloutReasons.Resumed, "Rollout resumed (spec.paused is false)", AuditAction: "rollout.resumed", AuditReason: "resumed"));
             }
 
-            if (status.Phase == RolloutPhase.Succeeded && before != RolloutPhase.Succeeded) notices.Add(new(RolloutReasons.Succeeded, $"Every ring rolled out and soaked: {RolloutResources.Describe(Target)}"));
+            if (status.Phase == RolloutPhase.Succeeded && before != RolloutPhase.Succeeded) notices.Add(new(RolloutReasons.Succeeded, $"Every ring rolled out and soaked: {RolloutResources.Describe(Target)}", AuditAction: "rollout.completed", AuditReason: "succeeded"));
             var ready = new Verdict(status.Phase == RolloutPhase.Succeeded, readyReason, readyMessage);
             return new RolloutDecision(status, patches, rollback, notices, progressing, paused, ready, requeue);
         }

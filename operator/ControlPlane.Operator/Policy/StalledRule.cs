@@ -37,6 +37,9 @@ public static class StalledRule
         [BreakGlass.KubeKind] = ([nameof(BreakGlassPhase.Expired), nameof(BreakGlassPhase.Ended), nameof(BreakGlassPhase.Refused)],
             [BreakGlassReasons.NotInAWorkspace, BreakGlassReasons.PolicyViolation, BreakGlassReasons.NotAPerson, BreakGlassReasons.BreakGlassDisabled,
              BreakGlassReasons.NotAnInvoker, BreakGlassReasons.AlreadyActive]),
+        // A refused spec, or a channel disabled by its failures: only a spec change moves it (a missing Secret is waited for).
+        [NotificationChannel.KubeKind] = ([nameof(NotificationChannelPhase.Invalid), nameof(NotificationChannelPhase.AutoDisabled)],
+            [NotificationChannelReasons.InvalidSpec, NotificationChannelReasons.AutoDisabled]),
         [Backup.KubeKind] = ([nameof(BackupPhase.Failed)], []),
         [Restore.KubeKind] = ([nameof(RestorePhase.Failed)], []),
         [BackupPlan.KubeKind] = ([], [BackupPlanReasons.InvalidSchedule, BackupPlanReasons.InvalidName, BackupPlanReasons.TenantStorageNotAllowed]),

@@ -16,7 +16,7 @@ public static class WorkspaceRoles
 
     static readonly string[] CoreWorkloads = ["pods", "pods/log", "services", "endpoints", "persistentvolumeclaims", "configmaps", "serviceaccounts"];
     static readonly string[] CoreReadOnly = ["events", "resourcequotas", "limitranges"];
-    static readonly string[] ControlPlaneKinds = ["workspacenetworkpolicies", "exposures", "approvals", "rollouts", "deploymentintents", "backupplans", "backups", "restores", "applications", "exceptions", "accessrequests", "breakglasses"];
+    static readonly string[] ControlPlaneKinds = ["workspacenetworkpolicies", "exposures", "approvals", "rollouts", "deploymentintents", "backupplans", "backups", "restores", "applications", "exceptions", "accessrequests", "breakglasses", "notificationchannels"];
     static readonly string[] OperatorKinds = ["rollouts", "deploymentintents", "exposures", "backupplans", "backups", "applications", "exceptions"];
 
     /// <summary>"controlplane:workspace:" + kebab-case role, e.g. controlplane:workspace:workspace-admin.</summary>
@@ -93,7 +93,8 @@ public static class WorkspaceRoles
         "Approver" => [.. ReadAllButSecrets(), Rule("controlplane.io", ["approvals"], ["create"]), RequestAccess(), InvokeBreakGlass()],
         // The workspace's audit trail through audit.controlplane.io (docs/audit-api.md).
         "Auditor" => [.. ReadAllButSecrets(), Rule("audit.controlplane.io", ["auditevents", "deploymentevents"], Read), RequestAccess(), InvokeBreakGlass()],
-        "IntegrationAdmin" => [Rule("", ["secrets", "configmaps"], All), RequestAccess(), InvokeBreakGlass()],
+        // Integrations: the Secrets a channel names and the channels themselves (WorkspaceAdmin has both through ControlPlaneKinds).
+        "IntegrationAdmin" => [Rule("", ["secrets", "configmaps"], All), Rule("controlplane.io", ["notificationchannels"], All), RequestAccess(), InvokeBreakGlass()],
         // Reviews Exceptions: reads what they cover, approves or rejects them; whether an Approval counts is ExceptionApprovals' rule.
         "SecurityReviewer" => [.. ReadAllButSecrets(), Rule("controlplane.io", ["approvals"], ["create"]), RequestAccess(), InvokeBreakGlass()],
         _ => throw new ArgumentOutOfRangeException(nameof(role), role, "unknown workspace role"),

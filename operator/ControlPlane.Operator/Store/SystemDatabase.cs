@@ -168,6 +168,16 @@ public sealed class SystemDatabase(NpgsqlDataSource dataSource, ILogger logger)
         return changed;
     }
 
+    /// <summary>A write transaction whose change says whether it needs an audit event (null: none); always counted as a write.</summary>
+    public async Task WriteAuditingAsync(Func<NpgsqlConnection, NpgsqlTransaction, Task<AuditEntry?>> change, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+        if (await change(conn, tx).ConfigureAwait(false) is { } audit) await AppendAuditAsync(conn, tx, audit, ct).ConfigureAwait(false);
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        Interlocked.Increment(ref writes);
+    }
+
     /// <summary>A write transaction of its own kind (no audit event: the store it writes is its own trail); counted as a write when it changed something.</summary>
     public async Task<bool> TransactAsync(Func<NpgsqlConnection, NpgsqlTransaction, Task<bool>> change, CancellationToken ct)
     {

@@ -1,0 +1,347 @@
+using System.Collections.Concurrent;
+using System.Net.Http.Headers;
+using System.Text;
+using ControlPlane.Api.V1Alpha1;
+using ControlPlane.Operator.Adapters;
+using ControlPlane.Operator.Configuration;
+using ControlPlane.Operator.Policy;
+using ControlPlane.Operator.Store;
+using ControlPlane.Runtime;
+using Npgsql;
+using k8s.Models;
+
+namespace ControlPlane.Operator.Kinds;
+
+/// <summary>
+/// The leader's delivery loop (a term loop: it runs only while leading and stops with the term). Each look:
+/// one query for every channel's state; when a table's head is past a channel's cursor, the new committed rows
+/// are read once, mapped (<see cref="NotificationEvents"/>) and routed (<see cref="NotificationRouting"/>), and
+/// each channel's deliveries are recorded with its advanced cursor in one transaction; then every channel with a
+/// due undelivered event delivers, oldest first, one at a time (ordering per channel), at most
+/// MaxConcurrentChannels channels at once. State lives only in Postgres, so a killed leader's successor resumes
+/// where it stopped: an attempt in flight is made again (at least once; receivers de-duplicate by the event id).
+/// An idle look only reads.
+/// </summary>
+public sealed class NotificationDispatcher(
+    Informer<NotificationChannel> channels,
+    Informer<Workspace> workspaces,
+    KubeApi api,
+    SystemDatabase database,
+    ControlPlaneOptions options,
+    NotificationEgress egress,
+    EventRecorder events,
+    TimeProvider time,
+    NotificationMetrics metrics,
+    Action<string> statusChanged,
+    ILogger<NotificationDispatcher> logger)
+{
+    readonly NotificationOptions o = options.NotificationDelivery;
+    readonly ConcurrentDictionary<string, Task> running = new();
+
+    /// <summary>Deliveries one channel makes per run before giving its slot back.</summary>
+    const int MaxPerRun = 50;
+    readonly HashSet<string> exported = [];
+    bool warned;
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        using var slots = new SemaphoreSlim(Math.Max(1, o.MaxConcurrentChannels));
+        using var platform = egress.Client(ChannelReach.Platform);
+        using var tenant = egress.Client(ChannelReach.Workspace);
+        try
+        {
+            await channels.WaitForSyncAsync(ct).ConfigureAwait(false);
+            await workspaces.WaitForSyncAsync(ct).ConfigureAwait(false);
+            await database.Migrated.WaitAsync(ct).ConfigureAwait(false);
+            while (!ct.IsCancellationRequested)
+            {
+                try
+                {
+                    await LookAsync(slots, platform, tenant, ct).ConfigureAwait(false);
+                    warned = false;
+                }
+                catch (Exception e) when (e is NpgsqlException or TimeoutException && !ct.IsCancellationRequested)
+                {
+                    // Postgres down: nothing is lost (the rows and cursors are there when it is back); the channels' status says so.
+                    if (!warned) logger.LogWarning("notification delivery paused: the system of record is unreachable ({Error})", e.Message);
+                    warned = true;
+                }
+
+                await Task.Delay(o.PollInterval, time, ct).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+
+        // The term is over: let the deliveries in flight see the cancellation.
+        try
+        {
+            await Task.WhenAll(running.Values.ToArray()).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    sealed record Live(NotificationChannel Channel, ChannelScope Scope, ChannelState State, string Key);
+
+    async Task LookAsync(SemaphoreSlim slots, HttpClient platform, HttpClient tenant, CancellationToken ct)
+    {
+        var states = await database.GetChannelStatesAsync(ct).ConfigureAwait(false);
+        var byUid = channels.List().Where(c => c.Metadata.Uid is not null).ToDictionary(c => c.Metadata.Uid!);
+        // Channels deleted: their cursors and history go (a channel made again under the name is another UID).
+        await database.ForgetChannelsAsync(states.Where(s => !byUid.ContainsKey(s.Uid)).Select(s => s.Uid).ToList(), ct).ConfigureAwait(false);
+        var live = new List<Live>();
+        foreach (var s in states)
+        {
+            if (!byUid.TryGetValue(s.Uid, out var c)) continue;
+            var scope = ScopeOf(c);
+            if (scope is null) continue;
+            live.Add(new Live(c, scope, s, $"{c.Metadata.NamespaceProperty}/{c.Metadata.Name}"));
+        }
+
+        ExportBacklog(live);
+        var queued = await EnqueueAsync(live, ct).ConfigureAwait(false);
+        var now = time.GetUtcNow().UtcDateTime;
+        // Fairness: the channel whose oldest undelivered event has waited longest gets a free slot first (a fixed order
+        // starved the same channels while busy ones kept refilling).
+        foreach (var l in live.OrderBy(l => queued.Contains(l.State.Uid) && l.State.NextDue is null ? now : l.State.NextDue ?? DateTime.MaxValue))
+        {
+            var disabled = l.State.DisabledGeneration is { } at && at >= (l.Channel.Metadata.Generation ?? 0);
+            if (disabled || l.Channel.Status?.Phase is not NotificationChannelPhase.Active) continue;
+            var due = queued.Contains(l.State.Uid) || (l.State.Pending > 0 && l.State.NextDue is { } next && next <= now);
+            if (!due || running.ContainsKey(l.State.Uid)) continue;
+            if (!slots.Wait(0)) break;
+            var client = l.Scope.Reach == ChannelReach.Platform ? platform : tenant;
+            running[l.State.Uid] = RunChannelAsync(l, client, slots, ct);
+        }
+    }
+
+    /// <summary>Reach, tenant and workspace from the operator's records; null while the channel is not usable (its reconciler says why).</summary>
+    ChannelScope? ScopeOf(NotificationChannel c)
+    {
+        var reach = NotificationRouting.ReachOf(c, options.OperatorNamespace);
+        if (reach == ChannelReach.Platform) return new ChannelScope(reach, null, null, c.Spec.Type, c.Spec.Events ?? [], c.Spec.WorkspaceSelector);
+        var ws = workspaces.Get(c.Metadata.NamespaceProperty);
+        if (ws is null) return null;
+        // Re-checked on every look: a spec the rules refuse, whatever admission let through, is never routed to.
+        if (NotificationChannelRules.Problems(c.Spec, reach, url => egress.UrlProblem("spec.url", url, reach)).Count > 0) return null;
+        return new ChannelScope(reach, ws.Spec.Tenant, ws.Metadata.Name, c.Spec.Type, c.Spec.Events ?? [], c.Spec.WorkspaceSelector);
+    }
+
+    void ExportBacklog(List<Live> live)
+    {
+        var keys = live.Select(l => l.Key).ToHashSet();
+        foreach (var gone in exported.Where(k => !keys.Contains(k)).ToList())
+        {
+            metrics.Backlog.RemoveLabelled(gone);
+            exported.Remove(gone);
+        }
+
+        foreach (var l in live)
+        {
+            metrics.Backlog.WithLabels(l.Key).Set(l.State.Pending);
+            exported.Add(l.Key);
+        }
+    }
+
+    /// <summary>Reads the rows committed past the slowest cursor once, and records each channel's share with its new cursors.</summary>
+    async Task<HashSet<string>> EnqueueAsync(List<Live> live, CancellationToken ct)
+    {
+        var queued = new HashSet<string>();
+        if (live.Count == 0) return queued;
+        var heads = await database.HeadsAsync(ct).ConfigureAwait(false);
+        var behind = live.Where(l => l.State.AuditCursor < heads.Audit || l.State.DeploymentCursor < heads.Deployment).ToList();
+        if (behind.Count == 0) return queued;
+        var fromAudit = behind.Min(l => l.State.AuditCursor);
+        var fromDeployment = behind.Min(l => l.State.DeploymentCursor);
+        var rows = await database.ReadSourceRowsAsync(fromAudit, fromDeployment, o.BatchSize, ct).ConfigureAwait(false);
+        var audit = rows.Where(r => r.Source == NotificationSource.Audit).ToList();
+        var deployment = rows.Where(r => r.Source == NotificationSource.Deployment).ToList();
+        // What was read ends where a full page ended: a channel's cursor never passes a row not read.
+        var auditEnd = audit.Count == o.BatchSize ? audit[^1].Id : heads.Audit;
+        var deploymentEnd = deployment.Count == o.BatchSize ? deployment[^1].Id : heads.Deployment;
+        // One order for a channel's share: commit time, then table and id.
+        var ordered = rows.Where(r => r.Source == NotificationSource.Audit ? r.Id <= auditEnd : r.Id <= deploymentEnd)
+            .OrderBy(r => r.OccurredAt).ThenBy(r => r.Source).ThenBy(r => r.Id).ToList();
+        var mapped = ordered.Select(r => (Row: r, Events: NotificationEvents.Of(r))).ToList();
+        foreach (var l in behind)
+        {
+            var to = (Math.Max(l.State.AuditCursor, auditEnd), Math.Max(l.State.DeploymentCursor, deploymentEnd));
+            var deliveries = new List<NewDelivery>();
+            foreach (var (row, evs) in mapped)
+            {
+                if (row.Source == NotificationSource.Audit ? row.Id <= l.State.AuditCursor : row.Id <= l.State.DeploymentCursor) continue;
+                if (NotificationRouting.SiemReceives(l.Scope))
+                {
+                    var line = NotificationEvents.SiemLine(row);
+                    deliveries.Add(new NewDelivery((string)line["id"]!, "siem." + (row.Source == NotificationSource.Audit ? "audit" : "deployment"), line, row.OccurredAt));
+                    continue;
+                }
+
+                foreach (var e in evs)
+                {
+                    if (!NotificationRouting.Receives(l.Scope, e, e.Workspace is null ? null : workspaces.Get(e.Workspace)?.Metadata.Labels)) continue;
+                    deliveries.Add(new NewDelivery(e.Id, e.Type, e.ToJson(), e.Time));
+                }
+            }
+
+            if (await database.AdvanceAsync(l.State.Uid, (l.State.AuditCursor, l.State.DeploymentCursor), to, deliveries, ct).ConfigureAwait(false) && deliveries.Count > 0)
+            {
+                queued.Add(l.State.Uid);
+                statusChanged(l.Key);
+            }
+        }
+
+        return queued;
+    }
+
+    async Task RunChannelAsync(Live l, HttpClient client, SemaphoreSlim slots, CancellationToken ct)
+    {
+        await Task.Yield();
+        try
+        {
+            var credentials = await CredentialsAsync(l.Channel, l.Scope.Reach, ct).ConfigureAwait(false);
+            if (credentials is null) return;
+            var maxFailures = NotificationChannelRules.MaxFailuresOf(l.Channel.Spec);
+            // A bounded run, then the slot goes back: other channels waiting get their turn at the next look.
+            for (var sent = 0; sent < MaxPerRun && !ct.IsCancellationRequested; sent++)
+            {
+                var next = await database.NextDeliveryAsync(l.State.Uid, ct).ConfigureAwait(false);
+                if (next is null || next.NextAttemptAt > time.GetUtcNow().UtcDateTime) break;
+                var (code, error) = await SendAsync(l.Channel, client, credentials, next, ct).ConfigureAwait(false);
+                if (ct.IsCancellationRequested) break;
+                if (error is null)
+                {
+                    await database.RecordDeliveredAsync(l.State.Uid, next.Id, code!.Value, ct).ConfigureAwait(false);
+                    metrics.Deliveries.WithLabels("delivered").Inc();
+                    metrics.Latency.Observe(Math.Max(0, (time.GetUtcNow().UtcDateTime - next.CommittedAt).TotalSeconds));
+                    statusChanged(l.Key);
+                    continue;
+                }
+
+                metrics.Deliveries.WithLabels("failed").Inc();
+                var wait = NotificationRouting.Backoff(next.Attempts + 1, o.InitialBackoff, o.MaxBackoff, Random.Shared.NextDouble());
+                var (streak, disabled) = await database.RecordFailedAsync(l.State.Uid, next.Id, code, error, time.GetUtcNow().UtcDateTime + wait, maxFailures,
+                    l.Channel.Metadata.Generation ?? 0,
+                    n => new AuditEntry("controlplane-operator", "channel.auto_disabled", NotificationChannel.KubeKind, l.Key, l.Scope.Tenant,
+                        new System.Text.Json.Nodes.JsonObject
+                        {
+                            ["reason"] = "AutoDisabled", ["generation"] = l.Channel.Metadata.Generation, ["consecutiveFailures"] = n, ["lastError"] = error,
+                            ["message"] = $"{l.Key} disabled after {n} failed attempts in a row",
+                        }, "warning"), ct).ConfigureAwait(false);
+                statusChanged(l.Key);
+                if (disabled)
+                {
+                    logger.LogWarning("notification channel {Channel} auto-disabled after {Failures} failed attempts in a row", l.Key, streak);
+                    await events.WarningAsync(l.Channel, NotificationChannelReasons.AutoDisabled,
+                        $"disabled after {streak} failed delivery attempts in a row (last: {error}); change the spec to re-enable", ct).ConfigureAwait(false);
+                }
+
+                break; // the next attempt waits for its backoff: ordering holds the rest behind it
+            }
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException or KubeApiException && !ct.IsCancellationRequested)
+        {
+            logger.LogWarning("notification channel {Channel}: delivery paused ({Error}: {Message})", l.Key, e.GetType().Name, e is Npgsql.PostgresException p ? p.SqlState + " " + p.MessageText : e.Message);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested)
+        {
+            // Never silent, never fatal to other channels: this channel is looked at again next time.
+            logger.LogError("notification channel {Channel}: delivery run failed ({Error})", l.Key, e.GetType().Name);
+        }
+        finally
+        {
+            running.TryRemove(l.State.Uid, out _);
+            slots.Release();
+        }
+    }
+
+    sealed record Credentials(string Url, string? RoutingKey, string? Current, string? Previous);
+
+    /// <summary>The URL and secrets, read from the channel's own namespace for this run (a rotation is picked up at the next run); null: not usable now.</summary>
+    async Task<Credentials?> CredentialsAsync(NotificationChannel c, ChannelReach reach, CancellationToken ct)
+    {
+        var ns = c.Metadata.NamespaceProperty;
+        async Task<V1Secret?> Read(string name) => await api.TryGetAsync<V1Secret>(ResourceType.Secrets, ns, name, ct).ConfigureAwait(false);
+        static string? Value(V1Secret? s, string? key) =>
+            s is null || key is null ? null : s.Data?.TryGetValue(key, out var b) == true ? Encoding.UTF8.GetString(b).Trim() : (s.StringData?.TryGetValue(key, out var t) == true ? t.Trim() : null);
+        string? url = c.Spec.Url;
+        string? routingKey = null;
+        if (c.Spec.UrlSecretRef is { } u)
+        {
+            var value = Value(await Read(u.Name).ConfigureAwait(false), u.Key);
+            if (string.IsNullOrEmpty(value)) return null;
+            if (c.Spec.Type == "pagerduty")
+            {
+                routingKey = value;
+                url ??= NotificationChannelRules.PagerDutyEventsUrl;
+            }
+            else
+            {
+                // A URL from a Secret passes the same egress rule as one in the spec, before anything is sent.
+                if (egress.UrlProblem("spec.urlSecretRef", value, reach) is not null)
+                {
+                    logger.LogWarning("notification channel {Namespace}/{Name}: the URL in spec.urlSecretRef is not allowed; nothing sent", ns, c.Metadata.Name);
+                    return null;
+                }
+
+                url = value;
+            }
+        }
+
+        if (url is null) return null;
+        string? current = null;
+        string? previous = null;
+        if (c.Spec.SigningSecretRef is { } s)
+        {
+            var secret = await Read(s.Name).ConfigureAwait(false);
+            current = Value(secret, s.CurrentKey ?? "current");
+            previous = Value(secret, s.PreviousKey ?? "previous");
+            if (string.IsNullOrEmpty(current)) return null;
+        }
+
+        return new Credentials(url, routingKey, current, previous);
+    }
+
+    /// <summary>One attempt: (status code, null) on a 2xx, else (code or null, a sanitized reason: never the URL or a secret).</summary>
+    async Task<(int? Code, string? Error)> SendAsync(NotificationChannel c, HttpClient client, Credentials k, PendingDelivery d, CancellationToken ct)
+    {
+        var body = NotificationPayloads.Body(c.Spec.Type, d.Payload, d.EventId, k.RoutingKey);
+        using var request = new HttpRequestMessage(HttpMethod.Post, k.Url) { Content = new ByteArrayContent(body) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue(NotificationPayloads.ContentType(c.Spec.Type));
+        request.Headers.TryAddWithoutValidation("Idempotency-Key", d.EventId);
+        request.Headers.TryAddWithoutValidation("X-ControlPlane-Event-Id", d.EventId);
+        request.Headers.TryAddWithoutValidation("X-ControlPlane-Event-Type", d.EventType);
+        request.Headers.UserAgent.ParseAdd("controlplane-operator/1");
+        if (k.Current is not null)
+        {
+            request.Headers.TryAddWithoutValidation("X-ControlPlane-Signature", NotificationRouting.SignatureHeader(time.GetUtcNow().ToUnixTimeSeconds(), body, k.Current, k.Previous));
+        }
+
+        try
+        {
+            var response = await EgressHttp.SendAsync(client, request, egress.HttpOptions, ct).ConfigureAwait(false);
+            var code = (int)response.StatusCode;
+            // Nothing a receiver answers is kept or followed (a 3xx is a failure: no redirects).
+            return response.IsSuccess ? (code, null) : (code, $"HTTP {code}");
+        }
+        catch (EgressRefusedException e)
+        {
+            // The host resolved to an address the policy refuses (DNS rebinding, a metadata address): host, port and address only.
+            return (null, $"refused by the egress policy: {e.Reason}");
+        }
+        catch (TimeoutException)
+        {
+            return (null, $"no complete answer within {egress.HttpOptions.RequestTimeout.TotalSeconds:0.#} s");
+        }
+        catch (HttpRequestException e)
+        {
+            return (null, $"request failed: {e.HttpRequestError}");
+        }
+    }
+}
