@@ -43,7 +43,7 @@ public sealed class PhaseTests
     {
         var phases = PhaseProperties().ToList();
         // Tenant, Workspace, Exposure, Rollout (+ rings), DeploymentIntent (+ rings), BackupPlan's last backup, Backup, Restore, Application, Exception, AccessRequest, BreakGlass, NotificationChannel.
-        Assert.Equal(14, phases.Count);
+        Assert.Equal(15, phases.Count);
         foreach (var (path, property) in phases)
         {
             var type = Nullable.GetUnderlyingType(property.PropertyType)!;
