@@ -47,6 +47,12 @@ public static class GrantBindings
         rb.Metadata.OwnerReferences?.Where(o => o.Controller == true && o.Kind == kind && o.ApiVersion == ApiGroup.ApiVersion)
             .Select(o => $"{rb.Metadata.NamespaceProperty}/{o.Name}") ?? [];
 
+    /// <summary>Whether the binding's recorded expiry (its annotation, whole seconds) is at or before <paramref name="now"/>.</summary>
+    public static bool ExpiredAt(V1RoleBinding rb, DateTime now) =>
+        rb.Metadata.Annotations?.TryGetValue(ExpiresAtAnnotation, out var at) == true
+        && DateTime.TryParse(at, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var expiresAt)
+        && expiresAt <= now;
+
     /// <summary>Whether an existing binding is this object's (same owner uid): the operator never adopts or deletes another's.</summary>
     public static bool IsOurs(V1RoleBinding rb, IKubernetesObject<V1ObjectMeta> owner) =>
         rb.Metadata.OwnerReferences?.Any(o => o.Controller == true && o.Kind == owner.Kind && o.Uid == owner.Metadata.Uid) == true;
@@ -139,6 +145,9 @@ public sealed class GrantApply<T, TStatus>(
         ReconcileErrors.RunAsync(obj, (x, c) => PassAsync(x, govern, c), ErrorReport, ct);
 
     const string Actor = "controlplane-operator";
+
+    /// <summary>How long after an expired grant's binding is deleted its record (audit row, status, Event) is written.</summary>
+    public static readonly TimeSpan RecordDelay = TimeSpan.FromSeconds(1);
     const string Ready = "Ready";
 
     /// <summary>
@@ -156,7 +165,12 @@ public sealed class GrantApply<T, TStatus>(
             .WatchesEvents(approvals, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
                 ? []
                 : e.Object.Spec.Target.Kind == kind ? [$"{e.Object.Metadata.NamespaceProperty}/{e.Object.Spec.Target.Name}"] : [])
-            .Watches(roleBindings, rb => GrantBindings.OwnerOf(rb, kind))
+            // The deletion of a binding past its recorded expiry is the grant's own expiry pass (which queues its record
+            // itself, after RecordDelay): waking the owner at once would put every record of a burst ahead of the deletes
+            // still due. Any other change to a grant's binding wakes its owner (an active grant puts it back).
+            .WatchesEvents(roleBindings, e => e.Type == InformerEventType.Deleted && GrantBindings.ExpiredAt(e.Object, g.Time.GetUtcNow().UtcDateTime)
+                ? []
+                : GrantBindings.OwnerOf(e.Object, kind))
             .Watches(ws, w => InNamespace(w.Metadata.Name))
             .WatchesEvents(tenants, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
                 ? []
@@ -204,9 +218,9 @@ public sealed class GrantApply<T, TStatus>(
             && step.Phase == "Expired" && statusOf(obj) is { } recorded && inForceUntil(recorded) is { } expiresAt)
         {
             expiredBindingDeleted?.Invoke(expiresAt, g.Time.GetUtcNow().UtcDateTime);
-            // The record follows in a second pass queued behind the other grants already due. (A binding already
-            // gone, the cache behind, is recorded in this pass.)
-            if (!deleting) return ReconcileResult.RequeueAfter(TimeSpan.Zero);
+            // The record follows in a second pass RecordDelay later, so the deletes of a burst of grants falling due
+            // together go first. (A binding already gone, the cache behind, is recorded in this pass.)
+            if (!deleting) return ReconcileResult.RequeueAfter(RecordDelay);
         }
 
         // Audit rows are not idempotent: a pass that read a stale cached copy (woken by the binding it just deleted before
