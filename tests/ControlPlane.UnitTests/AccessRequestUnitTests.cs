@@ -195,6 +195,18 @@ public sealed class AccessRequestUnitTests
     }
 
     [Fact]
+    public void ATenantPolicyLoweredBelowAnActiveGrant_EndsIt_PolicyWithdrawn()
+    {
+        // Granted for 2h under the default policy (8h); the tenant then lowers maxDuration to 1h: the grant ends now.
+        var d = Decide(Req(status: Granted("2h"), duration: "2h"), Approved("bob@acme.io"), binding: true, now: Now.AddMinutes(10), tenant: TenantWith(maxDuration: "1h"));
+        Assert.Equal((AccessRequestPhase.Revoked, BindingAction.Delete), (d.Phase, d.Binding));
+        Assert.Equal("access.revoked", Assert.Single(d.Audits).Action);
+        Assert.Contains(d.Conditions, c => c is { Type: "Ready", Status: false, Reason: AccessRequestReasons.PolicyWithdrawn });
+        // Under a policy that still allows it, nothing changes.
+        Assert.Equal(AccessRequestPhase.Active, Decide(Req(status: Granted("2h"), duration: "2h"), Approved("bob@acme.io"), binding: true, now: Now.AddMinutes(10), tenant: TenantWith(maxDuration: "4h")).Phase);
+    }
+
+    [Fact]
     public void Deleting_AnActiveRequest_RevokesIt() =>
         Assert.Equal((AccessRequestPhase.Revoked, BindingAction.Delete, "access.revoked"),
             Decide(Req(status: Granted(), deleting: true), Approved("bob@acme.io"), binding: true) is var d ? (d.Phase, d.Binding, Assert.Single(d.Audits).Action) : default);

@@ -38,7 +38,7 @@ public sealed class NotificationUnitTests
     [InlineData("backup.overdue", NotificationEvents.BackupOverdue)]
     [InlineData("restore.completed", NotificationEvents.RestoreCompleted)]
     [InlineData("access.expired", NotificationEvents.AccessExpired)]
-    [InlineData("breakglass.used", NotificationEvents.BreakGlassUsed)]
+    [InlineData("breakglass.invoked", NotificationEvents.BreakGlassUsed)]
     [InlineData("channel.auto_disabled", NotificationEvents.ChannelAutoDisabled)]
     [InlineData("access.requested", NotificationEvents.ApprovalRequested)]
     [InlineData("restore.rejected", NotificationEvents.ApprovalDecided)]
@@ -83,7 +83,7 @@ public sealed class NotificationUnitTests
         var produced = new[]
         {
             "rollout.rolled-back", "rollout.paused", "rollout.completed", "exposure.published", "exposure.rejected", "backup.failed", "backup.overdue",
-            "restore.completed", "access.granted", "access.expired", "breakglass.used", "channel.auto_disabled", "access.requested",
+            "restore.completed", "access.granted", "access.expired", "breakglass.invoked", "channel.auto_disabled", "access.requested",
         }.SelectMany(a => NotificationEvents.Of(Audit(a)))
             .Concat(new[] { Deploy("transition", "Denied"), Deploy("transition", "Completed"), Deploy("transition", "AwaitingApproval"), Deploy("transition", "AwaitingApproval", "RequiresException"), Deploy("drift") }
                 .SelectMany(NotificationEvents.Of))

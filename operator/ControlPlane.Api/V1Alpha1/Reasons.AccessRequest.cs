@@ -23,6 +23,8 @@ public static class AccessRequestReasons
     public const string Rejected = "Rejected";
     public const string Expired = "Expired";
     public const string Revoked = "Revoked";
+    /// <summary>An active grant ended early because its tenant's access policy no longer allows it (maxRole or maxDuration lowered, policy or workspace gone).</summary>
+    public const string PolicyWithdrawn = "PolicyWithdrawn";
     public const string PolicyViolation = "PolicyViolation";
     public const string NotInAWorkspace = "NotInAWorkspace";
     public const string NotAPerson = "NotAPerson";

@@ -79,10 +79,17 @@ public static class AccessRequestPlan
         else if (oldPhase == AccessRequestPhase.Active && old?.ExpiresAt is { } recorded)
         {
             var expires = recorded.ToUniversalTime();
+            // The tenant's policy is read again on every pass: lowering maxRole or maxDuration, or removing the
+            // workspace, ends a grant it no longer allows (less access is always safe).
+            var withdrawn = f.Tenant is null
+                ? $"the namespace {r.Metadata.NamespaceProperty} is no longer a workspace's"
+                : AccessRequestRules.Problems(r.Spec, f.Tenant) is { Count: > 0 } now ? $"the tenant's access policy no longer allows this grant: {string.Join("; ", now)}" : null;
             GrantCourse course;
-            (course, binding) = Grants.ActiveCourse(expires, f.Now, deleting || r.Spec.Revoke == true || f.Approval.Rejected, f.BindingExists);
+            (course, binding) = Grants.ActiveCourse(expires, f.Now, deleting || r.Spec.Revoke == true || f.Approval.Rejected || withdrawn is not null, f.BindingExists);
             (phase, reason, message) = course switch
             {
+                GrantCourse.End when !deleting && r.Spec.Revoke != true && !f.Approval.Rejected && withdrawn is not null =>
+                    (AccessRequestPhase.Revoked, AccessRequestReasons.PolicyWithdrawn, $"{withdrawn}: the grant ended early"),
                 GrantCourse.End => (AccessRequestPhase.Revoked, AccessRequestReasons.Revoked,
                     deleting ? "the request was deleted: the grant ended early"
                     : r.Spec.Revoke == true ? "spec.revoke is true: the grant ended early"

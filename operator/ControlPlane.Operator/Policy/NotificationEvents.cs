@@ -115,9 +115,8 @@ public static class NotificationEvents
         ["restore.completed"] = RestoreCompleted,
         ["access.granted"] = AccessGranted,
         ["access.expired"] = AccessExpired,
-        ["breakglass.used"] = BreakGlassUsed,
-        ["breakglass.activated"] = BreakGlassUsed,
-        ["breakglass.granted"] = BreakGlassUsed,
+        // The row BreakGlassPlan writes when an emergency grant is made (severity security).
+        ["breakglass.invoked"] = BreakGlassUsed,
         ["channel.auto_disabled"] = ChannelAutoDisabled,
         // Approvals asked for and decided, of the kinds whose reconcilers audit them.
         ["access.requested"] = ApprovalRequested,
