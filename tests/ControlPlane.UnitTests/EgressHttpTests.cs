@@ -115,6 +115,17 @@ public sealed class EgressHttpTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ThroughAProxy_TheTargetsAddresses_AreCheckedBeforeTheRequest()
+    {
+        // The proxy would connect on the operator's behalf: without a check of the target, a name resolving to the
+        // metadata address would be fetched through it. The proxy here is never reached (nothing listens there).
+        EgressHttp.Resolver toMetadata = (_, _) => Task.FromResult(new[] { IPAddress.Parse("169.254.169.254") });
+        using var http = EgressHttp.CreateClient(Policy(loopback: true), Limits with { Proxy = new Uri("http://127.0.0.1:9") }, toMetadata);
+        var refused = await Assert.ThrowsAsync<EgressRefusedException>(() => Get(http, "https://hooks.example.com/hook"));
+        Assert.Contains("link-local", refused.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void TheHandler_FollowsNoRedirect_KeepsNoCookie_AndTakesNoProxyFromTheEnvironment()
     {
         using var handler = EgressHttp.CreateHandler(new EgressPolicy(), Limits);

@@ -105,7 +105,8 @@ public static class EgressHttp
 
     /// <summary>A client over <see cref="CreateHandler"/>; send with <see cref="SendAsync"/> for the total timeout and the bounded read.</summary>
     public static HttpClient CreateClient(EgressPolicy policy, EgressHttpOptions options, Resolver? resolve = null) =>
-        new(CreateHandler(policy, options, resolve), disposeHandler: true)
+        new(options.Proxy is null ? CreateHandler(policy, options, resolve)
+            : new ProxiedTargetCheck(policy, resolve ?? SystemDns) { InnerHandler = CreateHandler(policy, options, resolve) }, disposeHandler: true)
         {
             // SendAsync applies the timeout itself (telling it apart from the caller's cancellation); this is a backstop.
             Timeout = options.RequestTimeout + options.RequestTimeout,
@@ -150,6 +151,27 @@ public static class EgressHttp
         {
             // Unwrapped, so a caller tells "the policy said no" (not retried) from "unreachable" (retried).
             throw refused;
+        }
+    }
+
+    /// <summary>
+    /// Through a proxy the connection goes to the proxy, so the connect-time check never sees the target: the target's
+    /// addresses are resolved and checked before each request instead. The proxy resolves the name again (a rebinding
+    /// window between the two lookups that only the proxy's own egress rules close: docs/operations.md says so).
+    /// </summary>
+    sealed class ProxiedTargetCheck(EgressPolicy policy, Resolver resolve) : DelegatingHandler
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var uri = request.RequestUri ?? throw new InvalidOperationException("a request without a URI");
+            var host = uri.IdnHost.Trim('[', ']');
+            var addresses = IPAddress.TryParse(host, out var literal) ? [literal] : await resolve(host, cancellationToken).ConfigureAwait(false);
+            foreach (var address in addresses)
+            {
+                if (EgressRules.AddressRefusal(address, policy) is { } why) throw new EgressRefusedException(uri.Host, uri.Port, address, why);
+            }
+
+            return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
         }
     }
 
