@@ -162,12 +162,14 @@ public sealed class Controller<T> : IController where T : class, IKubernetesObje
     }
 
     /// <summary>Watch a kind where the mapping needs the whole event (e.g. only spec changes of siblings matter).</summary>
-    public Controller<T> WatchesEvents<TOther>(Informer<TOther> informer, Func<InformerEvent<TOther>, IEnumerable<string>> map)
+    /// <param name="skipOwnEchoes">As for <see cref="Watches{TOther}"/>: this watch takes the echoes of this controller's own writes.</param>
+    public Controller<T> WatchesEvents<TOther>(Informer<TOther> informer, Func<InformerEvent<TOther>, IEnumerable<string>> map, bool skipOwnEchoes = false)
         where TOther : class, IKubernetesObject<V1ObjectMeta>
     {
         if (!ReferenceEquals(informer, primary)) sources.Add(informer);
         informer.AddHandler(e =>
         {
+            if (skipOwnEchoes && IsOwnEcho(informer, e)) return;
             foreach (var key in map(e)) Queue.Add(key);
         });
         return this;

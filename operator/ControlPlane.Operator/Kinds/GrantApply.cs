@@ -170,7 +170,7 @@ public sealed class GrantApply<T, TStatus>(
             // still due. Any other change to a grant's binding wakes its owner (an active grant puts it back).
             .WatchesEvents(roleBindings, e => e.Type == InformerEventType.Deleted && GrantBindings.ExpiredAt(e.Object, g.Time.GetUtcNow().UtcDateTime)
                 ? []
-                : GrantBindings.OwnerOf(e.Object, kind))
+                : GrantBindings.OwnerOf(e.Object, kind), skipOwnEchoes: true)
             .Watches(ws, w => InNamespace(w.Metadata.Name))
             .WatchesEvents(tenants, e => e.Type == InformerEventType.Modified && e.Old?.Metadata.Generation == e.Object.Metadata.Generation
                 ? []
