@@ -46,6 +46,9 @@ public sealed class ApprovalReconciler(
             .Watches(intents, t => reconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
             .Watches(restores, t => reconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
             .Watches(exceptions, t => reconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
+            // A grant's approvals are judged again when it changes (granted, ended), not first at the next resync.
+            .Watches(b.Informer<AccessRequest>(AccessRequestReconciler.Type), t => reconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
+            .Watches(b.Informer<BreakGlass>(BreakGlassReconciler.Type), t => reconciler.ApprovalsOf(t, approvals.InNamespace(t.Metadata.NamespaceProperty)))
             // An intent's authors may not approve an Exception of its digest: its approvals are judged again.
             .Watches(intents, t => approvals.InNamespace(t.Metadata.NamespaceProperty).Where(a => a.Spec.Target.Kind == SecurityException.KubeKind)
                 .Select(a => $"{a.Metadata.NamespaceProperty}/{a.Metadata.Name}"))
