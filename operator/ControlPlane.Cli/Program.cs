@@ -61,6 +61,7 @@ public static class Program
         root.Add(Commands.Intent(g));
         root.Add(Commands.Audit(g));
         root.Add(Commands.Access(g));
+        root.Add(Commands.Channel(g));
         root.Add(Completion.Command(root));
         root.Add(Completion.CompleteCommand(root));
         return root;

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using ControlPlane.Api.V1Alpha1;
 using ControlPlane.LocalEnv;
-using ControlPlane.LocalEnv.Chaos;
 using ControlPlane.Operator.Kinds;
 using Xunit;
 
@@ -29,7 +28,7 @@ public sealed partial class AccessRequestTests
         string ns;
         await using (var writer = new StreamWriter(log))
         {
-            var killed = OperatorProcess.Start(OperatorProcess.FindDll(ControlPlane.LocalEnv.Program.FindRepoRoot()), ChildOperatorSettings(lease), 1, writer);
+            var killed = ChildOperator.Start(cluster, lease, writer);
             await using (killed)
             {
                 await Net.WaitUntilAsync(async () => await killed.StateAsync(CancellationToken.None) is { Leader: true, Ready: true }, TimeSpan.FromSeconds(90),
@@ -174,25 +173,6 @@ public sealed partial class AccessRequestTests
                          $"(status.endedAt); {AccessExpiryLag.Name} sum {secondSum:0.000} s over {secondCount}");
     }
 
-    IReadOnlyDictionary<string, string> ChildOperatorSettings(string lease) => new Dictionary<string, string>
-    {
-        // The operator's own ServiceAccount, as every test operator runs.
-        ["ControlPlane:Kubeconfig"] = cluster.OperatorKubeconfigPath,
-        ["ControlPlane:SystemDatabase"] = cluster.Postgres.ConnectionString(),
-        ["ControlPlane:Regions:eu:Database"] = cluster.Postgres.RegionConnectionString(),
-        ["ControlPlane:KeyEncryptionKey"] = cluster.KeyEncryptionKey,
-        ["ControlPlane:Workers"] = "2",
-        ["ControlPlane:MaxTransientRetryDelay"] = "00:00:01",
-        ["ControlPlane:LeaderElection:Enabled"] = "true",
-        ["ControlPlane:LeaderElection:LeaseName"] = lease,
-        ["ControlPlane:LeaderElection:LeaseDuration"] = "00:00:04",
-        ["ControlPlane:LeaderElection:RenewDeadline"] = "00:00:03",
-        ["ControlPlane:LeaderElection:RetryPeriod"] = "00:00:00.500",
-        ["ControlPlane:Webhook:Enabled"] = "false",
-        ["Logging:LogLevel:Default"] = "Information",
-        ["Logging:LogLevel:Microsoft"] = "Warning",
-        ["Logging:LogLevel:System"] = "Warning",
-    };
 
     async Task<long> AuditRowsAsync(string ns, string name, string action)
     {

@@ -248,6 +248,19 @@ public sealed partial class BackupTests
 
         var restore = await CreateRestoreAsync(ws, "copy", s => (s.Backup, s.Into) = ("first", new RestoreTarget { Database = db + "_copy" }));
         await WaitForRestoreAsync(ws, "copy", r => r.Status?.Phase == RestorePhase.AwaitingApproval, "awaiting approval");
+        // approval.requested names who may approve: the request's audit row says how many and which roles.
+        await using (var conn = new NpgsqlConnection(cluster.Postgres.ConnectionString()))
+        {
+            await conn.OpenAsync();
+            await using var cmd = new NpgsqlCommand(
+                "SELECT details->'approvers'->>'required', details->'approvers'->'roles' FROM controlplane.audit_events WHERE kind = 'Restore' AND object_name = $1 AND action = 'restore.requested'", conn);
+            cmd.Parameters.AddWithValue($"{ws}/copy");
+            await using var row = await cmd.ExecuteReaderAsync();
+            Assert.True(await row.ReadAsync());
+            Assert.Equal("2", row.GetString(0));
+            Assert.Contains("Approver", row.GetString(1), StringComparison.OrdinalIgnoreCase);
+        }
+
         await ApproveAsync(restore, "carol@example.com");
         var one = await WaitForRestoreAsync(ws, "copy", r => Condition(r.Status?.Conditions, "Approved")?.Message?.StartsWith("1 of 2") == true, "one of two approvals");
         Assert.Equal(RestorePhase.AwaitingApproval, one.Status!.Phase);

@@ -20,7 +20,7 @@ namespace ControlPlane.Tests;
 /// deliveries verifiable with either secret; the system of record unreachable is a condition, then recovers.
 /// </summary>
 [Collection(ClusterCollection.Name)]
-public sealed class NotificationChannelTests(ClusterFixture cluster, ITestOutputHelper output)
+public sealed partial class NotificationChannelTests(ClusterFixture cluster, ITestOutputHelper output)
 {
     const string Platform = "controlplane-system";
     static readonly ResourceType Channels = ResourceType.For<NotificationChannel>(true);

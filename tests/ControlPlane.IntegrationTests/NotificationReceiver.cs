@@ -41,6 +41,11 @@ public sealed class NotificationReceiver : IAsyncDisposable
 
     public TimeSpan Hold { get; set; } = TimeSpan.Zero;
 
+    int inFlight;
+
+    /// <summary>Requests received and not yet answered (held): what a sender killed now has sent without learning the answer.</summary>
+    public int InFlight => Volatile.Read(ref inFlight);
+
     public IReadOnlyList<ReceivedDelivery> Received
     {
         get { lock (gate) return [.. received]; }
@@ -64,6 +69,19 @@ public sealed class NotificationReceiver : IAsyncDisposable
     }
 
     async Task HandleAsync(HttpContext ctx)
+    {
+        Interlocked.Increment(ref inFlight);
+        try
+        {
+            await RecordAsync(ctx);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref inFlight);
+        }
+    }
+
+    async Task RecordAsync(HttpContext ctx)
     {
         using var buffer = new MemoryStream();
         await ctx.Request.Body.CopyToAsync(buffer);

@@ -188,7 +188,7 @@ public static class AccessRequestPlan
                     audits.Add(new("access.rejected", details, "warning"));
                     break;
                 case AccessRequestPhase.Pending when old?.Phase is null:
-                    audits.Add(new("access.requested", details));
+                    audits.Add(new("access.requested", ApprovalAsks.With(details, f.Approval.Required, f.Approval.Approvers, null)));
                     break;
             }
         }

@@ -36,7 +36,11 @@ public abstract record BackupScheduleDecision
         IReadOnlyList<ConditionVerdict> Verdicts,
         BackupSample? Sample,
         Notice? Refusal,
-        TimeSpan RequeueAfter) : BackupScheduleDecision;
+        TimeSpan RequeueAfter) : BackupScheduleDecision
+    {
+        /// <summary>An overdue episode that starts in this pass: audited (backup.overdue) before the status is written.</summary>
+        public OverdueEpisode? OverdueStarts { get; init; }
+    }
 }
 
 /// <summary>
@@ -125,7 +129,10 @@ public static class BackupSchedulePlan
         if (maxAge is { } m && retained.Any(b => b.Status?.CompletedAt is not null)) wake.Add(retained.Where(b => b.Status?.CompletedAt is not null).Min(b => b.Status!.CompletedAt!.Value) + m);
         var delay = wake.Where(w => w > now).Select(w => w - now).DefaultIfEmpty(TimeSpan.FromHours(1)).Min();
         var requeue = delay < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : delay + TimeSpan.FromMilliseconds(200);
-        return new BackupScheduleDecision.Converge(create, prune, status, verdicts, sample, notice, requeue);
+        return new BackupScheduleDecision.Converge(create, prune, status, verdicts, sample, notice, requeue)
+        {
+            OverdueStarts = BackupOverdueEpisodes.Starts(plan, verdicts, lastCompleted?.Status?.CompletedAt ?? created, schedule.Interval),
+        };
     }
 
     /// <summary>What refuses the plan at reconcile (checked again, whatever admission let through), in this order.</summary>

@@ -57,6 +57,7 @@ public sealed class BackupPlanReconciler(
                 foreach (var b in d.Prune) await PruneAsync(plan, b, ct).ConfigureAwait(false);
                 if (d.Sample is { } sample) metrics.Set(ns, plan.Metadata.Name, sample.CompletedAt, sample.Duration, sample.SizeBytes);
                 else metrics.NoSuccess(ns, plan.Metadata.Name, plan.Metadata.CreationTimestamp?.ToUniversalTime() ?? now);
+                if (d.OverdueStarts is { } episode) await AuditOverdueAsync(plan, episode, ct).ConfigureAwait(false);
                 d.Status.Conditions = new ConditionSet(plan.Status?.Conditions, plan.Metadata.Generation, now).Apply(d.Verdicts).ToList();
                 await writer.UpdateStatusAsync(Type, plan, d.Status, ct).ConfigureAwait(false);
                 if (d.Refusal is { } refusal) await events.SendAsync(plan, [refusal], ct).ConfigureAwait(false);
@@ -82,6 +83,31 @@ public sealed class BackupPlanReconciler(
         {
             return new(BackupPlanReasons.WorkspaceNotReady, e.Message);
         }
+    }
+
+    /// <summary>
+    /// backup.overdue, once per episode: written before the status that shows the condition True, and skipped when the
+    /// episode's row exists (a pass repeated because that status write failed or the cache lags).
+    /// </summary>
+    async Task AuditOverdueAsync(BackupPlan plan, OverdueEpisode episode, CancellationToken ct)
+    {
+        var name = $"{plan.Metadata.NamespaceProperty}/{plan.Metadata.Name}";
+        if (await database.AuditDetailExistsAsync("BackupPlan", name, "backup.overdue", "since", episode.Key, ct).ConfigureAwait(false)) return;
+        string? tenant;
+        try
+        {
+            tenant = targets.Source(plan).Tenant;
+        }
+        catch (Exception e) when (e is BackupRefusedException or BackupNotReadyException)
+        {
+            tenant = null; // the workspace does not resolve (its own condition says why): the platform still hears it
+        }
+
+        await database.AppendAuditAsync(new AuditEntry(Actor, "backup.overdue", "BackupPlan", name, tenant, new JsonObject
+        {
+            ["reason"] = BackupPlanReasons.Overdue, ["since"] = episode.Key, ["interval"] = episode.Interval.ToString(), ["message"] = episode.Message,
+            ["namespace"] = plan.Metadata.NamespaceProperty, ["backupPlan"] = plan.Metadata.Name, ["schedule"] = plan.Spec.Schedule,
+        }), ct).ConfigureAwait(false);
     }
 
     async Task CreateScheduledAsync(BackupPlan plan, Backup backup, DateTime? due, CancellationToken ct)

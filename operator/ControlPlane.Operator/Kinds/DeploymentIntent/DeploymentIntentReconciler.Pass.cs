@@ -41,7 +41,10 @@ public sealed class IntentPass(DeploymentIntent intent, DeploymentIntentStatus s
         {
             var from = Status.Phase ?? IntentPhase.Pending;
             Status.Phase = step;
-            Events.Add(Entry("transition", from.ToString(), step.ToString(), ring, step == to ? reason : step.ToString(), step == to ? message : $"on the way to {to}", step == to ? details : null,
+            var stepDetails = step == to ? details : null;
+            // approval.requested names the CAB's assigned approvers (set by the CAB gate earlier in the pass).
+            if (step == IntentPhase.AwaitingApproval) stepDetails = ApprovalAsks.With(stepDetails, null, [], Status.AssignedApprovers);
+            Events.Add(Entry("transition", from.ToString(), step.ToString(), ring, step == to ? reason : step.ToString(), step == to ? message : $"on the way to {to}", stepDetails,
                 $"phase/{from}->{step}{(ring is null ? "" : "/" + ring)}"));
             Notices.Add((step is IntentPhase.Denied or IntentPhase.Failed or IntentPhase.RolledBack ? "Warning" : "Normal", step.ToString(), step == to ? message : $"{from} -> {step}"));
         }

@@ -122,7 +122,7 @@ public sealed partial class RestoreReconciler(
 
         if (notOurs is not null) return await FailAsync(restore, notOurs.Reason, notOurs.Message, ct).ConfigureAwait(false);
 
-        if (restore.Status?.Phase is null) await RequestedAsync(restore, backup, target, source.Tenant, ct).ConfigureAwait(false);
+        if (restore.Status?.Phase is null) await RequestedAsync(restore, backup, target, state, source.Tenant, ct).ConfigureAwait(false);
         if (!state.Approved) return await AwaitingApprovalAsync(restore, backup, target, state, ct).ConfigureAwait(false);
         if (state.Required > 0 && !Conditions.IsTrue(restore.Status?.Conditions, RestoreConditions.Approved))
         {
@@ -163,11 +163,12 @@ public sealed partial class RestoreReconciler(
         ApprovalPolicy.HoldsApproverRole(approval, roleBindings.InNamespace);
 
     /// <summary>First seen: the request is audited once (its phase is written in the same reconcile, so it is never audited again).</summary>
-    async Task RequestedAsync(Restore restore, Backup backup, RestoreTargetPlan target, string tenant, CancellationToken ct)
+    async Task RequestedAsync(Restore restore, Backup backup, RestoreTargetPlan target, ApprovalState state, string tenant, CancellationToken ct)
     {
         await database.AppendAuditAsync(Audit(restore, "restore.requested", new JsonObject
         {
             ["backup"] = restore.Status?.Backup, ["database"] = target.Database, ["inPlace"] = target.InPlace, ["reason"] = restore.Spec.Reason,
+            ["approvers"] = ApprovalAsks.Who(state.Required, state.Approvers, null), // who may approve: approval.requested names them
         }, tenant), ct).ConfigureAwait(false);
         await events.NormalAsync(restore, RestoreReasons.Requested, $"restore of Backup {backup.Metadata.Name} into {(target.InPlace ? $"{target.Database} (in place)" : target.Database)}", ct)
             .ConfigureAwait(false);
