@@ -96,7 +96,7 @@ public sealed record GrantContext(
 /// <summary>
 /// The thin apply of a time-bound grant (AccessRequest, BreakGlass), the same for both: an ending grant's binding deleted
 /// first (also while Postgres is down: less access is always safe; only its record waits, Ready=False/DatabaseUnavailable
-/// and a retry), an expiry's record (audit row, status, Event) in a second pass queued behind the other grants already due
+/// and a retry), an expiry's record (audit row, status, Event) in a second pass RecordDelay later (its binding's deletion wakes nobody)
 /// (a burst deletes every binding before bookkeeping holds a worker); then audit rows (a grant's end once) before the
 /// status that reports them (a failed write leaves the phase as it was and the next pass audits it); a starting grant's
 /// times recorded in status before its binding is made, so its expiry is known before it exists; a binding of that name
