@@ -106,8 +106,9 @@ public sealed class BreakGlassAttackTests(WebhookFixture fixture)
         // Granted at once: no approval first; the API server grants the emergency role.
         var active = await WaitAsync(ns, "fire", b => b.Status?.Phase == BreakGlassPhase.Active, "Active");
         Assert.Equal(Email("wade"), active.Status!.Invoker);
-        var binding = await BindingAsync(ns, "fire");
-        Assert.NotNull(binding);
+        // The grant's times are recorded in status before its binding is made: wait for the binding.
+        V1RoleBinding? binding = null;
+        await Net.WaitUntilAsync(async () => (binding = await BindingAsync(ns, "fire")) is not null, TimeSpan.FromSeconds(60), "the grant's RoleBinding");
         Assert.Equal(("User", Email("wade"), "controlplane:workspace:operator"), (binding!.Subjects.Single().Kind, binding.Subjects.Single().Name, binding.RoleRef.Name));
         Assert.Equal(active.Metadata.Uid, binding.Metadata.OwnerReferences.Single().Uid);
         await WaitForAccessAsync("wade", "create", "apps", "deployments", ns);
@@ -171,7 +172,7 @@ public sealed class BreakGlassAttackTests(WebhookFixture fixture)
         Assert.Equal("group:self-service-users", created.Metadata.Annotations[ApiGroup.BreakGlassInvokerMatchAnnotation]);
         var active = await WaitAsync(grouped, "fire", b => b.Status?.Phase == BreakGlassPhase.Active, "Active");
         Assert.Equal(Email("mona"), active.Status!.Invoker);
-        Assert.NotNull(await BindingAsync(grouped, "fire"));
+        await Net.WaitUntilAsync(async () => await BindingAsync(grouped, "fire") is not null, TimeSpan.FromSeconds(60), "the grant's RoleBinding");
         Assert.Equal(["breakglass.invoked"], await AuditActionsAsync($"{grouped}/fire"));
     }
 }
