@@ -20,8 +20,28 @@ namespace ControlPlane.Tests;
 /// deliveries verifiable with either secret; the system of record unreachable is a condition, then recovers.
 /// </summary>
 [Collection(ClusterCollection.Name)]
-public sealed partial class NotificationChannelTests(ClusterFixture cluster, ITestOutputHelper output)
+public sealed partial class NotificationChannelTests(ClusterFixture cluster, ITestOutputHelper output) : IAsyncLifetime
 {
+    // Platform channels hear every later test's events: each test's channels go when it ends, so no later operator in
+    // this collection keeps delivering (and recording attempts in Postgres) to a receiver that is gone.
+    readonly List<string> created = [];
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var name in created)
+        {
+            try
+            {
+                await cluster.Api.DeleteAsync(Channels, Platform, name, CancellationToken.None);
+            }
+            catch (KubeApiException e) when (e.IsNotFound)
+            {
+            }
+        }
+    }
+
     const string Platform = "controlplane-system";
     static readonly ResourceType Channels = ResourceType.For<NotificationChannel>(true);
     static readonly TimeSpan Long = TimeSpan.FromSeconds(90);
@@ -49,6 +69,7 @@ public sealed partial class NotificationChannelTests(ClusterFixture cluster, ITe
     async Task<NotificationChannel> ChannelAsync(NotificationReceiver receiver, string secret, string[] events, int? maxFailures = null, string? nonce = null)
     {
         var name = Unique("nc");
+        created.Add(name);
         return await cluster.Api.CreateAsync(Channels, Platform, new NotificationChannel
         {
             Metadata = new V1ObjectMeta
