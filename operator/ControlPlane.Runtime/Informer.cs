@@ -272,6 +272,9 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
     {
         public string Namespace { get; } = ns;
         public HashSet<string> Touched { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>A re-list came after it: that list is newer and covered the namespace, so this one adds nothing.</summary>
+        public bool Superseded { get; set; }
     }
 
     // Store changes by the watch, the catch-up merge and a namespace leaving the scope are serialised
@@ -340,7 +343,7 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
             var key = KeyOf(obj);
             lock (gate)
             {
-                if (!InScope(catchUp.Namespace) || catchUp.Touched.Contains(key) || store.ContainsKey(key)) continue;
+                if (catchUp.Superseded || !InScope(catchUp.Namespace) || catchUp.Touched.Contains(key) || store.ContainsKey(key)) continue;
                 Store(key, obj);
             }
 
@@ -463,29 +466,38 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
         while (continueToken is not null);
 
         metrics.Relists.WithLabels(Type.Plural).Inc();
+        lock (gate)
+        {
+            foreach (var catchUp in catchUps) catchUp.Superseded = true;
+        }
+
         foreach (var (key, item) in fresh)
         {
-            if (store.TryGetValue(key, out var old))
+            T? old;
+            lock (gate)
             {
-                var changed = old.Metadata.ResourceVersion != item.Metadata.ResourceVersion && !CacheCompaction.SameAsCached(old, item, options.DropsParts);
+                store.TryGetValue(key, out old);
                 Store(key, item);
-                if (changed) Notify(new(InformerEventType.Modified, old, item));
+                // A re-list is newer than any catch-up list in flight: they must not overwrite it.
+                TouchedByWatch(item.Metadata.NamespaceProperty, key);
             }
-            else
-            {
-                Store(key, item);
-                Notify(new(InformerEventType.Added, default, item));
-            }
+
+            if (old is null) Notify(new(InformerEventType.Added, default, item));
+            else if (old.Metadata.ResourceVersion != item.Metadata.ResourceVersion && !CacheCompaction.SameAsCached(old, item, options.DropsParts)) Notify(new(InformerEventType.Modified, old, item));
         }
 
         // Objects deleted while we were not watching: their delete events were never seen.
         foreach (var key in store.Keys.Where(k => !fresh.ContainsKey(k)).ToList())
         {
-            if (store.TryGetValue(key, out var gone))
+            T? gone;
+            lock (gate)
             {
+                if (!store.TryGetValue(key, out gone)) continue;
                 Remove(key);
-                Notify(new(InformerEventType.Deleted, gone, gone));
+                TouchedByWatch(gone.Metadata.NamespaceProperty, key);
             }
+
+            Notify(new(InformerEventType.Deleted, gone, gone));
         }
 
         Volatile.Write(ref resourceVersion, listVersion);
