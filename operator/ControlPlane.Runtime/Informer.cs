@@ -244,16 +244,43 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
         if (options.Scope is null) return true;
         var ns = obj.TryGetProperty("metadata", out var meta) && meta.TryGetProperty("namespace", out var n) ? n.GetString() : null;
         if (InScope(ns)) return true;
-        metrics.OutOfScope.WithLabels(Type.Plural).Inc();
         if (ns is not null)
         {
+            BeforeDropRecorded?.Invoke(ns);
             // Bounded: a cluster with more foreign namespaces than this only loses the late-join catch-up for some.
             if (dropped.Count >= MaxDropped) dropped.Clear();
             dropped[ns] = 0;
+            // Recorded first, checked again: a namespace that joined between the check and the record
+            // found nothing to catch up (OnScopeEntered ran before the record), so the object is taken
+            // here. The scope updates its set before it raises Entered, so one of the two always sees it.
+            if (InScope(ns)) return true;
         }
 
+        metrics.OutOfScope.WithLabels(Type.Plural).Inc();
         return false;
     }
+
+    /// <summary>Test seam: runs between the scope check and the drop record (to replay a namespace joining there).</summary>
+    internal Action<string>? BeforeDropRecorded { get; set; }
+
+    /// <summary>
+    /// The keys of a namespace the watch touched (added, changed or deleted) while a catch-up list of it
+    /// was in flight: the watch's state of those keys is newer than or as new as the list's, and the
+    /// watch delivers every later event, so the catch-up must not overwrite or resurrect them.
+    /// </summary>
+    internal sealed class CatchUp(string ns)
+    {
+        public string Namespace { get; } = ns;
+        public HashSet<string> Touched { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>A re-list came after it: that list is newer and covered the namespace, so this one adds nothing.</summary>
+        public bool Superseded { get; set; }
+    }
+
+    // Store changes by the watch, the catch-up merge and a namespace leaving the scope are serialised
+    // by this gate, with the catch-ups in flight (guarded by it too).
+    readonly Lock gate = new();
+    readonly List<CatchUp> catchUps = [];
 
     /// <summary>
     /// A namespace joined the scope. Its objects seen before (dropped) would otherwise stay uncached
@@ -263,6 +290,8 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
     void OnScopeEntered(string ns)
     {
         if (!dropped.TryRemove(ns, out _)) return;
+        // Registered before the list is sent, so every watch event after it is seen by the merge.
+        var catchUp = BeginCatchUp(ns);
         var ct = running;
         _ = Task.Run(async () =>
         {
@@ -273,16 +302,7 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
                 do
                 {
                     var page = await api.ListAsync<T>(Type, ns, options.LabelSelector, options.PageSize, continueToken, ct, options.MetadataOnly, options.FieldSelector).ConfigureAwait(false);
-                    foreach (var item in page.Items)
-                    {
-                        var obj = Trim(item);
-                        var key = KeyOf(obj);
-                        // The watch may have brought a newer version meanwhile: only what it has not seen is added.
-                        if (!InScope(ns) || !store.TryAdd(key, obj)) continue;
-                        foreach (var index in indexes.Values) Move(index, key, default, obj);
-                        Notify(new(InformerEventType.Added, default, obj));
-                    }
-
+                    MergeCaughtUp(catchUp, page.Items);
                     continueToken = page.Continue;
                 }
                 while (continueToken is not null);
@@ -295,21 +315,71 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
                 logger.LogWarning("list of {Resource} in namespace {Namespace}, which joined the cache's scope, failed ({Error}); its objects are cached as they change",
                     Type.Plural, ns, e.Message);
             }
+            finally
+            {
+                EndCatchUp(catchUp);
+            }
         }, CancellationToken.None);
+    }
+
+    internal CatchUp BeginCatchUp(string ns)
+    {
+        var catchUp = new CatchUp(ns);
+        lock (gate) catchUps.Add(catchUp);
+        return catchUp;
+    }
+
+    internal void EndCatchUp(CatchUp catchUp)
+    {
+        lock (gate) catchUps.Remove(catchUp);
+    }
+
+    /// <summary>Adds listed objects the cache lacks, unless the watch touched them since the catch-up began.</summary>
+    internal void MergeCaughtUp(CatchUp catchUp, IEnumerable<T> items)
+    {
+        foreach (var item in items)
+        {
+            var obj = Trim(item);
+            var key = KeyOf(obj);
+            lock (gate)
+            {
+                if (catchUp.Superseded || !InScope(catchUp.Namespace) || catchUp.Touched.Contains(key) || store.ContainsKey(key)) continue;
+                Store(key, obj);
+            }
+
+            Notify(new(InformerEventType.Added, default, obj));
+        }
+    }
+
+    /// <summary>Under the gate: notes a watch change of <paramref name="key"/> for the catch-ups of its namespace.</summary>
+    void TouchedByWatch(string? ns, string key)
+    {
+        if (ns is null) return;
+        foreach (var catchUp in catchUps)
+        {
+            if (catchUp.Namespace == ns) catchUp.Touched.Add(key);
+        }
     }
 
     /// <summary>A namespace left the scope: its objects leave the cache as if deleted.</summary>
     void OnScopeLeft(string ns)
     {
         var prefix = ns + "/";
-        foreach (var key in store.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal)).ToList())
+        var removed = new List<T>();
+        // Under the gate: a catch-up merge checks the scope and stores under it, so it never adds after this.
+        lock (gate)
         {
-            if (store.TryGetValue(key, out var gone))
+            foreach (var key in store.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal)).ToList())
             {
-                Remove(key);
-                Notify(new(InformerEventType.Deleted, gone, gone));
+                if (store.TryGetValue(key, out var gone))
+                {
+                    Remove(key);
+                    removed.Add(gone);
+                }
             }
         }
+
+        foreach (var gone in removed) Notify(new(InformerEventType.Deleted, gone, gone));
     }
 
     public static string KeyOf(T obj) =>
@@ -396,29 +466,38 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
         while (continueToken is not null);
 
         metrics.Relists.WithLabels(Type.Plural).Inc();
+        lock (gate)
+        {
+            foreach (var catchUp in catchUps) catchUp.Superseded = true;
+        }
+
         foreach (var (key, item) in fresh)
         {
-            if (store.TryGetValue(key, out var old))
+            T? old;
+            lock (gate)
             {
-                var changed = old.Metadata.ResourceVersion != item.Metadata.ResourceVersion && !CacheCompaction.SameAsCached(old, item, options.DropsParts);
+                store.TryGetValue(key, out old);
                 Store(key, item);
-                if (changed) Notify(new(InformerEventType.Modified, old, item));
+                // A re-list is newer than any catch-up list in flight: they must not overwrite it.
+                TouchedByWatch(item.Metadata.NamespaceProperty, key);
             }
-            else
-            {
-                Store(key, item);
-                Notify(new(InformerEventType.Added, default, item));
-            }
+
+            if (old is null) Notify(new(InformerEventType.Added, default, item));
+            else if (old.Metadata.ResourceVersion != item.Metadata.ResourceVersion && !CacheCompaction.SameAsCached(old, item, options.DropsParts)) Notify(new(InformerEventType.Modified, old, item));
         }
 
         // Objects deleted while we were not watching: their delete events were never seen.
         foreach (var key in store.Keys.Where(k => !fresh.ContainsKey(k)).ToList())
         {
-            if (store.TryGetValue(key, out var gone))
+            T? gone;
+            lock (gate)
             {
+                if (!store.TryGetValue(key, out gone)) continue;
                 Remove(key);
-                Notify(new(InformerEventType.Deleted, gone, gone));
+                TouchedByWatch(gone.Metadata.NamespaceProperty, key);
             }
+
+            Notify(new(InformerEventType.Deleted, gone, gone));
         }
 
         Volatile.Write(ref resourceVersion, listVersion);
@@ -453,7 +532,7 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
         }
     }
 
-    void HandleLine(string line)
+    internal void HandleLine(string line)
     {
         using var doc = JsonDocument.Parse(line);
         var type = doc.RootElement.GetProperty("type").GetString();
@@ -485,14 +564,27 @@ public sealed class Informer<T> : IInformer where T : class, IKubernetesObject<V
         {
             case "ADDED":
             case "MODIFIED":
-                store.TryGetValue(key, out var old);
-                // Compared before it is stored: readers of the cache never see the object mid-comparison.
-                var changed = old is null || !CacheCompaction.SameAsCached(old, obj, options.DropsParts);
-                Store(key, obj);
+                T? old;
+                bool changed;
+                lock (gate)
+                {
+                    store.TryGetValue(key, out old);
+                    // Compared before it is stored: readers of the cache never see the object mid-comparison.
+                    changed = old is null || !CacheCompaction.SameAsCached(old, obj, options.DropsParts);
+                    Store(key, obj);
+                    TouchedByWatch(obj.Metadata.NamespaceProperty, key);
+                }
+
                 if (changed) Notify(new(old is null ? InformerEventType.Added : InformerEventType.Modified, old, obj));
                 break;
             case "DELETED":
-                Remove(key);
+                lock (gate)
+                {
+                    Remove(key);
+                    // A tombstone for the catch-ups: a delete of an uncached object is otherwise a no-op they cannot see.
+                    TouchedByWatch(obj.Metadata.NamespaceProperty, key);
+                }
+
                 Notify(new(InformerEventType.Deleted, obj, obj));
                 break;
         }
