@@ -136,6 +136,10 @@ public sealed class BreakGlassAttackTests(WebhookFixture fixture)
         var reviewed = await WaitAsync(ns, "fire", b => b.Status?.Conditions?.Any(c => c is { Type: BreakGlassConditions.Reviewed, Status: "True" }) == true, "Reviewed");
         Assert.Equal(Email("mona"), reviewed.Status!.ReviewedBy);
 
+        // bob may write every ControlPlane object but holds no reviewer role here: he may not end wade's break-glass.
+        var endByOther = await Refused(() => bob.PatchAsync<BreakGlass>(BreakGlasses, ns, "fire", "{\"spec\":{\"end\":true}}", PatchTypes.Merge, CancellationToken.None));
+        Assert.Contains($"spec.end: {Email("bob")} may not set spec.end on BreakGlass fire: only its invoker ({Email("wade")}), a WorkspaceAdmin, Approver or SecurityReviewer of the workspace", endByOther.StatusMessage);
+
         // The invoker ends it: the binding goes, the API server no longer grants the role; it cannot be un-ended.
         await wade.PatchAsync<BreakGlass>(BreakGlasses, ns, "fire", "{\"spec\":{\"end\":true}}", PatchTypes.Merge, CancellationToken.None);
         await WaitAsync(ns, "fire", b => b.Status?.Phase == BreakGlassPhase.Ended, "Ended");
