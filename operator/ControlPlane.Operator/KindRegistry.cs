@@ -68,8 +68,8 @@ public static class KindRegistry
         KindRegistration.Of<Restore>((b, d) => RestoreReconciler.Setup(b, d.Database, d.RegionDatabases, d.BackupTargetsOf, d.BackupJobs, d.PgTools), d => new RestoreAdmission(d.Caches)),
         KindRegistration.Of<Application>((b, d) => ApplicationReconciler.Setup(b, d.Database), d => new ApplicationAdmission(d.Caches)),
         KindRegistration.Of<SecurityException>((b, d) => ExceptionReconciler.Setup(b, d.Database), d => new ExceptionAdmission(d.Caches, TimeProvider.System)),
-        KindRegistration.Of<AccessRequest>((b, d) => AccessRequestReconciler.Setup(b, d.Database), d => new AccessRequestAdmission(d.Caches)),
-        KindRegistration.Of<BreakGlass>((b, d) => BreakGlassReconciler.Setup(b, d.Database, d.Options.BreakGlassReviewWindow), d => new BreakGlassAdmission(d.Caches, TimeProvider.System)),
+        KindRegistration.Of<AccessRequest>((b, d) => AccessRequestReconciler.Setup(b, d.Database), d => new AccessRequestAdmission(d.Caches, d.Settings)),
+        KindRegistration.Of<BreakGlass>((b, d) => BreakGlassReconciler.Setup(b, d.Database, d.Options.BreakGlassReviewWindow), d => new BreakGlassAdmission(d.Caches, TimeProvider.System, d.Settings)),
         KindRegistration.Of<NotificationChannel>((b, d) => NotificationChannelReconciler.Setup(b, d.Database, d.Options, d.NotificationMetrics), d => new NotificationChannelAdmission(d.Caches, d.Settings)),
         // Built-in kinds only the operator writes in workspace namespaces (the governed webhook); no controller of their own.
         KindRegistration.Of<V1Ingress>(null, d => new GovernedAdmission(d.Settings, GovernedAdmission.ThroughExposure)),

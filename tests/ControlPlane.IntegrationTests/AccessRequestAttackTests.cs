@@ -169,6 +169,19 @@ public sealed class AccessRequestAttackTests(WebhookFixture fixture)
 
         await WaitForAccessAsync("wade", "create", "apps", "deployments", ns);
 
+        // Another member (mona, an Approver: RBAC lets every member update and delete requests) may not end wade's grant,
+        // by spec.revoke or by deleting it: the refusal names the field and who may.
+        foreach (var (who, api) in new[] { ("mona", mona) })
+        {
+            var revokeByOther = await Refused(() => api.PatchAsync<AccessRequest>(Requests, ns, "revoked", "{\"spec\":{\"revoke\":true}}", PatchTypes.Merge, CancellationToken.None));
+            Assert.Contains($"spec.revoke: {Email(who)} may not set spec.revoke on AccessRequest revoked: only its requester ({Email("wade")}), a WorkspaceAdmin of the workspace", revokeByOther.StatusMessage);
+            var deleteByOther = await Refused(() => api.DeleteAsync(Requests, ns, "deleted", CancellationToken.None));
+            Assert.Contains($"spec.revoke: {Email(who)} may not delete AccessRequest deleted (which ends its grant)", deleteByOther.StatusMessage);
+        }
+
+        Assert.Equal(AccessRequestPhase.Active, (await Cluster.Api.GetAsync<AccessRequest>(Requests, ns, "revoked", CancellationToken.None)).Status!.Phase);
+        Assert.NotNull(await BindingAsync(ns, "revoked"));
+
         // spec.revoke: the requester ends it early; it cannot be un-revoked.
         await wade.PatchAsync<AccessRequest>(Requests, ns, "revoked", "{\"spec\":{\"revoke\":true}}", PatchTypes.Merge, CancellationToken.None);
         var revoked = await WaitRequestAsync(ns, "revoked", r => r.Status?.Phase == AccessRequestPhase.Revoked, "Revoked");

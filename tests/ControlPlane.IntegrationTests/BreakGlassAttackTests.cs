@@ -154,8 +154,9 @@ public sealed class BreakGlassAttackTests(WebhookFixture fixture)
     {
         var disabled = await WorkspaceAsync(null, ("User", Email("wade"), "Operator"));
         var grouped = await WorkspaceAsync(new TenantBreakGlassPolicy { Role = "Auditor", Invokers = new BreakGlassInvokers { Groups = ["self-service-users"] } },
-            ("User", Email("mona"), "Approver"));
+            ("User", Email("mona"), "Approver"), ("User", Email("olga"), "Auditor"));
         await WaitForAccessAsync("wade", "create", ApiGroup.Group, "breakglasses", disabled);
+        await WaitForAccessAsync("olga", "update", ApiGroup.Group, "breakglasses", grouped);
         await WaitForAccessAsync("mona", "create", ApiGroup.Group, "breakglasses", grouped);
         using var wade = As("wade");
         using var mona = As("mona");
@@ -173,6 +174,12 @@ public sealed class BreakGlassAttackTests(WebhookFixture fixture)
         var active = await WaitAsync(grouped, "fire", b => b.Status?.Phase == BreakGlassPhase.Active, "Active");
         Assert.Equal(Email("mona"), active.Status!.Invoker);
         await Net.WaitUntilAsync(async () => await BindingAsync(grouped, "fire") is not null, TimeSpan.FromSeconds(60), "the grant's RoleBinding");
+
+        // olga, an Auditor here (RBAC lets her update BreakGlasses), holds no reviewer role: she may not end mona's break-glass.
+        using var olga = As("olga");
+        var endByOther = await Refused(() => olga.PatchAsync<BreakGlass>(BreakGlasses, grouped, "fire", "{\"spec\":{\"end\":true}}", PatchTypes.Merge, CancellationToken.None));
+        Assert.Contains($"spec.end: {Email("olga")} may not set spec.end on BreakGlass fire: only its invoker ({Email("mona")}), a WorkspaceAdmin, Approver or SecurityReviewer of the workspace", endByOther.StatusMessage);
+        Assert.NotNull(await BindingAsync(grouped, "fire"));
         Assert.Equal(["breakglass.invoked"], await AuditActionsAsync($"{grouped}/fire"));
     }
 }

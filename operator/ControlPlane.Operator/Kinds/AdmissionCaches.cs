@@ -108,6 +108,14 @@ public sealed class AdmissionCaches
         return ApprovalPolicy.IsApprover(user, groups, live.Items);
     }
 
+    /// <summary><see cref="ApprovalPolicy.HoldsRole"/> as <see cref="IsApproverAsync"/> asks it: the cache, and a "no" checked once live.</summary>
+    public async Task<bool> HoldsRoleAsync(string ns, string user, IReadOnlyCollection<string> groups, IReadOnlyList<string> roles, CancellationToken ct)
+    {
+        if (ApprovalPolicy.HoldsRole(user, groups, RoleBindings.InNamespace(ns), roles)) return true;
+        var live = await api.ListAsync<V1RoleBinding>(RoleBindings.Type, ns, WorkspaceResources.ManagedSelector, 500, null, ct).ConfigureAwait(false);
+        return ApprovalPolicy.HoldsRole(user, groups, live.Items, roles);
+    }
+
     /// <summary><see cref="ExceptionApprovals.IsSecurityReviewer"/> as <see cref="IsApproverAsync"/> asks it: the cache, and a "no" checked once live.</summary>
     public async Task<bool> IsSecurityReviewerAsync(string ns, string user, IReadOnlyCollection<string> groups, CancellationToken ct)
     {

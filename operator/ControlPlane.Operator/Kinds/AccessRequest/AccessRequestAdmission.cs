@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using ControlPlane.Api.V1Alpha1;
+using ControlPlane.Operator.Policy;
 using ControlPlane.Runtime;
 using static ControlPlane.Operator.Kinds.AdmissionChecks;
 
@@ -12,22 +13,26 @@ namespace ControlPlane.Operator.Kinds;
 /// maxDuration, a real justification). Once created nothing can stretch the grant: role, duration,
 /// justification and ticket are immutable, and spec.revoke only goes from false to true.
 /// </summary>
-public sealed class AccessRequestAdmission(AdmissionCaches caches) : IAdmissionHandler
+public sealed class AccessRequestAdmission(AdmissionCaches caches, AdmissionSettings settings) : IAdmissionHandler
 {
     static readonly string[] ImmutableFields = ["role", "duration", "justification", "ticket"];
 
-    public Task<List<string>> ValidateAsync(AdmissionRequest r, CancellationToken ct)
+    public async Task<List<string>> ValidateAsync(AdmissionRequest r, CancellationToken ct)
     {
-        if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return Task.FromResult<List<string>>([]);
+        // Deleting an AccessRequest ends its grant: the same rule as spec.revoke.
+        if (r.Operation == "DELETE") return await GrantEndAdmission.ProblemAsync(r, GrantEnders.AccessRequest, caches, settings, ct).ConfigureAwait(false) is { } del ? [del] : [];
+        if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
         // Metadata-only writes (finalizers) pass.
-        if (r.Operation == "UPDATE" && JsonNode.DeepEquals(r.OldObject?["spec"], r.Object["spec"])) return Task.FromResult<List<string>>([]);
+        if (r.Operation == "UPDATE" && JsonNode.DeepEquals(r.OldObject?["spec"], r.Object["spec"])) return [];
         if (r.Operation == "UPDATE")
         {
-            return Task.FromResult(GrantUpdateProblems(r, ImmutableFields, "revoke", "an AccessRequest is approved as it is; ask for other access with a new AccessRequest"));
+            var problems = GrantUpdateProblems(r, ImmutableFields, "revoke", "an AccessRequest is approved as it is; ask for other access with a new AccessRequest");
+            if (await GrantEndAdmission.ProblemAsync(r, GrantEnders.AccessRequest, caches, settings, ct).ConfigureAwait(false) is { } ending) problems.Add(ending);
+            return problems;
         }
 
         var tenant = caches.TenantOfNamespace(r.Namespace);
-        if (tenant is null) return Task.FromResult<List<string>>([$"metadata.namespace: \"{r.Namespace}\" is not a workspace: an AccessRequest belongs to a workspace"]);
+        if (tenant is null) return [$"metadata.namespace: \"{r.Namespace}\" is not a workspace: an AccessRequest belongs to a workspace"];
         var request = As<AccessRequest>(r.Object);
         var all = AccessRequestRules.Problems(request.Spec, tenant);
         if (AccessRequestRules.NameProblem(request.Metadata.Name) is { } badName) all.Insert(0, badName);
@@ -36,6 +41,6 @@ public sealed class AccessRequestAdmission(AdmissionCaches caches) : IAdmissionH
             all.Add($"metadata.annotations[{ApiGroup.CreatedByAnnotation}]: {r.UserInfo.Username} is a ServiceAccount; only a person requests access just in time");
         }
 
-        return Task.FromResult(all);
+        return all;
     }
 }

@@ -14,22 +14,24 @@ namespace ControlPlane.Operator.Kinds;
 /// active or just invoked (the cache; the reconciler refuses a second one again). Once created nothing can stretch it:
 /// role, duration, justification and incident are immutable, and spec.end only goes from false to true.
 /// </summary>
-public sealed class BreakGlassAdmission(AdmissionCaches caches, TimeProvider time) : IAdmissionHandler
+public sealed class BreakGlassAdmission(AdmissionCaches caches, TimeProvider time, AdmissionSettings settings) : IAdmissionHandler
 {
     static readonly string[] ImmutableFields = ["role", "duration", "justification", "incident"];
 
-    public Task<List<string>> ValidateAsync(AdmissionRequest r, CancellationToken ct)
+    public async Task<List<string>> ValidateAsync(AdmissionRequest r, CancellationToken ct)
     {
-        if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return Task.FromResult<List<string>>([]);
+        if (r.Operation is not ("CREATE" or "UPDATE") || r.Object is null) return [];
         // Metadata-only writes (finalizers) pass; the stamps are StampsAdmission's.
-        if (r.Operation == "UPDATE" && JsonNode.DeepEquals(r.OldObject?["spec"], r.Object["spec"])) return Task.FromResult<List<string>>([]);
+        if (r.Operation == "UPDATE" && JsonNode.DeepEquals(r.OldObject?["spec"], r.Object["spec"])) return [];
         if (r.Operation == "UPDATE")
         {
-            return Task.FromResult(GrantUpdateProblems(r, ImmutableFields, "end", "a BreakGlass is granted as it was invoked; invoke again with a new BreakGlass"));
+            var problems = GrantUpdateProblems(r, ImmutableFields, "end", "a BreakGlass is granted as it was invoked; invoke again with a new BreakGlass");
+            if (await GrantEndAdmission.ProblemAsync(r, GrantEnders.BreakGlass, caches, settings, ct).ConfigureAwait(false) is { } ending) problems.Add(ending);
+            return problems;
         }
 
         var tenant = caches.TenantOfNamespace(r.Namespace);
-        if (tenant is null) return Task.FromResult<List<string>>([$"metadata.namespace: \"{r.Namespace}\" is not a workspace: a BreakGlass belongs to a workspace"]);
+        if (tenant is null) return [$"metadata.namespace: \"{r.Namespace}\" is not a workspace: a BreakGlass belongs to a workspace"];
         var b = As<BreakGlass>(r.Object);
         var all = BreakGlassRules.Problems(b.Spec, tenant);
         if (BreakGlassRules.NameProblem(b.Metadata.Name) is { } badName) all.Insert(0, badName);
@@ -51,6 +53,6 @@ public sealed class BreakGlassAdmission(AdmissionCaches caches, TimeProvider tim
             all.Add($"metadata.namespace: BreakGlass {other.Metadata.Name} is already active in workspace {r.Namespace} (invoker {BreakGlassPlan.InvokerOf(other)}): one break-glass at a time; end it (spec.end) first");
         }
 
-        return Task.FromResult(all);
+        return all;
     }
 }
