@@ -6,6 +6,18 @@ namespace ControlPlane.Operator.Kinds;
 /// <summary>The admission side of <see cref="GrantEnders"/>: who is privileged and who holds a role, asked only when the caller is not the grant's author.</summary>
 public static class GrantEndAdmission
 {
+    /// <summary>
+    /// An update of a grant's spec (AccessRequest, BreakGlass): <paramref name="immutable"/> fields unchanged, the end flag
+    /// only false -> true (<see cref="AdmissionChecks.GrantUpdateProblems"/>), and set only by someone who may end it.
+    /// </summary>
+    public static async Task<List<string>> UpdateProblemsAsync(AdmissionRequest r, string[] immutable, GrantEnder ender, string hint,
+        AdmissionCaches caches, AdmissionSettings settings, CancellationToken ct)
+    {
+        var problems = AdmissionChecks.GrantUpdateProblems(r, immutable, ender.Flag, hint);
+        if (await ProblemAsync(r, ender, caches, settings, ct).ConfigureAwait(false) is { } ending) problems.Add(ending);
+        return problems;
+    }
+
     /// <summary>Why this request may not end the grant (set the flag on UPDATE, or DELETE), or null; null too when the request ends nothing.</summary>
     public static async Task<string?> ProblemAsync(AdmissionRequest r, GrantEnder ender, AdmissionCaches caches, AdmissionSettings settings, CancellationToken ct)
     {

@@ -26,9 +26,8 @@ public sealed class AccessRequestAdmission(AdmissionCaches caches, AdmissionSett
         if (r.Operation == "UPDATE" && JsonNode.DeepEquals(r.OldObject?["spec"], r.Object["spec"])) return [];
         if (r.Operation == "UPDATE")
         {
-            var problems = GrantUpdateProblems(r, ImmutableFields, "revoke", "an AccessRequest is approved as it is; ask for other access with a new AccessRequest");
-            if (await GrantEndAdmission.ProblemAsync(r, GrantEnders.AccessRequest, caches, settings, ct).ConfigureAwait(false) is { } ending) problems.Add(ending);
-            return problems;
+            return await GrantEndAdmission.UpdateProblemsAsync(r, ImmutableFields, GrantEnders.AccessRequest,
+                "an AccessRequest is approved as it is; ask for other access with a new AccessRequest", caches, settings, ct).ConfigureAwait(false);
         }
 
         var tenant = caches.TenantOfNamespace(r.Namespace);

@@ -25,9 +25,8 @@ public sealed class BreakGlassAdmission(AdmissionCaches caches, TimeProvider tim
         if (r.Operation == "UPDATE" && JsonNode.DeepEquals(r.OldObject?["spec"], r.Object["spec"])) return [];
         if (r.Operation == "UPDATE")
         {
-            var problems = GrantUpdateProblems(r, ImmutableFields, "end", "a BreakGlass is granted as it was invoked; invoke again with a new BreakGlass");
-            if (await GrantEndAdmission.ProblemAsync(r, GrantEnders.BreakGlass, caches, settings, ct).ConfigureAwait(false) is { } ending) problems.Add(ending);
-            return problems;
+            return await GrantEndAdmission.UpdateProblemsAsync(r, ImmutableFields, GrantEnders.BreakGlass,
+                "a BreakGlass is granted as it was invoked; invoke again with a new BreakGlass", caches, settings, ct).ConfigureAwait(false);
         }
 
         var tenant = caches.TenantOfNamespace(r.Namespace);
