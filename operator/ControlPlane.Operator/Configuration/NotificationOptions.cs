@@ -6,6 +6,9 @@ public sealed class NotificationOptions
     /// <summary>How often the leader looks for new events and due retries (an idle look only reads).</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>How long a channel's URL and signing keys read from its Secrets are used before they are read again (a spec change reads them at once).</summary>
+    public TimeSpan SecretReadInterval { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Channels delivering at once (each channel delivers one event at a time, in order).</summary>
     public int MaxConcurrentChannels { get; set; } = 8;
 

@@ -33,10 +33,16 @@ public static class DeploymentEventStore
     const long ChainLockKey = 0x4465706C6F79; // "Deploy"
 
     /// <summary>Appends the events not yet stored (by dedupe key), in order, in one transaction; true when any was new.</summary>
-    public static Task<bool> AppendDeploymentEventsAsync(this SystemDatabase db, IReadOnlyList<DeploymentEvent> events, CancellationToken ct) =>
-        events.Count == 0
-            ? Task.FromResult(false)
-            : db.TransactAsync(async (conn, tx) =>
+    public static async Task<bool> AppendDeploymentEventsAsync(this SystemDatabase db, IReadOnlyList<DeploymentEvent> events, CancellationToken ct)
+    {
+        if (events.Count == 0) return false;
+        var appended = await AppendAsync(db, events, ct).ConfigureAwait(false);
+        if (appended) db.Appended.Raise();
+        return appended;
+    }
+
+    static Task<bool> AppendAsync(SystemDatabase db, IReadOnlyList<DeploymentEvent> events, CancellationToken ct) =>
+        db.TransactAsync(async (conn, tx) =>
             {
                 await using (var lockCmd = new NpgsqlCommand($"SELECT pg_advisory_xact_lock({ChainLockKey})", conn, tx))
                 {

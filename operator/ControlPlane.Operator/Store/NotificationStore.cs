@@ -41,7 +41,7 @@ public static class NotificationStore
         c.channel_uid, c.audit_cursor, c.deployment_cursor, c.consecutive_failures, c.disabled_generation, c.delivered_count, c.failed_count,
         (SELECT count(*) FROM controlplane.notification_deliveries d WHERE d.channel_uid = c.channel_uid AND d.state <> 'delivered'),
         c.last_delivered_at, c.last_error,
-        (SELECT min(d.next_attempt_at) FROM controlplane.notification_deliveries d WHERE d.channel_uid = c.channel_uid AND d.state <> 'delivered')
+        (SELECT d.next_attempt_at FROM controlplane.notification_deliveries d WHERE d.channel_uid = c.channel_uid AND d.state <> 'delivered' ORDER BY d.id LIMIT 1)
         """;
 
     static ChannelState ReadState(NpgsqlDataReader r) => new(
@@ -131,31 +131,60 @@ public static class NotificationStore
         return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
+    /// <summary>One channel's share of a look: its cursors as read, where they move to, and the deliveries that come with the move.</summary>
+    public sealed record ChannelAdvance(string Uid, (long Audit, long Deployment) From, (long Audit, long Deployment) To, IReadOnlyList<NewDelivery> Deliveries);
+
     /// <summary>
-    /// Moves a channel's cursors from where they were read to the new positions and records its deliveries, in
-    /// one transaction: a crash in between leaves both as they were. Refused (false) when another leader moved
-    /// the cursors meanwhile.
+    /// Moves every channel's cursors from where they were read to the new positions and records their deliveries,
+    /// in one transaction: a crash in between leaves all as they were. A channel whose cursors another leader moved
+    /// meanwhile is skipped (its deliveries are not recorded). Returns the channels advanced.
     /// </summary>
-    public static Task<bool> AdvanceAsync(this SystemDatabase db, string uid, (long Audit, long Deployment) from, (long Audit, long Deployment) to,
-        IReadOnlyList<NewDelivery> deliveries, CancellationToken ct) =>
-        db.TransactAsync(async (conn, tx) =>
+    public static async Task<IReadOnlySet<string>> AdvanceAsync(this SystemDatabase db, IReadOnlyList<ChannelAdvance> advances, CancellationToken ct)
+    {
+        var advanced = new HashSet<string>(StringComparer.Ordinal);
+        if (advances.Count == 0) return advanced;
+        await db.TransactAsync(async (conn, tx) =>
         {
+            // One statement moves every cursor that is still where it was read (compare-and-set per channel).
             await using (var cmd = new NpgsqlCommand("""
-                UPDATE controlplane.notification_channels SET audit_cursor = $4, deployment_cursor = $5
-                WHERE channel_uid = $1 AND audit_cursor = $2 AND deployment_cursor = $3
+                UPDATE controlplane.notification_channels c SET audit_cursor = u.to_audit, deployment_cursor = u.to_deployment
+                FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS u(uid, from_audit, from_deployment, to_audit, to_deployment)
+                WHERE c.channel_uid = u.uid AND c.audit_cursor = u.from_audit AND c.deployment_cursor = u.from_deployment
+                RETURNING c.channel_uid
                 """, conn, tx))
             {
-                cmd.Parameters.AddWithValue(uid);
-                cmd.Parameters.AddWithValue(from.Audit);
-                cmd.Parameters.AddWithValue(from.Deployment);
-                cmd.Parameters.AddWithValue(to.Audit);
-                cmd.Parameters.AddWithValue(to.Deployment);
-                if (await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) != 1) return false;
+                cmd.Parameters.AddWithValue(advances.Select(a => a.Uid).ToArray());
+                cmd.Parameters.AddWithValue(advances.Select(a => a.From.Audit).ToArray());
+                cmd.Parameters.AddWithValue(advances.Select(a => a.From.Deployment).ToArray());
+                cmd.Parameters.AddWithValue(advances.Select(a => a.To.Audit).ToArray());
+                cmd.Parameters.AddWithValue(advances.Select(a => a.To.Deployment).ToArray());
+                await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                while (await r.ReadAsync(ct).ConfigureAwait(false)) advanced.Add(r.GetString(0));
             }
 
-            foreach (var d in deliveries) await InsertAsync(conn, tx, uid, d, ct).ConfigureAwait(false);
-            return true;
-        }, ct);
+            var rows = advances.Where(a => advanced.Contains(a.Uid)).SelectMany(a => a.Deliveries.Select(d => (a.Uid, d))).ToList();
+            if (rows.Count > 0)
+            {
+                // One insert for all of them; WITH ORDINALITY keeps each channel's deliveries in the order given (ids are the delivery order).
+                await using var cmd = new NpgsqlCommand("""
+                    INSERT INTO controlplane.notification_deliveries (channel_uid, event_id, event_type, payload, committed_at)
+                    SELECT u.uid, u.event_id, u.event_type, u.payload::jsonb, u.committed_at
+                    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) WITH ORDINALITY AS u(uid, event_id, event_type, payload, committed_at, n)
+                    ORDER BY u.n
+                    ON CONFLICT (channel_uid, event_id) DO NOTHING
+                    """, conn, tx);
+                cmd.Parameters.AddWithValue(rows.Select(x => x.Uid).ToArray());
+                cmd.Parameters.AddWithValue(rows.Select(x => x.d.EventId).ToArray());
+                cmd.Parameters.AddWithValue(rows.Select(x => x.d.EventType).ToArray());
+                cmd.Parameters.AddWithValue(rows.Select(x => x.d.Payload.ToJsonString()).ToArray());
+                cmd.Parameters.AddWithValue(rows.Select(x => Utc(x.d.CommittedAt)).ToArray());
+                await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            return advanced.Count > 0;
+        }, ct).ConfigureAwait(false);
+        return advanced;
+    }
 
     /// <summary>Committed rows of both chained tables after the cursors, oldest first (at most <paramref name="limit"/> of each).</summary>
     public static async Task<IReadOnlyList<SourceRow>> ReadSourceRowsAsync(this SystemDatabase db, long afterAudit, long afterDeployment, int limit, CancellationToken ct)
@@ -207,44 +236,82 @@ public static class NotificationStore
         return rows;
     }
 
-    /// <summary>The channel's oldest undelivered event: ordering per channel means nothing after it goes first.</summary>
-    public static async Task<PendingDelivery?> NextDeliveryAsync(this SystemDatabase db, string uid, CancellationToken ct)
+    /// <summary>The channel's oldest undelivered events, oldest first: ordering per channel means nothing after the first goes before it.</summary>
+    public static async Task<IReadOnlyList<PendingDelivery>> NextDeliveriesAsync(this SystemDatabase db, string uid, int limit, CancellationToken ct)
     {
         await using var cmd = db.DataSource.CreateCommand("""
             SELECT id, event_id, event_type, payload::text, committed_at, attempts, next_attempt_at FROM controlplane.notification_deliveries
-            WHERE channel_uid = $1 AND state <> 'delivered' ORDER BY id LIMIT 1
+            WHERE channel_uid = $1 AND state <> 'delivered' ORDER BY id LIMIT $2
             """);
         cmd.Parameters.AddWithValue(uid);
+        cmd.Parameters.AddWithValue(limit);
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-        if (!await r.ReadAsync(ct).ConfigureAwait(false)) return null;
-        return new PendingDelivery(r.GetInt64(0), r.GetString(1), r.GetString(2), SystemDatabase.DetailsOf(r.GetString(3)), Utc(r.GetDateTime(4)), r.GetInt32(5), Utc(r.GetDateTime(6)));
+        var all = new List<PendingDelivery>();
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+        {
+            all.Add(new PendingDelivery(r.GetInt64(0), r.GetString(1), r.GetString(2), SystemDatabase.DetailsOf(r.GetString(3)), Utc(r.GetDateTime(4)), r.GetInt32(5), Utc(r.GetDateTime(6))));
+        }
+
+        return all;
     }
 
-    public static Task RecordDeliveredAsync(this SystemDatabase db, string uid, long deliveryId, int statusCode, CancellationToken ct) =>
-        db.TransactAsync(async (conn, tx) =>
-        {
-            await using (var cmd = new NpgsqlCommand("""
-                UPDATE controlplane.notification_deliveries SET state = 'delivered', attempts = attempts + 1, last_status_code = $3, last_error = NULL,
-                    last_attempt_at = now(), delivered_at = now() WHERE id = $2 AND channel_uid = $1
-                """, conn, tx))
-            {
-                cmd.Parameters.AddWithValue(uid);
-                cmd.Parameters.AddWithValue(deliveryId);
-                cmd.Parameters.AddWithValue(statusCode);
-                await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            }
+    /// <summary>A delivery the receiver accepted, to record.</summary>
+    public sealed record Delivered(long Id, int StatusCode, DateTime At);
 
-            await using (var cmd = new NpgsqlCommand("""
-                UPDATE controlplane.notification_channels SET consecutive_failures = 0, delivered_count = delivered_count + 1, last_delivered_at = now()
-                WHERE channel_uid = $1
-                """, conn, tx))
+    /// <summary>
+    /// Records deliveries the receiver accepted, in one transaction (a run records them in batches while it goes on
+    /// sending; a crash before the batch commits sends them again: at least once, receivers de-duplicate by event id).
+    /// </summary>
+    public static Task<bool> RecordDeliveredAsync(this SystemDatabase db, string uid, IReadOnlyList<Delivered> delivered, CancellationToken ct) =>
+        delivered.Count == 0
+            ? Task.FromResult(false)
+            : db.TransactAsync(async (conn, tx) =>
             {
-                cmd.Parameters.AddWithValue(uid);
-                await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            }
+                int n;
+                await using (var cmd = new NpgsqlCommand("""
+                    UPDATE controlplane.notification_deliveries d SET state = 'delivered', attempts = d.attempts + 1, last_status_code = u.code, last_error = NULL,
+                        last_attempt_at = u.at, delivered_at = u.at
+                    FROM unnest($2::bigint[], $3::int[], $4::timestamptz[]) AS u(id, code, at)
+                    WHERE d.id = u.id AND d.channel_uid = $1 AND d.state <> 'delivered'
+                    """, conn, tx))
+                {
+                    cmd.Parameters.AddWithValue(uid);
+                    cmd.Parameters.AddWithValue(delivered.Select(d => d.Id).ToArray());
+                    cmd.Parameters.AddWithValue(delivered.Select(d => d.StatusCode).ToArray());
+                    cmd.Parameters.AddWithValue(delivered.Select(d => Utc(d.At)).ToArray());
+                    n = await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
 
-            return true;
-        }, ct);
+                await using (var cmd = new NpgsqlCommand("""
+                    UPDATE controlplane.notification_channels SET consecutive_failures = 0, delivered_count = delivered_count + $2, last_delivered_at = $3
+                    WHERE channel_uid = $1
+                    """, conn, tx))
+                {
+                    cmd.Parameters.AddWithValue(uid);
+                    cmd.Parameters.AddWithValue((long)n);
+                    cmd.Parameters.AddWithValue(Utc(delivered.Max(d => d.At)));
+                    await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+
+                return true;
+            }, ct);
+
+    /// <summary>
+    /// A receiver answered again: the waiting retries of the given channels (others sending to the same host) are
+    /// due now instead of at the end of their backoff. True when some were.
+    /// </summary>
+    public static Task<bool> RetryNowAsync(this SystemDatabase db, IReadOnlyCollection<string> uids, CancellationToken ct) =>
+        uids.Count == 0
+            ? Task.FromResult(false)
+            : db.TransactAsync(async (conn, tx) =>
+            {
+                await using var cmd = new NpgsqlCommand("""
+                    UPDATE controlplane.notification_deliveries SET next_attempt_at = now()
+                    WHERE channel_uid = ANY($1) AND state = 'failed' AND next_attempt_at > now()
+                    """, conn, tx);
+                cmd.Parameters.AddWithValue(uids.ToArray());
+                return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) > 0;
+            }, ct);
 
     /// <summary>
     /// Records a failed attempt and when to try again; returns the failure streak. When the streak reaches

@@ -29,6 +29,9 @@ public sealed class SystemDatabase(NpgsqlDataSource dataSource, ILogger logger)
 
     public NpgsqlDataSource DataSource => dataSource;
 
+    /// <summary>Raised after a transaction that appended to a chained table (audit or deployment events) commits.</summary>
+    public CommitSignal Appended { get; } = new();
+
     /// <summary>Completes once this instance has brought the schema up to date: a loop of its own (not a reconcile) waits for it.</summary>
     public Task Migrated => migrated.Task;
 
@@ -151,6 +154,7 @@ public sealed class SystemDatabase(NpgsqlDataSource dataSource, ILogger logger)
         await AppendAuditAsync(conn, tx, audit, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
         Interlocked.Increment(ref writes);
+        Appended.Raise();
     }
 
     /// <summary>
@@ -164,7 +168,12 @@ public sealed class SystemDatabase(NpgsqlDataSource dataSource, ILogger logger)
         var changed = await change(conn, tx).ConfigureAwait(false);
         if (changed) await AppendAuditAsync(conn, tx, audit, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
-        if (changed) Interlocked.Increment(ref writes);
+        if (changed)
+        {
+            Interlocked.Increment(ref writes);
+            Appended.Raise();
+        }
+
         return changed;
     }
 
@@ -173,9 +182,11 @@ public sealed class SystemDatabase(NpgsqlDataSource dataSource, ILogger logger)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
         await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
-        if (await change(conn, tx).ConfigureAwait(false) is { } audit) await AppendAuditAsync(conn, tx, audit, ct).ConfigureAwait(false);
+        var audit = await change(conn, tx).ConfigureAwait(false);
+        if (audit is not null) await AppendAuditAsync(conn, tx, audit, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
         Interlocked.Increment(ref writes);
+        if (audit is not null) Appended.Raise();
     }
 
     /// <summary>A write transaction of its own kind (no audit event: the store it writes is its own trail); counted as a write when it changed something.</summary>

@@ -16,11 +16,12 @@ namespace ControlPlane.Operator.Kinds;
 /// The leader's delivery loop (a term loop: it runs only while leading and stops with the term). Each look:
 /// one query for every channel's state; when a table's head is past a channel's cursor, the new committed rows
 /// are read once, mapped (<see cref="NotificationEvents"/>) and routed (<see cref="NotificationRouting"/>), and
-/// each channel's deliveries are recorded with its advanced cursor in one transaction; then every channel with a
+/// every channel's deliveries are recorded with its advanced cursors in one transaction; then every channel with a
 /// due undelivered event delivers, oldest first, one at a time (ordering per channel), at most
-/// MaxConcurrentChannels channels at once. State lives only in Postgres, so a killed leader's successor resumes
-/// where it stopped: an attempt in flight is made again (at least once; receivers de-duplicate by the event id).
-/// An idle look only reads.
+/// MaxConcurrentChannels channels at once. A look comes at each poll, or sooner when this process commits a
+/// chained row or a channel's run ends. State lives only in Postgres, so a killed leader's successor resumes
+/// where it stopped: an attempt in flight, or accepted but not yet recorded (a run records its deliveries in
+/// batches), is made again (at least once; receivers de-duplicate by the event id). An idle look only reads.
 /// </summary>
 public sealed class NotificationDispatcher(
     Informer<NotificationChannel> channels,
@@ -38,9 +39,20 @@ public sealed class NotificationDispatcher(
     readonly NotificationOptions o = options.NotificationDelivery;
     readonly ConcurrentDictionary<string, Task> running = new();
 
-    /// <summary>Deliveries one channel makes per run before giving its slot back.</summary>
-    const int MaxPerRun = 50;
+    /// <summary>Deliveries one channel makes per run before giving its slot back (read in one query).</summary>
+    const int MaxPerRun = 100;
+
+    /// <summary>Accepted deliveries recorded together (one transaction, written while the next ones are sent).</summary>
+    const int RecordBatch = 25;
+
+    /// <summary>Looks that a burst of commits or ended runs causes are at least this far apart.</summary>
+    static readonly TimeSpan LookSpacing = TimeSpan.FromMilliseconds(40);
+
     readonly HashSet<string> exported = [];
+    readonly CommitSignal runEnded = new();
+    readonly ConcurrentDictionary<string, (Credentials Value, DateTime ReadAt, long Generation)> credentials = new();
+    readonly ConcurrentDictionary<string, string> authorities = new();
+    readonly ConcurrentDictionary<string, string> unreachable = new();
     bool warned;
 
     public async Task RunAsync(CancellationToken ct)
@@ -55,6 +67,8 @@ public sealed class NotificationDispatcher(
             await database.Migrated.WaitAsync(ct).ConfigureAwait(false);
             while (!ct.IsCancellationRequested)
             {
+                var (committed, ended) = (database.Appended.Version, runEnded.Version);
+                var lookedAt = time.GetTimestamp();
                 try
                 {
                     await LookAsync(slots, platform, tenant, ct).ConfigureAwait(false);
@@ -67,7 +81,7 @@ public sealed class NotificationDispatcher(
                     warned = true;
                 }
 
-                await Task.Delay(o.PollInterval, time, ct).ConfigureAwait(false);
+                await NextLookAsync(lookedAt, warned ? null : [database.Appended.WaitAsync(committed), runEnded.WaitAsync(ended)], ct).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -84,6 +98,24 @@ public sealed class NotificationDispatcher(
         }
     }
 
+    /// <summary>Waits for the poll interval, or for one of <paramref name="wakes"/> but never less than <see cref="LookSpacing"/> after the last look.</summary>
+    async Task NextLookAsync(long lookedAt, Task[]? wakes, CancellationToken ct)
+    {
+        using var poll = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var delay = Task.Delay(o.PollInterval, time, poll.Token);
+        var woken = wakes is null ? delay : await Task.WhenAny([delay, .. wakes]).ConfigureAwait(false);
+        if (woken != delay)
+        {
+            poll.Cancel();
+            var wait = LookSpacing - time.GetElapsedTime(lookedAt);
+            if (wait > TimeSpan.Zero) await Task.Delay(wait, time, ct).ConfigureAwait(false);
+        }
+        else
+        {
+            await delay.ConfigureAwait(false);
+        }
+    }
+
     sealed record Live(NotificationChannel Channel, ChannelScope Scope, ChannelState State, string Key);
 
     async Task LookAsync(SemaphoreSlim slots, HttpClient platform, HttpClient tenant, CancellationToken ct)
@@ -92,6 +124,13 @@ public sealed class NotificationDispatcher(
         var byUid = channels.List().Where(c => c.Metadata.Uid is not null).ToDictionary(c => c.Metadata.Uid!);
         // Channels deleted: their cursors and history go (a channel made again under the name is another UID).
         await database.ForgetChannelsAsync(states.Where(s => !byUid.ContainsKey(s.Uid)).Select(s => s.Uid).ToList(), ct).ConfigureAwait(false);
+        foreach (var gone in credentials.Keys.Where(uid => !byUid.ContainsKey(uid)).ToList())
+        {
+            credentials.TryRemove(gone, out _);
+            authorities.TryRemove(gone, out _);
+            unreachable.TryRemove(gone, out _);
+        }
+
         var live = new List<Live>();
         foreach (var s in states)
         {
@@ -166,6 +205,7 @@ public sealed class NotificationDispatcher(
         var ordered = rows.Where(r => r.Source == NotificationSource.Audit ? r.Id <= auditEnd : r.Id <= deploymentEnd)
             .OrderBy(r => r.OccurredAt).ThenBy(r => r.Source).ThenBy(r => r.Id).ToList();
         var mapped = ordered.Select(r => (Row: r, Events: NotificationEvents.Of(r))).ToList();
+        var advances = new List<NotificationStore.ChannelAdvance>();
         foreach (var l in behind)
         {
             var to = (Math.Max(l.State.AuditCursor, auditEnd), Math.Max(l.State.DeploymentCursor, deploymentEnd));
@@ -187,11 +227,16 @@ public sealed class NotificationDispatcher(
                 }
             }
 
-            if (await database.AdvanceAsync(l.State.Uid, (l.State.AuditCursor, l.State.DeploymentCursor), to, deliveries, ct).ConfigureAwait(false) && deliveries.Count > 0)
-            {
-                queued.Add(l.State.Uid);
-                statusChanged(l.Key);
-            }
+            advances.Add(new NotificationStore.ChannelAdvance(l.State.Uid, (l.State.AuditCursor, l.State.DeploymentCursor), to, deliveries));
+        }
+
+        // Every channel's share in one transaction (a look per commit at 100 events/s stays one round trip, not one per channel).
+        var advanced = await database.AdvanceAsync(advances, ct).ConfigureAwait(false);
+        foreach (var l in behind)
+        {
+            if (!advanced.Contains(l.State.Uid) || advances.First(a => a.Uid == l.State.Uid).Deliveries.Count == 0) continue;
+            queued.Add(l.State.Uid);
+            statusChanged(l.Key);
         }
 
         return queued;
@@ -200,27 +245,44 @@ public sealed class NotificationDispatcher(
     async Task RunChannelAsync(Live l, HttpClient client, SemaphoreSlim slots, CancellationToken ct)
     {
         await Task.Yield();
+        var accepted = new List<NotificationStore.Delivered>();
+        Task recording = Task.CompletedTask;
         try
         {
             var credentials = await CredentialsAsync(l.Channel, l.Scope.Reach, ct).ConfigureAwait(false);
             if (credentials is null) return;
             var maxFailures = NotificationChannelRules.MaxFailuresOf(l.Channel.Spec);
             // A bounded run, then the slot goes back: other channels waiting get their turn at the next look.
-            for (var sent = 0; sent < MaxPerRun && !ct.IsCancellationRequested; sent++)
+            foreach (var next in await database.NextDeliveriesAsync(l.State.Uid, MaxPerRun, ct).ConfigureAwait(false))
             {
-                var next = await database.NextDeliveryAsync(l.State.Uid, ct).ConfigureAwait(false);
-                if (next is null || next.NextAttemptAt > time.GetUtcNow().UtcDateTime) break;
-                var (code, error) = await SendAsync(l.Channel, client, credentials, next, ct).ConfigureAwait(false);
+                if (ct.IsCancellationRequested || next.NextAttemptAt > time.GetUtcNow().UtcDateTime) break;
+                var (code, error, hostDown) = await SendAsync(l.Channel, client, credentials, next, ct).ConfigureAwait(false);
                 if (ct.IsCancellationRequested) break;
                 if (error is null)
                 {
-                    await database.RecordDeliveredAsync(l.State.Uid, next.Id, code!.Value, ct).ConfigureAwait(false);
+                    var now = time.GetUtcNow().UtcDateTime;
+                    accepted.Add(new NotificationStore.Delivered(next.Id, code!.Value, now));
                     metrics.Deliveries.WithLabels("delivered").Inc();
-                    metrics.Latency.Observe(Math.Max(0, (time.GetUtcNow().UtcDateTime - next.CommittedAt).TotalSeconds));
-                    statusChanged(l.Key);
+                    metrics.Latency.Observe(Math.Max(0, (now - next.CommittedAt).TotalSeconds));
+                    // The host answers: channels waiting out a backoff because it was unreachable go now.
+                    await RetrySameHostAsync(l.State.Uid, ct).ConfigureAwait(false);
+                    if (accepted.Count >= RecordBatch)
+                    {
+                        // One batch recorded while the next is sent; at most one in flight.
+                        await recording.ConfigureAwait(false);
+                        recording = database.RecordDeliveredAsync(l.State.Uid, [.. accepted], ct);
+                        accepted.Clear();
+                        statusChanged(l.Key);
+                    }
+
                     continue;
                 }
 
+                if (hostDown && authorities.TryGetValue(l.State.Uid, out var down)) unreachable[l.State.Uid] = down;
+                // What was accepted before this failure is recorded first: the failure streak counts from there.
+                await recording.ConfigureAwait(false);
+                await database.RecordDeliveredAsync(l.State.Uid, [.. accepted], ct).ConfigureAwait(false);
+                accepted.Clear();
                 metrics.Deliveries.WithLabels("failed").Inc();
                 var wait = NotificationRouting.Backoff(next.Attempts + 1, o.InitialBackoff, o.MaxBackoff, Random.Shared.NextDouble());
                 var (streak, disabled) = await database.RecordFailedAsync(l.State.Uid, next.Id, code, error, time.GetUtcNow().UtcDateTime + wait, maxFailures,
@@ -241,6 +303,10 @@ public sealed class NotificationDispatcher(
 
                 break; // the next attempt waits for its backoff: ordering holds the rest behind it
             }
+
+            await recording.ConfigureAwait(false);
+            if (await database.RecordDeliveredAsync(l.State.Uid, [.. accepted], ct).ConfigureAwait(false)) statusChanged(l.Key);
+            accepted.Clear();
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException or KubeApiException && !ct.IsCancellationRequested)
         {
@@ -256,15 +322,64 @@ public sealed class NotificationDispatcher(
         }
         finally
         {
+            // A batch still in flight when the run stopped: awaited so its outcome is observed (not recorded means sent again).
+            try
+            {
+                await recording.ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException or OperationCanceledException)
+            {
+            }
+
             running.TryRemove(l.State.Uid, out _);
             slots.Release();
+            runEnded.Raise();
         }
+    }
+
+    /// <summary>
+    /// A delivery to this channel's host (scheme, host, port) succeeded: the channels whose last attempt found that host
+    /// unreachable (no connection, a timeout, 502/503/504) retry now instead of at the end of their backoff, so a
+    /// receiver back after an outage drains every channel's backlog at once. A channel refused for its own reasons
+    /// (another status) keeps its backoff.
+    /// </summary>
+    async Task RetrySameHostAsync(string uid, CancellationToken ct)
+    {
+        unreachable.TryRemove(uid, out _);
+        if (unreachable.IsEmpty || !authorities.TryGetValue(uid, out var host)) return;
+        var waiting = unreachable.Where(a => a.Value == host).Select(a => a.Key).ToList();
+        if (waiting.Count == 0) return;
+        foreach (var w in waiting) unreachable.TryRemove(w, out _);
+        if (await database.RetryNowAsync(waiting, ct).ConfigureAwait(false)) runEnded.Raise();
     }
 
     sealed record Credentials(string Url, string? RoutingKey, string? Current, string? Previous);
 
-    /// <summary>The URL and secrets, read from the channel's own namespace for this run (a rotation is picked up at the next run); null: not usable now.</summary>
+    /// <summary>
+    /// The URL and secrets from the channel's own namespace, read again when the channel's spec changed or the last
+    /// read is older than SecretReadInterval (a rotation is picked up within it; the overlap window covers it);
+    /// null: not usable now.
+    /// </summary>
     async Task<Credentials?> CredentialsAsync(NotificationChannel c, ChannelReach reach, CancellationToken ct)
+    {
+        var uid = c.Metadata.Uid!;
+        var generation = c.Metadata.Generation ?? 0;
+        var now = time.GetUtcNow().UtcDateTime;
+        if (credentials.TryGetValue(uid, out var cached) && cached.Generation == generation && now - cached.ReadAt < o.SecretReadInterval) return cached.Value;
+        var read = await ReadCredentialsAsync(c, reach, ct).ConfigureAwait(false);
+        if (read is null)
+        {
+            credentials.TryRemove(uid, out _);
+            authorities.TryRemove(uid, out _);
+            return null;
+        }
+
+        credentials[uid] = (read, now, generation);
+        if (Uri.TryCreate(read.Url, UriKind.Absolute, out var u)) authorities[uid] = $"{u.Scheme}://{u.Host}:{u.Port}";
+        return read;
+    }
+
+    async Task<Credentials?> ReadCredentialsAsync(NotificationChannel c, ChannelReach reach, CancellationToken ct)
     {
         var ns = c.Metadata.NamespaceProperty;
         async Task<V1Secret?> Read(string name) => await api.TryGetAsync<V1Secret>(ResourceType.Secrets, ns, name, ct).ConfigureAwait(false);
@@ -308,8 +423,11 @@ public sealed class NotificationDispatcher(
         return new Credentials(url, routingKey, current, previous);
     }
 
-    /// <summary>One attempt: (status code, null) on a 2xx, else (code or null, a sanitized reason: never the URL or a secret).</summary>
-    async Task<(int? Code, string? Error)> SendAsync(NotificationChannel c, HttpClient client, Credentials k, PendingDelivery d, CancellationToken ct)
+    /// <summary>
+    /// One attempt: (status code, null) on a 2xx, else (code or null, a sanitized reason: never the URL or a secret,
+    /// and whether the host itself was unavailable rather than this endpoint refusing).
+    /// </summary>
+    async Task<(int? Code, string? Error, bool HostDown)> SendAsync(NotificationChannel c, HttpClient client, Credentials k, PendingDelivery d, CancellationToken ct)
     {
         var body = NotificationPayloads.Body(c.Spec.Type, d.Payload, d.EventId, k.RoutingKey);
         using var request = new HttpRequestMessage(HttpMethod.Post, k.Url) { Content = new ByteArrayContent(body) };
@@ -328,20 +446,20 @@ public sealed class NotificationDispatcher(
             var response = await EgressHttp.SendAsync(client, request, egress.HttpOptions, ct).ConfigureAwait(false);
             var code = (int)response.StatusCode;
             // Nothing a receiver answers is kept or followed (a 3xx is a failure: no redirects).
-            return response.IsSuccess ? (code, null) : (code, $"HTTP {code}");
+            return response.IsSuccess ? (code, null, false) : (code, $"HTTP {code}", code is 502 or 503 or 504);
         }
         catch (EgressRefusedException e)
         {
             // The host resolved to an address the policy refuses (DNS rebinding, a metadata address): host, port and address only.
-            return (null, $"refused by the egress policy: {e.Reason}");
+            return (null, $"refused by the egress policy: {e.Reason}", false);
         }
         catch (TimeoutException)
         {
-            return (null, $"no complete answer within {egress.HttpOptions.RequestTimeout.TotalSeconds:0.#} s");
+            return (null, $"no complete answer within {egress.HttpOptions.RequestTimeout.TotalSeconds:0.#} s", true);
         }
         catch (HttpRequestException e)
         {
-            return (null, $"request failed: {e.HttpRequestError}");
+            return (null, $"request failed: {e.HttpRequestError}", true);
         }
     }
 }
