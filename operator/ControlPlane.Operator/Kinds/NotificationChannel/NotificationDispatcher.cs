@@ -42,7 +42,7 @@ public sealed class NotificationDispatcher(
     /// <summary>Deliveries one channel makes per run before giving its slot back (read in one query).</summary>
     const int MaxPerRun = 100;
 
-    /// <summary>Accepted deliveries recorded together (one transaction, written while the next ones are sent).</summary>
+    /// <summary>At most this many accepted deliveries wait for their record (one transaction, written while the next ones are sent).</summary>
     const int RecordBatch = 25;
 
     /// <summary>Looks that a burst of commits or ended runs causes are at least this far apart.</summary>
@@ -266,9 +266,10 @@ public sealed class NotificationDispatcher(
                     metrics.Latency.Observe(Math.Max(0, (now - next.CommittedAt).TotalSeconds));
                     // The host answers: channels waiting out a backoff because it was unreachable go now.
                     await RetrySameHostAsync(l.State.Uid, ct).ConfigureAwait(false);
-                    if (accepted.Count >= RecordBatch)
+                    // Group commit: recorded while the next one is sent, one record transaction in flight at a time; what was
+                    // accepted meanwhile goes in the next (so a crash re-sends at most what one transaction was recording).
+                    if (recording.IsCompleted || accepted.Count >= RecordBatch)
                     {
-                        // One batch recorded while the next is sent; at most one in flight.
                         await recording.ConfigureAwait(false);
                         recording = database.RecordDeliveredAsync(l.State.Uid, [.. accepted], ct);
                         accepted.Clear();
@@ -304,9 +305,6 @@ public sealed class NotificationDispatcher(
                 break; // the next attempt waits for its backoff: ordering holds the rest behind it
             }
 
-            await recording.ConfigureAwait(false);
-            if (await database.RecordDeliveredAsync(l.State.Uid, [.. accepted], ct).ConfigureAwait(false)) statusChanged(l.Key);
-            accepted.Clear();
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException or KubeApiException && !ct.IsCancellationRequested)
         {
@@ -322,13 +320,17 @@ public sealed class NotificationDispatcher(
         }
         finally
         {
-            // A batch still in flight when the run stopped: awaited so its outcome is observed (not recorded means sent again).
+            // What the receiver accepted is recorded also when the run stops early or the term ends (a graceful stop must
+            // not send it again); not recorded (Postgres down, a crash) means sent again with the same key.
             try
             {
                 await recording.ConfigureAwait(false);
+                using var bounded = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                if (await database.RecordDeliveredAsync(l.State.Uid, [.. accepted], bounded.Token).ConfigureAwait(false)) statusChanged(l.Key);
             }
             catch (Exception e) when (e is NpgsqlException or TimeoutException or OperationCanceledException)
             {
+                logger.LogWarning("notification channel {Channel}: {Count} accepted deliveries not recorded; they are sent again ({Error})", l.Key, accepted.Count, e.GetType().Name);
             }
 
             running.TryRemove(l.State.Uid, out _);
