@@ -9,11 +9,15 @@ namespace ControlPlane.Cli;
 public sealed record ChannelRow(string Namespace, string Name, string Type, string Phase, long Pending, long Delivered, long Failed, int ConsecutiveFailures,
     DateTime? LastDeliveredAt, string? LastError);
 
+/// <summary>One delivery as `channel history` shows it.</summary>
+public sealed record DeliveryRow(string EventId, string EventType, string State, int Attempts, int? LastStatusCode, string? LastError, DateTime? LastAttemptAt,
+    DateTime? DeliveredAt, DateTime CommittedAt);
+
 public static partial class Commands
 {
     public static Command Channel(Globals g)
     {
-        var cmd = new Command("channel", "NotificationChannels (docs/notifications.md): send a signed test event, list channels with their delivery counts.");
+        var cmd = new Command("channel", "NotificationChannels (docs/notifications.md): send a signed test event, list channels with their delivery counts, show a channel's delivery history.");
         var name = new Argument<string>("name") { Description = "The NotificationChannel (in -n <namespace>)" };
         var timeout = TimeoutOption();
         timeout.DefaultValueFactory = _ => TimeSpan.FromMinutes(2);
@@ -67,7 +71,54 @@ public static partial class Commands
             return 0;
         });
         cmd.Add(list);
+
+        var historyName = new Argument<string>("name") { Description = "The NotificationChannel (in -n <namespace>)" };
+        var limit = new Option<int>("--limit") { Description = "Newest deliveries to show (at most 500)", DefaultValueFactory = _ => 20 };
+        var historyOutput = Globals.OutputOption();
+        var history = new Command("history",
+            "A channel's delivery history, newest first (through the audit API's notificationdeliveries): event, state, attempts, last status code and error, times. " +
+            "Whoever may get the channel may read it.")
+        {
+            historyName, limit, historyOutput,
+        };
+        history.SetAction(async (r, ct) =>
+        {
+            using var kube = g.Connect(r);
+            var ns = kube.Namespace;
+            var channel = r.GetValue(historyName)!;
+            // Fails with the API server's NotFound/Forbidden first, in its words.
+            await kube.GetAsync<NotificationChannel>(ns, channel, ct);
+            var n = r.GetValue(limit);
+            if (n is < 1 or > 500) throw new CliError($"--limit: {n} is out of range (1 to 500)");
+            var rows = (await ListAuditAsync(kube, new AuditQuery(ns, "notificationdeliveries", null, "channel=" + channel), n, ct)).Select(DeliveryRowOf).Take(n).ToList();
+            if (r.GetValue(historyOutput) is { } format)
+            {
+                Console.Write(Output.Render(rows, format));
+                return 0;
+            }
+
+            Console.Write(RenderDeliveries(rows, channel));
+            return 0;
+        });
+        cmd.Add(history);
         return cmd;
+    }
+
+    public static DeliveryRow DeliveryRowOf(JsonObject o) => new(Obj.Str(o["eventId"]) ?? "", Obj.Str(o["eventType"]) ?? "", Obj.Str(o["state"]) ?? "",
+        (int)(Obj.Long(o["attempts"]) ?? 0), Obj.Long(o["lastStatusCode"]) is { } code ? (int)code : null, Obj.Str(o["lastError"]),
+        Obj.Str(o["lastAttemptAt"]) is { } a ? DateTime.Parse(a, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal) : null,
+        Obj.Str(o["deliveredAt"]) is { } d ? DateTime.Parse(d, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal) : null,
+        DateTime.Parse(Obj.Str(o["committedAt"]) ?? "0001-01-01T00:00:00Z", CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal));
+
+    public static string RenderDeliveries(IReadOnlyList<DeliveryRow> rows, string channel)
+    {
+        if (rows.Count == 0) return $"no deliveries recorded for channel {channel}\n";
+        return Output.Table(["EVENT", "TYPE", "STATE", "ATTEMPTS", "CODE", "LAST ATTEMPT", "DELIVERED", "LAST ERROR"],
+            rows.Select(d => (IReadOnlyList<string>)
+            [
+                d.EventId, d.EventType, d.State, d.Attempts.ToString(CultureInfo.InvariantCulture), d.LastStatusCode?.ToString(CultureInfo.InvariantCulture) ?? "-",
+                Output.Time(d.LastAttemptAt), Output.Time(d.DeliveredAt), d.LastError ?? "-",
+            ]));
     }
 
     /// <summary>A nonce no earlier test of the channel used: the time (readable in status.testNonces) and random hex.</summary>

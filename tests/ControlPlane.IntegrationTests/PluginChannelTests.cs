@@ -8,9 +8,10 @@ using k8s.Models;
 namespace ControlPlane.Tests;
 
 /// <summary>
-/// `kubectl controlplane channel test|list` as token users against the running operator and its webhook: olga
+/// `kubectl controlplane channel test|list|history` as token users against the running operator and its webhook: olga
 /// (IntegrationAdmin of the workspace) sends a test and the command returns once the channel's status records its nonce;
-/// the list shows the channel with its type, phase and counts (text and JSON); mona, no member, is refused by RBAC.
+/// the list shows the channel with its type, phase and counts (text and JSON); its history (through the audit API) the two
+/// test events, newest first; mona, no member, is refused by RBAC.
 /// </summary>
 [Collection(WebhookCollection.Name)]
 public sealed class PluginChannelTests(WebhookFixture fixture)
@@ -90,6 +91,32 @@ public sealed class PluginChannelTests(WebhookFixture fixture)
         var json = JsonNode.Parse((await Run("olga", "channel", "list", "-n", ns, "-o", "json")).Succeeds().Stdout)!.AsArray().Single(n => (string?)n!["name"] == name)!;
         Assert.Equal("webhook", (string?)json["type"]);
         Assert.NotNull(json["phase"]);
+
+        // The delivery history through the audit API: the two test events (the URL does not resolve: failed or still pending).
+        var history = (await Run("olga", "channel", "history", name, "-n", ns)).Succeeds();
+        Assert.StartsWith("EVENT", history.Stdout, StringComparison.Ordinal);
+        var rows = JsonNode.Parse((await Run("olga", "channel", "history", name, "-n", ns, "-o", "json")).Succeeds().Stdout)!.AsArray();
+        Assert.Equal(2, rows.Count);
+        Assert.All(rows, r => Assert.Equal("channel.test", (string?)r!["eventType"]));
+        Assert.Contains(rows, r => ((string?)r!["eventId"])!.EndsWith(second, StringComparison.Ordinal));
+        Assert.Equal($"test/{channel.Metadata.Uid}/{second}", (string?)rows[0]!["eventId"]); // newest first
+        Assert.All(rows, r => Assert.Contains((string?)r!["state"], new[] { "pending", "failed" }));
+        (await Run("mona", "channel", "history", name, "-n", ns)).FailsWithOneLine("Forbidden");
+        // Through the API directly: mona is refused, and the history needs the channel named.
+        using (var mona = new KubeApi(Cluster.Plane.ClientConfigFor(Cluster.Plane.Users["mona"])))
+        {
+            var refused = await Assert.ThrowsAsync<KubeApiException>(() => mona.SendAsync(HttpMethod.Get,
+                $"/apis/audit.controlplane.io/v1alpha1/namespaces/{ns}/notificationdeliveries?fieldSelector=channel%3D{name}", null, "application/json", CancellationToken.None));
+            Assert.Equal(System.Net.HttpStatusCode.Forbidden, refused.StatusCode);
+        }
+
+        using (var olga = new KubeApi(Cluster.Plane.ClientConfigFor(Cluster.Plane.Users["olga"])))
+        {
+            var unnamed = await Assert.ThrowsAsync<KubeApiException>(() => olga.SendAsync(HttpMethod.Get,
+                $"/apis/audit.controlplane.io/v1alpha1/namespaces/{ns}/notificationdeliveries", null, "application/json", CancellationToken.None));
+            Assert.Equal(System.Net.HttpStatusCode.BadRequest, unnamed.StatusCode);
+            Assert.Contains("channel=<name>", unnamed.StatusMessage, StringComparison.Ordinal);
+        }
 
         (await Run("mona", "channel", "test", name, "-n", ns)).FailsWithOneLine("Forbidden");
         (await Run("mona", "channel", "list", "-n", ns)).FailsWithOneLine("Forbidden");

@@ -31,7 +31,7 @@ public sealed class PluginChannelUnitTests
     {
         var root = Cli.Program.BuildRoot(new Cli.Globals());
         Assert.Contains("channel", Cli.Completion.Suggest(root, [""]));
-        Assert.Equal(["list", "test"], Cli.Completion.Suggest(root, ["channel", ""]).Where(w => char.IsLetter(w[0])).Order());
+        Assert.Equal(["history", "list", "test"], Cli.Completion.Suggest(root, ["channel", ""]).Where(w => char.IsLetter(w[0])).Order());
     }
 
     [Fact]

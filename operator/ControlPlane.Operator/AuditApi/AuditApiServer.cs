@@ -17,7 +17,7 @@ namespace ControlPlane.Operator.AuditApi;
 /// through the API server's front proxy (<see cref="FrontProxy"/>) and is authorized by a
 /// SubjectAccessReview for the user the proxy names. Read-only.
 /// </summary>
-public sealed class AuditApiServer(AuditLog log, FrontProxy proxy, AccessReviewer reviewer, AuditApiOptions options, TimeProvider time, ILogger<AuditApiServer> logger)
+public sealed partial class AuditApiServer(AuditLog log, FrontProxy proxy, AccessReviewer reviewer, AuditApiOptions options, TimeProvider time, ILogger<AuditApiServer> logger)
 {
     const int MaxPage = 500;
     readonly ConcurrentDictionary<string, DateTimeOffset> allowed = new(StringComparer.Ordinal);
@@ -52,16 +52,20 @@ public sealed class AuditApiServer(AuditLog log, FrontProxy proxy, AccessReviewe
     ProxiedUser? Authenticate(HttpContext http) =>
         FrontProxy.IsFrontProxy(http.Connection.ClientCertificate, proxy.Settings) ? FrontProxy.UserOf(http.Request.Headers, proxy.Settings!) : null;
 
-    async Task<bool> AuthorizeAsync(HttpContext http, ProxiedUser user, AuditResource resource, string verb, string? ns, string? name)
+    Task<bool> AuthorizeAsync(HttpContext http, ProxiedUser user, AuditResource resource, string verb, string? ns, string? name) =>
+        AuthorizeAsync(http, user, AuditObjects.Group, resource.Plural, verb, ns, name);
+
+    /// <summary>A SubjectAccessReview for the proxied user (allowed answers cached briefly); a refusal is answered 403 here.</summary>
+    async Task<bool> AuthorizeAsync(HttpContext http, ProxiedUser user, string group, string plural, string verb, string? ns, string? name)
     {
         var key = string.Join('\n', user.Name, string.Join(',', user.Groups), string.Join(';', user.Extra.OrderBy(e => e.Key, StringComparer.Ordinal).Select(e => e.Key + "=" + string.Join(',', e.Value))),
-            verb, resource.Plural, ns ?? "", name ?? "");
+            verb, group, plural, ns ?? "", name ?? "");
         var now = time.GetUtcNow();
         if (allowed.TryGetValue(key, out var until) && until > now) return true;
         AccessAnswer answer;
         try
         {
-            answer = await reviewer.ReviewAsync(new Requester(user.Name, user.Groups), new AccessCheck(ns ?? "", AuditObjects.Group, resource.Plural, verb, name),
+            answer = await reviewer.ReviewAsync(new Requester(user.Name, user.Groups), new AccessCheck(ns ?? "", group, plural, verb, name),
                 http.RequestAborted, extra: user.Extra.Count == 0 ? null : user.Extra).ConfigureAwait(false);
         }
         catch (Exception e) when (e is KubeApiException or HttpRequestException)
@@ -81,7 +85,7 @@ public sealed class AuditApiServer(AuditLog log, FrontProxy proxy, AccessReviewe
 
         var where = ns is null ? "at the cluster scope" : $"in the namespace \"{ns}\"";
         await Reply(http, 403, AuditObjects.Status(403, "Forbidden",
-            $"{resource.Plural}.{AuditObjects.Group}{(name is null ? "" : $" \"{name}\"")} is forbidden: User \"{user.Name}\" cannot {verb} resource \"{resource.Plural}\" in API group \"{AuditObjects.Group}\" {where}")).ConfigureAwait(false);
+            $"{plural}.{group}{(name is null ? "" : $" \"{name}\"")} is forbidden: User \"{user.Name}\" cannot {verb} resource \"{plural}\" in API group \"{group}\" {where}")).ConfigureAwait(false);
         return false;
     }
 
@@ -124,6 +128,12 @@ public sealed class AuditApiServer(AuditLog log, FrontProxy proxy, AccessReviewe
         if (Authenticate(http) is not { } user)
         {
             await Unauthorized(http).ConfigureAwait(false);
+            return;
+        }
+
+        if (plural == NotificationDeliveryObjects.Plural)
+        {
+            await DeliveriesAsync(http, user, ns).ConfigureAwait(false);
             return;
         }
 

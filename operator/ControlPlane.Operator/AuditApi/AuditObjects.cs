@@ -191,6 +191,6 @@ public static partial class AuditObjects
             ["verbs"] = new JsonArray("get", "list", "watch"),
             ["shortNames"] = new JsonArray(r.ShortName),
             ["categories"] = new JsonArray("controlplane-audit"),
-        })]),
+        }), NotificationDeliveryObjects.Discovery()]),
     };
 }

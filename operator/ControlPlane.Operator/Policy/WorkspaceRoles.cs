@@ -71,6 +71,12 @@ public static class WorkspaceRoles
     /// </summary>
     static V1PolicyRule InvokeBreakGlass() => Rule("controlplane.io", ["breakglasses"], ["get", "list", "watch", "create", "update", "patch"]);
 
+    /// <summary>
+    /// A NotificationChannel's delivery history through the audit API (notificationdeliveries): the API server lets the
+    /// request through to the operator, which serves it only to whoever may get that channel (a SubjectAccessReview).
+    /// </summary>
+    static V1PolicyRule ChannelHistory() => Rule("audit.controlplane.io", ["notificationdeliveries"], ["list"]);
+
     public static IReadOnlyList<V1PolicyRule> Rules(string role) => role switch
     {
         "WorkspaceAdmin" =>
@@ -80,6 +86,7 @@ public static class WorkspaceRoles
             .. Governed(),
             Rule("rbac.authorization.k8s.io", ["rolebindings", "roles"], Read),
             Rule("controlplane.io", ControlPlaneKinds, All),
+            ChannelHistory(),
         ],
         "Operator" =>
         [
@@ -90,13 +97,13 @@ public static class WorkspaceRoles
             RequestAccess(),
             InvokeBreakGlass(),
         ],
-        "Approver" => [.. ReadAllButSecrets(), Rule("controlplane.io", ["approvals"], ["create"]), RequestAccess(), InvokeBreakGlass()],
+        "Approver" => [.. ReadAllButSecrets(), Rule("controlplane.io", ["approvals"], ["create"]), RequestAccess(), InvokeBreakGlass(), ChannelHistory()],
         // The workspace's audit trail through audit.controlplane.io (docs/audit-api.md).
-        "Auditor" => [.. ReadAllButSecrets(), Rule("audit.controlplane.io", ["auditevents", "deploymentevents"], Read), RequestAccess(), InvokeBreakGlass()],
+        "Auditor" => [.. ReadAllButSecrets(), Rule("audit.controlplane.io", ["auditevents", "deploymentevents"], Read), RequestAccess(), InvokeBreakGlass(), ChannelHistory()],
         // Integrations: the Secrets a channel names and the channels themselves (WorkspaceAdmin has both through ControlPlaneKinds).
-        "IntegrationAdmin" => [Rule("", ["secrets", "configmaps"], All), Rule("controlplane.io", ["notificationchannels"], All), RequestAccess(), InvokeBreakGlass()],
+        "IntegrationAdmin" => [Rule("", ["secrets", "configmaps"], All), Rule("controlplane.io", ["notificationchannels"], All), RequestAccess(), InvokeBreakGlass(), ChannelHistory()],
         // Reviews Exceptions: reads what they cover, approves or rejects them; whether an Approval counts is ExceptionApprovals' rule.
-        "SecurityReviewer" => [.. ReadAllButSecrets(), Rule("controlplane.io", ["approvals"], ["create"]), RequestAccess(), InvokeBreakGlass()],
+        "SecurityReviewer" => [.. ReadAllButSecrets(), Rule("controlplane.io", ["approvals"], ["create"]), RequestAccess(), InvokeBreakGlass(), ChannelHistory()],
         _ => throw new ArgumentOutOfRangeException(nameof(role), role, "unknown workspace role"),
     };
 

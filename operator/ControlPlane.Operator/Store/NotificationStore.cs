@@ -364,14 +364,18 @@ public static class NotificationStore
         return (streak, disabled);
     }
 
-    /// <summary>The channel's newest deliveries, newest first (the plugin's history).</summary>
-    public static async Task<IReadOnlyList<DeliveryRecord>> HistoryAsync(this SystemDatabase db, string uid, int limit, CancellationToken ct)
+    /// <summary>
+    /// A channel's newest deliveries, newest first, by its namespace/name key (the audit API's notificationdeliveries and
+    /// the plugin's `channel history`): never the payload.
+    /// </summary>
+    public static async Task<IReadOnlyList<DeliveryRecord>> HistoryAsync(NpgsqlDataSource dataSource, string channelKey, int limit, CancellationToken ct)
     {
-        await using var cmd = db.DataSource.CreateCommand("""
-            SELECT id, event_id, event_type, state, attempts, last_status_code, last_error, last_attempt_at, delivered_at, committed_at
-            FROM controlplane.notification_deliveries WHERE channel_uid = $1 ORDER BY id DESC LIMIT $2
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT d.id, d.event_id, d.event_type, d.state, d.attempts, d.last_status_code, d.last_error, d.last_attempt_at, d.delivered_at, d.committed_at
+            FROM controlplane.notification_deliveries d JOIN controlplane.notification_channels c ON c.channel_uid = d.channel_uid
+            WHERE c.channel_key = $1 ORDER BY d.id DESC LIMIT $2
             """);
-        cmd.Parameters.AddWithValue(uid);
+        cmd.Parameters.AddWithValue(channelKey);
         cmd.Parameters.AddWithValue(limit);
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         var all = new List<DeliveryRecord>();
