@@ -50,7 +50,7 @@ public sealed class NotificationDispatcher(
 
     readonly HashSet<string> exported = [];
     readonly CommitSignal runEnded = new();
-    readonly ConcurrentDictionary<string, (Credentials Value, DateTime ReadAt, long Generation)> credentials = new();
+    readonly ConcurrentDictionary<string, (Credentials Value, DateTime ReadAt, long Generation)> credentialCache = new();
     readonly ConcurrentDictionary<string, string> authorities = new();
     readonly ConcurrentDictionary<string, string> unreachable = new();
     bool warned;
@@ -124,9 +124,9 @@ public sealed class NotificationDispatcher(
         var byUid = channels.List().Where(c => c.Metadata.Uid is not null).ToDictionary(c => c.Metadata.Uid!);
         // Channels deleted: their cursors and history go (a channel made again under the name is another UID).
         await database.ForgetChannelsAsync(states.Where(s => !byUid.ContainsKey(s.Uid)).Select(s => s.Uid).ToList(), ct).ConfigureAwait(false);
-        foreach (var gone in credentials.Keys.Where(uid => !byUid.ContainsKey(uid)).ToList())
+        foreach (var gone in credentialCache.Keys.Where(uid => !byUid.ContainsKey(uid)).ToList())
         {
-            credentials.TryRemove(gone, out _);
+            credentialCache.TryRemove(gone, out _);
             authorities.TryRemove(gone, out _);
             unreachable.TryRemove(gone, out _);
         }
@@ -367,16 +367,16 @@ public sealed class NotificationDispatcher(
         var uid = c.Metadata.Uid!;
         var generation = c.Metadata.Generation ?? 0;
         var now = time.GetUtcNow().UtcDateTime;
-        if (credentials.TryGetValue(uid, out var cached) && cached.Generation == generation && now - cached.ReadAt < o.SecretReadInterval) return cached.Value;
+        if (credentialCache.TryGetValue(uid, out var cached) && cached.Generation == generation && now - cached.ReadAt < o.SecretReadInterval) return cached.Value;
         var read = await ReadCredentialsAsync(c, reach, ct).ConfigureAwait(false);
         if (read is null)
         {
-            credentials.TryRemove(uid, out _);
+            credentialCache.TryRemove(uid, out _);
             authorities.TryRemove(uid, out _);
             return null;
         }
 
-        credentials[uid] = (read, now, generation);
+        credentialCache[uid] = (read, now, generation);
         if (Uri.TryCreate(read.Url, UriKind.Absolute, out var u)) authorities[uid] = $"{u.Scheme}://{u.Host}:{u.Port}";
         return read;
     }
