@@ -165,7 +165,8 @@ public static class Program
         services.AddSingleton(sp => new Store.AuditLog(sp.GetRequiredService<OperatorRuntime>().Database.DataSource, auditApi.PlatformNamespace));
         services.AddSingleton(sp => new FrontProxy(sp.GetRequiredService<OperatorRuntime>().Api, sp.GetRequiredService<ILogger<FrontProxy>>()));
         services.AddSingleton(sp => new AuditApiServer(sp.GetRequiredService<Store.AuditLog>(), sp.GetRequiredService<FrontProxy>(),
-            new Adapters.AccessReviewer(sp.GetRequiredService<OperatorRuntime>().Api), auditApi, TimeProvider.System, sp.GetRequiredService<ILogger<AuditApiServer>>()));
+            new Adapters.AccessReviewer(sp.GetRequiredService<OperatorRuntime>().Api), sp.GetRequiredService<OperatorRuntime>().Api, auditApi, TimeProvider.System,
+            sp.GetRequiredService<ILogger<AuditApiServer>>()));
         services.AddSingleton(sp =>
         {
             var runtime = sp.GetRequiredService<OperatorRuntime>();

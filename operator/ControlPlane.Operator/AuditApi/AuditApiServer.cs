@@ -17,7 +17,7 @@ namespace ControlPlane.Operator.AuditApi;
 /// through the API server's front proxy (<see cref="FrontProxy"/>) and is authorized by a
 /// SubjectAccessReview for the user the proxy names. Read-only.
 /// </summary>
-public sealed partial class AuditApiServer(AuditLog log, FrontProxy proxy, AccessReviewer reviewer, AuditApiOptions options, TimeProvider time, ILogger<AuditApiServer> logger)
+public sealed partial class AuditApiServer(AuditLog log, FrontProxy proxy, AccessReviewer reviewer, KubeApi api, AuditApiOptions options, TimeProvider time, ILogger<AuditApiServer> logger)
 {
     const int MaxPage = 500;
     readonly ConcurrentDictionary<string, DateTimeOffset> allowed = new(StringComparer.Ordinal);

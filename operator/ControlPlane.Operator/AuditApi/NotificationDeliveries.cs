@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using ControlPlane.Api.V1Alpha1;
 using ControlPlane.Operator.Store;
+using ControlPlane.Runtime;
 
 namespace ControlPlane.Operator.AuditApi;
 
@@ -111,9 +112,29 @@ public sealed partial class AuditApiServer
         var limit = int.TryParse(q["limit"].FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var l) && l > 0
             ? Math.Min(l, NotificationDeliveryObjects.MaxLimit)
             : NotificationDeliveryObjects.DefaultLimit;
+        // The live channel's UID (read with the operator's own rights, after the caller's were checked): the history of
+        // exactly this channel, never of an earlier one under the same name or namespace.
+        NotificationChannel? live;
+        try
+        {
+            live = await api.TryGetAsync<NotificationChannel>(ResourceType.For<NotificationChannel>(true), ns, channel, http.RequestAborted).ConfigureAwait(false);
+        }
+        catch (KubeApiException e)
+        {
+            logger.LogWarning("audit API: reading notificationchannel {Namespace}/{Name} failed: {Status}", ns, channel, (int)e.StatusCode);
+            await Reply(http, 503, AuditObjects.Status(503, "ServiceUnavailable", "the channel could not be read; retry")).ConfigureAwait(false);
+            return;
+        }
+
+        if (live?.Metadata.Uid is not { } uid)
+        {
+            await Reply(http, 404, AuditObjects.Status(404, "NotFound", $"notificationchannels.{ApiGroup.Group} \"{channel}\" not found")).ConfigureAwait(false);
+            return;
+        }
+
         await Guarded(http, async () =>
         {
-            var rows = await log.NotificationHistoryAsync(ns, channel, limit, http.RequestAborted).ConfigureAwait(false);
+            var rows = await log.NotificationHistoryAsync(uid, limit, http.RequestAborted).ConfigureAwait(false);
             await Reply(http, 200, NotificationDeliveryObjects.List(ns, channel, rows)).ConfigureAwait(false);
         }).ConfigureAwait(false);
     }

@@ -9,6 +9,9 @@ public sealed class NotificationOptions
     /// <summary>How long a channel's URL and signing keys read from its Secrets are used before they are read again (a spec change reads them at once).</summary>
     public TimeSpan SecretReadInterval { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>How long delivered history rows are kept (the plugin's `channel history`); undelivered ones stay until delivered.</summary>
+    public TimeSpan HistoryRetention { get; set; } = TimeSpan.FromDays(7);
+
     /// <summary>Channels delivering at once (each channel delivers one event at a time, in order).</summary>
     public int MaxConcurrentChannels { get; set; } = 8;
 

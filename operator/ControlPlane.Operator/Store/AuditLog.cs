@@ -69,9 +69,9 @@ public sealed class AuditLog(NpgsqlDataSource dataSource, string platformNamespa
     /// <summary>The namespace column as the API shows it (platform rows in the platform namespace).</summary>
     public static string NamespaceColumn(AuditTable table) => table == AuditTable.AuditEvents ? "COALESCE(a.workspace, $1)" : "a.namespace";
 
-    /// <summary>A NotificationChannel's delivery history, newest first (<see cref="NotificationStore.HistoryAsync"/>).</summary>
-    public Task<IReadOnlyList<DeliveryRecord>> NotificationHistoryAsync(string channelNamespace, string channelName, int limit, CancellationToken ct) =>
-        NotificationStore.HistoryAsync(dataSource, $"{channelNamespace}/{channelName}", limit, ct);
+    /// <summary>A NotificationChannel's delivery history by its UID, newest first (<see cref="NotificationStore.HistoryAsync"/>).</summary>
+    public Task<IReadOnlyList<DeliveryRecord>> NotificationHistoryAsync(string channelUid, int limit, CancellationToken ct) =>
+        NotificationStore.HistoryAsync(dataSource, channelUid, limit, ct);
 
     /// <summary>The newest committed id: a list's resourceVersion, a watch's starting cursor.</summary>
     public async Task<long> HeadAsync(AuditTable table, CancellationToken ct)

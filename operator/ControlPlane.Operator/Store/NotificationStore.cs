@@ -365,17 +365,17 @@ public static class NotificationStore
     }
 
     /// <summary>
-    /// A channel's newest deliveries, newest first, by its namespace/name key (the audit API's notificationdeliveries and
-    /// the plugin's `channel history`): never the payload.
+    /// A channel's newest deliveries, newest first, by its UID (the audit API's notificationdeliveries and the plugin's
+    /// `channel history`: the server resolves the live channel first, so a channel made again under its name, or a
+    /// namespace reused, never shows an earlier one's rows): never the payload.
     /// </summary>
-    public static async Task<IReadOnlyList<DeliveryRecord>> HistoryAsync(NpgsqlDataSource dataSource, string channelKey, int limit, CancellationToken ct)
+    public static async Task<IReadOnlyList<DeliveryRecord>> HistoryAsync(NpgsqlDataSource dataSource, string channelUid, int limit, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand("""
-            SELECT d.id, d.event_id, d.event_type, d.state, d.attempts, d.last_status_code, d.last_error, d.last_attempt_at, d.delivered_at, d.committed_at
-            FROM controlplane.notification_deliveries d JOIN controlplane.notification_channels c ON c.channel_uid = d.channel_uid
-            WHERE c.channel_key = $1 ORDER BY d.id DESC LIMIT $2
+            SELECT id, event_id, event_type, state, attempts, last_status_code, last_error, last_attempt_at, delivered_at, committed_at
+            FROM controlplane.notification_deliveries WHERE channel_uid = $1 ORDER BY id DESC LIMIT $2
             """);
-        cmd.Parameters.AddWithValue(channelKey);
+        cmd.Parameters.AddWithValue(channelUid);
         cmd.Parameters.AddWithValue(limit);
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         var all = new List<DeliveryRecord>();
@@ -386,6 +386,27 @@ public static class NotificationStore
         }
 
         return all;
+    }
+
+    /// <summary>
+    /// Deletes up to <paramref name="limit"/> delivered history rows delivered before <paramref name="before"/>, oldest
+    /// first; returns how many. Rows not yet delivered are never pruned (they are the backlog).
+    /// </summary>
+    public static async Task<int> PruneHistoryAsync(this SystemDatabase db, DateTime before, int limit, CancellationToken ct)
+    {
+        var deleted = 0;
+        await db.TransactAsync(async (conn, tx) =>
+        {
+            await using var cmd = new NpgsqlCommand("""
+                DELETE FROM controlplane.notification_deliveries WHERE id IN (
+                    SELECT id FROM controlplane.notification_deliveries WHERE state = 'delivered' AND delivered_at < $1 ORDER BY delivered_at LIMIT $2)
+                """, conn, tx);
+            cmd.Parameters.AddWithValue(Utc(before));
+            cmd.Parameters.AddWithValue(limit);
+            deleted = await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            return deleted > 0;
+        }, ct).ConfigureAwait(false);
+        return deleted;
     }
 
     /// <summary>Deletes the state of channels that no longer exist (by UID); their history goes with them.</summary>

@@ -45,14 +45,18 @@ public sealed class NotificationDispatcher(
     /// <summary>At most this many accepted deliveries wait for their record (one transaction, written while the next ones are sent).</summary>
     const int RecordBatch = 25;
 
+    /// <summary>How often delivered history rows past NotificationDelivery:HistoryRetention are pruned, and how many per transaction.</summary>
+    static readonly TimeSpan PruneInterval = TimeSpan.FromMinutes(10);
+    const int PruneBatch = 5_000;
+
     /// <summary>Looks that a burst of commits or ended runs causes are at least this far apart.</summary>
     static readonly TimeSpan LookSpacing = TimeSpan.FromMilliseconds(40);
 
     readonly HashSet<string> exported = [];
     readonly CommitSignal runEnded = new();
-    readonly ConcurrentDictionary<string, (Credentials Value, DateTime ReadAt, long Generation)> credentialCache = new();
+    readonly ConcurrentDictionary<string, (Credentials? Value, DateTime ReadAt, long Generation)> credentialCache = new();
     readonly ConcurrentDictionary<string, string> authorities = new();
-    readonly ConcurrentDictionary<string, string> unreachable = new();
+    readonly HostWaits hostWaits = new();
     bool warned;
 
     public async Task RunAsync(CancellationToken ct)
@@ -65,6 +69,7 @@ public sealed class NotificationDispatcher(
             await channels.WaitForSyncAsync(ct).ConfigureAwait(false);
             await workspaces.WaitForSyncAsync(ct).ConfigureAwait(false);
             await database.Migrated.WaitAsync(ct).ConfigureAwait(false);
+            long? prunedAt = null;
             while (!ct.IsCancellationRequested)
             {
                 var (committed, ended) = (database.Appended.Version, runEnded.Version);
@@ -72,6 +77,12 @@ public sealed class NotificationDispatcher(
                 try
                 {
                     await LookAsync(slots, platform, tenant, ct).ConfigureAwait(false);
+                    if (prunedAt is not { } p || time.GetElapsedTime(p) >= PruneInterval)
+                    {
+                        await PruneAsync(ct).ConfigureAwait(false);
+                        prunedAt = time.GetTimestamp();
+                    }
+
                     warned = false;
                 }
                 catch (Exception e) when (e is NpgsqlException or TimeoutException && !ct.IsCancellationRequested)
@@ -95,6 +106,16 @@ public sealed class NotificationDispatcher(
         }
         catch (OperationCanceledException)
         {
+        }
+    }
+
+    /// <summary>Delivered history past the retention window goes, in bounded transactions (a backlog, undelivered, never does).</summary>
+    async Task PruneAsync(CancellationToken ct)
+    {
+        var before = time.GetUtcNow().UtcDateTime - o.HistoryRetention;
+        for (var round = 0; round < 20; round++)
+        {
+            if (await database.PruneHistoryAsync(before, PruneBatch, ct).ConfigureAwait(false) < PruneBatch) return;
         }
     }
 
@@ -124,11 +145,11 @@ public sealed class NotificationDispatcher(
         var byUid = channels.List().Where(c => c.Metadata.Uid is not null).ToDictionary(c => c.Metadata.Uid!);
         // Channels deleted: their cursors and history go (a channel made again under the name is another UID).
         await database.ForgetChannelsAsync(states.Where(s => !byUid.ContainsKey(s.Uid)).Select(s => s.Uid).ToList(), ct).ConfigureAwait(false);
-        foreach (var gone in credentialCache.Keys.Where(uid => !byUid.ContainsKey(uid)).ToList())
+        foreach (var gone in credentialCache.Keys.Concat(authorities.Keys).Concat(hostWaits.Channels).Where(uid => !byUid.ContainsKey(uid)).Distinct().ToList())
         {
             credentialCache.TryRemove(gone, out _);
             authorities.TryRemove(gone, out _);
-            unreachable.TryRemove(gone, out _);
+            hostWaits.Forget(gone);
         }
 
         var live = new List<Live>();
@@ -149,7 +170,8 @@ public sealed class NotificationDispatcher(
         {
             var disabled = l.State.DisabledGeneration is { } at && at >= (l.Channel.Metadata.Generation ?? 0);
             if (disabled || l.Channel.Status?.Phase is not NotificationChannelPhase.Active) continue;
-            var due = queued.Contains(l.State.Uid) || (l.State.Pending > 0 && l.State.NextDue is { } next && next <= now);
+            // A channel whose oldest undelivered event waits out a backoff is not due, also when new events were queued behind it.
+            var due = l.State.NextDue is not { } next ? queued.Contains(l.State.Uid) : next <= now && (l.State.Pending > 0 || queued.Contains(l.State.Uid));
             if (!due || running.ContainsKey(l.State.Uid)) continue;
             if (!slots.Wait(0)) break;
             var client = l.Scope.Reach == ChannelReach.Platform ? platform : tenant;
@@ -232,9 +254,10 @@ public sealed class NotificationDispatcher(
 
         // Every channel's share in one transaction (a look per commit at 100 events/s stays one round trip, not one per channel).
         var advanced = await database.AdvanceAsync(advances, ct).ConfigureAwait(false);
+        var gained = advances.Where(a => a.Deliveries.Count > 0).Select(a => a.Uid).ToHashSet(StringComparer.Ordinal);
         foreach (var l in behind)
         {
-            if (!advanced.Contains(l.State.Uid) || advances.First(a => a.Uid == l.State.Uid).Deliveries.Count == 0) continue;
+            if (!advanced.Contains(l.State.Uid) || !gained.Contains(l.State.Uid)) continue;
             queued.Add(l.State.Uid);
             statusChanged(l.Key);
         }
@@ -247,42 +270,52 @@ public sealed class NotificationDispatcher(
         await Task.Yield();
         var accepted = new List<NotificationStore.Delivered>();
         Task recording = Task.CompletedTask;
+        // Records outlive the term by a few seconds: what a receiver accepted is recorded also on a graceful stop (a
+        // record cancelled with the term would roll back, and the next leader would send it all again).
+        using var records = new CancellationTokenSource();
+        using var stopping = ct.Register(() => records.CancelAfter(TimeSpan.FromSeconds(5)));
+        var progressed = false;
         try
         {
             var credentials = await CredentialsAsync(l.Channel, l.Scope.Reach, ct).ConfigureAwait(false);
             if (credentials is null) return;
             var maxFailures = NotificationChannelRules.MaxFailuresOf(l.Channel.Spec);
+            var reach = HostWaits.ReachOf(l.Scope.Reach == ChannelReach.Platform, l.Scope.Tenant);
             // A bounded run, then the slot goes back: other channels waiting get their turn at the next look.
-            foreach (var next in await database.NextDeliveriesAsync(l.State.Uid, MaxPerRun, ct).ConfigureAwait(false))
+            var batch = await database.NextDeliveriesAsync(l.State.Uid, MaxPerRun, ct).ConfigureAwait(false);
+            var sent = 0;
+            foreach (var next in batch)
             {
                 if (ct.IsCancellationRequested || next.NextAttemptAt > time.GetUtcNow().UtcDateTime) break;
                 var (code, error, hostDown) = await SendAsync(l.Channel, client, credentials, next, ct).ConfigureAwait(false);
                 if (ct.IsCancellationRequested) break;
+                sent++;
                 if (error is null)
                 {
                     var now = time.GetUtcNow().UtcDateTime;
                     accepted.Add(new NotificationStore.Delivered(next.Id, code!.Value, now));
                     metrics.Deliveries.WithLabels("delivered").Inc();
                     metrics.Latency.Observe(Math.Max(0, (now - next.CommittedAt).TotalSeconds));
-                    // The host answers: channels waiting out a backoff because it was unreachable go now.
-                    await RetrySameHostAsync(l.State.Uid, ct).ConfigureAwait(false);
+                    // The host answers: channels of the same reach waiting out a backoff because it was unavailable go now.
+                    await RetrySameHostAsync(l.State.Uid, reach, ct).ConfigureAwait(false);
                     // Group commit: recorded while the next one is sent, one record transaction in flight at a time; what was
                     // accepted meanwhile goes in the next (so a crash re-sends at most what one transaction was recording).
                     if (recording.IsCompleted || accepted.Count >= RecordBatch)
                     {
                         await recording.ConfigureAwait(false);
-                        recording = database.RecordDeliveredAsync(l.State.Uid, [.. accepted], ct);
+                        recording = database.RecordDeliveredAsync(l.State.Uid, [.. accepted], records.Token);
                         accepted.Clear();
+                        progressed = true;
                         statusChanged(l.Key);
                     }
 
                     continue;
                 }
 
-                if (hostDown && authorities.TryGetValue(l.State.Uid, out var down)) unreachable[l.State.Uid] = down;
+                if (hostDown && authorities.TryGetValue(l.State.Uid, out var host)) hostWaits.Unavailable(l.State.Uid, host, reach);
                 // What was accepted before this failure is recorded first: the failure streak counts from there.
                 await recording.ConfigureAwait(false);
-                await database.RecordDeliveredAsync(l.State.Uid, [.. accepted], ct).ConfigureAwait(false);
+                await database.RecordDeliveredAsync(l.State.Uid, [.. accepted], records.Token).ConfigureAwait(false);
                 accepted.Clear();
                 metrics.Deliveries.WithLabels("failed").Inc();
                 var wait = NotificationRouting.Backoff(next.Attempts + 1, o.InitialBackoff, o.MaxBackoff, Random.Shared.NextDouble());
@@ -293,7 +326,8 @@ public sealed class NotificationDispatcher(
                         {
                             ["reason"] = "AutoDisabled", ["generation"] = l.Channel.Metadata.Generation, ["consecutiveFailures"] = n, ["lastError"] = error,
                             ["message"] = $"{l.Key} disabled after {n} failed attempts in a row",
-                        }, "warning"), ct).ConfigureAwait(false);
+                        }, "warning"), records.Token).ConfigureAwait(false);
+                progressed = true;
                 statusChanged(l.Key);
                 if (disabled)
                 {
@@ -305,6 +339,8 @@ public sealed class NotificationDispatcher(
                 break; // the next attempt waits for its backoff: ordering holds the rest behind it
             }
 
+            // A full batch sent: more may be waiting, so the next look should come now.
+            if (sent == MaxPerRun) progressed = true;
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException or KubeApiException && !ct.IsCancellationRequested)
         {
@@ -320,39 +356,55 @@ public sealed class NotificationDispatcher(
         }
         finally
         {
-            // What the receiver accepted is recorded also when the run stops early or the term ends (a graceful stop must
-            // not send it again); not recorded (Postgres down, a crash) means sent again with the same key.
             try
             {
-                await recording.ConfigureAwait(false);
-                using var bounded = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-                if (await database.RecordDeliveredAsync(l.State.Uid, [.. accepted], bounded.Token).ConfigureAwait(false)) statusChanged(l.Key);
+                // What the receiver accepted is recorded also when the run stops early or the term ends; not recorded
+                // (Postgres down, a crash) means sent again with the same key.
+                await RecordRestAsync(l, recording, accepted, records.Token).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is NpgsqlException or TimeoutException or OperationCanceledException)
+            finally
             {
-                logger.LogWarning("notification channel {Channel}: {Count} accepted deliveries not recorded; they are sent again ({Error})", l.Key, accepted.Count, e.GetType().Name);
+                running.TryRemove(l.State.Uid, out _);
+                slots.Release();
+                // Only a run that moved something asks for the next look at once: a channel that cannot run (its Secret
+                // unusable) waits for the poll instead of spinning the loop.
+                if (progressed) runEnded.Raise();
             }
+        }
+    }
 
-            running.TryRemove(l.State.Uid, out _);
-            slots.Release();
-            runEnded.Raise();
+    async Task RecordRestAsync(Live l, Task recording, List<NotificationStore.Delivered> accepted, CancellationToken token)
+    {
+        try
+        {
+            await recording.ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning("notification channel {Channel}: a batch of accepted deliveries was not recorded; they are sent again ({Error})", l.Key, e.GetType().Name);
+        }
+
+        if (accepted.Count == 0) return;
+        try
+        {
+            if (await database.RecordDeliveredAsync(l.State.Uid, [.. accepted], token).ConfigureAwait(false)) statusChanged(l.Key);
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning("notification channel {Channel}: {Count} accepted deliveries not recorded; they are sent again ({Error})", l.Key, accepted.Count, e.GetType().Name);
         }
     }
 
     /// <summary>
-    /// A delivery to this channel's host (scheme, host, port) succeeded: the channels whose last attempt found that host
-    /// unreachable (no connection, a timeout, 502/503/504) retry now instead of at the end of their backoff, so a
-    /// receiver back after an outage drains every channel's backlog at once. A channel refused for its own reasons
-    /// (another status) keeps its backoff.
+    /// A delivery to this channel's host got through: the channels of the same reach waiting out a backoff because that
+    /// host was unavailable (no connection, a timeout, 502/503/504) retry now (<see cref="HostWaits"/>), so a receiver
+    /// back after an outage is drained by every channel at once instead of one by one as their backoffs end.
     /// </summary>
-    async Task RetrySameHostAsync(string uid, CancellationToken ct)
+    async Task RetrySameHostAsync(string uid, string reach, CancellationToken ct)
     {
-        unreachable.TryRemove(uid, out _);
-        if (unreachable.IsEmpty || !authorities.TryGetValue(uid, out var host)) return;
-        var waiting = unreachable.Where(a => a.Value == host).Select(a => a.Key).ToList();
-        if (waiting.Count == 0) return;
-        foreach (var w in waiting) unreachable.TryRemove(w, out _);
-        if (await database.RetryNowAsync(waiting, ct).ConfigureAwait(false)) runEnded.Raise();
+        if (!authorities.TryGetValue(uid, out var host)) return;
+        var wake = hostWaits.Answered(uid, host, reach);
+        if (wake.Count > 0 && await database.RetryNowAsync(wake, ct).ConfigureAwait(false)) runEnded.Raise();
     }
 
     sealed record Credentials(string Url, string? RoutingKey, string? Current, string? Previous);
@@ -369,15 +421,10 @@ public sealed class NotificationDispatcher(
         var now = time.GetUtcNow().UtcDateTime;
         if (credentialCache.TryGetValue(uid, out var cached) && cached.Generation == generation && now - cached.ReadAt < o.SecretReadInterval) return cached.Value;
         var read = await ReadCredentialsAsync(c, reach, ct).ConfigureAwait(false);
-        if (read is null)
-        {
-            credentialCache.TryRemove(uid, out _);
-            authorities.TryRemove(uid, out _);
-            return null;
-        }
-
+        // An unusable answer is kept as long as a usable one: a channel whose Secret is wrong is not read again at every look.
         credentialCache[uid] = (read, now, generation);
-        if (Uri.TryCreate(read.Url, UriKind.Absolute, out var u)) authorities[uid] = $"{u.Scheme}://{u.Host}:{u.Port}";
+        if (read is not null && Uri.TryCreate(read.Url, UriKind.Absolute, out var u)) authorities[uid] = $"{u.Scheme}://{u.Host}:{u.Port}";
+        else authorities.TryRemove(uid, out _);
         return read;
     }
 
