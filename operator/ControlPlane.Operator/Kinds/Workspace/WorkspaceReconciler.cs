@@ -131,7 +131,20 @@ public sealed partial class WorkspaceReconciler(
             return await RefuseAsync(ws, null, refusedStatus, refusedConditions, new Refusal(WorkspaceReasons.InvalidName, badName, Security: false), ct).ConfigureAwait(false);
         }
 
-        ws = await writer.AddFinalizerAsync(Type, ws, ApiGroup.Finalizer, ct).ConfigureAwait(false);
+        // The finalizer and the row's read do not depend on each other: one round trip instead of two
+        // (nothing is made, here or outside Kubernetes, until both are done).
+        var finalizing = writer.AddFinalizerAsync(Type, ws, ApiGroup.Finalizer, ct);
+        var reading = ReadRecordAsync(ws.Metadata.Name, ct);
+        try
+        {
+            ws = await finalizing.ConfigureAwait(false);
+        }
+        finally
+        {
+            // Never left running unobserved when the finalizer write fails.
+            await ((Task)reading).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
         var log = new Changes();
 
         var now = time.GetUtcNow().UtcDateTime;
@@ -146,15 +159,8 @@ public sealed partial class WorkspaceReconciler(
             Environment = ws.Status?.Environment,
         };
 
-        WorkspaceRecord? record;
-        try
-        {
-            record = await database.GetWorkspaceAsync(ws.Metadata.Name, ct).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException)
-        {
-            return await DatabaseDownAsync(ws, status, conditions, e, ct).ConfigureAwait(false);
-        }
+        var (record, readError) = await reading.ConfigureAwait(false);
+        if (readError is not null) return await DatabaseDownAsync(ws, status, conditions, readError, ct).ConfigureAwait(false);
 
         var tenant = caches.Tenants.Get(ws.Spec.Tenant);
         // One quota decision per pass: the gate (maxWorkspaces) and the ResourceQuota both use it.
@@ -282,6 +288,19 @@ public sealed partial class WorkspaceReconciler(
         if (databaseOutcome == DatabaseOutcome.Refused) return ReconcileResult.Terminal("workspace database refused: see DatabaseReady");
         // A binding the API server refused as invalid waits for a spec change; any other failure is retried.
         return bindingFailures.All(f => f.Permanent) ? ReconcileResult.Done : ReconcileResult.Retry("member bindings not applied");
+    }
+
+    /// <summary>The workspace's row, or why Postgres could not be read (reported once the finalizer is in place).</summary>
+    async Task<(WorkspaceRecord? Record, Exception? Error)> ReadRecordAsync(string name, CancellationToken ct)
+    {
+        try
+        {
+            return (await database.GetWorkspaceAsync(name, ct).ConfigureAwait(false), null);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            return (null, e);
+        }
     }
 
     static string CreatedBy(Workspace ws) =>
