@@ -131,60 +131,78 @@ public sealed partial class WorkspaceReconciler(
             return await RefuseAsync(ws, null, refusedStatus, refusedConditions, new Refusal(WorkspaceReasons.InvalidName, badName, Security: false), ct).ConfigureAwait(false);
         }
 
-        // The finalizer and the row's read do not depend on each other: one round trip instead of two
-        // (nothing is made, here or outside Kubernetes, until both are done).
+        // The finalizer is written while the row is read and the namespace applied: neither depends on it,
+        // and what it guards (the row, the database) is written only after it is in place. Without this the
+        // finalizer's PATCH was one more round trip before anything else on every new workspace. The
+        // namespace is controlled by the workspace (owner reference), so a deletion before the finalizer
+        // lands still removes it; every status write below uses the object the finalizer write returned.
         var finalizing = writer.AddFinalizerAsync(Type, ws, ApiGroup.Finalizer, ct);
-        var reading = ReadRecordAsync(ws.Metadata.Name, ct);
         try
         {
+            var log = new Changes();
+
+            var now = time.GetUtcNow().UtcDateTime;
+            var conditions = new ConditionSet(ws.Status?.Conditions, ws.Metadata.Generation, now);
+            var status = new WorkspaceStatus
+            {
+                ObservedGeneration = ws.Metadata.Generation,
+                Namespace = ws.Status?.Namespace,
+                Database = ws.Status?.Database,
+                ProviderKeys = ws.Status?.ProviderKeys,
+                AdmittedAt = ws.Status?.AdmittedAt,
+                Environment = ws.Status?.Environment,
+            };
+
+            var (record, readError) = await ReadRecordAsync(ws.Metadata.Name, ct).ConfigureAwait(false);
+            if (readError is not null)
+            {
+                ws = await finalizing.ConfigureAwait(false);
+                return await DatabaseDownAsync(ws, status, conditions, readError, ct).ConfigureAwait(false);
+            }
+
+            var tenant = caches.Tenants.Get(ws.Spec.Tenant);
+            // One quota decision per pass: the gate (maxWorkspaces) and the ResourceQuota both use it.
+            var grant = tenant is null ? null : quotaLedger.GrantFor(ws, tenant);
+            var gate = Gate(ws, tenant, record, grant);
+            if (gate is { } refused)
+            {
+                ws = await finalizing.ConfigureAwait(false);
+                return await RefuseAsync(ws, tenant, status, conditions, refused, ct).ConfigureAwait(false);
+            }
+
+            ArgumentNullException.ThrowIfNull(grant); // the gate refuses a missing tenant
+            var region = Placement.WorkspaceRegion(ws, tenant);
+            // The environment every rule applies: a lowered spec is not followed unless the guard was lifted.
+            var environment = WorkspaceEnvironments.ToRecord(ws.Spec.Environment, record?.DeletedAt is null ? record?.Environment ?? ws.Status?.Environment : ws.Status?.Environment, DeletionGuardLifted(ws));
+            status.Environment = environment;
+
+            // The namespace first: one that exists and was not created for this workspace is never adopted.
+            try
+            {
+                await ApplyAsync(log, ws, ResourceType.Namespaces, WorkspaceResources.Namespace(ws, tenant!.Metadata.Name, region, environment),
+                    caches.Namespaces.Get(ws.Metadata.Name), [], ct).ConfigureAwait(false);
+            }
+            catch (ForeignObjectException e) when (e.Kind == ResourceType.Namespaces.Kind)
+            {
+                ws = await finalizing.ConfigureAwait(false);
+                return await RefuseAsync(ws, tenant, status, conditions,
+                    new Refusal(WorkspaceReasons.NamespaceConflict, $"metadata.name: {e.Message}; choose another workspace name", Security: true, WorkspaceConditions.NamespaceReady), ct).ConfigureAwait(false);
+            }
+
             ws = await finalizing.ConfigureAwait(false);
+            return await ConvergeAsync(ws, log, conditions, status, record, tenant!, grant, region, environment, ct).ConfigureAwait(false);
         }
         finally
         {
-            // Never left running unobserved when the finalizer write fails.
-            await ((Task)reading).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            // Never left unobserved when the pass ends early (a failed read or namespace write).
+            await ((Task)finalizing).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
+    }
 
-        var log = new Changes();
-
-        var now = time.GetUtcNow().UtcDateTime;
-        var conditions = new ConditionSet(ws.Status?.Conditions, ws.Metadata.Generation, now);
-        var status = new WorkspaceStatus
-        {
-            ObservedGeneration = ws.Metadata.Generation,
-            Namespace = ws.Status?.Namespace,
-            Database = ws.Status?.Database,
-            ProviderKeys = ws.Status?.ProviderKeys,
-            AdmittedAt = ws.Status?.AdmittedAt,
-            Environment = ws.Status?.Environment,
-        };
-
-        var (record, readError) = await reading.ConfigureAwait(false);
-        if (readError is not null) return await DatabaseDownAsync(ws, status, conditions, readError, ct).ConfigureAwait(false);
-
-        var tenant = caches.Tenants.Get(ws.Spec.Tenant);
-        // One quota decision per pass: the gate (maxWorkspaces) and the ResourceQuota both use it.
-        var grant = tenant is null ? null : quotaLedger.GrantFor(ws, tenant);
-        var gate = Gate(ws, tenant, record, grant);
-        if (gate is { } refused) return await RefuseAsync(ws, tenant, status, conditions, refused, ct).ConfigureAwait(false);
-        ArgumentNullException.ThrowIfNull(grant); // the gate refuses a missing tenant
-        var region = Placement.WorkspaceRegion(ws, tenant);
-        // The environment every rule applies: a lowered spec is not followed unless the guard was lifted.
-        var environment = WorkspaceEnvironments.ToRecord(ws.Spec.Environment, record?.DeletedAt is null ? record?.Environment ?? ws.Status?.Environment : ws.Status?.Environment, DeletionGuardLifted(ws));
-        status.Environment = environment;
-
-        // The namespace first: one that exists and was not created for this workspace is never adopted.
-        try
-        {
-            await ApplyAsync(log, ws, ResourceType.Namespaces, WorkspaceResources.Namespace(ws, tenant!.Metadata.Name, region, environment),
-                caches.Namespaces.Get(ws.Metadata.Name), [], ct).ConfigureAwait(false);
-        }
-        catch (ForeignObjectException e) when (e.Kind == ResourceType.Namespaces.Kind)
-        {
-            return await RefuseAsync(ws, tenant, status, conditions,
-                new Refusal(WorkspaceReasons.NamespaceConflict, $"metadata.name: {e.Message}; choose another workspace name", Security: true, WorkspaceConditions.NamespaceReady), ct).ConfigureAwait(false);
-        }
-
+    /// <summary>The rest of a pass once the finalizer is in place and the namespace is applied: the row, the children, the database, the keys, the status.</summary>
+    async Task<ReconcileResult> ConvergeAsync(Workspace ws, Changes log, ConditionSet conditions, WorkspaceStatus status, WorkspaceRecord? record, Tenant tenant,
+        QuotaGrant grant, string region, string environment, CancellationToken ct)
+    {
         status.AdmittedAt ??= WorkspaceResources.AdmissionTime(time.GetUtcNow());
 
         // The row records intent before anything is made outside Kubernetes (the workspace's database).
