@@ -92,6 +92,7 @@ public sealed class Manager(KubeApi api, OperatorMetrics metrics, ManagerOptions
     // Snapshots of the current term, replaced whole (read from other threads: readiness, tests).
     IReadOnlyList<IInformer> informers = [];
     IReadOnlyList<IController> controllers = [];
+    EventRecorder? events;
     volatile bool leading;
 
     public KubeApi Api => api;
@@ -123,7 +124,7 @@ public sealed class Manager(KubeApi api, OperatorMetrics metrics, ManagerOptions
     /// </summary>
     public bool IsReady => leading ? informers.All(i => i.HasSynced) : options.LeaderElection is { Enabled: true };
 
-    public bool IsIdle => controllers.Count > 0 && controllers.All(c => c.IsIdle);
+    public bool IsIdle => controllers.Count > 0 && controllers.All(c => c.IsIdle) && events?.Pending is null or 0;
 
     public IReadOnlyList<IInformer> Informers => informers;
 
@@ -189,6 +190,7 @@ public sealed class Manager(KubeApi api, OperatorMetrics metrics, ManagerOptions
 
             informers = [.. term.Informers];
             controllers = [.. term.Controllers];
+            events = term.Events;
             // Leading only once the term's caches exist: readiness is judged by them (before, by the
             // previous term's, or by none at all, which /readyz took for synced).
             leading = true;
@@ -197,6 +199,8 @@ public sealed class Manager(KubeApi api, OperatorMetrics metrics, ManagerOptions
             // Every loop runs for the whole term: one that ends before the term does died, and the term ends with it.
             var loops = new List<Task>();
             loops.AddRange(term.Loops.Select(l => Loop(l.Name, l.Run(ct), ct)));
+            // Events are written in the background: a reconcile does not wait for them.
+            loops.Add(Loop("event sender", term.Events.RunAsync(ct), ct));
             loops.AddRange(informers.Select(i => Loop("informer " + i.Type.Plural, i.RunAsync(ct), ct)));
             loops.AddRange(controllers.Select(c => Loop("controller " + c.Name, c.RunAsync(ct), ct)));
             var first = await Task.WhenAny(loops).ConfigureAwait(false);

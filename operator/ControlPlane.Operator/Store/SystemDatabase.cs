@@ -208,18 +208,40 @@ public sealed class SystemDatabase(NpgsqlDataSource dataSource, ILogger logger)
     /// </summary>
     static async Task AppendAuditAsync(NpgsqlConnection conn, NpgsqlTransaction tx, AuditEntry entry, CancellationToken ct)
     {
-        await Exec(conn, tx, $"SELECT pg_advisory_xact_lock({AuditLockKey})", ct).ConfigureAwait(false);
+        // The lock serialises every appender, so what is done while holding it is kept to three round trips:
+        // the lock with both chains' heads in one batch (each statement's snapshot is taken after the one
+        // before it ran, so the heads are read under the lock), the insert, the commit. Who the tenant chain
+        // is does not depend on the chain and is read before.
+        var chainTenant = await TenantChains.AuditChainTenantAsync(conn, tx, entry, ct).ConfigureAwait(false);
         string prev;
-        await using (var last = new NpgsqlCommand("SELECT hash FROM controlplane.audit_events ORDER BY id DESC LIMIT 1", conn, tx))
+        TenantLink? link = null;
+        await using (var heads = new NpgsqlBatch(conn, tx))
         {
-            prev = (string?)await last.ExecuteScalarAsync(ct).ConfigureAwait(false) ?? "";
+            heads.BatchCommands.Add(new NpgsqlBatchCommand($"SELECT pg_advisory_xact_lock({AuditLockKey})"));
+            heads.BatchCommands.Add(new NpgsqlBatchCommand("SELECT hash FROM controlplane.audit_events ORDER BY id DESC LIMIT 1"));
+            if (chainTenant is not null)
+            {
+                var tenantHead = new NpgsqlBatchCommand(TenantChains.AuditHeadSql);
+                tenantHead.Parameters.Add(new NpgsqlParameter { Value = chainTenant });
+                heads.BatchCommands.Add(tenantHead);
+            }
+
+            await using var r = await heads.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await r.NextResultAsync(ct).ConfigureAwait(false); // past the lock's row
+            prev = await r.ReadAsync(ct).ConfigureAwait(false) ? r.GetString(0) : "";
+            if (chainTenant is not null)
+            {
+                await r.NextResultAsync(ct).ConfigureAwait(false);
+                link = await r.ReadAsync(ct).ConfigureAwait(false)
+                    ? new TenantLink(chainTenant, r.GetInt64(0) + 1, r.GetString(1))
+                    : new TenantLink(chainTenant, 1, "");
+            }
         }
 
         // Microsecond precision: what Postgres stores is what the hash covers.
         var now = DateTime.UtcNow;
         var occurred = new DateTime(now.Ticks - now.Ticks % 10, DateTimeKind.Utc);
         var hash = ChainHash(prev, occurred, entry);
-        var link = await TenantChains.NextAuditLinkAsync(conn, tx, entry, ct).ConfigureAwait(false);
         await using var insert = new NpgsqlCommand("""
             INSERT INTO controlplane.audit_events (occurred_at, actor, action, kind, object_name, tenant, severity, details, prev_hash, hash,
                 chain_tenant, tenant_seq, tenant_prev_hash, tenant_hash)

@@ -19,19 +19,25 @@ public static class TenantChains
     /// <summary>The link of a new audit row, or null for a platform row (no workspace, or a workspace of no tenant).</summary>
     public static async Task<TenantLink?> NextAuditLinkAsync(NpgsqlConnection conn, NpgsqlTransaction tx, AuditEntry entry, CancellationToken ct)
     {
-        if (WorkspaceOf(entry.Kind, entry.ObjectName) is not { } workspace) return null;
-        var tenant = entry.Tenant;
-        if (tenant is null)
-        {
-            // A row that names no tenant joins the chain of the workspace's owner, from the operator's own record.
-            await using var owner = new NpgsqlCommand("SELECT tenant_name FROM controlplane.workspaces WHERE name = $1", conn, tx);
-            owner.Parameters.AddWithValue(workspace);
-            tenant = (string?)await owner.ExecuteScalarAsync(ct).ConfigureAwait(false);
-            if (tenant is null) return null;
-        }
+        if (await AuditChainTenantAsync(conn, tx, entry, ct).ConfigureAwait(false) is not { } tenant) return null;
+        return await NextLinkAsync(conn, tx, AuditHeadSql, tenant, ct).ConfigureAwait(false);
+    }
 
-        return await NextLinkAsync(conn, tx, "SELECT tenant_seq, tenant_hash FROM controlplane.audit_events WHERE chain_tenant = $1 ORDER BY tenant_seq DESC LIMIT 1", tenant, ct)
-            .ConfigureAwait(false);
+    /// <summary>The head of a tenant's audit chain ($1: the tenant): its sequence and hash, no row for a new chain.</summary>
+    public const string AuditHeadSql = "SELECT tenant_seq, tenant_hash FROM controlplane.audit_events WHERE chain_tenant = $1 ORDER BY tenant_seq DESC LIMIT 1";
+
+    /// <summary>
+    /// The tenant whose chain a new audit row joins, or null for a platform row (no workspace, or a workspace of no tenant).
+    /// Not chain state: it may be read before the chain's lock is taken.
+    /// </summary>
+    public static async Task<string?> AuditChainTenantAsync(NpgsqlConnection conn, NpgsqlTransaction tx, AuditEntry entry, CancellationToken ct)
+    {
+        if (WorkspaceOf(entry.Kind, entry.ObjectName) is not { } workspace) return null;
+        if (entry.Tenant is { } tenant) return tenant;
+        // A row that names no tenant joins the chain of the workspace's owner, from the operator's own record.
+        await using var owner = new NpgsqlCommand("SELECT tenant_name FROM controlplane.workspaces WHERE name = $1", conn, tx);
+        owner.Parameters.AddWithValue(workspace);
+        return (string?)await owner.ExecuteScalarAsync(ct).ConfigureAwait(false);
     }
 
     /// <summary>The link of a new deployment event of this tenant.</summary>

@@ -131,54 +131,78 @@ public sealed partial class WorkspaceReconciler(
             return await RefuseAsync(ws, null, refusedStatus, refusedConditions, new Refusal(WorkspaceReasons.InvalidName, badName, Security: false), ct).ConfigureAwait(false);
         }
 
-        ws = await writer.AddFinalizerAsync(Type, ws, ApiGroup.Finalizer, ct).ConfigureAwait(false);
-        var log = new Changes();
-
-        var now = time.GetUtcNow().UtcDateTime;
-        var conditions = new ConditionSet(ws.Status?.Conditions, ws.Metadata.Generation, now);
-        var status = new WorkspaceStatus
-        {
-            ObservedGeneration = ws.Metadata.Generation,
-            Namespace = ws.Status?.Namespace,
-            Database = ws.Status?.Database,
-            ProviderKeys = ws.Status?.ProviderKeys,
-            AdmittedAt = ws.Status?.AdmittedAt,
-            Environment = ws.Status?.Environment,
-        };
-
-        WorkspaceRecord? record;
+        // The finalizer is written while the row is read and the namespace applied: neither depends on it,
+        // and what it guards (the row, the database) is written only after it is in place. Without this the
+        // finalizer's PATCH was one more round trip before anything else on every new workspace. The
+        // namespace is controlled by the workspace (owner reference), so a deletion before the finalizer
+        // lands still removes it; every status write below uses the object the finalizer write returned.
+        var finalizing = writer.AddFinalizerAsync(Type, ws, ApiGroup.Finalizer, ct);
         try
         {
-            record = await database.GetWorkspaceAsync(ws.Metadata.Name, ct).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException)
-        {
-            return await DatabaseDownAsync(ws, status, conditions, e, ct).ConfigureAwait(false);
-        }
+            var log = new Changes();
 
-        var tenant = caches.Tenants.Get(ws.Spec.Tenant);
-        // One quota decision per pass: the gate (maxWorkspaces) and the ResourceQuota both use it.
-        var grant = tenant is null ? null : quotaLedger.GrantFor(ws, tenant);
-        var gate = Gate(ws, tenant, record, grant);
-        if (gate is { } refused) return await RefuseAsync(ws, tenant, status, conditions, refused, ct).ConfigureAwait(false);
-        ArgumentNullException.ThrowIfNull(grant); // the gate refuses a missing tenant
-        var region = Placement.WorkspaceRegion(ws, tenant);
-        // The environment every rule applies: a lowered spec is not followed unless the guard was lifted.
-        var environment = WorkspaceEnvironments.ToRecord(ws.Spec.Environment, record?.DeletedAt is null ? record?.Environment ?? ws.Status?.Environment : ws.Status?.Environment, DeletionGuardLifted(ws));
-        status.Environment = environment;
+            var now = time.GetUtcNow().UtcDateTime;
+            var conditions = new ConditionSet(ws.Status?.Conditions, ws.Metadata.Generation, now);
+            var status = new WorkspaceStatus
+            {
+                ObservedGeneration = ws.Metadata.Generation,
+                Namespace = ws.Status?.Namespace,
+                Database = ws.Status?.Database,
+                ProviderKeys = ws.Status?.ProviderKeys,
+                AdmittedAt = ws.Status?.AdmittedAt,
+                Environment = ws.Status?.Environment,
+            };
 
-        // The namespace first: one that exists and was not created for this workspace is never adopted.
-        try
-        {
-            await ApplyAsync(log, ws, ResourceType.Namespaces, WorkspaceResources.Namespace(ws, tenant!.Metadata.Name, region, environment),
-                caches.Namespaces.Get(ws.Metadata.Name), [], ct).ConfigureAwait(false);
-        }
-        catch (ForeignObjectException e) when (e.Kind == ResourceType.Namespaces.Kind)
-        {
-            return await RefuseAsync(ws, tenant, status, conditions,
-                new Refusal(WorkspaceReasons.NamespaceConflict, $"metadata.name: {e.Message}; choose another workspace name", Security: true, WorkspaceConditions.NamespaceReady), ct).ConfigureAwait(false);
-        }
+            var (record, readError) = await ReadRecordAsync(ws.Metadata.Name, ct).ConfigureAwait(false);
+            if (readError is not null)
+            {
+                ws = await finalizing.ConfigureAwait(false);
+                return await DatabaseDownAsync(ws, status, conditions, readError, ct).ConfigureAwait(false);
+            }
 
+            var tenant = caches.Tenants.Get(ws.Spec.Tenant);
+            // One quota decision per pass: the gate (maxWorkspaces) and the ResourceQuota both use it.
+            var grant = tenant is null ? null : quotaLedger.GrantFor(ws, tenant);
+            var gate = Gate(ws, tenant, record, grant);
+            if (gate is { } refused)
+            {
+                ws = await finalizing.ConfigureAwait(false);
+                return await RefuseAsync(ws, tenant, status, conditions, refused, ct).ConfigureAwait(false);
+            }
+
+            ArgumentNullException.ThrowIfNull(grant); // the gate refuses a missing tenant
+            var region = Placement.WorkspaceRegion(ws, tenant);
+            // The environment every rule applies: a lowered spec is not followed unless the guard was lifted.
+            var environment = WorkspaceEnvironments.ToRecord(ws.Spec.Environment, record?.DeletedAt is null ? record?.Environment ?? ws.Status?.Environment : ws.Status?.Environment, DeletionGuardLifted(ws));
+            status.Environment = environment;
+
+            // The namespace first: one that exists and was not created for this workspace is never adopted.
+            try
+            {
+                await ApplyAsync(log, ws, ResourceType.Namespaces, WorkspaceResources.Namespace(ws, tenant!.Metadata.Name, region, environment),
+                    caches.Namespaces.Get(ws.Metadata.Name), [], ct).ConfigureAwait(false);
+            }
+            catch (ForeignObjectException e) when (e.Kind == ResourceType.Namespaces.Kind)
+            {
+                ws = await finalizing.ConfigureAwait(false);
+                return await RefuseAsync(ws, tenant, status, conditions,
+                    new Refusal(WorkspaceReasons.NamespaceConflict, $"metadata.name: {e.Message}; choose another workspace name", Security: true, WorkspaceConditions.NamespaceReady), ct).ConfigureAwait(false);
+            }
+
+            ws = await finalizing.ConfigureAwait(false);
+            return await ConvergeAsync(ws, log, conditions, status, record, tenant!, grant, region, environment, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Never left unobserved when the pass ends early (a failed read or namespace write).
+            await ((Task)finalizing).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    /// <summary>The rest of a pass once the finalizer is in place and the namespace is applied: the row, the children, the database, the keys, the status.</summary>
+    async Task<ReconcileResult> ConvergeAsync(Workspace ws, Changes log, ConditionSet conditions, WorkspaceStatus status, WorkspaceRecord? record, Tenant tenant,
+        QuotaGrant grant, string region, string environment, CancellationToken ct)
+    {
         status.AdmittedAt ??= WorkspaceResources.AdmissionTime(time.GetUtcNow());
 
         // The row records intent before anything is made outside Kubernetes (the workspace's database).
@@ -282,6 +306,19 @@ public sealed partial class WorkspaceReconciler(
         if (databaseOutcome == DatabaseOutcome.Refused) return ReconcileResult.Terminal("workspace database refused: see DatabaseReady");
         // A binding the API server refused as invalid waits for a spec change; any other failure is retried.
         return bindingFailures.All(f => f.Permanent) ? ReconcileResult.Done : ReconcileResult.Retry("member bindings not applied");
+    }
+
+    /// <summary>The workspace's row, or why Postgres could not be read (reported once the finalizer is in place).</summary>
+    async Task<(WorkspaceRecord? Record, Exception? Error)> ReadRecordAsync(string name, CancellationToken ct)
+    {
+        try
+        {
+            return (await database.GetWorkspaceAsync(name, ct).ConfigureAwait(false), null);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            return (null, e);
+        }
     }
 
     static string CreatedBy(Workspace ws) =>
