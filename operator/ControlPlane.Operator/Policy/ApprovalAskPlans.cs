@@ -28,7 +28,8 @@ public static class ApprovalAskPlans
 
     /// <summary>
     /// An Exposure with spec.publish whose current generation is not live, not approved and not rejected waits for
-    /// approval. Asked unless its Approved condition already says AwaitingApproval for this generation.
+    /// approval. Asked unless its Approved condition already says AwaitingApproval for this generation. No spec values in the
+    /// details (a metadataOnly tenant's record keeps none): the generations say what to look at.
     /// </summary>
     public static ApprovalAsk? ForExposure(Exposure e, ApprovalState state, long? liveGeneration)
     {
@@ -41,8 +42,6 @@ public static class ApprovalAskPlans
             ["reason"] = ExposureReasons.AwaitingApproval,
             ["generation"] = generation,
             ["liveGeneration"] = liveGeneration,
-            ["host"] = e.Spec.Host,
-            ["path"] = e.Spec.Path,
             ["message"] = state.Message,
         };
         return new(ExposureAction, ExposureReasons.AwaitingApproval, ApprovalAsks.With(details, state.Required, state.Approvers, null));
