@@ -89,6 +89,13 @@ public sealed class ExceptionTests(ClusterFixture cluster, ITestOutputHelper out
         }, CancellationToken.None);
         await WaitAsync(ns, "waiver", e => e.Status?.Phase == ExceptionPhase.Pending, "Pending");
 
+        // Waiting for a SecurityReviewer: audited once (approval.requested names the role), and a resync asks nothing again.
+        var ask = await ApprovalAskRows.OneAsync(cluster.Postgres.ConnectionString(), SecurityException.KubeKind, $"{ns}/waiver", "exception.requested");
+        Assert.Equal(1, (int)ask["approvers"]!["required"]!);
+        Assert.Equal(ExceptionApprovals.ReviewerRoles, ask["approvers"]!["roles"]!.AsArray().Select(r => (string)r!));
+        await op.ResyncWritesNothingAsync($"exception {ns}/waiver");
+        Assert.Single(await ApprovalAskRows.DetailsAsync(cluster.Postgres.ConnectionString(), SecurityException.KubeKind, $"{ns}/waiver", "exception.requested"));
+
         // An Approver who is no SecurityReviewer: written past admission, it still does not count.
         var carols = await ApproveAsync(created, "carol@example.com");
         await Net.WaitUntilAsync(async () => (await cluster.Api.GetAsync<Approval>(Approvals, ns, carols.Metadata.Name, CancellationToken.None)).Status?.Conditions?
@@ -127,6 +134,7 @@ public sealed class ExceptionTests(ClusterFixture cluster, ITestOutputHelper out
         Assert.Equal(before, (op.Requests.Writes, op.Runtime.Database.Writes));
         var after = await cluster.Api.GetAsync<SecurityException>(Exceptions, ns, "waiver", CancellationToken.None);
         Assert.Equal(active.Metadata.ResourceVersion, after.Metadata.ResourceVersion);
+        Assert.Single(await ApprovalAskRows.DetailsAsync(cluster.Postgres.ConnectionString(), SecurityException.KubeKind, $"{ns}/waiver", "exception.requested"));
     }
 
     [Fact]

@@ -125,6 +125,16 @@ public sealed class ExposureTests(WebhookFixture fixture)
         Assert.Null(await IngressAsync(ws, "orders"));
         Assert.Null(pending.Status!.Endpoint);
 
+        // The wait is audited once for generation 1, naming who may approve (approval.requested); a resync asks nothing again.
+        var key = $"{ws}/orders";
+        var ask = await ApprovalAskRows.OneAsync(Cluster.Postgres.ConnectionString(), "Exposure", key, "exposure.approval-requested");
+        Assert.Equal(1, (int)ask["generation"]!);
+        Assert.Equal(1, (int)ask["approvers"]!["required"]!);
+        Assert.Equal(1, (int)ask["approvers"]!["stillNeeded"]!);
+        Assert.Contains(ControlPlane.Operator.Policy.WorkspaceRoles.ClusterRoleName("Approver"), ask["approvers"]!["roles"]!.AsArray().Select(r => (string)r!));
+        await ApprovalAskRows.ResyncWritesNothingToPostgresAsync(fixture.Runtime, $"exposure {key}");
+        Assert.Single(await ApprovalAskRows.DetailsAsync(Cluster.Postgres.ConnectionString(), "Exposure", key, "exposure.approval-requested"));
+
         await carol.CreateAsync(Approvals, ws, NewApproval("orders"), CancellationToken.None);
         var published = await WaitForAsync(ws, "orders", e => e.Status?.Phase == ExposurePhase.Published, "Published");
         Assert.Equal(1, published.Status!.PublishedGeneration);
@@ -147,6 +157,9 @@ public sealed class ExposureTests(WebhookFixture fixture)
         var still = (await IngressAsync(ws, "orders"))!;
         Assert.Equal("/orders", still.Spec.Rules.Single().Http.Paths.Single().Path);
         Assert.Equal("600", still.Metadata.Annotations[ExposureResources.LimitRpm]);
+        // The edit is a new ask, with the live generation named.
+        var editAsk = await ApprovalAskRows.OneAsync(Cluster.Postgres.ConnectionString(), "Exposure", key, "exposure.approval-requested", d => (int)d["generation"]! == 2);
+        Assert.Equal(1, (int)editAsk["liveGeneration"]!);
 
         // erin rejects the edit: any reject wins, and generation 1 stays live, said so.
         await erin.CreateAsync(Approvals, ws, NewApproval("orders", "reject"), CancellationToken.None);
@@ -175,7 +188,8 @@ public sealed class ExposureTests(WebhookFixture fixture)
         // Against generation 1 (the last published), not the rejected 2: path and rate both changed back/forth.
         Assert.Contains(rows[1].Diff, op => op!["path"]!.GetValue<string>() == "/path" && op["value"]!.GetValue<string>() == "/orders-v3");
         var audit = await AuditAsync(ws, "orders");
-        Assert.Equal(["exposure.published", "exposure.rejected", "exposure.published"], audit.Select(a => a.Action));
+        Assert.Equal(["exposure.approval-requested", "exposure.published", "exposure.approval-requested", "exposure.rejected", "exposure.approval-requested", "exposure.published"],
+            audit.Select(a => a.Action));
     }
 
     [Fact]

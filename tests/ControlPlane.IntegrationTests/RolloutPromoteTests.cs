@@ -94,6 +94,11 @@ public sealed class RolloutPromoteTests(ClusterFixture cluster, ITestOutputHelpe
         var waiting = await WaitAsync(lab, "orders", r => r.Status?.Conditions?.Any(c => c.Type == "Progressing" && c.Reason == RolloutReasons.PromotionRefused) == true, "promotion waiting for approval");
         Assert.Contains($"spec.promote waits for approval of generation {waiting.Metadata.Generation}", waiting.Status!.Conditions!.Single(c => c.Type == "Progressing").Message, StringComparison.Ordinal);
         await op.ResyncWritesNothingAsync($"rollout {lab}/orders");
+        // The wait was asked for once (approval.requested), with the ring and who may approve; the resync asked nothing again.
+        var ask = await ApprovalAskRows.OneAsync(cluster.Postgres.ConnectionString(), "Rollout", $"{lab}/orders", "rollout.approval-requested");
+        Assert.Equal(("promote:lab", "lab", "promote"), ((string?)ask["reason"], (string?)ask["ring"], (string?)ask["step"]));
+        Assert.Equal(waiting.Metadata.Generation, (long)ask["generation"]!);
+        Assert.Equal(1, (int)ask["approvers"]!["required"]!);
 
         // carol approves the promoted generation (as the webhook would stamp it): the soak ends, canary starts and (soak 0s) finishes.
         await cluster.Api.CreateAsync(Approvals, lab, new Approval
@@ -111,5 +116,6 @@ public sealed class RolloutPromoteTests(ClusterFixture cluster, ITestOutputHelpe
         await Net.WaitUntilAsync(async () => (await AuditActionsAsync($"{lab}/orders")).Count(a => a == "rollout.promoted") == 1, TimeSpan.FromSeconds(30), "rollout.promoted audited once");
         await op.ResyncWritesNothingAsync($"rollout {lab}/orders");
         Assert.Equal(1, (await AuditActionsAsync($"{lab}/orders")).Count(a => a == "rollout.promoted"));
+        Assert.Equal(1, (await AuditActionsAsync($"{lab}/orders")).Count(a => a == "rollout.approval-requested"));
     }
 }

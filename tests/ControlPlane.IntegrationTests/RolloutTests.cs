@@ -366,6 +366,15 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
         Assert.Equal(New, await ImageAsync(ws[0]));
         Assert.Equal(Old, await ImageAsync(ws[1]));
 
+        // The ring's wait is audited once (approval.requested, with the ring and who may approve); a resync asks nothing again.
+        var key = $"{ws[0]}/{name}";
+        var ask = await ApprovalAskRows.OneAsync(cluster.Postgres.ConnectionString(), "Rollout", key, "rollout.approval-requested");
+        Assert.Equal(("ring-2-prod", "ring-2-prod", "start"), ((string?)ask["reason"], (string?)ask["ring"], (string?)ask["step"]));
+        Assert.Equal(2, (int)ask["approvers"]!["required"]!);
+        Assert.Equal(2, (int)ask["approvers"]!["stillNeeded"]!);
+        await op.ResyncWritesNothingAsync($"rollout {key}");
+        Assert.Single(await ApprovalAskRows.DetailsAsync(cluster.Postgres.ConnectionString(), "Rollout", key, "rollout.approval-requested"));
+
         Approval ApprovalBy(string who) => new()
         {
             Metadata = new V1ObjectMeta { Name = Unique("apr") },
@@ -383,6 +392,11 @@ public sealed class RolloutTests(ClusterFixture cluster, ITestOutputHelper outpu
         await cluster.Api.CreateAsync(Approvals, ws[0], ApprovalBy("erin@example.com"), CancellationToken.None);
         await WaitAsync(ws[0], name, r => r.Status?.Phase == RolloutPhase.Succeeded, "Succeeded after the second approval");
         Assert.Equal(New, await ImageAsync(ws[1]));
+        // The decision (approval.decided), once; the one ask stays the one.
+        var decided = await ApprovalAskRows.OneAsync(cluster.Postgres.ConnectionString(), "Rollout", key, "rollout.approved");
+        Assert.Equal("ring-2-prod", (string?)decided["ring"]);
+        Assert.Equal(["carol@example.com", "erin@example.com"], decided["approvers"]!.AsArray().Select(a => (string)a!).Order(StringComparer.Ordinal));
+        Assert.Single(await ApprovalAskRows.DetailsAsync(cluster.Postgres.ConnectionString(), "Rollout", key, "rollout.approval-requested"));
     }
 
     [Fact]

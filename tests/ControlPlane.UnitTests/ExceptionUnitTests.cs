@@ -133,7 +133,9 @@ public sealed class ExceptionUnitTests
         Assert.Equal(ExceptionPhase.Pending, pending.Phase);
         Assert.Contains(pending.Conditions, c => c is { Type: "Ready", Status: false, Reason: "AwaitingApproval" });
         Assert.Equal(Created.AddDays(30) - Now, pending.RecheckIn);
-        Assert.Empty(pending.Audits);
+        // First seen, waiting: the ask for this generation (approval.requested), no Event.
+        Assert.Equal(ApprovalAskPlans.ExceptionAction, Assert.Single(pending.Audits).Action);
+        Assert.Empty(pending.Notices);
 
         var active = ExceptionPlan.Decide(new(Exc(), TenantWith(), Approved("sam@acme.io"), Now));
         Assert.Equal(ExceptionPhase.Active, active.Phase);
@@ -192,7 +194,9 @@ public sealed class ExceptionUnitTests
     {
         var d = ExceptionPlan.Decide(new(Exc(status: new(ExceptionPhase.Active, 1, "sam@acme.io", Now)), TenantWith(), NotApproved, Now));
         Assert.Equal(ExceptionPhase.Pending, d.Phase);
-        Assert.Equal("exception.revoked", Assert.Single(d.Audits).Action);
+        // Revoked, and waiting again: the ask is appended only if this generation's is not on record (Once).
+        Assert.Equal(["exception.revoked", ApprovalAskPlans.ExceptionAction], d.Audits.Select(a => a.Action));
+        Assert.True(d.Audits[1].Once);
         Assert.True(Assert.Single(d.Notices).Warning);
     }
 

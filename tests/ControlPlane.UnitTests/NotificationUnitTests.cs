@@ -32,8 +32,6 @@ public sealed class NotificationUnitTests
     [InlineData("rollout.rolled-back", NotificationEvents.RolloutRolledBack)]
     [InlineData("rollout.paused", NotificationEvents.RolloutPaused)]
     [InlineData("rollout.completed", NotificationEvents.RolloutCompleted)]
-    [InlineData("exposure.published", NotificationEvents.ExposurePublished)]
-    [InlineData("exposure.rejected", NotificationEvents.ExposureRejected)]
     [InlineData("backup.failed", NotificationEvents.BackupFailed)]
     [InlineData("backup.overdue", NotificationEvents.BackupOverdue)]
     [InlineData("restore.completed", NotificationEvents.RestoreCompleted)]
@@ -41,6 +39,7 @@ public sealed class NotificationUnitTests
     [InlineData("breakglass.invoked", NotificationEvents.BreakGlassUsed)]
     [InlineData("channel.auto_disabled", NotificationEvents.ChannelAutoDisabled)]
     [InlineData("access.requested", NotificationEvents.ApprovalRequested)]
+    [InlineData("exposure.refused", NotificationEvents.ExposureRejected)]
     [InlineData("restore.rejected", NotificationEvents.ApprovalDecided)]
     public void AuditActions_MapToTheirEventType_WithAStableId(string action, string type)
     {

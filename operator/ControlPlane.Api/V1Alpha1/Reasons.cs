@@ -36,6 +36,7 @@ public static class RolloutReasons
     public const string TenantSuspended = "TenantSuspended";
     public const string MetricsUnavailable = "MetricsUnavailable";
     public const string AwaitingApproval = "AwaitingApproval";
+    public const string Approved = "Approved";
     public const string Rejected = "Rejected";
     public const string RingEmpty = "RingEmpty";
     public const string DeploymentNotFound = "DeploymentNotFound";

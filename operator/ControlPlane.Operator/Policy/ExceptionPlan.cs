@@ -6,8 +6,11 @@ namespace ControlPlane.Operator.Policy;
 /// <summary>What an Exception's decision reads: the object, its tenant (null: not in a workspace), its approvals' sum, the time.</summary>
 public sealed record ExceptionFacts(SecurityException Exception, Tenant? Tenant, ApprovalState Approval, DateTime Now);
 
-/// <summary>An audit row the decision asks for (appended before the status that reports it).</summary>
-public sealed record ExceptionAudit(string Action, JsonObject Details, string Severity = "info");
+/// <summary>
+/// An audit row the decision asks for (appended before the status that reports it). <paramref name="Once"/>: appended
+/// only if no row of this action, details.reason and details.generation is on record (an ask, decided from a status that may lag).
+/// </summary>
+public sealed record ExceptionAudit(string Action, JsonObject Details, string Severity = "info", bool Once = false);
 
 /// <summary>What to write: the next status (phase, approvedBy/At), its conditions, Events, audit rows, and when to look again (at expiresAt).</summary>
 public sealed record ExceptionDecision(
@@ -105,6 +108,9 @@ public static class ExceptionPlan
                     break;
             }
         }
+
+        // Waiting for a SecurityReviewer: asked once per generation, so approval.requested reaches them.
+        if (ApprovalAskPlans.ForException(e, phase, f.Approval, Details(e, f.Tenant)) is { } ask) audits.Add(new(ask.Action, ask.Details, Once: true));
 
         TimeSpan? recheck = phase is ExceptionPhase.Active or ExceptionPhase.Pending && expires > f.Now ? expires - f.Now : null;
         return new(phase, approvedBy, approvedAt, conditions, notices, audits, recheck);

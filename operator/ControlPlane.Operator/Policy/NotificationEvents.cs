@@ -121,11 +121,17 @@ public static class NotificationEvents
         // Approvals asked for and decided, of the kinds whose reconcilers audit them.
         ["access.requested"] = ApprovalRequested,
         ["restore.requested"] = ApprovalRequested,
+        ["exposure.approval-requested"] = ApprovalRequested,
+        ["rollout.approval-requested"] = ApprovalRequested,
+        ["exception.requested"] = ApprovalRequested,
         ["access.rejected"] = ApprovalDecided,
         ["restore.approved"] = ApprovalDecided,
         ["restore.rejected"] = ApprovalDecided,
         ["exception.approved"] = ApprovalDecided,
         ["exception.rejected"] = ApprovalDecided,
+        ["rollout.approved"] = ApprovalDecided,
+        ["rollout.rejected"] = ApprovalDecided,
+        ["rollout.promoted"] = ApprovalDecided,
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     /// <summary>The audit actions that are also an approval decision (besides their own event), with the decision.</summary>
@@ -137,6 +143,13 @@ public static class NotificationEvents
         ["restore.rejected"] = "rejected",
         ["exception.approved"] = "approved",
         ["exception.rejected"] = "rejected",
+        // An Exposure generation goes live only once approved (exposure.published names its approvers); a counting reject is exposure.rejected.
+        ["exposure.published"] = "approved",
+        ["exposure.rejected"] = "rejected",
+        // A ring that waited starts (or spec.promote ends its soak early) once the generation is approved.
+        ["rollout.approved"] = "approved",
+        ["rollout.rejected"] = "rejected",
+        ["rollout.promoted"] = "approved",
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     public static bool IsKnown(string type) => Types.Contains(type, StringComparer.Ordinal);

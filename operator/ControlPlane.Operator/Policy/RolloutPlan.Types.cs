@@ -67,8 +67,9 @@ public sealed record RequesterAccess(IReadOnlySet<string> Checked, IReadOnlyList
 /// <summary>A condition's value, as the plan wants it.</summary>
 public sealed record Verdict(bool Status, string Reason, string Message);
 
-/// <summary>An Event, and the audit action when it is also audited.</summary>
-public sealed record RolloutNotice(string Reason, string Message, bool Warning = false, string? AuditAction = null, string? AuditReason = null);
+/// <summary>An Event, and the audit action when it is also audited (with <paramref name="AuditDetails"/> added to the row's details: an approval ask's approvers).</summary>
+public sealed record RolloutNotice(string Reason, string Message, bool Warning = false, string? AuditAction = null, string? AuditReason = null,
+    System.Text.Json.Nodes.JsonObject? AuditDetails = null);
 
 /// <summary>Images to set in one namespace.</summary>
 public sealed record ImagePatch(string Namespace, IReadOnlyList<ContainerImage> Containers);

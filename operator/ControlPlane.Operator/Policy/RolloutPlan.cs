@@ -218,6 +218,12 @@ public static class RolloutPlan
                     var why = facts.Approval?.Message ?? "no approval";
                     Progress(ring, $"ring {ring.Name}: spec.promote waits for approval of generation {rollout.Metadata.Generation} (an Approval with target kind Rollout, name {rollout.Metadata.Name}): {why}; soaking until {soakEnds:u} meanwhile");
                     progressing = progressing with { Reason = RolloutReasons.PromotionRefused };
+                    if (facts.Approval?.Rejected != true && ApprovalAskPlans.PromoteAskIsNew(rollout))
+                    {
+                        notices.Add(new(RolloutReasons.PromotionRefused, progressing.Message, AuditAction: ApprovalAskPlans.RolloutAction, AuditReason: ApprovalAskPlans.PromoteReason(ring.Name),
+                            AuditDetails: ApprovalAskPlans.RolloutDetails(rollout, ring.Name, "promote", facts.Approval)));
+                    }
+
                     RequeueIn(soakEnds - facts.Now);
                     return false;
                 }
@@ -247,6 +253,8 @@ public static class RolloutPlan
         /// <summary>Starts a ring when nothing holds it (nothing more happens in this pass either way).</summary>
         void StartRing(int i, Ring ring, RingStatus rs, RingView view)
         {
+            // A ring leaving AwaitingApproval because it was approved is an approval decision (audited once per generation and ring).
+            var wasAwaiting = rs.Phase == RingPhase.AwaitingApproval;
             if (spec.Paused)
             {
                 Pause(RolloutReasons.Paused, $"spec.paused is true: ring {ring.Name} does not start");
@@ -268,6 +276,22 @@ public static class RolloutPlan
                 var prod = ring.RequiresApproval ? "" : " (it reaches a prod workspace: approval is required whatever requiresApproval says)";
                 Pause(facts.Approval?.Rejected == true ? RolloutReasons.Rejected : RolloutReasons.AwaitingApproval,
                     $"ring {ring.Name} requires approval of generation {rollout.Metadata.Generation}{prod} (an Approval with target kind Rollout, name {rollout.Metadata.Name}): {why}");
+                // The ring starts waiting (first look, or an edit made a new generation to approve): asked once, so approval.requested reaches the approvers.
+                if (facts.Approval?.Rejected == true)
+                {
+                    var before = rollout.Status?.Conditions?.FirstOrDefault(c => c.Type == RolloutConditions.Paused);
+                    if (before?.Reason != RolloutReasons.Rejected || before.ObservedGeneration != rollout.Metadata.Generation)
+                    {
+                        notices.Add(new(RolloutReasons.Rejected, paused.Message, Warning: true, AuditAction: "rollout.rejected", AuditReason: ring.Name,
+                            AuditDetails: new System.Text.Json.Nodes.JsonObject { ["ring"] = ring.Name, ["rejectedBy"] = Json(facts.Approval.RejectedBy) }));
+                    }
+                }
+                else if (ApprovalAskPlans.RingAskIsNew(rollout, ring.Name))
+                {
+                    notices.Add(new(RolloutReasons.AwaitingApproval, paused.Message, AuditAction: ApprovalAskPlans.RolloutAction, AuditReason: ring.Name,
+                        AuditDetails: ApprovalAskPlans.RolloutDetails(rollout, ring.Name, "start", facts.Approval)));
+                }
+
                 return;
             }
 
@@ -304,6 +328,7 @@ public static class RolloutPlan
                 }
 
                 rs.Phase = RingPhase.Pending;
+                Approved(ring, wasAwaiting);
                 Pause(RolloutReasons.RequesterForbidden, message);
                 return;
             }
@@ -325,6 +350,7 @@ public static class RolloutPlan
                 if (!v.OnTarget) patches.Add(new ImagePatch(v.Namespace, Target));
             }
 
+            Approved(ring, wasAwaiting);
             rs.Phase = RingPhase.Progressing;
             rs.StartedAt = facts.Now;
             rs.Workspaces = view.Namespaces.ToList();
@@ -334,6 +360,16 @@ public static class RolloutPlan
             RequeueIn(Deadline(spec));
             return;
         }
+
+        /// <summary>The ring waited for approval and goes on now: the decision, with who approved.</summary>
+        void Approved(Ring ring, bool wasAwaiting)
+        {
+            if (!wasAwaiting || facts.Approval is not { Approved: true } approval) return;
+            notices.Add(new(RolloutReasons.Approved, $"ring {ring.Name}: generation {rollout.Metadata.Generation} {approval.Message}", AuditAction: "rollout.approved", AuditReason: ring.Name,
+                AuditDetails: new System.Text.Json.Nodes.JsonObject { ["ring"] = ring.Name, ["approvers"] = Json(approval.Approvers) }));
+        }
+
+        static System.Text.Json.Nodes.JsonArray Json(IEnumerable<string> names) => new([.. names.Select(n => (System.Text.Json.Nodes.JsonNode)System.Text.Json.Nodes.JsonValue.Create(n))]);
 
         static string Refusals(RingView view) => view.Refused.Count == 0 ? "" : $" (refused: {string.Join(", ", view.Refused)})";
 

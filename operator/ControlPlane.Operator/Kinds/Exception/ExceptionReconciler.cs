@@ -96,6 +96,12 @@ public sealed class ExceptionReconciler(
             // Audited before the status that reports it: a failed write leaves the phase as it was, and the next pass audits it.
             foreach (var audit in decision.Audits)
             {
+                if (audit.Once && await database.AuditExistsAsync(SecurityException.KubeKind, $"{ns}/{exception.Metadata.Name}", audit.Action, (string?)audit.Details["reason"] ?? "",
+                        exception.Metadata.Generation, ct).ConfigureAwait(false))
+                {
+                    continue;
+                }
+
                 await database.AppendAuditAsync(new AuditEntry(Actor, audit.Action, SecurityException.KubeKind, $"{ns}/{exception.Metadata.Name}", tenant?.Metadata.Name,
                     audit.Details, audit.Severity), ct).ConfigureAwait(false);
             }

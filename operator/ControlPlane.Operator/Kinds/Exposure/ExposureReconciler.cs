@@ -74,6 +74,8 @@ public sealed partial class ExposureReconciler(
 
             var state = ApprovalStateOf(e, ws);
             var counted = CountedApprovals(e);
+            // Before the Approved condition is set: a failed audit leaves it as it was, and the next pass asks again.
+            if (ApprovalAskPlans.ForExposure(e, state, live?.Generation) is { } ask) await RecordAskAsync(e, tenant, ask, ct).ConfigureAwait(false);
             conditions.Set(ExposureConditions.Approved, state.Approved, state.Rejected ? ExposureReasons.Rejected : state.Approved ? ExposureReasons.Approved : ExposureReasons.AwaitingApproval, state.Message);
             if (state.Rejected) await RecordRejectionAsync(e, tenant, state, live, ct).ConfigureAwait(false);
 

@@ -104,15 +104,16 @@ public sealed partial class RolloutReconciler
             var reason = n.AuditReason ?? n.Reason;
             if (await database.AuditExistsAsync("Rollout", name, n.AuditAction!, reason, rollout.Metadata.Generation, ct).ConfigureAwait(false)) continue;
             var actor = rollout.Metadata.Annotations?.TryGetValue(ApiGroup.CreatedByAnnotation, out var who) == true ? who : Actor;
-            await database.AppendAuditAsync(new AuditEntry(actor, n.AuditAction!, "Rollout", name, facts.Tenant,
-                new JsonObject
-                {
-                    ["reason"] = reason,
-                    ["generation"] = rollout.Metadata.Generation,
-                    ["message"] = n.Message,
-                    ["deployment"] = rollout.Spec.Target.Deployment,
-                },
-                Severity: n.Warning ? "warning" : "info"), ct).ConfigureAwait(false);
+            var details = new JsonObject
+            {
+                ["reason"] = reason,
+                ["generation"] = rollout.Metadata.Generation,
+                ["message"] = n.Message,
+                ["deployment"] = rollout.Spec.Target.Deployment,
+            };
+            foreach (var (k, v) in n.AuditDetails ?? []) details[k] ??= v?.DeepClone();
+            await database.AppendAuditAsync(new AuditEntry(actor, n.AuditAction!, "Rollout", name, facts.Tenant, details, Severity: n.Warning ? "warning" : "info"), ct)
+                .ConfigureAwait(false);
         }
     }
 }

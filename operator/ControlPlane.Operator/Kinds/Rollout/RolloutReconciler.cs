@@ -169,7 +169,9 @@ public sealed partial class RolloutReconciler(
         var view = ring is null ? null : rings[index];
         ApprovalState? approval = null;
         var promoting = ring is not null && RolloutPlan.PromoteAsked(spec, ring, ringStatus);
-        if (ring is not null && ((RolloutResources.NeedsApproval(rollout, ring, view!) && !started) || promoting) && tenantName is not null)
+        // The next ring too when it needs approval: a promotion in this pass may leave it waiting, and its ask names who may approve.
+        var nextNeedsApproval = index + 1 < spec.Rings.Count && RolloutResources.NeedsApproval(rollout, spec.Rings[index + 1], rings[index + 1]);
+        if (ring is not null && ((RolloutResources.NeedsApproval(rollout, ring, view!) && !started) || promoting || nextNeedsApproval) && tenantName is not null)
         {
             // Two approvers when any ring reaches prod, whatever the environment the Rollout itself lives in,
             // each an Approver of the Rollout's workspace and of every prod workspace its rings reach.
