@@ -152,6 +152,8 @@ public sealed class OperatorRuntime : IAsyncDisposable
 
     public Informer<T>? InformerOf<T>() where T : class, IKubernetesObject<V1ObjectMeta> => manager.InformerOf<T>();
 
+    public NamespacedInformer<T>? NamespacedInformerOf<T>() where T : class, IKubernetesObject<V1ObjectMeta> => manager.NamespacedInformerOf<T>();
+
     public void ResyncAll() => manager.ResyncAll();
 
     public bool IsIdle => manager.IsIdle;
