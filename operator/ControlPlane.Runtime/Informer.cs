@@ -41,6 +41,9 @@ public sealed record InformerOptions
     /// </summary>
     public NamespaceScope? Scope { get; init; }
 
+    /// <summary>The first list asks for resourceVersion 0 (the API server's watch cache, as client-go does); re-lists never do.</summary>
+    public bool FirstListFromCache { get; init; } = true;
+
     /// <summary>List and watch only this namespace (the members of a <see cref="NamespacedInformer{T}"/>); null: cluster-wide.</summary>
     public string? Namespace { get; init; }
 
@@ -119,6 +122,7 @@ public sealed partial class Informer<T> : IInformerEvents<T> where T : class, IK
     readonly ConcurrentDictionary<string, byte> dropped = new(StringComparer.Ordinal);
     const int MaxDropped = 1 << 16;
     CancellationToken running;
+    System.Diagnostics.Stopwatch started = new();
 
     public Informer(KubeApi api, ResourceType type, OperatorMetrics metrics, ILogger logger, InformerOptions? options = null)
     {
@@ -261,6 +265,7 @@ public sealed partial class Informer<T> : IInformerEvents<T> where T : class, IK
     public async Task RunAsync(CancellationToken ct)
     {
         running = ct;
+        started = System.Diagnostics.Stopwatch.StartNew();
         // Objects are judged by the scope's namespaces: they must be known before the first list.
         if (options.Scope is { } scope)
         {
@@ -320,10 +325,15 @@ public sealed partial class Informer<T> : IInformerEvents<T> where T : class, IK
         var fresh = new Dictionary<string, T>();
         string? continueToken = null;
         string listVersion;
+        var pages = 0;
         do
         {
+            pages++;
+            // The first list may come from the API server's watch cache (cheap for it and for etcd, at a
+            // restart when every informer lists at once): the watch from its version brings what is newer.
+            // A re-list after 410 Gone reads from etcd: the cache may be what was too old.
             var page = await api.ListAsync<T>(Type, options.Namespace, options.LabelSelector, options.PageSize, continueToken, ct, options.MetadataOnly, options.FieldSelector,
-                options.Scope is null ? null : Admit).ConfigureAwait(false);
+                options.Scope is null ? null : Admit, fromCache: options.FirstListFromCache && !synced.Task.IsCompleted).ConfigureAwait(false);
             foreach (var item in page.Items) fresh[KeyOf(item)] = Trim(item);
             continueToken = page.Continue;
             listVersion = page.ResourceVersion;
@@ -366,6 +376,15 @@ public sealed partial class Informer<T> : IInformerEvents<T> where T : class, IK
         }
 
         Volatile.Write(ref resourceVersion, listVersion);
+        if (!synced.Task.IsCompleted)
+        {
+            var seconds = started.Elapsed.TotalSeconds;
+            var gauge = metrics.SyncSeconds.WithLabels(Type.Plural);
+            if (seconds > gauge.Value) gauge.Set(seconds);
+            logger.LogDebug("{Resource}{Namespace}: synced {Count} objects in {Pages} pages, {Ms} ms after start", Type.Plural,
+                options.Namespace is null ? "" : " in " + options.Namespace, fresh.Count, pages, (int)(seconds * 1000));
+        }
+
         synced.TrySetResult();
     }
 
