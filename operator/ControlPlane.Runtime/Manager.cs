@@ -10,6 +10,13 @@ public sealed record ManagerOptions
     public ControllerOptions Controllers { get; init; } = new();
     public string EventSource { get; init; } = "controlplane-operator";
 
+    /// <summary>
+    /// The client of the namespaced informer sets' members (a watch per held namespace): its own
+    /// connections, multiplexed, so many watches never take the connections other requests need.
+    /// Null: the manager's client.
+    /// </summary>
+    public KubeApi? NamespacedWatchApi { get; init; }
+
     /// <summary>How the kinds share their own strings in the term's caches (see <see cref="StringPool.InternOwn"/>).</summary>
     public Action<object, Func<string?, string?>>? InternOwnStrings { get; init; }
 }
@@ -69,7 +76,8 @@ public sealed class TermBuilder
         // One namespace per member: an index by namespace would hold one bucket.
         var member = options with { IndexByNamespace = false };
         var logger = Loggers.CreateLogger("informer." + type.Plural);
-        var informer = new NamespacedInformer<T>(type, ns => new Informer<T>(Api, type, Metrics, logger, member with { Namespace = ns }), logger);
+        var api = manager.Options.NamespacedWatchApi ?? Api;
+        var informer = new NamespacedInformer<T>(type, ns => new Informer<T>(api, type, Metrics, logger, member with { Namespace = ns }), logger);
         namespaced[(type, options)] = informer;
         return informer;
     }

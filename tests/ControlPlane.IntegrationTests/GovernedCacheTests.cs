@@ -221,4 +221,35 @@ public sealed class GovernedCacheTests(ClusterFixture cluster, ITestOutputHelper
         await Net.WaitUntilAsync(() => Task.FromResult(!pods.Namespaces.Contains(ws)), TimeSpan.FromSeconds(60), "no holder left");
         Assert.Null(pods.Get($"{ws}/late"));
     }
+
+    [Fact]
+    public async Task ThreeHundredHeldNamespaces_AreAllWatched_AndTheOperatorsOtherRequestsAreNotStarved()
+    {
+        await using var op = TestOperator.Start(cluster, Unique("lease"), output);
+        await op.WaitUntilLeaderAndSyncedAsync();
+        var pods = op.Runtime.NamespacedInformerOf<V1Pod>()!;
+        // More watches than the operator's main client has connections (256): they ride their own, multiplexed.
+        var namespaces = new List<string>();
+        for (var i = 0; i < 300; i++) namespaces.Add(await ForeignNamespaceAsync());
+        try
+        {
+            using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+            await pods.HoldAsync("test/many", namespaces, deadline.Token);
+            Assert.Equal(300, namespaces.Count(pods.IsSynced));
+
+            // Every one is watched: a pod made in the last arrives; and the main client still answers at once.
+            await cluster.Api.CreateAsync(Deployments.Pods, namespaces[^1], Pod(namespaces[^1], "last"), CancellationToken.None);
+            await Net.WaitUntilAsync(() => Task.FromResult(pods.Get($"{namespaces[^1]}/last") is not null), TimeSpan.FromSeconds(60), "the pod in the 300th namespace cached");
+            var get = System.Diagnostics.Stopwatch.StartNew();
+            await op.Runtime.Api.GetAsync<V1Namespace>(Namespaces, null, namespaces[0], deadline.Token);
+            output.WriteLine($"GET through the main client with 300 member watches open: {get.ElapsedMilliseconds} ms");
+        }
+        finally
+        {
+            pods.Forget("test/many");
+            foreach (var ns in namespaces) await cluster.Api.DeleteAsync(Namespaces, null, ns, CancellationToken.None);
+        }
+
+        Assert.Empty(pods.Namespaces.Intersect(namespaces));
+    }
 }
