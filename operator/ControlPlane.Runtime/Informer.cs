@@ -41,9 +41,6 @@ public sealed record InformerOptions
     /// </summary>
     public NamespaceScope? Scope { get; init; }
 
-    /// <summary>The first list asks for resourceVersion 0 (the API server's watch cache, as client-go does); re-lists never do.</summary>
-    public bool FirstListFromCache { get; init; } = true;
-
     /// <summary>List and watch only this namespace (the members of a <see cref="NamespacedInformer{T}"/>); null: cluster-wide.</summary>
     public string? Namespace { get; init; }
 
@@ -329,11 +326,8 @@ public sealed partial class Informer<T> : IInformerEvents<T> where T : class, IK
         do
         {
             pages++;
-            // The first list may come from the API server's watch cache (cheap for it and for etcd, at a
-            // restart when every informer lists at once): the watch from its version brings what is newer.
-            // A re-list after 410 Gone reads from etcd: the cache may be what was too old.
             var page = await api.ListAsync<T>(Type, options.Namespace, options.LabelSelector, options.PageSize, continueToken, ct, options.MetadataOnly, options.FieldSelector,
-                options.Scope is null ? null : Admit, fromCache: options.FirstListFromCache && !synced.Task.IsCompleted).ConfigureAwait(false);
+                options.Scope is null ? null : Admit).ConfigureAwait(false);
             foreach (var item in page.Items) fresh[KeyOf(item)] = Trim(item);
             continueToken = page.Continue;
             listVersion = page.ResourceVersion;

@@ -215,13 +215,13 @@ public sealed class KubeApi : IDisposable
     }
 
     public async Task<ListPage<T>> ListAsync<T>(ResourceType type, string? ns, string? labelSelector, int limit, string? continueToken, CancellationToken ct,
-        bool metadataOnly = false, string? fieldSelector = null, Func<JsonElement, bool>? admit = null, bool fromCache = false)
+        bool metadataOnly = false, string? fieldSelector = null, Func<JsonElement, bool>? admit = null)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
         deadline.CancelAfter(RequestTimeout);
         try
         {
-            return await ListPageAsync<T>(type, ns, labelSelector, limit, continueToken, deadline.Token, metadataOnly, fieldSelector, admit, fromCache).ConfigureAwait(false);
+            return await ListPageAsync<T>(type, ns, labelSelector, limit, continueToken, deadline.Token, metadataOnly, fieldSelector, admit).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
@@ -230,14 +230,10 @@ public sealed class KubeApi : IDisposable
     }
 
     async Task<ListPage<T>> ListPageAsync<T>(ResourceType type, string? ns, string? labelSelector, int limit, string? continueToken, CancellationToken ct,
-        bool metadataOnly, string? fieldSelector, Func<JsonElement, bool>? admit, bool fromCache)
+        bool metadataOnly, string? fieldSelector, Func<JsonElement, bool>? admit)
     {
         var query = new List<string> { $"limit={limit}" };
         if (!string.IsNullOrEmpty(continueToken)) query.Add("continue=" + Uri.EscapeDataString(continueToken));
-        // resourceVersion=0: any version the API server's watch cache holds, served from memory in one
-        // answer (the limit is ignored there), as client-go's reflectors list first. Without a watch cache
-        // the server pages from etcd and the continue token is followed (sent without a resourceVersion).
-        else if (fromCache) query.Add("resourceVersion=0");
         if (!string.IsNullOrEmpty(labelSelector)) query.Add("labelSelector=" + Uri.EscapeDataString(labelSelector));
         if (!string.IsNullOrEmpty(fieldSelector)) query.Add("fieldSelector=" + Uri.EscapeDataString(fieldSelector));
         // Streamed into a pooled JsonDocument and deserialized item by item: a page of 500 objects as
