@@ -56,8 +56,9 @@ public sealed partial class ExposureReconciler(
     {
         if (e.Metadata.DeletionTimestamp is not null) return await FinalizeAsync(e, ct).ConfigureAwait(false);
         var ns = e.Metadata.NamespaceProperty;
-        // The backend is a Service of this namespace: its cache is kept (and synced) while an Exposure holds it.
-        await caches.Services.HoldAsync(KeyOf(e), [ns], ct).ConfigureAwait(false);
+        // The backend is a Service of this namespace: its cache is kept (and synced) while an Exposure
+        // holds it; in workspace namespaces only (as the cache's scope was).
+        await caches.Services.HoldAsync(KeyOf(e), caches.Workspaces.Get(ns) is null ? [] : [ns], ct).ConfigureAwait(false);
         var conditions = new ConditionSet(e.Status?.Conditions, e.Metadata.Generation, time.GetUtcNow().UtcDateTime);
         var live = LiveOf(e);
         var ws = caches.Workspaces.Get(ns);

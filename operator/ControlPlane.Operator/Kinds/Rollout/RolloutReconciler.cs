@@ -164,9 +164,12 @@ public sealed partial class RolloutReconciler(
             .Concat(rollout.Status?.Rings?.SelectMany(r => r.Workspaces ?? []) ?? [])
             .Concat(rollout.Status?.Previous?.Select(p => p.Namespace) ?? [])
             .Distinct(StringComparer.Ordinal).ToList();
-        // Deployments and Pods are cached only in namespaces someone holds: these, synced before they are read.
-        await caches.Deployments.HoldAsync(Key(rollout), namespaces, ct).ConfigureAwait(false);
-        await caches.Pods.HoldAsync(Key(rollout), namespaces, ct).ConfigureAwait(false);
+        // Deployments and Pods are cached only in namespaces someone holds: these, synced before they are
+        // read. Workspace namespaces only (as the cache's scope was): a forged status naming another
+        // namespace gets nothing read there.
+        var held = namespaces.Where(n => caches.Workspaces.Get(n) is not null).ToList();
+        await caches.Deployments.HoldAsync(Key(rollout), held, ct).ConfigureAwait(false);
+        await caches.Pods.HoldAsync(Key(rollout), held, ct).ConfigureAwait(false);
         var deployments = spec.Target.Deployment is not { } name
             ? new Dictionary<string, DeploymentView>()
             : namespaces.ToDictionary(n => n, n => RolloutResources.View(n, caches.Deployments.Get($"{n}/{name}"), target, caches.Pods.InNamespace(n)));
