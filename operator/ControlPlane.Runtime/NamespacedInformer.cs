@@ -158,7 +158,6 @@ public sealed class NamespacedInformer<T> : IInformerEvents<T> where T : class, 
         {
             // An informer ends only when stopped; one that died takes the term with it, as any informer's loop does.
             if (t.Exception is { } e && !member.Stop.IsCancellationRequested) failed.TrySetResult(e.GetBaseException());
-            member.Stop.Dispose();
         }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
@@ -167,7 +166,9 @@ public sealed class NamespacedInformer<T> : IInformerEvents<T> where T : class, 
         if (!members.TryGetValue(ns, out var member) || --member.Holders > 0) return;
         members.TryRemove(ns, out _);
         logger.LogDebug("{Resource}: no longer watching namespace {Namespace} ({Count} namespaces)", Type.Plural, ns, members.Count);
+        // Disposed only here, once its informer has ended: a holder may let go after the term ended too.
         member.Stop.Cancel();
+        _ = member.Run.ContinueWith(_ => member.Stop.Dispose(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     public async Task RunAsync(CancellationToken ct)
