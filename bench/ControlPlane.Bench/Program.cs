@@ -665,6 +665,15 @@ public static partial class Program
         }, TimeSpan.FromMinutes(10), "every workspace reconciled after restart");
         var all = watch.Elapsed.TotalSeconds;
         var scrape = await op.ScrapeAsync();
+        // Where readiness went: each resource's informer start to first complete list, slowest first.
+        var sync = new JsonObject();
+        foreach (var (resource, seconds) in scrape.Text.Split('\n').Where(l => l.StartsWith("controlplane_informer_sync_seconds{", StringComparison.Ordinal))
+                     .Select(l => (l[(l.IndexOf('"') + 1)..l.LastIndexOf('"')], double.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture)))
+                     .OrderByDescending(x => x.Item2).Take(12))
+        {
+            sync[resource] = Math.Round(seconds, 2);
+        }
+
         var requests = new JsonObject();
         foreach (var verb in new[] { "get", "list", "watch", "create", "update", "patch", "delete" })
         {
@@ -679,6 +688,7 @@ public static partial class Program
             ["apiWrites"] = scrape.ApiWrites,
             ["postgresWrites"] = scrape.PostgresWrites,
             ["requests"] = requests,
+            ["syncSeconds"] = sync,
             ["note"] = "from process start; ready = /readyz (caches synced)",
         };
     }

@@ -23,6 +23,7 @@ public sealed class OperatorRuntime : IAsyncDisposable
     readonly NpgsqlDataSource dataSource;
     readonly Manager manager;
     readonly IntentMetrics intentMetrics;
+    readonly KubeApi watchApi;
 
     // One connection pool for the http execution planes, for the life of the process.
     readonly SocketsHttpHandler planeHandler = ExecutionPlaneFactory.NewHandler();
@@ -36,6 +37,9 @@ public sealed class OperatorRuntime : IAsyncDisposable
         Requests = new RequestMetricsHandler(Metrics.RestRequests);
         KubeConfig = kubeConfig;
         Api = new KubeApi(kubeConfig, Requests) { RequestTimeout = options.RequestTimeout };
+        // The per-namespace watches of Pods, Deployments and Services (one per namespace a Rollout or
+        // Exposure reads): multiplexed on their own connections, counted with the rest.
+        watchApi = new KubeApi(kubeConfig, new RequestMetricsHandler(Metrics.RestRequests), multiplexed: true) { RequestTimeout = options.RequestTimeout };
         if (string.IsNullOrWhiteSpace(options.SystemDatabase))
         {
             throw new MissingConfigurationException("ControlPlane:SystemDatabase is not set: the operator needs its system of record (a Postgres connection string).");
@@ -57,6 +61,7 @@ public sealed class OperatorRuntime : IAsyncDisposable
         manager = new Manager(Api, Metrics, new ManagerOptions
         {
             InternOwnStrings = IInternStrings.Of,
+            NamespacedWatchApi = watchApi,
             LeaderElection = new LeaderElectionOptions
             {
                 Enabled = le.Enabled,
@@ -152,6 +157,8 @@ public sealed class OperatorRuntime : IAsyncDisposable
 
     public Informer<T>? InformerOf<T>() where T : class, IKubernetesObject<V1ObjectMeta> => manager.InformerOf<T>();
 
+    public NamespacedInformer<T>? NamespacedInformerOf<T>() where T : class, IKubernetesObject<V1ObjectMeta> => manager.NamespacedInformerOf<T>();
+
     public void ResyncAll() => manager.ResyncAll();
 
     public bool IsIdle => manager.IsIdle;
@@ -195,6 +202,7 @@ public sealed class OperatorRuntime : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Api.Dispose();
+        watchApi.Dispose();
         planeHandler.Dispose();
         await RegionDatabases.DisposeAsync().ConfigureAwait(false);
         await dataSource.DisposeAsync().ConfigureAwait(false);

@@ -100,7 +100,7 @@ public sealed class Controller<T> : IController where T : class, IKubernetesObje
         return this;
     }
 
-    bool IsOwnEcho<TOther>(Informer<TOther> informer, InformerEvent<TOther> e) where TOther : class, IKubernetesObject<V1ObjectMeta>
+    bool IsOwnEcho<TOther>(IInformerEvents<TOther> informer, InformerEvent<TOther> e) where TOther : class, IKubernetesObject<V1ObjectMeta>
     {
         if (ownWrites is null) return false;
         if (e.Type == InformerEventType.Deleted)
@@ -138,7 +138,7 @@ public sealed class Controller<T> : IController where T : class, IKubernetesObje
     /// Whether this watch takes the echoes of this controller's own writes (see <see cref="SkipsEchoesOf"/>).
     /// Each echo is taken once, so of two watches of the same resource only one may.
     /// </param>
-    public Controller<T> Watches<TOther>(Informer<TOther> informer, Func<TOther, IEnumerable<string>> map, TimeSpan? coalesce = null,
+    public Controller<T> Watches<TOther>(IInformerEvents<TOther> informer, Func<TOther, IEnumerable<string>> map, TimeSpan? coalesce = null,
         bool skipOwnEchoes = true)
         where TOther : class, IKubernetesObject<V1ObjectMeta>
     {
@@ -163,7 +163,7 @@ public sealed class Controller<T> : IController where T : class, IKubernetesObje
 
     /// <summary>Watch a kind where the mapping needs the whole event (e.g. only spec changes of siblings matter).</summary>
     /// <param name="skipOwnEchoes">As for <see cref="Watches{TOther}"/>: this watch takes the echoes of this controller's own writes.</param>
-    public Controller<T> WatchesEvents<TOther>(Informer<TOther> informer, Func<InformerEvent<TOther>, IEnumerable<string>> map, bool skipOwnEchoes = false)
+    public Controller<T> WatchesEvents<TOther>(IInformerEvents<TOther> informer, Func<InformerEvent<TOther>, IEnumerable<string>> map, bool skipOwnEchoes = false)
         where TOther : class, IKubernetesObject<V1ObjectMeta>
     {
         if (!ReferenceEquals(informer, primary)) sources.Add(informer);

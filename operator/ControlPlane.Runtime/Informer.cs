@@ -41,6 +41,9 @@ public sealed record InformerOptions
     /// </summary>
     public NamespaceScope? Scope { get; init; }
 
+    /// <summary>List and watch only this namespace (the members of a <see cref="NamespacedInformer{T}"/>); null: cluster-wide.</summary>
+    public string? Namespace { get; init; }
+
     /// <summary>
     /// What is kept of each object, applied before it is stored and compared: a copy with only the
     /// fields its readers use (give one shared instance, as options are compared to share informers).
@@ -49,6 +52,13 @@ public sealed record InformerOptions
 
     /// <summary>Whether a cached object lacks parts of what the server sent (so updates may change nothing cached).</summary>
     internal bool DropsParts => DropStatus || Transform is not null;
+}
+
+/// <summary>An informer whose events handlers (and controllers' watches) can take.</summary>
+public interface IInformerEvents<T> : IInformer where T : class, IKubernetesObject<V1ObjectMeta>
+{
+    /// <summary>Handlers run on the informer's loop: keep them to enqueueing keys.</summary>
+    void AddHandler(Action<InformerEvent<T>> handler);
 }
 
 public interface IInformer
@@ -70,7 +80,7 @@ public interface IInformer
 /// bookmark; a 410 Gone re-lists and emits deletes for objects that vanished meanwhile; errors back
 /// off with jitter; a watchdog restarts a watch that went silent. Readers use the cache, never GET.
 /// </summary>
-public sealed partial class Informer<T> : IInformer where T : class, IKubernetesObject<V1ObjectMeta>
+public sealed partial class Informer<T> : IInformerEvents<T> where T : class, IKubernetesObject<V1ObjectMeta>
 {
     readonly KubeApi api;
     readonly ILogger logger;
@@ -109,6 +119,7 @@ public sealed partial class Informer<T> : IInformer where T : class, IKubernetes
     readonly ConcurrentDictionary<string, byte> dropped = new(StringComparer.Ordinal);
     const int MaxDropped = 1 << 16;
     CancellationToken running;
+    System.Diagnostics.Stopwatch started = new();
 
     public Informer(KubeApi api, ResourceType type, OperatorMetrics metrics, ILogger logger, InformerOptions? options = null)
     {
@@ -251,6 +262,7 @@ public sealed partial class Informer<T> : IInformer where T : class, IKubernetes
     public async Task RunAsync(CancellationToken ct)
     {
         running = ct;
+        started = System.Diagnostics.Stopwatch.StartNew();
         // Objects are judged by the scope's namespaces: they must be known before the first list.
         if (options.Scope is { } scope)
         {
@@ -310,9 +322,11 @@ public sealed partial class Informer<T> : IInformer where T : class, IKubernetes
         var fresh = new Dictionary<string, T>();
         string? continueToken = null;
         string listVersion;
+        var pages = 0;
         do
         {
-            var page = await api.ListAsync<T>(Type, null, options.LabelSelector, options.PageSize, continueToken, ct, options.MetadataOnly, options.FieldSelector,
+            pages++;
+            var page = await api.ListAsync<T>(Type, options.Namespace, options.LabelSelector, options.PageSize, continueToken, ct, options.MetadataOnly, options.FieldSelector,
                 options.Scope is null ? null : Admit).ConfigureAwait(false);
             foreach (var item in page.Items) fresh[KeyOf(item)] = Trim(item);
             continueToken = page.Continue;
@@ -356,6 +370,15 @@ public sealed partial class Informer<T> : IInformer where T : class, IKubernetes
         }
 
         Volatile.Write(ref resourceVersion, listVersion);
+        if (!synced.Task.IsCompleted)
+        {
+            var seconds = started.Elapsed.TotalSeconds;
+            var gauge = metrics.SyncSeconds.WithLabels(Type.Plural);
+            if (seconds > gauge.Value) gauge.Set(seconds);
+            logger.LogDebug("{Resource}{Namespace}: synced {Count} objects in {Pages} pages, {Ms} ms after start", Type.Plural,
+                options.Namespace is null ? "" : " in " + options.Namespace, fresh.Count, pages, (int)(seconds * 1000));
+        }
+
         synced.TrySetResult();
     }
 
@@ -368,7 +391,7 @@ public sealed partial class Informer<T> : IInformer where T : class, IKubernetes
         watchdog.CancelAfter(silence);
         try
         {
-            using var response = await api.WatchAsync(Type, null, resourceVersion!, timeout, watchdog.Token, options.LabelSelector, options.MetadataOnly, options.FieldSelector).ConfigureAwait(false);
+            using var response = await api.WatchAsync(Type, options.Namespace, resourceVersion!, timeout, watchdog.Token, options.LabelSelector, options.MetadataOnly, options.FieldSelector).ConfigureAwait(false);
             await using var stream = await response.Content.ReadAsStreamAsync(watchdog.Token).ConfigureAwait(false);
             using var reader = new StreamReader(stream);
             while (await reader.ReadLineAsync(watchdog.Token).ConfigureAwait(false) is { } line)

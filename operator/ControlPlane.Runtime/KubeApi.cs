@@ -69,12 +69,17 @@ public sealed class KubeApi : IDisposable
     readonly HttpClient http;
     readonly KubernetesClientConfiguration config;
 
-    public KubeApi(KubernetesClientConfiguration config, RequestMetricsHandler? metrics = null)
+    /// <param name="multiplexed">
+    /// HTTP/2 where the server offers it (TLS), many requests over a few connections and no cap on them:
+    /// for a client of many long watches (one per namespace), which would otherwise hold a connection each.
+    /// </param>
+    public KubeApi(KubernetesClientConfiguration config, RequestMetricsHandler? metrics = null, bool multiplexed = false)
     {
         this.config = config;
         var sockets = new SocketsHttpHandler
         {
-            MaxConnectionsPerServer = 256,
+            MaxConnectionsPerServer = multiplexed ? int.MaxValue : 256,
+            EnableMultipleHttp2Connections = multiplexed,
             PooledConnectionLifetime = TimeSpan.FromMinutes(10),
             ConnectTimeout = TimeSpan.FromSeconds(10),
             SslOptions = new SslClientAuthenticationOptions
@@ -96,6 +101,7 @@ public sealed class KubeApi : IDisposable
             Timeout = Timeout.InfiniteTimeSpan, // per call through cancellation; watches stream for minutes
         };
         http.DefaultRequestHeaders.UserAgent.ParseAdd("controlplane-operator/0.1");
+        if (multiplexed) http.DefaultRequestVersion = HttpVersion.Version20;
     }
 
     public string Host => config.Host;
@@ -139,7 +145,8 @@ public sealed class KubeApi : IDisposable
 
     async Task<HttpRequestMessage> NewRequest(HttpMethod method, string path, HttpContent? content, CancellationToken ct, string? accept = null)
     {
-        var request = new HttpRequestMessage(method, path) { Content = content };
+        // Requests made here take the client's version (HTTP/2 for a multiplexed one); the server may answer in 1.1.
+        var request = new HttpRequestMessage(method, path) { Content = content, Version = http.DefaultRequestVersion, VersionPolicy = HttpVersionPolicy.RequestVersionOrLower };
         request.Headers.Accept.Add(MediaTypeWithQualityHeaderValue.Parse(accept ?? "application/json"));
         if (config.TokenProvider is not null)
         {

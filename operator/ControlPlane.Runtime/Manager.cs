@@ -10,6 +10,13 @@ public sealed record ManagerOptions
     public ControllerOptions Controllers { get; init; } = new();
     public string EventSource { get; init; } = "controlplane-operator";
 
+    /// <summary>
+    /// The client of the namespaced informer sets' members (a watch per held namespace): its own
+    /// connections, multiplexed, so many watches never take the connections other requests need.
+    /// Null: the manager's client.
+    /// </summary>
+    public KubeApi? NamespacedWatchApi { get; init; }
+
     /// <summary>How the kinds share their own strings in the term's caches (see <see cref="StringPool.InternOwn"/>).</summary>
     public Action<object, Func<string?, string?>>? InternOwnStrings { get; init; }
 }
@@ -24,6 +31,7 @@ public sealed class TermBuilder
     readonly Manager manager;
     readonly Dictionary<(ResourceType, InformerOptions), IInformer> informers = [];
     readonly Dictionary<IInformer, NamespaceScope> scopes = [];
+    readonly Dictionary<(ResourceType, InformerOptions), IInformer> namespaced = [];
 
     internal TermBuilder(Manager manager, EventRecorder events)
     {
@@ -43,7 +51,7 @@ public sealed class TermBuilder
 
     internal List<IController> Controllers { get; } = [];
     internal List<(string Name, Func<CancellationToken, Task> Run)> Loops { get; } = [];
-    internal IReadOnlyCollection<IInformer> Informers => informers.Values;
+    internal IReadOnlyCollection<IInformer> Informers => [.. informers.Values, .. namespaced.Values];
 
     /// <summary>The term's informer for a resource with these options: made once, shared by every kind that asks.</summary>
     public Informer<T> Informer<T>(ResourceType type, InformerOptions? options = null) where T : class, IKubernetesObject<V1ObjectMeta>
@@ -52,6 +60,25 @@ public sealed class TermBuilder
         if (informers.TryGetValue((type, options), out var existing)) return (Informer<T>)existing;
         var informer = new Informer<T>(Api, type, Metrics, Loggers.CreateLogger("informer." + type.Plural), options);
         informers[(type, options)] = informer;
+        return informer;
+    }
+
+    /// <summary>
+    /// The term's cache of <paramref name="type"/> kept only in the namespaces its readers hold (see
+    /// <see cref="NamespacedInformer{T}"/>): one informer per held namespace with these options. Made
+    /// once per resource and options, shared by every kind that asks.
+    /// </summary>
+    public NamespacedInformer<T> NamespacedInformer<T>(ResourceType type, InformerOptions? options = null) where T : class, IKubernetesObject<V1ObjectMeta>
+    {
+        options ??= DefaultInformerOptions;
+        if (options.Scope is not null || options.Namespace is not null) throw new ArgumentException("a namespaced informer sets the namespace of each member itself", nameof(options));
+        if (namespaced.TryGetValue((type, options), out var existing)) return (NamespacedInformer<T>)existing;
+        // One namespace per member: an index by namespace would hold one bucket.
+        var member = options with { IndexByNamespace = false };
+        var logger = Loggers.CreateLogger("informer." + type.Plural);
+        var api = manager.Options.NamespacedWatchApi ?? Api;
+        var informer = new NamespacedInformer<T>(type, ns => new Informer<T>(api, type, Metrics, logger, member with { Namespace = ns }), logger);
+        namespaced[(type, options)] = informer;
         return informer;
     }
 
@@ -150,6 +177,8 @@ public sealed class Manager(KubeApi api, OperatorMetrics metrics, ManagerOptions
     }
 
     public Informer<T>? InformerOf<T>() where T : class, IKubernetesObject<V1ObjectMeta> => informers.OfType<Informer<T>>().FirstOrDefault();
+
+    public NamespacedInformer<T>? NamespacedInformerOf<T>() where T : class, IKubernetesObject<V1ObjectMeta> => informers.OfType<NamespacedInformer<T>>().FirstOrDefault();
 
     public void ResyncAll()
     {

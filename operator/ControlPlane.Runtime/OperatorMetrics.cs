@@ -34,6 +34,8 @@ public sealed class OperatorMetrics
             new HistogramConfiguration { LabelNames = ["name"], Buckets = Histogram.ExponentialBuckets(0.0001, 4, 12) });
         WatchRestarts = f.CreateCounter("controlplane_watch_restarts_total", "Watches restarted, by resource and reason (timeout, error, gone, watchdog).", "resource", "reason");
         Relists = f.CreateCounter("controlplane_informer_relists_total", "Full re-lists performed by informers.", "resource");
+        SyncSeconds = f.CreateGauge("controlplane_informer_sync_seconds",
+            "Seconds from an informer's start to its first complete list (the longest of a resource's informers; per namespace for namespaced sets), by resource.", "resource");
         RestRequests = f.CreateCounter("rest_client_requests_total", "Number of HTTP requests to the API server, partitioned by verb and status code.", "verb", "code");
         LeaderStatus = f.CreateGauge("leader_election_master_status", "1 while this instance holds the lease.", "name");
         WebhookLatency = f.CreateHistogram("controlplane_webhook_request_duration_seconds", "Admission decision latency, by operation, kind and outcome.",
@@ -95,6 +97,7 @@ public sealed class OperatorMetrics
     public Counter TerminalReconcileErrors { get; }
     public Counter WatchRestarts { get; }
     public Counter Relists { get; }
+    public Gauge SyncSeconds { get; }
     public Counter RestRequests { get; }
     public Gauge LeaderStatus { get; }
     public Counter PostgresErrors { get; }

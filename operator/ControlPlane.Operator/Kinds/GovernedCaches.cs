@@ -16,15 +16,16 @@ public static class GovernedCaches
     public static NamespaceScope WorkspaceNamespaces(TermBuilder b) =>
         b.Scope(b.Informer<V1Namespace>(ResourceType.Namespaces, WorkspaceReconciler.Owned(b)), n => n.Metadata.Name);
 
-    // Pods are read by namespace (a ring's pods); Deployments and Services by key only.
-    public static Informer<V1Pod> PodsOf(TermBuilder b) =>
-        b.Informer<V1Pod>(RolloutReconciler.Pods, b.DefaultInformerOptions with { Scope = WorkspaceNamespaces(b), Transform = StripPod });
+    // Listed and watched only in the namespaces a reader holds (NamespacedInformer): a Rollout its ring
+    // namespaces, an Exposure its own. The rest of the cluster is never listed, not even to be dropped.
+    public static NamespacedInformer<V1Pod> PodsOf(TermBuilder b) =>
+        b.NamespacedInformer<V1Pod>(RolloutReconciler.Pods, b.DefaultInformerOptions with { Transform = StripPod });
 
-    public static Informer<V1Deployment> DeploymentsOf(TermBuilder b) =>
-        b.Informer<V1Deployment>(RolloutReconciler.Deployments, b.DefaultInformerOptions with { Scope = WorkspaceNamespaces(b), Transform = StripDeployment, IndexByNamespace = false });
+    public static NamespacedInformer<V1Deployment> DeploymentsOf(TermBuilder b) =>
+        b.NamespacedInformer<V1Deployment>(RolloutReconciler.Deployments, b.DefaultInformerOptions with { Transform = StripDeployment });
 
-    public static Informer<V1Service> ServicesOf(TermBuilder b) =>
-        b.Informer<V1Service>(ExposureResources.Services, b.DefaultInformerOptions with { Scope = WorkspaceNamespaces(b), Transform = StripService, IndexByNamespace = false });
+    public static NamespacedInformer<V1Service> ServicesOf(TermBuilder b) =>
+        b.NamespacedInformer<V1Service>(ExposureResources.Services, b.DefaultInformerOptions with { Transform = StripService });
 
     // One instance each: informer options are compared to share an informer between kinds.
     public static readonly Func<IKubernetesObject<V1ObjectMeta>, IKubernetesObject<V1ObjectMeta>> StripPod = o => Strip((V1Pod)o);

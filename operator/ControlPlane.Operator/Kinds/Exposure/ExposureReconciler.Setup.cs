@@ -26,6 +26,11 @@ public sealed partial class ExposureReconciler
         var writes = new OwnWrites();
         var reconciler = new ExposureReconciler(caches, b.Api, database, StalledStatus.Writer(b, writes), new ChildApplier(b.Api, writes), b.Events,
             options.Exposure, b.Time, b.Loggers.CreateLogger<ExposureReconciler>());
+        // An Exposure gone lets go of its namespace's Services.
+        exposures.AddHandler(e =>
+        {
+            if (e.Type == InformerEventType.Deleted) caches.Services.Forget(KeyOf(e.Object));
+        });
         b.Controller("exposure", exposures, reconciler)
             .SkipsEchoesOf(writes)
             // A route freed or taken: the other claimants of the old and the new route decide again.

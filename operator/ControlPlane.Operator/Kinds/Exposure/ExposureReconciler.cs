@@ -16,7 +16,7 @@ public sealed record ExposureCaches(
     Informer<Tenant> Tenants,
     Informer<Approval> Approvals,
     Informer<V1RoleBinding> RoleBindings,
-    Informer<V1Service> Services,
+    NamespacedInformer<V1Service> Services,
     Informer<V1Ingress> Ingresses);
 
 /// <summary>
@@ -56,6 +56,9 @@ public sealed partial class ExposureReconciler(
     {
         if (e.Metadata.DeletionTimestamp is not null) return await FinalizeAsync(e, ct).ConfigureAwait(false);
         var ns = e.Metadata.NamespaceProperty;
+        // The backend is a Service of this namespace: its cache is kept (and synced) while an Exposure
+        // holds it; in workspace namespaces only (as the cache's scope was).
+        await caches.Services.HoldAsync(KeyOf(e), caches.Workspaces.Get(ns) is null ? [] : [ns], ct).ConfigureAwait(false);
         var conditions = new ConditionSet(e.Status?.Conditions, e.Metadata.Generation, time.GetUtcNow().UtcDateTime);
         var live = LiveOf(e);
         var ws = caches.Workspaces.Get(ns);

@@ -14,8 +14,8 @@ public sealed record RolloutCaches(
     Informer<Rollout> Rollouts,
     Informer<Workspace> Workspaces,
     Informer<Tenant> Tenants,
-    Informer<V1Deployment> Deployments,
-    Informer<V1Pod> Pods,
+    NamespacedInformer<V1Deployment> Deployments,
+    NamespacedInformer<V1Pod> Pods,
     Informer<Approval> Approvals,
     Informer<V1RoleBinding> RoleBindings);
 
@@ -54,6 +54,13 @@ public sealed partial class RolloutReconciler(
         var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
         var reconciler = new RolloutReconciler(caches, b.Api, database, new PrometheusClient(options.Prometheus, http), options.Prometheus,
             StalledStatus.Writer(b, writes), b.Events, b.Time, b.Loggers.CreateLogger<RolloutReconciler>());
+        // A Rollout gone lets go of its ring namespaces' Deployments and Pods.
+        rollouts.AddHandler(e =>
+        {
+            if (e.Type != InformerEventType.Deleted) return;
+            caches.Deployments.Forget(Key(e.Object));
+            caches.Pods.Forget(Key(e.Object));
+        });
         b.Controller("rollout", rollouts, reconciler)
             .SkipsEchoesOf(writes)
             .Watches(caches.Deployments, d => reconciler.RolloutsOf(d.Metadata.Name, d.Metadata.NamespaceProperty))
@@ -156,7 +163,13 @@ public sealed partial class RolloutReconciler(
         var namespaces = rings.SelectMany(r => r.Namespaces)
             .Concat(rollout.Status?.Rings?.SelectMany(r => r.Workspaces ?? []) ?? [])
             .Concat(rollout.Status?.Previous?.Select(p => p.Namespace) ?? [])
-            .Distinct(StringComparer.Ordinal);
+            .Distinct(StringComparer.Ordinal).ToList();
+        // Deployments and Pods are cached only in namespaces someone holds: these, synced before they are
+        // read. Workspace namespaces only (as the cache's scope was): a forged status naming another
+        // namespace gets nothing read there.
+        var held = namespaces.Where(n => caches.Workspaces.Get(n) is not null).ToList();
+        await caches.Deployments.HoldAsync(Key(rollout), held, ct).ConfigureAwait(false);
+        await caches.Pods.HoldAsync(Key(rollout), held, ct).ConfigureAwait(false);
         var deployments = spec.Target.Deployment is not { } name
             ? new Dictionary<string, DeploymentView>()
             : namespaces.ToDictionary(n => n, n => RolloutResources.View(n, caches.Deployments.Get($"{n}/{name}"), target, caches.Pods.InNamespace(n)));

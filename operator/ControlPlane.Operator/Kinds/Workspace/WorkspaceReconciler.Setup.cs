@@ -12,7 +12,12 @@ public sealed partial class WorkspaceReconciler
 {
     /// <summary>The term's Workspace informer, indexed by tenant (shared with the Tenant and Approval kinds).</summary>
     public static Informer<Workspace> WorkspacesOf(TermBuilder b) =>
-        b.Informer<Workspace>(Type).AddIndex(WorkspaceResources.TenantIndex, w => w.Spec.Tenant, versioned: true);
+        Indexed(b.Informer<Workspace>(Type));
+
+    /// <summary>The indexes the Workspace kind reads its cache by (by tenant; those with a ServiceAccount member).</summary>
+    public static Informer<Workspace> Indexed(Informer<Workspace> workspaces) =>
+        workspaces.AddIndex(WorkspaceResources.TenantIndex, w => w.Spec.Tenant, versioned: true)
+            .AddIndex(WorkspaceResources.ServiceAccountMemberIndex, w => (w.Spec.Members ?? []).Any(m => KubernetesIdentities.NamespaceOf(m) is not null) ? "yes" : null);
 
     /// <summary>Owned children are cached only when they carry our label.</summary>
     public static InformerOptions Owned(TermBuilder b) => b.DefaultInformerOptions with { LabelSelector = WorkspaceResources.ManagedSelector };

@@ -103,6 +103,9 @@ public static class WorkspaceResources
 
     public const string TenantIndex = "tenant";
 
+    /// <summary>Workspaces with a ServiceAccount member (value "yes"): the few a namespace changing hands concerns.</summary>
+    public const string ServiceAccountMemberIndex = "serviceaccount-member";
+
     public static string AdmissionTime(DateTimeOffset now) => now.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ", System.Globalization.CultureInfo.InvariantCulture);
 
     public static V1ResourceQuota? ResourceQuota(Workspace ws, QuotaGrant grant)
