@@ -69,8 +69,13 @@ public sealed partial class EventRecorder
         }
         catch (Exception failure) when (failure is ChannelClosedException or OperationCanceledException)
         {
-            // The sender stopped (or the caller gave up) before the key was queued: write it here.
-            if (Take(lane, e.Key) is { } slot) await SendThenDoneAsync(slot, CancellationToken.None).ConfigureAwait(false);
+            // The term ended (or the caller gave up) before the key was queued: not written, as the drain does with
+            // what is left after it (a leader that lost its lease writes nothing more; the next one reconciles again).
+            if (Take(lane, e.Key) is { } slot)
+            {
+                Interlocked.Decrement(ref pending);
+                logger.LogWarning("event {Reason} for {Kind} {Name} not written: the term ended", slot.Latest.Reason, slot.Latest.Object.Kind, slot.Latest.Object.Name);
+            }
         }
     }
 
@@ -125,6 +130,11 @@ public sealed partial class EventRecorder
                 }
                 catch (OperationCanceledException) when (drain.IsCancellationRequested)
                 {
+                }
+                catch (Exception failure)
+                {
+                    // Never the end of a lane: one Event that could not be written is logged, the next ones go on.
+                    logger.LogWarning("event {Reason} for {Kind} {Name} not written ({Error})", slot.Latest.Reason, slot.Latest.Object.Kind, slot.Latest.Object.Name, failure.GetType().Name);
                 }
             }
         }, CancellationToken.None)).ToList();

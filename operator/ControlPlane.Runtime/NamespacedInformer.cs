@@ -97,7 +97,7 @@ public sealed class NamespacedInformer<T> : IInformerEvents<T> where T : class, 
     {
         await running.Task.WaitAsync(ct).ConfigureAwait(false);
         var want = new HashSet<string>(namespaces.Where(n => !string.IsNullOrEmpty(n)), StringComparer.Ordinal);
-        List<Informer<T>> pending;
+        List<Member> pending;
         lock (gate)
         {
             // Taken before the old ones go: a namespace held before and after is never restarted.
@@ -114,10 +114,13 @@ public sealed class NamespacedInformer<T> : IInformerEvents<T> where T : class, 
 
             if (want.Count == 0) holds.Remove(holder);
             else holds[holder] = want;
-            pending = [.. want.Select(ns => members[ns].Informer).Where(i => !i.HasSynced)];
+            pending = [.. want.Select(ns => members[ns]).Where(m => !m.Informer.HasSynced)];
         }
 
-        foreach (var informer in pending) await informer.WaitForSyncAsync(ct).ConfigureAwait(false);
+        // A namespace let go meanwhile (its holder deleted) never syncs: its informer's end ends the wait too, and the
+        // caller, finding its holder gone, reads nothing.
+        foreach (var m in pending) await Task.WhenAny(m.Informer.WaitForSyncAsync(ct), m.Run).Unwrap().ConfigureAwait(false);
+        ct.ThrowIfCancellationRequested();
     }
 
     /// <summary>The holder is gone (e.g. the object was deleted): its namespaces are let go.</summary>

@@ -127,7 +127,8 @@ public sealed partial class RolloutReconciler(
     {
         // A Rollout owns nothing (it patches Deployments it was told about): no finalizer, nothing to undo on delete.
         if (rollout.Metadata.DeletionTimestamp is not null) return ReconcileResult.Done;
-        var facts = await FactsAsync(rollout, ct).ConfigureAwait(false);
+        // Null: the Rollout was deleted while its namespaces were being listed; nothing to decide.
+        if (await FactsAsync(rollout, ct).ConfigureAwait(false) is not { } facts) return ReconcileResult.Done;
         var decision = RolloutPlan.Decide(rollout, facts);
         var result = await ApplyAsync(rollout, facts, decision, ct).ConfigureAwait(false);
         if (result is not null) return result;
@@ -142,7 +143,7 @@ public sealed partial class RolloutReconciler(
     }
 
     /// <summary>Reads what the plan decides on: all from caches, but the successRate query.</summary>
-    async Task<RolloutFacts> FactsAsync(Rollout rollout, CancellationToken ct)
+    async Task<RolloutFacts?> FactsAsync(Rollout rollout, CancellationToken ct)
     {
         var now = time.GetUtcNow().UtcDateTime;
         var ns = rollout.Metadata.NamespaceProperty;
@@ -165,11 +166,20 @@ public sealed partial class RolloutReconciler(
             .Concat(rollout.Status?.Previous?.Select(p => p.Namespace) ?? [])
             .Distinct(StringComparer.Ordinal).ToList();
         // Deployments and Pods are cached only in namespaces someone holds: these, synced before they are
-        // read. Workspace namespaces only (as the cache's scope was): a forged status naming another
-        // namespace gets nothing read there.
-        var held = namespaces.Where(n => caches.Workspaces.Get(n) is not null).ToList();
+        // read. Workspace namespaces of the Rollout's own tenant only: a forged status naming another
+        // tenant's or a non-workspace namespace gets nothing read there.
+        var held = namespaces.Where(n => tenantName is not null && caches.Workspaces.Get(n)?.Spec.Tenant == tenantName).ToList();
         await caches.Deployments.HoldAsync(Key(rollout), held, ct).ConfigureAwait(false);
         await caches.Pods.HoldAsync(Key(rollout), held, ct).ConfigureAwait(false);
+        // Deleted while this pass waited for those namespaces (its Deleted handler may already have let go): let go
+        // again, or the holds just taken would outlive it.
+        if (caches.Rollouts.Get(Key(rollout))?.Metadata.Uid != rollout.Metadata.Uid)
+        {
+            caches.Deployments.Forget(Key(rollout));
+            caches.Pods.Forget(Key(rollout));
+            return null;
+        }
+
         var deployments = spec.Target.Deployment is not { } name
             ? new Dictionary<string, DeploymentView>()
             : namespaces.ToDictionary(n => n, n => RolloutResources.View(n, caches.Deployments.Get($"{n}/{name}"), target, caches.Pods.InNamespace(n)));
