@@ -21,14 +21,10 @@ public sealed class EventRecorderQueueTests
 
     static V1ConfigMap Obj(string name) => new() { ApiVersion = "v1", Kind = "ConfigMap", Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = "ns", Uid = "uid-" + name } };
 
+    /// <summary>Polls <paramref name="condition"/> until it holds or the deadline passes (no fixed sleep between looks).</summary>
     static async Task Until(Func<bool> condition, string what)
     {
-        var end = DateTime.UtcNow + Deadline;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > end) throw new TimeoutException(what);
-            await Task.Delay(10);
-        }
+        if (!await Task.Run(() => SpinWait.SpinUntil(condition, Deadline))) throw new TimeoutException(what);
     }
 
     [Fact]
