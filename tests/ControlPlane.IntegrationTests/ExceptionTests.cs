@@ -188,4 +188,61 @@ public sealed class ExceptionTests(ClusterFixture cluster, ITestOutputHelper out
         count.Parameters.AddWithValue($"{ns}/{name}");
         Assert.Equal(1L, (long)(await count.ExecuteScalarAsync())!);
     }
+
+    [Fact]
+    public async Task AStatusWriteLostAfterTheAuditRow_IsWrittenAgain_ButTheChangeIsAuditedOnce_AndARevokeMakesTheNextApprovalDue()
+    {
+        await using var op = TestOperator.Start(cluster, Unique("lease"), output, o => o.MaxTransientRetryDelay = TimeSpan.FromSeconds(1));
+        var ns = await WorkspaceAsync();
+        var name = Unique("lost");
+        var created = await cluster.Api.CreateAsync(Exceptions, ns, new SecurityException
+        {
+            Metadata = new V1ObjectMeta { Name = name, Annotations = new Dictionary<string, string> { [ApiGroup.CreatedByAnnotation] = "olga@example.com" } },
+            Spec = new SecurityExceptionSpec
+            {
+                Type = "unsignedPackage", Artifact = new ExceptionArtifact { Image = "registry.example/app:3.0.0", Sha256 = new string('c', 64) },
+                Covers = ["registry.example/app"], Severity = "Medium", Owner = "olga@example.com", ExpiresAt = DateTime.UtcNow.AddDays(3),
+                Justification = "Signed by the vendor's old key only; the new key ships with the next release of the image.",
+            },
+        }, CancellationToken.None);
+        var approval = await ApproveAsync(created, "sam@example.com");
+        await WaitAsync(ns, name, e => e.Status?.Phase == ExceptionPhase.Active, "Active");
+        await using var ds = cluster.Postgres.DataSourceFor();
+
+        async Task<long> RowsAsync(string action)
+        {
+            await using var count = ds.CreateCommand("SELECT count(*) FROM controlplane.audit_events WHERE kind = 'Exception' AND object_name = $1 AND action = $2");
+            count.Parameters.AddWithValue($"{ns}/{name}");
+            count.Parameters.AddWithValue(action);
+            return (long)(await count.ExecuteScalarAsync())!;
+        }
+
+        Assert.Equal(1L, await RowsAsync("exception.approved"));
+
+        // The status the operator wrote after the audit row is lost (as a conflict or a crash between the two would lose
+        // it): the status says Pending again at the same generation. The next pass (a status change alone wakes none: a
+        // resync) writes it again; the approval is not audited again.
+        var lost = await cluster.Api.PatchAsync<SecurityException>(Exceptions, ns, name,
+            """{"status":{"phase":"Pending","approvedBy":null,"approvedAt":null}}""", PatchTypes.Merge, CancellationToken.None, "status");
+        var controller = op.Runtime.Controllers.Single(c => c.Name == "exception");
+        await Net.WaitUntilAsync(async () =>
+        {
+            controller.ResyncNow();
+            var e = await cluster.Api.GetAsync<SecurityException>(Exceptions, ns, name, CancellationToken.None);
+            return e.Metadata.ResourceVersion != lost.Metadata.ResourceVersion;
+        }, TimeSpan.FromSeconds(30), "the lost status written again");
+        await WaitAsync(ns, name, e => e.Status?.Phase == ExceptionPhase.Active && e.Status.ApprovedBy == "sam@example.com"
+            && long.Parse(e.Metadata.ResourceVersion, System.Globalization.CultureInfo.InvariantCulture) > long.Parse(lost.Metadata.ResourceVersion, System.Globalization.CultureInfo.InvariantCulture),
+            "Active again after the lost status");
+        Assert.Equal(1L, await RowsAsync("exception.approved"));
+
+        // A real change in between: the approval withdrawn is a revoke, and approving again is a new approval on record.
+        await cluster.Api.DeleteAsync(Approvals, ns, approval.Metadata.Name, CancellationToken.None);
+        await WaitAsync(ns, name, e => e.Status?.Phase == ExceptionPhase.Pending, "Pending once its approval is withdrawn");
+        Assert.Equal(1L, await RowsAsync("exception.revoked"));
+        await ApproveAsync(created, "sam@example.com");
+        await WaitAsync(ns, name, e => e.Status?.Phase == ExceptionPhase.Active, "Active on the new approval");
+        await Net.WaitUntilAsync(async () => await RowsAsync("exception.approved") == 2, TimeSpan.FromSeconds(30), "the re-approval audited");
+        Assert.Equal(2L, await RowsAsync("exception.approved"));
+    }
 }

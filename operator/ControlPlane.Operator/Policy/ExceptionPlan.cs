@@ -9,6 +9,8 @@ public sealed record ExceptionFacts(SecurityException Exception, Tenant? Tenant,
 /// <summary>
 /// An audit row the decision asks for (appended before the status that reports it). <paramref name="Once"/>: appended
 /// only if no row of this action, details.reason and details.generation is on record (an ask, decided from a status that may lag).
+/// Otherwise it is a change of phase (<see cref="ExceptionPlan.Transitions"/>): appended unless the newest transition on
+/// record is this one with these details (the status write after it was lost, so the status still shows the phase before).
 /// </summary>
 public sealed record ExceptionAudit(string Action, JsonObject Details, string Severity = "info", bool Once = false);
 
@@ -31,6 +33,9 @@ public sealed record ExceptionDecision(
 /// </summary>
 public static class ExceptionPlan
 {
+    /// <summary>The audit actions that record a change of phase, in the order of the object's life.</summary>
+    public static readonly IReadOnlyList<string> Transitions = ["exception.approved", "exception.expired", "exception.rejected", "exception.revoked"];
+
     public static ExceptionDecision Decide(ExceptionFacts f)
     {
         var e = f.Exception;

@@ -1,3 +1,5 @@
+using System.Text.Json.Nodes;
+
 namespace ControlPlane.Operator.Store;
 
 /// <summary>Idempotency checks on audit rows keyed by one of their details (an episode, not a generation).</summary>
@@ -17,5 +19,28 @@ public static class AuditDetails
         cmd.Parameters.AddWithValue(key);
         cmd.Parameters.AddWithValue(value);
         return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is not null;
+    }
+
+    /// <summary>
+    /// Whether the newest of the object's audit rows whose action is one of <paramref name="transitions"/> is
+    /// <paramref name="action"/> with (at least) <paramref name="details"/>: the change of state it records is on record
+    /// already, and only its status write was lost (a conflict, a crash, a cache that lagged). A row of another
+    /// transition in between (a revoke before a re-approval) makes the same action due again.
+    /// </summary>
+    public static async Task<bool> LatestTransitionIsAsync(this SystemDatabase db, string kind, string objectName, IReadOnlyCollection<string> transitions,
+        string action, JsonObject details, CancellationToken ct)
+    {
+        await using var cmd = db.DataSource.CreateCommand("""
+            SELECT action = $4 AND details @> $5::jsonb FROM controlplane.audit_events
+            WHERE kind = $1 AND object_name = $2 AND action = ANY($3)
+            ORDER BY id DESC
+            LIMIT 1
+            """);
+        cmd.Parameters.AddWithValue(kind);
+        cmd.Parameters.AddWithValue(objectName);
+        cmd.Parameters.AddWithValue(transitions.ToArray());
+        cmd.Parameters.AddWithValue(action);
+        cmd.Parameters.AddWithValue(SystemDatabase.Canonical(details));
+        return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is true;
     }
 }

@@ -93,16 +93,16 @@ public sealed class ExceptionReconciler(
         var conditions = new ConditionSet(exception.Status?.Conditions, exception.Metadata.Generation, now);
         try
         {
-            // Audited before the status that reports it: a failed write leaves the phase as it was, and the next pass audits it.
+            // Audited before the status that reports it: a failed audit leaves the phase as it was, and the next pass audits it;
+            // a status write lost after the audit (a conflict, a crash) finds its row on record and does not repeat it.
+            var key = $"{ns}/{exception.Metadata.Name}";
             foreach (var audit in decision.Audits)
             {
-                if (audit.Once && await database.AuditExistsAsync(SecurityException.KubeKind, $"{ns}/{exception.Metadata.Name}", audit.Action, (string?)audit.Details["reason"] ?? "",
-                        exception.Metadata.Generation, ct).ConfigureAwait(false))
-                {
-                    continue;
-                }
-
-                await database.AppendAuditAsync(new AuditEntry(Actor, audit.Action, SecurityException.KubeKind, $"{ns}/{exception.Metadata.Name}", tenant?.Metadata.Name,
+                var recorded = audit.Once
+                    ? await database.AuditExistsAsync(SecurityException.KubeKind, key, audit.Action, (string?)audit.Details["reason"] ?? "", exception.Metadata.Generation, ct).ConfigureAwait(false)
+                    : await database.LatestTransitionIsAsync(SecurityException.KubeKind, key, ExceptionPlan.Transitions, audit.Action, audit.Details, ct).ConfigureAwait(false);
+                if (recorded) continue;
+                await database.AppendAuditAsync(new AuditEntry(Actor, audit.Action, SecurityException.KubeKind, key, tenant?.Metadata.Name,
                     audit.Details, audit.Severity), ct).ConfigureAwait(false);
             }
         }
