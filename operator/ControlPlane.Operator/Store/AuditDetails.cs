@@ -25,14 +25,15 @@ public static class AuditDetails
     /// Whether the newest of the object's audit rows whose action is one of <paramref name="transitions"/> is
     /// <paramref name="action"/> with (at least) <paramref name="details"/>: the change of state it records is on record
     /// already, and only its status write was lost (a conflict, a crash, a cache that lagged). A row of another
-    /// transition in between (a revoke before a re-approval) makes the same action due again.
+    /// transition in between (a revoke before a re-approval) makes the same action due again. <paramref name="since"/>
+    /// (the object's creationTimestamp): rows from before it are a deleted predecessor's of the same name, not this object's.
     /// </summary>
     public static async Task<bool> LatestTransitionIsAsync(this SystemDatabase db, string kind, string objectName, IReadOnlyCollection<string> transitions,
-        string action, JsonObject details, CancellationToken ct)
+        string action, JsonObject details, CancellationToken ct, DateTime? since = null)
     {
         await using var cmd = db.DataSource.CreateCommand("""
             SELECT action = $4 AND details @> $5::jsonb FROM controlplane.audit_events
-            WHERE kind = $1 AND object_name = $2 AND action = ANY($3)
+            WHERE kind = $1 AND object_name = $2 AND action = ANY($3) AND ($6::timestamptz IS NULL OR occurred_at >= $6)
             ORDER BY id DESC
             LIMIT 1
             """);
@@ -41,6 +42,7 @@ public static class AuditDetails
         cmd.Parameters.AddWithValue(transitions.ToArray());
         cmd.Parameters.AddWithValue(action);
         cmd.Parameters.AddWithValue(SystemDatabase.Canonical(details));
+        cmd.Parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.TimestampTz, since is { } at ? (at.Kind == DateTimeKind.Local ? at.ToUniversalTime() : DateTime.SpecifyKind(at, DateTimeKind.Utc)) : DBNull.Value);
         return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is true;
     }
 }

@@ -126,7 +126,7 @@ public sealed partial class RestoreReconciler(
         if (!state.Approved) return await AwaitingApprovalAsync(restore, backup, target, state, ct).ConfigureAwait(false);
         if (state.Required > 0 && !Conditions.IsTrue(restore.Status?.Conditions, RestoreConditions.Approved))
         {
-            await database.AppendAuditAsync(Audit(restore, "restore.approved", new JsonObject
+            await AppendTransitionAsync(restore, Audit(restore, "restore.approved", new JsonObject
             {
                 ["approvers"] = new JsonArray(state.Approvers.Select(a => (JsonNode)JsonValue.Create(a)).ToArray()), ["generation"] = restore.Metadata.Generation,
             }, source.Tenant), ct).ConfigureAwait(false);
@@ -162,10 +162,24 @@ public sealed partial class RestoreReconciler(
     bool HoldsApproverRole(Approval approval) =>
         ApprovalPolicy.HoldsApproverRole(approval, roleBindings.InNamespace);
 
-    /// <summary>First seen: the request is audited once (its phase is written in the same reconcile, so it is never audited again).</summary>
+    /// <summary>
+    /// The audit actions that record a change of a Restore's phase. A change is audited before the status that reports it; when
+    /// that status write is lost (a conflict with a lagging cache, a crash) the next pass decides from the old status again, and
+    /// the row on record (the newest of these, with the same details) is not appended a second time.
+    /// </summary>
+    static readonly string[] Transitions = ["restore.requested", "restore.approved", "restore.rejected", "restore.started", "restore.completed", "restore.failed"];
+
+    async Task AppendTransitionAsync(Restore restore, AuditEntry entry, CancellationToken ct)
+    {
+        if (await database.LatestTransitionIsAsync(entry.Kind, entry.ObjectName, Transitions, entry.Action, entry.Details, ct, restore.Metadata.CreationTimestamp)
+                .ConfigureAwait(false)) return;
+        await database.AppendAuditAsync(entry, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>First seen: the request is audited once (its phase is written in the same reconcile; a lost write finds its row on record).</summary>
     async Task RequestedAsync(Restore restore, Backup backup, RestoreTargetPlan target, ApprovalState state, string tenant, CancellationToken ct)
     {
-        await database.AppendAuditAsync(Audit(restore, "restore.requested", new JsonObject
+        await AppendTransitionAsync(restore, Audit(restore, "restore.requested", new JsonObject
         {
             ["backup"] = restore.Status?.Backup, ["database"] = target.Database, ["inPlace"] = target.InPlace, ["reason"] = restore.Spec.Reason,
             ["approvers"] = ApprovalAsks.Who(state.Required, state.Approvers, null), // who may approve: approval.requested names them
@@ -192,13 +206,13 @@ public sealed partial class RestoreReconciler(
 
     /// <summary>
     /// A counting reject (any reject wins): Failed for good, nothing restored. Audited before the status
-    /// is written, so a failed write repeats the audit rather than losing it.
+    /// is written, so a failed audit leaves the phase as it was; a lost status write finds its row on record.
     /// </summary>
     async Task<ReconcileResult> RejectedAsync(Restore restore, RestoreTargetPlan target, ApprovalState state, string tenant, CancellationToken ct)
     {
         var generation = restore.Metadata.Generation;
         var message = $"generation {generation} {state.Message}; nothing was restored";
-        await database.AppendAuditAsync(Audit(restore, "restore.rejected", new JsonObject
+        await AppendTransitionAsync(restore, Audit(restore, "restore.rejected", new JsonObject
         {
             ["rejectedBy"] = new JsonArray(state.RejectedBy.Select(a => (JsonNode)JsonValue.Create(a)).ToArray()), ["generation"] = generation,
             ["backup"] = restore.Status?.Backup, ["database"] = target.Database, ["inPlace"] = target.InPlace,
