@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json.Nodes;
 using ControlPlane.Api.V1Alpha1;
 using ControlPlane.Operator.Policy;
 using ControlPlane.Operator.Store;
@@ -104,6 +105,7 @@ public sealed record GrantContext(
 /// </summary>
 /// <param name="inForceUntil">The recorded expiry of a grant in force (its recorded phase Active), else null.</param>
 /// <param name="expiredBindingDeleted">Told (expiresAt, deletedAt) once per expired grant when its binding is deleted.</param>
+/// <param name="transitions">The kind's audit actions that record a change of its state (<see cref="AuditDetails.LatestTransitionIsAsync"/>).</param>
 public sealed class GrantApply<T, TStatus>(
     ResourceType type,
     string grantingReason,
@@ -113,7 +115,8 @@ public sealed class GrantApply<T, TStatus>(
     GrantContext g,
     ILogger logger,
     Func<TStatus, DateTime?> inForceUntil,
-    Action<DateTime, DateTime>? expiredBindingDeleted = null)
+    Action<DateTime, DateTime>? expiredBindingDeleted = null,
+    IReadOnlyList<string>? transitions = null)
     where T : class, IKubernetesObject<V1ObjectMeta>
     where TStatus : StatusBase
 {
@@ -243,7 +246,7 @@ public sealed class GrantApply<T, TStatus>(
                 {
                     await database.AppendGrantEndOnceAsync(entry, grantExpiry, ct).ConfigureAwait(false);
                 }
-                else
+                else if (!await RecordedAsync(obj, entry, ct).ConfigureAwait(false))
                 {
                     await database.AppendAuditAsync(entry, ct).ConfigureAwait(false);
                 }
@@ -282,6 +285,23 @@ public sealed class GrantApply<T, TStatus>(
         if (foreign) return ReconcileResult.Retry("RoleBinding name taken by another owner");
         // Expiry (and a BreakGlass's review deadline) is a recorded time: look again at it.
         return step.RecheckIn is { } r ? ReconcileResult.RequeueAfter(r) : ReconcileResult.Done;
+    }
+
+    /// <summary>Details a pass fills in from its own clock (a grant's times, a review's lateness): a pass repeated later differs in them.</summary>
+    static readonly string[] PassTimes = ["grantedAt", "expiresAt", "reviewDeadline", "late"];
+
+    /// <summary>
+    /// Whether this change is on record already (the newest of the kind's transitions, with the same details but the pass's
+    /// own times): the status write after its row was lost (a conflict the live read above did not foresee, a crash), and the
+    /// pass repeated from the old status is not audited twice.
+    /// </summary>
+    async Task<bool> RecordedAsync(T obj, AuditEntry entry, CancellationToken ct)
+    {
+        if (transitions is null) return false;
+        var details = (JsonObject)entry.Details.DeepClone();
+        foreach (var key in PassTimes) details.Remove(key);
+        return await database.LatestTransitionIsAsync(entry.Kind, entry.ObjectName, transitions, entry.Action, details, ct, obj.Metadata.CreationTimestamp)
+            .ConfigureAwait(false);
     }
 
     /// <summary>The audit actions that end a grant: recorded once per grant (keyed on its recorded expiresAt).</summary>

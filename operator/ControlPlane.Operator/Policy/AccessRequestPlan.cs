@@ -40,6 +40,9 @@ public sealed record AccessRequestDecision(
 /// </summary>
 public static class AccessRequestPlan
 {
+    /// <summary>The audit actions that record a change of phase, in the order of the object's life.</summary>
+    public static readonly IReadOnlyList<string> Transitions = ["access.requested", "access.granted", "access.rejected", "access.expired", "access.revoked"];
+
     public const string BindingPrefix = "controlplane-access-";
 
     /// <summary>The RoleBinding that carries a request's grant.</summary>

@@ -46,6 +46,10 @@ public sealed record BreakGlassDecision(
 /// </summary>
 public static class BreakGlassPlan
 {
+    /// <summary>The audit actions that record a change of state (its phase, its review), each once in the object's life.</summary>
+    public static readonly IReadOnlyList<string> Transitions =
+        ["breakglass.invoked", "breakglass.refused", "breakglass.review_overdue", "breakglass.reviewed", "breakglass.expired", "breakglass.ended"];
+
     /// <summary>The RoleBinding that carries a BreakGlass's grant.</summary>
     public static string BindingName(string name) => BreakGlassRules.BindingPrefix + name;
 

@@ -21,7 +21,7 @@ public sealed class AccessRequestReconciler(GrantContext g, ILogger<AccessReques
     public static readonly ResourceType Type = ResourceType.For<AccessRequest>(namespaced: true);
 
     readonly GrantApply<AccessRequest, AccessRequestStatus> grants = new(Type, AccessRequestReasons.Granting, r => r.Status, () => new() { Phase = AccessRequestPhase.Pending }, AccessRequestResources.Binding, g, logger,
-        s => s.Phase == AccessRequestPhase.Active ? s.ExpiresAt : null, expiryLag.Observe);
+        s => s.Phase == AccessRequestPhase.Active ? s.ExpiresAt : null, expiryLag.Observe, AccessRequestPlan.Transitions);
 
     public static void Setup(TermBuilder b, SystemDatabase database)
     {

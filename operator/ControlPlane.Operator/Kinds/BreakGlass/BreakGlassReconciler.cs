@@ -21,7 +21,7 @@ public sealed class BreakGlassReconciler(Informer<BreakGlass> breakGlasses, Gran
     public const string OwnerLabel = "controlplane.io/break-glass";
 
     readonly GrantApply<BreakGlass, BreakGlassStatus> grants = new(Type, BreakGlassReasons.Granting, b => b.Status, () => new(), Binding, g, logger,
-        s => s.Phase == BreakGlassPhase.Active ? s.ExpiresAt : null);
+        s => s.Phase == BreakGlassPhase.Active ? s.ExpiresAt : null, transitions: BreakGlassPlan.Transitions);
 
     public static void Setup(TermBuilder b, SystemDatabase database, TimeSpan reviewWindow)
     {
