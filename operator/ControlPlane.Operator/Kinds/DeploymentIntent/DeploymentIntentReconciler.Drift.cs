@@ -125,13 +125,27 @@ public sealed partial class DeploymentIntentReconciler
         }
 
         await database.AppendDeploymentEventsAsync(pass.Events, ct).ConfigureAwait(false);
-        foreach (var audit in pass.Audits) await database.AppendAuditAsync(audit, ct).ConfigureAwait(false);
+        foreach (var audit in pass.Audits)
+        {
+            // Tampering denies for good (Denied is final): a pass repeated from a status write lost after its row appends none.
+            if (audit.Action == HashMismatch && await database.LatestTransitionIsAsync(audit.Kind, audit.ObjectName, [HashMismatch], audit.Action,
+                    new JsonObject { ["reason"] = audit.Details["reason"]?.DeepClone(), ["generation"] = audit.Details["generation"]?.DeepClone() }, ct,
+                    pass.Intent.Metadata.CreationTimestamp).ConfigureAwait(false))
+            {
+                continue;
+            }
+
+            await database.AppendAuditAsync(audit, ct).ConfigureAwait(false);
+        }
+
         status.ObservedGeneration = pass.Intent.Metadata.Generation;
         status.Conditions = pass.Conditions.ToList();
         await WriteStatusAsync(pass, ct).ConfigureAwait(false);
         foreach (var (type, reason, message) in pass.Notices) await events.RecordAsync(pass.Intent, type, reason, message, ct).ConfigureAwait(false);
         return recheck is { } r ? ReconcileResult.RequeueAfter(r) : ReconcileResult.Done;
     }
+
+    const string HashMismatch = "deploymentintent.hashMismatch";
 
     async Task WriteStatusAsync(IntentPass pass, CancellationToken ct) =>
         await writer.UpdateStatusAsync(Type, pass.Intent, pass.Status, ct).ConfigureAwait(false);
