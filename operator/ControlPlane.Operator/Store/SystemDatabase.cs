@@ -120,13 +120,25 @@ public sealed class SystemDatabase(NpgsqlDataSource dataSource, ILogger logger)
         return id;
     }
 
-    public Task MarkTenantDeletedAsync(string name, AuditEntry audit, CancellationToken ct) =>
-        WriteAsync(async (conn, tx) =>
+    /// <summary>
+    /// Marks the row deleted and audits it, unless the row was marked since <paramref name="deletionStarted"/> (the object's
+    /// deletionTimestamp) already: a pass repeated after the finalizer removal that follows was lost (a crash), or from a
+    /// stale cached copy that still shows the finalizer, records this deletion once. A tenant without a row is audited as before.
+    /// </summary>
+    public Task<bool> MarkTenantDeletedAsync(string name, DateTime? deletionStarted, AuditEntry audit, CancellationToken ct) =>
+        WriteIfChangedAsync(async (conn, tx) =>
         {
-            await using var cmd = new NpgsqlCommand(
-                "UPDATE controlplane.tenants SET deleted_at = now(), updated_at = now() WHERE name = $1 AND deleted_at IS NULL", conn, tx);
-            cmd.Parameters.AddWithValue(name);
-            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            await using (var cmd = new NpgsqlCommand(
+                "UPDATE controlplane.tenants SET deleted_at = now(), updated_at = now() WHERE name = $1 AND deleted_at IS NULL", conn, tx))
+            {
+                cmd.Parameters.AddWithValue(name);
+                if (await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) > 0) return true;
+            }
+
+            await using var recorded = new NpgsqlCommand("SELECT NOT EXISTS (SELECT 1 FROM controlplane.tenants WHERE name = $1 AND deleted_at >= $2)", conn, tx);
+            recorded.Parameters.AddWithValue(name);
+            recorded.Parameters.AddWithValue(NpgsqlDbType.TimestampTz, deletionStarted is { } at ? (at.Kind == DateTimeKind.Local ? at.ToUniversalTime() : DateTime.SpecifyKind(at, DateTimeKind.Utc)) : DBNull.Value);
+            return (bool)(await recorded.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
         }, audit, ct);
 
     /// <summary>Whether an audit event with this action, reason and generation was already written for the object (keeps appends idempotent when the cache lags).</summary>

@@ -185,7 +185,7 @@ public sealed partial class TenantReconciler(
             case TenantDeletion.MarkDeleted deleted:
                 try
                 {
-                    await database.MarkTenantDeletedAsync(tenant.Metadata.Name,
+                    await database.MarkTenantDeletedAsync(tenant.Metadata.Name, tenant.Metadata.DeletionTimestamp,
                         new AuditEntry(Actor, "tenant.deleted", "Tenant", tenant.Metadata.Name, tenant.Metadata.Name,
                             new JsonObject { ["recordId"] = tenant.Status?.RecordId, ["generation"] = tenant.Metadata.Generation }), ct).ConfigureAwait(false);
                 }
