@@ -328,4 +328,51 @@ public sealed class ExceptionAttackTests(WebhookFixture fixture)
         Assert.Contains("deploymentintent.exceptionExpired", await AuditActionsAsync(DeploymentIntent.KubeKind, $"{ns}/expiring"));
         Assert.Contains("exception.expired", await AuditActionsAsync("Exception", $"{ns}/short"));
     }
+
+    [Fact]
+    public async Task ACoverLost_WithTheStatusWriteAfterItsAuditRowLost_IsAuditedOnce_AndLostAgainAfterItWasRegained_IsAuditedAgain()
+    {
+        var ws = await TenantAsync([("bob", "Operator"), ("mona", "SecurityReviewer")], "ring-1", "ring-2");
+        var ns = ws[0];
+        await WaitForAccessAsync("mona", "create", "approvals", ns);
+        using var bob = As("bob");
+        using var mona = As("mona");
+        await bob.CreateAsync(Exceptions, ns, NewException("waiver", Digest, Email("bob"), DateTime.UtcNow.AddDays(10)), CancellationToken.None);
+        var approval = await mona.CreateAsync(Approvals, ns, NewApproval("waiver"), CancellationToken.None);
+        await WaitExceptionAsync(ns, "waiver", e => e.Status?.Phase == ExceptionPhase.Active, "Active");
+        // Ring 2 waits for its window (hours away): the intent stays in progress, its cover looked at on every pass.
+        var intent = NewIntent("flap", Digest, "ring-1", "ring-2");
+        intent.Spec.Schedule = new Dictionary<string, RingSchedule> { ["ring-2"] = new RingSchedule { Start = DateTime.UtcNow.AddHours(2) } };
+        await bob.CreateAsync(Intents, ns, intent, CancellationToken.None);
+        var covered = await WaitIntentAsync(ns, "flap", i => Condition(i, IntentConditions.ExceptionsCovered)?.Status == "True"
+            && i.Status?.Rings?.FirstOrDefault(r => r.Name == "ring-1")?.Phase == IntentRingPhase.Completed, "ring 1 completed while covered", TimeSpan.FromSeconds(90));
+        async Task<int> LossesAsync() => (await AuditActionsAsync(DeploymentIntent.KubeKind, $"{ns}/flap")).Count(a => a == "deploymentintent.exceptionExpired");
+        async Task LoseCoverAsync(Approval given, int rows)
+        {
+            await Cluster.Api.DeleteAsync(Approvals, ns, given.Metadata.Name, CancellationToken.None);
+            await WaitIntentAsync(ns, "flap", i => Condition(i, IntentConditions.ExceptionsCovered) is { Status: "False", Reason: IntentReasons.ExceptionExpired }, "cover lost");
+            await Net.WaitUntilAsync(async () => await LossesAsync() >= rows, TimeSpan.FromSeconds(30), "the loss audited");
+            Assert.Equal(rows, await LossesAsync());
+        }
+
+        await LoseCoverAsync(approval, 1);
+
+        // The status written after that row is lost (as a conflict with a lagging cache, or a crash between the two, loses it):
+        // the status says covered again, as the pass before wrote it. The next pass (a resync) finds the cover lost again: on record once.
+        var lost = await Cluster.Api.PatchAsync<DeploymentIntent>(Intents, ns, "flap", $$"""{"status":{{k8s.KubernetesJson.Serialize(covered.Status)}}}""",
+            PatchTypes.Merge, CancellationToken.None, "status");
+        var controller = fixture.Runtime.Controllers.Single(c => c.Name == "deploymentintent");
+        await Net.WaitUntilAsync(async () =>
+        {
+            controller.ResyncNow();
+            var i = await Cluster.Api.GetAsync<DeploymentIntent>(Intents, ns, "flap", CancellationToken.None);
+            return i.Metadata.ResourceVersion != lost.Metadata.ResourceVersion && Condition(i, IntentConditions.ExceptionsCovered)?.Status == "False";
+        }, TimeSpan.FromSeconds(60), "the loss written again");
+        Assert.Equal(1, await LossesAsync());
+
+        // Cover regained, then lost again: a loss of its own, on record.
+        var again = await mona.CreateAsync(Approvals, ns, NewApproval("waiver"), CancellationToken.None);
+        await WaitIntentAsync(ns, "flap", i => Condition(i, IntentConditions.ExceptionsCovered)?.Status == "True", "covered again", TimeSpan.FromSeconds(90));
+        await LoseCoverAsync(again, 2);
+    }
 }

@@ -127,14 +127,7 @@ public sealed partial class DeploymentIntentReconciler
         await database.AppendDeploymentEventsAsync(pass.Events, ct).ConfigureAwait(false);
         foreach (var audit in pass.Audits)
         {
-            // Tampering denies for good (Denied is final): a pass repeated from a status write lost after its row appends none.
-            if (audit.Action == HashMismatch && await database.LatestTransitionIsAsync(audit.Kind, audit.ObjectName, [HashMismatch], audit.Action,
-                    new JsonObject { ["reason"] = audit.Details["reason"]?.DeepClone(), ["generation"] = audit.Details["generation"]?.DeepClone() }, ct,
-                    pass.Intent.Metadata.CreationTimestamp).ConfigureAwait(false))
-            {
-                continue;
-            }
-
+            if (await OnRecordAsync(pass, audit, ct).ConfigureAwait(false)) continue;
             await database.AppendAuditAsync(audit, ct).ConfigureAwait(false);
         }
 
@@ -144,8 +137,6 @@ public sealed partial class DeploymentIntentReconciler
         foreach (var (type, reason, message) in pass.Notices) await events.RecordAsync(pass.Intent, type, reason, message, ct).ConfigureAwait(false);
         return recheck is { } r ? ReconcileResult.RequeueAfter(r) : ReconcileResult.Done;
     }
-
-    const string HashMismatch = "deploymentintent.hashMismatch";
 
     async Task WriteStatusAsync(IntentPass pass, CancellationToken ct) =>
         await writer.UpdateStatusAsync(Type, pass.Intent, pass.Status, ct).ConfigureAwait(false);
