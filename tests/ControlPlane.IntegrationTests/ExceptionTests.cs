@@ -245,4 +245,57 @@ public sealed class ExceptionTests(ClusterFixture cluster, ITestOutputHelper out
         await Net.WaitUntilAsync(async () => await RowsAsync("exception.approved") == 2, TimeSpan.FromSeconds(30), "the re-approval audited");
         Assert.Equal(2L, await RowsAsync("exception.approved"));
     }
+
+    [Fact]
+    public async Task AnExceptionDeletedWhileActive_AndMadeAgainUnderItsName_IsAuditedApprovedAgain()
+    {
+        await using var op = TestOperator.Start(cluster, Unique("lease"), output, o => o.MaxTransientRetryDelay = TimeSpan.FromSeconds(1));
+        var ns = await WorkspaceAsync();
+        var name = Unique("again");
+        var now = DateTime.UtcNow;
+        var expires = new DateTime(now.Ticks - now.Ticks % TimeSpan.TicksPerSecond, DateTimeKind.Utc).AddDays(30); // the same for both
+        SecurityException New() => new()
+        {
+            Metadata = new V1ObjectMeta { Name = name, Annotations = new Dictionary<string, string> { [ApiGroup.CreatedByAnnotation] = "olga@example.com" } },
+            Spec = new SecurityExceptionSpec
+            {
+                Type = "unsignedPackage", Artifact = new ExceptionArtifact { Image = "registry.example/app:3.0.0", Sha256 = new string('d', 64) },
+                Covers = ["registry.example/app"], Severity = "Medium", Owner = "olga@example.com", ExpiresAt = expires,
+                Justification = "Signed by the vendor's old key only; the new key ships with the next release of the image.",
+            },
+        };
+        await using var ds = cluster.Postgres.DataSourceFor();
+
+        async Task<long> ApprovedRowsAsync()
+        {
+            await using var count = ds.CreateCommand("SELECT count(*) FROM controlplane.audit_events WHERE kind = 'Exception' AND object_name = $1 AND action = 'exception.approved'");
+            count.Parameters.AddWithValue($"{ns}/{name}");
+            return (long)(await count.ExecuteScalarAsync())!;
+        }
+
+        var first = await cluster.Api.CreateAsync(Exceptions, ns, New(), CancellationToken.None);
+        await ApproveAsync(first, "sam@example.com");
+        await WaitAsync(ns, name, e => e.Status?.Phase == ExceptionPhase.Active, "Active");
+        await Net.WaitUntilAsync(async () => await ApprovedRowsAsync() == 1, TimeSpan.FromSeconds(30), "the approval audited");
+
+        // Deleted while Active (no row says so), then made again, the same in every detail, and approved by the same reviewer:
+        // a new Exception's approval, on record although the newest row under that name looks the same.
+        await cluster.Api.DeleteAsync(Exceptions, ns, name, CancellationToken.None);
+        await Net.WaitUntilAsync(async () => await cluster.Api.TryGetAsync<SecurityException>(Exceptions, ns, name, CancellationToken.None) is null,
+            TimeSpan.FromSeconds(30), "the first Exception gone");
+        // creationTimestamp has whole seconds: the second Exception is made in a later second than the first one's row.
+        await using (var at = ds.CreateCommand("SELECT max(occurred_at) FROM controlplane.audit_events WHERE kind = 'Exception' AND object_name = $1"))
+        {
+            at.Parameters.AddWithValue($"{ns}/{name}");
+            var last = (DateTime)(await at.ExecuteScalarAsync())!;
+            var next = new DateTime(last.Ticks - last.Ticks % TimeSpan.TicksPerSecond, DateTimeKind.Utc).AddSeconds(1);
+            await Net.WaitUntilAsync(() => Task.FromResult(DateTime.UtcNow >= next), TimeSpan.FromSeconds(5), "a second after the first Exception's last row");
+        }
+
+        var second = await cluster.Api.CreateAsync(Exceptions, ns, New(), CancellationToken.None);
+        await ApproveAsync(second, "sam@example.com");
+        await WaitAsync(ns, name, e => e.Status?.Phase == ExceptionPhase.Active && e.Metadata.Uid == second.Metadata.Uid, "the second Active");
+        await Net.WaitUntilAsync(async () => await ApprovedRowsAsync() == 2, TimeSpan.FromSeconds(30), "the second approval audited");
+        Assert.Equal(2L, await ApprovedRowsAsync());
+    }
 }

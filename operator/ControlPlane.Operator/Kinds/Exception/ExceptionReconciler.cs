@@ -100,7 +100,9 @@ public sealed class ExceptionReconciler(
             {
                 var recorded = audit.Once
                     ? await database.AuditExistsAsync(SecurityException.KubeKind, key, audit.Action, (string?)audit.Details["reason"] ?? "", exception.Metadata.Generation, ct).ConfigureAwait(false)
-                    : await database.LatestTransitionIsAsync(SecurityException.KubeKind, key, ExceptionPlan.Transitions, audit.Action, audit.Details, ct).ConfigureAwait(false);
+                    // Since its creation: a deleted Exception of the same name (its deletion leaves no row) is not this one.
+                    : await database.LatestTransitionIsAsync(SecurityException.KubeKind, key, ExceptionPlan.Transitions, audit.Action, audit.Details, ct,
+                        exception.Metadata.CreationTimestamp).ConfigureAwait(false);
                 if (recorded) continue;
                 await database.AppendAuditAsync(new AuditEntry(Actor, audit.Action, SecurityException.KubeKind, key, tenant?.Metadata.Name,
                     audit.Details, audit.Severity), ct).ConfigureAwait(false);
