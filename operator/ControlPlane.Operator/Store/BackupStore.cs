@@ -59,13 +59,19 @@ public static class BackupStore
             await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }, audit, ct);
 
-    /// <summary>The stored object is gone (pruned or the Backup deleted): the row stays, marked Deleted.</summary>
-    public static Task MarkBackupDeletedAsync(this SystemDatabase db, string k8sUid, AuditEntry audit, CancellationToken ct) =>
-        db.WriteAsync(async (conn, tx) =>
+    /// <summary>
+    /// The stored object is gone (pruned or the Backup deleted): the row stays, marked Deleted. Audited once: a finalizer pass
+    /// repeated after its removal was lost (a crash), or from a stale cached copy, finds the row marked and appends nothing.
+    /// </summary>
+    public static Task<bool> MarkBackupDeletedAsync(this SystemDatabase db, string k8sUid, AuditEntry audit, CancellationToken ct) =>
+        db.WriteIfChangedAsync(async (conn, tx) =>
         {
-            await using var cmd = new NpgsqlCommand("UPDATE controlplane.backups SET phase = 'Deleted', deleted_at = now() WHERE k8s_uid = $1", conn, tx);
+            await using var cmd = new NpgsqlCommand("""
+                WITH marked AS (UPDATE controlplane.backups SET phase = 'Deleted', deleted_at = now() WHERE k8s_uid = $1 AND deleted_at IS NULL RETURNING 1)
+                SELECT EXISTS (SELECT 1 FROM marked) OR NOT EXISTS (SELECT 1 FROM controlplane.backups WHERE k8s_uid = $1)
+                """, conn, tx);
             cmd.Parameters.AddWithValue(k8sUid);
-            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            return (bool)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
         }, audit, ct);
 
     const string StoredColumns = "k8s_uid, namespace, name, plan, tenant, region, storage, object_key, phase, retained_at, delete_after, deleted_at";
