@@ -152,4 +152,42 @@ public sealed class NotificationChannelAttackTests(WebhookFixture fixture)
         // Tenant-wide: the payments workspace of its tenant only (not web, not tenant b's).
         Assert.Equal([$"{a}/{a1}"], await QueuedTenantsAsync(wide.Metadata.Uid!));
     }
+
+    [Fact]
+    public async Task AUrlInATenantsSecret_ThatTheEgressRulesRefuse_IsNotActive_TheStatusNamesTheFieldAndWhy_NeverTheUrl()
+    {
+        var (_, ns) = await WorkspaceAsync();
+        using var bob = As("bob");
+        // Admission cannot see a Secret's value: the metadata address, with a token in its query, only the reconciler reads.
+        // (Written as a member with Secret rights in the workspace would; bob's rights here are the ControlPlane objects.)
+        await Cluster.Api.CreateAsync(ResourceType.Secrets, ns, new V1Secret
+        {
+            Metadata = new V1ObjectMeta { Name = "hook-url" },
+            StringData = new Dictionary<string, string> { ["url"] = "https://169.254.169.254/latest/meta-data?token=s3cr3t-t0ken" },
+        }, CancellationToken.None);
+        await Cluster.Api.CreateAsync(ResourceType.Secrets, ns, new V1Secret
+        {
+            Metadata = new V1ObjectMeta { Name = "signing" }, StringData = new Dictionary<string, string> { ["current"] = "k1" },
+        }, CancellationToken.None);
+        var channel = Channel(Prefix + "unused");
+        channel.Spec.Url = null;
+        channel.Spec.UrlSecretRef = new SecretKeyReference { Name = "hook-url", Key = "url" };
+        var created = await bob.CreateAsync(Channels, ns, channel, CancellationToken.None);
+
+        NotificationChannel? seen = null;
+        await Net.WaitUntilAsync(async () => (seen = await Cluster.Api.GetAsync<NotificationChannel>(Channels, ns, created.Metadata.Name, CancellationToken.None))
+            .Status?.Conditions?.Any(c => c is { Type: "Ready", Status: "False", Reason: NotificationChannelReasons.SecretMissing }) == true,
+            TimeSpan.FromSeconds(90), "Ready=False naming the Secret's URL");
+        var ready = seen!.Status!.Conditions!.Single(c => c.Type == "Ready");
+        Assert.NotEqual(NotificationChannelPhase.Active, seen.Status.Phase);
+        Assert.Contains("spec.urlSecretRef (key url of Secret hook-url)", ready.Message, StringComparison.Ordinal);
+        Assert.Contains("169.254.169.254", ready.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("s3cr3t", ready.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("meta-data", ready.Message, StringComparison.Ordinal);
+
+        // Fixed in the Secret (under the platform's prefixes): the channel delivers.
+        await Cluster.Api.PatchAsync<V1Secret>(ResourceType.Secrets, ns, "hook-url", $$$"""{"stringData":{"url":"{{{Prefix}}}acme"}}""", PatchTypes.Merge, CancellationToken.None);
+        await Net.WaitUntilAsync(async () => (await Cluster.Api.GetAsync<NotificationChannel>(Channels, ns, created.Metadata.Name, CancellationToken.None)).Status?.Phase
+            == NotificationChannelPhase.Active, TimeSpan.FromSeconds(90), "Active once the Secret holds an allowed URL");
+    }
 }

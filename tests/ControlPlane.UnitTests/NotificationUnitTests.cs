@@ -330,6 +330,15 @@ public sealed class NotificationUnitTests
         Assert.Equal(NotificationChannelPhase.Pending, missing.Phase);
         Assert.Equal(PassResult.Outcome.Retry, missing.Result.Kind);
         Assert.Null(StalledRule.Of(NotificationChannel.KubeKind, nameof(NotificationChannelPhase.Pending), new V1Condition { Type = "Ready", Status = "False", Reason = NotificationChannelReasons.SecretMissing }));
+
+        // A Secret that exists but holds nothing usable is not Active either: Pending, retried, the field and why named.
+        var unusable = NotificationChannelPlan.Decide(new ChannelFacts(Channel(), [], [], Counts(), ["spec.urlSecretRef (key url of Secret hook): the value is empty"]));
+        Assert.Equal(NotificationChannelPhase.Pending, unusable.Phase);
+        Assert.False(unusable.Deliverable);
+        Assert.Equal(PassResult.Outcome.Retry, unusable.Result.Kind);
+        var ready = Assert.Single(unusable.Conditions, c => c.Type == "Ready");
+        Assert.Equal(NotificationChannelReasons.SecretMissing, ready.Reason);
+        Assert.StartsWith("spec.urlSecretRef (key url of Secret hook): the value is empty", ready.Message, StringComparison.Ordinal);
     }
 }
 

@@ -8,8 +8,11 @@ public sealed record ChannelCounts(long Pending, long Delivered, long FailedAtte
 /// <summary>
 /// Everything a channel's status follows from: the channel, the problems of its spec (rules, egress, who may
 /// own a tenant channel), which Secrets are missing, and its delivery state (null: not registered yet).
+/// <paramref name="UnusableSecrets"/>: Secrets that exist but hold nothing the channel can send with (an empty value,
+/// a URL the egress rules refuse), each named with its field and why, never with its value.
 /// </summary>
-public sealed record ChannelFacts(NotificationChannel Channel, IReadOnlyList<string> Problems, IReadOnlyList<string> MissingSecrets, ChannelCounts? Counts);
+public sealed record ChannelFacts(NotificationChannel Channel, IReadOnlyList<string> Problems, IReadOnlyList<string> MissingSecrets, ChannelCounts? Counts,
+    IReadOnlyList<string>? UnusableSecrets = null);
 
 /// <summary>What to do: re-enable an auto-disabled channel (its spec changed), queue a test delivery, and the status.</summary>
 public sealed record ChannelDecision(NotificationChannelPhase Phase, IReadOnlyList<ConditionVerdict> Conditions, IReadOnlyList<Notice> Notices,
@@ -42,9 +45,13 @@ public static class NotificationChannelPlan
             ? nonce
             : null;
         if (test is not null) notices.Add(new(NotificationChannelReasons.TestQueued, $"test delivery {test} queued"));
-        if (f.MissingSecrets.Count > 0)
+        var unusable = f.UnusableSecrets ?? [];
+        if (f.MissingSecrets.Count > 0 || unusable.Count > 0)
         {
-            var message = $"{string.Join(", ", f.MissingSecrets)} not found in namespace {c.Metadata.NamespaceProperty}: nothing is sent until it exists (events wait)";
+            var parts = new List<string>();
+            if (f.MissingSecrets.Count > 0) parts.Add($"{string.Join(", ", f.MissingSecrets)} not found in namespace {c.Metadata.NamespaceProperty}");
+            parts.AddRange(unusable);
+            var message = $"{string.Join("; ", parts)}: nothing is sent until it is fixed (events wait)";
             return new(NotificationChannelPhase.Pending,
                 [new(NotificationChannelConditions.Ready, false, NotificationChannelReasons.SecretMissing, message), disabled ? Disabled(f.Counts!) : NotDisabled()],
                 notices, reEnable, test, false, PassResult.Retry(message));

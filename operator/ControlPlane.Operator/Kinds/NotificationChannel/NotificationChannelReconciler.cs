@@ -103,20 +103,40 @@ public sealed class NotificationChannelReconciler(
         return (new ChannelScope(reach, tenantName, workspace, c.Spec.Type, c.Spec.Events ?? [], c.Spec.WorkspaceSelector), problems);
     }
 
-    async Task<List<string>> MissingSecretsAsync(NotificationChannel c, CancellationToken ct)
+    /// <summary>
+    /// Which named Secrets (or keys) are missing, and which hold nothing the dispatcher could send with: an empty value,
+    /// or, for a URL held in a Secret, one the channel's egress rules refuse (the dispatcher checks the same before
+    /// every run). Named by field and reason; the value (a URL may carry a token in its path) never appears.
+    /// </summary>
+    async Task<(List<string> Missing, List<string> Unusable)> CheckSecretsAsync(NotificationChannel c, ChannelReach reach, CancellationToken ct)
     {
         var ns = c.Metadata.NamespaceProperty;
         var missing = new List<string>();
-        async Task Check(string field, string name, string key)
+        var unusable = new List<string>();
+        async Task<string?> Read(string field, string name, string key)
         {
             var secret = await api.TryGetAsync<V1Secret>(ResourceType.Secrets, ns, name, ct).ConfigureAwait(false);
             if (secret is null) missing.Add($"{field}: Secret {name}");
-            else if (secret.Data?.ContainsKey(key) != true && secret.StringData?.ContainsKey(key) != true) missing.Add($"{field}: key {key} of Secret {name}");
+            else if (secret.Data?.TryGetValue(key, out var bytes) == true) return System.Text.Encoding.UTF8.GetString(bytes).Trim();
+            else if (secret.StringData?.TryGetValue(key, out var text) == true) return text.Trim();
+            else missing.Add($"{field}: key {key} of Secret {name}");
+            return null;
         }
 
-        if (c.Spec.UrlSecretRef is { } u) await Check("spec.urlSecretRef", u.Name, c.Spec.Type == "pagerduty" ? u.Key : u.Key).ConfigureAwait(false);
-        if (c.Spec.SigningSecretRef is { } s) await Check("spec.signingSecretRef", s.Name, s.CurrentKey ?? "current").ConfigureAwait(false);
-        return missing;
+        if (c.Spec.UrlSecretRef is { } u && await Read("spec.urlSecretRef", u.Name, u.Key).ConfigureAwait(false) is { } value)
+        {
+            var field = $"spec.urlSecretRef (key {u.Key} of Secret {u.Name})";
+            if (value.Length == 0) unusable.Add($"{field}: the value is empty");
+            // A PagerDuty routing key is not a URL; any other type's value is where deliveries go.
+            else if (c.Spec.Type != "pagerduty" && egress.UrlProblem(field, value, reach) is { } refusal) unusable.Add(refusal);
+        }
+
+        if (c.Spec.SigningSecretRef is { } s && await Read("spec.signingSecretRef", s.Name, s.CurrentKey ?? "current").ConfigureAwait(false) is { Length: 0 })
+        {
+            unusable.Add($"spec.signingSecretRef (key {s.CurrentKey ?? "current"} of Secret {s.Name}): the value is empty");
+        }
+
+        return (missing, unusable);
     }
 
     async Task<ReconcileResult> PassAsync(NotificationChannel channel, CancellationToken ct)
@@ -125,7 +145,7 @@ public sealed class NotificationChannelReconciler(
         var uid = channel.Metadata.Uid ?? "";
         var key = $"{channel.Metadata.NamespaceProperty}/{channel.Metadata.Name}";
         var (scope, problems) = Resolve(channel);
-        var missing = problems.Count == 0 ? await MissingSecretsAsync(channel, ct).ConfigureAwait(false) : [];
+        var (missing, unusable) = problems.Count == 0 && scope is not null ? await CheckSecretsAsync(channel, scope.Reach, ct).ConfigureAwait(false) : ([], []);
         var conditions = new ConditionSet(channel.Status?.Conditions, channel.Metadata.Generation, now);
         ChannelState? state;
         try
@@ -137,7 +157,7 @@ public sealed class NotificationChannelReconciler(
                 state = await database.GetChannelStateAsync(uid, ct).ConfigureAwait(false);
             }
 
-            var facts = new ChannelFacts(channel, problems, missing, state is null ? null : Counts(state));
+            var facts = new ChannelFacts(channel, problems, missing, state is null ? null : Counts(state), unusable);
             var decision = NotificationChannelPlan.Decide(facts);
             if (decision.ReEnable)
             {

@@ -31,6 +31,8 @@ public sealed partial class NotificationDispatcher
         var read = await ReadCredentialsAsync(c, reach, ct).ConfigureAwait(false);
         // An unusable answer is kept as long as a usable one: a channel whose Secret is wrong is not read again at every look.
         credentialCache[uid] = (read, now, generation);
+        // Usable before, not now (a Secret edited to an empty or refused URL): its status says so at the next pass.
+        if (read is null && cached.Value is not null) statusChanged($"{c.Metadata.NamespaceProperty}/{c.Metadata.Name}");
         if (read is not null && Uri.TryCreate(read.Url, UriKind.Absolute, out var u)) authorities[uid] = $"{u.Scheme}://{u.Host}:{u.Port}";
         else authorities.TryRemove(uid, out _);
         return read;
