@@ -76,7 +76,7 @@ public sealed partial class Informer<T>
                 string? continueToken = null;
                 do
                 {
-                    var page = await GatedAsync(() => api.ListAsync<T>(Type, ns, options.LabelSelector, options.PageSize, continueToken, ct, options.MetadataOnly, options.FieldSelector), ct).ConfigureAwait(false);
+                    var page = await api.ListAsync<T>(Type, ns, options.LabelSelector, options.PageSize, continueToken, ct, options.MetadataOnly, options.FieldSelector).ConfigureAwait(false);
                     MergeCaughtUp(catchUp, page.Items);
                     continueToken = page.Continue;
                 }

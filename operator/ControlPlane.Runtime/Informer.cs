@@ -50,13 +50,6 @@ public sealed record InformerOptions
     /// </summary>
     public Func<IKubernetesObject<V1ObjectMeta>, IKubernetesObject<V1ObjectMeta>>? Transform { get; init; }
 
-    /// <summary>
-    /// Pages of first lists (and re-lists) in flight at once, shared by the informers given the same gate
-    /// (one per operator term): each page is a parsed document of up to <see cref="PageSize"/> objects, and
-    /// at a restart every informer lists at once. Null: no bound.
-    /// </summary>
-    public SemaphoreSlim? ListGate { get; init; }
-
     /// <summary>Whether a cached object lacks parts of what the server sent (so updates may change nothing cached).</summary>
     internal bool DropsParts => DropStatus || Transform is not null;
 }
@@ -333,8 +326,8 @@ public sealed partial class Informer<T> : IInformerEvents<T> where T : class, IK
         do
         {
             pages++;
-            var page = await GatedAsync(() => api.ListAsync<T>(Type, options.Namespace, options.LabelSelector, options.PageSize, continueToken, ct, options.MetadataOnly, options.FieldSelector,
-                options.Scope is null ? null : Admit), ct).ConfigureAwait(false);
+            var page = await api.ListAsync<T>(Type, options.Namespace, options.LabelSelector, options.PageSize, continueToken, ct, options.MetadataOnly, options.FieldSelector,
+                options.Scope is null ? null : Admit).ConfigureAwait(false);
             foreach (var item in page.Items) fresh[KeyOf(item)] = Trim(item);
             continueToken = page.Continue;
             listVersion = page.ResourceVersion;
@@ -387,21 +380,6 @@ public sealed partial class Informer<T> : IInformerEvents<T> where T : class, IK
         }
 
         synced.TrySetResult();
-    }
-
-    /// <summary>One page of a list, within the term's bound on pages in flight (<see cref="InformerOptions.ListGate"/>).</summary>
-    async Task<ListPage<T>> GatedAsync(Func<Task<ListPage<T>>> list, CancellationToken ct)
-    {
-        if (options.ListGate is not { } gate) return await list().ConfigureAwait(false);
-        await gate.WaitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            return await list().ConfigureAwait(false);
-        }
-        finally
-        {
-            gate.Release();
-        }
     }
 
     /// <summary>Runs one watch until the server ends it; returns why it ended.</summary>

@@ -17,9 +17,6 @@ public sealed record ManagerOptions
     /// </summary>
     public KubeApi? NamespacedWatchApi { get; init; }
 
-    /// <summary>List pages the term's informers fetch and parse at once (see <see cref="InformerOptions.ListGate"/>).</summary>
-    public int ConcurrentListPages { get; init; } = 4;
-
     /// <summary>How the kinds share their own strings in the term's caches (see <see cref="StringPool.InternOwn"/>).</summary>
     public Action<object, Func<string?, string?>>? InternOwnStrings { get; init; }
 }
@@ -40,15 +37,8 @@ public sealed class TermBuilder
     {
         this.manager = manager;
         Events = events;
-        // Strings shared by every cache of the term (labels, namespaces, owner references, conditions), and
-        // a bound on the list pages parsed at once: at a restart every informer lists together, and the
-        // parsed pages (pooled buffers kept after use) were the restart's memory peak. The API server's CPU,
-        // not the number of requests in flight, is what the lists wait for.
-        DefaultInformerOptions = new InformerOptions
-        {
-            Strings = new StringPool(internOwn: manager.Options.InternOwnStrings),
-            ListGate = new SemaphoreSlim(manager.Options.ConcurrentListPages),
-        };
+        // Strings shared by every cache of the term (labels, namespaces, owner references, conditions).
+        DefaultInformerOptions = new InformerOptions { Strings = new StringPool(internOwn: manager.Options.InternOwnStrings) };
     }
 
     public KubeApi Api => manager.Api;
