@@ -28,10 +28,13 @@ public sealed class ChildOperator : IAsyncDisposable
 
     public int Pid => process.Id;
 
-    public static ChildOperator Start(string repo, IReadOnlyDictionary<string, string> settings)
+    public static ChildOperator Start(string repo, IReadOnlyDictionary<string, string> settings, IReadOnlyDictionary<string, string>? environment = null)
     {
         // BENCH_CHILD_DLL: another build of the operator (e.g. main's, for before/after numbers on the same harness).
-        var dll = Environment.GetEnvironmentVariable("BENCH_CHILD_DLL") is { Length: > 0 } other
+        // A variant (BENCH_VARIANTS) may name its own build the same way.
+        var dll = environment?.GetValueOrDefault("BENCH_CHILD_DLL") is { Length: > 0 } variant
+            ? variant
+            : Environment.GetEnvironmentVariable("BENCH_CHILD_DLL") is { Length: > 0 } other
             ? other
             : Path.Combine(repo, "operator", "ControlPlane.Operator", "bin", "Release", "net10.0", "ControlPlane.Operator.dll");
         if (!File.Exists(dll)) throw new FileNotFoundException($"{dll} is missing: `make bench` builds it (dotnet build operator -c Release)", dll);
@@ -45,6 +48,7 @@ public sealed class ChildOperator : IAsyncDisposable
             start.Environment[key["BENCH_OPERATOR_".Length..]] = Environment.GetEnvironmentVariable(key);
         }
 
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) start.Environment[key] = value;
         var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the operator");
         var child = new ChildOperator(process, healthPort);
         process.OutputDataReceived += (_, e) => child.Keep(e.Data);

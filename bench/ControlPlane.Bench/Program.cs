@@ -149,7 +149,20 @@ public static partial class Program
                     detail["restart"] = await RestartAsync(child, NLarge);
                     detail["idle"] = await IdleAsync(child);
                     detail["memoryAfterConverge"] = await MemoryAsync(child);
+                    if (await HeapDumpAsync(child, root) is { } dump) detail["heapDump"] = dump;
                 }
+
+                // BENCH_RESTARTS=k: k restarts in all over the same converged cluster (timings are noisy on shared cores).
+                var more = new JsonArray();
+                for (var i = 1; i < Env("BENCH_RESTARTS", 1); i++)
+                {
+                    await using var again = ChildOperator.Start(repo, env.Settings(Kek));
+                    more.Add(await RestartAsync(again, NLarge));
+                }
+
+                if (more.Count > 0) detail["moreRestarts"] = more;
+                if (await VariantsAsync(repo, env, NLarge) is { } variants) detail["variants"] = variants;
+                detail["listFloor"] = await ListFloorAsync(env);
 
                 results[$"large_{NLarge}"] = detail;
                 var label = $"N={NLarge} without databases";
@@ -658,6 +671,11 @@ public static partial class Program
         var watch = Stopwatch.StartNew();
         await Net.WaitUntilAsync(op.IsReadyAsync, TimeSpan.FromMinutes(5), "operator ready");
         var ready = watch.Elapsed.TotalSeconds;
+        var cpuAtReady = op.CpuTime.TotalSeconds;
+        var load = File.ReadAllText("/proc/loadavg").Trim();
+        var atReady = await op.ScrapeAsync();
+        var gcAtReady = new JsonObject();
+        foreach (var gen in new[] { "0", "1", "2" }) gcAtReady["gen" + gen] = atReady.Sum("dotnet_collection_count_total", $"generation=\"{gen}\"");
         await Net.WaitUntilAsync(async () =>
         {
             var m = await op.ScrapeAsync();
@@ -689,6 +707,11 @@ public static partial class Program
             ["postgresWrites"] = scrape.PostgresWrites,
             ["requests"] = requests,
             ["syncSeconds"] = sync,
+            ["operatorCpuSecondsAtReady"] = Math.Round(cpuAtReady, 2),
+            ["gcCountsAtReady"] = gcAtReady,
+            ["operatorCpuSecondsAtAllReconciled"] = Math.Round(op.CpuTime.TotalSeconds, 2),
+            ["peakWorkingSetMBAtAllReconciled"] = op.ResidentMemory()["VmHWM"],
+            ["loadAverageAtReady"] = load,
             ["note"] = "from process start; ready = /readyz (caches synced)",
         };
     }

@@ -44,6 +44,96 @@ public sealed class StringPool(int capacity = 1 << 17, Action<object, Func<strin
             return value;
         }
     }
+
+    // Parts of built-in objects that siblings repeat whole (a workspace's children carry the same labels
+    // and owner reference; quotas and limit ranges the same quantities), kept once, read-only: a reader
+    // that tried to change a cached object's shared part would throw instead of changing its siblings'.
+    readonly HashSet<IDictionary<string, string>> labelSets = new(SharedParts.Maps);
+    readonly HashSet<IList<V1OwnerReference>> ownerLists = new(SharedParts.Owners);
+    readonly HashSet<IDictionary<string, ResourceQuantity>> quantityMaps = new(SharedParts.Quantities);
+
+    /// <summary>One shared read-only instance per distinct content (keys and values already interned).</summary>
+    internal IDictionary<string, string> Share(IDictionary<string, string> map) =>
+        Share(labelSets, map, m => new System.Collections.ObjectModel.ReadOnlyDictionary<string, string>(m));
+
+    internal IList<V1OwnerReference> Share(IList<V1OwnerReference> owners) =>
+        Share(ownerLists, owners, o => new System.Collections.ObjectModel.ReadOnlyCollection<V1OwnerReference>(o));
+
+    internal IDictionary<string, ResourceQuantity> Share(IDictionary<string, ResourceQuantity> map) =>
+        Share(quantityMaps, map, m => new System.Collections.ObjectModel.ReadOnlyDictionary<string, ResourceQuantity>(m));
+
+    TPart Share<TPart>(HashSet<TPart> set, TPart part, Func<TPart, TPart> readOnly)
+    {
+        lock (gate)
+        {
+            if (set.TryGetValue(part, out var shared)) return shared;
+            if (set.Count >= capacity) set.Clear();
+            var kept = readOnly(part);
+            set.Add(kept);
+            return kept;
+        }
+    }
+}
+
+/// <summary>Content equality of the parts a <see cref="StringPool"/> shares.</summary>
+static class SharedParts
+{
+    public static readonly MapComparer<string> Maps = new(StringComparer.Ordinal);
+    public static readonly MapComparer<ResourceQuantity> Quantities = new(EqualityComparer<ResourceQuantity>.Default);
+    public static readonly OwnerComparer Owners = new();
+
+    public sealed class MapComparer<TValue>(IEqualityComparer<TValue> values) : IEqualityComparer<IDictionary<string, TValue>>
+    {
+        public bool Equals(IDictionary<string, TValue>? x, IDictionary<string, TValue>? y)
+        {
+            if (ReferenceEquals(x, y)) return true;
+            if (x is null || y is null || x.Count != y.Count) return false;
+            foreach (var (key, value) in x)
+            {
+                if (!y.TryGetValue(key, out var other) || !values.Equals(value, other)) return false;
+            }
+
+            return true;
+        }
+
+        public int GetHashCode(IDictionary<string, TValue> map)
+        {
+            // Order-independent: the same pairs in another order are the same map.
+            var hash = map.Count;
+            foreach (var (key, value) in map) hash ^= HashCode.Combine(StringComparer.Ordinal.GetHashCode(key), value is null ? 0 : values.GetHashCode(value));
+            return hash;
+        }
+    }
+
+    public sealed class OwnerComparer : IEqualityComparer<IList<V1OwnerReference>>
+    {
+        public bool Equals(IList<V1OwnerReference>? x, IList<V1OwnerReference>? y)
+        {
+            if (ReferenceEquals(x, y)) return true;
+            if (x is null || y is null || x.Count != y.Count) return false;
+            for (var i = 0; i < x.Count; i++)
+            {
+                var (a, b) = (x[i], y[i]);
+                if (a.ApiVersion != b.ApiVersion || a.Kind != b.Kind || a.Name != b.Name || a.Uid != b.Uid || a.Controller != b.Controller
+                    || a.BlockOwnerDeletion != b.BlockOwnerDeletion) return false;
+            }
+
+            return true;
+        }
+
+        public int GetHashCode(IList<V1OwnerReference> owners)
+        {
+            var hash = new HashCode();
+            foreach (var o in owners)
+            {
+                hash.Add(o.Uid, StringComparer.Ordinal);
+                hash.Add(o.Name, StringComparer.Ordinal);
+                hash.Add(o.Controller);
+            }
+
+            return hash.ToHashCode();
+        }
+    }
 }
 
 /// <summary>What an informer keeps of an object: only what the operator reads, with shared strings.</summary>
@@ -90,6 +180,9 @@ public static class CacheCompaction
         if (strings is null) return obj;
 
         InternMetadata(obj.Metadata, strings);
+        // Built-in kinds only (the operator's children and the namespaces it reads): what siblings repeat
+        // is kept once. The platform's own kinds keep their own (mutable) parts.
+        if (obj.GetType().Assembly == typeof(V1ObjectMeta).Assembly) ShareMetadata(obj.Metadata, strings);
         switch (obj)
         {
             case V1RoleBinding binding:
@@ -109,14 +202,16 @@ public static class CacheCompaction
 
                 break;
             case V1ResourceQuota q when q.Spec?.Hard is { } hard:
-                q.Spec.Hard = InternKeys(hard, strings);
+                q.Spec.Hard = strings.Share(InternKeys(hard, strings));
                 break;
             case V1LimitRange limits:
                 foreach (var item in limits.Spec?.Limits ?? [])
                 {
                     item.Type = strings.Intern(item.Type);
-                    if (item.DefaultProperty is { } d) item.DefaultProperty = InternKeys(d, strings);
-                    if (item.DefaultRequest is { } r) item.DefaultRequest = InternKeys(r, strings);
+                    if (item.DefaultProperty is { } d) item.DefaultProperty = strings.Share(InternKeys(d, strings));
+                    if (item.DefaultRequest is { } r) item.DefaultRequest = strings.Share(InternKeys(r, strings));
+                    if (item.Max is { } max) item.Max = strings.Share(InternKeys(max, strings));
+                    if (item.Min is { } min) item.Min = strings.Share(InternKeys(min, strings));
                 }
 
                 break;
@@ -145,6 +240,18 @@ public static class CacheCompaction
             owner.Name = strings.Intern(owner.Name);
             owner.Uid = strings.Intern(owner.Uid);
         }
+    }
+
+    /// <summary>
+    /// A namespaced child's name repeats in every workspace namespace (its labels and owner reference
+    /// among its siblings): one copy each.
+    /// </summary>
+    static void ShareMetadata(V1ObjectMeta meta, StringPool strings)
+    {
+        if (meta.NamespaceProperty is not null) meta.Name = strings.Intern(meta.Name);
+        if (meta.Labels is { } labels) meta.Labels = strings.Share(labels);
+        if (meta.Annotations is { } annotations) meta.Annotations = strings.Share(annotations);
+        if (meta.OwnerReferences is { Count: > 0 } owners) meta.OwnerReferences = strings.Share(owners);
     }
 
     /// <summary>A right-sized copy whose keys and (short) values come from the pool.</summary>
