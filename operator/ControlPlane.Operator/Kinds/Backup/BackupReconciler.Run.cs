@@ -116,17 +116,31 @@ public sealed partial class BackupReconciler
         await FinishFailedAsync(backup, reason, message, source.Tenant, ct).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Failed, written over the newest copy, never over a terminal phase (a Completed status the caller's copy did not show stays):
+    /// then nothing is recorded, evented or audited.
+    /// </summary>
     async Task FinishFailedAsync(Backup backup, string reason, string message, string? tenant, CancellationToken ct)
     {
         var at = Now;
+        var terminal = false;
         backup = await WriteStatusAsync(backup, s =>
         {
+            terminal = s.Phase is BackupPhase.Completed or BackupPhase.Failed;
+            if (terminal) return s;
             s.Phase = BackupPhase.Failed;
             s.CompletedAt = at;
             s.UploadId = null;
             s.Conditions = new ConditionSet(s.Conditions, backup.Metadata.Generation, at).Set(BackupConditions.Ready, false, reason, message).ToList();
             return s;
         }, ct).ConfigureAwait(false);
+        if (terminal)
+        {
+            logger.LogInformation("backup {Namespace}/{Name}: already {Phase}; not marked Failed ({Reason})", backup.Metadata.NamespaceProperty, backup.Metadata.Name,
+                backup.Status?.Phase, reason);
+            return;
+        }
+
         await database.FinishBackupAsync(backup.Metadata.Uid ?? "", new BackupOutcome(BackupPhase.Failed, reason, null, null, null, null),
             Audit(backup, "backup.failed", new JsonObject { ["reason"] = reason, ["message"] = message }, tenant), ct).ConfigureAwait(false);
         await events.WarningAsync(backup, reason, message, ct).ConfigureAwait(false);
@@ -148,12 +162,19 @@ public sealed partial class BackupReconciler
         }
     }
 
-    /// <summary>Running, but no job here runs it: the operator stopped mid-backup. Abort the upload; Failed/Interrupted.</summary>
+    /// <summary>
+    /// Running, but no job here runs it: the operator stopped mid-backup. Abort the upload; Failed/Interrupted. The cached
+    /// copy may lag (a job writes Completed, then leaves <see cref="BackgroundJobs"/>): only the live object, the same one
+    /// and still Running with no job, is acted on; otherwise its own watch event brings the fresh copy.
+    /// </summary>
     async Task<ReconcileResult> InterruptedAsync(Backup backup, CancellationToken ct)
     {
+        var live = await api.TryGetAsync<Backup>(Type, backup.Metadata.NamespaceProperty, backup.Metadata.Name, ct).ConfigureAwait(false);
+        if (live is null || live.Metadata.Uid != backup.Metadata.Uid
+                         || BackupRunPlan.Triage(live, jobs.IsRunning(live.Metadata.Uid ?? "")) is not BackupStep.Interrupted) return ReconcileResult.Done;
         try
         {
-            return await AbortInterruptedAsync(backup, ct).ConfigureAwait(false);
+            return await AbortInterruptedAsync(live, ct).ConfigureAwait(false);
         }
         catch (BackupNotReadyException)
         {

@@ -191,11 +191,15 @@ public sealed partial class RestoreReconciler
     }
 
     /// <summary>Failed while or after it ran; <paramref name="replaced"/> names the kept database only when the in-place swap did happen.</summary>
+    /// <remarks>Never written over a terminal phase the caller's copy did not show: then nothing is recorded, evented or audited.</remarks>
     async Task FinishFailedAsync(Restore restore, string reason, string message, string? tenant, string? replaced, CancellationToken ct)
     {
         var at = Now;
+        var terminal = false;
         restore = await WriteStatusAsync(restore, s =>
         {
+            terminal = s.Phase is RestorePhase.Completed or RestorePhase.Failed;
+            if (terminal) return s;
             s.Phase = RestorePhase.Failed;
             s.CompletedAt = at;
             // No name for a database that does not exist: unless swapped, the live database was never renamed.
@@ -203,15 +207,29 @@ public sealed partial class RestoreReconciler
             s.Conditions = new ConditionSet(s.Conditions, restore.Metadata.Generation, at).Set(RestoreConditions.Ready, false, reason, message).ToList();
             return s;
         }, ct).ConfigureAwait(false);
+        if (terminal)
+        {
+            logger.LogInformation("restore {Namespace}/{Name}: already {Phase}; not marked Failed ({Reason})", restore.Metadata.NamespaceProperty, restore.Metadata.Name,
+                restore.Status?.Phase, reason);
+            return;
+        }
+
         await database.FinishRestoreAsync(restore.Metadata.Uid ?? "", RestorePhase.Failed, reason, replaced,
             Audit(restore, "restore.failed", new JsonObject { ["reason"] = reason, ["message"] = message }, tenant), ct).ConfigureAwait(false);
         await events.WarningAsync(restore, reason, message, ct).ConfigureAwait(false);
     }
 
-    /// <summary>Running, but no job here runs it: the operator stopped mid-restore. Its half-filled database goes; Failed/Interrupted.</summary>
-    async Task<ReconcileResult> InterruptedAsync(Restore restore, CancellationToken ct)
+    /// <summary>
+    /// Running, but no job here runs it: the operator stopped mid-restore. Its half-filled database goes; Failed/Interrupted.
+    /// The cached copy may lag (a job writes Completed, then leaves <see cref="BackgroundJobs"/>): only the live object, the
+    /// same one and still Running with no job, is acted on; otherwise its own watch event brings the fresh copy.
+    /// </summary>
+    async Task<ReconcileResult> InterruptedAsync(Restore cached, CancellationToken ct)
     {
-        var uid = restore.Metadata.Uid ?? "";
+        var uid = cached.Metadata.Uid ?? "";
+        var restore = await api.TryGetAsync<Restore>(Type, cached.Metadata.NamespaceProperty, cached.Metadata.Name, ct).ConfigureAwait(false);
+        if (restore is null || restore.Metadata.Uid != uid || restore.Metadata.DeletionTimestamp is not null || restore.Status?.Phase != RestorePhase.Running
+            || jobs.IsRunning(uid)) return ReconcileResult.Done;
         var plan = plans.Get($"{restore.Metadata.NamespaceProperty}/{restore.Spec.BackupPlan}");
         var dropped = false;
         string? replaced = null;

@@ -27,6 +27,7 @@ public sealed partial class RestoreReconciler(
     PgTools tools,
     RegionDatabases regions,
     SystemDatabase database,
+    KubeApi api,
     ObjectWriter writer,
     EventRecorder events,
     TimeProvider time,
@@ -45,7 +46,7 @@ public sealed partial class RestoreReconciler(
         var roleBindings = WorkspaceReconciler.RoleBindingsOf(b);
         var writes = new OwnWrites();
         var targets = targetsFactory(b);
-        var reconciler = new RestoreReconciler(backups, plans, approvals, roleBindings, targets, jobs, tools, regions, database, StalledStatus.Writer(b, writes),
+        var reconciler = new RestoreReconciler(backups, plans, approvals, roleBindings, targets, jobs, tools, regions, database, b.Api, StalledStatus.Writer(b, writes),
             b.Events, b.Time, b.Loggers.CreateLogger<RestoreReconciler>());
         IEnumerable<string> InNamespace(string ns) => restores.InNamespace(ns).Select(r => $"{ns}/{r.Metadata.Name}");
         b.Controller("restore", restores, reconciler).SkipsEchoesOf(writes)
