@@ -56,13 +56,8 @@ public sealed class CacheSharingIntegrationTests(ClusterFixture cluster, ITestOu
         Assert.Same(Quota(names[0])!.Metadata.Name, Quota(names[1])!.Metadata.Name);
         Assert.Equal("1", Quota(names[0])!.Spec.Hard["requests.cpu"].ToString());
 
-        var counts = () => (Api: op.Requests.Writes, Db: op.Runtime.Database.Writes);
-        var before = counts();
-        var done = () => op.Runtime.Metrics.ReconcileTotal.WithLabels("workspace", "success").Value;
-        var reconciled = done();
-        var total = op.Runtime.InformerOf<Workspace>()!.Keys.Count();
-        op.Runtime.ResyncAll();
-        await Net.WaitUntilAsync(() => Task.FromResult(done() >= reconciled + total && op.Runtime.IsIdle), TimeSpan.FromSeconds(90), "all workspaces reconciled again");
-        Assert.Equal(before, counts());
+        // Both workspaces reconciled again against the shared parts, with zero writes (the fixture's check: the cluster is
+        // shared with other tests' leftovers, so it waits for these keys, not for every workspace or an idle operator).
+        await op.ResyncWritesNothingAsync(names.Select(n => $"workspace {n}").ToArray());
     }
 }
