@@ -304,4 +304,58 @@ public sealed class ExceptionTests(ClusterFixture cluster, ITestOutputHelper out
         await Net.WaitUntilAsync(async () => await ApprovedRowsAsync() == 2, TimeSpan.FromSeconds(30), "the second approval audited");
         Assert.Equal(2L, await ApprovedRowsAsync());
     }
+
+    [Fact]
+    public async Task ARejectionWithdrawn_ThenAnotherReviewersRejection_IsAuditedToo()
+    {
+        await using var op = TestOperator.Start(cluster, Unique("lease"), output, o => o.MaxTransientRetryDelay = TimeSpan.FromSeconds(1));
+        var ns = await WorkspaceAsync();
+        // A second SecurityReviewer.
+        var ws = await cluster.Api.GetAsync<Workspace>(ClusterFixture.Workspaces, null, ns, CancellationToken.None);
+        ws.Spec.Members = [.. ws.Spec.Members ?? [], new WorkspaceMember { Kind = "User", Name = "rita@example.com", Role = "SecurityReviewer" }];
+        await cluster.Api.ReplaceAsync(ClusterFixture.Workspaces, null, ns, ws, CancellationToken.None);
+        await cluster.WaitForWorkspaceAsync(ns, w => ClusterFixture.IsReady(w) && w.Status?.ObservedGeneration == w.Metadata.Generation, "Ready with rita");
+        var name = Unique("rej");
+        var created = await cluster.Api.CreateAsync(Exceptions, ns, new SecurityException
+        {
+            Metadata = new V1ObjectMeta { Name = name, Annotations = new Dictionary<string, string> { [ApiGroup.CreatedByAnnotation] = "olga@example.com" } },
+            Spec = new SecurityExceptionSpec
+            {
+                Type = "unsignedPackage", Artifact = new ExceptionArtifact { Image = "registry.example/app:4.0.0", Sha256 = new string('d', 64) },
+                Covers = ["registry.example/app"], Severity = "Medium", Owner = "olga@example.com", ExpiresAt = DateTime.UtcNow.AddDays(3),
+                Justification = "Signed by the vendor's old key only; the new key ships with the next release of the image.",
+            },
+        }, CancellationToken.None);
+        await using var ds = cluster.Postgres.DataSourceFor();
+
+        async Task<List<string>> RejectedByAsync()
+        {
+            await using var cmd = ds.CreateCommand("SELECT COALESCE(details->>'rejectedBy', '') FROM controlplane.audit_events WHERE kind = 'Exception' AND object_name = $1 AND action = 'exception.rejected' ORDER BY id");
+            cmd.Parameters.AddWithValue($"{ns}/{name}");
+            var rows = new List<string>();
+            await using var r = await cmd.ExecuteReaderAsync();
+            while (await r.ReadAsync()) rows.Add(r.GetString(0));
+            return rows;
+        }
+
+        Task<Approval> RejectAsync(string reviewer) => cluster.Api.CreateAsync(Approvals, ns, new Approval
+        {
+            Metadata = new V1ObjectMeta { Name = Unique("rej"), Annotations = new Dictionary<string, string> { [ApiGroup.ApproverGroupsAnnotation] = ApprovalPolicy.FormatGroups([]) } },
+            Spec = new ApprovalSpec
+            {
+                Target = new ApprovalTarget { Kind = SecurityException.KubeKind, Name = name }, Decision = "reject",
+                Approver = reviewer, TargetUID = created.Metadata.Uid, TargetGeneration = created.Metadata.Generation,
+            },
+        }, CancellationToken.None);
+
+        var sams = await RejectAsync("sam@example.com");
+        await WaitAsync(ns, name, e => e.Status?.Phase == ExceptionPhase.Rejected, "Rejected by sam");
+        await cluster.Api.DeleteAsync(Approvals, ns, sams.Metadata.Name, CancellationToken.None);
+        await WaitAsync(ns, name, e => e.Status?.Phase == ExceptionPhase.Pending, "Pending once sam's rejection is withdrawn");
+        await RejectAsync("rita@example.com");
+        await WaitAsync(ns, name, e => e.Status?.Phase == ExceptionPhase.Rejected, "Rejected by rita");
+        // Two rejections, two rows, each naming its reviewer.
+        await Net.WaitUntilAsync(async () => (await RejectedByAsync()).Count == 2, TimeSpan.FromSeconds(30), "both rejections audited");
+        Assert.Equal(["[\"sam@example.com\"]", "[\"rita@example.com\"]"], await RejectedByAsync());
+    }
 }

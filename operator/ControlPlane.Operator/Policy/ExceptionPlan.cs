@@ -103,6 +103,9 @@ public static class ExceptionPlan
                     break;
                 case ExceptionPhase.Rejected:
                     details["reason"] = reason;
+                    // Who rejected, or what broke the rules: a second rejection after the first was withdrawn differs from it on record.
+                    if (reason == ExceptionReasons.Rejected) details["rejectedBy"] = new JsonArray(f.Approval.RejectedBy.Select(r => (JsonNode?)JsonValue.Create(r)).ToArray());
+                    else details["message"] = message;
                     notices.Add(new(reason, message, Warning: true));
                     audits.Add(new("exception.rejected", details, "warning"));
                     break;

@@ -23,7 +23,8 @@ public static class AuditDetails
 
     /// <summary>
     /// Whether the newest of the object's audit rows whose action is one of <paramref name="transitions"/> is
-    /// <paramref name="action"/> with (at least) <paramref name="details"/>: the change of state it records is on record
+    /// <paramref name="action"/> with <paramref name="details"/> (each key given equal to the recorded one, arrays whole: a
+    /// recorded [a, b] is not [a]; keys not given are not compared): the change of state it records is on record
     /// already, and only its status write was lost (a conflict, a crash, a cache that lagged). A row of another
     /// transition in between (a revoke before a re-approval) makes the same action due again. <paramref name="since"/>
     /// (the object's creationTimestamp): rows from before it are a deleted predecessor's of the same name, not this object's.
@@ -32,7 +33,8 @@ public static class AuditDetails
         string action, JsonObject details, CancellationToken ct, DateTime? since = null)
     {
         await using var cmd = db.DataSource.CreateCommand("""
-            SELECT action = $4 AND details @> $5::jsonb FROM controlplane.audit_events
+            SELECT e.action = $4 AND NOT EXISTS (SELECT 1 FROM jsonb_each($5::jsonb) AS want (key, value) WHERE e.details -> want.key IS DISTINCT FROM want.value)
+            FROM controlplane.audit_events e
             WHERE kind = $1 AND object_name = $2 AND action = ANY($3) AND ($6::timestamptz IS NULL OR occurred_at >= $6)
             ORDER BY id DESC
             LIMIT 1

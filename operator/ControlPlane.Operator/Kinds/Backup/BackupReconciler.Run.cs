@@ -117,16 +117,18 @@ public sealed partial class BackupReconciler
     }
 
     /// <summary>
-    /// Failed, written over the newest copy, never over a terminal phase (a Completed status the caller's copy did not show stays):
-    /// then nothing is recorded, evented or audited.
+    /// Failed, written over the newest copy. <paramref name="keepTerminal"/> (an interruption found from a copy that may lag):
+    /// never over a terminal phase that copy did not show, and then nothing is recorded, evented or audited. The job's own
+    /// failure (e.g. the system of record refusing the Completed row after the status said Completed) is written as before,
+    /// so the status, the row and the audit trail end in the same phase.
     /// </summary>
-    async Task FinishFailedAsync(Backup backup, string reason, string message, string? tenant, CancellationToken ct)
+    async Task FinishFailedAsync(Backup backup, string reason, string message, string? tenant, CancellationToken ct, bool keepTerminal = false)
     {
         var at = Now;
         var terminal = false;
         backup = await WriteStatusAsync(backup, s =>
         {
-            terminal = s.Phase is BackupPhase.Completed or BackupPhase.Failed;
+            terminal = keepTerminal && s.Phase is BackupPhase.Completed or BackupPhase.Failed;
             if (terminal) return s;
             s.Phase = BackupPhase.Failed;
             s.CompletedAt = at;
@@ -193,7 +195,7 @@ public sealed partial class BackupReconciler
             await store.DeleteAsync(key, ct).ConfigureAwait(false);
         }
 
-        await FinishFailedAsync(backup, BackupReasons.Interrupted, BackupRunPlan.InterruptedMessage(backup, aborted), null, ct).ConfigureAwait(false);
+        await FinishFailedAsync(backup, BackupReasons.Interrupted, BackupRunPlan.InterruptedMessage(backup, aborted), null, ct, keepTerminal: true).ConfigureAwait(false);
         return ReconcileResult.Done;
     }
 

@@ -106,7 +106,8 @@ public sealed class NotificationChannelReconciler(
     /// <summary>
     /// Which named Secrets (or keys) are missing, and which hold nothing the dispatcher could send with: an empty value,
     /// or, for a URL held in a Secret, one the channel's egress rules refuse (the dispatcher checks the same before
-    /// every run). Named by field and reason; the value (a URL may carry a token in its path) never appears.
+    /// every run). Named by field and reason; of a URL only its origin (scheme, host, port) may appear, never its path,
+    /// query or user info (where webhook tokens live).
     /// </summary>
     async Task<(List<string> Missing, List<string> Unusable)> CheckSecretsAsync(NotificationChannel c, ChannelReach reach, CancellationToken ct)
     {

@@ -191,14 +191,18 @@ public sealed partial class RestoreReconciler
     }
 
     /// <summary>Failed while or after it ran; <paramref name="replaced"/> names the kept database only when the in-place swap did happen.</summary>
-    /// <remarks>Never written over a terminal phase the caller's copy did not show: then nothing is recorded, evented or audited.</remarks>
-    async Task FinishFailedAsync(Restore restore, string reason, string message, string? tenant, string? replaced, CancellationToken ct)
+    /// <remarks>
+    /// <paramref name="keepTerminal"/> (an interruption found from a copy that may lag): never written over a terminal phase that
+    /// copy did not show, and then nothing is recorded, evented or audited. The job's own failures are written as before, so
+    /// the status, the row and the audit trail end in the same phase.
+    /// </remarks>
+    async Task FinishFailedAsync(Restore restore, string reason, string message, string? tenant, string? replaced, CancellationToken ct, bool keepTerminal = false)
     {
         var at = Now;
         var terminal = false;
         restore = await WriteStatusAsync(restore, s =>
         {
-            terminal = s.Phase is RestorePhase.Completed or RestorePhase.Failed;
+            terminal = keepTerminal && s.Phase is RestorePhase.Completed or RestorePhase.Failed;
             if (terminal) return s;
             s.Phase = RestorePhase.Failed;
             s.CompletedAt = at;
@@ -267,7 +271,7 @@ public sealed partial class RestoreReconciler
         var outcome = replaced is not null
             ? $"the swap had committed: {restore.Status!.Database} holds the restored data (not smoke-checked) and the replaced database is kept as {replaced}"
             : dropped ? "its half-restored database was dropped; the live database is untouched" : "no half-restored database was left; the live database is untouched";
-        await FinishFailedAsync(restore, RestoreReasons.Interrupted, $"the operator stopped while this restore ran (started {restore.Status?.StartedAt:O}); {outcome}", null, replaced, ct)
+        await FinishFailedAsync(restore, RestoreReasons.Interrupted, $"the operator stopped while this restore ran (started {restore.Status?.StartedAt:O}); {outcome}", null, replaced, ct, keepTerminal: true)
             .ConfigureAwait(false);
         return ReconcileResult.Done;
     }
