@@ -56,8 +56,41 @@ public sealed class CacheSharingIntegrationTests(ClusterFixture cluster, ITestOu
         Assert.Same(Quota(names[0])!.Metadata.Name, Quota(names[1])!.Metadata.Name);
         Assert.Equal("1", Quota(names[0])!.Spec.Hard["requests.cpu"].ToString());
 
-        // Both workspaces reconciled again against the shared parts, with zero writes (the fixture's check: the cluster is
-        // shared with other tests' leftovers, so it waits for these keys, not for every workspace or an idle operator).
-        await op.ResyncWritesNothingAsync(names.Select(n => $"workspace {n}").ToArray());
+        // Both workspaces reconciled again against the shared parts: nothing of theirs is written (the cluster is shared with
+        // other tests' leftovers, whose passes may write, so the check is on these workspaces' own objects, not a global count).
+        async Task<List<string>> VersionsAsync()
+        {
+            var versions = new List<string>();
+            foreach (var n in names)
+            {
+                versions.Add((await cluster.Api.GetAsync<Workspace>(ClusterFixture.Workspaces, null, n, CancellationToken.None)).Metadata.ResourceVersion);
+                versions.Add((await cluster.Api.GetAsync<V1ResourceQuota>(WorkspaceReconciler.Quotas, n, WorkspaceResources.QuotaName, CancellationToken.None)).Metadata.ResourceVersion);
+                versions.Add((await cluster.Api.GetAsync<V1LimitRange>(WorkspaceReconciler.LimitRanges, n, WorkspaceResources.LimitRangeName, CancellationToken.None)).Metadata.ResourceVersion);
+                versions.Add((await cluster.Api.GetAsync<V1NetworkPolicy>(WorkspaceReconciler.NetworkPolicies, n, WorkspaceResources.NetworkPolicyName, CancellationToken.None)).Metadata.ResourceVersion);
+            }
+
+            return versions;
+        }
+
+        var before = await VersionsAsync();
+        var seen = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>();
+        void Count(string controller, string key, string result)
+        {
+            if (controller == "workspace" && names.Contains(key)) seen[key] = true;
+        }
+
+        op.Runtime.Reconciled += Count;
+        try
+        {
+            op.Runtime.ResyncAll();
+            await Net.WaitUntilAsync(() => Task.FromResult(names.All(seen.ContainsKey)), TimeSpan.FromSeconds(60), "both workspaces reconciled again");
+        }
+        finally
+        {
+            op.Runtime.Reconciled -= Count;
+        }
+
+        // Reconciled is raised when a pass has ended, its writes (if any) made.
+        Assert.Equal(before, await VersionsAsync());
     }
 }
